@@ -1,0 +1,510 @@
+/* trace.c - the binary trace file: streaming reader and writer in constant memory.
+ * Assumes one zlib stream per file and little-endian integers written byte by byte, so the
+ * format does not depend on the host's endianness or struct layout. */
+#include "trace.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define TRACE_IN_BUF       (64 * 1024)  /* compressed bytes read per fread */
+#define TRACE_OUT_BUF      (256 * 1024) /* inflated bytes decoded from */
+#define TRACE_RAW_BUF      (64 * 1024)  /* writer: encoded bytes per deflate call */
+#define TRACE_HDR_FIXED    24           /* header bytes before the note */
+#define TRACE_TRAILER_SIZE 24
+#define TRACE_LEVEL        6 /* zlib's default: most of level 9's ratio at a fraction of the time */
+
+static void put_le(uint8_t *p, uint64_t v, int n)
+{
+    for (int i = 0; i < n; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le(const uint8_t *p, int n)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < n; i++)
+        v |= (uint64_t)p[i] << (8 * i);
+    return v;
+}
+
+static char *trace_strdup(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    char *p = malloc(a + b + 1);
+    if (p) {
+        memcpy(p, s, a);
+        memcpy(p + a, suffix, b + 1);
+    }
+    return p;
+}
+
+/* ======================================================================== reader */
+
+struct trace_reader {
+    FILE *f;
+    char *path;
+    trace_header hdr;
+    uint64_t file_bytes; /* 0 if the file is not seekable */
+    uint64_t count;      /* from the trailer read at open, UINT64_MAX if none */
+    z_stream zs;
+    int zinit;
+    uint64_t index; /* instructions returned */
+    uint32_t crc;   /* crc32 of the inflated bytes so far */
+    size_t out_pos; /* next undecoded byte in out[] */
+    size_t out_len; /* inflated bytes in out[] */
+    int zend;       /* inflate returned Z_STREAM_END */
+    int state;      /* 0 reading, 1 verified end, -1 failed (msg holds why) */
+    err fail;
+    uint8_t in[TRACE_IN_BUF];
+    uint8_t out[TRACE_OUT_BUF];
+};
+
+/* Offset in the file of the next compressed byte inflate will consume. */
+static uint64_t rd_offset(const trace_reader *r)
+{
+    return r->hdr.header_size + (uint64_t)r->zs.total_in;
+}
+
+/* Record a stream error (file, byte offset, instruction index) and make it sticky. */
+__attribute__((format(printf, 3, 4))) static int rd_fail(trace_reader *r, err *e, const char *fmt,
+                                                         ...)
+{
+    char what[ERR_MSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    err_set(&r->fail, "%s: byte %llu (instruction %llu): %s", r->path,
+            (unsigned long long)rd_offset(r), (unsigned long long)r->index, what);
+    r->state = -1;
+    if (e)
+        *e = r->fail;
+    return -1;
+}
+
+/* Read the fixed header and note; fills r->hdr. */
+static int rd_header(trace_reader *r, err *e)
+{
+    uint8_t h[TRACE_HDR_FIXED];
+    size_t n = fread(h, 1, sizeof h, r->f);
+    if (n < sizeof h && ferror(r->f))
+        return err_set(e, "%s: cannot read: %s", r->path, strerror(errno));
+    if (n >= 8 && memcmp(h, TRACE_MAGIC, 8))
+        return err_set(e, "%s: byte 0: bad magic, expected %s", r->path, TRACE_MAGIC);
+    if (n < sizeof h)
+        return err_set(e, "%s: byte %zu: truncated header (%zu of %d bytes)", r->path, n, n,
+                       TRACE_HDR_FIXED);
+    r->hdr.format_version = (uint16_t)get_le(h + 8, 2);
+    r->hdr.isa_version = (uint16_t)get_le(h + 10, 2);
+    r->hdr.header_size = (uint32_t)get_le(h + 12, 4);
+    r->hdr.flags = (uint32_t)get_le(h + 16, 4);
+    uint32_t note_len = (uint32_t)get_le(h + 20, 4);
+    if (r->hdr.format_version != TRACE_FORMAT_VERSION)
+        return err_set(e,
+                       "%s: byte 8: trace format version %u, expected %d (this tpusim reads "
+                       "format %d, ISA %d)",
+                       r->path, r->hdr.format_version, TRACE_FORMAT_VERSION, TRACE_FORMAT_VERSION,
+                       ISA_VERSION);
+    if (r->hdr.isa_version != ISA_VERSION)
+        return err_set(e,
+                       "%s: byte 10: ISA version %u, expected %d (regenerate the trace with "
+                       "this tpusim)",
+                       r->path, r->hdr.isa_version, ISA_VERSION);
+    if (note_len >= TRACE_NOTE_MAX)
+        return err_set(e, "%s: byte 20: note length %u, expected < %d", r->path, note_len,
+                       TRACE_NOTE_MAX);
+    if (r->hdr.header_size != TRACE_HDR_FIXED + note_len)
+        return err_set(e, "%s: byte 12: header size %u, expected %u (%d + note length %u)", r->path,
+                       r->hdr.header_size, TRACE_HDR_FIXED + note_len, TRACE_HDR_FIXED, note_len);
+    if (r->hdr.flags != 0)
+        return err_set(e, "%s: byte 16: flags 0x%x, expected 0", r->path, r->hdr.flags);
+    n = fread(r->hdr.note, 1, note_len, r->f);
+    if (n < note_len)
+        return err_set(e, "%s: byte %zu: truncated header (note has %zu of %u bytes)", r->path,
+                       TRACE_HDR_FIXED + n, n, note_len);
+    r->hdr.note[note_len] = '\0';
+    return 0;
+}
+
+/* Peek at the trailer so trace_reader_count works before reading; the authoritative
+ * check happens at the end of the stream. Leaves the file positioned after the header. */
+static int rd_peek_trailer(trace_reader *r, err *e)
+{
+    r->count = UINT64_MAX;
+    if (fseek(r->f, 0, SEEK_END))
+        return 0; /* a pipe: no count until the end */
+    long size = ftell(r->f);
+    if (size < 0)
+        return 0;
+    r->file_bytes = (uint64_t)size;
+    uint8_t t[TRACE_TRAILER_SIZE];
+    if (r->file_bytes >= r->hdr.header_size + (uint64_t)TRACE_TRAILER_SIZE &&
+        !fseek(r->f, size - TRACE_TRAILER_SIZE, SEEK_SET) &&
+        fread(t, 1, sizeof t, r->f) == sizeof t && !memcmp(t + 20, TRACE_TRAILER_MAGIC, 4))
+        r->count = get_le(t, 8);
+    if (fseek(r->f, r->hdr.header_size, SEEK_SET))
+        return err_set(e, "%s: cannot seek: %s", r->path, strerror(errno));
+    return 0;
+}
+
+static void rd_reset(trace_reader *r)
+{
+    r->index = 0;
+    r->crc = (uint32_t)crc32(0, Z_NULL, 0);
+    r->out_pos = r->out_len = 0;
+    r->zend = 0;
+    r->state = 0;
+    r->zs.next_in = r->in;
+    r->zs.avail_in = 0;
+}
+
+int trace_reader_open(trace_reader **out, const char *path, err *e)
+{
+    *out = NULL;
+    trace_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return err_set(e, "%s: out of memory", path);
+    r->path = trace_strdup(path, "");
+    if (!r->path) {
+        err_set(e, "%s: out of memory", path);
+        goto out_free;
+    }
+    r->f = fopen(path, "rb");
+    if (!r->f) {
+        err_set(e, "%s: cannot open: %s", path, strerror(errno));
+        goto out_free;
+    }
+    if (rd_header(r, e) || rd_peek_trailer(r, e))
+        goto out_free;
+    if (inflateInit(&r->zs) != Z_OK) {
+        err_set(e, "%s: cannot initialise zlib", path);
+        goto out_free;
+    }
+    r->zinit = 1;
+    rd_reset(r);
+    *out = r;
+    return 0;
+out_free:
+    trace_reader_free(r);
+    return -1;
+}
+
+/* Inflate more bytes into out[] after moving the undecoded tail to the front. Returns 0 once
+ * at least one byte was produced or the stream ended, -1 on error. */
+static int rd_refill(trace_reader *r, err *e)
+{
+    size_t tail = r->out_len - r->out_pos;
+    memmove(r->out, r->out + r->out_pos, tail);
+    r->out_pos = 0;
+    r->out_len = tail;
+    for (;;) {
+        if (r->zs.avail_in == 0) {
+            size_t n = fread(r->in, 1, sizeof r->in, r->f);
+            if (n == 0 && ferror(r->f))
+                return rd_fail(r, e, "read error: %s", strerror(errno));
+            if (n == 0)
+                return rd_fail(r, e,
+                               "truncated zlib stream (file ends before the end of the "
+                               "compressed data)");
+            r->zs.next_in = r->in;
+            r->zs.avail_in = (uInt)n;
+        }
+        r->zs.next_out = r->out + r->out_len;
+        r->zs.avail_out = (uInt)(sizeof r->out - r->out_len);
+        int z = inflate(&r->zs, Z_NO_FLUSH);
+        size_t produced = sizeof r->out - r->out_len - r->zs.avail_out;
+        r->crc = (uint32_t)crc32(r->crc, r->out + r->out_len, (uInt)produced);
+        r->out_len += produced;
+        if (z == Z_STREAM_END) {
+            r->zend = 1;
+            return 0;
+        }
+        if (z == Z_DATA_ERROR || z == Z_NEED_DICT)
+            return rd_fail(r, e, "corrupt zlib stream (%s)",
+                           r->zs.msg ? r->zs.msg : "needs a dictionary");
+        if (z == Z_MEM_ERROR)
+            return rd_fail(r, e, "out of memory in zlib");
+        if (produced)
+            return 0;
+        /* Z_OK or Z_BUF_ERROR with nothing produced: inflate needs more input. */
+    }
+}
+
+/* After Z_STREAM_END: read the trailer (part may still sit in in[]), check it against what
+ * was read and that nothing follows it. */
+static int rd_finish(trace_reader *r, err *e)
+{
+    uint8_t t[TRACE_TRAILER_SIZE];
+    size_t have = r->zs.avail_in < sizeof t ? r->zs.avail_in : sizeof t;
+    memcpy(t, r->zs.next_in, have);
+    size_t extra = r->zs.avail_in - have; /* bytes after the trailer already buffered */
+    if (have < sizeof t)
+        have += fread(t + have, 1, sizeof t - have, r->f);
+    if (have < sizeof t)
+        return rd_fail(r, e, "truncated trailer (%zu of %d bytes)", have, TRACE_TRAILER_SIZE);
+    if (memcmp(t + 20, TRACE_TRAILER_MAGIC, 4))
+        return rd_fail(r, e, "bad trailer magic, expected %s", TRACE_TRAILER_MAGIC);
+    uint64_t count = get_le(t, 8), raw = get_le(t + 8, 8);
+    uint32_t crc = (uint32_t)get_le(t + 16, 4);
+    if (count != r->index)
+        return rd_fail(r, e, "stream holds %llu instructions, trailer says %llu",
+                       (unsigned long long)r->index, (unsigned long long)count);
+    if (raw != r->zs.total_out)
+        return rd_fail(r, e, "stream holds %llu bytes, trailer says %llu",
+                       (unsigned long long)r->zs.total_out, (unsigned long long)raw);
+    if (crc != r->crc)
+        return rd_fail(r, e, "crc32 0x%08x, trailer says 0x%08x", r->crc, crc);
+    if (extra || fgetc(r->f) != EOF)
+        return rd_fail(r, e, "trailing garbage after the trailer");
+    r->count = count;
+    r->state = 1;
+    return 0;
+}
+
+int trace_reader_next(trace_reader *r, isa_insn *in, err *e)
+{
+    if (r->state > 0)
+        return 0;
+    if (r->state < 0) {
+        if (e)
+            *e = r->fail;
+        return -1;
+    }
+    for (;;) {
+        if (r->out_pos < r->out_len) {
+            err de;
+            long n = isa_decode(r->out + r->out_pos, r->out_len - r->out_pos, in, &de);
+            if (n > 0) {
+                r->out_pos += (size_t)n;
+                r->index++;
+                return 1;
+            }
+            if (n < 0)
+                return rd_fail(r, e, "%s", de.msg);
+        }
+        if (r->zend) {
+            if (r->out_pos < r->out_len)
+                return rd_fail(r, e, "compressed data ends inside an instruction");
+            return rd_finish(r, e) ? -1 : 0;
+        }
+        if (rd_refill(r, e))
+            return -1;
+    }
+}
+
+int trace_reader_rewind(trace_reader *r, err *e)
+{
+    if (fseek(r->f, r->hdr.header_size, SEEK_SET))
+        return err_set(e, "%s: cannot rewind: %s", r->path, strerror(errno));
+    clearerr(r->f);
+    if (inflateReset(&r->zs) != Z_OK)
+        return err_set(e, "%s: cannot reset zlib", r->path);
+    rd_reset(r);
+    return 0;
+}
+
+const trace_header *trace_reader_header(const trace_reader *r)
+{
+    return &r->hdr;
+}
+
+uint64_t trace_reader_index(const trace_reader *r)
+{
+    return r->index;
+}
+
+uint64_t trace_reader_count(const trace_reader *r)
+{
+    return r->count;
+}
+
+uint64_t trace_reader_file_bytes(const trace_reader *r)
+{
+    return r->file_bytes;
+}
+
+void trace_reader_free(trace_reader *r)
+{
+    if (!r)
+        return;
+    if (r->zinit)
+        inflateEnd(&r->zs);
+    if (r->f)
+        fclose(r->f);
+    free(r->path);
+    free(r);
+}
+
+/* ======================================================================== writer */
+
+struct trace_writer {
+    FILE *f;
+    char *path;
+    char *tmp;
+    z_stream zs;
+    int zinit;
+    int failed; /* an earlier error: close removes the tmp file instead of renaming */
+    uint64_t count;
+    uint64_t raw;
+    uint32_t crc;
+    size_t len; /* encoded bytes waiting in raw_buf */
+    uint8_t raw_buf[TRACE_RAW_BUF];
+    uint8_t zbuf[TRACE_RAW_BUF];
+};
+
+static int wr_write(trace_writer *w, const void *p, size_t n, err *e)
+{
+    if (n && fwrite(p, 1, n, w->f) != n) {
+        w->failed = 1;
+        return err_set(e, "%s: write failed: %s", w->tmp, strerror(errno));
+    }
+    return 0;
+}
+
+/* Compress raw_buf; flush is Z_NO_FLUSH or Z_FINISH. */
+static int wr_deflate(trace_writer *w, int flush, err *e)
+{
+    w->zs.next_in = w->raw_buf;
+    w->zs.avail_in = (uInt)w->len;
+    int z;
+    do {
+        w->zs.next_out = w->zbuf;
+        w->zs.avail_out = sizeof w->zbuf;
+        z = deflate(&w->zs, flush);
+        if (z == Z_STREAM_ERROR) {
+            w->failed = 1;
+            return err_set(e, "%s: zlib deflate failed", w->tmp);
+        }
+        if (wr_write(w, w->zbuf, sizeof w->zbuf - w->zs.avail_out, e))
+            return -1;
+    } while (w->zs.avail_out == 0 || (flush == Z_FINISH && z != Z_STREAM_END));
+    w->len = 0;
+    return 0;
+}
+
+static void wr_free(trace_writer *w)
+{
+    if (w->zinit)
+        deflateEnd(&w->zs);
+    free(w->path);
+    free(w->tmp);
+    free(w);
+}
+
+int trace_writer_open(trace_writer **out, const char *path, const char *note, err *e)
+{
+    *out = NULL;
+    size_t note_len = note ? strlen(note) : 0;
+    if (note_len >= TRACE_NOTE_MAX)
+        return err_set(e, "%s: note is %zu bytes, at most %d allowed", path, note_len,
+                       TRACE_NOTE_MAX - 1);
+    trace_writer *w = calloc(1, sizeof *w);
+    if (!w)
+        return err_set(e, "%s: out of memory", path);
+    w->path = trace_strdup(path, "");
+    w->tmp = trace_strdup(path, ".tmp");
+    if (!w->path || !w->tmp) {
+        err_set(e, "%s: out of memory", path);
+        goto out_free;
+    }
+    if (deflateInit(&w->zs, TRACE_LEVEL) != Z_OK) {
+        err_set(e, "%s: cannot initialise zlib", path);
+        goto out_free;
+    }
+    w->zinit = 1;
+    w->crc = (uint32_t)crc32(0, Z_NULL, 0);
+    w->f = fopen(w->tmp, "wb");
+    if (!w->f) {
+        err_set(e, "%s: cannot create: %s", w->tmp, strerror(errno));
+        goto out_free;
+    }
+    uint8_t h[TRACE_HDR_FIXED];
+    memcpy(h, TRACE_MAGIC, 8);
+    put_le(h + 8, TRACE_FORMAT_VERSION, 2);
+    put_le(h + 10, ISA_VERSION, 2);
+    put_le(h + 12, TRACE_HDR_FIXED + note_len, 4);
+    put_le(h + 16, 0, 4);
+    put_le(h + 20, note_len, 4);
+    if (wr_write(w, h, sizeof h, e) || wr_write(w, note, note_len, e)) {
+        trace_writer_abort(w);
+        return -1;
+    }
+    *out = w;
+    return 0;
+out_free:
+    wr_free(w);
+    return -1;
+}
+
+int trace_writer_put(trace_writer *w, const isa_insn *in, err *e)
+{
+    if (w->failed)
+        return err_set(e, "%s: writer already failed", w->tmp);
+    err ve;
+    if (isa_validate(in, &ve)) {
+        w->failed = 1;
+        return err_set(e, "%s: instruction %llu: %s", w->path, (unsigned long long)w->count,
+                       ve.msg);
+    }
+    size_t n = isa_encode(in, w->raw_buf + w->len);
+    w->crc = (uint32_t)crc32(w->crc, w->raw_buf + w->len, (uInt)n);
+    w->len += n;
+    w->raw += n;
+    w->count++;
+    if (sizeof w->raw_buf - w->len < ISA_ENC_MAX)
+        return wr_deflate(w, Z_NO_FLUSH, e);
+    return 0;
+}
+
+uint64_t trace_writer_count(const trace_writer *w)
+{
+    return w->count;
+}
+
+int trace_writer_close(trace_writer *w, err *e)
+{
+    if (w->failed) {
+        err_set(e, "%s: not written: an earlier write or validation failed", w->path);
+        trace_writer_abort(w);
+        return -1;
+    }
+    uint8_t t[TRACE_TRAILER_SIZE];
+    put_le(t, w->count, 8);
+    put_le(t + 8, w->raw, 8);
+    put_le(t + 16, w->crc, 4);
+    memcpy(t + 20, TRACE_TRAILER_MAGIC, 4);
+    if (wr_deflate(w, Z_FINISH, e) || wr_write(w, t, sizeof t, e))
+        goto out_abort;
+    if (fflush(w->f) || ferror(w->f)) {
+        err_set(e, "%s: write failed: %s", w->tmp, strerror(errno));
+        goto out_abort;
+    }
+    FILE *f = w->f;
+    w->f = NULL;
+    if (fclose(f)) {
+        err_set(e, "%s: close failed: %s", w->tmp, strerror(errno));
+        goto out_abort;
+    }
+    if (rename(w->tmp, w->path)) {
+        err_set(e, "%s: cannot rename to %s: %s", w->tmp, w->path, strerror(errno));
+        goto out_abort;
+    }
+    wr_free(w);
+    return 0;
+out_abort:
+    trace_writer_abort(w);
+    return -1;
+}
+
+void trace_writer_abort(trace_writer *w)
+{
+    if (!w)
+        return;
+    if (w->f)
+        fclose(w->f);
+    remove(w->tmp);
+    wr_free(w);
+}

@@ -1,0 +1,64 @@
+/* trace.h - the binary trace file: a versioned header, a zlib stream of encoded
+ * instructions, and a trailer that lets the reader detect truncation and corruption.
+ *
+ * Layout (all integers little-endian; see docs/trace-format.md):
+ *   header  : "TPUTRACE" | u16 format_version | u16 isa_version | u32 header_size |
+ *             u32 flags | u32 note_len | note bytes (UTF-8, e.g. the generating command)
+ *   body    : one zlib (RFC 1950) stream of isa_encode()d instructions
+ *   trailer : u64 insn_count | u64 raw_bytes | u32 crc32(raw) | "TEND"
+ *
+ * Reading is a stream: memory is constant whatever the trace length. Writing goes to
+ * PATH.tmp and is renamed to PATH by trace_writer_close, so no half-written file is ever
+ * left under the final name. */
+#ifndef TPU_TRACE_H
+#define TPU_TRACE_H
+
+#include <stdint.h>
+
+#include "err.h"
+#include "isa.h"
+
+#define TRACE_MAGIC          "TPUTRACE"
+#define TRACE_TRAILER_MAGIC  "TEND"
+#define TRACE_FORMAT_VERSION 1
+#define TRACE_NOTE_MAX       4096
+
+typedef struct trace_header {
+    uint16_t format_version;
+    uint16_t isa_version;
+    uint32_t header_size;
+    uint32_t flags;
+    char note[TRACE_NOTE_MAX]; /* NUL-terminated */
+} trace_header;
+
+typedef struct trace_reader trace_reader;
+typedef struct trace_writer trace_writer;
+
+/* Open path and check the header. On failure returns non-zero, *out = NULL, e filled:
+ * "f.tpt: byte 8: format version 7, expected 1". Caller frees with trace_reader_free. */
+int trace_reader_open(trace_reader **out, const char *path, err *e);
+/* Next instruction: returns 1 and fills *in, 0 at a verified end of trace (trailer count,
+ * length and CRC match), -1 on error with e naming the file, the compressed byte offset and
+ * the instruction index ("f.tpt: byte 1234 (instruction 56): truncated zlib stream"). */
+int trace_reader_next(trace_reader *r, isa_insn *in, err *e);
+/* Restart at the first instruction (used by multi-pass replay). */
+int trace_reader_rewind(trace_reader *r, err *e);
+const trace_header *trace_reader_header(const trace_reader *r);
+uint64_t trace_reader_index(const trace_reader *r); /* instructions returned so far */
+/* Instruction count from the trailer (read at open); UINT64_MAX if the file is too short
+ * to hold one (the error is then reported by trace_reader_next). */
+uint64_t trace_reader_count(const trace_reader *r);
+uint64_t trace_reader_file_bytes(const trace_reader *r);
+void trace_reader_free(trace_reader *r);
+
+/* Create PATH.tmp with a header holding `note` (may be NULL). */
+int trace_writer_open(trace_writer **out, const char *path, const char *note, err *e);
+/* Append one instruction; it is validated with isa_validate first. */
+int trace_writer_put(trace_writer *w, const isa_insn *in, err *e);
+uint64_t trace_writer_count(const trace_writer *w);
+/* Flush, write the trailer, rename PATH.tmp to PATH, free w (also on failure). */
+int trace_writer_close(trace_writer *w, err *e);
+/* Remove PATH.tmp and free w. */
+void trace_writer_abort(trace_writer *w);
+
+#endif

@@ -1,0 +1,137 @@
+/* chip.c - wires one chip together: trace reader, dispatcher (core.c), the unit models,
+ * VMEM and HBM. Megacore approximation: see chip.h. */
+#include "chip.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core.h"
+#include "hbm.h"
+#include "ici.h"
+#include "kernel.h"
+#include "unit.h"
+#include "vmem.h"
+
+struct chip {
+    const cfg *cfg;
+    unsigned id;
+    unit_env env;
+    vmem *vm;
+    hbm *hb;
+    trace_reader *tr;
+    unit **units; /* MXUs, vector unit, DMA, ICI (NULL without a network) */
+    unsigned n_mxu, nunits;
+    core *co;
+};
+
+chip *chip_new(const cfg *c, unsigned chip_id, struct ici_net *net, const char *trace_path, err *e)
+{
+    chip *ch = calloc(1, sizeof *ch);
+    if (!ch) {
+        err_set(e, "out of memory");
+        return NULL;
+    }
+    ch->cfg = c;
+    ch->id = chip_id;
+    if (trace_reader_open(&ch->tr, trace_path, e))
+        goto out_fail;
+    ch->vm = vmem_new(c);
+    ch->hb = hbm_new(c);
+    ch->n_mxu = cfg_mxu_total(c);
+    ch->nunits = ch->n_mxu + 3;
+    ch->units = calloc(ch->nunits, sizeof *ch->units);
+    if (!ch->units) {
+        err_set(e, "out of memory");
+        goto out_fail;
+    }
+    ch->env = (unit_env){
+        .cfg = c,
+        .cycle_ps = cfg_cycle_ps(c),
+        .hbm = ch->hb,
+        .vmem = ch->vm,
+        .net = net,
+        .chip_id = chip_id,
+        .done = core_unit_done,
+        .wake = core_unit_wake,
+    };
+    for (unsigned i = 0; i < ch->n_mxu; i++)
+        if (!(ch->units[i] = unit_new(&mxu_ops, &ch->env, i, e)))
+            goto out_fail;
+    if (!(ch->units[ch->n_mxu] = unit_new(&vpu_ops, &ch->env, 0, e)) ||
+        !(ch->units[ch->n_mxu + 1] = unit_new(&dma_ops, &ch->env, 0, e)))
+        goto out_fail;
+    if (net && !(ch->units[ch->n_mxu + 2] = unit_new(&ici_ops, &ch->env, 0, e)))
+        goto out_fail;
+    ch->co = core_new(c, trace_path, ch->tr, ch->units, ch->n_mxu, net, chip_id, c->hbm_bytes,
+                      vmem_capacity(ch->vm), e);
+    if (!ch->co)
+        goto out_fail;
+    ch->env.host = ch->co;
+    core_start(ch->co);
+    return ch;
+out_fail:
+    chip_free(ch);
+    return NULL;
+}
+
+int chip_finish(chip *ch, err *e)
+{
+    return core_finish(ch->co, e);
+}
+
+int chip_done(const chip *ch)
+{
+    return core_done(ch->co);
+}
+
+void chip_register_stats(chip *ch, stats_reg *r)
+{
+    (void)0;
+    core_register_stats(ch->co, r);
+    for (unsigned i = 0; i < ch->nunits; i++)
+        if (ch->units[i])
+            unit_register_stats(ch->units[i], r);
+    hbm_register_stats(ch->hb, r);
+}
+
+void chip_summarize(const chip *ch, chip_summary *s)
+{
+    const core_region *t = core_total(ch->co);
+    memset(s, 0, sizeof *s);
+    s->end_ps = core_end_ps(ch->co);
+    s->insns = t->insns;
+    s->flops = t->flops;
+    s->mxu_flops = t->mxu_flops;
+    s->hbm_bytes = t->hbm_bytes;
+    s->ici_bytes = t->ici_bytes;
+    s->ici_busy_ps = core_ici_busy_ps(ch->co);
+    s->ici_exposed_ps = core_ici_exposed_ps(ch->co);
+}
+
+struct core *chip_core(const chip *ch)
+{
+    return ch->co;
+}
+
+const cfg *chip_cfg(const chip *ch)
+{
+    return ch->cfg;
+}
+
+void chip_free(chip *ch)
+{
+    if (!ch)
+        return;
+    core_free(ch->co);
+    if (ch->units)
+        for (unsigned i = 0; i < ch->nunits; i++)
+            unit_free(ch->units[i]);
+    free(ch->units);
+    if (ch->hb)
+        hbm_free(ch->hb);
+    if (ch->vm)
+        vmem_free(ch->vm);
+    trace_reader_free(ch->tr);
+    free(ch);
+}

@@ -1,0 +1,870 @@
+/* config.c - the machine configuration: table-driven parsing, checking and dumping of
+ * config_keys.def, YAML files via libyaml's event API. Assumes one YAML document per file
+ * whose top level is a mapping; nested maps flatten to dotted key names. */
+#define _XOPEN_SOURCE 700
+#include "config.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <yaml.h>
+
+#ifndef TPUSIM_PRESETS_INSTALL_DIR
+#define TPUSIM_PRESETS_INSTALL_DIR "/usr/local/share/tpusim/configs"
+#endif
+
+/* An include chain deeper than this is almost certainly a cycle through distinct paths. */
+#define CFG_INCLUDE_MAX 8
+#define CFG_NAME_MAX    128
+#define CFG_PATH_MAX    PATH_MAX
+
+static const cfg_key cfg_table[] = {
+#define CFG_KEY(f, nm, T, un, lo, hi, df, ch, hp)                                                  \
+    {.name = nm,                                                                                   \
+     .type = CFG_T_##T,                                                                            \
+     .unit = un,                                                                                   \
+     .min = (double)(lo),                                                                          \
+     .max = (double)(hi),                                                                          \
+     .def = df,                                                                                    \
+     .choices = ch,                                                                                \
+     .help = hp,                                                                                   \
+     .offset = offsetof(cfg, f)},
+#include "config_keys.def"
+#undef CFG_KEY
+};
+
+enum { CFG_NKEYS = sizeof cfg_table / sizeof cfg_table[0] };
+
+const cfg_key *cfg_keys(size_t *count)
+{
+    if (count)
+        *count = CFG_NKEYS;
+    return cfg_table;
+}
+
+const cfg_key *cfg_key_find(const char *name)
+{
+    for (size_t i = 0; i < CFG_NKEYS; i++)
+        if (!strcmp(cfg_table[i].name, name))
+            return &cfg_table[i];
+    return NULL;
+}
+
+/* ---- value parsing (shared by defaults, files and -p) ---- */
+
+/* Binary suffixes: K and KiB are both 1024 (sizes in this simulator are never decimal). */
+static const struct {
+    const char *sfx;
+    unsigned shift;
+} cfg_suffixes[] = {
+    {"K", 10}, {"KiB", 10}, {"M", 20}, {"MiB", 20}, {"G", 30}, {"GiB", 30}, {"T", 40}, {"TiB", 40},
+};
+
+static int cfg_parse_int(const char *s, uint64_t *out)
+{
+    const char *p = s;
+    uint64_t v = 0;
+    int base = 10;
+    if (p[0] == '0' && (p[1] == 'x' || p[1] == 'X')) {
+        base = 16;
+        p += 2;
+    }
+    const char *digits = p;
+    for (;; p++) {
+        unsigned d;
+        if (*p >= '0' && *p <= '9')
+            d = (unsigned)(*p - '0');
+        else if (base == 16 && *p >= 'a' && *p <= 'f')
+            d = (unsigned)(*p - 'a' + 10);
+        else if (base == 16 && *p >= 'A' && *p <= 'F')
+            d = (unsigned)(*p - 'A' + 10);
+        else
+            break;
+        if (v > (UINT64_MAX - d) / (uint64_t)base)
+            return 1; /* overflow */
+        v = v * (uint64_t)base + d;
+    }
+    if (p == digits)
+        return -1;
+    if (*p) {
+        size_t i;
+        for (i = 0; i < sizeof cfg_suffixes / sizeof cfg_suffixes[0]; i++)
+            if (!strcmp(p, cfg_suffixes[i].sfx))
+                break;
+        if (i == sizeof cfg_suffixes / sizeof cfg_suffixes[0])
+            return -1;
+        unsigned sh = cfg_suffixes[i].shift;
+        if (v > (UINT64_MAX >> sh))
+            return 1;
+        v <<= sh;
+    }
+    *out = v;
+    return 0;
+}
+
+/* Whole numbers print plainly (100, not 1e+02); others as the shortest "%.Ng" that reads
+ * back as exactly d. */
+static void cfg_fmt_dbl(char *buf, size_t n, double d)
+{
+    if (d == floor(d) && fabs(d) < 1e15) {
+        snprintf(buf, n, "%.0f", d);
+        return;
+    }
+    for (int prec = 1; prec <= 17; prec++) {
+        snprintf(buf, n, "%.*g", prec, d);
+        if (strtod(buf, NULL) == d)
+            return;
+    }
+}
+
+/* Integers of byte-sized keys print with the largest exact binary suffix (16MiB). */
+static void cfg_fmt_int(char *buf, size_t n, uint64_t v, int bytes)
+{
+    static const char *sfx[] = {"KiB", "MiB", "GiB", "TiB"};
+    int k = -1;
+    while (bytes && v && k < 3 && (v & ((1ULL << (10 * (k + 2))) - 1)) == 0)
+        k++;
+    if (k >= 0)
+        snprintf(buf, n, "%llu%s", (unsigned long long)(v >> (10 * (k + 1))), sfx[k]);
+    else
+        snprintf(buf, n, "%llu", (unsigned long long)v);
+}
+
+static int cfg_is_bytes(const cfg_key *k)
+{
+    return !strcmp(k->unit, "bytes");
+}
+
+static void cfg_fmt_bound(char *buf, size_t n, const cfg_key *k, double v)
+{
+    if (k->type == CFG_T_INT)
+        cfg_fmt_int(buf, n, (uint64_t)v, cfg_is_bytes(k));
+    else
+        cfg_fmt_dbl(buf, n, v);
+}
+
+static int cfg_range_err(const cfg_key *k, const char *val, const char *where, err *e)
+{
+    char lo[32], hi[32];
+    cfg_fmt_bound(lo, sizeof lo, k, k->min);
+    cfg_fmt_bound(hi, sizeof hi, k, k->max);
+    return err_set(e, "%s: key '%s': value %s not in [%s, %s]", where, k->name, val, lo, hi);
+}
+
+/* Index of s in the '|'-separated list, or -1. */
+static int cfg_choice_index(const char *choices, const char *s)
+{
+    size_t len = strlen(s);
+    int idx = 0;
+    for (const char *p = choices; *p; idx++) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == len && !strncmp(p, s, n))
+            return idx;
+        if (!bar)
+            break;
+        p = bar + 1;
+    }
+    return -1;
+}
+
+/* Name of choice idx into buf ("?" if out of range). */
+static void cfg_choice_name(const char *choices, int idx, char *buf, size_t n)
+{
+    const char *p = choices;
+    for (int i = 0; i < idx && p; i++) {
+        p = strchr(p, '|');
+        if (p)
+            p++;
+    }
+    if (!p || idx < 0) {
+        snprintf(buf, n, "?");
+        return;
+    }
+    const char *bar = strchr(p, '|');
+    int len = bar ? (int)(bar - p) : (int)strlen(p);
+    snprintf(buf, n, "%.*s", len, p);
+}
+
+/* Parse text as key k's type, range-check it, and store it into c only if valid. */
+static int cfg_parse_value(cfg *c, const cfg_key *k, const char *s, const char *where, err *e)
+{
+    void *field = (char *)c + k->offset;
+    switch (k->type) {
+    case CFG_T_INT: {
+        uint64_t v;
+        int rc = cfg_parse_int(s, &v);
+        if (rc > 0)
+            return err_set(e, "%s: key '%s': value '%s' does not fit in 64 bits", where, k->name,
+                           s);
+        if (rc < 0)
+            return err_set(e, "%s: key '%s': expected %s, got '%s'", where, k->name,
+                           s[0] == '-' ? "a non-negative integer" : "an integer", s);
+        if ((double)v < k->min || (double)v > k->max) {
+            char val[32];
+            snprintf(val, sizeof val, "%llu", (unsigned long long)v);
+            return cfg_range_err(k, val, where, e);
+        }
+        *(uint64_t *)field = v;
+        return 0;
+    }
+    case CFG_T_DBL: {
+        char *end;
+        errno = 0;
+        double v = strtod(s, &end);
+        if (end == s || *end || !isfinite(v) || errno == ERANGE)
+            return err_set(e, "%s: key '%s': expected a number, got '%s'", where, k->name, s);
+        if (v < k->min || v > k->max) {
+            char val[32];
+            cfg_fmt_dbl(val, sizeof val, v);
+            return cfg_range_err(k, val, where, e);
+        }
+        *(double *)field = v;
+        return 0;
+    }
+    case CFG_T_BOOL: {
+        static const char *yes[] = {"true", "yes", "on", "1"}, *no[] = {"false", "no", "off", "0"};
+        for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+            if (!strcasecmp(s, yes[i])) {
+                *(int *)field = 1;
+                return 0;
+            }
+            if (!strcasecmp(s, no[i])) {
+                *(int *)field = 0;
+                return 0;
+            }
+        }
+        return err_set(e, "%s: key '%s': expected true or false, got '%s'", where, k->name, s);
+    }
+    case CFG_T_ENUM: {
+        int idx = cfg_choice_index(k->choices, s);
+        if (idx < 0)
+            return err_set(e, "%s: key '%s': expected one of %s, got '%s'", where, k->name,
+                           k->choices, s);
+        *(int *)field = idx;
+        return 0;
+    }
+    case CFG_T_STR: {
+        size_t len = strlen(s);
+        if (len >= CFG_STR_MAX)
+            return err_set(e, "%s: key '%s': value longer than %d characters", where, k->name,
+                           CFG_STR_MAX - 1);
+        memset(field, 0, CFG_STR_MAX);
+        memcpy(field, s, len);
+        return 0;
+    }
+    }
+    assert(!"unknown cfg_type");
+    return -1;
+}
+
+/* ---- key lookup with a suggestion ---- */
+
+static unsigned cfg_edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned row[CFG_NAME_MAX + 1];
+    if (la > CFG_NAME_MAX || lb > CFG_NAME_MAX)
+        return UINT_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++) {
+        unsigned diag = row[0];
+        row[0] = (unsigned)i;
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned up = row[j];
+            unsigned best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+static int cfg_unknown_key(const char *name, const char *where, err *e)
+{
+    const cfg_key *best = NULL;
+    unsigned bestd = 3;
+    for (size_t i = 0; i < CFG_NKEYS; i++) {
+        unsigned d = cfg_edit_distance(name, cfg_table[i].name);
+        if (d < bestd) {
+            bestd = d;
+            best = &cfg_table[i];
+        }
+    }
+    if (best)
+        return err_set(e, "%s: unknown key '%s' (did you mean '%s'?)", where, name, best->name);
+    return err_set(e, "%s: unknown key '%s'", where, name);
+}
+
+/* ---- public setters ---- */
+
+void cfg_defaults(cfg *c)
+{
+    memset(c, 0, sizeof *c);
+    for (size_t i = 0; i < CFG_NKEYS; i++) {
+        err e;
+        int rc = cfg_parse_value(c, &cfg_table[i], cfg_table[i].def, "default", &e);
+        assert(rc == 0 && "config_keys.def default does not parse");
+        (void)rc;
+    }
+}
+
+int cfg_set(cfg *c, const char *key, const char *value, const char *where, err *e)
+{
+    const cfg_key *k = cfg_key_find(key);
+    if (!k)
+        return cfg_unknown_key(key, where, e);
+    return cfg_parse_value(c, k, value, where, e);
+}
+
+/* ---- YAML loading ---- */
+
+typedef struct cfg_loader {
+    cfg *c;
+    const char *presets_dir;
+    err *e;
+    int depth;
+    char chain[CFG_INCLUDE_MAX + 1][CFG_PATH_MAX]; /* realpath of each open file */
+} cfg_loader;
+
+/* One file being read: its parser, name for messages and the line each key was set on. */
+typedef struct cfg_file {
+    yaml_parser_t parser;
+    const char *path;
+    unsigned set_line[CFG_NKEYS];
+    int nkeys_seen; /* top-level keys so far, for the `include` first-key rule */
+} cfg_file;
+
+static int cfg_load_file(cfg_loader *ld, const char *path);
+
+static unsigned cfg_line(const yaml_event_t *ev)
+{
+    return (unsigned)ev->start_mark.line + 1;
+}
+
+static int cfg_next(cfg_loader *ld, cfg_file *f, yaml_event_t *ev)
+{
+    if (yaml_parser_parse(&f->parser, ev))
+        return 0;
+    const char *ctx = f->parser.context;
+    if (ctx)
+        return err_set(ld->e, "%s:%u: YAML syntax error: %s %s", f->path,
+                       (unsigned)f->parser.problem_mark.line + 1,
+                       f->parser.problem ? f->parser.problem : "unknown problem", ctx);
+    return err_set(ld->e, "%s:%u: YAML syntax error: %s", f->path,
+                   (unsigned)f->parser.problem_mark.line + 1,
+                   f->parser.problem ? f->parser.problem : "unknown problem");
+}
+
+static const char *cfg_event_kind(yaml_event_type_t t)
+{
+    switch (t) {
+    case YAML_SEQUENCE_START_EVENT:
+        return "a sequence";
+    case YAML_MAPPING_START_EVENT:
+        return "a mapping";
+    case YAML_ALIAS_EVENT:
+        return "an alias";
+    default:
+        return "a scalar";
+    }
+}
+
+static int cfg_file_readable(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return 0;
+    fclose(fp);
+    return 1;
+}
+
+/* Look for name (and name.yaml if it lacks the suffix) in dir; fills out on success. */
+static int cfg_try_dir(const char *dir, const char *name, char *out, size_t n)
+{
+    size_t len = strlen(name);
+    int has_sfx = len > 5 && !strcmp(name + len - 5, ".yaml");
+    if (!dir || !*dir)
+        return 0;
+    if ((size_t)snprintf(out, n, "%s/%s", dir, name) < n && cfg_file_readable(out))
+        return 1;
+    if (!has_sfx && (size_t)snprintf(out, n, "%s/%s.yaml", dir, name) < n && cfg_file_readable(out))
+        return 1;
+    return 0;
+}
+
+/* Bare preset name search: presets_dir, $TPUSIM_PRESETS (':'-separated), ./configs,
+ * the install directory. */
+static int cfg_find_preset(const char *presets_dir, const char *name, char *out, size_t n)
+{
+    if (strchr(name, '/') || !*name)
+        return 0;
+    if (cfg_try_dir(presets_dir, name, out, n))
+        return 1;
+    const char *env = getenv("TPUSIM_PRESETS");
+    while (env && *env) {
+        const char *colon = strchr(env, ':');
+        size_t len = colon ? (size_t)(colon - env) : strlen(env);
+        char dir[CFG_PATH_MAX];
+        if (len > 0 && len < sizeof dir) {
+            memcpy(dir, env, len);
+            dir[len] = 0;
+            if (cfg_try_dir(dir, name, out, n))
+                return 1;
+        }
+        env = colon ? colon + 1 : NULL;
+    }
+    return cfg_try_dir("configs", name, out, n) ||
+           cfg_try_dir(TPUSIM_PRESETS_INSTALL_DIR, name, out, n);
+}
+
+static int cfg_include(cfg_loader *ld, cfg_file *f, const char *name, unsigned line)
+{
+    char path[CFG_PATH_MAX];
+    if (!*name)
+        return err_set(ld->e, "%s:%u: include: expected a file or preset name", f->path, line);
+    if (name[0] == '/') {
+        snprintf(path, sizeof path, "%s", name);
+    } else {
+        const char *slash = strrchr(f->path, '/');
+        int dirlen = slash ? (int)(slash - f->path) : 1;
+        if ((size_t)snprintf(path, sizeof path, "%.*s/%s", dirlen, slash ? f->path : ".", name) >=
+            sizeof path)
+            return err_set(ld->e, "%s:%u: include '%s': path too long", f->path, line, name);
+    }
+    if (!cfg_file_readable(path) && !cfg_find_preset(ld->presets_dir, name, path, sizeof path))
+        return err_set(ld->e,
+                       "%s:%u: include '%s': not found relative to the file nor as a preset "
+                       "(presets dir, $TPUSIM_PRESETS, ./configs, %s)",
+                       f->path, line, name, TPUSIM_PRESETS_INSTALL_DIR);
+    if (ld->depth >= CFG_INCLUDE_MAX)
+        return err_set(ld->e, "%s:%u: include '%s': includes nested deeper than %d", f->path, line,
+                       name, CFG_INCLUDE_MAX);
+    char real[CFG_PATH_MAX];
+    if (realpath(path, real)) {
+        for (int i = 0; i <= ld->depth; i++)
+            if (!strcmp(ld->chain[i], real))
+                return err_set(ld->e, "%s:%u: include '%s': include cycle", f->path, line, name);
+    }
+    return cfg_load_file(ld, path);
+}
+
+/* Parse a leaf value event for key `name` set at `line`. */
+static int cfg_leaf(cfg_loader *ld, cfg_file *f, const char *name, const yaml_event_t *val)
+{
+    char where[CFG_PATH_MAX + 16];
+    unsigned line = cfg_line(val);
+    snprintf(where, sizeof where, "%s:%u", f->path, line);
+    const cfg_key *k = cfg_key_find(name);
+    if (!k)
+        return cfg_unknown_key(name, where, ld->e);
+    if (val->type != YAML_SCALAR_EVENT)
+        return err_set(ld->e, "%s: key '%s': expected a scalar value, got %s", where, name,
+                       cfg_event_kind(val->type));
+    size_t idx = (size_t)(k - cfg_table);
+    if (f->set_line[idx])
+        return err_set(ld->e, "%s: duplicate key '%s' (first set on line %u)", where, name,
+                       f->set_line[idx]);
+    f->set_line[idx] = line;
+    return cfg_parse_value(ld->c, k, (const char *)val->data.scalar.value, where, ld->e);
+}
+
+/* Read key/value pairs until the end of the mapping whose start was just consumed. */
+static int cfg_mapping(cfg_loader *ld, cfg_file *f, const char *prefix)
+{
+    for (;;) {
+        yaml_event_t kev, vev;
+        if (cfg_next(ld, f, &kev))
+            return -1;
+        if (kev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&kev);
+            return 0;
+        }
+        unsigned line = cfg_line(&kev);
+        if (kev.type != YAML_SCALAR_EVENT) {
+            yaml_event_delete(&kev);
+            return err_set(ld->e, "%s:%u: expected a key name, got %s", f->path, line,
+                           cfg_event_kind(kev.type));
+        }
+        char name[CFG_NAME_MAX];
+        const char *kname = (const char *)kev.data.scalar.value;
+        int len = snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "", kname);
+        yaml_event_delete(&kev);
+        if (len < 0 || (size_t)len >= sizeof name)
+            return err_set(ld->e, "%s:%u: key name too long", f->path, line);
+        int top = !*prefix;
+        int first = top && f->nkeys_seen++ == 0;
+
+        if (cfg_next(ld, f, &vev))
+            return -1;
+        int rc;
+        if (top && !strcmp(name, "include")) {
+            if (!first)
+                rc = err_set(ld->e, "%s:%u: 'include' must be the first key of the file", f->path,
+                             line);
+            else if (vev.type != YAML_SCALAR_EVENT)
+                rc = err_set(ld->e, "%s:%u: include: expected a file or preset name, got %s",
+                             f->path, line, cfg_event_kind(vev.type));
+            else
+                rc = cfg_include(ld, f, (const char *)vev.data.scalar.value, line);
+        } else if (vev.type == YAML_MAPPING_START_EVENT && !cfg_key_find(name)) {
+            rc = cfg_mapping(ld, f, name);
+        } else {
+            rc = cfg_leaf(ld, f, name, &vev);
+        }
+        yaml_event_delete(&vev);
+        if (rc)
+            return rc;
+    }
+}
+
+/* Stream: at most one document whose root is a mapping (or empty). */
+static int cfg_stream(cfg_loader *ld, cfg_file *f)
+{
+    int docs = 0;
+    for (;;) {
+        yaml_event_t ev;
+        if (cfg_next(ld, f, &ev))
+            return -1;
+        yaml_event_type_t t = ev.type;
+        unsigned line = cfg_line(&ev);
+        int empty_scalar =
+            t == YAML_SCALAR_EVENT && ev.data.scalar.length == 0 && ev.data.scalar.plain_implicit;
+        yaml_event_delete(&ev);
+        switch (t) {
+        case YAML_STREAM_END_EVENT:
+            return 0;
+        case YAML_DOCUMENT_START_EVENT:
+            if (docs++)
+                return err_set(ld->e, "%s:%u: expected one YAML document, found another", f->path,
+                               line);
+            break;
+        case YAML_MAPPING_START_EVENT:
+            if (cfg_mapping(ld, f, ""))
+                return -1;
+            break;
+        case YAML_SCALAR_EVENT:
+            if (empty_scalar) /* `---` with nothing after it */
+                break;
+            /* fall through */
+        case YAML_SEQUENCE_START_EVENT:
+        case YAML_ALIAS_EVENT:
+            return err_set(ld->e, "%s:%u: expected a mapping of keys at the top level, got %s",
+                           f->path, line, cfg_event_kind(t));
+        default:
+            break;
+        }
+    }
+}
+
+static int cfg_load_file(cfg_loader *ld, const char *path)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return err_set(ld->e, "%s: cannot open: %s", path, strerror(errno));
+    cfg_file *f = calloc(1, sizeof *f);
+    if (!f) {
+        fclose(fp);
+        return err_set(ld->e, "%s: out of memory", path);
+    }
+    int rc = -1;
+    f->path = path;
+    if (!yaml_parser_initialize(&f->parser)) {
+        err_set(ld->e, "%s: cannot initialise the YAML parser", path);
+        goto out_file;
+    }
+    yaml_parser_set_input_file(&f->parser, fp);
+    ld->depth++;
+    if (!realpath(path, ld->chain[ld->depth]))
+        snprintf(ld->chain[ld->depth], CFG_PATH_MAX, "%s", path);
+    rc = cfg_stream(ld, f);
+    ld->depth--;
+    yaml_parser_delete(&f->parser);
+out_file:
+    free(f);
+    fclose(fp);
+    return rc;
+}
+
+int cfg_load(cfg *c, const char *path, const char *presets_dir, err *e)
+{
+    cfg_defaults(c);
+    char found[CFG_PATH_MAX];
+    /* `-c v7` names a preset when no such file exists. */
+    if (!cfg_file_readable(path) && cfg_find_preset(presets_dir, path, found, sizeof found))
+        path = found;
+    if (strlen(path) >= sizeof c->source)
+        return err_set(e, "%.64s...: path longer than %zu characters", path, sizeof c->source - 1);
+    cfg_loader *ld = calloc(1, sizeof *ld);
+    if (!ld)
+        return err_set(e, "%s: out of memory", path);
+    ld->c = c;
+    ld->presets_dir = presets_dir;
+    ld->e = e;
+    ld->depth = -1;
+    int rc = cfg_load_file(ld, path);
+    free(ld);
+    if (rc == 0)
+        memcpy(c->source, path, strlen(path) + 1);
+    return rc;
+}
+
+/* ---- cross-key checks ---- */
+
+static int cfg_pow2(uint64_t v)
+{
+    return v && !(v & (v - 1));
+}
+
+int cfg_check(const cfg *c, err *e)
+{
+    int any = 0;
+    for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++)
+        any |= cfg_mxu_rate(c, (isa_dtype)dt) > 0;
+    if (!any)
+        return err_set(e, "keys 'mxu.rate_*': every MXU datatype rate is 0; at least one must "
+                          "be > 0");
+
+    unsigned idims[3], pdims[3];
+    int iaxes = cfg_parse_dims(c->ici_dims, idims);
+    if (iaxes < 0)
+        return err_set(e,
+                       "key 'ici.dims': expected 1 to 3 axes such as 8, 16x16 or 4x4x4, got '%s'",
+                       c->ici_dims);
+    int paxes = cfg_parse_dims(c->pod_dims, pdims);
+    if (paxes < 0)
+        return err_set(e,
+                       "key 'pod.dims': expected 1 to 3 axes such as 8, 16x16 or 4x4x4, got '%s'",
+                       c->pod_dims);
+    uint64_t pod = (uint64_t)pdims[0] * pdims[1] * pdims[2];
+    if (pod != c->pod_chips)
+        return err_set(e,
+                       "keys 'pod.dims' and 'pod.chips': %s has %llu chips but pod.chips is %llu",
+                       c->pod_dims, (unsigned long long)pod, (unsigned long long)c->pod_chips);
+    for (const char *p = c->ici_wrap; *p; p++) {
+        const char *axis = strchr("xyz", *p);
+        if (!axis)
+            return err_set(e,
+                           "key 'ici.wrap': '%c' is not an axis (expected letters from xyz), "
+                           "got '%s'",
+                           *p, c->ici_wrap);
+        if (axis - "xyz" >= iaxes)
+            return err_set(e, "key 'ici.wrap': axis '%c' does not exist in ici.dims '%s'", *p,
+                           c->ici_dims);
+        if (strchr(p + 1, *p))
+            return err_set(e, "key 'ici.wrap': axis '%c' given twice in '%s'", *p, c->ici_wrap);
+    }
+
+    if (c->hbm_bus_bits % 8)
+        return err_set(e, "key 'hbm.bus_bits': %llu is not a whole number of bytes",
+                       (unsigned long long)c->hbm_bus_bits);
+    uint64_t access = c->hbm_bus_bits / 8 * c->hbm_burst_length;
+    if (!cfg_pow2(c->hbm_interleave_bytes))
+        return err_set(e, "key 'hbm.interleave_bytes': %llu is not a power of two",
+                       (unsigned long long)c->hbm_interleave_bytes);
+    if (c->hbm_interleave_bytes % access)
+        return err_set(e,
+                       "key 'hbm.interleave_bytes': %llu is not a multiple of the minimum access "
+                       "%llu bytes (hbm.bus_bits/8 x hbm.burst_length)",
+                       (unsigned long long)c->hbm_interleave_bytes, (unsigned long long)access);
+    if (!cfg_pow2(c->hbm_row_bytes))
+        return err_set(e, "key 'hbm.row_bytes': %llu is not a power of two",
+                       (unsigned long long)c->hbm_row_bytes);
+    return 0;
+}
+
+/* ---- output ---- */
+
+/* Text of key k's value in c, in a form cfg_parse_value reads back exactly. */
+static void cfg_fmt_value(const cfg *c, const cfg_key *k, char *buf, size_t n)
+{
+    const void *field = (const char *)c + k->offset;
+    switch (k->type) {
+    case CFG_T_INT:
+        cfg_fmt_int(buf, n, *(const uint64_t *)field, cfg_is_bytes(k));
+        return;
+    case CFG_T_DBL:
+        cfg_fmt_dbl(buf, n, *(const double *)field);
+        return;
+    case CFG_T_BOOL:
+        snprintf(buf, n, "%s", *(const int *)field ? "true" : "false");
+        return;
+    case CFG_T_ENUM:
+        cfg_choice_name(k->choices, *(const int *)field, buf, n);
+        return;
+    case CFG_T_STR: {
+        /* Always double-quoted so any text (": ", "#", leading spaces) survives. */
+        const unsigned char *s = field;
+        size_t o = 0;
+        buf[o++] = '"';
+        for (size_t i = 0; i < CFG_STR_MAX && s[i] && o + 6 < n; i++) {
+            if (s[i] == '"' || s[i] == '\\')
+                o += (size_t)snprintf(buf + o, n - o, "\\%c", s[i]);
+            else if (s[i] < 0x20 || s[i] == 0x7f)
+                o += (size_t)snprintf(buf + o, n - o, "\\x%02x", s[i]);
+            else
+                buf[o++] = (char)s[i];
+        }
+        buf[o++] = '"';
+        buf[o] = 0;
+        return;
+    }
+    }
+}
+
+static size_t cfg_prefix_len(const char *name)
+{
+    const char *dot = strchr(name, '.');
+    return dot ? (size_t)(dot - name) : 0;
+}
+
+void cfg_dump(const cfg *c, FILE *out)
+{
+    fprintf(out, "# tpusim configuration (resolved from ");
+    if (c->source[0]) {
+        for (const char *p = c->source; *p; p++)
+            fputc((unsigned char)*p < 0x20 ? '?' : *p, out);
+    } else {
+        fputs("defaults", out);
+    }
+    fprintf(out, "); load it with -c\n");
+    /* Group by the prefix before the first dot, groups in order of first appearance. */
+    for (size_t i = 0; i < CFG_NKEYS; i++) {
+        const cfg_key *gk = &cfg_table[i];
+        size_t plen = cfg_prefix_len(gk->name);
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = cfg_prefix_len(cfg_table[j].name) == plen &&
+                   !strncmp(cfg_table[j].name, gk->name, plen);
+        if (seen)
+            continue;
+        if (plen)
+            fprintf(out, "%.*s:\n", (int)plen, gk->name);
+        for (size_t j = i; j < CFG_NKEYS; j++) {
+            const cfg_key *k = &cfg_table[j];
+            if (cfg_prefix_len(k->name) != plen || strncmp(k->name, gk->name, plen))
+                continue;
+            char val[4 * CFG_STR_MAX + 8], line[4 * CFG_STR_MAX + CFG_NAME_MAX + 16];
+            cfg_fmt_value(c, k, val, sizeof val);
+            snprintf(line, sizeof line, "%s%s: %s", plen ? "  " : "",
+                     k->name + (plen ? plen + 1 : 0), val);
+            fprintf(out, "%-36s # %s%s%s\n", line, k->unit, *k->unit ? "; " : "", k->help);
+        }
+    }
+}
+
+void cfg_help(FILE *out)
+{
+    fprintf(out, "%-26s %-5s %-12s %-24s %s\n", "KEY", "TYPE", "UNIT", "RANGE / CHOICES",
+            "DEFAULT");
+    static const char *tnames[] = {"int", "float", "bool", "enum", "str"};
+    for (size_t i = 0; i < CFG_NKEYS; i++) {
+        const cfg_key *k = &cfg_table[i];
+        char range[96], lo[32], hi[32];
+        switch (k->type) {
+        case CFG_T_INT:
+        case CFG_T_DBL:
+            cfg_fmt_bound(lo, sizeof lo, k, k->min);
+            cfg_fmt_bound(hi, sizeof hi, k, k->max);
+            snprintf(range, sizeof range, "[%s, %s]", lo, hi);
+            break;
+        case CFG_T_BOOL:
+            snprintf(range, sizeof range, "true|false");
+            break;
+        case CFG_T_ENUM:
+            snprintf(range, sizeof range, "%s", k->choices);
+            break;
+        case CFG_T_STR:
+            snprintf(range, sizeof range, "text, < %d chars", CFG_STR_MAX);
+            break;
+        }
+        fprintf(out, "%-26s %-5s %-12s %-24s %s\n    %s\n", k->name, tnames[k->type],
+                *k->unit ? k->unit : "-", range, k->def, k->help);
+    }
+}
+
+/* ---- derived figures ---- */
+
+double cfg_cycle_ps(const cfg *c)
+{
+    return 1000.0 / c->chip_clock_ghz;
+}
+
+double cfg_mxu_rate(const cfg *c, isa_dtype dt)
+{
+    switch (dt) {
+    case ISA_DT_BF16:
+        return c->mxu_rate_bf16;
+    case ISA_DT_INT8:
+        return c->mxu_rate_int8;
+    case ISA_DT_FP8:
+        return c->mxu_rate_fp8;
+    case ISA_DT_FP32:
+        return c->mxu_rate_fp32;
+    case ISA_DT_INT4:
+        return c->mxu_rate_int4;
+    default:
+        return 0;
+    }
+}
+
+/* Every cell does one multiply-add (2 ops) per streamed row. */
+double cfg_peak_flops(const cfg *c, isa_dtype dt)
+{
+    return (double)c->chip_cores * (double)c->mxu_count * (double)c->mxu_rows *
+           (double)c->mxu_cols * 2.0 * c->chip_clock_ghz * 1e9 * cfg_mxu_rate(c, dt);
+}
+
+double cfg_hbm_peak_bps(const cfg *c)
+{
+    return (double)c->hbm_channels * (double)c->hbm_pseudo_channels * (double)c->hbm_bus_bits /
+           8.0 * c->hbm_gbps_per_pin * 1e9;
+}
+
+double cfg_vmem_total_bytes(const cfg *c)
+{
+    return (double)c->chip_cores * (double)c->vmem_bytes;
+}
+
+unsigned cfg_mxu_total(const cfg *c)
+{
+    return (unsigned)(c->chip_cores * c->mxu_count);
+}
+
+int cfg_parse_dims(const char *s, unsigned dims[3])
+{
+    unsigned d[3] = {1, 1, 1};
+    int n = 0;
+    const char *p = s;
+    if (!s)
+        return -1;
+    for (;;) {
+        if (n == 3 || *p < '0' || *p > '9')
+            return -1;
+        unsigned long v = 0;
+        while (*p >= '0' && *p <= '9') {
+            v = v * 10 + (unsigned long)(*p++ - '0');
+            if (v > 1u << 20)
+                return -1;
+        }
+        if (v == 0)
+            return -1;
+        d[n++] = (unsigned)v;
+        if (!*p)
+            break;
+        if (*p++ != 'x')
+            return -1;
+    }
+    memcpy(dims, d, sizeof d);
+    return n;
+}

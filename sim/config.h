@@ -1,0 +1,78 @@
+/* config.h - the machine configuration: one struct generated from config_keys.def.
+ *
+ * YAML files are nested maps whose paths are the dotted key names (`mxu: {rows: 256}` is
+ * `mxu.rows`). A file may start with `include: other.yaml` (path relative to the including
+ * file, or a bare preset name such as `v7` looked up in the presets directory), whose keys
+ * it then overrides. Unknown keys, wrong types and out-of-range values are errors naming
+ * file, line and key; nothing is silently defaulted except keys never mentioned. */
+#ifndef TPU_CONFIG_H
+#define TPU_CONFIG_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../isa/err.h"
+#include "../isa/isa.h"
+
+#define CFG_STR_MAX 64
+
+#define CFG_FIELD_INT(f)  uint64_t f;
+#define CFG_FIELD_DBL(f)  double f;
+#define CFG_FIELD_BOOL(f) int f;
+#define CFG_FIELD_ENUM(f) int f;
+#define CFG_FIELD_STR(f)  char f[CFG_STR_MAX];
+
+typedef struct cfg {
+#define CFG_KEY(f, name, T, ...) CFG_FIELD_##T(f)
+#include "config_keys.def"
+#undef CFG_KEY
+    char source[512]; /* file the config was loaded from ("" for defaults) */
+} cfg;
+
+/* Values of ENUM keys, in the order of their choices string. */
+enum { CFG_HBM_BANKED, CFG_HBM_SIMPLE };
+
+typedef enum cfg_type { CFG_T_INT, CFG_T_DBL, CFG_T_BOOL, CFG_T_ENUM, CFG_T_STR } cfg_type;
+
+typedef struct cfg_key {
+    const char *name;
+    cfg_type type;
+    const char *unit;
+    double min, max;
+    const char *def;
+    const char *choices;
+    const char *help;
+    size_t offset; /* of the field in struct cfg */
+} cfg_key;
+
+/* The key table, in declaration order. */
+const cfg_key *cfg_keys(size_t *count);
+const cfg_key *cfg_key_find(const char *name);
+
+/* Fill c with every key's default. */
+void cfg_defaults(cfg *c);
+/* Defaults, then the file (and its includes). `presets_dir` resolves bare preset names;
+ * NULL means the built-in search path (TPUSIM_PRESETS env, ./configs, install dir). */
+int cfg_load(cfg *c, const char *path, const char *presets_dir, err *e);
+/* Set one key from text, as from a CLI override `-p key=value`; `where` names the source
+ * for errors (e.g. "-p" or "file.yaml:12"). */
+int cfg_set(cfg *c, const char *key, const char *value, const char *where, err *e);
+/* Cross-key checks (e.g. at least one MXU datatype supported). */
+int cfg_check(const cfg *c, err *e);
+/* Print the resolved config as YAML that cfg_load accepts, with units and help as comments. */
+void cfg_dump(const cfg *c, FILE *out);
+/* Print the key table: name, type, unit, range, default, help. */
+void cfg_help(FILE *out);
+
+/* Derived figures (formulas on the keys, no state). */
+double cfg_cycle_ps(const cfg *c);                 /* ps per core clock cycle */
+double cfg_mxu_rate(const cfg *c, isa_dtype dt);   /* rows/cycle, 0 = unsupported */
+double cfg_peak_flops(const cfg *c, isa_dtype dt); /* chip peak FLOP/s for dt */
+double cfg_hbm_peak_bps(const cfg *c);             /* bytes/s */
+double cfg_vmem_total_bytes(const cfg *c);         /* cores x vmem.bytes */
+unsigned cfg_mxu_total(const cfg *c);              /* cores x mxu.count */
+
+/* Parse "16x16x8" into dims[3] (missing axes = 1); returns the number of axes or -1. */
+int cfg_parse_dims(const char *s, unsigned dims[3]);
+
+#endif

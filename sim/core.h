@@ -1,0 +1,78 @@
+/* core.h - the dispatcher of one chip: reads the trace in order, checks each instruction,
+ * places it in its unit's in-order queue, issues queue heads when their semaphore wait holds
+ * and the unit can take them, and keeps semaphores, regions and stall accounting.
+ * Internal to sim/: chip.c builds it, report.c reads it. */
+#ifndef TPU_CORE_H
+#define TPU_CORE_H
+
+#include <stdint.h>
+
+#include "../isa/err.h"
+#include "../isa/trace.h"
+#include "config.h"
+#include "stats.h"
+#include "unit.h"
+
+struct ici_net;
+
+typedef struct core core;
+
+/* Per-region counters (a region runs from one `mark` to the next). */
+typedef struct core_region {
+    char name[ISA_NAME_MAX];
+    uint64_t insns;
+    uint64_t flops; /* MXU + vector */
+    uint64_t mxu_flops;
+    uint64_t mxu_ideal_ps; /* MXU FLOPs at peak rate of their datatype */
+    uint64_t hbm_bytes;
+    uint64_t ici_bytes;
+    uint64_t first_start_ps;
+    uint64_t last_end_ps;
+    uint64_t busy_ps[ISA_UNIT_COUNT]; /* summed instruction durations per unit class */
+} core_region;
+
+/* Per-unit stall counters kept by the dispatcher. */
+typedef struct core_unit_stats {
+    uint64_t stall_sem_ps;   /* queue head waiting on its semaphore */
+    uint64_t stall_qfull_ps; /* dispatcher blocked because this queue was full */
+    uint64_t queue_max;      /* deepest occupancy seen */
+} core_unit_stats;
+
+/* units: MXUs first (n_mxu of them), then the vector unit, DMA, and ICI (may be NULL).
+ * The core does not own the units or the reader. */
+core *core_new(const cfg *c, const char *trace_path, trace_reader *tr, unit **units, unsigned n_mxu,
+               struct ici_net *net, unsigned chip_id, uint64_t hbm_bytes, uint64_t vmem_bytes,
+               err *e);
+void core_free(core *co);
+/* Begin dispatching at the current kernel time (schedules the first pump). */
+void core_start(core *co);
+/* Unit callbacks (wired into unit_env by the chip). */
+void core_unit_done(void *host, unit *u, uint32_t token);
+void core_unit_wake(void *host, unit *u);
+/* After the kernel ran: 0 if all instructions completed; else e says why (trace error,
+ * invalid instruction, deadlock with instruction index and semaphore). */
+int core_finish(core *co, err *e);
+int core_done(const core *co);
+
+uint64_t core_end_ps(const core *co);
+uint64_t core_insns(const core *co);
+const core_region *core_regions(const core *co, unsigned *count);
+const core_region *core_total(const core *co); /* whole-trace totals in the same form */
+const core_unit_stats *core_unit_stat(const core *co, unsigned unit_slot);
+unsigned core_unit_count(const core *co);
+unit *core_unit_at(const core *co, unsigned unit_slot);
+uint64_t core_dispatch_stall_ps(const core *co); /* sync.wait and barrier stalls */
+uint64_t core_ici_exposed_ps(const core *co);    /* ICI busy while no compute/DMA busy */
+uint64_t core_ici_busy_ps(const core *co);
+void core_register_stats(core *co, stats_reg *r);
+
+/* Observer of completed instructions (timelines, progress). Called once per instruction
+ * that ran on a unit, at its completion, with the trace index, opcode, unit, start and end
+ * (ps) and region index. Not called for sync/mark instructions. */
+typedef void (*core_observer)(void *ctx, uint64_t idx, unsigned op, const unit *u,
+                              uint64_t start_ps, uint64_t end_ps, unsigned region);
+void core_set_observer(core *co, core_observer fn, void *ctx);
+/* Instructions read from the trace so far (for progress reporting). */
+uint64_t core_dispatched(const core *co);
+
+#endif

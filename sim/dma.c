@@ -1,0 +1,272 @@
+/* dma.c - the chip's DMA unit: dma.engines engines, each running one HBM<->VMEM transfer at a
+ * time as a pipeline of dma.chunk_bytes chunks with up to dma.outstanding in flight. Each
+ * chunk reserves HBM time (hbm_access) and a VMEM bandwidth share (vmem_begin) when it is
+ * issued; HBM and VMEM sides stream concurrently, so a chunk completes at the later of the
+ * two. One kern_event per chunk slot: events are per chunk, never per byte. */
+#include <assert.h>
+#include <stdlib.h>
+
+#include "hbm.h"
+#include "kernel.h"
+#include "unit.h"
+#include "vmem.h"
+
+typedef struct dma dma;
+typedef struct dma_engine dma_engine;
+
+/* One in-flight chunk. Its event fires first when the VMEM share may be released, then (if
+ * later) when the chunk's data has fully moved. */
+typedef struct dma_slot {
+    dma_engine *e;
+    kern_event *ev;
+    int busy;      /* a chunk is in flight */
+    int vmem_held; /* its VMEM share is not yet released */
+    uint64_t bytes;
+    uint64_t vmem_end_ps; /* issue + VMEM time at its share */
+    uint64_t done_ps;     /* max(HBM completion, vmem_end_ps) */
+} dma_slot;
+
+struct dma_engine {
+    dma *d;
+    kern_event *ev; /* descriptor latency elapsed: start issuing chunks */
+    int active;
+    uint32_t token;
+    int is_write;                       /* dma.v2h writes HBM */
+    uint64_t hbm, bytes, stride, block; /* block 0: contiguous */
+    uint64_t issued, completed;         /* logical bytes */
+    uint64_t t0_ps;                     /* first chunk issued (after the descriptor latency) */
+    uint64_t frontier_ps;               /* latest completion of the chunks issued so far */
+    uint64_t vmem_ps;                   /* part of the frontier's advance due to VMEM, not HBM */
+    dma_slot *slots;                    /* dma.outstanding */
+};
+
+struct dma {
+    unit u; /* first: the common unit state */
+    unsigned nengines, outstanding;
+    uint64_t chunk_bytes, latency_ps;
+    double hbm_ps_per_byte; /* at peak HBM bandwidth */
+    dma_engine *engines;
+    dma_slot *slots; /* nengines x outstanding */
+    unsigned nactive;
+    uint64_t busy_since_ps;
+    uint64_t bytes_read, bytes_written, chunks, hbm_requests;
+};
+
+static uint64_t dma_max(uint64_t a, uint64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* HBM side of logical bytes [off, off+n) of the transfer, all requests issued at now. A
+ * strided transfer (block > 0, stride != block) is split at block boundaries: logical byte
+ * o lives at hbm + (o / block) x stride + o % block. */
+static uint64_t dma_hbm(dma_engine *e, uint64_t off, uint64_t n, uint64_t now)
+{
+    dma *d = e->d;
+    struct hbm *h = d->u.env->hbm;
+    if (!e->block || e->stride == e->block) {
+        d->hbm_requests++;
+        return hbm_access(h, e->hbm + off, n, e->is_write, now);
+    }
+    uint64_t done = now;
+    while (n) {
+        uint64_t in_blk = off % e->block;
+        uint64_t piece = e->block - in_blk;
+        if (piece > n)
+            piece = n;
+        uint64_t addr = e->hbm + off / e->block * e->stride + in_blk;
+        done = dma_max(done, hbm_access(h, addr, piece, e->is_write, now));
+        d->hbm_requests++;
+        off += piece;
+        n -= piece;
+    }
+    return done;
+}
+
+/* Issue the next chunk into slot s at now:
+ *   hbm_done  = hbm_access(...) (per block piece for strided transfers)
+ *   vmem_end  = now + vmem_begin(bytes)       (equal share of VMEM bandwidth, vmem.h)
+ *   done      = max(hbm_done, vmem_end)
+ * The engine's frontier (latest completion so far) advances by max(0, done - frontier);
+ * the part of that advance beyond max(frontier, hbm_done) is charged to VMEM. */
+static void dma_issue(dma_engine *e, dma_slot *s, uint64_t now)
+{
+    dma *d = e->d;
+    uint64_t n = e->bytes - e->issued;
+    if (n > d->chunk_bytes)
+        n = d->chunk_bytes;
+    uint64_t hd = dma_hbm(e, e->issued, n, now);
+    s->vmem_end_ps = now + vmem_begin(d->u.env->vmem, n);
+    s->vmem_held = 1;
+    s->done_ps = dma_max(hd, s->vmem_end_ps);
+    s->bytes = n;
+    s->busy = 1;
+    e->issued += n;
+    d->chunks++;
+    uint64_t floor = dma_max(e->frontier_ps, hd);
+    if (s->done_ps > floor)
+        e->vmem_ps += s->done_ps - floor;
+    e->frontier_ps = dma_max(e->frontier_ps, s->done_ps);
+    kern_notify_at(s->ev, s->vmem_end_ps);
+}
+
+/* The descriptor latency has elapsed: fill every slot. */
+static void dma_engine_begin(void *ctx)
+{
+    dma_engine *e = ctx;
+    uint64_t now = kern_now();
+    e->t0_ps = now;
+    e->frontier_ps = now;
+    for (unsigned i = 0; i < e->d->outstanding && e->issued < e->bytes; i++)
+        dma_issue(e, &e->slots[i], now);
+}
+
+/* Last chunk done. Stall split of the streaming time T = end - t0 (the latency excluded):
+ *   stall_vmem = the frontier advance charged to VMEM (dma_issue)
+ *   stall_hbm  = max(0, T - stall_vmem - bytes / HBM peak)
+ * The engine is freed before unit_finish, which may start the next instruction on it. */
+static void dma_engine_finish(dma_engine *e, uint64_t now)
+{
+    dma *d = e->d;
+    uint64_t t = now - e->t0_ps;
+    double ideal = (double)e->bytes * d->hbm_ps_per_byte;
+    uint64_t vm = e->vmem_ps < t ? e->vmem_ps : t;
+    double hbm_stall = (double)(t - vm) - ideal;
+    d->u.stall_vmem_ps += vm;
+    d->u.stall_hbm_ps += hbm_stall > 0 ? (uint64_t)hbm_stall : 0;
+    d->u.insns++;
+    e->active = 0;
+    if (--d->nactive == 0)
+        d->u.busy_ps += now - d->busy_since_ps;
+    uint32_t token = e->token;
+    unit_finish(&d->u, token);
+    unit_wake(&d->u);
+}
+
+static void dma_slot_event(void *ctx)
+{
+    dma_slot *s = ctx;
+    dma_engine *e = s->e;
+    dma *d = e->d;
+    uint64_t now = kern_now();
+    if (s->vmem_held && now >= s->vmem_end_ps) {
+        vmem_end(d->u.env->vmem);
+        s->vmem_held = 0;
+    }
+    if (now < s->done_ps) {
+        kern_notify_at(s->ev, s->done_ps);
+        return;
+    }
+    s->busy = 0;
+    e->completed += s->bytes;
+    d->u.bytes += s->bytes;
+    if (e->is_write)
+        d->bytes_written += s->bytes;
+    else
+        d->bytes_read += s->bytes;
+    if (e->issued < e->bytes)
+        dma_issue(e, s, now);
+    else if (e->completed == e->bytes)
+        dma_engine_finish(e, now);
+}
+
+static unit *dma_create(const unit_env *env, unsigned unit_index, err *e)
+{
+    (void)unit_index;
+    const cfg *c = env->cfg;
+    dma *d = calloc(1, sizeof *d);
+    if (!d) {
+        err_set(e, "dma: out of memory");
+        return NULL;
+    }
+    d->nengines = (unsigned)c->dma_engines;
+    d->outstanding = (unsigned)c->dma_outstanding;
+    d->chunk_bytes = c->dma_chunk_bytes;
+    d->latency_ps = (uint64_t)(c->dma_latency_ns * 1000.0 + 0.5);
+    d->engines = calloc(d->nengines, sizeof *d->engines);
+    d->slots = calloc((size_t)d->nengines * d->outstanding, sizeof *d->slots);
+    if (!d->engines || !d->slots) {
+        free(d->engines);
+        free(d->slots);
+        free(d);
+        err_set(e, "dma: out of memory");
+        return NULL;
+    }
+    d->hbm_ps_per_byte = env->hbm ? 1.0 / hbm_peak_bytes_per_ps(env->hbm) : 0.0;
+    for (unsigned i = 0; i < d->nengines; i++) {
+        dma_engine *en = &d->engines[i];
+        en->d = d;
+        en->ev = kern_event_new(dma_engine_begin, en);
+        en->slots = &d->slots[(size_t)i * d->outstanding];
+        for (unsigned k = 0; k < d->outstanding; k++) {
+            en->slots[k].e = en;
+            en->slots[k].ev = kern_event_new(dma_slot_event, &en->slots[k]);
+        }
+    }
+    return &d->u;
+}
+
+static int dma_can_start(unit *u, const isa_insn *in)
+{
+    (void)in;
+    dma *d = (dma *)u;
+    return d->nactive < d->nengines;
+}
+
+static void dma_start(unit *u, const isa_insn *in, uint32_t token)
+{
+    dma *d = (dma *)u;
+    assert(in->op == ISA_OP_DMA_H2V || in->op == ISA_OP_DMA_V2H);
+    assert(in->arg[ISA_DMA_BYTES] > 0);
+    dma_engine *e = NULL;
+    for (unsigned i = 0; i < d->nengines && !e; i++)
+        if (!d->engines[i].active)
+            e = &d->engines[i];
+    assert(e && "dma_start without an idle engine (can_start was not asked)");
+    e->active = 1;
+    e->token = token;
+    e->is_write = in->op == ISA_OP_DMA_V2H;
+    e->hbm = in->arg[ISA_DMA_HBM];
+    e->bytes = in->arg[ISA_DMA_BYTES];
+    e->stride = in->arg[ISA_DMA_STRIDE];
+    e->block = in->arg[ISA_DMA_BLOCK];
+    e->issued = e->completed = 0;
+    e->vmem_ps = 0;
+    if (d->nactive++ == 0)
+        d->busy_since_ps = kern_now();
+    /* The descriptor set-up latency is paid once per instruction, before any chunk. */
+    kern_notify(e->ev, d->latency_ps);
+}
+
+static void dma_stats(unit *u, stats_reg *r)
+{
+    dma *d = (dma *)u;
+    stats_u64(r, u->name, "bytes_read", "B", "bytes read from HBM (dma.h2v)", &d->bytes_read);
+    stats_u64(r, u->name, "bytes_written", "B", "bytes written to HBM (dma.v2h)",
+              &d->bytes_written);
+    stats_u64(r, u->name, "chunks", "", "chunks issued", &d->chunks);
+    stats_u64(r, u->name, "hbm_requests", "", "hbm_access calls (one per chunk or block)",
+              &d->hbm_requests);
+}
+
+static void dma_free(unit *u)
+{
+    dma *d = (dma *)u;
+    for (unsigned i = 0; i < d->nengines; i++) {
+        kern_event_free(d->engines[i].ev);
+        for (unsigned k = 0; k < d->outstanding; k++)
+            kern_event_free(d->engines[i].slots[k].ev);
+    }
+    free(d->engines);
+    free(d->slots);
+    free(d);
+}
+
+const unit_ops dma_ops = {
+    .kind = "dma",
+    .create = dma_create,
+    .can_start = dma_can_start,
+    .start = dma_start,
+    .stats = dma_stats,
+    .free = dma_free,
+};

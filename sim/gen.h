@@ -1,0 +1,193 @@
+/* gen.h - workload trace generators (`tpusim gen KIND`): GEMM, elementwise, conv2d, MLP,
+ * attention, transformer block and whole-LLM training/decode steps, emitted as the SPMD
+ * program of one chip for a given config. Instructions stream to the trace writer as they
+ * are generated; nothing is built in memory. See docs/generators.md.
+ *
+ * The first half is the public interface (CLI entry point, options, FLOP accounting); the
+ * second half is shared between the generator files (gen.c, gen_emit.c, gen_models.c) only. */
+#ifndef TPU_GEN_H
+#define TPU_GEN_H
+
+#include <stdint.h>
+
+#include "../isa/err.h"
+#include "../isa/isa.h"
+#include "../isa/trace.h"
+#include "config.h"
+
+/* `tpusim gen KIND [options]`: argv[0] is "gen", argv[1] the kind. Prints only for --help
+ * (usage to stdout). Returns 0 on success, -1 with e filled (one line). */
+int gen_main(int argc, char **argv, err *e);
+
+/* Workload kinds. */
+typedef enum gen_kind {
+    GEN_GEMM,
+    GEN_ELEMENTWISE,
+    GEN_CONV2D,
+    GEN_MLP,
+    GEN_ATTENTION,
+    GEN_TRANSFORMER,
+    GEN_LLM_STEP,
+    GEN_KIND_COUNT
+} gen_kind;
+
+#define GEN_MAX_LAYERS 64 /* mlp --layers entries */
+
+/* Parsed options of every kind (fields a kind does not use stay at their defaults). */
+typedef struct gen_opts {
+    gen_kind kind;
+    const char *config, *output;
+    isa_dtype dtype;
+    /* gemm */
+    uint64_t m, n, k;
+    /* elementwise */
+    int vop; /* isa opcode of the vector op */
+    uint64_t elements;
+    /* conv2d */
+    uint64_t height, width, in_ch, out_ch, kh, kw, stride, padding;
+    /* mlp */
+    uint64_t sizes[GEN_MAX_LAYERS];
+    unsigned nsizes;
+    /* attention, transformer, llm-step (batch is global for llm-step and transformer) */
+    uint64_t batch, heads, seq, head_dim, d_model, d_ff, vocab, layers;
+    int causal, training, decode;
+    /* parallelism: degrees and torus-axis masks (x=1, y=2, z=4) */
+    uint64_t chips, dp, tp, fsdp;
+    unsigned dp_axes, tp_axes, fsdp_axes;
+} gen_opts;
+
+/* Parse argv (as gen_main gets it, argv[1] = kind) into o and load/override the config into
+ * c. `help` is set when --help was given (nothing else is then required). */
+int gen_parse(gen_opts *o, cfg *c, int *help, int argc, char **argv, err *e);
+
+/* Analytic FLOP count of the workload for one chip (see docs/generators.md for exactly which
+ * FLOPs are counted); it depends on c only through the attention query-block size. */
+uint64_t gen_flops_analytic(const gen_opts *o, const cfg *c);
+
+/* Sum of 2 m k n over the trace's mxu.matmul instructions, k and n from the latest mxu.ldw
+ * on that MXU. Returns 0 and fills *flops, or -1 with e filled. */
+int gen_trace_flops(const char *path, uint64_t *flops, err *e);
+
+/* ---------------------------------------------------------------------------------------
+ * Internal: shared by gen.c, gen_emit.c and gen_models.c.
+ * --------------------------------------------------------------------------------------- */
+
+/* Semaphores 0..GEN_SEM_FIXED-1 are dedicated in-order producer/consumer chains (both ends
+ * are in-order unit queues, so counts pair up in order); the rest is a pool of fences. */
+#define GEN_SEM_FIXED 64
+
+/* A fence: a pooled semaphore and the number of signals attached to it so far. Waiting on it
+ * emits that many sync.wait and returns the semaphore to the pool. */
+typedef struct gen_fence {
+    int sem; /* -1: none */
+    unsigned count;
+} gen_fence;
+
+typedef struct gen gen; /* emission context: writer, config, allocators, semaphore pool */
+
+/* Emission context lifecycle; gen_free aborts the trace (close it with gen_finish). */
+gen *gen_new(const cfg *c, const char *path, const char *note, err *e);
+int gen_finish(gen *g, err *e); /* drains, closes the trace; frees g in every case */
+void gen_free(gen *g);
+err *gen_err(gen *g);
+const cfg *gen_cfg(const gen *g);
+
+/* Emitting (each returns 0 or -1 with the error kept in g). */
+int gen_put(gen *g, const isa_insn *in);
+int gen_mark(gen *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+gen_fence gen_fence_new(gen *g);
+unsigned gen_fence_sig(gen *g, gen_fence *f); /* signal value (sem+1) for one more producer */
+int gen_fence_wait(gen *g, gen_fence *f);     /* sync.wait x count; releases the semaphore */
+int gen_dma(gen *g, int to_hbm, uint64_t hbm, uint64_t vmem, uint64_t bytes, uint64_t block,
+            uint64_t stride, unsigned wait, unsigned signal);
+int gen_vec(gen *g, int op, uint64_t src, uint64_t dst, uint64_t n, isa_dtype dt, uint64_t extra,
+            unsigned wait, unsigned signal);
+int gen_coll(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, gen_fence *f);
+/* Wait for every outstanding DMA write and collective (end of an operator). */
+int gen_drain(gen *g);
+
+/* Per-chip HBM bump allocator (4 KiB aligned); fails when the chip's HBM is exhausted. */
+int gen_hbm_alloc(gen *g, uint64_t bytes, uint64_t *addr);
+/* VMEM bump allocator for the current operator; gen_vmem_reset frees everything. */
+int gen_vmem_alloc(gen *g, uint64_t bytes, uint64_t *addr);
+void gen_vmem_reset(gen *g);
+uint64_t gen_vmem_free_bytes(const gen *g);
+
+uint64_t gen_dt_bytes(isa_dtype dt, uint64_t n);
+/* Row pitch (elements) of a 2-D HBM tensor with `cols` columns: padded so that the pitch is
+ * an odd number of HBM interleave granules, as a compiler pads leading dimensions, so that
+ * strided DMAs down a column of tiles rotate over every pseudo-channel. */
+uint64_t gen_pitch(const cfg *c, uint64_t cols, isa_dtype dt);
+
+/* C[M,N] (+)= A[M,K] B[K,N], operands in HBM, rows lda/ldb/ldc elements apart. A and B are
+ * dtype `dt`; C is written as `out_dt` (fp32: the accumulator itself; else a v.cast). */
+typedef struct gen_gemm_args {
+    uint64_t m, n, k;
+    uint64_t a, b, c;       /* HBM addresses */
+    uint64_t lda, ldb, ldc; /* 0: gen_pitch of k, n, n */
+    isa_dtype dt, out_dt;
+} gen_gemm_args;
+int gen_gemm(gen *g, const gen_gemm_args *a);
+
+/* Tiling chosen for a GEMM (exposed for tests and docs). */
+typedef struct gen_gemm_plan {
+    uint64_t mt, kc, ng; /* rows per block, K per step, N per group (elements) */
+    uint64_t msub, nsub; /* m-subblocks per block, n-tiles per group */
+    uint64_t vmem_bytes; /* planned VMEM footprint */
+} gen_gemm_plan;
+int gen_gemm_plan_for(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_t k, isa_dtype dt,
+                      isa_dtype out_dt, gen_gemm_plan *p, err *e);
+
+/* Streamed vector pass over `n` elements: nin input tensors and nout output tensors in HBM
+ * (each of n elements of its dtype), and a list of vector ops applied per chunk. Ops read
+ * chunk buffer `src` and write `dst` (indices into inputs then outputs then a scratch
+ * buffer); binary ops read their second operand right after the first (see docs). */
+typedef struct gen_vop {
+    int op;
+    unsigned src, dst;
+    isa_dtype dt;
+    unsigned width; /* reduce/transpose width; cast target dtype for v.cast */
+    unsigned div;   /* 0: the op covers the chunk; d: chunk/d elements (per-row ops) */
+} gen_vop;
+typedef struct gen_stream_args {
+    uint64_t n;
+    unsigned nin, nout;
+    uint64_t in[6], out[6];
+    isa_dtype in_dt[6], out_dt[6];
+    const gen_vop *ops;
+    unsigned nops;
+} gen_stream_args;
+int gen_stream(gen *g, const gen_stream_args *s);
+/* Copy `bytes` from HBM src to HBM dst through VMEM in chunks, the source read as blocks of
+ * `block` bytes `stride` apart (gathers: embedding rows, im2col patches). */
+int gen_gather(gen *g, uint64_t src, uint64_t src_bytes, uint64_t dst, uint64_t bytes,
+               uint64_t block, uint64_t stride);
+/* Wait for the collectives issued without a fence (gradient reductions). */
+int gen_wait_late(gen *g);
+
+/* Attention on lanes of MXUs: items of (batch, head, query block). Tensors are in HBM laid
+ * out [batch][seq][heads][head_dim]: q, o, dout, dq with rows `ld` elements apart, k, v, dk,
+ * dv (kv_len rows per batch) with rows `kv_ld` apart. Forward reads q k v and writes o;
+ * backward reads q k v o dout and writes dq dk dv. */
+typedef struct gen_attn_args {
+    uint64_t batch, heads, seq, head_dim, kv_len; /* kv_len: keys per sequence */
+    uint64_t q, k, v, o, dout, dq, dk, dv, ld, kv_ld;
+    int causal, backward;
+    isa_dtype dt;
+} gen_attn_args;
+int gen_attention(gen *g, const gen_attn_args *a);
+/* Query rows per item the attention tiler picks (analytic causal counts use it). */
+uint64_t gen_attn_block(const cfg *c, uint64_t seq, uint64_t kv_len, uint64_t head_dim,
+                        isa_dtype dt, int backward);
+/* MXU FLOPs gen_attention emits for one (batch, head), forward or backward. */
+uint64_t gen_attn_flops(const cfg *c, uint64_t seq, uint64_t kv_len, uint64_t head_dim, int causal,
+                        isa_dtype dt, int backward);
+
+/* Workload families (gen_models.c). */
+int gen_model_conv2d(gen *g, const gen_opts *o);
+int gen_model_mlp(gen *g, const gen_opts *o);
+int gen_model_attention(gen *g, const gen_opts *o);
+int gen_model_transformer(gen *g, const gen_opts *o);
+int gen_model_llm(gen *g, const gen_opts *o);
+
+#endif

@@ -1,0 +1,326 @@
+/* hbm.c - HBM timing by reservation: per pseudo-channel data bus and per bank row state
+ * (banked model) or one shared bus at peak x efficiency (simple model). Requests are served
+ * in issue order per pseudo-channel (FCFS, no reordering); timings are JEDEC-style ns values
+ * from the config, converted to ps once at hbm_new. */
+#include "hbm.h"
+
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HBM_ROW_NONE UINT64_MAX /* bank precharged (no open row) */
+
+typedef struct hbm_bank {
+    uint64_t open_row; /* HBM_ROW_NONE when closed */
+    uint64_t act_ps;   /* time of the last activate (for tRAS) */
+    uint64_t ready_ps; /* earliest column command to the open row (activate + tRCD) */
+    uint64_t pre_ps;   /* earliest precharge: tRAS after activate, after the last column data */
+} hbm_bank;
+
+typedef struct hbm_pc {
+    uint64_t bus_free_ps;     /* the pseudo-channel's data bus is reserved until then */
+    uint64_t next_refresh_ps; /* due time of the next all-bank refresh */
+    int dir;                  /* direction of the last transfer: 0 read, 1 write, -1 none */
+} hbm_pc;
+
+typedef struct hbm_model {
+    const char *name; /* the hbm.model choice it implements */
+    uint64_t (*access)(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now_ps);
+} hbm_model;
+
+struct hbm {
+    const hbm_model *model;
+    uint64_t capacity;
+    double peak_bytes_per_ps; /* channels x pseudo x bus_bits/8 x gbps_per_pin */
+
+    /* banked model */
+    uint64_t npc, nbanks, granule, row_bytes, burst_bytes;
+    double bus_ps_per_byte; /* one pseudo-channel bus: 8 / (bus_bits x gbps_per_pin) ns/B */
+    uint64_t tcl, trcd, trp, tras, trfc, trefi, twtr, trtw; /* ps */
+    hbm_pc *pcs;                                            /* npc */
+    hbm_bank *banks;                                        /* npc x nbanks, pseudo-channel major */
+
+    /* simple model */
+    double simple_ps_per_byte; /* 1 / (peak x efficiency) */
+    uint64_t latency_ps;
+    uint64_t simple_bus_free_ps;
+
+    /* counters */
+    uint64_t bytes_read, bytes_written;
+    uint64_t row_hits, row_misses, row_conflicts, refreshes, turnarounds;
+    uint64_t bus_busy_ps; /* data-bus occupancy summed over buses */
+    uint64_t nbus;        /* buses bus_busy_ps is summed over (npc, or 1 for simple) */
+};
+
+static uint64_t hbm_ns_to_ps(double ns)
+{
+    return (uint64_t)(ns * 1000.0 + 0.5);
+}
+
+static uint64_t hbm_max(uint64_t a, uint64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* ceil(bytes x ps_per_byte): rounding up keeps sustained bandwidth at or below peak. */
+static uint64_t hbm_xfer_ps(uint64_t bytes, double ps_per_byte)
+{
+    double ps = (double)bytes * ps_per_byte;
+    uint64_t r = (uint64_t)ps;
+    return (double)r < ps ? r + 1 : r;
+}
+
+/* ---- banked model ---------------------------------------------------------------------- */
+
+/* All-bank refresh of pseudo-channel p before a granule issued at `now`. Refreshes are due
+ * every tREFI (in step across pseudo-channels, see hbm_new). A refresh that fell due while
+ * the bus still holds reserved data starts when that data has drained:
+ *   refresh start rs = max(due, bus_free);  pc blocked until re = rs + tRFC;
+ * every row closes. Further refreshes that fell due before `now` ran back to back or at
+ * their due time (free if the pc sat idle), and only the latest may still block this
+ * access; they are counted in closed form, so a long idle gap costs no loop. */
+static void banked_refresh(hbm *h, uint64_t p, uint64_t now)
+{
+    hbm_pc *pc = &h->pcs[p];
+    uint64_t est = hbm_max(now, pc->bus_free_ps);
+    if (est < pc->next_refresh_ps)
+        return;
+    uint64_t re = hbm_max(pc->next_refresh_ps, pc->bus_free_ps) + h->trfc;
+    uint64_t n = 1, next = pc->next_refresh_ps + h->trefi;
+    if (now >= next) {
+        /* k further refreshes due in [next, now], each starting at max(due, previous end):
+         * with tREFI >= tRFC the chain ends at max(last due + tRFC, re + k x tRFC). */
+        uint64_t k = (now - next) / h->trefi + 1;
+        uint64_t last = next + (k - 1) * h->trefi;
+        re = hbm_max(last + h->trfc, re + k * h->trfc);
+        n += k;
+        next += k * h->trefi;
+    }
+    pc->next_refresh_ps = next;
+    pc->bus_free_ps = hbm_max(pc->bus_free_ps, re);
+    h->refreshes += n;
+    hbm_bank *b = &h->banks[p * h->nbanks];
+    for (uint64_t i = 0; i < h->nbanks; i++) {
+        b[i].open_row = HBM_ROW_NONE;
+        b[i].ready_ps = hbm_max(b[i].ready_ps, re);
+        b[i].pre_ps = hbm_max(b[i].pre_ps, re);
+    }
+}
+
+/* One granule piece [addr, addr+bytes) inside one interleave granule, issued at `now`.
+ * Address mapping (granule G, npc pseudo-channels, row R bytes, B banks):
+ *   g = addr / G;  pc = g % npc;  local = (g / npc) x G + addr % G
+ *   bank = (local / R) % B;  row = local / R / B
+ * so a sequential stream visits every pseudo-channel granule by granule, and within one pc
+ * fills a whole row of one bank before moving on to the next bank.
+ * Timing, all per pseudo-channel in issue order:
+ *   row hit:      cas = max(now, bank.ready)
+ *   row closed:   act = max(now, bank.ready);                    cas = act + tRCD
+ *   row conflict: pre = max(now, bank.ready, bank.pre);  act = pre + tRP;  cas = act + tRCD
+ *   data start  = max(cas + tCL, bus_free [+ tWTR or tRTW if the bus direction changes])
+ *   data end    = data start + ceil(burst-rounded bytes x 8 / (bus_bits x gbps_per_pin))
+ *   bank.pre    = max(act + tRAS, data end - tCL)   (the column command really issues
+ *                 tCL before its bus slot; the row stays open until that burst is read)
+ * The column latency of writes is taken as tCL too (no tCWL key). Activates on other banks
+ * proceed while this bank's data occupies the bus, so bank-level parallelism emerges from
+ * bank.ready being per bank and bus_free per pseudo-channel. */
+static uint64_t banked_granule(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now)
+{
+    uint64_t g = addr / h->granule;
+    uint64_t p = g % h->npc;
+    uint64_t local = (g / h->npc) * h->granule + addr % h->granule;
+    uint64_t bank = (local / h->row_bytes) % h->nbanks;
+    uint64_t row = local / h->row_bytes / h->nbanks;
+
+    banked_refresh(h, p, now);
+    hbm_pc *pc = &h->pcs[p];
+    hbm_bank *b = &h->banks[p * h->nbanks + bank];
+
+    uint64_t cas;
+    if (b->open_row == row) {
+        cas = hbm_max(now, b->ready_ps);
+        h->row_hits++;
+    } else {
+        uint64_t act = hbm_max(now, b->ready_ps);
+        if (b->open_row != HBM_ROW_NONE) {
+            act = hbm_max(act, b->pre_ps) + h->trp;
+            h->row_conflicts++;
+        }
+        h->row_misses++;
+        b->open_row = row;
+        b->act_ps = act;
+        b->ready_ps = act + h->trcd;
+        cas = b->ready_ps;
+    }
+
+    uint64_t bus = pc->bus_free_ps;
+    if (pc->dir >= 0 && pc->dir != is_write) {
+        bus += is_write ? h->trtw : h->twtr;
+        h->turnarounds++;
+    }
+    pc->dir = is_write;
+    uint64_t beats = (bytes + h->burst_bytes - 1) / h->burst_bytes * h->burst_bytes;
+    uint64_t xfer = hbm_xfer_ps(beats, h->bus_ps_per_byte);
+    uint64_t start = hbm_max(cas + h->tcl, bus);
+    uint64_t end = start + xfer;
+    pc->bus_free_ps = end;
+    b->pre_ps = hbm_max(b->act_ps + h->tras, end - h->tcl);
+    h->bus_busy_ps += xfer;
+    return end;
+}
+
+/* Split the access at granule boundaries; it completes when its last data beat has moved. */
+static uint64_t banked_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now)
+{
+    uint64_t done = now, end = addr + bytes;
+    while (addr < end) {
+        uint64_t piece = h->granule - addr % h->granule;
+        if (piece > end - addr)
+            piece = end - addr;
+        done = hbm_max(done, banked_granule(h, addr, piece, is_write, now));
+        addr += piece;
+    }
+    return done;
+}
+
+/* ---- simple model ---------------------------------------------------------------------- */
+
+/* One bus for the whole HBM at peak x efficiency, FCFS:
+ *   data start = max(now + latency, bus_free);  done = data start + bytes / (peak x eff)
+ * A lone access therefore takes latency + bytes / (peak x eff); concurrent accesses queue
+ * behind each other's data but overlap their latency with it. */
+static uint64_t simple_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now)
+{
+    (void)addr;
+    (void)is_write;
+    uint64_t xfer = hbm_xfer_ps(bytes, h->simple_ps_per_byte);
+    uint64_t start = hbm_max(now + h->latency_ps, h->simple_bus_free_ps);
+    h->simple_bus_free_ps = start + xfer;
+    h->bus_busy_ps += xfer;
+    return start + xfer;
+}
+
+/* The variants, indexed by the hbm.model enum (choices "banked|simple" in config_keys.def). */
+static const hbm_model hbm_models[] = {
+    [CFG_HBM_BANKED] = {.name = "banked", .access = banked_access},
+    [CFG_HBM_SIMPLE] = {.name = "simple", .access = simple_access},
+};
+
+/* ---- common ---------------------------------------------------------------------------- */
+
+hbm *hbm_new(const cfg *c)
+{
+    assert(c->hbm_model >= 0 && (size_t)c->hbm_model < sizeof hbm_models / sizeof hbm_models[0]);
+    hbm *h = calloc(1, sizeof *h);
+    if (!h)
+        abort();
+    h->model = &hbm_models[c->hbm_model];
+    h->capacity = c->hbm_bytes;
+    h->npc = c->hbm_channels * c->hbm_pseudo_channels;
+    h->nbanks = c->hbm_banks;
+    h->granule = c->hbm_interleave_bytes;
+    h->row_bytes = c->hbm_row_bytes;
+    h->burst_bytes = c->hbm_bus_bits / 8 * c->hbm_burst_length;
+    if (h->burst_bytes == 0)
+        h->burst_bytes = 1;
+    /* bus_bits x gbps_per_pin Gb/s = bus_bits x gbps / 8 bytes/ns */
+    double pc_bytes_per_ps = (double)c->hbm_bus_bits * c->hbm_gbps_per_pin / 8.0 / 1000.0;
+    h->bus_ps_per_byte = 1.0 / pc_bytes_per_ps;
+    h->peak_bytes_per_ps = pc_bytes_per_ps * (double)h->npc;
+    h->tcl = hbm_ns_to_ps(c->hbm_tcl_ns);
+    h->trcd = hbm_ns_to_ps(c->hbm_trcd_ns);
+    h->trp = hbm_ns_to_ps(c->hbm_trp_ns);
+    h->tras = hbm_ns_to_ps(c->hbm_tras_ns);
+    h->trfc = hbm_ns_to_ps(c->hbm_trfc_ns);
+    h->trefi = hbm_ns_to_ps(c->hbm_trefi_ns);
+    if (h->trefi == 0)
+        h->trefi = 1;
+    h->twtr = hbm_ns_to_ps(c->hbm_twtr_ns);
+    h->trtw = hbm_ns_to_ps(c->hbm_trtw_ns);
+    h->simple_ps_per_byte = 1.0 / (h->peak_bytes_per_ps * c->hbm_efficiency);
+    h->latency_ps = hbm_ns_to_ps(c->hbm_latency_ns);
+    h->nbus = c->hbm_model == CFG_HBM_SIMPLE ? 1 : h->npc;
+
+    h->pcs = calloc(h->npc, sizeof *h->pcs);
+    h->banks = calloc(h->npc * h->nbanks, sizeof *h->banks);
+    if (!h->pcs || !h->banks)
+        abort();
+    for (uint64_t p = 0; p < h->npc; p++) {
+        h->pcs[p].dir = -1;
+        /* All pseudo-channels are first due at tREFI, not staggered: accesses are
+         * interleaved over every pseudo-channel, so with a stagger some pc is almost always
+         * refreshing (npc x tRFC > tREFI) and nearly every wide access would wait on one.
+         * In step, the memory as a whole loses about tRFC / tREFI. */
+        h->pcs[p].next_refresh_ps = h->trefi;
+    }
+    for (uint64_t i = 0; i < h->npc * h->nbanks; i++)
+        h->banks[i].open_row = HBM_ROW_NONE;
+    return h;
+}
+
+void hbm_free(hbm *h)
+{
+    if (!h)
+        return;
+    free(h->pcs);
+    free(h->banks);
+    free(h);
+}
+
+uint64_t hbm_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now_ps)
+{
+    assert(bytes > 0 && addr < h->capacity && bytes <= h->capacity - addr);
+    if (is_write)
+        h->bytes_written += bytes;
+    else
+        h->bytes_read += bytes;
+    return h->model->access(h, addr, bytes, is_write != 0, now_ps);
+}
+
+double hbm_peak_bytes_per_ps(const hbm *h)
+{
+    return h->peak_bytes_per_ps;
+}
+
+static double hbm_row_hit_rate(const void *ctx)
+{
+    const hbm *h = ctx;
+    uint64_t n = h->row_hits + h->row_misses;
+    return n ? (double)h->row_hits / (double)n : 0.0;
+}
+
+static double hbm_busy_ps(const void *ctx)
+{
+    const hbm *h = ctx;
+    return (double)h->bus_busy_ps / (double)h->nbus;
+}
+
+static double hbm_peak_gbs(const void *ctx)
+{
+    const hbm *h = ctx;
+    return h->peak_bytes_per_ps * 1000.0;
+}
+
+void hbm_register_stats(hbm *h, stats_reg *r)
+{
+    stats_u64(r, "hbm", "bytes_read", "B", "bytes read from HBM", &h->bytes_read);
+    stats_u64(r, "hbm", "bytes_written", "B", "bytes written to HBM", &h->bytes_written);
+    stats_u64(r, "hbm", "row_hits", "granules", "accesses to an already open row (banked)",
+              &h->row_hits);
+    stats_u64(r, "hbm", "row_misses", "activates", "accesses that activated a row (banked)",
+              &h->row_misses);
+    stats_u64(r, "hbm", "row_conflicts", "precharges",
+              "row misses that first closed another open row (banked)", &h->row_conflicts);
+    stats_u64(r, "hbm", "refreshes", "", "all-bank refreshes over all pseudo-channels (banked)",
+              &h->refreshes);
+    stats_u64(r, "hbm", "turnarounds", "", "bus read/write direction changes (banked)",
+              &h->turnarounds);
+    stats_u64(r, "hbm", "bus_busy_sum_ps", "ps", "data-bus occupancy summed over all buses",
+              &h->bus_busy_ps);
+    stats_formula(r, "hbm", "busy_ps", "ps", "data-bus occupancy averaged over the buses",
+                  hbm_busy_ps, h);
+    stats_formula(r, "hbm", "row_hit_rate", "", "row hits / (row hits + row misses)",
+                  hbm_row_hit_rate, h);
+    stats_formula(r, "hbm", "peak_gbs", "GB/s", "peak bandwidth of the configured HBM",
+                  hbm_peak_gbs, h);
+}

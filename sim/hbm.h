@@ -1,0 +1,30 @@
+/* hbm.h - high-bandwidth memory timing: channels, pseudo-channels, banks and rows.
+ *
+ * Requests are reserved, not queued: hbm_access() computes when an access issued at
+ * `now` completes given each pseudo-channel's bus and bank state, and updates that state.
+ * Callers (DMA engines) issue per chunk, so there is one call per chunk, never per byte or
+ * burst; inside, the work is per interleave granule. Requests from several engines share
+ * the same bus and bank state, so they share bandwidth. Models are chosen by hbm.model:
+ * "banked" (row-buffer state machine with tRCD/tRP/tCL, turnaround and refresh) and
+ * "simple" (peak x efficiency plus a fixed latency). See the comments in hbm.c. */
+#ifndef TPU_HBM_H
+#define TPU_HBM_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "stats.h"
+
+typedef struct hbm hbm;
+
+hbm *hbm_new(const cfg *c); /* aborts on out-of-memory; free with hbm_free */
+void hbm_free(hbm *h);
+/* Access [addr, addr+bytes) (bytes > 0, within capacity) issued at now_ps; returns the
+ * time (ps, >= now_ps) at which its last data beat has transferred. */
+uint64_t hbm_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now_ps);
+double hbm_peak_bytes_per_ps(const hbm *h);
+/* Register counters under group "hbm": bytes read/written, row hits/misses, refreshes,
+ * busy time, and formulas for achieved bandwidth. */
+void hbm_register_stats(hbm *h, stats_reg *r);
+
+#endif

@@ -1,0 +1,34 @@
+/* json.h - a small streaming JSON writer (objects, arrays, numbers, strings) used by every
+ * --json output; output goes to PATH.tmp and is renamed into place by json_close. */
+#ifndef TPU_JSON_H
+#define TPU_JSON_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../isa/err.h"
+
+typedef struct json_w {
+    FILE *f;
+    char path[512], tmp[520];
+    int depth;
+    int first[32]; /* per nesting level: no element written yet */
+    int failed;
+} json_w;
+
+/* Open PATH.tmp for writing ("-" writes to stdout). */
+int json_open(json_w *w, const char *path, err *e);
+/* Finish: flush, close and rename to PATH; on write failure removes the tmp file. */
+int json_close(json_w *w, err *e);
+void json_abort(json_w *w);
+/* key may be NULL inside arrays. */
+void json_obj_begin(json_w *w, const char *key);
+void json_obj_end(json_w *w);
+void json_arr_begin(json_w *w, const char *key);
+void json_arr_end(json_w *w);
+void json_str(json_w *w, const char *key, const char *v);
+void json_u64(json_w *w, const char *key, uint64_t v);
+void json_num(json_w *w, const char *key, double v); /* %.10g; non-finite -> null */
+void json_bool(json_w *w, const char *key, int v);
+
+#endif

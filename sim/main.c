@@ -1,0 +1,296 @@
+/* main.c - the tpusim command line: the only place that prints errors and chooses exit codes.
+ * Subcommands: run, pod, gen, asm, disasm, config, isa. Reports go to stdout, diagnostics
+ * to stderr; every failure is one line "tpusim: <message>" and a non-zero exit. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "asm.h"
+#include "compare.h"
+#include "config.h"
+#include "gen.h"
+#include "isa.h"
+#include "pod.h"
+#include "progress.h"
+#include "sim.h"
+#include "timeline.h"
+
+#ifndef TPUSIM_VERSION
+#define TPUSIM_VERSION "0.0.0"
+#endif
+
+#define MAX_OVERRIDES 256
+
+static const char *prog = "tpusim";
+
+static int fail(const err *e)
+{
+    fprintf(stderr, "%s: %s\n", prog, e->msg);
+    return 1;
+}
+
+static int usage_error(const char *cmd, const char *what)
+{
+    fprintf(stderr, "%s %s: %s (see '%s %s --help')\n", prog, cmd, what, prog, cmd);
+    return 2;
+}
+
+static void main_usage(FILE *out)
+{
+    fprintf(out, "usage: tpusim COMMAND [options]\n"
+                 "\n"
+                 "Cycle-approximate simulator of TPU-class accelerators.\n"
+                 "\n"
+                 "commands:\n"
+                 "  run     replay a trace on one chip and print its report\n"
+                 "  pod     estimate a trace at pod scale (symmetric or full multi-chip replay)\n"
+                 "  gen     generate a workload trace (gemm, conv2d, attention, llm-step, ...)\n"
+                 "  asm     assemble a text trace:   tpusim asm in.s -o out.tpt\n"
+                 "  disasm  disassemble a trace:     tpusim disasm in.tpt\n"
+                 "  config  print a resolved config, or the key reference with --help\n"
+                 "  isa     print the instruction-set reference\n"
+                 "  report  compare run reports:      tpusim report a.json b.json [--csv FILE]\n"
+                 "\n"
+                 "options: --help, --version. 'tpusim COMMAND --help' describes each command.\n");
+}
+
+static void run_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: tpusim run [-c CONFIG] [-p key=value]... [--json FILE] [--csv FILE] TRACE\n"
+            "\n"
+            "Replay TRACE on one chip of CONFIG (a YAML file or preset name such as v7) and\n"
+            "print the report: time, FLOP/s against peak, per-unit utilisation and stalls,\n"
+            "HBM bandwidth, roofline position and per-region rows. Collectives are timed on\n"
+            "the config's ici.dims slice in symmetric mode.\n"
+            "\n"
+            "  -c, --config CONFIG   machine config (default: built-in defaults)\n"
+            "  -p key=value          override one config key (repeatable)\n"
+            "      --json FILE       write the report as JSON (written atomically; - = stdout)\n"
+            "      --csv FILE        write unit and region rows as CSV\n"
+            "  -q, --quiet           do not print the text report (nor the progress line)\n"
+            "      --timeline FILE   write a Perfetto/Chrome trace-event timeline (JSON)\n"
+            "      --timeline-window START:END  only this simulated time span, e.g. 10us:2ms\n"
+            "      --timeline-merge-gap TIME    merge same-op slices closer than TIME on a\n"
+            "                        unit (default 0: touching slices; 'off': never)\n"
+            "      --timeline-max-events N      stop adding slices after N (default 1000000)\n"
+            "\n"
+            "A progress line is drawn on stderr when it is a terminal (not with -q).\n");
+}
+
+static int cmd_run(int argc, char **argv)
+{
+    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+                                         {"json", required_argument, 0, 'j'},
+                                         {"csv", required_argument, 0, 'v'},
+                                         {"quiet", no_argument, 0, 'q'},
+                                         {"help", no_argument, 0, 'h'},
+                                         {"timeline", required_argument, 0, 't'},
+                                         {"timeline-window", required_argument, 0, 'T'},
+                                         {"timeline-merge-gap", required_argument, 0, 'T'},
+                                         {"timeline-max-events", required_argument, 0, 'T'},
+                                         {0, 0, 0, 0}};
+    const char *config = NULL, *json = NULL, *csv = NULL, *tl_path = NULL;
+    const char *ovr[MAX_OVERRIDES];
+    unsigned novr = 0;
+    int quiet = 0, c, li = 0;
+    timeline_opts tlo;
+    timeline_opts_default(&tlo);
+    err e;
+    optind = 1;
+    opterr = 0; /* our own one-line message below, not getopt's */
+    while ((c = getopt_long(argc, argv, "c:p:qh", opts, &li)) != -1) {
+        switch (c) {
+        case 'c':
+            config = optarg;
+            break;
+        case 'p':
+            if (novr == MAX_OVERRIDES)
+                return usage_error("run", "too many -p overrides");
+            ovr[novr++] = optarg;
+            break;
+        case 'j':
+            json = optarg;
+            break;
+        case 'v':
+            csv = optarg;
+            break;
+        case 'q':
+            quiet = 1;
+            break;
+        case 't':
+            tl_path = optarg;
+            break;
+        case 'T':
+            if (timeline_set_option(&tlo, opts[li].name, optarg, &e))
+                return fail(&e);
+            break;
+        case 'h':
+            run_usage(stdout);
+            return 0;
+        default: {
+            char what[128];
+            if (optopt && optopt != '?')
+                snprintf(what, sizeof what, "bad option '-%c' or missing value", optopt);
+            else
+                snprintf(what, sizeof what, "unknown option '%s'", argv[optind - 1]);
+            return usage_error("run", what);
+        }
+        }
+    }
+    if (optind != argc - 1)
+        return usage_error("run", "expected one TRACE argument");
+    char label[1100];
+    snprintf(label, sizeof label, "%s (%s)", argv[optind], config ? config : "defaults");
+    tlo.label = label;
+    timeline *tl = NULL;
+    if (tl_path && !(tl = timeline_new(tl_path, &tlo, &e)))
+        return fail(&e);
+    progress *pg = progress_new(stderr, progress_trace_count(argv[optind]), !quiet && isatty(2));
+    progress_fanout fan = {0};
+    progress_fanout_add(&fan, progress_observe, pg);
+    if (tl)
+        progress_fanout_add(&fan, timeline_observe, tl);
+    sim_hooks hooks = {.observer = progress_fanout_observe, .ctx = &fan};
+    sim_run s;
+    int rc = 0;
+    int failed = sim_run_trace(&s, config, ovr, novr, argv[optind], &hooks, &e);
+    progress_finish(pg);
+    if (failed) {
+        rc = fail(&e);
+        goto out;
+    }
+    if (tl) {
+        timeline_add_regions(tl, 0, s.chip);
+        int bad = timeline_close(tl, &e);
+        tl = NULL;
+        if (bad) {
+            rc = fail(&e);
+            goto out;
+        }
+    }
+    if (!quiet)
+        report_text(&s.rep, stdout);
+    if (json && report_json(&s.rep, json, &e)) {
+        rc = fail(&e);
+        goto out;
+    }
+    if (csv && report_csv(&s.rep, csv, &e))
+        rc = fail(&e);
+out:
+    timeline_abort(tl);
+    progress_free(pg);
+    sim_run_fini(&s);
+    return rc;
+}
+
+static int cmd_asm(int argc, char **argv)
+{
+    const char *in = NULL, *out = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: tpusim asm IN.s -o OUT.tpt\n\nAssemble text into a binary trace. "
+                   "Syntax: 'tpusim isa' and docs/isa.md.\n");
+            return 0;
+        }
+        if (!strcmp(argv[i], "-o") && i + 1 < argc)
+            out = argv[++i];
+        else if (!in && argv[i][0] != '-')
+            in = argv[i];
+        else
+            return usage_error("asm", "bad argument");
+    }
+    if (!in || !out)
+        return usage_error("asm", "expected IN.s -o OUT.tpt");
+    err e;
+    return asm_file(in, out, &e) ? fail(&e) : 0;
+}
+
+static int cmd_disasm(int argc, char **argv)
+{
+    if (argc == 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+        printf("usage: tpusim disasm TRACE\n\nPrint a trace as canonical assembly; "
+               "'tpusim asm' of the output reproduces the trace byte for byte.\n");
+        return 0;
+    }
+    if (argc != 2)
+        return usage_error("disasm", "expected one TRACE argument");
+    err e;
+    return asm_disasm_file(argv[1], stdout, &e) ? fail(&e) : 0;
+}
+
+static int cmd_config(int argc, char **argv)
+{
+    const char *ovr[MAX_OVERRIDES];
+    unsigned novr = 0;
+    const char *path = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("usage: tpusim config [CONFIG] [-p key=value]...\n\n"
+                   "Print the resolved config as YAML (defaults, includes and overrides "
+                   "applied).\n\nKeys:\n");
+            cfg_help(stdout);
+            return 0;
+        }
+        if (!strcmp(argv[i], "-p") && i + 1 < argc) {
+            if (novr == MAX_OVERRIDES)
+                return usage_error("config", "too many -p overrides");
+            ovr[novr++] = argv[++i];
+        } else if (!path && argv[i][0] != '-') {
+            path = argv[i];
+        } else {
+            return usage_error("config", "bad argument");
+        }
+    }
+    cfg c;
+    err e;
+    if (sim_load_cfg(&c, path, ovr, novr, &e))
+        return fail(&e);
+    cfg_dump(&c, stdout);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "%s: expected a COMMAND (see 'tpusim --help')\n", prog);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        main_usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        printf("tpusim %s (ISA %d, trace format %d)\n", TPUSIM_VERSION, ISA_VERSION,
+               TRACE_FORMAT_VERSION);
+        return 0;
+    }
+    argc--;
+    argv++;
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc, argv);
+    if (!strcmp(cmd, "asm"))
+        return cmd_asm(argc, argv);
+    if (!strcmp(cmd, "disasm"))
+        return cmd_disasm(argc, argv);
+    if (!strcmp(cmd, "config"))
+        return cmd_config(argc, argv);
+    if (!strcmp(cmd, "isa")) {
+        isa_doc(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "report")) {
+        err e;
+        return compare_main(argc, argv, &e) ? fail(&e) : 0;
+    }
+    if (!strcmp(cmd, "gen") || !strcmp(cmd, "pod")) {
+        err e;
+        int r = !strcmp(cmd, "gen") ? gen_main(argc, argv, &e) : pod_main(argc, argv, &e);
+        return r ? fail(&e) : 0;
+    }
+    fprintf(stderr, "%s: unknown command '%s' (see 'tpusim --help')\n", prog, cmd);
+    return 2;
+}

@@ -1,0 +1,381 @@
+/* mxu.c - one weight-stationary R x C systolic array (an MXU): weight tiles shift in over a
+ * load path into one of mxu.weight_buffers buffers, operand rows stream through the array at a
+ * datatype rate, results leave after the array's R+C-1 cycle fill/drain skew. Timing only: no
+ * data is computed. One event per internal completion kind, never per row or cycle.
+ *
+ * Timing (R = mxu.rows, C = mxu.cols, cyc = ps per cycle, all times in ps):
+ *
+ *   mxu.ldw k x n, dtype dt (k <= R, n <= C checked by the core):
+ *     L     = max(ceil(k / mxu.weight_load_rows) x cyc, vmem_begin(k x n x bytes(dt)))
+ *     It occupies the load path for L and completes (signals) at start + L. Rows shift in
+ *     weight_load_rows per cycle (TPU v1: 256 cycles for a 256 x 256 tile at 1 row/cycle).
+ *     It may start when the load path is idle and its target buffer is free:
+ *       1 buffer:  the target is the array's only buffer, free once the last matmul on it has
+ *                  fully completed (stream + drain): the cells are overwritten in place.
+ *       2 buffers: the target is the buffer not holding the latest weights; free once the
+ *                  last matmul that used it has finished streaming. The weight switch travels
+ *                  down the array with the operand wavefront (TPU v1 double-buffered weights),
+ *                  so the drain skew of the old tile overlaps the shift-in of the new one.
+ *
+ *   mxu.matmul m rows, dtype dt, on the latest k x n weights:
+ *     may start when the streaming port is free and the latest ldw has completed.
+ *     S     = ceil(m / rate(dt)) cycles           rate = cfg_mxu_rate (rows/cycle)
+ *     Seff  = max(S x cyc, vmem_begin(m k bytes(dt) + m n 4 (+ m n 4 if acc)))
+ *     port busy [start, start + Seff)             busy_ps += Seff, stall_vmem += Seff - S cyc
+ *     done  = start + Seff + (R + C - 1) x cyc    the skew through the physical array,
+ *                                                 whatever k and n are
+ *     The next matmul may stream as soon as the port frees, so back-to-back matmuls overlap
+ *     their fill/drain; the skew is exposed only when the pipeline empties (dependency,
+ *     weight change with a single buffer, idle). Completions are therefore in start order.
+ *     flops += 2 m k n; util_cells_ps += k n S cyc (useful MAC cells x time), so a tile with
+ *     k < R or n < C takes as long as a full one but shows proportionally lower cell use.
+ *
+ * The VMEM share of a transfer is held for the instruction's occupancy (load path or
+ * streaming port), see vmem.h. */
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "kernel.h"
+#include "unit.h"
+#include "vmem.h"
+
+/* A matmul streamed into the array, waiting for its last result to drain out. */
+typedef struct mxu_flight {
+    uint64_t done_ps;
+    uint32_t token;
+} mxu_flight;
+
+typedef struct mxu {
+    unit u; /* first: the common unit state */
+    uint64_t rows, cols;
+    unsigned nbuf;
+    double load_rows;  /* weight rows shifted in per cycle */
+    uint64_t drain_ps; /* (R + C - 1) cycles */
+
+    /* Weights: buffer of the latest ldw, its shape, and when each buffer is released. */
+    unsigned cur_buf;
+    uint64_t k, n;
+    uint64_t buf_free_ps[2];
+
+    /* Load path: at most one ldw in flight. */
+    kern_event *ev_load;
+    int load_busy; /* an ldw has not yet been reported done */
+    int load_vmem; /* its VMEM share is held */
+    uint32_t load_token;
+    uint64_t load_done_ps; /* completion of the latest ldw */
+
+    /* Streaming port. */
+    kern_event *ev_port;
+    int port_vmem;         /* the streaming matmul's VMEM share is held */
+    uint64_t port_free_ps; /* end of the latest stream */
+    uint64_t last_done_ps; /* completion of the latest matmul */
+
+    /* Matmuls draining, FIFO in completion order; ev_done is armed for the head. */
+    kern_event *ev_done;
+    mxu_flight *ring;
+    unsigned cap, head, count;
+
+    int waiting;     /* can_start refused: wake the core when a resource frees */
+    int asked;       /* the head instruction has been asked about since its predecessor */
+    uint64_t ask_ps; /* first time it was asked */
+
+    /* Counters. */
+    uint64_t loads, matmuls, stream_cycles, load_busy_ps, drain_exposed_ps, weight_wait_ps,
+        buffer_wait_ps, util_cells_ps;
+} mxu;
+
+static uint64_t mxu_max(uint64_t a, uint64_t b)
+{
+    return a > b ? a : b;
+}
+
+/* Bytes of `count` elements of dt (int4 packs two per byte). */
+static uint64_t mxu_bytes(isa_dtype dt, uint64_t count)
+{
+    return (count * isa_dtype_bits(dt) + 7) / 8;
+}
+
+/* ceil(x) that ignores floating-point noise just above an integer (m / 0.1 etc.). */
+static uint64_t mxu_ceil(double x)
+{
+    double f = floor(x);
+    return (uint64_t)(x - f > 1e-9 * (x > 1 ? x : 1) ? f + 1 : f);
+}
+
+/* Release VMEM shares whose transfer has ended by now. Called before any new transfer so
+ * that one ending at the same time as another begins is not counted as a competitor,
+ * whichever event the kernel runs first. */
+static void mxu_release(mxu *m, uint64_t now)
+{
+    if (m->load_vmem && now >= m->load_done_ps) {
+        vmem_end(m->u.env->vmem);
+        m->load_vmem = 0;
+    }
+    if (m->port_vmem && now >= m->port_free_ps) {
+        vmem_end(m->u.env->vmem);
+        m->port_vmem = 0;
+    }
+}
+
+static void mxu_wake_if_waiting(mxu *m)
+{
+    if (m->waiting) {
+        m->waiting = 0;
+        unit_wake(&m->u);
+    }
+}
+
+/* The ldw's load time has elapsed: report it done. The load path is idle from here on. */
+static void mxu_load_event(void *ctx)
+{
+    mxu *m = ctx;
+    uint64_t now = kern_now();
+    mxu_release(m, now);
+    if (m->load_busy && now >= m->load_done_ps) {
+        m->load_busy = 0;
+        m->u.insns++;
+        unit_finish(&m->u, m->load_token);
+    }
+    mxu_wake_if_waiting(m);
+}
+
+/* The streaming port has (maybe) freed: release its VMEM share, re-arm if a later stream
+ * took the port meanwhile. With two buffers this is also when a buffer is released. */
+static void mxu_port_event(void *ctx)
+{
+    mxu *m = ctx;
+    uint64_t now = kern_now();
+    mxu_release(m, now);
+    if (m->port_vmem)
+        kern_notify_at(m->ev_port, m->port_free_ps);
+    mxu_wake_if_waiting(m);
+}
+
+/* Matmuls whose results have drained: report them in order. Each entry leaves the ring
+ * before unit_finish, which may start (and push) the next matmul. */
+static void mxu_done_event(void *ctx)
+{
+    mxu *m = ctx;
+    uint64_t now = kern_now();
+    while (m->count && m->ring[m->head].done_ps <= now) {
+        uint32_t token = m->ring[m->head].token;
+        m->head = (m->head + 1) % m->cap;
+        m->count--;
+        m->u.insns++;
+        unit_finish(&m->u, token);
+    }
+    if (m->count)
+        kern_notify_at(m->ev_done, m->ring[m->head].done_ps);
+    mxu_wake_if_waiting(m);
+}
+
+/* Append a draining matmul; grows the ring only if R + C + 2 entries were not enough
+ * (never, as each stream lasts at least one cycle). */
+static void mxu_push(mxu *m, uint64_t done_ps, uint32_t token)
+{
+    if (m->count == m->cap) {
+        unsigned cap = 2 * m->cap;
+        mxu_flight *r = malloc(cap * sizeof *r);
+        if (!r)
+            abort();
+        for (unsigned i = 0; i < m->count; i++)
+            r[i] = m->ring[(m->head + i) % m->cap];
+        free(m->ring);
+        m->ring = r;
+        m->cap = cap;
+        m->head = 0;
+    }
+    m->ring[(m->head + m->count) % m->cap] = (mxu_flight){done_ps, token};
+    if (m->count++ == 0)
+        kern_notify_at(m->ev_done, done_ps);
+}
+
+static unit *mxu_create(const unit_env *env, unsigned unit_index, err *e)
+{
+    (void)unit_index;
+    const cfg *c = env->cfg;
+    mxu *m = calloc(1, sizeof *m);
+    if (!m) {
+        err_set(e, "mxu: out of memory");
+        return NULL;
+    }
+    m->rows = c->mxu_rows;
+    m->cols = c->mxu_cols;
+    m->nbuf = (unsigned)c->mxu_weight_buffers;
+    assert(m->nbuf == 1 || m->nbuf == 2);
+    assert(m->rows > 0 && m->cols > 0 && c->mxu_weight_load_rows > 0);
+    m->load_rows = c->mxu_weight_load_rows;
+    m->cap = (unsigned)(m->rows + m->cols + 2);
+    m->ring = malloc(m->cap * sizeof *m->ring);
+    if (!m->ring) {
+        free(m);
+        err_set(e, "mxu: out of memory");
+        return NULL;
+    }
+    m->cur_buf = m->nbuf - 1; /* the first ldw goes to buffer 0 */
+    m->ev_load = kern_event_new(mxu_load_event, m);
+    m->ev_port = kern_event_new(mxu_port_event, m);
+    m->ev_done = kern_event_new(mxu_done_event, m);
+    /* unit_new sets u.env only after create returns, hence env here. */
+    m->u.env = env;
+    m->drain_ps = unit_cycles_to_ps(&m->u, (double)(m->rows + m->cols - 1));
+    return &m->u;
+}
+
+/* The buffer the next ldw writes: the only one, or the one not holding the latest weights. */
+static unsigned mxu_target(const mxu *m)
+{
+    return m->nbuf == 1 ? 0 : m->cur_buf ^ 1u;
+}
+
+static int mxu_can_start(unit *u, const isa_insn *in)
+{
+    mxu *m = (mxu *)u;
+    uint64_t now = kern_now();
+    int ok;
+    if (!m->asked) {
+        m->asked = 1;
+        m->ask_ps = now;
+    }
+    if (in->op == ISA_OP_MXU_LDW)
+        ok = !m->load_busy && now >= m->buf_free_ps[mxu_target(m)];
+    else
+        ok = now >= m->port_free_ps && now >= m->load_done_ps;
+    if (!ok)
+        m->waiting = 1;
+    return ok;
+}
+
+/* mxu.ldw: see the timing block at the top of the file. */
+static void mxu_start_ldw(mxu *m, const isa_insn *in, uint32_t token, uint64_t now)
+{
+    uint64_t k = in->arg[ISA_LDW_K], n = in->arg[ISA_LDW_N];
+    isa_dtype dt = (isa_dtype)in->arg[ISA_LDW_DTYPE];
+    assert(k >= 1 && k <= m->rows && n >= 1 && n <= m->cols);
+    assert(!m->load_busy);
+    unsigned b = mxu_target(m);
+    assert(now >= m->buf_free_ps[b]);
+    /* Time this ldw waited for its buffer rather than for the load path. */
+    uint64_t ready = mxu_max(m->ask_ps, m->load_done_ps);
+    if (m->buf_free_ps[b] > ready)
+        m->buffer_wait_ps += m->buf_free_ps[b] - ready;
+
+    uint64_t shift_ps = unit_cycles_to_ps(&m->u, (double)mxu_ceil((double)k / m->load_rows));
+    uint64_t vm_ps = vmem_begin(m->u.env->vmem, mxu_bytes(dt, k * n));
+    uint64_t dur = mxu_max(shift_ps, vm_ps);
+    m->u.stall_vmem_ps += dur - shift_ps;
+    m->load_busy_ps += dur;
+    m->load_vmem = 1;
+    m->load_busy = 1;
+    m->load_token = token;
+    m->load_done_ps = stats_add_sat(now, dur, NULL);
+    m->cur_buf = b;
+    m->k = k;
+    m->n = n;
+    m->loads++;
+    kern_notify_at(m->ev_load, m->load_done_ps);
+}
+
+/* mxu.matmul: see the timing block at the top of the file. */
+static void mxu_start_matmul(mxu *m, const isa_insn *in, uint32_t token, uint64_t now)
+{
+    uint64_t rows = in->arg[ISA_MM_M];
+    isa_dtype dt = (isa_dtype)in->arg[ISA_MM_DTYPE];
+    double rate = cfg_mxu_rate(m->u.env->cfg, dt);
+    assert(rate > 0 && rows >= 1 && m->k >= 1);
+    assert(now >= m->port_free_ps && now >= m->load_done_ps);
+    /* Time this matmul waited for its weights rather than for the port. */
+    uint64_t ready = mxu_max(m->ask_ps, m->port_free_ps);
+    if (m->load_done_ps > ready)
+        m->weight_wait_ps += m->load_done_ps - ready;
+
+    uint64_t s = mxu_ceil((double)rows / rate);
+    uint64_t s_ps = unit_cycles_to_ps(&m->u, (double)s);
+    uint64_t out = rows * m->n * 4 * (in->arg[ISA_MM_ACC] ? 2 : 1);
+    uint64_t vm_ps = vmem_begin(m->u.env->vmem, mxu_bytes(dt, rows * m->k) + out);
+    uint64_t seff = mxu_max(s_ps, vm_ps);
+    uint64_t done = stats_add_sat(stats_add_sat(now, seff, NULL), m->drain_ps, NULL);
+    /* Drain exposed = growth of the union of [start, done] intervals minus the stream. */
+    m->drain_exposed_ps += done - mxu_max(now, m->last_done_ps) - seff;
+    m->u.stall_vmem_ps += seff - s_ps;
+    m->u.busy_ps += seff;
+    m->port_vmem = 1;
+    m->port_free_ps = stats_add_sat(now, seff, NULL);
+    m->last_done_ps = done;
+    /* 1 buffer: released at full completion; 2 buffers: when its last stream ends. */
+    m->buf_free_ps[m->cur_buf] = m->nbuf == 1 ? done : m->port_free_ps;
+    m->matmuls++;
+    m->stream_cycles += s;
+    m->u.flops = stats_add_sat(m->u.flops, 2 * rows * m->k * m->n, NULL);
+    double cells = (double)m->k * (double)m->n * (double)s_ps;
+    m->util_cells_ps =
+        stats_add_sat(m->util_cells_ps, cells >= 1.8e19 ? UINT64_MAX : (uint64_t)cells, NULL);
+    kern_notify_at(m->ev_port, m->port_free_ps);
+    mxu_push(m, done, token);
+}
+
+static void mxu_start(unit *u, const isa_insn *in, uint32_t token)
+{
+    mxu *m = (mxu *)u;
+    uint64_t now = kern_now();
+    if (!m->asked)
+        m->ask_ps = now;
+    m->asked = 0;
+    mxu_release(m, now);
+    if (in->op == ISA_OP_MXU_LDW)
+        mxu_start_ldw(m, in, token, now);
+    else {
+        assert(in->op == ISA_OP_MXU_MATMUL);
+        mxu_start_matmul(m, in, token, now);
+    }
+}
+
+/* Fraction of the array's cells doing useful MACs while the port streams. */
+static double mxu_cell_util(const void *ctx)
+{
+    const mxu *m = ctx;
+    double denom = (double)m->rows * (double)m->cols * (double)m->u.busy_ps;
+    return denom > 0 ? (double)m->util_cells_ps / denom : 0.0;
+}
+
+static void mxu_stats(unit *u, stats_reg *r)
+{
+    mxu *m = (mxu *)u;
+    stats_u64(r, u->name, "weight_loads", "insns", "mxu.ldw instructions", &m->loads);
+    stats_u64(r, u->name, "matmuls", "insns", "mxu.matmul instructions", &m->matmuls);
+    stats_u64(r, u->name, "stream_cycles", "cycles", "ceil(m / rate) summed over matmuls",
+              &m->stream_cycles);
+    stats_u64(r, u->name, "load_busy_ps", "ps", "time the weight-load path was busy",
+              &m->load_busy_ps);
+    stats_u64(r, u->name, "drain_exposed_ps", "ps",
+              "fill/drain skew not hidden behind a following stream", &m->drain_exposed_ps);
+    stats_u64(r, u->name, "weight_wait_ps", "ps",
+              "time matmuls waited for their weights after the port was free", &m->weight_wait_ps);
+    stats_u64(r, u->name, "buffer_wait_ps", "ps",
+              "time weight loads waited for a free weight buffer", &m->buffer_wait_ps);
+    stats_u64(r, u->name, "util_cells_ps", "cell.ps", "useful MAC cells x streaming time",
+              &m->util_cells_ps);
+    stats_formula(r, u->name, "cell_util", "",
+                  "util_cells_ps / (rows x cols x busy_ps): array fraction doing useful MACs",
+                  mxu_cell_util, m);
+}
+
+static void mxu_free(unit *u)
+{
+    mxu *m = (mxu *)u;
+    kern_event_free(m->ev_load);
+    kern_event_free(m->ev_port);
+    kern_event_free(m->ev_done);
+    free(m->ring);
+    free(m);
+}
+
+const unit_ops mxu_ops = {
+    .kind = "mxu",
+    .create = mxu_create,
+    .can_start = mxu_can_start,
+    .start = mxu_start,
+    .stats = mxu_stats,
+    .free = mxu_free,
+};

@@ -1,0 +1,344 @@
+/* report.c - turns a finished chip's counters into the run report (text, JSON, CSV).
+ *
+ * Definitions (docs/report-schema.md):
+ *   time        = completion of the last instruction;  cycles = time / cycle
+ *   TFLOP/s     = (MXU + vector FLOPs) / time
+ *   MXU util    = mean over MXUs of streaming-port busy time / time
+ *   MAC util    = MXU FLOPs at their datatype's peak rate / time (= achieved / peak)
+ *   roofline    = max(MXU FLOPs at peak rate, HBM bytes / HBM peak bandwidth): no replay
+ *                 can be faster than this bound, so bound / time <= 1 always holds. */
+#include "report.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "json.h"
+
+static double safe_div(double a, double b)
+{
+    return b > 0 ? a / b : 0.0;
+}
+
+int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_path,
+                 const char *config_path, err *e)
+{
+    const cfg *c = chip_cfg(ch);
+    core *co = chip_core(ch);
+    const core_region *t = core_total(co);
+    memset(r, 0, sizeof *r);
+    r->stats = stats;
+    snprintf(r->chip, sizeof r->chip, "%s", c->chip_name);
+    snprintf(r->trace, sizeof r->trace, "%s", trace_path);
+    snprintf(r->config, sizeof r->config, "%s", config_path ? config_path : "");
+    r->clock_ghz = c->chip_clock_ghz;
+    r->cycle_ps = cfg_cycle_ps(c);
+    r->end_ps = core_end_ps(co);
+    r->cycles = (uint64_t)(r->end_ps / r->cycle_ps + 0.5);
+    r->insns = core_insns(co);
+    r->flops = t->flops;
+    r->mxu_flops = t->mxu_flops;
+    r->vpu_flops = t->flops - t->mxu_flops;
+    r->hbm_bytes = t->hbm_bytes;
+    r->ici_bytes = t->ici_bytes;
+    r->mxu_ideal_ps = t->mxu_ideal_ps;
+    r->seconds = r->end_ps * 1e-12;
+    r->tflops = safe_div(r->flops, r->seconds) * 1e-12;
+    r->peak_tflops_bf16 = cfg_peak_flops(c, ISA_DT_BF16) * 1e-12;
+    r->mac_util = safe_div((double)r->mxu_ideal_ps, (double)r->end_ps);
+    double hbm_peak = cfg_hbm_peak_bps(c);
+    r->hbm_peak_gbs = hbm_peak * 1e-9;
+    r->hbm_gbs = safe_div(r->hbm_bytes, r->seconds) * 1e-9;
+    r->hbm_util = safe_div(r->hbm_gbs, r->hbm_peak_gbs);
+    r->intensity = safe_div(r->mxu_flops, r->hbm_bytes);
+    /* Ridge point of the dominant datatype: peak FLOP/s over peak bytes/s. The effective
+     * peak of a mixed-dtype trace is mxu_flops / mxu_ideal_ps. */
+    double eff_peak =
+        r->mxu_ideal_ps ? r->mxu_flops / (r->mxu_ideal_ps * 1e-12) : cfg_peak_flops(c, ISA_DT_BF16);
+    r->ridge = safe_div(eff_peak, hbm_peak);
+    double mem_ps = safe_div((double)r->hbm_bytes, hbm_peak) * 1e12;
+    r->bound_ps = mem_ps > r->mxu_ideal_ps ? mem_ps : (double)r->mxu_ideal_ps;
+    r->bound_by = mem_ps > r->mxu_ideal_ps ? "memory" : "compute";
+    r->roofline_tflops =
+        r->hbm_bytes
+            ? (r->intensity * hbm_peak < eff_peak ? r->intensity * hbm_peak : eff_peak) * 1e-12
+            : eff_peak * 1e-12;
+    r->bound_frac = safe_div(r->bound_ps, (double)r->end_ps);
+    r->t_compute_ps = (uint64_t)stats_get(stats, "core", "t_compute_ps", 0);
+    r->t_memory_ps = (uint64_t)stats_get(stats, "core", "t_memory_ps", 0);
+    r->t_comm_ps = (uint64_t)stats_get(stats, "core", "t_comm_ps", 0);
+    r->t_idle_ps = (uint64_t)stats_get(stats, "core", "t_idle_ps", 0);
+    r->dispatch_stall_ps = core_dispatch_stall_ps(co);
+
+    unsigned nmxu = 0;
+    double mxu_busy = 0;
+    for (unsigned s = 0; s < core_unit_count(co) && r->nunits < REPORT_MAX_UNITS; s++) {
+        unit *u = core_unit_at(co, s);
+        if (!u)
+            continue;
+        report_unit *ru = &r->units[r->nunits++];
+        const core_unit_stats *cs = core_unit_stat(co, s);
+        snprintf(ru->name, sizeof ru->name, "%s", u->name);
+        ru->kind = u->ops->kind;
+        ru->insns = u->insns;
+        ru->busy_ps = u->busy_ps;
+        ru->flops = u->flops;
+        ru->bytes = u->bytes;
+        ru->stall_sem_ps = cs->stall_sem_ps;
+        ru->stall_qfull_ps = cs->stall_qfull_ps;
+        ru->stall_vmem_ps = u->stall_vmem_ps;
+        ru->stall_hbm_ps = u->stall_hbm_ps;
+        ru->util = safe_div((double)u->busy_ps, (double)r->end_ps);
+        if (!strcmp(ru->kind, "mxu")) {
+            nmxu++;
+            mxu_busy += ru->util;
+        }
+    }
+    r->mxu_util = nmxu ? mxu_busy / nmxu : 0;
+
+    unsigned nreg;
+    const core_region *cr = core_regions(co, &nreg);
+    r->regions = calloc(nreg ? nreg : 1, sizeof *r->regions);
+    if (!r->regions)
+        return err_set(e, "out of memory");
+    for (unsigned i = 0; i < nreg; i++) {
+        if (!cr[i].insns)
+            continue;
+        report_region *rr = &r->regions[r->nregions++];
+        rr->name = cr[i].name;
+        rr->insns = cr[i].insns;
+        rr->flops = cr[i].flops;
+        rr->mxu_flops = cr[i].mxu_flops;
+        rr->hbm_bytes = cr[i].hbm_bytes;
+        rr->ici_bytes = cr[i].ici_bytes;
+        rr->start_ps = cr[i].first_start_ps == UINT64_MAX ? 0 : cr[i].first_start_ps;
+        rr->end_ps = cr[i].last_end_ps;
+        double span = rr->end_ps > rr->start_ps ? (rr->end_ps - rr->start_ps) * 1e-12 : 0;
+        rr->tflops = safe_div(rr->flops, span) * 1e-12;
+        rr->intensity = safe_div(rr->mxu_flops, rr->hbm_bytes);
+        double rmem = safe_div((double)rr->hbm_bytes, hbm_peak) * 1e12;
+        rr->bound_ps = rmem > cr[i].mxu_ideal_ps ? rmem : (double)cr[i].mxu_ideal_ps;
+    }
+    return 0;
+}
+
+void report_fini(report *r)
+{
+    free(r->regions);
+    r->regions = NULL;
+}
+
+static void fmt_time(char *buf, size_t cap, double ps)
+{
+    if (ps >= 1e12)
+        snprintf(buf, cap, "%.4g s", ps * 1e-12);
+    else if (ps >= 1e9)
+        snprintf(buf, cap, "%.4g ms", ps * 1e-9);
+    else if (ps >= 1e6)
+        snprintf(buf, cap, "%.4g us", ps * 1e-6);
+    else
+        snprintf(buf, cap, "%.4g ns", ps * 1e-3);
+}
+
+static void fmt_bytes(char *buf, size_t cap, double b)
+{
+    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    int i = 0;
+    while (b >= 1024 && i < 5) {
+        b /= 1024;
+        i++;
+    }
+    snprintf(buf, cap, "%.4g %s", b, u[i]);
+}
+
+void report_text(const report *r, FILE *out)
+{
+    char t[32], b[32];
+    fmt_time(t, sizeof t, (double)r->end_ps);
+    fprintf(out, "tpusim report: %s on %s (%s)\n", r->trace, r->chip,
+            r->config[0] ? r->config : "defaults");
+    fprintf(out, "  time            %s  (%" PRIu64 " cycles at %.3g GHz)\n", t, r->cycles,
+            r->clock_ghz);
+    fprintf(out, "  instructions    %" PRIu64 "\n", r->insns);
+    fprintf(out, "  FLOPs           %.6g  (MXU %.6g, vector %.6g)\n", (double)r->flops,
+            (double)r->mxu_flops, (double)r->vpu_flops);
+    fprintf(out, "  achieved        %.2f TFLOP/s  (peak bf16 %.1f TFLOP/s)\n", r->tflops,
+            r->peak_tflops_bf16);
+    fprintf(out, "  MXU utilisation %.1f%% busy, %.1f%% of peak MACs\n", 100 * r->mxu_util,
+            100 * r->mac_util);
+    fmt_bytes(b, sizeof b, (double)r->hbm_bytes);
+    fprintf(out, "  HBM             %s moved, %.1f GB/s of %.1f GB/s peak (%.1f%%)\n", b,
+            r->hbm_gbs, r->hbm_peak_gbs, 100 * r->hbm_util);
+    fprintf(out,
+            "  roofline        intensity %.3g FLOP/B (ridge %.3g): %s-bound, bound %.2f "
+            "TFLOP/s; run reaches %.1f%% of the bound\n",
+            r->intensity, r->ridge, r->bound_by, r->roofline_tflops, 100 * r->bound_frac);
+    if (r->ici_bytes) {
+        fmt_bytes(b, sizeof b, (double)r->ici_bytes);
+        fprintf(out, "  ICI             %s sent\n", b);
+    }
+    double T = r->end_ps ? (double)r->end_ps : 1;
+    fprintf(out,
+            "  time split      compute %.1f%%, memory-only %.1f%%, exposed comm %.1f%%, "
+            "idle %.1f%%\n",
+            100 * r->t_compute_ps / T, 100 * r->t_memory_ps / T, 100 * r->t_comm_ps / T,
+            100 * r->t_idle_ps / T);
+    fprintf(out, "\n  %-8s %10s %14s %6s %10s %10s %10s %10s\n", "unit", "insns", "busy cycles",
+            "util", "stall:sem", "queue", "vmem", "hbm");
+    for (unsigned i = 0; i < r->nunits; i++) {
+        const report_unit *u = &r->units[i];
+        fprintf(out, "  %-8s %10" PRIu64 " %14.0f %5.1f%% %10.0f %10.0f %10.0f %10.0f\n", u->name,
+                u->insns, u->busy_ps / r->cycle_ps, 100 * u->util, u->stall_sem_ps / r->cycle_ps,
+                u->stall_qfull_ps / r->cycle_ps, u->stall_vmem_ps / r->cycle_ps,
+                u->stall_hbm_ps / r->cycle_ps);
+    }
+    fprintf(out, "  (stalls in cycles: semaphore wait at the queue head, dispatcher blocked on "
+                 "a full queue, VMEM and HBM bandwidth)\n");
+    if (r->nregions > 1 || (r->nregions == 1 && strcmp(r->regions[0].name, "(start)"))) {
+        fprintf(out, "\n  %-28s %10s %12s %10s %12s %8s\n", "region", "insns", "time", "TFLOP/s",
+                "HBM bytes", "FLOP/B");
+        for (unsigned i = 0; i < r->nregions; i++) {
+            const report_region *g = &r->regions[i];
+            fmt_time(t, sizeof t, (double)(g->end_ps - g->start_ps));
+            fmt_bytes(b, sizeof b, (double)g->hbm_bytes);
+            fprintf(out, "  %-28s %10" PRIu64 " %12s %10.2f %12s %8.3g\n", g->name, g->insns, t,
+                    g->tflops, b, g->intensity);
+        }
+    }
+}
+
+int report_json(const report *r, const char *path, err *e)
+{
+    json_w w;
+    if (json_open(&w, path, e))
+        return -1;
+    json_obj_begin(&w, NULL);
+    json_str(&w, "schema", "tpusim.run/1");
+    json_str(&w, "trace", r->trace);
+    json_str(&w, "config", r->config);
+    json_str(&w, "chip", r->chip);
+    json_num(&w, "clock_ghz", r->clock_ghz);
+    json_obj_begin(&w, "summary");
+    json_u64(&w, "time_ps", r->end_ps);
+    json_num(&w, "time_s", r->seconds);
+    json_u64(&w, "cycles", r->cycles);
+    json_u64(&w, "instructions", r->insns);
+    json_u64(&w, "flops", r->flops);
+    json_u64(&w, "mxu_flops", r->mxu_flops);
+    json_u64(&w, "vector_flops", r->vpu_flops);
+    json_num(&w, "tflops", r->tflops);
+    json_num(&w, "peak_tflops_bf16", r->peak_tflops_bf16);
+    json_num(&w, "mxu_util", r->mxu_util);
+    json_num(&w, "mac_util", r->mac_util);
+    json_u64(&w, "hbm_bytes", r->hbm_bytes);
+    json_num(&w, "hbm_gbs", r->hbm_gbs);
+    json_num(&w, "hbm_peak_gbs", r->hbm_peak_gbs);
+    json_num(&w, "hbm_util", r->hbm_util);
+    json_u64(&w, "ici_bytes", r->ici_bytes);
+    json_obj_end(&w);
+    json_obj_begin(&w, "roofline");
+    json_num(&w, "intensity_flop_per_byte", r->intensity);
+    json_num(&w, "ridge_flop_per_byte", r->ridge);
+    json_num(&w, "bound_tflops", r->roofline_tflops);
+    json_num(&w, "bound_time_ps", r->bound_ps);
+    json_num(&w, "fraction_of_bound", r->bound_frac);
+    json_str(&w, "bound_by", r->bound_by);
+    json_obj_end(&w);
+    json_obj_begin(&w, "time_split_ps");
+    json_u64(&w, "compute", r->t_compute_ps);
+    json_u64(&w, "memory", r->t_memory_ps);
+    json_u64(&w, "exposed_comm", r->t_comm_ps);
+    json_u64(&w, "idle", r->t_idle_ps);
+    json_u64(&w, "dispatch_stall", r->dispatch_stall_ps);
+    json_obj_end(&w);
+    json_arr_begin(&w, "units");
+    for (unsigned i = 0; i < r->nunits; i++) {
+        const report_unit *u = &r->units[i];
+        json_obj_begin(&w, NULL);
+        json_str(&w, "name", u->name);
+        json_str(&w, "kind", u->kind);
+        json_u64(&w, "instructions", u->insns);
+        json_u64(&w, "busy_ps", u->busy_ps);
+        json_num(&w, "busy_cycles", u->busy_ps / r->cycle_ps);
+        json_num(&w, "util", u->util);
+        json_u64(&w, "flops", u->flops);
+        json_u64(&w, "bytes", u->bytes);
+        json_obj_begin(&w, "stall_ps");
+        json_u64(&w, "semaphore", u->stall_sem_ps);
+        json_u64(&w, "queue_full", u->stall_qfull_ps);
+        json_u64(&w, "vmem_bandwidth", u->stall_vmem_ps);
+        json_u64(&w, "hbm_bandwidth", u->stall_hbm_ps);
+        json_obj_end(&w);
+        json_obj_end(&w);
+    }
+    json_arr_end(&w);
+    json_arr_begin(&w, "regions");
+    for (unsigned i = 0; i < r->nregions; i++) {
+        const report_region *g = &r->regions[i];
+        json_obj_begin(&w, NULL);
+        json_str(&w, "name", g->name);
+        json_u64(&w, "instructions", g->insns);
+        json_u64(&w, "start_ps", g->start_ps);
+        json_u64(&w, "end_ps", g->end_ps);
+        json_u64(&w, "flops", g->flops);
+        json_u64(&w, "mxu_flops", g->mxu_flops);
+        json_u64(&w, "hbm_bytes", g->hbm_bytes);
+        json_u64(&w, "ici_bytes", g->ici_bytes);
+        json_num(&w, "tflops", g->tflops);
+        json_num(&w, "intensity_flop_per_byte", g->intensity);
+        json_num(&w, "bound_time_ps", g->bound_ps);
+        json_obj_end(&w);
+    }
+    json_arr_end(&w);
+    json_obj_begin(&w, "counters");
+    for (size_t i = 0; i < stats_count(r->stats); i++) {
+        const stats_entry *s = stats_at(r->stats, i);
+        char key[80];
+        snprintf(key, sizeof key, "%s.%s", s->group, s->name);
+        json_num(&w, key, stats_value(s));
+    }
+    json_obj_end(&w);
+    json_obj_end(&w);
+    return json_close(&w, e);
+}
+
+int report_csv(const report *r, const char *path, err *e)
+{
+    char tmp[600];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
+    fprintf(f, "row,name,kind,instructions,start_ps,end_ps,busy_ps,util,flops,bytes,"
+               "stall_sem_ps,stall_queue_ps,stall_vmem_ps,stall_hbm_ps,tflops\n");
+    fprintf(f,
+            "total,%s,chip,%" PRIu64 ",0,%" PRIu64 ",%" PRIu64 ",%.6g,%" PRIu64 ",%" PRIu64
+            ",0,0,0,0,%.6g\n",
+            r->chip, r->insns, r->end_ps, r->end_ps, r->mac_util, r->flops, r->hbm_bytes,
+            r->tflops);
+    for (unsigned i = 0; i < r->nunits; i++) {
+        const report_unit *u = &r->units[i];
+        fprintf(f,
+                "unit,%s,%s,%" PRIu64 ",0,%" PRIu64 ",%" PRIu64 ",%.6g,%" PRIu64 ",%" PRIu64
+                ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",\n",
+                u->name, u->kind, u->insns, r->end_ps, u->busy_ps, u->util, u->flops, u->bytes,
+                u->stall_sem_ps, u->stall_qfull_ps, u->stall_vmem_ps, u->stall_hbm_ps);
+    }
+    for (unsigned i = 0; i < r->nregions; i++) {
+        const report_region *g = &r->regions[i];
+        fprintf(f,
+                "region,\"%s\",region,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",,%" PRIu64
+                ",%" PRIu64 ",,,,,%.6g\n",
+                g->name, g->insns, g->start_ps, g->end_ps, g->end_ps - g->start_ps, g->flops,
+                g->hbm_bytes, g->tflops);
+    }
+    int bad = ferror(f);
+    if (fclose(f) || bad || rename(tmp, path)) {
+        unlink(tmp);
+        return err_set(e, "%s: cannot write", path);
+    }
+    return 0;
+}

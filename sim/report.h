@@ -1,0 +1,59 @@
+/* report.h - the single-chip run report: built once from the chip's counters, then printed
+ * as text, JSON (stable keys, docs/report-schema.md) or CSV. Derived figures are computed
+ * here from counters, never stored by the models. */
+#ifndef TPU_REPORT_H
+#define TPU_REPORT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../isa/err.h"
+#include "chip.h"
+#include "stats.h"
+
+#define REPORT_MAX_UNITS 80
+
+typedef struct report_unit {
+    char name[32];
+    const char *kind;
+    uint64_t insns, busy_ps, flops, bytes;
+    uint64_t stall_sem_ps, stall_qfull_ps, stall_vmem_ps, stall_hbm_ps;
+    double util; /* busy / total time */
+} report_unit;
+
+typedef struct report_region {
+    const char *name;
+    uint64_t insns, flops, mxu_flops, hbm_bytes, ici_bytes;
+    uint64_t start_ps, end_ps;
+    double tflops;    /* flops / span */
+    double intensity; /* FLOP per HBM byte */
+    double bound_ps;  /* roofline lower bound on the region's time */
+} report_region;
+
+typedef struct report {
+    char chip[64], trace[512], config[512];
+    double clock_ghz, cycle_ps;
+    uint64_t end_ps, cycles, insns, flops, mxu_flops, vpu_flops, hbm_bytes, ici_bytes;
+    uint64_t mxu_ideal_ps;
+    double seconds, tflops, peak_tflops_bf16, mxu_util, mac_util;
+    double hbm_gbs, hbm_peak_gbs, hbm_util;
+    double intensity, ridge, roofline_tflops, bound_ps, bound_frac;
+    const char *bound_by; /* "compute" or "memory" */
+    uint64_t t_compute_ps, t_memory_ps, t_comm_ps, t_idle_ps, dispatch_stall_ps;
+    unsigned nunits;
+    report_unit units[REPORT_MAX_UNITS];
+    unsigned nregions;
+    report_region *regions; /* owned: free with report_fini */
+    const stats_reg *stats;
+} report;
+
+/* Fill r from a finished chip and its registered counters. */
+int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_path,
+                 const char *config_path, err *e);
+void report_fini(report *r);
+void report_text(const report *r, FILE *out);
+int report_json(const report *r, const char *path, err *e);
+/* CSV: one row per unit and one per region, tagged by the first column. */
+int report_csv(const report *r, const char *path, err *e);
+
+#endif

@@ -1,0 +1,83 @@
+/* sim.c - build, run and tear down a single-chip simulation. */
+#define _POSIX_C_SOURCE 200809L
+#include "sim.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "ici.h"
+#include "kernel.h"
+
+int sim_load_cfg(cfg *c, const char *config_path, const char **overrides, unsigned n, err *e)
+{
+    if (config_path) {
+        if (cfg_load(c, config_path, NULL, e))
+            return -1;
+    } else {
+        cfg_defaults(c);
+    }
+    for (unsigned i = 0; i < n; i++) {
+        char key[128];
+        const char *eq = strchr(overrides[i], '=');
+        if (!eq || eq == overrides[i] || (size_t)(eq - overrides[i]) >= sizeof key)
+            return err_set(e, "-p %s: expected key=value", overrides[i]);
+        memcpy(key, overrides[i], (size_t)(eq - overrides[i]));
+        key[eq - overrides[i]] = 0;
+        if (cfg_set(c, key, eq + 1, "-p", e))
+            return -1;
+    }
+    return cfg_check(c, e);
+}
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+int sim_run_cfg(sim_run *s, const cfg *c, const char *trace_path, const sim_hooks *hooks, err *e)
+{
+    memset(s, 0, sizeof *s);
+    s->cfg = *c;
+    kern_begin();
+    s->net = ici_net_new(&s->cfg, NULL, ICI_MODE_SYMMETRIC, e);
+    if (!s->net)
+        return -1;
+    s->chip = chip_new(&s->cfg, 0, s->net, trace_path, e);
+    if (!s->chip)
+        return -1;
+    if (hooks && hooks->observer)
+        core_set_observer(chip_core(s->chip), hooks->observer, hooks->ctx);
+    double t0 = wall_now();
+    kern_run(KERN_FOREVER);
+    s->wall_s = wall_now() - t0;
+    s->events = kern_event_count();
+    if (chip_finish(s->chip, e))
+        return -1;
+    s->stats = stats_new();
+    chip_register_stats(s->chip, s->stats);
+    ici_net_register_stats(s->net, s->stats);
+    return report_build(&s->rep, s->chip, s->stats, trace_path, s->cfg.source, e);
+}
+
+int sim_run_trace(sim_run *s, const char *config_path, const char **overrides, unsigned noverrides,
+                  const char *trace_path, const sim_hooks *hooks, err *e)
+{
+    cfg c;
+    memset(s, 0, sizeof *s);
+    if (sim_load_cfg(&c, config_path, overrides, noverrides, e))
+        return -1;
+    return sim_run_cfg(s, &c, trace_path, hooks, e);
+}
+
+void sim_run_fini(sim_run *s)
+{
+    report_fini(&s->rep);
+    stats_free(s->stats);
+    chip_free(s->chip);
+    if (s->net)
+        ici_net_free(s->net);
+    memset(s, 0, sizeof *s);
+}

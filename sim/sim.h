@@ -1,0 +1,41 @@
+/* sim.h - one single-chip simulation, built, run and freed as a unit (library entry point
+ * used by the CLI, the tests and the benchmarks). */
+#ifndef TPU_SIM_H
+#define TPU_SIM_H
+
+#include "../isa/err.h"
+#include "chip.h"
+#include "config.h"
+#include "report.h"
+#include "stats.h"
+
+#include "core.h"
+
+/* Optional observers attached before the replay starts (timeline, progress). */
+typedef struct sim_hooks {
+    core_observer observer;
+    void *ctx;
+} sim_hooks;
+
+typedef struct sim_run {
+    cfg cfg;
+    struct ici_net *net;
+    chip *chip;
+    stats_reg *stats;
+    report rep;
+    double wall_s;   /* wall-clock seconds of the replay */
+    uint64_t events; /* kernel callbacks run */
+} sim_run;
+
+/* Load config_path (NULL = defaults) with `noverrides` "key=value" overrides, replay the
+ * trace on one chip (collectives timed on the config's ici.dims in symmetric mode), and
+ * build the report. On failure returns non-zero with e filled; sim_run_fini is always safe. */
+int sim_run_trace(sim_run *s, const char *config_path, const char **overrides, unsigned noverrides,
+                  const char *trace_path, const sim_hooks *hooks, err *e);
+/* Same, with an already loaded config. hooks may be NULL. */
+int sim_run_cfg(sim_run *s, const cfg *c, const char *trace_path, const sim_hooks *hooks, err *e);
+void sim_run_fini(sim_run *s);
+/* Load a config and apply overrides ("key=value"), then cfg_check. */
+int sim_load_cfg(cfg *c, const char *config_path, const char **overrides, unsigned n, err *e);
+
+#endif

@@ -1,0 +1,90 @@
+/* stats.c - the statistics registry: a growable array of named counters and formulas. */
+#include "stats.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct stats_reg {
+    stats_entry *v;
+    size_t n, cap;
+};
+
+stats_reg *stats_new(void)
+{
+    stats_reg *r = calloc(1, sizeof *r);
+    if (!r)
+        abort();
+    return r;
+}
+
+void stats_free(stats_reg *r)
+{
+    if (!r)
+        return;
+    free(r->v);
+    free(r);
+}
+
+static stats_entry *stats_push(stats_reg *r, const char *group, const char *name, const char *unit,
+                               const char *desc)
+{
+    if (r->n == r->cap) {
+        r->cap = r->cap ? 2 * r->cap : 64;
+        r->v = realloc(r->v, r->cap * sizeof *r->v);
+        if (!r->v)
+            abort();
+    }
+    stats_entry *e = &r->v[r->n++];
+    memset(e, 0, sizeof *e);
+    snprintf(e->group, sizeof e->group, "%s", group);
+    snprintf(e->name, sizeof e->name, "%s", name);
+    e->unit = unit;
+    e->desc = desc;
+    return e;
+}
+
+void stats_u64(stats_reg *r, const char *group, const char *name, const char *unit,
+               const char *desc, const uint64_t *value)
+{
+    stats_push(r, group, name, unit, desc)->value = value;
+}
+
+void stats_formula(stats_reg *r, const char *group, const char *name, const char *unit,
+                   const char *desc, stats_fn fn, const void *ctx)
+{
+    stats_entry *e = stats_push(r, group, name, unit, desc);
+    e->fn = fn;
+    e->ctx = ctx;
+}
+
+size_t stats_count(const stats_reg *r)
+{
+    return r->n;
+}
+
+const stats_entry *stats_at(const stats_reg *r, size_t i)
+{
+    return i < r->n ? &r->v[i] : NULL;
+}
+
+const stats_entry *stats_find(const stats_reg *r, const char *group, const char *name)
+{
+    for (size_t i = 0; i < r->n; i++)
+        if (!strcmp(r->v[i].group, group) && !strcmp(r->v[i].name, name))
+            return &r->v[i];
+    return NULL;
+}
+
+double stats_value(const stats_entry *e)
+{
+    if (e->value)
+        return (double)*e->value;
+    return e->fn ? e->fn(e->ctx) : 0.0;
+}
+
+double stats_get(const stats_reg *r, const char *group, const char *name, double dflt)
+{
+    const stats_entry *e = stats_find(r, group, name);
+    return e ? stats_value(e) : dflt;
+}

@@ -1,0 +1,56 @@
+/* unit.c - the wrappers through which the core drives unit models (see unit.h). */
+#include "unit.h"
+
+#include <assert.h>
+#include <stdio.h>
+
+unit *unit_new(const unit_ops *ops, const unit_env *env, unsigned index, err *e)
+{
+    assert(ops && ops->create && env);
+    unit *u = ops->create(env, index, e);
+    if (!u)
+        return NULL;
+    u->ops = ops;
+    u->env = env;
+    u->index = index;
+    snprintf(u->name, sizeof u->name, "%s%u", ops->kind, index);
+    return u;
+}
+
+int unit_can_start(unit *u, const isa_insn *in)
+{
+    return u->ops->can_start ? u->ops->can_start(u, in) : 1;
+}
+
+void unit_start(unit *u, const isa_insn *in, uint32_t token)
+{
+    u->ops->start(u, in, token);
+}
+
+void unit_register_stats(unit *u, stats_reg *r)
+{
+    stats_u64(r, u->name, "insns", "insns", "instructions completed", &u->insns);
+    stats_u64(r, u->name, "busy_ps", "ps", "time doing work", &u->busy_ps);
+    stats_u64(r, u->name, "stall_vmem_ps", "ps", "time added by VMEM bandwidth", &u->stall_vmem_ps);
+    stats_u64(r, u->name, "stall_hbm_ps", "ps", "time added by HBM bandwidth", &u->stall_hbm_ps);
+    stats_u64(r, u->name, "flops", "FLOP", "operations done", &u->flops);
+    stats_u64(r, u->name, "bytes", "B", "bytes moved", &u->bytes);
+    if (u->ops->stats)
+        u->ops->stats(u, r);
+}
+
+void unit_free(unit *u)
+{
+    if (u)
+        u->ops->free(u);
+}
+
+void unit_finish(unit *u, uint32_t token)
+{
+    u->env->done(u->env->host, u, token);
+}
+
+void unit_wake(unit *u)
+{
+    u->env->wake(u->env->host, u);
+}

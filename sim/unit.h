@@ -1,0 +1,89 @@
+/* unit.h - the interface every unit model (MXU, vector unit, DMA, ICI) implements.
+ *
+ * The core owns one in-order queue per unit. When the instruction at the head of a queue
+ * has its semaphore wait satisfied, the core asks the unit unit_can_start(); if yes it
+ * calls unit_start() and the unit later reports completion through unit_finish() (which
+ * signals the instruction's semaphore and lets the core issue the next one). A unit that
+ * said "not now" calls unit_wake() when an internal resource frees up, and the core asks
+ * again. Instructions reaching a unit have been validated by the core (operand ranges,
+ * VMEM/HBM bounds, datatype supported, weights loaded), so models assert, never fail.
+ *
+ * Callers use the unit_* wrappers, never u->ops->x directly. */
+#ifndef TPU_UNIT_H
+#define TPU_UNIT_H
+
+#include <stdint.h>
+
+#include "../isa/err.h"
+#include "../isa/isa.h"
+#include "config.h"
+#include "stats.h"
+
+typedef struct unit unit;
+struct hbm;
+struct vmem;
+struct ici_net;
+
+/* What a unit may use from the chip it lives in. Owned by the chip; outlives its units. */
+typedef struct unit_env {
+    const cfg *cfg;
+    double cycle_ps;     /* ps per core clock cycle */
+    struct hbm *hbm;     /* the chip's HBM (DMA) */
+    struct vmem *vmem;   /* the chip's VMEM bandwidth arbiter (MXU, VPU, DMA) */
+    struct ici_net *net; /* the network this chip is attached to (ICI), may be NULL */
+    unsigned chip_id;    /* this chip's index in the network */
+    void *host;          /* the core, passed back to the callbacks */
+    void (*done)(void *host, unit *u, uint32_t token);
+    void (*wake)(void *host, unit *u);
+} unit_env;
+
+typedef struct unit_ops {
+    const char *kind; /* "mxu", "vpu", "dma", "ici" */
+    /* Allocate and initialise the unit_index'th unit of this kind; NULL with e on failure. */
+    unit *(*create)(const unit_env *env, unsigned unit_index, err *e);
+    /* Nonzero if `in` can start now; else the unit will call unit_wake() later. */
+    int (*can_start)(unit *u, const isa_insn *in);
+    /* Begin `in` now; call unit_finish(u, token) when it completes. */
+    void (*start)(unit *u, const isa_insn *in, uint32_t token);
+    /* Register the unit's counters (in addition to the common ones below). */
+    void (*stats)(unit *u, stats_reg *r);
+    void (*free)(unit *u);
+} unit_ops;
+
+/* Common state, the first member of every unit struct. */
+struct unit {
+    const unit_ops *ops;
+    const unit_env *env;
+    char name[32]; /* stats group, e.g. "mxu3" */
+    unsigned index;
+    /* Counters kept by the model (the core keeps queue and semaphore stalls). */
+    uint64_t insns;         /* instructions completed */
+    uint64_t busy_ps;       /* time doing work (union of the unit's pipes, not a sum) */
+    uint64_t stall_vmem_ps; /* time added by limited VMEM bandwidth */
+    uint64_t stall_hbm_ps;  /* time added by limited or contended HBM bandwidth */
+    uint64_t flops;         /* floating-point (or integer MAC x2) operations done */
+    uint64_t bytes;         /* bytes moved (DMA: HBM<->VMEM, ICI: bytes sent) */
+};
+
+/* The models, selected by name from this table in chip.c. */
+extern const unit_ops mxu_ops, vpu_ops, dma_ops, ici_ops;
+
+/* Wrappers (unit.c). unit_new also fills the common fields and sets name "<kind><index>". */
+unit *unit_new(const unit_ops *ops, const unit_env *env, unsigned index, err *e);
+int unit_can_start(unit *u, const isa_insn *in);
+void unit_start(unit *u, const isa_insn *in, uint32_t token);
+void unit_register_stats(unit *u, stats_reg *r);
+void unit_free(unit *u);
+/* Called by models. */
+void unit_finish(unit *u, uint32_t token);
+void unit_wake(unit *u);
+
+/* ps for a (possibly fractional) number of cycles, rounded up. */
+static inline uint64_t unit_cycles_to_ps(const unit *u, double cycles)
+{
+    double ps = cycles * u->env->cycle_ps;
+    uint64_t r = (uint64_t)ps;
+    return (double)r < ps ? r + 1 : r;
+}
+
+#endif

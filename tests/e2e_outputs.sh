@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# e2e_outputs.sh - research outputs end to end: deterministic --json, --csv, `tpusim report`,
+# --timeline, tools/sweep.py (local pool, failures, Slurm array + merge) and the plot scripts.
+# Usage: tests/e2e_outputs.sh SOURCE_DIR TPUSIM_BIN WORKDIR
+# Plots are skipped (with a message, still exit 0) when matplotlib is not installed; CLI
+# features that are not built in (timeline, report, pod --json) are skipped the same way.
+set -euo pipefail
+src=$1 bin=$2 work=$3
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work"
+fails=0 passes=0 skips=0
+ok() { passes=$((passes + 1)); echo "ok: $*"; }
+bad() { fails=$((fails + 1)); echo "FAIL: $*"; }
+skip() { skips=$((skips + 1)); echo "skip: $*"; }
+py=python3
+
+# ---- a small trace: the smallest shipped sample, else a generated GEMM ----
+trace=""
+if compgen -G "$src/traces/*.tpt" >/dev/null; then
+    trace=$(ls -S "$src"/traces/*.tpt | tail -n 1)
+elif "$bin" gen gemm --m 256 --n 256 --k 256 -o "$work/g.tpt" >/dev/null 2>&1; then
+    trace=$work/g.tpt
+fi
+if [ -z "$trace" ]; then
+    echo "e2e_outputs: no trace in $src/traces and 'tpusim gen' failed; nothing to test"
+    echo "0 passed, 0 failed"
+    exit 0
+fi
+echo "trace: $trace"
+
+# ---- --json is deterministic; --csv has a header and rows ----
+"$bin" run -q --json a.json --csv a.csv "$trace"
+"$bin" run -q --json a2.json "$trace"
+if cmp -s a.json a2.json; then ok "--json twice is byte-identical"; else bad "--json differs between runs"; fi
+if head -n 1 a.csv | grep -q '^row,name,kind,' && [ "$(wc -l <a.csv)" -ge 3 ]; then
+    ok "--csv has a header and rows"
+else
+    bad "--csv: $(head -n 2 a.csv | tr '\n' '|')"
+fi
+"$bin" run -q -p chip.clock_ghz=0.5 --json b.json "$trace"
+ls ./*.tmp >/dev/null 2>&1 && bad "a .tmp file was left behind" || ok "no .tmp files left"
+
+# ---- tpusim report ----
+if "$bin" report --help >/dev/null 2>&1; then
+    if "$bin" report a.json b.json --csv cmp.csv >report.txt 2>report.err &&
+        grep -q 'B/A' report.txt && grep -q '^TFLOP/s' report.txt && grep -q '^metric,' cmp.csv; then
+        ok "tpusim report a.json b.json"
+    else
+        bad "tpusim report: $(cat report.err)"
+    fi
+    # Half the clock: the run takes longer, so B/A of time is above 1.
+    ratio=$(awk '/^time \(us\)/ {print $NF}' report.txt)
+    if awk -v r="$ratio" 'BEGIN { exit !(r > 1.0) }'; then ok "report ratio B/A of time = $ratio"; else bad "report time ratio '$ratio'"; fi
+    echo '{"schema":"tpusim.run/1"}' >broken.json
+    if "$bin" report a.json broken.json >/dev/null 2>err.txt; then
+        bad "report accepted a document without keys"
+    elif grep -q "broken.json: missing key" err.txt; then
+        ok "report names the file and the missing key"
+    else
+        bad "report error: $(cat err.txt)"
+    fi
+else
+    skip "'tpusim report' is not built in"
+fi
+
+# ---- --timeline ----
+have_timeline=0
+if "$bin" run --help 2>/dev/null | grep -q -- '--timeline'; then
+    have_timeline=1
+    "$bin" run -q --timeline tl.json "$trace"
+    if $py - tl.json <<'PY'; then ok "--timeline writes trace-event JSON"; else bad "--timeline output"; fi
+import json, sys
+d = json.load(open(sys.argv[1]))
+ev = d["traceEvents"]
+xs = [e for e in ev if e["ph"] == "X" and e.get("cat") != "region"]
+names = [e for e in ev if e["ph"] == "M" and e["name"] == "thread_name"]
+assert xs and names, "no slices or no track names"
+assert all(e["dur"] >= 0 for e in xs)
+assert "otherData" in d
+PY
+    [ -e tl.json.tmp ] && bad "timeline .tmp left" || true
+    "$bin" run -q --timeline tl_small.json --timeline-max-events 3 "$trace"
+    if $py -c 'import json,sys; d=json.load(open(sys.argv[1])); ev=d["traceEvents"]; n=sum(1 for e in ev if e["ph"]=="X" and e.get("cat")!="region"); assert n<=3, n' tl_small.json; then
+        ok "--timeline-max-events caps the slices"
+    else
+        bad "--timeline-max-events"
+    fi
+else
+    skip "--timeline is not built in"
+fi
+
+# ---- sweep: 2x2 grid, failures reported, Slurm array + merge ----
+cat >spec.yaml <<EOF
+params:
+  chip.clock_ghz: [1.0, 1.5]
+  dma.engines: [1, 2]
+traces: [$trace]
+metrics: [summary.time_ps, summary.tflops, units.mxu0.util, roofline.bound_by]
+EOF
+if $py "$src/tools/sweep.py" spec.yaml -j 2 -q --tpusim "$bin" --out sweep.csv 2>sweep.err; then
+    rows=$(tail -n +2 sweep.csv | grep -c ',ok,' || true)
+    if [ "$(wc -l <sweep.csv)" -eq 5 ] && [ "$rows" -eq 4 ]; then
+        ok "sweep over a 2x2 grid gives 4 ok rows"
+    else
+        bad "sweep.csv: $(cat sweep.csv)"
+    fi
+elif grep -q "python3-yaml" sweep.err; then
+    skip "sweep: PyYAML missing ($(cat sweep.err))"
+else
+    bad "sweep: $(cat sweep.err)"
+fi
+if [ -s sweep.csv ]; then
+    cat >spec_bad.yaml <<EOF
+params:
+  chip.clock_ghz: [1.0, -3]
+traces: [$trace]
+EOF
+    if $py "$src/tools/sweep.py" spec_bad.yaml -j 2 -q --tpusim "$bin" --out bad.csv 2>bad.err; then
+        bad "sweep with an invalid value exited 0"
+    elif [ "$(grep -c ',ok,' bad.csv)" -eq 1 ] && [ "$(grep -c ',failed,' bad.csv)" -eq 1 ] &&
+        grep -q 'point 1' bad.err; then
+        ok "a failed sweep point is reported, the others still run"
+    else
+        bad "failed sweep: $(cat bad.csv bad.err)"
+    fi
+    $py "$src/tools/sweep.py" spec.yaml --slurm slurm --tpusim "$bin" >/dev/null
+    if grep -q '^#SBATCH --array=0-3$' slurm/sweep.sbatch && [ "$(wc -l <slurm/points.tsv)" -eq 5 ]; then
+        ok "--slurm writes a 4-task job array"
+    else
+        bad "--slurm output"
+    fi
+    for i in 0 1 2 3; do $py "$src/tools/sweep.py" --run-point slurm $i || bad "--run-point $i"; done
+    $py "$src/tools/sweep.py" --merge slurm --out merged.csv || bad "--merge exit status"
+    # Same points, same (deterministic) metrics; only the trace column may differ in form.
+    if [ "$(cut -d, -f1,3- merged.csv | md5sum)" = "$(cut -d, -f1,3- sweep.csv | md5sum)" ] &&
+        [ "$(grep -c ',ok,' merged.csv)" -eq 4 ]; then
+        ok "--merge of the array results matches the local sweep"
+    else
+        bad "--merge: $(cat merged.csv)"
+    fi
+fi
+
+# ---- plots ----
+png_ok() { [ -s "$1" ] && [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = "211PNG" ]; }
+no_mpl=0
+plot() { # plot NAME SUBCOMMAND ARGS... (writes NAME.png)
+    local name=$1 rc=0
+    shift
+    [ $no_mpl = 1 ] && return 0
+    $py "$src/tools/tpuplot.py" "$@" 2>plot.err || rc=$?
+    if [ $rc -eq 3 ]; then
+        no_mpl=1
+        skip "plots: $(cat plot.err)"
+    elif [ $rc -ne 0 ]; then
+        bad "plot $name: $(cat plot.err)"
+    elif png_ok "$name.png"; then
+        ok "plot $name"
+    else
+        bad "plot $name: not a PNG"
+    fi
+    return 0
+}
+plot roofline roofline a.json b.json -o roofline.png
+plot units units a.json -o units.png
+if [ -s sweep.csv ]; then plot sweep sweep sweep.csv --x chip.clock_ghz --y summary.tflops -o sweep.png; fi
+if [ $have_timeline = 1 ]; then plot timeline timeline tl.json -o timeline.png; fi
+if [ $no_mpl = 0 ]; then
+    if "$bin" pod --help 2>/dev/null | grep -q -- '--json'; then
+        if "$bin" pod -c v7 --json pod.json "$trace" >/dev/null 2>pod.err; then
+            plot scaling scaling pod.json -o scaling.png
+        else
+            skip "tpusim pod --json failed: $(tail -n 1 pod.err)"
+        fi
+    else
+        skip "'tpusim pod --json' is not built in"
+    fi
+fi
+
+echo "$passes passed, $fails failed, $skips skipped"
+[ $fails -eq 0 ]

@@ -1,0 +1,575 @@
+/* test_config.c - the config table: defaults, presets against published peaks, includes,
+ * dump/load round trips, and the exact one-line error for each kind of bad input. */
+#define _XOPEN_SOURCE 700
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <ftw.h>
+#include <math.h>
+#include <unistd.h>
+
+#include "config.h"
+
+#define PRESETS TPUSIM_SOURCE_DIR "/configs"
+
+static char tmpdir[256];
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(path);
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/test_config.XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Write text to tmpdir/name; returns the path in a static buffer ring. */
+static const char *write_file(const char *name, const char *text)
+{
+    static char paths[4][512];
+    static int next;
+    char *p = paths[next++ % 4];
+    snprintf(p, 512, "%s/%s", tmpdir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+/* Load text as tmpdir/name and expect failure with exactly "<path>:<rest>". */
+static void expect_load_error(const char *name, const char *text, const char *rest)
+{
+    const char *path = write_file(name, text);
+    cfg c;
+    err e = {{0}};
+    assert_int_not_equal(cfg_load(&c, path, PRESETS, &e), 0);
+    char want[ERR_MSG_MAX];
+    snprintf(want, sizeof want, "%s:%s", path, rest);
+    assert_string_equal(e.msg, want);
+}
+
+static void load_ok(cfg *c, const char *path)
+{
+    err e = {{0}};
+    int rc = cfg_load(c, path, PRESETS, &e);
+    if (rc)
+        fail_msg("%s", e.msg);
+    rc = cfg_check(c, &e);
+    if (rc)
+        fail_msg("%s", e.msg);
+}
+
+/* ---- defaults and the key table ---- */
+
+static void test_defaults_equal_the_key_table(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_defaults(&c);
+    assert_string_equal(c.chip_name, "generic");
+    assert_true(c.chip_clock_ghz == 1.0);
+    assert_int_equal(c.mxu_rows, 128);
+    assert_int_equal(c.mxu_count, 4);
+    assert_true(c.mxu_rate_fp32 == 0.25);
+    assert_int_equal(c.vmem_bytes, 16ULL << 20);
+    assert_int_equal(c.dma_chunk_bytes, 64ULL << 10);
+    assert_int_equal(c.hbm_bytes, 16ULL << 30);
+    assert_int_equal(c.hbm_model, CFG_HBM_BANKED);
+    assert_int_equal(c.ici_twisted, 0);
+    assert_string_equal(c.ici_dims, "4x4");
+    assert_int_equal(c.pod_chips, 256);
+    assert_int_equal(c.source[0], 0);
+    err e = {{0}};
+    assert_int_equal(cfg_check(&c, &e), 0);
+}
+
+/* Every default must also be what cfg_set produces from the table's default text. */
+static void test_every_default_reparses_to_the_same_value(void **state)
+{
+    (void)state;
+    size_t n;
+    const cfg_key *k = cfg_keys(&n);
+    assert_true(n > 40);
+    cfg d, c;
+    cfg_defaults(&d);
+    memset(&c, 0, sizeof c);
+    for (size_t i = 0; i < n; i++) {
+        err e = {{0}};
+        assert_int_equal(cfg_set(&c, k[i].name, k[i].def, "t", &e), 0);
+        assert_ptr_equal(cfg_key_find(k[i].name), &k[i]);
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(k[i].name, k[j].name);
+    }
+    assert_memory_equal(&c, &d, sizeof c);
+}
+
+static void test_help_lists_every_key_with_range(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    cfg_help(f);
+    fclose(f);
+    size_t n;
+    const cfg_key *k = cfg_keys(&n);
+    for (size_t i = 0; i < n; i++) {
+        assert_non_null(strstr(buf, k[i].name));
+        assert_non_null(strstr(buf, k[i].help));
+    }
+    assert_non_null(strstr(buf, "hbm.channels               int   -            [1, 1024]"));
+    assert_non_null(strstr(buf, "banked|simple"));
+    assert_non_null(strstr(buf, "[4KiB, 1TiB]"));
+    free(buf);
+}
+
+/* ---- presets against published figures (reference table) ---- */
+
+typedef struct published {
+    const char *name;
+    double bf16_tf, int8_tf, fp8_tf, int4_tf; /* 0 = not supported */
+    double hbm_gbs;
+    uint64_t hbm_gib, vmem_mib_per_core, pod_chips;
+} published;
+
+static const published presets[] = {
+    {"v2", 46, 0, 0, 0, 716, 16, 16, 256},
+    {"v3", 123, 0, 0, 0, 900, 32, 16, 1024},
+    {"v4", 275, 275, 0, 0, 1200, 32, 16, 4096},
+    {"v5e", 197, 393, 0, 788, 819, 16, 128, 256},
+    {"v5p", 459, 918, 459, 1840, 2765, 95, 64, 8960},
+    {"v6e", 918, 1836, 918, 0, 1638, 32, 128, 256},
+    {"v7", 2307, 0, 4614, 0, 7370, 192, 64, 9216},
+};
+
+static void assert_within_1pct(const char *what, double got, double want)
+{
+    if (fabs(got - want) > 0.01 * want)
+        fail_msg("%s: %g not within 1%% of published %g", what, got, want);
+}
+
+static void test_presets_match_published_peaks(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        const published *p = &presets[i];
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s.yaml", PRESETS, p->name);
+        cfg c;
+        load_ok(&c, path);
+        assert_within_1pct(p->name, cfg_peak_flops(&c, ISA_DT_BF16), p->bf16_tf * 1e12);
+        assert_within_1pct(p->name, cfg_hbm_peak_bps(&c), p->hbm_gbs * 1e9);
+        if (p->int8_tf)
+            assert_within_1pct(p->name, cfg_peak_flops(&c, ISA_DT_INT8), p->int8_tf * 1e12);
+        else
+            assert_true(cfg_mxu_rate(&c, ISA_DT_INT8) == 0);
+        if (p->fp8_tf)
+            assert_within_1pct(p->name, cfg_peak_flops(&c, ISA_DT_FP8), p->fp8_tf * 1e12);
+        else
+            assert_true(cfg_mxu_rate(&c, ISA_DT_FP8) == 0);
+        if (p->int4_tf)
+            assert_within_1pct(p->name, cfg_peak_flops(&c, ISA_DT_INT4), p->int4_tf * 1e12);
+        assert_int_equal(c.hbm_bytes, p->hbm_gib << 30);
+        assert_int_equal(c.vmem_bytes, p->vmem_mib_per_core << 20);
+        assert_int_equal(c.pod_chips, p->pod_chips);
+        assert_string_equal(c.source, path);
+    }
+}
+
+static void test_v7_pod_fp8_peak_is_42_exaflops(void **state)
+{
+    (void)state;
+    cfg c;
+    load_ok(&c, PRESETS "/v7.yaml");
+    assert_within_1pct("v7 pod", cfg_peak_flops(&c, ISA_DT_FP8) * (double)c.pod_chips, 42.5e18);
+    assert_int_equal(cfg_mxu_total(&c), 8);
+    assert_true(cfg_vmem_total_bytes(&c) == 128.0 * (1 << 20));
+    assert_true(fabs(cfg_cycle_ps(&c) - 1000.0 / 2.2) < 1e-9);
+}
+
+static void test_bare_preset_name_is_found(void **state)
+{
+    (void)state;
+    cfg c;
+    err e = {{0}};
+    assert_int_equal(cfg_load(&c, "v5e", PRESETS, &e), 0);
+    assert_string_equal(c.source, PRESETS "/v5e.yaml");
+    /* NULL presets_dir: found through $TPUSIM_PRESETS */
+    setenv("TPUSIM_PRESETS", "/nonexistent:" PRESETS, 1);
+    assert_int_equal(cfg_load(&c, "v6e.yaml", NULL, &e), 0);
+    assert_string_equal(c.chip_name, "TPU v6e Trillium");
+}
+
+/* ---- includes ---- */
+
+static void test_include_preset_then_override(void **state)
+{
+    (void)state;
+    const char *path = write_file("inc.yaml", "include: v7\nmxu: {rows: 128}\n");
+    cfg c, v7;
+    load_ok(&c, path);
+    load_ok(&v7, PRESETS "/v7.yaml");
+    assert_int_equal(c.mxu_rows, 128);
+    assert_int_equal(c.mxu_cols, 256);
+    assert_true(c.chip_clock_ghz == 2.2);
+    assert_string_equal(c.source, path);
+    /* Everything but the override and the source equals the preset. */
+    c.mxu_rows = v7.mxu_rows;
+    memset(c.source, 0, sizeof c.source);
+    memset(v7.source, 0, sizeof v7.source);
+    assert_memory_equal(&c, &v7, sizeof c);
+}
+
+static void test_include_relative_to_including_file_and_dotted_keys(void **state)
+{
+    (void)state;
+    write_file("base.yaml", "chip:\n  clock_ghz: 1.25\n  cores: 2\n");
+    const char *path =
+        write_file("top.yaml", "include: base.yaml\nchip.cores: 3\nhbm: {model: simple}\n");
+    cfg c;
+    load_ok(&c, path);
+    assert_true(c.chip_clock_ghz == 1.25);
+    assert_int_equal(c.chip_cores, 3);
+    assert_int_equal(c.hbm_model, CFG_HBM_SIMPLE);
+}
+
+static void test_include_cycle_is_an_error(void **state)
+{
+    (void)state;
+    write_file("cyc_a.yaml", "include: cyc_b.yaml\n");
+    write_file("cyc_b.yaml", "include: cyc_a.yaml\n");
+    char a[512], want[1200];
+    snprintf(a, sizeof a, "%s/cyc_a.yaml", tmpdir);
+    snprintf(want, sizeof want, "%s/cyc_b.yaml:1: include 'cyc_a.yaml': include cycle", tmpdir);
+    cfg c;
+    err e = {{0}};
+    assert_int_not_equal(cfg_load(&c, a, PRESETS, &e), 0);
+    assert_string_equal(e.msg, want);
+    expect_load_error("self.yaml", "include: self.yaml\n", "1: include 'self.yaml': include cycle");
+}
+
+static void test_include_depth_is_limited_to_8(void **state)
+{
+    (void)state;
+    /* d0 -> d1 -> ... -> d9: nine nested includes of distinct files. */
+    for (int i = 0; i < 10; i++) {
+        char name[32], text[64];
+        snprintf(name, sizeof name, "d%d.yaml", i);
+        snprintf(text, sizeof text, i < 9 ? "include: d%d.yaml\n" : "chip: {cores: %d}\n",
+                 i < 9 ? i + 1 : 3);
+        write_file(name, text);
+    }
+    char d0[512], want[1024];
+    snprintf(d0, sizeof d0, "%s/d0.yaml", tmpdir);
+    snprintf(want, sizeof want, "%s/d8.yaml:1: include 'd9.yaml': includes nested deeper than 8",
+             tmpdir);
+    cfg c;
+    err e = {{0}};
+    assert_int_not_equal(cfg_load(&c, d0, PRESETS, &e), 0);
+    assert_string_equal(e.msg, want);
+    /* Eight levels are fine. */
+    snprintf(d0, sizeof d0, "%s/d1.yaml", tmpdir);
+    load_ok(&c, d0);
+    assert_int_equal(c.chip_cores, 3);
+}
+
+static void test_include_errors(void **state)
+{
+    (void)state;
+    expect_load_error("late.yaml", "chip: {cores: 2}\ninclude: v7\n",
+                      "2: 'include' must be the first key of the file");
+    const char *path = write_file("missing.yaml", "\n\ninclude: v99\n");
+    cfg c;
+    err e = {{0}};
+    assert_int_not_equal(cfg_load(&c, path, PRESETS, &e), 0);
+    char want[ERR_MSG_MAX];
+    /* The message goes on to list the search path, which includes the install directory. */
+    snprintf(want, sizeof want,
+             "%s:3: include 'v99': not found relative to the file nor as a preset", path);
+    assert_memory_equal(e.msg, want, strlen(want));
+}
+
+/* ---- dump/load round trips ---- */
+
+static void round_trip(const cfg *c)
+{
+    const char *path = write_file("dump.yaml", "");
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    cfg_dump(c, f);
+    fclose(f);
+    cfg back;
+    err e = {{0}};
+    if (cfg_load(&back, path, PRESETS, &e))
+        fail_msg("%s", e.msg);
+    cfg want = *c;
+    memset(want.source, 0, sizeof want.source);
+    memset(back.source, 0, sizeof back.source);
+    assert_memory_equal(&want, &back, sizeof want);
+}
+
+static void test_dump_load_round_trip_every_preset(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_defaults(&c);
+    round_trip(&c);
+    for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s.yaml", PRESETS, presets[i].name);
+        load_ok(&c, path);
+        round_trip(&c);
+    }
+}
+
+static void test_dump_round_trip_awkward_values(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_defaults(&c);
+    err e = {{0}};
+    assert_int_equal(cfg_set(&c, "chip.name", "a \"q\" # b: c\\d\t", "-p", &e), 0);
+    assert_int_equal(cfg_set(&c, "chip.clock_ghz", "0.1", "-p", &e), 0);
+    assert_int_equal(cfg_set(&c, "hbm.gbps_per_pin", "3.3333333333333335", "-p", &e), 0);
+    assert_int_equal(cfg_set(&c, "dma.latency_ns", "1e-3", "-p", &e), 0);
+    assert_int_equal(cfg_set(&c, "hbm.bytes", "1125899906842623", "-p", &e), 0);
+    assert_int_equal(cfg_set(&c, "ici.wrap", "", "-p", &e), 0);
+    assert_int_equal(cfg_set(&c, "ici.twisted", "yes", "-p", &e), 0);
+    round_trip(&c);
+}
+
+/* ---- value parsing through cfg_set ---- */
+
+static void test_set_accepts_suffixes_hex_and_words(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_defaults(&c);
+    err e = {{0}};
+    assert_int_equal(cfg_set(&c, "vmem.bytes", "8M", "-p", &e), 0);
+    assert_int_equal(c.vmem_bytes, 8ULL << 20);
+    assert_int_equal(cfg_set(&c, "vmem.bytes", "3GiB", "-p", &e), 0);
+    assert_int_equal(c.vmem_bytes, 3ULL << 30);
+    assert_int_equal(cfg_set(&c, "vmem.bytes", "2T", "-p", &e), -1); /* > 1 TiB */
+    assert_int_equal(cfg_set(&c, "dma.chunk_bytes", "4KiB", "-p", &e), 0);
+    assert_int_equal(c.dma_chunk_bytes, 4096);
+    assert_int_equal(cfg_set(&c, "hbm.channels", "0x40", "-p", &e), 0);
+    assert_int_equal(c.hbm_channels, 64);
+    assert_int_equal(cfg_set(&c, "chip.clock_ghz", "2.5e0", "-p", &e), 0);
+    assert_true(c.chip_clock_ghz == 2.5);
+    assert_int_equal(cfg_set(&c, "ici.twisted", "true", "-p", &e), 0);
+    assert_int_equal(c.ici_twisted, 1);
+    assert_int_equal(cfg_set(&c, "ici.twisted", "0", "-p", &e), 0);
+    assert_int_equal(c.ici_twisted, 0);
+    assert_int_equal(cfg_set(&c, "hbm.model", "simple", "-p", &e), 0);
+    assert_int_equal(c.hbm_model, CFG_HBM_SIMPLE);
+}
+
+static void expect_set_error(const char *key, const char *val, const char *msg)
+{
+    cfg c, before;
+    cfg_defaults(&c);
+    before = c;
+    err e = {{0}};
+    assert_int_equal(cfg_set(&c, key, val, "-p", &e), -1);
+    assert_string_equal(e.msg, msg);
+    assert_memory_equal(&c, &before, sizeof c); /* a rejected value changes nothing */
+}
+
+static void test_set_rejects_bad_values_without_changing_config(void **state)
+{
+    (void)state;
+    expect_set_error("mxu.rows", "abc", "-p: key 'mxu.rows': expected an integer, got 'abc'");
+    expect_set_error("mxu.rows", "1.5", "-p: key 'mxu.rows': expected an integer, got '1.5'");
+    expect_set_error("mxu.rows", "-1",
+                     "-p: key 'mxu.rows': expected a non-negative integer, got '-1'");
+    expect_set_error("mxu.rows", "12KB", "-p: key 'mxu.rows': expected an integer, got '12KB'");
+    expect_set_error("mxu.rows", "", "-p: key 'mxu.rows': expected an integer, got ''");
+    expect_set_error("hbm.bytes", "18446744073709551616",
+                     "-p: key 'hbm.bytes': value '18446744073709551616' does not fit in 64 bits");
+    expect_set_error("hbm.bytes", "17179869184T",
+                     "-p: key 'hbm.bytes': value '17179869184T' does not fit in 64 bits");
+    expect_set_error("hbm.channels", "0", "-p: key 'hbm.channels': value 0 not in [1, 1024]");
+    expect_set_error("chip.clock_ghz", "20",
+                     "-p: key 'chip.clock_ghz': value 20 not in [0.05, 10]");
+    expect_set_error("chip.clock_ghz", "fast",
+                     "-p: key 'chip.clock_ghz': expected a number, got 'fast'");
+    expect_set_error("chip.clock_ghz", "nan",
+                     "-p: key 'chip.clock_ghz': expected a number, got 'nan'");
+    expect_set_error("ici.twisted", "maybe",
+                     "-p: key 'ici.twisted': expected true or false, got 'maybe'");
+    expect_set_error("hbm.model", "x",
+                     "-p: key 'hbm.model': expected one of banked|simple, got 'x'");
+    expect_set_error("chip.name",
+                     "0123456789012345678901234567890123456789012345678901234567890123",
+                     "-p: key 'chip.name': value longer than 63 characters");
+    expect_set_error("mxu.rowz", "1", "-p: unknown key 'mxu.rowz' (did you mean 'mxu.rows'?)");
+    expect_set_error("frobnicate", "1", "-p: unknown key 'frobnicate'");
+}
+
+/* ---- file errors: exact FILE:LINE messages ---- */
+
+static void test_file_errors_name_file_line_and_key(void **state)
+{
+    (void)state;
+    expect_load_error("unk.yaml", "mxu:\n  rows: 128\n  rowz: 256\n",
+                      "3: unknown key 'mxu.rowz' (did you mean 'mxu.rows'?)");
+    expect_load_error("range.yaml", "hbm:\n  channels: 0\n",
+                      "2: key 'hbm.channels': value 0 not in [1, 1024]");
+    expect_load_error("int.yaml", "mxu.rows: abc\n",
+                      "1: key 'mxu.rows': expected an integer, got 'abc'");
+    expect_load_error("enum.yaml", "\nhbm: {model: x}\n",
+                      "2: key 'hbm.model': expected one of banked|simple, got 'x'");
+    expect_load_error("dup.yaml", "mxu:\n  rows: 128\nmxu.rows: 64\n",
+                      "3: duplicate key 'mxu.rows' (first set on line 2)");
+    expect_load_error("seq.yaml", "mxu:\n  rows: [1, 2]\n",
+                      "2: key 'mxu.rows': expected a scalar value, got a sequence");
+    expect_load_error("map.yaml", "mxu:\n  rows:\n    a: 1\n",
+                      "3: key 'mxu.rows': expected a scalar value, got a mapping");
+    expect_load_error("top.yaml", "- mxu.rows\n",
+                      "1: expected a mapping of keys at the top level, got a sequence");
+    expect_load_error("syn.yaml", "mxu:\n  rows: 1\n cols: 2\n",
+                      "3: YAML syntax error: did not find expected key while parsing a block "
+                      "mapping");
+    expect_load_error("tab.yaml", "mxu: {rows: 1\n",
+                      "2: YAML syntax error: did not find expected ',' or '}' while parsing a "
+                      "flow mapping");
+}
+
+static void test_missing_file_is_an_error(void **state)
+{
+    (void)state;
+    cfg c;
+    err e = {{0}};
+    assert_int_not_equal(cfg_load(&c, "/nonexistent/x.yaml", PRESETS, &e), 0);
+    assert_string_equal(e.msg, "/nonexistent/x.yaml: cannot open: No such file or directory");
+}
+
+static void test_empty_file_gives_defaults(void **state)
+{
+    (void)state;
+    const char *path = write_file("empty.yaml", "# nothing\n");
+    cfg c, d;
+    load_ok(&c, path);
+    cfg_defaults(&d);
+    memset(c.source, 0, sizeof c.source);
+    assert_memory_equal(&c, &d, sizeof c);
+}
+
+/* ---- cross-key checks ---- */
+
+static void expect_check_error(const char *key, const char *val, const char *msg)
+{
+    cfg c;
+    cfg_defaults(&c);
+    err e = {{0}};
+    assert_int_equal(cfg_set(&c, key, val, "-p", &e), 0);
+    assert_int_equal(cfg_check(&c, &e), -1);
+    assert_string_equal(e.msg, msg);
+}
+
+static void test_check_rejects_inconsistent_keys(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_defaults(&c);
+    c.mxu_rate_bf16 = c.mxu_rate_fp32 = 0;
+    err e = {{0}};
+    assert_int_equal(cfg_check(&c, &e), -1);
+    assert_string_equal(e.msg, "keys 'mxu.rate_*': every MXU datatype rate is 0; at least one "
+                               "must be > 0");
+    c.mxu_rate_int4 = 1; /* any one datatype is enough */
+    assert_int_equal(cfg_check(&c, &e), 0);
+
+    expect_check_error("pod.dims", "16x16x2",
+                       "keys 'pod.dims' and 'pod.chips': 16x16x2 has 512 chips but pod.chips is "
+                       "256");
+    expect_check_error("pod.dims", "16by16",
+                       "key 'pod.dims': expected 1 to 3 axes such as 8, 16x16 or 4x4x4, got "
+                       "'16by16'");
+    expect_check_error("ici.dims", "0x4",
+                       "key 'ici.dims': expected 1 to 3 axes such as 8, 16x16 or 4x4x4, got '0x4'");
+    expect_check_error("ici.wrap", "xyz",
+                       "key 'ici.wrap': axis 'z' does not exist in ici.dims '4x4'");
+    expect_check_error("ici.wrap", "xw",
+                       "key 'ici.wrap': 'w' is not an axis (expected letters from xyz), got 'xw'");
+    expect_check_error("ici.wrap", "xx", "key 'ici.wrap': axis 'x' given twice in 'xx'");
+    expect_check_error("hbm.interleave_bytes", "384",
+                       "key 'hbm.interleave_bytes': 384 is not a power of two");
+    expect_check_error("hbm.burst_length", "64",
+                       "key 'hbm.interleave_bytes': 256 is not a multiple of the minimum access "
+                       "512 bytes (hbm.bus_bits/8 x hbm.burst_length)");
+    expect_check_error("hbm.row_bytes", "1000", "key 'hbm.row_bytes': 1000 is not a power of two");
+    expect_check_error("hbm.bus_bits", "12",
+                       "key 'hbm.bus_bits': 12 is not a whole number of bytes");
+}
+
+static void test_parse_dims(void **state)
+{
+    (void)state;
+    unsigned d[3] = {9, 9, 9};
+    assert_int_equal(cfg_parse_dims("16x16x8", d), 3);
+    assert_int_equal(d[0], 16);
+    assert_int_equal(d[1], 16);
+    assert_int_equal(d[2], 8);
+    assert_int_equal(cfg_parse_dims("8", d), 1);
+    assert_int_equal(d[0], 8);
+    assert_int_equal(d[1], 1);
+    assert_int_equal(d[2], 1);
+    assert_int_equal(cfg_parse_dims("16x20", d), 2);
+    assert_int_equal(d[1], 20);
+    assert_int_equal(d[2], 1);
+    const char *bad[] = {"",  "0",   "4x0", "x4",   "4x", "4xx4",       "4x4x4x4",
+                         "a", "4X4", " 4",  "4x4 ", "-4", "99999999999"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        d[0] = 77;
+        assert_int_equal(cfg_parse_dims(bad[i], d), -1);
+        assert_int_equal(d[0], 77); /* untouched on error */
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_defaults_equal_the_key_table),
+        cmocka_unit_test(test_every_default_reparses_to_the_same_value),
+        cmocka_unit_test(test_help_lists_every_key_with_range),
+        cmocka_unit_test(test_presets_match_published_peaks),
+        cmocka_unit_test(test_v7_pod_fp8_peak_is_42_exaflops),
+        cmocka_unit_test(test_bare_preset_name_is_found),
+        cmocka_unit_test(test_include_preset_then_override),
+        cmocka_unit_test(test_include_relative_to_including_file_and_dotted_keys),
+        cmocka_unit_test(test_include_cycle_is_an_error),
+        cmocka_unit_test(test_include_depth_is_limited_to_8),
+        cmocka_unit_test(test_include_errors),
+        cmocka_unit_test(test_dump_load_round_trip_every_preset),
+        cmocka_unit_test(test_dump_round_trip_awkward_values),
+        cmocka_unit_test(test_set_accepts_suffixes_hex_and_words),
+        cmocka_unit_test(test_set_rejects_bad_values_without_changing_config),
+        cmocka_unit_test(test_file_errors_name_file_line_and_key),
+        cmocka_unit_test(test_missing_file_is_an_error),
+        cmocka_unit_test(test_empty_file_gives_defaults),
+        cmocka_unit_test(test_check_rejects_inconsistent_keys),
+        cmocka_unit_test(test_parse_dims),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

@@ -1,0 +1,453 @@
+/* test_gen.c - workload generators: trace FLOPs equal the analytic formulas, every trace is
+ * well formed for its config (semaphores balanced and never awaited before signalled, VMEM
+ * ranges inside VMEM, tiles inside the array, markers per layer, the command line as note),
+ * the GEMM tiling fits VMEM, and the CLI's error paths. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "gen.h"
+
+#define MAX_ARGS 64
+
+static char out_path[256];
+
+/* Split a command line (after "tpusim") into argv and run gen_main. */
+static int run_gen(const char *cmd, err *e)
+{
+    static char buf[1024];
+    char *argv[MAX_ARGS];
+    int argc = 0;
+    snprintf(buf, sizeof buf, "%s", cmd);
+    for (char *s = NULL, *t = strtok_r(buf, " ", &s); t && argc < MAX_ARGS;
+         t = strtok_r(NULL, " ", &s))
+        argv[argc++] = t;
+    return gen_main(argc, argv, e);
+}
+
+/* Parse the same command line into options and the config (for analytic FLOPs). */
+static void parse_cmd(const char *cmd, gen_opts *o, cfg *c)
+{
+    static char buf[1024];
+    char *argv[MAX_ARGS];
+    int argc = 0, help;
+    err e;
+    snprintf(buf, sizeof buf, "%s", cmd);
+    for (char *s = NULL, *t = strtok_r(buf, " ", &s); t && argc < MAX_ARGS;
+         t = strtok_r(NULL, " ", &s))
+        argv[argc++] = t;
+    cfg_defaults(c);
+    int rc = gen_parse(o, c, &help, argc, argv, &e);
+    if (rc)
+        fprintf(stderr, "%s\n", e.msg);
+    assert_int_equal(rc, 0);
+}
+
+typedef struct trace_facts {
+    uint64_t insns, matmuls, ldws, waits, signals;
+    uint64_t coll[ISA_OP_COUNT];
+    uint64_t coll_bytes[ISA_OP_COUNT];
+    char marks[4096];
+    char note[TRACE_NOTE_MAX];
+} trace_facts;
+
+static uint64_t nbytes(unsigned dt, uint64_t n)
+{
+    return (n * isa_dtype_bits((isa_dtype)dt) + 7) / 8;
+}
+
+/* Read a trace back and assert the invariants every generated trace must hold on c. */
+static void check_trace(const char *path, const cfg *c, trace_facts *f)
+{
+    memset(f, 0, sizeof *f);
+    trace_reader *r;
+    err e;
+    assert_int_equal(trace_reader_open(&r, path, &e), 0);
+    snprintf(f->note, sizeof f->note, "%s", trace_reader_header(r)->note);
+    static int64_t sem[ISA_SEM_MAX];
+    memset(sem, 0, sizeof sem);
+    uint32_t k[256] = {0}, n[256] = {0}, dtl[256] = {0};
+    int loaded[256] = {0};
+    uint64_t vmem = (uint64_t)cfg_vmem_total_bytes(c);
+    unsigned nmxu = cfg_mxu_total(c);
+    isa_insn in;
+    int rc;
+    while ((rc = trace_reader_next(r, &in, &e)) == 1) {
+        f->insns++;
+        const uint64_t *a = in.arg;
+        /* Dispatch-order balance: a wait may only consume a signal of an earlier insn. */
+        if (in.wait) {
+            f->waits++;
+            sem[in.wait - 1]--;
+            if (sem[in.wait - 1] < 0)
+                fail_msg("instruction %llu waits on semaphore %u before any signal",
+                         (unsigned long long)f->insns - 1, in.wait - 1);
+        }
+        if (in.signal) {
+            f->signals++;
+            sem[in.signal - 1]++;
+        }
+        switch (in.op) {
+        case ISA_OP_DMA_H2V:
+        case ISA_OP_DMA_V2H:
+            assert_true(a[ISA_DMA_VMEM] + a[ISA_DMA_BYTES] <= vmem);
+            assert_true(a[ISA_DMA_HBM] + a[ISA_DMA_BYTES] <= c->hbm_bytes);
+            break;
+        case ISA_OP_MXU_LDW: {
+            unsigned m = (unsigned)a[ISA_LDW_MXU];
+            assert_true(m < nmxu);
+            assert_true(a[ISA_LDW_K] <= c->mxu_rows);
+            assert_true(a[ISA_LDW_N] <= c->mxu_cols);
+            assert_true(a[ISA_LDW_VMEM] +
+                            nbytes((unsigned)a[ISA_LDW_DTYPE], a[ISA_LDW_K] * a[ISA_LDW_N]) <=
+                        vmem);
+            k[m] = (uint32_t)a[ISA_LDW_K];
+            n[m] = (uint32_t)a[ISA_LDW_N];
+            dtl[m] = (uint32_t)a[ISA_LDW_DTYPE];
+            loaded[m] = 1;
+            f->ldws++;
+            break;
+        }
+        case ISA_OP_MXU_MATMUL: {
+            unsigned m = (unsigned)a[ISA_MM_MXU];
+            assert_true(m < nmxu);
+            assert_true(loaded[m]);
+            assert_int_equal(a[ISA_MM_DTYPE], dtl[m]);
+            assert_true(a[ISA_MM_SRC] + nbytes(dtl[m], a[ISA_MM_M] * k[m]) <= vmem);
+            assert_true(a[ISA_MM_DST] + a[ISA_MM_M] * n[m] * 4 <= vmem);
+            f->matmuls++;
+            break;
+        }
+        case ISA_OP_MARK:
+            if (strlen(f->marks) + strlen(in.name) + 2 < sizeof f->marks) {
+                strcat(f->marks, in.name);
+                strcat(f->marks, "|");
+            }
+            break;
+        default:
+            if (isa_info_of(in.op)->unit == ISA_UNIT_VPU) {
+                unsigned dt = (unsigned)a[ISA_V_DTYPE], odt = dt;
+                uint64_t cnt = a[ISA_V_N], out = cnt;
+                if (in.op == ISA_OP_V_CAST)
+                    odt = (unsigned)a[ISA_V_EXTRA];
+                if (in.op == ISA_OP_V_REDUCE)
+                    out = (cnt + (a[ISA_V_EXTRA] ? a[ISA_V_EXTRA] : c->vpu_lanes) - 1) /
+                          (a[ISA_V_EXTRA] ? a[ISA_V_EXTRA] : c->vpu_lanes);
+                assert_true(a[ISA_V_SRC] + nbytes(dt, cnt) <= vmem);
+                assert_true(a[ISA_V_DST] + nbytes(odt, out) <= vmem);
+            } else if (isa_info_of(in.op)->unit == ISA_UNIT_ICI) {
+                f->coll[in.op]++;
+                f->coll_bytes[in.op] += a[ISA_COLL_BYTES];
+            }
+            break;
+        }
+    }
+    assert_int_equal(rc, 0);
+    for (int s = 0; s < ISA_SEM_MAX; s++)
+        if (sem[s] != 0)
+            fail_msg("semaphore %d: %lld more signals than waits", s, (long long)sem[s]);
+    assert_int_equal(f->waits, f->signals);
+    trace_reader_free(r);
+}
+
+/* Generate `cmd` (with -o added), check it, and compare trace and analytic FLOPs. */
+static void gen_and_check(const char *cmd, trace_facts *f, double tol)
+{
+    char full[1024];
+    snprintf(full, sizeof full, "%s -o %s", cmd, out_path);
+    err e;
+    int rc = run_gen(full, &e);
+    if (rc)
+        fail_msg("%s: %s", full, e.msg);
+    gen_opts o;
+    cfg c;
+    parse_cmd(full, &o, &c);
+    check_trace(out_path, &c, f);
+    uint64_t tf;
+    assert_int_equal(gen_trace_flops(out_path, &tf, &e), 0);
+    uint64_t af = gen_flops_analytic(&o, &c);
+    assert_true(af > 0);
+    double rel = (double)tf / (double)af - 1.0;
+    if (rel > tol || rel < -tol)
+        fail_msg("%s: trace FLOPs %llu vs analytic %llu", cmd, (unsigned long long)tf,
+                 (unsigned long long)af);
+    char note[1100];
+    snprintf(note, sizeof note, "tpusim %s", full);
+    assert_string_equal(f->note, note);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    setenv("TPUSIM_PRESETS", TPUSIM_SOURCE_DIR "/configs", 0);
+    snprintf(out_path, sizeof out_path, "/tmp/test_gen_%d.tpt", (int)getpid());
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    unlink(out_path);
+    return 0;
+}
+
+static void test_gen_gemm_flops_exact_for_odd_shapes(void **state)
+{
+    (void)state;
+    static const char *cmds[] = {
+        "gen gemm --m 1024 --n 1024 --k 1024 -c v7",
+        "gen gemm --m 300 --n 200 --k 130 -c v7",
+        "gen gemm --m 1 --n 257 --k 129 -c v4",
+        "gen gemm --m 2500 --n 384 --k 4100 -c v4 --dtype int8",
+        "gen gemm --m 777 --n 3000 --k 555 -c v5e -p vmem.bytes=1MiB",
+    };
+    for (unsigned i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+        trace_facts f;
+        gen_and_check(cmds[i], &f, 0.0);
+        assert_true(f.matmuls > 0);
+        assert_true(strstr(f.marks, "gemm|") != NULL);
+    }
+}
+
+static void test_gen_gemm_plan_fits_vmem_and_reuses_weights(void **state)
+{
+    (void)state;
+    cfg c;
+    err e;
+    gen_gemm_plan p;
+    cfg_defaults(&c);
+    assert_int_equal(cfg_load(&c, "v7", NULL, &e), 0);
+    uint64_t vmem = (uint64_t)cfg_vmem_total_bytes(&c);
+    assert_int_equal(
+        gen_gemm_plan_for(&c, vmem, 8192, 8192, 8192, ISA_DT_BF16, ISA_DT_FP32, &p, &e), 0);
+    assert_true(p.vmem_bytes <= vmem);
+    assert_true(p.mt >= 512); /* one weight tile serves >= 512 rows */
+    assert_int_equal(p.nsub, cfg_mxu_total(&c));
+    /* A 4 KiB VMEM cannot hold even one 128 x 128 bf16 weight tile twice. */
+    assert_int_not_equal(
+        gen_gemm_plan_for(&c, 4096, 1024, 1024, 1024, ISA_DT_BF16, ISA_DT_FP32, &p, &e), 0);
+    assert_non_null(strstr(e.msg, "does not fit"));
+}
+
+static void test_gen_gemm_matmuls_stream_many_rows_per_weight_load(void **state)
+{
+    (void)state;
+    trace_facts f;
+    gen_and_check("gen gemm --m 4096 --n 2048 --k 2048 -c v7", &f, 0.0);
+    /* 2 m-blocks x 8 k-tiles x 8 n-tiles of 2048 rows: one matmul per weight load. */
+    assert_int_equal(f.matmuls, f.ldws);
+    assert_int_equal(f.matmuls, 2 * 8 * 8);
+}
+
+static void test_gen_conv_mlp_flops_match(void **state)
+{
+    (void)state;
+    trace_facts f;
+    gen_and_check("gen conv2d --batch 2 --height 17 --width 15 --in-channels 32 --out-channels "
+                  "100 --kernel 3 --kernel-w 5 --stride 2 --padding 1 -c v4",
+                  &f, 0.01);
+    assert_non_null(strstr(f.marks, "conv2d/im2col|conv2d/gemm|"));
+    gen_and_check("gen mlp --layers 512,1000,300,64 --batch 96 -c v7", &f, 0.01);
+    assert_non_null(strstr(f.marks, "L0/fwd|L0/fwd/act|L1/fwd|L1/fwd/act|L2/fwd|"));
+}
+
+static void test_gen_attention_flops_causal_and_full(void **state)
+{
+    (void)state;
+    trace_facts full, causal;
+    gen_and_check("gen attention --batch 1 --heads 2 --seq 2048 --head-dim 64 -c v7", &full, 0.0);
+    gen_and_check("gen attention --batch 1 --heads 2 --seq 2048 --head-dim 64 --causal -c v7",
+                  &causal, 0.0);
+    gen_opts o;
+    cfg c;
+    parse_cmd("gen attention --batch 1 --heads 2 --seq 2048 --head-dim 64 -c v7 -o x", &o, &c);
+    uint64_t ff = gen_flops_analytic(&o, &c);
+    assert_int_equal(ff, 2ull * 4 * 2048 * 2048 * 64);
+    /* Causal: a query block of m rows starting at q0 sees keys [0, q0 + m). */
+    o.causal = 1;
+    uint64_t cf = gen_flops_analytic(&o, &c), mq = gen_attn_block(&c, 2048, 2048, 64, o.dtype, 0);
+    uint64_t pairs = 0;
+    for (uint64_t q0 = 0; q0 < 2048; q0 += mq)
+        pairs += mq * (q0 + mq);
+    assert_int_equal(cf, 2ull * 4 * 64 * pairs);
+    assert_true(cf < ff * 3 / 4 && cf > ff / 2);
+    assert_true(causal.matmuls < full.matmuls);
+}
+
+static void test_gen_transformer_forward_and_training(void **state)
+{
+    (void)state;
+    trace_facts f, t;
+    gen_and_check("gen transformer --batch 2 --seq 256 --d-model 256 --heads 4 --d-ff 512 -c v7",
+                  &f, 0.01);
+    assert_non_null(strstr(f.marks, "L0/fwd/norm1|L0/fwd/attn|L0/fwd/mlp|"));
+    gen_and_check("gen transformer --batch 2 --seq 256 --d-model 256 --heads 4 --d-ff 512 "
+                  "--training -c v7",
+                  &t, 0.01);
+    assert_non_null(strstr(t.marks, "L0/bwd/mlp|L0/bwd/attn|"));
+    assert_true(t.matmuls > 2 * f.matmuls);
+}
+
+static void test_gen_transformer_parallel_collectives(void **state)
+{
+    (void)state;
+    trace_facts f;
+    gen_and_check("gen transformer --batch 8 --seq 128 --d-model 256 --heads 4 --d-ff 512 "
+                  "--training --data-parallel 2 --tensor-parallel 2 --fsdp 2 -c v7",
+                  &f, 0.01);
+    /* Per chip: batch 8 / (2 x 2) = 2 sequences of 128 tokens: activations 256 x 256 bf16. */
+    uint64_t act = 2 * 128 * 256 * 2;
+    /* Forward: after attention-out and MLP-down; backward: input grads of the MLP up and the
+     * QKV projections; each all-reduces the whole activation. Gradients: reduce-scatter over
+     * fsdp, then all-reduce of the shard over the data axes. */
+    assert_int_equal(f.coll[ISA_OP_ICI_ALLREDUCE], 4 + 1);
+    uint64_t layer = 256 * 3 * 256 / 2 + 256 * 256 / 2 + 3 * 256 * 256; /* TP shard elems */
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_ALLREDUCE], 4 * act + layer * 2 / 2);
+    assert_int_equal(f.coll[ISA_OP_ICI_ALLGATHER], 2); /* forward and backward */
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_ALLGATHER], 2 * layer * 2);
+    assert_int_equal(f.coll[ISA_OP_ICI_REDUCESCATTER], 1);
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_REDUCESCATTER], layer * 2);
+    assert_non_null(strstr(f.marks, "L0/bwd/comm|"));
+}
+
+static void test_gen_llm_training_and_decode(void **state)
+{
+    (void)state;
+    trace_facts t, d;
+    gen_and_check("gen llm-step --layers 2 --d-model 256 --heads 4 --d-ff 512 --vocab 1000 "
+                  "--seq 128 --batch 2 --chips 2 -c v7",
+                  &t, 0.01);
+    static const char *want[] = {"embed|",      "L0/fwd/attn|", "L1/fwd/mlp|", "lm_head|",  "loss|",
+                                 "L1/bwd/mlp|", "L0/bwd/attn|", "embed/bwd|",  "optimizer|"};
+    for (unsigned i = 0; i < sizeof want / sizeof want[0]; i++)
+        if (!strstr(t.marks, want[i]))
+            fail_msg("marker %s missing in %s", want[i], t.marks);
+    /* --chips 2: pure data parallelism, every layer's gradients all-reduced. */
+    assert_int_equal(t.coll[ISA_OP_ICI_ALLREDUCE], 2 + 2);
+    gen_and_check("gen llm-step --layers 2 --d-model 256 --heads 4 --d-ff 512 --vocab 1000 "
+                  "--seq 128 --batch 4 --decode -c v7",
+                  &d, 0.01);
+    assert_null(strstr(d.marks, "optimizer"));
+    assert_true(d.matmuls < t.matmuls);
+}
+
+static void test_gen_7b_analytic_training_flops_close_to_6nd(void **state)
+{
+    (void)state;
+    gen_opts o;
+    cfg c;
+    parse_cmd("gen llm-step --layers 32 --d-model 4096 --heads 32 --d-ff 11008 --vocab 32000 "
+              "--seq 4096 --batch 1 -c v7 -o x",
+              &o, &c);
+    double params = 32.0 * (4.0 * 4096 * 4096 + 3.0 * 4096 * 11008) + 4096.0 * 32000;
+    double six_nd = 6.0 * params * 4096;
+    double f = (double)gen_flops_analytic(&o, &c);
+    /* Attention adds 3.5 x 2 x 2 x S^2/2 x d x L (causal) on top: about 20% here. */
+    assert_true(f > six_nd * 1.1 && f < six_nd * 1.35);
+}
+
+static void expect_error(const char *cmd, const char *needle)
+{
+    err e;
+    e.msg[0] = 0;
+    assert_int_equal(run_gen(cmd, &e), -1);
+    if (!strstr(e.msg, needle))
+        fail_msg("'%s': error '%s' lacks '%s'", cmd, e.msg, needle);
+    assert_null(strchr(e.msg, '\n'));
+}
+
+static void test_gen_errors_name_the_problem(void **state)
+{
+    (void)state;
+    expect_error("gen", "missing KIND");
+    expect_error("gen matmul -c v7 -o x.tpt", "unknown kind 'matmul'");
+    expect_error("gen gemm --n 8 --k 8 -c v7 -o x.tpt", "missing --m");
+    expect_error("gen gemm --m 8 --n 8 --k 8 -o x.tpt", "missing -c");
+    expect_error("gen gemm --m 8 --n 8 --k 8 -c /nonexistent/cfg.yaml -o x.tpt", "nonexistent");
+    expect_error("gen gemm --m 8 --n 8 --k 8 -c v7", "missing -o");
+    expect_error("gen gemm --m 0 --n 8 --k 8 -c v7 -o x.tpt", "not a positive integer");
+    expect_error("gen gemm --m 8 --n 8 --k 8 --dtype int8 -c v7 -o x.tpt", "not supported");
+    expect_error("gen gemm --m 8 --n 8 --k 8 --heads 2 -c v7 -o x.tpt", "does not apply");
+    expect_error("gen gemm --m 8 --n 8 --k 8 -c v7 -p mxu.rows=0 -o x.tpt", "mxu.rows");
+    expect_error("gen elementwise --op frob --elements 8 -c v7 -o x.tpt", "unknown vector op");
+    expect_error("gen transformer --batch 3 --seq 8 --d-model 64 --heads 4 --d-ff 64 "
+                 "--data-parallel 2 -c v7 -o x.tpt",
+                 "not divisible");
+    expect_error("gen llm-step --layers 1 --d-model 64 --heads 4 --d-ff 64 --vocab 100 --seq 8 "
+                 "--batch 2 --chips 4 --tensor-parallel 2 -c v7 -o x.tpt",
+                 "--chips 4");
+    expect_error("gen transformer --batch 2 --seq 8 --d-model 64 --heads 4 --d-ff 64 "
+                 "--fsdp 2 --fsdp-axes z -c v7 -p ici.wrap=xy -p ici.dims=4x4 -o x.tpt",
+                 "topology");
+    assert_int_equal(access("x.tpt", F_OK), -1); /* nothing left behind */
+}
+
+static void test_gen_help_returns_zero(void **state)
+{
+    (void)state;
+    err e;
+    FILE *saved = stdout;
+    stdout = fopen("/dev/null", "w");
+    int a = run_gen("gen --help", &e), b = run_gen("gen llm-step --help", &e);
+    fclose(stdout);
+    stdout = saved;
+    assert_int_equal(a, 0);
+    assert_int_equal(b, 0);
+}
+
+static void test_gen_elementwise_streams_every_element(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "gen elementwise --op add --elements 3M -c v7 -o %s", out_path);
+    err e;
+    assert_int_equal(run_gen(cmd, &e), 0);
+    cfg c;
+    cfg_defaults(&c);
+    assert_int_equal(cfg_load(&c, "v7", NULL, &e), 0);
+    trace_facts f;
+    check_trace(out_path, &c, &f);
+    /* Sum the v.add element counts and the DMA bytes each way. */
+    trace_reader *r;
+    assert_int_equal(trace_reader_open(&r, out_path, &e), 0);
+    isa_insn in;
+    uint64_t adds = 0, in_bytes = 0, out_bytes = 0;
+    while (trace_reader_next(r, &in, &e) == 1) {
+        if (in.op == ISA_OP_V_ADD)
+            adds += in.arg[ISA_V_N];
+        if (in.op == ISA_OP_DMA_H2V)
+            in_bytes += in.arg[ISA_DMA_BYTES];
+        if (in.op == ISA_OP_DMA_V2H)
+            out_bytes += in.arg[ISA_DMA_BYTES];
+    }
+    trace_reader_free(r);
+    assert_int_equal(adds, 3u << 20);
+    assert_int_equal(in_bytes, 2 * 2 * (3u << 20)); /* two bf16 operands */
+    assert_int_equal(out_bytes, 2 * (3u << 20));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gen_gemm_flops_exact_for_odd_shapes),
+        cmocka_unit_test(test_gen_gemm_plan_fits_vmem_and_reuses_weights),
+        cmocka_unit_test(test_gen_gemm_matmuls_stream_many_rows_per_weight_load),
+        cmocka_unit_test(test_gen_conv_mlp_flops_match),
+        cmocka_unit_test(test_gen_attention_flops_causal_and_full),
+        cmocka_unit_test(test_gen_transformer_forward_and_training),
+        cmocka_unit_test(test_gen_transformer_parallel_collectives),
+        cmocka_unit_test(test_gen_llm_training_and_decode),
+        cmocka_unit_test(test_gen_7b_analytic_training_flops_close_to_6nd),
+        cmocka_unit_test(test_gen_errors_name_the_problem),
+        cmocka_unit_test(test_gen_help_returns_zero),
+        cmocka_unit_test(test_gen_elementwise_streams_every_element),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

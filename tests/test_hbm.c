@@ -1,0 +1,370 @@
+/* test_hbm.c - the HBM timing models driven directly (no kernel): closed-form latencies of
+ * the banked state machine, stream efficiencies against peak, refresh, turnaround, and the
+ * simple model's formula. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "hbm.h"
+#include "stats.h"
+
+#define KiB 1024ULL
+#define MiB (1024ULL * 1024ULL)
+
+/* Defaults with refresh pushed far out, so closed-form tests see no refresh. */
+static void cfg_norefresh(cfg *c)
+{
+    cfg_defaults(c);
+    c->hbm_trefi_ns = 1e6;
+}
+
+/* v7-like HBM3: 128 channels x 2 pseudo-channels x 32 bits at 7.2 Gb/s, BL8. */
+static void cfg_v7like(cfg *c)
+{
+    cfg_defaults(c);
+    c->hbm_channels = 128;
+    c->hbm_pseudo_channels = 2;
+    c->hbm_bus_bits = 32;
+    c->hbm_gbps_per_pin = 7.2;
+    c->hbm_burst_length = 8;
+    c->hbm_row_bytes = 1024;
+    c->hbm_interleave_bytes = 256;
+}
+
+typedef uint64_t (*addr_fn)(uint64_t i, void *ctx);
+
+/* Issue n accesses of `bytes` with `inflight` outstanding: each completion issues the next
+ * access at that time (the way DMA engines do). Returns the time the last one completes. */
+static uint64_t drive(hbm *h, addr_fn f, void *ctx, uint64_t n, uint64_t bytes, unsigned inflight,
+                      int is_write)
+{
+    uint64_t done[4096] = {0};
+    uint64_t issued = 0, end = 0;
+    assert_true(inflight <= 4096);
+    for (unsigned k = 0; k < inflight && issued < n; k++, issued++)
+        done[k] = hbm_access(h, f(issued, ctx), bytes, is_write, 0);
+    unsigned live = inflight < n ? inflight : (unsigned)n;
+    while (live) {
+        unsigned m = 0;
+        for (unsigned k = 1; k < live; k++)
+            if (done[k] < done[m])
+                m = k;
+        uint64_t t = done[m];
+        if (t > end)
+            end = t;
+        if (issued < n) {
+            done[m] = hbm_access(h, f(issued, ctx), bytes, is_write, t);
+            issued++;
+        } else {
+            done[m] = done[--live];
+        }
+    }
+    return end;
+}
+
+static uint64_t seq_addr(uint64_t i, void *ctx)
+{
+    return i * *(uint64_t *)ctx;
+}
+
+/* 256-byte-aligned pseudo-random addresses in the first 1 GiB (64-bit LCG, high bits). */
+static uint64_t rand_addr(uint64_t i, void *ctx)
+{
+    (void)ctx;
+    uint64_t x = (i + 1) * 6364136223846793005ULL + 1442695040888963407ULL;
+    x ^= x >> 29;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 32;
+    return (x % (1ULL << 22)) * 256;
+}
+
+static double efficiency(const hbm *h, uint64_t bytes, uint64_t ps)
+{
+    return (double)bytes / ((double)ps * hbm_peak_bytes_per_ps(h));
+}
+
+/* 64 MiB as 64 KiB accesses, 16 in flight. */
+static double seq_efficiency(const cfg *c)
+{
+    hbm *h = hbm_new(c);
+    uint64_t chunk = 64 * KiB, n = 64 * MiB / chunk;
+    uint64_t t = drive(h, seq_addr, &chunk, n, chunk, 16, 0);
+    double e = efficiency(h, n * chunk, t);
+    hbm_free(h);
+    return e;
+}
+
+static double random_efficiency(const cfg *c, unsigned inflight)
+{
+    hbm *h = hbm_new(c);
+    uint64_t n = 16 * MiB / 256;
+    uint64_t t = drive(h, rand_addr, NULL, n, 256, inflight, 0);
+    double e = efficiency(h, n * 256, t);
+    hbm_free(h);
+    return e;
+}
+
+static void test_hbm_closed_bank_access_takes_trcd_tcl_transfer(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_norefresh(&c);
+    hbm *h = hbm_new(&c);
+    /* 256 B on a 64-bit pseudo-channel at 3.2 Gb/s: 256 x 8 / (64 x 3.2) = 10 ns. */
+    assert_int_equal(hbm_access(h, 0, 256, 0, 5000), 5000 + 14000 + 14000 + 10000);
+    hbm_free(h);
+}
+
+static void test_hbm_row_hit_saves_trcd_and_conflict_adds_trp(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_norefresh(&c);
+    hbm *h = hbm_new(&c);
+    uint64_t t0 = hbm_access(h, 0, 256, 0, 0);
+    assert_int_equal(t0, 38000);
+    /* Same pseudo-channel, bank and row: the next granule of pc 0. */
+    uint64_t t1 = hbm_access(h, 64 * 256, 256, 0, t0);
+    assert_int_equal(t1 - t0, 14000 + 10000); /* tCL + transfer: no tRCD */
+    /* Same pc and bank, next row: 64 pcs x 16 banks x 1 KiB rows = 1 MiB further. */
+    uint64_t t2 = hbm_access(h, 1 * MiB, 256, 0, t1);
+    assert_int_equal(t2 - t1, 14000 + 14000 + 14000 + 10000); /* tRP + tRCD + tCL + xfer */
+    hbm_free(h);
+}
+
+static void test_hbm_precharge_waits_for_tras(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_norefresh(&c);
+    c.hbm_tras_ns = 100;
+    hbm *h = hbm_new(&c);
+    assert_int_equal(hbm_access(h, 0, 256, 0, 0), 38000);
+    /* Conflict right away: precharge waits until activate(0) + tRAS = 100 ns. */
+    assert_int_equal(hbm_access(h, 1 * MiB, 256, 0, 38000), 100000 + 14000 + 14000 + 14000 + 10000);
+    hbm_free(h);
+}
+
+static void test_hbm_sequential_stream_reaches_85_percent_of_peak_defaults(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_defaults(&c);
+    double e = seq_efficiency(&c);
+    assert_true(e >= 0.85);
+    assert_true(e <= 1.0);
+}
+
+static void test_hbm_sequential_stream_reaches_85_percent_of_peak_v7like(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_v7like(&c);
+    hbm *h = hbm_new(&c);
+    /* 256 pcs x 4 B x 7.2 GT/s = 7372.8 GB/s */
+    assert_true(hbm_peak_bytes_per_ps(h) > 7.3727 && hbm_peak_bytes_per_ps(h) < 7.3729);
+    hbm_free(h);
+    double e = seq_efficiency(&c);
+    assert_true(e >= 0.85);
+    assert_true(e <= 1.0);
+}
+
+static void test_hbm_never_exceeds_peak_even_with_everything_in_flight(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_norefresh(&c);
+    hbm *h = hbm_new(&c);
+    uint64_t end = 0, n = 32 * MiB / (64 * KiB);
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t t = hbm_access(h, i * 64 * KiB, 64 * KiB, 0, 0);
+        end = t > end ? t : end;
+    }
+    double e = efficiency(h, 32 * MiB, end);
+    assert_true(e <= 1.0);
+    assert_true(e > 0.95); /* no refresh, one activate per row: nearly peak */
+    hbm_free(h);
+}
+
+static void test_hbm_random_256B_is_clearly_below_sequential(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_defaults(&c);
+    double seq = seq_efficiency(&c);
+    /* Same bytes in flight as the sequential stream (16 x 64 KiB = 4096 x 256 B). */
+    double rnd = random_efficiency(&c, 4096);
+    assert_true(rnd < seq - 0.15);
+    assert_true(rnd > 0.0);
+}
+
+static void test_hbm_same_bank_stride_is_below_random(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_defaults(&c);
+    double rnd = random_efficiency(&c, 4096);
+    hbm *h = hbm_new(&c);
+    uint64_t stride = 1 * MiB, n = 4096; /* every access: pc 0, bank 0, a new row */
+    uint64_t t = drive(h, seq_addr, &stride, n, 256, 64, 0);
+    double same = efficiency(h, n * 256, t);
+    hbm_free(h);
+    assert_true(same < rnd / 10);
+    /* One bank cycles at tRAS + tRP = 47 ns per 256 B granule, on 1 of 64 buses. */
+    assert_true(same < 1.0 / 64 * 10.0 / 47.0 * 1.01);
+}
+
+static void test_hbm_refresh_costs_about_trfc_over_trefi(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_defaults(&c);
+    double with = seq_efficiency(&c);
+    c.hbm_trefi_ns = 1e6;
+    double without = seq_efficiency(&c);
+    double loss = (without - with) / without;
+    double expect = 350.0 / 3900.0;
+    assert_true(loss > 0.8 * expect);
+    assert_true(loss < 1.3 * expect);
+}
+
+static void test_hbm_refresh_is_counted_in_closed_form_after_idle(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_defaults(&c);
+    c.hbm_channels = 1;
+    c.hbm_pseudo_channels = 1;
+    hbm *h = hbm_new(&c);
+    stats_reg *r = stats_new();
+    hbm_register_stats(h, r);
+    /* 1 ms idle: refreshes due at 3.9, 7.8, ... us all ran while idle (256 of them); the
+     * last (due 998.4 us) is over by 1 ms, so the access sees a closed bank only. */
+    uint64_t t = 1000000000ULL;
+    assert_int_equal(hbm_access(h, 0, 256, 0, t), t + 38000);
+    assert_int_equal(stats_get(r, "hbm", "refreshes", -1), 256);
+    stats_free(r);
+    hbm_free(h);
+}
+
+static void test_hbm_halving_pin_rate_doubles_long_stream_time(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_norefresh(&c);
+    uint64_t chunk = 64 * KiB, n = 32 * MiB / chunk;
+    hbm *h = hbm_new(&c);
+    uint64_t fast = drive(h, seq_addr, &chunk, n, chunk, 16, 0);
+    hbm_free(h);
+    c.hbm_gbps_per_pin /= 2;
+    h = hbm_new(&c);
+    uint64_t slow = drive(h, seq_addr, &chunk, n, chunk, 16, 0);
+    hbm_free(h);
+    double ratio = (double)slow / (double)fast;
+    assert_true(ratio > 1.9 && ratio < 2.05);
+}
+
+static void test_hbm_write_after_read_pays_turnaround(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_norefresh(&c);
+    /* Two granules of pc 0 in the same row, both issued at 0. */
+    hbm *h = hbm_new(&c);
+    assert_int_equal(hbm_access(h, 0, 256, 0, 0), 38000);
+    uint64_t rr = hbm_access(h, 64 * 256, 256, 0, 0);
+    hbm_free(h);
+    h = hbm_new(&c);
+    assert_int_equal(hbm_access(h, 0, 256, 0, 0), 38000);
+    uint64_t rw = hbm_access(h, 64 * 256, 256, 1, 0);
+    uint64_t wr = hbm_access(h, 2 * 64 * 256, 256, 0, 0);
+    hbm_free(h);
+    assert_int_equal(rr, 48000);
+    assert_int_equal(rw - rr, 4000);         /* tRTW */
+    assert_int_equal(wr, rw + 8000 + 10000); /* tWTR then the transfer */
+}
+
+static void test_hbm_simple_model_matches_closed_form(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_defaults(&c);
+    c.hbm_model = CFG_HBM_SIMPLE;
+    hbm *h = hbm_new(&c);
+    /* 64 KiB at 1638.4 GB/s x 0.9 = 1.47456 B/ps: ceil(65536 / 1.47456) = 44445 ps. */
+    uint64_t xfer = 44445, lat = 120000;
+    assert_int_equal(hbm_access(h, 0, 64 * KiB, 0, 1000), 1000 + lat + xfer);
+    /* Issued together with the first still moving: queues behind it on the one bus. */
+    assert_int_equal(hbm_access(h, 5 * MiB, 64 * KiB, 1, 1000), 1000 + lat + 2 * xfer);
+    /* Long after: idle again, the closed form holds. */
+    assert_int_equal(hbm_access(h, 0, 64 * KiB, 0, 10000000), 10000000 + lat + xfer);
+    hbm_free(h);
+}
+
+static void test_hbm_counters_are_exact(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_norefresh(&c);
+    hbm *h = hbm_new(&c);
+    stats_reg *r = stats_new();
+    hbm_register_stats(h, r);
+    uint64_t chunk = 64 * KiB, n = 8 * MiB / chunk;
+    drive(h, seq_addr, &chunk, n, chunk, 4, 0);
+    hbm_access(h, 100, 1000, 1, 0);
+    assert_int_equal(stats_get(r, "hbm", "bytes_read", -1), 8 * MiB);
+    assert_int_equal(stats_get(r, "hbm", "bytes_written", -1), 1000);
+    /* Sequential: one activate per 1 KiB row, hits on its other 3 granules; all but the
+     * first activate of each of the 64 x 16 banks closes a row first. The write touches 5
+     * granules (pcs 0-4), each in row 0 of bank 0 while row 7 is open there. */
+    assert_int_equal(stats_get(r, "hbm", "row_misses", -1), 8 * MiB / 1024 + 5);
+    assert_int_equal(stats_get(r, "hbm", "row_conflicts", -1), 8 * MiB / 1024 - 64 * 16 + 5);
+    assert_int_equal(stats_get(r, "hbm", "row_hits", -1), 8 * MiB / 1024 * 3);
+    double rate = stats_get(r, "hbm", "row_hit_rate", -1);
+    assert_true(rate > 0.74 && rate < 0.76);
+    /* 32 channels x 2 pseudo x 8 B x 3.2 GT/s */
+    assert_true(stats_get(r, "hbm", "peak_gbs", -1) > 1638.39 &&
+                stats_get(r, "hbm", "peak_gbs", -1) < 1638.41);
+    stats_free(r);
+    hbm_free(h);
+}
+
+static void test_hbm_peak_matches_config_formula(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_defaults(&c);
+    for (int i = 0; i < 2; i++) {
+        if (i)
+            cfg_v7like(&c);
+        hbm *h = hbm_new(&c);
+        double model = hbm_peak_bytes_per_ps(h) * 1e12, report = cfg_hbm_peak_bps(&c);
+        assert_true(model > report * (1 - 1e-12) && model < report * (1 + 1e-12));
+        hbm_free(h);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hbm_closed_bank_access_takes_trcd_tcl_transfer),
+        cmocka_unit_test(test_hbm_row_hit_saves_trcd_and_conflict_adds_trp),
+        cmocka_unit_test(test_hbm_precharge_waits_for_tras),
+        cmocka_unit_test(test_hbm_sequential_stream_reaches_85_percent_of_peak_defaults),
+        cmocka_unit_test(test_hbm_sequential_stream_reaches_85_percent_of_peak_v7like),
+        cmocka_unit_test(test_hbm_never_exceeds_peak_even_with_everything_in_flight),
+        cmocka_unit_test(test_hbm_random_256B_is_clearly_below_sequential),
+        cmocka_unit_test(test_hbm_same_bank_stride_is_below_random),
+        cmocka_unit_test(test_hbm_refresh_costs_about_trfc_over_trefi),
+        cmocka_unit_test(test_hbm_refresh_is_counted_in_closed_form_after_idle),
+        cmocka_unit_test(test_hbm_halving_pin_rate_doubles_long_stream_time),
+        cmocka_unit_test(test_hbm_write_after_read_pays_turnaround),
+        cmocka_unit_test(test_hbm_simple_model_matches_closed_form),
+        cmocka_unit_test(test_hbm_counters_are_exact),
+        cmocka_unit_test(test_hbm_peak_matches_config_formula),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,174 @@
+/* test_kernel.c - the SystemC wrapper: event ordering, time base, pooled events, and many
+ * simulations in one process. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "kernel.h"
+
+typedef struct rec {
+    uint64_t t[16];
+    int id[16];
+    int n;
+} rec;
+
+typedef struct tag {
+    rec *r;
+    int id;
+} tag;
+
+static void record(void *ctx)
+{
+    tag *g = ctx;
+    g->r->t[g->r->n] = kern_now();
+    g->r->id[g->r->n++] = g->id;
+}
+
+static void test_kernel_events_fire_in_time_order(void **state)
+{
+    (void)state;
+    rec r = {0};
+    tag a = {&r, 1}, b = {&r, 2}, c = {&r, 3};
+    kern_begin();
+    kern_event *ea = kern_event_new(record, &a), *eb = kern_event_new(record, &b),
+               *ec = kern_event_new(record, &c);
+    kern_notify(ea, 3000);
+    kern_notify(eb, 1000);
+    kern_notify(ec, 2000);
+    assert_int_equal(kern_run(KERN_FOREVER), 0);
+    assert_int_equal(r.n, 3);
+    assert_int_equal(r.id[0], 2);
+    assert_int_equal(r.id[1], 3);
+    assert_int_equal(r.id[2], 1);
+    assert_int_equal(r.t[0], 1000);
+    assert_int_equal(r.t[1], 2000);
+    assert_int_equal(r.t[2], 3000);
+    kern_event_free(ea);
+    kern_event_free(eb);
+    kern_event_free(ec);
+}
+
+static void test_kernel_pending_notification_keeps_earlier_time(void **state)
+{
+    (void)state;
+    rec r = {0};
+    tag a = {&r, 1};
+    kern_begin();
+    kern_event *e = kern_event_new(record, &a);
+    kern_notify(e, 5000);
+    kern_notify(e, 2000); /* earlier wins */
+    kern_notify(e, 9000); /* later is ignored */
+    kern_run(KERN_FOREVER);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.t[0], 2000);
+    kern_event_free(e);
+}
+
+typedef struct chain {
+    kern_event *ev;
+    int left;
+    uint64_t step;
+} chain;
+
+static void chain_cb(void *ctx)
+{
+    chain *c = ctx;
+    if (--c->left > 0)
+        kern_notify(c->ev, c->step);
+}
+
+static void test_kernel_each_simulation_starts_at_zero(void **state)
+{
+    (void)state;
+    for (int run = 0; run < 5; run++) {
+        chain c = {0};
+        kern_begin();
+        assert_int_equal(kern_now(), 0);
+        c.ev = kern_event_new(chain_cb, &c);
+        c.left = 100;
+        c.step = 7;
+        kern_notify(c.ev, 7);
+        kern_run(KERN_FOREVER);
+        assert_int_equal(c.left, 0);
+        assert_int_equal(kern_now(), 700);
+        assert_int_equal(kern_event_count(), 100);
+        kern_event_free(c.ev);
+    }
+}
+
+static void test_kernel_run_stops_at_limit_and_resumes(void **state)
+{
+    (void)state;
+    chain c = {0};
+    kern_begin();
+    c.ev = kern_event_new(chain_cb, &c);
+    c.left = 10;
+    c.step = 100;
+    kern_notify(c.ev, 100);
+    assert_int_equal(kern_run(450), 1); /* events still pending */
+    assert_int_equal(kern_now(), 450);
+    assert_int_equal(c.left, 6);
+    assert_int_equal(kern_run(KERN_FOREVER), 0);
+    assert_int_equal(c.left, 0);
+    assert_int_equal(kern_now(), 1000);
+    kern_event_free(c.ev);
+}
+
+static void stopper(void *ctx)
+{
+    int *n = ctx;
+    (*n)++;
+    kern_stop();
+}
+
+static void test_kernel_stop_returns_with_events_pending(void **state)
+{
+    (void)state;
+    int n = 0;
+    rec r = {0};
+    tag a = {&r, 1};
+    kern_begin();
+    kern_event *s = kern_event_new(stopper, &n), *later = kern_event_new(record, &a);
+    kern_notify(s, 10);
+    kern_notify(later, 20);
+    assert_int_equal(kern_run(KERN_FOREVER), 1);
+    assert_int_equal(n, 1);
+    assert_int_equal(r.n, 0);
+    kern_event_free(later); /* cancels the pending notification */
+    assert_int_equal(kern_run(KERN_FOREVER), 0);
+    assert_int_equal(r.n, 0);
+    kern_event_free(s);
+}
+
+static void test_kernel_freed_events_are_reused_without_stale_callbacks(void **state)
+{
+    (void)state;
+    rec r = {0};
+    tag a = {&r, 1}, b = {&r, 2};
+    kern_begin();
+    kern_event *e1 = kern_event_new(record, &a);
+    kern_notify(e1, 100);
+    kern_event_free(e1);
+    kern_event *e2 = kern_event_new(record, &b); /* likely the same pooled event */
+    kern_notify(e2, 200);
+    kern_run(KERN_FOREVER);
+    assert_int_equal(r.n, 1);
+    assert_int_equal(r.id[0], 2);
+    assert_int_equal(r.t[0], 200);
+    kern_event_free(e2);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_kernel_events_fire_in_time_order),
+        cmocka_unit_test(test_kernel_pending_notification_keeps_earlier_time),
+        cmocka_unit_test(test_kernel_each_simulation_starts_at_zero),
+        cmocka_unit_test(test_kernel_run_stops_at_limit_and_resumes),
+        cmocka_unit_test(test_kernel_stop_returns_with_events_pending),
+        cmocka_unit_test(test_kernel_freed_events_are_reused_without_stale_callbacks),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

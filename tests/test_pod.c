@@ -1,0 +1,298 @@
+/* test_pod.c - the pod estimate on a tiny assembled trace: peak exaflops is chips x per-chip
+ * peak exactly, sustained <= peak, MFU in (0, 1], the time split covers the step, full and
+ * symmetric modes agree, topology choice, JSON output and command-line errors. */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "asm.h"
+#include "config.h"
+#include "pod.h"
+
+static char g_dir[64], g_trace[128];
+
+static const char *const TRACE_TEXT = "dma.h2v hbm=0 vmem=0 bytes=1M signal=1\n"
+                                      "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 wait=1\n"
+                                      "mxu.matmul mxu=0 src=0 dst=2M m=65536 dtype=bf16 signal=2\n"
+                                      "ici.allreduce axes=xy bytes=4M dtype=bf16 wait=2\n"
+                                      "ici.allgather axes=x bytes=1M dtype=bf16\n"
+                                      "ici.send axis=x dir=+1 bytes=64K\n"
+                                      "ici.recv axis=x dir=-1 bytes=64K\n"
+                                      "sync.barrier\n";
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_dir, sizeof g_dir, "/tmp/test_pod.XXXXXX");
+    if (!mkdtemp(g_dir))
+        return -1;
+    char src[128];
+    snprintf(src, sizeof src, "%s/t.s", g_dir);
+    snprintf(g_trace, sizeof g_trace, "%s/t.tpt", g_dir);
+    FILE *f = fopen(src, "w");
+    if (!f)
+        return -1;
+    fputs(TRACE_TEXT, f);
+    fclose(f);
+    err e;
+    if (asm_file(src, g_trace, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[160];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void load(cfg *c, const char *preset)
+{
+    char path[512];
+    err e;
+    snprintf(path, sizeof path, "%s/configs/%s.yaml", TPUSIM_SOURCE_DIR, preset);
+    if (cfg_load(c, path, TPUSIM_SOURCE_DIR "/configs", &e) || cfg_check(c, &e))
+        fail_msg("%s", e.msg);
+}
+
+static void test_pod_peak_is_chips_times_chip_peak_exactly(void **state)
+{
+    (void)state;
+    cfg c;
+    load(&c, "v5e");
+    pod_result r;
+    err e;
+    if (pod_estimate(&c, g_trace, "4x4", ICI_MODE_SYMMETRIC, &r, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(r.chips, 16);
+    for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++)
+        assert_true(r.peak_ef[dt] == 16 * cfg_peak_flops(&c, dt) * 1e-18);
+    assert_true(r.peak_ef[ISA_DT_BF16] > 0);
+}
+
+static void test_pod_ironwood_pod_peaks_at_42_5_fp8_exaflops(void **state)
+{
+    (void)state;
+    cfg c;
+    load(&c, "v7");
+    char topo[32];
+    err e;
+    assert_int_equal(pod_topology(&c, 0, topo, sizeof topo, &e), 0);
+    assert_string_equal(topo, "16x24x24");
+    pod_result r;
+    if (pod_estimate(&c, g_trace, topo, ICI_MODE_SYMMETRIC, &r, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(r.chips, 9216);
+    assert_true(r.peak_ef[ISA_DT_FP8] > 42.4 && r.peak_ef[ISA_DT_FP8] < 42.6);
+    assert_true(r.peak_ef[ISA_DT_FP8] == 9216 * cfg_peak_flops(&c, ISA_DT_FP8) * 1e-18);
+}
+
+static void test_pod_sustained_below_peak_and_mfu_in_unit_interval(void **state)
+{
+    (void)state;
+    cfg c;
+    load(&c, "v5e");
+    pod_result r;
+    err e;
+    if (pod_estimate(&c, g_trace, "16x16", ICI_MODE_SYMMETRIC, &r, &e))
+        fail_msg("%s", e.msg);
+    assert_true(r.step_ps > 0);
+    assert_true(r.sustained_ef > 0 && r.sustained_ef <= r.peak_ef[ISA_DT_BF16]);
+    assert_true(r.mfu > 0 && r.mfu <= 1);
+    assert_int_equal(r.mfu_dtype, ISA_DT_BF16);
+    /* the split covers the step exactly */
+    double sum = r.t_compute + r.t_memory + r.t_comm + r.t_idle;
+    assert_true(sum > 0.999 * (double)r.step_ps && sum < 1.001 * (double)r.step_ps);
+    assert_true(r.t_comm > 0 && r.t_compute > 0);
+    /* rows: allreduce, allgather, send, recv of chip 0 */
+    assert_int_equal(r.nrows, 4);
+    int seen_ar = 0;
+    for (unsigned i = 0; i < r.nrows; i++)
+        if (r.rows[i].kind == ICI_ALLREDUCE) {
+            seen_ar = 1;
+            assert_int_equal(r.rows[i].bytes, 4 << 20);
+            assert_true(ici_row_busbw(&r.rows[i]) > 0);
+        }
+    assert_true(seen_ar);
+}
+
+static void test_pod_full_and_symmetric_modes_agree(void **state)
+{
+    (void)state;
+    cfg c;
+    load(&c, "v5e");
+    pod_result f, s;
+    err e;
+    if (pod_estimate(&c, g_trace, "4x4", ICI_MODE_FULL, &f, &e) ||
+        pod_estimate(&c, g_trace, "4x4", ICI_MODE_SYMMETRIC, &s, &e))
+        fail_msg("%s", e.msg);
+    double rel = ((double)f.step_ps - (double)s.step_ps) / (double)s.step_ps;
+    assert_true(rel > -0.03 && rel < 0.03);
+    assert_true(f.flops_per_chip == s.flops_per_chip);
+}
+
+static void test_pod_weak_scaling_step_grows_with_the_pod(void **state)
+{
+    (void)state;
+    cfg c;
+    load(&c, "v5e");
+    uint64_t prev = 0;
+    const uint64_t counts[] = {16, 64, 256};
+    for (unsigned i = 0; i < 3; i++) {
+        char topo[32];
+        pod_result r;
+        err e;
+        if (pod_topology(&c, counts[i], topo, sizeof topo, &e) ||
+            pod_estimate(&c, g_trace, topo, ICI_MODE_SYMMETRIC, &r, &e))
+            fail_msg("%s", e.msg);
+        assert_int_equal(r.chips, counts[i]);
+        assert_true(r.step_ps > prev); /* ring latency grows with the axis length */
+        prev = r.step_ps;
+    }
+}
+
+static void test_pod_topology_factorises_near_cubic_or_square(void **state)
+{
+    (void)state;
+    cfg v7, v5e;
+    load(&v7, "v7");
+    load(&v5e, "v5e");
+    char t[32];
+    err e;
+    assert_int_equal(pod_topology(&v7, 4096, t, sizeof t, &e), 0);
+    assert_string_equal(t, "16x16x16");
+    assert_int_equal(pod_topology(&v7, 9216, t, sizeof t, &e), 0);
+    assert_string_equal(t, "16x24x24");
+    assert_int_equal(pod_topology(&v7, 6, t, sizeof t, &e), 0);
+    assert_string_equal(t, "1x2x3");
+    assert_int_equal(pod_topology(&v5e, 256, t, sizeof t, &e), 0);
+    assert_string_equal(t, "16x16");
+    assert_int_equal(pod_topology(&v5e, 512, t, sizeof t, &e), 0);
+    assert_string_equal(t, "16x32");
+}
+
+static int run_main(const char *const *args, unsigned n, err *e)
+{
+    char *argv[32];
+    for (unsigned i = 0; i < n; i++)
+        argv[i] = (char *)args[i];
+    argv[n] = NULL;
+    return pod_main((int)n, argv, e);
+}
+
+static void test_pod_json_written_atomically_with_scaling_rows(void **state)
+{
+    (void)state;
+    char json[160], tmp[170], cfgp[256];
+    snprintf(json, sizeof json, "%s/pod.json", g_dir);
+    snprintf(tmp, sizeof tmp, "%s.tmp", json);
+    snprintf(cfgp, sizeof cfgp, "%s/configs/v5e.yaml", TPUSIM_SOURCE_DIR);
+    const char *args[] = {"pod",       "-c",        cfgp, g_trace, "--json",         json,
+                          "--scaling", "16,64,256", "-q", "-p",    "ici.link_gbs=25"};
+    err e;
+    if (run_main(args, sizeof args / sizeof args[0], &e))
+        fail_msg("%s", e.msg);
+    assert_int_not_equal(access(tmp, F_OK), 0);
+    FILE *f = fopen(json, "r");
+    assert_non_null(f);
+    static char buf[1 << 16];
+    size_t len = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    assert_true(len > 100);
+    assert_int_equal(buf[0], '{');
+    while (len && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+        len--;
+    assert_int_equal(buf[len - 1], '}');
+    const char *keys[] = {"\"chips\": 256",
+                          "\"topology\": \"16x16\"",
+                          "\"peak_exaflops\"",
+                          "\"sustained_exaflops\"",
+                          "\"mfu\"",
+                          "\"time_split\"",
+                          "\"collectives\"",
+                          "\"algorithm\"",
+                          "\"busbw_gbs\"",
+                          "\"scaling\"",
+                          "\"weak_scaling\": true",
+                          "\"comm_share\""};
+    for (unsigned i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (!strstr(buf, keys[i]))
+            fail_msg("JSON lacks %s", keys[i]);
+    /* three scaling rows, in order */
+    const char *sc = strstr(buf, "\"scaling\"");
+    const char *a = strstr(sc, "\"chips\": 16,"), *b = strstr(sc, "\"chips\": 64,"),
+               *c = strstr(sc, "\"chips\": 256,");
+    assert_true(a && b && c && a < b && b < c);
+    /* braces and brackets balance */
+    int depth = 0;
+    for (size_t i = 0; i < len; i++) {
+        depth += buf[i] == '{' || buf[i] == '[';
+        depth -= buf[i] == '}' || buf[i] == ']';
+        assert_true(depth >= 0);
+    }
+    assert_int_equal(depth, 0);
+}
+
+static void expect_error(const char *const *args, unsigned n, const char *what)
+{
+    err e;
+    e.msg[0] = 0;
+    assert_int_not_equal(run_main(args, n, &e), 0);
+    if (!strstr(e.msg, what))
+        fail_msg("error '%s' does not mention '%s'", e.msg, what);
+}
+
+static void test_pod_rejects_bad_topology_chips_and_mode(void **state)
+{
+    (void)state;
+    char cfgp[256];
+    snprintf(cfgp, sizeof cfgp, "%s/configs/v5e.yaml", TPUSIM_SOURCE_DIR);
+    const char *t1[] = {"pod", "-c", cfgp, g_trace, "--topology", "4x"};
+    expect_error(t1, 6, "--topology '4x'");
+    const char *t2[] = {"pod", "-c", cfgp, g_trace, "--topology", "4x0x2"};
+    expect_error(t2, 6, "--topology '4x0x2'");
+    const char *t3[] = {"pod", "-c", cfgp, g_trace, "--chips", "0"};
+    expect_error(t3, 6, "--chips '0'");
+    const char *t4[] = {"pod", "-c", cfgp, g_trace, "--chips", "12abc"};
+    expect_error(t4, 6, "--chips '12abc'");
+    const char *t5[] = {"pod", "-c", cfgp, g_trace, "--chips", "16", "--topology", "4x4"};
+    expect_error(t5, 8, "not both");
+    const char *t6[] = {"pod", "-c", cfgp, g_trace, "--mode", "fast"};
+    expect_error(t6, 6, "--mode 'fast'");
+    const char *t7[] = {"pod", "-c", cfgp, g_trace, "--mode", "full", "--chips", "4096"};
+    expect_error(t7, 8, "full mode");
+    const char *t8[] = {"pod", "-c", cfgp};
+    expect_error(t8, 3, "TRACE");
+    const char *t9[] = {"pod", "-c", cfgp, g_trace, "--scaling", "16,,64"};
+    expect_error(t9, 6, "--scaling");
+    /* a one-axis pod cannot run a trace with collectives over x and y */
+    const char *t10[] = {"pod", "-c", cfgp, g_trace, "--topology", "8", "-q"};
+    expect_error(t10, 7, "axis");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pod_peak_is_chips_times_chip_peak_exactly),
+        cmocka_unit_test(test_pod_ironwood_pod_peaks_at_42_5_fp8_exaflops),
+        cmocka_unit_test(test_pod_sustained_below_peak_and_mfu_in_unit_interval),
+        cmocka_unit_test(test_pod_full_and_symmetric_modes_agree),
+        cmocka_unit_test(test_pod_weak_scaling_step_grows_with_the_pod),
+        cmocka_unit_test(test_pod_topology_factorises_near_cubic_or_square),
+        cmocka_unit_test(test_pod_json_written_atomically_with_scaling_rows),
+        cmocka_unit_test(test_pod_rejects_bad_topology_chips_and_mode),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,395 @@
+/* test_timeline.c - the trace-event timeline writer fed synthetic observer calls: slices,
+ * merging, windows, the event cap, overlap lanes, bandwidth counters, and clean files. */
+#define _POSIX_C_SOURCE 200809L
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <math.h>
+
+#include "compare.h"
+#include "isa.h"
+#include "timeline.h"
+#include "unit.h"
+
+static const unit_ops fake_mxu_ops = {.kind = "mxu"};
+static const unit_ops fake_dma_ops = {.kind = "dma"};
+
+typedef struct fixture {
+    char dir[64], path[128];
+    unit mxu, dma;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/tpusim_tl_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/t.json", f->dir);
+    f->mxu.ops = &fake_mxu_ops;
+    snprintf(f->mxu.name, sizeof f->mxu.name, "mxu0");
+    f->dma.ops = &fake_dma_ops;
+    snprintf(f->dma.name, sizeof f->dma.name, "dma0");
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    char p[160];
+    snprintf(p, sizeof p, "%s.tmp", f->path);
+    unlink(f->path);
+    unlink(p);
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Parse the written file with a real JSON reader; check no .tmp is left behind. */
+static cmp_json *load(const fixture *f)
+{
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.tmp", f->path);
+    assert_int_not_equal(access(tmp, F_OK), 0);
+    err e = {{0}};
+    cmp_json *doc = compare_json_load(f->path, &e);
+    if (!doc)
+        fail_msg("%s", e.msg);
+    const cmp_json *ev = compare_json_get(doc, "traceEvents");
+    assert_non_null(ev);
+    assert_int_equal(ev->type, CMP_JARR);
+    assert_non_null(compare_json_get(doc, "otherData"));
+    return doc;
+}
+
+/* Number of events with "ph" == ph (and name == name unless NULL). */
+static size_t count_ph(const cmp_json *doc, const char *ph, const char *name)
+{
+    const cmp_json *ev = compare_json_get(doc, "traceEvents");
+    size_t n = 0;
+    for (size_t i = 0; i < ev->n; i++) {
+        const cmp_json *p = compare_json_get(&ev->kid[i], "ph");
+        const cmp_json *nm = compare_json_get(&ev->kid[i], "name");
+        if (p && !strcmp(p->str, ph) && (!name || (nm && !strcmp(nm->str, name))))
+            n++;
+    }
+    return n;
+}
+
+static const cmp_json *find_ph(const cmp_json *doc, const char *ph, size_t nth)
+{
+    const cmp_json *ev = compare_json_get(doc, "traceEvents");
+    for (size_t i = 0; i < ev->n; i++) {
+        const cmp_json *p = compare_json_get(&ev->kid[i], "ph");
+        if (p && !strcmp(p->str, ph) && nth-- == 0)
+            return &ev->kid[i];
+    }
+    return NULL;
+}
+
+static timeline *open_tl(fixture *f, uint64_t gap, uint64_t ws, uint64_t we, uint64_t cap)
+{
+    timeline_opts o;
+    timeline_opts_default(&o);
+    o.merge_gap_ps = gap;
+    o.window_start_ps = ws;
+    o.window_end_ps = we;
+    o.max_events = cap;
+    err e = {{0}};
+    timeline *tl = timeline_new(f->path, &o, &e);
+    if (!tl)
+        fail_msg("%s", e.msg);
+    return tl;
+}
+
+static void close_tl(timeline *tl)
+{
+    err e = {{0}};
+    if (timeline_close(tl, &e))
+        fail_msg("%s", e.msg);
+}
+
+static void test_timeline_writes_one_slice_per_instruction_without_merging(void **state)
+{
+    fixture *f = *state;
+    timeline *tl = open_tl(f, TIMELINE_NO_MERGE, 0, 0, 0);
+    for (uint64_t i = 0; i < 10; i++)
+        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 1000, i * 1000 + 1000, 0);
+    timeline_counts c;
+    timeline_get_counts(tl, &c);
+    assert_int_equal(c.merged, 0);
+    close_tl(tl);
+    cmp_json *doc = load(f);
+    assert_int_equal(count_ph(doc, "X", "mxu.matmul"), 10);
+    /* The unit's track is named, and ts/dur are microseconds: 1000 ps = 0.001 us. */
+    assert_int_equal(count_ph(doc, "M", "thread_name"), 1);
+    const cmp_json *x = find_ph(doc, "X", 3);
+    assert_non_null(x);
+    assert_true(compare_json_get(x, "ts")->num > 0.0029 && compare_json_get(x, "ts")->num < 0.0031);
+    assert_true(compare_json_get(x, "dur")->num > 0.00099 &&
+                compare_json_get(x, "dur")->num < 0.00101);
+    assert_int_equal((int)compare_json_path(x, "args.index")->num, 3);
+    compare_json_free(doc);
+}
+
+static void test_timeline_merges_touching_same_mnemonic_slices(void **state)
+{
+    fixture *f = *state;
+    timeline *tl = open_tl(f, 0, 0, 0, 0);
+    for (uint64_t i = 0; i < 100; i++)
+        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 1000, i * 1000 + 1000, 0);
+    close_tl(tl);
+    cmp_json *doc = load(f);
+    assert_int_equal(count_ph(doc, "X", NULL), 1);
+    const cmp_json *x = find_ph(doc, "X", 0);
+    assert_int_equal((int)compare_json_path(x, "args.n")->num, 100);
+    assert_true(compare_json_get(x, "dur")->num > 0.0999 &&
+                compare_json_get(x, "dur")->num < 0.1001);
+    assert_int_equal((int)compare_json_path(doc, "otherData.merged_instructions")->num, 99);
+    compare_json_free(doc);
+}
+
+static void test_timeline_does_not_merge_across_gaps_or_mnemonics(void **state)
+{
+    fixture *f = *state;
+    timeline *tl = open_tl(f, 500, 0, 0, 0);
+    /* Gap of 400 ps (merged), then 600 ps (not), then a different mnemonic (not), then the
+     * same mnemonic touching but in another region (not). */
+    timeline_observe(tl, 0, ISA_OP_MXU_MATMUL, &f->mxu, 0, 1000, 0);
+    timeline_observe(tl, 1, ISA_OP_MXU_MATMUL, &f->mxu, 1400, 2000, 0);
+    timeline_observe(tl, 2, ISA_OP_MXU_MATMUL, &f->mxu, 2600, 3000, 0);
+    timeline_observe(tl, 3, ISA_OP_MXU_LDW, &f->mxu, 3000, 3500, 0);
+    timeline_observe(tl, 4, ISA_OP_MXU_LDW, &f->mxu, 3500, 4000, 1);
+    close_tl(tl);
+    cmp_json *doc = load(f);
+    assert_int_equal(count_ph(doc, "X", "mxu.matmul"), 2);
+    assert_int_equal(count_ph(doc, "X", "mxu.ldw"), 2);
+    compare_json_free(doc);
+}
+
+static void test_timeline_window_drops_slices_outside(void **state)
+{
+    fixture *f = *state;
+    /* Window [10 ns, 20 ns]: instructions of 1 ns every 1 ns from 0 to 30 ns. */
+    timeline *tl = open_tl(f, TIMELINE_NO_MERGE, 10000, 20000, 0);
+    for (uint64_t i = 0; i < 30; i++)
+        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 1000 + 100, i * 1000 + 900, 0);
+    timeline_counts c;
+    timeline_get_counts(tl, &c);
+    assert_int_equal(c.outside, 20); /* 0..9 end before 10 ns, 20..29 start after 20 ns */
+    close_tl(tl);
+    cmp_json *doc = load(f);
+    assert_int_equal(count_ph(doc, "X", NULL), 10);
+    const cmp_json *first = find_ph(doc, "X", 0);
+    assert_true(compare_json_get(first, "ts")->num >= 0.010);
+    compare_json_free(doc);
+}
+
+static void test_timeline_cap_stops_growth_and_says_so(void **state)
+{
+    fixture *f = *state;
+    timeline *tl = open_tl(f, TIMELINE_NO_MERGE, 0, 0, 5);
+    for (uint64_t i = 0; i < 100; i++)
+        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 2000, i * 2000 + 1000, 0);
+    close_tl(tl);
+    long small = 0;
+    FILE *fp = fopen(f->path, "r");
+    fseek(fp, 0, SEEK_END);
+    small = ftell(fp);
+    fclose(fp);
+    cmp_json *doc = load(f);
+    assert_int_equal(count_ph(doc, "X", NULL), 5);
+    assert_int_equal(count_ph(doc, "i", NULL), 1);
+    assert_non_null(
+        strstr(find_ph(doc, "i", 0) ? compare_json_get(find_ph(doc, "i", 0), "name")->str : "",
+               "95 slices dropped"));
+    assert_int_equal((int)compare_json_path(doc, "otherData.dropped_slices")->num, 95);
+    compare_json_free(doc);
+    /* Ten times more instructions: the file does not grow by more than the counts' digits. */
+    tl = open_tl(f, TIMELINE_NO_MERGE, 0, 0, 5);
+    for (uint64_t i = 0; i < 1000; i++)
+        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 2000, i * 2000 + 1000, 0);
+    close_tl(tl);
+    fp = fopen(f->path, "r");
+    fseek(fp, 0, SEEK_END);
+    long big = ftell(fp);
+    fclose(fp);
+    assert_true(big - small < 16);
+}
+
+static void test_timeline_overlapping_instructions_use_extra_lanes(void **state)
+{
+    fixture *f = *state;
+    timeline *tl = open_tl(f, 0, 0, 0, 0);
+    /* Two DMAs in flight at once, different directions: must not share a track. */
+    timeline_observe(tl, 0, ISA_OP_DMA_H2V, &f->dma, 0, 1000, 0);
+    timeline_observe(tl, 1, ISA_OP_DMA_V2H, &f->dma, 500, 1500, 0);
+    close_tl(tl);
+    cmp_json *doc = load(f);
+    const cmp_json *a = find_ph(doc, "X", 0), *b = find_ph(doc, "X", 1);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_not_equal((int)compare_json_get(a, "tid")->num,
+                         (int)compare_json_get(b, "tid")->num);
+    assert_int_equal(count_ph(doc, "M", "thread_name"), 2);
+    compare_json_free(doc);
+}
+
+static void test_timeline_hbm_counter_reports_bandwidth(void **state)
+{
+    fixture *f = *state;
+    timeline *tl = open_tl(f, 0, 0, 0, 0);
+    /* 1000 bytes in 1 ns = 1000 GB/s, then 500 bytes over the next 1 ns = 500 GB/s. */
+    f->dma.bytes = 1000;
+    timeline_observe(tl, 0, ISA_OP_DMA_H2V, &f->dma, 0, 1000, 0);
+    f->dma.bytes = 1500;
+    timeline_observe(tl, 1, ISA_OP_DMA_H2V, &f->dma, 1000, 2000, 0);
+    close_tl(tl);
+    cmp_json *doc = load(f);
+    assert_int_equal(count_ph(doc, "C", "HBM bandwidth"), 3); /* 1000, 500, then 0 */
+    assert_true(fabs(compare_json_path(find_ph(doc, "C", 0), "args.GB/s")->num - 1000) < 1e-6);
+    compare_json_free(doc);
+}
+
+static void test_timeline_counter_buckets_stay_bounded(void **state)
+{
+    fixture *f = *state;
+    timeline *tl = open_tl(f, 0, 0, 0, 0);
+    /* 1 ms of transfers with alternating rates in 1 ns steps: at most TIMELINE_BUCKETS + 1
+     * counter events whatever the run length. */
+    uint64_t bytes = 0;
+    for (uint64_t i = 0; i < 20000; i++) {
+        bytes += (i & 1) ? 100 : 300;
+        f->dma.bytes = bytes;
+        timeline_observe(tl, i, ISA_OP_DMA_H2V, &f->dma, i * 50000, i * 50000 + 1000, 0);
+    }
+    close_tl(tl);
+    cmp_json *doc = load(f);
+    size_t n = count_ph(doc, "C", NULL);
+    assert_true(n > 2 && n <= TIMELINE_BUCKETS + 1);
+    compare_json_free(doc);
+}
+
+static void test_timeline_parse_window_accepts_units(void **state)
+{
+    (void)state;
+    timeline_opts o;
+    err e = {{0}};
+    timeline_opts_default(&o);
+    assert_int_equal(timeline_parse_window("10us:2ms", &o, &e), 0);
+    assert_int_equal(o.window_start_ps, 10000000ull);
+    assert_int_equal(o.window_end_ps, 2000000000ull);
+    assert_int_equal(timeline_parse_window(":1.5ns", &o, &e), 0);
+    assert_int_equal(o.window_start_ps, 0);
+    assert_int_equal(o.window_end_ps, 1500);
+    assert_int_equal(timeline_parse_window("250ps:", &o, &e), 0);
+    assert_int_equal(o.window_start_ps, 250);
+    assert_int_equal(o.window_end_ps, 0);
+    assert_int_not_equal(timeline_parse_window("10:20us", &o, &e), 0);
+    assert_non_null(strstr(e.msg, "unit"));
+    assert_int_not_equal(timeline_parse_window("2ms:1ms", &o, &e), 0);
+    assert_int_not_equal(timeline_parse_window("10us", &o, &e), 0);
+    assert_non_null(strstr(e.msg, "START:END"));
+}
+
+static void test_timeline_set_option_by_cli_name(void **state)
+{
+    (void)state;
+    timeline_opts o;
+    err e = {{0}};
+    timeline_opts_default(&o);
+    assert_int_equal(timeline_set_option(&o, "timeline-merge-gap", "off", &e), 0);
+    assert_true(o.merge_gap_ps == TIMELINE_NO_MERGE);
+    assert_int_equal(timeline_set_option(&o, "timeline-merge-gap", "2ns", &e), 0);
+    assert_int_equal(o.merge_gap_ps, 2000);
+    assert_int_equal(timeline_set_option(&o, "timeline-max-events", "42", &e), 0);
+    assert_int_equal(o.max_events, 42);
+    assert_int_not_equal(timeline_set_option(&o, "timeline-max-events", "0", &e), 0);
+    assert_non_null(strstr(e.msg, "--timeline-max-events '0'"));
+    assert_int_not_equal(timeline_set_option(&o, "timeline-max-events", "-5", &e), 0);
+    assert_int_not_equal(timeline_set_option(&o, "timeline-max-events", "12x", &e), 0);
+    assert_int_equal(timeline_set_option(&o, "timeline-window", "1us:2us", &e), 0);
+    assert_int_equal(o.window_end_ps, 2000000);
+}
+
+static void test_timeline_unwritable_path_fails_cleanly(void **state)
+{
+    fixture *f = *state;
+    char bad[160];
+    snprintf(bad, sizeof bad, "%s/no/such/dir/t.json", f->dir);
+    err e = {{0}};
+    assert_null(timeline_new(bad, NULL, &e));
+    assert_non_null(strstr(e.msg, "no/such/dir/t.json.tmp"));
+}
+
+static void test_timeline_abort_leaves_no_files(void **state)
+{
+    fixture *f = *state;
+    timeline *tl = open_tl(f, 0, 0, 0, 0);
+    timeline_observe(tl, 0, ISA_OP_MXU_MATMUL, &f->mxu, 0, 1000, 0);
+    timeline_abort(tl);
+    char tmp[160];
+    snprintf(tmp, sizeof tmp, "%s.tmp", f->path);
+    assert_int_not_equal(access(tmp, F_OK), 0);
+    assert_int_not_equal(access(f->path, F_OK), 0);
+}
+
+static void test_timeline_output_is_deterministic(void **state)
+{
+    fixture *f = *state;
+    char *text[2];
+    for (int r = 0; r < 2; r++) {
+        timeline *tl = open_tl(f, 0, 0, 0, 0);
+        for (uint64_t i = 0; i < 50; i++) {
+            f->dma.bytes = (i + 1) * 64;
+            timeline_observe(tl, i, i % 3 ? ISA_OP_DMA_H2V : ISA_OP_DMA_V2H, &f->dma, i * 700,
+                             i * 700 + 1100, (unsigned)(i / 10));
+        }
+        close_tl(tl);
+        FILE *fp = fopen(f->path, "r");
+        fseek(fp, 0, SEEK_END);
+        long n = ftell(fp);
+        rewind(fp);
+        text[r] = calloc(1, (size_t)n + 1);
+        assert_int_equal(fread(text[r], 1, (size_t)n, fp), (size_t)n);
+        fclose(fp);
+    }
+    assert_string_equal(text[0], text[1]);
+    free(text[0]);
+    free(text[1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(
+            test_timeline_writes_one_slice_per_instruction_without_merging, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_merges_touching_same_mnemonic_slices, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_does_not_merge_across_gaps_or_mnemonics,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_window_drops_slices_outside, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_cap_stops_growth_and_says_so, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_overlapping_instructions_use_extra_lanes,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_hbm_counter_reports_bandwidth, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_counter_buckets_stay_bounded, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_parse_window_accepts_units, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_set_option_by_cli_name, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_unwritable_path_fails_cleanly, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_abort_leaves_no_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_output_is_deterministic, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# bootstrap.sh - set up a fresh Debian machine, build tpusim and run the demo or the tests.
+#   bash tools/bootstrap.sh demo   install what is missing, build, simulate the sample trace
+#                                  on the Ironwood (v7) preset and print its report
+#   bash tools/bootstrap.sh test   install what is missing, build, run the whole test suite
+#                                  (CTest), then again under AddressSanitizer + UBSan
+set -euo pipefail
+mode=${1:-demo}
+root=$(cd "$(dirname "$0")/.." && pwd)
+jobs=$(nproc 2>/dev/null || echo 2)
+
+need=(cmake make gcc g++ pkg-config libsystemc-dev zlib1g-dev libyaml-dev)
+[ "$mode" = test ] && need+=(libcmocka-dev python3)
+missing=()
+for p in "${need[@]}"; do
+    dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    echo "bootstrap: installing ${missing[*]}" >&2
+    SUDO=; [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+build() { # build DIR [cmake args...]
+    local dir=$1; shift
+    cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+    cmake --build "$dir" -j"$jobs" >/dev/null
+}
+
+case "$mode" in
+demo)
+    build "$root/build" -DTPUSIM_TESTS=OFF
+    exec "$root/build/tpusim" run -c "$root/configs/v7.yaml" "$root/traces/sample.tpt"
+    ;;
+test)
+    build "$root/build"
+    (cd "$root/build" && ctest --output-on-failure -j"$jobs")
+    if [ "${TPUSIM_SKIP_SANITIZE:-0}" != 1 ]; then
+        echo "bootstrap: test suite again under AddressSanitizer + UndefinedBehaviorSanitizer" >&2
+        build "$root/build-asan" -DTPUSIM_SANITIZE=ON
+        (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs")
+    fi
+    ;;
+*)
+    echo "usage: bootstrap.sh demo|test" >&2
+    exit 2
+    ;;
+esac

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# fuzz.sh - build the libFuzzer harnesses of tests/fuzz and run each for SECONDS.
+#   bash tools/fuzz.sh [SECONDS] [HARNESS...]    default 60 s each; harnesses: trace asm config
+# Fails (non-zero exit) on any crash, sanitizer report, hang (> 5 s on one input), leak or
+# memory blow-up (> 2 GiB); the offending input is kept as build-fuzz/artifacts/NAME-*.
+# Reproduce one with: build-fuzz/fuzz_NAME build-fuzz/artifacts/NAME-crash-...
+# Installs clang and libclang-rt-14-dev (libFuzzer) with apt-get when they are missing.
+# Env: TPUSIM_FUZZ_BUILD (build dir, default build-fuzz), TPUSIM_FUZZ_JOBS.
+set -euo pipefail
+secs=${1:-60}
+shift || true
+names=("$@")
+[ ${#names[@]} -eq 0 ] && names=(trace asm config)
+root=$(cd "$(dirname "$0")/.." && pwd)
+bdir=${TPUSIM_FUZZ_BUILD:-$root/build-fuzz}
+jobs=${TPUSIM_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
+
+say() { echo "fuzz: $*" >&2; }
+
+# A fuzzer needs clang plus the libFuzzer runtime: check by linking a tiny one.
+have_libfuzzer() {
+    local d
+    d=$(mktemp -d)
+    printf '#include <stdint.h>\n#include <stddef.h>\nint LLVMFuzzerTestOneInput(const uint8_t *d, size_t n) { (void)d; (void)n; return 0; }\n' >"$d/t.c"
+    clang -fsanitize=fuzzer,address,undefined "$d/t.c" -o "$d/t" >/dev/null 2>&1
+    local rc=$?
+    rm -rf "$d"
+    return $rc
+}
+need=(cmake make pkg-config zlib1g-dev libyaml-dev)
+command -v clang >/dev/null 2>&1 && have_libfuzzer || need+=(clang libclang-rt-14-dev)
+missing=()
+for p in "${need[@]}"; do
+    case $p in clang | libclang-rt-14-dev) missing+=("$p") ;; *) dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p") ;; esac
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing ${missing[*]}"
+    SUDO=
+    [ "$(id -u)" -ne 0 ] && SUDO=sudo
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    have_libfuzzer || { say "clang cannot link a libFuzzer target even after installing ${missing[*]}"; exit 1; }
+fi
+
+cmake -S "$root/tests/fuzz" -B "$bdir" -DCMAKE_C_COMPILER=clang >/dev/null
+cmake --build "$bdir" -j"$jobs" >/dev/null
+
+# Seed corpora: the committed seeds plus the repo's shipped traces and configs. Runs add
+# what they find to $bdir/corpus/NAME, which is kept between runs (not committed).
+corpus=$bdir/corpus
+mkdir -p "$corpus"/{trace,asm,config} "$bdir/artifacts"
+cp -f "$root"/tests/fuzz/corpus/asm/*.s "$corpus/asm/"
+cp -f "$root"/tests/fuzz/corpus/config/*.yaml "$corpus/config/"
+shopt -s nullglob
+for f in "$root"/configs/*.yaml; do cp -f "$f" "$corpus/config/"; done
+for f in "$root"/traces/*.tpt; do
+    [ "$(stat -c %s "$f")" -le 1048576 ] && cp -f "$f" "$corpus/trace/"
+done
+for f in "$root"/traces/*.s; do cp -f "$f" "$corpus/asm/"; done
+"$bdir/fuzz_mkseed" "$corpus/trace" "$root"/tests/fuzz/corpus/asm/*.s
+
+# Dictionaries from the two tables (isa_ops.def, config_keys.def): tokens libFuzzer splices
+# into inputs, so mutations reach past "unknown opcode" and "unknown key" quickly.
+{
+    grep -o 'ISA_OP([A-Z_0-9]*, "[a-z.0-9]*"' "$root/isa/isa_ops.def" | sed 's/.*"\(.*\)"/"\1 "/'
+    grep -o 'ISA_ARG([a-z0-9_]*' "$root/isa/isa_ops.def" | sed 's/ISA_ARG(\(.*\)/"\1="/' | sort -u
+    printf '"%s"\n' wait= signal= bf16 int8 fp8 fp32 int4 xyz +1 -1 0x K M G '.note ' '\\x' ':'
+} >"$bdir/asm.dict"
+{
+    sed -n 's/^CFG_KEY([a-z_0-9]*, "\([^"]*\)".*/\1/p' "$root/sim/config_keys.def" |
+        while IFS= read -r k; do
+            printf '"%s: "\n"%s:"\n' "$k" "${k##*.}"
+            printf '"%s:\\x0a  "\n' "${k%%.*}"
+        done | sort -u
+    printf '"%s"\n' 'include: ' v7 v5p KiB MiB GiB true false banked simple 4x4x4 '{' '}' '[' ']' \
+        '&a' '*a' '!!str' '---' '"'
+} >"$bdir/config.dict"
+: >"$bdir/trace.dict"
+printf '"%s"\n' TPUTRACE TEND >>"$bdir/trace.dict"
+
+fail=0
+npass=0
+for n in "${names[@]}"; do
+    bin=$bdir/fuzz_$n
+    [ -x "$bin" ] || { say "no harness '$n' (expected trace, asm or config)"; exit 2; }
+    log=$bdir/fuzz_$n.log
+    say "running fuzz_$n for ${secs}s (log: $log)"
+    # detect_leaks: a leak fails the run like a crash does.
+    if ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
+        "$bin" -max_total_time="$secs" -timeout=5 -rss_limit_mb=2048 -max_len=65536 \
+        -print_final_stats=1 -dict="$bdir/$n.dict" -artifact_prefix="$bdir/artifacts/$n-" "$corpus/$n" \
+        >"$log" 2>&1; then
+        execs=$(grep -m1 '^stat::number_of_executed_units' "$log" | awk '{print $2}')
+        cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -1)
+        say "fuzz_$n: ok, ${execs:-?} inputs, ${cov:-cov: ?}"
+        npass=$((npass + 1))
+    else
+        fail=$((fail + 1))
+        say "fuzz_$n: FAILED; last lines of $log:"
+        grep -E 'ERROR|SUMMARY|deadly|Test unit written|timeout|leak|==[0-9]+==' "$log" | head -20 >&2 || true
+        tail -5 "$log" >&2
+    fi
+done
+echo "fuzz: $npass passed, $fail failed"
+[ "$fail" -eq 0 ]

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# gen-samples.sh - regenerate the sample traces in traces/ with `tpusim gen`.
+# Usage: traces/gen-samples.sh [TPUSIM_BIN]   (default: build/tpusim)
+# Run from anywhere; commands use preset names resolved through configs/, and each trace's
+# header note records the exact command that made it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=${1:-$root/build/tpusim}
+cd "$root"
+export TPUSIM_PRESETS="$root/configs"
+gen() { echo "tpusim gen $*"; "$bin" gen "$@"; }
+
+gen gemm --m 1024 --n 1024 --k 1024 -c v7 -o traces/gemm-1k.tpt
+gen elementwise --op add --elements 16M -c v7 -o traces/elementwise-16m.tpt
+gen attention --batch 2 --heads 8 --seq 1024 --head-dim 128 --causal -c v7 \
+    -o traces/attention-small.tpt
+gen llm-step --layers 2 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 --seq 256 --batch 8 \
+    --chips 4 -c v7 -o traces/llm-tiny-train.tpt
+gen llm-step --layers 2 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 --seq 1024 --batch 8 \
+    --decode -c v7 -o traces/llm-tiny-decode.tpt
+ls -l traces/*.tpt
