@@ -59,7 +59,9 @@ static void main_usage(FILE *out)
 static void run_usage(FILE *out)
 {
     fprintf(out,
-            "usage: tpusim run [-c CONFIG] [-p key=value]... [--json FILE] [--csv FILE] TRACE\n"
+            "usage: tpusim run [-c CONFIG] [-p key=value]... [-q] [--json FILE] [--csv FILE]\n"
+            "                  [--timeline FILE [--timeline-window START:END]\n"
+            "                   [--timeline-merge-gap TIME|off] [--timeline-max-events N]] TRACE\n"
             "\n"
             "Replay TRACE on one chip of CONFIG (a YAML file or preset name such as v7) and\n"
             "print the report: time, FLOP/s against peak, per-unit utilisation and stalls,\n"
@@ -67,17 +69,34 @@ static void run_usage(FILE *out)
             "the config's ici.dims slice in symmetric mode.\n"
             "\n"
             "  -c, --config CONFIG   machine config (default: built-in defaults)\n"
-            "  -p key=value          override one config key (repeatable)\n"
-            "      --json FILE       write the report as JSON (written atomically; - = stdout)\n"
-            "      --csv FILE        write unit and region rows as CSV\n"
-            "  -q, --quiet           do not print the text report (nor the progress line)\n"
-            "      --timeline FILE   write a Perfetto/Chrome trace-event timeline (JSON)\n"
-            "      --timeline-window START:END  only this simulated time span, e.g. 10us:2ms\n"
-            "      --timeline-merge-gap TIME    merge same-op slices closer than TIME on a\n"
-            "                        unit (default 0: touching slices; 'off': never)\n"
-            "      --timeline-max-events N      stop adding slices after N (default 1000000)\n"
+            "  -p key=value          override one config key (repeatable; keys: tpusim config\n"
+            "                        --help)\n"
+            "  -q, --quiet           no text report and no progress line\n"
+            "      --json FILE       write the report as JSON, schema tpusim.run/1 (- = stdout)\n"
+            "      --csv FILE        write one CSV row per unit and per region, plus a total\n"
+            "  -h, --help            this help\n"
             "\n"
-            "A progress line is drawn on stderr when it is a terminal (not with -q).\n");
+            "timeline (Perfetto / chrome://tracing trace-event JSON: a track per MXU, vector\n"
+            "unit, DMA and ICI unit, instruction slices, region slices, and GB/s counters for\n"
+            "HBM and ICI, per HBM channel and ICI link when the models count them):\n"
+            "      --timeline FILE   write the timeline to FILE\n"
+            "      --timeline-window START:END\n"
+            "                        keep only this simulated time span (units ps, ns, us, ms,\n"
+            "                        s; either side may be empty: 10us:2ms, :500us, 1ms:)\n"
+            "      --timeline-merge-gap TIME|off\n"
+            "                        merge same-instruction slices of a region on a track that\n"
+            "                        start within TIME of the previous one's end (default 0:\n"
+            "                        touching slices merge; off: one slice per instruction)\n"
+            "      --timeline-max-events N\n"
+            "                        write at most N slices, then drop the rest and say so in\n"
+            "                        the file and on stderr (default %d)\n"
+            "Size stays bounded on long runs: at most N slices (about 120 bytes each), at most\n"
+            "2 x %d bandwidth counter samples per chip, and a few metadata events per unit.\n"
+            "\n"
+            "All files are written to FILE.tmp and renamed when complete. A progress line\n"
+            "(instructions done, simulated time, rate, ETA) is redrawn on stderr when it is\n"
+            "a terminal, unless -q. Formats: docs/outputs.md.\n",
+            TIMELINE_DEFAULT_MAX, TIMELINE_BUCKETS + 1);
 }
 
 static int cmd_run(int argc, char **argv)
@@ -125,7 +144,7 @@ static int cmd_run(int argc, char **argv)
             break;
         case 'T':
             if (timeline_set_option(&tlo, opts[li].name, optarg, &e))
-                return fail(&e);
+                return usage_error("run", e.msg);
             break;
         case 'h':
             run_usage(stdout);
@@ -164,12 +183,21 @@ static int cmd_run(int argc, char **argv)
     }
     if (tl) {
         timeline_add_regions(tl, 0, s.chip);
+        timeline_counts tc;
+        timeline_flush(tl);
+        timeline_get_counts(tl, &tc);
         int bad = timeline_close(tl, &e);
         tl = NULL;
         if (bad) {
             rc = fail(&e);
             goto out;
         }
+        if (tc.dropped)
+            fprintf(stderr,
+                    "%s: %s: timeline truncated: %llu slices dropped after the cap of %llu "
+                    "(see --timeline-max-events, --timeline-window, --timeline-merge-gap)\n",
+                    prog, tl_path, (unsigned long long)tc.dropped,
+                    (unsigned long long)tlo.max_events);
     }
     if (!quiet)
         report_text(&s.rep, stdout);

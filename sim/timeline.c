@@ -16,6 +16,9 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "hbm.h"
+#include "ici.h"
+#include "stats.h"
 
 #define TL_REGION_LANES    8    /* tids 0..7: region tracks; units start after them */
 #define TL_FIRST_BUCKET_PS 1000 /* 1 ns initial counter bucket; doubles as the run grows */
@@ -41,10 +44,20 @@ typedef struct tl_track {
 
 /* Bytes per time bucket; buckets start at the window start. */
 typedef struct tl_counter {
-    double b[TIMELINE_BUCKETS];
+    double *b;   /* nb buckets */
+    unsigned nb; /* TIMELINE_BUCKETS, or TIMELINE_SUB_BUCKETS for a channel or link */
     uint64_t width_ps;
     unsigned used; /* buckets touched: 0..used-1 */
 } tl_counter;
+
+/* A per-HBM-channel or per-ICI-link byte counter found in the models' statistics (see
+ * tl_probe), sampled at each DMA or ICI completion like the unit byte counters. */
+typedef struct tl_sub {
+    const uint64_t *value;
+    uint64_t last;
+    char name[32]; /* counter track name: "HBM ch3", "ICI link x+" */
+    tl_counter k;
+} tl_sub;
 
 typedef struct tl_chip {
     timeline *tl;
@@ -52,6 +65,9 @@ typedef struct tl_chip {
     tl_track *tracks;
     unsigned ntracks, cap, last_hit;
     tl_counter hbm, ici;
+    tl_sub *subs[2]; /* [0] HBM channels, [1] ICI links */
+    unsigned nsubs[2];
+    int probed[2];
 } tl_chip;
 
 struct timeline {
@@ -124,6 +140,15 @@ static void tl_meta(timeline *tl, unsigned pid, long tid, const char *what, cons
 
 /* ---- chips and tracks ---- */
 
+static int tl_counter_init(tl_counter *k, unsigned nb)
+{
+    k->b = calloc(nb, sizeof *k->b);
+    k->nb = nb;
+    k->width_ps = TL_FIRST_BUCKET_PS;
+    k->used = 0;
+    return k->b ? 0 : -1;
+}
+
 static tl_chip *tl_chip_get(timeline *tl, unsigned id)
 {
     for (unsigned i = 0; i < tl->nchips; i++)
@@ -138,7 +163,11 @@ static tl_chip *tl_chip_get(timeline *tl, unsigned id)
         return NULL;
     c->tl = tl;
     c->id = id;
-    c->hbm.width_ps = c->ici.width_ps = TL_FIRST_BUCKET_PS;
+    if (tl_counter_init(&c->hbm, TIMELINE_BUCKETS) || tl_counter_init(&c->ici, TIMELINE_BUCKETS)) {
+        free(c->hbm.b);
+        free(c);
+        return NULL;
+    }
     tl->chips[tl->nchips++] = c;
     char name[32];
     snprintf(name, sizeof name, "chip %u", id);
@@ -226,11 +255,11 @@ static void tl_counter_add(tl_counter *k, uint64_t s, uint64_t e, double bytes)
 {
     if (bytes <= 0)
         return;
-    while (e / k->width_ps >= TIMELINE_BUCKETS) {
+    while (e / k->width_ps >= k->nb) {
         /* Double the bucket width: merge pairs. Bounded: at most 64 doublings in total. */
-        for (unsigned i = 0; i < TIMELINE_BUCKETS / 2; i++)
+        for (unsigned i = 0; i < k->nb / 2; i++)
             k->b[i] = k->b[2 * i] + k->b[2 * i + 1];
-        memset(&k->b[TIMELINE_BUCKETS / 2], 0, sizeof k->b / 2);
+        memset(&k->b[k->nb / 2], 0, k->nb / 2 * sizeof *k->b);
         k->width_ps *= 2;
         k->used = (k->used + 1) / 2;
     }
@@ -251,6 +280,56 @@ static void tl_counter_add(tl_counter *k, uint64_t s, uint64_t e, double bytes)
             hi = e;
         k->b[b] += per_ps * (double)(hi - lo);
     }
+}
+
+/* Find the per-channel HBM counters ("hbm" "ch<N>_bytes") or per-link ICI counters ("ici"
+ * "link_<axis><+|->_bytes", the representative chip's links) the models register, through a
+ * private statistics registry filled by the models' own register functions; only the counter
+ * addresses are kept. Models that register no such counters give no tracks. Runs once per
+ * chip and kind, at its first DMA or ICI completion. */
+static void tl_probe(tl_chip *c, int which, const unit *u)
+{
+    c->probed[which] = 1;
+    if (!u->env || (which == 0 ? !u->env->hbm : !u->env->net || c->id != 0))
+        return;
+    stats_reg *r = stats_new();
+    if (which == 0)
+        hbm_register_stats(u->env->hbm, r);
+    else
+        ici_net_register_stats(u->env->net, r);
+    size_t n = stats_count(r);
+    c->subs[which] = calloc(n ? n : 1, sizeof *c->subs[which]);
+    if (!c->subs[which]) {
+        c->tl->oom = 1;
+        stats_free(r);
+        return;
+    }
+    for (size_t i = 0; i < n && c->nsubs[which] < TIMELINE_MAX_SUBS; i++) {
+        const stats_entry *se = stats_at(r, i);
+        unsigned ch = 0;
+        char axis = 0, sign = 0, rest[8] = "";
+        int used = 0;
+        tl_sub *sb = &c->subs[which][c->nsubs[which]];
+        if (!se->value)
+            continue;
+        if (which == 0 && !strcmp(se->group, "hbm") &&
+            sscanf(se->name, "ch%u_bytes%n", &ch, &used) == 1 && used && !se->name[used])
+            snprintf(sb->name, sizeof sb->name, "HBM ch%u", ch);
+        else if (which == 1 && !strcmp(se->group, "ici") &&
+                 sscanf(se->name, "link_%c%c_%7s", &axis, &sign, rest) == 3 &&
+                 !strcmp(rest, "bytes") && (sign == '+' || sign == '-'))
+            snprintf(sb->name, sizeof sb->name, "ICI link %c%c", axis, sign);
+        else
+            continue;
+        if (tl_counter_init(&sb->k, TIMELINE_SUB_BUCKETS)) {
+            c->tl->oom = 1;
+            break;
+        }
+        sb->value = se->value;
+        sb->last = 0; /* counters start at zero: the observer is attached before the run */
+        c->nsubs[which]++;
+    }
+    stats_free(r);
 }
 
 static void tl_observe(tl_chip *c, uint64_t idx, unsigned op, const unit *u, uint64_t start,
@@ -274,10 +353,22 @@ static void tl_observe(tl_chip *c, uint64_t idx, unsigned op, const unit *u, uin
         t->last_bytes = u->bytes;
         t->last_end = end;
         uint64_t s = from < ws ? ws : from, e = we && end > we ? we : end;
-        if (delta && e >= s && !(we && s > we) && end >= ws) {
-            double frac = end > from ? (double)(e - s) / (double)(end - from) : 1.0;
-            tl_counter_add(t->kind == TL_KIND_DMA ? &c->hbm : &c->ici, s - ws, e - ws,
-                           frac * (double)delta);
+        int which = t->kind == TL_KIND_DMA ? 0 : 1;
+        if (!c->probed[which])
+            tl_probe(c, which, u);
+        int in = e >= s && !(we && s > we) && end >= ws;
+        double frac = end > from ? (double)(e - s) / (double)(end - from) : 1.0;
+        if (delta && in)
+            tl_counter_add(which == 0 ? &c->hbm : &c->ici, s - ws, e - ws, frac * (double)delta);
+        /* Channel and link counters: their growth since the previous DMA (ICI) completion
+         * on this chip, spread over the same interval. One read per channel or link per
+         * completion; several DMA units would share the interval (there is one per chip). */
+        for (unsigned i = 0; i < c->nsubs[which]; i++) {
+            tl_sub *sb = &c->subs[which][i];
+            uint64_t v = *sb->value, d = v - sb->last;
+            sb->last = v;
+            if (d && in)
+                tl_counter_add(&sb->k, s - ws, e - ws, frac * (double)d);
         }
     }
     if (outside) {
@@ -398,8 +489,16 @@ timeline *timeline_new(const char *path, const timeline_opts *opts, err *e)
 static void tl_free(timeline *tl)
 {
     for (unsigned i = 0; i < tl->nchips; i++) {
-        free(tl->chips[i]->tracks);
-        free(tl->chips[i]);
+        tl_chip *c = tl->chips[i];
+        for (unsigned w = 0; w < 2; w++) {
+            for (unsigned j = 0; j < c->nsubs[w]; j++)
+                free(c->subs[w][j].k.b);
+            free(c->subs[w]);
+        }
+        free(c->hbm.b);
+        free(c->ici.b);
+        free(c->tracks);
+        free(c);
     }
     free(tl->chips);
     free(tl);
@@ -496,16 +595,28 @@ static void tl_write_counter(timeline *tl, const tl_chip *c, const tl_counter *k
     }
 }
 
-int timeline_close(timeline *tl, err *e)
+void timeline_flush(timeline *tl)
 {
+    /* Pending slices go out in chip, track, then lane order: deterministic. A flushed
+     * slice is no longer live, so calling this again writes nothing. */
     for (unsigned i = 0; i < tl->nchips; i++) {
         tl_chip *c = tl->chips[i];
-        /* Pending slices go out in track order, then lane order: deterministic. */
         for (unsigned t = 0; t < c->ntracks; t++)
             for (unsigned l = 0; l < TIMELINE_LANES; l++)
                 tl_flush(c, &c->tracks[t], l);
+    }
+}
+
+int timeline_close(timeline *tl, err *e)
+{
+    timeline_flush(tl);
+    for (unsigned i = 0; i < tl->nchips; i++) {
+        tl_chip *c = tl->chips[i];
         tl_write_counter(tl, c, &c->hbm, "HBM bandwidth");
         tl_write_counter(tl, c, &c->ici, "ICI bandwidth");
+        for (unsigned w = 0; w < 2; w++)
+            for (unsigned j = 0; j < c->nsubs[w]; j++)
+                tl_write_counter(tl, c, &c->subs[w][j].k, c->subs[w][j].name);
     }
     if (tl->cnt.dropped) {
         tl_event_sep(tl);

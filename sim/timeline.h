@@ -11,7 +11,10 @@
  * outside [window_start_ps, window_end_ps] are dropped, and after max_events slices further
  * ones are dropped and a final instant event says how many. HBM and ICI bandwidth are
  * counters ("ph":"C", GB/s) over at most TIMELINE_BUCKETS time buckets per chip whose width
- * doubles as the run grows. Regions are async events on a "regions" track.
+ * doubles as the run grows; so are the HBM channels ("HBM ch3") and ICI links ("ICI link
+ * x+") over TIMELINE_SUB_BUCKETS buckets each, when the HBM and ICI models register
+ * per-channel ("hbm" "ch<N>_bytes") and per-link ("ici" "link_x+_bytes") byte counters.
+ * Regions are slices on "regions" tracks.
  *
  * The file is written to PATH.tmp while the run goes on and renamed to PATH by
  * timeline_close; on any failure the .tmp is removed. See docs/outputs.md. */
@@ -25,6 +28,8 @@
 #include "unit.h"
 
 #define TIMELINE_LANES       4
+#define TIMELINE_SUB_BUCKETS 256 /* buckets of each HBM channel or ICI link counter */
+#define TIMELINE_MAX_SUBS    256 /* channel (link) counter tracks per chip at most */
 #define TIMELINE_BUCKETS     2048
 #define TIMELINE_DEFAULT_MAX 1000000
 #define TIMELINE_NO_MERGE    UINT64_MAX /* merge_gap_ps value that disables merging */
@@ -59,6 +64,10 @@ void timeline_observe_chip(void *chip_ctx, uint64_t idx, unsigned op, const unit
 /* After the run, before the chip is freed: write chip_id's region markers (from the core's
  * region table, first start to last end of each region). ch may be NULL (no-op). */
 void timeline_add_regions(timeline *tl, unsigned chip_id, const chip *ch);
+
+/* Write every pending slice (call once the run is over); the counts of
+ * timeline_get_counts are final after it. timeline_close does it too. */
+void timeline_flush(timeline *tl);
 
 /* Flush pending slices, counters and the truncation notice, close and rename PATH.tmp to
  * PATH. Frees tl in every case; on failure removes the .tmp and fills e. */

@@ -13,7 +13,10 @@ fails=0 passes=0 skips=0
 ok() { passes=$((passes + 1)); echo "ok: $*"; }
 bad() { fails=$((fails + 1)); echo "FAIL: $*"; }
 skip() { skips=$((skips + 1)); echo "skip: $*"; }
+# Debian's python has python3-yaml and python3-matplotlib; a pyenv/venv python3 first on PATH
+# may not (the tools re-run themselves under /usr/bin/python3 then, see tools/tpulib.py).
 py=python3
+[ -x /usr/bin/python3 ] && py=/usr/bin/python3
 
 # ---- a small trace: the smallest shipped sample, else a generated GEMM ----
 trace=""
@@ -38,6 +41,42 @@ if head -n 1 a.csv | grep -q '^row,name,kind,' && [ "$(wc -l <a.csv)" -ge 3 ]; t
 else
     bad "--csv: $(head -n 2 a.csv | tr '\n' '|')"
 fi
+# docs/outputs.md documents exactly the keys --json emits (counters aside) and the CSV header.
+if $py - "$src/docs/outputs.md" a.json a.csv <<'PY'; then ok "docs/outputs.md matches the --json keys and the --csv header"; else bad "docs/outputs.md and the emitted keys differ"; fi
+import json, re, sys
+doc, rep, csvf = open(sys.argv[1]).read(), json.load(open(sys.argv[2])), open(sys.argv[3])
+sec = doc[doc.index("## `tpusim run --json`"):doc.index("## `tpusim run --csv`")]
+contexts = {"Top level:": "", "`summary`:": "summary.", "`roofline`:": "roofline.",
+            "`time_split_ps`": "time_split_ps.", "`units[]`": "units[].", "`regions[]`": "regions[]."}
+documented, prefix = set(), None
+for line in sec.splitlines():
+    for start, p in contexts.items():
+        if line.startswith(start):
+            prefix = p
+    m = re.match(r"\|\s*((?:`[^`]+`(?:,\s*)?)+)\s*\|", line)
+    if m and prefix is not None:
+        documented |= {prefix + k for k in re.findall(r"`([^`]+)`", m.group(1))}
+emitted = set()
+def walk(o, path):
+    if path.count(".") == 1 and not path.endswith("[]."):
+        emitted.add(path[:-1])  # top-level keys, objects and arrays included
+    if isinstance(o, dict) and path != "counters.":
+        for k, v in o.items():
+            walk(v, path + k + ".")
+    elif isinstance(o, list) and path in ("units.", "regions."):
+        for item in o:
+            walk(item, path[:-1] + "[].")
+    else:
+        emitted.add(path[:-1])
+walk(rep, "")
+assert rep["units"] and rep["regions"], "the trace has no units or regions to check"
+missing, undocumented = documented - emitted, emitted - documented
+assert not missing, "documented but not emitted: %s" % sorted(missing)
+assert not undocumented, "emitted but not documented: %s" % sorted(undocumented)
+header = re.search(r"```\n(row,[^\n]*)\n```", doc).group(1)
+assert csvf.readline().strip() == header, "CSV header differs from docs/outputs.md"
+print("%d documented keys checked" % len(documented))
+PY
 "$bin" run -q -p chip.clock_ghz=0.5 --json b.json "$trace"
 ls ./*.tmp >/dev/null 2>&1 && bad "a .tmp file was left behind" || ok "no .tmp files left"
 
@@ -69,20 +108,93 @@ have_timeline=0
 if "$bin" run --help 2>/dev/null | grep -q -- '--timeline'; then
     have_timeline=1
     "$bin" run -q --timeline tl.json "$trace"
-    if $py - tl.json <<'PY'; then ok "--timeline writes trace-event JSON"; else bad "--timeline output"; fi
+    # A trace with ICI traffic and regions: every track kind and counter must appear.
+    tl_trace=$src/traces/llm-tiny-train.tpt
+    "$bin" run -q -c v7 --timeline tl_full.json "$tl_trace"
+    "$bin" run -q -c v7 --timeline tl_off.json --timeline-merge-gap off "$tl_trace"
+    "$bin" run -q -c v7 --timeline tl_win.json --timeline-window 100us:200us "$tl_trace"
+    cat >tlcheck.py <<'PY'
 import json, sys
-d = json.load(open(sys.argv[1]))
-ev = d["traceEvents"]
-xs = [e for e in ev if e["ph"] == "X" and e.get("cat") != "region"]
-names = [e for e in ev if e["ph"] == "M" and e["name"] == "thread_name"]
-assert xs and names, "no slices or no track names"
-assert all(e["dur"] >= 0 for e in xs)
-assert "otherData" in d
+def check(path):
+    """Well-formed trace-event JSON as Perfetto and chrome://tracing read it."""
+    d = json.load(open(path))
+    ev = d["traceEvents"]
+    threads, procs = {}, set()
+    for e in ev:
+        assert all(k in e for k in ("ph", "pid", "name")), e
+        if e["ph"] == "M":
+            assert e["name"] in ("process_name", "thread_name", "thread_sort_index"), e
+            if e["name"] == "thread_name":
+                threads[(e["pid"], e["tid"])] = e["args"]["name"]
+            elif e["name"] == "process_name":
+                procs.add(e["pid"])
+        elif e["ph"] == "X":
+            assert all(k in e for k in ("ts", "dur", "tid")), e
+            assert e["ts"] >= 0 and e["dur"] >= 0, e
+        elif e["ph"] == "C":
+            assert "ts" in e and all(isinstance(v, (int, float)) for v in e["args"].values()), e
+        else:
+            assert e["ph"] == "i", e
+    xs = [e for e in ev if e["ph"] == "X"]
+    assert xs, "no slices"
+    tracks = {}
+    for e in xs:
+        assert (e["pid"], e["tid"]) in threads and e["pid"] in procs, "unnamed track: %s" % e
+        tracks.setdefault((e["pid"], e["tid"]), []).append((e["ts"], e["ts"] + e["dur"]))
+    for k, v in tracks.items():  # slices on one track nest or follow each other
+        v.sort()
+        for (a0, a1), (b0, b1) in zip(v, v[1:]):
+            assert b0 >= a1 - 1e-6 or b1 <= a1 + 1e-6, "overlap on %s" % threads[k]
+    return d, ev, set(threads.values()), xs
+d, ev, names, xs = check(sys.argv[1])
+for want in ("mxu0", "vpu0", "dma0", "ici0", "regions"):
+    assert want in names, "no %s track in %s" % (want, sorted(names))
+counters = {e["name"] for e in ev if e["ph"] == "C"}
+assert {"HBM bandwidth", "ICI bandwidth"} <= counters, counters
+o = d["otherData"]
+for k in ("label", "window_start_ps", "window_end_ps", "merge_gap_ps", "max_events", "slices",
+          "merged_instructions", "dropped_slices", "outside_window"):
+    assert k in o, "otherData has no '%s'" % k
+_, _, _, xs_off = check(sys.argv[2])
+off = json.load(open(sys.argv[2]))["otherData"]
+assert off["merged_instructions"] == 0 and off["slices"] > o["slices"], (off, o)
+w, _, _, xs_w = check(sys.argv[3])
+assert w["otherData"]["outside_window"] > 0
+assert all(100 <= e["ts"] and e["ts"] + e["dur"] <= 200 + 1e-6 for e in xs_w if e.get("cat") != "region")
+print("slices: %d merged, %d one per instruction, %d in the window" %
+      (o["slices"], off["slices"], w["otherData"]["slices"]))
 PY
+    if $py tlcheck.py tl_full.json tl_off.json tl_win.json; then
+        ok "--timeline: well-formed trace events, unit/region tracks, HBM and ICI counters, merge and window options"
+    else
+        bad "--timeline output"
+    fi
     [ -e tl.json.tmp ] && bad "timeline .tmp left" || true
-    "$bin" run -q --timeline tl_small.json --timeline-max-events 3 "$trace"
-    if $py -c 'import json,sys; d=json.load(open(sys.argv[1])); ev=d["traceEvents"]; n=sum(1 for e in ev if e["ph"]=="X" and e.get("cat")!="region"); assert n<=3, n' tl_small.json; then
-        ok "--timeline-max-events caps the slices"
+    # HBM channel and ICI link tracks exist when the models register per-channel ("hbm"
+    # "ch<N>_bytes") and per-link ("ici" "link_x+_bytes") counters (docs/outputs.md).
+    "$bin" run -q -c v7 --json tl_full_run.json "$tl_trace"
+    rc=0
+    $py - tl_full_run.json tl_full.json <<'PY' || rc=$?
+import json, sys
+counters = json.load(open(sys.argv[1]))["counters"]
+names = {e["name"] for e in json.load(open(sys.argv[2]))["traceEvents"] if e["ph"] == "C"}
+chans = [k for k in counters if k.startswith("hbm.ch") and k.endswith("_bytes")]
+links = [k for k in counters if k.startswith("ici.link_") and k[9:11] in
+         ("x+", "x-", "y+", "y-", "z+", "z-")]
+if not chans and not links:
+    sys.exit(3)
+assert all("HBM ch%s" % k[6:-6] in names for k in chans), "missing HBM channel tracks"
+assert all("ICI link %s" % k[9:11] in names for k in links), "missing ICI link tracks"
+PY
+    case $rc in
+    0) ok "--timeline: a counter track per HBM channel and ICI link" ;;
+    3) skip "HBM channel / ICI link tracks: the models register no per-channel or per-link counters" ;;
+    *) bad "HBM channel / ICI link tracks" ;;
+    esac
+    "$bin" run -q -c v7 --timeline tl_small.json --timeline-max-events 3 "$tl_trace" 2>cap.err
+    if $py -c 'import json,sys; d=json.load(open(sys.argv[1])); ev=d["traceEvents"]; n=sum(1 for e in ev if e["ph"]=="X" and e.get("cat")!="region"); assert n<=3, n; assert any(e["ph"]=="i" for e in ev)' tl_small.json &&
+        grep -q "timeline truncated" cap.err; then
+        ok "--timeline-max-events caps the slices and says so"
     else
         bad "--timeline-max-events"
     fi

@@ -224,6 +224,27 @@ static void test_timeline_cap_stops_growth_and_says_so(void **state)
     assert_true(big - small < 16);
 }
 
+static void test_timeline_flush_makes_counts_final_before_close(void **state)
+{
+    fixture *f = *state;
+    timeline *tl = open_tl(f, TIMELINE_NO_MERGE, 0, 0, 2);
+    for (uint64_t i = 0; i < 10; i++)
+        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 2000, i * 2000 + 1000, 0);
+    timeline_counts c;
+    timeline_get_counts(tl, &c);
+    assert_int_equal(c.slices + c.dropped, 9); /* the last slice is still pending */
+    timeline_flush(tl);
+    timeline_flush(tl); /* idempotent */
+    timeline_get_counts(tl, &c);
+    assert_int_equal(c.slices, 2);
+    assert_int_equal(c.dropped, 8);
+    close_tl(tl);
+    cmp_json *doc = load(f);
+    assert_int_equal(count_ph(doc, "X", NULL), 2);
+    assert_int_equal((int)compare_json_path(doc, "otherData.dropped_slices")->num, 8);
+    compare_json_free(doc);
+}
+
 static void test_timeline_overlapping_instructions_use_extra_lanes(void **state)
 {
     fixture *f = *state;
@@ -377,6 +398,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeline_window_drops_slices_outside, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeline_cap_stops_growth_and_says_so, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_flush_makes_counts_final_before_close, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_timeline_overlapping_instructions_use_extra_lanes,
                                         setup, teardown),

@@ -89,7 +89,7 @@ def load_spec(path):
 
     def resolve(p):
         # Relative to the spec file if it exists there, else as given (working directory).
-        cand = os.path.join(spec_dir, p)
+        cand = os.path.normpath(os.path.join(spec_dir, p))
         return cand if not os.path.isabs(p) and os.path.exists(cand) else p
 
     base = spec.get("base")
@@ -251,7 +251,11 @@ def cmd_slurm(args):
         tpusim = os.path.abspath(tpusim)
     meta = {"tpusim": tpusim, "base": spec["base"], "params": names,
             "metrics": spec["metrics"], "spec": os.path.abspath(args.spec),
-            "timeout": args.timeout}
+            "timeout": args.timeout,
+            # Preset names (base: v7) resolve through TPUSIM_PRESETS; array tasks may start
+            # without the submitting shell's environment, so the directory is recorded.
+            "presets": os.path.abspath(os.environ["TPUSIM_PRESETS"])
+            if os.environ.get("TPUSIM_PRESETS") else None}
     with open(os.path.join(d, "sweep.json"), "w", encoding="utf-8") as f:
         json.dump(meta, f, indent=2)
         f.write("\n")
@@ -308,6 +312,8 @@ def cmd_run_point(args):
     i = int(idx)
     if not 0 <= i < len(points):
         raise ToolError("%s: point %s not in 0..%d" % (d, idx, len(points) - 1))
+    if meta.get("presets") and not os.environ.get("TPUSIM_PRESETS"):
+        os.environ["TPUSIM_PRESETS"] = meta["presets"]
     out = os.path.join(d, "results", "%d.json" % i)
     errf = os.path.join(d, "results", "%d.err" % i)
     ok, error = run_point(meta["tpusim"], meta["base"], points[i], out, meta.get("timeout"))

@@ -111,6 +111,12 @@ METRIC_LABELS = {
     "roofline.fraction_of_bound": "fraction of the roofline bound",
     "roofline.bound_tflops": "roofline bound (TFLOP/s)",
 }
+# Metrics shown in a more readable unit: path -> (label, factor applied to the values).
+METRIC_SCALE = {
+    "summary.time_ps": ("run time (us)", 1e-6),
+    "summary.time_s": ("run time (us)", 1e6),
+    "roofline.bound_time_ps": ("roofline bound on run time (us)", 1e-6),
+}
 SUFFIX_UNITS = [("_ps", "ps"), ("_ns", "ns"), ("ghz", "GHz"), ("gbps_per_pin", "Gbit/s per pin"),
                 ("gbs", "GB/s"), ("bytes", "bytes"), ("_per_cycle", "per cycle"),
                 ("util", "fraction"), ("_cycles", "cycles")]

@@ -65,6 +65,58 @@ def _num(doc, path, where):
 
 # ---- roofline ----
 
+def _label_groups(regions):
+    """Labels for region dots, longest regions first: regions whose dots coincide (within 3%
+    on both log axes, e.g. the same layer repeated) share one label "a, b (+N)" instead of
+    printing on top of each other. Returns [((x, y), label)]."""
+    span = lambda r: float(r.get("end_ps", 0)) - float(r.get("start_ps", 0))
+    groups = []  # [x, y, [names], total span]
+    for r in sorted(regions, key=span, reverse=True):
+        x, y = float(r["intensity_flop_per_byte"]), float(r.get("tflops") or 0)
+        for g in groups:
+            if abs(x / g[0] - 1) < 0.03 and y > 0 and abs(y / g[1] - 1) < 0.03:
+                g[2].append(str(r.get("name", "?")))
+                break
+        else:
+            groups.append([x, y if y > 0 else 1e-9, [str(r.get("name", "?"))]])
+    out = []
+    for x, y, names in groups:
+        text = ", ".join(n[:24] for n in names[:2])
+        if len(names) > 2:
+            text += " (+%d)" % (len(names) - 2)
+        out.append(((x, y), text))
+    return out
+
+
+def _place_labels(fig, ax, labels, fontsize=7):
+    """Annotate log-log points without overlapping text: each label tries a few offsets
+    around its point (right-above, right-below, further down, left) and takes the first whose
+    box (estimated from the font size) is clear of the labels already placed."""
+    import math
+    x0, x1 = (math.log10(v) for v in ax.get_xlim())
+    y0, y1 = (math.log10(v) for v in ax.get_ylim())
+    bbox = ax.get_position()
+    w_pt = fig.get_figwidth() * 72 * bbox.width
+    h_pt = fig.get_figheight() * 72 * bbox.height
+    placed = []  # boxes in points from the axes' lower-left corner
+
+    def clear(b):
+        return all(b[2] <= p[0] or b[0] >= p[2] or b[3] <= p[1] or b[1] >= p[3] for p in placed)
+    for (x, y), text in labels:
+        px = (math.log10(x) - x0) / (x1 - x0) * w_pt
+        py = (math.log10(y) - y0) / (y1 - y0) * h_pt
+        tw, th = 0.55 * fontsize * len(text), fontsize + 1
+        for dx, dy, ha in ((4, 3, "left"), (4, -th - 2, "left"), (4, -2 * th - 3, "left"),
+                           (4, th + 4, "left"), (-4, 3, "right"), (-4, -th - 2, "right")):
+            left = px + dx if ha == "left" else px + dx - tw
+            b = (left, py + dy, left + tw, py + dy + th)
+            if clear(b):
+                break
+        placed.append(b)
+        ax.annotate(text, (x, y), fontsize=fontsize, xytext=(dx, dy), ha=ha,
+                    textcoords="offset points")
+
+
 def cmd_roofline(args):
     plt = _plt()
     docs = [(p, tpulib.load_run_report(p)) for p in args.reports]
@@ -74,6 +126,7 @@ def cmd_roofline(args):
     slope_list = []  # (HBM GB/s, highest ceiling, colour, chip) per distinct chip
     drawn_ceilings = set()
     notes = []
+    labels = []  # ((x, y), text) of region dots, placed once the axes' limits are known
     for i, (path, doc) in enumerate(docs):
         c = colors[i % len(colors)]
         peak = _num(doc, "summary.peak_tflops_bf16", path)
@@ -107,13 +160,10 @@ def cmd_roofline(args):
             ax.scatter([float(r["intensity_flop_per_byte"]) for r in shown],
                        [float(r.get("tflops") or 0) for r in shown], s=22, color=c, alpha=0.7,
                        zorder=4, label="%s regions (%d)" % (label, len(shown)))
-            span = lambda r: float(r.get("end_ps", 0)) - float(r.get("start_ps", 0))
-            for r in sorted(shown, key=span, reverse=True)[: args.max_labels]:
-                ax.annotate(str(r.get("name", "?"))[:24],
-                            (float(r["intensity_flop_per_byte"]), float(r.get("tflops") or 0)),
-                            fontsize=7, xytext=(4, 3), textcoords="offset points")
+            labels += _label_groups(shown)[: args.max_labels]
         if hidden:
-            notes.append("%d region(s) of %s without HBM traffic not shown" % (hidden, label))
+            notes.append("%d region(s) of %s without MXU FLOPs or HBM traffic (intensity 0) "
+                         "not shown" % (hidden, label))
     if not xs:
         xs = [1.0]
     lo, hi = min(xs) / 10.0, max(xs) * 10.0
@@ -132,6 +182,7 @@ def cmd_roofline(args):
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
+    _place_labels(fig, ax, labels)
     ax.set_xlabel("arithmetic intensity (MXU FLOP per HBM byte)")
     ax.set_ylabel("achieved throughput (TFLOP/s)")
     first = docs[0][1]
@@ -155,11 +206,13 @@ UNIT_PARTS = [
 ]
 
 
-def unit_breakdown(u, total_ps, where):
+def unit_breakdown(u, total_ps, where, ideal_ps=0.0):
     """Shares of run time for one unit, summing to 1. Busy time splits into work and the
     time added by limited VMEM and HBM bandwidth (the models count those inside an
     instruction's duration; summed over concurrent transfers they can exceed the busy union,
-    so they are scaled down in proportion to fit it). Semaphore and queue-full stalls are
+    so they are scaled down in proportion to fit it, leaving at least ideal_ps of work: for
+    DMA, its bytes at peak HBM bandwidth, without which a bandwidth-bound DMA would show no
+    work at all). Semaphore and queue-full stalls are
     measured at the queue head, which can wait while the previous instruction still runs:
     they are shown within the non-busy time, scaled down in proportion when they exceed it.
     Idle is the rest."""
@@ -170,8 +223,9 @@ def unit_breakdown(u, total_ps, where):
         return float(v) / total_ps if total_ps > 0 else 0.0
     busy = min(f("busy_ps"), 1.0)
     vm, hb = f("stall_ps.vmem_bandwidth"), f("stall_ps.hbm_bandwidth")
-    if vm + hb > busy:
-        k = busy / (vm + hb)
+    room = max(0.0, busy - min(busy, ideal_ps / total_ps if total_ps > 0 else 0.0))
+    if vm + hb > room:
+        k = room / (vm + hb)
         vm, hb = vm * k, hb * k
     sem, qf = f("stall_ps.semaphore"), f("stall_ps.queue_full")
     free = 1.0 - busy
@@ -189,7 +243,13 @@ def cmd_units(args):
     if not isinstance(units, list) or not units:
         raise ToolError("%s: missing key 'units' (a non-empty array)" % args.report)
     names = [str(u.get("name", "?")) for u in units]
-    rows = [unit_breakdown(u, total, args.report) for u in units]
+    peak_gbs = float(lookup(doc, "summary.hbm_peak_gbs", 0) or 0)
+
+    def ideal(u):  # DMA: its bytes at peak HBM bandwidth (GB/s = 1e-3 B/ps)
+        if u.get("kind") != "dma" or peak_gbs <= 0:
+            return 0.0
+        return float(u.get("bytes") or 0) / (peak_gbs * 1e-3)
+    rows = [unit_breakdown(u, total, args.report, ideal(u)) for u in units]
     fig, ax = plt.subplots(figsize=(8, 0.9 + 0.32 * len(units)))
     left = [0.0] * len(units)
     for k, (part, color) in enumerate(UNIT_PARTS):
@@ -207,6 +267,18 @@ def cmd_units(args):
 
 # ---- timeline summary ----
 
+def _lanes(intervals):
+    """Lanes needed to draw (start, duration, ...) intervals sorted by start without overlap."""
+    ends = []
+    for it in intervals:
+        lane = next((i for i, e in enumerate(ends) if e <= it[0] + 1e-9), None)
+        if lane is None:
+            ends.append(0.0)
+            lane = len(ends) - 1
+        ends[lane] = it[0] + it[1]
+    return len(ends)
+
+
 def cmd_timeline(args):
     plt = _plt()
     doc = tpulib.load_json(args.timeline)
@@ -220,8 +292,12 @@ def cmd_timeline(args):
             names[(ev.get("pid", 0), ev.get("tid", 0))] = str(ev["args"]["name"])
     slices = [ev for ev in events if ev.get("ph") == "X" and ev.get("cat") != "region"]
     counters = {}
+    channels = set()  # per-HBM-channel counters: too many to draw as lines
     for ev in events:
         if ev.get("ph") == "C":
+            if str(ev.get("name", "")).startswith("HBM ch"):
+                channels.add((ev.get("pid", 0), ev["name"]))
+                continue
             key = "%s (chip %s)" % (ev.get("name", "?"), ev.get("pid", 0))
             counters.setdefault(key, []).append((float(ev["ts"]),
                                                  float(list(ev["args"].values())[0])))
@@ -258,30 +334,89 @@ def cmd_timeline(args):
             if m else (0, 9, 0, n)
     order.sort(key=sort_key)
     grid = [[min(1.0, v) for v in rows[n]] for n in order]
-    nplots = 2 if counters else 1
-    fig, axes = plt.subplots(nplots, 1, figsize=(9, 1.5 + 0.28 * len(order) + 2.2 * (nplots - 1)),
-                             sharex=True, squeeze=False,
-                             gridspec_kw={"height_ratios": [max(2, len(order) * 0.3)] +
-                                          ([2.2] if counters else [])})
-    ax = axes[0][0]
+    regions = sorted((float(ev["ts"]), float(ev.get("dur", 0)), str(ev.get("name", "?")))
+                     for ev in events if ev.get("ph") == "X" and ev.get("cat") == "region")
+    panels = (["regions"] if regions else []) + ["units"] + (["counters"] if counters else [])
+    heights = {"regions": 0.35 + 0.3 * _lanes(regions), "units": max(2.0, 0.28 * len(order)),
+               "counters": 2.2}
+    # Two grid columns: the panels, and a narrow one holding only the heatmap's colour bar,
+    # so that every panel has the same width and the time axes line up.
+    fig = plt.figure(figsize=(10, 1.2 + sum(heights[p] for p in panels)))
+    gs = fig.add_gridspec(len(panels), 2, width_ratios=[1, 0.018], wspace=0.1,
+                          height_ratios=[heights[p] for p in panels])
+    ax_of = {}
+    for i, p in enumerate(panels):
+        ax_of[p] = fig.add_subplot(gs[i, 0], sharex=ax_of.get(panels[0]))
+    axes = [[ax_of[p]] for p in panels]
+    for p in panels[:-1]:
+        ax_of[p].tick_params(labelbottom=False)
+    ax = ax_of["units"]
     im = ax.imshow(grid, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=1,
                    extent=(t0, t1, len(order) - 0.5, -0.5))
     ax.set_yticks(range(len(order)))
     ax.set_yticklabels(order, fontsize=7)
     ax.set_ylabel("unit")
-    cb = fig.colorbar(im, ax=axes[:, 0].tolist(), pad=0.01)
-    cb.set_label("busy fraction of each %.3g us bucket" % w)
+    cb = fig.colorbar(im, cax=fig.add_subplot(gs[panels.index("units"), 1]))
+    cb.set_label("unit busy fraction per %.3g us bucket" % w, fontsize=8)
     label = str(doc.get("otherData", {}).get("label") or os.path.basename(args.timeline))
-    ax.set_title(args.title or "Timeline: " + label, fontsize=10)
+    label = re.sub(r"^\S*/", "", label)  # the trace's file name, not its directory
+    axes[0][0].set_title(args.title or "Timeline: " + label, fontsize=10)
+    if regions:
+        # Regions overlap (an all-reduce's region runs on while the next compute region
+        # starts): greedy interval partitioning onto lanes, as the timeline's region tracks.
+        rax = ax_of["regions"]
+        palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        lane_end, placed = [], []
+        for ts, dur, name in regions:
+            lane = next((i for i, e in enumerate(lane_end) if e <= ts + 1e-9), None)
+            if lane is None:
+                lane = len(lane_end)
+                lane_end.append(0.0)
+            lane_end[lane] = ts + dur
+            placed.append((ts, dur, name, lane))
+        nl = len(lane_end)
+        span = t1 - t0
+        for i, (ts, dur, name, lane) in enumerate(placed):
+            rax.broken_barh([(ts, max(dur, 1e-9))], (lane + 0.08, 0.84),
+                            color=palette[i % len(palette)], alpha=0.75)
+        # Name the widest regions that have room for their name.
+        for ts, dur, name, lane in sorted(placed, key=lambda r: -r[1])[:args.max_labels]:
+            if dur > 0.04 * span:
+                rax.text(ts + dur / 2, lane + 0.5, name, ha="center", va="center", fontsize=7,
+                         clip_on=True)
+        rax.set_ylim(nl, 0)
+        rax.set_yticks([i + 0.5 for i in range(nl)])
+        rax.set_yticklabels(["regions"] + ["regions #%d" % (i + 1) for i in range(1, nl)],
+                            fontsize=7)
     if counters:
-        cax = axes[1][0]
+        cax = ax_of["counters"]
+        lines = []
+        twin = None
         for key, pts in sorted(counters.items()):
             pts.sort()
-            cax.step([p[0] for p in pts], [p[1] for p in pts], where="post", label=key)
-        cax.set_ylabel("bandwidth (GB/s)")
-        cax.legend(fontsize=7, loc="upper right")
+            on = cax
+            if key.startswith("ICI"):
+                twin = twin or cax.twinx()
+                on = twin
+            link = key.startswith("ICI link")
+            color = None if link else "#e6550d" if key.startswith("ICI") else "#2b8cbe"
+            lines += on.step([p[0] for p in pts], [p[1] for p in pts], where="post",
+                             label=key, color=color, lw=0.8 if link else 1,
+                             ls="--" if link else "-")
+        cax.set_ylabel("HBM bandwidth (GB/s)", fontsize=8)
+        if twin:
+            twin.set_ylabel("ICI bandwidth (GB/s)", fontsize=8)
+            twin.set_ylim(bottom=0)
+        cax.set_ylim(bottom=0)
+        if channels:  # a legend entry without a line
+            lines += cax.plot([], [], " ", label="(+%d HBM channel counters: open the file "
+                              "in Perfetto)" % len(channels))
+        # Below the time axis: with link counters the legend would hide the curves.
+        cax.legend(lines, [ln.get_label() for ln in lines], fontsize=7, loc="upper left",
+                   bbox_to_anchor=(0.0, -0.3), ncol=4 if len(lines) > 3 else len(lines),
+                   frameon=False)
         cax.grid(True, alpha=0.25)
-        cax.set_xlim(t0, t1)
+    axes[-1][0].set_xlim(t0, t1)
     axes[-1][0].set_xlabel("simulated time (us)")
     _save(fig, args.output)
 
@@ -344,21 +479,43 @@ def cmd_scaling(args):
         raise ToolError("%s: scaling rows have none of the plotted metrics" % args.pod)
     fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.3 * len(panels)), sharex=True,
                              squeeze=False)
+    if "step time (s)" in series:  # seconds are unreadable at pod scale: pick ms or us
+        vals = [v for v in series["step time (s)"] if v is not None]
+        unit, k = ("ms", 1e3) if vals and max(vals) >= 1e-3 else ("us", 1e6)
+        series["step time (%s)" % unit] = [None if v is None else v * k
+                                           for v in series.pop("step time (s)")]
+        panels = ["step time (%s)" % unit if p == "step time (s)" else p for p in panels]
+    from matplotlib.ticker import (FixedLocator, FuncFormatter, NullFormatter, NullLocator,
+                                   ScalarFormatter)
     chips = series["chips"]
+    ticks = sorted({c for c in chips if c is not None})
     for ax, label in zip(axes[:, 0], panels):
         pts = [(c, v) for c, v in zip(chips, series[label]) if c is not None and v is not None]
         pts.sort()
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
-        ax.set_ylabel(label)
+        ax.set_ylabel(label, fontsize=9)
         ax.set_xscale("log", base=2)
         ax.grid(True, which="both", alpha=0.25)
         ax.legend(fontsize=7)
-        if label == "step time (s)":
-            ax.set_yscale("log")
-    axes[-1][0].set_xlabel("chips")
+        if label.startswith("step time") or label.startswith("sustained"):
+            ax.set_yscale("log")  # both can span decades over a scaling study
+            ys = [p[1] for p in pts if p[1] > 0]
+            plain = FuncFormatter(lambda v, _: "%g" % v)
+            ax.yaxis.set_major_formatter(plain)
+            if ys and max(ys) / min(ys) < 10:  # under a decade: label the minor ticks too
+                ax.yaxis.set_minor_formatter(plain)
+                ax.tick_params(axis="y", which="minor", labelsize=7)
+            else:
+                ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+    axes[-1][0].set_xlabel("chips (log scale)")
     trace = os.path.basename(str(doc.get("trace", "?")))
     config = os.path.basename(str(doc.get("config") or doc.get("chip") or "?"))
-    axes[0][0].set_title(args.title or "Pod scaling: %s on %s" % (trace, config), fontsize=10)
+    kind = "weak scaling, fixed per-chip trace" if doc.get("weak_scaling") else "scaling"
+    axes[0][0].set_title(args.title or "Pod %s: %s on %s (%s)" % (kind, trace, doc.get(
+        "chip", "?"), config), fontsize=10)
     _save(fig, args.output)
 
 
@@ -418,6 +575,7 @@ def cmd_sweep(args):
         for r in ok:
             if r[x] not in cats:
                 cats.append(r[x])
+    ylabel, yscale = tpulib.METRIC_SCALE.get(y, (tpulib.axis_label(y), 1.0))
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     for key, rs in sorted(groups.items()):
         pts = []
@@ -425,6 +583,7 @@ def cmd_sweep(args):
             yv = _as_float(r[y])
             if yv is None:
                 continue
+            yv *= yscale
             pts.append((_as_float(r[x]) if numeric_x else cats.index(r[x]), yv))
         pts.sort()
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
@@ -435,16 +594,21 @@ def cmd_sweep(args):
     if args.logx:
         ax.set_xscale("log")
     if args.logy:
+        from matplotlib.ticker import FuncFormatter
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: "%g" % v))
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: "%g" % v))
+        ax.tick_params(axis="y", which="minor", labelsize=7)
     ax.set_xlabel(args.xlabel or tpulib.axis_label(x))
-    ax.set_ylabel(args.ylabel or tpulib.axis_label(y))
+    ax.set_ylabel(args.ylabel or ylabel)
     ax.grid(True, alpha=0.25)
     ax.legend(fontsize=7, title=", ".join(others) if others else None, title_fontsize=7)
     failed = len(rows) - len(ok)
     traces = sorted({os.path.basename(r["trace"]) for r in ok})
     configs = sorted({os.path.basename(r["config"]) or "defaults" for r in ok})
+    yname = re.sub(r" \(.*\)$", "", ylabel) if y in tpulib.METRIC_SCALE else y
     ax.set_title(args.title or "Sweep of %s: %s on %s (%s)%s" % (
-        x, y, ", ".join(traces), ", ".join(configs),
+        x, yname, ", ".join(traces), ", ".join(configs),
         "; %d failed run(s) omitted" % failed if failed else ""), fontsize=10)
     _save(fig, args.output)
 
@@ -468,6 +632,8 @@ def main(argv=None):
     p = sub.add_parser("timeline", help="busy fraction per unit over time")
     p.add_argument("timeline", help="tpusim run --timeline output")
     p.add_argument("--buckets", type=int, default=200, help="time buckets (default 200)")
+    p.add_argument("--max-labels", type=int, default=12,
+                   help="name at most N region spans (the widest)")
     common(p)
     p = sub.add_parser("scaling", help="pod scaling curves")
     p.add_argument("pod", help="tpusim pod --json report")
