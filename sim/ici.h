@@ -16,7 +16,9 @@ typedef enum { ICI_MODE_FULL, ICI_MODE_SYMMETRIC } ici_mode;
 
 /* dims: "16x16", "4x4x4" etc. (NULL = cfg->ici_dims); wrap from cfg->ici_wrap (letters of axes
  * that do not exist in dims are ignored, so a 2D wrap string serves a 3D pod); twisted from
- * cfg->ici_twisted. `c` must outlive the network. NULL with e filled on bad dims/wrap. */
+ * cfg->ici_twisted (k x k x 2k-like shapes, every axis wrapped). `c` must outlive the network.
+ * NULL with e filled on bad dims or wrap, a shape that cannot be twisted, or a topology that
+ * needs more than cfg->ici_links_per_chip links per chip (2 per axis longer than 1). */
 ici_net *ici_net_new(const cfg *c, const char *dims, ici_mode mode, err *e);
 void ici_net_free(ici_net *n);
 unsigned ici_net_chips(const ici_net *n);
@@ -81,6 +83,9 @@ double ici_row_busbw(const ici_row *r);
 void ici_net_dims(const ici_net *n, unsigned dims[3]);
 /* "16x24x24 torus(xyz)" / "2x4 mesh" / "4x4 torus(x) mesh(y)"; static until ici_net_free. */
 const char *ici_net_describe(const ici_net *n);
+/* Collectives whose kind or size differed between the chips of a group (FULL, per-chip
+ * traces that disagree), counted once per collective; the first arrival's operands were used. */
+uint64_t ici_net_mismatches(const ici_net *n);
 /* Bytes the network has allocated (state arrays and pooled collective instances). */
 size_t ici_net_footprint(const ici_net *n);
 /* "x", "xy", ... for an axes mask; buf of at least 4 bytes. */

@@ -4,8 +4,10 @@
  * dimension-ordered); each link keeps a busy-until time per direction, so concurrent traffic
  * on a link serialises. FULL mode matches the collective of every chip of a group and steps
  * them all; SYMMETRIC mode steps one representative chip whose ring neighbours are itself
- * (all rings of an axis are identical under symmetry). Twisted tori are recorded only.
- * Formulas and their derivations: docs/models-ici.md. */
+ * (all rings of an axis are identical under symmetry). Twisted tori (k x k x 2k and
+ * k x 2k x 2k, TPU v4) shift the wraparound links of the short axes by half of each long axis;
+ * this changes neighbours, hop distances and all-to-all routing, not the logical rings of ring
+ * collectives. Formulas and their derivations: docs/models-ici.md. */
 #include <assert.h>
 #include <math.h>
 #include <stdio.h>
@@ -18,13 +20,14 @@
 #define ICI_MAX_PHASES  6 /* reduce-scatter over 3 axes, then all-gather over 3 */
 #define ICI_NAXES_MASKS 8
 
-/* One phase of a collective: `steps` steps on `axis`; in each step every member sends `bytes`
- * on each of its two links of the axis, which takes xfer_ps, and the data arrives lat_ps after
- * the transfer ends. */
+/* One phase of a collective: `steps` steps on the axes in the mask `axes` (one axis for ring
+ * phases, every collective axis for the routed all-to-all); in each step every member sends
+ * bytes[a] on each of its two links of axis a, which takes xfer_ps[a], and the data arrives
+ * lat_ps after the transfer ends. */
 typedef struct ici_phase {
-    unsigned axis, steps;
-    double bytes;
-    uint64_t xfer_ps, lat_ps;
+    unsigned axes, steps;
+    double bytes[3];
+    uint64_t xfer_ps[3], lat_ps;
 } ici_phase;
 
 typedef struct ici_inst ici_inst;
@@ -36,6 +39,7 @@ struct ici_inst {
     ici_net *net;
     kern_event *ev;
     unsigned leader, k, arrived, cap;
+    int mismatch; /* a member's kind or size differed from the first arrival's */
     uint64_t seq;
     ici_kind kind;
     unsigned axes;
@@ -69,6 +73,10 @@ struct ici_net {
     ici_mode mode;
     unsigned naxes, dims[3], stride[3], nchips;
     int wrap[3], twisted;
+    unsigned twist[3];  /* twisted: crossing a wrap link of axis a shifts each axis b with
+                           twist[a] & (1 << b) by dims[b] / 2 */
+    double twist_dist;  /* twisted: mean hop distance from a chip to every chip (itself too) */
+    unsigned twist_far; /* twisted: diameter in hops */
     double ps_per_byte;
     uint64_t hop_ps;
     unsigned nslots;     /* chips with link state: nchips (FULL) or 1 (SYMMETRIC) */
@@ -155,6 +163,8 @@ static uint64_t xfer_ps(const ici_net *n, double bytes)
 
 /* ---- construction ---- */
 
+static int twist_setup(ici_net *n, const char *dims, const char *wrap, err *e);
+
 ici_net *ici_net_new(const cfg *c, const char *dims, ici_mode mode, err *e)
 {
     if (!dims)
@@ -192,7 +202,19 @@ ici_net *ici_net_new(const cfg *c, const char *dims, ici_mode mode, err *e)
         if ((unsigned)(ax - "xyz") < n->naxes)
             n->wrap[ax - "xyz"] = 1;
     }
+    unsigned used = 0;
+    for (unsigned a = 0; a < n->naxes; a++)
+        used += n->dims[a] > 1;
+    if (2 * used > c->ici_links_per_chip) {
+        err_set(e,
+                "ici: topology '%s' needs %u links per chip (2 per axis longer than 1) but "
+                "ici.links_per_chip is %llu",
+                dims, 2 * used, (unsigned long long)c->ici_links_per_chip);
+        goto out_fail;
+    }
     n->twisted = c->ici_twisted;
+    if (n->twisted && twist_setup(n, dims, c->ici_wrap, e))
+        goto out_fail;
     n->ps_per_byte = 1e3 / c->ici_link_gbs; /* GB/s = 1e9 B/s = 1e-3 B/ps */
     n->hop_ps = (uint64_t)llround(c->ici_hop_latency_ns * 1e3);
     n->nslots = mode == ICI_MODE_FULL ? n->nchips : 1;
@@ -287,6 +309,11 @@ const char *ici_net_describe(const ici_net *n)
     return n->desc;
 }
 
+uint64_t ici_net_mismatches(const ici_net *n)
+{
+    return n->st_mismatch;
+}
+
 size_t ici_net_footprint(const ici_net *n)
 {
     size_t nl = (size_t)n->nslots * n->naxes * 2;
@@ -351,10 +378,11 @@ static ici_row *row_of(ici_net *n, ici_kind kind, unsigned axes)
         snprintf(r->algo, sizeof r->algo, "%s RS over %s", topo, ax);
         break;
     default:
-        snprintf(r->algo, sizeof r->algo, "bisection all-to-all over %s (%s)", ax,
-                 nw == na  ? "torus"
-                 : nw == 0 ? "mesh"
-                           : "torus/mesh");
+        snprintf(r->algo, sizeof r->algo, "routed all-to-all over %s (%s)", ax,
+                 n->twisted && na == n->naxes ? "twisted torus, balanced"
+                 : nw == na                   ? "torus, dim-order"
+                 : nw == 0                    ? "mesh, dim-order"
+                                              : "torus/mesh, dim-order");
         break;
     }
     return r;
@@ -398,18 +426,86 @@ static unsigned coord(const ici_net *n, unsigned chip, unsigned a)
     return chip / n->stride[a] % n->dims[a];
 }
 
-/* Neighbour chip of `chip` along axis a in direction dir (0 +, 1 -), -1 at a mesh edge. */
+/* Neighbour chip of `chip` along axis a in direction dir (0 +, 1 -), -1 at a mesh edge. In a
+ * twisted torus a wrap link of a short axis also moves half-way round each long axis (+p/2 and
+ * -p/2 are the same shift, so the link is symmetric). */
 static long nb_chip(const ici_net *n, unsigned chip, unsigned a, unsigned dir)
 {
     unsigned c = coord(n, chip, a), p = n->dims[a];
-    if (dir == 0) {
-        if (c + 1 < p)
-            return (long)chip + n->stride[a];
-        return n->wrap[a] ? (long)chip - (long)(p - 1) * n->stride[a] : -1;
-    }
-    if (c > 0)
+    if (dir == 0 && c + 1 < p)
+        return (long)chip + n->stride[a];
+    if (dir == 1 && c > 0)
         return (long)chip - n->stride[a];
-    return n->wrap[a] ? (long)chip + (long)(p - 1) * n->stride[a] : -1;
+    if (!n->wrap[a])
+        return -1;
+    long nb = dir == 0 ? (long)chip - (long)(p - 1) * n->stride[a]
+                       : (long)chip + (long)(p - 1) * n->stride[a];
+    for (unsigned b = 0; b < n->naxes; b++)
+        if (n->twist[a] & (1u << b)) {
+            unsigned cb = coord(n, (unsigned)nb, b), pb = n->dims[b];
+            nb += ((long)((cb + pb / 2) % pb) - (long)cb) * (long)n->stride[b];
+        }
+    return nb;
+}
+
+/* Twisted torus (Camara et al., "Twisted torus topologies for enhanced interconnection
+ * networks", IEEE TPDS 2010; TPU v4 offers it for k x k x 2k and k x 2k x 2k slices, P23):
+ * every axis wraps, the axes have sizes k and 2k (k >= 2, both present), and the wrap links of
+ * each short axis shift every long axis by k. The graph is vertex-transitive (a Cayley graph of
+ * an abelian group), so one breadth-first search from chip 0 gives every chip's hop distances:
+ * the diameter and the mean distance used by the all-to-all. */
+static int twist_setup(ici_net *n, const char *dims, const char *wrap, err *e)
+{
+    unsigned k = UINT32_MAX, nshort = 0, nlong = 0;
+    for (unsigned a = 0; a < n->naxes; a++)
+        k = n->dims[a] < k ? n->dims[a] : k;
+    int ok = n->naxes >= 2 && k >= 2;
+    for (unsigned a = 0; a < n->naxes && ok; a++) {
+        ok = n->wrap[a] && (n->dims[a] == k || n->dims[a] == 2 * k);
+        nshort += n->dims[a] == k;
+        nlong += n->dims[a] == 2 * k;
+    }
+    if (!ok || !nshort || !nlong)
+        return err_set(e,
+                       "ici: key 'ici.twisted': a twisted torus needs every axis wrapped and axis "
+                       "sizes k and 2k, both present (k x k x 2k, k x 2k x 2k or 2k x k); got "
+                       "'%s' with wrap '%s'",
+                       dims, wrap);
+    for (unsigned a = 0; a < n->naxes; a++)
+        for (unsigned b = 0; b < n->naxes; b++)
+            if (n->dims[a] == k && n->dims[b] == 2 * k)
+                n->twist[a] |= 1u << b;
+    unsigned *dist = malloc((size_t)n->nchips * sizeof *dist);
+    unsigned *queue = malloc((size_t)n->nchips * sizeof *queue);
+    if (!dist || !queue) {
+        free(dist);
+        free(queue);
+        return err_set(e, "ici: out of memory for a %u-chip twisted torus", n->nchips);
+    }
+    for (unsigned i = 0; i < n->nchips; i++)
+        dist[i] = UINT32_MAX;
+    unsigned head = 0, tail = 0;
+    double sum = 0;
+    dist[0] = 0;
+    queue[tail++] = 0;
+    while (head < tail) {
+        unsigned v = queue[head++];
+        sum += dist[v];
+        n->twist_far = dist[v];
+        for (unsigned a = 0; a < n->naxes; a++)
+            for (unsigned dir = 0; dir < 2; dir++) {
+                long w = nb_chip(n, v, a, dir);
+                if (w >= 0 && dist[w] == UINT32_MAX) {
+                    dist[w] = dist[v] + 1;
+                    queue[tail++] = (unsigned)w;
+                }
+            }
+    }
+    assert(tail == n->nchips);
+    n->twist_dist = sum / n->nchips;
+    free(dist);
+    free(queue);
+    return 0;
 }
 
 static unsigned slot_of(const ici_net *n, unsigned chip)
@@ -432,37 +528,49 @@ static ici_phase ring_phase(const ici_net *n, unsigned a, double B)
 {
     unsigned p = n->dims[a];
     double chunk = B / (p * (n->wrap[a] ? 2.0 : 1.0));
-    return (ici_phase){.axis = a,
-                       .steps = p - 1,
-                       .bytes = chunk,
-                       .xfer_ps = xfer_ps(n, chunk),
-                       .lat_ps = n->hop_ps};
+    ici_phase ph = {.axes = 1u << a, .steps = p - 1, .lat_ps = n->hop_ps};
+    ph.bytes[a] = chunk;
+    ph.xfer_ps[a] = xfer_ps(n, chunk);
+    return ph;
 }
 
-/* All-to-all of B bytes per chip on axis a of p chips, shortest-path routing, as one phase
- * whose per-link-direction load is the axis' worst: torus (B/p) * S/2 with S = sum over
- * d=1..p-1 of min(d, p-d) (= Bp/8 for even p); mesh the middle cut, (B/p) * floor(p/2) *
- * ceil(p/2). Latency: the farthest destination, floor(p/2) hops (torus) or p-1 (mesh). */
-static ici_phase a2a_phase(const ici_net *n, unsigned a, double B)
+/* All-to-all of B bytes per chip over the axes in `axes` (G chips in the group, B/G to each),
+ * routed by the ICI routers on all those axes at once, as one phase. Dimension-ordered
+ * shortest-path routing loads each link direction of axis a with
+ *   torus: (B/p) * S/2, S = sum over d=1..p-1 of min(d, p-d)  (= Bp/8 for even p)
+ *   mesh:  (B/p) * floor(p/2) * ceil(p/2)                      (the middle link)
+ * the group's other axes only multiply sources and destinations alike. A twisted torus (every
+ * axis in the group) balances the load over all 2 x naxes link directions of a chip:
+ *   B * mean_distance / (2 naxes).
+ * Latency: the farthest destination, sum of floor(p/2) (torus) or p-1 (mesh) hops per axis, or
+ * the twisted torus' diameter. */
+static ici_phase a2a_phase(const ici_net *n, const unsigned *ax, unsigned na, double B)
 {
-    unsigned p = n->dims[a];
-    double load;
-    unsigned far;
-    if (n->wrap[a]) {
-        double S = 0;
-        for (unsigned d = 1; d < p; d++)
-            S += d < p - d ? d : p - d;
-        load = B / p * S / 2;
-        far = p / 2;
-    } else {
-        load = B / p * (double)(p / 2) * (double)((p + 1) / 2);
-        far = p - 1;
+    ici_phase ph = {.steps = na ? 1 : 0};
+    unsigned far = 0, all = na == n->naxes;
+    for (unsigned i = 0; i < na; i++) {
+        unsigned a = ax[i], p = n->dims[a];
+        double load;
+        if (n->twisted && all) {
+            load = B * n->twist_dist / (2.0 * n->naxes);
+        } else if (n->wrap[a]) {
+            double S = 0;
+            for (unsigned d = 1; d < p; d++)
+                S += d < p - d ? d : p - d;
+            load = B / p * S / 2;
+            far += p / 2;
+        } else {
+            load = B / p * (double)(p / 2) * (double)((p + 1) / 2);
+            far += p - 1;
+        }
+        ph.axes |= 1u << a;
+        ph.bytes[a] = load;
+        ph.xfer_ps[a] = xfer_ps(n, load);
     }
-    return (ici_phase){.axis = a,
-                       .steps = p > 1 ? 1 : 0,
-                       .bytes = load,
-                       .xfer_ps = xfer_ps(n, load),
-                       .lat_ps = n->hop_ps * far};
+    if (n->twisted && all)
+        far = n->twist_far;
+    ph.lat_ps = n->hop_ps * far;
+    return ph;
 }
 
 /* Fill g->ph for kind over axes (dimension order x, y, z; all-gather in reverse). */
@@ -504,8 +612,8 @@ static void plan(const ici_net *n, ici_inst *g)
         break;
     }
     case ICI_ALLTOALL:
-        for (unsigned i = 0; i < na; i++)
-            g->ph[g->nph++] = a2a_phase(n, ax[i], B);
+        if (na)
+            g->ph[g->nph++] = a2a_phase(n, ax, na, B);
         break;
     default:
         assert(0);
@@ -516,7 +624,8 @@ static uint64_t plan_sent_bytes(const ici_inst *g)
 {
     double s = 0;
     for (unsigned i = 0; i < g->nph; i++)
-        s += 2.0 * g->ph[i].steps * g->ph[i].bytes;
+        for (unsigned a = 0; a < 3; a++)
+            s += 2.0 * g->ph[i].steps * g->ph[i].bytes[a];
     return stats_round_sat(s);
 }
 
@@ -555,6 +664,7 @@ static ici_inst *inst_get(ici_net *n, unsigned k)
         g->ev = kern_event_new(inst_step, g);
     g->next = NULL;
     g->arrived = 0;
+    g->mismatch = 0;
     g->k = k;
     return g;
 }
@@ -590,6 +700,7 @@ static unsigned member_chip(const ici_net *n, const ici_inst *g, unsigned j)
 static void inst_finish(ici_net *n, ici_inst *g)
 {
     n->st_collectives++;
+    n->st_mismatch += (uint64_t)g->mismatch;
     for (unsigned j = 0; j < g->k; j++) {
         if (g->rec[j])
             row_record(n, g->kind, g->axes, g->bytes, g->ready[j] - g->start[j]);
@@ -626,17 +737,21 @@ static void inst_step(void *ctx)
         g->nready[j] = 0;
     for (unsigned j = 0; j < g->k; j++) {
         unsigned slot = slot_of(n, member_chip(n, g, j));
-        for (unsigned dir = 0; dir < 2; dir++) {
-            long nb = nb_member(n, g, j, ph->axis, dir);
-            if (nb < 0)
+        for (unsigned a = 0; a < n->naxes; a++) {
+            if (!(ph->axes & (1u << a)))
                 continue;
-            uint64_t *lf = &n->link_free[link_idx(n, slot, ph->axis, dir)];
-            uint64_t st = u64max(g->ready[j], *lf);
-            uint64_t end = tadd(st, ph->xfer_ps);
-            *lf = end;
-            n->link_bytes += ph->bytes;
-            g->nready[nb] = u64max(g->nready[nb], tadd(end, ph->lat_ps));
-            g->nready[j] = u64max(g->nready[j], end);
+            for (unsigned dir = 0; dir < 2; dir++) {
+                long nb = nb_member(n, g, j, a, dir);
+                if (nb < 0)
+                    continue;
+                uint64_t *lf = &n->link_free[link_idx(n, slot, a, dir)];
+                uint64_t st = u64max(g->ready[j], *lf);
+                uint64_t end = tadd(st, ph->xfer_ps[a]);
+                *lf = end;
+                n->link_bytes += ph->bytes[a];
+                g->nready[nb] = u64max(g->nready[nb], tadd(end, ph->lat_ps));
+                g->nready[j] = u64max(g->nready[j], end);
+            }
         }
     }
     uint64_t *t = g->ready;
@@ -689,7 +804,7 @@ static uint64_t coll_start(ici_net *n, unsigned chip, ici_kind kind, unsigned ax
             pp = &n->pending[leader];
         }
     } else if (g->kind != kind || g->bytes != bytes) {
-        n->st_mismatch++; /* SPMD traces never do this; the first chip's operands win */
+        g->mismatch = 1; /* SPMD traces never do this; the first arrival's operands win */
     }
     unsigned j = 0;
     if (n->mode == ICI_MODE_FULL)

@@ -1,7 +1,9 @@
 /* pod.c - pod-scale estimate (`tpusim pod`): a trace's per-chip work replayed on a pod
  * topology. Symmetric mode (default) simulates one representative chip whose collectives are
  * timed on the whole topology (icinet.c, SYMMETRIC); full mode simulates every chip of a
- * slice on one FULL network. Scaling rows are weak scaling: the per-chip trace is fixed.
+ * slice on one FULL network, with one SPMD trace or one trace per chip. Scaling rows are weak
+ * scaling with one trace (the per-chip work is fixed), strong scaling with a "{chips}" trace
+ * name (one trace per chip count, generated for a fixed model).
  * Figures and their definitions: docs/models-ici.md ("Pod estimate"). */
 #include "pod.h"
 
@@ -25,6 +27,9 @@
 
 typedef struct pod_opts {
     const char *config, *trace, *json, *topology;
+    const char *const *traces; /* the TRACE arguments; trace = traces[0] */
+    unsigned ntraces;
+    int per_count; /* trace names contain "{chips}": one trace per chip count (strong scaling) */
     uint64_t chips;
     ici_mode mode;
     int quiet;
@@ -37,7 +42,7 @@ typedef struct pod_opts {
 static void pod_usage(FILE *out)
 {
     fprintf(out,
-            "usage: tpusim pod -c CONFIG TRACE [--chips N | --topology AxBxC]\n"
+            "usage: tpusim pod -c CONFIG TRACE... [--chips N] [--topology AxBxC]\n"
             "                  [--mode symmetric|full] [--json FILE] [-p key=value]...\n"
             "                  [--scaling N,N,...]\n"
             "\n"
@@ -45,17 +50,25 @@ static void pod_usage(FILE *out)
             "MFU, step time, the split into compute, memory-bound, exposed communication and\n"
             "idle time, and per-collective rows with achieved bus bandwidth.\n"
             "\n"
+            "TRACE is one SPMD trace that every chip runs. In full mode, chips may run their\n"
+            "own traces: give one TRACE per chip in chip-id order, or one name containing\n"
+            "{chip} (replaced by the chip id, e.g. step.{chip}.tpt). {chips} in a name is\n"
+            "replaced by the pod's chip count: with --scaling, one trace per chip count, e.g.\n"
+            "generated for a fixed model with 'tpusim gen ... --chips N' (strong scaling).\n"
+            "\n"
             "  -c, --config CONFIG   machine config (YAML file or preset name such as v7)\n"
             "  -p key=value          override one config key (repeatable)\n"
             "      --chips N         pod of N chips, near-cubic (2D generations: near-square)\n"
-            "      --topology AxBxC  exact pod dimensions (default: the config's pod.dims)\n"
+            "      --topology AxBxC  exact pod dimensions (default: the config's pod.dims);\n"
+            "                        with --chips, N must equal the product\n"
             "      --mode MODE       symmetric (default): one representative chip, collectives\n"
             "                        timed on the whole topology; full: every chip simulated\n"
             "                        (slices of up to %d chips)\n"
             "      --json FILE       write the estimate as JSON (atomically; - = stdout)\n"
             "  -q, --quiet           do not print the text report\n"
-            "      --scaling LIST    also estimate these chip counts (weak scaling: per-chip\n"
-            "                        work is fixed unless the trace is regenerated)\n",
+            "      --scaling LIST    also estimate these chip counts: weak scaling with one\n"
+            "                        trace, strong scaling with a {chips} trace name (the\n"
+            "                        main estimate is then the last count, or --chips)\n",
             POD_FULL_MAX_CHIPS);
 }
 
@@ -144,17 +157,66 @@ static double st(const stats_reg *r, const char *group, const char *name)
     return stats_get(r, group, name, 0);
 }
 
+int pod_trace_path(const char *tmpl, unsigned chip, unsigned chips, char *buf, size_t cap, err *e)
+{
+    size_t len = 0;
+    for (const char *p = tmpl; *p;) {
+        char num[16] = "";
+        size_t skip = 0;
+        if (!strncmp(p, "{chip}", 6)) {
+            snprintf(num, sizeof num, "%u", chip);
+            skip = 6;
+        } else if (!strncmp(p, "{chips}", 7)) {
+            snprintf(num, sizeof num, "%u", chips);
+            skip = 7;
+        }
+        const char *add = skip ? num : p;
+        size_t n = skip ? strlen(num) : 1;
+        if (len + n >= cap)
+            return err_set(e, "pod: trace path '%s' too long for chip %u", tmpl, chip);
+        memcpy(buf + len, add, n);
+        len += n;
+        p += skip ? skip : 1;
+    }
+    buf[len] = 0;
+    return 0;
+}
+
+int pod_trace_per_chip(const char *tmpl)
+{
+    return strstr(tmpl, "{chip}") != NULL;
+}
+
 int pod_estimate(const cfg *c, const char *trace, const char *topo, ici_mode mode, pod_result *res,
                  err *e)
+{
+    return pod_estimate_traces(c, &trace, 1, topo, mode, res, e);
+}
+
+int pod_estimate_traces(const cfg *c, const char *const *traces, unsigned ntraces, const char *topo,
+                        ici_mode mode, pod_result *res, err *e)
 {
     memset(res, 0, sizeof *res);
     int rc = -1;
     chip **chips = NULL;
     unsigned nchips = 0;
+    char path[sizeof res->trace];
     kern_begin();
     ici_net *net = ici_net_new(c, topo, mode, e);
     if (!net)
         return -1;
+    int per_chip = ntraces > 1 || pod_trace_per_chip(traces[0]);
+    if (ntraces > 1 && ntraces != ici_net_chips(net)) {
+        err_set(e,
+                "pod: %u traces for the %u chips of %s: give one SPMD trace, or one per chip "
+                "in chip-id order",
+                ntraces, ici_net_chips(net), topo);
+        goto out;
+    }
+    if (per_chip && mode != ICI_MODE_FULL) {
+        err_set(e, "pod: per-chip traces need --mode full (symmetric mode simulates one chip)");
+        goto out;
+    }
     res->chips = ici_net_chips(net);
     res->naxes = ici_net_axes(net);
     ici_net_dims(net, res->dims);
@@ -173,13 +235,32 @@ int pod_estimate(const cfg *c, const char *trace, const char *topo, ici_mode mod
         err_set(e, "pod: out of memory");
         goto out;
     }
-    for (unsigned i = 0; i < nchips; i++)
-        if (!(chips[i] = chip_new(c, i, net, trace, e)))
-            goto out;
-    kern_run(KERN_FOREVER);
     for (unsigned i = 0; i < nchips; i++) {
-        if (chip_finish(chips[i], e))
+        if (pod_trace_path(traces[ntraces > 1 ? i : 0], i, res->chips, path, sizeof path, e))
             goto out;
+        if (i == 0)
+            snprintf(res->trace, sizeof res->trace, "%s", path);
+        if (!(chips[i] = chip_new(c, i, net, path, e)))
+            goto out;
+    }
+    kern_run(KERN_FOREVER);
+    /* A chip that fails stops issuing; the others then deadlock in its collectives. Report the
+     * failing chip's own error, not the first deadlock it caused. */
+    int failed = 0;
+    for (unsigned i = 0; i < nchips; i++) {
+        err ei;
+        if (!chip_finish(chips[i], &ei))
+            continue;
+        int dead = strstr(ei.msg, "deadlock") != NULL;
+        if (!failed || !dead)
+            *e = ei;
+        if (!dead)
+            goto out;
+        failed = 1;
+    }
+    if (failed)
+        goto out;
+    for (unsigned i = 0; i < nchips; i++) {
         chip_summary s;
         chip_summarize(chips[i], &s);
         stats_reg *r = stats_new();
@@ -190,6 +271,7 @@ int pod_estimate(const cfg *c, const char *trace, const char *topo, ici_mode mod
         res->mxu_flops_per_chip += (double)s.mxu_flops;
         res->mxu_ideal_ps += st(r, "core", "mxu_ideal_ps");
         res->ici_bytes_per_chip += (double)s.ici_bytes;
+        res->ici_link_bytes_per_chip += st(r, "ici0", "bytes");
         res->t_compute += st(r, "core", "t_compute_ps");
         res->t_memory += st(r, "core", "t_memory_ps");
         res->t_comm += st(r, "core", "t_comm_ps");
@@ -200,6 +282,7 @@ int pod_estimate(const cfg *c, const char *trace, const char *topo, ici_mode mod
     res->mxu_flops_per_chip *= k;
     res->mxu_ideal_ps *= k;
     res->ici_bytes_per_chip *= k;
+    res->ici_link_bytes_per_chip *= k;
     res->t_compute *= k;
     res->t_memory *= k;
     res->t_comm *= k;
@@ -227,6 +310,7 @@ int pod_estimate(const cfg *c, const char *trace, const char *topo, ici_mode mod
         }
     }
     res->mfu = step_s > 0 && peak_chip > 0 ? res->mxu_flops_per_chip / step_s / peak_chip : 0;
+    res->mismatches = ici_net_mismatches(net);
     res->nrows = ici_net_nrows(net);
     if (res->nrows > POD_MAX_ROWS)
         res->nrows = POD_MAX_ROWS;
@@ -279,10 +363,19 @@ static const char *mfu_dtype_name(int dt)
 static void print_result(FILE *out, const cfg *c, const pod_opts *o, const pod_result *r)
 {
     char b1[32], b2[32];
-    fprintf(out, "tpusim pod: %s%s%s%s, trace %s\n", c->chip_name, c->source[0] ? " (" : "",
-            c->source, c->source[0] ? ")" : "", o->trace);
-    fprintf(out, "note: weak scaling - every chip runs the trace's per-chip work unchanged; "
-                 "regenerate the trace to change each chip's share.\n");
+    fprintf(out, "tpusim pod: %s%s%s%s, trace %s", c->chip_name, c->source[0] ? " (" : "",
+            c->source, c->source[0] ? ")" : "", r->trace);
+    if (o->ntraces > 1 || pod_trace_per_chip(o->trace))
+        fprintf(out, " (chip 0 of %u per-chip traces)", r->chips);
+    fprintf(out, "\n");
+    if (o->nscaling && o->per_count)
+        fprintf(out,
+                "note: strong scaling - each chip count runs its own trace (%s); they scale "
+                "a fixed model only if generated for one.\n",
+                o->trace);
+    else if (o->nscaling)
+        fprintf(out, "note: weak scaling - every chip runs the trace's per-chip work unchanged; "
+                     "use {chips} in the trace name for one trace per chip count.\n");
     fprintf(out, "topology        %s, %u chips, %s\n", r->desc, r->chips,
             o->mode == ICI_MODE_FULL ? "full mode (every chip simulated)"
                                      : "symmetric mode (one representative chip)");
@@ -302,34 +395,50 @@ static void print_result(FILE *out, const cfg *c, const pod_opts *o, const pod_r
             "idle %.1f%%\n",
             share(r->t_compute, r->step_ps) * 100, share(r->t_memory, r->step_ps) * 100,
             share(r->t_comm, r->step_ps) * 100, share(r->t_idle, r->step_ps) * 100);
-    fmt_bytes(b1, sizeof b1, r->ici_bytes_per_chip);
-    fprintf(out, "ICI             %s per chip\n", b1);
+    if (r->mismatches)
+        fprintf(out,
+                "warning: %llu collectives differed in kind or size between the chips of a "
+                "group; the operands of the first chip to arrive were used\n",
+                (unsigned long long)r->mismatches);
+    fmt_bytes(b1, sizeof b1, r->ici_link_bytes_per_chip);
+    fmt_bytes(b2, sizeof b2, r->ici_bytes_per_chip);
+    fprintf(out, "ICI             %s per chip sent on links (instruction bytes %s)\n", b1, b2);
     if (r->nrows) {
         fprintf(out, "collectives (chip 0)\n");
-        fprintf(out, "  %-14s %-4s %-36s %7s %12s %12s %12s\n", "kind", "axes", "algorithm",
+        fprintf(out, "  %-14s %-4s %-56s %7s %12s %12s %12s\n", "kind", "axes", "algorithm",
                 "count", "bytes", "time", "bus GB/s");
         for (unsigned i = 0; i < r->nrows; i++) {
             const ici_row *w = &r->rows[i];
             char ax[4];
             fmt_bytes(b1, sizeof b1, (double)w->bytes);
             fmt_time(b2, sizeof b2, (double)w->time_ps);
-            fprintf(out, "  %-14s %-4s %-36s %7llu %12s %12s %12.1f\n", ici_kind_name(w->kind),
+            fprintf(out, "  %-14s %-4s %-56s %7llu %12s %12s %12.1f\n", ici_kind_name(w->kind),
                     ici_axes_name(w->axes, ax), w->algo, (unsigned long long)w->count, b1, b2,
                     ici_row_busbw(w) * 1e-9);
         }
     }
 }
 
-static void print_scaling(FILE *out, const pod_result *s, unsigned n)
+/* Scaling efficiency of row i against row 0: weak scaling (fixed per-chip work) step_0 /
+ * step_i; strong scaling (fixed total work) (chips_0 step_0) / (chips_i step_i). 1 = ideal. */
+static double efficiency(const pod_result *s, unsigned i, int strong)
 {
-    fprintf(out, "scaling (weak: fixed per-chip trace)\n");
-    fprintf(out, "  %8s %-12s %12s %14s %8s %11s\n", "chips", "topology", "step time",
-            "sustained EF", "MFU", "comm share");
+    double d = (double)s[i].step_ps * (strong ? s[i].chips : 1);
+    return d > 0 ? (double)s[0].step_ps * (strong ? s[0].chips : 1) / d : 0;
+}
+
+static void print_scaling(FILE *out, const pod_result *s, unsigned n, int strong)
+{
+    fprintf(out, "scaling (%s)\n",
+            strong ? "strong: one trace per chip count" : "weak: fixed per-chip trace");
+    fprintf(out, "  %8s %-12s %12s %14s %8s %11s %11s\n", "chips", "topology", "step time",
+            "sustained EF", "MFU", "comm share", "efficiency");
     for (unsigned i = 0; i < n; i++) {
         char b[32];
         fmt_time(b, sizeof b, (double)s[i].step_ps);
-        fprintf(out, "  %8u %-12s %12s %14.4g %7.1f%% %10.1f%%\n", s[i].chips, s[i].topo, b,
-                s[i].sustained_ef, s[i].mfu * 100, share(s[i].t_comm, s[i].step_ps) * 100);
+        fprintf(out, "  %8u %-12s %12s %14.4g %7.1f%% %10.1f%% %10.1f%%\n", s[i].chips, s[i].topo,
+                b, s[i].sustained_ef, s[i].mfu * 100, share(s[i].t_comm, s[i].step_ps) * 100,
+                efficiency(s, i, strong) * 100);
     }
 }
 
@@ -353,9 +462,11 @@ static int write_json(const char *path, const cfg *c, const pod_opts *o, const p
     json_str(&w, "tool", "tpusim pod");
     json_str(&w, "chip", c->chip_name);
     json_str(&w, "config", c->source);
-    json_str(&w, "trace", o->trace);
+    json_str(&w, "trace", r->trace);
     json_str(&w, "mode", o->mode == ICI_MODE_FULL ? "full" : "symmetric");
-    json_bool(&w, "weak_scaling", 1);
+    json_bool(&w, "per_chip_traces", o->ntraces > 1 || pod_trace_per_chip(o->trace));
+    json_bool(&w, "weak_scaling", !o->per_count);
+    json_str(&w, "scaling_kind", o->per_count ? "strong" : "weak");
     json_result_core(&w, r);
     json_str(&w, "topology_desc", r->desc);
     json_arr_begin(&w, "dims");
@@ -371,6 +482,8 @@ static int write_json(const char *path, const cfg *c, const pod_opts *o, const p
     json_num(&w, "flops_per_chip", r->flops_per_chip);
     json_num(&w, "mxu_flops_per_chip", r->mxu_flops_per_chip);
     json_num(&w, "ici_bytes_per_chip", r->ici_bytes_per_chip);
+    json_num(&w, "ici_link_bytes_per_chip", r->ici_link_bytes_per_chip);
+    json_u64(&w, "collective_mismatches", r->mismatches);
     json_obj_begin(&w, "time_split");
     json_num(&w, "compute_s", r->t_compute * 1e-12);
     json_num(&w, "memory_s", r->t_memory * 1e-12);
@@ -403,6 +516,8 @@ static int write_json(const char *path, const cfg *c, const pod_opts *o, const p
     for (unsigned i = 0; i < (nsc ? nsc : 1); i++) {
         json_obj_begin(&w, NULL);
         json_result_core(&w, nsc ? &sc[i] : r);
+        json_str(&w, "trace", nsc ? sc[i].trace : r->trace);
+        json_num(&w, "efficiency", nsc ? efficiency(sc, i, o->per_count) : 1.0);
         json_obj_end(&w);
     }
     json_arr_end(&w);
@@ -495,11 +610,18 @@ static int parse_args(int argc, char **argv, pod_opts *o, int *help, err *e)
             return err_set(e, "pod: bad option '%s' (see 'tpusim pod --help')", argv[optind - 1]);
         }
     }
-    if (optind != argc - 1)
-        return err_set(e, "pod: expected one TRACE argument (see 'tpusim pod --help')");
-    o->trace = argv[optind];
-    if (o->chips && o->topology)
-        return err_set(e, "pod: give --chips or --topology, not both");
+    if (optind >= argc)
+        return err_set(e, "pod: expected a TRACE argument (see 'tpusim pod --help')");
+    o->traces = (const char *const *)&argv[optind];
+    o->ntraces = (unsigned)(argc - optind);
+    o->trace = o->traces[0];
+    for (unsigned i = 0; i < o->ntraces; i++)
+        o->per_count |= strstr(o->traces[i], "{chips}") != NULL;
+    if (o->ntraces > 1 && o->mode != ICI_MODE_FULL)
+        return err_set(e, "pod: %u TRACE arguments: per-chip traces need --mode full", o->ntraces);
+    if (o->ntraces > 1 && o->nscaling)
+        return err_set(e, "pod: --scaling takes one TRACE (use {chips} in its name for one "
+                          "trace per chip count)");
     if (o->topology) {
         unsigned d[3];
         if (cfg_parse_dims(o->topology, d) < 1 || !d[0] || !d[1] || !d[2])
@@ -507,6 +629,10 @@ static int parse_args(int argc, char **argv, pod_opts *o, int *help, err *e)
                            "pod: --topology '%s': expected 1 to 3 axes of at least 1 chip "
                            "such as 16x16 or 16x24x24",
                            o->topology);
+        uint64_t n = (uint64_t)d[0] * d[1] * d[2];
+        if (o->chips && o->chips != n)
+            return err_set(e, "pod: --chips %llu does not match --topology %s (%llu chips)",
+                           (unsigned long long)o->chips, o->topology, (unsigned long long)n);
     }
     return 0;
 }
@@ -527,24 +653,31 @@ int pod_main(int argc, char **argv, err *e)
     char topo[64];
     if (o.topology)
         snprintf(topo, sizeof topo, "%s", o.topology);
-    else if (pod_topology(&c, o.chips, topo, sizeof topo, e))
-        return -1;
+    else if (pod_topology(
+                 &c, !o.chips && o.per_count && o.nscaling ? o.scaling[o.nscaling - 1] : o.chips,
+                 topo, sizeof topo, e))
+        return -1; /* strong scaling without --chips: the main estimate is the last count */
     pod_result *res = calloc(1 + o.nscaling, sizeof *res);
     if (!res)
         return err_set(e, "pod: out of memory");
     int rc = -1;
-    if (pod_estimate(&c, o.trace, topo, o.mode, &res[0], e))
+    if (pod_estimate_traces(&c, o.traces, o.ntraces, topo, o.mode, &res[0], e))
         goto out;
     for (unsigned i = 0; i < o.nscaling; i++) {
         char t[64];
-        if (pod_topology(&c, o.scaling[i], t, sizeof t, e) ||
-            pod_estimate(&c, o.trace, t, o.mode, &res[1 + i], e))
+        if (pod_topology(&c, o.scaling[i], t, sizeof t, e))
+            goto out;
+        if (o.ntraces == 1 && !strcmp(t, res[0].topo)) {
+            res[1 + i] = res[0]; /* the same trace on the same topology: already estimated */
+            continue;
+        }
+        if (pod_estimate(&c, o.trace, t, o.mode, &res[1 + i], e))
             goto out;
     }
     if (!o.quiet && (!o.json || strcmp(o.json, "-"))) {
         print_result(stdout, &c, &o, &res[0]);
         if (o.nscaling)
-            print_scaling(stdout, &res[1], o.nscaling);
+            print_scaling(stdout, &res[1], o.nscaling, o.per_count);
     }
     if (o.json && write_json(o.json, &c, &o, &res[0], &res[1], o.nscaling, e))
         goto out;

@@ -18,17 +18,20 @@ typedef struct pod_result {
     unsigned chips, naxes, dims[3];
     char topo[32];    /* "16x24x24" */
     char desc[64];    /* "16x24x24 torus(xyz)" */
+    char trace[1024]; /* chip 0's trace path (templates expanded) */
     uint64_t step_ps; /* latest chip's end */
     double flops_per_chip, mxu_flops_per_chip;
     double mxu_ideal_ps; /* MXU FLOPs at the peak rate of their datatype, per chip */
     /* split of the step: compute (an MXU or the vector unit busy), memory-bound (only DMA
      * busy), exposed communication (only ICI busy), idle (the rest of step_ps) */
     double t_compute, t_memory, t_comm, t_idle;
-    double ici_bytes_per_chip;
+    double ici_bytes_per_chip;       /* ICI instruction bytes (core.ici_bytes) */
+    double ici_link_bytes_per_chip;  /* bytes the chip transmits on its links (ici0.bytes) */
     double peak_ef[ISA_DTYPE_COUNT]; /* chips x per-chip peak, 0 = unsupported */
     double sustained_ef;             /* chips x flops_per_chip / step */
     double mfu;                      /* mxu_flops_per_chip / step / peak of mfu_dtype */
     int mfu_dtype;                   /* the trace's MXU datatype; -1 = mixed (effective peak) */
+    uint64_t mismatches; /* collectives whose kind or size differed within a group (full) */
     unsigned nrows;
     ici_row rows[POD_MAX_ROWS]; /* chip 0's collectives */
 } pod_result;
@@ -39,9 +42,21 @@ typedef struct pod_result {
 int pod_topology(const cfg *c, uint64_t chips, char *buf, size_t cap, err *e);
 /* Run one estimate on a new kernel simulation (kern_begin is called). `c` must be checked
  * (cfg_check). Returns 0, or non-zero with e filled (bad topology, trace errors, full mode on
- * more than 1024 chips). */
+ * more than 1024 chips). Same as pod_estimate_traces with one trace. */
 int pod_estimate(const cfg *c, const char *trace, const char *topo, ici_mode mode, pod_result *res,
                  err *e);
+/* Trace path of `chip` in a pod of `chips`: `tmpl` with every "{chip}" replaced by the chip id
+ * and every "{chips}" by the chip count. Returns 0, or non-zero with e filled if the result
+ * does not fit `cap`. */
+int pod_trace_path(const char *tmpl, unsigned chip, unsigned chips, char *buf, size_t cap, err *e);
+/* 1 if `tmpl` names one trace per chip (contains "{chip}"). */
+int pod_trace_per_chip(const char *tmpl);
+/* The estimate with traces[0..ntraces-1]: ntraces == 1 is an SPMD trace (every chip runs it,
+ * after pod_trace_path expansion, so "{chip}" gives per-chip files); ntraces == chips gives
+ * chip i traces[i] (full mode only). Per-chip traces in symmetric mode, or a count that is
+ * neither, are errors. */
+int pod_estimate_traces(const cfg *c, const char *const *traces, unsigned ntraces, const char *topo,
+                        ici_mode mode, pod_result *res, err *e);
 
 /* `tpusim pod` (argv[0] = "pod"). Prints the report to stdout; returns 0, or non-zero with
  * e filled. */

@@ -28,6 +28,7 @@ static void test_cfg(cfg *c, const char *wrap, double gbs, double hop_ns)
     snprintf(c->ici_wrap, sizeof c->ici_wrap, "%s", wrap);
     c->ici_link_gbs = gbs;
     c->ici_hop_latency_ns = hop_ns;
+    c->ici_links_per_chip = 6; /* 3D topologies need 2 links per axis */
 }
 
 static uint64_t g_end[MAXCHIPS * 2];
@@ -183,6 +184,94 @@ static void test_ici_alltoall_is_bisection_limited(void **state)
         ici_mode mode = m ? ICI_MODE_SYMMETRIC : ICI_MODE_FULL;
         assert_close((double)run_op(&torus, "8", mode, ICI_ALLTOALL, 1, 0, B, 1), want_t, 0.01);
         assert_close((double)run_op(&mesh, "8", mode, ICI_ALLTOALL, 1, 0, B, 1), want_m, 0.01);
+    }
+}
+
+static void test_ici_multi_axis_alltoall_routes_all_axes_at_once(void **state)
+{
+    (void)state;
+    cfg c;
+    test_cfg(&c, "xyz", 50, 1000);
+    double B = 32 * MiB;
+    /* 4x4x8 torus, dimension-ordered routing on every axis at once: per link direction x and y
+     * carry B/4 * 4/2 = B/2, z carries B/8 * 16/2 = B (the bottleneck); the farthest chip is
+     * 2 + 2 + 4 hops away. */
+    double want = 8 * HOP + B / BW;
+    for (int m = 0; m < 2; m++) {
+        ici_mode mode = m ? ICI_MODE_SYMMETRIC : ICI_MODE_FULL;
+        assert_close((double)run_op(&c, "4x4x8", mode, ICI_ALLTOALL, 7, 0, B, 1), want, 0.01);
+    }
+    /* mesh 4x4: each axis' middle link carries B/4 * 2 * 2 = B; 3 + 3 hops */
+    test_cfg(&c, "", 50, 1000);
+    for (int m = 0; m < 2; m++) {
+        ici_mode mode = m ? ICI_MODE_SYMMETRIC : ICI_MODE_FULL;
+        assert_close((double)run_op(&c, "4x4", mode, ICI_ALLTOALL, 3, 0, B, 1), 6 * HOP + B / BW,
+                     0.01);
+    }
+}
+
+static void test_ici_twisted_torus_speeds_up_alltoall_not_rings(void **state)
+{
+    (void)state;
+    cfg plain, tw;
+    test_cfg(&plain, "xyz", 50, 1000);
+    test_cfg(&tw, "xyz", 50, 1000);
+    tw.ici_twisted = 1;
+    double B = 32 * MiB;
+    /* 4x4x8 twisted (x and y wraps shift z by 4): breadth-first search gives a mean distance
+     * of 3.4375 hops (55/16) and a diameter of 6, against 4 and 8 untwisted; balanced routing
+     * loads every link direction with B * 3.4375 / 6. */
+    double want = 6 * HOP + B * (55.0 / 16) / 6 / BW;
+    for (int m = 0; m < 2; m++) {
+        ici_mode mode = m ? ICI_MODE_SYMMETRIC : ICI_MODE_FULL;
+        double t = (double)run_op(&tw, "4x4x8", mode, ICI_ALLTOALL, 7, 0, B, 1);
+        assert_close(t, want, 0.01);
+        double u = (double)run_op(&plain, "4x4x8", mode, ICI_ALLTOALL, 7, 0, B, 1);
+        assert_true(u / t > 1.6); /* about 1.7x (bandwidth 1.75x, latency 8 vs 6 hops) */
+        /* ring collectives use the same logical rings and links: unchanged */
+        assert_int_equal(run_op(&tw, "4x4x8", mode, ICI_ALLREDUCE, 7, 0, B, 1),
+                         run_op(&plain, "4x4x8", mode, ICI_ALLREDUCE, 7, 0, B, 1));
+    }
+    err e;
+    kern_begin();
+    ici_net *n = ici_net_new(&tw, "4x4x8", ICI_MODE_SYMMETRIC, &e);
+    assert_non_null(n);
+    assert_string_equal(ici_net_describe(n), "4x4x8 twisted torus(xyz)");
+    uint64_t end = 0;
+    ici_net_start(n, 0, ICI_ALLTOALL, 7, 0, B, rec_done, &end);
+    kern_run(KERN_FOREVER);
+    assert_string_equal(ici_net_row(n, 0)->algo,
+                        "routed all-to-all over x,y,z (twisted torus, balanced)");
+    ici_net_free(n);
+}
+
+static void test_ici_twisted_wrap_links_reach_the_shifted_chip(void **state)
+{
+    (void)state;
+    cfg c;
+    test_cfg(&c, "xyz", 50, 1000);
+    c.ici_twisted = 1;
+    uint64_t bytes = 1 * MiB;
+    uint64_t want = (uint64_t)(HOP + bytes / BW + 0.5);
+    /* a ring shift along each axis on every chip of a 2x2x4 twisted torus: the recvs match
+     * only if the +x wrap of chip (1,y,z) lands on (0,y,z+2) and the -x wrap of (0,y,z+2)
+     * comes back to (1,y,z) */
+    for (unsigned a = 0; a < 3; a++) {
+        err e;
+        kern_begin();
+        ici_net *n = ici_net_new(&c, "2x2x4", ICI_MODE_FULL, &e);
+        assert_non_null(n);
+        static uint64_t s[16], r[16];
+        g_ndone = 0;
+        for (unsigned i = 0; i < 16; i++) {
+            ici_net_start(n, i, ICI_RECV, 1u << a, 1, bytes, rec_done, &r[i]);
+            ici_net_start(n, i, ICI_SEND, 1u << a, 0, bytes, rec_done, &s[i]);
+        }
+        kern_run(KERN_FOREVER);
+        assert_int_equal(g_ndone, 32);
+        for (unsigned i = 0; i < 16; i++)
+            assert_int_equal(r[i], want);
+        ici_net_free(n);
     }
 }
 
@@ -532,6 +621,32 @@ static void test_ici_rejects_bad_topologies(void **state)
     snprintf(c.ici_wrap, sizeof c.ici_wrap, "xw");
     assert_null(ici_net_new(&c, "4x4", ICI_MODE_SYMMETRIC, &e));
     assert_non_null(strstr(e.msg, "'w'"));
+    /* a 3D torus needs 6 ports */
+    test_cfg(&c, "xyz", 50, 1000);
+    c.ici_links_per_chip = 4;
+    assert_null(ici_net_new(&c, "4x4x4", ICI_MODE_SYMMETRIC, &e));
+    assert_non_null(strstr(e.msg, "needs 6 links per chip"));
+    kern_begin();
+    ici_net *ok = ici_net_new(&c, "4x4x1", ICI_MODE_SYMMETRIC, &e); /* a unit axis needs none */
+    assert_non_null(ok);
+    ici_net_free(ok);
+    /* twisting needs a wrapped k x k x 2k-like shape */
+    test_cfg(&c, "xyz", 50, 1000);
+    c.ici_twisted = 1;
+    const char *untwistable[] = {"4x4x4", "4x4x12", "8", "1x2x2"};
+    for (unsigned i = 0; i < sizeof untwistable / sizeof untwistable[0]; i++) {
+        e.msg[0] = 0;
+        assert_null(ici_net_new(&c, untwistable[i], ICI_MODE_SYMMETRIC, &e));
+        assert_non_null(strstr(e.msg, "ici.twisted"));
+    }
+    test_cfg(&c, "xy", 50, 1000);
+    c.ici_twisted = 1;
+    assert_null(ici_net_new(&c, "4x4x8", ICI_MODE_SYMMETRIC, &e)); /* z is not wrapped */
+    assert_non_null(strstr(e.msg, "every axis wrapped"));
+    kern_begin();
+    ok = ici_net_new(&c, "8x4", ICI_MODE_SYMMETRIC, &e); /* 2D 2k x k */
+    assert_non_null(ok);
+    ici_net_free(ok);
 }
 
 static void test_ici_describes_topology_and_records_rows(void **state)
@@ -574,6 +689,9 @@ int main(void)
         cmocka_unit_test(test_ici_single_axis_allreduce_over_y_only),
         cmocka_unit_test(test_ici_mesh_axis_has_half_the_ring_bandwidth),
         cmocka_unit_test(test_ici_alltoall_is_bisection_limited),
+        cmocka_unit_test(test_ici_multi_axis_alltoall_routes_all_axes_at_once),
+        cmocka_unit_test(test_ici_twisted_torus_speeds_up_alltoall_not_rings),
+        cmocka_unit_test(test_ici_twisted_wrap_links_reach_the_shifted_chip),
         cmocka_unit_test(test_ici_two_concurrent_collectives_on_one_axis_take_twice_as_long),
         cmocka_unit_test(test_ici_send_recv_take_hop_latency_plus_bytes_over_bandwidth),
         cmocka_unit_test(test_ici_back_to_back_sends_serialise_on_the_link),

@@ -27,25 +27,61 @@ static const char *const TRACE_TEXT = "dma.h2v hbm=0 vmem=0 bytes=1M signal=1\n"
                                       "ici.recv axis=x dir=-1 bytes=64K\n"
                                       "sync.barrier\n";
 
+/* A 3D step: matmul, all-reduce over every axis, all-gather and reduce-scatter over some,
+ * all-to-all over all, and a ring shift along z. `m` sets the matmul size (per-chip traces). */
+static const char *const TRACE3_FMT = "dma.h2v hbm=0 vmem=0 bytes=1M signal=1\n"
+                                      "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 wait=1\n"
+                                      "mxu.matmul mxu=0 src=0 dst=2M m=%u dtype=bf16 signal=2\n"
+                                      "ici.allreduce axes=xyz bytes=%uK dtype=bf16 wait=2\n"
+                                      "ici.allgather axes=z bytes=2M dtype=bf16\n"
+                                      "ici.reducescatter axes=xy bytes=4M dtype=bf16\n"
+                                      "ici.alltoall axes=xyz bytes=2M dtype=bf16\n"
+                                      "ici.send axis=z dir=+1 bytes=256K\n"
+                                      "ici.recv axis=z dir=-1 bytes=256K\n"
+                                      "sync.barrier\n";
+
+static char g_trace3[128];
+
+/* Assemble `text` into g_dir/name.tpt; path in out. */
+static int assemble(const char *text, const char *name, char *out, size_t cap)
+{
+    char src[192];
+    snprintf(src, sizeof src, "%s/%s.s", g_dir, name);
+    snprintf(out, cap, "%s/%s.tpt", g_dir, name);
+    FILE *f = fopen(src, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    fclose(f);
+    err e;
+    if (asm_file(src, out, &e)) {
+        fprintf(stderr, "%s\n", e.msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int assemble3k(unsigned m, unsigned ar_kib, const char *name, char *out, size_t cap)
+{
+    char text[1024];
+    snprintf(text, sizeof text, TRACE3_FMT, m, ar_kib);
+    return assemble(text, name, out, cap);
+}
+
+static int assemble3(unsigned m, const char *name, char *out, size_t cap)
+{
+    return assemble3k(m, 8192, name, out, cap);
+}
+
 static int setup(void **state)
 {
     (void)state;
     snprintf(g_dir, sizeof g_dir, "/tmp/test_pod.XXXXXX");
     if (!mkdtemp(g_dir))
         return -1;
-    char src[128];
-    snprintf(src, sizeof src, "%s/t.s", g_dir);
-    snprintf(g_trace, sizeof g_trace, "%s/t.tpt", g_dir);
-    FILE *f = fopen(src, "w");
-    if (!f)
+    if (assemble(TRACE_TEXT, "t", g_trace, sizeof g_trace) ||
+        assemble3(65536, "t3", g_trace3, sizeof g_trace3))
         return -1;
-    fputs(TRACE_TEXT, f);
-    fclose(f);
-    err e;
-    if (asm_file(src, g_trace, &e)) {
-        fprintf(stderr, "%s\n", e.msg);
-        return -1;
-    }
     return 0;
 }
 
@@ -140,6 +176,100 @@ static void test_pod_full_and_symmetric_modes_agree(void **state)
     double rel = ((double)f.step_ps - (double)s.step_ps) / (double)s.step_ps;
     assert_true(rel > -0.03 && rel < 0.03);
     assert_true(f.flops_per_chip == s.flops_per_chip);
+}
+
+static double rel_diff(uint64_t a, uint64_t b)
+{
+    return ((double)a - (double)b) / (double)b;
+}
+
+/* Full (every chip simulated) and symmetric (one chip) on 3D slices of the v7 preset, torus
+ * and mesh, with a trace using every collective kind and a z ring shift. */
+static void test_pod_full_and_symmetric_agree_on_3d_slices(void **state)
+{
+    (void)state;
+    cfg c;
+    load(&c, "v7");
+    const char *topos[] = {"4x4x4", "2x2x4", "4x4"};
+    const char *wraps[] = {"xyz", ""};
+    for (unsigned w = 0; w < 2; w++)
+        for (unsigned t = 0; t < 3; t++) {
+            snprintf(c.ici_wrap, sizeof c.ici_wrap, "%s", wraps[w]);
+            pod_result f, s;
+            err e;
+            const char *trace = t == 2 ? g_trace : g_trace3;
+            if (pod_estimate(&c, trace, topos[t], ICI_MODE_FULL, &f, &e) ||
+                pod_estimate(&c, trace, topos[t], ICI_MODE_SYMMETRIC, &s, &e))
+                fail_msg("%s", e.msg);
+            double rel = rel_diff(f.step_ps, s.step_ps);
+            if (rel < -0.03 || rel > 0.03)
+                fail_msg("%s wrap '%s': full %llu ps, symmetric %llu ps (%.2f%%)", topos[t],
+                         wraps[w], (unsigned long long)f.step_ps, (unsigned long long)s.step_ps,
+                         rel * 100);
+            assert_true(f.t_comm > 0 && s.t_comm > 0);
+            assert_true(f.flops_per_chip == s.flops_per_chip);
+            assert_int_equal(f.nrows, s.nrows);
+            for (unsigned i = 0; i < f.nrows; i++) {
+                assert_int_equal(f.rows[i].kind, s.rows[i].kind);
+                assert_int_equal(f.rows[i].bytes, s.rows[i].bytes);
+            }
+        }
+}
+
+/* Per-chip traces (full mode): identical files give the SPMD result exactly; one slow chip
+ * sets the step for everyone (collectives wait for it); the {chip} template and an explicit
+ * list in chip-id order are the same thing. */
+static void test_pod_full_mode_runs_per_chip_traces(void **state)
+{
+    (void)state;
+    cfg c;
+    load(&c, "v7");
+    char path[8][128], tmpl[160];
+    for (unsigned i = 0; i < 8; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "same.%u", i);
+        if (assemble3(65536, name, path[i], sizeof path[i]))
+            fail_msg("assemble");
+    }
+    snprintf(tmpl, sizeof tmpl, "%s/same.{chip}.tpt", g_dir);
+    pod_result spmd, per, list, slow;
+    err e;
+    const char *one[] = {tmpl};
+    const char *all[8];
+    for (unsigned i = 0; i < 8; i++)
+        all[i] = path[i];
+    if (pod_estimate(&c, g_trace3, "2x2x2", ICI_MODE_FULL, &spmd, &e) ||
+        pod_estimate_traces(&c, one, 1, "2x2x2", ICI_MODE_FULL, &per, &e) ||
+        pod_estimate_traces(&c, all, 8, "2x2x2", ICI_MODE_FULL, &list, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(per.step_ps, spmd.step_ps);
+    assert_int_equal(list.step_ps, spmd.step_ps);
+    assert_string_equal(per.trace, path[0]);
+    /* chip 5 multiplies 3 times longer */
+    char slow5[128];
+    if (assemble3(3 * 65536, "same.5", slow5, sizeof slow5))
+        fail_msg("assemble");
+    if (pod_estimate_traces(&c, one, 1, "2x2x2", ICI_MODE_FULL, &slow, &e))
+        fail_msg("%s", e.msg);
+    assert_true(slow.step_ps > spmd.step_ps);
+    assert_true(slow.flops_per_chip > spmd.flops_per_chip); /* mean over the chips */
+    assert_true(slow.t_comm > spmd.t_comm); /* the others wait for chip 5 in the all-reduce */
+    assert_int_equal(slow.mismatches, 0);
+    /* chip 2 all-reduces a different size: counted, first chip's operands used */
+    char odd2[128];
+    if (assemble3k(65536, 4096, "same.2", odd2, sizeof odd2))
+        fail_msg("assemble");
+    if (pod_estimate_traces(&c, one, 1, "2x2x2", ICI_MODE_FULL, &slow, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(slow.mismatches, 1);
+    /* errors: wrong count, symmetric mode, a missing chip file */
+    e.msg[0] = 0;
+    assert_int_not_equal(pod_estimate_traces(&c, all, 3, "2x2x2", ICI_MODE_FULL, &per, &e), 0);
+    assert_non_null(strstr(e.msg, "3 traces for the 8 chips"));
+    assert_int_not_equal(pod_estimate_traces(&c, one, 1, "2x2x2", ICI_MODE_SYMMETRIC, &per, &e), 0);
+    assert_non_null(strstr(e.msg, "--mode full"));
+    assert_int_not_equal(pod_estimate_traces(&c, one, 1, "2x2x4", ICI_MODE_FULL, &per, &e), 0);
+    assert_non_null(strstr(e.msg, "same.8.tpt"));
 }
 
 static void test_pod_weak_scaling_step_grows_with_the_pod(void **state)
@@ -267,8 +397,13 @@ static void test_pod_rejects_bad_topology_chips_and_mode(void **state)
     expect_error(t3, 6, "--chips '0'");
     const char *t4[] = {"pod", "-c", cfgp, g_trace, "--chips", "12abc"};
     expect_error(t4, 6, "--chips '12abc'");
-    const char *t5[] = {"pod", "-c", cfgp, g_trace, "--chips", "16", "--topology", "4x4"};
-    expect_error(t5, 8, "not both");
+    const char *t5[] = {"pod", "-c", cfgp, g_trace, "--chips", "12", "--topology", "4x4"};
+    expect_error(t5, 8, "--chips 12 does not match --topology 4x4 (16 chips)");
+    const char *t5b[] = {"pod", "-c", cfgp, g_trace, g_trace, "--topology", "1x2"};
+    expect_error(t5b, 7, "need --mode full");
+    const char *t5c[] = {"pod",        "-c",  cfgp,     g_trace, g_trace,
+                         "--topology", "4x4", "--mode", "full"};
+    expect_error(t5c, 9, "2 traces for the 16 chips");
     const char *t6[] = {"pod", "-c", cfgp, g_trace, "--mode", "fast"};
     expect_error(t6, 6, "--mode 'fast'");
     const char *t7[] = {"pod", "-c", cfgp, g_trace, "--mode", "full", "--chips", "4096"};
@@ -289,6 +424,8 @@ int main(void)
         cmocka_unit_test(test_pod_ironwood_pod_peaks_at_42_5_fp8_exaflops),
         cmocka_unit_test(test_pod_sustained_below_peak_and_mfu_in_unit_interval),
         cmocka_unit_test(test_pod_full_and_symmetric_modes_agree),
+        cmocka_unit_test(test_pod_full_and_symmetric_agree_on_3d_slices),
+        cmocka_unit_test(test_pod_full_mode_runs_per_chip_traces),
         cmocka_unit_test(test_pod_weak_scaling_step_grows_with_the_pod),
         cmocka_unit_test(test_pod_topology_factorises_near_cubic_or_square),
         cmocka_unit_test(test_pod_json_written_atomically_with_scaling_rows),

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# e2e_pod.sh SOURCE_DIR TPUSIM_BIN WORKDIR - `tpusim pod` end to end: per-chip traces in full
+# mode (a list in chip-id order and a {chip} template), full and symmetric agreement, strong
+# scaling with a {chips} trace name feeding tools/tpuplot.py, twisted tori, and the errors
+# (bad topology, --chips not matching --topology, collectives on a missing axis, wrong trace
+# counts, untwistable shapes, too few links): one stderr line each, non-zero exit below 128.
+# Prints "N passed, N failed" and exits non-zero on any failure.
+set -u
+src=${1:?usage: e2e_pod.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
+bin=${2:?usage: e2e_pod.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
+work=${3:?usage: e2e_pod.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
+case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
+case $src in /*) ;; *) src=$PWD/$src ;; esac
+export TPUSIM_PRESETS=${TPUSIM_PRESETS:-$src/configs}
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work" || exit 1
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() {
+    fail=$((fail + 1))
+    echo "FAIL: $*"
+}
+
+# expect_fail NAME REGEX -- COMMAND...
+expect_fail() {
+    local name=$1 re=$2
+    shift 3
+    "$@" >out.txt 2>err.txt
+    local rc=$? why=""
+    [ "$rc" -eq 0 ] && why+=" exit code 0;"
+    [ "$rc" -ge 128 ] && why+=" killed by signal $((rc - 128));"
+    [ "$(wc -l <err.txt)" -ne 1 ] && why+=" stderr has $(wc -l <err.txt) lines, expected 1;"
+    grep -qE -- "$re" err.txt || why+=" stderr lacks /$re/;"
+    if [ -n "$why" ]; then
+        bad "$name:$why"
+        echo "    stderr: $(head -c 500 err.txt)"
+    else
+        ok
+    fi
+}
+
+# field FILE KEY: the first numeric value of "KEY": in a JSON file
+field() { grep -oE "\"$2\": [-0-9.e+]+" "$1" | head -n 1 | sed 's/.*: //'; }
+
+# asm NAME M: a 3D step whose matmul has M rows
+asm3() {
+    cat >"$1.s" <<EOF
+dma.h2v hbm=0 vmem=0 bytes=1M signal=1
+mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 wait=1
+mxu.matmul mxu=0 src=0 dst=2M m=$2 dtype=bf16 signal=2
+ici.allreduce axes=xyz bytes=8M dtype=bf16 wait=2
+ici.allgather axes=z bytes=2M dtype=bf16
+ici.alltoall axes=xyz bytes=2M dtype=bf16
+ici.send axis=z dir=+1 bytes=256K
+ici.recv axis=z dir=-1 bytes=256K
+sync.barrier
+EOF
+    "$bin" asm "$1.s" -o "$1.tpt" || bad "asm $1"
+}
+
+asm3 spmd 65536
+for i in 0 1 2 3 4 5 6 7; do asm3 chip.$i 65536; done
+asm3 chip.6 196608 # one slow chip
+
+# ---- per-chip traces: a {chip} template and a list give the same estimate
+"$bin" pod -c v7 --topology 2x2x2 --mode full --json tmpl.json 'chip.{chip}.tpt' >tmpl.txt 2>&1 ||
+    bad "pod with a {chip} template: $(tail -n 1 tmpl.txt)"
+"$bin" pod -c v7 --topology 2x2x2 --mode full --json list.json chip.{0..7}.tpt >list.txt 2>&1 ||
+    bad "pod with 8 traces: $(tail -n 1 list.txt)"
+"$bin" pod -c v7 --topology 2x2x2 --mode full --json spmd.json spmd.tpt >spmd.txt 2>&1 ||
+    bad "pod full SPMD: $(tail -n 1 spmd.txt)"
+a=$(field tmpl.json step_time_s) b=$(field list.json step_time_s) s=$(field spmd.json step_time_s)
+if [ -n "$a" ] && [ "$a" = "$b" ] && awk -v a="$a" -v s="$s" 'BEGIN { exit !(a > s) }'; then
+    ok
+else
+    bad "per-chip traces: template $a s, list $b s, SPMD $s s (the slow chip 6 must set the step)"
+fi
+grep -q '"per_chip_traces": true' tmpl.json && ok || bad "per_chip_traces not true in the JSON"
+grep -q 'chip 0 of 8 per-chip traces' tmpl.txt && ok || bad "report does not name per-chip traces"
+
+# ---- full and symmetric agree within 3% (4x4x4 torus, 2x2x4 mesh)
+for t in "4x4x4 xyz" "2x2x4 none"; do
+    set -- $t
+    w=$([ "$2" = none ] && echo "" || echo "$2")
+    "$bin" pod -c v7 -p ici.wrap=$w --topology "$1" --mode full --json f.json spmd.tpt >/dev/null &&
+        "$bin" pod -c v7 -p ici.wrap=$w --topology "$1" --json s.json spmd.tpt >/dev/null ||
+        bad "pod $1 full/symmetric failed"
+    f=$(field f.json step_time_s) s=$(field s.json step_time_s)
+    awk -v f="$f" -v s="$s" 'BEGIN { d = (f - s) / s; exit !(d < 0.03 && d > -0.03) }' && ok ||
+        bad "$1 wrap '$w': full $f s vs symmetric $s s"
+done
+
+# ---- strong scaling: one trace per chip count ({chips}), JSON rows ready for tpuplot
+for n in 8 16 32; do asm3 strong.$n $((524288 / n)); done
+"$bin" pod -c v7 -q --json strong.json --scaling 8,16,32 'strong.{chips}.tpt' 2>err.txt ||
+    bad "strong scaling: $(cat err.txt)"
+grep -q '"scaling_kind": "strong"' strong.json && ok || bad "scaling_kind is not strong"
+grep -q '"weak_scaling": false' strong.json && ok || bad "weak_scaling is not false"
+[ "$(grep -c '"efficiency"' strong.json)" -eq 3 ] && ok || bad "3 efficiency keys expected"
+grep -q '"trace": "strong.16.tpt"' strong.json && ok ||
+    bad "the 16-chip row does not name its trace"
+py=/usr/bin/python3
+if [ -x "$py" ] && "$py" -c 'import matplotlib' 2>/dev/null; then
+    if MPLBACKEND=Agg "$py" "$src/tools/tpuplot.py" scaling strong.json -o strong.png \
+        >plot.txt 2>&1 && [ -s strong.png ]; then
+        ok
+    else
+        bad "tpuplot.py scaling on the strong-scaling JSON: $(tail -n 2 plot.txt)"
+    fi
+fi
+
+# ---- twisted torus: all-to-all faster than untwisted on 4x4x8
+cat >a2a.s <<EOF
+ici.alltoall axes=xyz bytes=32M dtype=bf16
+EOF
+"$bin" asm a2a.s -o a2a.tpt || bad "asm a2a"
+"$bin" pod -c v4 --topology 4x4x8 -q --json plain.json a2a.tpt &&
+    "$bin" pod -c v4 -p ici.twisted=true --topology 4x4x8 --json tw.json a2a.tpt >tw.txt ||
+    bad "twisted pod failed"
+p=$(field plain.json step_time_s) t=$(field tw.json step_time_s)
+awk -v p="$p" -v t="$t" 'BEGIN { exit !(p / t > 1.5) }' && ok ||
+    bad "twisted all-to-all $t s is not well below untwisted $p s"
+grep -q 'twisted torus(xyz)' tw.txt && ok || bad "twisted topology not named in the report"
+
+# ---- errors
+expect_fail "bad topology string" "--topology '4x4x'" -- "$bin" pod -c v7 spmd.tpt --topology 4x4x
+expect_fail "topology with a zero axis" "--topology '4x0x4'" -- \
+    "$bin" pod -c v7 spmd.tpt --topology 4x0x4
+expect_fail "chips not matching topology" "--chips 100 does not match --topology 4x4x4 \(64" -- \
+    "$bin" pod -c v7 spmd.tpt --chips 100 --topology 4x4x4
+expect_fail "collective on an axis the topology lacks" "instruction 3 \(ici.allreduce\): axis" -- \
+    "$bin" pod -c v7 spmd.tpt --topology 4x4
+expect_fail "per-chip trace count" "3 traces for the 8 chips" -- \
+    "$bin" pod -c v7 --topology 2x2x2 --mode full chip.0.tpt chip.1.tpt chip.2.tpt
+expect_fail "per-chip traces in symmetric mode" "need --mode full" -- \
+    "$bin" pod -c v7 --topology 2x2x2 'chip.{chip}.tpt'
+expect_fail "missing per-chip file" "chip\.8\.tpt" -- \
+    "$bin" pod -c v7 --topology 2x2x4 --mode full 'chip.{chip}.tpt'
+expect_fail "untwistable shape" "ici.twisted.*4x4x4" -- \
+    "$bin" pod -c v4 -p ici.twisted=true --topology 4x4x4 spmd.tpt
+expect_fail "3D torus on 4-port chips" "needs 6 links per chip" -- \
+    "$bin" pod -c v5e --topology 4x4x4 spmd.tpt
+expect_fail "full mode too large" "full mode" -- \
+    "$bin" pod -c v7 --chips 4096 --mode full spmd.tpt
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
