@@ -93,7 +93,9 @@ struct ici_net {
     /* counters (exported through the stats registry) */
     uint64_t st_chips, st_axes, st_links_per_chip, st_links_used, st_link_bytes;
     uint64_t st_collectives, st_p2p, st_barriers, st_mismatch, st_edge;
-    double link_bytes; /* exact, st_link_bytes is its rounded copy */
+    double link_bytes;                /* exact, st_link_bytes is its rounded copy */
+    double link_dir_bytes[3][2];      /* slot 0 (chip 0 / the representative): per axis, dir */
+    uint64_t st_link_dir_bytes[3][2]; /* its rounded copy, registered as link_<axis><dir>_bytes */
     ici_row rows[ICI_KIND_COUNT][ICI_NAXES_MASKS];
     char desc[64];
 };
@@ -749,6 +751,10 @@ static void inst_step(void *ctx)
                 uint64_t end = tadd(st, ph->xfer_ps[a]);
                 *lf = end;
                 n->link_bytes += ph->bytes[a];
+                if (slot == 0) {
+                    n->link_dir_bytes[a][dir] += ph->bytes[a];
+                    n->st_link_dir_bytes[a][dir] = stats_round_sat(n->link_dir_bytes[a][dir]);
+                }
                 g->nready[nb] = u64max(g->nready[nb], tadd(end, ph->lat_ps));
                 g->nready[j] = u64max(g->nready[j], end);
             }
@@ -868,6 +874,10 @@ static uint64_t p2p_start(ici_net *n, unsigned chip, ici_kind kind, unsigned a, 
         uint64_t arr = tadd(tadd(st, xfer), n->hop_ps);
         *lf = tadd(st, xfer);
         n->link_bytes += (double)bytes;
+        if (slot_of(n, chip) == 0) {
+            n->link_dir_bytes[a][dir] += (double)bytes;
+            n->st_link_dir_bytes[a][dir] = stats_round_sat(n->link_dir_bytes[a][dir]);
+        }
         n->st_link_bytes = stats_round_sat(n->link_bytes);
         if (peer < 0) {
             n->st_edge++;
@@ -996,6 +1006,13 @@ void ici_net_register_stats(ici_net *n, stats_reg *r)
     stats_u64(r, "ici", "mismatches", "ops",
               "collectives whose kind or size differed between chips of a group", &n->st_mismatch);
     stats_u64(r, "ici", "edge", "ops", "sends/recvs across a missing mesh edge link", &n->st_edge);
+    for (unsigned a = 0; a < n->naxes && a < 3; a++)
+        for (unsigned dir = 0; dir < 2; dir++) {
+            char nm[24];
+            snprintf(nm, sizeof nm, "link_%c%c_bytes", "xyz"[a], dir ? '-' : '+');
+            stats_u64(r, "ici", nm, "B", "bytes chip 0 (the representative) sent on this link",
+                      &n->st_link_dir_bytes[a][dir]);
+        }
     for (unsigned k = 0; k < ICI_KIND_COUNT; k++)
         for (unsigned a = 0; a < ICI_NAXES_MASKS; a++) {
             ici_row *row = &n->rows[k][a];
