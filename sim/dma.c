@@ -68,17 +68,21 @@ static uint64_t dma_hbm(dma_engine *e, uint64_t off, uint64_t n, uint64_t now)
         d->hbm_requests++;
         return hbm_access(h, e->hbm + off, n, e->is_write, now);
     }
+    /* Only the first piece may start inside a block; later ones start a block each, one
+     * stride apart, so the loop needs no division. */
     uint64_t done = now;
+    uint64_t in_blk = off % e->block;
+    uint64_t addr = e->hbm + off / e->block * e->stride + in_blk;
+    uint64_t piece = e->block - in_blk;
     while (n) {
-        uint64_t in_blk = off % e->block;
-        uint64_t piece = e->block - in_blk;
         if (piece > n)
             piece = n;
-        uint64_t addr = e->hbm + off / e->block * e->stride + in_blk;
         done = dma_max(done, hbm_access(h, addr, piece, e->is_write, now));
         d->hbm_requests++;
-        off += piece;
         n -= piece;
+        addr += e->stride - in_blk;
+        in_blk = 0;
+        piece = e->block;
     }
     return done;
 }

@@ -35,6 +35,11 @@ struct hbm {
 
     /* banked model */
     uint64_t npc, nbanks, granule, row_bytes, burst_bytes;
+    int pc_shift, bank_shift, gran_shift, row_shift; /* log2 of the above, or -1 if not 2^k */
+    uint64_t granule_xfer_ps;                        /* transfer time of one whole granule */
+    uint64_t granule_bursts;                         /* bursts in one whole granule */
+    uint64_t nxfer;         /* xfer_ps[k] = hbm_xfer_ps(k bursts) for k <= nxfer, precomputed */
+    uint64_t *xfer_ps;      /* so a piece costs a lookup, not a float-to-int conversion */
     double bus_ps_per_byte; /* one pseudo-channel bus: 8 / (bus_bits x gbps_per_pin) ns/B */
     uint64_t tcl, trcd, trp, tras, trfc, trefi, twtr, trtw; /* ps */
     hbm_pc *pcs;                                            /* npc */
@@ -55,6 +60,17 @@ struct hbm {
 static uint64_t hbm_ns_to_ps(double ns)
 {
     return (uint64_t)(ns * 1000.0 + 0.5);
+}
+
+/* log2(x) when x is a power of two, else -1: lets the address mapping use shifts. */
+static int hbm_log2(uint64_t x)
+{
+    if (x == 0 || (x & (x - 1)))
+        return -1;
+    int s = 0;
+    while ((x >> s) != 1)
+        s++;
+    return s;
 }
 
 static uint64_t hbm_max(uint64_t a, uint64_t b)
@@ -107,13 +123,25 @@ static void banked_refresh(hbm *h, uint64_t p, uint64_t now)
     }
 }
 
-/* One granule piece [addr, addr+bytes) inside one interleave granule, issued at `now`.
- * Address mapping (granule G, npc pseudo-channels, row R bytes, B banks):
+/* Address mapping (granule G, npc pseudo-channels, row R bytes, B banks):
  *   g = addr / G;  pc = g % npc;  local = (g / npc) x G + addr % G
  *   bank = (local / R) % B;  row = local / R / B
  * so a sequential stream visits every pseudo-channel granule by granule, and within one pc
- * fills a whole row of one bank before moving on to the next bank.
- * Timing, all per pseudo-channel in issue order:
+ * fills a whole row of one bank before moving on to the next bank. */
+
+/* x / d and x % d, by shift and mask when d is a power of two (resolved once at hbm_new). */
+static uint64_t hbm_div(uint64_t x, uint64_t d, int shift)
+{
+    return shift >= 0 ? x >> shift : x / d;
+}
+
+static uint64_t hbm_mod(uint64_t x, uint64_t d, int shift)
+{
+    return shift >= 0 ? x & (d - 1) : x % d;
+}
+
+/* One piece of `bytes` inside one granule, at local offset `local` of pseudo-channel p,
+ * issued at `now`. Timing, all per pseudo-channel in issue order:
  *   row hit:      cas = max(now, bank.ready)
  *   row closed:   act = max(now, bank.ready);                    cas = act + tRCD
  *   row conflict: pre = max(now, bank.ready, bank.pre);  act = pre + tRP;  cas = act + tRCD
@@ -124,13 +152,12 @@ static void banked_refresh(hbm *h, uint64_t p, uint64_t now)
  * The column latency of writes is taken as tCL too (no tCWL key). Activates on other banks
  * proceed while this bank's data occupies the bus, so bank-level parallelism emerges from
  * bank.ready being per bank and bus_free per pseudo-channel. */
-static uint64_t banked_granule(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now)
+static uint64_t banked_piece(hbm *h, uint64_t p, uint64_t local, uint64_t bytes, int is_write,
+                             uint64_t now)
 {
-    uint64_t g = addr / h->granule;
-    uint64_t p = g % h->npc;
-    uint64_t local = (g / h->npc) * h->granule + addr % h->granule;
-    uint64_t bank = (local / h->row_bytes) % h->nbanks;
-    uint64_t row = local / h->row_bytes / h->nbanks;
+    uint64_t rowi = hbm_div(local, h->row_bytes, h->row_shift);
+    uint64_t bank = hbm_mod(rowi, h->nbanks, h->bank_shift);
+    uint64_t row = hbm_div(rowi, h->nbanks, h->bank_shift);
 
     banked_refresh(h, p, now);
     hbm_pc *pc = &h->pcs[p];
@@ -159,8 +186,10 @@ static uint64_t banked_granule(hbm *h, uint64_t addr, uint64_t bytes, int is_wri
         h->turnarounds++;
     }
     pc->dir = is_write;
-    uint64_t beats = (bytes + h->burst_bytes - 1) / h->burst_bytes * h->burst_bytes;
-    uint64_t xfer = hbm_xfer_ps(beats, h->bus_ps_per_byte);
+    uint64_t bursts =
+        bytes == h->granule ? h->granule_bursts : (bytes + h->burst_bytes - 1) / h->burst_bytes;
+    uint64_t xfer = bursts <= h->nxfer ? h->xfer_ps[bursts]
+                                       : hbm_xfer_ps(bursts * h->burst_bytes, h->bus_ps_per_byte);
     uint64_t start = hbm_max(cas + h->tcl, bus);
     uint64_t end = start + xfer;
     pc->bus_free_ps = end;
@@ -169,16 +198,73 @@ static uint64_t banked_granule(hbm *h, uint64_t addr, uint64_t bytes, int is_wri
     return end;
 }
 
-/* Split the access at granule boundaries; it completes when its last data beat has moved. */
+/* The contiguous local range [ls, le) of pseudo-channel p, issued at `now`, piece by piece
+ * in local order, exactly as banked_piece would time it one granule at a time; but runs of
+ * whole granules that follow a piece in the same row are timed in closed form. Such a
+ * follower is a row hit (cas = max(now, bank.ready) <= previous data start - tCL), on the
+ * same bus direction, so its data starts when the previous one ends:
+ *   after m followers:  end = E0 + m x X   (E0 the previous end, X one granule's transfer)
+ *   bank.pre = max(act + tRAS, end - tCL);  row_hits += m
+ * A follower sees a refresh only when max(now, bus_free) >= the next due time R, so the run
+ * stops after m = ceil((R - E0) / X) followers and the next piece goes through
+ * banked_piece, which refreshes. The cost is per row touched, not per granule. */
+static uint64_t banked_run(hbm *h, uint64_t p, uint64_t ls, uint64_t le, int is_write, uint64_t now)
+{
+    uint64_t done = now;
+    hbm_pc *pc = &h->pcs[p];
+    while (ls < le) {
+        uint64_t gend = ls - hbm_mod(ls, h->granule, h->gran_shift) + h->granule;
+        uint64_t rend = ls - hbm_mod(ls, h->row_bytes, h->row_shift) + h->row_bytes;
+        uint64_t pe = gend < le ? gend : le;
+        done = hbm_max(done, banked_piece(h, p, ls, pe - ls, is_write, now));
+        ls = pe;
+        uint64_t lim = rend < le ? rend : le; /* below ls when a granule spans rows */
+        uint64_t m = lim > ls ? hbm_div(lim - ls, h->granule, h->gran_shift) : 0;
+        if (m == 0)
+            continue;
+        uint64_t e0 = pc->bus_free_ps, x = h->granule_xfer_ps;
+        uint64_t rdue = pc->next_refresh_ps;
+        if (rdue <= hbm_max(now, e0))
+            continue; /* the next piece pays a refresh first */
+        uint64_t fit = x ? (rdue - e0 + x - 1) / x : m;
+        if (m > fit)
+            m = fit;
+        uint64_t rowi = hbm_div(ls - 1, h->row_bytes, h->row_shift);
+        hbm_bank *b = &h->banks[p * h->nbanks + hbm_mod(rowi, h->nbanks, h->bank_shift)];
+        uint64_t end = e0 + m * x;
+        pc->bus_free_ps = end;
+        b->pre_ps = hbm_max(b->act_ps + h->tras, end - h->tcl);
+        h->row_hits += m;
+        h->bus_busy_ps += m * x;
+        done = hbm_max(done, end);
+        ls += m * h->granule;
+    }
+    return done;
+}
+
+/* Split the access by pseudo-channel: granules g, g + npc, g + 2 npc, ... of the access all
+ * land in one pc at consecutive local offsets, so each pc receives one contiguous local
+ * range. Pseudo-channels share no state, so timing them one after another equals timing the
+ * granules in address order. The access completes when its last data beat has moved. */
 static uint64_t banked_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now)
 {
-    uint64_t done = now, end = addr + bytes;
-    while (addr < end) {
-        uint64_t piece = h->granule - addr % h->granule;
-        if (piece > end - addr)
-            piece = end - addr;
-        done = hbm_max(done, banked_granule(h, addr, piece, is_write, now));
-        addr += piece;
+    uint64_t end = addr + bytes, G = h->granule;
+    uint64_t g0 = hbm_div(addr, G, h->gran_shift), g1 = hbm_div(end - 1, G, h->gran_shift);
+    uint64_t ng = g1 - g0 + 1, npcs = ng < h->npc ? ng : h->npc;
+    uint64_t p = hbm_mod(g0, h->npc, h->pc_shift), q = hbm_div(g0, h->npc, h->pc_shift);
+    if (ng == 1) /* the common small request (a strided DMA's block): one piece */
+        return banked_piece(h, p, q * G + (addr - g0 * G), bytes, is_write, now);
+    uint64_t done = now;
+    for (uint64_t j = 0; j < npcs; j++) {
+        uint64_t g = g0 + j;
+        uint64_t cnt = ng > h->npc ? hbm_div(g1 - g, h->npc, h->pc_shift) : 0;
+        uint64_t ls = q * G + (j == 0 ? addr - g0 * G : 0);
+        uint64_t le = (q + cnt) * G + (g + cnt * h->npc == g1 ? end - g1 * G : G);
+        done = hbm_max(done, banked_run(h, p, ls, le, is_write, now));
+        if (++p == h->npc) {
+            p = 0;
+            q++;
+        }
     }
     return done;
 }
@@ -237,6 +323,19 @@ hbm *hbm_new(const cfg *c)
         h->trefi = 1;
     h->twtr = hbm_ns_to_ps(c->hbm_twtr_ns);
     h->trtw = hbm_ns_to_ps(c->hbm_trtw_ns);
+    h->pc_shift = hbm_log2(h->npc);
+    h->bank_shift = hbm_log2(h->nbanks);
+    h->gran_shift = hbm_log2(h->granule);
+    h->row_shift = hbm_log2(h->row_bytes);
+    h->granule_xfer_ps = hbm_xfer_ps(
+        (h->granule + h->burst_bytes - 1) / h->burst_bytes * h->burst_bytes, h->bus_ps_per_byte);
+    h->granule_bursts = (h->granule + h->burst_bytes - 1) / h->burst_bytes;
+    h->nxfer = h->granule_bursts < 4096 ? h->granule_bursts : 4096;
+    h->xfer_ps = malloc((h->nxfer + 1) * sizeof *h->xfer_ps);
+    if (!h->xfer_ps)
+        abort();
+    for (uint64_t k = 0; k <= h->nxfer; k++)
+        h->xfer_ps[k] = hbm_xfer_ps(k * h->burst_bytes, h->bus_ps_per_byte);
     h->simple_ps_per_byte = 1.0 / (h->peak_bytes_per_ps * c->hbm_efficiency);
     h->latency_ps = hbm_ns_to_ps(c->hbm_latency_ns);
     h->nbus = c->hbm_model == CFG_HBM_SIMPLE ? 1 : h->npc;
@@ -264,6 +363,7 @@ void hbm_free(hbm *h)
         return;
     free(h->pcs);
     free(h->banks);
+    free(h->xfer_ps);
     free(h);
 }
 

@@ -172,10 +172,18 @@ void report_text(const report *r, FILE *out)
     fmt_bytes(b, sizeof b, (double)r->hbm_bytes);
     fprintf(out, "  HBM             %s moved, %.1f GB/s of %.1f GB/s peak (%.1f%%)\n", b,
             r->hbm_gbs, r->hbm_peak_gbs, 100 * r->hbm_util);
-    fprintf(out,
-            "  roofline        intensity %.3g FLOP/B (ridge %.3g): %s-bound, bound %.2f "
-            "TFLOP/s; run reaches %.1f%% of the bound\n",
-            r->intensity, r->ridge, r->bound_by, r->roofline_tflops, 100 * r->bound_frac);
+    /* A memory-bound run's ceiling is HBM bandwidth; in TFLOP/s it would read 0 for a
+     * trace without MXU FLOPs, so state it as a bandwidth and the time it allows. */
+    if (strcmp(r->bound_by, "memory") == 0)
+        fprintf(out,
+                "  roofline        intensity %.3g FLOP/B (ridge %.3g): memory-bound, bound "
+                "%.1f GB/s HBM (>= %.1f us); run reaches %.1f%% of the bound\n",
+                r->intensity, r->ridge, r->hbm_peak_gbs, r->bound_ps * 1e-6, 100 * r->bound_frac);
+    else
+        fprintf(out,
+                "  roofline        intensity %.3g FLOP/B (ridge %.3g): compute-bound, bound "
+                "%.2f TFLOP/s; run reaches %.1f%% of the bound\n",
+                r->intensity, r->ridge, r->roofline_tflops, 100 * r->bound_frac);
     if (r->ici_bytes) {
         fmt_bytes(b, sizeof b, (double)r->ici_bytes);
         fprintf(out, "  ICI             %s sent\n", b);

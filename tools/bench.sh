@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # bench.sh - simulation speed of the chip model: trace instructions per wall-second and
 # simulated cycles per wall-second on the sample traces, and peak memory (RSS) as traces
-# grow. Usage: tools/bench.sh [BUILD_DIR]   (default: build)
+# grow (1x, 4x, 16x the instructions). Ends with two verdict lines: instructions/s on the
+# instruction-dense traces against the 1,000,000/s target, and whether RSS stays flat.
+# Usage: tools/bench.sh [BUILD_DIR]   (default: build)
 # Speed is measured here, never in tests. Uses /usr/bin/time for peak RSS when present.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,7 +14,7 @@ trap 'rm -rf "$work"' EXIT
 [ -x "$bin" ] || { echo "bench: $bin not built" >&2; exit 1; }
 
 printf '%-34s %10s %12s %14s %14s %10s\n' trace insns wall_s insns/s cycles/s rss_MiB
-bench_one() { # bench_one NAME CONFIG TRACE
+bench_one() { # bench_one NAME CONFIG TRACE [GROUP]: GROUP names the log the verdicts read
     local name=$1 cfg=$2 trace=$3
     local t0 t1 rss
     t0=$(date +%s.%N)
@@ -30,13 +32,55 @@ wall = float(sys.argv[4]) - float(sys.argv[3])
 print("%-34s %10d %12.3f %14.0f %14.0f %10s" % (sys.argv[2], s["instructions"], wall,
       s["instructions"] / wall, s["cycles"] / wall, sys.argv[5]))
 PY
+    echo "$name $(python3 -c "import json; print(json.load(open('$work/r.json'))['summary']['instructions'])") $t0 $t1 $rss" >>"$work/${4:-other}.log"
 }
 
 for t in "$root"/traces/*.tpt; do
     bench_one "$(basename "$t")" "$root/configs/v7.yaml" "$t"
 done
-# Growing traces: the same GEMM at growing sizes; memory must stay flat.
-for m in 4096 8192 16384; do
-    "$bin" gen gemm --m "$m" --n 8192 --k 8192 -c "$root/configs/v7.yaml" -o "$work/g$m.tpt"
-    bench_one "gemm ${m}x8192x8192 (v7)" "$root/configs/v7.yaml" "$work/g$m.tpt"
+v7=$root/configs/v7.yaml
+# Growing traces, 1x / 4x / 16x the instructions; memory must stay flat. A GEMM moves
+# megabytes per instruction (bound by the HBM model's work per byte); decode steps and
+# attention are instruction-dense (many small MXU, vector and strided DMA instructions).
+for m in 2048 8192 32768; do
+    "$bin" gen gemm --m "$m" --n 8192 --k 8192 -c "$v7" -o "$work/g$m.tpt"
+    bench_one "gemm ${m}x8192x8192 (v7)" "$v7" "$work/g$m.tpt" gemm
 done
+for l in 2 8 32; do
+    "$bin" gen llm-step --layers "$l" --d-model 1024 --heads 16 --d-ff 4096 --vocab 32000 \
+        --seq 1024 --batch 8 --decode -c "$v7" -o "$work/l$l.tpt"
+    bench_one "llm-step decode L=$l (v7)" "$v7" "$work/l$l.tpt" dense
+done
+for b in 4 16 64; do
+    "$bin" gen attention --batch "$b" --heads 16 --seq 2048 --head-dim 128 -c "$v7" \
+        -o "$work/a$b.tpt"
+    bench_one "attention b=$b s=2048 (v7)" "$v7" "$work/a$b.tpt" dense
+done
+
+# Verdicts. Speed: instructions over wall time summed over the instruction-dense traces
+# (process start-up included). Memory: largest / smallest peak RSS per growing family.
+python3 - "$work" <<'PY'
+import sys
+work = sys.argv[1]
+def rows(group):
+    out = []
+    for line in open("%s/%s.log" % (work, group)):
+        f = line.split()
+        out.append((" ".join(f[:-4]), int(f[-4]), float(f[-2]) - float(f[-3]), f[-1]))
+    return out
+dense = rows("dense")
+insns = sum(r[1] for r in dense); wall = sum(r[2] for r in dense)
+rate = insns / wall if wall else 0.0
+print("verdict: speed %s: %.0f instructions/s on the instruction-dense traces (target 1000000)"
+      % ("PASS" if rate >= 1e6 else "FAIL", rate))
+flat = True; parts = []
+for fam, rs in (("gemm", rows("gemm")), ("decode", dense[:3]), ("attention", dense[3:])):
+    rss = [int(r[3]) for r in rs if r[3] != "-"]
+    if not rss:
+        continue
+    ratio = max(rss) / max(min(rss), 1)
+    flat = flat and ratio <= 1.25
+    parts.append("%s %s MiB" % (fam, "/".join(str(x) for x in rss)))
+print("verdict: memory %s: peak RSS at 1x/4x/16x instructions: %s (flat = within 25%%)"
+      % ("PASS" if flat else "FAIL", "; ".join(parts)))
+PY
