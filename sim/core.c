@@ -457,10 +457,10 @@ static int try_issue(core *co, unsigned slot)
         f->bytes = 0;
         if (f->op == ISA_OP_DMA_H2V || f->op == ISA_OP_DMA_V2H)
             f->bytes = q->in.arg[ISA_DMA_BYTES];
-        else if (isa_info_of(f->op)->unit == ISA_UNIT_ICI)
-            f->bytes =
-                q->in.arg[f->op == ISA_OP_ICI_SEND || f->op == ISA_OP_ICI_RECV ? ISA_P2P_BYTES
-                                                                               : ISA_COLL_BYTES];
+        else if (f->op == ISA_OP_ICI_SEND)
+            f->bytes = q->in.arg[ISA_P2P_BYTES];
+        else if (isa_info_of(f->op)->unit == ISA_UNIT_ICI && f->op != ISA_OP_ICI_RECV)
+            f->bytes = q->in.arg[ISA_COLL_BYTES]; /* a transfer counts once, at its sender */
         isa_insn in = q->in; /* the unit may read it after we pop */
         uint64_t idx = q->idx;
         qu->head = (qu->head + 1) % qu->cap;
