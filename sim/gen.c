@@ -41,6 +41,8 @@ enum {
     O_DPAXES,
     O_TPAXES,
     O_FSDPAXES,
+    O_SP,
+    O_SPAXES,
     O_END
 };
 
@@ -80,10 +82,12 @@ static const struct option gen_longopts[] = {
     {"dp-axes", required_argument, 0, O_DPAXES},
     {"tp-axes", required_argument, 0, O_TPAXES},
     {"fsdp-axes", required_argument, 0, O_FSDPAXES},
+    {"seq-parallel", required_argument, 0, O_SP},
+    {"sp-axes", required_argument, 0, O_SPAXES},
     {0, 0, 0, 0},
 };
 
-#define PAR_OPTS O_CHIPS, O_DP, O_TP, O_FSDP, O_DPAXES, O_TPAXES, O_FSDPAXES
+#define PAR_OPTS O_CHIPS, O_DP, O_TP, O_FSDP, O_SP, O_DPAXES, O_TPAXES, O_FSDPAXES, O_SPAXES
 
 /* Per kind: name, options it accepts (beyond -c -o -p --help), required ones, usage. */
 typedef struct gen_kind_info {
@@ -161,6 +165,10 @@ static const char *gen_par_usage =
     "                        --tp-axes (y)\n"
     "  --fsdp F              batch and parameters split F ways; weights all-gathered and\n"
     "                        gradients reduce-scattered over --fsdp-axes (z)\n"
+    "  --seq-parallel P      sequence split P ways (training/prefill): q, k, v and the\n"
+    "                        attention output all-to-all'd over --sp-axes (x) so that\n"
+    "                        attention runs on heads/P whole sequences; gradients also\n"
+    "                        all-reduced over --sp-axes\n"
     "  --chips N             N chips; without explicit degrees: data parallel over all axes\n";
 
 static void gen_usage(FILE *out, int kind)
@@ -274,6 +282,18 @@ static unsigned topo_axes(const cfg *c)
     return n < 0 ? 0 : (unsigned)n;
 }
 
+/* Chips along the torus axes of `mask` (the size of a collective group on them). */
+static uint64_t topo_chips(const cfg *c, unsigned mask)
+{
+    unsigned d[3];
+    int n = cfg_parse_dims(c->ici_dims, d);
+    uint64_t p = 1;
+    for (int i = 0; i < n; i++)
+        if (mask & (1u << i))
+            p *= d[i];
+    return p;
+}
+
 /* Degrees and axes: defaults, consistency with --chips, axes inside the topology. */
 static int check_parallel(gen_opts *o, const cfg *c, int explicit_deg, unsigned given_axes, err *e)
 {
@@ -285,22 +305,35 @@ static int check_parallel(gen_opts *o, const cfg *c, int explicit_deg, unsigned 
     }
     if (!(given_axes & 4) && o->fsdp > 1 && naxes < 3)
         o->fsdp_axes = o->dp_axes; /* no z axis: shard over the data axes */
-    if (o->chips && o->dp * o->tp * o->fsdp != o->chips)
+    if (o->chips && o->dp * o->tp * o->fsdp * o->sp != o->chips)
         return err_set(e,
-                       "gen: --chips %llu but data x tensor x fsdp parallel = %llu x %llu x %llu",
+                       "gen: --chips %llu but data x tensor x fsdp x seq parallel = %llu x %llu x "
+                       "%llu x %llu",
                        (unsigned long long)o->chips, (unsigned long long)o->dp,
-                       (unsigned long long)o->tp, (unsigned long long)o->fsdp);
+                       (unsigned long long)o->tp, (unsigned long long)o->fsdp,
+                       (unsigned long long)o->sp);
     struct {
         uint64_t deg;
         unsigned axes;
         const char *name;
-    } ax[3] = {{o->dp, o->dp_axes, "dp-axes"},
-               {o->tp, o->tp_axes, "tp-axes"},
-               {o->fsdp, o->fsdp_axes, "fsdp-axes"}};
-    for (int i = 0; i < 3; i++)
+        const char *deg_name;
+    } ax[4] = {{o->dp, o->dp_axes, "dp-axes", "data-parallel"},
+               {o->tp, o->tp_axes, "tp-axes", "tensor-parallel"},
+               {o->fsdp, o->fsdp_axes, "fsdp-axes", "fsdp"},
+               {o->sp, o->sp_axes, "sp-axes", "seq-parallel"}};
+    for (int i = 0; i < 4; i++) {
         if (ax[i].deg > 1 && (ax[i].axes & ~all))
             return err_set(e, "gen: --%s: axis not in the %u-axis topology ici.dims=%s", ax[i].name,
                            naxes, c->ici_dims);
+        /* The collectives run over every chip of their axes: a degree larger than that group
+         * cannot be placed (use a bigger slice: -p ici.dims=...). */
+        if (ax[i].deg > 1 && ax[i].deg > topo_chips(c, ax[i].axes))
+            return err_set(e,
+                           "gen: --%s %llu: more than the %llu chips on its axes of ici.dims=%s "
+                           "(set --%s or -p ici.dims=...)",
+                           ax[i].deg_name, (unsigned long long)ax[i].deg,
+                           (unsigned long long)topo_chips(c, ax[i].axes), c->ici_dims, ax[i].name);
+    }
     uint64_t shards = o->dp * o->fsdp;
     if (o->batch % shards)
         return err_set(e, "gen: --batch %llu is not divisible by data x fsdp = %llu",
@@ -308,6 +341,14 @@ static int check_parallel(gen_opts *o, const cfg *c, int explicit_deg, unsigned 
     if (o->heads % o->tp || o->d_ff % o->tp || (o->vocab && o->vocab % o->tp))
         return err_set(e, "gen: --tensor-parallel %llu must divide heads, d-ff and vocab",
                        (unsigned long long)o->tp);
+    if (o->sp > 1 && o->decode)
+        return err_set(e, "gen: --seq-parallel does not apply to --decode (one token per step)");
+    if (o->seq % o->sp)
+        return err_set(e, "gen: --seq-parallel %llu must divide --seq %llu",
+                       (unsigned long long)o->sp, (unsigned long long)o->seq);
+    if ((o->heads / o->tp) % o->sp)
+        return err_set(e, "gen: --seq-parallel %llu must divide the heads per tensor shard (%llu)",
+                       (unsigned long long)o->sp, (unsigned long long)(o->heads / o->tp));
     return 0;
 }
 
@@ -326,8 +367,8 @@ int gen_parse(gen_opts *o, cfg *c, int *help, int argc, char **argv, err *e)
     *help = 0;
     o->dtype = ISA_DT_BF16;
     o->stride = 1;
-    o->dp = o->tp = o->fsdp = 1;
-    o->dp_axes = 1, o->tp_axes = 2, o->fsdp_axes = 4;
+    o->dp = o->tp = o->fsdp = o->sp = 1;
+    o->dp_axes = 1, o->tp_axes = 2, o->fsdp_axes = 4, o->sp_axes = 1;
     if (argc < 2 || argv[1][0] == '-') {
         if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
             *help = 1;
@@ -424,13 +465,15 @@ int gen_parse(gen_opts *o, cfg *c, int *help, int argc, char **argv, err *e)
             break;
         case O_DPAXES:
         case O_TPAXES:
-        case O_FSDPAXES: {
-            unsigned *m = ch == O_DPAXES   ? &o->dp_axes
-                          : ch == O_TPAXES ? &o->tp_axes
-                                           : &o->fsdp_axes;
+        case O_FSDPAXES:
+        case O_SPAXES: {
+            unsigned *m = ch == O_DPAXES     ? &o->dp_axes
+                          : ch == O_TPAXES   ? &o->tp_axes
+                          : ch == O_FSDPAXES ? &o->fsdp_axes
+                                             : &o->sp_axes;
             if (parse_axes(optarg, m, opt_name(ch), e))
                 goto out;
-            given_axes |= ch == O_DPAXES ? 1 : ch == O_TPAXES ? 2 : 4;
+            given_axes |= ch == O_DPAXES ? 1 : ch == O_TPAXES ? 2 : ch == O_FSDPAXES ? 4 : 8;
             break;
         }
         case O_M:
@@ -504,6 +547,10 @@ int gen_parse(gen_opts *o, cfg *c, int *help, int argc, char **argv, err *e)
             break;
         case O_FSDP:
             u = &o->fsdp;
+            explicit_deg = 1;
+            break;
+        case O_SP:
+            u = &o->sp;
             explicit_deg = 1;
             break;
         default:
@@ -626,8 +673,10 @@ uint64_t gen_flops_analytic(const gen_opts *o, const cfg *c)
     case GEN_TRANSFORMER:
     case GEN_LLM_STEP: {
         int llm = o->kind == GEN_LLM_STEP, dec = llm && o->decode;
-        uint64_t bc = o->batch / (o->dp * o->fsdp), hl = o->heads / o->tp;
-        uint64_t tokens = dec ? bc : bc * o->seq;
+        /* Sequence parallelism: seq/P tokens per chip through the GEMMs, heads/(T P) whole
+         * sequences through attention. */
+        uint64_t bc = o->batch / (o->dp * o->fsdp), hl = o->heads / (o->tp * o->sp);
+        uint64_t tokens = dec ? bc : bc * o->seq / o->sp;
         uint64_t params = o->layers * layer_params(o) + (llm ? o->d_model * (o->vocab / o->tp) : 0);
         uint64_t q = dec ? 1 : o->seq, causal = !dec;
         uint64_t af = gen_attn_flops(c, q, o->seq, o->head_dim, (int)causal, o->dtype, 0);

@@ -51,9 +51,10 @@ typedef struct gen_opts {
     /* attention, transformer, llm-step (batch is global for llm-step and transformer) */
     uint64_t batch, heads, seq, head_dim, d_model, d_ff, vocab, layers;
     int causal, training, decode;
-    /* parallelism: degrees and torus-axis masks (x=1, y=2, z=4) */
-    uint64_t chips, dp, tp, fsdp;
-    unsigned dp_axes, tp_axes, fsdp_axes;
+    /* parallelism: degrees and torus-axis masks (x=1, y=2, z=4); sp is sequence parallelism
+     * (the sequence split across chips, attention re-sharded by heads through all-to-alls) */
+    uint64_t chips, dp, tp, fsdp, sp;
+    unsigned dp_axes, tp_axes, fsdp_axes, sp_axes;
 } gen_opts;
 
 /* Parse argv (as gen_main gets it, argv[1] = kind) into o and load/override the config into

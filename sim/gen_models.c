@@ -1,6 +1,7 @@
 /* gen_models.c - workload families built on the tiling core: conv2d (im2col GEMM), MLP,
  * attention, a pre-norm decoder block (SwiGLU) and whole decoder-only LLM training and decode
- * steps, each as the SPMD program of one chip under data, tensor and FSDP parallelism.
+ * steps, each as the SPMD program of one chip under data, tensor, FSDP and sequence
+ * parallelism.
  *
  * Assumptions (docs/generators.md): activations are bf16 (the --dtype), GEMMs accumulate in
  * fp32 and cast on write-back; transposed operands of backward GEMMs are read with the
@@ -131,6 +132,7 @@ typedef struct model {
     const gen_opts *o;
     isa_dtype dt;
     uint64_t bc, S, M, D, hl, hd, A, F, V; /* A = hl*hd attention width; F = d_ff/T; V = vocab/T */
+    uint64_t sp;                           /* sequence parallelism: M = bc*S/sp tokens per chip */
     int train, decode, fsdp;
     uint64_t L;
     /* parameters: one contiguous region (the optimizer streams over it) */
@@ -185,19 +187,38 @@ static int tp_allreduce(gen *g, const model *md, uint64_t elems)
 static int grad_reduce(gen *g, const model *md, uint64_t elems, const char *what)
 {
     const gen_opts *o = md->o;
-    if (o->fsdp <= 1 && o->dp <= 1)
+    /* Sequence shards hold the same weights as data shards do: their gradients are summed
+     * over the sequence axes as well. */
+    unsigned axes = (o->dp > 1 ? o->dp_axes : 0) | (o->sp > 1 ? o->sp_axes : 0);
+    if (o->fsdp <= 1 && !axes)
         return 0;
     if (gen_mark(g, "%s/comm", what))
         return -1;
     if (o->fsdp > 1) {
         if (gen_coll(g, ISA_OP_ICI_REDUCESCATTER, o->fsdp_axes, B(md->dt, elems), md->dt, NULL))
             return -1;
-        if (o->dp > 1)
-            return gen_coll(g, ISA_OP_ICI_ALLREDUCE, o->dp_axes, B(md->dt, elems / o->fsdp), md->dt,
+        if (axes)
+            return gen_coll(g, ISA_OP_ICI_ALLREDUCE, axes, B(md->dt, elems / o->fsdp), md->dt,
                             NULL);
         return 0;
     }
-    return gen_coll(g, ISA_OP_ICI_ALLREDUCE, o->dp_axes, B(md->dt, elems), md->dt, NULL);
+    return gen_coll(g, ISA_OP_ICI_ALLREDUCE, axes, B(md->dt, elems), md->dt, NULL);
+}
+
+/* Sequence parallelism (DeepSpeed-Ulysses style): an all-to-all of `n` [M, A] tensors over
+ * the sequence axes, turning a sequence shard of all local heads into whole sequences of
+ * heads/P (or back), waited right away since attention (or the next GEMM) needs it. */
+static int sp_alltoall(gen *g, const model *md, unsigned n, const char *what, unsigned l)
+{
+    if (md->sp <= 1)
+        return 0;
+    gen_fence f = {.sem = -1};
+    if (gen_mark(g, "L%u/%s/comm", l, what) ||
+        gen_coll(g, ISA_OP_ICI_ALLTOALL, md->o->sp_axes, B(md->dt, n * md->M * md->A), md->dt,
+                 &f) ||
+        gen_fence_wait(g, &f))
+        return -1;
+    return gen_mark(g, "L%u/%s", l, what); /* back to the compute region */
 }
 
 #define F32 ISA_DT_FP32
@@ -273,12 +294,13 @@ static int layer_fwd(gen *g, const model *md, unsigned l)
     if (gen_mark(g, "L%u/fwd/norm1", l) || fsdp_gather(g, md) ||
         layernorm(g, md, M * D, x, md->xn) || gen_mark(g, "L%u/fwd/attn", l))
         return -1;
+    /* Under sequence parallelism attention sees heads/P of whole sequences (rows A/P wide). */
     gen_attn_args a = {.batch = md->bc,
-                       .heads = md->hl,
+                       .heads = md->hl / md->sp,
                        .head_dim = md->hd,
                        .dt = dt,
-                       .ld = A,
-                       .kv_ld = A,
+                       .ld = A / md->sp,
+                       .kv_ld = A / md->sp,
                        .q = md->q,
                        .k = md->k,
                        .v = md->v,
@@ -313,9 +335,11 @@ static int layer_fwd(gen *g, const model *md, unsigned l)
         a.seq = a.kv_len = md->S;
         a.causal = 1;
     }
-    if (gen_attention(g, &a) || mm(g, dt, M, D, A, md->ao, w + B(dt, md->wo), md->y) ||
-        tp_allreduce(g, md, M * D) || residual(g, md, M * D, md->y, x, md->h) ||
-        gen_mark(g, "L%u/fwd/mlp", l) || layernorm(g, md, M * D, md->h, md->hn) ||
+    if (sp_alltoall(g, md, 3, "fwd/attn", l) || gen_attention(g, &a) ||
+        sp_alltoall(g, md, 1, "fwd/attn", l) ||
+        mm(g, dt, M, D, A, md->ao, w + B(dt, md->wo), md->y) || tp_allreduce(g, md, M * D) ||
+        residual(g, md, M * D, md->y, x, md->h) || gen_mark(g, "L%u/fwd/mlp", l) ||
+        layernorm(g, md, M * D, md->h, md->hn) ||
         mm(g, dt, M, 2 * F, D, md->hn, w + B(dt, md->wup), md->up) ||
         swiglu(g, md, M * F, md->up, md->up + B(dt, M * F), md->act) ||
         mm(g, dt, M, D, F, md->act, w + B(dt, md->wdown), md->y) || tp_allreduce(g, md, M * D) ||
@@ -344,15 +368,15 @@ static int layer_bwd(gen *g, const model *md, unsigned l)
         mm(g, dt, A, D, M, md->ao, md->dh, gw + B(dt, md->wo)))  /* d Wo */
         return -1;
     gen_attn_args a = {.batch = md->bc,
-                       .heads = md->hl,
+                       .heads = md->hl / md->sp,
                        .seq = md->S,
                        .kv_len = md->S,
                        .head_dim = md->hd,
                        .causal = 1,
                        .backward = 1,
                        .dt = dt,
-                       .ld = A,
-                       .kv_ld = A,
+                       .ld = A / md->sp,
+                       .kv_ld = A / md->sp,
                        .q = md->q,
                        .k = md->k,
                        .v = md->v,
@@ -361,7 +385,8 @@ static int layer_bwd(gen *g, const model *md, unsigned l)
                        .dq = md->t1,
                        .dk = md->t2,
                        .dv = md->y};
-    if (gen_attention(g, &a) ||
+    if (sp_alltoall(g, md, 1, "bwd/attn", l) || gen_attention(g, &a) ||
+        sp_alltoall(g, md, 3, "bwd/attn", l) ||
         mm(g, dt, M, D, A, md->t1, w + B(dt, md->wq), md->t1) ||  /* d xn (q) */
         mm(g, dt, M, D, A, md->t2, w + B(dt, md->wk), md->t2) ||  /* d xn (k) */
         mm(g, dt, M, D, A, md->y, w + B(dt, md->wv), md->y) ||    /* d xn (v) */
@@ -397,9 +422,10 @@ static int model_init(gen *g, model *md, const gen_opts *o, int lm, uint64_t *xs
     isa_dtype dt = md->dt;
     md->bc = o->batch / (o->dp * o->fsdp);
     md->S = o->seq;
+    md->sp = o->sp;
     md->decode = lm && o->decode;
     md->train = lm ? !o->decode : o->training;
-    md->M = md->decode ? md->bc : md->bc * md->S;
+    md->M = md->decode ? md->bc : md->bc * md->S / md->sp;
     md->D = o->d_model;
     md->hl = o->heads / o->tp;
     md->hd = o->head_dim;

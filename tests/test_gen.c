@@ -54,7 +54,9 @@ typedef struct trace_facts {
     uint64_t insns, matmuls, ldws, waits, signals;
     uint64_t coll[ISA_OP_COUNT];
     uint64_t coll_bytes[ISA_OP_COUNT];
-    char marks[4096];
+    unsigned coll_axes[ISA_OP_COUNT]; /* union of the axis masks each collective used */
+    uint64_t flops;                   /* sum of 2 m k n over the matmuls */
+    char marks[16384];
     char note[TRACE_NOTE_MAX];
 } trace_facts;
 
@@ -123,6 +125,7 @@ static void check_trace(const char *path, const cfg *c, trace_facts *f)
             assert_true(a[ISA_MM_SRC] + nbytes(dtl[m], a[ISA_MM_M] * k[m]) <= vmem);
             assert_true(a[ISA_MM_DST] + a[ISA_MM_M] * n[m] * 4 <= vmem);
             f->matmuls++;
+            f->flops += 2 * a[ISA_MM_M] * k[m] * n[m];
             break;
         }
         case ISA_OP_MARK:
@@ -145,6 +148,7 @@ static void check_trace(const char *path, const cfg *c, trace_facts *f)
             } else if (isa_info_of(in.op)->unit == ISA_UNIT_ICI) {
                 f->coll[in.op]++;
                 f->coll_bytes[in.op] += a[ISA_COLL_BYTES];
+                f->coll_axes[in.op] |= (unsigned)a[ISA_COLL_AXES];
             }
             break;
         }
@@ -181,6 +185,26 @@ static void gen_and_check(const char *cmd, trace_facts *f, double tol)
     char note[1100];
     snprintf(note, sizeof note, "tpusim %s", full);
     assert_string_equal(f->note, note);
+    assert_true(tf == f->flops);
+}
+
+/* Analytic FLOPs of a command line (the whole workload when it has no sharding options). */
+static uint64_t analytic(const char *cmd)
+{
+    char full[1024];
+    snprintf(full, sizeof full, "%s -o x.tpt", cmd);
+    gen_opts o;
+    cfg c;
+    parse_cmd(full, &o, &c);
+    return gen_flops_analytic(&o, &c);
+}
+
+static void assert_within(uint64_t got, uint64_t want, double tol, const char *what)
+{
+    double rel = (double)got / (double)want - 1.0;
+    if (rel > tol || rel < -tol)
+        fail_msg("%s: %llu vs %llu (%+.3f%%)", what, (unsigned long long)got,
+                 (unsigned long long)want, rel * 100);
 }
 
 static int setup(void **state)
@@ -433,6 +457,182 @@ static void test_gen_elementwise_streams_every_element(void **state)
     assert_int_equal(out_bytes, 2 * (3u << 20));
 }
 
+/* Every kind, on every shipped preset (MXU 128x128 to 256x256, VMEM 16 MiB and up, 1 to 8
+ * MXUs), with shapes that leave partial tiles at every edge: the trace replays the analytic
+ * FLOPs within 1%, stays inside VMEM, carries the command line and per-phase markers. */
+static void test_gen_every_kind_flops_within_1pct_on_every_preset(void **state)
+{
+    (void)state;
+    static const char *presets[] = {"v2", "v3", "v4", "v5e", "v5p", "v6e", "v7"};
+    static const struct {
+        const char *cmd, *mark;
+    } kinds[] = {
+        {"gen gemm --m 1000 --n 1030 --k 333", "gemm|"},
+        {"gen gemm --m 129 --n 77 --k 4097 --dtype fp32", "gemm|"},
+        {"gen conv2d --batch 3 --height 13 --width 11 --in-channels 17 --out-channels 70 "
+         "--kernel 3 --stride 2 --padding 1",
+         "conv2d/gemm|"},
+        {"gen mlp --layers 300,513,129 --batch 65", "L1/fwd|"},
+        {"gen attention --batch 1 --heads 3 --seq 700 --head-dim 80 --causal", "attention|"},
+        {"gen transformer --batch 2 --seq 200 --d-model 192 --heads 3 --d-ff 520 --training",
+         "L0/bwd/attn|"},
+        {"gen llm-step --layers 2 --d-model 192 --heads 3 --d-ff 520 --vocab 999 --seq 130 "
+         "--batch 2",
+         "optimizer|"},
+        {"gen llm-step --layers 2 --d-model 192 --heads 3 --d-ff 520 --vocab 999 --seq 300 "
+         "--batch 3 --decode",
+         "lm_head|"},
+    };
+    for (unsigned p = 0; p < sizeof presets / sizeof presets[0]; p++)
+        for (unsigned i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+            char cmd[512];
+            snprintf(cmd, sizeof cmd, "%s -c %s", kinds[i].cmd, presets[p]);
+            trace_facts f;
+            gen_and_check(cmd, &f, 0.01);
+            assert_true(f.matmuls > 0);
+            if (!strstr(f.marks, kinds[i].mark))
+                fail_msg("%s: marker %s missing", cmd, kinds[i].mark);
+        }
+}
+
+/* GEMM tiles (A, B and C blocks) are double buffered and both copies fit VMEM, for every
+ * preset and datatype the preset's MXU supports. */
+static void test_gen_gemm_plan_double_buffer_fits_every_preset(void **state)
+{
+    (void)state;
+    static const char *presets[] = {"v2", "v3", "v4", "v5e", "v5p", "v6e", "v7"};
+    static const isa_dtype dts[] = {ISA_DT_BF16, ISA_DT_INT8, ISA_DT_FP8, ISA_DT_FP32};
+    for (unsigned p = 0; p < sizeof presets / sizeof presets[0]; p++) {
+        cfg c;
+        err e;
+        cfg_defaults(&c);
+        assert_int_equal(cfg_load(&c, presets[p], NULL, &e), 0);
+        uint64_t vmem = (uint64_t)cfg_vmem_total_bytes(&c);
+        for (unsigned d = 0; d < sizeof dts / sizeof dts[0]; d++) {
+            if (cfg_mxu_rate(&c, dts[d]) <= 0)
+                continue;
+            gen_gemm_plan pl;
+            assert_int_equal(
+                gen_gemm_plan_for(&c, vmem, 8192, 8192, 8192, dts[d], ISA_DT_FP32, &pl, &e), 0);
+            assert_true(pl.vmem_bytes <= vmem);
+            assert_true(pl.mt >= c.mxu_rows);
+            assert_true(pl.kc % c.mxu_rows == 0 && pl.ng % c.mxu_cols == 0);
+        }
+    }
+}
+
+/* Each sharding option alone emits exactly the collectives it needs, with per-chip byte
+ * counts from the shard shapes, on its named axes. Transformer block, training, v7 4x4x4:
+ * batch 4, seq 128, d_model 256, 4 heads, d_ff 512, bf16. */
+static void test_gen_each_sharding_emits_its_collectives(void **state)
+{
+    (void)state;
+    const char *base = "gen transformer --batch 4 --seq 128 --d-model 256 --heads 4 --d-ff 512 "
+                       "--training -c v7";
+    const uint64_t D = 256, F = 512, S = 128;
+    char cmd[512];
+    trace_facts f;
+    /* Data parallel 2 over x: one all-reduce of the layer's weight gradients. */
+    snprintf(cmd, sizeof cmd, "%s --data-parallel 2", base);
+    gen_and_check(cmd, &f, 0.01);
+    uint64_t layer = 4 * D * D + 3 * D * F;
+    assert_int_equal(f.coll[ISA_OP_ICI_ALLREDUCE], 1);
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_ALLREDUCE], 2 * layer);
+    assert_int_equal(f.coll_axes[ISA_OP_ICI_ALLREDUCE], 1);
+    assert_int_equal(f.coll[ISA_OP_ICI_ALLGATHER] + f.coll[ISA_OP_ICI_REDUCESCATTER] +
+                         f.coll[ISA_OP_ICI_ALLTOALL],
+                     0);
+    assert_non_null(strstr(f.marks, "L0/bwd/comm|"));
+    /* Tensor parallel 2 over y: four activation all-reduces of [M, D], no gradient traffic. */
+    snprintf(cmd, sizeof cmd, "%s --tensor-parallel 2", base);
+    gen_and_check(cmd, &f, 0.01);
+    uint64_t act = 4 * S * D * 2;
+    assert_int_equal(f.coll[ISA_OP_ICI_ALLREDUCE], 4);
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_ALLREDUCE], 4 * act);
+    assert_int_equal(f.coll_axes[ISA_OP_ICI_ALLREDUCE], 2);
+    /* FSDP 2 over z: weights gathered forward and backward, gradients reduce-scattered. */
+    snprintf(cmd, sizeof cmd, "%s --fsdp 2", base);
+    gen_and_check(cmd, &f, 0.01);
+    assert_int_equal(f.coll[ISA_OP_ICI_ALLGATHER], 2);
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_ALLGATHER], 2 * 2 * layer);
+    assert_int_equal(f.coll_axes[ISA_OP_ICI_ALLGATHER], 4);
+    assert_int_equal(f.coll[ISA_OP_ICI_REDUCESCATTER], 1);
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_REDUCESCATTER], 2 * layer);
+    assert_int_equal(f.coll[ISA_OP_ICI_ALLREDUCE], 0);
+    /* Sequence parallel 2 over z: q, k, v and the attention output all-to-all'd forward,
+     * their gradients backward ([S/2 tokens x 4 sequences, D] each), and the weight
+     * gradients all-reduced over z. */
+    snprintf(cmd, sizeof cmd, "%s --seq-parallel 2 --sp-axes z", base);
+    gen_and_check(cmd, &f, 0.01);
+    uint64_t shard = 4 * (S / 2) * D * 2;
+    assert_int_equal(f.coll[ISA_OP_ICI_ALLTOALL], 4);
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_ALLTOALL], 8 * shard);
+    assert_int_equal(f.coll_axes[ISA_OP_ICI_ALLTOALL], 4);
+    assert_int_equal(f.coll[ISA_OP_ICI_ALLREDUCE], 1);
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_ALLREDUCE], 2 * layer);
+    assert_int_equal(f.coll_axes[ISA_OP_ICI_ALLREDUCE], 4);
+    assert_non_null(strstr(f.marks, "L0/fwd/attn/comm|L0/fwd/attn|"));
+    assert_non_null(strstr(f.marks, "L0/bwd/attn/comm|L0/bwd/attn|"));
+}
+
+/* Sharded runs: the per-chip trace's FLOPs times the chip count equal the global analytic
+ * FLOPs of the unsharded workload within 1%, for training and decode and every option. */
+static void test_gen_sharded_flops_times_chips_equal_global(void **state)
+{
+    (void)state;
+    const char *train = "gen llm-step --layers 2 --d-model 256 --heads 8 --d-ff 640 --vocab 1000 "
+                        "--seq 256 --batch 8 -c v7";
+    const char *dec = "gen llm-step --layers 2 --d-model 256 --heads 8 --d-ff 640 --vocab 1000 "
+                      "--seq 512 --batch 8 --decode -c v7";
+    static const struct {
+        const char *opts;
+        uint64_t chips;
+        int train_only;
+    } shard[] = {
+        {"--chips 8", 8, 0},
+        {"--data-parallel 2 --tensor-parallel 2 --fsdp 2", 8, 0},
+        {"--tensor-parallel 4 --fsdp 2", 8, 0},
+        {"--tensor-parallel 2 --fsdp 2 --seq-parallel 2 --sp-axes x", 8, 1},
+        {"--data-parallel 2 --seq-parallel 4 --sp-axes z", 8, 1},
+    };
+    for (unsigned w = 0; w < 2; w++) {
+        const char *base = w ? dec : train;
+        uint64_t global = analytic(base);
+        for (unsigned i = 0; i < sizeof shard / sizeof shard[0]; i++) {
+            if (w && shard[i].train_only)
+                continue;
+            char cmd[512];
+            snprintf(cmd, sizeof cmd, "%s %s", base, shard[i].opts);
+            trace_facts f;
+            gen_and_check(cmd, &f, 0.01);
+            assert_within(f.flops * shard[i].chips, global, 0.01, cmd);
+        }
+    }
+}
+
+static void test_gen_sharding_errors_name_the_option(void **state)
+{
+    (void)state;
+    const char *t = "gen transformer --batch 4 --seq 128 --d-model 256 --heads 4 --d-ff 512 -c v7 "
+                    "-o x.tpt";
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s --data-parallel 4 --dp-axes x --tensor-parallel 8", t);
+    expect_error(cmd, "--tensor-parallel 8: more than the 4 chips");
+    snprintf(cmd, sizeof cmd, "%s --seq-parallel 3", t);
+    expect_error(cmd, "--seq-parallel 3 must divide --seq 128");
+    snprintf(cmd, sizeof cmd, "%s --seq-parallel 8 --sp-axes xy", t);
+    expect_error(cmd, "--seq-parallel 8 must divide the heads");
+    snprintf(cmd, sizeof cmd, "%s --sp-axes w", t);
+    expect_error(cmd, "--sp-axes");
+    expect_error("gen llm-step --layers 1 --d-model 64 --heads 4 --d-ff 64 --vocab 100 --seq 8 "
+                 "--batch 2 --decode --seq-parallel 2 -c v7 -o x.tpt",
+                 "--decode");
+    /* A failure during generation (HBM exhausted) leaves no output behind either. */
+    expect_error("gen gemm --m 400000 --n 400000 --k 400000 -c v7 -o x.tpt", "HBM");
+    assert_int_equal(access("x.tpt", F_OK), -1);
+    assert_int_equal(access("x.tpt.tmp", F_OK), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -448,6 +648,11 @@ int main(void)
         cmocka_unit_test(test_gen_errors_name_the_problem),
         cmocka_unit_test(test_gen_help_returns_zero),
         cmocka_unit_test(test_gen_elementwise_streams_every_element),
+        cmocka_unit_test(test_gen_every_kind_flops_within_1pct_on_every_preset),
+        cmocka_unit_test(test_gen_gemm_plan_double_buffer_fits_every_preset),
+        cmocka_unit_test(test_gen_each_sharding_emits_its_collectives),
+        cmocka_unit_test(test_gen_sharded_flops_times_chips_equal_global),
+        cmocka_unit_test(test_gen_sharding_errors_name_the_option),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

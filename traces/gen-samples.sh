@@ -11,11 +11,19 @@ export TPUSIM_PRESETS="$root/configs"
 gen() { echo "tpusim gen $*"; "$bin" gen "$@"; }
 
 gen gemm --m 1024 --n 1024 --k 1024 -c v7 -o traces/gemm-1k.tpt
-gen elementwise --op add --elements 16M -c v7 -o traces/elementwise-16m.tpt
+gen elementwise --op add --elements 7000000 -c v7 -o traces/elementwise-7m.tpt
+gen elementwise --op exp --elements 4M -c v7 -o traces/elementwise-exp-4m.tpt
+gen conv2d --batch 8 --height 28 --width 28 --in-channels 64 --out-channels 128 --kernel 3 \
+    --padding 1 -c v7 -o traces/conv2d-small.tpt
+gen mlp --layers 1024,4096,1024 --batch 512 -c v7 -o traces/mlp-small.tpt
 gen attention --batch 2 --heads 8 --seq 1024 --head-dim 128 --causal -c v7 \
     -o traces/attention-small.tpt
+gen transformer --batch 8 --seq 512 --d-model 1024 --heads 16 --d-ff 2816 --training \
+    --tensor-parallel 4 --fsdp 2 -c v7 -o traces/transformer-train-tp.tpt
 gen llm-step --layers 2 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 --seq 256 --batch 8 \
     --chips 4 -c v7 -o traces/llm-tiny-train.tpt
 gen llm-step --layers 2 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 --seq 1024 --batch 8 \
     --decode -c v7 -o traces/llm-tiny-decode.tpt
+gen llm-step --layers 2 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 --seq 1024 --batch 8 \
+    --tensor-parallel 2 --fsdp 2 --seq-parallel 2 --sp-axes x -c v7 -o traces/llm-tiny-sharded.tpt
 ls -l traces/*.tpt

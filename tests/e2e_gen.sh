@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# e2e_gen.sh SOURCE_DIR TPUSIM_BIN WORKDIR - `tpusim gen` end to end: every kind generates
+# and replays without error on every preset in configs/; the GEMM reference keeps >= 90% MXU
+# utilisation at 8192^3 bf16 on v4 and v7; the shipped samples in traces/ are reproduced by
+# the command in their header note (golden: regenerate with traces/gen-samples.sh when the
+# generator or a preset changes); bad options give one stderr line naming the option, a
+# non-zero exit below 128 and no output file. Prints "N passed, N failed".
+set -u
+src=${1:?usage: e2e_gen.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
+bin=${2:?usage: e2e_gen.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
+work=${3:?usage: e2e_gen.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
+case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
+case $src in /*) ;; *) src=$PWD/$src ;; esac
+export TPUSIM_PRESETS=${TPUSIM_PRESETS:-$src/configs}
+rm -rf "$work"
+mkdir -p "$work"
+cd "$work" || exit 1
+
+pass=0
+fail=0
+ok() { pass=$((pass + 1)); }
+bad() {
+    fail=$((fail + 1))
+    echo "FAIL: $*"
+}
+
+# Every kind on every preset: generate, then replay on the same preset.
+kinds=(
+    "gemm --m 1000 --n 1030 --k 333"
+    "elementwise --op add --elements 3M"
+    "elementwise --op exp --elements 100001 --dtype fp32"
+    "conv2d --batch 2 --height 30 --width 30 --in-channels 64 --out-channels 100 --kernel 3 --padding 1"
+    "mlp --layers 512,1000,300 --batch 200"
+    "attention --batch 2 --heads 4 --seq 700 --head-dim 128 --causal"
+    "transformer --batch 4 --seq 256 --d-model 512 --heads 8 --d-ff 1408 --training --tensor-parallel 2 --fsdp 2"
+    "llm-step --layers 2 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 --seq 256 --batch 8 --data-parallel 2 --seq-parallel 2 --sp-axes y"
+    "llm-step --layers 2 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 --seq 1024 --batch 8 --decode"
+)
+for cfgf in "$src"/configs/*.yaml; do
+    p=$(basename "$cfgf" .yaml)
+    for i in "${!kinds[@]}"; do
+        # shellcheck disable=SC2086
+        if ! "$bin" gen ${kinds[$i]} -c "$p" -o "k$i-$p.tpt" 2>err.txt; then
+            bad "gen ${kinds[$i]} -c $p: $(cat err.txt)"
+            continue
+        fi
+        if "$bin" run -q -c "$p" "k$i-$p.tpt" 2>err.txt; then ok; else
+            bad "run -c $p (gen ${kinds[$i]}): $(cat err.txt)"
+        fi
+        rm -f "k$i-$p.tpt"
+    done
+done
+
+# The GEMM reference: 8192^3 bf16 stays compute-bound at >= 90% of peak MACs.
+for p in v4 v7; do
+    "$bin" gen gemm --m 8192 --n 8192 --k 8192 -c "$p" -o g.tpt &&
+        util=$("$bin" run -c "$p" g.tpt | sed -n 's/.*MXU utilisation.*, \([0-9.]*\)% of peak MACs.*/\1/p')
+    if awk -v u="${util:-0}" 'BEGIN { exit !(u >= 90) }'; then ok; else
+        bad "gemm 8192^3 on $p: MXU utilisation ${util:-?}% < 90%"
+    fi
+done
+
+# Samples: the note is the command; re-running it reproduces the instructions.
+for t in "$src"/traces/*.tpt; do
+    name=$(basename "$t")
+    [ "$name" = sample.tpt ] && continue # hand-written README demo, not generated
+    note=$("$bin" disasm "$t" | head -1 | sed -n 's/^\.note "tpusim \(gen .*\)"$/\1/p')
+    if [ -z "$note" ]; then
+        bad "$name: header note is not a tpusim gen command"
+        continue
+    fi
+    # shellcheck disable=SC2086
+    if ! (cd "$src" && "$bin" ${note/-o traces\/$name/-o $work/re.tpt}) 2>err.txt; then
+        bad "$name: '$note' failed: $(cat err.txt)"
+        continue
+    fi
+    if diff <("$bin" disasm "$t" | tail -n +2) <("$bin" disasm re.tpt | tail -n +2) >/dev/null; then
+        ok
+    else
+        bad "$name differs from what '$note' generates now (run traces/gen-samples.sh)"
+    fi
+    if "$bin" run -q -c v7 "$t" 2>err.txt; then ok; else bad "run $name: $(cat err.txt)"; fi
+done
+
+# expect_fail REGEX -- GEN ARGS...: exit in [1, 127], one stderr line matching REGEX, and
+# no out.tpt (nor its temporary) left behind.
+expect_fail() {
+    local re=$1
+    shift 2
+    rm -f out.tpt out.tpt.tmp
+    "$bin" gen "$@" >/dev/null 2>err.txt
+    local rc=$?
+    local lines
+    lines=$(wc -l <err.txt)
+    if [ $rc -eq 0 ] || [ $rc -ge 128 ]; then
+        bad "gen $*: exit $rc"
+    elif [ "$lines" -ne 1 ] || ! grep -Eq -- "$re" err.txt; then
+        bad "gen $*: stderr '$(cat err.txt)' is not one line matching /$re/"
+    elif [ -e out.tpt ] || [ -e out.tpt.tmp ]; then
+        bad "gen $*: left an output file behind"
+    else
+        ok
+    fi
+}
+expect_fail "unknown kind 'matmul'" -- matmul -c v7 -o out.tpt
+expect_fail "unknown option '--mm'" -- gemm --mm 8 --n 8 --k 8 -c v7 -o out.tpt
+expect_fail "missing --k" -- gemm --m 8 --n 8 -c v7 -o out.tpt
+expect_fail "--m: 'abc' is not a positive integer" -- gemm --m abc --n 8 --k 8 -c v7 -o out.tpt
+expect_fail "missing value for option '--k'" -- gemm --m 8 --n 8 -c v7 -o out.tpt --k
+expect_fail "--dtype: unknown datatype 'fp64'" -- gemm --m 8 --n 8 --k 8 --dtype fp64 -c v7 -o out.tpt
+expect_fail "--op: unknown vector op 'frob'" -- elementwise --op frob --elements 8 -c v7 -o out.tpt
+expect_fail "option --heads does not apply" -- gemm --m 8 --n 8 --k 8 --heads 2 -c v7 -o out.tpt
+expect_fail "mxu.rows" -- gemm --m 8 --n 8 --k 8 -c v7 -p mxu.rows=0 -o out.tpt
+expect_fail "--tensor-parallel 3 must divide" -- llm-step --layers 1 --d-model 64 --heads 4 \
+    --d-ff 64 --vocab 100 --seq 8 --batch 2 --tensor-parallel 3 -c v7 -o out.tpt
+expect_fail "--data-parallel 16: more than the 4 chips" -- transformer --batch 16 --seq 8 \
+    --d-model 64 --heads 4 --d-ff 64 --data-parallel 16 -c v7 -o out.tpt
+expect_fail "--seq-parallel 3 must divide --seq" -- transformer --batch 2 --seq 8 \
+    --d-model 64 --heads 4 --d-ff 64 --seq-parallel 3 --sp-axes z -c v7 -o out.tpt
+expect_fail "--sp-axes: 'q' is not a set of axes" -- transformer --batch 2 --seq 8 \
+    --d-model 64 --heads 4 --d-ff 64 --sp-axes q -c v7 -o out.tpt
+expect_fail "HBM" -- gemm --m 400000 --n 400000 --k 400000 -c v7 -o out.tpt
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
