@@ -141,6 +141,9 @@ typedef struct model {
     uint64_t wq, wk, wv, wo, wup, wdown; /* offsets inside a layer's parameter block */
     uint64_t layer_n;                    /* elements of one layer's (TP-shard) weights */
     uint64_t gathered, ggrad;            /* FSDP: full weight and gradient buffers of a layer */
+    uint64_t gbufs;                      /* FSDP: gathered-weight buffers layers rotate through */
+    gen_fence pre;                       /* FSDP: the prefetch all-gather in flight, */
+    int pre_layer;                       /* for this layer (-1: none) */
     uint64_t *xsave, *kcache, *vcache;
     /* scratch activations shared by all layers */
     uint64_t xn, q, k, v, ao, y, h, hn, up, act, dx, dh, t0, t1, t2;
@@ -150,7 +153,9 @@ typedef struct model {
 
 static uint64_t lw(const model *md, unsigned l)
 {
-    return md->fsdp ? md->gathered : md->params + B(md->dt, (uint64_t)l * md->layer_n);
+    if (md->fsdp)
+        return md->gathered + B(md->dt, (uint64_t)(l % md->gbufs) * md->layer_n);
+    return md->params + B(md->dt, (uint64_t)l * md->layer_n);
 }
 
 static uint64_t lg(const model *md, unsigned l)
@@ -158,16 +163,30 @@ static uint64_t lg(const model *md, unsigned l)
     return md->fsdp ? md->ggrad : md->grads + B(md->dt, (uint64_t)l * md->layer_n);
 }
 
-/* FSDP: gather one layer's weights before use (fence waited right away: the layer's first
- * GEMM needs them; the gather overlaps the previous operator's tail). */
-static int fsdp_gather(gen *g, const model *md)
+/* FSDP: make layer l's gathered weights ready, then prefetch layer `next`'s (-1: none), as
+ * FSDP implementations do: the next layer's all-gather runs on the ICI while this layer
+ * computes. Layers rotate through three buffers, so the prefetch never overwrites the
+ * weights of this layer or of the one before it (which may still be finishing). */
+static int fsdp_gather(gen *g, model *md, unsigned l, int next)
 {
     if (!md->fsdp)
         return 0;
-    gen_fence f = {.sem = -1};
-    if (gen_coll(g, ISA_OP_ICI_ALLGATHER, md->o->fsdp_axes, B(md->dt, md->layer_n), md->dt, &f))
-        return -1;
-    return gen_fence_wait(g, &f);
+    uint64_t bytes = B(md->dt, md->layer_n);
+    if (md->pre_layer == (int)l) {
+        if (gen_fence_wait(g, &md->pre))
+            return -1;
+    } else {
+        gen_fence f = {.sem = -1};
+        if (gen_coll(g, ISA_OP_ICI_ALLGATHER, md->o->fsdp_axes, bytes, md->dt, &f) ||
+            gen_fence_wait(g, &f))
+            return -1;
+    }
+    md->pre_layer = next;
+    if (next < 0)
+        return 0;
+    md->pre.sem = -1;
+    md->pre.count = 0;
+    return gen_coll(g, ISA_OP_ICI_ALLGATHER, md->o->fsdp_axes, bytes, md->dt, &md->pre);
 }
 
 /* Tensor parallelism: all-reduce an [M, D] activation (or gradient) and wait for it. */
@@ -286,12 +305,13 @@ static int residual(gen *g, const model *md, uint64_t n, uint64_t a, uint64_t b,
     return vpass(g, md->dt, n, 2, in, out, &op, 1);
 }
 
-static int layer_fwd(gen *g, const model *md, unsigned l)
+static int layer_fwd(gen *g, model *md, unsigned l)
 {
     isa_dtype dt = md->dt;
     uint64_t M = md->M, D = md->D, A = md->A, F = md->F;
     uint64_t w = lw(md, l), x = md->xsave[l], xnext = md->xsave[l + 1];
-    if (gen_mark(g, "L%u/fwd/norm1", l) || fsdp_gather(g, md) ||
+    int next = l + 1 < md->L ? (int)l + 1 : -1;
+    if (gen_mark(g, "L%u/fwd/norm1", l) || fsdp_gather(g, md, l, next) ||
         layernorm(g, md, M * D, x, md->xn) || gen_mark(g, "L%u/fwd/attn", l))
         return -1;
     /* Under sequence parallelism attention sees heads/P of whole sequences (rows A/P wide). */
@@ -350,12 +370,12 @@ static int layer_fwd(gen *g, const model *md, unsigned l)
 
 /* Backward of one layer. md->dx holds the gradient of the layer output on entry and of the
  * layer input on return. Each GEMM Y = X W contributes dX = dY W^T and dW = X^T dY. */
-static int layer_bwd(gen *g, const model *md, unsigned l)
+static int layer_bwd(gen *g, model *md, unsigned l)
 {
     isa_dtype dt = md->dt;
     uint64_t M = md->M, D = md->D, A = md->A, F = md->F;
     uint64_t w = lw(md, l), gw = lg(md, l), x = md->xsave[l];
-    if (gen_mark(g, "L%u/bwd/mlp", l) || fsdp_gather(g, md) ||
+    if (gen_mark(g, "L%u/bwd/mlp", l) || fsdp_gather(g, md, l, (int)l - 1) ||
         mm(g, dt, M, F, D, md->dx, w + B(dt, md->wdown), md->t0) ||    /* d act */
         mm(g, dt, F, D, M, md->act, md->dx, gw + B(dt, md->wdown)) ||  /* d Wdown */
         swiglu_bwd(g, md, M * F, md->t0, md->up, md->t1) ||            /* d gate|up */
@@ -453,7 +473,9 @@ static int model_init(gen *g, model *md, const gen_opts *o, int lm, uint64_t *xs
         return -1;
     if (md->train && alloc(g, dt, md->nparams, &md->grads))
         return -1;
-    if (md->fsdp && (alloc(g, dt, md->layer_n, &md->gathered) ||
+    md->gbufs = md->L > 2 ? 3 : md->L;
+    md->pre_layer = -1;
+    if (md->fsdp && (alloc(g, dt, md->gbufs * md->layer_n, &md->gathered) ||
                      (md->train && alloc(g, dt, md->layer_n, &md->ggrad))))
         return -1;
     for (uint64_t l = 0; l <= md->L; l++)
@@ -554,7 +576,7 @@ int gen_model_llm(gen *g, const gen_opts *o)
     md.lm = md.params + B(dt, layers_n / o->fsdp);
     md.emb = md.lm + B(dt, D * V / o->fsdp);
     uint64_t lm_w = md.fsdp ? md.gathered : md.lm, glm = md.fsdp ? md.ggrad : md.grads;
-    if (md.fsdp && D * V > md.layer_n) {
+    if (md.fsdp && D * V > md.gbufs * md.layer_n) {
         /* The gathered buffers must also hold the LM head. */
         if (alloc2(g, dt, D, V, &md.gathered) || (md.train && alloc2(g, dt, D, V, &md.ggrad)))
             goto out;
