@@ -430,14 +430,14 @@ static int try_issue(core *co, unsigned slot)
     while (qu->count && !co->failed) {
         core_qent *q = &qu->e[qu->head];
         unsigned w = q->in.wait;
-        uint64_t now = kern_now();
         if (w && co->sem[w - 1] == 0) {
             if (qu->blocked_since == UINT64_MAX)
-                qu->blocked_since = now;
+                qu->blocked_since = kern_now();
             return progress;
         }
         if (!unit_can_start(u, &q->in))
             return progress;
+        uint64_t now = kern_now(); /* read only once the head issues: pumps poll every queue */
         if (qu->blocked_since != UINT64_MAX) {
             co->ust[slot].stall_sem_ps += now - qu->blocked_since;
             qu->blocked_since = UINT64_MAX;
@@ -461,7 +461,7 @@ static int try_issue(core *co, unsigned slot)
             f->bytes = q->in.arg[ISA_P2P_BYTES];
         else if (isa_info_of(f->op)->unit == ISA_UNIT_ICI && f->op != ISA_OP_ICI_RECV)
             f->bytes = q->in.arg[ISA_COLL_BYTES]; /* a transfer counts once, at its sender */
-        isa_insn in = q->in; /* the unit may read it after we pop */
+        isa_insn in = q->in;                      /* the unit may read it after we pop */
         uint64_t idx = q->idx;
         qu->head = (qu->head + 1) % qu->cap;
         qu->count--;

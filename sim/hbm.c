@@ -5,6 +5,7 @@
 #include "hbm.h"
 
 #include <assert.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,9 +24,16 @@ typedef struct hbm_pc {
     int dir;                  /* direction of the last transfer: 0 read, 1 write, -1 none */
 } hbm_pc;
 
+typedef struct hbm_pend { /* a pc's pending run of granules in one row (banked_granules) */
+    uint64_t rowi, local, n;
+} hbm_pend;
+
 typedef struct hbm_model {
     const char *name; /* the hbm.model choice it implements */
     uint64_t (*access)(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now_ps);
+    /* count blocks of `block` bytes, `stride` apart, issued in order at now_ps */
+    uint64_t (*strided)(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t count,
+                        int is_write, uint64_t now_ps);
 } hbm_model;
 
 struct hbm {
@@ -36,6 +44,7 @@ struct hbm {
     /* banked model */
     uint64_t npc, nbanks, granule, row_bytes, burst_bytes;
     int pc_shift, bank_shift, gran_shift, row_shift; /* log2 of the above, or -1 if not 2^k */
+    int burst_shift;                                 /* log2(burst_bytes), or -1 */
     uint64_t granule_xfer_ps;                        /* transfer time of one whole granule */
     uint64_t granule_bursts;                         /* bursts in one whole granule */
     uint64_t nxfer;         /* xfer_ps[k] = hbm_xfer_ps(k bursts) for k <= nxfer, precomputed */
@@ -43,7 +52,9 @@ struct hbm {
     double bus_ps_per_byte; /* one pseudo-channel bus: 8 / (bus_bits x gbps_per_pin) ns/B */
     uint64_t tcl, trcd, trp, tras, trfc, trefi, twtr, trtw; /* ps */
     hbm_pc *pcs;                                            /* npc */
-    hbm_bank *banks;                                        /* npc x nbanks, pseudo-channel major */
+    hbm_pend *pend;                                         /* npc, all n = 0 between requests */
+    uint32_t *touched; /* npc: pcs with a pending run, in first-touch order */
+    hbm_bank *banks;   /* npc x nbanks, pseudo-channel major */
 
     /* simple model */
     double simple_ps_per_byte; /* 1 / (peak x efficiency) */
@@ -53,8 +64,12 @@ struct hbm {
     /* counters */
     uint64_t bytes_read, bytes_written;
     uint64_t row_hits, row_misses, row_conflicts, refreshes, turnarounds;
-    uint64_t bus_busy_ps; /* data-bus occupancy summed over buses */
-    uint64_t nbus;        /* buses bus_busy_ps is summed over (npc, or 1 for simple) */
+    uint64_t bus_busy_ps;  /* data-bus occupancy summed over buses */
+    uint64_t nbus;         /* buses bus_busy_ps is summed over (npc, or 1 for simple) */
+    uint64_t nch, npseudo; /* channels, pseudo-channels per channel */
+    int pseudo_shift;      /* log2(npseudo), or -1 if not 2^k */
+    uint64_t *ch_bytes;    /* per channel: bytes moved (banked; the simple model has one bus,
+                            * its bytes are spread over the channels evenly) */
 };
 
 static uint64_t hbm_ns_to_ps(double ns)
@@ -140,6 +155,16 @@ static uint64_t hbm_mod(uint64_t x, uint64_t d, int shift)
     return shift >= 0 ? x & (d - 1) : x % d;
 }
 
+/* Bus time of a piece of `bytes` (whole bursts) on one pseudo-channel. */
+static uint64_t banked_xfer(const hbm *h, uint64_t bytes)
+{
+    uint64_t bursts = bytes == h->granule
+                          ? h->granule_bursts
+                          : hbm_div(bytes + h->burst_bytes - 1, h->burst_bytes, h->burst_shift);
+    return bursts <= h->nxfer ? h->xfer_ps[bursts]
+                              : hbm_xfer_ps(bursts * h->burst_bytes, h->bus_ps_per_byte);
+}
+
 /* One piece of `bytes` inside one granule, at local offset `local` of pseudo-channel p,
  * issued at `now`. Timing, all per pseudo-channel in issue order:
  *   row hit:      cas = max(now, bank.ready)
@@ -186,15 +211,13 @@ static uint64_t banked_piece(hbm *h, uint64_t p, uint64_t local, uint64_t bytes,
         h->turnarounds++;
     }
     pc->dir = is_write;
-    uint64_t bursts =
-        bytes == h->granule ? h->granule_bursts : (bytes + h->burst_bytes - 1) / h->burst_bytes;
-    uint64_t xfer = bursts <= h->nxfer ? h->xfer_ps[bursts]
-                                       : hbm_xfer_ps(bursts * h->burst_bytes, h->bus_ps_per_byte);
+    uint64_t xfer = banked_xfer(h, bytes);
     uint64_t start = hbm_max(cas + h->tcl, bus);
     uint64_t end = start + xfer;
     pc->bus_free_ps = end;
     b->pre_ps = hbm_max(b->act_ps + h->tras, end - h->tcl);
     h->bus_busy_ps += xfer;
+    h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift)] += bytes;
     return end;
 }
 
@@ -225,10 +248,9 @@ static uint64_t banked_run(hbm *h, uint64_t p, uint64_t ls, uint64_t le, int is_
         uint64_t e0 = pc->bus_free_ps, x = h->granule_xfer_ps;
         uint64_t rdue = pc->next_refresh_ps;
         if (rdue <= hbm_max(now, e0))
-            continue; /* the next piece pays a refresh first */
-        uint64_t fit = x ? (rdue - e0 + x - 1) / x : m;
-        if (m > fit)
-            m = fit;
+            continue;                      /* the next piece pays a refresh first */
+        if (x && e0 + (m - 1) * x >= rdue) /* the last follower would start past the due time */
+            m = (rdue - e0 + x - 1) / x;
         uint64_t rowi = hbm_div(ls - 1, h->row_bytes, h->row_shift);
         hbm_bank *b = &h->banks[p * h->nbanks + hbm_mod(rowi, h->nbanks, h->bank_shift)];
         uint64_t end = e0 + m * x;
@@ -236,6 +258,7 @@ static uint64_t banked_run(hbm *h, uint64_t p, uint64_t ls, uint64_t le, int is_
         b->pre_ps = hbm_max(b->act_ps + h->tras, end - h->tcl);
         h->row_hits += m;
         h->bus_busy_ps += m * x;
+        h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift)] += m * h->granule;
         done = hbm_max(done, end);
         ls += m * h->granule;
     }
@@ -260,9 +283,176 @@ static uint64_t banked_access(hbm *h, uint64_t addr, uint64_t bytes, int is_writ
         uint64_t cnt = ng > h->npc ? hbm_div(g1 - g, h->npc, h->pc_shift) : 0;
         uint64_t ls = q * G + (j == 0 ? addr - g0 * G : 0);
         uint64_t le = (q + cnt) * G + (g + cnt * h->npc == g1 ? end - g1 * G : G);
-        done = hbm_max(done, banked_run(h, p, ls, le, is_write, now));
+        if (cnt == 0) /* one piece inside one granule: nothing to run in closed form */
+            done = hbm_max(done, banked_piece(h, p, ls, le - ls, is_write, now));
+        else
+            done = hbm_max(done, banked_run(h, p, ls, le, is_write, now));
         if (++p == h->npc) {
             p = 0;
+            q++;
+        }
+    }
+    return done;
+}
+
+/* cnt pieces of b bytes at local offsets ls, ls + pitch, ... of pseudo-channel p, each inside
+ * one granule, issued at `now` in that order: exactly as banked_piece would time them one by
+ * one, but the pieces that follow a piece in the same row are timed in closed form, as in
+ * banked_run (a row hit on the same bus direction starts when the previous data ends):
+ *   after m followers:  end = E0 + m x X_b   (X_b the transfer time of b bytes)
+ * stopping where a refresh falls due. The cost is per row touched, not per piece. */
+static uint64_t banked_seq(hbm *h, uint64_t p, uint64_t ls, uint64_t b, uint64_t pitch,
+                           uint64_t cnt, int is_write, uint64_t now)
+{
+    uint64_t done = now, x = banked_xfer(h, b);
+    hbm_pc *pc = &h->pcs[p];
+    while (cnt) {
+        done = hbm_max(done, banked_piece(h, p, ls, b, is_write, now));
+        uint64_t rowi = hbm_div(ls, h->row_bytes, h->row_shift);
+        uint64_t rend = ls - hbm_mod(ls, h->row_bytes, h->row_shift) + h->row_bytes;
+        ls += pitch;
+        if (--cnt == 0 || ls >= rend)
+            continue;
+        uint64_t m = pitch == h->granule /* pieces starting in this row */
+                         ? hbm_div(rend - ls + pitch - 1, pitch, h->gran_shift)
+                         : (rend - ls + pitch - 1) / pitch;
+        if (m > cnt)
+            m = cnt;
+        uint64_t e0 = pc->bus_free_ps, rdue = pc->next_refresh_ps;
+        if (rdue <= hbm_max(now, e0))
+            continue;                 /* the next piece pays a refresh first */
+        if (e0 + (m - 1) * x >= rdue) /* the last follower would start past the due time */
+            m = (rdue - e0 + x - 1) / x;
+        hbm_bank *bk = &h->banks[p * h->nbanks + hbm_mod(rowi, h->nbanks, h->bank_shift)];
+        uint64_t end = e0 + m * x;
+        pc->bus_free_ps = end;
+        bk->pre_ps = hbm_max(bk->act_ps + h->tras, end - h->tcl);
+        h->row_hits += m;
+        h->bus_busy_ps += m * x;
+        h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift)] += m * b;
+        done = hbm_max(done, end);
+        ls += m * pitch;
+        cnt -= m;
+    }
+    return done;
+}
+
+/* cnt pieces of b bytes, each inside one granule, all starting in the row that holds local
+ * offset `local` of pseudo-channel p, issued at `now` in order: the first through
+ * banked_piece, its followers in closed form as in banked_seq (cut where a refresh falls
+ * due; the next piece then goes through banked_piece, which refreshes). */
+static uint64_t banked_row(hbm *h, uint64_t p, uint64_t local, uint64_t b, uint64_t cnt,
+                           int is_write, uint64_t now)
+{
+    uint64_t done = now, x = banked_xfer(h, b);
+    hbm_pc *pc = &h->pcs[p];
+    uint64_t rowi = hbm_div(local, h->row_bytes, h->row_shift);
+    hbm_bank *bk = &h->banks[p * h->nbanks + hbm_mod(rowi, h->nbanks, h->bank_shift)];
+    while (cnt) {
+        done = hbm_max(done, banked_piece(h, p, local, b, is_write, now));
+        uint64_t m = --cnt;
+        uint64_t e0 = pc->bus_free_ps, rdue = pc->next_refresh_ps;
+        if (m == 0 || rdue <= hbm_max(now, e0))
+            continue;
+        if (e0 + (m - 1) * x >= rdue)
+            m = (rdue - e0 + x - 1) / x;
+        uint64_t end = e0 + m * x;
+        pc->bus_free_ps = end;
+        bk->pre_ps = hbm_max(bk->act_ps + h->tras, end - h->tcl);
+        h->row_hits += m;
+        h->bus_busy_ps += m * x;
+        h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift)] += m * b;
+        done = hbm_max(done, end);
+        cnt -= m;
+    }
+    return done;
+}
+
+/* Strided blocks of whole, aligned granules (block, stride and addr multiples of G). The
+ * granules of the request, in address order, are walked once with index arithmetic only;
+ * per pc, consecutive granules in one row are gathered into a pending run (a pc's granules
+ * arrive in increasing local order), and a run is timed by banked_row when the pc moves to
+ * another row, or at the end. Pseudo-channels share no state, so timing each pc's runs in
+ * its own order equals timing the granules in address order; the bank state is touched once
+ * per row run, not once per granule. */
+static uint64_t banked_granules(hbm *h, uint64_t addr, uint64_t block, uint64_t stride,
+                                uint64_t count, int is_write, uint64_t now)
+{
+    uint64_t G = h->granule, nb = hbm_div(block, G, h->gran_shift), done = now;
+    uint64_t ntouched = 0;
+    for (uint64_t k = 0; k < count; k++, addr += stride) {
+        uint64_t g = hbm_div(addr, G, h->gran_shift);
+        uint64_t p = hbm_mod(g, h->npc, h->pc_shift), q = hbm_div(g, h->npc, h->pc_shift);
+        for (uint64_t j = 0; j < nb; j++) {
+            uint64_t local = q * G, rowi = hbm_div(local, h->row_bytes, h->row_shift);
+            hbm_pend *pd = &h->pend[p];
+            if (pd->n && pd->rowi == rowi) {
+                pd->n++;
+            } else {
+                if (pd->n)
+                    done = hbm_max(done, banked_row(h, p, pd->local, G, pd->n, is_write, now));
+                else
+                    h->touched[ntouched++] = (uint32_t)p;
+                pd->rowi = rowi;
+                pd->local = local;
+                pd->n = 1;
+            }
+            if (++p == h->npc) {
+                p = 0;
+                q++;
+            }
+        }
+    }
+    for (uint64_t i = 0; i < ntouched; i++) {
+        hbm_pend *pd = &h->pend[h->touched[i]];
+        done = hbm_max(done, banked_row(h, h->touched[i], pd->local, G, pd->n, is_write, now));
+        pd->n = 0;
+    }
+    return done;
+}
+
+static uint64_t hbm_gcd(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Strided blocks. When every block lies inside one granule at the same offset (stride a
+ * multiple of the granule G), block k is in granule g0 + k S (S = stride / G), so its
+ * pseudo-channel cycles with period P = npc / gcd(S, npc): blocks k, k + P, k + 2P, ... all
+ * land in one pc, L = S / gcd(S, npc) granules apart in its local space, and the P residues
+ * land in P distinct pcs. Pseudo-channels share no state, so timing each residue's blocks in
+ * order (banked_seq) equals timing all blocks in address order. Other shapes go block by
+ * block through banked_access. */
+static uint64_t banked_strided(hbm *h, uint64_t addr, uint64_t block, uint64_t stride,
+                               uint64_t count, int is_write, uint64_t now)
+{
+    uint64_t G = h->granule, off = hbm_mod(addr, G, h->gran_shift), done = now;
+    if (stride >= G && !hbm_mod(stride, G, h->gran_shift) && !off && block > G &&
+        !hbm_mod(block, G, h->gran_shift))
+        return banked_granules(h, addr, block, stride, count, is_write, now);
+    if (stride < G || hbm_mod(stride, G, h->gran_shift) || off + block > G) {
+        for (uint64_t k = 0; k < count; k++, addr += stride)
+            done = hbm_max(done, banked_access(h, addr, block, is_write, now));
+        return done;
+    }
+    uint64_t S = hbm_div(stride, G, h->gran_shift), d = hbm_gcd(S, h->npc);
+    uint64_t P = h->npc / d, L = S / d;
+    uint64_t g0 = hbm_div(addr, G, h->gran_shift);
+    uint64_t p = hbm_mod(g0, h->npc, h->pc_shift), q = hbm_div(g0, h->npc, h->pc_shift);
+    uint64_t sp = S % h->npc, sq = S / h->npc;
+    uint64_t nr = count < P ? count : P;
+    for (uint64_t r = 0; r < nr; r++) {
+        uint64_t cnt = (count - 1 - r) / P + 1;
+        done = hbm_max(done, banked_seq(h, p, q * G + off, block, L * G, cnt, is_write, now));
+        p += sp;
+        q += sq;
+        if (p >= h->npc) {
+            p -= h->npc;
             q++;
         }
     }
@@ -283,13 +473,32 @@ static uint64_t simple_access(hbm *h, uint64_t addr, uint64_t bytes, int is_writ
     uint64_t start = hbm_max(now + h->latency_ps, h->simple_bus_free_ps);
     h->simple_bus_free_ps = start + xfer;
     h->bus_busy_ps += xfer;
+    for (uint64_t ch = 0; ch < h->nch; ch++) /* evenly; the remainder on the first channels */
+        h->ch_bytes[ch] += bytes / h->nch + (ch < bytes % h->nch);
     return start + xfer;
+}
+
+/* count blocks back to back on the one bus: the same as count simple_access calls at now
+ * (each later block's start max(now + latency, bus_free) is the previous block's end). */
+static uint64_t simple_strided(hbm *h, uint64_t addr, uint64_t block, uint64_t stride,
+                               uint64_t count, int is_write, uint64_t now)
+{
+    (void)addr;
+    (void)stride;
+    (void)is_write;
+    uint64_t xfer = hbm_xfer_ps(block, h->simple_ps_per_byte);
+    uint64_t start = hbm_max(now + h->latency_ps, h->simple_bus_free_ps);
+    h->simple_bus_free_ps = start + count * xfer;
+    h->bus_busy_ps += count * xfer;
+    for (uint64_t ch = 0; ch < h->nch; ch++)
+        h->ch_bytes[ch] += count * (block / h->nch + (ch < block % h->nch));
+    return start + count * xfer;
 }
 
 /* The variants, indexed by the hbm.model enum (choices "banked|simple" in config_keys.def). */
 static const hbm_model hbm_models[] = {
-    [CFG_HBM_BANKED] = {.name = "banked", .access = banked_access},
-    [CFG_HBM_SIMPLE] = {.name = "simple", .access = simple_access},
+    [CFG_HBM_BANKED] = {.name = "banked", .access = banked_access, .strided = banked_strided},
+    [CFG_HBM_SIMPLE] = {.name = "simple", .access = simple_access, .strided = simple_strided},
 };
 
 /* ---- common ---------------------------------------------------------------------------- */
@@ -327,6 +536,7 @@ hbm *hbm_new(const cfg *c)
     h->bank_shift = hbm_log2(h->nbanks);
     h->gran_shift = hbm_log2(h->granule);
     h->row_shift = hbm_log2(h->row_bytes);
+    h->burst_shift = hbm_log2(h->burst_bytes);
     h->granule_xfer_ps = hbm_xfer_ps(
         (h->granule + h->burst_bytes - 1) / h->burst_bytes * h->burst_bytes, h->bus_ps_per_byte);
     h->granule_bursts = (h->granule + h->burst_bytes - 1) / h->burst_bytes;
@@ -342,7 +552,13 @@ hbm *hbm_new(const cfg *c)
 
     h->pcs = calloc(h->npc, sizeof *h->pcs);
     h->banks = calloc(h->npc * h->nbanks, sizeof *h->banks);
-    if (!h->pcs || !h->banks)
+    h->nch = c->hbm_channels;
+    h->npseudo = c->hbm_pseudo_channels;
+    h->pseudo_shift = hbm_log2(h->npseudo);
+    h->ch_bytes = calloc(h->nch, sizeof *h->ch_bytes);
+    h->pend = calloc(h->npc, sizeof *h->pend);
+    h->touched = calloc(h->npc, sizeof *h->touched);
+    if (!h->pcs || !h->banks || !h->ch_bytes || !h->pend || !h->touched)
         abort();
     for (uint64_t p = 0; p < h->npc; p++) {
         h->pcs[p].dir = -1;
@@ -364,6 +580,9 @@ void hbm_free(hbm *h)
     free(h->pcs);
     free(h->banks);
     free(h->xfer_ps);
+    free(h->ch_bytes);
+    free(h->pend);
+    free(h->touched);
     free(h);
 }
 
@@ -375,6 +594,18 @@ uint64_t hbm_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_
     else
         h->bytes_read += bytes;
     return h->model->access(h, addr, bytes, is_write != 0, now_ps);
+}
+
+uint64_t hbm_access_strided(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t count,
+                            int is_write, uint64_t now_ps)
+{
+    assert(block > 0 && count > 0 && stride >= block && addr < h->capacity);
+    assert(block <= h->capacity - addr && count - 1 <= (h->capacity - addr - block) / stride);
+    if (is_write)
+        h->bytes_written += count * block;
+    else
+        h->bytes_read += count * block;
+    return h->model->strided(h, addr, block, stride, count, is_write != 0, now_ps);
 }
 
 double hbm_peak_bytes_per_ps(const hbm *h)
@@ -423,4 +654,11 @@ void hbm_register_stats(hbm *h, stats_reg *r)
                   hbm_row_hit_rate, h);
     stats_formula(r, "hbm", "peak_gbs", "GB/s", "peak bandwidth of the configured HBM",
                   hbm_peak_gbs, h);
+    /* Per channel, for the timeline's channel tracks (sim/timeline.c finds them by name). */
+    for (uint64_t ch = 0; ch < h->nch; ch++) {
+        char nm[32];
+        snprintf(nm, sizeof nm, "ch%llu_bytes", (unsigned long long)ch);
+        stats_u64(r, "hbm", nm, "B", "bytes moved on this channel (both pseudo-channels)",
+                  &h->ch_bytes[ch]);
+    }
 }

@@ -22,6 +22,12 @@ void hbm_free(hbm *h);
 /* Access [addr, addr+bytes) (bytes > 0, within capacity) issued at now_ps; returns the
  * time (ps, >= now_ps) at which its last data beat has transferred. */
 uint64_t hbm_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now_ps);
+/* count blocks of `block` bytes (> 0), block k at addr + k x stride (stride >= block, all
+ * within capacity), issued in order at now_ps: the same timing and counters as count
+ * hbm_access calls, at a cost per row touched rather than per block when the blocks fit in
+ * interleave granules. Returns the time the last data beat of any block has transferred. */
+uint64_t hbm_access_strided(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t count,
+                            int is_write, uint64_t now_ps);
 double hbm_peak_bytes_per_ps(const hbm *h);
 /* Register counters under group "hbm": bytes read/written, row hits/misses, refreshes,
  * busy time, and formulas for achieved bandwidth. */

@@ -1,5 +1,5 @@
 /* report.h - the single-chip run report: built once from the chip's counters, then printed
- * as text, JSON (stable keys, docs/report-schema.md) or CSV. Derived figures are computed
+ * as text, JSON (stable keys, docs/outputs.md) or CSV. Derived figures are computed
  * here from counters, never stored by the models. */
 #ifndef TPU_REPORT_H
 #define TPU_REPORT_H

@@ -403,6 +403,72 @@ static void test_hbm_long_access_equals_granule_by_granule(void **state)
     check_run_equals_granules(&c, 100, 64 * KiB, 40);
 }
 
+/* hbm_access_strided against one hbm_access per block, for nreq overlapping requests
+ * (every third a write): completion times and every counter must be identical. */
+static void check_strided_equals_blocks(const cfg *c, uint64_t addr, uint64_t block,
+                                        uint64_t stride, uint64_t count, int nreq)
+{
+    hbm *a = hbm_new(c), *b = hbm_new(c);
+    stats_reg *ra = stats_new(), *rb = stats_new();
+    hbm_register_stats(a, ra);
+    hbm_register_stats(b, rb);
+    uint64_t now = 0;
+    for (int i = 0; i < nreq; i++) {
+        int w = (i % 3) == 2;
+        uint64_t at = addr + (uint64_t)i * count * stride;
+        uint64_t ta = hbm_access_strided(a, at, block, stride, count, w, now), tb = now;
+        for (uint64_t k = 0; k < count; k++) {
+            uint64_t t = hbm_access(b, at + k * stride, block, w, now);
+            tb = t > tb ? t : tb;
+        }
+        assert_int_equal(ta, tb);
+        now = ta - (ta - now) / 3;
+    }
+    const char *keys[] = {"row_hits",    "row_misses",      "row_conflicts", "refreshes",
+                          "turnarounds", "bus_busy_sum_ps", "bytes_read",    "bytes_written",
+                          "ch0_bytes",   "ch1_bytes"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        assert_true(stats_get(ra, "hbm", keys[k], -1) == stats_get(rb, "hbm", keys[k], -1));
+    stats_free(ra);
+    stats_free(rb);
+    hbm_free(a);
+    hbm_free(b);
+}
+
+static void test_hbm_strided_access_equals_block_by_block(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_v7like(&c); /* the attention and decode shapes of the generated traces */
+    check_strided_equals_blocks(&c, 0, 256, 4096, 1024, 40);
+    check_strided_equals_blocks(&c, 512, 128, 2048, 2048, 40);
+    check_strided_equals_blocks(&c, 64, 128, 256, 3000, 20);     /* stride = one granule */
+    check_strided_equals_blocks(&c, 0, 256, 3 * 256, 999, 20);   /* odd stride: P = npc */
+    check_strided_equals_blocks(&c, 0, 256, 256 * 512, 300, 20); /* S a multiple of npc */
+    check_strided_equals_blocks(&c, 0, 2048, 2304, 128, 20);     /* multi-granule blocks */
+    check_strided_equals_blocks(&c, 4096, 4096, 16640, 64, 20);
+    check_strided_equals_blocks(&c, 0, 512, 256 * 256, 200, 20); /* one pc, two granules */
+    check_strided_equals_blocks(&c, 0, 1024, 1024 * 200, 300, 20);
+    check_strided_equals_blocks(&c, 100, 200, 1000, 500, 20); /* straddles granules */
+    cfg_defaults(&c);
+    check_strided_equals_blocks(&c, 32, 64, 512, 4000, 40); /* crosses many refreshes */
+    check_strided_equals_blocks(&c, 0, 4 * c.hbm_interleave_bytes, 9 * c.hbm_interleave_bytes, 2000,
+                                40);
+    c.hbm_channels = 3; /* non-power-of-two geometry: divisions, not shifts */
+    c.hbm_banks = 6;
+    c.hbm_row_bytes = 1536;
+    c.hbm_interleave_bytes = 384;
+    check_strided_equals_blocks(&c, 0, 384, 384 * 5, 700, 20);
+    check_strided_equals_blocks(&c, 10, 100, 384 * 4, 700, 20);
+    check_strided_equals_blocks(&c, 384, 768, 384 * 7, 700, 20);
+    c.hbm_interleave_bytes = 4096; /* granules larger than a row */
+    check_strided_equals_blocks(&c, 0, 512, 8192, 300, 20);
+    check_strided_equals_blocks(&c, 0, 8192, 3 * 4096, 300, 20);
+    cfg_defaults(&c);
+    c.hbm_model = CFG_HBM_SIMPLE;
+    check_strided_equals_blocks(&c, 0, 100, 300, 777, 20);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -422,6 +488,7 @@ int main(void)
         cmocka_unit_test(test_hbm_counters_are_exact),
         cmocka_unit_test(test_hbm_peak_matches_config_formula),
         cmocka_unit_test(test_hbm_long_access_equals_granule_by_granule),
+        cmocka_unit_test(test_hbm_strided_access_equals_block_by_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,15 +16,20 @@ trap 'rm -rf "$work"' EXIT
 printf '%-34s %10s %12s %14s %14s %10s\n' trace insns wall_s insns/s cycles/s rss_MiB
 bench_one() { # bench_one NAME CONFIG TRACE [GROUP]: GROUP names the log the verdicts read
     local name=$1 cfg=$2 trace=$3
-    local t0 t1 rss
+    local t0 t1 rss cpu u s
     t0=$(date +%s.%N)
     if [ -x /usr/bin/time ]; then
-        /usr/bin/time -f '%M' -o "$work/rss" "$bin" run -q -c "$cfg" --json "$work/r.json" "$trace"
-        rss=$(( $(cat "$work/rss") / 1024 ))
+        /usr/bin/time -f '%M %U %S' -o "$work/rss" "$bin" run -q -c "$cfg" --json "$work/r.json" \
+            "$trace"
     else
-        "$bin" run -q -c "$cfg" --json "$work/r.json" "$trace"; rss=-
+        "$bin" run -q -c "$cfg" --json "$work/r.json" "$trace"
     fi
     t1=$(date +%s.%N)
+    rss=- cpu=-
+    if [ -s "$work/rss" ]; then
+        read -r rss u s <"$work/rss"
+        rss=$(( rss / 1024 )); cpu=$(python3 -c "print($u + $s)")
+    fi
     python3 - "$work/r.json" "$name" "$t0" "$t1" "$rss" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); s = r["summary"]
@@ -32,7 +37,7 @@ wall = float(sys.argv[4]) - float(sys.argv[3])
 print("%-34s %10d %12.3f %14.0f %14.0f %10s" % (sys.argv[2], s["instructions"], wall,
       s["instructions"] / wall, s["cycles"] / wall, sys.argv[5]))
 PY
-    echo "$name $(python3 -c "import json; print(json.load(open('$work/r.json'))['summary']['instructions'])") $t0 $t1 $rss" >>"$work/${4:-other}.log"
+    echo "$name $(python3 -c "import json; print(json.load(open('$work/r.json'))['summary']['instructions'])") $cpu $t0 $t1 $rss" >>"$work/${4:-other}.log"
 }
 
 for t in "$root"/traces/*.tpt; do
@@ -58,7 +63,8 @@ for b in 4 16 64; do
 done
 
 # Verdicts. Speed: instructions over wall time summed over the instruction-dense traces
-# (process start-up included). Memory: largest / smallest peak RSS per growing family.
+# (process start-up included); the rate per CPU-second and the load average are printed too,
+# since other work on the machine stretches wall time. Memory: largest / smallest peak RSS per growing family.
 python3 - "$work" <<'PY'
 import sys
 work = sys.argv[1]
@@ -66,13 +72,17 @@ def rows(group):
     out = []
     for line in open("%s/%s.log" % (work, group)):
         f = line.split()
-        out.append((" ".join(f[:-4]), int(f[-4]), float(f[-2]) - float(f[-3]), f[-1]))
+        out.append((" ".join(f[:-5]), int(f[-5]), float(f[-2]) - float(f[-3]), f[-1], f[-4]))
     return out
 dense = rows("dense")
 insns = sum(r[1] for r in dense); wall = sum(r[2] for r in dense)
 rate = insns / wall if wall else 0.0
-print("verdict: speed %s: %.0f instructions/s on the instruction-dense traces (target 1000000)"
-      % ("PASS" if rate >= 1e6 else "FAIL", rate))
+cpus = [float(r[4]) for r in dense if r[4] != "-"]
+cpu = ("; %.0f per CPU-second (user + sys)" % (insns / sum(cpus))
+       if cpus and sum(cpus) > 0 and len(cpus) == len(dense) else "")
+load = open("/proc/loadavg").read().split()[0] if __import__("os").path.exists("/proc/loadavg") else "?"
+print("verdict: speed %s: %.0f instructions per wall-second on the instruction-dense traces "
+      "(target 1000000%s; load average %s)" % ("PASS" if rate >= 1e6 else "FAIL", rate, cpu, load))
 flat = True; parts = []
 for fam, rs in (("gemm", rows("gemm")), ("decode", dense[:3]), ("attention", dense[3:])):
     rss = [int(r[3]) for r in rs if r[3] != "-"]
