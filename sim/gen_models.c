@@ -143,6 +143,7 @@ typedef struct model {
     uint64_t gathered, ggrad;            /* FSDP: full weight and gradient buffers of a layer */
     uint64_t gbufs;                      /* FSDP: gathered-weight buffers layers rotate through */
     gen_fence pre;                       /* FSDP: the prefetch all-gather in flight, */
+    gen_fence gf[2];                     /* FSDP: reduce-scatter reading gradient buffer i */
     int pre_layer;                       /* for this layer (-1: none) */
     uint64_t *xsave, *kcache, *vcache;
     /* scratch activations shared by all layers */
@@ -160,7 +161,9 @@ static uint64_t lw(const model *md, unsigned l)
 
 static uint64_t lg(const model *md, unsigned l)
 {
-    return md->fsdp ? md->ggrad : md->grads + B(md->dt, (uint64_t)l * md->layer_n);
+    if (md->fsdp)
+        return md->ggrad + B(md->dt, (uint64_t)(l % 2) * md->layer_n);
+    return md->grads + B(md->dt, (uint64_t)l * md->layer_n);
 }
 
 /* FSDP: make layer l's gathered weights ready, then prefetch layer `next`'s (-1: none), as
@@ -189,21 +192,65 @@ static int fsdp_gather(gen *g, model *md, unsigned l, int next)
     return gen_coll(g, ISA_OP_ICI_ALLGATHER, md->o->fsdp_axes, bytes, md->dt, &md->pre);
 }
 
-/* Tensor parallelism: all-reduce an [M, D] activation (or gradient) and wait for it. */
-static int tp_allreduce(gen *g, const model *md, uint64_t elems)
+/* Tensor parallelism: start an all-reduce of `elems` activation (or gradient) elements,
+ * signalling fence f, so that independent work can run before the wait. */
+static int tp_allreduce_start(gen *g, const model *md, uint64_t elems, gen_fence *f)
 {
     if (md->o->tp <= 1)
         return 0;
+    return gen_coll(g, ISA_OP_ICI_ALLREDUCE, md->o->tp_axes, B(md->dt, elems), md->dt, f);
+}
+
+/* Tensor parallelism: all-reduce an [M, D] activation (or gradient) and wait for it. */
+static int tp_allreduce(gen *g, const model *md, uint64_t elems)
+{
     gen_fence f = {.sem = -1};
-    if (gen_coll(g, ISA_OP_ICI_ALLREDUCE, md->o->tp_axes, B(md->dt, elems), md->dt, &f))
-        return -1;
+    return tp_allreduce_start(g, md, elems, &f) || gen_fence_wait(g, &f) ? -1 : 0;
+}
+
+/* Row-parallel GEMM out[M, n] = a[M, k] w[k, n] whose partial sums are all-reduced over the
+ * tensor axes. Nothing after it is independent of the sum, so the GEMM is split into row
+ * blocks (as collective-matmul decompositions do): block i's all-reduce runs on the ICI
+ * while block i+1 computes; only the last block's all-reduce is exposed. */
+#define TP_BLOCKS 4
+static int mm_allreduce(gen *g, const model *md, uint64_t m, uint64_t n, uint64_t k, uint64_t a,
+                        uint64_t w, uint64_t out)
+{
+    isa_dtype dt = md->dt;
+    /* Splitting costs a collective set-up per block and hides at most the GEMM's time: only
+     * worth it when the GEMM (at peak) takes at least an eighth of the all-reduce (its bytes
+     * over one link). With wide tensor parallelism the GEMM is tiny and nothing can hide. */
+    const cfg *c = gen_cfg(g);
+    double t_mm = 2.0 * (double)m * (double)n * (double)k / cfg_peak_flops(c, dt);
+    double t_ar = (double)B(dt, m * n) / (c->ici_link_gbs * 1e9);
+    if (md->o->tp <= 1 || m < 2 * 256 || 8 * t_mm < t_ar)
+        return mm(g, dt, m, n, k, a, w, out) || tp_allreduce(g, md, m * n) ? -1 : 0;
+    uint64_t rows = (m + TP_BLOCKS - 1) / TP_BLOCKS;
+    rows = (rows + 255) / 256 * 256; /* whole MXU passes except at the edge */
+    uint64_t lda = pitch(g, dt, k), ldc = pitch(g, dt, n);
+    gen_fence f = {.sem = -1};
+    for (uint64_t r = 0; r < m; r += rows) {
+        uint64_t mr = m - r < rows ? m - r : rows;
+        gen_gemm_args ga = {.m = mr,
+                            .n = n,
+                            .k = k,
+                            .a = a + B(dt, r * lda),
+                            .b = w,
+                            .c = out + B(dt, r * ldc),
+                            .lda = lda,
+                            .ldc = ldc,
+                            .dt = dt,
+                            .out_dt = dt};
+        if (gen_gemm(g, &ga) || tp_allreduce_start(g, md, mr * n, &f))
+            return -1;
+    }
     return gen_fence_wait(g, &f);
 }
 
 /* Gradient reduction of one layer's (or the LM head's) weight gradients, left in flight
  * until the optimizer: FSDP reduce-scatters over the fsdp axes (then all-reduces the shard
  * over the data axes when both are used); pure data parallelism all-reduces. */
-static int grad_reduce(gen *g, const model *md, uint64_t elems, const char *what)
+static int grad_reduce(gen *g, const model *md, uint64_t elems, const char *what, gen_fence *f)
 {
     const gen_opts *o = md->o;
     /* Sequence shards hold the same weights as data shards do: their gradients are summed
@@ -214,7 +261,7 @@ static int grad_reduce(gen *g, const model *md, uint64_t elems, const char *what
     if (gen_mark(g, "%s/comm", what))
         return -1;
     if (o->fsdp > 1) {
-        if (gen_coll(g, ISA_OP_ICI_REDUCESCATTER, o->fsdp_axes, B(md->dt, elems), md->dt, NULL))
+        if (gen_coll(g, ISA_OP_ICI_REDUCESCATTER, o->fsdp_axes, B(md->dt, elems), md->dt, f))
             return -1;
         if (axes)
             return gen_coll(g, ISA_OP_ICI_ALLREDUCE, axes, B(md->dt, elems / o->fsdp), md->dt,
@@ -222,6 +269,12 @@ static int grad_reduce(gen *g, const model *md, uint64_t elems, const char *what
         return 0;
     }
     return gen_coll(g, ISA_OP_ICI_ALLREDUCE, axes, B(md->dt, elems), md->dt, NULL);
+}
+
+/* Wait for the layer gradient reduce-scatters still reading the FSDP gradient buffers. */
+static int grad_fences_wait(gen *g, model *md)
+{
+    return gen_fence_wait(g, &md->gf[0]) || gen_fence_wait(g, &md->gf[1]) ? -1 : 0;
 }
 
 /* Sequence parallelism (DeepSpeed-Ulysses style): an all-to-all of `n` [M, A] tensors over
@@ -357,12 +410,12 @@ static int layer_fwd(gen *g, model *md, unsigned l)
     }
     if (sp_alltoall(g, md, 3, "fwd/attn", l) || gen_attention(g, &a) ||
         sp_alltoall(g, md, 1, "fwd/attn", l) ||
-        mm(g, dt, M, D, A, md->ao, w + B(dt, md->wo), md->y) || tp_allreduce(g, md, M * D) ||
+        mm_allreduce(g, md, M, D, A, md->ao, w + B(dt, md->wo), md->y) ||
         residual(g, md, M * D, md->y, x, md->h) || gen_mark(g, "L%u/fwd/mlp", l) ||
         layernorm(g, md, M * D, md->h, md->hn) ||
         mm(g, dt, M, 2 * F, D, md->hn, w + B(dt, md->wup), md->up) ||
         swiglu(g, md, M * F, md->up, md->up + B(dt, M * F), md->act) ||
-        mm(g, dt, M, D, F, md->act, w + B(dt, md->wdown), md->y) || tp_allreduce(g, md, M * D) ||
+        mm_allreduce(g, md, M, D, F, md->act, w + B(dt, md->wdown), md->y) ||
         residual(g, md, M * D, md->y, md->h, xnext))
         return -1;
     return 0;
@@ -375,13 +428,20 @@ static int layer_bwd(gen *g, model *md, unsigned l)
     isa_dtype dt = md->dt;
     uint64_t M = md->M, D = md->D, A = md->A, F = md->F;
     uint64_t w = lw(md, l), gw = lg(md, l), x = md->xsave[l];
+    /* The TP all-reduce of each input gradient starts as soon as it is computed and runs
+     * behind the weight-gradient GEMMs, which do not need it. Under FSDP the reduce-scatter
+     * of layer l+2 read the gradient buffer this layer writes: wait for it first (layer
+     * l+1's still runs behind this layer's backward). */
+    gen_fence tf = {.sem = -1};
     if (gen_mark(g, "L%u/bwd/mlp", l) || fsdp_gather(g, md, l, (int)l - 1) ||
-        mm(g, dt, M, F, D, md->dx, w + B(dt, md->wdown), md->t0) ||    /* d act */
-        mm(g, dt, F, D, M, md->act, md->dx, gw + B(dt, md->wdown)) ||  /* d Wdown */
-        swiglu_bwd(g, md, M * F, md->t0, md->up, md->t1) ||            /* d gate|up */
-        mm(g, dt, M, D, 2 * F, md->t1, w + B(dt, md->wup), md->t2) ||  /* d hn */
+        (md->fsdp && gen_fence_wait(g, &md->gf[l % 2])) ||
+        mm(g, dt, M, F, D, md->dx, w + B(dt, md->wdown), md->t0) ||   /* d act */
+        mm(g, dt, F, D, M, md->act, md->dx, gw + B(dt, md->wdown)) || /* d Wdown */
+        swiglu_bwd(g, md, M * F, md->t0, md->up, md->t1) ||           /* d gate|up */
+        mm(g, dt, M, D, 2 * F, md->t1, w + B(dt, md->wup), md->t2) || /* d hn */
+        tp_allreduce_start(g, md, M * D, &tf) ||
         mm(g, dt, D, 2 * F, M, md->hn, md->t1, gw + B(dt, md->wup)) || /* d Wup */
-        tp_allreduce(g, md, M * D) ||
+        gen_fence_wait(g, &tf) ||
         layernorm_bwd(g, md, M * D, md->t2, md->h, md->dh) || /* + residual */
         gen_mark(g, "L%u/bwd/attn", l) ||
         mm(g, dt, M, A, D, md->dh, w + B(dt, md->wo), md->t0) || /* d attn out */
@@ -407,26 +467,32 @@ static int layer_bwd(gen *g, model *md, unsigned l)
                        .dv = md->y};
     if (sp_alltoall(g, md, 1, "bwd/attn", l) || gen_attention(g, &a) ||
         sp_alltoall(g, md, 3, "bwd/attn", l) ||
-        mm(g, dt, M, D, A, md->t1, w + B(dt, md->wq), md->t1) ||  /* d xn (q) */
-        mm(g, dt, M, D, A, md->t2, w + B(dt, md->wk), md->t2) ||  /* d xn (k) */
-        mm(g, dt, M, D, A, md->y, w + B(dt, md->wv), md->y) ||    /* d xn (v) */
-        mm(g, dt, D, A, M, md->xn, md->t1, gw + B(dt, md->wq)) || /* d Wq */
-        mm(g, dt, D, A, M, md->xn, md->t2, gw + B(dt, md->wk)) || /* d Wk */
-        mm(g, dt, D, A, M, md->xn, md->y, gw + B(dt, md->wv)) ||  /* d Wv */
-        tp_allreduce(g, md, M * D))
+        mm(g, dt, M, D, A, md->t1, w + B(dt, md->wq), md->t1) || /* d xn (q) */
+        mm(g, dt, M, D, A, md->t2, w + B(dt, md->wk), md->t2) || /* d xn (k) */
+        mm(g, dt, M, D, A, md->y, w + B(dt, md->wv), md->y))     /* d xn (v) */
         return -1;
-    /* Sum the three input-gradient parts, norm-1 backward, add the residual path. */
-    const uint64_t in[3] = {md->t1, md->t2, md->y};
+    /* Sum the three input-gradient parts and start their TP all-reduce; the weight
+     * gradients run behind it; then norm-1 backward and the residual path. */
+    const uint64_t in[3] = {md->t1, md->t2, md->y}, in2[2] = {md->dh, md->dx};
+    const gen_vop sum[] = {{ISA_OP_V_ADD, 0, 4, dt, 0, 0}, {ISA_OP_V_ADD, 1, 3, dt, 0, 0}};
     const gen_vop ops[] = {
-        {ISA_OP_V_ADD, 0, 4, dt, 0, 0}, {ISA_OP_V_ADD, 1, 4, dt, 0, 0},
-        {ISA_OP_V_MUL, 4, 5, dt, 0, 0}, {ISA_OP_V_REDUCE, 5, 5, dt, (unsigned)D, 0},
-        {ISA_OP_V_FMA, 4, 5, dt, 0, 0}, {ISA_OP_V_ADD, 5, 3, dt, 0, 0},
+        {ISA_OP_V_MUL, 0, 3, dt, 0, 0},
+        {ISA_OP_V_REDUCE, 3, 3, dt, (unsigned)D, 0},
+        {ISA_OP_V_FMA, 0, 3, dt, 0, 0},
+        {ISA_OP_V_ADD, 0, 2, dt, 0, 0},
     };
     (void)x;
     char what[32];
     snprintf(what, sizeof what, "L%u/bwd", l);
-    return vpass(g, dt, M * D, 3, in, md->dx, ops, sizeof ops / sizeof ops[0]) ||
-                   grad_reduce(g, md, md->layer_n, what)
+    tf.sem = -1;
+    tf.count = 0;
+    return vpass(g, dt, M * D, 3, in, md->dh, sum, 2) || tp_allreduce_start(g, md, M * D, &tf) ||
+                   mm(g, dt, D, A, M, md->xn, md->t1, gw + B(dt, md->wq)) || /* d Wq */
+                   mm(g, dt, D, A, M, md->xn, md->t2, gw + B(dt, md->wk)) || /* d Wk */
+                   mm(g, dt, D, A, M, md->xn, md->y, gw + B(dt, md->wv)) ||  /* d Wv */
+                   gen_fence_wait(g, &tf) ||
+                   vpass(g, dt, M * D, 2, in2, md->dx, ops, sizeof ops / sizeof ops[0]) ||
+                   grad_reduce(g, md, md->layer_n, what, &md->gf[l % 2])
                ? -1
                : 0;
 }
@@ -475,8 +541,9 @@ static int model_init(gen *g, model *md, const gen_opts *o, int lm, uint64_t *xs
         return -1;
     md->gbufs = md->L > 2 ? 3 : md->L;
     md->pre_layer = -1;
+    md->gf[0].sem = md->gf[1].sem = -1;
     if (md->fsdp && (alloc(g, dt, md->gbufs * md->layer_n, &md->gathered) ||
-                     (md->train && alloc(g, dt, md->layer_n, &md->ggrad))))
+                     (md->train && alloc(g, dt, 2 * md->layer_n, &md->ggrad))))
         return -1;
     for (uint64_t l = 0; l <= md->L; l++)
         if (alloc(g, dt, M * D, &xs[l]))
@@ -508,7 +575,7 @@ int gen_model_transformer(gen *g, const gen_opts *o)
     if (!md.train)
         return 0;
     /* The block's output gradient is taken as given (it arrives from the layer above). */
-    return layer_bwd(g, &md, 0) || gen_wait_late(g) ? -1 : 0;
+    return layer_bwd(g, &md, 0) || grad_fences_wait(g, &md) || gen_wait_late(g) ? -1 : 0;
 }
 
 /* Loss on the vector unit over this chip's vocabulary shard: row max, subtract, exp, row sum
@@ -604,8 +671,8 @@ int gen_model_llm(gen *g, const gen_opts *o)
     /* Backward: LM head, final norm, layers in reverse, embedding gradient. */
     if (gen_mark(g, "lm_head/bwd") || mm(g, dt, M, D, V, md.logits, lm_w, md.dx) ||
         mm(g, dt, D, V, M, md.xf, md.logits, glm) || tp_allreduce(g, &md, M * D) ||
-        grad_reduce(g, &md, D * V, "lm_head/bwd") || gen_mark(g, "final_norm/bwd") ||
-        layernorm_bwd(g, &md, M * D, md.dx, x[md.L], md.dx))
+        grad_reduce(g, &md, D * V, "lm_head/bwd", &md.gf[(md.L - 1) % 2]) ||
+        gen_mark(g, "final_norm/bwd") || layernorm_bwd(g, &md, M * D, md.dx, x[md.L], md.dx))
         goto out;
     for (unsigned l = md.L; l-- > 0;)
         if (layer_bwd(g, &md, l))
@@ -615,7 +682,8 @@ int gen_model_llm(gen *g, const gen_opts *o)
         const uint64_t in[2] = {md.dx, x[0]};
         const gen_vop add = {ISA_OP_V_ADD, 0, 2, dt, 0, 0};
         if (gen_mark(g, "embed/bwd") || vpass(g, dt, M * D, 2, in, md.t0, &add, 1) ||
-            grad_reduce(g, &md, o->vocab * D, "embed/bwd") || adam(g, &md))
+            grad_reduce(g, &md, o->vocab * D, "embed/bwd", NULL) || grad_fences_wait(g, &md) ||
+            adam(g, &md))
             goto out;
     }
     rc = 0;

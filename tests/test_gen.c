@@ -543,7 +543,8 @@ static void test_gen_each_sharding_emits_its_collectives(void **state)
                          f.coll[ISA_OP_ICI_ALLTOALL],
                      0);
     assert_non_null(strstr(f.marks, "L0/bwd/comm|"));
-    /* Tensor parallel 2 over y: four activation all-reduces of [M, D], no gradient traffic. */
+    /* Tensor parallel 2 over y: four activation all-reduces of [M, D], no gradient traffic
+     * (the GEMMs are too small next to their all-reduces to be split into row blocks). */
     snprintf(cmd, sizeof cmd, "%s --tensor-parallel 2", base);
     gen_and_check(cmd, &f, 0.01);
     uint64_t act = 4 * S * D * 2;
@@ -610,6 +611,21 @@ static void test_gen_sharded_flops_times_chips_equal_global(void **state)
     }
 }
 
+/* A row-parallel GEMM whose compute is comparable to its tensor-parallel all-reduce is split
+ * into row blocks, each block's all-reduce running behind the next block's GEMM: on v4, the
+ * down projection (k = d_ff/2 = 2048) of M = 1024 rows goes in 4 blocks of 256 rows, while
+ * the output projection (k = 512) stays whole. Bytes and FLOPs are unchanged. */
+static void test_gen_tp_allreduce_split_behind_its_gemm(void **state)
+{
+    (void)state;
+    trace_facts f;
+    gen_and_check("gen transformer --batch 2 --seq 512 --d-model 1024 --heads 8 --d-ff 4096 "
+                  "--tensor-parallel 2 -c v4",
+                  &f, 0.01);
+    assert_int_equal(f.coll[ISA_OP_ICI_ALLREDUCE], 1 + 4);
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_ALLREDUCE], 2 * (1024 * 1024 * 2));
+}
+
 static void test_gen_sharding_errors_name_the_option(void **state)
 {
     (void)state;
@@ -652,6 +668,7 @@ int main(void)
         cmocka_unit_test(test_gen_gemm_plan_double_buffer_fits_every_preset),
         cmocka_unit_test(test_gen_each_sharding_emits_its_collectives),
         cmocka_unit_test(test_gen_sharded_flops_times_chips_equal_global),
+        cmocka_unit_test(test_gen_tp_allreduce_split_behind_its_gemm),
         cmocka_unit_test(test_gen_sharding_errors_name_the_option),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
