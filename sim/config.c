@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 #include <yaml.h>
 
 #ifndef TPUSIM_PRESETS_INSTALL_DIR
@@ -403,8 +404,27 @@ static int cfg_try_dir(const char *dir, const char *name, char *out, size_t n)
     return 0;
 }
 
+/* The presets installed beside the running binary: BINDIR/../share/tpusim/configs, so an
+ * install moved or made with `cmake --install --prefix P` still finds them. Fills dir (or
+ * leaves it empty when /proc/self/exe cannot be read). */
+static void cfg_exe_presets_dir(char *dir, size_t n)
+{
+    char exe[CFG_PATH_MAX];
+    ssize_t len = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    dir[0] = '\0';
+    if (len <= 0)
+        return;
+    exe[len] = '\0';
+    char *slash = strrchr(exe, '/');
+    if (!slash)
+        return;
+    *slash = '\0';
+    if ((size_t)snprintf(dir, n, "%s/../share/tpusim/configs", exe) >= n)
+        dir[0] = '\0';
+}
+
 /* Bare preset name search: presets_dir, $TPUSIM_PRESETS (':'-separated), ./configs,
- * the install directory. */
+ * BINDIR/../share/tpusim/configs, the install directory. */
 static int cfg_find_preset(const char *presets_dir, const char *name, char *out, size_t n)
 {
     if (strchr(name, '/') || !*name)
@@ -424,7 +444,11 @@ static int cfg_find_preset(const char *presets_dir, const char *name, char *out,
         }
         env = colon ? colon + 1 : NULL;
     }
-    return cfg_try_dir("configs", name, out, n) ||
+    if (cfg_try_dir("configs", name, out, n))
+        return 1;
+    char exe_dir[CFG_PATH_MAX];
+    cfg_exe_presets_dir(exe_dir, sizeof exe_dir);
+    return cfg_try_dir(exe_dir, name, out, n) ||
            cfg_try_dir(TPUSIM_PRESETS_INSTALL_DIR, name, out, n);
 }
 
@@ -445,7 +469,8 @@ static int cfg_include(cfg_loader *ld, cfg_file *f, const char *name, unsigned l
     if (!cfg_file_readable(path) && !cfg_find_preset(ld->presets_dir, name, path, sizeof path))
         return err_set(ld->e,
                        "%s:%u: include '%s': not found relative to the file nor as a preset "
-                       "(presets dir, $TPUSIM_PRESETS, ./configs, %s)",
+                       "(presets dir, $TPUSIM_PRESETS, ./configs, BINDIR/../share/tpusim/configs, "
+                       "%s)",
                        f->path, line, name, TPUSIM_PRESETS_INSTALL_DIR);
     if (ld->depth >= CFG_INCLUDE_MAX)
         return err_set(ld->e, "%s:%u: include '%s': includes nested deeper than %d", f->path, line,

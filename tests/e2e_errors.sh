@@ -93,6 +93,8 @@ asm_ok good || {
 size=$(stat -c %s good.tpt)
 hdr=$((24 + 10)) # fixed header + the 10-byte note "e2e_errors"
 
+mkdir -p report-dir
+
 # ---------------------------------------------------------------- trace files
 expect_fail "missing trace" 'nope\.tpt' "r.json r.csv" -- \
     "$bin" run --json r.json --csv r.csv nope.tpt
@@ -262,6 +264,68 @@ expect_fail "pod on a corrupt trace" "corrupt\\.tpt;byte [0-9]+" "p.json" -- \
 expect_fail "pod with a bad option" "--frob" "" -- "$bin" pod -c v7 --frob good.tpt
 expect_fail "pod JSON into a missing directory" "nodir/p\\.json" "nodir/p.json" -- \
     "$bin" pod -c v7 -q --json nodir/p.json good.tpt
+
+expect_fail "gen without -c" "gen gemm;-c" "g.tpt" -- "$bin" gen gemm --m 128 --n 128 --k 128 -o g.tpt
+expect_fail "gen without -o" "gen gemm;-o" "" -- "$bin" gen gemm -c v7 --m 128 --n 128 --k 128
+expect_fail "gen with a missing config" "nocfg" "g.tpt" -- \
+    "$bin" gen gemm -c nocfg --m 128 --n 128 --k 128 -o g.tpt
+expect_fail "gen with a non-numeric size" "--m;abc" "g.tpt" -- \
+    "$bin" gen gemm -c v7 --m abc --n 128 --k 128 -o g.tpt
+expect_fail "gen with an unknown option" "--frob" "g.tpt" -- \
+    "$bin" gen gemm -c v7 --m 128 --n 128 --k 128 --frob -o g.tpt
+expect_fail "gen with an override out of range" "-p;mxu\\.rows;0" "g.tpt" -- \
+    "$bin" gen gemm -c v7 -p mxu.rows=0 --m 128 --n 128 --k 128 -o g.tpt
+expect_fail "gen of an unsupported dtype for the generation" "int8;v7" "g.tpt" -- \
+    "$bin" gen gemm -c v7 --m 128 --n 128 --k 128 --dtype int8 -o g.tpt
+expect_fail "gen with heads not dividing d-model" "--d-model 1024;--heads 7" "g.tpt" -- \
+    "$bin" gen transformer -c v7 --batch 8 --seq 512 --d-model 1024 --heads 7 --d-ff 4096 \
+    -o g.tpt
+expect_fail "gen with a parallel degree not dividing the model" "--tensor-parallel 3" "g.tpt" -- \
+    "$bin" gen transformer -c v7 --batch 8 --seq 512 --d-model 1024 --heads 8 --d-ff 4096 \
+    --tensor-parallel 3 -o g.tpt
+expect_fail "gen of a workload larger than HBM" "HBM" "g.tpt" -- \
+    "$bin" gen gemm -c v7 --m 1G --n 1G --k 1G -o g.tpt
+expect_fail "pod with --chips 0" "--chips;0" "p.json" -- "$bin" pod -c v7 --chips 0 --json p.json good.tpt
+expect_fail "pod with chips not matching the topology" "--chips 8;2x2" "p.json" -- \
+    "$bin" pod -c v7 --topology 2x2 --chips 8 --json p.json good.tpt
+expect_fail "pod with an unknown mode" "--mode;weird" "p.json" -- \
+    "$bin" pod -c v7 --mode weird --json p.json good.tpt
+expect_fail "pod with a zero topology axis" "--topology;0x2x2" "p.json" -- \
+    "$bin" pod -c v7 --topology 0x2x2 --json p.json good.tpt
+expect_fail "pod with a bad scaling list" "--scaling;abc" "p.json" -- \
+    "$bin" pod -c v7 --scaling 1,abc --json p.json good.tpt
+expect_fail "pod with too many chips" "--chips;1000000000" "p.json" -- \
+    "$bin" pod -c v7 --chips 1000000000 --json p.json good.tpt
+expect_fail "pod full with a missing per-chip trace" "absent\\.0\\.tpt" "p.json" -- \
+    "$bin" pod -c v7 --mode full --topology 2x2x2 --json p.json 'absent.{chip}.tpt'
+expect_fail "pod full with a wrong number of traces" "2 traces;8 chips" "p.json" -- \
+    "$bin" pod -c v7 --mode full --topology 2x2x2 --json p.json good.tpt good.tpt
+expect_fail "pod with an unknown override" "-p;ici\\.frob" "p.json" -- \
+    "$bin" pod -c v7 -p ici.frob=1 --json p.json good.tpt
+expect_fail "pod with a missing config" "nocfg" "p.json" -- "$bin" pod -c nocfg --json p.json good.tpt
+
+# ---------------------------------------------------------------- report (compare JSON reports)
+"$bin" run -q -c v7 --json rep.json good.tpt 2>/dev/null || bad "setup: run --json rep.json failed"
+expect_fail "report without a file" "report;A\\.json" "" -- "$bin" report
+expect_fail "report with an unknown option" "report;--frob" "" -- "$bin" report --frob rep.json
+expect_fail "report of a missing file" "nope\\.json" "" -- "$bin" report rep.json nope.json
+expect_fail "report --csv without a file" "--csv" "" -- "$bin" report rep.json --csv
+expect_fail "report CSV into a missing directory" "nodir/c\\.csv" "nodir/c.csv" -- \
+    "$bin" report rep.json --csv nodir/c.csv
+head -c 300 rep.json >cut.json
+expect_fail "report of a truncated JSON" "cut\\.json;byte 300" "c.csv" -- \
+    "$bin" report rep.json cut.json --csv c.csv
+printf '{"schema": "tpusim.run/1", "a": "\\uZZZZ"}' >esc.json
+expect_fail "report of a bad escape" "esc\\.json;byte [0-9]+;hex" "c.csv" -- \
+    "$bin" report esc.json --csv c.csv
+printf '{"schema": "other/1"}' >other.json
+expect_fail "report of a JSON that is not a run report" "other\\.json;schema" "c.csv" -- \
+    "$bin" report other.json --csv c.csv
+printf '{"schema": "tpusim.run/1"}' >nokeys.json
+expect_fail "report of a run report missing keys" "nokeys\\.json;units" "c.csv" -- \
+    "$bin" report rep.json nokeys.json --csv c.csv
+expect_fail "report of too many files" "at most" "" -- "$bin" report $(printf 'rep.json %.0s' $(seq 1 30))
+expect_fail "report of a directory" "report-dir" "" -- "$bin" report report-dir
 
 # ---------------------------------------------------------------- command line
 expect_fail "unknown subcommand" "frobnicate" "" -- "$bin" frobnicate

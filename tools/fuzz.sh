@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fuzz.sh - build the libFuzzer harnesses of tests/fuzz and run each for SECONDS.
-#   bash tools/fuzz.sh [SECONDS] [HARNESS...]    default 60 s each; harnesses: trace asm config
+#   bash tools/fuzz.sh [SECONDS] [HARNESS...]    default 60 s each; harnesses: trace asm config report
 # Fails (non-zero exit) on any crash, sanitizer report, hang (> 5 s on one input), leak or
 # memory blow-up (> 2 GiB); the offending input is kept as build-fuzz/artifacts/NAME-*.
 # Reproduce one with: build-fuzz/fuzz_NAME build-fuzz/artifacts/NAME-crash-...
@@ -10,7 +10,7 @@ set -euo pipefail
 secs=${1:-60}
 shift || true
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(trace asm config)
+[ ${#names[@]} -eq 0 ] && names=(trace asm config report)
 root=$(cd "$(dirname "$0")/.." && pwd)
 bdir=${TPUSIM_FUZZ_BUILD:-$root/build-fuzz}
 jobs=${TPUSIM_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
@@ -49,9 +49,10 @@ cmake --build "$bdir" -j"$jobs" >/dev/null
 # Seed corpora: the committed seeds plus the repo's shipped traces and configs. Runs add
 # what they find to $bdir/corpus/NAME, which is kept between runs (not committed).
 corpus=$bdir/corpus
-mkdir -p "$corpus"/{trace,asm,config} "$bdir/artifacts"
+mkdir -p "$corpus"/{trace,asm,config,report} "$bdir/artifacts"
 cp -f "$root"/tests/fuzz/corpus/asm/*.s "$corpus/asm/"
 cp -f "$root"/tests/fuzz/corpus/config/*.yaml "$corpus/config/"
+cp -f "$root"/tests/fuzz/corpus/report/*.json "$corpus/report/"
 shopt -s nullglob
 for f in "$root"/configs/*.yaml; do cp -f "$f" "$corpus/config/"; done
 for f in "$root"/traces/*.tpt; do
@@ -76,6 +77,9 @@ for f in "$root"/traces/*.s; do cp -f "$f" "$corpus/asm/"; done
     printf '"%s"\n' 'include: ' v7 v5p KiB MiB GiB true false banked simple 4x4x4 '{' '}' '[' ']' \
         '&a' '*a' '!!str' '---' '"'
 } >"$bdir/config.dict"
+# JSON dictionary for report: keys compare_run looks up, quotes escaped for libFuzzer.
+printf '"%s"\n' '\"schema\": ' '\"tpusim.run/1\"' '\"units\": ' '\"name\": ' '\"util\": ' \
+    '\"summary\": ' '\"roofline\": ' '\"bound_by\": ' '\\u00' 1e308 -0 true null >"$bdir/report.dict"
 : >"$bdir/trace.dict"
 printf '"%s"\n' TPUTRACE TEND >>"$bdir/trace.dict"
 
@@ -83,7 +87,7 @@ fail=0
 npass=0
 for n in "${names[@]}"; do
     bin=$bdir/fuzz_$n
-    [ -x "$bin" ] || { say "no harness '$n' (expected trace, asm or config)"; exit 2; }
+    [ -x "$bin" ] || { say "no harness '$n' (expected trace, asm, config or report)"; exit 2; }
     log=$bdir/fuzz_$n.log
     say "running fuzz_$n for ${secs}s (log: $log)"
     # detect_leaks: a leak fails the run like a crash does.

@@ -1,0 +1,153 @@
+/* test_determinism.c - one process, many simulations: the SystemC clock behind sim/kernel.cpp
+ * is process-wide and only moves forward, so every run, pod estimate and generated trace must
+ * come out byte-identical however many simulations ran before it in the same process (the
+ * wrapper rebases time to each run's start). Fresh processes are checked by
+ * tests/e2e_determinism.sh. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "gen.h"
+#include "pod.h"
+#include "report.h"
+#include "sim.h"
+
+#define TRACES TPUSIM_SOURCE_DIR "/traces/"
+#define V7     TPUSIM_SOURCE_DIR "/configs/v7.yaml"
+
+static char tmpdir[256];
+
+static int setup_dir(void **state)
+{
+    (void)state;
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/tpusim-determinism-XXXXXX");
+    return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown_dir(void **state)
+{
+    (void)state;
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static void tpath(char *out, size_t cap, const char *name)
+{
+    snprintf(out, cap, "%s/%s", tmpdir, name);
+}
+
+/* Assert that two files hold the same, non-empty bytes. */
+static void assert_same_file(const char *a, const char *b)
+{
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    assert_non_null(fa);
+    assert_non_null(fb);
+    long n = 0;
+    int ca, cb;
+    do {
+        ca = fgetc(fa);
+        cb = fgetc(fb);
+        if (ca != cb)
+            fail_msg("%s and %s differ at byte %ld", a, b, n);
+        n++;
+    } while (ca != EOF);
+    fclose(fa);
+    fclose(fb);
+    assert_true(n > 1);
+}
+
+static void run_json(const char *config, const char *trace, const char *json)
+{
+    sim_run s;
+    err e;
+    if (sim_run_trace(&s, config, NULL, 0, trace, NULL, &e))
+        fail_msg("sim_run_trace %s: %s", trace, e.msg);
+    if (report_json(&s.rep, json, &e))
+        fail_msg("report_json: %s", e.msg);
+    sim_run_fini(&s);
+}
+
+static void pod_json(const char *mode, const char *topo, const char *trace, const char *json)
+{
+    char *argv[] = {"pod",        "-c",         V7,       "-q",         "--mode",      (char *)mode,
+                    "--topology", (char *)topo, "--json", (char *)json, (char *)trace, NULL};
+    err e;
+    if (pod_main(11, argv, &e))
+        fail_msg("pod_main: %s", e.msg);
+}
+
+static void gen_trace(const char *out)
+{
+    char *argv[] = {"gen", "mlp",       "-c", V7, "--batch", "64", "--layers", "1024,4096,1024",
+                    "-o",  (char *)out, NULL};
+    err e;
+    if (gen_main(10, argv, &e))
+        fail_msg("gen_main: %s", e.msg);
+}
+
+static void test_runs_after_other_simulations_give_identical_json(void **state)
+{
+    (void)state;
+    char a[300], b[300], x[300];
+    tpath(a, sizeof a, "run-a.json");
+    tpath(b, sizeof b, "run-b.json");
+    tpath(x, sizeof x, "other.json");
+    run_json(V7, TRACES "llm-tiny-train.tpt", a);
+    /* Move the process-wide clock on: a long run, a pod estimate and a generator run. */
+    run_json(V7, TRACES "llm-tiny-decode.tpt", x);
+    pod_json("symmetric", "4x4x4", TRACES "llm-tiny-train.tpt", x);
+    run_json(V7, TRACES "llm-tiny-train.tpt", b);
+    assert_same_file(a, b);
+}
+
+static void test_pod_estimates_repeat_byte_for_byte_in_one_process(void **state)
+{
+    (void)state;
+    char a[300], b[300], fa[300], fb[300], x[300];
+    tpath(a, sizeof a, "pod-a.json");
+    tpath(b, sizeof b, "pod-b.json");
+    tpath(fa, sizeof fa, "full-a.json");
+    tpath(fb, sizeof fb, "full-b.json");
+    tpath(x, sizeof x, "other2.json");
+    pod_json("symmetric", "4x4x4", TRACES "llm-tiny-train.tpt", a);
+    pod_json("full", "2x2x2", TRACES "llm-tiny-train.tpt", fa);
+    run_json(V7, TRACES "attention-small.tpt", x);
+    pod_json("full", "2x2x2", TRACES "llm-tiny-train.tpt", fb);
+    pod_json("symmetric", "4x4x4", TRACES "llm-tiny-train.tpt", b);
+    assert_same_file(a, b);
+    assert_same_file(fa, fb);
+}
+
+static void test_generated_traces_repeat_byte_for_byte_in_one_process(void **state)
+{
+    (void)state;
+    char a[300], b[300], x[300];
+    tpath(a, sizeof a, "gen.tpt");
+    tpath(b, sizeof b, "gen-first.tpt");
+    tpath(x, sizeof x, "other3.json");
+    /* The same -o both times: the trace's note records the command line. */
+    gen_trace(a);
+    assert_int_equal(rename(a, b), 0);
+    run_json(V7, b, x);
+    gen_trace(a);
+    assert_same_file(a, b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_runs_after_other_simulations_give_identical_json),
+        cmocka_unit_test(test_pod_estimates_repeat_byte_for_byte_in_one_process),
+        cmocka_unit_test(test_generated_traces_repeat_byte_for_byte_in_one_process),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}
