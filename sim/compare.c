@@ -311,7 +311,7 @@ cmp_json *compare_json_load(const char *path, err *e)
         if (r == 0)
             break;
     }
-    int bad = ferror(f);
+    int bad = ferror(f), saved = errno;
     fclose(f);
     if (!buf) {
         err_set(e, "%s: too large or out of memory", path);
@@ -319,7 +319,7 @@ cmp_json *compare_json_load(const char *path, err *e)
     }
     if (bad) {
         free(buf);
-        err_set(e, "%s: read error", path);
+        err_set(e, "%s: cannot read: %s", path, strerror(saved));
         return NULL;
     }
     cmp_json *v = compare_json_parse(buf, n, path, e);

@@ -481,23 +481,25 @@ static int try_issue(core *co, unsigned slot)
     return progress;
 }
 
-static void region_charge(core_region *r, const core_flight *f, unsigned cls_unit, uint64_t now)
+/* Sums saturate and set *ovf rather than wrap: a run whose totals pass 2^64 is an error. */
+static void region_charge(core_region *r, const core_flight *f, unsigned cls_unit, uint64_t now,
+                          int *ovf)
 {
     r->insns++;
-    r->flops += f->flops;
+    r->flops = stats_add_sat(r->flops, f->flops, ovf);
     if (cls_unit == ISA_UNIT_MXU) {
-        r->mxu_flops += f->flops;
-        r->mxu_ideal_ps += f->ideal_ps;
+        r->mxu_flops = stats_add_sat(r->mxu_flops, f->flops, ovf);
+        r->mxu_ideal_ps = stats_add_sat(r->mxu_ideal_ps, f->ideal_ps, ovf);
     }
     if (cls_unit == ISA_UNIT_DMA)
-        r->hbm_bytes += f->bytes;
+        r->hbm_bytes = stats_add_sat(r->hbm_bytes, f->bytes, ovf);
     if (cls_unit == ISA_UNIT_ICI)
-        r->ici_bytes += f->bytes;
+        r->ici_bytes = stats_add_sat(r->ici_bytes, f->bytes, ovf);
     if (f->start_ps < r->first_start_ps)
         r->first_start_ps = f->start_ps;
     if (now > r->last_end_ps)
         r->last_end_ps = now;
-    r->busy_ps[cls_unit] += now - f->start_ps;
+    r->busy_ps[cls_unit] = stats_add_sat(r->busy_ps[cls_unit], now - f->start_ps, ovf);
 }
 
 void core_unit_done(void *host, unit *u, uint32_t token)
@@ -512,8 +514,14 @@ void core_unit_done(void *host, unit *u, uint32_t token)
     co->inflight--;
     if (co->obs)
         co->obs(co->obs_ctx, f->idx, f->op, u, f->start_ps, now, f->region);
-    region_charge(&co->regions[f->region], f, ucls, now);
-    region_charge(&co->total, f, ucls, now);
+    int ovf = 0;
+    region_charge(&co->regions[f->region], f, ucls, now, &ovf);
+    region_charge(&co->total, f, ucls, now, &ovf);
+    if (ovf && !co->failed)
+        core_fail(co,
+                  "%s: instruction %" PRIu64 " (%s): the run's FLOP, byte or busy-time total "
+                  "passes 2^64",
+                  co->path, f->idx, isa_info_of(f->op)->mnemonic);
     if (now > co->end_ps)
         co->end_ps = now;
     if (f->signal)

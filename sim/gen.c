@@ -1,6 +1,7 @@
 /* gen.c - `tpusim gen`: option parsing, usage text, the generating command line as the trace
  * note, analytic FLOP formulas and the trace FLOP counter. The generators themselves live in
  * gen_emit.c (tiling core) and gen_models.c (workload families). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,15 +213,22 @@ static int in_list(const int *l, unsigned n, int id)
 static int parse_u64(const char *s, uint64_t *v, int allow_zero, const char *what, err *e)
 {
     char *end;
+    errno = 0;
     unsigned long long x = strtoull(s, &end, 10);
     if (end == s || s[0] == '-')
         goto bad;
+    if (errno == ERANGE)
+        return err_set(e, "gen: --%s: '%s' is larger than 2^64-1", what, s);
+    unsigned sh = 0;
     if (*end == 'k' || *end == 'K')
-        x <<= 10, end++;
+        sh = 10, end++;
     else if (*end == 'm' || *end == 'M')
-        x <<= 20, end++;
+        sh = 20, end++;
     else if (*end == 'g' || *end == 'G')
-        x <<= 30, end++;
+        sh = 30, end++;
+    if (x > (UINT64_MAX >> sh))
+        return err_set(e, "gen: --%s: '%s' is larger than 2^64-1", what, s);
+    x <<= sh;
     if (*end || (!allow_zero && x == 0))
         goto bad;
     *v = x;

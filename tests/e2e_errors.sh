@@ -252,6 +252,10 @@ expect_fail "gen without a kind" "gen;KIND" "" -- "$bin" gen
 expect_fail "gen of an unknown kind" "frob;gemm" "" -- "$bin" gen frob -c v7 -o g.tpt
 expect_fail "gen gemm without --m" "gemm;--m" "g.tpt" -- \
     "$bin" gen gemm -c v7 --n 128 --k 128 -o g.tpt
+expect_fail "gen gemm with --m past 2^64" "--m;larger than 2\\^64" "g.tpt" -- \
+    "$bin" gen gemm -c v7 --m 99999999999999999999 --n 128 --k 128 -o g.tpt
+expect_fail "gen gemm with --m whose K suffix wraps" "--m;larger than 2\\^64" "g.tpt" -- \
+    "$bin" gen gemm -c v7 --m 18014398509481985K --n 128 --k 128 -o g.tpt
 expect_fail "gen gemm with --m 0" "--m;0" "g.tpt" -- \
     "$bin" gen gemm -c v7 --m 0 --n 128 --k 128 -o g.tpt
 expect_fail "gen into a missing directory" "nodir/g\\.tpt" "nodir/g.tpt" -- \

@@ -382,6 +382,28 @@ static void test_collective_too_large_to_time_is_an_error(void **state)
     assert_int_equal(in_child_with_fsize(RLIM_INFINITY, child_run_must_fail, &j), 0);
 }
 
+/* 8200 matmuls of 2^26 x 4096 x 4096 bf16 are 2^51 FLOPs each, 1.8e19 in all: more than
+ * 2^64, in only ~825 s of simulated time. The core's FLOP total wrapped silently (the report
+ * said 2^54). A total that does not fit 64 bits must be an error naming the instruction. */
+static void test_flop_total_beyond_64_bits_is_an_error(void **state)
+{
+    (void)state;
+    char path[300];
+    tpath(path, sizeof path, "flops.tpt");
+    trace_writer *w;
+    err e;
+    assert_int_equal(trace_writer_open(&w, path, NULL, &e), 0);
+    isa_insn ld = mk(ISA_OP_MXU_LDW, 0, 0, U(0), U(0), U(4096), U(4096), U(ISA_DT_BF16));
+    assert_int_equal(trace_writer_put(w, &ld, &e), 0);
+    isa_insn mm = mk(ISA_OP_MXU_MATMUL, 0, 0, U(0), U(0), U(0), U(1) << 26, U(ISA_DT_BF16), U(0));
+    for (unsigned i = 0; i < 8200; i++)
+        assert_int_equal(trace_writer_put(w, &mm, &e), 0);
+    assert_int_equal(trace_writer_close(w, &e), 0);
+    const char *ovr[] = {"vmem.bytes=1TiB", "mxu.rows=4096", "mxu.cols=4096"};
+    run_job j = {.trace = path, .ovr = ovr, .novr = 3, .want = {"flops.tpt", "2^64"}};
+    assert_int_equal(in_child_with_fsize(RLIM_INFINITY, child_run_must_fail, &j), 0);
+}
+
 /* ------------------------------------------------------------------ I/O failures */
 
 static void test_reader_on_missing_directory_fails_cleanly(void **state)
@@ -579,6 +601,7 @@ int main(void)
         cmocka_unit_test(test_vector_length_whose_byte_size_overflows_is_a_vmem_error),
         cmocka_unit_test(test_simulated_time_beyond_64_bits_is_an_error),
         cmocka_unit_test(test_collective_too_large_to_time_is_an_error),
+        cmocka_unit_test(test_flop_total_beyond_64_bits_is_an_error),
         cmocka_unit_test(test_reader_on_missing_directory_fails_cleanly),
         cmocka_unit_test(test_reader_on_directory_fails_cleanly),
         cmocka_unit_test(test_writer_to_missing_directory_fails_and_leaves_nothing),
