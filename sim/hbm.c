@@ -103,19 +103,17 @@ static uint64_t hbm_xfer_ps(uint64_t bytes, double ps_per_byte)
 
 /* ---- banked model ---------------------------------------------------------------------- */
 
-/* All-bank refresh of pseudo-channel p before a granule issued at `now`. Refreshes are due
+/* All-bank refresh of pseudo-channel p before a granule issued at `now`, once
+ * max(now, bus_free) has reached the pc's next due time. Refreshes are due
  * every tREFI (in step across pseudo-channels, see hbm_new). A refresh that fell due while
  * the bus still holds reserved data starts when that data has drained:
  *   refresh start rs = max(due, bus_free);  pc blocked until re = rs + tRFC;
  * every row closes. Further refreshes that fell due before `now` ran back to back or at
  * their due time (free if the pc sat idle), and only the latest may still block this
  * access; they are counted in closed form, so a long idle gap costs no loop. */
-static void banked_refresh(hbm *h, uint64_t p, uint64_t now)
+static __attribute__((noinline)) void banked_refresh_due(hbm *h, uint64_t p, uint64_t now)
 {
     hbm_pc *pc = &h->pcs[p];
-    uint64_t est = hbm_max(now, pc->bus_free_ps);
-    if (est < pc->next_refresh_ps)
-        return;
     uint64_t re = hbm_max(pc->next_refresh_ps, pc->bus_free_ps) + h->trfc;
     uint64_t n = 1, next = pc->next_refresh_ps + h->trefi;
     if (now >= next) {
@@ -138,6 +136,14 @@ static void banked_refresh(hbm *h, uint64_t p, uint64_t now)
     }
 }
 
+/* The check, inlined into every piece; the refresh itself (rare) stays out of line. */
+static inline void banked_refresh(hbm *h, uint64_t p, uint64_t now)
+{
+    const hbm_pc *pc = &h->pcs[p];
+    if (hbm_max(now, pc->bus_free_ps) >= pc->next_refresh_ps)
+        banked_refresh_due(h, p, now);
+}
+
 /* Address mapping (granule G, npc pseudo-channels, row R bytes, B banks):
  *   g = addr / G;  pc = g % npc;  local = (g / npc) x G + addr % G
  *   bank = (local / R) % B;  row = local / R / B
@@ -156,7 +162,7 @@ static uint64_t hbm_mod(uint64_t x, uint64_t d, int shift)
 }
 
 /* Bus time of a piece of `bytes` (whole bursts) on one pseudo-channel. */
-static uint64_t banked_xfer(const hbm *h, uint64_t bytes)
+static inline uint64_t banked_xfer(const hbm *h, uint64_t bytes)
 {
     uint64_t bursts = bytes == h->granule
                           ? h->granule_bursts
@@ -166,7 +172,8 @@ static uint64_t banked_xfer(const hbm *h, uint64_t bytes)
 }
 
 /* One piece of `bytes` inside one granule, at local offset `local` of pseudo-channel p,
- * issued at `now`. Timing, all per pseudo-channel in issue order:
+ * issued at `now`; xfer is its bus time, banked_xfer(h, bytes). Timing, all per
+ * pseudo-channel in issue order:
  *   row hit:      cas = max(now, bank.ready)
  *   row closed:   act = max(now, bank.ready);                    cas = act + tRCD
  *   row conflict: pre = max(now, bank.ready, bank.pre);  act = pre + tRP;  cas = act + tRCD
@@ -176,9 +183,12 @@ static uint64_t banked_xfer(const hbm *h, uint64_t bytes)
  *                 tCL before its bus slot; the row stays open until that burst is read)
  * The column latency of writes is taken as tCL too (no tCWL key). Activates on other banks
  * proceed while this bank's data occupies the bus, so bank-level parallelism emerges from
- * bank.ready being per bank and bus_free per pseudo-channel. */
-static uint64_t banked_piece(hbm *h, uint64_t p, uint64_t local, uint64_t bytes, int is_write,
-                             uint64_t now)
+ * bank.ready being per bank and bus_free per pseudo-channel. Always inlined: it is the
+ * per-row step of every strided walk. */
+static inline __attribute__((always_inline)) uint64_t banked_piece_x(hbm *h, uint64_t p,
+                                                                     uint64_t local, uint64_t bytes,
+                                                                     uint64_t xfer, int is_write,
+                                                                     uint64_t now)
 {
     uint64_t rowi = hbm_div(local, h->row_bytes, h->row_shift);
     uint64_t bank = hbm_mod(rowi, h->nbanks, h->bank_shift);
@@ -211,7 +221,6 @@ static uint64_t banked_piece(hbm *h, uint64_t p, uint64_t local, uint64_t bytes,
         h->turnarounds++;
     }
     pc->dir = is_write;
-    uint64_t xfer = banked_xfer(h, bytes);
     uint64_t start = hbm_max(cas + h->tcl, bus);
     uint64_t end = start + xfer;
     pc->bus_free_ps = end;
@@ -219,6 +228,14 @@ static uint64_t banked_piece(hbm *h, uint64_t p, uint64_t local, uint64_t bytes,
     h->bus_busy_ps += xfer;
     h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift)] += bytes;
     return end;
+}
+
+/* banked_piece_x with xfer = banked_xfer(h, bytes); callers timing many pieces of one size
+ * (banked_seq, banked_row) compute the transfer time once and call banked_piece_x. */
+static inline __attribute__((always_inline)) uint64_t
+banked_piece(hbm *h, uint64_t p, uint64_t local, uint64_t bytes, int is_write, uint64_t now)
+{
+    return banked_piece_x(h, p, local, bytes, banked_xfer(h, bytes), is_write, now);
 }
 
 /* The contiguous local range [ls, le) of pseudo-channel p, issued at `now`, piece by piece
@@ -306,8 +323,10 @@ static uint64_t banked_seq(hbm *h, uint64_t p, uint64_t ls, uint64_t b, uint64_t
 {
     uint64_t done = now, x = banked_xfer(h, b);
     hbm_pc *pc = &h->pcs[p];
+    hbm_bank *pbanks = &h->banks[p * h->nbanks];
+    uint64_t *chb = &h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift)];
     while (cnt) {
-        done = hbm_max(done, banked_piece(h, p, ls, b, is_write, now));
+        done = hbm_max(done, banked_piece_x(h, p, ls, b, x, is_write, now));
         uint64_t rowi = hbm_div(ls, h->row_bytes, h->row_shift);
         uint64_t rend = ls - hbm_mod(ls, h->row_bytes, h->row_shift) + h->row_bytes;
         ls += pitch;
@@ -323,13 +342,13 @@ static uint64_t banked_seq(hbm *h, uint64_t p, uint64_t ls, uint64_t b, uint64_t
             continue;                 /* the next piece pays a refresh first */
         if (e0 + (m - 1) * x >= rdue) /* the last follower would start past the due time */
             m = (rdue - e0 + x - 1) / x;
-        hbm_bank *bk = &h->banks[p * h->nbanks + hbm_mod(rowi, h->nbanks, h->bank_shift)];
+        hbm_bank *bk = &pbanks[hbm_mod(rowi, h->nbanks, h->bank_shift)];
         uint64_t end = e0 + m * x;
         pc->bus_free_ps = end;
         bk->pre_ps = hbm_max(bk->act_ps + h->tras, end - h->tcl);
         h->row_hits += m;
         h->bus_busy_ps += m * x;
-        h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift)] += m * b;
+        *chb += m * b;
         done = hbm_max(done, end);
         ls += m * pitch;
         cnt -= m;
@@ -349,7 +368,7 @@ static uint64_t banked_row(hbm *h, uint64_t p, uint64_t local, uint64_t b, uint6
     uint64_t rowi = hbm_div(local, h->row_bytes, h->row_shift);
     hbm_bank *bk = &h->banks[p * h->nbanks + hbm_mod(rowi, h->nbanks, h->bank_shift)];
     while (cnt) {
-        done = hbm_max(done, banked_piece(h, p, local, b, is_write, now));
+        done = hbm_max(done, banked_piece_x(h, p, local, b, x, is_write, now));
         uint64_t m = --cnt;
         uint64_t e0 = pc->bus_free_ps, rdue = pc->next_refresh_ps;
         if (m == 0 || rdue <= hbm_max(now, e0))
