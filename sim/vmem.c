@@ -5,6 +5,8 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "stats.h"
+
 struct vmem {
     uint64_t capacity;   /* bytes: chip.cores x vmem.bytes */
     double bytes_per_ps; /* chip.cores x vmem.bytes_per_cycle / ps per cycle */
@@ -43,7 +45,7 @@ int vmem_contains(const vmem *v, uint64_t addr, uint64_t bytes)
 uint64_t vmem_begin(vmem *v, uint64_t bytes)
 {
     v->active++;
-    v->bytes += bytes;
+    v->bytes = stats_add_sat(v->bytes, bytes, NULL); /* saturates, never wraps */
     double ps = (double)bytes * v->active / v->bytes_per_ps;
     uint64_t r = (uint64_t)ps;
     return (double)r < ps ? r + 1 : r;
