@@ -7,22 +7,7 @@
 # the same bytes. (The same within one process, where the SystemC clock carries over from
 # run to run, is checked by test_robust.) Prints "N passed, N failed".
 set -u
-src=${1:?usage: e2e_determinism.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
-bin=${2:?usage: e2e_determinism.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
-work=${3:?usage: e2e_determinism.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
-case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
-case $src in /*) ;; *) src=$PWD/$src ;; esac
-export TPUSIM_PRESETS=${TPUSIM_PRESETS:-$src/configs}
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work" || exit 1
-
-pass=0
-fail=0
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL: $*"
-}
+. "$(dirname "$0")/lib/e2e.sh" "$@"
 
 # twice NAME OUTPUTS -- COMMAND...: run COMMAND in two fresh directories a/ and b/ (so
 # relative output names are the same) and require every listed output to match byte for

@@ -8,24 +8,8 @@
 # --csv, -o) nor its .tmp is left behind. A few positive checks (determinism of two fresh
 # runs) close the script. E2E_VERBOSE=1 shows every message. Prints "N passed, N failed" and exits non-zero on any failure.
 set -u
-src=${1:?usage: e2e_errors.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
-bin=${2:?usage: e2e_errors.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
-work=${3:?usage: e2e_errors.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
-case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
-case $src in /*) ;; *) src=$PWD/$src ;; esac
-export TPUSIM_PRESETS=${TPUSIM_PRESETS:-$src/configs}
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work" || exit 1
-
-pass=0
-fail=0
+. "$(dirname "$0")/lib/e2e.sh" "$@"
 skip=0
-ok() { pass=$((pass + 1)); }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL: $*"
-}
 
 # expect_fail NAME 'REGEX;REGEX...' 'OUTPUT FILES...' -- COMMAND...
 # Outputs listed must not exist (nor OUTPUT.tmp) after the command.

@@ -6,23 +6,7 @@
 # generator or a preset changes); bad options give one stderr line naming the option, a
 # non-zero exit below 128 and no output file. Prints "N passed, N failed".
 set -u
-src=${1:?usage: e2e_gen.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
-bin=${2:?usage: e2e_gen.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
-work=${3:?usage: e2e_gen.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
-case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
-case $src in /*) ;; *) src=$PWD/$src ;; esac
-export TPUSIM_PRESETS=${TPUSIM_PRESETS:-$src/configs}
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work" || exit 1
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL: $*"
-}
+. "$(dirname "$0")/lib/e2e.sh" "$@"
 
 # Every kind on every preset: generate, then replay on the same preset.
 kinds=(

@@ -6,23 +6,7 @@
 # counts, untwistable shapes, too few links): one stderr line each, non-zero exit below 128.
 # Prints "N passed, N failed" and exits non-zero on any failure.
 set -u
-src=${1:?usage: e2e_pod.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
-bin=${2:?usage: e2e_pod.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
-work=${3:?usage: e2e_pod.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
-case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
-case $src in /*) ;; *) src=$PWD/$src ;; esac
-export TPUSIM_PRESETS=${TPUSIM_PRESETS:-$src/configs}
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work" || exit 1
-
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); }
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL: $*"
-}
+. "$(dirname "$0")/lib/e2e.sh" "$@"
 
 # expect_fail NAME REGEX -- COMMAND...
 expect_fail() {
