@@ -23,27 +23,8 @@
 #define TRACES TPUSIM_SOURCE_DIR "/traces/"
 #define V7     TPUSIM_SOURCE_DIR "/configs/v7.yaml"
 
-static char tmpdir[256];
-
-static int setup_dir(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/tpusim-determinism-XXXXXX");
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-static int teardown_dir(void **state)
-{
-    (void)state;
-    char cmd[300];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
-    return system(cmd) == 0 ? 0 : -1;
-}
-
-static void tpath(char *out, size_t cap, const char *name)
-{
-    snprintf(out, cap, "%s/%s", tmpdir, name);
-}
+#define TMPDIR_NAME "determinism"
+#include "tmpdir.h"
 
 /* Assert that two files hold the same, non-empty bytes. */
 static void assert_same_file(const char *a, const char *b)
