@@ -351,12 +351,38 @@ static void test_hbm_peak_matches_config_formula(void **state)
  * same bytes issued one granule piece at a time at the same instant, in address order -
  * across refreshes, misaligned ends, direction changes, non-power-of-two geometry and
  * granules larger than a row. */
+/* Two identical HBM models with their counters, for comparing two ways of issuing the same
+ * traffic: twins_check asserts that every counter agrees and frees both. */
+typedef struct twins {
+    hbm *a, *b;
+    stats_reg *ra, *rb;
+} twins;
+
+static twins twins_new(const cfg *c)
+{
+    twins t = {hbm_new(c), hbm_new(c), stats_new(), stats_new()};
+    hbm_register_stats(t.a, t.ra);
+    hbm_register_stats(t.b, t.rb);
+    return t;
+}
+
+static void twins_check(twins *t)
+{
+    const char *keys[] = {"row_hits",    "row_misses",      "row_conflicts", "refreshes",
+                          "turnarounds", "bus_busy_sum_ps", "bytes_read",    "bytes_written",
+                          "ch0_bytes",   "ch1_bytes"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
+        assert_true(stats_get(t->ra, "hbm", keys[k], -1) == stats_get(t->rb, "hbm", keys[k], -1));
+    stats_free(t->ra);
+    stats_free(t->rb);
+    hbm_free(t->a);
+    hbm_free(t->b);
+}
+
 static void check_run_equals_granules(const cfg *c, uint64_t addr, uint64_t bytes, int nreq)
 {
-    hbm *a = hbm_new(c), *b = hbm_new(c);
-    stats_reg *ra = stats_new(), *rb = stats_new();
-    hbm_register_stats(a, ra);
-    hbm_register_stats(b, rb);
+    twins t = twins_new(c);
+    hbm *a = t.a, *b = t.b;
     uint64_t now = 0, g = c->hbm_interleave_bytes;
     for (int i = 0; i < nreq; i++) {
         int w = (i % 3) == 2;
@@ -373,14 +399,7 @@ static void check_run_equals_granules(const cfg *c, uint64_t addr, uint64_t byte
         assert_int_equal(ta, tb);
         now = ta - (ta - now) / 3; /* the next request overlaps this one */
     }
-    const char *keys[] = {"row_hits",  "row_misses",  "row_conflicts",
-                          "refreshes", "turnarounds", "bus_busy_sum_ps"};
-    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
-        assert_true(stats_get(ra, "hbm", keys[k], -1) == stats_get(rb, "hbm", keys[k], -1));
-    stats_free(ra);
-    stats_free(rb);
-    hbm_free(a);
-    hbm_free(b);
+    twins_check(&t);
 }
 
 static void test_hbm_long_access_equals_granule_by_granule(void **state)
@@ -408,10 +427,8 @@ static void test_hbm_long_access_equals_granule_by_granule(void **state)
 static void check_strided_equals_blocks(const cfg *c, uint64_t addr, uint64_t block,
                                         uint64_t stride, uint64_t count, int nreq)
 {
-    hbm *a = hbm_new(c), *b = hbm_new(c);
-    stats_reg *ra = stats_new(), *rb = stats_new();
-    hbm_register_stats(a, ra);
-    hbm_register_stats(b, rb);
+    twins t = twins_new(c);
+    hbm *a = t.a, *b = t.b;
     uint64_t now = 0;
     for (int i = 0; i < nreq; i++) {
         int w = (i % 3) == 2;
@@ -424,15 +441,7 @@ static void check_strided_equals_blocks(const cfg *c, uint64_t addr, uint64_t bl
         assert_int_equal(ta, tb);
         now = ta - (ta - now) / 3;
     }
-    const char *keys[] = {"row_hits",    "row_misses",      "row_conflicts", "refreshes",
-                          "turnarounds", "bus_busy_sum_ps", "bytes_read",    "bytes_written",
-                          "ch0_bytes",   "ch1_bytes"};
-    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++)
-        assert_true(stats_get(ra, "hbm", keys[k], -1) == stats_get(rb, "hbm", keys[k], -1));
-    stats_free(ra);
-    stats_free(rb);
-    hbm_free(a);
-    hbm_free(b);
+    twins_check(&t);
 }
 
 static void test_hbm_strided_access_equals_block_by_block(void **state)
