@@ -184,11 +184,9 @@ static int fsdp_gather(gen *g, model *md, unsigned l, int next)
             gen_fence_wait(g, &f))
             return -1;
     }
-    md->pre_layer = next;
+    md->pre_layer = next; /* md->pre was waited (or never used): it is free */
     if (next < 0)
         return 0;
-    md->pre.sem = -1;
-    md->pre.count = 0;
     return gen_coll(g, ISA_OP_ICI_ALLGATHER, md->o->fsdp_axes, bytes, md->dt, &md->pre);
 }
 
@@ -541,6 +539,7 @@ static int model_init(gen *g, model *md, const gen_opts *o, int lm, uint64_t *xs
         return -1;
     md->gbufs = md->L > 2 ? 3 : md->L;
     md->pre_layer = -1;
+    md->pre = (gen_fence){.sem = -1};
     md->gf[0].sem = md->gf[1].sem = -1;
     if (md->fsdp && (alloc(g, dt, md->gbufs * md->layer_n, &md->gathered) ||
                      (md->train && alloc(g, dt, 2 * md->layer_n, &md->ggrad))))
