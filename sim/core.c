@@ -36,6 +36,10 @@ typedef struct core_queue {
     core_qent *e;
     unsigned head, count, cap;
     uint64_t blocked_since; /* head waiting on a semaphore since (UINT64_MAX = not) */
+    /* The head may have become issuable since it was last refused: its unit woke or
+     * finished an instruction, or a semaphore it waits on was signalled. Only such queues
+     * are retried by core_pump; a refused head stays refused until one of these happens. */
+    int poll;
 } core_queue;
 
 typedef struct core_flight {
@@ -106,6 +110,19 @@ struct core {
 };
 
 static void core_pump(core *co);
+
+/* Issue and dispatch once every event of this instant has run: the pump event is notified
+ * for the next delta cycle (notifying it again meanwhile changes nothing). So units whose
+ * resources free at the same time t all report before any queue head issues at t, and heads
+ * issue in slot order, not in the order the kernel happens to run same-time events. Within
+ * the pump itself (a unit finishing as it starts), the pump simply goes round again. */
+static void core_pump_later(core *co)
+{
+    if (co->in_pump)
+        co->pump_again = 1;
+    else
+        kern_notify(co->pump_ev, 0);
+}
 
 static unsigned slot_class(const core *co, unsigned slot)
 {
@@ -427,6 +444,7 @@ static int try_issue(core *co, unsigned slot)
     core_queue *qu = &co->q[slot];
     unit *u = co->units[slot];
     int progress = 0;
+    qu->poll = 0; /* set again by whatever, from here on, may let the head issue */
     while (qu->count && !co->failed) {
         core_qent *q = &qu->e[qu->head];
         unsigned w = q->in.wait;
@@ -481,6 +499,17 @@ static int try_issue(core *co, unsigned slot)
     return progress;
 }
 
+/* Count semaphore `sem` up and mark the queues whose head waits on it for a retry. */
+static void core_signal(core *co, unsigned sem)
+{
+    co->sem[sem]++;
+    for (unsigned s = 0; s < co->nunits; s++) {
+        core_queue *qu = &co->q[s];
+        if (qu->count && qu->e[qu->head].in.wait == sem + 1)
+            qu->poll = 1;
+    }
+}
+
 /* Sums saturate and set *ovf rather than wrap: a run whose totals pass 2^64 is an error. */
 static void region_charge(core_region *r, const core_flight *f, unsigned cls_unit, uint64_t now,
                           int *ovf)
@@ -524,18 +553,22 @@ void core_unit_done(void *host, unit *u, uint32_t token)
                   co->path, f->idx, isa_info_of(f->op)->mnemonic);
     if (now > co->end_ps)
         co->end_ps = now;
+    co->q[f->slot].poll = 1;
     if (f->signal)
-        co->sem[f->signal - 1]++;
+        core_signal(co, f->signal - 1u);
     f->live = 0;
     f->next_free = co->fl_free;
     co->fl_free = token;
-    core_pump(co);
+    core_pump_later(co);
 }
 
 void core_unit_wake(void *host, unit *u)
 {
-    (void)u;
-    core_pump(host);
+    core *co = host;
+    for (unsigned s = 0; s < co->nunits; s++)
+        if (co->units[s] == u)
+            co->q[s].poll = 1;
+    core_pump_later(co);
 }
 
 /* ---- dispatch ---- */
@@ -561,7 +594,7 @@ static void barrier_done(void *arg)
 {
     core *co = arg;
     co->barrier_released = 1;
-    core_pump(co);
+    core_pump_later(co);
 }
 
 static void block_end(core *co)
@@ -657,7 +690,7 @@ static int dispatch(core *co)
                 co->sem[in->wait - 1]--;
             }
             if (in->signal)
-                co->sem[in->signal - 1]++;
+                core_signal(co, in->signal - 1u);
             block_end(co);
             co->regions[co->cur_region].insns++;
             co->total.insns++;
@@ -717,7 +750,7 @@ static void core_pump(core *co)
     do {
         co->pump_again = 0;
         for (unsigned s = 0; s < co->nunits; s++)
-            if (co->q[s].count && try_issue(co, s))
+            if (co->q[s].count && co->q[s].poll && try_issue(co, s))
                 co->pump_again = 1;
         if (dispatch(co))
             co->pump_again = 1;

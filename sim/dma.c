@@ -1,6 +1,6 @@
 /* dma.c - the chip's DMA unit: dma.engines engines, each running one HBM<->VMEM transfer at a
  * time as a pipeline of dma.chunk_bytes chunks with up to dma.outstanding in flight. Each
- * chunk reserves HBM time (hbm_access) and a VMEM bandwidth share (vmem_begin) when it is
+ * chunk reserves HBM time (hbm_access) and a VMEM bandwidth share (vmem_share) when it is
  * issued; HBM and VMEM sides stream concurrently, so a chunk completes at the later of the
  * two. One kern_event per chunk slot: events are per chunk, never per byte. */
 #include <assert.h>
@@ -14,16 +14,13 @@
 typedef struct dma dma;
 typedef struct dma_engine dma_engine;
 
-/* One in-flight chunk. Its event fires first when the VMEM share may be released, then (if
- * later) when the chunk's data has fully moved. */
+/* One in-flight chunk. Its event fires when the chunk's data has fully moved. */
 typedef struct dma_slot {
     dma_engine *e;
     kern_event *ev;
-    int busy;      /* a chunk is in flight */
-    int vmem_held; /* its VMEM share is not yet released */
+    int busy; /* a chunk is in flight */
     uint64_t bytes;
-    uint64_t vmem_end_ps; /* issue + VMEM time at its share */
-    uint64_t done_ps;     /* max(HBM completion, vmem_end_ps) */
+    uint64_t done_ps; /* max(HBM completion, issue + VMEM time at its share) */
 } dma_slot;
 
 struct dma_engine {
@@ -98,7 +95,7 @@ static uint64_t dma_hbm(dma_engine *e, uint64_t off, uint64_t n, uint64_t now)
 
 /* Issue the next chunk into slot s at now:
  *   hbm_done  = hbm_access(...) (per block piece for strided transfers)
- *   vmem_end  = now + vmem_begin(bytes)       (equal share of VMEM bandwidth, vmem.h)
+ *   vmem_end  = now + vmem_share(bytes)       (equal share of VMEM bandwidth, vmem.h)
  *   done      = max(hbm_done, vmem_end)
  * The engine's frontier (latest completion so far) advances by max(0, done - frontier);
  * the part of that advance beyond max(frontier, hbm_done) is charged to VMEM. */
@@ -109,9 +106,7 @@ static void dma_issue(dma_engine *e, dma_slot *s, uint64_t now)
     if (n > d->chunk_bytes)
         n = d->chunk_bytes;
     uint64_t hd = dma_hbm(e, e->issued, n, now);
-    s->vmem_end_ps = now + vmem_begin(d->u.env->vmem, n);
-    s->vmem_held = 1;
-    s->done_ps = dma_max(hd, s->vmem_end_ps);
+    s->done_ps = dma_max(hd, now + vmem_share(d->u.env->vmem, n, 0, now));
     s->bytes = n;
     s->busy = 1;
     e->issued += n;
@@ -120,7 +115,7 @@ static void dma_issue(dma_engine *e, dma_slot *s, uint64_t now)
     if (s->done_ps > floor)
         e->vmem_ps += s->done_ps - floor;
     e->frontier_ps = dma_max(e->frontier_ps, s->done_ps);
-    kern_notify_at(s->ev, s->vmem_end_ps);
+    kern_notify_at(s->ev, s->done_ps);
 }
 
 /* The descriptor latency has elapsed: fill every slot. */
@@ -162,14 +157,6 @@ static void dma_slot_event(void *ctx)
     dma_engine *e = s->e;
     dma *d = e->d;
     uint64_t now = kern_now();
-    if (s->vmem_held && now >= s->vmem_end_ps) {
-        vmem_end(d->u.env->vmem);
-        s->vmem_held = 0;
-    }
-    if (now < s->done_ps) {
-        kern_notify_at(s->ev, s->done_ps);
-        return;
-    }
     s->busy = 0;
     e->completed += s->bytes;
     d->u.bytes += s->bytes;

@@ -29,6 +29,7 @@ namespace
 struct kern_state {
     std::vector<kern_event *> pool;
     uint64_t base_ps = 0;
+    uint64_t now_ps = 0; // kern_now(): SystemC time - base, refreshed whenever it can change
     uint64_t events = 0;
     bool stopping = false;
     bool overflow = false;
@@ -59,6 +60,9 @@ void trampoline(kern_event *k)
     if (!k->in_use || !k->fn)
         return;
     s->events++;
+    // Simulated time moves only inside sc_start, and there only our callbacks run: reading
+    // the clock once per callback (and after sc_start returns) keeps kern_now() a load.
+    s->now_ps = sc_now_ps() - s->base_ps;
     k->fn(k->ctx);
 }
 } // namespace
@@ -69,6 +73,7 @@ void kern_begin(void)
 {
     kern_state *s = state();
     s->base_ps = sc_now_ps();
+    s->now_ps = 0;
     s->events = 0;
     s->stopping = false;
     s->overflow = false;
@@ -110,7 +115,7 @@ void kern_notify(kern_event *k, uint64_t delay_ps)
 {
     // SystemC's clock is a process-wide 64-bit ps count: a time past its end cannot be
     // scheduled. Flag it and stop; the caller reports which instruction got there.
-    if (delay_ps >= UINT64_MAX - sc_now_ps()) {
+    if (delay_ps >= UINT64_MAX - (g_kern->base_ps + g_kern->now_ps)) {
         kern_state *s = state();
         s->overflow = true;
         s->stopping = true;
@@ -136,7 +141,7 @@ void kern_cancel(kern_event *k)
 
 uint64_t kern_now(void)
 {
-    return sc_now_ps() - state()->base_ps;
+    return state()->now_ps;
 }
 
 int kern_run(uint64_t limit_ps)
@@ -150,6 +155,7 @@ int kern_run(uint64_t limit_ps)
         if (limit_ps > now)
             sc_start(sc_time::from_value(limit_ps - now));
     }
+    s->now_ps = sc_now_ps() - s->base_ps;
     return sc_pending_activity() ? 1 : 0;
 }
 

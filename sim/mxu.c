@@ -6,7 +6,7 @@
  * Timing (R = mxu.rows, C = mxu.cols, cyc = ps per cycle, all times in ps):
  *
  *   mxu.ldw k x n, dtype dt (k <= R, n <= C checked by the core):
- *     L     = max(ceil(k / mxu.weight_load_rows) x cyc, vmem_begin(k x n x bytes(dt)))
+ *     L     = max(ceil(k / mxu.weight_load_rows) x cyc, vmem(k x n x bytes(dt)))
  *     It occupies the load path for L and completes (signals) at start + L. Rows shift in
  *     weight_load_rows per cycle (TPU v1: 256 cycles for a 256 x 256 tile at 1 row/cycle).
  *     It may start when the load path is idle and its target buffer is free:
@@ -20,7 +20,7 @@
  *   mxu.matmul m rows, dtype dt, on the latest k x n weights:
  *     may start when the streaming port is free and the latest ldw has completed.
  *     S     = ceil(m / rate(dt)) cycles           rate = cfg_mxu_rate (rows/cycle)
- *     Seff  = max(S x cyc, vmem_begin(m k bytes(dt) + m n 4 (+ m n 4 if acc)))
+ *     Seff  = max(S x cyc, vmem(m k bytes(dt) + m n 4 (+ m n 4 if acc)))
  *     port busy [start, start + Seff)             busy_ps += Seff, stall_vmem += Seff - S cyc
  *     done  = start + Seff + (R + C - 1) x cyc    the skew through the physical array,
  *                                                 whatever k and n are
@@ -30,8 +30,9 @@
  *     flops += 2 m k n; util_cells_ps += k n S cyc (useful MAC cells x time), so a tile with
  *     k < R or n < C takes as long as a full one but shows proportionally lower cell use.
  *
- * The VMEM share of a transfer is held for the instruction's occupancy (load path or
- * streaming port), see vmem.h. */
+ * vmem(b) is the time b bytes take at the instruction's VMEM bandwidth share (vmem_share);
+ * the share is held for the instruction's occupancy (load path or streaming port), see
+ * vmem.h. */
 #include <assert.h>
 #include <math.h>
 #include <stdlib.h>
@@ -61,13 +62,11 @@ typedef struct mxu {
     /* Load path: at most one ldw in flight. */
     kern_event *ev_load;
     int load_busy; /* an ldw has not yet been reported done */
-    int load_vmem; /* its VMEM share is held */
     uint32_t load_token;
     uint64_t load_done_ps; /* completion of the latest ldw */
 
     /* Streaming port. */
     kern_event *ev_port;
-    int port_vmem;         /* the streaming matmul's VMEM share is held */
     uint64_t port_free_ps; /* end of the latest stream */
     uint64_t last_done_ps; /* completion of the latest matmul */
 
@@ -103,21 +102,6 @@ static uint64_t mxu_ceil(double x)
     return (uint64_t)(x - f > 1e-9 * (x > 1 ? x : 1) ? f + 1 : f);
 }
 
-/* Release VMEM shares whose transfer has ended by now. Called before any new transfer so
- * that one ending at the same time as another begins is not counted as a competitor,
- * whichever event the kernel runs first. */
-static void mxu_release(mxu *m, uint64_t now)
-{
-    if (m->load_vmem && now >= m->load_done_ps) {
-        vmem_end(m->u.env->vmem);
-        m->load_vmem = 0;
-    }
-    if (m->port_vmem && now >= m->port_free_ps) {
-        vmem_end(m->u.env->vmem);
-        m->port_vmem = 0;
-    }
-}
-
 static void mxu_wake_if_waiting(mxu *m)
 {
     if (m->waiting) {
@@ -131,7 +115,6 @@ static void mxu_load_event(void *ctx)
 {
     mxu *m = ctx;
     uint64_t now = kern_now();
-    mxu_release(m, now);
     if (m->load_busy && now >= m->load_done_ps) {
         m->load_busy = 0;
         m->u.insns++;
@@ -140,14 +123,13 @@ static void mxu_load_event(void *ctx)
     mxu_wake_if_waiting(m);
 }
 
-/* The streaming port has (maybe) freed: release its VMEM share, re-arm if a later stream
- * took the port meanwhile. With two buffers this is also when a buffer is released. */
+/* The streaming port has (maybe) freed: re-arm if a later stream took the port meanwhile
+ * (the kernel keeps the earlier of two notifications). With two buffers this is also when
+ * a buffer is released. */
 static void mxu_port_event(void *ctx)
 {
     mxu *m = ctx;
-    uint64_t now = kern_now();
-    mxu_release(m, now);
-    if (m->port_vmem)
+    if (kern_now() < m->port_free_ps)
         kern_notify_at(m->ev_port, m->port_free_ps);
     mxu_wake_if_waiting(m);
 }
@@ -262,11 +244,9 @@ static void mxu_start_ldw(mxu *m, const isa_insn *in, uint32_t token, uint64_t n
         m->buffer_wait_ps += m->buf_free_ps[b] - ready;
 
     uint64_t shift_ps = unit_cycles_to_ps(&m->u, (double)mxu_ceil((double)k / m->load_rows));
-    uint64_t vm_ps = vmem_begin(m->u.env->vmem, mxu_bytes(dt, k * n));
-    uint64_t dur = mxu_max(shift_ps, vm_ps);
+    uint64_t dur = vmem_share(m->u.env->vmem, mxu_bytes(dt, k * n), shift_ps, now);
     m->u.stall_vmem_ps += dur - shift_ps;
     m->load_busy_ps += dur;
-    m->load_vmem = 1;
     m->load_busy = 1;
     m->load_token = token;
     m->load_done_ps = stats_add_sat(now, dur, NULL);
@@ -293,14 +273,12 @@ static void mxu_start_matmul(mxu *m, const isa_insn *in, uint32_t token, uint64_
     uint64_t s = mxu_ceil((double)rows / rate);
     uint64_t s_ps = unit_cycles_to_ps(&m->u, (double)s);
     uint64_t out = rows * m->n * 4 * (in->arg[ISA_MM_ACC] ? 2 : 1);
-    uint64_t vm_ps = vmem_begin(m->u.env->vmem, mxu_bytes(dt, rows * m->k) + out);
-    uint64_t seff = mxu_max(s_ps, vm_ps);
+    uint64_t seff = vmem_share(m->u.env->vmem, mxu_bytes(dt, rows * m->k) + out, s_ps, now);
     uint64_t done = stats_add_sat(stats_add_sat(now, seff, NULL), m->drain_ps, NULL);
     /* Drain exposed = growth of the union of [start, done] intervals minus the stream. */
     m->drain_exposed_ps += done - mxu_max(now, m->last_done_ps) - seff;
     m->u.stall_vmem_ps += seff - s_ps;
     m->u.busy_ps += seff;
-    m->port_vmem = 1;
     m->port_free_ps = stats_add_sat(now, seff, NULL);
     m->last_done_ps = done;
     /* 1 buffer: released at full completion; 2 buffers: when its last stream ends. */
@@ -322,7 +300,6 @@ static void mxu_start(unit *u, const isa_insn *in, uint32_t token)
     if (!m->asked)
         m->ask_ps = now;
     m->asked = 0;
-    mxu_release(m, now);
     if (in->op == ISA_OP_MXU_LDW)
         mxu_start_ldw(m, in, token, now);
     else {

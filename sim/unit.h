@@ -4,9 +4,10 @@
  * has its semaphore wait satisfied, the core asks the unit unit_can_start(); if yes it
  * calls unit_start() and the unit later reports completion through unit_finish() (which
  * signals the instruction's semaphore and lets the core issue the next one). A unit that
- * said "not now" calls unit_wake() when an internal resource frees up, and the core asks
- * again. Instructions reaching a unit have been validated by the core (operand ranges,
- * VMEM/HBM bounds, datatype supported, weights loaded), so models assert, never fail.
+ * said "not now" must call unit_wake() (or unit_finish()) at the very time the resource it
+ * lacked frees up: the core asks a refused head again only then, never by polling. Instructions
+ * reaching a unit have been validated by the core (operand ranges, VMEM/HBM bounds, datatype
+ * supported, weights loaded), so models assert, never fail.
  *
  * Callers use the unit_* wrappers, never u->ops->x directly. */
 #ifndef TPU_UNIT_H

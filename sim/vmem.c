@@ -10,8 +10,9 @@
 struct vmem {
     uint64_t capacity;   /* bytes: chip.cores x vmem.bytes */
     double bytes_per_ps; /* chip.cores x vmem.bytes_per_cycle / ps per cycle */
-    unsigned active;     /* clients between vmem_begin and vmem_end */
-    uint64_t bytes;      /* bytes moved through vmem_begin */
+    uint64_t *until;     /* end times of the shares held (unordered), `held` of them */
+    unsigned held, cap;  /* bounded by the clients that can overlap (units x pipes/slots) */
+    uint64_t bytes;      /* bytes moved through vmem_share */
 };
 
 vmem *vmem_new(const cfg *c)
@@ -21,11 +22,18 @@ vmem *vmem_new(const cfg *c)
         abort();
     v->capacity = c->chip_cores * c->vmem_bytes;
     v->bytes_per_ps = (double)(c->chip_cores * c->vmem_bytes_per_cycle) / cfg_cycle_ps(c);
+    v->cap = 32;
+    v->until = malloc(v->cap * sizeof *v->until);
+    if (!v->until)
+        abort();
     return v;
 }
 
 void vmem_free(vmem *v)
 {
+    if (!v)
+        return;
+    free(v->until);
     free(v);
 }
 
@@ -39,22 +47,31 @@ int vmem_contains(const vmem *v, uint64_t addr, uint64_t bytes)
     return addr <= v->capacity && bytes <= v->capacity - addr;
 }
 
-/* Time for `bytes` at an equal share among the clients active now, this one included:
- *   t = ceil(bytes x active / (cores x bytes_per_cycle / cycle_ps))
+/* Drop the shares that ended by now, then (shares = held + 1, this one included):
+ *   t = ceil(bytes x shares / (cores x bytes_per_cycle / cycle_ps));  d = max(busy_ps, t)
  * Rounded up so a client never moves data faster than its share. */
-uint64_t vmem_begin(vmem *v, uint64_t bytes)
+uint64_t vmem_share(vmem *v, uint64_t bytes, uint64_t busy_ps, uint64_t now)
 {
-    v->active++;
+    for (unsigned i = 0; i < v->held;)
+        if (v->until[i] <= now)
+            v->until[i] = v->until[--v->held];
+        else
+            i++;
     v->bytes = stats_add_sat(v->bytes, bytes, NULL); /* saturates, never wraps */
-    double ps = (double)bytes * v->active / v->bytes_per_ps;
-    uint64_t r = (uint64_t)ps;
-    return (double)r < ps ? r + 1 : r;
-}
-
-void vmem_end(vmem *v)
-{
-    assert(v->active > 0);
-    v->active--;
+    double ps = (double)bytes * (v->held + 1) / v->bytes_per_ps;
+    uint64_t t = (uint64_t)ps;
+    if ((double)t < ps)
+        t++;
+    uint64_t d = t > busy_ps ? t : busy_ps;
+    if (v->held == v->cap) { /* grows while the overlapping clients are first seen */
+        uint64_t *u = realloc(v->until, 2 * v->cap * sizeof *u);
+        if (!u)
+            abort();
+        v->until = u;
+        v->cap *= 2;
+    }
+    v->until[v->held++] = stats_add_sat(now, d, NULL);
+    return d;
 }
 
 uint64_t vmem_bytes(const vmem *v)

@@ -1,11 +1,14 @@
 /* vmem.h - on-chip vector memory: capacity and a shared-bandwidth arbiter.
  *
  * Bandwidth model: the chip's VMEM moves cores x vmem.bytes_per_cycle bytes per cycle.
- * A client (an MXU, the vector unit, a DMA chunk) that starts a transfer of `bytes` gets an
- * equal share of that bandwidth among the clients active at that moment (itself included)
- * and holds it until vmem_end(). The share is fixed at start: a client that starts while
- * others run does not slow the ones already running. This errs optimistic when many
- * clients overlap and is exact when they do not. */
+ * A client (an MXU's weight load or stream, a vector-unit pipe, a DMA chunk) that starts a
+ * transfer of `bytes` at time `now` gets an equal share of that bandwidth among the shares
+ * held at that moment (itself included) and holds its share until the time vmem_share
+ * returns. The arbiter keeps each share's end time and drops the ones that have ended
+ * before counting, so a share ending at the very time another starts is never counted as
+ * a competitor, whatever order the kernel runs same-time events in. The share is fixed at
+ * start: a client that starts while others run does not slow the ones already running.
+ * This errs optimistic when many clients overlap and is exact when they do not. */
 #ifndef TPU_VMEM_H
 #define TPU_VMEM_H
 
@@ -20,11 +23,12 @@ void vmem_free(vmem *v);
 uint64_t vmem_capacity(const vmem *v); /* bytes, all cores */
 /* 1 if [addr, addr+bytes) lies inside VMEM (no overflow). */
 int vmem_contains(const vmem *v, uint64_t addr, uint64_t bytes);
-/* Register an active client moving `bytes`; returns the ps that transfer needs at its
- * bandwidth share. Pair with vmem_end(). */
-uint64_t vmem_begin(vmem *v, uint64_t bytes);
-void vmem_end(vmem *v);
-/* Bytes moved and time with at least one client active (for utilisation). */
+/* A client busy for at least busy_ps from `now` moves `bytes` through VMEM: returns
+ *   d = max(busy_ps, ceil(bytes x shares / bandwidth))
+ * (shares = the shares held at now, this one included) and holds the share until now + d
+ * (saturating at 2^64 - 1). */
+uint64_t vmem_share(vmem *v, uint64_t bytes, uint64_t busy_ps, uint64_t now);
+/* Bytes moved through vmem_share (for utilisation). */
 uint64_t vmem_bytes(const vmem *v);
 
 #endif

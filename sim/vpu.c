@@ -14,7 +14,7 @@
  *              xlane transpose: vregs x vpu.transpose_cycles / vpu.xlane_units
  *   VMEM       read  n x bytes(dt) x inputs (fma, select 3; add sub mul max min 2; others 1)
  *              write n x bytes(out) (cast: `to`; reduce: ceil(n / width) elements, width 0 =
- *              vpu.lanes), through vmem_begin at issue
+ *              vpu.lanes), at the pipe's VMEM share (vmem_share) from issue
  *   occ_eff    = max(occupancy x cyc, VMEM time)      stall_vmem += occ_eff - occupancy x cyc
  *   the pipe is free again at start + occ_eff (pipelined); the op completes at
  *   start + occ_eff + latency x cyc (vpu.latency, vpu.trans_latency, vpu.xlane_latency).
@@ -50,7 +50,7 @@ typedef struct vpu_pipe {
     kern_event *ev;
     uint64_t latency_ps;
     uint64_t free_ps; /* end of the latest op's occupancy */
-    int vmem_held;    /* that op's VMEM share is held */
+    int occupied;     /* free_ps not yet reached when the pipe's event last ran */
     vpu_flight *ring; /* ops past issue, FIFO in completion order */
     unsigned cap, head, count;
     /* Counters. */
@@ -102,24 +102,12 @@ static vpu_pipe_id vpu_pipe_of(isa_cost cost)
     }
 }
 
-/* Release VMEM shares whose occupancy has ended by now, before any new transfer begins, so
- * the order in which same-time events run does not change the bandwidth share. */
-static void vpu_release(vpu *v, uint64_t now)
-{
-    for (int i = 0; i < VPU_PIPES; i++) {
-        vpu_pipe *p = &v->pipe[i];
-        if (p->vmem_held && now >= p->free_ps) {
-            vmem_end(v->u.env->vmem);
-            p->vmem_held = 0;
-        }
-    }
-}
-
-/* Arm the pipe's event for its next internal step: VMEM release or oldest completion. */
+/* Arm the pipe's event for its next internal step: the end of its occupancy (a refused op
+ * may issue then) or the oldest completion. */
 static void vpu_arm(vpu_pipe *p)
 {
     uint64_t t = UINT64_MAX;
-    if (p->vmem_held)
+    if (p->occupied)
         t = p->free_ps;
     if (p->count && p->ring[p->head].done_ps < t)
         t = p->ring[p->head].done_ps;
@@ -133,7 +121,8 @@ static void vpu_pipe_event(void *ctx)
     vpu_pipe *p = ctx;
     vpu *v = p->v;
     uint64_t now = kern_now();
-    vpu_release(v, now);
+    if (now >= p->free_ps)
+        p->occupied = 0;
     while (p->count && p->ring[p->head].done_ps <= now) {
         uint32_t token = p->ring[p->head].token;
         p->head = (p->head + 1) % p->cap;
@@ -238,7 +227,6 @@ static void vpu_start(unit *u, const isa_insn *in, uint32_t token)
     uint64_t now = kern_now();
     vpu_pipe *p = &v->pipe[vpu_pipe_of(info->cost)];
     assert(now >= p->free_ps);
-    vpu_release(v, now);
 
     uint64_t n = in->arg[ISA_V_N];
     isa_dtype dt = (isa_dtype)in->arg[ISA_V_DTYPE];
@@ -286,8 +274,7 @@ static void vpu_start(unit *u, const isa_insn *in, uint32_t token)
     uint64_t rd = vpu_bytes(dt, n), wr = vpu_bytes(odt, out);
     uint64_t k = vpu_inputs(in->op);
     uint64_t bytes = rd > (UINT64_MAX - wr) / k ? UINT64_MAX : rd * k + wr;
-    uint64_t vm_ps = vmem_begin(u->env->vmem, bytes);
-    uint64_t eff = vpu_max(occ_ps, vm_ps);
+    uint64_t eff = vmem_share(u->env->vmem, bytes, occ_ps, now);
 
     u->stall_vmem_ps += eff - occ_ps;
     u->flops = stats_add_sat(u->flops, flops, NULL);
@@ -302,7 +289,7 @@ static void vpu_start(unit *u, const isa_insn *in, uint32_t token)
     p->vregs += vregs;
     p->ops++;
     p->free_ps = end;
-    p->vmem_held = 1;
+    p->occupied = 1;
     vpu_push(p, stats_add_sat(end, p->latency_ps, NULL), token);
     kern_notify_at(p->ev, end); /* keeps an earlier pending completion (kernel.h) */
 }

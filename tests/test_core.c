@@ -135,6 +135,34 @@ static void test_core_units_run_concurrently(void **state)
     sim_run_fini(&s);
 }
 
+/* Both weight loads end at cycle 128, where both matmuls become ready. The core issues only
+ * after every same-time completion has run, in slot order (mxu0 first, though the trace
+ * lists mxu1 first), and the ended load shares are not counted: mxu0 streams at the whole
+ * VMEM bandwidth, mxu1 at half, whatever order the kernel ran the two load events in.
+ * VMEM 512 B/cycle: ldw 32 KiB at <= 2 shares <= 128 cycles = the shift time; matmul moves
+ * 512 x 128 x 2 + 512 x 128 x 4 = 384 KiB: 768 cycles alone, 1536 with two shares. */
+static void test_core_same_time_issue_is_in_slot_order(void **state)
+{
+    (void)state;
+    char p[256];
+    assemble("order",
+             "mxu.ldw mxu=1 vmem=0 k=128 n=128 dtype=bf16\n"
+             "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
+             "mxu.matmul mxu=1 src=65536 dst=1048576 m=512 dtype=bf16\n"
+             "mxu.matmul mxu=0 src=65536 dst=131072 m=512 dtype=bf16\n",
+             p, sizeof p);
+    const char *ovr[] = {"vmem.bytes_per_cycle=512"};
+    sim_run s;
+    err e;
+    assert_int_equal(run(&s, p, ovr, 1, NULL, &e), 0);
+    assert_string_equal(s.rep.units[0].name, "mxu0");
+    assert_string_equal(s.rep.units[1].name, "mxu1");
+    assert_int_equal(s.rep.units[0].stall_vmem_ps, (768 - 512) * 1000ULL);
+    assert_int_equal(s.rep.units[1].stall_vmem_ps, (1536 - 512) * 1000ULL);
+    assert_int_equal(s.rep.end_ps, (128 + 1536 + 255) * 1000ULL);
+    sim_run_fini(&s);
+}
+
 static void test_core_full_queue_stalls_dispatch(void **state)
 {
     (void)state;
@@ -294,6 +322,7 @@ int main(void)
         cmocka_unit_test(test_core_single_tile_matches_closed_form),
         cmocka_unit_test(test_core_semaphore_orders_units),
         cmocka_unit_test(test_core_units_run_concurrently),
+        cmocka_unit_test(test_core_same_time_issue_is_in_slot_order),
         cmocka_unit_test(test_core_full_queue_stalls_dispatch),
         cmocka_unit_test(test_core_deadlock_names_instruction_and_semaphore),
         cmocka_unit_test(test_core_vmem_overflow_names_instruction),
