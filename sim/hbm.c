@@ -150,23 +150,26 @@ static inline void banked_refresh(hbm *h, uint64_t p, uint64_t now)
  * so a sequential stream visits every pseudo-channel granule by granule, and within one pc
  * fills a whole row of one bank before moving on to the next bank. */
 
-/* x / d and x % d, by shift and mask when d is a power of two (resolved once at hbm_new). */
-static uint64_t hbm_div(uint64_t x, uint64_t d, int shift)
+/* x / d and x % d, by shift and mask when d is a power of two (resolved once at hbm_new).
+ * The banked model's functions take p2, a compile-time constant: 1 in the copy used when the
+ * whole geometry is powers of two (every preset), so that copy has neither the tests nor
+ * the divisions; 0 in the general copy, which tests each shift. */
+static inline uint64_t hbm_div(uint64_t x, uint64_t d, int shift, const int p2)
 {
-    return shift >= 0 ? x >> shift : x / d;
+    return p2 || shift >= 0 ? x >> shift : x / d;
 }
 
-static uint64_t hbm_mod(uint64_t x, uint64_t d, int shift)
+static inline uint64_t hbm_mod(uint64_t x, uint64_t d, int shift, const int p2)
 {
-    return shift >= 0 ? x & (d - 1) : x % d;
+    return p2 || shift >= 0 ? x & (d - 1) : x % d;
 }
 
 /* Bus time of a piece of `bytes` (whole bursts) on one pseudo-channel. */
-static inline uint64_t banked_xfer(const hbm *h, uint64_t bytes)
+static inline uint64_t banked_xfer(const hbm *h, uint64_t bytes, const int p2)
 {
     uint64_t bursts = bytes == h->granule
                           ? h->granule_bursts
-                          : hbm_div(bytes + h->burst_bytes - 1, h->burst_bytes, h->burst_shift);
+                          : hbm_div(bytes + h->burst_bytes - 1, h->burst_bytes, h->burst_shift, p2);
     return bursts <= h->nxfer ? h->xfer_ps[bursts]
                               : hbm_xfer_ps(bursts * h->burst_bytes, h->bus_ps_per_byte);
 }
@@ -188,11 +191,11 @@ static inline uint64_t banked_xfer(const hbm *h, uint64_t bytes)
 static inline __attribute__((always_inline)) uint64_t banked_piece_x(hbm *h, uint64_t p,
                                                                      uint64_t local, uint64_t bytes,
                                                                      uint64_t xfer, int is_write,
-                                                                     uint64_t now)
+                                                                     uint64_t now, const int p2)
 {
-    uint64_t rowi = hbm_div(local, h->row_bytes, h->row_shift);
-    uint64_t bank = hbm_mod(rowi, h->nbanks, h->bank_shift);
-    uint64_t row = hbm_div(rowi, h->nbanks, h->bank_shift);
+    uint64_t rowi = hbm_div(local, h->row_bytes, h->row_shift, p2);
+    uint64_t bank = hbm_mod(rowi, h->nbanks, h->bank_shift, p2);
+    uint64_t row = hbm_div(rowi, h->nbanks, h->bank_shift, p2);
 
     banked_refresh(h, p, now);
     hbm_pc *pc = &h->pcs[p];
@@ -226,16 +229,18 @@ static inline __attribute__((always_inline)) uint64_t banked_piece_x(hbm *h, uin
     pc->bus_free_ps = end;
     b->pre_ps = hbm_max(b->act_ps + h->tras, end - h->tcl);
     h->bus_busy_ps += xfer;
-    h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift)] += bytes;
+    h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)] += bytes;
     return end;
 }
 
 /* banked_piece_x with xfer = banked_xfer(h, bytes); callers timing many pieces of one size
  * (banked_seq, banked_row) compute the transfer time once and call banked_piece_x. */
-static inline __attribute__((always_inline)) uint64_t
-banked_piece(hbm *h, uint64_t p, uint64_t local, uint64_t bytes, int is_write, uint64_t now)
+static inline __attribute__((always_inline)) uint64_t banked_piece(hbm *h, uint64_t p,
+                                                                   uint64_t local, uint64_t bytes,
+                                                                   int is_write, uint64_t now,
+                                                                   const int p2)
 {
-    return banked_piece_x(h, p, local, bytes, banked_xfer(h, bytes), is_write, now);
+    return banked_piece_x(h, p, local, bytes, banked_xfer(h, bytes, p2), is_write, now, p2);
 }
 
 /* The contiguous local range [ls, le) of pseudo-channel p, issued at `now`, piece by piece
@@ -248,18 +253,19 @@ banked_piece(hbm *h, uint64_t p, uint64_t local, uint64_t bytes, int is_write, u
  * A follower sees a refresh only when max(now, bus_free) >= the next due time R, so the run
  * stops after m = ceil((R - E0) / X) followers and the next piece goes through
  * banked_piece, which refreshes. The cost is per row touched, not per granule. */
-static uint64_t banked_run(hbm *h, uint64_t p, uint64_t ls, uint64_t le, int is_write, uint64_t now)
+static inline __attribute__((always_inline)) uint64_t
+banked_run(hbm *h, uint64_t p, uint64_t ls, uint64_t le, int is_write, uint64_t now, const int p2)
 {
     uint64_t done = now;
     hbm_pc *pc = &h->pcs[p];
     while (ls < le) {
-        uint64_t gend = ls - hbm_mod(ls, h->granule, h->gran_shift) + h->granule;
-        uint64_t rend = ls - hbm_mod(ls, h->row_bytes, h->row_shift) + h->row_bytes;
+        uint64_t gend = ls - hbm_mod(ls, h->granule, h->gran_shift, p2) + h->granule;
+        uint64_t rend = ls - hbm_mod(ls, h->row_bytes, h->row_shift, p2) + h->row_bytes;
         uint64_t pe = gend < le ? gend : le;
-        done = hbm_max(done, banked_piece(h, p, ls, pe - ls, is_write, now));
+        done = hbm_max(done, banked_piece(h, p, ls, pe - ls, is_write, now, p2));
         ls = pe;
         uint64_t lim = rend < le ? rend : le; /* below ls when a granule spans rows */
-        uint64_t m = lim > ls ? hbm_div(lim - ls, h->granule, h->gran_shift) : 0;
+        uint64_t m = lim > ls ? hbm_div(lim - ls, h->granule, h->gran_shift, p2) : 0;
         if (m == 0)
             continue;
         uint64_t e0 = pc->bus_free_ps, x = h->granule_xfer_ps;
@@ -268,14 +274,14 @@ static uint64_t banked_run(hbm *h, uint64_t p, uint64_t ls, uint64_t le, int is_
             continue;                      /* the next piece pays a refresh first */
         if (x && e0 + (m - 1) * x >= rdue) /* the last follower would start past the due time */
             m = (rdue - e0 + x - 1) / x;
-        uint64_t rowi = hbm_div(ls - 1, h->row_bytes, h->row_shift);
-        hbm_bank *b = &h->banks[p * h->nbanks + hbm_mod(rowi, h->nbanks, h->bank_shift)];
+        uint64_t rowi = hbm_div(ls - 1, h->row_bytes, h->row_shift, p2);
+        hbm_bank *b = &h->banks[p * h->nbanks + hbm_mod(rowi, h->nbanks, h->bank_shift, p2)];
         uint64_t end = e0 + m * x;
         pc->bus_free_ps = end;
         b->pre_ps = hbm_max(b->act_ps + h->tras, end - h->tcl);
         h->row_hits += m;
         h->bus_busy_ps += m * x;
-        h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift)] += m * h->granule;
+        h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)] += m * h->granule;
         done = hbm_max(done, end);
         ls += m * h->granule;
     }
@@ -286,24 +292,25 @@ static uint64_t banked_run(hbm *h, uint64_t p, uint64_t ls, uint64_t le, int is_
  * land in one pc at consecutive local offsets, so each pc receives one contiguous local
  * range. Pseudo-channels share no state, so timing them one after another equals timing the
  * granules in address order. The access completes when its last data beat has moved. */
-static uint64_t banked_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now)
+static inline __attribute__((always_inline)) uint64_t
+banked_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now, const int p2)
 {
     uint64_t end = addr + bytes, G = h->granule;
-    uint64_t g0 = hbm_div(addr, G, h->gran_shift), g1 = hbm_div(end - 1, G, h->gran_shift);
+    uint64_t g0 = hbm_div(addr, G, h->gran_shift, p2), g1 = hbm_div(end - 1, G, h->gran_shift, p2);
     uint64_t ng = g1 - g0 + 1, npcs = ng < h->npc ? ng : h->npc;
-    uint64_t p = hbm_mod(g0, h->npc, h->pc_shift), q = hbm_div(g0, h->npc, h->pc_shift);
+    uint64_t p = hbm_mod(g0, h->npc, h->pc_shift, p2), q = hbm_div(g0, h->npc, h->pc_shift, p2);
     if (ng == 1) /* the common small request (a strided DMA's block): one piece */
-        return banked_piece(h, p, q * G + (addr - g0 * G), bytes, is_write, now);
+        return banked_piece(h, p, q * G + (addr - g0 * G), bytes, is_write, now, p2);
     uint64_t done = now;
     for (uint64_t j = 0; j < npcs; j++) {
         uint64_t g = g0 + j;
-        uint64_t cnt = ng > h->npc ? hbm_div(g1 - g, h->npc, h->pc_shift) : 0;
+        uint64_t cnt = ng > h->npc ? hbm_div(g1 - g, h->npc, h->pc_shift, p2) : 0;
         uint64_t ls = q * G + (j == 0 ? addr - g0 * G : 0);
         uint64_t le = (q + cnt) * G + (g + cnt * h->npc == g1 ? end - g1 * G : G);
         if (cnt == 0) /* one piece inside one granule: nothing to run in closed form */
-            done = hbm_max(done, banked_piece(h, p, ls, le - ls, is_write, now));
+            done = hbm_max(done, banked_piece(h, p, ls, le - ls, is_write, now, p2));
         else
-            done = hbm_max(done, banked_run(h, p, ls, le, is_write, now));
+            done = hbm_max(done, banked_run(h, p, ls, le, is_write, now, p2));
         if (++p == h->npc) {
             p = 0;
             q++;
@@ -318,22 +325,24 @@ static uint64_t banked_access(hbm *h, uint64_t addr, uint64_t bytes, int is_writ
  * banked_run (a row hit on the same bus direction starts when the previous data ends):
  *   after m followers:  end = E0 + m x X_b   (X_b the transfer time of b bytes)
  * stopping where a refresh falls due. The cost is per row touched, not per piece. */
-static uint64_t banked_seq(hbm *h, uint64_t p, uint64_t ls, uint64_t b, uint64_t pitch,
-                           uint64_t cnt, int is_write, uint64_t now)
+static inline __attribute__((always_inline)) uint64_t banked_seq(hbm *h, uint64_t p, uint64_t ls,
+                                                                 uint64_t b, uint64_t pitch,
+                                                                 uint64_t cnt, int is_write,
+                                                                 uint64_t now, const int p2)
 {
-    uint64_t done = now, x = banked_xfer(h, b);
+    uint64_t done = now, x = banked_xfer(h, b, p2);
     hbm_pc *pc = &h->pcs[p];
     hbm_bank *pbanks = &h->banks[p * h->nbanks];
-    uint64_t *chb = &h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift)];
+    uint64_t *chb = &h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)];
     while (cnt) {
-        done = hbm_max(done, banked_piece_x(h, p, ls, b, x, is_write, now));
-        uint64_t rowi = hbm_div(ls, h->row_bytes, h->row_shift);
-        uint64_t rend = ls - hbm_mod(ls, h->row_bytes, h->row_shift) + h->row_bytes;
+        done = hbm_max(done, banked_piece_x(h, p, ls, b, x, is_write, now, p2));
+        uint64_t rowi = hbm_div(ls, h->row_bytes, h->row_shift, p2);
+        uint64_t rend = ls - hbm_mod(ls, h->row_bytes, h->row_shift, p2) + h->row_bytes;
         ls += pitch;
         if (--cnt == 0 || ls >= rend)
             continue;
         uint64_t m = pitch == h->granule /* pieces starting in this row */
-                         ? hbm_div(rend - ls + pitch - 1, pitch, h->gran_shift)
+                         ? hbm_div(rend - ls + pitch - 1, pitch, h->gran_shift, p2)
                          : (rend - ls + pitch - 1) / pitch;
         if (m > cnt)
             m = cnt;
@@ -342,7 +351,7 @@ static uint64_t banked_seq(hbm *h, uint64_t p, uint64_t ls, uint64_t b, uint64_t
             continue;                 /* the next piece pays a refresh first */
         if (e0 + (m - 1) * x >= rdue) /* the last follower would start past the due time */
             m = (rdue - e0 + x - 1) / x;
-        hbm_bank *bk = &pbanks[hbm_mod(rowi, h->nbanks, h->bank_shift)];
+        hbm_bank *bk = &pbanks[hbm_mod(rowi, h->nbanks, h->bank_shift, p2)];
         uint64_t end = e0 + m * x;
         pc->bus_free_ps = end;
         bk->pre_ps = hbm_max(bk->act_ps + h->tras, end - h->tcl);
@@ -360,15 +369,17 @@ static uint64_t banked_seq(hbm *h, uint64_t p, uint64_t ls, uint64_t b, uint64_t
  * offset `local` of pseudo-channel p, issued at `now` in order: the first through
  * banked_piece, its followers in closed form as in banked_seq (cut where a refresh falls
  * due; the next piece then goes through banked_piece, which refreshes). */
-static uint64_t banked_row(hbm *h, uint64_t p, uint64_t local, uint64_t b, uint64_t cnt,
-                           int is_write, uint64_t now)
+static inline __attribute__((always_inline)) uint64_t banked_row(hbm *h, uint64_t p, uint64_t local,
+                                                                 uint64_t b, uint64_t cnt,
+                                                                 int is_write, uint64_t now,
+                                                                 const int p2)
 {
-    uint64_t done = now, x = banked_xfer(h, b);
+    uint64_t done = now, x = banked_xfer(h, b, p2);
     hbm_pc *pc = &h->pcs[p];
-    uint64_t rowi = hbm_div(local, h->row_bytes, h->row_shift);
-    hbm_bank *bk = &h->banks[p * h->nbanks + hbm_mod(rowi, h->nbanks, h->bank_shift)];
+    uint64_t rowi = hbm_div(local, h->row_bytes, h->row_shift, p2);
+    hbm_bank *bk = &h->banks[p * h->nbanks + hbm_mod(rowi, h->nbanks, h->bank_shift, p2)];
     while (cnt) {
-        done = hbm_max(done, banked_piece_x(h, p, local, b, x, is_write, now));
+        done = hbm_max(done, banked_piece_x(h, p, local, b, x, is_write, now, p2));
         uint64_t m = --cnt;
         uint64_t e0 = pc->bus_free_ps, rdue = pc->next_refresh_ps;
         if (m == 0 || rdue <= hbm_max(now, e0))
@@ -380,7 +391,7 @@ static uint64_t banked_row(hbm *h, uint64_t p, uint64_t local, uint64_t b, uint6
         bk->pre_ps = hbm_max(bk->act_ps + h->tras, end - h->tcl);
         h->row_hits += m;
         h->bus_busy_ps += m * x;
-        h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift)] += m * b;
+        h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)] += m * b;
         done = hbm_max(done, end);
         cnt -= m;
     }
@@ -394,22 +405,23 @@ static uint64_t banked_row(hbm *h, uint64_t p, uint64_t local, uint64_t b, uint6
  * another row, or at the end. Pseudo-channels share no state, so timing each pc's runs in
  * its own order equals timing the granules in address order; the bank state is touched once
  * per row run, not once per granule. */
-static uint64_t banked_granules(hbm *h, uint64_t addr, uint64_t block, uint64_t stride,
-                                uint64_t count, int is_write, uint64_t now)
+static inline __attribute__((always_inline)) uint64_t
+banked_granules(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t count,
+                int is_write, uint64_t now, const int p2)
 {
-    uint64_t G = h->granule, nb = hbm_div(block, G, h->gran_shift), done = now;
+    uint64_t G = h->granule, nb = hbm_div(block, G, h->gran_shift, p2), done = now;
     uint64_t ntouched = 0;
     for (uint64_t k = 0; k < count; k++, addr += stride) {
-        uint64_t g = hbm_div(addr, G, h->gran_shift);
-        uint64_t p = hbm_mod(g, h->npc, h->pc_shift), q = hbm_div(g, h->npc, h->pc_shift);
+        uint64_t g = hbm_div(addr, G, h->gran_shift, p2);
+        uint64_t p = hbm_mod(g, h->npc, h->pc_shift, p2), q = hbm_div(g, h->npc, h->pc_shift, p2);
         for (uint64_t j = 0; j < nb; j++) {
-            uint64_t local = q * G, rowi = hbm_div(local, h->row_bytes, h->row_shift);
+            uint64_t local = q * G, rowi = hbm_div(local, h->row_bytes, h->row_shift, p2);
             hbm_pend *pd = &h->pend[p];
             if (pd->n && pd->rowi == rowi) {
                 pd->n++;
             } else {
                 if (pd->n)
-                    done = hbm_max(done, banked_row(h, p, pd->local, G, pd->n, is_write, now));
+                    done = hbm_max(done, banked_row(h, p, pd->local, G, pd->n, is_write, now, p2));
                 else
                     h->touched[ntouched++] = (uint32_t)p;
                 pd->rowi = rowi;
@@ -424,7 +436,7 @@ static uint64_t banked_granules(hbm *h, uint64_t addr, uint64_t block, uint64_t 
     }
     for (uint64_t i = 0; i < ntouched; i++) {
         hbm_pend *pd = &h->pend[h->touched[i]];
-        done = hbm_max(done, banked_row(h, h->touched[i], pd->local, G, pd->n, is_write, now));
+        done = hbm_max(done, banked_row(h, h->touched[i], pd->local, G, pd->n, is_write, now, p2));
         pd->n = 0;
     }
     return done;
@@ -447,27 +459,28 @@ static uint64_t hbm_gcd(uint64_t a, uint64_t b)
  * land in P distinct pcs. Pseudo-channels share no state, so timing each residue's blocks in
  * order (banked_seq) equals timing all blocks in address order. Other shapes go block by
  * block through banked_access. */
-static uint64_t banked_strided(hbm *h, uint64_t addr, uint64_t block, uint64_t stride,
-                               uint64_t count, int is_write, uint64_t now)
+static inline __attribute__((always_inline)) uint64_t
+banked_strided(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t count, int is_write,
+               uint64_t now, const int p2)
 {
-    uint64_t G = h->granule, off = hbm_mod(addr, G, h->gran_shift), done = now;
-    if (stride >= G && !hbm_mod(stride, G, h->gran_shift) && !off && block > G &&
-        !hbm_mod(block, G, h->gran_shift))
-        return banked_granules(h, addr, block, stride, count, is_write, now);
-    if (stride < G || hbm_mod(stride, G, h->gran_shift) || off + block > G) {
+    uint64_t G = h->granule, off = hbm_mod(addr, G, h->gran_shift, p2), done = now;
+    if (stride >= G && !hbm_mod(stride, G, h->gran_shift, p2) && !off && block > G &&
+        !hbm_mod(block, G, h->gran_shift, p2))
+        return banked_granules(h, addr, block, stride, count, is_write, now, p2);
+    if (stride < G || hbm_mod(stride, G, h->gran_shift, p2) || off + block > G) {
         for (uint64_t k = 0; k < count; k++, addr += stride)
-            done = hbm_max(done, banked_access(h, addr, block, is_write, now));
+            done = hbm_max(done, banked_access(h, addr, block, is_write, now, p2));
         return done;
     }
-    uint64_t S = hbm_div(stride, G, h->gran_shift), d = hbm_gcd(S, h->npc);
+    uint64_t S = hbm_div(stride, G, h->gran_shift, p2), d = hbm_gcd(S, h->npc);
     uint64_t P = h->npc / d, L = S / d;
-    uint64_t g0 = hbm_div(addr, G, h->gran_shift);
-    uint64_t p = hbm_mod(g0, h->npc, h->pc_shift), q = hbm_div(g0, h->npc, h->pc_shift);
+    uint64_t g0 = hbm_div(addr, G, h->gran_shift, p2);
+    uint64_t p = hbm_mod(g0, h->npc, h->pc_shift, p2), q = hbm_div(g0, h->npc, h->pc_shift, p2);
     uint64_t sp = S % h->npc, sq = S / h->npc;
     uint64_t nr = count < P ? count : P;
     for (uint64_t r = 0; r < nr; r++) {
         uint64_t cnt = (count - 1 - r) / P + 1;
-        done = hbm_max(done, banked_seq(h, p, q * G + off, block, L * G, cnt, is_write, now));
+        done = hbm_max(done, banked_seq(h, p, q * G + off, block, L * G, cnt, is_write, now, p2));
         p += sp;
         q += sq;
         if (p >= h->npc) {
@@ -515,10 +528,37 @@ static uint64_t simple_strided(hbm *h, uint64_t addr, uint64_t block, uint64_t s
 }
 
 /* The variants, indexed by the hbm.model enum (choices "banked|simple" in config_keys.def). */
+/* The banked model's two copies (see hbm_div): powers-of-two geometry, and any geometry. */
+static uint64_t banked_access_p2(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now)
+{
+    return banked_access(h, addr, bytes, is_write, now, 1);
+}
+
+static uint64_t banked_access_any(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now)
+{
+    return banked_access(h, addr, bytes, is_write, now, 0);
+}
+
+static uint64_t banked_strided_p2(hbm *h, uint64_t addr, uint64_t block, uint64_t stride,
+                                  uint64_t count, int is_write, uint64_t now)
+{
+    return banked_strided(h, addr, block, stride, count, is_write, now, 1);
+}
+
+static uint64_t banked_strided_any(hbm *h, uint64_t addr, uint64_t block, uint64_t stride,
+                                   uint64_t count, int is_write, uint64_t now)
+{
+    return banked_strided(h, addr, block, stride, count, is_write, now, 0);
+}
+
 static const hbm_model hbm_models[] = {
-    [CFG_HBM_BANKED] = {.name = "banked", .access = banked_access, .strided = banked_strided},
+    [CFG_HBM_BANKED] = {.name = "banked",
+                        .access = banked_access_any,
+                        .strided = banked_strided_any},
     [CFG_HBM_SIMPLE] = {.name = "simple", .access = simple_access, .strided = simple_strided},
 };
+static const hbm_model hbm_banked_p2 = {
+    .name = "banked", .access = banked_access_p2, .strided = banked_strided_p2};
 
 /* ---- common ---------------------------------------------------------------------------- */
 
@@ -556,6 +596,10 @@ hbm *hbm_new(const cfg *c)
     h->gran_shift = hbm_log2(h->granule);
     h->row_shift = hbm_log2(h->row_bytes);
     h->burst_shift = hbm_log2(h->burst_bytes);
+    h->pseudo_shift = hbm_log2(c->hbm_pseudo_channels);
+    if (h->model == &hbm_models[CFG_HBM_BANKED] && h->pc_shift >= 0 && h->bank_shift >= 0 &&
+        h->gran_shift >= 0 && h->row_shift >= 0 && h->burst_shift >= 0 && h->pseudo_shift >= 0)
+        h->model = &hbm_banked_p2;
     h->granule_xfer_ps = hbm_xfer_ps(
         (h->granule + h->burst_bytes - 1) / h->burst_bytes * h->burst_bytes, h->bus_ps_per_byte);
     h->granule_bursts = (h->granule + h->burst_bytes - 1) / h->burst_bytes;
@@ -573,7 +617,6 @@ hbm *hbm_new(const cfg *c)
     h->banks = calloc(h->npc * h->nbanks, sizeof *h->banks);
     h->nch = c->hbm_channels;
     h->npseudo = c->hbm_pseudo_channels;
-    h->pseudo_shift = hbm_log2(h->npseudo);
     h->ch_bytes = calloc(h->nch, sizeof *h->ch_bytes);
     h->pend = calloc(h->npc, sizeof *h->pend);
     h->touched = calloc(h->npc, sizeof *h->touched);
