@@ -170,11 +170,11 @@ int isa_validate(const isa_insn *in, struct err *e)
                                info->mnemonic, a->name, v, len);
             continue;
         }
-        uint64_t lo = isa_arg_min(a);
-        if (v < lo || v > a->max)
+        /* The smallest legal value is 0 or 1: only a 0 needs isa_arg_min's name tests. */
+        if ((v == 0 && isa_arg_min(a)) || v > a->max)
             return err_set(e,
                            "%s: operand '%s' = %" PRIu64 " out of range [%" PRIu64 ", %" PRIu64 "]",
-                           info->mnemonic, a->name, v, lo, a->max);
+                           info->mnemonic, a->name, v, isa_arg_min(a), a->max);
         if (a->kind == ISA_K_AXES && (v & (v - 1)) && !strcmp(a->name, "axis"))
             return err_set(e, "%s: operand 'axis' = %" PRIu64 " names more than one axis",
                            info->mnemonic, v);
@@ -221,6 +221,10 @@ size_t isa_encode(const isa_insn *in, uint8_t *buf)
  * 64 bits, or a non-minimal encoding whose last byte is a redundant 0). */
 static int isa_get_varint(const uint8_t *buf, size_t len, size_t *pos, uint64_t *out)
 {
+    if (*pos < len && buf[*pos] < 0x80) { /* one byte: most operands and every header field */
+        *out = buf[(*pos)++];
+        return 1;
+    }
     uint64_t v = 0;
     for (unsigned i = 0;; i++) {
         if (i == 10)

@@ -174,44 +174,57 @@ static inline uint64_t banked_xfer(const hbm *h, uint64_t bytes, const int p2)
                               : hbm_xfer_ps(bursts * h->burst_bytes, h->bus_ps_per_byte);
 }
 
-/* One piece of `bytes` inside one granule, at local offset `local` of pseudo-channel p,
- * issued at `now`; xfer is its bus time, banked_xfer(h, bytes). Timing, all per
- * pseudo-channel in issue order:
+/* Row-state counters, accumulated by a walk and added to the hbm's once at its end. */
+typedef struct hbm_tally {
+    uint64_t hits, misses, conflicts, turnarounds;
+} hbm_tally;
+
+/* Add a walk on pseudo-channel p to the counters: its row tally, bus time and bytes. */
+static inline void banked_account(hbm *h, uint64_t p, const hbm_tally *t, uint64_t busy_ps,
+                                  uint64_t bytes, const int p2)
+{
+    h->row_hits += t->hits;
+    h->row_misses += t->misses;
+    h->row_conflicts += t->conflicts;
+    h->turnarounds += t->turnarounds;
+    h->bus_busy_ps += busy_ps;
+    h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)] += bytes;
+}
+
+/* The command side of a piece at local offset `local` of pseudo-channel p, issued at `now`:
+ * refresh if due, open the row, turn the bus around. Returns the earliest start of the
+ * piece's data and sets *bank. Timing, all per pseudo-channel in issue order:
  *   row hit:      cas = max(now, bank.ready)
  *   row closed:   act = max(now, bank.ready);                    cas = act + tRCD
  *   row conflict: pre = max(now, bank.ready, bank.pre);  act = pre + tRP;  cas = act + tRCD
  *   data start  = max(cas + tCL, bus_free [+ tWTR or tRTW if the bus direction changes])
- *   data end    = data start + ceil(burst-rounded bytes x 8 / (bus_bits x gbps_per_pin))
- *   bank.pre    = max(act + tRAS, data end - tCL)   (the column command really issues
- *                 tCL before its bus slot; the row stays open until that burst is read)
  * The column latency of writes is taken as tCL too (no tCWL key). Activates on other banks
  * proceed while this bank's data occupies the bus, so bank-level parallelism emerges from
  * bank.ready being per bank and bus_free per pseudo-channel. Always inlined: it is the
- * per-row step of every strided walk. */
-static inline __attribute__((always_inline)) uint64_t banked_piece_x(hbm *h, uint64_t p,
-                                                                     uint64_t local, uint64_t bytes,
-                                                                     uint64_t xfer, int is_write,
-                                                                     uint64_t now, const int p2)
+ * per-row step of every walk. */
+static inline __attribute__((always_inline)) uint64_t banked_open(hbm *h, uint64_t p,
+                                                                  uint64_t local, int is_write,
+                                                                  uint64_t now, hbm_bank **bank,
+                                                                  hbm_tally *t, const int p2)
 {
     uint64_t rowi = hbm_div(local, h->row_bytes, h->row_shift, p2);
-    uint64_t bank = hbm_mod(rowi, h->nbanks, h->bank_shift, p2);
     uint64_t row = hbm_div(rowi, h->nbanks, h->bank_shift, p2);
-
     banked_refresh(h, p, now);
     hbm_pc *pc = &h->pcs[p];
-    hbm_bank *b = &h->banks[p * h->nbanks + bank];
+    hbm_bank *b = &h->banks[p * h->nbanks + hbm_mod(rowi, h->nbanks, h->bank_shift, p2)];
+    *bank = b;
 
     uint64_t cas;
     if (b->open_row == row) {
         cas = hbm_max(now, b->ready_ps);
-        h->row_hits++;
+        t->hits++;
     } else {
         uint64_t act = hbm_max(now, b->ready_ps);
         if (b->open_row != HBM_ROW_NONE) {
             act = hbm_max(act, b->pre_ps) + h->trp;
-            h->row_conflicts++;
+            t->conflicts++;
         }
-        h->row_misses++;
+        t->misses++;
         b->open_row = row;
         b->act_ps = act;
         b->ready_ps = act + h->trcd;
@@ -221,15 +234,52 @@ static inline __attribute__((always_inline)) uint64_t banked_piece_x(hbm *h, uin
     uint64_t bus = pc->bus_free_ps;
     if (pc->dir >= 0 && pc->dir != is_write) {
         bus += is_write ? h->trtw : h->twtr;
-        h->turnarounds++;
+        t->turnarounds++;
     }
     pc->dir = is_write;
-    uint64_t start = hbm_max(cas + h->tcl, bus);
-    uint64_t end = start + xfer;
+    return hbm_max(cas + h->tcl, bus);
+}
+
+/* The data side once a piece of a row (or a run of pieces) ends at `end` on pc's bus:
+ *   bank.pre = max(act + tRAS, data end - tCL)   (the column command really issues tCL
+ *              before its bus slot; the row stays open until that burst is read) */
+static inline void banked_close(hbm *h, hbm_pc *pc, hbm_bank *b, uint64_t end)
+{
     pc->bus_free_ps = end;
     b->pre_ps = hbm_max(b->act_ps + h->tras, end - h->tcl);
-    h->bus_busy_ps += xfer;
-    h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)] += bytes;
+}
+
+/* Of m pieces of transfer time x that could follow, in the open row, a piece whose data
+ * ends at e0, how many stream before a refresh falls due. A follower is a row hit on the
+ * same bus direction, so its data starts when the previous data ends (after k followers the
+ * data ends at e0 + k x); it sees a refresh only once max(now, bus_free) reaches the due
+ * time R, so the run stops after ceil((R - e0) / x) followers, or none if R <= max(now, e0).
+ * The next piece then opens its row again, after the refresh. */
+static inline uint64_t banked_followers(const hbm_pc *pc, uint64_t m, uint64_t e0, uint64_t x,
+                                        uint64_t now)
+{
+    uint64_t rdue = pc->next_refresh_ps;
+    if (m == 0 || rdue <= hbm_max(now, e0))
+        return 0;
+    if (x && e0 + (m - 1) * x >= rdue)
+        return (rdue - e0 + x - 1) / x;
+    return m;
+}
+
+/* One piece of `bytes` inside one granule, at local offset `local` of pseudo-channel p,
+ * issued at `now`; xfer is its bus time, banked_xfer(h, bytes):
+ *   data end = data start (banked_open) + ceil(burst-rounded bytes x 8 / (bus_bits x gbps))
+ * Returns the data end. */
+static inline __attribute__((always_inline)) uint64_t banked_piece_x(hbm *h, uint64_t p,
+                                                                     uint64_t local, uint64_t bytes,
+                                                                     uint64_t xfer, int is_write,
+                                                                     uint64_t now, const int p2)
+{
+    hbm_tally t = {0};
+    hbm_bank *b;
+    uint64_t end = banked_open(h, p, local, is_write, now, &b, &t, p2) + xfer;
+    banked_close(h, &h->pcs[p], b, end);
+    banked_account(h, p, &t, xfer, bytes, p2);
     return end;
 }
 
@@ -244,48 +294,39 @@ static inline __attribute__((always_inline)) uint64_t banked_piece(hbm *h, uint6
 }
 
 /* The contiguous local range [ls, le) of pseudo-channel p, issued at `now`, piece by piece
- * in local order, exactly as banked_piece would time it one granule at a time; but runs of
- * whole granules that follow a piece in the same row are timed in closed form. Such a
- * follower is a row hit (cas = max(now, bank.ready) <= previous data start - tCL), on the
- * same bus direction, so its data starts when the previous one ends:
- *   after m followers:  end = E0 + m x X   (E0 the previous end, X one granule's transfer)
- *   bank.pre = max(act + tRAS, end - tCL);  row_hits += m
- * A follower sees a refresh only when max(now, bus_free) >= the next due time R, so the run
- * stops after m = ceil((R - E0) / X) followers and the next piece goes through
- * banked_piece, which refreshes. The cost is per row touched, not per granule. */
+ * in local order, exactly as banked_piece would time it one granule at a time; but the whole
+ * granules that follow a piece in the same row stream in closed form (banked_followers, X =
+ * one granule's transfer):
+ *   after m followers:  end = E0 + m x X;  bank.pre = max(act + tRAS, end - tCL);  hits += m
+ * The cost is per row touched, not per granule; counters are added once. */
 static inline __attribute__((always_inline)) uint64_t
 banked_run(hbm *h, uint64_t p, uint64_t ls, uint64_t le, int is_write, uint64_t now, const int p2)
 {
-    uint64_t done = now;
+    uint64_t end = now, X = h->granule_xfer_ps, busy = 0, bytes = 0;
     hbm_pc *pc = &h->pcs[p];
+    hbm_tally t = {0};
     while (ls < le) {
         uint64_t gend = ls - hbm_mod(ls, h->granule, h->gran_shift, p2) + h->granule;
         uint64_t rend = ls - hbm_mod(ls, h->row_bytes, h->row_shift, p2) + h->row_bytes;
-        uint64_t pe = gend < le ? gend : le;
-        done = hbm_max(done, banked_piece(h, p, ls, pe - ls, is_write, now, p2));
+        uint64_t pe = gend < le ? gend : le, x0 = banked_xfer(h, pe - ls, p2);
+        hbm_bank *bk;
+        uint64_t e0 = banked_open(h, p, ls, is_write, now, &bk, &t, p2) + x0;
+        busy += x0;
+        bytes += pe - ls;
         ls = pe;
-        uint64_t lim = rend < le ? rend : le; /* below ls when a granule spans rows */
+        /* Followers only while the row lasts: below ls when a granule spans rows. */
+        uint64_t lim = rend < le ? rend : le;
         uint64_t m = lim > ls ? hbm_div(lim - ls, h->granule, h->gran_shift, p2) : 0;
-        if (m == 0)
-            continue;
-        uint64_t e0 = pc->bus_free_ps, x = h->granule_xfer_ps;
-        uint64_t rdue = pc->next_refresh_ps;
-        if (rdue <= hbm_max(now, e0))
-            continue;                      /* the next piece pays a refresh first */
-        if (x && e0 + (m - 1) * x >= rdue) /* the last follower would start past the due time */
-            m = (rdue - e0 + x - 1) / x;
-        uint64_t rowi = hbm_div(ls - 1, h->row_bytes, h->row_shift, p2);
-        hbm_bank *b = &h->banks[p * h->nbanks + hbm_mod(rowi, h->nbanks, h->bank_shift, p2)];
-        uint64_t end = e0 + m * x;
-        pc->bus_free_ps = end;
-        b->pre_ps = hbm_max(b->act_ps + h->tras, end - h->tcl);
-        h->row_hits += m;
-        h->bus_busy_ps += m * x;
-        h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)] += m * h->granule;
-        done = hbm_max(done, end);
+        m = banked_followers(pc, m, e0, X, now);
+        end = e0 + m * X;
+        banked_close(h, pc, bk, end);
+        t.hits += m;
+        busy += m * X;
+        bytes += m * h->granule;
         ls += m * h->granule;
     }
-    return done;
+    banked_account(h, p, &t, busy, bytes, p2);
+    return end;
 }
 
 /* Split the access by pseudo-channel: granules g, g + npc, g + 2 npc, ... of the access all
@@ -324,78 +365,62 @@ banked_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now,
  * one, but the pieces that follow a piece in the same row are timed in closed form, as in
  * banked_run (a row hit on the same bus direction starts when the previous data ends):
  *   after m followers:  end = E0 + m x X_b   (X_b the transfer time of b bytes)
- * stopping where a refresh falls due. The cost is per row touched, not per piece. */
+ * stopping where a refresh falls due (the next piece then opens its row again, after the
+ * refresh). The cost is per row touched, not per piece; counters are added once. */
 static inline __attribute__((always_inline)) uint64_t banked_seq(hbm *h, uint64_t p, uint64_t ls,
                                                                  uint64_t b, uint64_t pitch,
                                                                  uint64_t cnt, int is_write,
                                                                  uint64_t now, const int p2)
 {
-    uint64_t done = now, x = banked_xfer(h, b, p2);
+    uint64_t end = now, x = banked_xfer(h, b, p2), pieces = 0;
     hbm_pc *pc = &h->pcs[p];
-    hbm_bank *pbanks = &h->banks[p * h->nbanks];
-    uint64_t *chb = &h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)];
+    hbm_tally t = {0};
     while (cnt) {
-        done = hbm_max(done, banked_piece_x(h, p, ls, b, x, is_write, now, p2));
-        uint64_t rowi = hbm_div(ls, h->row_bytes, h->row_shift, p2);
+        hbm_bank *bk;
+        uint64_t e0 = banked_open(h, p, ls, is_write, now, &bk, &t, p2) + x;
         uint64_t rend = ls - hbm_mod(ls, h->row_bytes, h->row_shift, p2) + h->row_bytes;
+        uint64_t m = 0; /* followers: the further pieces starting in this row */
         ls += pitch;
-        if (--cnt == 0 || ls >= rend)
-            continue;
-        uint64_t m = pitch == h->granule /* pieces starting in this row */
-                         ? hbm_div(rend - ls + pitch - 1, pitch, h->gran_shift, p2)
-                         : (rend - ls + pitch - 1) / pitch;
-        if (m > cnt)
-            m = cnt;
-        uint64_t e0 = pc->bus_free_ps, rdue = pc->next_refresh_ps;
-        if (rdue <= hbm_max(now, e0))
-            continue;                 /* the next piece pays a refresh first */
-        if (e0 + (m - 1) * x >= rdue) /* the last follower would start past the due time */
-            m = (rdue - e0 + x - 1) / x;
-        hbm_bank *bk = &pbanks[hbm_mod(rowi, h->nbanks, h->bank_shift, p2)];
-        uint64_t end = e0 + m * x;
-        pc->bus_free_ps = end;
-        bk->pre_ps = hbm_max(bk->act_ps + h->tras, end - h->tcl);
-        h->row_hits += m;
-        h->bus_busy_ps += m * x;
-        *chb += m * b;
-        done = hbm_max(done, end);
+        if (--cnt && ls < rend) {
+            m = pitch == h->granule ? hbm_div(rend - ls + pitch - 1, pitch, h->gran_shift, p2)
+                                    : (rend - ls + pitch - 1) / pitch;
+            m = banked_followers(pc, m < cnt ? m : cnt, e0, x, now);
+        }
+        end = e0 + m * x;
+        banked_close(h, pc, bk, end);
+        t.hits += m;
+        pieces += m + 1;
         ls += m * pitch;
         cnt -= m;
     }
-    return done;
+    banked_account(h, p, &t, pieces * x, pieces * b, p2);
+    return end;
 }
 
 /* cnt pieces of b bytes, each inside one granule, all starting in the row that holds local
- * offset `local` of pseudo-channel p, issued at `now` in order: the first through
- * banked_piece, its followers in closed form as in banked_seq (cut where a refresh falls
- * due; the next piece then goes through banked_piece, which refreshes). */
+ * offset `local` of pseudo-channel p, issued at `now` in order: the first opens the row
+ * (banked_open), its followers stream in closed form (banked_followers); where a refresh
+ * cuts them, the next piece opens the row again. */
 static inline __attribute__((always_inline)) uint64_t banked_row(hbm *h, uint64_t p, uint64_t local,
                                                                  uint64_t b, uint64_t cnt,
                                                                  int is_write, uint64_t now,
                                                                  const int p2)
 {
-    uint64_t done = now, x = banked_xfer(h, b, p2);
+    uint64_t end = now, x = banked_xfer(h, b, p2), pieces = 0;
     hbm_pc *pc = &h->pcs[p];
-    uint64_t rowi = hbm_div(local, h->row_bytes, h->row_shift, p2);
-    hbm_bank *bk = &h->banks[p * h->nbanks + hbm_mod(rowi, h->nbanks, h->bank_shift, p2)];
+    hbm_tally t = {0};
     while (cnt) {
-        done = hbm_max(done, banked_piece_x(h, p, local, b, x, is_write, now, p2));
-        uint64_t m = --cnt;
-        uint64_t e0 = pc->bus_free_ps, rdue = pc->next_refresh_ps;
-        if (m == 0 || rdue <= hbm_max(now, e0))
-            continue;
-        if (e0 + (m - 1) * x >= rdue)
-            m = (rdue - e0 + x - 1) / x;
-        uint64_t end = e0 + m * x;
-        pc->bus_free_ps = end;
-        bk->pre_ps = hbm_max(bk->act_ps + h->tras, end - h->tcl);
-        h->row_hits += m;
-        h->bus_busy_ps += m * x;
-        h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)] += m * b;
-        done = hbm_max(done, end);
-        cnt -= m;
+        hbm_bank *bk;
+        uint64_t e0 = banked_open(h, p, local, is_write, now, &bk, &t, p2) + x;
+        uint64_t m = banked_followers(pc, cnt - 1, e0, x, now);
+        end = e0 + m * x;
+        banked_close(h, pc, bk, end);
+        t.hits += m;
+        pieces += m + 1;
+        cnt -= m + 1;
     }
-    return done;
+    banked_account(h, p, &t, pieces * x, pieces * b, p2);
+    return end;
 }
 
 /* Strided blocks of whole, aligned granules (block, stride and addr multiples of G). The
