@@ -4,6 +4,7 @@
 #include "trace.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,8 @@
 #define TRACE_HDR_FIXED    24           /* header bytes before the note */
 #define TRACE_TRAILER_SIZE 24
 #define TRACE_LEVEL        6 /* zlib's default: most of level 9's ratio at a fraction of the time */
+#define TRACE_PF_BATCH     512 /* prefetch: instructions decoded per batch */
+#define TRACE_PF_SLOTS     4   /* prefetch: batches in flight (about 230 KB in all) */
 
 static void put_le(uint8_t *p, uint64_t v, int n)
 {
@@ -58,9 +61,35 @@ struct trace_reader {
     int zend;       /* inflate returned Z_STREAM_END */
     int state;      /* 0 reading, 1 verified end, -1 failed (msg holds why) */
     err fail;
+    struct trace_prefetch *pf; /* decoding on a second thread, or NULL */
     uint8_t in[TRACE_IN_BUF];
     uint8_t out[TRACE_OUT_BUF];
 };
+
+/* One batch of decoded instructions. `end` says what follows its n instructions: 1 more
+ * batches, 0 the verified end of the trace, -1 the error in e. */
+typedef struct trace_batch {
+    isa_insn in[TRACE_PF_BATCH];
+    unsigned n;
+    int end;
+    err e;
+} trace_batch;
+
+/* A ring of batches between the decoding thread (producer) and trace_reader_next
+ * (consumer). The producer owns the reader's stream state once started; the consumer only
+ * reads the batches it was handed. Both sides touch `ready` and `stop` under mu. */
+typedef struct trace_prefetch {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    unsigned ready; /* batches filled and not yet released by the consumer */
+    unsigned head;  /* consumer's batch */
+    unsigned pos;   /* next instruction in it */
+    int started;    /* the consumer holds batch `head` */
+    int stop;       /* trace_reader_free: the producer must exit */
+    uint64_t index; /* instructions returned to the consumer */
+    trace_batch slot[TRACE_PF_SLOTS];
+} trace_prefetch;
 
 /* Offset in the file of the next compressed byte inflate will consume. */
 static uint64_t rd_offset(const trace_reader *r)
@@ -264,7 +293,7 @@ static int rd_finish(trace_reader *r, err *e)
     return 0;
 }
 
-int trace_reader_next(trace_reader *r, isa_insn *in, err *e)
+static int rd_next(trace_reader *r, isa_insn *in, err *e)
 {
     if (r->state > 0)
         return 0;
@@ -295,8 +324,103 @@ int trace_reader_next(trace_reader *r, isa_insn *in, err *e)
     }
 }
 
+/* The decoding thread: fill free batches in ring order until the trace ends or fails, or
+ * the reader is freed. */
+static void *pf_main(void *arg)
+{
+    trace_reader *r = arg;
+    trace_prefetch *pf = r->pf;
+    for (unsigned tail = 0;; tail = (tail + 1) % TRACE_PF_SLOTS) {
+        pthread_mutex_lock(&pf->mu);
+        while (pf->ready == TRACE_PF_SLOTS && !pf->stop)
+            pthread_cond_wait(&pf->cv, &pf->mu);
+        int stop = pf->stop;
+        pthread_mutex_unlock(&pf->mu);
+        if (stop)
+            return NULL;
+        trace_batch *b = &pf->slot[tail];
+        b->n = 0;
+        b->end = 1;
+        while (b->n < TRACE_PF_BATCH) {
+            int rc = rd_next(r, &b->in[b->n], &b->e);
+            if (rc <= 0) {
+                b->end = rc;
+                break;
+            }
+            b->n++;
+        }
+        pthread_mutex_lock(&pf->mu);
+        pf->ready++;
+        pthread_cond_signal(&pf->cv);
+        pthread_mutex_unlock(&pf->mu);
+        if (b->end <= 0)
+            return NULL;
+    }
+}
+
+int trace_reader_prefetch(trace_reader *r, err *e)
+{
+    if (r->pf)
+        return 0;
+    trace_prefetch *pf = calloc(1, sizeof *pf);
+    if (!pf)
+        return err_set(e, "%s: out of memory", r->path);
+    pthread_mutex_init(&pf->mu, NULL);
+    pthread_cond_init(&pf->cv, NULL);
+    pf->index = r->index;
+    r->pf = pf;
+    int rc = pthread_create(&pf->th, NULL, pf_main, r);
+    if (rc) {
+        r->pf = NULL;
+        pthread_cond_destroy(&pf->cv);
+        pthread_mutex_destroy(&pf->mu);
+        free(pf);
+        return err_set(e, "%s: cannot start the decoding thread: %s", r->path, strerror(rc));
+    }
+    return 0;
+}
+
+/* Consumer side: the next instruction of the current batch; at its end, release it and wait
+ * for the next one, or report how the trace ended. */
+static int pf_next(trace_prefetch *pf, isa_insn *in, err *e)
+{
+    for (;;) {
+        if (pf->started) {
+            trace_batch *b = &pf->slot[pf->head];
+            if (pf->pos < b->n) {
+                *in = b->in[pf->pos++];
+                pf->index++;
+                return 1;
+            }
+            if (b->end <= 0) { /* the producer has exited; the batch stays ours */
+                if (b->end < 0 && e)
+                    *e = b->e;
+                return b->end;
+            }
+        }
+        pthread_mutex_lock(&pf->mu);
+        if (pf->started) {
+            pf->ready--;
+            pf->head = (pf->head + 1) % TRACE_PF_SLOTS;
+            pthread_cond_signal(&pf->cv);
+        }
+        while (pf->ready == 0)
+            pthread_cond_wait(&pf->cv, &pf->mu);
+        pthread_mutex_unlock(&pf->mu);
+        pf->started = 1;
+        pf->pos = 0;
+    }
+}
+
+int trace_reader_next(trace_reader *r, isa_insn *in, err *e)
+{
+    return r->pf ? pf_next(r->pf, in, e) : rd_next(r, in, e);
+}
+
 int trace_reader_rewind(trace_reader *r, err *e)
 {
+    if (r->pf)
+        return err_set(e, "%s: cannot rewind while decoding ahead", r->path);
     if (fseek(r->f, r->hdr.header_size, SEEK_SET))
         return err_set(e, "%s: cannot rewind: %s", r->path, strerror(errno));
     clearerr(r->f);
@@ -313,7 +437,7 @@ const trace_header *trace_reader_header(const trace_reader *r)
 
 uint64_t trace_reader_index(const trace_reader *r)
 {
-    return r->index;
+    return r->pf ? r->pf->index : r->index;
 }
 
 uint64_t trace_reader_count(const trace_reader *r)
@@ -330,6 +454,17 @@ void trace_reader_free(trace_reader *r)
 {
     if (!r)
         return;
+    if (r->pf) {
+        trace_prefetch *pf = r->pf;
+        pthread_mutex_lock(&pf->mu);
+        pf->stop = 1;
+        pthread_cond_signal(&pf->cv);
+        pthread_mutex_unlock(&pf->mu);
+        pthread_join(pf->th, NULL);
+        pthread_cond_destroy(&pf->cv);
+        pthread_mutex_destroy(&pf->mu);
+        free(pf);
+    }
     if (r->zinit)
         inflateEnd(&r->zs);
     if (r->f)

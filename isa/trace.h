@@ -41,6 +41,11 @@ int trace_reader_open(trace_reader **out, const char *path, err *e);
  * length and CRC match), -1 on error with e naming the file, the compressed byte offset and
  * the instruction index ("f.tpt: byte 1234 (instruction 56): truncated zlib stream"). */
 int trace_reader_next(trace_reader *r, isa_insn *in, err *e);
+/* Decode ahead on a second thread from here on: trace_reader_next then hands out
+ * instructions decoded in batches of 512 (up to 4 batches ahead), the same instructions,
+ * end and errors as without. For one long replay on a multi-core host; a reader freed early
+ * stops the thread. Not with rewind. */
+int trace_reader_prefetch(trace_reader *r, err *e);
 /* Restart at the first instruction (used by multi-pass replay). */
 int trace_reader_rewind(trace_reader *r, err *e);
 const trace_header *trace_reader_header(const trace_reader *r);

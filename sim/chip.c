@@ -25,6 +25,11 @@ struct chip {
     core *co;
 };
 
+int chip_prefetch(chip *ch, err *e)
+{
+    return trace_reader_prefetch(ch->tr, e);
+}
+
 chip *chip_new(const cfg *c, unsigned chip_id, struct ici_net *net, const char *trace_path, err *e)
 {
     chip *ch = calloc(1, sizeof *ch);

@@ -21,6 +21,9 @@ struct ici_net;
  * `net` may be NULL (no ICI instructions allowed then). Events are created now; the
  * caller runs the kernel (kern_run) and then calls chip_finish. Free with chip_free. */
 chip *chip_new(const cfg *c, unsigned chip_id, struct ici_net *net, const char *trace_path, err *e);
+/* Decode the chip's trace on a second thread (trace_reader_prefetch) before the kernel runs:
+ * for single-chip runs, where dispatch would otherwise also inflate and decode. */
+int chip_prefetch(chip *ch, err *e);
 /* After kern_run: non-zero with e filled if the replay failed (trace error, invalid
  * instruction, VMEM overflow, deadlock). */
 int chip_finish(chip *ch, err *e);

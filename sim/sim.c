@@ -46,7 +46,7 @@ int sim_run_cfg(sim_run *s, const cfg *c, const char *trace_path, const sim_hook
     if (!s->net)
         return -1;
     s->chip = chip_new(&s->cfg, 0, s->net, trace_path, e);
-    if (!s->chip)
+    if (!s->chip || chip_prefetch(s->chip, e))
         return -1;
     if (hooks && hooks->observer)
         core_set_observer(chip_core(s->chip), hooks->observer, hooks->ctx);

@@ -109,14 +109,17 @@ static void write_trace(const char *path, const char *note, uint64_t n)
         fail_msg("%s", e.msg);
 }
 
-/* Read path to the end, comparing with make_insn; returns trace_reader_next's final value
- * (0 verified end, -1 error in e) and the number read in *nread. */
-static int read_trace(const char *path, uint64_t *nread, err *e)
+/* Read path to the end (decoding on a second thread if `prefetch`), comparing with
+ * make_insn; returns trace_reader_next's final value (0 verified end, -1 error in e) and the
+ * number read in *nread. */
+static int read_trace_with(const char *path, uint64_t *nread, err *e, int prefetch)
 {
     trace_reader *r;
     *nread = 0;
     if (trace_reader_open(&r, path, e))
         return -1;
+    if (prefetch && trace_reader_prefetch(r, e))
+        fail_msg("%s", e->msg);
     isa_insn in, want;
     int rc;
     while ((rc = trace_reader_next(r, &in, e)) == 1) {
@@ -124,8 +127,15 @@ static int read_trace(const char *path, uint64_t *nread, err *e)
         assert_memory_equal(&in, &want, sizeof in);
         (*nread)++;
     }
+    assert_int_equal(trace_reader_index(r), *nread);
+    assert_int_equal(trace_reader_next(r, &in, NULL), rc); /* the end is sticky */
     trace_reader_free(r);
     return rc;
+}
+
+static int read_trace(const char *path, uint64_t *nread, err *e)
+{
+    return read_trace_with(path, nread, e, 0);
 }
 
 static long file_size(const char *path)
@@ -367,6 +377,103 @@ static void test_trace_missing_file_names_the_path(void **state)
     assert_non_null(strstr(e.msg, "No such file"));
 }
 
+/* Decoding ahead hands out the same instructions, in batches of 512: traces ending before,
+ * at and after batch and ring boundaries. */
+static void test_trace_prefetch_matches_plain_reading(void **state)
+{
+    (void)state;
+    const uint64_t sizes[] = {0, 1, 511, 512, 513, 2048, 2049, 20000};
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        char p[128];
+        tpath("pf.tpt", p, sizeof p);
+        write_trace(p, "pf", sizes[i]);
+        uint64_t n;
+        err e;
+        assert_int_equal(read_trace_with(p, &n, &e, 1), 0);
+        assert_int_equal(n, sizes[i]);
+    }
+}
+
+/* Read path to the end whatever it holds (a corrupt stream may decode to other valid
+ * instructions before its CRC fails): returns the final value, the count and a hash of
+ * every instruction handed out. */
+static int drain(const char *path, int prefetch, uint64_t *n, uint64_t *hash, err *e)
+{
+    trace_reader *r;
+    *n = 0;
+    *hash = 1469598103934665603ULL; /* FNV-1a */
+    if (trace_reader_open(&r, path, e))
+        return -2;
+    if (prefetch && trace_reader_prefetch(r, e))
+        fail_msg("%s", e->msg);
+    isa_insn in;
+    int rc;
+    while ((rc = trace_reader_next(r, &in, e)) == 1) {
+        const unsigned char *b = (const unsigned char *)&in;
+        for (size_t i = 0; i < sizeof in; i++)
+            *hash = (*hash ^ b[i]) * 1099511628211ULL;
+        (*n)++;
+    }
+    trace_reader_free(r);
+    return rc;
+}
+
+/* Truncated and corrupted traces: the same instructions, then the same one-line error,
+ * with or without the decoding thread. */
+static void test_trace_prefetch_reports_the_same_errors(void **state)
+{
+    (void)state;
+    char p[128], q[128];
+    tpath("pfe.tpt", p, sizeof p);
+    tpath("pfe-bad.tpt", q, sizeof q);
+    write_trace(p, "n", 20000);
+    long size = file_size(p);
+    for (int k = 0; k < 6; k++) {
+        if (k < 3) {
+            copy_prefix(p, q, size * (k + 1) / 4);
+        } else {
+            copy_prefix(p, q, size);
+            long off = size * (k - 2) / 4;
+            patch_byte(q, off, read_byte(q, off) ^ 0x5a);
+        }
+        uint64_t n0, n1, h0, h1;
+        err e0 = {""}, e1 = {""};
+        int rc0 = drain(q, 0, &n0, &h0, &e0);
+        int rc1 = drain(q, 1, &n1, &h1, &e1);
+        assert_int_equal(rc0, -1);
+        assert_int_equal(rc1, -1);
+        assert_int_equal(n0, n1);
+        assert_true(h0 == h1);
+        assert_string_equal(e0.msg, e1.msg);
+    }
+}
+
+/* Freeing a reader whose thread is still decoding (or has not been read from at all) stops
+ * the thread; rewinding while it runs is refused. */
+static void test_trace_prefetch_stops_when_freed_early(void **state)
+{
+    (void)state;
+    char p[128];
+    tpath("pfs.tpt", p, sizeof p);
+    write_trace(p, NULL, 100000);
+    for (int reads = 0; reads <= 1000; reads += 1000) {
+        trace_reader *r;
+        err e;
+        if (trace_reader_open(&r, p, &e) || trace_reader_prefetch(r, &e))
+            fail_msg("%s", e.msg);
+        isa_insn in, want;
+        for (int i = 0; i < reads; i++) {
+            assert_int_equal(trace_reader_next(r, &in, &e), 1);
+            make_insn((uint64_t)i, &want);
+            assert_memory_equal(&in, &want, sizeof in);
+        }
+        assert_int_equal(trace_reader_index(r), reads);
+        assert_int_not_equal(trace_reader_rewind(r, &e), 0);
+        assert_non_null(strstr(e.msg, "decoding ahead"));
+        trace_reader_free(r);
+    }
+}
+
 static void test_trace_writer_abort_leaves_no_file(void **state)
 {
     (void)state;
@@ -456,6 +563,9 @@ int main(void)
         cmocka_unit_test(test_trace_wrong_magic_is_rejected_at_byte_0),
         cmocka_unit_test(test_trace_wrong_versions_name_both_versions),
         cmocka_unit_test(test_trace_missing_file_names_the_path),
+        cmocka_unit_test(test_trace_prefetch_matches_plain_reading),
+        cmocka_unit_test(test_trace_prefetch_reports_the_same_errors),
+        cmocka_unit_test(test_trace_prefetch_stops_when_freed_early),
         cmocka_unit_test(test_trace_writer_abort_leaves_no_file),
         cmocka_unit_test(test_trace_writer_validation_failure_leaves_no_file),
         cmocka_unit_test(test_trace_writer_rejects_oversized_note),
