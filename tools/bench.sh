@@ -6,7 +6,7 @@
 # Usage: tools/bench.sh [BUILD_DIR]   (default: build)
 # Each trace runs BENCH_REPEAT times (default 3) and the fastest run is kept: on a shared VM
 # other work only ever adds time, so the best of a few runs is the least disturbed one.
-# Speed is measured here, never in tests. Uses /usr/bin/time for peak RSS when present.
+# Speed is measured here, never in tests. CPU time and peak RSS come from wait4's rusage.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-$root/build}
@@ -17,31 +17,35 @@ trap 'rm -rf "$work"' EXIT
 
 printf '%-34s %10s %12s %14s %14s %10s\n' trace insns wall_s insns/s cycles/s rss_MiB
 repeat=${BENCH_REPEAT:-3}
+# measure N CMD...: run CMD N times; print the start and end wall time of the fastest run, its
+# CPU time (user + sys, both threads, from wait4's rusage) and the largest peak RSS in MiB.
+# Peak RSS comes from /usr/bin/time, whose tiny image is what the command's RSS starts from
+# (a process exec'd straight from Python would count Python's pages: Linux keeps the peak
+# across exec); "-" without it.
+cat >"$work/measure.py" <<'PY'
+import os, sys, time
+n, out, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+tm = os.path.exists("/usr/bin/time")
+best, rss = None, 0
+for _ in range(n):
+    argv = (["/usr/bin/time", "-f", "%M", "-o", out] if tm else []) + cmd
+    t0 = time.time()
+    pid = os.posix_spawn(argv[0], argv, os.environ)
+    _, status, ru = os.wait4(pid, 0)
+    t1 = time.time()
+    if status:
+        sys.exit("bench: %s failed" % " ".join(cmd))
+    if tm:
+        rss = max(rss, int(open(out).read().split()[-1]) // 1024)
+    if best is None or t1 - t0 < best[1] - best[0]:
+        best = (t0, t1, ru.ru_utime + ru.ru_stime)
+print("%.6f %.6f %.6f %s" % (best[0], best[1], best[2], rss if tm else "-"))
+PY
 bench_one() { # bench_one NAME CONFIG TRACE [GROUP]: GROUP names the log the verdicts read
-    local name=$1 cfg=$2 trace=$3
-    local t0 t1 a b rss=- cpu=- u s m k
-    for ((k = 0; k < repeat; k++)); do
-        a=$(date +%s.%N)
-        if [ -x /usr/bin/time ]; then
-            /usr/bin/time -f '%M %U %S' -o "$work/rss" "$bin" run -q -c "$cfg" \
-                --json "$work/r.json" "$trace"
-        else
-            "$bin" run -q -c "$cfg" --json "$work/r.json" "$trace"
-        fi
-        b=$(date +%s.%N)
-        if [ -z "${t0:-}" ] || python3 -c "import sys; sys.exit(not $b - $a < $t1 - $t0)"; then
-            t0=$a t1=$b cpu=-
-            if [ -s "$work/rss" ]; then
-                read -r m u s <"$work/rss"
-                cpu=$(python3 -c "print($u + $s)")
-            fi
-        fi
-        if [ -s "$work/rss" ]; then # peak RSS: the largest of the runs
-            read -r m u s <"$work/rss"
-            m=$((m / 1024))
-            if [ "$rss" = - ] || [ "$m" -gt "$rss" ]; then rss=$m; fi
-        fi
-    done
+    local name=$1 cfg=$2 trace=$3 t0 t1 cpu rss out
+    out=$(python3 "$work/measure.py" "$repeat" "$work/rss" "$bin" run -q -c "$cfg" \
+        --json "$work/r.json" "$trace")
+    read -r t0 t1 cpu rss <<<"$out"
     python3 - "$work/r.json" "$name" "$t0" "$t1" "$rss" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1])); s = r["summary"]
