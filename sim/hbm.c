@@ -266,31 +266,57 @@ static inline uint64_t banked_followers(const hbm_pc *pc, uint64_t m, uint64_t e
     return m;
 }
 
-/* One piece of `bytes` inside one granule, at local offset `local` of pseudo-channel p,
- * issued at `now`; xfer is its bus time, banked_xfer(h, bytes):
- *   data end = data start (banked_open) + ceil(burst-rounded bytes x 8 / (bus_bits x gbps))
- * Returns the data end. */
-static inline __attribute__((always_inline)) uint64_t banked_piece_x(hbm *h, uint64_t p,
-                                                                     uint64_t local, uint64_t bytes,
-                                                                     uint64_t xfer, int is_write,
-                                                                     uint64_t now, const int p2)
+/* cnt pieces of b bytes at local offsets ls, ls + pitch, ... of pseudo-channel p, each inside
+ * one granule, issued at `now` in that order; pitch 0 puts every piece in the row of ls (a
+ * run of granules of one row, whose exact offsets do not change the timing). Per row: the
+ * first piece opens it (banked_open) and ends at E0 = data start + X_b (X_b the transfer
+ * time of b bytes); the pieces that follow it in the same row stream in closed form
+ * (banked_followers):
+ *   after m followers:  end = E0 + m x X_b;  bank.pre = max(act + tRAS, end - tCL)
+ * stopping where a refresh falls due (the next piece then opens its row again, after the
+ * refresh). The cost is per row touched, not per piece; counters are added once. */
+static inline __attribute__((always_inline)) uint64_t banked_seq(hbm *h, uint64_t p, uint64_t ls,
+                                                                 uint64_t b, uint64_t pitch,
+                                                                 uint64_t cnt, int is_write,
+                                                                 uint64_t now, const int p2)
 {
+    uint64_t end = now, x = banked_xfer(h, b, p2), pieces = 0;
+    hbm_pc *pc = &h->pcs[p];
     hbm_tally t = {0};
-    hbm_bank *b;
-    uint64_t end = banked_open(h, p, local, is_write, now, &b, &t, p2) + xfer;
-    banked_close(h, &h->pcs[p], b, end);
-    banked_account(h, p, &t, xfer, bytes, p2);
+    while (cnt) {
+        hbm_bank *bk;
+        uint64_t e0 = banked_open(h, p, ls, is_write, now, &bk, &t, p2) + x;
+        uint64_t rend = ls - hbm_mod(ls, h->row_bytes, h->row_shift, p2) + h->row_bytes;
+        uint64_t m = 0; /* followers: the further pieces starting in this row */
+        ls += pitch;
+        if (--cnt && ls < rend) {
+            if (pitch == 0)
+                m = cnt;
+            else if (pitch == h->granule)
+                m = hbm_div(rend - ls + pitch - 1, pitch, h->gran_shift, p2);
+            else
+                m = (rend - ls + pitch - 1) / pitch;
+            m = banked_followers(pc, m < cnt ? m : cnt, e0, x, now);
+        }
+        end = e0 + m * x;
+        banked_close(h, pc, bk, end);
+        t.hits += m;
+        pieces += m + 1;
+        ls += m * pitch;
+        cnt -= m;
+    }
+    banked_account(h, p, &t, pieces * x, pieces * b, p2);
     return end;
 }
 
-/* banked_piece_x with xfer = banked_xfer(h, bytes); callers timing many pieces of one size
- * (banked_seq, banked_row) compute the transfer time once and call banked_piece_x. */
+/* One piece of `bytes` inside one granule, at local offset `local` of pseudo-channel p,
+ * issued at `now`; returns the end of its data. */
 static inline __attribute__((always_inline)) uint64_t banked_piece(hbm *h, uint64_t p,
                                                                    uint64_t local, uint64_t bytes,
                                                                    int is_write, uint64_t now,
                                                                    const int p2)
 {
-    return banked_piece_x(h, p, local, bytes, banked_xfer(h, bytes, p2), is_write, now, p2);
+    return banked_seq(h, p, local, bytes, 0, 1, is_write, now, p2);
 }
 
 /* The contiguous local range [ls, le) of pseudo-channel p, issued at `now`, piece by piece
@@ -360,76 +386,13 @@ banked_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now,
     return done;
 }
 
-/* cnt pieces of b bytes at local offsets ls, ls + pitch, ... of pseudo-channel p, each inside
- * one granule, issued at `now` in that order: exactly as banked_piece would time them one by
- * one, but the pieces that follow a piece in the same row are timed in closed form, as in
- * banked_run (a row hit on the same bus direction starts when the previous data ends):
- *   after m followers:  end = E0 + m x X_b   (X_b the transfer time of b bytes)
- * stopping where a refresh falls due (the next piece then opens its row again, after the
- * refresh). The cost is per row touched, not per piece; counters are added once. */
-static inline __attribute__((always_inline)) uint64_t banked_seq(hbm *h, uint64_t p, uint64_t ls,
-                                                                 uint64_t b, uint64_t pitch,
-                                                                 uint64_t cnt, int is_write,
-                                                                 uint64_t now, const int p2)
-{
-    uint64_t end = now, x = banked_xfer(h, b, p2), pieces = 0;
-    hbm_pc *pc = &h->pcs[p];
-    hbm_tally t = {0};
-    while (cnt) {
-        hbm_bank *bk;
-        uint64_t e0 = banked_open(h, p, ls, is_write, now, &bk, &t, p2) + x;
-        uint64_t rend = ls - hbm_mod(ls, h->row_bytes, h->row_shift, p2) + h->row_bytes;
-        uint64_t m = 0; /* followers: the further pieces starting in this row */
-        ls += pitch;
-        if (--cnt && ls < rend) {
-            m = pitch == h->granule ? hbm_div(rend - ls + pitch - 1, pitch, h->gran_shift, p2)
-                                    : (rend - ls + pitch - 1) / pitch;
-            m = banked_followers(pc, m < cnt ? m : cnt, e0, x, now);
-        }
-        end = e0 + m * x;
-        banked_close(h, pc, bk, end);
-        t.hits += m;
-        pieces += m + 1;
-        ls += m * pitch;
-        cnt -= m;
-    }
-    banked_account(h, p, &t, pieces * x, pieces * b, p2);
-    return end;
-}
-
-/* cnt pieces of b bytes, each inside one granule, all starting in the row that holds local
- * offset `local` of pseudo-channel p, issued at `now` in order: the first opens the row
- * (banked_open), its followers stream in closed form (banked_followers); where a refresh
- * cuts them, the next piece opens the row again. */
-static inline __attribute__((always_inline)) uint64_t banked_row(hbm *h, uint64_t p, uint64_t local,
-                                                                 uint64_t b, uint64_t cnt,
-                                                                 int is_write, uint64_t now,
-                                                                 const int p2)
-{
-    uint64_t end = now, x = banked_xfer(h, b, p2), pieces = 0;
-    hbm_pc *pc = &h->pcs[p];
-    hbm_tally t = {0};
-    while (cnt) {
-        hbm_bank *bk;
-        uint64_t e0 = banked_open(h, p, local, is_write, now, &bk, &t, p2) + x;
-        uint64_t m = banked_followers(pc, cnt - 1, e0, x, now);
-        end = e0 + m * x;
-        banked_close(h, pc, bk, end);
-        t.hits += m;
-        pieces += m + 1;
-        cnt -= m + 1;
-    }
-    banked_account(h, p, &t, pieces * x, pieces * b, p2);
-    return end;
-}
-
 /* Strided blocks of whole, aligned granules (block, stride and addr multiples of G). The
  * granules of the request, in address order, are walked once with index arithmetic only;
  * per pc, consecutive granules in one row are gathered into a pending run (a pc's granules
- * arrive in increasing local order), and a run is timed by banked_row when the pc moves to
- * another row, or at the end. Pseudo-channels share no state, so timing each pc's runs in
- * its own order equals timing the granules in address order; the bank state is touched once
- * per row run, not once per granule. */
+ * arrive in increasing local order), and a run is timed by banked_seq (pitch 0) when the pc moves
+ * to another row, or at the end. Pseudo-channels share no state, so timing each pc's runs in its
+ * own order equals timing the granules in address order; the bank state is touched once per row
+ * run, not once per granule. */
 static inline __attribute__((always_inline)) uint64_t
 banked_granules(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t count,
                 int is_write, uint64_t now, const int p2)
@@ -446,7 +409,8 @@ banked_granules(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t
                 pd->n++;
             } else {
                 if (pd->n)
-                    done = hbm_max(done, banked_row(h, p, pd->local, G, pd->n, is_write, now, p2));
+                    done =
+                        hbm_max(done, banked_seq(h, p, pd->local, G, 0, pd->n, is_write, now, p2));
                 else
                     h->touched[ntouched++] = (uint32_t)p;
                 pd->rowi = rowi;
@@ -461,7 +425,8 @@ banked_granules(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t
     }
     for (uint64_t i = 0; i < ntouched; i++) {
         hbm_pend *pd = &h->pend[h->touched[i]];
-        done = hbm_max(done, banked_row(h, h->touched[i], pd->local, G, pd->n, is_write, now, p2));
+        done =
+            hbm_max(done, banked_seq(h, h->touched[i], pd->local, G, 0, pd->n, is_write, now, p2));
         pd->n = 0;
     }
     return done;

@@ -50,7 +50,6 @@ typedef struct vpu_pipe {
     kern_event *ev;
     uint64_t latency_ps;
     uint64_t free_ps; /* end of the latest op's occupancy */
-    int occupied;     /* free_ps not yet reached when the pipe's event last ran */
     vpu_flight *ring; /* ops past issue, FIFO in completion order */
     unsigned cap, head, count;
     /* Counters. */
@@ -104,10 +103,10 @@ static vpu_pipe_id vpu_pipe_of(isa_cost cost)
 
 /* Arm the pipe's event for its next internal step: the end of its occupancy (a refused op
  * may issue then) or the oldest completion. */
-static void vpu_arm(vpu_pipe *p)
+static void vpu_arm(vpu_pipe *p, uint64_t now)
 {
     uint64_t t = UINT64_MAX;
-    if (p->occupied)
+    if (p->free_ps > now)
         t = p->free_ps;
     if (p->count && p->ring[p->head].done_ps < t)
         t = p->ring[p->head].done_ps;
@@ -121,8 +120,6 @@ static void vpu_pipe_event(void *ctx)
     vpu_pipe *p = ctx;
     vpu *v = p->v;
     uint64_t now = kern_now();
-    if (now >= p->free_ps)
-        p->occupied = 0;
     while (p->count && p->ring[p->head].done_ps <= now) {
         uint32_t token = p->ring[p->head].token;
         p->head = (p->head + 1) % p->cap;
@@ -130,7 +127,7 @@ static void vpu_pipe_event(void *ctx)
         v->u.insns++;
         unit_finish(&v->u, token);
     }
-    vpu_arm(p);
+    vpu_arm(p, now);
     if (v->waiting) {
         v->waiting = 0;
         unit_wake(&v->u);
@@ -289,7 +286,6 @@ static void vpu_start(unit *u, const isa_insn *in, uint32_t token)
     p->vregs += vregs;
     p->ops++;
     p->free_ps = end;
-    p->occupied = 1;
     vpu_push(p, stats_add_sat(end, p->latency_ps, NULL), token);
     kern_notify_at(p->ev, end); /* keeps an earlier pending completion (kernel.h) */
 }
