@@ -9,8 +9,8 @@
 
 #include <stdint.h>
 
-#include "../isa/err.h"
-#include "../isa/trace.h"
+#include "err.h"
+#include "trace.h"
 #include "config.h"
 #include "stats.h"
 

@@ -11,8 +11,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../isa/err.h"
-#include "../isa/isa.h"
+#include "err.h"
+#include "isa.h"
 
 #define CFG_STR_MAX 64
 

@@ -6,11 +6,12 @@
 
 #include <stdint.h>
 
-#include "../isa/err.h"
+#include "err.h"
 #include "config.h"
 #include "ici.h"
 
 #define POD_MAX_ROWS (ICI_KIND_COUNT * 8)
+#define POD_FULL_MAX_CHIPS 1024 /* every chip is a full chip model: keep full mode to slices */
 
 /* Everything one estimate reports. Times in ps; per-chip figures are means over the chips
  * simulated (one in symmetric mode). */
@@ -57,9 +58,5 @@ int pod_trace_per_chip(const char *tmpl);
  * neither, are errors. */
 int pod_estimate_traces(const cfg *c, const char *const *traces, unsigned ntraces, const char *topo,
                         ici_mode mode, pod_result *res, err *e);
-
-/* `tpusim pod` (argv[0] = "pod"). Prints the report to stdout; returns 0, or non-zero with
- * e filled. */
-int pod_main(int argc, char **argv, err *e);
 
 #endif

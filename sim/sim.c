@@ -59,7 +59,7 @@ int sim_run_cfg(sim_run *s, const cfg *c, const char *trace_path, const sim_hook
     s->stats = stats_new();
     chip_register_stats(s->chip, s->stats);
     ici_net_register_stats(s->net, s->stats);
-    return report_build(&s->rep, s->chip, s->stats, trace_path, s->cfg.source, e);
+    return 0;
 }
 
 int sim_run_trace(sim_run *s, const char *config_path, const char **overrides, unsigned noverrides,
@@ -74,7 +74,6 @@ int sim_run_trace(sim_run *s, const char *config_path, const char **overrides, u
 
 void sim_run_fini(sim_run *s)
 {
-    report_fini(&s->rep);
     stats_free(s->stats);
     chip_free(s->chip);
     if (s->net)

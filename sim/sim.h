@@ -3,10 +3,9 @@
 #ifndef TPU_SIM_H
 #define TPU_SIM_H
 
-#include "../isa/err.h"
+#include "err.h"
 #include "chip.h"
 #include "config.h"
-#include "report.h"
 #include "stats.h"
 
 #include "core.h"
@@ -22,14 +21,14 @@ typedef struct sim_run {
     struct ici_net *net;
     chip *chip;
     stats_reg *stats;
-    report rep;
     double wall_s;   /* wall-clock seconds of the replay */
     uint64_t events; /* kernel callbacks run */
 } sim_run;
 
 /* Load config_path (NULL = defaults) with `noverrides` "key=value" overrides, replay the
  * trace on one chip (collectives timed on the config's ici.dims in symmetric mode), and
- * build the report. On failure returns non-zero with e filled; sim_run_fini is always safe. */
+ * register the chip's and the network's counters in s->stats (the report is built from them by
+ * the output layer, run.h). On failure returns non-zero with e filled; sim_run_fini is always safe. */
 int sim_run_trace(sim_run *s, const char *config_path, const char **overrides, unsigned noverrides,
                   const char *trace_path, const sim_hooks *hooks, err *e);
 /* Same, with an already loaded config. hooks may be NULL. */

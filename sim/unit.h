@@ -15,8 +15,8 @@
 
 #include <stdint.h>
 
-#include "../isa/err.h"
-#include "../isa/isa.h"
+#include "err.h"
+#include "isa.h"
 #include "config.h"
 #include "stats.h"
 

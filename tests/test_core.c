@@ -14,7 +14,7 @@
 
 #include "asm.h"
 #include "core.h"
-#include "sim.h"
+#include "run.h"
 
 static char dir[64];
 
@@ -69,10 +69,10 @@ static void obs(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64_t st
     }
 }
 
-static int run(sim_run *s, const char *trace, const char **ovr, unsigned novr, obs_log *log, err *e)
+static int run_t(run *s, const char *trace, const char **ovr, unsigned novr, obs_log *log, err *e)
 {
     sim_hooks h = {obs, log};
-    return sim_run_trace(s, NULL, ovr, novr, trace, log ? &h : NULL, e);
+    return run_trace(s, NULL, ovr, novr, trace, log ? &h : NULL, e);
 }
 
 static void test_core_single_tile_matches_closed_form(void **state)
@@ -83,14 +83,14 @@ static void test_core_single_tile_matches_closed_form(void **state)
              "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
              "mxu.matmul mxu=0 src=65536 dst=131072 m=256 dtype=bf16\n",
              p, sizeof p);
-    sim_run s;
+    run s;
     err e;
-    assert_int_equal(run(&s, p, NULL, 0, NULL, &e), 0);
+    assert_int_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
     /* load k = 128 cycles, stream m = 256 cycles, drain rows + cols - 1 = 255 cycles */
     assert_int_equal(s.rep.end_ps, (128 + 256 + 255) * 1000ULL);
     assert_int_equal(s.rep.mxu_flops, 2ULL * 256 * 128 * 128);
     assert_true(s.rep.mac_util <= 1.0);
-    sim_run_fini(&s);
+    run_fini(&s);
 }
 
 static void test_core_semaphore_orders_units(void **state)
@@ -102,10 +102,10 @@ static void test_core_semaphore_orders_units(void **state)
              "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 wait=1\n"
              "mxu.matmul mxu=0 src=65536 dst=131072 m=128 dtype=bf16\n",
              p, sizeof p);
-    sim_run s;
+    run s;
     err e;
     obs_log log = {0};
-    assert_int_equal(run(&s, p, NULL, 0, &log, &e), 0);
+    assert_int_equal(run_t(&s, p, NULL, 0, &log, &e), 0);
     assert_int_equal(log.n, 3);
     /* completion order: dma (0), ldw (1), matmul (2) */
     assert_int_equal(log.idx[0], 0);
@@ -114,7 +114,7 @@ static void test_core_semaphore_orders_units(void **state)
     assert_int_equal(log.end[1] - log.start[1], 128 * 1000ULL);
     assert_true(s.rep.units[0].stall_sem_ps > 0); /* mxu0 head waited on semaphore 1 */
     assert_int_equal(s.rep.units[0].stall_sem_ps, log.start[1]);
-    sim_run_fini(&s);
+    run_fini(&s);
 }
 
 static void test_core_units_run_concurrently(void **state)
@@ -127,12 +127,12 @@ static void test_core_units_run_concurrently(void **state)
              "mxu.matmul mxu=0 src=65536 dst=131072 m=512 dtype=bf16\n"
              "mxu.matmul mxu=1 src=65536 dst=1048576 m=512 dtype=bf16\n",
              p, sizeof p);
-    sim_run s;
+    run s;
     err e;
-    assert_int_equal(run(&s, p, NULL, 0, NULL, &e), 0);
+    assert_int_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
     /* Two MXUs in parallel take the time of one (VMEM bandwidth is ample by default). */
     assert_int_equal(s.rep.end_ps, (128 + 512 + 255) * 1000ULL);
-    sim_run_fini(&s);
+    run_fini(&s);
 }
 
 /* Both weight loads end at cycle 128, where both matmuls become ready. The core issues only
@@ -152,15 +152,15 @@ static void test_core_same_time_issue_is_in_slot_order(void **state)
              "mxu.matmul mxu=0 src=65536 dst=131072 m=512 dtype=bf16\n",
              p, sizeof p);
     const char *ovr[] = {"vmem.bytes_per_cycle=512"};
-    sim_run s;
+    run s;
     err e;
-    assert_int_equal(run(&s, p, ovr, 1, NULL, &e), 0);
+    assert_int_equal(run_t(&s, p, ovr, 1, NULL, &e), 0);
     assert_string_equal(s.rep.units[0].name, "mxu0");
     assert_string_equal(s.rep.units[1].name, "mxu1");
     assert_int_equal(s.rep.units[0].stall_vmem_ps, (768 - 512) * 1000ULL);
     assert_int_equal(s.rep.units[1].stall_vmem_ps, (1536 - 512) * 1000ULL);
     assert_int_equal(s.rep.end_ps, (128 + 1536 + 255) * 1000ULL);
-    sim_run_fini(&s);
+    run_fini(&s);
 }
 
 static void test_core_full_queue_stalls_dispatch(void **state)
@@ -172,13 +172,13 @@ static void test_core_full_queue_stalls_dispatch(void **state)
         strcat(text, "mxu.matmul mxu=0 src=65536 dst=131072 m=128 dtype=bf16\n");
     assemble("qfull", text, p, sizeof p);
     const char *ovr[] = {"core.queue_depth=2"};
-    sim_run s;
+    run s;
     err e;
-    assert_int_equal(run(&s, p, ovr, 1, NULL, &e), 0);
+    assert_int_equal(run_t(&s, p, ovr, 1, NULL, &e), 0);
     assert_true(s.rep.units[0].stall_qfull_ps > 0);
     /* back-to-back matmuls: load, 8 streams, one drain */
     assert_int_equal(s.rep.end_ps, (128 + 8 * 128 + 255) * 1000ULL);
-    sim_run_fini(&s);
+    run_fini(&s);
 }
 
 static void test_core_deadlock_names_instruction_and_semaphore(void **state)
@@ -189,13 +189,13 @@ static void test_core_deadlock_names_instruction_and_semaphore(void **state)
              "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
              "mxu.matmul mxu=0 src=65536 dst=131072 m=128 dtype=bf16 wait=5\n",
              p, sizeof p);
-    sim_run s;
+    run s;
     err e;
-    assert_int_not_equal(run(&s, p, NULL, 0, NULL, &e), 0);
+    assert_int_not_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
     assert_non_null(strstr(e.msg, "deadlock"));
     assert_non_null(strstr(e.msg, "instruction 1"));
     assert_non_null(strstr(e.msg, "semaphore 5"));
-    sim_run_fini(&s);
+    run_fini(&s);
 }
 
 static void test_core_vmem_overflow_names_instruction(void **state)
@@ -206,12 +206,12 @@ static void test_core_vmem_overflow_names_instruction(void **state)
              "nop\n"
              "dma.h2v hbm=0 vmem=0xfff000 bytes=8192\n", /* 16 MiB VMEM by default */
              p, sizeof p);
-    sim_run s;
+    run s;
     err e;
-    assert_int_not_equal(run(&s, p, NULL, 0, NULL, &e), 0);
+    assert_int_not_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
     assert_non_null(strstr(e.msg, "instruction 1"));
     assert_non_null(strstr(e.msg, "VMEM"));
-    sim_run_fini(&s);
+    run_fini(&s);
 }
 
 static void test_core_unsupported_dtype_is_an_error(void **state)
@@ -219,15 +219,15 @@ static void test_core_unsupported_dtype_is_an_error(void **state)
     (void)state;
     char p[256];
     assemble("fp8", "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=fp8\n", p, sizeof p);
-    sim_run s;
+    run s;
     err e;
-    assert_int_not_equal(run(&s, p, NULL, 0, NULL, &e), 0); /* default mxu.rate_fp8 = 0 */
+    assert_int_not_equal(run_t(&s, p, NULL, 0, NULL, &e), 0); /* default mxu.rate_fp8 = 0 */
     assert_non_null(strstr(e.msg, "fp8"));
     assert_non_null(strstr(e.msg, "not supported"));
-    sim_run_fini(&s);
+    run_fini(&s);
     const char *ovr[] = {"mxu.rate_fp8=2"};
-    assert_int_equal(run(&s, p, ovr, 1, NULL, &e), 0);
-    sim_run_fini(&s);
+    assert_int_equal(run_t(&s, p, ovr, 1, NULL, &e), 0);
+    run_fini(&s);
 }
 
 static void test_core_matmul_without_weights_is_an_error(void **state)
@@ -235,11 +235,11 @@ static void test_core_matmul_without_weights_is_an_error(void **state)
     (void)state;
     char p[256];
     assemble("now", "mxu.matmul mxu=2 src=0 dst=65536 m=8 dtype=bf16\n", p, sizeof p);
-    sim_run s;
+    run s;
     err e;
-    assert_int_not_equal(run(&s, p, NULL, 0, NULL, &e), 0);
+    assert_int_not_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
     assert_non_null(strstr(e.msg, "no weights"));
-    sim_run_fini(&s);
+    run_fini(&s);
 }
 
 static void test_core_sync_wait_blocks_dispatch_until_signal(void **state)
@@ -251,14 +251,14 @@ static void test_core_sync_wait_blocks_dispatch_until_signal(void **state)
              "sync.wait wait=3\n"
              "mxu.ldw mxu=1 vmem=0 k=64 n=128 dtype=bf16\n",
              p, sizeof p);
-    sim_run s;
+    run s;
     err e;
     obs_log log = {0};
-    assert_int_equal(run(&s, p, NULL, 0, &log, &e), 0);
+    assert_int_equal(run_t(&s, p, NULL, 0, &log, &e), 0);
     assert_int_equal(log.n, 2);
     assert_int_equal(log.start[1], 128 * 1000ULL); /* second load after the first */
     assert_int_equal(s.rep.end_ps, (128 + 64) * 1000ULL);
-    sim_run_fini(&s);
+    run_fini(&s);
 }
 
 static void test_core_regions_collect_their_instructions(void **state)
@@ -272,9 +272,9 @@ static void test_core_regions_collect_their_instructions(void **state)
              "mxu.matmul mxu=0 src=65536 dst=131072 m=256 dtype=bf16\n"
              "mxu.matmul mxu=0 src=65536 dst=131072 m=256 dtype=bf16 acc=1\n",
              p, sizeof p);
-    sim_run s;
+    run s;
     err e;
-    assert_int_equal(run(&s, p, NULL, 0, NULL, &e), 0);
+    assert_int_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
     const report_region *load = NULL, *comp = NULL;
     for (unsigned i = 0; i < s.rep.nregions; i++) {
         if (!strcmp(s.rep.regions[i].name, "load"))
@@ -289,7 +289,7 @@ static void test_core_regions_collect_their_instructions(void **state)
     assert_int_equal(comp->insns, 3); /* the mark and two matmuls */
     assert_int_equal(comp->start_ps, 128 * 1000ULL);
     assert_int_equal(comp->end_ps, (128 + 512 + 255) * 1000ULL);
-    sim_run_fini(&s);
+    run_fini(&s);
 }
 
 static void test_core_repeated_runs_in_one_process_agree(void **state)
@@ -304,14 +304,14 @@ static void test_core_repeated_runs_in_one_process_agree(void **state)
              p, sizeof p);
     uint64_t first = 0;
     for (int i = 0; i < 3; i++) {
-        sim_run s;
+        run s;
         err e;
-        assert_int_equal(run(&s, p, NULL, 0, NULL, &e), 0);
+        assert_int_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
         if (i == 0)
             first = s.rep.end_ps;
         assert_int_equal(s.rep.end_ps, first);
         assert_true(s.rep.hbm_util <= 1.0);
-        sim_run_fini(&s);
+        run_fini(&s);
     }
     assert_true(first > 0);
 }

@@ -16,9 +16,10 @@
 #include <cmocka.h>
 
 #include "gen.h"
+#include "cli.h"
 #include "pod.h"
 #include "report.h"
-#include "sim.h"
+#include "run.h"
 
 #define TRACES TPUSIM_SOURCE_DIR "/traces/"
 #define V7     TPUSIM_SOURCE_DIR "/configs/v7.yaml"
@@ -48,13 +49,13 @@ static void assert_same_file(const char *a, const char *b)
 
 static void run_json(const char *config, const char *trace, const char *json)
 {
-    sim_run s;
+    run s;
     err e;
-    if (sim_run_trace(&s, config, NULL, 0, trace, NULL, &e))
+    if (run_trace(&s, config, NULL, 0, trace, NULL, &e))
         fail_msg("sim_run_trace %s: %s", trace, e.msg);
     if (report_json(&s.rep, json, &e))
         fail_msg("report_json: %s", e.msg);
-    sim_run_fini(&s);
+    run_fini(&s);
 }
 
 static void pod_json(const char *mode, const char *topo, const char *trace, const char *json)
@@ -62,7 +63,7 @@ static void pod_json(const char *mode, const char *topo, const char *trace, cons
     char *argv[] = {"pod",        "-c",         V7,       "-q",         "--mode",      (char *)mode,
                     "--topology", (char *)topo, "--json", (char *)json, (char *)trace, NULL};
     err e;
-    if (pod_main(11, argv, &e))
+    if (cli_pod(11, argv, &e))
         fail_msg("pod_main: %s", e.msg);
 }
 

@@ -14,6 +14,7 @@
 
 #include "asm.h"
 #include "config.h"
+#include "cli.h"
 #include "pod.h"
 
 static char g_dir[64], g_trace[128];
@@ -318,7 +319,7 @@ static int run_main(const char *const *args, unsigned n, err *e)
     for (unsigned i = 0; i < n; i++)
         argv[i] = (char *)args[i];
     argv[n] = NULL;
-    return pod_main((int)n, argv, e);
+    return cli_pod((int)n, argv, e);
 }
 
 static void test_pod_json_written_atomically_with_scaling_rows(void **state)

@@ -22,7 +22,7 @@
 #include "asm.h"
 #include "config.h"
 #include "report.h"
-#include "sim.h"
+#include "run.h"
 #include "stats.h"
 #include "trace.h"
 
@@ -113,14 +113,14 @@ static uint8_t *slurp(const char *path, size_t *size)
 
 static void run_to_json(const char *config, const char *trace, const char *json)
 {
-    sim_run s;
+    run s;
     err e;
-    int rc = sim_run_trace(&s, config, NULL, 0, trace, NULL, &e);
+    int rc = run_trace(&s, config, NULL, 0, trace, NULL, &e);
     if (rc)
         fail_msg("sim_run_trace: %s", e.msg);
     if (report_json(&s.rep, json, &e))
         fail_msg("report_json: %s", e.msg);
-    sim_run_fini(&s);
+    run_fini(&s);
 }
 
 static void test_same_trace_twice_in_one_process_gives_identical_json(void **state)
@@ -227,22 +227,22 @@ static void test_three_million_instructions_stream_in_bounded_memory(void **stat
     char mixed[300];
     tpath(mixed, sizeof mixed, "warm.tpt");
     write_mixed_trace(mixed);
-    sim_run s;
-    assert_int_equal(sim_run_trace(&s, NULL, NULL, 0, mixed, NULL, &e), 0);
-    sim_run_fini(&s);
+    run s;
+    assert_int_equal(run_trace(&s, NULL, NULL, 0, mixed, NULL, &e), 0);
+    run_fini(&s);
 
     long before = rss_bytes();
     assert_true(before > 0);
     rss_probe probe = {.calls = 0, .peak = before};
     sim_hooks hooks = {.observer = rss_observer, .ctx = &probe};
-    if (sim_run_trace(&s, NULL, NULL, 0, path, &hooks, &e))
+    if (run_trace(&s, NULL, NULL, 0, path, &hooks, &e))
         fail_msg("sim_run_trace: %s", e.msg);
     long after = rss_bytes();
     if (after > probe.peak)
         probe.peak = after;
     assert_int_equal(s.rep.insns, LONG_TRACE_INSNS);
     assert_int_equal(probe.calls, LONG_TRACE_INSNS / 2); /* one completion per v.add */
-    sim_run_fini(&s);
+    run_fini(&s);
     long growth = probe.peak - before;
     print_message("rss before %ld KiB, peak %ld KiB, growth %ld KiB\n", before / 1024,
                   probe.peak / 1024, growth / 1024);
@@ -307,15 +307,15 @@ typedef struct run_job {
 static int child_run_must_fail(void *arg)
 {
     run_job *j = arg;
-    sim_run s;
+    run s;
     err e = {""};
-    int rc = sim_run_trace(&s, NULL, j->ovr, j->novr, j->trace, NULL, &e);
+    int rc = run_trace(&s, NULL, j->ovr, j->novr, j->trace, NULL, &e);
     if (rc == 0)
         fprintf(stderr, "run succeeded: %llu ps, %llu instructions\n",
                 (unsigned long long)s.rep.end_ps, (unsigned long long)s.rep.insns);
     else
         fprintf(stderr, "run failed: %s\n", e.msg);
-    sim_run_fini(&s);
+    run_fini(&s);
     if (rc == 0)
         return 3;
     for (int i = 0; i < 2; i++)
@@ -438,15 +438,15 @@ static void test_asm_and_json_to_missing_directory_fail_cleanly(void **state)
     char trace[300];
     tpath(trace, sizeof trace, "ok.tpt");
     assert_int_equal(asm_file(src, trace, &e), 0);
-    sim_run s;
-    assert_int_equal(sim_run_trace(&s, NULL, NULL, 0, trace, NULL, &e), 0);
+    run s;
+    assert_int_equal(run_trace(&s, NULL, NULL, 0, trace, NULL, &e), 0);
     tpath(out, sizeof out, "nodir/r.json");
     assert_int_not_equal(report_json(&s.rep, out, &e), 0);
     assert_non_null(strstr(e.msg, "nodir/r.json"));
     tpath(out, sizeof out, "nodir/r.csv");
     assert_int_not_equal(report_csv(&s.rep, out, &e), 0);
     assert_non_null(strstr(e.msg, "nodir/r.csv"));
-    sim_run_fini(&s);
+    run_fini(&s);
     snprintf(tmp, sizeof tmp, "%s.tmp", out);
     assert_false(exists(tmp));
 }
@@ -454,11 +454,11 @@ static void test_asm_and_json_to_missing_directory_fail_cleanly(void **state)
 static void test_sim_on_missing_trace_reports_the_path(void **state)
 {
     (void)state;
-    sim_run s;
+    run s;
     err e = {""};
-    assert_int_not_equal(sim_run_trace(&s, NULL, NULL, 0, "/nonexistent-dir/t.tpt", NULL, &e), 0);
+    assert_int_not_equal(run_trace(&s, NULL, NULL, 0, "/nonexistent-dir/t.tpt", NULL, &e), 0);
     assert_non_null(strstr(e.msg, "/nonexistent-dir/t.tpt"));
-    sim_run_fini(&s); /* documented as always safe */
+    run_fini(&s); /* documented as always safe */
 }
 
 /* Child: write a trace bigger than the limit. Exit 0 if the failure was reported (by put
@@ -520,12 +520,12 @@ static void test_json_write_failure_is_reported_and_leaves_no_file(void **state)
     tpath(path, sizeof path, "small.json");
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
     write_mixed_trace(trace);
-    sim_run s;
+    run s;
     err e;
-    assert_int_equal(sim_run_trace(&s, NULL, NULL, 0, trace, NULL, &e), 0);
+    assert_int_equal(run_trace(&s, NULL, NULL, 0, trace, NULL, &e), 0);
     json_job j = {.rep = &s.rep, .path = path};
     int rc = in_child_with_fsize(100, child_write_json, &j);
-    sim_run_fini(&s);
+    run_fini(&s);
     assert_int_equal(rc, 0);
     assert_false(exists(path));
     assert_false(exists(tmp));

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "../isa/err.h"
+#include "err.h"
 
 /* A parsed JSON value. Objects keep key order; lookups are linear (documents are small). */
 typedef enum cmp_jtype { CMP_JNULL, CMP_JBOOL, CMP_JNUM, CMP_JSTR, CMP_JARR, CMP_JOBJ } cmp_jtype;

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../isa/err.h"
+#include "err.h"
 #include "config.h"
 #include "stats.h"
 

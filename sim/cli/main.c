@@ -12,9 +12,10 @@
 #include "config.h"
 #include "gen.h"
 #include "isa.h"
+#include "cli.h"
 #include "pod.h"
 #include "progress.h"
-#include "sim.h"
+#include "run.h"
 #include "timeline.h"
 
 #ifndef TPUSIM_VERSION
@@ -173,16 +174,16 @@ static int cmd_run(int argc, char **argv)
     if (tl)
         progress_fanout_add(&fan, timeline_observe, tl);
     sim_hooks hooks = {.observer = progress_fanout_observe, .ctx = &fan};
-    sim_run s;
+    run s;
     int rc = 0;
-    int failed = sim_run_trace(&s, config, ovr, novr, argv[optind], &hooks, &e);
+    int failed = run_trace(&s, config, ovr, novr, argv[optind], &hooks, &e);
     progress_finish(pg);
     if (failed) {
         rc = fail(&e);
         goto out;
     }
     if (tl) {
-        timeline_add_regions(tl, 0, s.chip);
+        timeline_add_regions(tl, 0, s.sim.chip);
         timeline_counts tc;
         timeline_flush(tl);
         timeline_get_counts(tl, &tc);
@@ -210,7 +211,7 @@ static int cmd_run(int argc, char **argv)
 out:
     timeline_abort(tl);
     progress_free(pg);
-    sim_run_fini(&s);
+    run_fini(&s);
     return rc;
 }
 
@@ -316,7 +317,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "gen") || !strcmp(cmd, "pod")) {
         err e;
-        int r = !strcmp(cmd, "gen") ? gen_main(argc, argv, &e) : pod_main(argc, argv, &e);
+        int r = !strcmp(cmd, "gen") ? gen_main(argc, argv, &e) : cli_pod(argc, argv, &e);
         return r ? fail(&e) : 0;
     }
     fprintf(stderr, "%s: unknown command '%s' (see 'tpusim --help')\n", prog, cmd);

@@ -10,9 +10,9 @@
 
 #include <stdint.h>
 
-#include "../isa/err.h"
-#include "../isa/isa.h"
-#include "../isa/trace.h"
+#include "err.h"
+#include "isa.h"
+#include "trace.h"
 #include "config.h"
 
 /* `tpusim gen KIND [options]`: argv[0] is "gen", argv[1] the kind. Prints only for --help

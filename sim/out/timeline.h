@@ -23,7 +23,7 @@
 
 #include <stdint.h>
 
-#include "../isa/err.h"
+#include "err.h"
 #include "chip.h"
 #include "unit.h"
 

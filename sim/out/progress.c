@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../isa/trace.h"
+#include "trace.h"
 
 struct progress {
     FILE *out;

@@ -7,7 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../isa/err.h"
+#include "err.h"
 #include "chip.h"
 #include "stats.h"
 

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../isa/err.h"
+#include "err.h"
 
 typedef struct json_w {
     FILE *f;

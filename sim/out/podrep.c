@@ -1,0 +1,204 @@
+/* podrep.c - the pod estimate as text and JSON (`tpusim pod`); the figures come from pod.c. */
+#include "podrep.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "json.h"
+
+static void fmt_time(char *b, size_t cap, double ps)
+{
+    double s = ps * 1e-12;
+    if (s >= 1)
+        snprintf(b, cap, "%.3f s", s);
+    else if (s >= 1e-3)
+        snprintf(b, cap, "%.3f ms", s * 1e3);
+    else
+        snprintf(b, cap, "%.3f us", s * 1e6);
+}
+
+static void fmt_bytes(char *b, size_t cap, double v)
+{
+    static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
+    unsigned i = 0;
+    while (v >= 1024 && i < 5) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(b, cap, i ? "%.2f %s" : "%.0f %s", v, u[i]);
+}
+
+static double share(double part, uint64_t step)
+{
+    return step ? part / (double)step : 0;
+}
+
+static const char *mfu_dtype_name(int dt)
+{
+    return dt < 0 ? "mixed" : isa_dtype_name(dt);
+}
+
+void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_result *r)
+{
+    char b1[32], b2[32];
+    fprintf(out, "tpusim pod: %s%s%s%s, trace %s", c->chip_name, c->source[0] ? " (" : "",
+            c->source, c->source[0] ? ")" : "", r->trace);
+    if (o->per_chip_traces)
+        fprintf(out, " (chip 0 of %u per-chip traces)", r->chips);
+    fprintf(out, "\n");
+    if (o->nscaling && o->strong)
+        fprintf(out,
+                "note: strong scaling - each chip count runs its own trace (%s); they scale "
+                "a fixed model only if generated for one.\n",
+                o->trace);
+    else if (o->nscaling)
+        fprintf(out, "note: weak scaling - every chip runs the trace's per-chip work unchanged; "
+                     "use {chips} in the trace name for one trace per chip count.\n");
+    fprintf(out, "topology        %s, %u chips, %s\n", r->desc, r->chips,
+            o->mode == ICI_MODE_FULL ? "full mode (every chip simulated)"
+                                     : "symmetric mode (one representative chip)");
+    fprintf(out, "peak            ");
+    for (int dt = 0, first = 1; dt < ISA_DTYPE_COUNT; dt++)
+        if (r->peak_ef[dt] > 0) {
+            fprintf(out, "%s%.4g EF %s", first ? "" : ", ", r->peak_ef[dt], isa_dtype_name(dt));
+            first = 0;
+        }
+    fprintf(out, "\n");
+    fmt_time(b1, sizeof b1, (double)r->step_ps);
+    fprintf(out, "step time       %s\n", b1);
+    fprintf(out, "sustained       %.4g EF (all FLOPs); MFU %.1f%% of %s peak (MXU FLOPs)\n",
+            r->sustained_ef, r->mfu * 100, mfu_dtype_name(r->mfu_dtype));
+    fprintf(out,
+            "time split      compute %.1f%%  memory-bound %.1f%%  exposed comm %.1f%%  "
+            "idle %.1f%%\n",
+            share(r->t_compute, r->step_ps) * 100, share(r->t_memory, r->step_ps) * 100,
+            share(r->t_comm, r->step_ps) * 100, share(r->t_idle, r->step_ps) * 100);
+    if (r->mismatches)
+        fprintf(out,
+                "warning: %llu collectives differed in kind or size between the chips of a "
+                "group; the operands of the first chip to arrive were used\n",
+                (unsigned long long)r->mismatches);
+    fmt_bytes(b1, sizeof b1, r->ici_link_bytes_per_chip);
+    fmt_bytes(b2, sizeof b2, r->ici_bytes_per_chip);
+    fprintf(out, "ICI             %s per chip sent on links (instruction bytes %s)\n", b1, b2);
+    if (r->nrows) {
+        fprintf(out, "collectives (chip 0)\n");
+        fprintf(out, "  %-14s %-4s %-56s %7s %12s %12s %12s\n", "kind", "axes", "algorithm",
+                "count", "bytes", "time", "bus GB/s");
+        for (unsigned i = 0; i < r->nrows; i++) {
+            const ici_row *w = &r->rows[i];
+            char ax[4];
+            fmt_bytes(b1, sizeof b1, (double)w->bytes);
+            fmt_time(b2, sizeof b2, (double)w->time_ps);
+            fprintf(out, "  %-14s %-4s %-56s %7llu %12s %12s %12.1f\n", ici_kind_name(w->kind),
+                    ici_axes_name(w->axes, ax), w->algo, (unsigned long long)w->count, b1, b2,
+                    ici_row_busbw(w) * 1e-9);
+        }
+    }
+}
+
+/* Scaling efficiency of row i against row 0: weak scaling (fixed per-chip work) step_0 /
+ * step_i; strong scaling (fixed total work) (chips_0 step_0) / (chips_i step_i). 1 = ideal. */
+static double efficiency(const pod_result *s, unsigned i, int strong)
+{
+    double d = (double)s[i].step_ps * (strong ? s[i].chips : 1);
+    return d > 0 ? (double)s[0].step_ps * (strong ? s[0].chips : 1) / d : 0;
+}
+
+void pod_report_scaling_text(FILE *out, const pod_result *s, unsigned n, int strong)
+{
+    fprintf(out, "scaling (%s)\n",
+            strong ? "strong: one trace per chip count" : "weak: fixed per-chip trace");
+    fprintf(out, "  %8s %-12s %12s %14s %8s %11s %11s\n", "chips", "topology", "step time",
+            "sustained EF", "MFU", "comm share", "efficiency");
+    for (unsigned i = 0; i < n; i++) {
+        char b[32];
+        fmt_time(b, sizeof b, (double)s[i].step_ps);
+        fprintf(out, "  %8u %-12s %12s %14.4g %7.1f%% %10.1f%% %10.1f%%\n", s[i].chips, s[i].topo,
+                b, s[i].sustained_ef, s[i].mfu * 100, share(s[i].t_comm, s[i].step_ps) * 100,
+                efficiency(s, i, strong) * 100);
+    }
+}
+
+static void json_result_core(json_w *w, const pod_result *r)
+{
+    json_u64(w, "chips", r->chips);
+    json_str(w, "topology", r->topo);
+    json_num(w, "step_time_s", (double)r->step_ps * 1e-12);
+    json_num(w, "sustained_exaflops", r->sustained_ef);
+    json_num(w, "mfu", r->mfu);
+    json_num(w, "comm_share", share(r->t_comm, r->step_ps));
+}
+
+int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod_result *r,
+                      const pod_result *sc, unsigned nsc, err *e)
+{
+    json_w w;
+    if (json_open(&w, path, e))
+        return -1;
+    json_obj_begin(&w, NULL);
+    json_str(&w, "tool", "tpusim pod");
+    json_str(&w, "chip", c->chip_name);
+    json_str(&w, "config", c->source);
+    json_str(&w, "trace", r->trace);
+    json_str(&w, "mode", o->mode == ICI_MODE_FULL ? "full" : "symmetric");
+    json_bool(&w, "per_chip_traces", o->per_chip_traces);
+    json_bool(&w, "weak_scaling", !o->strong);
+    json_str(&w, "scaling_kind", o->strong ? "strong" : "weak");
+    json_result_core(&w, r);
+    json_str(&w, "topology_desc", r->desc);
+    json_arr_begin(&w, "dims");
+    for (unsigned a = 0; a < r->naxes; a++)
+        json_u64(&w, NULL, r->dims[a]);
+    json_arr_end(&w);
+    json_obj_begin(&w, "peak_exaflops");
+    for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++)
+        if (r->peak_ef[dt] > 0)
+            json_num(&w, isa_dtype_name(dt), r->peak_ef[dt]);
+    json_obj_end(&w);
+    json_str(&w, "mfu_dtype", mfu_dtype_name(r->mfu_dtype));
+    json_num(&w, "flops_per_chip", r->flops_per_chip);
+    json_num(&w, "mxu_flops_per_chip", r->mxu_flops_per_chip);
+    json_num(&w, "ici_bytes_per_chip", r->ici_bytes_per_chip);
+    json_num(&w, "ici_link_bytes_per_chip", r->ici_link_bytes_per_chip);
+    json_u64(&w, "collective_mismatches", r->mismatches);
+    json_obj_begin(&w, "time_split");
+    json_num(&w, "compute_s", r->t_compute * 1e-12);
+    json_num(&w, "memory_s", r->t_memory * 1e-12);
+    json_num(&w, "exposed_comm_s", r->t_comm * 1e-12);
+    json_num(&w, "idle_s", r->t_idle * 1e-12);
+    json_num(&w, "compute_share", share(r->t_compute, r->step_ps));
+    json_num(&w, "memory_share", share(r->t_memory, r->step_ps));
+    json_num(&w, "exposed_comm_share", share(r->t_comm, r->step_ps));
+    json_num(&w, "idle_share", share(r->t_idle, r->step_ps));
+    json_obj_end(&w);
+    json_arr_begin(&w, "collectives");
+    for (unsigned i = 0; i < r->nrows; i++) {
+        const ici_row *row = &r->rows[i];
+        char ax[4];
+        json_obj_begin(&w, NULL);
+        json_str(&w, "kind", ici_kind_name(row->kind));
+        json_str(&w, "axes", ici_axes_name(row->axes, ax));
+        json_str(&w, "algorithm", row->algo);
+        json_u64(&w, "count", row->count);
+        json_u64(&w, "bytes", row->bytes);
+        json_num(&w, "time_s", (double)row->time_ps * 1e-12);
+        json_num(&w, "bus_factor", row->bus_factor);
+        json_num(&w, "busbw_gbs", ici_row_busbw(row) * 1e-9);
+        json_obj_end(&w);
+    }
+    json_arr_end(&w);
+    /* one row per --scaling chip count; without --scaling, the estimate itself, so that the
+     * array is never empty and always plottable */
+    json_arr_begin(&w, "scaling");
+    for (unsigned i = 0; i < (nsc ? nsc : 1); i++) {
+        json_obj_begin(&w, NULL);
+        json_result_core(&w, nsc ? &sc[i] : r);
+        json_str(&w, "trace", nsc ? sc[i].trace : r->trace);
+        json_num(&w, "efficiency", nsc ? efficiency(sc, i, o->strong) : 1.0);
+        json_obj_end(&w);
+    }
+    json_arr_end(&w);
+    json_obj_end(&w);
+    return json_close(&w, e);
+}

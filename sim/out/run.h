@@ -1,0 +1,21 @@
+/* run.h - a single-chip run (sim.h) together with its report (report.h): the entry point the
+ * CLI and the tests use to replay a trace and read its figures. */
+#ifndef TPU_RUN_H
+#define TPU_RUN_H
+
+#include "err.h"
+#include "report.h"
+#include "sim.h"
+
+typedef struct run {
+    sim_run sim;
+    report rep;
+} run;
+
+/* sim_run_trace, then the report of the finished run. Returns 0, or non-zero with e filled;
+ * run_fini is always safe afterwards. */
+int run_trace(run *r, const char *config_path, const char **overrides, unsigned noverrides,
+              const char *trace_path, const sim_hooks *hooks, err *e);
+void run_fini(run *r);
+
+#endif
