@@ -45,12 +45,15 @@ demo)
     ;;
 test)
     # Warnings fail the CI build: the tree is -Wall -Wextra clean with gcc and clang.
-    build "$root/build" -DTPUSIM_WERROR=ON
-    (cd "$root/build" && ctest --output-on-failure -j"$jobs")
+    # TPUSIM_TESTS=ON explicitly: a demo before configured build/ without the tests and the
+    # cache keeps that; --no-tests=error makes an empty suite a failure, never a pass.
+    build "$root/build" -DTPUSIM_WERROR=ON -DTPUSIM_TESTS=ON
+    (cd "$root/build" && ctest --output-on-failure --no-tests=error -j"$jobs")
     if [ "${TPUSIM_SKIP_SANITIZE:-0}" != 1 ]; then
         echo "bootstrap: test suite again under AddressSanitizer + UndefinedBehaviorSanitizer" >&2
-        build "$root/build-asan" -DTPUSIM_SANITIZE=ON
-        (cd "$root/build-asan" && ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure -j"$jobs")
+        build "$root/build-asan" -DTPUSIM_SANITIZE=ON -DTPUSIM_TESTS=ON
+        (cd "$root/build-asan" &&
+            ASAN_OPTIONS=detect_leaks=1 ctest --output-on-failure --no-tests=error -j"$jobs")
     fi
     ;;
 *)
