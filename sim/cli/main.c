@@ -168,7 +168,12 @@ static int cmd_run(int argc, char **argv)
     timeline *tl = NULL;
     if (tl_path && !(tl = timeline_new(tl_path, &tlo, &e)))
         return fail(&e);
-    progress *pg = progress_new(stderr, progress_trace_count(argv[optind]), !quiet && isatty(2));
+    progress *pg =
+        progress_new(stderr, progress_trace_count(argv[optind]), !quiet && isatty(2), &e);
+    if (!pg) {
+        timeline_abort(tl);
+        return fail(&e);
+    }
     progress_fanout fan = {0};
     progress_fanout_add(&fan, progress_observe, pg);
     if (tl)

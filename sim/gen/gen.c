@@ -405,7 +405,7 @@ int gen_parse(gen_opts *o, cfg *c, int *help, int argc, char **argv, err *e)
     /* getopt_long permutes argv; work on a copy so the caller's note stays in order. */
     char **av = malloc((size_t)argc * sizeof *av);
     if (!av)
-        return err_set(e, "gen: out of memory");
+        return err_setk(e, ERR_NOMEM, "gen: out of memory");
     memcpy(av, argv, (size_t)argc * sizeof *av);
     int rc = -1, ac = argc - 1;
     char **args = av + 1; /* getopt starts after the kind */
@@ -812,7 +812,7 @@ int gen_main(int argc, char **argv, err *e)
     int help;
     cfg *c = malloc(sizeof *c);
     if (!c)
-        return err_set(e, "gen: out of memory");
+        return err_setk(e, ERR_NOMEM, "gen: out of memory");
     cfg_defaults(c);
     if (gen_parse(&o, c, &help, argc, argv, e)) {
         free(c);

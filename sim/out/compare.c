@@ -76,7 +76,7 @@ static int cmp_string(cmp_parser *p, char **out)
     size_t cap = 16, n = 0;
     char *b = malloc(cap);
     if (!b)
-        return err_set(p->e, "%s: out of memory", p->name);
+        return err_setk(p->e, ERR_NOMEM, "%s: out of memory", p->name);
     for (;;) {
         if (p->pos >= p->len) {
             free(b);
@@ -87,7 +87,7 @@ static int cmp_string(cmp_parser *p, char **out)
             char *nb = realloc(b, cap *= 2);
             if (!nb) {
                 free(b);
-                return err_set(p->e, "%s: out of memory", p->name);
+                return err_setk(p->e, ERR_NOMEM, "%s: out of memory", p->name);
             }
             b = nb;
         }
@@ -165,7 +165,7 @@ static int cmp_push(cmp_parser *p, cmp_json *parent, size_t *cap, const cmp_json
         size_t nc = *cap ? 2 * *cap : 8;
         cmp_json *k = realloc(parent->kid, nc * sizeof *k);
         if (!k)
-            return err_set(p->e, "%s: out of memory", p->name);
+            return err_setk(p->e, ERR_NOMEM, "%s: out of memory", p->name);
         parent->kid = k;
         *cap = nc;
     }
@@ -270,7 +270,7 @@ cmp_json *compare_json_parse(const char *text, size_t len, const char *name, err
     cmp_parser p = {.s = text, .name = name, .len = len, .e = e};
     cmp_json *v = calloc(1, sizeof *v);
     if (!v) {
-        err_set(e, "%s: out of memory", name);
+        err_setk(e, ERR_NOMEM, "%s: out of memory", name);
         return NULL;
     }
     if (cmp_value(&p, v, 0)) {
@@ -314,7 +314,7 @@ cmp_json *compare_json_load(const char *path, err *e)
     int bad = ferror(f), saved = errno;
     fclose(f);
     if (!buf) {
-        err_set(e, "%s: too large or out of memory", path);
+        err_setk(e, ERR_NOMEM, "%s: too large or out of memory", path);
         return NULL;
     }
     if (bad) {
@@ -532,7 +532,7 @@ static int cmp_build(cmp_json **docs, char **files, unsigned nf, cmp_row **out_r
                 const char **nu = realloc(units, cap_units * sizeof *nu);
                 if (!nu) {
                     free(units);
-                    return err_set(e, "out of memory");
+                    return err_setk(e, ERR_NOMEM, "out of memory");
                 }
                 units = nu;
             }
@@ -543,7 +543,7 @@ static int cmp_build(cmp_json **docs, char **files, unsigned nf, cmp_row **out_r
     cmp_row *rows = calloc(nrows, sizeof *rows);
     if (!rows) {
         free(units);
-        return err_set(e, "out of memory");
+        return err_setk(e, ERR_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < CMP_NMETRICS; i++) {
         const cmp_metric *m = &cmp_metrics[i];
