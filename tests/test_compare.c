@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "cli.h"
 #include "compare.h"
 
 static cmp_json *parse(const char *s, err *e)
@@ -102,7 +103,7 @@ __attribute__((noinline)) static char *run_compare(int argc, char **argv, int *r
     char *buf = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
-    *rc = compare_run(argc, argv, out, e);
+    *rc = cli_compare(argc, argv, out, e);
     fclose(out);
     return buf;
 }

@@ -3,8 +3,13 @@
 #ifndef TPU_CLI_H
 #define TPU_CLI_H
 
+#include <stdio.h>
+
 #include "err.h"
 
 int cli_pod(int argc, char **argv, err *e);
+/* `tpusim report`: the table (or --help) goes to `out` (stdout from main; tests pass a
+ * memory stream). */
+int cli_compare(int argc, char **argv, FILE *out, err *e);
 
 #endif

@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "asm.h"
-#include "compare.h"
 #include "config.h"
 #include "gen.h"
 #include "isa.h"
@@ -318,7 +317,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "report")) {
         err e;
-        return compare_main(argc, argv, &e) ? fail(&e) : 0;
+        return cli_compare(argc, argv, stdout, &e) ? fail(&e) : 0;
     }
     if (!strcmp(cmd, "gen") || !strcmp(cmd, "pod")) {
         err e;
