@@ -9,7 +9,6 @@
 
 #include "asm.h"
 #include "config.h"
-#include "gen.h"
 #include "isa.h"
 #include "cli.h"
 #include "pod.h"
@@ -321,7 +320,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "gen") || !strcmp(cmd, "pod")) {
         err e;
-        int r = !strcmp(cmd, "gen") ? gen_main(argc, argv, &e) : cli_pod(argc, argv, &e);
+        int r = !strcmp(cmd, "gen") ? cli_gen(argc, argv, &e) : cli_pod(argc, argv, &e);
         return r ? fail(&e) : 0;
     }
     fprintf(stderr, "%s: unknown command '%s' (see 'tpusim --help')\n", prog, cmd);
