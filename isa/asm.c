@@ -488,7 +488,7 @@ int asm_disasm_file(const char *in_path, FILE *out, err *e)
         char *buf = malloc(cap);
         if (!buf) {
             trace_reader_free(r);
-            return err_set(e, "%s: out of memory", in_path);
+            return err_setk(e, ERR_NOMEM, "%s: out of memory", in_path);
         }
         asm_buf b = {.p = buf, .cap = cap, .len = 0};
         asm_put(&b, ".note ");

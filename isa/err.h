@@ -6,15 +6,29 @@
 
 #define ERR_MSG_MAX 512
 
-/* An error report: library functions fill msg and return non-zero; main prints it.
+/* What went wrong, for callers that react differently (the message is for people; code
+ * branches on the kind, never on the message text). */
+typedef enum err_kind {
+    ERR_INPUT = 0, /* bad input: argv, config, trace or report file, unreadable/unwritable path */
+    ERR_NOMEM,     /* out of memory */
+    ERR_DEADLOCK,  /* a replay ended with work left that nothing can unblock */
+    ERR_OVERFLOW,  /* simulated time passed the end of the 64-bit picosecond clock */
+} err_kind;
+
+/* An error report: library functions fill it and return non-zero; main prints msg.
  * Messages name the file, then the line or byte offset, then what was expected,
  * e.g. "cfg.yaml:12: key 'hbm.channels': value 0 not in [1, 64]". */
 typedef struct err {
     char msg[ERR_MSG_MAX];
+    err_kind kind;
 } err;
 
-/* Format msg into e (e may be NULL). Always returns -1 so callers can `return err_set(...)`. */
+/* Format msg into e (e may be NULL) with kind ERR_INPUT. Always returns -1 so callers can
+ * `return err_set(...)`. */
 int err_set(err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int err_vset(err *e, const char *fmt, va_list ap);
+/* The same with an explicit kind. */
+int err_setk(err *e, err_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int err_vsetk(err *e, err_kind kind, const char *fmt, va_list ap);
 
 #endif

@@ -195,10 +195,10 @@ int trace_reader_open(trace_reader **out, const char *path, err *e)
     *out = NULL;
     trace_reader *r = calloc(1, sizeof *r);
     if (!r)
-        return err_set(e, "%s: out of memory", path);
+        return err_setk(e, ERR_NOMEM, "%s: out of memory", path);
     r->path = trace_strdup(path, "");
     if (!r->path) {
-        err_set(e, "%s: out of memory", path);
+        err_setk(e, ERR_NOMEM, "%s: out of memory", path);
         goto out_free;
     }
     r->f = fopen(path, "rb");
@@ -254,8 +254,13 @@ static int rd_refill(trace_reader *r, err *e)
         if (z == Z_DATA_ERROR || z == Z_NEED_DICT)
             return rd_fail(r, e, "corrupt zlib stream (%s)",
                            r->zs.msg ? r->zs.msg : "needs a dictionary");
-        if (z == Z_MEM_ERROR)
-            return rd_fail(r, e, "out of memory in zlib");
+        if (z == Z_MEM_ERROR) {
+            rd_fail(r, NULL, "out of memory in zlib");
+            r->fail.kind = ERR_NOMEM;
+            if (e)
+                *e = r->fail;
+            return -1;
+        }
         if (produced)
             return 0;
         /* Z_OK or Z_BUF_ERROR with nothing produced: inflate needs more input. */
@@ -364,7 +369,7 @@ int trace_reader_prefetch(trace_reader *r, err *e)
         return 0;
     trace_prefetch *pf = calloc(1, sizeof *pf);
     if (!pf)
-        return err_set(e, "%s: out of memory", r->path);
+        return err_setk(e, ERR_NOMEM, "%s: out of memory", r->path);
     pthread_mutex_init(&pf->mu, NULL);
     pthread_cond_init(&pf->cv, NULL);
     pf->index = r->index;
@@ -538,11 +543,11 @@ int trace_writer_open(trace_writer **out, const char *path, const char *note, er
                        TRACE_NOTE_MAX - 1);
     trace_writer *w = calloc(1, sizeof *w);
     if (!w)
-        return err_set(e, "%s: out of memory", path);
+        return err_setk(e, ERR_NOMEM, "%s: out of memory", path);
     w->path = trace_strdup(path, "");
     w->tmp = trace_strdup(path, ".tmp");
     if (!w->path || !w->tmp) {
-        err_set(e, "%s: out of memory", path);
+        err_setk(e, ERR_NOMEM, "%s: out of memory", path);
         goto out_free;
     }
     if (deflateInit(&w->zs, TRACE_LEVEL) != Z_OK) {

@@ -34,20 +34,20 @@ chip *chip_new(const cfg *c, unsigned chip_id, struct ici_net *net, const char *
 {
     chip *ch = calloc(1, sizeof *ch);
     if (!ch) {
-        err_set(e, "out of memory");
+        err_setk(e, ERR_NOMEM, "out of memory");
         return NULL;
     }
     ch->cfg = c;
     ch->id = chip_id;
     if (trace_reader_open(&ch->tr, trace_path, e))
         goto out_fail;
-    ch->vm = vmem_new(c);
-    ch->hb = hbm_new(c);
+    if (!(ch->vm = vmem_new(c, e)) || !(ch->hb = hbm_new(c, e)))
+        goto out_fail;
     ch->n_mxu = cfg_mxu_total(c);
     ch->nunits = ch->n_mxu + 3;
     ch->units = calloc(ch->nunits, sizeof *ch->units);
     if (!ch->units) {
-        err_set(e, "out of memory");
+        err_setk(e, ERR_NOMEM, "out of memory");
         goto out_fail;
     }
     ch->env = (unit_env){

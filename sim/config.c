@@ -600,7 +600,7 @@ static int cfg_load_file(cfg_loader *ld, const char *path)
     cfg_file *f = calloc(1, sizeof *f);
     if (!f) {
         fclose(fp);
-        return err_set(ld->e, "%s: out of memory", path);
+        return err_setk(ld->e, ERR_NOMEM, "%s: out of memory", path);
     }
     int rc = -1;
     f->path = path;
@@ -632,7 +632,7 @@ int cfg_load(cfg *c, const char *path, const char *presets_dir, err *e)
         return err_set(e, "%.64s...: path longer than %zu characters", path, sizeof c->source - 1);
     cfg_loader *ld = calloc(1, sizeof *ld);
     if (!ld)
-        return err_set(e, "%s: out of memory", path);
+        return err_setk(e, ERR_NOMEM, "%s: out of memory", path);
     ld->c = c;
     ld->presets_dir = presets_dir;
     ld->e = e;

@@ -157,15 +157,32 @@ static void pump_cb(void *ctx)
     core_pump(ctx);
 }
 
+static int core_vfail(core *co, err_kind kind, const char *fmt, va_list ap)
+{
+    err_vsetk(&co->fail, kind, fmt, ap);
+    co->failed = 1;
+    kern_stop();
+    return -1;
+}
+
 static int core_fail(core *co, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int core_fail(core *co, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    err_vset(&co->fail, fmt, ap);
+    core_vfail(co, ERR_INPUT, fmt, ap);
     va_end(ap);
-    co->failed = 1;
-    kern_stop();
+    return -1;
+}
+
+static int core_failk(core *co, err_kind kind, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int core_failk(core *co, err_kind kind, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    core_vfail(co, kind, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
@@ -175,7 +192,7 @@ core *core_new(const cfg *c, const char *trace_path, trace_reader *tr, unit **un
 {
     core *co = calloc(1, sizeof *co);
     if (!co) {
-        err_set(e, "out of memory");
+        err_setk(e, ERR_NOMEM, "out of memory");
         return NULL;
     }
     co->cfg = c;
@@ -223,7 +240,7 @@ core *core_new(const cfg *c, const char *trace_path, trace_reader *tr, unit **un
     return co;
 out_oom:
     core_free(co);
-    err_set(e, "out of memory");
+    err_setk(e, ERR_NOMEM, "out of memory");
     return NULL;
 }
 
@@ -422,10 +439,13 @@ static uint32_t flight_alloc(core *co)
 {
     if (co->fl_free >= co->fl_cap) {
         uint32_t old = co->fl_cap;
+        core_flight *fl = realloc(co->fl, 2 * (size_t)old * sizeof *fl);
+        if (!fl) {
+            core_failk(co, ERR_NOMEM, "out of memory");
+            return UINT32_MAX;
+        }
+        co->fl = fl;
         co->fl_cap *= 2;
-        co->fl = realloc(co->fl, co->fl_cap * sizeof *co->fl);
-        if (!co->fl)
-            abort();
         for (uint32_t i = old; i < co->fl_cap; i++) {
             co->fl[i].next_free = i + 1;
             co->fl[i].live = 0;
@@ -463,6 +483,8 @@ static int try_issue(core *co, unsigned slot)
         if (w)
             co->sem[w - 1]--;
         uint32_t t = flight_alloc(co);
+        if (t == UINT32_MAX)
+            return progress;
         core_flight *f = &co->fl[t];
         f->slot = (uint16_t)slot;
         f->signal = q->in.signal;
@@ -489,10 +511,10 @@ static int try_issue(core *co, unsigned slot)
         progress = 1;
         unit_start(u, &in, t);
         if (kern_overflowed() && !co->failed) {
-            core_fail(co,
-                      "%s: instruction %" PRIu64 " (%s): its completion time does not fit the "
-                      "64-bit picosecond clock (2^64 ps, about 213 days)",
-                      co->path, idx, isa_info_of(in.op)->mnemonic);
+            core_failk(co, ERR_OVERFLOW,
+                       "%s: instruction %" PRIu64 " (%s): its completion time does not fit the "
+                       "64-bit picosecond clock (2^64 ps, about 213 days)",
+                       co->path, idx, isa_info_of(in.op)->mnemonic);
             return 0;
         }
     }
@@ -547,10 +569,10 @@ void core_unit_done(void *host, unit *u, uint32_t token)
     region_charge(&co->regions[f->region], f, ucls, now, &ovf);
     region_charge(&co->total, f, ucls, now, &ovf);
     if (ovf && !co->failed)
-        core_fail(co,
-                  "%s: instruction %" PRIu64 " (%s): the run's FLOP, byte or busy-time total "
-                  "passes 2^64",
-                  co->path, f->idx, isa_info_of(f->op)->mnemonic);
+        core_failk(co, ERR_OVERFLOW,
+                   "%s: instruction %" PRIu64 " (%s): the run's FLOP, byte or busy-time total "
+                   "passes 2^64",
+                   co->path, f->idx, isa_info_of(f->op)->mnemonic);
     if (now > co->end_ps)
         co->end_ps = now;
     co->q[f->slot].poll = 1;
@@ -581,8 +603,10 @@ static uint32_t region_intern(core *co, const char *name)
     if (co->nregions >= CORE_MAX_REGIONS)
         return co->nregions - 1;
     core_region *r = realloc(co->regions, (co->nregions + 1) * sizeof *r);
-    if (!r)
-        abort();
+    if (!r) {
+        core_failk(co, ERR_NOMEM, "out of memory");
+        return 0;
+    }
     co->regions = r;
     memset(&r[co->nregions], 0, sizeof *r);
     snprintf(r[co->nregions].name, ISA_NAME_MAX, "%s", name);
@@ -772,7 +796,7 @@ int core_finish(core *co, err *e)
 {
     core_account(co);
     if (co->failed)
-        return err_set(e, "%s", co->fail.msg);
+        return err_setk(e, co->fail.kind, "%s", co->fail.msg);
     if (kern_overflowed()) {
         /* The oldest instruction still in flight is one whose end does not fit. */
         const core_flight *old = NULL;
@@ -780,14 +804,14 @@ int core_finish(core *co, err *e)
             if (co->fl[i].live && (!old || co->fl[i].idx < old->idx))
                 old = &co->fl[i];
         if (old)
-            return err_set(e,
-                           "%s: instruction %" PRIu64 " (%s): its completion time does not fit "
-                           "the 64-bit picosecond clock (2^64 ps, about 213 days)",
-                           co->path, old->idx, isa_info_of(old->op)->mnemonic);
-        return err_set(e,
-                       "%s: simulated time passed the end of the 64-bit picosecond clock "
-                       "(2^64 ps, about 213 days) after instruction %" PRIu64,
-                       co->path, co->next_idx);
+            return err_setk(e, ERR_OVERFLOW,
+                            "%s: instruction %" PRIu64 " (%s): its completion time does not fit "
+                            "the 64-bit picosecond clock (2^64 ps, about 213 days)",
+                            co->path, old->idx, isa_info_of(old->op)->mnemonic);
+        return err_setk(e, ERR_OVERFLOW,
+                        "%s: simulated time passed the end of the 64-bit picosecond clock "
+                        "(2^64 ps, about 213 days) after instruction %" PRIu64,
+                        co->path, co->next_idx);
     }
     if (core_done(co))
         return 0;
@@ -798,27 +822,27 @@ int core_finish(core *co, err *e)
             continue;
         core_qent *q = &qu->e[qu->head];
         if (q->in.wait && co->sem[q->in.wait - 1] == 0)
-            return err_set(e,
-                           "%s: deadlock: instruction %" PRIu64 " (%s) waits on semaphore %u, "
-                           "which nothing left can signal",
-                           co->path, q->idx, isa_info_of(q->in.op)->mnemonic, q->in.wait - 1);
+            return err_setk(e, ERR_DEADLOCK,
+                            "%s: deadlock: instruction %" PRIu64 " (%s) waits on semaphore %u, "
+                            "which nothing left can signal",
+                            co->path, q->idx, isa_info_of(q->in.op)->mnemonic, q->in.wait - 1);
     }
     if (co->have_pending && co->pending.wait && co->blocked == 2)
-        return err_set(e,
-                       "%s: deadlock: instruction %" PRIu64 " (%s) waits on semaphore %u, which "
-                       "nothing left can signal",
-                       co->path, co->next_idx, isa_info_of(co->pending.op)->mnemonic,
-                       co->pending.wait - 1);
+        return err_setk(e, ERR_DEADLOCK,
+                        "%s: deadlock: instruction %" PRIu64 " (%s) waits on semaphore %u, which "
+                        "nothing left can signal",
+                        co->path, co->next_idx, isa_info_of(co->pending.op)->mnemonic,
+                        co->pending.wait - 1);
     if (co->blocked == 3)
-        return err_set(e,
-                       "%s: deadlock: instruction %" PRIu64 " (sync.barrier) never released: "
-                       "not every chip reached it",
-                       co->path, co->next_idx);
+        return err_setk(e, ERR_DEADLOCK,
+                        "%s: deadlock: instruction %" PRIu64 " (sync.barrier) never released: "
+                        "not every chip reached it",
+                        co->path, co->next_idx);
     if (co->inflight)
-        return err_set(e,
-                       "%s: deadlock: %u instruction(s) started but never completed (waiting "
-                       "on other chips?)",
-                       co->path, co->inflight);
+        return err_setk(e, ERR_DEADLOCK,
+                        "%s: deadlock: %u instruction(s) started but never completed (waiting "
+                        "on other chips?)",
+                        co->path, co->inflight);
     return err_set(e, "%s: replay stopped after instruction %" PRIu64 " of the trace", co->path,
                    co->next_idx);
 }

@@ -33,6 +33,7 @@ struct kern_state {
     uint64_t events = 0;
     bool stopping = false;
     bool overflow = false;
+    bool nomem = false;
 };
 kern_state *g_kern;
 
@@ -77,6 +78,7 @@ void kern_begin(void)
     s->events = 0;
     s->stopping = false;
     s->overflow = false;
+    s->nomem = false;
 }
 
 kern_event *kern_event_new(kern_fn fn, void *ctx)
@@ -168,6 +170,19 @@ void kern_stop(void)
 int kern_overflowed(void)
 {
     return state()->overflow;
+}
+
+void kern_fail_nomem(void)
+{
+    kern_state *s = state();
+    s->nomem = true;
+    s->stopping = true;
+    sc_pause();
+}
+
+int kern_out_of_memory(void)
+{
+    return state()->nomem;
 }
 
 uint64_t kern_event_count(void)

@@ -42,6 +42,12 @@ void kern_stop(void);
 /* Nonzero when an event was asked for past the end of the 64-bit ps clock since
  * kern_begin(); kern_run() has then returned early and the simulation is invalid. */
 int kern_overflowed(void);
+/* For a model whose run-time allocation failed (no callback can return an error): flag it
+ * and make kern_run return after the current callback. The caller leaves its state as it was
+ * and the simulation is invalid; whoever called kern_run reports it (ERR_NOMEM). */
+void kern_fail_nomem(void);
+/* Nonzero when kern_fail_nomem was called since kern_begin(). */
+int kern_out_of_memory(void);
 /* Number of callbacks run since kern_begin (for benchmarks). */
 uint64_t kern_event_count(void);
 

@@ -127,78 +127,83 @@ int pod_estimate(const cfg *c, const char *trace, const char *topo, ici_mode mod
     return pod_estimate_traces(c, &trace, 1, topo, mode, res, e);
 }
 
-int pod_estimate_traces(const cfg *c, const char *const *traces, unsigned ntraces, const char *topo,
-                        ici_mode mode, pod_result *res, err *e)
+/* The traces fit the network and the mode; fills the topology fields of res. */
+static int pod_check_layout(const ici_net *net, const char *const *traces, unsigned ntraces,
+                            const char *topo, ici_mode mode, pod_result *res, err *e)
 {
-    memset(res, 0, sizeof *res);
-    int rc = -1;
-    chip **chips = NULL;
-    unsigned nchips = 0;
-    char path[sizeof res->trace];
-    kern_begin();
-    ici_net *net = ici_net_new(c, topo, mode, e);
-    if (!net)
-        return -1;
     int per_chip = ntraces > 1 || pod_trace_per_chip(traces[0]);
-    if (ntraces > 1 && ntraces != ici_net_chips(net)) {
-        err_set(e,
-                "pod: %u traces for the %u chips of %s: give one SPMD trace, or one per chip "
-                "in chip-id order",
-                ntraces, ici_net_chips(net), topo);
-        goto out;
-    }
-    if (per_chip && mode != ICI_MODE_FULL) {
-        err_set(e, "pod: per-chip traces need --mode full (symmetric mode simulates one chip)");
-        goto out;
-    }
+    if (ntraces > 1 && ntraces != ici_net_chips(net))
+        return err_set(e,
+                       "pod: %u traces for the %u chips of %s: give one SPMD trace, or one per "
+                       "chip in chip-id order",
+                       ntraces, ici_net_chips(net), topo);
+    if (per_chip && mode != ICI_MODE_FULL)
+        return err_set(e,
+                       "pod: per-chip traces need --mode full (symmetric mode simulates one chip)");
     res->chips = ici_net_chips(net);
     res->naxes = ici_net_axes(net);
     ici_net_dims(net, res->dims);
     snprintf(res->topo, sizeof res->topo, "%s", topo);
     snprintf(res->desc, sizeof res->desc, "%s", ici_net_describe(net));
-    if (mode == ICI_MODE_FULL && res->chips > POD_FULL_MAX_CHIPS) {
-        err_set(e,
-                "pod: full mode simulates every chip; %s has %u chips (at most %d): use "
-                "--mode symmetric",
-                topo, res->chips, POD_FULL_MAX_CHIPS);
-        goto out;
-    }
-    nchips = mode == ICI_MODE_FULL ? res->chips : 1;
-    chips = calloc(nchips, sizeof *chips);
-    if (!chips) {
-        err_set(e, "pod: out of memory");
-        goto out;
-    }
+    if (mode == ICI_MODE_FULL && res->chips > POD_FULL_MAX_CHIPS)
+        return err_set(e,
+                       "pod: full mode simulates every chip; %s has %u chips (at most %d): use "
+                       "--mode symmetric",
+                       topo, res->chips, POD_FULL_MAX_CHIPS);
+    return 0;
+}
+
+/* chips[0..nchips-1] on net, each with its trace (the template expanded per chip). */
+static int pod_build_chips(const cfg *c, ici_net *net, const char *const *traces, unsigned ntraces,
+                           chip **chips, unsigned nchips, pod_result *res, err *e)
+{
+    char path[sizeof res->trace];
     for (unsigned i = 0; i < nchips; i++) {
         if (pod_trace_path(traces[ntraces > 1 ? i : 0], i, res->chips, path, sizeof path, e))
-            goto out;
+            return -1;
         if (i == 0)
             snprintf(res->trace, sizeof res->trace, "%s", path);
         if (!(chips[i] = chip_new(c, i, net, path, e)))
-            goto out;
+            return -1;
     }
-    kern_run(KERN_FOREVER);
-    /* A chip that fails stops issuing; the others then deadlock in its collectives. Report the
-     * failing chip's own error, not the first deadlock it caused. */
+    return 0;
+}
+
+/* After the run: a chip that fails stops issuing and the others then deadlock in its
+ * collectives. Report the failing chip's own error, not the first deadlock it caused. */
+static int pod_finish_chips(chip **chips, unsigned nchips, err *e)
+{
+    if (kern_out_of_memory())
+        return err_setk(e, ERR_NOMEM, "pod: out of memory during the replay");
     int failed = 0;
     for (unsigned i = 0; i < nchips; i++) {
         err ei;
         if (!chip_finish(chips[i], &ei))
             continue;
-        int dead = strstr(ei.msg, "deadlock") != NULL;
+        int dead = ei.kind == ERR_DEADLOCK;
         if (!failed || !dead)
             *e = ei;
         if (!dead)
-            goto out;
+            return -1;
         failed = 1;
     }
-    if (failed)
-        goto out;
+    return failed ? -1 : 0;
+}
+
+/* Per-chip averages of the step time split, FLOPs and ICI bytes; step_ps is the slowest. */
+static int pod_average_chips(chip **chips, unsigned nchips, pod_result *res, err *e)
+{
     for (unsigned i = 0; i < nchips; i++) {
         chip_summary s;
         chip_summarize(chips[i], &s);
-        stats_reg *r = stats_new();
+        stats_reg *r = stats_new(e);
+        if (!r)
+            return -1;
         chip_register_stats(chips[i], r);
+        if (stats_check(r, e)) {
+            stats_free(r);
+            return -1;
+        }
         if (s.end_ps > res->step_ps)
             res->step_ps = s.end_ps;
         res->flops_per_chip += (double)s.flops;
@@ -223,6 +228,12 @@ int pod_estimate_traces(const cfg *c, const char *const *traces, unsigned ntrace
     /* idle: the rest of the step, including the wait of early finishers (full mode) */
     double busy = res->t_compute + res->t_memory + res->t_comm;
     res->t_idle = (double)res->step_ps > busy ? (double)res->step_ps - busy : 0;
+    return 0;
+}
+
+/* Pod-level figures from the per-chip averages: exaflops (peak, sustained) and MFU. */
+static void pod_derive(const cfg *c, pod_result *res)
+{
     for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++)
         res->peak_ef[dt] = res->chips * cfg_peak_flops(c, dt) * 1e-18;
     double step_s = (double)res->step_ps * 1e-12;
@@ -244,12 +255,45 @@ int pod_estimate_traces(const cfg *c, const char *const *traces, unsigned ntrace
         }
     }
     res->mfu = step_s > 0 && peak_chip > 0 ? res->mxu_flops_per_chip / step_s / peak_chip : 0;
+}
+
+/* The network's per-collective rows (at most POD_MAX_ROWS) and mismatch count. */
+static void pod_copy_rows(const ici_net *net, pod_result *res)
+{
     res->mismatches = ici_net_mismatches(net);
     res->nrows = ici_net_nrows(net);
     if (res->nrows > POD_MAX_ROWS)
         res->nrows = POD_MAX_ROWS;
     for (unsigned i = 0; i < res->nrows; i++)
         res->rows[i] = *ici_net_row(net, i);
+}
+
+int pod_estimate_traces(const cfg *c, const char *const *traces, unsigned ntraces, const char *topo,
+                        ici_mode mode, pod_result *res, err *e)
+{
+    memset(res, 0, sizeof *res);
+    int rc = -1;
+    chip **chips = NULL;
+    unsigned nchips = 0;
+    kern_begin();
+    ici_net *net = ici_net_new(c, topo, mode, e);
+    if (!net)
+        return -1;
+    if (pod_check_layout(net, traces, ntraces, topo, mode, res, e))
+        goto out;
+    nchips = mode == ICI_MODE_FULL ? res->chips : 1;
+    chips = calloc(nchips, sizeof *chips);
+    if (!chips) {
+        err_setk(e, ERR_NOMEM, "pod: out of memory");
+        goto out;
+    }
+    if (pod_build_chips(c, net, traces, ntraces, chips, nchips, res, e))
+        goto out;
+    kern_run(KERN_FOREVER);
+    if (pod_finish_chips(chips, nchips, e) || pod_average_chips(chips, nchips, res, e))
+        goto out;
+    pod_derive(c, res);
+    pod_copy_rows(net, res);
     rc = 0;
 out:
     if (chips)

@@ -54,12 +54,15 @@ int sim_run_cfg(sim_run *s, const cfg *c, const char *trace_path, const sim_hook
     kern_run(KERN_FOREVER);
     s->wall_s = wall_now() - t0;
     s->events = kern_event_count();
+    if (kern_out_of_memory())
+        return err_setk(e, ERR_NOMEM, "%s: out of memory during the replay", trace_path);
     if (chip_finish(s->chip, e))
         return -1;
-    s->stats = stats_new();
+    if (!(s->stats = stats_new(e)))
+        return -1;
     chip_register_stats(s->chip, s->stats);
     ici_net_register_stats(s->net, s->stats);
-    return 0;
+    return stats_check(s->stats, e);
 }
 
 int sim_run_trace(sim_run *s, const char *config_path, const char **overrides, unsigned noverrides,

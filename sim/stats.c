@@ -8,14 +8,22 @@
 struct stats_reg {
     stats_entry *v;
     size_t n, cap;
+    int nomem; /* a registration was dropped for want of memory (stats_check reports it) */
 };
 
-stats_reg *stats_new(void)
+stats_reg *stats_new(err *e)
 {
     stats_reg *r = calloc(1, sizeof *r);
     if (!r)
-        abort();
+        err_setk(e, ERR_NOMEM, "out of memory for the statistics registry");
     return r;
+}
+
+int stats_check(const stats_reg *r, err *e)
+{
+    if (r->nomem)
+        return err_setk(e, ERR_NOMEM, "out of memory registering statistics");
+    return 0;
 }
 
 void stats_free(stats_reg *r)
@@ -30,10 +38,14 @@ static stats_entry *stats_push(stats_reg *r, const char *group, const char *name
                                const char *desc)
 {
     if (r->n == r->cap) {
-        r->cap = r->cap ? 2 * r->cap : 64;
-        r->v = realloc(r->v, r->cap * sizeof *r->v);
-        if (!r->v)
-            abort();
+        size_t cap = r->cap ? 2 * r->cap : 64;
+        stats_entry *v = realloc(r->v, cap * sizeof *v);
+        if (!v) {
+            r->nomem = 1;
+            return NULL;
+        }
+        r->v = v;
+        r->cap = cap;
     }
     stats_entry *e = &r->v[r->n++];
     memset(e, 0, sizeof *e);
@@ -47,13 +59,17 @@ static stats_entry *stats_push(stats_reg *r, const char *group, const char *name
 void stats_u64(stats_reg *r, const char *group, const char *name, const char *unit,
                const char *desc, const uint64_t *value)
 {
-    stats_push(r, group, name, unit, desc)->value = value;
+    stats_entry *e = stats_push(r, group, name, unit, desc);
+    if (e)
+        e->value = value;
 }
 
 void stats_formula(stats_reg *r, const char *group, const char *name, const char *unit,
                    const char *desc, stats_fn fn, const void *ctx)
 {
     stats_entry *e = stats_push(r, group, name, unit, desc);
+    if (!e)
+        return;
     e->fn = fn;
     e->ctx = ctx;
 }

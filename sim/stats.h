@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "err.h"
+
 typedef struct stats_reg stats_reg;
 typedef double (*stats_fn)(const void *ctx);
 
@@ -20,9 +22,12 @@ typedef struct stats_entry {
     const void *ctx;
 } stats_entry;
 
-/* Caller frees with stats_free. Aborts on out-of-memory. */
-stats_reg *stats_new(void);
+/* Caller frees with stats_free. NULL with e filled (ERR_NOMEM) on out-of-memory. */
+stats_reg *stats_new(err *e);
 void stats_free(stats_reg *r);
+/* Registrations return nothing: one that finds no memory is dropped and remembered, and
+ * stats_check then returns -1 with e filled (ERR_NOMEM). Call it once registering is done. */
+int stats_check(const stats_reg *r, err *e);
 /* Register a counter; *value must outlive the registry. unit and desc must be static. */
 void stats_u64(stats_reg *r, const char *group, const char *name, const char *unit,
                const char *desc, const uint64_t *value);

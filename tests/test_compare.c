@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "cli.h"
 #include "compare.h"
 
 static cmp_json *parse(const char *s, err *e)
@@ -22,7 +23,7 @@ static cmp_json *parse(const char *s, err *e)
 static void test_compare_json_reads_every_value_kind(void **state)
 {
     (void)state;
-    err e = {{0}};
+    err e = {0};
     cmp_json *v =
         parse(" {\"a\": [1, -2.5e3, true, false, null], \"s\": \"q\\\"\\n\\u00e9\\ud83d\\ude00\","
               " \"o\": {\"k\": {}} , \"e\": []}\n",
@@ -48,7 +49,7 @@ static void test_compare_json_reads_every_value_kind(void **state)
 static void test_compare_json_errors_name_file_and_byte_offset(void **state)
 {
     (void)state;
-    err e = {{0}};
+    err e = {0};
     assert_null(parse("{\"a\":1,}", &e));
     assert_string_equal(e.msg, "x.json: byte 7: expected a '\"' starting a member name");
     assert_null(parse("[1, 2", &e));
@@ -69,7 +70,7 @@ static void test_compare_json_limits_nesting_depth(void **state)
     char deep[400];
     memset(deep, '[', 200);
     memset(deep + 200, ']', 200);
-    err e = {{0}};
+    err e = {0};
     assert_null(compare_json_parse(deep, sizeof deep, "d.json", &e));
     assert_non_null(strstr(e.msg, "nesting"));
     cmp_json *ok = compare_json_parse(deep + 150, 100, "d.json", &e); /* 50 levels: fine */
@@ -102,7 +103,7 @@ __attribute__((noinline)) static char *run_compare(int argc, char **argv, int *r
     char *buf = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
-    *rc = compare_run(argc, argv, out, e);
+    *rc = cli_compare(argc, argv, out, e);
     fclose(out);
     return buf;
 }
@@ -119,7 +120,7 @@ static void test_compare_table_shows_ratios_and_writes_csv(void **state)
     write_report(a, 2e6, 1, 0.4, 1);
     write_report(b, 1e6, 1, 0.8, 1);
     char *argv[] = {"report", a, b, "--csv", csv};
-    err e = {{0}};
+    err e = {0};
     int rc;
     char *out = run_compare(5, argv, &rc, &e);
     if (rc)
@@ -161,7 +162,7 @@ static void test_compare_missing_key_is_an_error_naming_file_and_key(void **stat
     write_report(a, 2e6, 1, 0.4, 1);
     write_report(b, 1e6, 1, 0.8, 0);
     char *argv[] = {"report", a, b};
-    err e = {{0}};
+    err e = {0};
     int rc;
     free(run_compare(3, argv, &rc, &e));
     assert_int_not_equal(rc, 0);

@@ -60,7 +60,7 @@ static void expect_load_error(const char *name, const char *text, const char *re
 {
     const char *path = write_file(name, text);
     cfg c;
-    err e = {{0}};
+    err e = {0};
     assert_int_not_equal(cfg_load(&c, path, PRESETS, &e), 0);
     char want[ERR_MSG_MAX];
     snprintf(want, sizeof want, "%s:%s", path, rest);
@@ -69,7 +69,7 @@ static void expect_load_error(const char *name, const char *text, const char *re
 
 static void load_ok(cfg *c, const char *path)
 {
-    err e = {{0}};
+    err e = {0};
     int rc = cfg_load(c, path, PRESETS, &e);
     if (rc)
         fail_msg("%s", e.msg);
@@ -98,7 +98,7 @@ static void test_defaults_equal_the_key_table(void **state)
     assert_string_equal(c.ici_dims, "4x4");
     assert_int_equal(c.pod_chips, 256);
     assert_int_equal(c.source[0], 0);
-    err e = {{0}};
+    err e = {0};
     assert_int_equal(cfg_check(&c, &e), 0);
 }
 
@@ -113,7 +113,7 @@ static void test_every_default_reparses_to_the_same_value(void **state)
     cfg_defaults(&d);
     memset(&c, 0, sizeof c);
     for (size_t i = 0; i < n; i++) {
-        err e = {{0}};
+        err e = {0};
         assert_int_equal(cfg_set(&c, k[i].name, k[i].def, "t", &e), 0);
         assert_ptr_equal(cfg_key_find(k[i].name), &k[i]);
         for (size_t j = 0; j < i; j++)
@@ -210,7 +210,7 @@ static void test_bare_preset_name_is_found(void **state)
 {
     (void)state;
     cfg c;
-    err e = {{0}};
+    err e = {0};
     assert_int_equal(cfg_load(&c, "v5e", PRESETS, &e), 0);
     assert_string_equal(c.source, PRESETS "/v5e.yaml");
     /* NULL presets_dir: found through $TPUSIM_PRESETS */
@@ -261,7 +261,7 @@ static void test_include_cycle_is_an_error(void **state)
     snprintf(a, sizeof a, "%s/cyc_a.yaml", tmpdir);
     snprintf(want, sizeof want, "%s/cyc_b.yaml:1: include 'cyc_a.yaml': include cycle", tmpdir);
     cfg c;
-    err e = {{0}};
+    err e = {0};
     assert_int_not_equal(cfg_load(&c, a, PRESETS, &e), 0);
     assert_string_equal(e.msg, want);
     expect_load_error("self.yaml", "include: self.yaml\n", "1: include 'self.yaml': include cycle");
@@ -283,7 +283,7 @@ static void test_include_depth_is_limited_to_8(void **state)
     snprintf(want, sizeof want, "%s/d8.yaml:1: include 'd9.yaml': includes nested deeper than 8",
              tmpdir);
     cfg c;
-    err e = {{0}};
+    err e = {0};
     assert_int_not_equal(cfg_load(&c, d0, PRESETS, &e), 0);
     assert_string_equal(e.msg, want);
     /* Eight levels are fine. */
@@ -299,7 +299,7 @@ static void test_include_errors(void **state)
                       "2: 'include' must be the first key of the file");
     const char *path = write_file("missing.yaml", "\n\ninclude: v99\n");
     cfg c;
-    err e = {{0}};
+    err e = {0};
     assert_int_not_equal(cfg_load(&c, path, PRESETS, &e), 0);
     char want[ERR_MSG_MAX];
     /* The message goes on to list the search path, which includes the install directory. */
@@ -318,7 +318,7 @@ static void round_trip(const cfg *c)
     cfg_dump(c, f);
     fclose(f);
     cfg back;
-    err e = {{0}};
+    err e = {0};
     if (cfg_load(&back, path, PRESETS, &e))
         fail_msg("%s", e.msg);
     cfg want = *c;
@@ -346,7 +346,7 @@ static void test_dump_round_trip_awkward_values(void **state)
     (void)state;
     cfg c;
     cfg_defaults(&c);
-    err e = {{0}};
+    err e = {0};
     assert_int_equal(cfg_set(&c, "chip.name", "a \"q\" # b: c\\d\t", "-p", &e), 0);
     assert_int_equal(cfg_set(&c, "chip.clock_ghz", "0.1", "-p", &e), 0);
     assert_int_equal(cfg_set(&c, "hbm.gbps_per_pin", "3.3333333333333335", "-p", &e), 0);
@@ -364,7 +364,7 @@ static void test_set_accepts_suffixes_hex_and_words(void **state)
     (void)state;
     cfg c;
     cfg_defaults(&c);
-    err e = {{0}};
+    err e = {0};
     assert_int_equal(cfg_set(&c, "vmem.bytes", "8M", "-p", &e), 0);
     assert_int_equal(c.vmem_bytes, 8ULL << 20);
     assert_int_equal(cfg_set(&c, "vmem.bytes", "3GiB", "-p", &e), 0);
@@ -389,7 +389,7 @@ static void expect_set_error(const char *key, const char *val, const char *msg)
     cfg c, before;
     cfg_defaults(&c);
     before = c;
-    err e = {{0}};
+    err e = {0};
     assert_int_equal(cfg_set(&c, key, val, "-p", &e), -1);
     assert_string_equal(e.msg, msg);
     assert_memory_equal(&c, &before, sizeof c); /* a rejected value changes nothing */
@@ -459,7 +459,7 @@ static void test_missing_file_is_an_error(void **state)
 {
     (void)state;
     cfg c;
-    err e = {{0}};
+    err e = {0};
     assert_int_not_equal(cfg_load(&c, "/nonexistent/x.yaml", PRESETS, &e), 0);
     assert_string_equal(e.msg, "/nonexistent/x.yaml: cannot open: No such file or directory");
 }
@@ -481,7 +481,7 @@ static void expect_check_error(const char *key, const char *val, const char *msg
 {
     cfg c;
     cfg_defaults(&c);
-    err e = {{0}};
+    err e = {0};
     assert_int_equal(cfg_set(&c, key, val, "-p", &e), 0);
     assert_int_equal(cfg_check(&c, &e), -1);
     assert_string_equal(e.msg, msg);
@@ -493,7 +493,7 @@ static void test_check_rejects_inconsistent_keys(void **state)
     cfg c;
     cfg_defaults(&c);
     c.mxu_rate_bf16 = c.mxu_rate_fp32 = 0;
-    err e = {{0}};
+    err e = {0};
     assert_int_equal(cfg_check(&c, &e), -1);
     assert_string_equal(e.msg, "keys 'mxu.rate_*': every MXU datatype rate is 0; at least one "
                                "must be > 0");

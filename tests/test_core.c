@@ -193,6 +193,7 @@ static void test_core_deadlock_names_instruction_and_semaphore(void **state)
     err e;
     assert_int_not_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
     assert_non_null(strstr(e.msg, "deadlock"));
+    assert_int_equal(e.kind, ERR_DEADLOCK);
     assert_non_null(strstr(e.msg, "instruction 1"));
     assert_non_null(strstr(e.msg, "semaphore 5"));
     run_fini(&s);
@@ -211,6 +212,7 @@ static void test_core_vmem_overflow_names_instruction(void **state)
     assert_int_not_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
     assert_non_null(strstr(e.msg, "instruction 1"));
     assert_non_null(strstr(e.msg, "VMEM"));
+    assert_int_equal(e.kind, ERR_INPUT); /* the trace's fault, not a deadlock */
     run_fini(&s);
 }
 

@@ -72,8 +72,8 @@ static void gen_trace(const char *out)
     char *argv[] = {"gen", "mlp",       "-c", V7, "--batch", "64", "--layers", "1024,4096,1024",
                     "-o",  (char *)out, NULL};
     err e;
-    if (gen_main(10, argv, &e))
-        fail_msg("gen_main: %s", e.msg);
+    if (cli_gen(10, argv, &e))
+        fail_msg("cli_gen: %s", e.msg);
 }
 
 static void test_runs_after_other_simulations_give_identical_json(void **state)

@@ -66,8 +66,8 @@ static void host_init(host *h, const cfg *c)
     h->env = (unit_env){
         .cfg = &h->c,
         .cycle_ps = 1000.0 / h->c.chip_clock_ghz,
-        .hbm = hbm_new(&h->c),
-        .vmem = vmem_new(&h->c),
+        .hbm = hbm_new(&h->c, NULL),
+        .vmem = vmem_new(&h->c, NULL),
         .host = h,
         .done = host_done,
         .wake = host_wake,
@@ -130,7 +130,7 @@ static void test_dma_time_is_latency_plus_hbm_time(void **state)
     cfg_test(&c);
     /* 256 KiB = 4 chunks of 64 KiB, all in flight at once (dma.outstanding = 4), issued
      * when the 100 ns descriptor latency has elapsed. */
-    hbm *ref = hbm_new(&c);
+    hbm *ref = hbm_new(&c, NULL);
     uint64_t lat = 100000, expect = 0;
     for (uint64_t k = 0; k < 4; k++) {
         uint64_t t = hbm_access(ref, 4 * MiB + k * 64 * KiB, 64 * KiB, 0, lat);
@@ -202,7 +202,7 @@ static void test_dma_strided_small_blocks_slower_than_contiguous(void **state)
     host_add(&h, 0, 0, 1 * MiB, 4 * KiB, 64);
     host_run(&h);
     assert_true(h.done[0] > 4 * contiguous);
-    stats_reg *r = stats_new();
+    stats_reg *r = stats_new(NULL);
     unit_register_stats(h.u, r);
     assert_int_equal(stats_get(r, "dma0", "hbm_requests", -1), 1 * MiB / 64);
     stats_free(r);
@@ -234,7 +234,7 @@ static void test_dma_bytes_counters_are_exact(void **state)
     host_add(&h, 1, 32 * MiB, 777777, 0, 0);   /* a write */
     host_add(&h, 0, 64 * MiB, 1000, 4096, 64); /* strided, last block 40 bytes */
     host_run(&h);
-    stats_reg *r = stats_new();
+    stats_reg *r = stats_new(NULL);
     unit_register_stats(h.u, r);
     hbm_register_stats(h.env.hbm, r);
     assert_int_equal(stats_get(r, "dma0", "bytes", -1), 1000003 + 777777 + 1000);

@@ -13,13 +13,14 @@
 
 #include <cmocka.h>
 
+#include "cli.h"
 #include "gen.h"
 
 #define MAX_ARGS 64
 
 static char out_path[256];
 
-/* Split a command line (after "tpusim") into argv and run gen_main. */
+/* Split a command line (after "tpusim") into argv and run cli_gen. */
 static int run_gen(const char *cmd, err *e)
 {
     static char buf[1024];
@@ -29,7 +30,7 @@ static int run_gen(const char *cmd, err *e)
     for (char *s = NULL, *t = strtok_r(buf, " ", &s); t && argc < MAX_ARGS;
          t = strtok_r(NULL, " ", &s))
         argv[argc++] = t;
-    return gen_main(argc, argv, e);
+    return cli_gen(argc, argv, e);
 }
 
 /* Parse the same command line into options and the config (for analytic FLOPs). */
@@ -44,7 +45,7 @@ static void parse_cmd(const char *cmd, gen_opts *o, cfg *c)
          t = strtok_r(NULL, " ", &s))
         argv[argc++] = t;
     cfg_defaults(c);
-    int rc = gen_parse(o, c, &help, argc, argv, &e);
+    int rc = cli_gen_parse(argc, argv, o, c, &help, &e);
     if (rc)
         fprintf(stderr, "%s\n", e.msg);
     assert_int_equal(rc, 0);
@@ -426,6 +427,60 @@ static void test_gen_help_returns_zero(void **state)
     assert_int_equal(b, 0);
 }
 
+/* --help comes from the option tables: every kind has one, with its options, what is
+ * required and the defaults gen_opts_init gives. */
+static void test_gen_help_of_each_kind_lists_its_options_and_defaults(void **state)
+{
+    (void)state;
+    static const char *const want[GEN_KIND_COUNT][4] = {
+        [GEN_GEMM] = {"--m M", "(required)", "--dtype T", "(default bf16)"},
+        [GEN_ELEMENTWISE] = {"--op OP", "--elements N", "(required)", "(default bf16)"},
+        [GEN_CONV2D] = {"--kernel-w S", "(default R)", "--padding D", "(default 0)"},
+        [GEN_MLP] = {"--layers S0,S1,...", "--batch B", "(required)", "--dtype T"},
+        [GEN_ATTENTION] = {"--head-dim D", "--causal", "(required)", "--dtype T"},
+        [GEN_TRANSFORMER] = {"--training", "--data-parallel D", "--fsdp-axes AXES", "(default y)"},
+        [GEN_LLM_STEP] = {"--vocab V", "--decode", "--seq-parallel P", "--chips N"},
+    };
+    for (int k = 0; k < GEN_KIND_COUNT; k++) {
+        char *buf = NULL, head[64];
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        assert_non_null(f);
+        cli_gen_usage(f, k);
+        fclose(f);
+        snprintf(head, sizeof head, "usage: tpusim gen %s ", gen_kind_name((gen_kind)k));
+        assert_non_null(strstr(buf, head));
+        assert_non_null(strstr(buf, "options:"));
+        for (int i = 0; i < 4 && want[k][i]; i++)
+            if (!strstr(buf, want[k][i]))
+                fail_msg("gen %s --help lacks '%s'", gen_kind_name((gen_kind)k), want[k][i]);
+        assert_true((strstr(buf, "--tensor-parallel") != NULL) ==
+                    (k == GEN_TRANSFORMER || k == GEN_LLM_STEP));
+        free(buf);
+    }
+}
+
+/* The library alone (no argv): options built in code, checked, generated. */
+static void test_gen_library_api_runs_without_the_command_line(void **state)
+{
+    (void)state;
+    cfg *c = malloc(sizeof *c);
+    err e;
+    assert_int_equal(cfg_load(c, "v7", NULL, &e), 0);
+    gen_opts o;
+    gen_opts_init(&o, GEN_GEMM);
+    o.m = o.n = o.k = 256;
+    o.output = out_path;
+    assert_int_equal(gen_run(&o, c, "api", &e), 0);
+    uint64_t tf;
+    assert_int_equal(gen_trace_flops(out_path, &tf, &e), 0);
+    assert_int_equal(tf, gen_flops_analytic(&o, c));
+    o.dtype = ISA_DT_INT8; /* v7's MXU has no int8 */
+    assert_int_not_equal(gen_run(&o, c, "api", &e), 0);
+    assert_non_null(strstr(e.msg, "not supported"));
+    free(c);
+}
+
 static void test_gen_elementwise_streams_every_element(void **state)
 {
     (void)state;
@@ -663,6 +718,8 @@ int main(void)
         cmocka_unit_test(test_gen_7b_analytic_training_flops_close_to_6nd),
         cmocka_unit_test(test_gen_errors_name_the_problem),
         cmocka_unit_test(test_gen_help_returns_zero),
+        cmocka_unit_test(test_gen_help_of_each_kind_lists_its_options_and_defaults),
+        cmocka_unit_test(test_gen_library_api_runs_without_the_command_line),
         cmocka_unit_test(test_gen_elementwise_streams_every_element),
         cmocka_unit_test(test_gen_every_kind_flops_within_1pct_on_every_preset),
         cmocka_unit_test(test_gen_gemm_plan_double_buffer_fits_every_preset),

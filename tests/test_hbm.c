@@ -89,7 +89,7 @@ static double efficiency(const hbm *h, uint64_t bytes, uint64_t ps)
 /* 64 MiB as 64 KiB accesses, 16 in flight. */
 static double seq_efficiency(const cfg *c)
 {
-    hbm *h = hbm_new(c);
+    hbm *h = hbm_new(c, NULL);
     uint64_t chunk = 64 * KiB, n = 64 * MiB / chunk;
     uint64_t t = drive(h, seq_addr, &chunk, n, chunk, 16, 0);
     double e = efficiency(h, n * chunk, t);
@@ -99,7 +99,7 @@ static double seq_efficiency(const cfg *c)
 
 static double random_efficiency(const cfg *c, unsigned inflight)
 {
-    hbm *h = hbm_new(c);
+    hbm *h = hbm_new(c, NULL);
     uint64_t n = 16 * MiB / 256;
     uint64_t t = drive(h, rand_addr, NULL, n, 256, inflight, 0);
     double e = efficiency(h, n * 256, t);
@@ -112,7 +112,7 @@ static void test_hbm_closed_bank_access_takes_trcd_tcl_transfer(void **state)
     (void)state;
     cfg c;
     cfg_norefresh(&c);
-    hbm *h = hbm_new(&c);
+    hbm *h = hbm_new(&c, NULL);
     /* 256 B on a 64-bit pseudo-channel at 3.2 Gb/s: 256 x 8 / (64 x 3.2) = 10 ns. */
     assert_int_equal(hbm_access(h, 0, 256, 0, 5000), 5000 + 14000 + 14000 + 10000);
     hbm_free(h);
@@ -123,7 +123,7 @@ static void test_hbm_row_hit_saves_trcd_and_conflict_adds_trp(void **state)
     (void)state;
     cfg c;
     cfg_norefresh(&c);
-    hbm *h = hbm_new(&c);
+    hbm *h = hbm_new(&c, NULL);
     uint64_t t0 = hbm_access(h, 0, 256, 0, 0);
     assert_int_equal(t0, 38000);
     /* Same pseudo-channel, bank and row: the next granule of pc 0. */
@@ -141,7 +141,7 @@ static void test_hbm_precharge_waits_for_tras(void **state)
     cfg c;
     cfg_norefresh(&c);
     c.hbm_tras_ns = 100;
-    hbm *h = hbm_new(&c);
+    hbm *h = hbm_new(&c, NULL);
     assert_int_equal(hbm_access(h, 0, 256, 0, 0), 38000);
     /* Conflict right away: precharge waits until activate(0) + tRAS = 100 ns. */
     assert_int_equal(hbm_access(h, 1 * MiB, 256, 0, 38000), 100000 + 14000 + 14000 + 14000 + 10000);
@@ -163,7 +163,7 @@ static void test_hbm_sequential_stream_reaches_85_percent_of_peak_v7like(void **
     (void)state;
     cfg c;
     cfg_v7like(&c);
-    hbm *h = hbm_new(&c);
+    hbm *h = hbm_new(&c, NULL);
     /* 256 pcs x 4 B x 7.2 GT/s = 7372.8 GB/s */
     assert_true(hbm_peak_bytes_per_ps(h) > 7.3727 && hbm_peak_bytes_per_ps(h) < 7.3729);
     hbm_free(h);
@@ -177,7 +177,7 @@ static void test_hbm_never_exceeds_peak_even_with_everything_in_flight(void **st
     (void)state;
     cfg c;
     cfg_norefresh(&c);
-    hbm *h = hbm_new(&c);
+    hbm *h = hbm_new(&c, NULL);
     uint64_t end = 0, n = 32 * MiB / (64 * KiB);
     for (uint64_t i = 0; i < n; i++) {
         uint64_t t = hbm_access(h, i * 64 * KiB, 64 * KiB, 0, 0);
@@ -207,7 +207,7 @@ static void test_hbm_same_bank_stride_is_below_random(void **state)
     cfg c;
     cfg_defaults(&c);
     double rnd = random_efficiency(&c, 4096);
-    hbm *h = hbm_new(&c);
+    hbm *h = hbm_new(&c, NULL);
     uint64_t stride = 1 * MiB, n = 4096; /* every access: pc 0, bank 0, a new row */
     uint64_t t = drive(h, seq_addr, &stride, n, 256, 64, 0);
     double same = efficiency(h, n * 256, t);
@@ -238,8 +238,8 @@ static void test_hbm_refresh_is_counted_in_closed_form_after_idle(void **state)
     cfg_defaults(&c);
     c.hbm_channels = 1;
     c.hbm_pseudo_channels = 1;
-    hbm *h = hbm_new(&c);
-    stats_reg *r = stats_new();
+    hbm *h = hbm_new(&c, NULL);
+    stats_reg *r = stats_new(NULL);
     hbm_register_stats(h, r);
     /* 1 ms idle: refreshes due at 3.9, 7.8, ... us all ran while idle (256 of them); the
      * last (due 998.4 us) is over by 1 ms, so the access sees a closed bank only. */
@@ -256,11 +256,11 @@ static void test_hbm_halving_pin_rate_doubles_long_stream_time(void **state)
     cfg c;
     cfg_norefresh(&c);
     uint64_t chunk = 64 * KiB, n = 32 * MiB / chunk;
-    hbm *h = hbm_new(&c);
+    hbm *h = hbm_new(&c, NULL);
     uint64_t fast = drive(h, seq_addr, &chunk, n, chunk, 16, 0);
     hbm_free(h);
     c.hbm_gbps_per_pin /= 2;
-    h = hbm_new(&c);
+    h = hbm_new(&c, NULL);
     uint64_t slow = drive(h, seq_addr, &chunk, n, chunk, 16, 0);
     hbm_free(h);
     double ratio = (double)slow / (double)fast;
@@ -273,11 +273,11 @@ static void test_hbm_write_after_read_pays_turnaround(void **state)
     cfg c;
     cfg_norefresh(&c);
     /* Two granules of pc 0 in the same row, both issued at 0. */
-    hbm *h = hbm_new(&c);
+    hbm *h = hbm_new(&c, NULL);
     assert_int_equal(hbm_access(h, 0, 256, 0, 0), 38000);
     uint64_t rr = hbm_access(h, 64 * 256, 256, 0, 0);
     hbm_free(h);
-    h = hbm_new(&c);
+    h = hbm_new(&c, NULL);
     assert_int_equal(hbm_access(h, 0, 256, 0, 0), 38000);
     uint64_t rw = hbm_access(h, 64 * 256, 256, 1, 0);
     uint64_t wr = hbm_access(h, 2 * 64 * 256, 256, 0, 0);
@@ -293,7 +293,7 @@ static void test_hbm_simple_model_matches_closed_form(void **state)
     cfg c;
     cfg_defaults(&c);
     c.hbm_model = CFG_HBM_SIMPLE;
-    hbm *h = hbm_new(&c);
+    hbm *h = hbm_new(&c, NULL);
     /* 64 KiB at 1638.4 GB/s x 0.9 = 1.47456 B/ps: ceil(65536 / 1.47456) = 44445 ps. */
     uint64_t xfer = 44445, lat = 120000;
     assert_int_equal(hbm_access(h, 0, 64 * KiB, 0, 1000), 1000 + lat + xfer);
@@ -309,8 +309,8 @@ static void test_hbm_counters_are_exact(void **state)
     (void)state;
     cfg c;
     cfg_norefresh(&c);
-    hbm *h = hbm_new(&c);
-    stats_reg *r = stats_new();
+    hbm *h = hbm_new(&c, NULL);
+    stats_reg *r = stats_new(NULL);
     hbm_register_stats(h, r);
     uint64_t chunk = 64 * KiB, n = 8 * MiB / chunk;
     drive(h, seq_addr, &chunk, n, chunk, 4, 0);
@@ -340,7 +340,7 @@ static void test_hbm_peak_matches_config_formula(void **state)
     for (int i = 0; i < 2; i++) {
         if (i)
             cfg_v7like(&c);
-        hbm *h = hbm_new(&c);
+        hbm *h = hbm_new(&c, NULL);
         double model = hbm_peak_bytes_per_ps(h) * 1e12, report = cfg_hbm_peak_bps(&c);
         assert_true(model > report * (1 - 1e-12) && model < report * (1 + 1e-12));
         hbm_free(h);
@@ -360,7 +360,7 @@ typedef struct twins {
 
 static twins twins_new(const cfg *c)
 {
-    twins t = {hbm_new(c), hbm_new(c), stats_new(), stats_new()};
+    twins t = {hbm_new(c, NULL), hbm_new(c, NULL), stats_new(NULL), stats_new(NULL)};
     hbm_register_stats(t.a, t.ra);
     hbm_register_stats(t.b, t.rb);
     return t;

@@ -493,7 +493,7 @@ static uint64_t run_prog(const cfg *c, const char *dims, ici_mode mode, const is
     }
     *bytes0 = f[0].u->bytes;
     *insns0 = f[0].u->insns;
-    stats_reg *r = stats_new();
+    stats_reg *r = stats_new(NULL);
     unit_register_stats(f[0].u, r);
     ici_net_register_stats(net, r);
     assert_int_equal((uint64_t)stats_get(r, "ici", "mismatches", -1), 0);
@@ -673,7 +673,7 @@ static void test_ici_describes_topology_and_records_rows(void **state)
     assert_true(r->bus_factor == 2.0 * 7 / 8);
     double bw = ici_row_busbw(r);
     assert_true(bw > 0 && bw < 4 * 50e9); /* cannot exceed the chip's 4 link directions */
-    stats_reg *reg = stats_new();
+    stats_reg *reg = stats_new(NULL);
     ici_net_register_stats(n, reg);
     assert_true(stats_get(reg, "ici", "allreduce_xy_count", 0) == 2);
     assert_true(stats_get(reg, "ici", "allreduce_xy_busbw", 0) > 0);

@@ -217,7 +217,7 @@ static void test_isa_decode_rejects_unknown_opcode(void **state)
     (void)state;
     uint8_t buf[] = {ISA_OP_COUNT, 0, 0, 0, 0, 0, 0, 0};
     isa_insn out;
-    err e = {""};
+    err e = {0};
     assert_int_equal(isa_decode(buf, sizeof buf, &out, &e), -1);
     assert_non_null(strstr(e.msg, "unknown opcode"));
     /* A large opcode in a multi-byte varint is unknown too, not a truncated 16-bit value. */
@@ -235,7 +235,7 @@ static void test_isa_decode_rejects_out_of_range_operand(void **state)
     uint8_t buf[ISA_ENC_MAX];
     size_t n = isa_encode(&in, buf); /* the encoder does not validate */
     isa_insn out;
-    err e = {""};
+    err e = {0};
     assert_int_equal(isa_decode(buf, n, &out, &e), -1);
     assert_string_equal(e.msg, "mxu.ldw: operand 'k' = 70000 out of range [1, 65535]");
     /* A wait semaphore past ISA_SEM_MAX. */
@@ -248,7 +248,7 @@ static void test_isa_decode_rejects_overlong_varints(void **state)
 {
     (void)state;
     isa_insn out;
-    err e = {""};
+    err e = {0};
     /* Non-minimal: opcode 0 written as two bytes. */
     uint8_t nonmin[] = {0x80, 0x00, 0, 0, 0, 0, 0, 0};
     assert_int_equal(isa_decode(nonmin, sizeof nonmin, &out, &e), -1);

@@ -273,6 +273,34 @@ static void test_pod_full_mode_runs_per_chip_traces(void **state)
     assert_non_null(strstr(e.msg, "same.8.tpt"));
 }
 
+/* A chip whose trace is bad stops, and the others then deadlock in its collectives: the
+ * estimate reports the bad chip's own error, decided by the error kind even when every
+ * message (here through the trace names) contains the word "deadlock". */
+static void test_pod_full_mode_reports_the_failing_chip_not_the_deadlocks(void **state)
+{
+    (void)state;
+    cfg c;
+    load(&c, "v7");
+    char path[128], tmpl[160];
+    for (unsigned i = 0; i < 8; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "deadlock.%u", i);
+        if (i == 3 ? assemble("mxu.ldw mxu=200 vmem=0 k=128 n=128 dtype=bf16\n"
+                              "ici.allreduce axes=xyz bytes=1M dtype=bf16\n",
+                              name, path, sizeof path)
+                   : assemble3(65536, name, path, sizeof path))
+            fail_msg("assemble");
+    }
+    snprintf(tmpl, sizeof tmpl, "%s/deadlock.{chip}.tpt", g_dir);
+    const char *one[] = {tmpl};
+    pod_result res;
+    err e = {0};
+    assert_int_not_equal(pod_estimate_traces(&c, one, 1, "2x2x2", ICI_MODE_FULL, &res, &e), 0);
+    assert_int_equal(e.kind, ERR_INPUT);
+    assert_non_null(strstr(e.msg, "deadlock.3.tpt"));
+    assert_non_null(strstr(e.msg, "mxu 200"));
+}
+
 static void test_pod_weak_scaling_step_grows_with_the_pod(void **state)
 {
     (void)state;
@@ -427,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_pod_full_and_symmetric_modes_agree),
         cmocka_unit_test(test_pod_full_and_symmetric_agree_on_3d_slices),
         cmocka_unit_test(test_pod_full_mode_runs_per_chip_traces),
+        cmocka_unit_test(test_pod_full_mode_reports_the_failing_chip_not_the_deadlocks),
         cmocka_unit_test(test_pod_weak_scaling_step_grows_with_the_pod),
         cmocka_unit_test(test_pod_topology_factorises_near_cubic_or_square),
         cmocka_unit_test(test_pod_json_written_atomically_with_scaling_rows),

@@ -31,7 +31,7 @@ static void test_progress_disabled_prints_nothing(void **state)
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
     double t = 0;
-    progress *p = progress_new(out, 1000000, 0);
+    progress *p = progress_new(out, 1000000, 0, NULL);
     progress_set_clock(p, fake_now, &t);
     for (int b = 0; b < 4; b++) {
         t += 10;
@@ -51,7 +51,7 @@ static void test_progress_redraws_at_most_every_half_second(void **state)
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
     double t = 0;
-    progress *p = progress_new(out, 1000000, 1);
+    progress *p = progress_new(out, 1000000, 1, NULL);
     progress_set_clock(p, fake_now, &t);
     /* Clock reads at 0.3 s (too soon), 0.6 s (draw), 0.9 s (too soon), 1.2 s (draw). */
     const double at[] = {0.3, 0.6, 0.9, 1.2};
@@ -85,7 +85,7 @@ static void test_progress_unknown_total_has_no_percentage(void **state)
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
     double t = 0;
-    progress *p = progress_new(out, 0, 1);
+    progress *p = progress_new(out, 0, 1, NULL);
     progress_set_clock(p, fake_now, &t);
     t = 1;
     feed(p, PROGRESS_CHECK_EVERY);
@@ -103,7 +103,7 @@ static void test_progress_finish_without_draw_prints_nothing(void **state)
     char *buf = NULL;
     size_t len = 0;
     FILE *out = open_memstream(&buf, &len);
-    progress *p = progress_new(out, 10, 1);
+    progress *p = progress_new(out, 10, 1, NULL);
     feed(p, 10);
     progress_free(p);
     fclose(out);

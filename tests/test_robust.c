@@ -308,7 +308,7 @@ static int child_run_must_fail(void *arg)
 {
     run_job *j = arg;
     run s;
-    err e = {""};
+    err e = {0};
     int rc = run_trace(&s, NULL, j->ovr, j->novr, j->trace, NULL, &e);
     if (rc == 0)
         fprintf(stderr, "run succeeded: %llu ps, %llu instructions\n",
@@ -391,7 +391,7 @@ static void test_reader_on_missing_directory_fails_cleanly(void **state)
 {
     (void)state;
     trace_reader *r = (trace_reader *)&r; /* must be reset to NULL */
-    err e = {""};
+    err e = {0};
     assert_int_not_equal(trace_reader_open(&r, "/nonexistent-dir/x.tpt", &e), 0);
     assert_null(r);
     assert_non_null(strstr(e.msg, "/nonexistent-dir/x.tpt"));
@@ -402,7 +402,7 @@ static void test_reader_on_directory_fails_cleanly(void **state)
 {
     (void)state;
     trace_reader *r;
-    err e = {""};
+    err e = {0};
     assert_int_not_equal(trace_reader_open(&r, tmpdir, &e), 0);
     assert_null(r);
     assert_non_null(strstr(e.msg, tmpdir));
@@ -414,7 +414,7 @@ static void test_writer_to_missing_directory_fails_and_leaves_nothing(void **sta
     char path[300];
     tpath(path, sizeof path, "nodir/x.tpt");
     trace_writer *w = (trace_writer *)&w;
-    err e = {""};
+    err e = {0};
     assert_int_not_equal(trace_writer_open(&w, path, "n", &e), 0);
     assert_null(w);
     assert_non_null(strstr(e.msg, "nodir/x.tpt"));
@@ -430,7 +430,7 @@ static void test_asm_and_json_to_missing_directory_fail_cleanly(void **state)
     assert_non_null(f);
     fputs("nop\nv.add src=0 dst=0 n=8 dtype=bf16\n", f);
     fclose(f);
-    err e = {""};
+    err e = {0};
     assert_int_not_equal(asm_file(src, out, &e), 0);
     assert_non_null(strstr(e.msg, "nodir/ok.tpt"));
 
@@ -455,7 +455,7 @@ static void test_sim_on_missing_trace_reports_the_path(void **state)
 {
     (void)state;
     run s;
-    err e = {""};
+    err e = {0};
     assert_int_not_equal(run_trace(&s, NULL, NULL, 0, "/nonexistent-dir/t.tpt", NULL, &e), 0);
     assert_non_null(strstr(e.msg, "/nonexistent-dir/t.tpt"));
     run_fini(&s); /* documented as always safe */
@@ -467,7 +467,7 @@ static int child_write_big_trace(void *arg)
 {
     const char *path = arg;
     trace_writer *w;
-    err e = {""};
+    err e = {0};
     if (trace_writer_open(&w, path, "fsize", &e))
         return 2;
     int failed = 0;
@@ -506,7 +506,7 @@ typedef struct json_job {
 static int child_write_json(void *arg)
 {
     json_job *j = arg;
-    err e = {""};
+    err e = {0};
     if (report_json(j->rep, j->path, &e) == 0)
         return 3;
     return strstr(e.msg, "small.json") ? 0 : 4;
@@ -549,7 +549,7 @@ static int child_open_until_oom(void *arg)
         return 2;
     int n = 0, rc = 5;
     for (; n < N; n++) {
-        err e = {""};
+        err e = {0};
         if (trace_reader_open(&r[n], path, &e)) {
             rc = (r[n] == NULL && e.msg[0] && strstr(e.msg, path)) ? 0 : 4;
             break;

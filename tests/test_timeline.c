@@ -58,7 +58,7 @@ static cmp_json *load(const fixture *f)
     char tmp[160];
     snprintf(tmp, sizeof tmp, "%s.tmp", f->path);
     assert_int_not_equal(access(tmp, F_OK), 0);
-    err e = {{0}};
+    err e = {0};
     cmp_json *doc = compare_json_load(f->path, &e);
     if (!doc)
         fail_msg("%s", e.msg);
@@ -102,7 +102,7 @@ static timeline *open_tl(fixture *f, uint64_t gap, uint64_t ws, uint64_t we, uin
     o.window_start_ps = ws;
     o.window_end_ps = we;
     o.max_events = cap;
-    err e = {{0}};
+    err e = {0};
     timeline *tl = timeline_new(f->path, &o, &e);
     if (!tl)
         fail_msg("%s", e.msg);
@@ -111,7 +111,7 @@ static timeline *open_tl(fixture *f, uint64_t gap, uint64_t ws, uint64_t we, uin
 
 static void close_tl(timeline *tl)
 {
-    err e = {{0}};
+    err e = {0};
     if (timeline_close(tl, &e))
         fail_msg("%s", e.msg);
 }
@@ -302,7 +302,7 @@ static void test_timeline_parse_window_accepts_units(void **state)
 {
     (void)state;
     timeline_opts o;
-    err e = {{0}};
+    err e = {0};
     timeline_opts_default(&o);
     assert_int_equal(timeline_parse_window("10us:2ms", &o, &e), 0);
     assert_int_equal(o.window_start_ps, 10000000ull);
@@ -324,7 +324,7 @@ static void test_timeline_set_option_by_cli_name(void **state)
 {
     (void)state;
     timeline_opts o;
-    err e = {{0}};
+    err e = {0};
     timeline_opts_default(&o);
     assert_int_equal(timeline_set_option(&o, "timeline-merge-gap", "off", &e), 0);
     assert_true(o.merge_gap_ps == TIMELINE_NO_MERGE);
@@ -345,7 +345,7 @@ static void test_timeline_unwritable_path_fails_cleanly(void **state)
     fixture *f = *state;
     char bad[160];
     snprintf(bad, sizeof bad, "%s/no/such/dir/t.json", f->dir);
-    err e = {{0}};
+    err e = {0};
     assert_null(timeline_new(bad, NULL, &e));
     assert_non_null(strstr(e.msg, "no/such/dir/t.json.tmp"));
 }

@@ -254,7 +254,7 @@ static void test_trace_truncation_reports_byte_and_instruction(void **state)
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         copy_prefix(p, q, cuts[i]);
         uint64_t n;
-        err e = {""};
+        err e = {0};
         int rc = read_trace(q, &n, &e);
         if (rc != -1)
             fail_msg("cut at %ld of %ld: not detected (rc %d)", cuts[i], size, rc);
@@ -278,7 +278,7 @@ static void test_trace_flipped_body_byte_is_detected(void **state)
         long off = body + (end - body) * k / 8;
         patch_byte(p, off, read_byte(p, off) ^ 0x5a);
         uint64_t n;
-        err e = {""};
+        err e = {0};
         if (read_trace(p, &n, &e) != -1)
             fail_msg("flip at %ld not detected", off);
         assert_non_null(strstr(e.msg, "byte "));
@@ -300,7 +300,7 @@ static void test_trace_trailer_mismatches_are_detected(void **state)
         long off = file_size(p) - cases[i].from_end;
         patch_byte(p, off, read_byte(p, off) ^ 1);
         uint64_t n;
-        err e = {""};
+        err e = {0};
         assert_int_equal(read_trace(p, &n, &e), -1);
         assert_int_equal(n, 100);
         if (!strstr(e.msg, cases[i].what))
@@ -318,7 +318,7 @@ static void test_trace_trailing_garbage_is_detected(void **state)
     fputs("junk", f);
     fclose(f);
     uint64_t n;
-    err e = {""};
+    err e = {0};
     assert_int_equal(read_trace(p, &n, &e), -1);
     assert_non_null(strstr(e.msg, "trailing garbage"));
 }
@@ -437,7 +437,7 @@ static void test_trace_prefetch_reports_the_same_errors(void **state)
             patch_byte(q, off, read_byte(q, off) ^ 0x5a);
         }
         uint64_t n0, n1, h0, h1;
-        err e0 = {""}, e1 = {""};
+        err e0 = {0}, e1 = {0};
         int rc0 = drain(q, 0, &n0, &h0, &e0);
         int rc1 = drain(q, 1, &n1, &h1, &e1);
         assert_int_equal(rc0, -1);

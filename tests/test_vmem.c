@@ -20,7 +20,7 @@ static vmem *vm_new(void)
     c.chip_cores = 2;
     c.vmem_bytes_per_cycle = 64;
     c.vmem_bytes = 4096;
-    return vmem_new(&c);
+    return vmem_new(&c, NULL);
 }
 
 static void test_alone_and_shared(void **state)

@@ -87,7 +87,7 @@ static host *host_new(const cfg *c)
     h->env = (unit_env){
         .cfg = &h->c,
         .cycle_ps = cfg_cycle_ps(&h->c),
-        .vmem = vmem_new(&h->c),
+        .vmem = vmem_new(&h->c, NULL),
         .host = h,
         .done = host_done,
         .wake = host_wake,
@@ -129,7 +129,7 @@ static void host_run(host *h)
 
 static double stat(host *h, const char *name)
 {
-    stats_reg *r = stats_new();
+    stats_reg *r = stats_new(NULL);
     unit_register_stats(h->u, r);
     const stats_entry *e = stats_find(r, h->u->name, name);
     assert_non_null(e);

@@ -77,7 +77,7 @@ for f in "$root"/traces/*.s; do cp -f "$f" "$corpus/asm/"; done
     printf '"%s"\n' 'include: ' v7 v5p KiB MiB GiB true false banked simple 4x4x4 '{' '}' '[' ']' \
         '&a' '*a' '!!str' '---' '"'
 } >"$bdir/config.dict"
-# JSON dictionary for report: keys compare_run looks up, quotes escaped for libFuzzer.
+# JSON dictionary for report: keys compare_reports looks up, quotes escaped for libFuzzer.
 printf '"%s"\n' '\"schema\": ' '\"tpusim.run/1\"' '\"units\": ' '\"name\": ' '\"util\": ' \
     '\"summary\": ' '\"roofline\": ' '\"bound_by\": ' '\\u00' 1e308 -0 true null >"$bdir/report.dict"
 : >"$bdir/trace.dict"

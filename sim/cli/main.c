@@ -8,9 +8,7 @@
 #include <unistd.h>
 
 #include "asm.h"
-#include "compare.h"
 #include "config.h"
-#include "gen.h"
 #include "isa.h"
 #include "cli.h"
 #include "pod.h"
@@ -168,7 +166,12 @@ static int cmd_run(int argc, char **argv)
     timeline *tl = NULL;
     if (tl_path && !(tl = timeline_new(tl_path, &tlo, &e)))
         return fail(&e);
-    progress *pg = progress_new(stderr, progress_trace_count(argv[optind]), !quiet && isatty(2));
+    progress *pg =
+        progress_new(stderr, progress_trace_count(argv[optind]), !quiet && isatty(2), &e);
+    if (!pg) {
+        timeline_abort(tl);
+        return fail(&e);
+    }
     progress_fanout fan = {0};
     progress_fanout_add(&fan, progress_observe, pg);
     if (tl)
@@ -313,11 +316,11 @@ int main(int argc, char **argv)
     }
     if (!strcmp(cmd, "report")) {
         err e;
-        return compare_main(argc, argv, &e) ? fail(&e) : 0;
+        return cli_compare(argc, argv, stdout, &e) ? fail(&e) : 0;
     }
     if (!strcmp(cmd, "gen") || !strcmp(cmd, "pod")) {
         err e;
-        int r = !strcmp(cmd, "gen") ? gen_main(argc, argv, &e) : cli_pod(argc, argv, &e);
+        int r = !strcmp(cmd, "gen") ? cli_gen(argc, argv, &e) : cli_pod(argc, argv, &e);
         return r ? fail(&e) : 0;
     }
     fprintf(stderr, "%s: unknown command '%s' (see 'tpusim --help')\n", prog, cmd);

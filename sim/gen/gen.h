@@ -3,8 +3,9 @@
  * program of one chip for a given config. Instructions stream to the trace writer as they
  * are generated; nothing is built in memory. See docs/generators.md.
  *
- * The first half is the public interface (CLI entry point, options, FLOP accounting); the
- * second half is shared between the generator files (gen.c, gen_emit.c, gen_models.c) only. */
+ * The first half is the public interface (kinds, options, running, FLOP accounting); the
+ * second half is shared between the generator files (gen.c, gen_emit.c, gen_models.c) only.
+ * The command line (argv, --help) is sim/cli/cli_gen.c. */
 #ifndef TPU_GEN_H
 #define TPU_GEN_H
 
@@ -14,10 +15,6 @@
 #include "isa.h"
 #include "trace.h"
 #include "config.h"
-
-/* `tpusim gen KIND [options]`: argv[0] is "gen", argv[1] the kind. Prints only for --help
- * (usage to stdout). Returns 0 on success, -1 with e filled (one line). */
-int gen_main(int argc, char **argv, err *e);
 
 /* Workload kinds. */
 typedef enum gen_kind {
@@ -33,10 +30,12 @@ typedef enum gen_kind {
 
 #define GEN_MAX_LAYERS 64 /* mlp --layers entries */
 
-/* Parsed options of every kind (fields a kind does not use stay at their defaults). */
+/* Options of every kind (fields a kind does not use stay at their defaults). Start from
+ * gen_opts_init; a parallel degree or axis mask left at 0 means "not given" and gen_check
+ * resolves it (degree 1, or --chips over every axis; dp x, tp y, fsdp z, sp x). */
 typedef struct gen_opts {
     gen_kind kind;
-    const char *config, *output;
+    const char *output; /* trace to write */
     isa_dtype dtype;
     /* gemm */
     uint64_t m, n, k;
@@ -57,9 +56,23 @@ typedef struct gen_opts {
     unsigned dp_axes, tp_axes, fsdp_axes, sp_axes;
 } gen_opts;
 
-/* Parse argv (as gen_main gets it, argv[1] = kind) into o and load/override the config into
- * c. `help` is set when --help was given (nothing else is then required). */
-int gen_parse(gen_opts *o, cfg *c, int *help, int argc, char **argv, err *e);
+/* Kind names ("gemm", "llm-step", ...): the name of k (NULL if out of range), and the kind
+ * called `name` (-1 if none). */
+const char *gen_kind_name(gen_kind k);
+int gen_kind_lookup(const char *name);
+
+/* Defaults for `kind`: bf16, stride 1, padding 0, everything else 0 / not given. */
+void gen_opts_init(gen_opts *o, gen_kind kind);
+
+/* Check o against c (datatype supported by the MXU, shapes consistent, parallel degrees
+ * placeable on ici.dims) and resolve derived fields in place (kernel width, head_dim, layers,
+ * parallel defaults). Idempotent. Returns 0, or -1 with e filled (ERR_INPUT). */
+int gen_check(gen_opts *o, const cfg *c, err *e);
+
+/* Generate o's trace for c into o->output (written atomically), `note` stored in its header
+ * (the CLI passes the generating command line). Checks a copy of o with gen_check first.
+ * Returns 0, or -1 with e filled. */
+int gen_run(const gen_opts *o, const cfg *c, const char *note, err *e);
 
 /* Analytic FLOP count of the workload for one chip (see docs/generators.md for exactly which
  * FLOPs are counted); it depends on c only through the attention query-block size. */

@@ -78,7 +78,7 @@ gen *gen_new(const cfg *c, const char *path, const char *note, err *e)
 {
     gen *g = calloc(1, sizeof *g);
     if (!g) {
-        err_set(e, "gen: out of memory");
+        err_setk(e, ERR_NOMEM, "gen: out of memory");
         return NULL;
     }
     g->c = c;

@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #define CMP_MAX_DEPTH 64
-#define CMP_MAX_RUNS  26
 #define CMP_MAX_FILE  (256u << 20) /* run reports are kilobytes; refuse absurd inputs */
 
 /* ---- JSON reader ---- */
@@ -76,7 +75,7 @@ static int cmp_string(cmp_parser *p, char **out)
     size_t cap = 16, n = 0;
     char *b = malloc(cap);
     if (!b)
-        return err_set(p->e, "%s: out of memory", p->name);
+        return err_setk(p->e, ERR_NOMEM, "%s: out of memory", p->name);
     for (;;) {
         if (p->pos >= p->len) {
             free(b);
@@ -87,7 +86,7 @@ static int cmp_string(cmp_parser *p, char **out)
             char *nb = realloc(b, cap *= 2);
             if (!nb) {
                 free(b);
-                return err_set(p->e, "%s: out of memory", p->name);
+                return err_setk(p->e, ERR_NOMEM, "%s: out of memory", p->name);
             }
             b = nb;
         }
@@ -165,7 +164,7 @@ static int cmp_push(cmp_parser *p, cmp_json *parent, size_t *cap, const cmp_json
         size_t nc = *cap ? 2 * *cap : 8;
         cmp_json *k = realloc(parent->kid, nc * sizeof *k);
         if (!k)
-            return err_set(p->e, "%s: out of memory", p->name);
+            return err_setk(p->e, ERR_NOMEM, "%s: out of memory", p->name);
         parent->kid = k;
         *cap = nc;
     }
@@ -270,7 +269,7 @@ cmp_json *compare_json_parse(const char *text, size_t len, const char *name, err
     cmp_parser p = {.s = text, .name = name, .len = len, .e = e};
     cmp_json *v = calloc(1, sizeof *v);
     if (!v) {
-        err_set(e, "%s: out of memory", name);
+        err_setk(e, ERR_NOMEM, "%s: out of memory", name);
         return NULL;
     }
     if (cmp_value(&p, v, 0)) {
@@ -314,7 +313,7 @@ cmp_json *compare_json_load(const char *path, err *e)
     int bad = ferror(f), saved = errno;
     fclose(f);
     if (!buf) {
-        err_set(e, "%s: too large or out of memory", path);
+        err_setk(e, ERR_NOMEM, "%s: too large or out of memory", path);
         return NULL;
     }
     if (bad) {
@@ -399,8 +398,8 @@ static const cmp_metric cmp_metrics[] = {
 typedef struct cmp_row {
     char label[64];
     int decimals;
-    double v[CMP_MAX_RUNS]; /* NaN = absent (null, or unit not in that run) */
-    const char *s[CMP_MAX_RUNS];
+    double v[COMPARE_MAX_RUNS]; /* NaN = absent (null, or unit not in that run) */
+    const char *s[COMPARE_MAX_RUNS];
 } cmp_row;
 
 static int cmp_number(const cmp_json *doc, const char *file, const char *path, double *out, err *e)
@@ -451,8 +450,8 @@ static void cmp_csv_str(FILE *f, const char *s)
     fputc('"', f);
 }
 
-static int cmp_write_csv(const char *path, char **files, unsigned nf, const cmp_row *rows,
-                         size_t nrows, err *e)
+static int cmp_write_csv(const char *path, const char *const *files, unsigned nf,
+                         const cmp_row *rows, size_t nrows, err *e)
 {
     char tmp[600];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -491,21 +490,9 @@ static int cmp_write_csv(const char *path, char **files, unsigned nf, const cmp_
     return 0;
 }
 
-static void cmp_usage(FILE *out)
-{
-    fprintf(out,
-            "usage: tpusim report A.json [B.json ...] [--csv FILE]\n"
-            "\n"
-            "Compare run reports written by 'tpusim run --json': summary metrics (time,\n"
-            "cycles, TFLOP/s, MXU and MAC utilisation, HBM bandwidth, roofline fraction, time\n"
-            "split) and per-unit utilisation side by side, with each run's ratio to A.\n"
-            "\n"
-            "  --csv FILE   also write the table as CSV (written atomically)\n");
-}
-
 /* Build every row of the table from the loaded documents. */
-static int cmp_build(cmp_json **docs, char **files, unsigned nf, cmp_row **out_rows, size_t *out_n,
-                     err *e)
+static int cmp_build(cmp_json **docs, const char *const *files, unsigned nf, cmp_row **out_rows,
+                     size_t *out_n, err *e)
 {
     /* Union of unit names in order of first appearance. */
     size_t nunits = 0, cap_units = 0;
@@ -532,7 +519,7 @@ static int cmp_build(cmp_json **docs, char **files, unsigned nf, cmp_row **out_r
                 const char **nu = realloc(units, cap_units * sizeof *nu);
                 if (!nu) {
                     free(units);
-                    return err_set(e, "out of memory");
+                    return err_setk(e, ERR_NOMEM, "out of memory");
                 }
                 units = nu;
             }
@@ -543,7 +530,7 @@ static int cmp_build(cmp_json **docs, char **files, unsigned nf, cmp_row **out_r
     cmp_row *rows = calloc(nrows, sizeof *rows);
     if (!rows) {
         free(units);
-        return err_set(e, "out of memory");
+        return err_setk(e, ERR_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < CMP_NMETRICS; i++) {
         const cmp_metric *m = &cmp_metrics[i];
@@ -597,8 +584,8 @@ out_fail:
     return -1;
 }
 
-static void cmp_print(FILE *out, cmp_json **docs, char **files, unsigned nf, const cmp_row *rows,
-                      size_t nrows)
+static void cmp_print(FILE *out, cmp_json **docs, const char *const *files, unsigned nf,
+                      const cmp_row *rows, size_t nrows)
 {
     fprintf(out, "runs:\n");
     for (unsigned j = 0; j < nf; j++) {
@@ -645,32 +632,14 @@ static void cmp_print(FILE *out, cmp_json **docs, char **files, unsigned nf, con
     }
 }
 
-int compare_run(int argc, char **argv, FILE *out, err *e)
+int compare_reports(const char *const *files, unsigned nf, const char *csv, FILE *out, err *e)
 {
-    char *files[CMP_MAX_RUNS];
-    cmp_json *docs[CMP_MAX_RUNS] = {0};
-    unsigned nf = 0;
-    const char *csv = NULL;
+    cmp_json *docs[COMPARE_MAX_RUNS] = {0};
     int rc = -1;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            cmp_usage(out);
-            return 0;
-        }
-        if (!strcmp(argv[i], "--csv")) {
-            if (i + 1 >= argc)
-                return err_set(e, "report: --csv needs a FILE argument");
-            csv = argv[++i];
-        } else if (argv[i][0] == '-' && argv[i][1]) {
-            return err_set(e, "report: unknown option '%s' (see 'tpusim report --help')", argv[i]);
-        } else {
-            if (nf == CMP_MAX_RUNS)
-                return err_set(e, "report: at most %d reports can be compared", CMP_MAX_RUNS);
-            files[nf++] = argv[i];
-        }
-    }
     if (!nf)
         return err_set(e, "report: expected one or more run reports (A.json B.json ...)");
+    if (nf > COMPARE_MAX_RUNS)
+        return err_set(e, "report: at most %d reports can be compared", COMPARE_MAX_RUNS);
     for (unsigned j = 0; j < nf; j++) {
         if (!(docs[j] = compare_json_load(files[j], e)))
             goto out;
@@ -692,9 +661,4 @@ out:
     for (unsigned j = 0; j < nf; j++)
         compare_json_free(docs[j]);
     return rc;
-}
-
-int compare_main(int argc, char **argv, err *e)
-{
-    return compare_run(argc, argv, stdout, e);
 }

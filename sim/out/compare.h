@@ -1,4 +1,4 @@
-/* compare.h - `tpusim report A.json B.json [C.json ...] [--csv FILE]`: side-by-side summary
+/* compare.h - what `tpusim report A.json B.json [C.json ...]` shows: side-by-side summary
  * metrics and per-unit utilisation of several `tpusim run --json` documents, with the ratio
  * of each run to the first. Includes the minimal JSON reader it needs (objects, arrays,
  * strings, numbers, true/false/null), whose errors name the file and byte offset. */
@@ -32,10 +32,11 @@ const cmp_json *compare_json_get(const cmp_json *obj, const char *key);
 /* Follow a dotted path ("summary.tflops"); array elements by index ("units.0.util"). */
 const cmp_json *compare_json_path(const cmp_json *root, const char *path);
 
-/* The `report` subcommand: argv[0] is the command name. Prints the table to `out`;
- * returns 0, or -1 with e filled (bad usage, unreadable file, missing key). */
-int compare_run(int argc, char **argv, FILE *out, err *e);
-/* compare_run to stdout (the signature main.c dispatches to). */
-int compare_main(int argc, char **argv, err *e);
+#define COMPARE_MAX_RUNS 26 /* reports one table compares (columns A..Z) */
+
+/* Compare the run reports files[0..nf-1] (1 <= nf <= COMPARE_MAX_RUNS): writes the table to
+ * `out` and, if csv is not NULL, the same table as CSV to that path (atomically). Returns 0,
+ * or -1 with e filled (unreadable file, not a run report, missing key). */
+int compare_reports(const char *const *files, unsigned nf, const char *csv, FILE *out, err *e);
 
 #endif

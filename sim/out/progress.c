@@ -27,11 +27,13 @@ static double progress_wall(void *ctx)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-progress *progress_new(FILE *out, uint64_t total_insns, int enabled)
+progress *progress_new(FILE *out, uint64_t total_insns, int enabled, err *e)
 {
     progress *p = calloc(1, sizeof *p);
-    if (!p)
-        abort();
+    if (!p) {
+        err_setk(e, ERR_NOMEM, "out of memory");
+        return NULL;
+    }
     p->out = out;
     p->total = total_insns == UINT64_MAX ? 0 : total_insns;
     p->enabled = enabled && out;

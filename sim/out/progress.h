@@ -17,8 +17,8 @@ typedef struct progress progress;
 /* A progress line on `out` (normally stderr). total_insns = instructions in the trace (0 if
  * unknown: no percentage or ETA then). When `enabled` is 0 the observer only counts and
  * nothing is ever printed: the CLI passes isatty(2) && !quiet. Caller frees with
- * progress_free. Aborts on out-of-memory (like stats_new), so never NULL. */
-progress *progress_new(FILE *out, uint64_t total_insns, int enabled);
+ * progress_free. NULL with e filled (ERR_NOMEM) on out-of-memory. */
+progress *progress_new(FILE *out, uint64_t total_insns, int enabled, err *e);
 /* core_observer (ctx = the progress). Every PROGRESS_CHECK_EVERY completions it reads the
  * wall clock and, at most every PROGRESS_MIN_INTERVAL s, rewrites the status line with '\r':
  * instructions done / total (percent), simulated time, instructions per wall-second, ETA. */

@@ -103,7 +103,7 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
     const core_region *cr = core_regions(co, &nreg);
     r->regions = calloc(nreg ? nreg : 1, sizeof *r->regions);
     if (!r->regions)
-        return err_set(e, "out of memory");
+        return err_setk(e, ERR_NOMEM, "out of memory");
     for (unsigned i = 0; i < nreg; i++) {
         if (!cr[i].insns)
             continue;

@@ -292,7 +292,11 @@ static void tl_probe(tl_chip *c, int which, const unit *u)
     c->probed[which] = 1;
     if (!u->env || (which == 0 ? !u->env->hbm : !u->env->net || c->id != 0))
         return;
-    stats_reg *r = stats_new();
+    stats_reg *r = stats_new(NULL);
+    if (!r) {
+        c->tl->oom = 1;
+        return;
+    }
     if (which == 0)
         hbm_register_stats(u->env->hbm, r);
     else
@@ -448,7 +452,7 @@ timeline *timeline_new(const char *path, const timeline_opts *opts, err *e)
 {
     timeline *tl = calloc(1, sizeof *tl);
     if (!tl) {
-        err_set(e, "out of memory");
+        err_setk(e, ERR_NOMEM, "out of memory");
         return NULL;
     }
     if (opts)
@@ -479,7 +483,7 @@ timeline *timeline_new(const char *path, const timeline_opts *opts, err *e)
     }
     fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", tl->f);
     if (!tl_chip_get(tl, 0)) {
-        err_set(e, "out of memory");
+        err_setk(e, ERR_NOMEM, "out of memory");
         timeline_abort(tl);
         return NULL;
     }
@@ -644,7 +648,7 @@ int timeline_close(timeline *tl, err *e)
     tl->f = NULL;
     if (tl->oom) {
         unlink(tl->tmp);
-        err_set(e, "%s: out of memory while recording the timeline", tl->path);
+        err_setk(e, ERR_NOMEM, "%s: out of memory while recording the timeline", tl->path);
         tl_free(tl);
         return -1;
     }

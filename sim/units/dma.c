@@ -176,7 +176,7 @@ static unit *dma_create(const unit_env *env, unsigned unit_index, err *e)
     const cfg *c = env->cfg;
     dma *d = calloc(1, sizeof *d);
     if (!d) {
-        err_set(e, "dma: out of memory");
+        err_setk(e, ERR_NOMEM, "dma: out of memory");
         return NULL;
     }
     d->nengines = (unsigned)c->dma_engines;
@@ -189,7 +189,7 @@ static unit *dma_create(const unit_env *env, unsigned unit_index, err *e)
         free(d->engines);
         free(d->slots);
         free(d);
-        err_set(e, "dma: out of memory");
+        err_setk(e, ERR_NOMEM, "dma: out of memory");
         return NULL;
     }
     d->hbm_ps_per_byte = env->hbm ? 1.0 / hbm_peak_bytes_per_ps(env->hbm) : 0.0;

@@ -552,12 +552,12 @@ static const hbm_model hbm_banked_p2 = {
 
 /* ---- common ---------------------------------------------------------------------------- */
 
-hbm *hbm_new(const cfg *c)
+hbm *hbm_new(const cfg *c, err *e)
 {
     assert(c->hbm_model >= 0 && (size_t)c->hbm_model < sizeof hbm_models / sizeof hbm_models[0]);
     hbm *h = calloc(1, sizeof *h);
     if (!h)
-        abort();
+        goto out_nomem;
     h->model = &hbm_models[c->hbm_model];
     h->capacity = c->hbm_bytes;
     h->npc = c->hbm_channels * c->hbm_pseudo_channels;
@@ -596,7 +596,7 @@ hbm *hbm_new(const cfg *c)
     h->nxfer = h->granule_bursts < 4096 ? h->granule_bursts : 4096;
     h->xfer_ps = malloc((h->nxfer + 1) * sizeof *h->xfer_ps);
     if (!h->xfer_ps)
-        abort();
+        goto out_nomem;
     for (uint64_t k = 0; k <= h->nxfer; k++)
         h->xfer_ps[k] = hbm_xfer_ps(k * h->burst_bytes, h->bus_ps_per_byte);
     h->simple_ps_per_byte = 1.0 / (h->peak_bytes_per_ps * c->hbm_efficiency);
@@ -611,7 +611,7 @@ hbm *hbm_new(const cfg *c)
     h->pend = calloc(h->npc, sizeof *h->pend);
     h->touched = calloc(h->npc, sizeof *h->touched);
     if (!h->pcs || !h->banks || !h->ch_bytes || !h->pend || !h->touched)
-        abort();
+        goto out_nomem;
     for (uint64_t p = 0; p < h->npc; p++) {
         h->pcs[p].dir = -1;
         /* All pseudo-channels are first due at tREFI, not staggered: accesses are
@@ -623,6 +623,10 @@ hbm *hbm_new(const cfg *c)
     for (uint64_t i = 0; i < h->npc * h->nbanks; i++)
         h->banks[i].open_row = HBM_ROW_NONE;
     return h;
+out_nomem:
+    hbm_free(h);
+    err_setk(e, ERR_NOMEM, "hbm: out of memory");
+    return NULL;
 }
 
 void hbm_free(hbm *h)

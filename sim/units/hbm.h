@@ -17,7 +17,7 @@
 
 typedef struct hbm hbm;
 
-hbm *hbm_new(const cfg *c); /* aborts on out-of-memory; free with hbm_free */
+hbm *hbm_new(const cfg *c, err *e); /* NULL with e (ERR_NOMEM) on failure; free with hbm_free */
 void hbm_free(hbm *h);
 /* Access [addr, addr+bytes) (bytes > 0, within capacity) issued at now_ps; returns the
  * time (ps, >= now_ps) at which its last data beat has transferred. */

@@ -81,7 +81,7 @@ static unit *ici_create(const unit_env *env, unsigned index, err *e)
     }
     ici_unit *iu = calloc(1, sizeof *iu);
     if (!iu) {
-        err_set(e, "ici: out of memory");
+        err_setk(e, ERR_NOMEM, "ici: out of memory");
         return NULL;
     }
     iu->net = env->net;

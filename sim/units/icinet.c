@@ -185,7 +185,7 @@ ici_net *ici_net_new(const cfg *c, const char *dims, ici_mode mode, err *e)
     }
     ici_net *n = calloc(1, sizeof *n);
     if (!n) {
-        err_set(e, "ici: out of memory");
+        err_setk(e, ERR_NOMEM, "ici: out of memory");
         return NULL;
     }
     n->mode = mode;
@@ -227,7 +227,7 @@ ici_net *ici_net_new(const cfg *c, const char *dims, ici_mode mode, err *e)
     if (mode == ICI_MODE_FULL)
         n->pending = calloc(n->nchips, sizeof *n->pending);
     if (!n->link_free || !n->chan || !n->coll_seq || (mode == ICI_MODE_FULL && !n->pending)) {
-        err_set(e, "ici: out of memory for a %u-chip network", n->nchips);
+        err_setk(e, ERR_NOMEM, "ici: out of memory for a %u-chip network", n->nchips);
         goto out_fail;
     }
     n->st_chips = n->nchips;
@@ -482,7 +482,7 @@ static int twist_setup(ici_net *n, const char *dims, const char *wrap, err *e)
     if (!dist || !queue) {
         free(dist);
         free(queue);
-        return err_set(e, "ici: out of memory for a %u-chip twisted torus", n->nchips);
+        return err_setk(e, ERR_NOMEM, "ici: out of memory for a %u-chip twisted torus", n->nchips);
     }
     for (unsigned i = 0; i < n->nchips; i++)
         dist[i] = UINT32_MAX;
@@ -635,6 +635,14 @@ static uint64_t plan_sent_bytes(const ici_inst *g)
 
 static void inst_step(void *ctx);
 
+/* Grow array `a` to n elements: 0, or -1 leaving `a` as it was. */
+#define ICI_GROW(a, n)                                                                             \
+    __extension__({                                                                                \
+        __typeof__(a) q_ = realloc((a), (size_t)(n) * sizeof *(a));                                \
+        q_ ? ((a) = q_, 0) : -1;                                                                   \
+    })
+
+/* A free group instance with room for k members, or NULL after kern_fail_nomem. */
 static ici_inst *inst_get(ici_net *n, unsigned k)
 {
     ici_inst *g = n->free_inst;
@@ -642,8 +650,10 @@ static ici_inst *inst_get(ici_net *n, unsigned k)
         n->free_inst = g->next;
     } else {
         g = calloc(1, sizeof *g);
-        if (!g)
-            abort();
+        if (!g) {
+            kern_fail_nomem();
+            return NULL;
+        }
         g->net = n;
         g->next_all = n->all_inst;
         n->all_inst = g;
@@ -651,15 +661,14 @@ static ici_inst *inst_get(ici_net *n, unsigned k)
     }
     if (g->cap < k) {
         size_t per = 3 * sizeof(uint64_t) + sizeof(ici_done_fn) + sizeof(void *) + 1;
+        if (ICI_GROW(g->ready, k) || ICI_GROW(g->nready, k) || ICI_GROW(g->start, k) ||
+            ICI_GROW(g->done, k) || ICI_GROW(g->arg, k) || ICI_GROW(g->rec, k)) {
+            g->next = n->free_inst; /* back to the pool, still of its old capacity */
+            n->free_inst = g;
+            kern_fail_nomem();
+            return NULL;
+        }
         n->inst_bytes += (k - g->cap) * per;
-        g->ready = realloc(g->ready, k * sizeof *g->ready);
-        g->nready = realloc(g->nready, k * sizeof *g->nready);
-        g->start = realloc(g->start, k * sizeof *g->start);
-        g->done = realloc(g->done, k * sizeof *g->done);
-        g->arg = realloc(g->arg, k * sizeof *g->arg);
-        g->rec = realloc(g->rec, k);
-        if (!g->ready || !g->nready || !g->start || !g->done || !g->arg || !g->rec)
-            abort();
         g->cap = k;
     }
     if (!g->ev)
@@ -796,7 +805,8 @@ static uint64_t coll_start(ici_net *n, unsigned chip, ici_kind kind, unsigned ax
                 break;
             }
     if (!g) {
-        g = inst_get(n, k);
+        if (!(g = inst_get(n, k)))
+            return 0; /* the run stops; its end reports the failure */
         g->leader = leader;
         g->seq = seq;
         g->kind = kind;
@@ -843,8 +853,10 @@ static void chan_push(ici_chan *ch, uint64_t t)
     if (ch->count == ch->cap) {
         unsigned cap = ch->cap ? 2 * ch->cap : 4;
         uint64_t *a = malloc(cap * sizeof *a);
-        if (!a)
-            abort();
+        if (!a) {
+            kern_fail_nomem(); /* the arrival is dropped; the run is reported as failed */
+            return;
+        }
         for (unsigned i = 0; i < ch->count; i++)
             a[i] = ch->arr[(ch->head + i) % ch->cap];
         free(ch->arr);
@@ -962,10 +974,10 @@ void ici_net_barrier(ici_net *n, unsigned chip, void (*done)(void *arg), void *a
         n->bar_ev = kern_event_new(bar_fire, n);
     if (n->bar_n == n->bar_cap) {
         unsigned cap = n->bar_cap ? 2 * n->bar_cap : 8;
-        n->bar_wait = realloc(n->bar_wait, cap * sizeof *n->bar_wait);
-        n->bar_run = realloc(n->bar_run, cap * sizeof *n->bar_run);
-        if (!n->bar_wait || !n->bar_run)
-            abort();
+        if (ICI_GROW(n->bar_wait, cap) || ICI_GROW(n->bar_run, cap)) {
+            kern_fail_nomem(); /* the waiter is dropped; the run is reported as failed */
+            return;
+        }
         n->bar_cap = cap;
     }
     n->bar_wait[n->bar_n++] = (ici_waiter){done, arg};

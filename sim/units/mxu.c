@@ -159,8 +159,10 @@ static void mxu_push(mxu *m, uint64_t done_ps, uint32_t token)
     if (m->count == m->cap) {
         unsigned cap = 2 * m->cap;
         mxu_flight *r = malloc(cap * sizeof *r);
-        if (!r)
-            abort();
+        if (!r) {
+            kern_fail_nomem(); /* the op is dropped; the run is reported as failed */
+            return;
+        }
         for (unsigned i = 0; i < m->count; i++)
             r[i] = m->ring[(m->head + i) % m->cap];
         free(m->ring);
@@ -179,7 +181,7 @@ static unit *mxu_create(const unit_env *env, unsigned unit_index, err *e)
     const cfg *c = env->cfg;
     mxu *m = calloc(1, sizeof *m);
     if (!m) {
-        err_set(e, "mxu: out of memory");
+        err_setk(e, ERR_NOMEM, "mxu: out of memory");
         return NULL;
     }
     m->rows = c->mxu_rows;
@@ -192,7 +194,7 @@ static unit *mxu_create(const unit_env *env, unsigned unit_index, err *e)
     m->ring = malloc(m->cap * sizeof *m->ring);
     if (!m->ring) {
         free(m);
-        err_set(e, "mxu: out of memory");
+        err_setk(e, ERR_NOMEM, "mxu: out of memory");
         return NULL;
     }
     m->cur_buf = m->nbuf - 1; /* the first ldw goes to buffer 0 */

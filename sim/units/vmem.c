@@ -5,6 +5,7 @@
 #include <assert.h>
 #include <stdlib.h>
 
+#include "kernel.h"
 #include "stats.h"
 
 struct vmem {
@@ -15,18 +16,22 @@ struct vmem {
     uint64_t bytes;      /* bytes moved through vmem_share */
 };
 
-vmem *vmem_new(const cfg *c)
+vmem *vmem_new(const cfg *c, err *e)
 {
     vmem *v = calloc(1, sizeof *v);
     if (!v)
-        abort();
+        goto out_nomem;
     v->capacity = c->chip_cores * c->vmem_bytes;
     v->bytes_per_ps = (double)(c->chip_cores * c->vmem_bytes_per_cycle) / cfg_cycle_ps(c);
     v->cap = 32;
     v->until = malloc(v->cap * sizeof *v->until);
     if (!v->until)
-        abort();
+        goto out_nomem;
     return v;
+out_nomem:
+    vmem_free(v);
+    err_setk(e, ERR_NOMEM, "vmem: out of memory");
+    return NULL;
 }
 
 void vmem_free(vmem *v)
@@ -65,8 +70,10 @@ uint64_t vmem_share(vmem *v, uint64_t bytes, uint64_t busy_ps, uint64_t now)
     uint64_t d = t > busy_ps ? t : busy_ps;
     if (v->held == v->cap) { /* grows while the overlapping clients are first seen */
         uint64_t *u = realloc(v->until, 2 * v->cap * sizeof *u);
-        if (!u)
-            abort();
+        if (!u) {
+            kern_fail_nomem(); /* the share goes untracked; the run is reported as failed */
+            return d;
+        }
         v->until = u;
         v->cap *= 2;
     }

@@ -18,7 +18,7 @@
 
 typedef struct vmem vmem;
 
-vmem *vmem_new(const cfg *c); /* aborts on out-of-memory; free with vmem_free */
+vmem *vmem_new(const cfg *c, err *e); /* NULL with e (ERR_NOMEM) on failure; free with vmem_free */
 void vmem_free(vmem *v);
 uint64_t vmem_capacity(const vmem *v); /* bytes, all cores */
 /* 1 if [addr, addr+bytes) lies inside VMEM (no overflow). */

@@ -140,8 +140,10 @@ static void vpu_push(vpu_pipe *p, uint64_t done_ps, uint32_t token)
     if (p->count == p->cap) {
         unsigned cap = 2 * p->cap;
         vpu_flight *r = malloc(cap * sizeof *r);
-        if (!r)
-            abort();
+        if (!r) {
+            kern_fail_nomem(); /* the op is dropped; the run is reported as failed */
+            return;
+        }
         for (unsigned i = 0; i < p->count; i++)
             r[i] = p->ring[(p->head + i) % p->cap];
         free(p->ring);
@@ -161,7 +163,7 @@ static unit *vpu_create(const unit_env *env, unsigned unit_index, err *e)
     const cfg *c = env->cfg;
     vpu *v = calloc(1, sizeof *v);
     if (!v) {
-        err_set(e, "vpu: out of memory");
+        err_setk(e, ERR_NOMEM, "vpu: out of memory");
         return NULL;
     }
     v->u.env = env; /* unit_new sets it only after create returns */
@@ -178,7 +180,7 @@ static unit *vpu_create(const unit_env *env, unsigned unit_index, err *e)
         p->ev = kern_event_new(vpu_pipe_event, p);
         if (!p->ring) {
             vpu_free(&v->u);
-            err_set(e, "vpu: out of memory");
+            err_setk(e, ERR_NOMEM, "vpu: out of memory");
             return NULL;
         }
     }

@@ -28,9 +28,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     FILE *out = fopen("/dev/null", "w");
     if (!out)
         abort();
-    char *argv[] = {"report", path, path, "--csv", csv, NULL};
+    const char *files[] = {path, path};
     e.msg[0] = '\0';
-    int rc = compare_run(5, argv, out, &e);
+    int rc = compare_reports(files, 2, csv, out, &e);
     fclose(out);
     if (rc && !e.msg[0])
         abort(); /* every failure has a message */
