@@ -8,7 +8,7 @@
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out=$(mkdir -p "$1" && cd "$1" && pwd)
-bin=${2:-$root/build}/tpusim
+bin=$(cd "${2:-$root/build}" && pwd)/tpusim
 export TPUSIM_PRESETS=$root/configs
 cd "$out"
 for p in v4 v5e v5p v7; do
