@@ -3,7 +3,7 @@
  * Definitions (docs/report-schema.md):
  *   time        = completion of the last instruction;  cycles = time / cycle
  *   TFLOP/s     = (MXU + vector FLOPs) / time
- *   MXU util    = mean over MXUs of streaming-port busy time / time
+ *   MXU util    = mean over MXUs (units of the unit table's matrix kinds) of busy time / time
  *   MAC util    = MXU FLOPs at their datatype's peak rate / time (= achieved / peak)
  *   roofline    = max(MXU FLOPs at peak rate, HBM bytes / HBM peak bandwidth): no replay
  *                 can be faster than this bound, so bound / time <= 1 always holds. */
@@ -17,6 +17,7 @@
 
 #include "core.h"
 #include "json.h"
+#include "units.h"
 
 static double safe_div(double a, double b)
 {
@@ -75,14 +76,17 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
 
     unsigned nmxu = 0;
     double mxu_busy = 0;
-    for (unsigned s = 0; s < core_unit_count(co) && r->nunits < REPORT_MAX_UNITS; s++) {
+    r->units = calloc(core_unit_count(co) ? core_unit_count(co) : 1, sizeof *r->units);
+    if (!r->units)
+        return err_set(e, "out of memory");
+    for (unsigned s = 0; s < core_unit_count(co); s++) {
         unit *u = core_unit_at(co, s);
         if (!u)
             continue;
         report_unit *ru = &r->units[r->nunits++];
         const core_unit_stats *cs = core_unit_stat(co, s);
         snprintf(ru->name, sizeof ru->name, "%s", u->name);
-        ru->kind = u->ops->kind;
+        ru->kind = u->kind ? u->kind->name : "?";
         ru->insns = u->insns;
         ru->busy_ps = u->busy_ps;
         ru->flops = u->flops;
@@ -92,7 +96,7 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
         ru->stall_vmem_ps = u->stall_vmem_ps;
         ru->stall_hbm_ps = u->stall_hbm_ps;
         ru->util = safe_div((double)u->busy_ps, (double)r->end_ps);
-        if (!strcmp(ru->kind, "mxu")) {
+        if (u->kind && u->kind->matrix) {
             nmxu++;
             mxu_busy += ru->util;
         }
@@ -127,6 +131,8 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
 
 void report_fini(report *r)
 {
+    free(r->units);
+    r->units = NULL;
     free(r->regions);
     r->regions = NULL;
 }
