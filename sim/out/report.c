@@ -87,6 +87,11 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
         const core_unit_stats *cs = core_unit_stat(co, s);
         snprintf(ru->name, sizeof ru->name, "%s", u->name);
         ru->kind = u->kind ? u->kind->name : "?";
+        ru->time = u->kind ? unit_time_name(u->kind->time) : "?";
+        ru->traffic = !u->kind                               ? "?"
+                      : u->kind->traffic == UNIT_TRAFFIC_HBM ? "hbm"
+                      : u->kind->traffic == UNIT_TRAFFIC_ICI ? "ici"
+                                                             : "none";
         ru->insns = u->insns;
         ru->busy_ps = u->busy_ps;
         ru->flops = u->flops;
@@ -274,6 +279,8 @@ int report_json(const report *r, const char *path, err *e)
         json_obj_begin(&w, NULL);
         json_str(&w, "name", u->name);
         json_str(&w, "kind", u->kind);
+        json_str(&w, "time_class", u->time);
+        json_str(&w, "traffic", u->traffic);
         json_u64(&w, "instructions", u->insns);
         json_u64(&w, "busy_ps", u->busy_ps);
         json_num(&w, "busy_cycles", u->busy_ps / r->cycle_ps);

@@ -13,7 +13,9 @@
 
 typedef struct report_unit {
     char name[32];
-    const char *kind; /* the unit table's kind name */
+    const char *kind;    /* the unit table's kind name */
+    const char *time;    /* its time-split class: "compute", "memory", "communication" */
+    const char *traffic; /* where its bytes go: "hbm", "ici" or "none" */
     uint64_t insns, busy_ps, flops, bytes;
     uint64_t stall_sem_ps, stall_qfull_ps, stall_vmem_ps, stall_hbm_ps;
     double util; /* busy / total time */
