@@ -44,6 +44,10 @@ enum {
     O_FSDPAXES,
     O_SP,
     O_SPAXES,
+    O_TABLES,
+    O_ROWS,
+    O_DIM,
+    O_LOOKUPS,
     O_END
 };
 
@@ -85,6 +89,10 @@ static const struct option gen_longopts[] = {
     {"fsdp-axes", required_argument, 0, O_FSDPAXES},
     {"seq-parallel", required_argument, 0, O_SP},
     {"sp-axes", required_argument, 0, O_SPAXES},
+    {"tables", required_argument, 0, O_TABLES},
+    {"rows", required_argument, 0, O_ROWS},
+    {"dim", required_argument, 0, O_DIM},
+    {"lookups", required_argument, 0, O_LOOKUPS},
     {0, 0, 0, 0},
 };
 
@@ -157,6 +165,16 @@ static const gen_kind_info gen_kinds[GEN_KIND_COUNT] = {
                       "  --layers L --d-model D --heads H --d-ff F --vocab V --seq S\n"
                       "  --batch B (global) [--decode] [--chips N]\n"
                       "  --dtype T             bf16 (default)\n"},
+    [GEN_EMBEDDING] = {"embedding",
+                       {O_TABLES, O_ROWS, O_DIM, O_LOOKUPS, O_BATCH, O_CHIPS, O_TRAINING, O_DTYPE},
+                       {O_TABLES, O_ROWS, O_DIM, O_LOOKUPS, O_BATCH},
+                       "DLRM-like embedding lookups on the SparseCores (gen_embedding.c).\n"
+                       "  --tables T --rows R --dim D   tables of R rows of D elements\n"
+                       "  --lookups L --batch B         rows summed per sample, global batch\n"
+                       "  --chips N             tables sharded over N chips (ici.dims), looked-up\n"
+                       "                        vectors all-to-all'd over ICI\n"
+                       "  --training            add the backward scatter-add\n"
+                       "  --dtype T             table datatype, bf16 (default) or fp32\n"},
 };
 
 static const char *gen_par_usage =
@@ -561,6 +579,18 @@ int gen_parse(gen_opts *o, cfg *c, int *help, int argc, char **argv, err *e)
             u = &o->sp;
             explicit_deg = 1;
             break;
+        case O_TABLES:
+            u = &o->tables;
+            break;
+        case O_ROWS:
+            u = &o->rows;
+            break;
+        case O_DIM:
+            u = &o->dim;
+            break;
+        case O_LOOKUPS:
+            u = &o->lookups;
+            break;
         default:
             break;
         }
@@ -695,6 +725,11 @@ uint64_t gen_flops_analytic(const gen_opts *o, const cfg *c)
             f += 4 * params * tokens + o->layers * bc * hl * ab;
         return f;
     }
+    case GEN_EMBEDDING: {
+        gen_embedding_counts n;
+        gen_embedding_count(o, &n);
+        return n.flops;
+    }
     default:
         return 0;
     }
@@ -801,6 +836,8 @@ static int gen_kind_run(gen *g, const gen_opts *o)
         return gen_model_transformer(g, o);
     case GEN_LLM_STEP:
         return gen_model_llm(g, o);
+    case GEN_EMBEDDING:
+        return gen_model_embedding(g, o);
     default:
         return -1;
     }

@@ -23,6 +23,12 @@ static unsigned count_ici(const cfg *c, int has_net)
     return has_net ? 1 : 0;
 }
 
+static unsigned count_sc(const cfg *c, int has_net)
+{
+    (void)has_net;
+    return c->sc_count ? 1 : 0; /* one unit: the chip's SparseCores run from one queue */
+}
+
 const unit_kind unit_kinds[] = {
     {
         .name = "mxu",
@@ -62,6 +68,16 @@ const unit_kind unit_kinds[] = {
         .absent = "ICI instruction on a chip without an interconnect",
         .time = UNIT_TIME_COMM,
         .traffic = UNIT_TRAFFIC_ICI,
+    },
+    {
+        .name = "sc",
+        .title = "SparseCores",
+        .ops = &sc_ops,
+        .serves = ISA_UNIT_SC,
+        .count = count_sc,
+        .absent = "SparseCore instruction on a chip without SparseCores (sc.count = 0)",
+        .time = UNIT_TIME_MEMORY,
+        .traffic = UNIT_TRAFFIC_HBM,
     },
 };
 

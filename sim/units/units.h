@@ -60,6 +60,6 @@ int unit_kinds_check(const unit_kind *kinds, unsigned n, err *e);
 unsigned unit_kinds_total(const cfg *c, int has_net);
 
 /* The models. */
-extern const unit_ops mxu_ops, vpu_ops, dma_ops, ici_ops;
+extern const unit_ops mxu_ops, vpu_ops, dma_ops, ici_ops, sc_ops;
 
 #endif
