@@ -59,22 +59,15 @@ static const struct {
 };
 
 static const char *const isa_units[ISA_UNIT_COUNT] = {
-    [ISA_UNIT_DMA] = "dma", [ISA_UNIT_MXU] = "mxu",   [ISA_UNIT_VPU] = "vpu",
-    [ISA_UNIT_ICI] = "ici", [ISA_UNIT_SYNC] = "sync",
+#define ISA_UNIT(E, name) [ISA_UNIT_##E] = name,
+#include "isa_ops.def"
+#undef ISA_UNIT
 };
 
 static const char *const isa_costs[] = {
-    [ISA_COST_NONE] = "none",
-    [ISA_COST_DMA] = "dma",
-    [ISA_COST_MXU_LOAD] = "mxu_load",
-    [ISA_COST_MXU_MATMUL] = "mxu_matmul",
-    [ISA_COST_V_ELEM] = "v_elem",
-    [ISA_COST_V_FMA] = "v_fma",
-    [ISA_COST_V_TRANS] = "v_trans",
-    [ISA_COST_V_REDUCE] = "v_reduce",
-    [ISA_COST_V_TRANSPOSE] = "v_transpose",
-    [ISA_COST_ICI_P2P] = "ici_p2p",
-    [ISA_COST_ICI_COLL] = "ici_coll",
+#define ISA_COST(E, name) [ISA_COST_##E] = name,
+#include "isa_ops.def"
+#undef ISA_COST
 };
 
 static const char *const isa_kinds[] = {

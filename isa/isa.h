@@ -27,27 +27,17 @@ typedef enum isa_dtype {
 
 /* Which queue an opcode is dispatched to. */
 typedef enum isa_unit {
-    ISA_UNIT_DMA,
-    ISA_UNIT_MXU,
-    ISA_UNIT_VPU,
-    ISA_UNIT_ICI,
-    ISA_UNIT_SYNC, /* handled by the dispatcher itself */
+#define ISA_UNIT(E, name) ISA_UNIT_##E,
+#include "isa_ops.def"
+#undef ISA_UNIT
     ISA_UNIT_COUNT
 } isa_unit;
 
 /* Cost class: which timing formula a unit model applies. */
 typedef enum isa_cost {
-    ISA_COST_NONE,
-    ISA_COST_DMA,
-    ISA_COST_MXU_LOAD,
-    ISA_COST_MXU_MATMUL,
-    ISA_COST_V_ELEM,
-    ISA_COST_V_FMA,
-    ISA_COST_V_TRANS,
-    ISA_COST_V_REDUCE,
-    ISA_COST_V_TRANSPOSE,
-    ISA_COST_ICI_P2P,
-    ISA_COST_ICI_COLL,
+#define ISA_COST(E, name) ISA_COST_##E,
+#include "isa_ops.def"
+#undef ISA_COST
 } isa_cost;
 
 /* Operand kinds, as written in assembly. */

@@ -1,5 +1,5 @@
-/* chip.c - wires one chip together: trace reader, dispatcher (core.c), the unit models,
- * VMEM and HBM. Megacore approximation: see chip.h. */
+/* chip.c - wires one chip together: trace reader, dispatcher (core.c), the units of every
+ * kind in the unit table (units.h), VMEM and HBM. Megacore approximation: see chip.h. */
 #include "chip.h"
 
 #include <stdio.h>
@@ -11,6 +11,7 @@
 #include "ici.h"
 #include "kernel.h"
 #include "unit.h"
+#include "units.h"
 #include "vmem.h"
 
 struct chip {
@@ -20,8 +21,8 @@ struct chip {
     vmem *vm;
     hbm *hb;
     trace_reader *tr;
-    unit **units; /* MXUs, vector unit, DMA, ICI (NULL without a network) */
-    unsigned n_mxu, nunits;
+    unit **units; /* every kind's units, in unit-table order */
+    unsigned nunits;
     core *co;
 };
 
@@ -43,9 +44,8 @@ chip *chip_new(const cfg *c, unsigned chip_id, struct ici_net *net, const char *
         goto out_fail;
     if (!(ch->vm = vmem_new(c, e)) || !(ch->hb = hbm_new(c, e)))
         goto out_fail;
-    ch->n_mxu = cfg_mxu_total(c);
-    ch->nunits = ch->n_mxu + 3;
-    ch->units = calloc(ch->nunits, sizeof *ch->units);
+    ch->nunits = unit_kinds_total(c, net != NULL);
+    ch->units = calloc(ch->nunits ? ch->nunits : 1, sizeof *ch->units);
     if (!ch->units) {
         err_setk(e, ERR_NOMEM, "out of memory");
         goto out_fail;
@@ -54,22 +54,22 @@ chip *chip_new(const cfg *c, unsigned chip_id, struct ici_net *net, const char *
         .cfg = c,
         .cycle_ps = cfg_cycle_ps(c),
         .hbm = ch->hb,
+        .hbm_bytes = c->hbm_bytes,
+        .vmem_bytes = vmem_capacity(ch->vm),
         .vmem = ch->vm,
         .net = net,
         .chip_id = chip_id,
         .done = core_unit_done,
         .wake = core_unit_wake,
     };
-    for (unsigned i = 0; i < ch->n_mxu; i++)
-        if (!(ch->units[i] = unit_new(&mxu_ops, &ch->env, i, e)))
-            goto out_fail;
-    if (!(ch->units[ch->n_mxu] = unit_new(&vpu_ops, &ch->env, 0, e)) ||
-        !(ch->units[ch->n_mxu + 1] = unit_new(&dma_ops, &ch->env, 0, e)))
-        goto out_fail;
-    if (net && !(ch->units[ch->n_mxu + 2] = unit_new(&ici_ops, &ch->env, 0, e)))
-        goto out_fail;
-    ch->co = core_new(c, trace_path, ch->tr, ch->units, ch->n_mxu, net, chip_id, c->hbm_bytes,
-                      vmem_capacity(ch->vm), e);
+    unsigned s = 0;
+    for (unsigned k = 0; k < unit_kind_count; k++) {
+        unsigned n = unit_kinds[k].count(c, net != NULL);
+        for (unsigned i = 0; i < n; i++)
+            if (!(ch->units[s++] = unit_new(unit_kinds[k].ops, &ch->env, i, e)))
+                goto out_fail;
+    }
+    ch->co = core_new(c, trace_path, ch->tr, ch->units, ch->nunits, net, chip_id, e);
     if (!ch->co)
         goto out_fail;
     ch->env.host = ch->co;
@@ -92,7 +92,6 @@ int chip_done(const chip *ch)
 
 void chip_register_stats(chip *ch, stats_reg *r)
 {
-    (void)0;
     core_register_stats(ch->co, r);
     for (unsigned i = 0; i < ch->nunits; i++)
         if (ch->units[i])

@@ -1,5 +1,6 @@
 /* chip.h - one TPU chip: a dispatcher (the core) feeding per-unit in-order queues for the
- * MXUs, the vector unit, the DMA engines and the ICI port, sharing VMEM and HBM.
+ * units of the unit table (sim/units/units.h: MXUs, vector unit, DMA, ICI port, ...),
+ * sharing VMEM and HBM.
  *
  * Megacore approximation: a chip's cores are driven by one instruction stream. MXUs are
  * numbered 0..cores*mxu.count-1, the vector unit is the cores' vector units ganged

@@ -8,9 +8,16 @@
  * `signal` semaphore is incremented. Dispatch itself takes no simulated time: the front
  * end is assumed to keep up with the units (the queues hide its latency).
  *
- * Time accounting: at every change of the set of busy unit classes, the elapsed interval is
- * charged to one of compute (an MXU or the vector unit busy), memory (only DMA busy),
- * exposed communication (only ICI busy) or idle — the breakdown the pod report uses. */
+ * Routing: an opcode's ISA unit class names the row of the unit table (units.h) serving it,
+ * and that row's instances are consecutive unit slots; a row with a `select` operand (the MXU's
+ * `mxu=`) picks the instance by that operand, else instance 0. Both are resolved once, at
+ * core_new; a class without a row is an error there. Checks beyond the decoder's ranges and an
+ * instruction's FLOPs and bytes come from the unit's check op (unit_check).
+ *
+ * Time accounting: at every change of the set of busy time-split classes (the unit table's
+ * `time`), the elapsed interval is charged to one of compute (a compute unit busy), memory
+ * (a memory unit but no compute unit busy), exposed communication (only communication units
+ * busy) or idle — the breakdown the pod report uses. */
 #include "core.h"
 
 #include <assert.h>
@@ -21,6 +28,7 @@
 
 #include "ici.h"
 #include "kernel.h"
+#include "units.h"
 
 #define CORE_MAX_REGIONS 65536
 
@@ -28,8 +36,9 @@ typedef struct core_qent {
     isa_insn in;
     uint64_t idx; /* instruction index in the trace */
     uint32_t region;
-    uint64_t ideal_ps; /* matmul only: FLOPs at peak rate */
-    uint64_t flops;    /* known at dispatch for MXU and vector ops */
+    uint64_t ideal_ps; /* matrix units: FLOPs at peak rate */
+    uint64_t flops;    /* known at dispatch (unit_check) */
+    uint64_t bytes;    /* HBM or ICI bytes, known at dispatch (unit_check) */
 } core_qent;
 
 typedef struct core_queue {
@@ -54,29 +63,25 @@ typedef struct core_flight {
     uint8_t live; /* started, not yet completed */
 } core_flight;
 
-/* Which class of work a unit slot does, for the time breakdown. */
-enum { CLS_COMPUTE, CLS_DMA, CLS_ICI, CLS_N };
-
-/* Per-MXU weight state as seen in dispatch order (for checks and FLOP counts). */
-typedef struct core_mxu_w {
-    uint32_t k, n;
-    uint8_t dtype, loaded;
-} core_mxu_w;
+/* Where an ISA unit class goes: its row of the unit table and that row's unit slots. */
+typedef struct core_route {
+    const unit_kind *kind;
+    unsigned first, count;
+} core_route;
 
 struct core {
     const cfg *cfg;
     char path[512];
     trace_reader *tr;
     unit **units;
-    unsigned nunits, n_mxu, slot_vpu, slot_dma, slot_ici;
+    unsigned nunits;
+    core_route route[ISA_UNIT_COUNT];
+    int8_t select_arg[ISA_OP_COUNT]; /* operand picking the instance, -1: instance 0 */
     struct ici_net *net;
     unsigned chip_id;
-    uint64_t hbm_bytes, vmem_bytes;
-    double peak_ps_per_flop[ISA_DTYPE_COUNT];
 
     core_queue *q;
     core_unit_stats *ust;
-    core_mxu_w *mxw;
     uint32_t *sem;
 
     core_flight *fl;
@@ -101,7 +106,7 @@ struct core {
     uint64_t end_ps;
 
     /* time breakdown */
-    unsigned cls_busy[CLS_N];
+    unsigned cls_busy[UNIT_TIME_COUNT];
     uint64_t last_change_ps;
     uint64_t t_compute_ps, t_memory_ps, t_comm_ps, t_idle_ps, t_ici_busy_ps;
     int overflow;
@@ -126,11 +131,7 @@ static void core_pump_later(core *co)
 
 static unsigned slot_class(const core *co, unsigned slot)
 {
-    if (slot == co->slot_dma)
-        return CLS_DMA;
-    if (slot == co->slot_ici)
-        return CLS_ICI;
-    return CLS_COMPUTE;
+    return co->units[slot]->kind->time;
 }
 
 static void core_account(core *co)
@@ -140,13 +141,13 @@ static void core_account(core *co)
     co->last_change_ps = now;
     if (!dt)
         return;
-    if (co->cls_busy[CLS_ICI])
+    if (co->cls_busy[UNIT_TIME_COMM])
         co->t_ici_busy_ps += dt;
-    if (co->cls_busy[CLS_COMPUTE])
+    if (co->cls_busy[UNIT_TIME_COMPUTE])
         co->t_compute_ps += dt;
-    else if (co->cls_busy[CLS_DMA])
+    else if (co->cls_busy[UNIT_TIME_MEMORY])
         co->t_memory_ps += dt;
-    else if (co->cls_busy[CLS_ICI])
+    else if (co->cls_busy[UNIT_TIME_COMM])
         co->t_comm_ps += dt;
     else if (co->inflight || !co->eof || co->have_pending)
         co->t_idle_ps += dt;
@@ -186,9 +187,34 @@ static int core_failk(core *co, err_kind kind, const char *fmt, ...)
     return -1;
 }
 
-core *core_new(const cfg *c, const char *trace_path, trace_reader *tr, unit **units, unsigned n_mxu,
-               struct ici_net *net, unsigned chip_id, uint64_t hbm_bytes, uint64_t vmem_bytes,
-               err *e)
+/* Route every ISA unit class to its row of the unit table and the row's slots (units are
+ * in table order, each row's instances consecutive). Start-up only. */
+static int core_route_init(core *co, err *e)
+{
+    if (unit_kinds_check(unit_kinds, unit_kind_count, e))
+        return -1;
+    unsigned s = 0;
+    for (unsigned i = 0; i < unit_kind_count; i++) {
+        const unit_kind *k = &unit_kinds[i];
+        core_route *rt = &co->route[k->serves];
+        rt->kind = k;
+        rt->first = s;
+        while (s < co->nunits && co->units[s]->kind == k)
+            s++;
+        rt->count = s - rt->first;
+    }
+    if (s != co->nunits)
+        return err_set(e, "core: unit %u (%s) is not in unit-table order", s, co->units[s]->name);
+    for (unsigned op = 0; op < ISA_OP_COUNT; op++) {
+        const isa_info *info = isa_info_of(op);
+        const unit_kind *k = co->route[info->unit].kind;
+        co->select_arg[op] = (int8_t)(k && k->select ? isa_arg_index(op, k->select) : -1);
+    }
+    return 0;
+}
+
+core *core_new(const cfg *c, const char *trace_path, trace_reader *tr, unit **units,
+               unsigned nunits, struct ici_net *net, unsigned chip_id, err *e)
 {
     core *co = calloc(1, sizeof *co);
     if (!co) {
@@ -199,27 +225,20 @@ core *core_new(const cfg *c, const char *trace_path, trace_reader *tr, unit **un
     snprintf(co->path, sizeof co->path, "%s", trace_path);
     co->tr = tr;
     co->units = units;
-    co->n_mxu = n_mxu;
-    co->slot_vpu = n_mxu;
-    co->slot_dma = n_mxu + 1;
-    co->slot_ici = n_mxu + 2;
-    co->nunits = n_mxu + 3;
+    co->nunits = nunits;
     co->net = net;
     co->chip_id = chip_id;
-    co->hbm_bytes = hbm_bytes;
-    co->vmem_bytes = vmem_bytes;
-    for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++) {
-        double peak = cfg_peak_flops(c, dt);
-        co->peak_ps_per_flop[dt] = peak > 0 ? 1e12 / peak : 0;
+    if (core_route_init(co, e)) {
+        free(co);
+        return NULL;
     }
-    co->q = calloc(co->nunits, sizeof *co->q);
-    co->ust = calloc(co->nunits, sizeof *co->ust);
-    co->mxw = calloc(n_mxu, sizeof *co->mxw);
+    co->q = calloc(co->nunits ? co->nunits : 1, sizeof *co->q);
+    co->ust = calloc(co->nunits ? co->nunits : 1, sizeof *co->ust);
     co->sem = calloc(ISA_SEM_MAX, sizeof *co->sem);
     co->fl_cap = 256;
     co->fl = calloc(co->fl_cap, sizeof *co->fl);
     co->regions = calloc(1, sizeof *co->regions);
-    if (!co->q || !co->ust || !co->mxw || !co->sem || !co->fl || !co->regions)
+    if (!co->q || !co->ust || !co->sem || !co->fl || !co->regions)
         goto out_oom;
     for (unsigned i = 0; i < co->nunits; i++) {
         co->q[i].cap = (unsigned)c->core_queue_depth;
@@ -255,7 +274,6 @@ void core_free(core *co)
             free(co->q[i].e);
     free(co->q);
     free(co->ust);
-    free(co->mxw);
     free(co->sem);
     free(co->fl);
     free(co->regions);
@@ -270,167 +288,29 @@ void core_start(core *co)
 
 /* ---- checks at dispatch ---- */
 
-static int vmem_ok(const core *co, uint64_t addr, uint64_t bytes)
+/* Check an instruction bound for unit slot `slot` (its class's instance, or the class's first
+ * slot if the selecting operand is out of range) and fill its work; 0 if fine. */
+static int core_check(core *co, core_qent *q, unsigned slot)
 {
-    return bytes <= co->vmem_bytes && addr <= co->vmem_bytes - bytes;
-}
-
-static int check_vmem(core *co, const core_qent *q, const char *what, uint64_t addr, uint64_t bytes)
-{
-    if (vmem_ok(co, addr, bytes))
-        return 0;
-    return core_fail(co,
-                     "%s: instruction %" PRIu64 " (%s): %s VMEM range [0x%" PRIx64 ", 0x%" PRIx64
-                     ") outside the %" PRIu64 "-byte VMEM",
-                     co->path, q->idx, isa_info_of(q->in.op)->mnemonic, what, addr, addr + bytes,
-                     co->vmem_bytes);
-}
-
-static int check_dtype_mxu(core *co, const core_qent *q, unsigned dt)
-{
-    if (cfg_mxu_rate(co->cfg, dt) > 0)
-        return 0;
-    return core_fail(co, "%s: instruction %" PRIu64 " (%s): datatype %s not supported by %s's MXU",
-                     co->path, q->idx, isa_info_of(q->in.op)->mnemonic, isa_dtype_name(dt),
-                     co->cfg->chip_name);
-}
-
-static uint64_t dt_bytes(unsigned dt, uint64_t n)
-{
-    unsigned bits = isa_dtype_bits(dt);
-    if (n > (UINT64_MAX - 7) / bits)
-        return UINT64_MAX;
-    return (n * bits + 7) / 8;
-}
-
-/* Check an instruction bound for a unit queue and fill its FLOPs; 0 if fine. */
-static int core_check(core *co, core_qent *q)
-{
-    const isa_insn *in = &q->in;
-    const isa_info *info = isa_info_of(in->op);
-    const uint64_t *a = in->arg;
-    q->flops = 0;
-    q->ideal_ps = 0;
-    switch (info->unit) {
-    case ISA_UNIT_DMA: {
-        uint64_t bytes = a[ISA_DMA_BYTES], block = a[ISA_DMA_BLOCK];
-        uint64_t extent = bytes;
-        if (block) {
-            uint64_t nb = (bytes + block - 1) / block;
-            uint64_t stride = a[ISA_DMA_STRIDE];
-            if (stride < block)
-                return core_fail(co,
-                                 "%s: instruction %" PRIu64 " (%s): stride %" PRIu64
-                                 " smaller than block %" PRIu64,
-                                 co->path, q->idx, info->mnemonic, stride, block);
-            if (nb - 1 > (UINT64_MAX - block) / stride)
-                extent = UINT64_MAX;
-            else
-                extent = (nb - 1) * stride + block;
-        }
-        if (extent > co->hbm_bytes || a[ISA_DMA_HBM] > co->hbm_bytes - extent)
-            return core_fail(co,
-                             "%s: instruction %" PRIu64 " (%s): HBM range [0x%" PRIx64 ", +%" PRIu64
-                             ") outside the %" PRIu64 "-byte HBM",
-                             co->path, q->idx, info->mnemonic, a[ISA_DMA_HBM], extent,
-                             co->hbm_bytes);
-        return check_vmem(co, q, "DMA", a[ISA_DMA_VMEM], bytes);
-    }
-    case ISA_UNIT_MXU: {
-        unsigned m = (unsigned)a[ISA_LDW_MXU];
-        if (m >= co->n_mxu)
-            return core_fail(co, "%s: instruction %" PRIu64 " (%s): mxu %u, the chip has %u",
-                             co->path, q->idx, info->mnemonic, m, co->n_mxu);
-        core_mxu_w *w = &co->mxw[m];
-        if (in->op == ISA_OP_MXU_LDW) {
-            uint64_t k = a[ISA_LDW_K], n = a[ISA_LDW_N];
-            unsigned dt = (unsigned)a[ISA_LDW_DTYPE];
-            if (k > co->cfg->mxu_rows || n > co->cfg->mxu_cols)
-                return core_fail(co,
-                                 "%s: instruction %" PRIu64 " (mxu.ldw): tile %" PRIu64
-                                 " x %" PRIu64 " larger than the %" PRIu64 " x %" PRIu64 " array",
-                                 co->path, q->idx, k, n, co->cfg->mxu_rows, co->cfg->mxu_cols);
-            if (check_dtype_mxu(co, q, dt))
-                return -1;
-            if (check_vmem(co, q, "weights", a[ISA_LDW_VMEM], dt_bytes(dt, k * n)))
-                return -1;
-            w->k = (uint32_t)k;
-            w->n = (uint32_t)n;
-            w->dtype = (uint8_t)dt;
-            w->loaded = 1;
-            return 0;
-        }
-        unsigned dt = (unsigned)a[ISA_MM_DTYPE];
-        uint64_t mm = a[ISA_MM_M];
-        if (!w->loaded)
-            return core_fail(
-                co, "%s: instruction %" PRIu64 " (mxu.matmul): mxu %u has no weights loaded",
-                co->path, q->idx, m);
-        if (dt != w->dtype)
-            return core_fail(co,
-                             "%s: instruction %" PRIu64 " (mxu.matmul): dtype %s differs from the "
-                             "loaded weights' %s",
-                             co->path, q->idx, isa_dtype_name(dt), isa_dtype_name(w->dtype));
-        if (check_dtype_mxu(co, q, dt))
-            return -1;
-        if (check_vmem(co, q, "operand", a[ISA_MM_SRC], dt_bytes(dt, stats_mul_sat(mm, w->k))) ||
-            check_vmem(co, q, "result", a[ISA_MM_DST], stats_mul_sat(stats_mul_sat(mm, w->n), 4)))
-            return -1;
-        q->flops = 2 * mm * w->k * w->n;
-        q->ideal_ps = (uint64_t)((double)q->flops * co->peak_ps_per_flop[dt] + 0.5);
-        return 0;
-    }
-    case ISA_UNIT_VPU: {
-        unsigned dt = (unsigned)a[ISA_V_DTYPE];
-        uint64_t n = a[ISA_V_N];
-        uint64_t out = n;
-        unsigned odt = dt;
-        if (in->op == ISA_OP_V_CAST)
-            odt = (unsigned)a[ISA_V_EXTRA];
-        if (in->op == ISA_OP_V_REDUCE) {
-            uint64_t w = a[ISA_V_EXTRA] ? a[ISA_V_EXTRA] : co->cfg->vpu_lanes;
-            out = (n + w - 1) / w;
-        }
-        if (check_vmem(co, q, "source", a[ISA_V_SRC], dt_bytes(dt, n)) ||
-            check_vmem(co, q, "destination", a[ISA_V_DST], dt_bytes(odt, out)))
-            return -1;
-        switch (info->cost) {
-        case ISA_COST_V_ELEM:
-            q->flops = (in->op == ISA_OP_V_SELECT || in->op == ISA_OP_V_CAST) ? 0 : n;
-            break;
-        case ISA_COST_V_FMA:
-            q->flops = 2 * n;
-            break;
-        case ISA_COST_V_TRANS:
-        case ISA_COST_V_REDUCE:
-            q->flops = n;
-            break;
-        default:
-            break;
-        }
-        return 0;
-    }
-    case ISA_UNIT_ICI:
-        if (!co->net || !co->units[co->slot_ici])
-            return core_fail(co,
-                             "%s: instruction %" PRIu64 " (%s): ICI instruction on a chip "
-                             "without an interconnect",
-                             co->path, q->idx, info->mnemonic);
-        {
-            unsigned axes = (unsigned)(in->op == ISA_OP_ICI_SEND || in->op == ISA_OP_ICI_RECV
-                                           ? a[ISA_P2P_AXIS]
-                                           : a[ISA_COLL_AXES]);
-            unsigned naxes = ici_net_axes(co->net);
-            if (axes >> naxes)
-                return core_fail(co,
-                                 "%s: instruction %" PRIu64 " (%s): axis not in the %u-axis "
-                                 "topology",
-                                 co->path, q->idx, info->mnemonic, naxes);
-        }
-        return 0;
-    default:
-        return 0;
-    }
+    const isa_info *info = isa_info_of(q->in.op);
+    const core_route *rt = &co->route[info->unit];
+    int sel = co->select_arg[q->in.op];
+    unit_work w = {0};
+    err e;
+    if (!rt->count)
+        return core_fail(co, "%s: instruction %" PRIu64 " (%s): %s", co->path, q->idx,
+                         info->mnemonic, rt->kind->absent ? rt->kind->absent : "no such unit");
+    if (sel >= 0 && q->in.arg[sel] >= rt->count)
+        return core_fail(co, "%s: instruction %" PRIu64 " (%s): %s %u, the chip has %u", co->path,
+                         q->idx, info->mnemonic, rt->kind->select, (unsigned)q->in.arg[sel],
+                         rt->count);
+    if (unit_check(co->units[slot], &q->in, &w, &e))
+        return core_fail(co, "%s: instruction %" PRIu64 " (%s): %s", co->path, q->idx,
+                         info->mnemonic, e.msg);
+    q->flops = w.flops;
+    q->ideal_ps = w.ideal_ps;
+    q->bytes = w.bytes;
+    return 0;
 }
 
 /* ---- issue ---- */
@@ -494,14 +374,8 @@ static int try_issue(core *co, unsigned slot)
         f->flops = q->flops;
         f->ideal_ps = q->ideal_ps;
         f->op = (uint8_t)q->in.op;
-        f->bytes = 0;
-        if (f->op == ISA_OP_DMA_H2V || f->op == ISA_OP_DMA_V2H)
-            f->bytes = q->in.arg[ISA_DMA_BYTES];
-        else if (f->op == ISA_OP_ICI_SEND)
-            f->bytes = q->in.arg[ISA_P2P_BYTES];
-        else if (isa_info_of(f->op)->unit == ISA_UNIT_ICI && f->op != ISA_OP_ICI_RECV)
-            f->bytes = q->in.arg[ISA_COLL_BYTES]; /* a transfer counts once, at its sender */
-        isa_insn in = q->in;                      /* the unit may read it after we pop */
+        f->bytes = q->bytes;
+        isa_insn in = q->in; /* the unit may read it after we pop */
         uint64_t idx = q->idx;
         qu->head = (qu->head + 1) % qu->cap;
         qu->count--;
@@ -532,19 +406,20 @@ static void core_signal(core *co, unsigned sem)
     }
 }
 
-/* Sums saturate and set *ovf rather than wrap: a run whose totals pass 2^64 is an error. */
-static void region_charge(core_region *r, const core_flight *f, unsigned cls_unit, uint64_t now,
-                          int *ovf)
+/* Charge a completed instruction of unit kind k (ISA class cls_unit) to region r. Sums
+ * saturate and set *ovf rather than wrap: a run whose totals pass 2^64 is an error. */
+static void region_charge(core_region *r, const core_flight *f, const unit_kind *k,
+                          unsigned cls_unit, uint64_t now, int *ovf)
 {
     r->insns++;
     r->flops = stats_add_sat(r->flops, f->flops, ovf);
-    if (cls_unit == ISA_UNIT_MXU) {
+    if (k->matrix) {
         r->mxu_flops = stats_add_sat(r->mxu_flops, f->flops, ovf);
         r->mxu_ideal_ps = stats_add_sat(r->mxu_ideal_ps, f->ideal_ps, ovf);
     }
-    if (cls_unit == ISA_UNIT_DMA)
+    if (k->traffic == UNIT_TRAFFIC_HBM)
         r->hbm_bytes = stats_add_sat(r->hbm_bytes, f->bytes, ovf);
-    if (cls_unit == ISA_UNIT_ICI)
+    else if (k->traffic == UNIT_TRAFFIC_ICI)
         r->ici_bytes = stats_add_sat(r->ici_bytes, f->bytes, ovf);
     if (f->start_ps < r->first_start_ps)
         r->first_start_ps = f->start_ps;
@@ -566,8 +441,9 @@ void core_unit_done(void *host, unit *u, uint32_t token)
     if (co->obs)
         co->obs(co->obs_ctx, f->idx, f->op, u, f->start_ps, now, f->region);
     int ovf = 0;
-    region_charge(&co->regions[f->region], f, ucls, now, &ovf);
-    region_charge(&co->total, f, ucls, now, &ovf);
+    const unit_kind *k = co->units[f->slot]->kind;
+    region_charge(&co->regions[f->region], f, k, ucls, now, &ovf);
+    region_charge(&co->total, f, k, ucls, now, &ovf);
     if (ovf && !co->failed)
         core_failk(co, ERR_OVERFLOW,
                    "%s: instruction %" PRIu64 " (%s): the run's FLOP, byte or busy-time total "
@@ -723,23 +599,16 @@ static int dispatch(core *co)
             progress = 1;
             continue;
         }
-        unsigned slot;
-        switch (info->unit) {
-        case ISA_UNIT_MXU:
-            slot = (unsigned)in->arg[ISA_LDW_MXU];
-            if (slot >= co->n_mxu)
-                slot = 0; /* core_check reports it */
-            break;
-        case ISA_UNIT_VPU:
-            slot = co->slot_vpu;
-            break;
-        case ISA_UNIT_DMA:
-            slot = co->slot_dma;
-            break;
-        default:
-            slot = co->slot_ici;
-            break;
+        const core_route *rt = &co->route[info->unit];
+        int sel = co->select_arg[in->op];
+        unsigned slot = rt->first;
+        if (!rt->count) {
+            core_qent q = {.in = *in, .idx = co->next_idx};
+            core_check(co, &q, slot); /* reports the missing unit */
+            return progress;
         }
+        if (sel >= 0 && in->arg[sel] < rt->count)
+            slot += (unsigned)in->arg[sel]; /* out of range: core_check reports it */
         core_queue *qu = &co->q[slot];
         if (qu->count == qu->cap) {
             block_begin(co, 1, slot);
@@ -750,7 +619,7 @@ static int dispatch(core *co)
         q->in = *in;
         q->idx = co->next_idx;
         q->region = co->cur_region;
-        if (core_check(co, q))
+        if (core_check(co, q, slot))
             return progress;
         qu->count++;
         if (qu->count > co->ust[slot].queue_max)

@@ -38,11 +38,11 @@ typedef struct core_unit_stats {
     uint64_t queue_max;      /* deepest occupancy seen */
 } core_unit_stats;
 
-/* units: MXUs first (n_mxu of them), then the vector unit, DMA, and ICI (may be NULL).
+/* units: every unit of the chip in unit-table order (units.h), each kind's instances
+ * consecutive, nunits of them. Fails if the table leaves an ISA unit class unserved.
  * The core does not own the units or the reader. */
-core *core_new(const cfg *c, const char *trace_path, trace_reader *tr, unit **units, unsigned n_mxu,
-               struct ici_net *net, unsigned chip_id, uint64_t hbm_bytes, uint64_t vmem_bytes,
-               err *e);
+core *core_new(const cfg *c, const char *trace_path, trace_reader *tr, unit **units,
+               unsigned nunits, struct ici_net *net, unsigned chip_id, err *e);
 void core_free(core *co);
 /* Begin dispatching at the current kernel time (schedules the first pump). */
 void core_start(core *co);

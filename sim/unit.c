@@ -2,7 +2,10 @@
 #include "unit.h"
 
 #include <assert.h>
+#include <inttypes.h>
 #include <stdio.h>
+
+#include "units.h"
 
 unit *unit_new(const unit_ops *ops, const unit_env *env, unsigned index, err *e)
 {
@@ -13,8 +16,32 @@ unit *unit_new(const unit_ops *ops, const unit_env *env, unsigned index, err *e)
     u->ops = ops;
     u->env = env;
     u->index = index;
-    snprintf(u->name, sizeof u->name, "%s%u", ops->kind, index);
+    u->kind = unit_kind_of_ops(ops);
+    snprintf(u->name, sizeof u->name, "%s%u", u->kind ? u->kind->name : "unit", index);
     return u;
+}
+
+int unit_check(unit *u, const isa_insn *in, unit_work *w, err *e)
+{
+    return u->ops->check ? u->ops->check(u, in, w, e) : 0;
+}
+
+uint64_t unit_dt_bytes(unsigned dt, uint64_t n)
+{
+    unsigned bits = isa_dtype_bits(dt);
+    if (n > (UINT64_MAX - 7) / bits)
+        return UINT64_MAX;
+    return (n * bits + 7) / 8;
+}
+
+int unit_check_vmem(const unit *u, const char *what, uint64_t addr, uint64_t bytes, err *e)
+{
+    uint64_t cap = u->env->vmem_bytes;
+    if (bytes <= cap && addr <= cap - bytes)
+        return 0;
+    return err_set(e,
+                   "%s VMEM range [0x%" PRIx64 ", 0x%" PRIx64 ") outside the %" PRIu64 "-byte VMEM",
+                   what, addr, addr + bytes, cap);
 }
 
 int unit_can_start(unit *u, const isa_insn *in)

@@ -1,4 +1,5 @@
-/* unit.h - the interface every unit model (MXU, vector unit, DMA, ICI) implements.
+/* unit.h - the interface every unit model implements (the models and the table of unit
+ * kinds that lists them: sim/units/units.h).
  *
  * The core owns one in-order queue per unit. When the instruction at the head of a queue
  * has its semaphore wait satisfied, the core asks the unit unit_can_start(); if yes it
@@ -7,7 +8,8 @@
  * said "not now" must call unit_wake() (or unit_finish()) at the very time the resource it
  * lacked frees up: the core asks a refused head again only then, never by polling. Instructions
  * reaching a unit have been validated by the core (operand ranges, VMEM/HBM bounds, datatype
- * supported, weights loaded), so models assert, never fail.
+ * supported, weights loaded: the generic part by the core, the rest by the unit's own check op
+ * at dispatch), so models assert, never fail.
  *
  * Callers use the unit_* wrappers, never u->ops->x directly. */
 #ifndef TPU_UNIT_H
@@ -21,6 +23,7 @@
 #include "stats.h"
 
 typedef struct unit unit;
+struct unit_kind;
 struct hbm;
 struct vmem;
 struct ici_net;
@@ -30,6 +33,8 @@ typedef struct unit_env {
     const cfg *cfg;
     double cycle_ps;     /* ps per core clock cycle */
     struct hbm *hbm;     /* the chip's HBM (DMA) */
+    uint64_t hbm_bytes;  /* HBM capacity, for checks */
+    uint64_t vmem_bytes; /* VMEM capacity (all cores), for checks */
     struct vmem *vmem;   /* the chip's VMEM bandwidth arbiter (MXU, VPU, DMA) */
     struct ici_net *net; /* the network this chip is attached to (ICI), may be NULL */
     unsigned chip_id;    /* this chip's index in the network */
@@ -38,10 +43,22 @@ typedef struct unit_env {
     void (*wake)(void *host, unit *u);
 } unit_env;
 
+/* What one instruction amounts to, known at dispatch (filled by the unit's check op). */
+typedef struct unit_work {
+    uint64_t flops;    /* floating-point (or integer MAC x2) operations */
+    uint64_t ideal_ps; /* matrix units: the FLOPs at the peak rate of their datatype */
+    uint64_t bytes;    /* bytes the instruction moves (HBM or ICI, per the unit kind) */
+} unit_work;
+
 typedef struct unit_ops {
-    const char *kind; /* "mxu", "vpu", "dma", "ici" */
     /* Allocate and initialise the unit_index'th unit of this kind; NULL with e on failure. */
     unit *(*create)(const unit_env *env, unsigned unit_index, err *e);
+    /* At dispatch, in trace order: check `in` beyond the decoder's ranges (VMEM/HBM bounds,
+     * datatype supported, state such as weights loaded, which the unit keeps in dispatch
+     * order apart from its timing state) and fill w (zeroed by the caller). 0 if valid; else
+     * -1 with e saying what is wrong (the caller prefixes the trace and instruction).
+     * NULL: always valid, no FLOPs, no bytes. */
+    int (*check)(unit *u, const isa_insn *in, unit_work *w, err *e);
     /* Nonzero if `in` can start now; else the unit will call unit_wake() later. */
     int (*can_start)(unit *u, const isa_insn *in);
     /* Begin `in` now; call unit_finish(u, token) when it completes. */
@@ -54,6 +71,7 @@ typedef struct unit_ops {
 /* Common state, the first member of every unit struct. */
 struct unit {
     const unit_ops *ops;
+    const struct unit_kind *kind; /* its row of the unit table (NULL: not in the table) */
     const unit_env *env;
     char name[32]; /* stats group, e.g. "mxu3" */
     unsigned index;
@@ -66,11 +84,10 @@ struct unit {
     uint64_t bytes;         /* bytes moved (DMA: HBM<->VMEM, ICI: bytes sent) */
 };
 
-/* The models, selected by name from this table in chip.c. */
-extern const unit_ops mxu_ops, vpu_ops, dma_ops, ici_ops;
-
-/* Wrappers (unit.c). unit_new also fills the common fields and sets name "<kind><index>". */
+/* Wrappers (unit.c). unit_new also fills the common fields, finds the ops' row of the unit
+ * table and sets name "<kind name><index>". */
 unit *unit_new(const unit_ops *ops, const unit_env *env, unsigned index, err *e);
+int unit_check(unit *u, const isa_insn *in, unit_work *w, err *e);
 int unit_can_start(unit *u, const isa_insn *in);
 void unit_start(unit *u, const isa_insn *in, uint32_t token);
 void unit_register_stats(unit *u, stats_reg *r);
@@ -78,6 +95,12 @@ void unit_free(unit *u);
 /* Called by models. */
 void unit_finish(unit *u, uint32_t token);
 void unit_wake(unit *u);
+
+/* Helpers for check ops. Bytes of n elements of dt (int4 packs two per byte), saturating. */
+uint64_t unit_dt_bytes(unsigned dt, uint64_t n);
+/* 0 if [addr, addr+bytes) lies in the chip's VMEM; else -1 with e: "<what> VMEM range
+ * [0x.., 0x..) outside the N-byte VMEM". */
+int unit_check_vmem(const unit *u, const char *what, uint64_t addr, uint64_t bytes, err *e);
 
 /* ps for a (possibly fractional) number of cycles, rounded up. */
 static inline uint64_t unit_cycles_to_ps(const unit *u, double cycles)

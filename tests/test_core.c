@@ -15,6 +15,7 @@
 #include "asm.h"
 #include "core.h"
 #include "run.h"
+#include "units.h"
 
 static char dir[64];
 
@@ -318,6 +319,124 @@ static void test_core_repeated_runs_in_one_process_agree(void **state)
     assert_true(first > 0);
 }
 
+/* 16 cores x 8 MXUs: 128 MXUs, then the vector unit, DMA and ICI port (the unit table's
+ * order). The report lists all 131 units in text, JSON and CSV, and MXU utilisation is the
+ * mean over all 128 MXUs: mxu0 and mxu127 each stream 640 cycles of a run that ends at
+ * 128 + 640 + 255 cycles, so util = 2 x 640 / 1023 / 128. */
+static void test_core_report_lists_every_unit_of_a_128_mxu_chip(void **state)
+{
+    (void)state;
+    char p[256];
+    assemble("many",
+             "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
+             "mxu.ldw mxu=127 vmem=0 k=128 n=128 dtype=bf16\n"
+             "mxu.matmul mxu=0 src=65536 dst=131072 m=640 dtype=bf16\n"
+             "mxu.matmul mxu=127 src=65536 dst=1048576 m=640 dtype=bf16\n",
+             p, sizeof p);
+    const char *ovr[] = {"chip.cores=16", "mxu.count=8"};
+    run s;
+    err e;
+    if (run_t(&s, p, ovr, 2, NULL, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(s.rep.end_ps, (128 + 640 + 255) * 1000ULL);
+    assert_int_equal(s.rep.nunits, 131);
+    assert_string_equal(s.rep.units[127].name, "mxu127");
+    assert_string_equal(s.rep.units[128].name, "vpu0");
+    assert_string_equal(s.rep.units[129].name, "dma0");
+    assert_string_equal(s.rep.units[130].name, "ici0");
+    assert_int_equal(s.rep.units[127].busy_ps, 640 * 1000ULL);
+    assert_float_equal(s.rep.mxu_util, 2.0 * 640 / 1023 / 128, 1e-12);
+
+    char jp[128], cp[128], tp[128], line[512];
+    snprintf(jp, sizeof jp, "%s/many.json", dir);
+    snprintf(cp, sizeof cp, "%s/many.csv", dir);
+    snprintf(tp, sizeof tp, "%s/many.txt", dir);
+    assert_int_equal(report_json(&s.rep, jp, &e), 0);
+    assert_int_equal(report_csv(&s.rep, cp, &e), 0);
+    FILE *t = fopen(tp, "w");
+    assert_non_null(t);
+    report_text(&s.rep, t);
+    fclose(t);
+    unsigned json_units = 0, csv_units = 0, text_units = 0;
+    FILE *f = fopen(jp, "r");
+    assert_non_null(f);
+    while (fgets(line, sizeof line, f))
+        json_units += strstr(line, "\"busy_cycles\"") != NULL;
+    fclose(f);
+    f = fopen(cp, "r");
+    assert_non_null(f);
+    int csv_ici = 0;
+    while (fgets(line, sizeof line, f)) {
+        csv_units += !strncmp(line, "unit,", 5);
+        csv_ici |= !strncmp(line, "unit,ici0,ici,", 14);
+    }
+    fclose(f);
+    f = fopen(tp, "r");
+    assert_non_null(f);
+    int text_last = 0;
+    while (fgets(line, sizeof line, f)) {
+        char name[32];
+        unsigned long long insns;
+        if (sscanf(line, " %31s %llu", name, &insns) == 2 &&
+            (!strncmp(name, "mxu", 3) || !strcmp(name, "vpu0") || !strcmp(name, "dma0") ||
+             !strcmp(name, "ici0")))
+            text_units++;
+        text_last |= !strncmp(line, "  ici0 ", 7);
+    }
+    fclose(f);
+    assert_int_equal(json_units, 131);
+    assert_int_equal(csv_units, 131);
+    assert_true(csv_ici);
+    assert_int_equal(text_units, 131);
+    assert_true(text_last);
+    run_fini(&s);
+}
+
+/* The `mxu` operand picks the instance; one past the last MXU is an error naming both. */
+static void test_core_select_operand_past_the_last_unit_is_an_error(void **state)
+{
+    (void)state;
+    char p[256];
+    assemble("past", "mxu.ldw mxu=4 vmem=0 k=128 n=128 dtype=bf16\n", p, sizeof p);
+    run s;
+    err e;
+    assert_int_not_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
+    assert_non_null(strstr(e.msg, "instruction 0 (mxu.ldw): mxu 4, the chip has 4"));
+    run_fini(&s);
+}
+
+/* The unit table serves every ISA unit class but sync exactly once; a table missing a class,
+ * serving one twice, serving sync, or selecting by an operand an opcode lacks is refused. */
+static void test_core_unit_table_must_serve_every_isa_class_once(void **state)
+{
+    (void)state;
+    err e;
+    assert_int_equal(unit_kinds_check(unit_kinds, unit_kind_count, &e), 0);
+    unit_kind t[16];
+    assert_true(unit_kind_count + 1 <= 16);
+    unsigned n = 0, dma = unit_kind_count;
+    for (unsigned i = 0; i < unit_kind_count; i++) {
+        if (unit_kinds[i].serves == ISA_UNIT_DMA)
+            dma = i;
+        else
+            t[n++] = unit_kinds[i];
+    }
+    assert_true(dma < unit_kind_count);
+    assert_int_equal(unit_kinds_check(t, n, &e), -1);
+    assert_non_null(strstr(e.msg, "class 'dma' is served by 0 unit kinds"));
+    t[n++] = unit_kinds[dma];
+    t[n++] = unit_kinds[dma];
+    assert_int_equal(unit_kinds_check(t, n, &e), -1);
+    assert_non_null(strstr(e.msg, "class 'dma' is served by 2 unit kinds"));
+    t[n - 1].serves = ISA_UNIT_SYNC;
+    assert_int_equal(unit_kinds_check(t, n, &e), -1);
+    assert_non_null(strstr(e.msg, "'sync'"));
+    n--;
+    t[n - 1].select = "nosuch";
+    assert_int_equal(unit_kinds_check(t, n, &e), -1);
+    assert_non_null(strstr(e.msg, "operand 'nosuch'"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -333,6 +452,9 @@ int main(void)
         cmocka_unit_test(test_core_sync_wait_blocks_dispatch_until_signal),
         cmocka_unit_test(test_core_regions_collect_their_instructions),
         cmocka_unit_test(test_core_repeated_runs_in_one_process_agree),
+        cmocka_unit_test(test_core_report_lists_every_unit_of_a_128_mxu_chip),
+        cmocka_unit_test(test_core_select_operand_past_the_last_unit_is_an_error),
+        cmocka_unit_test(test_core_unit_table_must_serve_every_isa_class_once),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

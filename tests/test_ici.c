@@ -15,6 +15,7 @@
 #include "kernel.h"
 #include "stats.h"
 #include "unit.h"
+#include "units.h"
 
 #define MiB      (1024ULL * 1024ULL)
 #define MAXCHIPS 64

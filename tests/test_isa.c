@@ -116,6 +116,11 @@ static void test_isa_slot_enums_match_the_table_for_every_family(void **state)
             assert_int_equal(isa_arg_index(op, "bytes"), ISA_COLL_BYTES);
             assert_int_equal(isa_arg_index(op, "dtype"), ISA_COLL_DTYPE);
             break;
+        case ISA_COST_SC_GATHER:
+        case ISA_COST_SC_SCATTER:
+        case ISA_COST_SC_COPY:
+            assert_int_equal(info->unit, ISA_UNIT_SC); /* operand slots: tests/test_sc.c */
+            break;
         case ISA_COST_NONE:
             assert_int_equal(info->unit, ISA_UNIT_SYNC);
             continue;

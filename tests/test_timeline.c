@@ -17,9 +17,10 @@
 #include "isa.h"
 #include "timeline.h"
 #include "unit.h"
+#include "units.h"
 
-static const unit_ops fake_mxu_ops = {.kind = "mxu"};
-static const unit_ops fake_dma_ops = {.kind = "dma"};
+static const unit_ops fake_mxu_ops = {0};
+static const unit_ops fake_dma_ops = {0};
 
 typedef struct fixture {
     char dir[64], path[128];
@@ -33,8 +34,10 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof f->path, "%s/t.json", f->dir);
     f->mxu.ops = &fake_mxu_ops;
+    f->mxu.kind = unit_kind_find("mxu");
     snprintf(f->mxu.name, sizeof f->mxu.name, "mxu0");
     f->dma.ops = &fake_dma_ops;
+    f->dma.kind = unit_kind_find("dma");
     snprintf(f->dma.name, sizeof f->dma.name, "dma0");
     *state = f;
     return 0;

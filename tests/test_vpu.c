@@ -13,6 +13,7 @@
 #include "kernel.h"
 #include "stats.h"
 #include "unit.h"
+#include "units.h"
 #include "vmem.h"
 
 #define MAXI 64

@@ -245,8 +245,8 @@ def cmd_units(args):
     names = [str(u.get("name", "?")) for u in units]
     peak_gbs = float(lookup(doc, "summary.hbm_peak_gbs", 0) or 0)
 
-    def ideal(u):  # DMA: its bytes at peak HBM bandwidth (GB/s = 1e-3 B/ps)
-        if u.get("kind") != "dma" or peak_gbs <= 0:
+    def ideal(u):  # units moving HBM traffic: their bytes at peak HBM bandwidth (GB/s = 1e-3 B/ps)
+        if u.get("traffic") != "hbm" or peak_gbs <= 0:
             return 0.0
         return float(u.get("bytes") or 0) / (peak_gbs * 1e-3)
     rows = [unit_breakdown(u, total, args.report, ideal(u)) for u in units]
@@ -287,9 +287,12 @@ def cmd_timeline(args):
         raise ToolError("%s: missing key 'traceEvents' (is it a 'tpusim run --timeline' file?)"
                         % args.timeline)
     names = {}
+    sort_index = {}  # track display order, written by the simulator from its unit table
     for ev in events:
         if ev.get("ph") == "M" and ev.get("name") == "thread_name":
             names[(ev.get("pid", 0), ev.get("tid", 0))] = str(ev["args"]["name"])
+        if ev.get("ph") == "M" and ev.get("name") == "thread_sort_index":
+            sort_index[(ev.get("pid", 0), ev.get("tid", 0))] = int(ev["args"]["sort_index"])
     slices = [ev for ev in events if ev.get("ph") == "X" and ev.get("cat") != "region"]
     counters = {}
     channels = set()  # per-HBM-channel counters: too many to draw as lines
@@ -311,14 +314,17 @@ def cmd_timeline(args):
     w = (t1 - t0) / nb
     rows = {}
     order = []
+    rank = {}
     for s in slices:
-        nm = names.get((s.get("pid", 0), s.get("tid", 0)), "tid %s" % s.get("tid"))
+        key = (s.get("pid", 0), s.get("tid", 0))
+        nm = names.get(key, "tid %s" % s.get("tid"))
         nm = re.sub(r" #\d+$", "", nm)  # overlap lanes of one unit count as that unit
         if s.get("pid", 0):
             nm = "chip%s.%s" % (s["pid"], nm)
         if nm not in rows:
             rows[nm] = [0.0] * nb
             order.append(nm)
+            rank[nm] = (int(s.get("pid", 0)), sort_index.get(key, 1 << 62), nm)
         a, d = float(s["ts"]), float(s.get("dur", 0))
         b = a + d
         i0, i1 = int((a - t0) / w), int((b - t0) / w)
@@ -326,13 +332,7 @@ def cmd_timeline(args):
             lo, hi = max(a, t0 + i * w), min(b, t0 + (i + 1) * w)
             if hi > lo:
                 rows[nm][i] += (hi - lo) / w
-    kind_rank = {"mxu": 0, "vpu": 1, "dma": 2, "ici": 3}
-
-    def sort_key(n):
-        m = re.match(r"(?:chip(\d+)\.)?([a-z]+)(\d*)", n)
-        return (int(m.group(1) or 0), kind_rank.get(m.group(2), 9), int(m.group(3) or 0), n) \
-            if m else (0, 9, 0, n)
-    order.sort(key=sort_key)
+    order.sort(key=lambda n: rank[n])
     grid = [[min(1.0, v) for v in rows[n]] for n in order]
     regions = sorted((float(ev["ts"]), float(ev.get("dur", 0)), str(ev.get("name", "?")))
                      for ev in events if ev.get("ph") == "X" and ev.get("cat") == "region")

@@ -106,6 +106,18 @@ static const gen_opt llm_opts[] = {
     {"dtype", "T", OPT_DTYPE, F(dtype), 0, "datatype", NULL},
 };
 
+static const gen_opt embedding_opts[] = {
+    {"tables", "T", OPT_POS, F(tables), 1, "embedding tables", NULL},
+    {"rows", "R", OPT_POS, F(rows), 1, "rows per table", NULL},
+    {"dim", "D", OPT_POS, F(dim), 1, "elements per row", NULL},
+    {"lookups", "L", OPT_POS, F(lookups), 1, "rows summed per sample and table", NULL},
+    {"batch", "B", OPT_POS, F(batch), 1, "samples (global, over every chip)", NULL},
+    {"chips", "N", OPT_POS, F(chips), 0,
+     "tables sharded over N chips (ici.dims); looked-up\nvectors all-to-all'd over ICI", "1"},
+    {"training", NULL, OPT_FLAG, F(training), 0, "add the backward scatter-add", NULL},
+    {"dtype", "T", OPT_DTYPE, F(dtype), 0, "table datatype: bf16 or fp32", NULL},
+};
+
 /* Parallelism (transformer, llm-step): a degree or axis set not given is resolved by
  * gen_check, so its default is described, not read from gen_opts_init. */
 static const gen_opt par_opts[] = {
@@ -175,6 +187,11 @@ static const gen_cli_kind gen_cli_kinds[GEN_KIND_COUNT] = {
                       "training step = forward + backward + Adam, or --decode = one token per\n"
                       "sequence against a KV cache of --seq tokens read from HBM.\n",
                       TABLE(llm_opts), 1},
+    [GEN_EMBEDDING] = {"DLRM-like embedding lookups on the SparseCores",
+                       "DLRM-like embedding lookups on the SparseCores: gathers with a sum per\n"
+                       "sample, the all-to-all of the pooled vectors, and with --training the\n"
+                       "backward scatter-add (gen_embedding.c).\n",
+                       TABLE(embedding_opts), 0},
 };
 
 /* ---- --help ------------------------------------------------------------------------------ */

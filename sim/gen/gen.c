@@ -144,6 +144,11 @@ uint64_t gen_flops_analytic(const gen_opts *o, const cfg *c)
             f += 4 * params * tokens + o->layers * bc * hl * ab;
         return f;
     }
+    case GEN_EMBEDDING: {
+        gen_embedding_counts n;
+        gen_embedding_count(o, &n);
+        return n.flops;
+    }
     default:
         return 0;
     }
@@ -292,6 +297,7 @@ static const struct gen_kind_info {
     [GEN_ATTENTION] = {"attention", 1, NULL, gen_model_attention},
     [GEN_TRANSFORMER] = {"transformer", 1, check_transformer, gen_model_transformer},
     [GEN_LLM_STEP] = {"llm-step", 1, check_llm, gen_model_llm},
+    [GEN_EMBEDDING] = {"embedding", 0, NULL, gen_model_embedding},
 };
 
 const char *gen_kind_name(gen_kind k)

@@ -25,6 +25,7 @@ typedef enum gen_kind {
     GEN_ATTENTION,
     GEN_TRANSFORMER,
     GEN_LLM_STEP,
+    GEN_EMBEDDING,
     GEN_KIND_COUNT
 } gen_kind;
 
@@ -54,6 +55,8 @@ typedef struct gen_opts {
      * (the sequence split across chips, attention re-sharded by heads through all-to-alls) */
     uint64_t chips, dp, tp, fsdp, sp;
     unsigned dp_axes, tp_axes, fsdp_axes, sp_axes;
+    /* embedding (with batch, chips, training, dtype) */
+    uint64_t tables, rows, dim, lookups;
 } gen_opts;
 
 /* Kind names ("gemm", "llm-step", ...): the name of k (NULL if out of range), and the kind
@@ -203,5 +206,13 @@ int gen_model_mlp(gen *g, const gen_opts *o);
 int gen_model_attention(gen *g, const gen_opts *o);
 int gen_model_transformer(gen *g, const gen_opts *o);
 int gen_model_llm(gen *g, const gen_opts *o);
+int gen_model_embedding(gen *g, const gen_opts *o); /* gen_embedding.c */
+/* What `gen embedding` emits for one chip, counted analytically (docs/generators.md). */
+typedef struct gen_embedding_counts {
+    uint64_t flops;     /* SparseCore reduce and scatter-add FLOPs */
+    uint64_t hbm_bytes; /* SparseCore row reads/writes + DMA of the pooled vectors */
+    uint64_t ici_bytes; /* all-to-all bytes per chip */
+} gen_embedding_counts;
+void gen_embedding_count(const gen_opts *o, gen_embedding_counts *n);
 
 #endif

@@ -3,7 +3,7 @@
  * Definitions (docs/report-schema.md):
  *   time        = completion of the last instruction;  cycles = time / cycle
  *   TFLOP/s     = (MXU + vector FLOPs) / time
- *   MXU util    = mean over MXUs of streaming-port busy time / time
+ *   MXU util    = mean over MXUs (units of the unit table's matrix kinds) of busy time / time
  *   MAC util    = MXU FLOPs at their datatype's peak rate / time (= achieved / peak)
  *   roofline    = max(MXU FLOPs at peak rate, HBM bytes / HBM peak bandwidth): no replay
  *                 can be faster than this bound, so bound / time <= 1 always holds. */
@@ -17,6 +17,7 @@
 
 #include "core.h"
 #include "json.h"
+#include "units.h"
 
 static double safe_div(double a, double b)
 {
@@ -75,14 +76,22 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
 
     unsigned nmxu = 0;
     double mxu_busy = 0;
-    for (unsigned s = 0; s < core_unit_count(co) && r->nunits < REPORT_MAX_UNITS; s++) {
+    r->units = calloc(core_unit_count(co) ? core_unit_count(co) : 1, sizeof *r->units);
+    if (!r->units)
+        return err_set(e, "out of memory");
+    for (unsigned s = 0; s < core_unit_count(co); s++) {
         unit *u = core_unit_at(co, s);
         if (!u)
             continue;
         report_unit *ru = &r->units[r->nunits++];
         const core_unit_stats *cs = core_unit_stat(co, s);
         snprintf(ru->name, sizeof ru->name, "%s", u->name);
-        ru->kind = u->ops->kind;
+        ru->kind = u->kind ? u->kind->name : "?";
+        ru->time = u->kind ? unit_time_name(u->kind->time) : "?";
+        ru->traffic = !u->kind                               ? "?"
+                      : u->kind->traffic == UNIT_TRAFFIC_HBM ? "hbm"
+                      : u->kind->traffic == UNIT_TRAFFIC_ICI ? "ici"
+                                                             : "none";
         ru->insns = u->insns;
         ru->busy_ps = u->busy_ps;
         ru->flops = u->flops;
@@ -92,7 +101,7 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
         ru->stall_vmem_ps = u->stall_vmem_ps;
         ru->stall_hbm_ps = u->stall_hbm_ps;
         ru->util = safe_div((double)u->busy_ps, (double)r->end_ps);
-        if (!strcmp(ru->kind, "mxu")) {
+        if (u->kind && u->kind->matrix) {
             nmxu++;
             mxu_busy += ru->util;
         }
@@ -127,6 +136,8 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
 
 void report_fini(report *r)
 {
+    free(r->units);
+    r->units = NULL;
     free(r->regions);
     r->regions = NULL;
 }
@@ -268,6 +279,8 @@ int report_json(const report *r, const char *path, err *e)
         json_obj_begin(&w, NULL);
         json_str(&w, "name", u->name);
         json_str(&w, "kind", u->kind);
+        json_str(&w, "time_class", u->time);
+        json_str(&w, "traffic", u->traffic);
         json_u64(&w, "instructions", u->insns);
         json_u64(&w, "busy_ps", u->busy_ps);
         json_num(&w, "busy_cycles", u->busy_ps / r->cycle_ps);

@@ -11,11 +11,11 @@
 #include "chip.h"
 #include "stats.h"
 
-#define REPORT_MAX_UNITS 80
-
 typedef struct report_unit {
     char name[32];
-    const char *kind;
+    const char *kind;    /* the unit table's kind name */
+    const char *time;    /* its time-split class: "compute", "memory", "communication" */
+    const char *traffic; /* where its bytes go: "hbm", "ici" or "none" */
     uint64_t insns, busy_ps, flops, bytes;
     uint64_t stall_sem_ps, stall_qfull_ps, stall_vmem_ps, stall_hbm_ps;
     double util; /* busy / total time */
@@ -41,13 +41,15 @@ typedef struct report {
     const char *bound_by; /* "compute" or "memory" */
     uint64_t t_compute_ps, t_memory_ps, t_comm_ps, t_idle_ps, dispatch_stall_ps;
     unsigned nunits;
-    report_unit units[REPORT_MAX_UNITS];
+    report_unit *units; /* every unit of the chip, in unit-table order; owned (report_fini) */
     unsigned nregions;
     report_region *regions; /* owned: free with report_fini */
     const stats_reg *stats;
 } report;
 
-/* Fill r from a finished chip and its registered counters. */
+/* Fill r from a finished chip and its registered counters. MXU utilisation is the mean
+ * over every unit of the matrix kinds of the unit table. Release with report_fini (also
+ * after a failure). */
 int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_path,
                  const char *config_path, err *e);
 void report_fini(report *r);

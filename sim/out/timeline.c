@@ -19,6 +19,7 @@
 #include "hbm.h"
 #include "ici.h"
 #include "stats.h"
+#include "units.h"
 
 #define TL_REGION_LANES    8    /* tids 0..7: region tracks; units start after them */
 #define TL_FIRST_BUCKET_PS 1000 /* 1 ns initial counter bucket; doubles as the run grows */
@@ -35,7 +36,7 @@ typedef struct tl_slice {
 typedef struct tl_track {
     const unit *u;
     int kind;
-    unsigned sort; /* display order: MXUs, vector unit, DMA, ICI, by unit index */
+    unsigned sort; /* display order: unit-table order, then unit index */
     uint64_t last_bytes;
     uint64_t last_end; /* previous completion on this unit */
     tl_slice lane[TIMELINE_LANES];
@@ -195,15 +196,11 @@ static tl_track *tl_track_get(tl_chip *c, const unit *u)
     tl_track *t = &c->tracks[c->ntracks];
     memset(t, 0, sizeof *t);
     t->u = u;
-    const char *kind = u->ops ? u->ops->kind : "";
-    t->kind = !strcmp(kind, "dma")   ? TL_KIND_DMA
-              : !strcmp(kind, "ici") ? TL_KIND_ICI
-                                     : TL_KIND_OTHER;
-    static const char *order[] = {"mxu", "vpu", "dma", "ici"};
-    unsigned rank = 4;
-    for (unsigned i = 0; i < 4; i++)
-        if (!strcmp(kind, order[i]))
-            rank = i;
+    unit_traffic traffic = u->kind ? u->kind->traffic : UNIT_TRAFFIC_NONE;
+    t->kind = traffic == UNIT_TRAFFIC_HBM   ? TL_KIND_DMA
+              : traffic == UNIT_TRAFFIC_ICI ? TL_KIND_ICI
+                                            : TL_KIND_OTHER;
+    unsigned rank = unit_kind_rank(u->kind);
     t->sort = TL_REGION_LANES + (rank << 20) + (u->index & 0xFFFF) * TIMELINE_LANES;
     c->last_hit = c->ntracks++;
     return t;

@@ -4,6 +4,7 @@
  * issued; HBM and VMEM sides stream concurrently, so a chunk completes at the later of the
  * two. One kern_event per chunk slot: events are per chunk, never per byte. */
 #include <assert.h>
+#include <inttypes.h>
 #include <stdlib.h>
 
 #include "hbm.h"
@@ -206,6 +207,35 @@ static unit *dma_create(const unit_env *env, unsigned unit_index, err *e)
     return &d->u;
 }
 
+/* Checks at dispatch: a strided transfer's stride is at least its block; the HBM extent
+ * ((blocks - 1) x stride + block, or bytes) and the VMEM range lie inside memory.
+ * Work: bytes = the transfer's bytes (HBM traffic). */
+static int dma_check(unit *u, const isa_insn *in, unit_work *w, err *e)
+{
+    const uint64_t *a = in->arg;
+    uint64_t bytes = a[ISA_DMA_BYTES], block = a[ISA_DMA_BLOCK];
+    uint64_t extent = bytes;
+    uint64_t hbm_bytes = u->env->hbm_bytes;
+    if (block) {
+        uint64_t nb = (bytes + block - 1) / block;
+        uint64_t stride = a[ISA_DMA_STRIDE];
+        if (stride < block)
+            return err_set(e, "stride %" PRIu64 " smaller than block %" PRIu64, stride, block);
+        if (nb - 1 > (UINT64_MAX - block) / stride)
+            extent = UINT64_MAX;
+        else
+            extent = (nb - 1) * stride + block;
+    }
+    if (extent > hbm_bytes || a[ISA_DMA_HBM] > hbm_bytes - extent)
+        return err_set(e,
+                       "HBM range [0x%" PRIx64 ", +%" PRIu64 ") outside the %" PRIu64 "-byte HBM",
+                       a[ISA_DMA_HBM], extent, hbm_bytes);
+    if (unit_check_vmem(u, "DMA", a[ISA_DMA_VMEM], bytes, e))
+        return -1;
+    w->bytes = bytes;
+    return 0;
+}
+
 static int dma_can_start(unit *u, const isa_insn *in)
 {
     (void)in;
@@ -263,8 +293,8 @@ static void dma_free(unit *u)
 }
 
 const unit_ops dma_ops = {
-    .kind = "dma",
     .create = dma_create,
+    .check = dma_check,
     .can_start = dma_can_start,
     .start = dma_start,
     .stats = dma_stats,

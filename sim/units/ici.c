@@ -93,6 +93,21 @@ static unit *ici_create(const unit_env *env, unsigned index, err *e)
     return &iu->u;
 }
 
+/* Checks at dispatch: the axes exist in the network's topology. Work: bytes = the
+ * instruction's bytes, counted once at the sender (a recv counts none). */
+static int ici_check(unit *u, const isa_insn *in, unit_work *w, err *e)
+{
+    ici_unit *iu = (ici_unit *)u;
+    int p2p = in->op == ISA_OP_ICI_SEND || in->op == ISA_OP_ICI_RECV;
+    unsigned axes = (unsigned)in->arg[p2p ? ISA_P2P_AXIS : ISA_COLL_AXES];
+    unsigned naxes = ici_net_axes(iu->net);
+    if (axes >> naxes)
+        return err_set(e, "axis not in the %u-axis topology", naxes);
+    if (in->op != ISA_OP_ICI_RECV)
+        w->bytes = in->arg[p2p ? ISA_P2P_BYTES : ISA_COLL_BYTES];
+    return 0;
+}
+
 static int ici_can_start(unit *u, const isa_insn *in)
 {
     ici_unit *iu = (ici_unit *)u;
@@ -151,8 +166,8 @@ static void ici_free(unit *u)
 }
 
 const unit_ops ici_ops = {
-    .kind = "ici",
     .create = ici_create,
+    .check = ici_check,
     .can_start = ici_can_start,
     .start = ici_start,
     .stats = ici_stats,

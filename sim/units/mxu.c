@@ -30,10 +30,16 @@
  *     flops += 2 m k n; util_cells_ps += k n S cyc (useful MAC cells x time), so a tile with
  *     k < R or n < C takes as long as a full one but shows proportionally lower cell use.
  *
+ * Checks at dispatch (mxu_check): the tile fits the array, the datatype has an MXU rate,
+ * VMEM ranges (weights k n bytes(dt), operand m k bytes(dt), results m n 4), a matmul's
+ * weights are loaded and of its datatype, in dispatch order (the chk_* state, apart from the
+ * timing state). Work: flops = 2 m k n, ideal_ps = flops / peak FLOP/s of dt.
+ *
  * vmem(b) is the time b bytes take at the instruction's VMEM bandwidth share (vmem_share);
  * the share is held for the instruction's occupancy (load path or streaming port), see
  * vmem.h. */
 #include <assert.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -78,6 +84,12 @@ typedef struct mxu {
     int waiting;     /* can_start refused: wake the core when a resource frees */
     int asked;       /* the head instruction has been asked about since its predecessor */
     uint64_t ask_ps; /* first time it was asked */
+
+    /* The latest ldw in dispatch order, for checks and FLOP counts (mxu_check). */
+    uint64_t chk_k, chk_n;
+    unsigned chk_dtype;
+    int chk_loaded;
+    double peak_ps_per_flop[ISA_DTYPE_COUNT]; /* 0 for a datatype without an MXU rate */
 
     /* Counters. */
     uint64_t loads, matmuls, stream_cycles, load_busy_ps, drain_exposed_ps, weight_wait_ps,
@@ -204,7 +216,57 @@ static unit *mxu_create(const unit_env *env, unsigned unit_index, err *e)
     /* unit_new sets u.env only after create returns, hence env here. */
     m->u.env = env;
     m->drain_ps = unit_cycles_to_ps(&m->u, (double)(m->rows + m->cols - 1));
+    for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++) {
+        double peak = cfg_peak_flops(c, dt);
+        m->peak_ps_per_flop[dt] = peak > 0 ? 1e12 / peak : 0;
+    }
     return &m->u;
+}
+
+static int mxu_check_dtype(const mxu *m, unsigned dt, err *e)
+{
+    if (cfg_mxu_rate(m->u.env->cfg, dt) > 0)
+        return 0;
+    return err_set(e, "datatype %s not supported by %s's MXU", isa_dtype_name(dt),
+                   m->u.env->cfg->chip_name);
+}
+
+static int mxu_check(unit *u, const isa_insn *in, unit_work *w, err *e)
+{
+    mxu *m = (mxu *)u;
+    const uint64_t *a = in->arg;
+    if (in->op == ISA_OP_MXU_LDW) {
+        uint64_t k = a[ISA_LDW_K], n = a[ISA_LDW_N];
+        unsigned dt = (unsigned)a[ISA_LDW_DTYPE];
+        if (k > m->rows || n > m->cols)
+            return err_set(
+                e, "tile %" PRIu64 " x %" PRIu64 " larger than the %" PRIu64 " x %" PRIu64 " array",
+                k, n, m->rows, m->cols);
+        if (mxu_check_dtype(m, dt, e) ||
+            unit_check_vmem(u, "weights", a[ISA_LDW_VMEM], unit_dt_bytes(dt, k * n), e))
+            return -1;
+        m->chk_k = k;
+        m->chk_n = n;
+        m->chk_dtype = dt;
+        m->chk_loaded = 1;
+        return 0;
+    }
+    unsigned dt = (unsigned)a[ISA_MM_DTYPE];
+    uint64_t mm = a[ISA_MM_M];
+    if (!m->chk_loaded)
+        return err_set(e, "mxu %u has no weights loaded", u->index);
+    if (dt != m->chk_dtype)
+        return err_set(e, "dtype %s differs from the loaded weights' %s", isa_dtype_name(dt),
+                       isa_dtype_name(m->chk_dtype));
+    if (mxu_check_dtype(m, dt, e) ||
+        unit_check_vmem(u, "operand", a[ISA_MM_SRC], unit_dt_bytes(dt, stats_mul_sat(mm, m->chk_k)),
+                        e) ||
+        unit_check_vmem(u, "result", a[ISA_MM_DST], stats_mul_sat(stats_mul_sat(mm, m->chk_n), 4),
+                        e))
+        return -1;
+    w->flops = 2 * mm * m->chk_k * m->chk_n;
+    w->ideal_ps = (uint64_t)((double)w->flops * m->peak_ps_per_flop[dt] + 0.5);
+    return 0;
 }
 
 /* The buffer the next ldw writes: the only one, or the one not holding the latest weights. */
@@ -351,8 +413,8 @@ static void mxu_free(unit *u)
 }
 
 const unit_ops mxu_ops = {
-    .kind = "mxu",
     .create = mxu_create,
+    .check = mxu_check,
     .can_start = mxu_can_start,
     .start = mxu_start,
     .stats = mxu_stats,

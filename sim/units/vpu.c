@@ -319,9 +319,45 @@ static void vpu_free(unit *u)
     free(v);
 }
 
+/* Checks at dispatch: source n x bytes(dt) and destination (cast: `to`; reduce: ceil(n /
+ * width) elements, width 0 = vpu.lanes) inside VMEM. Work: the flops of the block above. */
+static int vpu_check(unit *u, const isa_insn *in, unit_work *w, err *e)
+{
+    const isa_info *info = isa_info_of(in->op);
+    const uint64_t *a = in->arg;
+    unsigned dt = (unsigned)a[ISA_V_DTYPE];
+    uint64_t n = a[ISA_V_N];
+    uint64_t out = n;
+    unsigned odt = dt;
+    if (in->op == ISA_OP_V_CAST)
+        odt = (unsigned)a[ISA_V_EXTRA];
+    if (in->op == ISA_OP_V_REDUCE) {
+        uint64_t wd = a[ISA_V_EXTRA] ? a[ISA_V_EXTRA] : u->env->cfg->vpu_lanes;
+        out = (n + wd - 1) / wd;
+    }
+    if (unit_check_vmem(u, "source", a[ISA_V_SRC], unit_dt_bytes(dt, n), e) ||
+        unit_check_vmem(u, "destination", a[ISA_V_DST], unit_dt_bytes(odt, out), e))
+        return -1;
+    switch (info->cost) {
+    case ISA_COST_V_ELEM:
+        w->flops = (in->op == ISA_OP_V_SELECT || in->op == ISA_OP_V_CAST) ? 0 : n;
+        break;
+    case ISA_COST_V_FMA:
+        w->flops = 2 * n;
+        break;
+    case ISA_COST_V_TRANS:
+    case ISA_COST_V_REDUCE:
+        w->flops = n;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
 const unit_ops vpu_ops = {
-    .kind = "vpu",
     .create = vpu_create,
+    .check = vpu_check,
     .can_start = vpu_can_start,
     .start = vpu_start,
     .stats = vpu_stats,
