@@ -22,8 +22,6 @@
 #include "ici.h"
 #include "kernel.h"
 
-#define CORE_MAX_REGIONS 65536
-
 typedef struct core_qent {
     isa_insn in;
     uint64_t idx; /* instruction index in the trace */
@@ -94,9 +92,14 @@ struct core {
     kern_event *pump_ev;
     err fail;
 
-    /* regions */
+    /* regions: an array indexed by region number, and an open-addressing hash table of
+     * region numbers + 1 (0 = empty slot) keyed by name, so a `mark` costs one hash, not a
+     * scan. Both grow by doubling without a cap: memory is bounded by the number of distinct
+     * names in the trace (about 160 bytes each), which the trace's length bounds. */
     core_region *regions;
-    unsigned nregions, cur_region;
+    unsigned nregions, regions_cap, cur_region;
+    uint32_t *rhash;
+    uint32_t rhash_cap; /* a power of two, kept at least twice nregions */
     core_region total;
     uint64_t end_ps;
 
@@ -110,6 +113,7 @@ struct core {
 };
 
 static void core_pump(core *co);
+static int region_intern(core *co, const char *name, unsigned *out);
 
 /* Issue and dispatch once every event of this instant has run: the pump event is notified
  * for the next delta cycle (notifying it again meanwhile changes nothing). So units whose
@@ -201,8 +205,11 @@ core *core_new(const cfg *c, const char *trace_path, trace_reader *tr, unit **un
     co->sem = calloc(ISA_SEM_MAX, sizeof *co->sem);
     co->fl_cap = 256;
     co->fl = calloc(co->fl_cap, sizeof *co->fl);
-    co->regions = calloc(1, sizeof *co->regions);
-    if (!co->q || !co->ust || !co->mxw || !co->sem || !co->fl || !co->regions)
+    co->regions_cap = 16;
+    co->regions = calloc(co->regions_cap, sizeof *co->regions);
+    co->rhash_cap = 64;
+    co->rhash = calloc(co->rhash_cap, sizeof *co->rhash);
+    if (!co->q || !co->ust || !co->mxw || !co->sem || !co->fl || !co->regions || !co->rhash)
         goto out_oom;
     for (unsigned i = 0; i < co->nunits; i++) {
         co->q[i].cap = (unsigned)c->core_queue_depth;
@@ -214,9 +221,8 @@ core *core_new(const cfg *c, const char *trace_path, trace_reader *tr, unit **un
     for (uint32_t i = 0; i < co->fl_cap; i++)
         co->fl[i].next_free = i + 1;
     co->fl_free = 0;
-    co->nregions = 1;
-    snprintf(co->regions[0].name, ISA_NAME_MAX, "(start)");
-    co->regions[0].first_start_ps = UINT64_MAX;
+    if (region_intern(co, "(start)", &co->cur_region))
+        goto out_oom;
     co->total.first_start_ps = UINT64_MAX;
     snprintf(co->total.name, ISA_NAME_MAX, "(total)");
     co->pump_ev = kern_event_new(pump_cb, co);
@@ -242,6 +248,7 @@ void core_free(core *co)
     free(co->sem);
     free(co->fl);
     free(co->regions);
+    free(co->rhash);
     free(co);
 }
 
@@ -573,21 +580,62 @@ void core_unit_wake(void *host, unit *u)
 
 /* ---- dispatch ---- */
 
-static uint32_t region_intern(core *co, const char *name)
+/* FNV-1a over the name's bytes up to its NUL. */
+static uint32_t region_hash(const char *name)
 {
-    for (unsigned i = 0; i < co->nregions; i++)
-        if (!strcmp(co->regions[i].name, name))
-            return i;
-    if (co->nregions >= CORE_MAX_REGIONS)
-        return co->nregions - 1;
-    core_region *r = realloc(co->regions, (co->nregions + 1) * sizeof *r);
-    if (!r)
-        abort();
-    co->regions = r;
-    memset(&r[co->nregions], 0, sizeof *r);
-    snprintf(r[co->nregions].name, ISA_NAME_MAX, "%s", name);
-    r[co->nregions].first_start_ps = UINT64_MAX;
-    return co->nregions++;
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+/* Put region number idx into the hash table (the name is not there yet). */
+static void region_hash_put(uint32_t *tab, uint32_t cap, const char *name, uint32_t idx)
+{
+    uint32_t i = region_hash(name) & (cap - 1);
+    while (tab[i])
+        i = (i + 1) & (cap - 1);
+    tab[i] = idx + 1;
+}
+
+/* The region number of `name`, adding a region the first time a name is seen. Returns 0 and
+ * sets *out, or -1 when memory runs out (the caller names the instruction). The region
+ * named "(start)" (number 0, before any mark) is in the table like any other. */
+static int region_intern(core *co, const char *name, unsigned *out)
+{
+    uint32_t mask = co->rhash_cap - 1;
+    for (uint32_t i = region_hash(name) & mask; co->rhash[i]; i = (i + 1) & mask)
+        if (!strcmp(co->regions[co->rhash[i] - 1].name, name)) {
+            *out = co->rhash[i] - 1;
+            return 0;
+        }
+    if (co->nregions >= UINT32_MAX / 4)
+        return -1; /* the table could not double again */
+    if (co->nregions == co->regions_cap) {
+        core_region *r = realloc(co->regions, 2 * (size_t)co->regions_cap * sizeof *r);
+        if (!r)
+            return -1;
+        co->regions = r;
+        co->regions_cap *= 2;
+    }
+    if (2 * (co->nregions + 1) > co->rhash_cap) {
+        uint32_t cap = co->rhash_cap * 2;
+        uint32_t *tab = calloc(cap, sizeof *tab);
+        if (!tab)
+            return -1;
+        for (unsigned k = 0; k < co->nregions; k++)
+            region_hash_put(tab, cap, co->regions[k].name, k);
+        free(co->rhash);
+        co->rhash = tab;
+        co->rhash_cap = cap;
+    }
+    core_region *r = &co->regions[co->nregions];
+    memset(r, 0, sizeof *r);
+    snprintf(r->name, ISA_NAME_MAX, "%s", name);
+    r->first_start_ps = UINT64_MAX;
+    region_hash_put(co->rhash, co->rhash_cap, r->name, co->nregions);
+    *out = co->nregions++;
+    return 0;
 }
 
 static void barrier_done(void *arg)
@@ -676,7 +724,13 @@ static int dispatch(core *co)
                 co->barrier_arrived = 0;
                 break;
             case ISA_OP_MARK:
-                co->cur_region = region_intern(co, in->name);
+                if (region_intern(co, in->name, &co->cur_region)) {
+                    core_fail(co,
+                              "%s: instruction %" PRIu64 " (mark \"%s\"): out of memory for "
+                              "region %u",
+                              co->path, co->next_idx, in->name, co->nregions);
+                    return progress;
+                }
                 break;
             default:
                 break;
