@@ -306,7 +306,12 @@ int report_json(const report *r, const char *path, err *e)
         const stats_entry *s = stats_at(r->stats, i);
         char key[80];
         snprintf(key, sizeof key, "%s.%s", s->group, s->name);
-        json_num(&w, key, stats_value(s));
+        /* A counter is an integer and prints exactly (a double keeps only 53 bits, and
+         * %.10g only ten digits); a formula is a real number. */
+        if (s->value)
+            json_u64(&w, key, *s->value);
+        else
+            json_num(&w, key, stats_value(s));
     }
     json_obj_end(&w);
     json_obj_end(&w);

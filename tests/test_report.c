@@ -1,0 +1,81 @@
+/* test_report.c - the single-chip report's outputs: text time split, CSV quoting and JSON
+ * counters, on one shipped trace. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+#include "run.h"
+
+#define TMPDIR_NAME "report"
+#include "tmpdir.h"
+
+/* The whole file as a NUL-terminated string (caller frees). */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    do {
+        if (len + 4096 + 1 > cap) {
+            cap = 2 * cap + 4096 + 1;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+        n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+    } while (n);
+    fclose(f);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* Every registered counter appears in --json as its exact integer: %.10g printed
+ * core.mxu_flops 34191966208 as 3.419196621e+10. */
+static void test_report_json_counters_are_exact_integers(void **state)
+{
+    (void)state;
+    run s;
+    err e;
+    if (run_trace(&s, TPUSIM_SOURCE_DIR "/configs/v7.yaml", NULL, 0,
+                  TPUSIM_SOURCE_DIR "/traces/attention-small.tpt", NULL, &e))
+        fail_msg("run: %s", e.msg);
+    char path[300];
+    tpath(path, sizeof path, "c.json");
+    assert_int_equal(report_json(&s.rep, path, &e), 0);
+    char *json = slurp(path);
+    unsigned big = 0;
+    for (size_t i = 0; i < stats_count(s.rep.stats); i++) {
+        const stats_entry *c = stats_at(s.rep.stats, i);
+        if (!c->value)
+            continue;
+        char want[160];
+        snprintf(want, sizeof want, "\"%s.%s\": %" PRIu64, c->group, c->name, *c->value);
+        const char *at = strstr(json, want);
+        if (!at)
+            fail_msg("counter %s.%s = %" PRIu64 " not printed exactly", c->group, c->name,
+                     *c->value);
+        char next = at[strlen(want)];
+        assert_true(next == ',' || next == '\n');
+        big += *c->value >= 10000000000ULL; /* 11 digits: %.10g would round it */
+    }
+    assert_true(big > 0);
+    free(json);
+    run_fini(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_report_json_counters_are_exact_integers),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}
