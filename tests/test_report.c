@@ -1,5 +1,5 @@
 /* test_report.c - the single-chip report's outputs: text time split, CSV quoting and JSON
- * counters, on one shipped trace. */
+ * counters, on hand-built reports (no simulation needed) and on one shipped trace. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -36,6 +36,57 @@ static char *slurp(const char *path)
     fclose(f);
     buf[len] = '\0';
     return buf;
+}
+
+/* 100 hours of simulated time is 3.6e17 ps; its 75 hours of compute are above 2^64 / 100 ps
+ * (51 h): the old uint64 arithmetic (100 * part / total) wrapped, printing 24.5% for a run
+ * that was all compute. */
+static void test_report_time_split_is_right_above_51_hours(void **state)
+{
+    (void)state;
+    static report r; /* large (per-unit rows): keep it off the stack */
+    memset(&r, 0, sizeof r);
+    snprintf(r.chip, sizeof r.chip, "chip");
+    snprintf(r.trace, sizeof r.trace, "t.tpt");
+    r.bound_by = "compute";
+    r.cycle_ps = 1000;
+    r.end_ps = 100ULL * 3600 * 1000000000000ULL;
+    r.t_compute_ps = r.end_ps / 4 * 3;
+    r.t_memory_ps = r.end_ps / 4;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    report_text(&r, f);
+    fclose(f);
+    assert_non_null(strstr(text, "compute 75.0%, memory-only 25.0%, exposed comm 0.0%, idle 0.0%"));
+    free(text);
+}
+
+static void test_report_csv_quotes_fields_per_rfc4180(void **state)
+{
+    (void)state;
+    static report r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.chip, sizeof r.chip, "v7, \"big\"");
+    r.nunits = 1;
+    snprintf(r.units[0].name, sizeof r.units[0].name, "mxu0");
+    r.units[0].kind = "mxu";
+    report_region g[3] = {
+        {.name = "plain"}, {.name = "say \"hi\", then go"}, {.name = "two\r\nlines"}};
+    r.regions = g;
+    r.nregions = 3;
+    char path[300];
+    tpath(path, sizeof path, "q.csv");
+    err e;
+    assert_int_equal(report_csv(&r, path, &e), 0);
+    char *csv = slurp(path);
+    assert_non_null(strstr(csv, "\ntotal,\"v7, \"\"big\"\"\",chip,"));
+    assert_non_null(strstr(csv, "\nunit,mxu0,mxu,"));
+    assert_non_null(strstr(csv, "\nregion,\"plain\",region,"));
+    assert_non_null(strstr(csv, "\nregion,\"say \"\"hi\"\", then go\",region,"));
+    assert_non_null(strstr(csv, "\nregion,\"two\r\nlines\",region,"));
+    free(csv);
 }
 
 /* Every registered counter appears in --json as its exact integer: %.10g printed
@@ -75,6 +126,8 @@ static void test_report_json_counters_are_exact_integers(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_report_time_split_is_right_above_51_hours),
+        cmocka_unit_test(test_report_csv_quotes_fields_per_rfc4180),
         cmocka_unit_test(test_report_json_counters_are_exact_integers),
     };
     return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
