@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# e2e_inputs.sh SOURCE_DIR TPUSIM_BIN WORKDIR - inputs that lie (issue 13): odd bytes in
+# assembly and trace notes, names that are not UTF-8, sizes near 2^64, configs whose keys
+# contradict each other, and deadlocks whose cause is not the barrier they stop at.
+#
+# Failing cases are checked as in e2e_errors.sh: non-zero exit below 128, stderr exactly one
+# line starting "tpusim: " holding the given facts (extended regexes), and no requested
+# output (nor OUTPUT.tmp) left behind. E2E_VERBOSE=1 shows every message. Prints
+# "N passed, N failed" and exits non-zero on any failure.
+set -u
+. "$(dirname "$0")/lib/e2e.sh" "$@"
+py=python3
+[ -x /usr/bin/python3 ] && py=/usr/bin/python3
+
+# expect_fail NAME 'REGEX;REGEX...' 'OUTPUT FILES...' -- COMMAND...
+expect_fail() {
+    local name=$1 facts=$2 outs=$3
+    shift 4
+    rm -f $outs
+    "$@" >out.txt 2>err.txt
+    local rc=$? lines why=""
+    lines=$(wc -l <err.txt)
+    [ "$rc" -eq 0 ] && why+=" exit code 0;"
+    [ "$rc" -ge 128 ] && why+=" killed by signal $((rc - 128));"
+    [ "$lines" -ne 1 ] && why+=" stderr has $lines lines, expected 1;"
+    grep -qE '^tpusim( [a-z]+)?: .' err.txt || why+=" stderr does not start with 'tpusim: ' and a reason;"
+    local IFS=';'
+    for re in $facts; do
+        grep -qE -- "$re" err.txt || why+=" stderr lacks /$re/;"
+    done
+    IFS=' '
+    for o in $outs; do
+        [ -e "$o" ] && why+=" output $o left behind;"
+        [ -e "$o.tmp" ] && why+=" $o.tmp left behind;"
+    done
+    if [ -n "$why" ]; then
+        bad "$name:$why"
+        echo "    command: $*"
+        echo "    exit $rc, stderr: $(head -c 2000 err.txt)"
+    else
+        ok
+        [ -n "${E2E_VERBOSE:-}" ] && echo "ok: $name: exit $rc: $(head -c 2000 err.txt)"
+    fi
+}
+
+# check NAME COMMAND...: the command must succeed.
+check() {
+    local name=$1
+    shift
+    if "$@" >out.txt 2>err.txt; then
+        ok
+    else
+        bad "$name: exit $?: $(head -c 2000 err.txt)"
+    fi
+}
+
+# ---------------------------------------------------------------- 11: names not UTF-8
+printf 'mark name="bad\\xffname"\nv.add src=0 dst=4096 n=1024 dtype=bf16\n' >utf.s
+check "asm of a mark name with byte 0xff" "$bin" asm utf.s -o utf.tpt
+check "run with a non-UTF-8 region name" "$bin" run -q -c v7 --json utf.json --timeline utf.tl.json utf.tpt
+if $py - utf.json utf.tl.json <<'PY'; then ok; else bad "a non-UTF-8 region name: JSON not strict UTF-8 or name not replaced"; fi
+import json, sys
+rep = json.load(open(sys.argv[1], encoding="utf-8", errors="strict"))
+tl = json.load(open(sys.argv[2], encoding="utf-8", errors="strict"))
+assert [r["name"] for r in rep["regions"]] == ["bad\ufffdname"], rep["regions"]
+events = tl["traceEvents"] if isinstance(tl, dict) else tl
+assert any(e.get("cat") == "region" and e["name"] == "bad\ufffdname" for e in events)
+PY
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
