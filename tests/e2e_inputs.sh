@@ -67,5 +67,21 @@ events = tl["traceEvents"] if isinstance(tl, dict) else tl
 assert any(e.get("cat") == "region" and e["name"] == "bad\ufffdname" for e in events)
 PY
 
+# ---------------------------------------------------------------- 10, 19: bytes in assembly
+printf 'nop\nnop\0 garbage\nnop\n' >nul.s
+expect_fail "asm of a NUL byte" "nul\.s:2:4;NUL" "nul.tpt" -- "$bin" asm nul.s -o nul.tpt
+printf '\xef\xbb\xbfnop\nnop\n' >bom.s
+check "asm skips a UTF-8 BOM" "$bin" asm bom.s -o bom.tpt
+if [ "$("$bin" disasm bom.tpt 2>&1)" = "$(printf 'nop\nnop')" ]; then ok; else bad "BOM: disasm: $("$bin" disasm bom.tpt 2>&1 | head -3)"; fi
+
+# ---------------------------------------------------------------- 12: NUL in a trace note
+printf '.note "abcdefghij"\nnop\n' >note.s
+check "asm with a note" "$bin" asm note.s -o note.tpt
+cp note.tpt notenul.tpt
+printf '\0' | dd of=notenul.tpt bs=1 seek=29 conv=notrunc status=none
+expect_fail "disasm of a NUL in the note" "notenul\.tpt;byte 29;NUL" "" -- "$bin" disasm notenul.tpt
+expect_fail "run of a NUL in the note" "notenul\.tpt;byte 29;NUL" "r.json" -- \
+    "$bin" run -q -c v7 --json r.json notenul.tpt
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
