@@ -83,5 +83,32 @@ expect_fail "disasm of a NUL in the note" "notenul\.tpt;byte 29;NUL" "" -- "$bin
 expect_fail "run of a NUL in the note" "notenul\.tpt;byte 29;NUL" "r.json" -- \
     "$bin" run -q -c v7 --json r.json notenul.tpt
 
+# ---------------------------------------------------------------- 13: sizes near 2^64
+llm="--d-model 1024 --heads 16 --d-ff 4096 --vocab 32000 --seq 1024 --batch 8 --decode"
+expect_fail "gen llm-step --layers 4e9" "--layers 4000000000;HBM" "g.tpt" -- \
+    "$bin" gen llm-step --layers 4000000000 $llm -c v7 -o g.tpt
+expect_fail "gen llm-step --layers 2^64-1" "--layers 18446744073709551615;64 bits" "g.tpt" -- \
+    "$bin" gen llm-step --layers 18446744073709551615 $llm -c v7 -o g.tpt
+expect_fail "gen llm-step --vocab 2^60" "--vocab 1152921504606846976;64 bits" "g.tpt" -- \
+    "$bin" gen llm-step --layers 8 --d-model 1024 --heads 16 --d-ff 4096 --vocab 1152921504606846976 \
+    --seq 1024 --batch 8 -c v7 -o g.tpt
+expect_fail "gen gemm 2^32 cubed" "--m 4294967296 x --k 4294967296;64 bits" "g.tpt" -- \
+    "$bin" gen gemm --m 4294967296 --n 4294967296 --k 4294967296 -c v7 -o g.tpt
+expect_fail "gen gemm --m 2^64-1" "--m 18446744073709551615;64 bits" "g.tpt" -- \
+    "$bin" gen gemm --m 18446744073709551615 --n 128 --k 128 -c v7 -o g.tpt
+expect_fail "gen elementwise 2^64-1" "--elements 18446744073709551615;64 bits" "g.tpt" -- \
+    "$bin" gen elementwise --op exp --elements 18446744073709551615 -c v7 -o g.tpt
+expect_fail "gen conv2d --padding 2^63-1" "--padding 9223372036854775807;64 bits" "g.tpt" -- \
+    "$bin" gen conv2d --batch 8 --height 56 --width 56 --in-channels 64 --out-channels 128 \
+    --kernel 3 --padding 9223372036854775807 -c v7 -o g.tpt
+expect_fail "gen mlp 2^32 x 2^32" "--layers 4294967296 x --layers 4294967296;64 bits" "g.tpt" -- \
+    "$bin" gen mlp --layers 4294967296,4294967296 --batch 8 -c v7 -o g.tpt
+expect_fail "gen attention 2^16^4" "--batch 65536 x --heads 65536 x --seq 65536 x --head-dim 65536" \
+    "g.tpt" -- "$bin" gen attention --batch 65536 --heads 65536 --seq 65536 --head-dim 65536 -c v7 -o g.tpt
+expect_fail "gen transformer --d-model 2^32" "--d-model 4294967296 x --d-model 4294967296" "g.tpt" -- \
+    "$bin" gen transformer --d-model 4294967296 --heads 16 --d-ff 4096 --seq 1024 --batch 4 -c v7 -o g.tpt
+# sizes that fit in 64 bits but not in HBM still say so
+expect_fail "gen gemm 1G cubed" "HBM" "g.tpt" -- "$bin" gen gemm --m 1G --n 1G --k 1G -c v7 -o g.tpt
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
