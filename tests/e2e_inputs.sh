@@ -54,6 +54,9 @@ check() {
     fi
 }
 
+printf 'dma.h2v hbm=0 vmem=0 bytes=64K signal=0\nv.exp src=0 dst=65536 n=16384 dtype=bf16 wait=0\n' >good.s
+check "asm of the good trace" "$bin" asm good.s -o good.tpt
+
 # ---------------------------------------------------------------- 11: names not UTF-8
 printf 'mark name="bad\\xffname"\nv.add src=0 dst=4096 n=1024 dtype=bf16\n' >utf.s
 check "asm of a mark name with byte 0xff" "$bin" asm utf.s -o utf.tpt
@@ -66,6 +69,27 @@ assert [r["name"] for r in rep["regions"]] == ["bad\ufffdname"], rep["regions"]
 events = tl["traceEvents"] if isinstance(tl, dict) else tl
 assert any(e.get("cat") == "region" and e["name"] == "bad\ufffdname" for e in events)
 PY
+
+# ---------------------------------------------------------------- 17, 20: one config check
+# The same cross-key error, with file:line, from config, gen, run and pod.
+printf 'include: v7\nici.links_per_chip: 1\n' >links.yaml
+printf 'include: links.yaml\nici:\n  dims: "8"\n  wrap: x\n' >ring.yaml
+printf 'include: v7\nhbm:\n  tRFC_ns: 350\n  tREFI_ns: 300\n' >refi.yaml
+for c in "ring.yaml;links\.yaml:2: key 'ici\.links_per_chip': 1, but ici\.dims '8' needs 2" \
+    "refi.yaml;refi\.yaml:4: key 'hbm\.tREFI_ns': 300 ns is not above hbm\.tRFC_ns \(350 ns\)"; do
+    f=${c%%;*} re=${c#*;}
+    expect_fail "config $f" "$re" "" -- "$bin" config "$f"
+    expect_fail "gen $f" "$re" "g.tpt" -- "$bin" gen gemm --m 128 --n 128 --k 128 -c "$f" -o g.tpt
+    expect_fail "run $f" "$re" "r.json" -- "$bin" run -q -c "$f" --json r.json good.tpt
+    expect_fail "pod $f" "$re" "p.json" -- "$bin" pod -q -c "$f" --chips 8 --json p.json good.tpt
+done
+big="ici\.dims;axis length 1000000000 not in \[1, 1048576\]"
+expect_fail "config -p ici.dims=1e9" "$big" "" -- "$bin" config v7 -p ici.dims=1000000000
+expect_fail "run -p ici.dims=1e9" "$big" "" -- "$bin" run -q -c v7 -p ici.dims=1000000000 good.tpt
+expect_fail "gen -p ici.dims=1e9" "$big" "g.tpt" -- \
+    "$bin" gen gemm --m 128 --n 128 --k 128 -c v7 -p ici.dims=1000000000 -o g.tpt
+expect_fail "-p hbm.tREFI_ns below tRFC" "hbm\.tREFI_ns;not above hbm\.tRFC_ns" "" -- \
+    "$bin" run -q -c v7 -p hbm.tREFI_ns=100 -p hbm.tRFC_ns=350 good.tpt
 
 # ---------------------------------------------------------------- 10, 19: bytes in assembly
 printf 'nop\nnop\0 garbage\nnop\n' >nul.s
