@@ -822,6 +822,34 @@ int core_done(const core *co)
     return 1;
 }
 
+/* The oldest instruction started on a unit and not yet completed, or NULL. */
+static const core_flight *core_oldest_live(const core *co)
+{
+    const core_flight *old = NULL;
+    for (uint32_t i = 0; i < co->fl_cap; i++)
+        if (co->fl[i].live && (!old || co->fl[i].idx < old->idx))
+            old = &co->fl[i];
+    return old;
+}
+
+int core_waits_on_other_chips(const core *co)
+{
+    if (co->failed || core_done(co))
+        return 0;
+    for (unsigned s = 0; s < co->nunits; s++) {
+        const core_queue *qu = &co->q[s];
+        const core_qent *q = &qu->e[qu->head];
+        if (qu->count && q->in.wait && co->sem[q->in.wait - 1] == 0)
+            return 0; /* a semaphore nothing left can signal: this chip's own deadlock */
+    }
+    if (co->blocked == 2)
+        return 0;
+    if (co->blocked == 3 && co->barrier_arrived)
+        return 2;
+    const core_flight *old = core_oldest_live(co);
+    return old && isa_info_of(old->op)->unit == ISA_UNIT_ICI;
+}
+
 int core_finish(core *co, err *e)
 {
     core_account(co);
@@ -829,10 +857,7 @@ int core_finish(core *co, err *e)
         return err_set(e, "%s", co->fail.msg);
     if (kern_overflowed()) {
         /* The oldest instruction still in flight is one whose end does not fit. */
-        const core_flight *old = NULL;
-        for (uint32_t i = 0; i < co->fl_cap; i++)
-            if (co->fl[i].live && (!old || co->fl[i].idx < old->idx))
-                old = &co->fl[i];
+        const core_flight *old = core_oldest_live(co);
         if (old)
             return err_set(e,
                            "%s: instruction %" PRIu64 " (%s): its completion time does not fit "
@@ -863,16 +888,36 @@ int core_finish(core *co, err *e)
                        "nothing left can signal",
                        co->path, co->next_idx, isa_info_of(co->pending.op)->mnemonic,
                        co->pending.wait - 1);
+    /* A barrier first waits for this chip's own instructions to finish, then for the other
+     * chips: name whichever of the two it is stuck on. */
+    const core_flight *old = core_oldest_live(co);
+    if (co->blocked == 3 && !co->barrier_arrived && old)
+        return err_set(e,
+                       "%s: deadlock: instruction %" PRIu64 " (sync.barrier) waits for "
+                       "instruction %" PRIu64 " (%s), which started but never completed%s",
+                       co->path, co->next_idx, old->idx, isa_info_of(old->op)->mnemonic,
+                       old->op == ISA_OP_ICI_RECV ? " (no matching ici.send reached it)" : "");
+    if (co->blocked == 3 && co->barrier_arrived) {
+        unsigned first = 0, missing = co->net ? ici_net_barrier_missing(co->net, &first) : 0;
+        if (missing)
+            return err_set(e,
+                           "%s: deadlock: instruction %" PRIu64 " (sync.barrier) never released: "
+                           "%u chip(s) never reached it, the first chip %u (see its own "
+                           "deadlock)",
+                           co->path, co->next_idx, missing, first);
+    }
     if (co->blocked == 3)
-        return err_set(e,
-                       "%s: deadlock: instruction %" PRIu64 " (sync.barrier) never released: "
-                       "not every chip reached it",
+        return err_set(e, "%s: deadlock: instruction %" PRIu64 " (sync.barrier) never released",
                        co->path, co->next_idx);
-    if (co->inflight)
+    if (old)
         return err_set(e,
-                       "%s: deadlock: %u instruction(s) started but never completed (waiting "
-                       "on other chips?)",
-                       co->path, co->inflight);
+                       "%s: deadlock: instruction %" PRIu64 " (%s) started but never completed%s "
+                       "(%u instruction(s) in flight)",
+                       co->path, old->idx, isa_info_of(old->op)->mnemonic,
+                       old->op == ISA_OP_ICI_RECV ? ": no matching ici.send reached it"
+                       : isa_info_of(old->op)->unit == ISA_UNIT_ICI ? ": waiting on other chips"
+                                                                    : "",
+                       co->inflight);
     return err_set(e, "%s: replay stopped after instruction %" PRIu64 " of the trace", co->path,
                    co->next_idx);
 }

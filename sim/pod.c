@@ -14,6 +14,7 @@
 
 #include "chip.h"
 #include "config.h"
+#include "core.h"
 #include "ici.h"
 #include "kernel.h"
 #include "stats.h"
@@ -179,15 +180,23 @@ int pod_estimate_traces(const cfg *c, const char *const *traces, unsigned ntrace
     }
     kern_run(KERN_FOREVER);
     /* A chip that fails stops issuing; the others then deadlock in its collectives. Report the
-     * failing chip's own error, not the first deadlock it caused. */
-    int failed = 0;
+     * failing chip's own error, not the first deadlock it caused; among deadlocks, the chip
+     * most directly the cause: stuck on a semaphore, then waiting in a receive or collective,
+     * last one waiting at a barrier for the others. */
+    int failed = 0, best = 0;
     for (unsigned i = 0; i < nchips; i++) {
         err ei;
         if (!chip_finish(chips[i], &ei))
             continue;
         int dead = strstr(ei.msg, "deadlock") != NULL;
-        if (!failed || !dead)
-            *e = ei;
+        int rank = dead ? core_waits_on_other_chips(chip_core(chips[i])) : 0;
+        if (!failed || !dead || rank < best) {
+            if (nchips > 1 && dead)
+                err_set(e, "chip %u: %s", i, ei.msg);
+            else
+                *e = ei;
+            best = rank;
+        }
         if (!dead)
             goto out;
         failed = 1;

@@ -134,5 +134,26 @@ expect_fail "gen transformer --d-model 2^32" "--d-model 4294967296 x --d-model 4
 # sizes that fit in 64 bits but not in HBM still say so
 expect_fail "gen gemm 1G cubed" "HBM" "g.tpt" -- "$bin" gen gemm --m 1G --n 1G --k 1G -c v7 -o g.tpt
 
+# ---------------------------------------------------------------- 15: who blocks a barrier
+# Chip 3 waits on a semaphore nothing signals; chip 5 on a receive no chip sends: each is named,
+# not the other chips' "barrier never released".
+for i in 0 1 2 3 4 5 6 7; do
+    case $i in
+    3) printf 'nop\nsync.wait wait=5\nsync.barrier\n' >sem$i.s ;;
+    *) printf 'nop\nsync.barrier\n' >sem$i.s ;;
+    esac
+    case $i in
+    5) printf 'ici.recv axis=x dir=+1 bytes=4K vmem=0\nsync.barrier\n' >rcv$i.s ;;
+    *) printf 'nop\nsync.barrier\n' >rcv$i.s ;;
+    esac
+    "$bin" asm sem$i.s -o sem$i.tpt && "$bin" asm rcv$i.s -o rcv$i.tpt || bad "setup: asm chip $i"
+done
+expect_fail "pod: barrier blocked by a semaphore" "chip 3: sem3\.tpt;instruction 1 \(sync\.wait\) waits on semaphore 5" \
+    "p.json" -- "$bin" pod -q -c v7 --topology 2x2x2 --mode full --json p.json 'sem{chip}.tpt'
+expect_fail "pod: barrier blocked by a receive" "chip 5: rcv5\.tpt;waits for instruction 0 \(ici\.recv\);no matching ici\.send" \
+    "p.json" -- "$bin" pod -q -c v7 --topology 2x2x2 --mode full --json p.json 'rcv{chip}.tpt'
+expect_fail "run: barrier after a receive" "rcv5\.tpt;instruction 1 \(sync\.barrier\) waits for instruction 0 \(ici\.recv\)" \
+    "r.json" -- "$bin" run -q -c v7 --json r.json rcv5.tpt
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

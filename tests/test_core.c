@@ -329,6 +329,26 @@ static void test_core_regions_beyond_65535_stay_distinct_and_fast(void **state)
     run_fini(&s);
 }
 
+/* A barrier that waits for the chip's own receive (which no send ever serves) names that
+ * receive; it used to say "not every chip reached it" on a single chip. */
+static void test_core_barrier_deadlock_names_the_receive_it_waits_for(void **state)
+{
+    (void)state;
+    char p[256];
+    assemble("barrier_recv",
+             "nop\n"
+             "ici.recv axis=x dir=+1 bytes=4K vmem=0\n"
+             "sync.barrier\n",
+             p, sizeof p);
+    run s;
+    err e;
+    assert_int_not_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
+    assert_non_null(strstr(e.msg, "deadlock: instruction 2 (sync.barrier) waits for instruction 1 "
+                                  "(ici.recv), which started but never completed (no matching "
+                                  "ici.send reached it)"));
+    run_fini(&s);
+}
+
 static void test_core_repeated_runs_in_one_process_agree(void **state)
 {
     (void)state;
@@ -368,6 +388,7 @@ int main(void)
         cmocka_unit_test(test_core_sync_wait_blocks_dispatch_until_signal),
         cmocka_unit_test(test_core_regions_collect_their_instructions),
         cmocka_unit_test(test_core_regions_beyond_65535_stay_distinct_and_fast),
+        cmocka_unit_test(test_core_barrier_deadlock_names_the_receive_it_waits_for),
         cmocka_unit_test(test_core_repeated_runs_in_one_process_agree),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
