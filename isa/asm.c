@@ -438,10 +438,24 @@ int asm_file(const char *in_path, const char *out_path, err *e)
     unsigned lineno = 0;
     isa_insn in;
     int rc = -1;
-    while (getline(&line, &line_cap, f) >= 0) {
+    ssize_t len;
+    while ((len = getline(&line, &line_cap, f)) >= 0) {
         lineno++;
+        const char *text = line;
+        /* A UTF-8 byte-order mark (editors on Windows write one) is not part of the text. */
+        if (lineno == 1 && len >= 3 && !memcmp(line, "\xef\xbb\xbf", 3)) {
+            text += 3;
+            len -= 3;
+        }
+        /* The parser sees a C string: a NUL would silently end the line there. */
+        const char *nul = memchr(text, '\0', (size_t)len);
+        if (nul) {
+            err_set(e, "%s:%u:%zu: NUL byte (expected text; is this a binary file?)", in_path,
+                    lineno, (size_t)(nul - text) + 1);
+            goto out;
+        }
         char line_note[TRACE_NOTE_MAX];
-        int r = asm_line(line, in_path, lineno, &in, line_note, sizeof line_note, e);
+        int r = asm_line(text, in_path, lineno, &in, line_note, sizeof line_note, e);
         if (r < 0)
             goto out;
         if (r == ASM_NOTE) {

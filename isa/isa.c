@@ -319,7 +319,8 @@ void isa_doc(FILE *out)
             "(x1024, x1024^2, x1024^3); dtypes by name; axes as letters from `xyz` "
             "(`axes=xy`); `dir=+1` or `dir=-1`; strings in double quotes. `#` and `;` "
             "start comments, `label:` lines are documentation, `.note \"text\"` sets "
-            "the trace note.\n\n"
+            "the trace note. The file is text: a UTF-8 byte-order mark at its start is "
+            "skipped, and a NUL byte anywhere is an error naming its line and column.\n\n"
             "Every instruction also takes the optional common operands `wait=S` (start "
             "only once semaphore S, 0..%d, can be decremented) and `signal=S` (increment "
             "semaphore S on completion).\n\n",

@@ -155,6 +155,12 @@ static int rd_header(trace_reader *r, err *e)
         return err_set(e, "%s: byte %zu: truncated header (note has %zu of %u bytes)", r->path,
                        TRACE_HDR_FIXED + n, n, note_len);
     r->hdr.note[note_len] = '\0';
+    /* A note is text: the writer takes it as a C string, and disassembly could not give a
+     * NUL back, so a NUL here means a damaged or hand-made file. */
+    const char *nul = memchr(r->hdr.note, '\0', note_len);
+    if (nul)
+        return err_set(e, "%s: byte %zu: NUL byte in the note (expected text without NUL)", r->path,
+                       TRACE_HDR_FIXED + (size_t)(nul - r->hdr.note));
     return 0;
 }
 

@@ -325,7 +325,10 @@ int cfg_set(cfg *c, const char *key, const char *value, const char *where, err *
     const cfg_key *k = cfg_key_find(key);
     if (!k)
         return cfg_unknown_key(key, where, e);
-    return cfg_parse_value(c, k, value, where, e);
+    if (cfg_parse_value(c, k, value, where, e))
+        return -1;
+    c->origin[k - cfg_table] = (cfg_origin){0};
+    return 0;
 }
 
 /* ---- YAML loading ---- */
@@ -335,6 +338,7 @@ typedef struct cfg_loader {
     const char *presets_dir;
     err *e;
     int depth;
+    unsigned nfiles;                               /* entries of c->files used */
     char chain[CFG_INCLUDE_MAX + 1][CFG_PATH_MAX]; /* realpath of each open file */
 } cfg_loader;
 
@@ -342,6 +346,7 @@ typedef struct cfg_loader {
 typedef struct cfg_file {
     yaml_parser_t parser;
     const char *path;
+    uint8_t id; /* 1 + its index in c->files */
     unsigned set_line[CFG_NKEYS];
     int nkeys_seen; /* top-level keys so far, for the `include` first-key rule */
 } cfg_file;
@@ -501,7 +506,10 @@ static int cfg_leaf(cfg_loader *ld, cfg_file *f, const char *name, const yaml_ev
         return err_set(ld->e, "%s: duplicate key '%s' (first set on line %u)", where, name,
                        f->set_line[idx]);
     f->set_line[idx] = line;
-    return cfg_parse_value(ld->c, k, (const char *)val->data.scalar.value, where, ld->e);
+    if (cfg_parse_value(ld->c, k, (const char *)val->data.scalar.value, where, ld->e))
+        return -1;
+    ld->c->origin[idx] = (cfg_origin){.line = line, .file = f->id};
+    return 0;
 }
 
 /* Read key/value pairs until the end of the mapping whose start was just consumed. */
@@ -604,6 +612,12 @@ static int cfg_load_file(cfg_loader *ld, const char *path)
     }
     int rc = -1;
     f->path = path;
+    /* One include per file, nested at most CFG_INCLUDE_MAX deep: at most CFG_FILES_MAX
+     * files, and each path fits (the include path is built in CFG_PATH_MAX bytes, the top
+     * one in c->source). */
+    assert(ld->nfiles < CFG_FILES_MAX && strlen(path) < sizeof ld->c->files[0]);
+    memcpy(ld->c->files[ld->nfiles], path, strlen(path) + 1);
+    f->id = (uint8_t)++ld->nfiles;
     if (!yaml_parser_initialize(&f->parser)) {
         err_set(ld->e, "%s: cannot initialise the YAML parser", path);
         goto out_file;
@@ -651,60 +665,137 @@ static int cfg_pow2(uint64_t v)
     return v && !(v & (v - 1));
 }
 
+/* "FILE:LINE: " where key a was set in a file, else where key b was (b < 0: none), else ""
+ * (a default or a -p override: the message names the key). */
+static const char *cfg_at(const cfg *c, int a, int b, char *buf, size_t n)
+{
+    const cfg_origin *o = &c->origin[a];
+    if (!o->file && b >= 0)
+        o = &c->origin[b];
+    if (!o->file)
+        return "";
+    snprintf(buf, n, "%s:%u: ", c->files[o->file - 1], (unsigned)o->line);
+    return buf;
+}
+
+#define CFG_AT_MAX (PATH_MAX + 16)
+
+/* Check a dims key (ici.dims, pod.dims): 1 to 3 axes, each in [1, 2^20]; says which. */
+static int cfg_check_dims(const cfg *c, int id, const char *s, unsigned d[3], int *naxes, err *e)
+{
+    *naxes = cfg_parse_dims(s, d);
+    if (*naxes >= 0)
+        return 0;
+    char at[CFG_AT_MAX];
+    const char *where = cfg_at(c, id, -1, at, sizeof at), *name = cfg_table[id].name;
+    int axes = 0;
+    for (const char *p = s;; p++) {
+        const char *q = p;
+        while (*q >= '0' && *q <= '9')
+            q++;
+        if (q == p || (*q && *q != 'x'))
+            break; /* not digits then 'x' or the end: a syntax error, below */
+        axes++;
+        /* the digits alone: a length that is 0 or above 2^20 */
+        int zeros = 1, big = q - p > 7;
+        unsigned long v = 0;
+        for (const char *r = p; r < q; r++) {
+            zeros &= *r == '0';
+            if (!big)
+                v = v * 10 + (unsigned long)(*r - '0');
+        }
+        if (zeros || big || v > 1u << 20)
+            return err_set(e, "%skey '%s': axis length %.*s not in [1, %u] (in '%s')", where, name,
+                           (int)(q - p), p, 1u << 20, s);
+        if (!*q) {
+            if (axes > 3)
+                return err_set(e, "%skey '%s': '%s' has %d axes, expected 1 to 3", where, name, s,
+                               axes);
+            break;
+        }
+        p = q;
+    }
+    return err_set(e, "%skey '%s': expected 1 to 3 axes such as 8, 16x16 or 4x4x4, got '%s'", where,
+                   name, s);
+}
+
 int cfg_check(const cfg *c, err *e)
 {
+    char at[CFG_AT_MAX];
     int any = 0;
     for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++)
         any |= cfg_mxu_rate(c, (isa_dtype)dt) > 0;
     if (!any)
-        return err_set(e, "keys 'mxu.rate_*': every MXU datatype rate is 0; at least one must "
-                          "be > 0");
+        return err_set(e,
+                       "%skeys 'mxu.rate_*': every MXU datatype rate is 0; at least one must "
+                       "be > 0",
+                       cfg_at(c, CFG_K_mxu_rate_bf16, CFG_K_mxu_rate_fp32, at, sizeof at));
 
     unsigned idims[3], pdims[3];
-    int iaxes = cfg_parse_dims(c->ici_dims, idims);
-    if (iaxes < 0)
-        return err_set(e,
-                       "key 'ici.dims': expected 1 to 3 axes such as 8, 16x16 or 4x4x4, got '%s'",
-                       c->ici_dims);
-    int paxes = cfg_parse_dims(c->pod_dims, pdims);
-    if (paxes < 0)
-        return err_set(e,
-                       "key 'pod.dims': expected 1 to 3 axes such as 8, 16x16 or 4x4x4, got '%s'",
-                       c->pod_dims);
+    int iaxes, paxes;
+    if (cfg_check_dims(c, CFG_K_ici_dims, c->ici_dims, idims, &iaxes, e) ||
+        cfg_check_dims(c, CFG_K_pod_dims, c->pod_dims, pdims, &paxes, e))
+        return -1;
     uint64_t pod = (uint64_t)pdims[0] * pdims[1] * pdims[2];
     if (pod != c->pod_chips)
         return err_set(e,
-                       "keys 'pod.dims' and 'pod.chips': %s has %llu chips but pod.chips is %llu",
-                       c->pod_dims, (unsigned long long)pod, (unsigned long long)c->pod_chips);
+                       "%skeys 'pod.dims' and 'pod.chips': %s has %llu chips but pod.chips is %llu",
+                       cfg_at(c, CFG_K_pod_chips, CFG_K_pod_dims, at, sizeof at), c->pod_dims,
+                       (unsigned long long)pod, (unsigned long long)c->pod_chips);
     for (const char *p = c->ici_wrap; *p; p++) {
         const char *axis = strchr("xyz", *p);
+        const char *where = cfg_at(c, CFG_K_ici_wrap, CFG_K_ici_dims, at, sizeof at);
         if (!axis)
             return err_set(e,
-                           "key 'ici.wrap': '%c' is not an axis (expected letters from xyz), "
+                           "%skey 'ici.wrap': '%c' is not an axis (expected letters from xyz), "
                            "got '%s'",
-                           *p, c->ici_wrap);
+                           where, *p, c->ici_wrap);
         if (axis - "xyz" >= iaxes)
-            return err_set(e, "key 'ici.wrap': axis '%c' does not exist in ici.dims '%s'", *p,
-                           c->ici_dims);
+            return err_set(e, "%skey 'ici.wrap': axis '%c' does not exist in ici.dims '%s'", where,
+                           *p, c->ici_dims);
         if (strchr(p + 1, *p))
-            return err_set(e, "key 'ici.wrap': axis '%c' given twice in '%s'", *p, c->ici_wrap);
+            return err_set(e, "%skey 'ici.wrap': axis '%c' given twice in '%s'", where, *p,
+                           c->ici_wrap);
     }
+    /* Each axis longer than 1 takes two ports of a chip (docs/models-ici.md). */
+    unsigned used = 0;
+    for (int a = 0; a < iaxes; a++)
+        used += idims[a] > 1;
+    if (2 * used > c->ici_links_per_chip)
+        return err_set(e,
+                       "%skey 'ici.links_per_chip': %llu, but ici.dims '%s' needs %u (2 per axis "
+                       "longer than 1)",
+                       cfg_at(c, CFG_K_ici_links_per_chip, CFG_K_ici_dims, at, sizeof at),
+                       (unsigned long long)c->ici_links_per_chip, c->ici_dims, 2 * used);
 
     if (c->hbm_bus_bits % 8)
-        return err_set(e, "key 'hbm.bus_bits': %llu is not a whole number of bytes",
+        return err_set(e, "%skey 'hbm.bus_bits': %llu is not a whole number of bytes",
+                       cfg_at(c, CFG_K_hbm_bus_bits, -1, at, sizeof at),
                        (unsigned long long)c->hbm_bus_bits);
     uint64_t access = c->hbm_bus_bits / 8 * c->hbm_burst_length;
     if (!cfg_pow2(c->hbm_interleave_bytes))
-        return err_set(e, "key 'hbm.interleave_bytes': %llu is not a power of two",
+        return err_set(e, "%skey 'hbm.interleave_bytes': %llu is not a power of two",
+                       cfg_at(c, CFG_K_hbm_interleave_bytes, -1, at, sizeof at),
                        (unsigned long long)c->hbm_interleave_bytes);
     if (c->hbm_interleave_bytes % access)
         return err_set(e,
-                       "key 'hbm.interleave_bytes': %llu is not a multiple of the minimum access "
+                       "%skey 'hbm.interleave_bytes': %llu is not a multiple of the minimum access "
                        "%llu bytes (hbm.bus_bits/8 x hbm.burst_length)",
+                       cfg_at(c, CFG_K_hbm_interleave_bytes, CFG_K_hbm_burst_length, at, sizeof at),
                        (unsigned long long)c->hbm_interleave_bytes, (unsigned long long)access);
     if (!cfg_pow2(c->hbm_row_bytes))
-        return err_set(e, "key 'hbm.row_bytes': %llu is not a power of two",
+        return err_set(e, "%skey 'hbm.row_bytes': %llu is not a power of two",
+                       cfg_at(c, CFG_K_hbm_row_bytes, -1, at, sizeof at),
                        (unsigned long long)c->hbm_row_bytes);
+    /* A refresh blocks a pseudo-channel for tRFC once every tREFI: with tREFI <= tRFC the
+     * banks would never be free again, and the banked model runs away (a 16^3 GEMM took
+     * 1.7e7 simulated seconds). */
+    if (c->hbm_trefi_ns <= c->hbm_trfc_ns)
+        return err_set(e,
+                       "%skey 'hbm.tREFI_ns': %g ns is not above hbm.tRFC_ns (%g ns): refresh "
+                       "would leave no time between refreshes",
+                       cfg_at(c, CFG_K_hbm_trefi_ns, CFG_K_hbm_trfc_ns, at, sizeof at),
+                       c->hbm_trefi_ns, c->hbm_trfc_ns);
     return 0;
 }
 

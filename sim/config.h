@@ -8,6 +8,7 @@
 #ifndef TPU_CONFIG_H
 #define TPU_CONFIG_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -22,11 +23,31 @@
 #define CFG_FIELD_ENUM(f) int f;
 #define CFG_FIELD_STR(f)  char f[CFG_STR_MAX];
 
+/* Key ids in config_keys.def order (CFG_K_hbm_trefi_ns, ...), CFG_KEY_COUNT keys. */
+enum cfg_key_id {
+#define CFG_KEY(f, ...) CFG_K_##f,
+#include "config_keys.def"
+#undef CFG_KEY
+    CFG_KEY_COUNT
+};
+
+/* A load reads a file and at most 8 nested includes, one per file (config.c). */
+#define CFG_FILES_MAX 9
+
+/* Where a key got its value, for cross-key errors: file 0 means the default or a cfg_set
+ * (-p) override; file i > 0 is line `line` of files[i - 1]. */
+typedef struct cfg_origin {
+    uint32_t line;
+    uint8_t file;
+} cfg_origin;
+
 typedef struct cfg {
 #define CFG_KEY(f, name, T, ...) CFG_FIELD_##T(f)
 #include "config_keys.def"
 #undef CFG_KEY
     char source[512]; /* file the config was loaded from ("" for defaults) */
+    cfg_origin origin[CFG_KEY_COUNT];
+    char files[CFG_FILES_MAX][PATH_MAX]; /* the files the load read, in the order opened */
 } cfg;
 
 /* Values of ENUM keys, in the order of their choices string. */
@@ -57,7 +78,9 @@ int cfg_load(cfg *c, const char *path, const char *presets_dir, err *e);
 /* Set one key from text, as from a CLI override `-p key=value`; `where` names the source
  * for errors (e.g. "-p" or "file.yaml:12"). */
 int cfg_set(cfg *c, const char *key, const char *value, const char *where, err *e);
-/* Cross-key checks (e.g. at least one MXU datatype supported). */
+/* Cross-key checks (e.g. at least one MXU datatype supported, hbm.tREFI_ns above
+ * hbm.tRFC_ns, enough ICI links for ici.dims). Every command runs it after loading and
+ * overrides; an error starts with FILE:LINE of the key set in a file, when one was. */
 int cfg_check(const cfg *c, err *e);
 /* Print the resolved config as YAML that cfg_load accepts, with units and help as comments. */
 void cfg_dump(const cfg *c, FILE *out);

@@ -30,8 +30,6 @@
 #include "kernel.h"
 #include "units.h"
 
-#define CORE_MAX_REGIONS 65536
-
 typedef struct core_qent {
     isa_insn in;
     uint64_t idx; /* instruction index in the trace */
@@ -99,9 +97,14 @@ struct core {
     kern_event *pump_ev;
     err fail;
 
-    /* regions */
+    /* regions: an array indexed by region number, and an open-addressing hash table of
+     * region numbers + 1 (0 = empty slot) keyed by name, so a `mark` costs one hash, not a
+     * scan. Both grow by doubling without a cap: memory is bounded by the number of distinct
+     * names in the trace (about 160 bytes each), which the trace's length bounds. */
     core_region *regions;
-    unsigned nregions, cur_region;
+    unsigned nregions, regions_cap, cur_region;
+    uint32_t *rhash;
+    uint32_t rhash_cap; /* a power of two, kept at least twice nregions */
     core_region total;
     uint64_t end_ps;
 
@@ -115,6 +118,7 @@ struct core {
 };
 
 static void core_pump(core *co);
+static int region_intern(core *co, const char *name, unsigned *out);
 
 /* Issue and dispatch once every event of this instant has run: the pump event is notified
  * for the next delta cycle (notifying it again meanwhile changes nothing). So units whose
@@ -237,8 +241,11 @@ core *core_new(const cfg *c, const char *trace_path, trace_reader *tr, unit **un
     co->sem = calloc(ISA_SEM_MAX, sizeof *co->sem);
     co->fl_cap = 256;
     co->fl = calloc(co->fl_cap, sizeof *co->fl);
-    co->regions = calloc(1, sizeof *co->regions);
-    if (!co->q || !co->ust || !co->sem || !co->fl || !co->regions)
+    co->regions_cap = 16;
+    co->regions = calloc(co->regions_cap, sizeof *co->regions);
+    co->rhash_cap = 64;
+    co->rhash = calloc(co->rhash_cap, sizeof *co->rhash);
+    if (!co->q || !co->ust || !co->sem || !co->fl || !co->regions || !co->rhash)
         goto out_oom;
     for (unsigned i = 0; i < co->nunits; i++) {
         co->q[i].cap = (unsigned)c->core_queue_depth;
@@ -250,9 +257,8 @@ core *core_new(const cfg *c, const char *trace_path, trace_reader *tr, unit **un
     for (uint32_t i = 0; i < co->fl_cap; i++)
         co->fl[i].next_free = i + 1;
     co->fl_free = 0;
-    co->nregions = 1;
-    snprintf(co->regions[0].name, ISA_NAME_MAX, "(start)");
-    co->regions[0].first_start_ps = UINT64_MAX;
+    if (region_intern(co, "(start)", &co->cur_region))
+        goto out_oom;
     co->total.first_start_ps = UINT64_MAX;
     snprintf(co->total.name, ISA_NAME_MAX, "(total)");
     co->pump_ev = kern_event_new(pump_cb, co);
@@ -277,6 +283,7 @@ void core_free(core *co)
     free(co->sem);
     free(co->fl);
     free(co->regions);
+    free(co->rhash);
     free(co);
 }
 
@@ -471,23 +478,62 @@ void core_unit_wake(void *host, unit *u)
 
 /* ---- dispatch ---- */
 
-static uint32_t region_intern(core *co, const char *name)
+/* FNV-1a over the name's bytes up to its NUL. */
+static uint32_t region_hash(const char *name)
 {
-    for (unsigned i = 0; i < co->nregions; i++)
-        if (!strcmp(co->regions[i].name, name))
-            return i;
-    if (co->nregions >= CORE_MAX_REGIONS)
-        return co->nregions - 1;
-    core_region *r = realloc(co->regions, (co->nregions + 1) * sizeof *r);
-    if (!r) {
-        core_failk(co, ERR_NOMEM, "out of memory");
-        return 0;
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h;
+}
+
+/* Put region number idx into the hash table (the name is not there yet). */
+static void region_hash_put(uint32_t *tab, uint32_t cap, const char *name, uint32_t idx)
+{
+    uint32_t i = region_hash(name) & (cap - 1);
+    while (tab[i])
+        i = (i + 1) & (cap - 1);
+    tab[i] = idx + 1;
+}
+
+/* The region number of `name`, adding a region the first time a name is seen. Returns 0 and
+ * sets *out, or -1 when memory runs out (the caller names the instruction). The region
+ * named "(start)" (number 0, before any mark) is in the table like any other. */
+static int region_intern(core *co, const char *name, unsigned *out)
+{
+    uint32_t mask = co->rhash_cap - 1;
+    for (uint32_t i = region_hash(name) & mask; co->rhash[i]; i = (i + 1) & mask)
+        if (!strcmp(co->regions[co->rhash[i] - 1].name, name)) {
+            *out = co->rhash[i] - 1;
+            return 0;
+        }
+    if (co->nregions >= UINT32_MAX / 4)
+        return -1; /* the table could not double again */
+    if (co->nregions == co->regions_cap) {
+        core_region *r = realloc(co->regions, 2 * (size_t)co->regions_cap * sizeof *r);
+        if (!r)
+            return -1;
+        co->regions = r;
+        co->regions_cap *= 2;
     }
-    co->regions = r;
-    memset(&r[co->nregions], 0, sizeof *r);
-    snprintf(r[co->nregions].name, ISA_NAME_MAX, "%s", name);
-    r[co->nregions].first_start_ps = UINT64_MAX;
-    return co->nregions++;
+    if (2 * (co->nregions + 1) > co->rhash_cap) {
+        uint32_t cap = co->rhash_cap * 2;
+        uint32_t *tab = calloc(cap, sizeof *tab);
+        if (!tab)
+            return -1;
+        for (unsigned k = 0; k < co->nregions; k++)
+            region_hash_put(tab, cap, co->regions[k].name, k);
+        free(co->rhash);
+        co->rhash = tab;
+        co->rhash_cap = cap;
+    }
+    core_region *r = &co->regions[co->nregions];
+    memset(r, 0, sizeof *r);
+    snprintf(r->name, ISA_NAME_MAX, "%s", name);
+    r->first_start_ps = UINT64_MAX;
+    region_hash_put(co->rhash, co->rhash_cap, r->name, co->nregions);
+    *out = co->nregions++;
+    return 0;
 }
 
 static void barrier_done(void *arg)
@@ -576,7 +622,13 @@ static int dispatch(core *co)
                 co->barrier_arrived = 0;
                 break;
             case ISA_OP_MARK:
-                co->cur_region = region_intern(co, in->name);
+                if (region_intern(co, in->name, &co->cur_region)) {
+                    core_fail(co,
+                              "%s: instruction %" PRIu64 " (mark \"%s\"): out of memory for "
+                              "region %u",
+                              co->path, co->next_idx, in->name, co->nregions);
+                    return progress;
+                }
                 break;
             default:
                 break;
@@ -661,6 +713,34 @@ int core_done(const core *co)
     return 1;
 }
 
+/* The oldest instruction started on a unit and not yet completed, or NULL. */
+static const core_flight *core_oldest_live(const core *co)
+{
+    const core_flight *old = NULL;
+    for (uint32_t i = 0; i < co->fl_cap; i++)
+        if (co->fl[i].live && (!old || co->fl[i].idx < old->idx))
+            old = &co->fl[i];
+    return old;
+}
+
+int core_waits_on_other_chips(const core *co)
+{
+    if (co->failed || core_done(co))
+        return 0;
+    for (unsigned s = 0; s < co->nunits; s++) {
+        const core_queue *qu = &co->q[s];
+        const core_qent *q = &qu->e[qu->head];
+        if (qu->count && q->in.wait && co->sem[q->in.wait - 1] == 0)
+            return 0; /* a semaphore nothing left can signal: this chip's own deadlock */
+    }
+    if (co->blocked == 2)
+        return 0;
+    if (co->blocked == 3 && co->barrier_arrived)
+        return 2;
+    const core_flight *old = core_oldest_live(co);
+    return old && isa_info_of(old->op)->unit == ISA_UNIT_ICI;
+}
+
 int core_finish(core *co, err *e)
 {
     core_account(co);
@@ -668,10 +748,7 @@ int core_finish(core *co, err *e)
         return err_setk(e, co->fail.kind, "%s", co->fail.msg);
     if (kern_overflowed()) {
         /* The oldest instruction still in flight is one whose end does not fit. */
-        const core_flight *old = NULL;
-        for (uint32_t i = 0; i < co->fl_cap; i++)
-            if (co->fl[i].live && (!old || co->fl[i].idx < old->idx))
-                old = &co->fl[i];
+        const core_flight *old = core_oldest_live(co);
         if (old)
             return err_setk(e, ERR_OVERFLOW,
                             "%s: instruction %" PRIu64 " (%s): its completion time does not fit "
@@ -698,20 +775,40 @@ int core_finish(core *co, err *e)
     }
     if (co->have_pending && co->pending.wait && co->blocked == 2)
         return err_setk(e, ERR_DEADLOCK,
-                        "%s: deadlock: instruction %" PRIu64 " (%s) waits on semaphore %u, which "
-                        "nothing left can signal",
-                        co->path, co->next_idx, isa_info_of(co->pending.op)->mnemonic,
-                        co->pending.wait - 1);
+                       "%s: deadlock: instruction %" PRIu64 " (%s) waits on semaphore %u, which "
+                       "nothing left can signal",
+                       co->path, co->next_idx, isa_info_of(co->pending.op)->mnemonic,
+                       co->pending.wait - 1);
+    /* A barrier first waits for this chip's own instructions to finish, then for the other
+     * chips: name whichever of the two it is stuck on. */
+    const core_flight *old = core_oldest_live(co);
+    if (co->blocked == 3 && !co->barrier_arrived && old)
+        return err_setk(e, ERR_DEADLOCK,
+                       "%s: deadlock: instruction %" PRIu64 " (sync.barrier) waits for "
+                       "instruction %" PRIu64 " (%s), which started but never completed%s",
+                       co->path, co->next_idx, old->idx, isa_info_of(old->op)->mnemonic,
+                       old->op == ISA_OP_ICI_RECV ? " (no matching ici.send reached it)" : "");
+    if (co->blocked == 3 && co->barrier_arrived) {
+        unsigned first = 0, missing = co->net ? ici_net_barrier_missing(co->net, &first) : 0;
+        if (missing)
+            return err_setk(e, ERR_DEADLOCK,
+                           "%s: deadlock: instruction %" PRIu64 " (sync.barrier) never released: "
+                           "%u chip(s) never reached it, the first chip %u (see its own "
+                           "deadlock)",
+                           co->path, co->next_idx, missing, first);
+    }
     if (co->blocked == 3)
+        return err_setk(e, ERR_DEADLOCK, "%s: deadlock: instruction %" PRIu64 " (sync.barrier) never released",
+                       co->path, co->next_idx);
+    if (old)
         return err_setk(e, ERR_DEADLOCK,
-                        "%s: deadlock: instruction %" PRIu64 " (sync.barrier) never released: "
-                        "not every chip reached it",
-                        co->path, co->next_idx);
-    if (co->inflight)
-        return err_setk(e, ERR_DEADLOCK,
-                        "%s: deadlock: %u instruction(s) started but never completed (waiting "
-                        "on other chips?)",
-                        co->path, co->inflight);
+                       "%s: deadlock: instruction %" PRIu64 " (%s) started but never completed%s "
+                       "(%u instruction(s) in flight)",
+                       co->path, old->idx, isa_info_of(old->op)->mnemonic,
+                       old->op == ISA_OP_ICI_RECV ? ": no matching ici.send reached it"
+                       : isa_info_of(old->op)->unit == ISA_UNIT_ICI ? ": waiting on other chips"
+                                                                    : "",
+                       co->inflight);
     return err_set(e, "%s: replay stopped after instruction %" PRIu64 " of the trace", co->path,
                    co->next_idx);
 }

@@ -52,6 +52,11 @@ void core_unit_wake(void *host, unit *u);
 /* After the kernel ran: 0 if all instructions completed; else e says why (trace error,
  * invalid instruction, deadlock with instruction index and semaphore). */
 int core_finish(core *co, err *e);
+/* After a deadlock, how directly this chip is the cause: 0 stuck on its own (a semaphore
+ * nothing can signal; also 0 without a deadlock), 1 waiting in an ICI instruction (a receive
+ * or collective other chips never served), 2 arrived at a barrier others never reached.
+ * Lets a pod report the chip that blocks the others. */
+int core_waits_on_other_chips(const core *co);
 int core_done(const core *co);
 
 uint64_t core_end_ps(const core *co);

@@ -14,6 +14,7 @@
 
 #include "chip.h"
 #include "config.h"
+#include "core.h"
 #include "ici.h"
 #include "kernel.h"
 #include "stats.h"
@@ -170,19 +171,27 @@ static int pod_build_chips(const cfg *c, ici_net *net, const char *const *traces
 }
 
 /* After the run: a chip that fails stops issuing and the others then deadlock in its
- * collectives. Report the failing chip's own error, not the first deadlock it caused. */
+ * collectives. Report the failing chip's own error, not the first deadlock it caused; among
+ * deadlocks, the chip most directly the cause: stuck on a semaphore, then waiting in a receive
+ * or collective, last one waiting at a barrier for the others. */
 static int pod_finish_chips(chip **chips, unsigned nchips, err *e)
 {
     if (kern_out_of_memory())
         return err_setk(e, ERR_NOMEM, "pod: out of memory during the replay");
-    int failed = 0;
+    int failed = 0, best = 0;
     for (unsigned i = 0; i < nchips; i++) {
         err ei;
         if (!chip_finish(chips[i], &ei))
             continue;
         int dead = ei.kind == ERR_DEADLOCK;
-        if (!failed || !dead)
-            *e = ei;
+        int rank = dead ? core_waits_on_other_chips(chip_core(chips[i])) : 0;
+        if (!failed || !dead || rank < best) {
+            if (nchips > 1 && dead)
+                err_setk(e, ERR_DEADLOCK, "chip %u: %s", i, ei.msg);
+            else
+                *e = ei;
+            best = rank;
+        }
         if (!dead)
             return -1;
         failed = 1;

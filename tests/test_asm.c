@@ -350,6 +350,123 @@ static void test_asm_empty_source_gives_an_empty_trace(void **state)
     trace_reader_free(r);
 }
 
+/* Write len bytes (NULs included) to path. */
+static void write_bytes(const char *path, const char *bytes, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(bytes, 1, len, f), len);
+    fclose(f);
+}
+
+/* asm(disasm(t)) into t2, and whether t2 has the bytes of t. */
+static int round_trips(const char *t, const char *dis, const char *t2)
+{
+    err e;
+    FILE *f = fopen(dis, "w");
+    assert_non_null(f);
+    if (asm_disasm_file(t, f, &e))
+        fail_msg("%s", e.msg);
+    fclose(f);
+    if (asm_file(dis, t2, &e))
+        fail_msg("%s", e.msg);
+    size_t n1, n2;
+    char *b1 = slurp(t, &n1), *b2 = slurp(t2, &n2);
+    int same = n1 == n2 && !memcmp(b1, b2, n1);
+    free(b1);
+    free(b2);
+    return same;
+}
+
+/* A NUL used to end the line silently there: `mark name="a` became an unterminated string
+ * at best, and `nop\0garbage` assembled as nop. */
+static void test_asm_nul_byte_is_an_error_naming_line_and_column(void **state)
+{
+    (void)state;
+    char src[128], out[128], tmp[128], want[256];
+    tpath("nul.s", src, sizeof src);
+    tpath("nul.tpt", out, sizeof out);
+    tpath("nul.tpt.tmp", tmp, sizeof tmp);
+    static const char text[] = "nop\nnop\0 garbage\nnop\n";
+    write_bytes(src, text, sizeof text - 1);
+    err e;
+    assert_int_equal(asm_file(src, out, &e), -1);
+    snprintf(want, sizeof want, "%s:2:4: NUL byte (expected text; is this a binary file?)", src);
+    assert_string_equal(e.msg, want);
+    assert_false(exists(out));
+    assert_false(exists(tmp));
+
+    static const char in_comment[] = "nop # a\0b\n";
+    write_bytes(src, in_comment, sizeof in_comment - 1);
+    assert_int_equal(asm_file(src, out, &e), -1);
+    assert_non_null(strstr(e.msg, ":1:8: NUL byte"));
+    assert_false(exists(out));
+}
+
+/* A UTF-8 byte-order mark before the first line gave "unknown opcode 'nop'". */
+static void test_asm_utf8_bom_at_start_is_skipped(void **state)
+{
+    (void)state;
+    char src[128], out[128], plain_src[128], plain[128];
+    tpath("bom.s", src, sizeof src);
+    tpath("bom.tpt", out, sizeof out);
+    tpath("nobom.s", plain_src, sizeof plain_src);
+    tpath("nobom.tpt", plain, sizeof plain);
+    write_text(src, "\xef\xbb\xbfnop\nv.add src=0 dst=4096 n=1024 dtype=bf16\n");
+    write_text(plain_src, "nop\nv.add src=0 dst=4096 n=1024 dtype=bf16\n");
+    err e;
+    if (asm_file(src, out, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(asm_file(plain_src, plain, &e), 0);
+    size_t n1, n2;
+    char *b1 = slurp(out, &n1), *b2 = slurp(plain, &n2);
+    assert_int_equal(n1, n2);
+    assert_memory_equal(b1, b2, n1);
+    free(b1);
+    free(b2);
+    /* Only at the start of the file: elsewhere it is not white space. */
+    write_text(src, "nop\n\xef\xbb\xbfnop\n");
+    assert_int_equal(asm_file(src, out, &e), -1);
+    assert_non_null(strstr(e.msg, ":2: unknown opcode"));
+}
+
+/* Every note byte but NUL survives asm(disasm(t)) byte for byte; a note holding a NUL
+ * (which disasm could only cut) is refused by the reader, naming the byte. */
+static void test_asm_note_bytes_round_trip_and_nul_in_note_is_refused(void **state)
+{
+    (void)state;
+    char t[128], dis[128], t2[128];
+    tpath("note.tpt", t, sizeof t);
+    tpath("note.dis.s", dis, sizeof dis);
+    tpath("note2.tpt", t2, sizeof t2);
+    char note[256];
+    for (int i = 1; i < 256; i++)
+        note[i - 1] = (char)i;
+    note[255] = '\0';
+    err e;
+    trace_writer *w;
+    assert_int_equal(trace_writer_open(&w, t, note, &e), 0);
+    isa_insn in = {.op = ISA_OP_NOP};
+    assert_int_equal(trace_writer_put(w, &in, &e), 0);
+    assert_int_equal(trace_writer_close(w, &e), 0);
+    assert_true(round_trips(t, dis, t2));
+
+    /* Damage note byte 10 (file byte 24 + 10) to NUL. */
+    size_t n;
+    char *b = slurp(t, &n);
+    b[24 + 10] = '\0';
+    write_bytes(t, b, n);
+    free(b);
+    trace_reader *r;
+    assert_int_equal(trace_reader_open(&r, t, &e), -1);
+    assert_non_null(strstr(e.msg, "byte 34: NUL byte in the note"));
+    FILE *f = fopen(dis, "w");
+    assert_non_null(f);
+    assert_int_equal(asm_disasm_file(t, f, &e), -1);
+    fclose(f);
+    assert_non_null(strstr(e.msg, "byte 34: NUL byte in the note"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -360,6 +477,9 @@ int main(void)
         cmocka_unit_test(test_asm_file_round_trip_is_byte_identical),
         cmocka_unit_test(test_asm_file_error_names_line_and_leaves_no_output),
         cmocka_unit_test(test_asm_empty_source_gives_an_empty_trace),
+        cmocka_unit_test(test_asm_nul_byte_is_an_error_naming_line_and_column),
+        cmocka_unit_test(test_asm_utf8_bom_at_start_is_skipped),
+        cmocka_unit_test(test_asm_note_bytes_round_trip_and_nul_in_note_is_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -221,6 +221,15 @@ static void test_bare_preset_name_is_found(void **state)
 
 /* ---- includes ---- */
 
+/* Clear what records where the values came from (source file, per-key origins), so that
+ * two configs compare equal when their values are. */
+static void strip_origin(cfg *c)
+{
+    memset(c->source, 0, sizeof c->source);
+    memset(c->origin, 0, sizeof c->origin);
+    memset(c->files, 0, sizeof c->files);
+}
+
 static void test_include_preset_then_override(void **state)
 {
     (void)state;
@@ -234,8 +243,8 @@ static void test_include_preset_then_override(void **state)
     assert_string_equal(c.source, path);
     /* Everything but the override and the source equals the preset. */
     c.mxu_rows = v7.mxu_rows;
-    memset(c.source, 0, sizeof c.source);
-    memset(v7.source, 0, sizeof v7.source);
+    strip_origin(&c);
+    strip_origin(&v7);
     assert_memory_equal(&c, &v7, sizeof c);
 }
 
@@ -322,8 +331,8 @@ static void round_trip(const cfg *c)
     if (cfg_load(&back, path, PRESETS, &e))
         fail_msg("%s", e.msg);
     cfg want = *c;
-    memset(want.source, 0, sizeof want.source);
-    memset(back.source, 0, sizeof back.source);
+    strip_origin(&want);
+    strip_origin(&back);
     assert_memory_equal(&want, &back, sizeof want);
 }
 
@@ -471,7 +480,7 @@ static void test_empty_file_gives_defaults(void **state)
     cfg c, d;
     load_ok(&c, path);
     cfg_defaults(&d);
-    memset(c.source, 0, sizeof c.source);
+    strip_origin(&c);
     assert_memory_equal(&c, &d, sizeof c);
 }
 
@@ -507,7 +516,20 @@ static void test_check_rejects_inconsistent_keys(void **state)
                        "key 'pod.dims': expected 1 to 3 axes such as 8, 16x16 or 4x4x4, got "
                        "'16by16'");
     expect_check_error("ici.dims", "0x4",
-                       "key 'ici.dims': expected 1 to 3 axes such as 8, 16x16 or 4x4x4, got '0x4'");
+                       "key 'ici.dims': axis length 0 not in [1, 1048576] (in '0x4')");
+    expect_check_error("ici.dims", "1000000000",
+                       "key 'ici.dims': axis length 1000000000 not in [1, 1048576] (in "
+                       "'1000000000')");
+    expect_check_error("ici.dims", "2x2x2x2",
+                       "key 'ici.dims': '2x2x2x2' has 4 axes, expected 1 to 3");
+    expect_check_error("ici.dims", "4x",
+                       "key 'ici.dims': expected 1 to 3 axes such as 8, 16x16 or 4x4x4, got '4x'");
+    expect_check_error("ici.links_per_chip", "2",
+                       "key 'ici.links_per_chip': 2, but ici.dims '4x4' needs 4 (2 per axis "
+                       "longer than 1)");
+    expect_check_error("hbm.tREFI_ns", "350",
+                       "key 'hbm.tREFI_ns': 350 ns is not above hbm.tRFC_ns (350 ns): refresh "
+                       "would leave no time between refreshes");
     expect_check_error("ici.wrap", "xyz",
                        "key 'ici.wrap': axis 'z' does not exist in ici.dims '4x4'");
     expect_check_error("ici.wrap", "xw",
@@ -521,6 +543,43 @@ static void test_check_rejects_inconsistent_keys(void **state)
     expect_check_error("hbm.row_bytes", "1000", "key 'hbm.row_bytes': 1000 is not a power of two");
     expect_check_error("hbm.bus_bits", "12",
                        "key 'hbm.bus_bits': 12 is not a whole number of bytes");
+}
+
+/* A cross-key error names the file and line of the key, through includes too; a -p override
+ * of that key leaves the message without a location (it names the key). */
+static void test_check_errors_name_file_and_line(void **state)
+{
+    (void)state;
+    char want[1024];
+    cfg c;
+    err e = {0};
+    const char *p = write_file("refi.yaml", "include: v7\nhbm:\n  tRFC_ns: 350\n  tREFI_ns: 100\n");
+    assert_int_equal(cfg_load(&c, p, PRESETS, &e), 0);
+    assert_int_equal(cfg_check(&c, &e), -1);
+    snprintf(want, sizeof want,
+             "%s:4: key 'hbm.tREFI_ns': 100 ns is not above hbm.tRFC_ns (350 ns): refresh would "
+             "leave no time between refreshes",
+             p);
+    assert_string_equal(e.msg, want);
+
+    const char *links = write_file("links.yaml", "include: v7\nici.links_per_chip: 1\n");
+    char lpath[512];
+    snprintf(lpath, sizeof lpath, "%s", links);
+    const char *top =
+        write_file("ring.yaml", "include: links.yaml\nici:\n  dims: \"8\"\n  wrap: x\n");
+    assert_int_equal(cfg_load(&c, top, PRESETS, &e), 0);
+    assert_int_equal(cfg_check(&c, &e), -1);
+    snprintf(want, sizeof want,
+             "%s:2: key 'ici.links_per_chip': 1, but ici.dims '8' needs 2 (2 per axis longer "
+             "than 1)",
+             lpath);
+    assert_string_equal(e.msg, want);
+    assert_int_equal(cfg_set(&c, "ici.links_per_chip", "2", "-p", &e), 0);
+    assert_int_equal(cfg_check(&c, &e), 0);
+    assert_int_equal(cfg_set(&c, "ici.dims", "1000000000", "-p", &e), 0);
+    assert_int_equal(cfg_check(&c, &e), -1);
+    assert_string_equal(e.msg, "key 'ici.dims': axis length 1000000000 not in [1, 1048576] (in "
+                               "'1000000000')");
 }
 
 static void test_parse_dims(void **state)
@@ -569,6 +628,7 @@ int main(void)
         cmocka_unit_test(test_missing_file_is_an_error),
         cmocka_unit_test(test_empty_file_gives_defaults),
         cmocka_unit_test(test_check_rejects_inconsistent_keys),
+        cmocka_unit_test(test_check_errors_name_file_and_line),
         cmocka_unit_test(test_parse_dims),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "asm.h"
@@ -295,6 +296,62 @@ static void test_core_regions_collect_their_instructions(void **state)
     run_fini(&s);
 }
 
+/* 70,000 distinct mark names (past the old silent cap of 65,535): each keeps its own
+ * counters, a name seen again adds to its first region, and interning is a hash lookup (the
+ * old linear scan took about 29 s here). */
+static void test_core_regions_beyond_65535_stay_distinct_and_fast(void **state)
+{
+    (void)state;
+    enum { N = 70000 };
+    size_t cap = (size_t)N * 64 + 256, len = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    for (unsigned i = 0; i < N; i++)
+        len += (size_t)snprintf(text + len, cap - len,
+                                "mark name=\"r%u\"\nv.add src=0 dst=4096 n=64 dtype=bf16\n", i);
+    snprintf(text + len, cap - len, "mark name=\"r5\"\nv.add src=0 dst=4096 n=64 dtype=bf16\n");
+    char p[256];
+    assemble("manyregions", text, p, sizeof p);
+    free(text);
+    run s;
+    err e;
+    clock_t t0 = clock();
+    assert_int_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
+    double secs = (double)(clock() - t0) / CLOCKS_PER_SEC;
+    assert_true(secs < 10.0);
+    assert_int_equal(s.rep.nregions, N); /* "(start)" has no instructions and is left out */
+    char want[16];
+    for (unsigned i = 0; i < N; i += 997) {
+        snprintf(want, sizeof want, "r%u", i);
+        assert_string_equal(s.rep.regions[i].name, want);
+        assert_int_equal(s.rep.regions[i].insns, i == 5 ? 4 : 2);
+    }
+    assert_string_equal(s.rep.regions[N - 1].name, "r69999");
+    assert_int_equal(s.rep.regions[N - 1].insns, 2);
+    assert_int_equal(s.rep.regions[5].insns, 4);
+    run_fini(&s);
+}
+
+/* A barrier that waits for the chip's own receive (which no send ever serves) names that
+ * receive; it used to say "not every chip reached it" on a single chip. */
+static void test_core_barrier_deadlock_names_the_receive_it_waits_for(void **state)
+{
+    (void)state;
+    char p[256];
+    assemble("barrier_recv",
+             "nop\n"
+             "ici.recv axis=x dir=+1 bytes=4K vmem=0\n"
+             "sync.barrier\n",
+             p, sizeof p);
+    run s;
+    err e;
+    assert_int_not_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
+    assert_non_null(strstr(e.msg, "deadlock: instruction 2 (sync.barrier) waits for instruction 1 "
+                                  "(ici.recv), which started but never completed (no matching "
+                                  "ici.send reached it)"));
+    run_fini(&s);
+}
+
 static void test_core_repeated_runs_in_one_process_agree(void **state)
 {
     (void)state;
@@ -451,6 +508,8 @@ int main(void)
         cmocka_unit_test(test_core_matmul_without_weights_is_an_error),
         cmocka_unit_test(test_core_sync_wait_blocks_dispatch_until_signal),
         cmocka_unit_test(test_core_regions_collect_their_instructions),
+        cmocka_unit_test(test_core_regions_beyond_65535_stay_distinct_and_fast),
+        cmocka_unit_test(test_core_barrier_deadlock_names_the_receive_it_waits_for),
         cmocka_unit_test(test_core_repeated_runs_in_one_process_agree),
         cmocka_unit_test(test_core_report_lists_every_unit_of_a_128_mxu_chip),
         cmocka_unit_test(test_core_select_operand_past_the_last_unit_is_an_error),

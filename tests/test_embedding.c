@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "cli.h"
 #include "gen.h"
 #include "run.h"
 
@@ -70,12 +71,12 @@ static int gen_emb(const char *args, const char *preset, const char *ovr, gen_op
     snprintf(cmd, sizeof cmd, "gen embedding %s -c %s/configs/%s.yaml%s -o %s", args,
              TPUSIM_SOURCE_DIR, preset, ps, trace);
     snprintf(buf, sizeof buf, "%s", cmd);
-    if (gen_main(split(buf, argv), argv, e))
+    if (cli_gen(split(buf, argv), argv, e))
         return -1;
     snprintf(buf, sizeof buf, "%s", cmd);
     int help, argc = split(buf, argv);
     cfg_defaults(c);
-    return gen_parse(o, c, &help, argc, argv, e);
+    return cli_gen_parse(argc, argv, o, c, &help, e);
 }
 
 static void replay(run *s, const char *preset, const char *ovr)

@@ -2,6 +2,8 @@
  * defaults and their resolution, analytic FLOP formulas and the trace FLOP counter. The
  * generators themselves live in gen_emit.c (tiling core) and gen_models.c (workload
  * families); the command line (options, usage text) is sim/cli/cli_gen.c. */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -321,6 +323,145 @@ void gen_opts_init(gen_opts *o, gen_kind kind)
     o->stride = 1;
 }
 
+/* ---- size limits ----------------------------------------------------------------------------
+ * The generators multiply sizes freely (tensor elements, bytes of padded rows) in 64-bit
+ * arithmetic. Rather than checking each product where it is formed, the options are checked
+ * once here against upper bounds of those products: a row of C columns is padded to at most
+ * 3 C elements (gen_pitch: at most two granules more, and only rows of a granule or more
+ * are padded), an element takes at most 4 bytes, and a sum of k terms is bounded by k times
+ * its largest. A workload that passes
+ * cannot wrap; one that fails is far beyond any chip's HBM anyway. (FLOP counts are not
+ * formed while generating; gen_flops_analytic is for small test workloads.) */
+
+/* factor x the values of n (flag name, uint64_t value) pairs must fit in 64 bits; else an
+ * error naming the flags (a NULL name is a factor left unnamed). */
+static int size_fits(err *e, const char *kind, uint64_t factor, int n, ...)
+{
+    uint64_t p = factor;
+    int ovf = 0;
+    va_list ap;
+    va_start(ap, n);
+    for (int i = 0; i < n; i++) {
+        (void)va_arg(ap, const char *);
+        ovf |= __builtin_mul_overflow(p, va_arg(ap, uint64_t), &p);
+    }
+    va_end(ap);
+    if (!ovf)
+        return 0;
+    char flags[ERR_MSG_MAX] = "";
+    size_t len = 0;
+    va_start(ap, n);
+    for (int i = 0; i < n && len < sizeof flags; i++) {
+        const char *flag = va_arg(ap, const char *);
+        unsigned long long v = va_arg(ap, uint64_t);
+        if (flag)
+            len += (size_t)snprintf(flags + len, sizeof flags - len, "%s--%s %llu",
+                                    len ? " x " : "", flag, v);
+    }
+    va_end(ap);
+    return err_set(e, "gen %s: %s: the size in bytes does not fit in 64 bits; use smaller sizes",
+                   kind, flags);
+}
+
+#define SZ(flag, v) flag, (uint64_t)(v)
+
+static int check_sizes(const gen_opts *o, const cfg *c, const char *kind, err *e)
+{
+    const uint64_t each[] = {o->m,       o->n,     o->k,      o->elements, o->height,
+                             o->width,   o->in_ch, o->out_ch, o->kh,       o->kw,
+                             o->padding, o->batch, o->heads,  o->seq,      o->head_dim,
+                             o->d_model, o->d_ff,  o->vocab,  o->layers};
+    const char *names[] = {"m",      "n",        "k",           "elements",
+                           "height", "width",    "in-channels", "out-channels",
+                           "kernel", "kernel-w", "padding",     "batch",
+                           "heads",  "seq",      "head-dim",    "d-model",
+                           "d-ff",   "vocab",    "layers"};
+    /* One flag alone: its bytes, padded (below 2^60, so sums of two flags cannot wrap). */
+    for (unsigned i = 0; i < sizeof each / sizeof each[0]; i++)
+        if (size_fits(e, kind, 16, 1, SZ(names[i], each[i])))
+            return -1;
+    for (unsigned i = 0; i < o->nsizes; i++)
+        if (size_fits(e, kind, 16, 1, SZ("layers", o->sizes[i])))
+            return -1;
+    switch (o->kind) {
+    case GEN_GEMM:
+        if (size_fits(e, kind, 12, 2, SZ("m", o->m), SZ("k", o->k)) ||
+            size_fits(e, kind, 12, 2, SZ("k", o->k), SZ("n", o->n)) ||
+            size_fits(e, kind, 12, 2, SZ("m", o->m), SZ("n", o->n)))
+            return -1;
+        break;
+    case GEN_CONV2D: {
+        /* output rows and columns are at most the padded input's */
+        uint64_t P = o->height + 2 * o->padding, Q = o->width + 2 * o->padding;
+        uint64_t kw = o->kw ? o->kw : o->kh;
+        if (size_fits(e, kind, 12, 4, SZ("batch", o->batch), SZ("height", P), SZ("width", Q),
+                      SZ("in-channels", o->in_ch)) ||
+            size_fits(e, kind, 12, 4, SZ("batch", o->batch), SZ("height", P), SZ("width", Q),
+                      SZ("out-channels", o->out_ch)) ||
+            size_fits(e, kind, 12, 4, SZ("kernel", o->kh), SZ("kernel-w", kw),
+                      SZ("in-channels", o->in_ch), SZ("out-channels", o->out_ch)))
+            return -1;
+        break;
+    }
+    case GEN_MLP:
+        for (unsigned i = 0; i < o->nsizes; i++)
+            if (size_fits(e, kind, 12, 2, SZ("batch", o->batch), SZ("layers", o->sizes[i])) ||
+                (i + 1 < o->nsizes && size_fits(e, kind, 12, 2, SZ("layers", o->sizes[i]),
+                                                SZ("layers", o->sizes[i + 1]))))
+                return -1;
+        break;
+    case GEN_ATTENTION:
+        /* Q, K, V and O: batch x heads x seq x head_dim each */
+        if (size_fits(e, kind, 12 * 4, 4, SZ("batch", o->batch), SZ("heads", o->heads),
+                      SZ("seq", o->seq), SZ("head-dim", o->head_dim)))
+            return -1;
+        break;
+    case GEN_TRANSFORMER:
+    case GEN_LLM_STEP: {
+        /* Parameters (and gradients, Adam state): L (4 D^2 + 3 D F) + 2 D V; activations
+         * B S max(D, 2F, V) per buffer, 14 scratch buffers; KV cache 2 (L + 1) B S D. */
+        uint64_t L = o->layers ? o->layers : 1;
+        const char *layers = o->kind == GEN_LLM_STEP ? "layers" : NULL;
+        if (size_fits(e, kind, 4 * 4 * 8, 3, SZ(layers, L), SZ("d-model", o->d_model),
+                      SZ("d-model", o->d_model)) ||
+            size_fits(e, kind, 4 * 3 * 8, 3, SZ(layers, L), SZ("d-model", o->d_model),
+                      SZ("d-ff", o->d_ff)) ||
+            size_fits(e, kind, 4 * 2 * 8, 2, SZ("d-model", o->d_model), SZ("vocab", o->vocab)) ||
+            size_fits(e, kind, 12 * 2 * 16, 3, SZ("batch", o->batch), SZ("seq", o->seq),
+                      SZ("d-ff", o->d_ff)) ||
+            size_fits(e, kind, 12 * 16, 3, SZ("batch", o->batch), SZ("seq", o->seq),
+                      SZ("vocab", o->vocab)) ||
+            size_fits(e, kind, 12 * 2 * 2 * 2, 4, SZ(layers, L), SZ("batch", o->batch),
+                      SZ("seq", o->seq), SZ("d-model", o->d_model)))
+            return -1;
+        /* Each layer keeps its input activations in an HBM buffer of its own (4 KiB
+         * aligned): refuse a count the chip's HBM cannot hold before anything is sized by
+         * it (the per-layer address tables). */
+        if (L > c->hbm_bytes / 4096)
+            return err_set(e,
+                           "gen %s: --layers %llu: each layer needs at least 4 KiB of the "
+                           "chip's %llu bytes of HBM (at most %llu layers)",
+                           kind, (unsigned long long)L, (unsigned long long)c->hbm_bytes,
+                           (unsigned long long)(c->hbm_bytes / 4096));
+        break;
+    }
+    case GEN_EMBEDDING:
+        /* tables of rows x dim elements; pooled vectors batch x tables x dim; row ids
+         * batch x lookups per table */
+        if (size_fits(e, kind, 4, 3, SZ("tables", o->tables), SZ("rows", o->rows),
+                      SZ("dim", o->dim)) ||
+            size_fits(e, kind, 4 * 2, 3, SZ("batch", o->batch), SZ("tables", o->tables),
+                      SZ("dim", o->dim)) ||
+            size_fits(e, kind, 4 * 2, 3, SZ("batch", o->batch), SZ("tables", o->tables),
+                      SZ("lookups", o->lookups)))
+            return -1;
+        break;
+    default:
+        break;
+    }
+    return 0;
+}
+
 int gen_check(gen_opts *o, const cfg *c, err *e)
 {
     if ((unsigned)o->kind >= GEN_KIND_COUNT)
@@ -330,6 +471,8 @@ int gen_check(gen_opts *o, const cfg *c, err *e)
         return err_set(e, "gen %s: --dtype %s is not supported by %s's MXU", k->name,
                        isa_dtype_name(o->dtype), c->chip_name);
     if (k->check && k->check(o, c, e))
+        return -1;
+    if (check_sizes(o, c, k->name, e))
         return -1;
     return resolve_parallel(o, NULL, e); /* no-op if done; else degrees 1, default axes */
 }

@@ -631,8 +631,11 @@ int gen_model_llm(gen *g, const gen_opts *o)
     uint64_t *x = calloc(o->layers + 1, sizeof *x), *kc = calloc(o->layers + 1, sizeof *kc),
              *vc = calloc(o->layers + 1, sizeof *vc);
     int rc = -1;
-    if (!x || !kc || !vc)
+    if (!x || !kc || !vc) {
+        err_set(gen_err(g), "gen llm-step: --layers %llu: out of memory for the per-layer tables",
+                (unsigned long long)o->layers);
         goto out;
+    }
     if (model_init(g, &md, o, 1, x, kc, vc))
         goto out;
     isa_dtype dt = md.dt;

@@ -437,7 +437,7 @@ static void cmp_ratio(char *buf, size_t cap, double a, double b)
 
 static void cmp_csv_str(FILE *f, const char *s)
 {
-    if (!strpbrk(s, ",\"\n")) {
+    if (!strpbrk(s, ",\"\r\n")) {
         fputs(s, f);
         return;
     }

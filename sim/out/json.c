@@ -52,17 +52,57 @@ int json_close(json_w *w, err *e)
     return 0;
 }
 
-static void json_puts(FILE *f, const char *s)
+/* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong forms, no
+ * surrogates, nothing above U+10FFFF), or 0 if the byte at p does not start one. */
+static size_t json_utf8_len(const unsigned char *p)
 {
+    unsigned char c = p[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xbf; /* range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        n = 3;
+        if (c == 0xe0)
+            lo = 0xa0; /* overlong */
+        if (c == 0xed)
+            hi = 0x9f; /* surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        n = 4;
+        if (c == 0xf0)
+            lo = 0x90; /* overlong */
+        if (c == 0xf4)
+            hi = 0x8f; /* above U+10FFFF */
+    } else
+        return 0;
+    if (p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (p[i] < 0x80 || p[i] > 0xbf)
+            return 0;
+    return n;
+}
+
+void json_put_string(FILE *f, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
     fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
+    while (*p) {
+        size_t n = json_utf8_len(p);
+        if (n == 0) {
+            fputs("\\ufffd", f); /* a byte outside any well-formed sequence */
+            p++;
+        } else if (*p == '"' || *p == '\\') {
+            fputc('\\', f);
+            fputc(*p++, f);
+        } else if (*p < 0x20) {
+            fprintf(f, "\\u%04x", *p++);
+        } else {
+            fwrite(p, 1, n, f);
+            p += n;
+        }
     }
     fputc('"', f);
 }
@@ -78,7 +118,7 @@ static void json_key(json_w *w, const char *key)
             fputs("  ", w->f);
     }
     if (key) {
-        json_puts(w->f, key);
+        json_put_string(w->f, key);
         fputs(": ", w->f);
     }
 }
@@ -124,7 +164,7 @@ void json_arr_end(json_w *w)
 void json_str(json_w *w, const char *key, const char *v)
 {
     json_key(w, key);
-    json_puts(w->f, v ? v : "");
+    json_put_string(w->f, v ? v : "");
 }
 
 void json_u64(json_w *w, const char *key, uint64_t v)

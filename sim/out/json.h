@@ -16,6 +16,12 @@ typedef struct json_w {
     int failed;
 } json_w;
 
+/* Write s as a quoted JSON string: quote and backslash escaped, control characters as \u00XX,
+ * well-formed UTF-8 copied, and each byte that is not part of a well-formed UTF-8 sequence
+ * replaced by \ufffd (U+FFFD), so strict parsers accept the output. Shared by every JSON
+ * writer (reports, the timeline). */
+void json_put_string(FILE *f, const char *s);
+
 /* Open PATH.tmp for writing ("-" writes to stdout). */
 int json_open(json_w *w, const char *path, err *e);
 /* Finish: flush, close and rename to PATH; on write failure removes the tmp file. */

@@ -165,6 +165,13 @@ static void fmt_bytes(char *buf, size_t cap, double b)
     snprintf(buf, cap, "%.4g %s", b, u[i]);
 }
 
+/* part as a percentage of whole, in floating point: 100 * part in uint64 arithmetic wraps
+ * once part passes 2^64 / 100 ps (about 51 hours of simulated time). */
+static double pct(uint64_t part, uint64_t whole)
+{
+    return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
 void report_text(const report *r, FILE *out)
 {
     char t[32], b[32];
@@ -199,12 +206,11 @@ void report_text(const report *r, FILE *out)
         fmt_bytes(b, sizeof b, (double)r->ici_bytes);
         fprintf(out, "  ICI             %s sent\n", b);
     }
-    double T = r->end_ps ? (double)r->end_ps : 1;
     fprintf(out,
             "  time split      compute %.1f%%, memory-only %.1f%%, exposed comm %.1f%%, "
             "idle %.1f%%\n",
-            100 * r->t_compute_ps / T, 100 * r->t_memory_ps / T, 100 * r->t_comm_ps / T,
-            100 * r->t_idle_ps / T);
+            pct(r->t_compute_ps, r->end_ps), pct(r->t_memory_ps, r->end_ps),
+            pct(r->t_comm_ps, r->end_ps), pct(r->t_idle_ps, r->end_ps));
     fprintf(out, "\n  %-8s %10s %14s %6s %10s %10s %10s %10s\n", "unit", "insns", "busy cycles",
             "util", "stall:sem", "queue", "vmem", "hbm");
     for (unsigned i = 0; i < r->nunits; i++) {
@@ -319,11 +325,35 @@ int report_json(const report *r, const char *path, err *e)
         const stats_entry *s = stats_at(r->stats, i);
         char key[80];
         snprintf(key, sizeof key, "%s.%s", s->group, s->name);
-        json_num(&w, key, stats_value(s));
+        /* A counter is an integer and prints exactly (a double keeps only 53 bits, and
+         * %.10g only ten digits); a formula is a real number. */
+        if (s->value)
+            json_u64(&w, key, *s->value);
+        else
+            json_num(&w, key, stats_value(s));
     }
     json_obj_end(&w);
     json_obj_end(&w);
     return json_close(&w, e);
+}
+
+/* One CSV field per RFC 4180: enclosed in double quotes, with each quote doubled, when it
+ * holds a quote, a comma, CR or LF (or always, for `quote`); written as is otherwise. */
+static void csv_field(FILE *f, const char *s, int quote)
+{
+    if (!quote)
+        quote = s[strcspn(s, "\",\r\n")] != '\0';
+    if (!quote) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
 }
 
 int report_csv(const report *r, const char *path, err *e)
@@ -335,26 +365,33 @@ int report_csv(const report *r, const char *path, err *e)
         return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
     fprintf(f, "row,name,kind,instructions,start_ps,end_ps,busy_ps,util,flops,bytes,"
                "stall_sem_ps,stall_queue_ps,stall_vmem_ps,stall_hbm_ps,tflops\n");
+    fputs("total,", f);
+    csv_field(f, r->chip, 0);
     fprintf(f,
-            "total,%s,chip,%" PRIu64 ",0,%" PRIu64 ",%" PRIu64 ",%.6g,%" PRIu64 ",%" PRIu64
+            ",chip,%" PRIu64 ",0,%" PRIu64 ",%" PRIu64 ",%.6g,%" PRIu64 ",%" PRIu64
             ",0,0,0,0,%.6g\n",
-            r->chip, r->insns, r->end_ps, r->end_ps, r->mac_util, r->flops, r->hbm_bytes,
-            r->tflops);
+            r->insns, r->end_ps, r->end_ps, r->mac_util, r->flops, r->hbm_bytes, r->tflops);
     for (unsigned i = 0; i < r->nunits; i++) {
         const report_unit *u = &r->units[i];
+        fputs("unit,", f);
+        csv_field(f, u->name, 0);
+        fputc(',', f);
+        csv_field(f, u->kind, 0);
         fprintf(f,
-                "unit,%s,%s,%" PRIu64 ",0,%" PRIu64 ",%" PRIu64 ",%.6g,%" PRIu64 ",%" PRIu64
-                ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",\n",
-                u->name, u->kind, u->insns, r->end_ps, u->busy_ps, u->util, u->flops, u->bytes,
-                u->stall_sem_ps, u->stall_qfull_ps, u->stall_vmem_ps, u->stall_hbm_ps);
+                ",%" PRIu64 ",0,%" PRIu64 ",%" PRIu64 ",%.6g,%" PRIu64 ",%" PRIu64 ",%" PRIu64
+                ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",\n",
+                u->insns, r->end_ps, u->busy_ps, u->util, u->flops, u->bytes, u->stall_sem_ps,
+                u->stall_qfull_ps, u->stall_vmem_ps, u->stall_hbm_ps);
     }
     for (unsigned i = 0; i < r->nregions; i++) {
         const report_region *g = &r->regions[i];
+        fputs("region,", f);
+        csv_field(f, g->name, 1); /* region names are always quoted, as before */
         fprintf(f,
-                "region,\"%s\",region,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",,%" PRIu64
-                ",%" PRIu64 ",,,,,%.6g\n",
-                g->name, g->insns, g->start_ps, g->end_ps, g->end_ps - g->start_ps, g->flops,
-                g->hbm_bytes, g->tflops);
+                ",region,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",,%" PRIu64 ",%" PRIu64
+                ",,,,,%.6g\n",
+                g->insns, g->start_ps, g->end_ps, g->end_ps - g->start_ps, g->flops, g->hbm_bytes,
+                g->tflops);
     }
     int bad = ferror(f);
     if (fclose(f) || bad || rename(tmp, path)) {

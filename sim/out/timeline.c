@@ -18,6 +18,7 @@
 #include "core.h"
 #include "hbm.h"
 #include "ici.h"
+#include "json.h"
 #include "stats.h"
 #include "units.h"
 
@@ -93,21 +94,6 @@ void timeline_opts_default(timeline_opts *o)
 
 /* ---- output helpers ---- */
 
-static void tl_puts_json(FILE *f, const char *s)
-{
-    fputc('"', f);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(f, "\\%c", c);
-        else if (c < 0x20)
-            fprintf(f, "\\u%04x", c);
-        else
-            fputc(c, f);
-    }
-    fputc('"', f);
-}
-
 /* Microseconds with six decimals: exact for integer picoseconds, and deterministic. */
 static void tl_put_us(FILE *f, uint64_t ps)
 {
@@ -128,7 +114,7 @@ static void tl_meta(timeline *tl, unsigned pid, long tid, const char *what, cons
     if (tid >= 0)
         fprintf(tl->f, "\"tid\":%ld,", tid);
     fprintf(tl->f, "\"name\":\"%s\",\"args\":{\"name\":", what);
-    tl_puts_json(tl->f, name);
+    json_put_string(tl->f, name);
     fputs("}}", tl->f);
     if (tid >= 0) {
         tl_event_sep(tl);
@@ -570,7 +556,7 @@ void timeline_add_regions(timeline *tl, unsigned chip_id, const chip *ch)
         fputs(",\"dur\":", tl->f);
         tl_put_us(tl->f, e - s);
         fputs(",\"name\":", tl->f);
-        tl_puts_json(tl->f, r[i].name);
+        json_put_string(tl->f, r[i].name);
         fprintf(tl->f,
                 ",\"args\":{\"region\":%u,\"instructions\":%" PRIu64 ",\"flops\":%" PRIu64
                 ",\"hbm_bytes\":%" PRIu64 "}}",
@@ -629,7 +615,7 @@ int timeline_close(timeline *tl, err *e)
                 tl->cnt.dropped, tl->o.max_events);
     }
     fprintf(tl->f, "\n],\"otherData\":{\"generator\":\"tpusim\",\"label\":");
-    tl_puts_json(tl->f, tl->label);
+    json_put_string(tl->f, tl->label);
     fprintf(tl->f,
             ",\"window_start_ps\":%" PRIu64 ",\"window_end_ps\":%" PRIu64
             ",\"merge_gap_ps\":%.0f,\"max_events\":%" PRIu64 ",\"slices\":%" PRIu64

@@ -28,6 +28,9 @@ unsigned ici_net_axes(const ici_net *n);
  * of the network has arrived (FULL), or after one all-reduce latency of a zero-byte message
  * (SYMMETRIC). */
 void ici_net_barrier(ici_net *n, unsigned chip, void (*done)(void *arg), void *arg);
+/* After a run: how many chips have not arrived at the barrier others wait at (0 if none is
+ * waiting, or in symmetric mode), and in *first the lowest such chip. For deadlock messages. */
+unsigned ici_net_barrier_missing(const ici_net *n, unsigned *first);
 /* Group "ici": topology, link bytes, per-collective rows (count, bytes, time, bus bandwidth).
  * The network must outlive the registry. */
 void ici_net_register_stats(ici_net *n, stats_reg *r);

@@ -67,6 +67,7 @@ typedef struct ici_chan {
 typedef struct ici_waiter {
     void (*done)(void *arg);
     void *arg;
+    unsigned chip; /* barrier waiters: which chip arrived */
 } ici_waiter;
 
 struct ici_net {
@@ -969,7 +970,6 @@ static void bar_fire(void *ctx)
 void ici_net_barrier(ici_net *n, unsigned chip, void (*done)(void *arg), void *arg)
 {
     assert(chip < n->nchips && done);
-    (void)chip;
     if (!n->bar_ev)
         n->bar_ev = kern_event_new(bar_fire, n);
     if (n->bar_n == n->bar_cap) {
@@ -980,7 +980,7 @@ void ici_net_barrier(ici_net *n, unsigned chip, void (*done)(void *arg), void *a
         }
         n->bar_cap = cap;
     }
-    n->bar_wait[n->bar_n++] = (ici_waiter){done, arg};
+    n->bar_wait[n->bar_n++] = (ici_waiter){done, arg, chip};
     if (n->mode == ICI_MODE_SYMMETRIC) {
         /* a zero-byte all-reduce over every axis: 2(p-1) hops per axis */
         uint64_t lat = 0;
@@ -990,6 +990,21 @@ void ici_net_barrier(ici_net *n, unsigned chip, void (*done)(void *arg), void *a
     } else if (n->bar_n == n->nchips) {
         kern_notify(n->bar_ev, 0);
     }
+}
+
+unsigned ici_net_barrier_missing(const ici_net *n, unsigned *first)
+{
+    if (n->mode == ICI_MODE_SYMMETRIC || !n->bar_n)
+        return 0; /* released by time alone, or nobody waiting */
+    *first = n->nchips;
+    for (unsigned c = 0; c < n->nchips && *first == n->nchips; c++) {
+        int here = 0;
+        for (unsigned i = 0; i < n->bar_n && !here; i++)
+            here = n->bar_wait[i].chip == c;
+        if (!here)
+            *first = c;
+    }
+    return n->nchips - n->bar_n;
 }
 
 /* ---- statistics ---- */

@@ -1,0 +1,134 @@
+/* test_report.c - the single-chip report's outputs: text time split, CSV quoting and JSON
+ * counters, on hand-built reports (no simulation needed) and on one shipped trace. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+#include "run.h"
+
+#define TMPDIR_NAME "report"
+#include "tmpdir.h"
+
+/* The whole file as a NUL-terminated string (caller frees). */
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    char *buf = NULL;
+    size_t len = 0, cap = 0, n;
+    do {
+        if (len + 4096 + 1 > cap) {
+            cap = 2 * cap + 4096 + 1;
+            buf = realloc(buf, cap);
+            assert_non_null(buf);
+        }
+        n = fread(buf + len, 1, cap - len - 1, f);
+        len += n;
+    } while (n);
+    fclose(f);
+    buf[len] = '\0';
+    return buf;
+}
+
+/* 100 hours of simulated time is 3.6e17 ps; its 75 hours of compute are above 2^64 / 100 ps
+ * (51 h): the old uint64 arithmetic (100 * part / total) wrapped, printing 24.5% for a run
+ * that was all compute. */
+static void test_report_time_split_is_right_above_51_hours(void **state)
+{
+    (void)state;
+    static report r; /* large (per-unit rows): keep it off the stack */
+    memset(&r, 0, sizeof r);
+    snprintf(r.chip, sizeof r.chip, "chip");
+    snprintf(r.trace, sizeof r.trace, "t.tpt");
+    r.bound_by = "compute";
+    r.cycle_ps = 1000;
+    r.end_ps = 100ULL * 3600 * 1000000000000ULL;
+    r.t_compute_ps = r.end_ps / 4 * 3;
+    r.t_memory_ps = r.end_ps / 4;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    assert_non_null(f);
+    report_text(&r, f);
+    fclose(f);
+    assert_non_null(strstr(text, "compute 75.0%, memory-only 25.0%, exposed comm 0.0%, idle 0.0%"));
+    free(text);
+}
+
+static void test_report_csv_quotes_fields_per_rfc4180(void **state)
+{
+    (void)state;
+    static report r;
+    memset(&r, 0, sizeof r);
+    snprintf(r.chip, sizeof r.chip, "v7, \"big\"");
+    report_unit u = {.name = "mxu0", .kind = "mxu", .time = "compute", .traffic = "none"};
+    r.nunits = 1;
+    r.units = &u;
+    report_region g[3] = {
+        {.name = "plain"}, {.name = "say \"hi\", then go"}, {.name = "two\r\nlines"}};
+    r.regions = g;
+    r.nregions = 3;
+    char path[300];
+    tpath(path, sizeof path, "q.csv");
+    err e;
+    assert_int_equal(report_csv(&r, path, &e), 0);
+    char *csv = slurp(path);
+    assert_non_null(strstr(csv, "\ntotal,\"v7, \"\"big\"\"\",chip,"));
+    assert_non_null(strstr(csv, "\nunit,mxu0,mxu,"));
+    assert_non_null(strstr(csv, "\nregion,\"plain\",region,"));
+    assert_non_null(strstr(csv, "\nregion,\"say \"\"hi\"\", then go\",region,"));
+    assert_non_null(strstr(csv, "\nregion,\"two\r\nlines\",region,"));
+    free(csv);
+}
+
+/* Every registered counter appears in --json as its exact integer: %.10g printed
+ * core.mxu_flops 34191966208 as 3.419196621e+10. */
+static void test_report_json_counters_are_exact_integers(void **state)
+{
+    (void)state;
+    run s;
+    err e;
+    if (run_trace(&s, TPUSIM_SOURCE_DIR "/configs/v7.yaml", NULL, 0,
+                  TPUSIM_SOURCE_DIR "/traces/attention-small.tpt", NULL, &e))
+        fail_msg("run: %s", e.msg);
+    char path[300];
+    tpath(path, sizeof path, "c.json");
+    assert_int_equal(report_json(&s.rep, path, &e), 0);
+    char *json = slurp(path);
+    unsigned big = 0;
+    for (size_t i = 0; i < stats_count(s.rep.stats); i++) {
+        const stats_entry *c = stats_at(s.rep.stats, i);
+        if (!c->value)
+            continue;
+        char want[160];
+        snprintf(want, sizeof want, "\"%s.%s\": %" PRIu64, c->group, c->name, *c->value);
+        const char *at = strstr(json, want);
+        if (!at)
+            fail_msg("counter %s.%s = %" PRIu64 " not printed exactly", c->group, c->name,
+                     *c->value);
+        char next = at[strlen(want)];
+        assert_true(next == ',' || next == '\n');
+        big += *c->value >= 10000000000ULL; /* 11 digits: %.10g would round it */
+    }
+    assert_true(big > 0);
+    free(json);
+    run_fini(&s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_report_time_split_is_right_above_51_hours),
+        cmocka_unit_test(test_report_csv_quotes_fields_per_rfc4180),
+        cmocka_unit_test(test_report_json_counters_are_exact_integers),
+    };
+    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+}
