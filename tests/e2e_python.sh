@@ -6,36 +6,18 @@
 # the docs say, TPUSIM_PRESETS unset, elsewhere than the source tree) the must-show one-liner
 # prints the CLI's figure. An ASan build's library is loaded with the sanitizer runtimes
 # preloaded (docs/python.md). Prints "N passed, N failed".
-set -u
-src=${1:?usage: e2e_python.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
-bin=${2:?usage: e2e_python.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
-work=${3:?usage: e2e_python.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
-case $bin in /*) ;; *) bin=$PWD/$bin ;; esac
+. "$(dirname "$0")/lib/e2e.sh" "$@"
+ok() { pass=$((pass + 1)); echo "ok: $*"; }
 build=$(dirname "$bin")
 lib=$build/libtpusim.so
-rm -rf "$work"
-mkdir -p "$work"
-cd "$work" || exit 1
 py=python3
 [ -x /usr/bin/python3 ] && py=/usr/bin/python3
-pass=0
-fail=0
-ok() { pass=$((pass + 1)); echo "ok: $*"; }
-bad() { fail=$((fail + 1)); echo "FAIL: $*"; }
-
 if [ ! -e "$lib" ]; then
     echo "FAIL: $lib not built"
     echo "0 passed, 1 failed"
     exit 1
 fi
-# An instrumented library needs the sanitizer runtimes first in the process (python3 is not
-# instrumented); Python's objects alive at exit are not leaks worth reporting.
-if nm -D "$lib" 2>/dev/null | grep -q __asan; then
-    cc=${CC:-cc}
-    export LD_PRELOAD="$($cc -print-file-name=libasan.so) $($cc -print-file-name=libubsan.so)"
-    export ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
-    echo "note: sanitizer build: LD_PRELOAD=$LD_PRELOAD"
-fi
+e2e_preload_sanitizers "$lib"
 
 # ---- in the source tree: the same documents as the CLI ----
 export TPUSIM_PRESETS=$src/configs
