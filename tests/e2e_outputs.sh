@@ -198,6 +198,9 @@ else
 fi
 
 # ---- sweep: 2x2 grid, failures reported, Slurm array + merge ----
+# sweep.py runs points through libtpusim.so: an ASan build's needs the runtimes preloaded.
+. "$src/tests/lib/sanitizers.sh"
+e2e_preload_sanitizers "$(dirname "$bin")/libtpusim.so" >/dev/null
 cat >spec.yaml <<EOF
 params:
   chip.clock_ghz: [1.0, 1.5]
@@ -264,6 +267,7 @@ EOF
     fi
 fi
 
+unset LD_PRELOAD
 # ---- plots ----
 png_ok() { [ -s "$1" ] && [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = "211PNG" ]; }
 no_mpl=0

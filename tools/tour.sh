@@ -59,7 +59,15 @@ PYTHONPATH=tools/python python3 -c "import tpusim; r = tpusim.run('v7', 'traces/
 }
 
 echo "tour: in $work (build/ -> $build)"
-if ! (tour) >tour.log 2>&1; then
+# (errexit is ignored inside a tested command, so the status is taken afterwards)
+set +e
+(
+    set -e
+    tour
+) >tour.log 2>&1
+rc=$?
+set -e
+if [ $rc -ne 0 ]; then
     grep '^+' tour.log | sed 's/^+* */tour: ran: /' | tail -n 3 >&2
     echo "tour: a command failed; the end of $work/tour.log:" >&2
     tail -n 15 tour.log >&2

@@ -21,14 +21,4 @@ bad() {
     echo "FAIL: $*"
 }
 
-# e2e_preload_sanitizers LIB: when LIB (libtpusim.so) is an ASan build, preload the sanitizer
-# runtimes so that an uninstrumented python3 can load it (docs/python.md); Python's objects
-# alive at exit are not leaks worth reporting.
-e2e_preload_sanitizers() {
-    if nm -D "$1" 2>/dev/null | grep -q __asan; then
-        local cc=${CC:-cc}
-        export LD_PRELOAD="$($cc -print-file-name=libasan.so) $($cc -print-file-name=libubsan.so)"
-        export ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
-        echo "note: sanitizer build: LD_PRELOAD=$LD_PRELOAD"
-    fi
-}
+. "$(dirname "${BASH_SOURCE[0]}")/sanitizers.sh"
