@@ -198,6 +198,9 @@ else
 fi
 
 # ---- sweep: 2x2 grid, failures reported, Slurm array + merge ----
+# sweep.py runs points through libtpusim.so: an ASan build's needs the runtimes preloaded.
+. "$src/tests/lib/sanitizers.sh"
+e2e_preload_sanitizers "$(dirname "$bin")/libtpusim.so" >/dev/null
 cat >spec.yaml <<EOF
 params:
   chip.clock_ghz: [1.0, 1.5]
@@ -237,6 +240,22 @@ EOF
     else
         bad "--slurm output"
     fi
+    # --time and --partition become #SBATCH lines; a malformed time is refused.
+    $py "$src/tools/sweep.py" spec.yaml --slurm slurm-tp --tpusim "$bin" --time 1-02:30:00 \
+        --partition short >/dev/null
+    if grep -q '^#SBATCH --time=1-02:30:00$' slurm-tp/sweep.sbatch &&
+        grep -q '^#SBATCH --partition=short$' slurm-tp/sweep.sbatch &&
+        ! grep -q -- '--time\|--partition' slurm/sweep.sbatch; then
+        ok "--slurm --time/--partition write #SBATCH lines (and only when given)"
+    else
+        bad "--slurm --time/--partition: $(grep SBATCH slurm-tp/sweep.sbatch | tr '\n' '|')"
+    fi
+    if $py "$src/tools/sweep.py" spec.yaml --slurm slurm-bad --time 2h 2>time.err ||
+        ! grep -q "expected MINUTES" time.err; then
+        bad "--time 2h accepted or unclear: $(cat time.err)"
+    else
+        ok "--time 2h is refused with the accepted formats"
+    fi
     for i in 0 1 2 3; do $py "$src/tools/sweep.py" --run-point slurm $i || bad "--run-point $i"; done
     $py "$src/tools/sweep.py" --merge slurm --out merged.csv || bad "--merge exit status"
     # Same points, same (deterministic) metrics; only the trace column may differ in form.
@@ -248,6 +267,7 @@ EOF
     fi
 fi
 
+unset LD_PRELOAD
 # ---- plots ----
 png_ok() { [ -s "$1" ] && [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = "211PNG" ]; }
 no_mpl=0

@@ -2,8 +2,8 @@
 """sweep.py - run tpusim over the cross product of config parameters and traces, and collect
 one CSV row per run.
 
-  tools/sweep.py SPEC.yaml [-j JOBS] [--out results.csv] [--tpusim PATH] [--keep DIR]
-  tools/sweep.py SPEC.yaml --slurm DIR [--tpusim PATH]      # write a Slurm job array
+  tools/sweep.py SPEC.yaml [-j JOBS] [--out results.csv] [--lib PATH] [--keep DIR]
+  tools/sweep.py SPEC.yaml --slurm DIR [--time T] [--partition P]   # write a Slurm job array
   tools/sweep.py --merge DIR --out results.csv               # collect its results
   tools/sweep.py --run-point DIR INDEX                       # one array task (used by sbatch)
 
@@ -16,26 +16,30 @@ SPEC (YAML; see tools/sweeps/example.yaml and docs/outputs.md):
 
 CSV columns: point, trace, config, <params...>, status, <metrics...>, error. status is "ok" or
 "failed" (error then holds tpusim's error line); the exit status is 1 if any run failed.
-Runs go in parallel on JOBS worker processes (default: the number of cores). Parsing the
-spec needs PyYAML (Debian: python3-yaml); everything else is the standard library."""
+Each run is one call of the Python API (tools/python/tpusim, over libtpusim.so) in a worker
+process of its own, JOBS at a time (default: the number of cores): the simulation kernel is
+process-wide, and a process can be stopped at --timeout. Parsing the spec needs PyYAML
+(Debian: python3-yaml); everything else is the standard library."""
 
 import argparse
 import csv
 import itertools
 import json
+import multiprocessing
 import os
-import subprocess
+import queue
+import re
 import sys
-import tempfile
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(1, os.path.join(HERE, "python"))  # the tpusim module, beside us (and installed so)
 import tpulib  # noqa: E402
 from tpulib import ToolError  # noqa: E402
 
 TOOL = "sweep"
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 DEFAULT_METRICS = [
     "summary.time_ps",
@@ -49,15 +53,27 @@ DEFAULT_METRICS = [
     "roofline.bound_by",
 ]
 SPEC_KEYS = ("base", "params", "traces", "metrics")
+# sbatch --time formats.
+SLURM_TIME = re.compile(r"^(\d+|\d+:\d{1,2}|\d+:\d{1,2}:\d{1,2}|\d+-\d+|\d+-\d+:\d{1,2}|"
+                        r"\d+-\d+:\d{1,2}:\d{1,2})$")
 
 
-def find_tpusim(explicit):
-    if explicit:
-        return explicit
-    if os.environ.get("TPUSIM"):
-        return os.environ["TPUSIM"]
-    built = os.path.join(ROOT, "build", "tpusim")
-    return built if os.access(built, os.X_OK) else "tpusim"
+def find_lib(args):
+    """The libtpusim.so the runs use, as an absolute path: --lib, the one beside --tpusim (a
+    build directory's binary), or the tpusim module's own search ($TPUSIM_LIB, the install
+    prefix, build/). Loading it here also reports a missing library once, not per point."""
+    lib = args.lib
+    if not lib and args.tpusim:
+        lib = os.path.join(os.path.dirname(os.path.abspath(args.tpusim)), "libtpusim.so")
+    if lib:
+        if not os.path.exists(lib):
+            raise ToolError("%s: no such library (build tpusim, or see --lib)" % lib)
+        os.environ["TPUSIM_LIB"] = os.path.abspath(lib)
+    try:
+        import tpusim
+        return tpusim.library_path()
+    except ImportError as e:
+        raise ToolError(str(e))
 
 
 def fmt_value(v):
@@ -133,35 +149,80 @@ def make_points(spec):
     return names, points
 
 
-def tpusim_cmd(tpusim, base, point, out_json):
-    cmd = [tpusim, "run", "-q"]
-    if base:
-        cmd += ["-c", base]
-    for k, v in point["params"].items():
-        cmd += ["-p", "%s=%s" % (k, v)]
-    return cmd + ["--json", out_json, point["trace"]]
-
-
 def last_line(text):
     lines = [ln.strip() for ln in (text or "").splitlines() if ln.strip()]
     return lines[-1] if lines else ""
 
 
-def run_point(tpusim, base, point, out_json, timeout=None):
-    """Run one point; returns (ok, error line). The report lands in out_json."""
+def _worker_main(conn, lib):
+    """A worker process: loads libtpusim.so once, then runs each (base, trace, params) it is
+    sent with tpusim.run and answers (ok, error line, report), until the pipe closes."""
+    os.environ["TPUSIM_LIB"] = lib
     try:
-        p = subprocess.run(tpusim_cmd(tpusim, base, point, out_json), stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True, timeout=timeout)
-    except FileNotFoundError:
-        return False, "cannot run '%s' (use --tpusim PATH)" % tpusim
-    except subprocess.TimeoutExpired:
-        return False, "timed out after %s s" % timeout
-    if p.returncode != 0:
-        return False, last_line(p.stderr) or "exit status %d" % p.returncode
-    return True, ""
+        import tpusim
+    except ImportError as e:
+        tpusim = None
+        failed = str(e)
+    while True:
+        try:
+            base, trace, params = conn.recv()
+        except EOFError:
+            return
+        if tpusim is None:
+            conn.send((False, failed, None))
+            continue
+        try:
+            conn.send((True, "", tpusim.run(base, trace, overrides=params)))
+        except tpusim.Error as e:
+            conn.send((False, str(e), None))
 
 
-def row_for(point, base, names, metrics, ok, error, report_path):
+class Worker:
+    """One job slot: a worker process (started on first use, restarted after a timeout or a
+    crash) running points one at a time. The simulation kernel is process-wide, so parallel
+    runs need processes; a process can also be stopped when a run exceeds --timeout."""
+
+    def __init__(self, lib):
+        self.lib, self.proc, self.conn = lib, None, None
+
+    def run(self, base, point, timeout=None):
+        """Returns (ok, error line, report dict)."""
+        if self.proc is None:
+            ctx = multiprocessing.get_context("forkserver")
+            self.conn, child = ctx.Pipe()
+            self.proc = ctx.Process(target=_worker_main, args=(child, self.lib), daemon=True)
+            self.proc.start()
+            child.close()
+        try:
+            self.conn.send((base, point["trace"], point["params"]))
+            if not self.conn.poll(timeout):
+                self.close(kill=True)
+                return False, "timed out after %s s" % timeout, None
+            return self.conn.recv()
+        except (EOFError, OSError):  # the worker died without an answer: a crash
+            code = self.close()
+            return False, "worker process died (exit status %s)" % code, None
+
+    def close(self, kill=False):
+        if self.proc is None:
+            return None
+        if kill:
+            self.proc.kill()
+        self.conn.close()
+        self.proc.join()
+        code, self.proc, self.conn = self.proc.exitcode, None, None
+        return code
+
+
+def save_report(doc, path):
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def row_for(point, base, names, metrics, ok, error, doc):
     row = {"point": point["point"], "trace": point["trace"], "config": base or ""}
     row.update({k: point["params"].get(k, "") for k in names})
     row["status"] = "ok" if ok else "failed"
@@ -170,12 +231,9 @@ def row_for(point, base, names, metrics, ok, error, report_path):
         row[m] = ""
     if ok:
         try:
-            doc = tpulib.load_run_report(report_path)
             for m in metrics:
                 v = tpulib.lookup(doc, m)
                 row[m] = "" if v is None else (v if not isinstance(v, float) else "%.10g" % v)
-        except ToolError as e:
-            row["status"], row["error"] = "failed", str(e)
         except KeyError as e:
             row["status"] = "failed"
             row["error"] = "report has no metric '%s'" % e.args[0]
@@ -214,26 +272,38 @@ def report_failures(rows, points):
 def cmd_local(args):
     spec = load_spec(args.spec)
     names, points = make_points(spec)
-    tpusim = find_tpusim(args.tpusim)
+    lib = find_lib(args)
     jobs = args.jobs or os.cpu_count() or 1
-    keep = args.keep
-    if keep:
-        os.makedirs(keep, exist_ok=True)
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
     lock = threading.Lock()
     done = [0]
-    with tempfile.TemporaryDirectory(prefix="tpusim-sweep-") as tmp:
-        def one(point):
-            out = os.path.join(keep or tmp, "%d.json" % point["point"])
-            ok, error = run_point(tpusim, spec["base"], point, out, args.timeout)
-            row = row_for(point, spec["base"], names, spec["metrics"], ok, error, out)
-            with lock:
-                done[0] += 1
-                if not args.quiet:
-                    sys.stderr.write("[%d/%d] %-6s %s\n" % (done[0], len(points), row["status"],
-                                                            describe(point)))
-            return row
-        with ThreadPoolExecutor(max_workers=jobs) as ex:
+    slots = queue.Queue()
+    workers = [Worker(lib) for _ in range(min(jobs, len(points)))]
+    for w in workers:
+        slots.put(w)
+
+    def one(point):  # on a thread: borrow a job slot's worker for one point
+        w = slots.get()
+        try:
+            ok, error, doc = w.run(spec["base"], point, args.timeout)
+        finally:
+            slots.put(w)
+        if ok and args.keep:
+            save_report(doc, os.path.join(args.keep, "%d.json" % point["point"]))
+        row = row_for(point, spec["base"], names, spec["metrics"], ok, error, doc)
+        with lock:
+            done[0] += 1
+            if not args.quiet:
+                sys.stderr.write("[%d/%d] %-6s %s\n" % (done[0], len(points), row["status"],
+                                                        describe(point)))
+        return row
+    try:
+        with ThreadPoolExecutor(max_workers=len(workers)) as ex:
             rows = list(ex.map(one, points))
+    finally:
+        for w in workers:
+            w.close()
     write_csv(args.out, names, spec["metrics"], rows)
     return report_failures(rows, points)
 
@@ -246,10 +316,8 @@ def cmd_slurm(args):
     d = os.path.abspath(args.slurm)
     os.makedirs(os.path.join(d, "results"), exist_ok=True)
     os.makedirs(os.path.join(d, "logs"), exist_ok=True)
-    tpusim = find_tpusim(args.tpusim)
-    if os.path.sep in tpusim:
-        tpusim = os.path.abspath(tpusim)
-    meta = {"tpusim": tpusim, "base": spec["base"], "params": names,
+    lib = find_lib(args)
+    meta = {"lib": lib, "base": spec["base"], "params": names,
             "metrics": spec["metrics"], "spec": os.path.abspath(args.spec),
             "timeout": args.timeout,
             # Preset names (base: v7) resolve through TPUSIM_PRESETS; array tasks may start
@@ -267,19 +335,22 @@ def cmd_slurm(args):
                 raise ToolError("%s: a trace path or value contains a tab or newline" % args.spec)
             f.write("\t".join(vals) + "\n")
     script = os.path.join(d, "sweep.sbatch")
+    extra = "".join("#SBATCH --%s=%s\n" % (k, v) for k, v in
+                    (("time", args.time), ("partition", args.partition)) if v)
     with open(script, "w", encoding="utf-8") as f:
         f.write("#!/bin/bash\n"
                 "#SBATCH --job-name=tpusim-sweep\n"
                 "#SBATCH --array=0-%d\n"
                 "#SBATCH --cpus-per-task=1\n"
                 "#SBATCH --output=%s/logs/%%a.out\n"
+                "%s"
                 "# Generated by tools/sweep.py from %s: one array task per line of points.tsv.\n"
                 "# Each task writes results/N.json (the run report) or results/N.err.\n"
                 "# Submit: sbatch %s\n"
                 "# Merge:  tools/sweep.py --merge %s --out results.csv\n"
                 "set -euo pipefail\n"
                 "exec python3 %s --run-point %s \"$SLURM_ARRAY_TASK_ID\"\n"
-                % (len(points) - 1, d, os.path.abspath(args.spec), script, d,
+                % (len(points) - 1, d, extra, os.path.abspath(args.spec), script, d,
                    os.path.abspath(__file__), d))
     os.chmod(script, 0o755)
     sys.stdout.write("%s: %d points; submit with: sbatch %s\n" % (TOOL, len(points), script))
@@ -316,8 +387,16 @@ def cmd_run_point(args):
         os.environ["TPUSIM_PRESETS"] = meta["presets"]
     out = os.path.join(d, "results", "%d.json" % i)
     errf = os.path.join(d, "results", "%d.err" % i)
-    ok, error = run_point(meta["tpusim"], meta["base"], points[i], out, meta.get("timeout"))
+    if "lib" not in meta:
+        raise ToolError("%s: written by an older sweep.py (it records a binary, not a library): "
+                        "run --slurm again" % d)
+    w = Worker(meta["lib"])
+    try:
+        ok, error, doc = w.run(meta["base"], points[i], meta.get("timeout"))
+    finally:
+        w.close()
     if ok:
+        save_report(doc, out)
         if os.path.exists(errf):
             os.unlink(errf)
         return 0
@@ -335,13 +414,17 @@ def cmd_merge(args):
         out = os.path.join(d, "results", "%d.json" % p["point"])
         errf = os.path.join(d, "results", "%d.err" % p["point"])
         if os.path.exists(out):
-            rows.append(row_for(p, meta["base"], names, meta["metrics"], True, "", out))
+            try:
+                doc, ok, error = tpulib.load_run_report(out), True, ""
+            except ToolError as e:
+                doc, ok, error = None, False, str(e)
+            rows.append(row_for(p, meta["base"], names, meta["metrics"], ok, error, doc))
         else:
             error = "no result (array task not run yet?)"
             if os.path.exists(errf):
                 with open(errf, encoding="utf-8") as f:
                     error = last_line(f.read()) or "failed"
-            rows.append(row_for(p, meta["base"], names, meta["metrics"], False, error, out))
+            rows.append(row_for(p, meta["base"], names, meta["metrics"], False, error, None))
     write_csv(args.out, names, meta["metrics"], rows)
     return report_failures(rows, points)
 
@@ -352,10 +435,16 @@ def main(argv=None):
     ap.add_argument("spec", nargs="?", help="sweep spec (YAML)")
     ap.add_argument("-j", "--jobs", type=int, default=0, help="parallel runs (default: cores)")
     ap.add_argument("--out", default="results.csv", help="CSV to write (default results.csv)")
-    ap.add_argument("--tpusim", help="tpusim binary (default: $TPUSIM, build/tpusim, PATH)")
+    ap.add_argument("--lib", help="libtpusim.so to run (default: $TPUSIM_LIB, the install "
+                    "prefix's, build/)")
+    ap.add_argument("--tpusim", metavar="BIN", help="use the libtpusim.so beside this tpusim "
+                    "binary (a build directory's)")
     ap.add_argument("--timeout", type=float, default=None, help="seconds per run (default none)")
     ap.add_argument("--keep", metavar="DIR", help="keep each run's report as DIR/N.json")
     ap.add_argument("--slurm", metavar="DIR", help="write a Slurm job array into DIR instead")
+    ap.add_argument("--time", help="Slurm time limit per array task (#SBATCH --time: MINUTES, "
+                    "MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS)")
+    ap.add_argument("--partition", help="Slurm partition (#SBATCH --partition)")
     ap.add_argument("--merge", metavar="DIR", help="merge DIR/results of a --slurm sweep")
     ap.add_argument("--run-point", nargs=2, metavar=("DIR", "INDEX"),
                     help="run one point of a --slurm sweep (what the array tasks do)")
@@ -370,6 +459,14 @@ def main(argv=None):
             ap.error("a SPEC.yaml is required (or --merge DIR)")
         if args.jobs < 0:
             ap.error("--jobs must be positive")
+        if (args.time or args.partition) and not args.slurm:
+            ap.error("--time and --partition go with --slurm DIR")
+        if args.time and not SLURM_TIME.match(args.time):
+            ap.error("--time '%s': expected MINUTES, MM:SS, HH:MM:SS, D-HH, D-HH:MM or "
+                     "D-HH:MM:SS" % args.time)
+        if args.partition is not None and not re.match(r"^[A-Za-z0-9_.,-]+$", args.partition):
+            ap.error("--partition '%s': expected a partition name (letters, digits, _ . - ,)"
+                     % args.partition)
         return cmd_slurm(args) if args.slurm else cmd_local(args)
     except ToolError as e:
         sys.stderr.write("%s: %s\n" % (TOOL, e))

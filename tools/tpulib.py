@@ -137,3 +137,12 @@ def run_title(doc):
     trace = os.path.basename(str(doc.get("trace", "?")))
     config = doc.get("config") or "defaults"
     return "%s on %s (%s)" % (trace, doc.get("chip", "?"), os.path.basename(str(config)))
+
+
+def short_names(paths):
+    """Names that tell files apart in a legend: the base names without extension, with more of
+    the path only where base names repeat."""
+    names = [os.path.splitext(os.path.basename(p))[0] for p in paths]
+    if len(set(names)) == len(names):
+        return names
+    return [os.path.normpath(p) for p in paths]

@@ -13,7 +13,7 @@ follows the file extension: .png, .svg or .pdf).
         HBM/ICI bandwidth counters.
   tpuplot.py scaling POD.json -o scaling.png
         from `tpusim pod --json`: step time, sustained exaflops, MFU and communication share
-        against the number of chips.
+        against the number of chips, with ideal scaling dashed; linear axes (--log: log).
   tpuplot.py sweep RESULTS.csv -o sweep.png [--x PARAM] [--y METRIC] [--logx] [--logy]
         from tools/sweep.py: y against x, one line per combination of the other parameters.
 
@@ -28,6 +28,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import tpulib  # noqa: E402
+import tpustyle  # noqa: E402
 from tpulib import ToolError, lookup  # noqa: E402
 
 TOOL = "tpuplot"
@@ -37,22 +38,18 @@ def _plt():
     tpulib.require_module("matplotlib", "python3-matplotlib", TOOL)
     import matplotlib
     matplotlib.use("Agg")
+    tpustyle.apply(matplotlib)
     import matplotlib.pyplot as plt
     return plt
 
 
-def _save(fig, path):
-    ext = os.path.splitext(path)[1].lower()
-    if ext not in (".png", ".svg", ".pdf"):
-        raise ToolError("%s: output must end in .png, .svg or .pdf" % path)
-    tmp = path + ".tmp" + ext
+def _save(fig, args):
     try:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-        os.replace(tmp, path)
+        tpustyle.save(fig, args.output, args.dpi)
+    except ValueError as e:
+        raise ToolError(str(e))
     except OSError as e:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise ToolError("%s: cannot write: %s" % (path, e.strerror))
+        raise ToolError("%s: cannot write: %s" % (args.output, e.strerror))
 
 
 def _num(doc, path, where):
@@ -88,47 +85,24 @@ def _label_groups(regions):
     return out
 
 
-def _place_labels(fig, ax, labels, fontsize=7):
-    """Annotate log-log points without overlapping text: each label tries a few offsets
-    around its point (right-above, right-below, further down, left) and takes the first whose
-    box (estimated from the font size) is clear of the labels already placed."""
-    import math
-    x0, x1 = (math.log10(v) for v in ax.get_xlim())
-    y0, y1 = (math.log10(v) for v in ax.get_ylim())
-    bbox = ax.get_position()
-    w_pt = fig.get_figwidth() * 72 * bbox.width
-    h_pt = fig.get_figheight() * 72 * bbox.height
-    placed = []  # boxes in points from the axes' lower-left corner
-
-    def clear(b):
-        return all(b[2] <= p[0] or b[0] >= p[2] or b[3] <= p[1] or b[1] >= p[3] for p in placed)
-    for (x, y), text in labels:
-        px = (math.log10(x) - x0) / (x1 - x0) * w_pt
-        py = (math.log10(y) - y0) / (y1 - y0) * h_pt
-        tw, th = 0.55 * fontsize * len(text), fontsize + 1
-        for dx, dy, ha in ((4, 3, "left"), (4, -th - 2, "left"), (4, -2 * th - 3, "left"),
-                           (4, th + 4, "left"), (-4, 3, "right"), (-4, -th - 2, "right")):
-            left = px + dx if ha == "left" else px + dx - tw
-            b = (left, py + dy, left + tw, py + dy + th)
-            if clear(b):
-                break
-        placed.append(b)
-        ax.annotate(text, (x, y), fontsize=fontsize, xytext=(dx, dy), ha=ha,
-                    textcoords="offset points")
+def _title(args, default):
+    return default if args.title is None else args.title
 
 
 def cmd_roofline(args):
     plt = _plt()
     docs = [(p, tpulib.load_run_report(p)) for p in args.reports]
-    fig, ax = plt.subplots(figsize=(8, 5.5))
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    fig, ax = plt.subplots(figsize=(tpustyle.COLUMN, 2.7))
+    colors = tpustyle.PALETTE
     xs = []
     slope_list = []  # (HBM GB/s, highest ceiling, colour, chip) per distinct chip
     drawn_ceilings = set()
     notes = []
     labels = []  # ((x, y), text) of region dots, placed once the axes' limits are known
+    names = tpulib.short_names([p for p, _ in docs])
     for i, (path, doc) in enumerate(docs):
         c = colors[i % len(colors)]
+        chip = str(doc.get("chip", "?"))
         peak = _num(doc, "summary.peak_tflops_bf16", path)
         bw = _num(doc, "summary.hbm_peak_gbs", path)
         ridge = _num(doc, "roofline.ridge_flop_per_byte", path)
@@ -138,32 +112,44 @@ def cmd_roofline(args):
         regions = [r for r in doc.get("regions", []) if isinstance(r, dict)]
         pts = [inten] + [float(r.get("intensity_flop_per_byte") or 0) for r in regions]
         xs += [x for x in pts if x > 0] + [peak * 1000.0 / bw if bw > 0 else 1.0]
-        key = (doc.get("chip"), peak, bw)
-        if key not in drawn_ceilings:
-            drawn_ceilings.add(key)
-            ax.axhline(peak, color=c, ls="--", lw=1,
-                       label="%s bf16 peak %.0f TFLOP/s" % (doc.get("chip", "?"), peak))
+        if abs(eff_peak - peak) <= 0.01 * peak:
+            eff_peak = peak
+        ceiling = (chip, "%.4g" % peak, "%.4g" % eff_peak)
+        if ceiling not in drawn_ceilings:
+            drawn_ceilings.add(ceiling)
+            if peak > 0:
+                ax.axhline(peak, color=c, ls="--", lw=0.9,
+                           label="%s bf16 peak, %s TFLOP/s" % (chip, tpustyle.fmt_num(peak, 4)))
             if abs(eff_peak - peak) > 0.01 * peak:
-                ax.axhline(eff_peak, color=c, ls=":", lw=1,
-                           label="%s effective peak of the trace's datatypes %.0f TFLOP/s"
-                           % (doc.get("chip", "?"), eff_peak))
-            slope_list.append((bw, max(peak, eff_peak), c, doc.get("chip", "?")))
-        label = os.path.basename(path) if len(docs) > 1 else "whole run"
+                ax.axhline(eff_peak, color=c, ls=":", lw=0.9,
+                           label="%s peak of the trace's datatypes, %s TFLOP/s"
+                           % (chip, tpustyle.fmt_num(eff_peak, 4)))
+        slope_list.append((bw, max(peak, eff_peak), c, chip))
+        label = names[i] if len(docs) > 1 else "whole run"
         if inten > 0:
-            ax.scatter([inten], [tflops], s=90, marker="*", color=c, zorder=5,
-                       label="%s: %.3g TFLOP/s at %.3g FLOP/B" % (label, tflops, inten))
+            ax.scatter([inten], [tflops], s=60, marker="*", color=c, zorder=5,
+                       edgecolors="black", linewidths=0.4,
+                       label="%s: %s TFLOP/s at %s FLOP/B" % (
+                           label, tpustyle.fmt_num(tflops), tpustyle.fmt_num(inten)))
         else:
             notes.append("%s has no HBM traffic (intensity undefined): not shown" % label)
         shown = [r for r in regions if float(r.get("intensity_flop_per_byte") or 0) > 0]
         hidden = len(regions) - len(shown)
         if shown:
             ax.scatter([float(r["intensity_flop_per_byte"]) for r in shown],
-                       [float(r.get("tflops") or 0) for r in shown], s=22, color=c, alpha=0.7,
-                       zorder=4, label="%s regions (%d)" % (label, len(shown)))
-            labels += _label_groups(shown)[: args.max_labels]
+                       [max(float(r.get("tflops") or 0), 1e-9) for r in shown], s=12,
+                       color=c, marker=tpustyle.MARKERS[i % len(tpustyle.MARKERS)], alpha=0.8,
+                       zorder=4, linewidths=0,
+                       label="%s regions (%d)" % (label, len(shown)))
+            # Runs of one trace share region names: label a dot only if no dot of that name
+            # was labelled near it (within 30% on both axes).
+            def near(a, b):
+                return a[1] == b[1] and all(abs(u / v - 1) < 0.3 for u, v in zip(a[0], b[0]))
+            labels += [lb for lb in _label_groups(shown)[: args.max_labels]
+                       if not any(near(lb, o) for o in labels)]
         if hidden:
             notes.append("%d region(s) of %s without MXU FLOPs or HBM traffic (intensity 0) "
-                         "not shown" % (hidden, label))
+                         "not shown." % (hidden, label))
     if not xs:
         xs = [1.0]
     lo, hi = min(xs) / 10.0, max(xs) * 10.0
@@ -174,35 +160,53 @@ def cmd_roofline(args):
     ys = [top for top, _, _ in slopes.values()]
     for bw, (top, c, chip) in sorted(slopes.items()):
         ridge_x = top * 1000.0 / bw if bw > 0 else hi
-        ax.plot([lo, ridge_x], [lo * bw / 1000.0, top], color=c, lw=1.5,
-                label="%s HBM %.0f GB/s" % (chip, bw))
+        ax.plot([lo, ridge_x], [lo * bw / 1000.0, top], color=c, lw=1.2,
+                label="%s HBM, %s GB/s" % (chip, tpustyle.fmt_num(bw, 4)))
     pts_y = [y for coll in ax.collections for y in coll.get_offsets()[:, 1] if y > 0]
     if ys:
-        ax.set_ylim(min(pts_y + [min(ys)]) / 10.0, max(ys) * 2.0)
+        ax.set_ylim(min(pts_y + [min(ys)]) / 10.0, max(ys) * 3.0)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlim(lo, hi)
-    _place_labels(fig, ax, labels)
-    ax.set_xlabel("arithmetic intensity (MXU FLOP per HBM byte)")
-    ax.set_ylabel("achieved throughput (TFLOP/s)")
+    tpustyle.plain_log_axis(ax, "x")
+    tpustyle.plain_log_axis(ax, "y")
+    ax.set_xlabel("arithmetic intensity (MXU FLOP per HBM byte, log)")
+    ax.set_ylabel("throughput (TFLOP/s, log)")
     first = docs[0][1]
-    ax.set_title(args.title or "Roofline: " + tpulib.run_title(first), fontsize=10)
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    if notes:
-        fig.text(0.01, 0.005, "; ".join(notes), fontsize=7, color="gray")
-    _save(fig, args.output)
+    ax.set_title(_title(args, tpulib.run_title(first) if len(docs) == 1 else
+                        "%d runs on %s" % (len(docs), first.get("chip", "?"))))
+    ax.grid(True, which="major")
+    leg = tpustyle.legend_below(ax, ncol=1, offset=0.2)
+    fig.canvas.draw()
+    omitted = tpustyle.place_labels(fig, ax, labels)
+    if omitted:
+        notes.append("%d region label(s) left out for lack of room (--max-labels)." % omitted)
+    _below(fig, ax, leg, " ".join(n for n in notes if n))
+    _save(fig, args)
+
+
+def _below(fig, ax, legend, text):
+    """A note under the legend under the axes (both outside the data)."""
+    if not text:
+        return
+    fig.canvas.draw()
+    r = fig.canvas.get_renderer()
+    lowest = min(a.get_window_extent(r).y0 for a in (ax, legend) if a is not None)
+    # Tick labels and axis label under the axes are part of its tight box.
+    lowest = min(lowest, ax.get_tightbbox(r).y0)
+    y = lowest / fig.bbox.height - 0.02
+    tpustyle.note(fig, text, y=y)
 
 
 # ---- per-unit breakdown ----
 
-UNIT_PARTS = [
-    ("work", "#2b8cbe"),
-    ("VMEM bandwidth", "#a6bddb"),
-    ("HBM bandwidth", "#fdae6b"),
-    ("semaphore wait", "#e6550d"),
-    ("queue full", "#756bb1"),
-    ("idle", "#d9d9d9"),
+UNIT_PARTS = [  # Okabe-Ito colours (tpustyle.PALETTE), idle in light grey
+    ("work", "#0072B2"),
+    ("VMEM bandwidth", "#56B4E9"),
+    ("HBM bandwidth", "#E69F00"),
+    ("semaphore wait", "#D55E00"),
+    ("queue full", "#CC79A7"),
+    ("idle", "#E0E0E0"),
 ]
 
 
@@ -250,19 +254,21 @@ def cmd_units(args):
             return 0.0
         return float(u.get("bytes") or 0) / (peak_gbs * 1e-3)
     rows = [unit_breakdown(u, total, args.report, ideal(u)) for u in units]
-    fig, ax = plt.subplots(figsize=(8, 0.9 + 0.32 * len(units)))
+    fig, ax = plt.subplots(figsize=(tpustyle.COLUMN, 0.5 + 0.17 * len(units)))
     left = [0.0] * len(units)
     for k, (part, color) in enumerate(UNIT_PARTS):
         vals = [100.0 * r[k] for r in rows]
-        ax.barh(names, vals, left=left, color=color, label=part, edgecolor="white", lw=0.3)
+        ax.barh(names, vals, left=left, color=color, label=part, edgecolor="white", lw=0.3,
+                height=0.75)
         left = [a + b for a, b in zip(left, vals)]
     ax.invert_yaxis()
-    ax.set_xlabel("share of run time (%%; run = %.4g us)" % (total * 1e-6))
-    ax.set_ylabel("unit")
+    ax.grid(False, axis="y")
+    ax.set_xlabel("share of run time (%%; run = %s)" % tpustyle.fmt_time(total * 1e-12))
     ax.set_xlim(0, 100)
-    ax.set_title(args.title or "Unit time breakdown: " + tpulib.run_title(doc), fontsize=10)
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    _save(fig, args.output)
+    ax.margins(y=0.01)
+    ax.set_title(_title(args, "Unit time: " + tpulib.run_title(doc)))
+    tpustyle.legend_below(ax, ncol=3, offset=0.4 / (0.5 + 0.17 * len(units)) + 0.12)
+    _save(fig, args)
 
 
 # ---- timeline summary ----
@@ -310,6 +316,16 @@ def cmd_timeline(args):
     t1 = max(float(s["ts"]) + float(s.get("dur", 0)) for s in slices)
     if t1 <= t0:
         t1 = t0 + 1e-6
+    # A truncated timeline (--timeline-max-events) keeps no slices after the cap, while its
+    # counters and the truncation marker run to the end: the figure spans the whole run and
+    # shades the part without slices.
+    other = doc.get("otherData") if isinstance(doc.get("otherData"), dict) else {}
+    dropped = int(other.get("dropped_slices") or 0)
+    t_end = t1
+    if dropped:
+        marks = [float(ev["ts"]) for ev in events if ev.get("ph") == "i" and
+                 str(ev.get("name", "")).startswith("timeline truncated")]
+        t_end = max([t1] + marks + [p[0] for pts in counters.values() for p in pts])
     nb = max(1, args.buckets)
     w = (t1 - t0) / nb
     rows = {}
@@ -341,7 +357,7 @@ def cmd_timeline(args):
                "counters": 2.2}
     # Two grid columns: the panels, and a narrow one holding only the heatmap's colour bar,
     # so that every panel has the same width and the time axes line up.
-    fig = plt.figure(figsize=(10, 1.2 + sum(heights[p] for p in panels)))
+    fig = plt.figure(figsize=(tpustyle.PAGE, 0.8 + 0.75 * sum(heights[p] for p in panels)))
     gs = fig.add_gridspec(len(panels), 2, width_ratios=[1, 0.018], wspace=0.1,
                           height_ratios=[heights[p] for p in panels])
     ax_of = {}
@@ -354,18 +370,27 @@ def cmd_timeline(args):
     im = ax.imshow(grid, aspect="auto", interpolation="nearest", cmap="viridis", vmin=0, vmax=1,
                    extent=(t0, t1, len(order) - 0.5, -0.5))
     ax.set_yticks(range(len(order)))
-    ax.set_yticklabels(order, fontsize=7)
+    ax.set_yticklabels(order)
+    ax.grid(False)
     ax.set_ylabel("unit")
-    cb = fig.colorbar(im, cax=fig.add_subplot(gs[panels.index("units"), 1]))
-    cb.set_label("unit busy fraction per %.3g us bucket" % w, fontsize=8)
+    unit, k = tpustyle.time_unit([(t_end - t0) * 1e-6])
+    cbax = fig.add_subplot(gs[panels.index("units"), 1])
+    cbax.grid(False)
+    cb = fig.colorbar(im, cax=cbax)
+    cb.set_label("busy fraction per %s bucket" % tpustyle.fmt_time(w * 1e-6, 3))
+    if dropped:
+        ax.axvspan(t1, t_end, facecolor="white", edgecolor=tpustyle.GREY, hatch="////", lw=0)
+        ax.text((t1 + t_end) / 2, (len(order) - 1) / 2, "not recorded:\ntimeline truncated",
+                ha="center", va="center", fontsize=tpustyle.FONT - 1,
+                bbox=dict(facecolor="white", edgecolor="none", pad=1))
     label = str(doc.get("otherData", {}).get("label") or os.path.basename(args.timeline))
     label = re.sub(r"^\S*/", "", label)  # the trace's file name, not its directory
-    axes[0][0].set_title(args.title or "Timeline: " + label, fontsize=10)
+    axes[0][0].set_title(_title(args, "Timeline: " + label))
     if regions:
         # Regions overlap (an all-reduce's region runs on while the next compute region
         # starts): greedy interval partitioning onto lanes, as the timeline's region tracks.
         rax = ax_of["regions"]
-        palette = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+        palette = tpustyle.PALETTE
         lane_end, placed = [], []
         for ts, dur, name in regions:
             lane = next((i for i, e in enumerate(lane_end) if e <= ts + 1e-9), None)
@@ -380,14 +405,17 @@ def cmd_timeline(args):
             rax.broken_barh([(ts, max(dur, 1e-9))], (lane + 0.08, 0.84),
                             color=palette[i % len(palette)], alpha=0.75)
         # Name the widest regions that have room for their name.
+        width_pt = tpustyle.PAGE * 72 * 0.85  # about the axes' width
+        span = t_end - t0
         for ts, dur, name, lane in sorted(placed, key=lambda r: -r[1])[:args.max_labels]:
-            if dur > 0.04 * span:
-                rax.text(ts + dur / 2, lane + 0.5, name, ha="center", va="center", fontsize=7,
-                         clip_on=True)
+            if dur / span * width_pt > 0.55 * (tpustyle.FONT - 2) * len(name) + 4:
+                rax.text(ts + dur / 2, lane + 0.5, name, ha="center", va="center",
+                         fontsize=tpustyle.FONT - 2, clip_on=True)
         rax.set_ylim(nl, 0)
         rax.set_yticks([i + 0.5 for i in range(nl)])
-        rax.set_yticklabels(["regions"] + ["regions #%d" % (i + 1) for i in range(1, nl)],
-                            fontsize=7)
+        rax.set_yticklabels(["regions"] + ["regions #%d" % (i + 1) for i in range(1, nl)])
+        rax.grid(False)
+    leg = None
     if counters:
         cax = ax_of["counters"]
         lines = []
@@ -399,26 +427,37 @@ def cmd_timeline(args):
                 twin = twin or cax.twinx()
                 on = twin
             link = key.startswith("ICI link")
-            color = None if link else "#e6550d" if key.startswith("ICI") else "#2b8cbe"
+            color = None if link else tpustyle.PALETTE[3] if key.startswith("ICI") \
+                else tpustyle.PALETTE[0]
             lines += on.step([p[0] for p in pts], [p[1] for p in pts], where="post",
                              label=key, color=color, lw=0.8 if link else 1,
                              ls="--" if link else "-")
-        cax.set_ylabel("HBM bandwidth (GB/s)", fontsize=8)
+        cax.set_ylabel("HBM (GB/s)")
         if twin:
-            twin.set_ylabel("ICI bandwidth (GB/s)", fontsize=8)
+            twin.set_ylabel("ICI (GB/s)")
+            twin.grid(False)
             twin.set_ylim(bottom=0)
         cax.set_ylim(bottom=0)
         if channels:  # a legend entry without a line
             lines += cax.plot([], [], " ", label="(+%d HBM channel counters: open the file "
                               "in Perfetto)" % len(channels))
         # Below the time axis: with link counters the legend would hide the curves.
-        cax.legend(lines, [ln.get_label() for ln in lines], fontsize=7, loc="upper left",
-                   bbox_to_anchor=(0.0, -0.3), ncol=4 if len(lines) > 3 else len(lines),
+        leg = cax.legend(lines, [ln.get_label() for ln in lines], loc="upper left",
+                   bbox_to_anchor=(0.0, -0.45), ncol=4 if len(lines) > 3 else len(lines),
                    frameon=False)
-        cax.grid(True, alpha=0.25)
-    axes[-1][0].set_xlim(t0, t1)
-    axes[-1][0].set_xlabel("simulated time (us)")
-    _save(fig, args.output)
+    from matplotlib.ticker import FuncFormatter
+    axes[-1][0].set_xlim(t0, t_end)
+    axes[-1][0].xaxis.set_major_formatter(FuncFormatter(
+        lambda v, _: tpustyle.fmt_num(v * 1e-6 * k, 4)))
+    axes[-1][0].set_xlabel("simulated time (%s)" % unit)
+    if dropped:
+        _below(fig, axes[-1][0], leg, "Truncated timeline: %s slices dropped after the cap of %s "
+                      "(--timeline-max-events); unit rows end at %s of %s simulated."
+                      % (tpustyle.fmt_num(dropped), tpustyle.fmt_num(other.get("max_events", 0)),
+                         tpustyle.fmt_time((t1 - t0) * 1e-6),
+                         tpustyle.fmt_time((t_end - t0) * 1e-6)))
+        axes[0][0].set_title(axes[0][0].get_title() + " (truncated)")
+    _save(fig, args)
 
 
 # ---- pod scaling ----
@@ -477,46 +516,64 @@ def cmd_scaling(args):
     panels = [k for k in SCALING_KEYS if k != "chips" and k in series]
     if not panels:
         raise ToolError("%s: scaling rows have none of the plotted metrics" % args.pod)
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.3 * len(panels)), sharex=True,
-                             squeeze=False)
-    if "step time (s)" in series:  # seconds are unreadable at pod scale: pick ms or us
-        vals = [v for v in series["step time (s)"] if v is not None]
-        unit, k = ("ms", 1e3) if vals and max(vals) >= 1e-3 else ("us", 1e6)
+    strong = doc.get("scaling_kind") == "strong" or doc.get("weak_scaling") is False
+    if "step time (s)" in series:  # seconds are unreadable at pod scale: a unit by magnitude
+        unit, k = tpustyle.time_unit(series["step time (s)"])
         series["step time (%s)" % unit] = [None if v is None else v * k
                                            for v in series.pop("step time (s)")]
         panels = ["step time (%s)" % unit if p == "step time (s)" else p for p in panels]
-    from matplotlib.ticker import (FixedLocator, FuncFormatter, NullFormatter, NullLocator,
-                                   ScalarFormatter)
+    fig, axes = plt.subplots(len(panels), 1, figsize=(tpustyle.COLUMN, 0.5 + 1.25 * len(panels)),
+                             sharex=True, squeeze=False)
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
     chips = series["chips"]
-    ticks = sorted({c for c in chips if c is not None})
     for ax, label in zip(axes[:, 0], panels):
-        pts = [(c, v) for c, v in zip(chips, series[label]) if c is not None and v is not None]
-        pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=label)
-        ax.set_ylabel(label, fontsize=9)
-        ax.set_xscale("log", base=2)
-        ax.grid(True, which="both", alpha=0.25)
-        ax.legend(fontsize=7)
-        if label.startswith("step time") or label.startswith("sustained"):
-            ax.set_yscale("log")  # both can span decades over a scaling study
-            ys = [p[1] for p in pts if p[1] > 0]
-            plain = FuncFormatter(lambda v, _: "%g" % v)
-            ax.yaxis.set_major_formatter(plain)
-            if ys and max(ys) / min(ys) < 10:  # under a decade: label the minor ticks too
-                ax.yaxis.set_minor_formatter(plain)
-                ax.tick_params(axis="y", which="minor", labelsize=7)
-            else:
-                ax.yaxis.set_minor_formatter(NullFormatter())
-        ax.xaxis.set_major_locator(FixedLocator(ticks))
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.xaxis.set_major_formatter(ScalarFormatter())
-    axes[-1][0].set_xlabel("chips (log scale)")
+        pts = sorted((c, v) for c, v in zip(chips, series[label])
+                     if c is not None and v is not None)
+        xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+        ax.plot(xs, ys, marker="o", color=tpustyle.PALETTE[0], label="simulated", zorder=3)
+        # Ideal scaling from the smallest pod: weak scaling keeps the step time and MFU and
+        # grows throughput with the chips; strong scaling also divides the step time.
+        c0, v0 = pts[0]
+        ideal = None
+        if label.startswith("step time"):
+            ideal = [v0 * c0 / c for c in xs] if strong else [v0] * len(xs)
+        elif label.startswith("sustained") or label.startswith("MFU"):
+            ideal = [v0 * c / c0 for c in xs] if label.startswith("sustained") else [v0] * len(xs)
+        if ideal and len(xs) > 1:
+            ax.plot(xs, ideal, ls="--", color=tpustyle.GREY, lw=0.9, label="ideal", zorder=2)
+        ax.set_ylabel(label.replace("communication share", "comm. share"))
+        if args.log:
+            ax.set_xscale("log", base=2)
+            if all(v > 0 for v in ys + (ideal or [])):
+                ax.set_yscale("log")
+                tpustyle.plain_log_axis(ax, "y", ys + (ideal or []))
+                ax.set_ylabel(ax.get_ylabel() + ", log")
+        else:
+            ax.set_ylim(bottom=0, top=max(ys + (ideal or [])) * 1.12 or 1)
+            ax.yaxis.set_major_locator(MaxNLocator(4))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: tpustyle.fmt_num(v)))
+        if ax is axes[0][0]:
+            ax.legend(loc="lower left", bbox_to_anchor=(0, 1.0), ncol=2, borderaxespad=0.1)
+    if args.log:
+        from matplotlib.ticker import FixedLocator, NullLocator
+        ticks = []
+        for c in sorted({c for c in chips if c is not None}, reverse=True):
+            if not ticks or ticks[-1] / c >= 2.5:  # from the largest down: labels stay clear
+                ticks.append(c)
+        axes[-1][0].xaxis.set_major_locator(FixedLocator(ticks))
+        axes[-1][0].xaxis.set_minor_locator(NullLocator())
+        axes[-1][0].xaxis.set_major_formatter(FuncFormatter(lambda v, _: tpustyle.fmt_num(v)))
+        axes[-1][0].set_xlabel("chips (log scale)")
+    else:
+        axes[-1][0].set_xlim(left=0)
+        axes[-1][0].set_xlabel("chips")
     trace = os.path.basename(str(doc.get("trace", "?")))
-    config = os.path.basename(str(doc.get("config") or doc.get("chip") or "?"))
-    kind = "weak scaling, fixed per-chip trace" if doc.get("weak_scaling") else "scaling"
-    axes[0][0].set_title(args.title or "Pod %s: %s on %s (%s)" % (kind, trace, doc.get(
-        "chip", "?"), config), fontsize=10)
-    _save(fig, args.output)
+    kind = "strong scaling" if strong else "weak scaling"
+    fig.suptitle(_title(args, "Pod %s: %s on %s" % (kind, trace, doc.get("chip", "?"))),
+                 y=0.985)
+    fig.align_ylabels(axes[:, 0])
+    fig.subplots_adjust(top=1 - 0.42 / fig.get_figheight(), hspace=0.22)
+    _save(fig, args)
 
 
 # ---- sweep ----
@@ -576,7 +633,12 @@ def cmd_sweep(args):
             if r[x] not in cats:
                 cats.append(r[x])
     ylabel, yscale = tpulib.METRIC_SCALE.get(y, (tpulib.axis_label(y), 1.0))
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    to_s = 1e-12 if y.endswith("_ps") else 1.0 if y.endswith("time_s") else None
+    if to_s:  # a time: shown in the unit its magnitude calls for
+        unit, k = tpustyle.time_unit([(_as_float(r[y]) or 0) * to_s for r in ok])
+        yscale = to_s * k
+        ylabel = re.sub(r" \((ps|s|us)\)$", "", tpulib.axis_label(y)) + " (%s)" % unit
+    fig, ax = plt.subplots(figsize=(tpustyle.COLUMN, 2.4))
     for key, rs in sorted(groups.items()):
         pts = []
         for r in rs:
@@ -586,31 +648,31 @@ def cmd_sweep(args):
             yv *= yscale
             pts.append((_as_float(r[x]) if numeric_x else cats.index(r[x]), yv))
         pts.sort()
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o",
+        i = len(ax.lines)
+        ax.plot([p[0] for p in pts], [p[1] for p in pts],
+                marker=tpustyle.MARKERS[i % len(tpustyle.MARKERS)],
                 label=", ".join(key) if key else y)
     if not numeric_x:
         ax.set_xticks(range(len(cats)))
         ax.set_xticklabels(cats)
+    xlabel, ylabel = args.xlabel or tpulib.axis_label(x), args.ylabel or ylabel
     if args.logx:
         ax.set_xscale("log")
+        tpustyle.plain_log_axis(ax, "x", [p for ln in ax.lines for p in ln.get_xdata()])
+        xlabel += ", log" if not args.xlabel else ""
     if args.logy:
-        from matplotlib.ticker import FuncFormatter
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: "%g" % v))
-        ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: "%g" % v))
-        ax.tick_params(axis="y", which="minor", labelsize=7)
-    ax.set_xlabel(args.xlabel or tpulib.axis_label(x))
-    ax.set_ylabel(args.ylabel or ylabel)
-    ax.grid(True, alpha=0.25)
-    ax.legend(fontsize=7, title=", ".join(others) if others else None, title_fontsize=7)
+        tpustyle.plain_log_axis(ax, "y", [p for ln in ax.lines for p in ln.get_ydata()])
+        ylabel += ", log" if not args.ylabel else ""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if groups and (len(groups) > 1 or others):
+        tpustyle.legend_below(ax, offset=0.25)
     failed = len(rows) - len(ok)
-    traces = sorted({os.path.basename(r["trace"]) for r in ok})
     configs = sorted({os.path.basename(r["config"]) or "defaults" for r in ok})
-    yname = re.sub(r" \(.*\)$", "", ylabel) if y in tpulib.METRIC_SCALE else y
-    ax.set_title(args.title or "Sweep of %s: %s on %s (%s)%s" % (
-        x, yname, ", ".join(traces), ", ".join(configs),
-        "; %d failed run(s) omitted" % failed if failed else ""), fontsize=10)
-    _save(fig, args.output)
+    ax.set_title(_title(args, "Sweep on %s%s" % (", ".join(configs),
+                 "; %d failed run(s) omitted" % failed if failed else "")))
+    _save(fig, args)
 
 
 def main(argv=None):
@@ -620,7 +682,10 @@ def main(argv=None):
 
     def common(p):
         p.add_argument("-o", "--output", required=True, help="figure file (.png/.svg/.pdf)")
-        p.add_argument("--title", help="override the title")
+        p.add_argument("--title", help="override the title (--title '' for none)")
+        p.add_argument("--dpi", type=int, default=tpustyle.DEFAULT_DPI,
+                       help="PNG resolution (default %d; PDF and SVG are vectors)"
+                       % tpustyle.DEFAULT_DPI)
 
     p = sub.add_parser("roofline", help="roofline with the run and its regions")
     p.add_argument("reports", nargs="+", help="tpusim run --json reports")
@@ -637,6 +702,8 @@ def main(argv=None):
     common(p)
     p = sub.add_parser("scaling", help="pod scaling curves")
     p.add_argument("pod", help="tpusim pod --json report")
+    p.add_argument("--log", action="store_true",
+                   help="log-log axes (default linear, from zero: small changes look small)")
     common(p)
     p = sub.add_parser("sweep", help="a metric against a swept parameter")
     p.add_argument("csv", help="tools/sweep.py results CSV")

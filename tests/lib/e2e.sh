@@ -20,3 +20,5 @@ bad() {
     fail=$((fail + 1))
     echo "FAIL: $*"
 }
+
+. "$(dirname "${BASH_SOURCE[0]}")/sanitizers.sh"
