@@ -537,9 +537,15 @@ typedef struct model_search {
     size_t all_len;
 } model_search;
 
-static void model_note_close(model_search *s, const char *cand)
+/* Keep m among the closest presets by its name's or an alias's distance (shown by name). */
+static void model_note_close(model_search *s, const model_preset *m)
 {
-    unsigned d = model_distance(s->name, cand);
+    const char *cand = m->name;
+    unsigned d = model_distance(s->name, m->name);
+    for (unsigned i = 0; i < m->naliases; i++) {
+        unsigned da = model_distance(s->name, m->aliases[i]);
+        d = da < d ? da : d;
+    }
     size_t ln = strlen(s->name);
     /* Close: within a third of the name's length (at least 2 edits). */
     if (d > (ln / 3 > 2 ? ln / 3 : 2))
@@ -572,9 +578,7 @@ static int model_visit_find(const model_preset *m, void *ctx, err *e)
         s->found = 1;
         return 1;
     }
-    model_note_close(s, m->name);
-    for (unsigned i = 0; i < m->naliases; i++)
-        model_note_close(s, m->aliases[i]);
+    model_note_close(s, m);
     if (s->all_len < sizeof s->all)
         s->all_len += (size_t)snprintf(s->all + s->all_len, sizeof s->all - s->all_len, "%s%s",
                                        s->all_len ? ", " : "", m->name);
