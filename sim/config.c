@@ -428,33 +428,51 @@ static void cfg_exe_presets_dir(char *dir, size_t n)
         dir[0] = '\0';
 }
 
-/* Bare preset name search: presets_dir, $TPUSIM_PRESETS (':'-separated), ./configs,
- * BINDIR/../share/tpusim/configs, the install directory. */
-static int cfg_find_preset(const char *presets_dir, const char *name, char *out, size_t n)
+/* s into out, or "" (a directory that cfg_try_dir skips) when it does not fit. */
+static int cfg_dir_copy(char *out, size_t n, const char *s)
 {
-    if (strchr(name, '/') || !*name)
-        return 0;
-    if (cfg_try_dir(presets_dir, name, out, n))
-        return 1;
+    if ((size_t)snprintf(out, n, "%s", s) >= n)
+        out[0] = 0;
+    return 1;
+}
+
+int cfg_preset_dir(const char *presets_dir, unsigned i, char *out, size_t n)
+{
+    unsigned k = 0;
+    if (presets_dir && *presets_dir && k++ == i)
+        return cfg_dir_copy(out, n, presets_dir);
     const char *env = getenv("TPUSIM_PRESETS");
     while (env && *env) {
         const char *colon = strchr(env, ':');
         size_t len = colon ? (size_t)(colon - env) : strlen(env);
-        char dir[CFG_PATH_MAX];
-        if (len > 0 && len < sizeof dir) {
-            memcpy(dir, env, len);
-            dir[len] = 0;
-            if (cfg_try_dir(dir, name, out, n))
-                return 1;
+        if (len > 0 && len < n && k++ == i) {
+            memcpy(out, env, len);
+            out[len] = 0;
+            return 1;
         }
         env = colon ? colon + 1 : NULL;
     }
-    if (cfg_try_dir("configs", name, out, n))
-        return 1;
+    if (k++ == i)
+        return cfg_dir_copy(out, n, "configs");
     char exe_dir[CFG_PATH_MAX];
     cfg_exe_presets_dir(exe_dir, sizeof exe_dir);
-    return cfg_try_dir(exe_dir, name, out, n) ||
-           cfg_try_dir(TPUSIM_PRESETS_INSTALL_DIR, name, out, n);
+    if (exe_dir[0] && k++ == i)
+        return cfg_dir_copy(out, n, exe_dir);
+    if (k++ == i)
+        return cfg_dir_copy(out, n, TPUSIM_PRESETS_INSTALL_DIR);
+    return 0;
+}
+
+/* Bare preset name search: the first directory of cfg_preset_dir's path that holds it. */
+static int cfg_find_preset(const char *presets_dir, const char *name, char *out, size_t n)
+{
+    if (strchr(name, '/') || !*name)
+        return 0;
+    char dir[CFG_PATH_MAX];
+    for (unsigned i = 0; cfg_preset_dir(presets_dir, i, dir, sizeof dir); i++)
+        if (cfg_try_dir(dir, name, out, n))
+            return 1;
+    return 0;
 }
 
 static int cfg_include(cfg_loader *ld, cfg_file *f, const char *name, unsigned line)

@@ -75,6 +75,12 @@ void cfg_defaults(cfg *c);
 /* Defaults, then the file (and its includes). `presets_dir` resolves bare preset names;
  * NULL means the built-in search path (TPUSIM_PRESETS env, ./configs, install dir). */
 int cfg_load(cfg *c, const char *path, const char *presets_dir, err *e);
+/* The i-th directory (from 0) of the preset search path into out: presets_dir (when not
+ * NULL or empty), each entry of $TPUSIM_PRESETS (':'-separated), ./configs,
+ * BINDIR/../share/tpusim/configs, the install directory. Returns 1 (out is "" when the
+ * directory does not fit in n), or 0 past the end. Model
+ * presets (gen --model) live in the models/ subfolder of the same directories. */
+int cfg_preset_dir(const char *presets_dir, unsigned i, char *out, size_t n);
 /* Set one key from text, as from a CLI override `-p key=value`; `where` names the source
  * for errors (e.g. "-p" or "file.yaml:12"). */
 int cfg_set(cfg *c, const char *key, const char *value, const char *where, err *e);

@@ -2,8 +2,9 @@
 # e2e_install.sh SOURCE_DIR TPUSIM_BIN WORKDIR - `cmake --install` of the build that made
 # TPUSIM_BIN into a fresh prefix gives a working tool and trace library: bin/tpusim finds the
 # installed presets by name with TPUSIM_PRESETS unset and no ./configs (it looks in
-# BINDIR/../share/tpusim/configs), and a program built only against include/tpusim and
-# lib/libtpuisa.a writes a trace that the installed tpusim reads. Prints "N passed, N failed".
+# BINDIR/../share/tpusim/configs, and in its models/ for gen --list-models), and a program
+# built only against include/tpusim and lib/libtpuisa.a writes a trace that the installed
+# tpusim reads. Prints "N passed, N failed".
 set -u
 src=${1:?usage: e2e_install.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
 bin=${2:?usage: e2e_install.sh SOURCE_DIR TPUSIM_BIN WORKDIR}
@@ -41,7 +42,17 @@ for p in "$src"/configs/*.yaml; do
     check "installed preset $(basename "$p")" cmp "$p" "$prefix/share/tpusim/configs/$(basename "$p")"
 done
 
+for p in "$src"/configs/models/*.yaml; do
+    check "installed model preset $(basename "$p")" \
+        cmp "$p" "$prefix/share/tpusim/configs/models/$(basename "$p")"
+done
+
 # Presets by name from a directory without configs/, TPUSIM_PRESETS unset.
+check "installed tpusim gen --list-models" "$prefix/bin/tpusim" gen --list-models
+grep -q '^llama3-8b ' out.txt || {
+    fail=$((fail + 1))
+    echo "FAIL: installed gen --list-models does not list llama3-8b"
+}
 check "installed tpusim config v7" "$prefix/bin/tpusim" config v7
 grep -q 'Ironwood' out.txt || {
     fail=$((fail + 1))

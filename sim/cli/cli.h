@@ -18,6 +18,16 @@ int cli_gen(int argc, char **argv, err *e);
  * config (-c, then -p) loaded into c, and both checked by gen_check. `help` is set when
  * --help was given (o->kind is then the kind, or GEN_KIND_COUNT before one). */
 int cli_gen_parse(int argc, char **argv, gen_opts *o, cfg *c, int *help, err *e);
+/* `--model NAME` (or --model=NAME) in a gen command line (argv[1] the kind): the preset's
+ * flags (models.h) that the kind takes are put right after the kind, before the user's
+ * arguments, so that any flag given overrides the preset; --model itself is removed. Keys the
+ * kind does not take (yet) are left out and named in `note` (one line, "" when none). With
+ * no --model: *eargv = NULL, *eargc = argc. Otherwise *eargv is the new argv (NULL-terminated,
+ * pointing into argv and into itself), one block the caller frees with free(). */
+int cli_gen_expand_model(int argc, char **argv, int *eargc, char ***eargv, char *note, size_t cap,
+                         err *e);
+/* `tpusim gen --list-models`: name, family, parameters (computed), source of every preset. */
+int cli_gen_list_models(FILE *out, err *e);
 /* `tpusim gen --help` (kind < 0) or `tpusim gen KIND --help`, from the option tables. */
 void cli_gen_usage(FILE *out, int kind);
 /* `tpusim report`: the table (or --help) goes to `out` (stdout from main; tests pass a

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "models.h"
 
 #define GEN_MAX_OVERRIDES 256
 #define GEN_MAX_LONGOPTS  64 /* distinct long options over every kind, plus the common ones */
@@ -250,7 +251,9 @@ void cli_gen_usage(FILE *out, int kind)
                      "\nGenerate the trace of one chip for a workload. Kinds:\n");
         for (int k = 0; k < GEN_KIND_COUNT; k++)
             fprintf(out, "  %-13s %s\n", gen_kind_name((gen_kind)k), gen_cli_kinds[k].brief);
-        fprintf(out, "\n'tpusim gen KIND --help' lists a kind's options.\n");
+        fprintf(out,
+                "\n'tpusim gen KIND --help' lists a kind's options; 'tpusim gen --list-models'\n"
+                "the model presets of --model NAME (transformer, llm-step).\n");
         return;
     }
     const gen_cli_kind *ck = &gen_cli_kinds[kind];
@@ -270,8 +273,11 @@ void cli_gen_usage(FILE *out, int kind)
     fprintf(out, "common:\n"
                  "  -c, --config CONFIG   machine config, a YAML file or preset name (required)\n"
                  "  -o, --output FILE     trace to write (required)\n"
-                 "  -p key=value          override one config key (repeatable)\n"
-                 "Integers take an optional K, M or G suffix (x1024).\n");
+                 "  -p key=value          override one config key (repeatable)\n");
+    if (kind == GEN_TRANSFORMER || kind == GEN_LLM_STEP)
+        fprintf(out, "  --model NAME          a model preset's flags (gen --list-models), placed\n"
+                     "                        before the others, so any flag overrides them\n");
+    fprintf(out, "Integers take an optional K, M or G suffix (x1024).\n");
 }
 
 /* ---- value parsers ------------------------------------------------------------------------ */
@@ -561,6 +567,122 @@ out:
     return rc;
 }
 
+/* ---- model presets (--model NAME, --list-models) -------------------------------------------- */
+
+int cli_gen_expand_model(int argc, char **argv, int *eargc, char ***eargv, char *note, size_t cap,
+                         err *e)
+{
+    *eargc = argc;
+    *eargv = NULL;
+    if (note && cap)
+        note[0] = 0;
+    int at = -1; /* index of the --model argument */
+    const char *name = NULL;
+    for (int i = 2; i < argc && strcmp(argv[i], "--"); i++) {
+        const char *v = NULL;
+        if (!strcmp(argv[i], "--model"))
+            v = i + 1 < argc ? argv[i + 1] : "";
+        else if (!strncmp(argv[i], "--model=", 8))
+            v = argv[i] + 8;
+        else
+            continue;
+        if (name)
+            return err_set(e, "gen %s: --model given twice", argv[1]);
+        name = v;
+        at = i;
+    }
+    if (!name)
+        return 0;
+    int kind = gen_kind_lookup(argv[1]);
+    if (kind != GEN_TRANSFORMER && kind != GEN_LLM_STEP)
+        return err_set(e, "gen %s: --model applies to llm-step and transformer", argv[1]);
+    if (!*name)
+        return err_set(e, "gen %s: missing value for --model", argv[1]);
+    const gen_cli_kind *ck = &gen_cli_kinds[kind];
+    model_preset *m = malloc(sizeof *m);
+    if (!m)
+        return err_setk(e, ERR_NOMEM, "gen: out of memory");
+    int rc = -1;
+    if (model_find(m, name, NULL, e))
+        goto out;
+    /* One block: the new argv, then "--key" and value strings. */
+    size_t strs = 0;
+    for (unsigned i = 0; i < m->nflags; i++)
+        strs += strlen(m->flags[i].key) + 3 + strlen(m->flags[i].value) + 1;
+    int skip = strchr(argv[at], '=') ? 1 : 2, n = argc - skip + 2 * (int)m->nflags;
+    char **av = malloc((size_t)(n + 1) * sizeof *av + strs);
+    if (!av) {
+        err_setk(e, ERR_NOMEM, "gen: out of memory");
+        goto out;
+    }
+    char *s = (char *)(av + n + 1);
+    int k = 0;
+    av[k++] = argv[0];
+    av[k++] = argv[1];
+    size_t nlen = 0;
+    for (unsigned i = 0; i < m->nflags; i++) {
+        const model_flag *f = &m->flags[i];
+        const gen_opt *op = kind_opt(ck, f->key);
+        if (!op) { /* not an option of this kind (yet): noted, not applied */
+            if (note && nlen < cap)
+                nlen += (size_t)snprintf(note + nlen, cap - nlen, "%s%s", nlen ? ", " : "", f->key);
+            continue;
+        }
+        if (op->type == OPT_FLAG && strcmp(f->value, "true"))
+            continue; /* false: the flag's default */
+        av[k++] = s;
+        s += sprintf(s, "--%s", f->key) + 1;
+        if (op->type != OPT_FLAG) {
+            av[k++] = s;
+            s += sprintf(s, "%s", f->value) + 1;
+        }
+    }
+    for (int i = 2; i < argc; i++)
+        if (i < at || i >= at + skip)
+            av[k++] = argv[i];
+    av[k] = NULL;
+    if (note && nlen) {
+        char keys[512];
+        snprintf(keys, sizeof keys, "%s", note);
+        snprintf(note, cap, "%s: %s not applied (not %s of gen %s yet)", m->name, keys,
+                 strchr(keys, ',') ? "options" : "an option", argv[1]);
+    }
+    *eargc = k;
+    *eargv = av;
+    rc = 0;
+out:
+    free(m);
+    return rc;
+}
+
+int cli_gen_list_models(FILE *out, err *e)
+{
+    model_preset *v;
+    unsigned n;
+    if (model_list(NULL, &v, &n, e))
+        return -1;
+    fprintf(out, "%-13s %-8s %8s %9s %7s %9s  %s\n", "name", "family", "params", "published",
+            "active", "published", "source");
+    for (unsigned i = 0; i < n; i++) {
+        const model_preset *m = &v[i];
+        double total, active;
+        model_params(m, &total, &active);
+        char pub[16] = "", act[16] = "", pact[16] = "";
+        if (m->published_params)
+            snprintf(pub, sizeof pub, "%.5gB", m->published_params);
+        if (m->dims.experts)
+            snprintf(act, sizeof act, "%.1fB", active / 1e9);
+        if (m->published_active)
+            snprintf(pact, sizeof pact, "%.5gB", m->published_active);
+        fprintf(out, "%-13s %-8s %7.1fB %9s %7s %9s  %s\n", m->name, m->family, total / 1e9, pub,
+                act, pact, m->source);
+    }
+    fprintf(out, "params: computed from the dimensions (docs/generators.md); active: per token\n"
+                 "(MoE); published: the file's sourced count. Aliases: configs/README.md.\n");
+    free(v);
+    return 0;
+}
+
 /* The generating command line, with arguments quoted when they need it. */
 static void build_note(char *note, size_t cap, int argc, char **argv)
 {
@@ -576,10 +698,21 @@ int cli_gen(int argc, char **argv, err *e)
 {
     gen_opts o;
     int help, rc = -1;
+    char **eargv = NULL, mnote[512];
     cfg *c = malloc(sizeof *c);
     if (!c)
         return err_setk(e, ERR_NOMEM, "gen: out of memory");
     cfg_defaults(c);
+    if (argc >= 2 && !strcmp(argv[1], "--list-models")) {
+        rc = cli_gen_list_models(stdout, e);
+        goto out;
+    }
+    if (cli_gen_expand_model(argc, argv, &argc, &eargv, mnote, sizeof mnote, e))
+        goto out;
+    if (eargv)
+        argv = eargv;
+    if (mnote[0])
+        fprintf(stderr, "note: %s\n", mnote);
     if (cli_gen_parse(argc, argv, &o, c, &help, e))
         goto out;
     if (help) {
@@ -591,6 +724,7 @@ int cli_gen(int argc, char **argv, err *e)
     build_note(note, sizeof note, argc, argv);
     rc = gen_run(&o, c, note, e);
 out:
+    free(eargv);
     free(c);
     return rc;
 }
