@@ -2,6 +2,7 @@
  * Assumes one zlib stream per file and little-endian integers written byte by byte, so the
  * format does not depend on the host's endianness or struct layout. */
 #include "trace.h"
+#include "ofile.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -106,8 +107,8 @@ __attribute__((format(printf, 3, 4))) static int rd_fail(trace_reader *r, err *e
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    err_set(&r->fail, "%s: byte %llu (instruction %llu): %s", r->path,
-            (unsigned long long)rd_offset(r), (unsigned long long)r->index, what);
+    err_path(&r->fail, r->path, "byte %llu (instruction %llu): %s",
+             (unsigned long long)rd_offset(r), (unsigned long long)r->index, what);
     r->state = -1;
     if (e)
         *e = r->fail;
@@ -203,7 +204,7 @@ int trace_reader_open(trace_reader **out, const char *path, err *e)
     }
     r->f = fopen(path, "rb");
     if (!r->f) {
-        err_set(e, "%s: cannot open: %s", path, strerror(errno));
+        err_path(e, path, "cannot open: %s", strerror(errno));
         goto out_free;
     }
     if (rd_header(r, e) || rd_peek_trailer(r, e))
@@ -476,12 +477,12 @@ void trace_reader_free(trace_reader *r)
 /* ======================================================================== writer */
 
 struct trace_writer {
-    FILE *f;
+    ofile *of;
+    FILE *f; /* of's stream */
     char *path;
-    char *tmp;
     z_stream zs;
     int zinit;
-    int failed; /* an earlier error: close removes the tmp file instead of renaming */
+    int failed; /* an earlier error: close removes the temporary instead of renaming */
     uint64_t count;
     uint64_t raw;
     uint32_t crc;
@@ -494,7 +495,8 @@ static int wr_write(trace_writer *w, const void *p, size_t n, err *e)
 {
     if (n && fwrite(p, 1, n, w->f) != n) {
         w->failed = 1;
-        return err_set(e, "%s: write failed: %s", w->tmp, strerror(errno));
+        return err_path(e, w->path, "cannot write: %s",
+                        strerror(ofile_errno(w->of) ? ofile_errno(w->of) : errno));
     }
     return 0;
 }
@@ -511,7 +513,7 @@ static int wr_deflate(trace_writer *w, int flush, err *e)
         z = deflate(&w->zs, flush);
         if (z == Z_STREAM_ERROR) {
             w->failed = 1;
-            return err_set(e, "%s: zlib deflate failed", w->tmp);
+            return err_path(e, w->path, "zlib deflate failed");
         }
         if (wr_write(w, w->zbuf, sizeof w->zbuf - w->zs.avail_out, e))
             return -1;
@@ -525,7 +527,6 @@ static void wr_free(trace_writer *w)
     if (w->zinit)
         deflateEnd(&w->zs);
     free(w->path);
-    free(w->tmp);
     free(w);
 }
 
@@ -540,8 +541,7 @@ int trace_writer_open(trace_writer **out, const char *path, const char *note, er
     if (!w)
         return err_set(e, "%s: out of memory", path);
     w->path = trace_strdup(path, "");
-    w->tmp = trace_strdup(path, ".tmp");
-    if (!w->path || !w->tmp) {
+    if (!w->path) {
         err_set(e, "%s: out of memory", path);
         goto out_free;
     }
@@ -551,11 +551,9 @@ int trace_writer_open(trace_writer **out, const char *path, const char *note, er
     }
     w->zinit = 1;
     w->crc = (uint32_t)crc32(0, Z_NULL, 0);
-    w->f = fopen(w->tmp, "wb");
-    if (!w->f) {
-        err_set(e, "%s: cannot create: %s", w->tmp, strerror(errno));
+    if (ofile_open(&w->of, path, e))
         goto out_free;
-    }
+    w->f = ofile_stream(w->of);
     uint8_t h[TRACE_HDR_FIXED];
     memcpy(h, TRACE_MAGIC, 8);
     put_le(h + 8, TRACE_FORMAT_VERSION, 2);
@@ -577,7 +575,7 @@ out_free:
 int trace_writer_put(trace_writer *w, const isa_insn *in, err *e)
 {
     if (w->failed)
-        return err_set(e, "%s: writer already failed", w->tmp);
+        return err_path(e, w->path, "writer already failed");
     err ve;
     if (isa_validate(in, &ve)) {
         w->failed = 1;
@@ -613,22 +611,12 @@ int trace_writer_close(trace_writer *w, err *e)
     memcpy(t + 20, TRACE_TRAILER_MAGIC, 4);
     if (wr_deflate(w, Z_FINISH, e) || wr_write(w, t, sizeof t, e))
         goto out_abort;
-    if (fflush(w->f) || ferror(w->f)) {
-        err_set(e, "%s: write failed: %s", w->tmp, strerror(errno));
-        goto out_abort;
-    }
-    FILE *f = w->f;
+    ofile *of = w->of;
+    w->of = NULL;
     w->f = NULL;
-    if (fclose(f)) {
-        err_set(e, "%s: close failed: %s", w->tmp, strerror(errno));
-        goto out_abort;
-    }
-    if (rename(w->tmp, w->path)) {
-        err_set(e, "%s: cannot rename to %s: %s", w->tmp, w->path, strerror(errno));
-        goto out_abort;
-    }
+    int rc = ofile_close(of, e);
     wr_free(w);
-    return 0;
+    return rc;
 out_abort:
     trace_writer_abort(w);
     return -1;
@@ -638,8 +626,6 @@ void trace_writer_abort(trace_writer *w)
 {
     if (!w)
         return;
-    if (w->f)
-        fclose(w->f);
-    remove(w->tmp);
+    ofile_abort(w->of);
     wr_free(w);
 }
