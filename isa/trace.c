@@ -2,14 +2,16 @@
  * Assumes one zlib stream per file and little-endian integers written byte by byte, so the
  * format does not depend on the host's endianness or struct layout. */
 #include "trace.h"
-#include "ofile.h"
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+
+#include "ofile.h"
 
 #define TRACE_IN_BUF       (64 * 1024)  /* compressed bytes read per fread */
 #define TRACE_OUT_BUF      (256 * 1024) /* inflated bytes decoded from */
@@ -370,7 +372,13 @@ int trace_reader_prefetch(trace_reader *r, err *e)
     pthread_cond_init(&pf->cv, NULL);
     pf->index = r->index;
     r->pf = pf;
+    /* The decoder thread takes no signals: a handler (the CLI's, removing temporaries) then
+     * always runs on the thread that owns the process's state. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = pthread_create(&pf->th, NULL, pf_main, r);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc) {
         r->pf = NULL;
         pthread_cond_destroy(&pf->cv);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "ofile.h"
 
 enum {
     O_DTYPE = 256,
@@ -822,6 +823,11 @@ int gen_main(int argc, char **argv, err *e)
         gen_usage(stdout, o.kind == GEN_KIND_COUNT ? -1 : (int)o.kind);
         free(c);
         return 0;
+    }
+    const ofile_ref out = {o.output, "-o"}, ins[] = {{o.config, "config"}, {c->source, "config"}};
+    if (ofile_check(&out, 1, ins, 2, e)) { /* before generating: never over the config */
+        free(c);
+        return -1;
     }
     char note[TRACE_NOTE_MAX];
     build_note(note, sizeof note, argc, argv);
