@@ -115,6 +115,10 @@ check "run from a pipe (/dev/stdin)" is_json piped.json
 grep -v '"trace"' direct.json >d.txt
 grep -v '"trace"' piped.json >p.txt 2>/dev/null
 check "the pipe gives the same results" cmp -s d.txt p.txt
+"$bin" gen gemm --m 256 --n 256 --k 256 -c v7 -o - | run --json - /dev/stdin >gen_pipe.json
+check "gen -o - | run --json - /dev/stdin" is_json gen_pipe.json
+"$bin" disasm t.tpt | "$bin" asm /dev/stdin -o - >piped.tpt
+check "disasm | asm -o - reproduces the trace" cmp -s piped.tpt t.tpt
 mkfifo tfifo
 cat t.tpt >tfifo 2>/dev/null &
 writer=$!
