@@ -518,7 +518,9 @@ int asm_disasm_file(const char *in_path, FILE *out, err *e)
         fprintf(out, "%s\n", line);
     }
     trace_reader_free(r);
-    if (rc == 0 && ferror(out))
-        return err_set(e, "%s: write error while disassembling", in_path);
+    errno = 0;
+    if (rc == 0 && (fflush(out) || ferror(out))) /* the output is at fault: say so, and why */
+        return err_set(e, "cannot write the disassembly of %s: %s", in_path,
+                       errno ? strerror(errno) : "write error");
     return rc;
 }

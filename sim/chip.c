@@ -139,3 +139,8 @@ void chip_free(chip *ch)
     trace_reader_free(ch->tr);
     free(ch);
 }
+
+uint64_t chip_trace_count(const chip *ch)
+{
+    return trace_reader_count(ch->tr);
+}

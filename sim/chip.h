@@ -45,6 +45,8 @@ typedef struct chip_summary {
     uint64_t ici_exposed_ps; /* ICI time not overlapped by MXU/VPU/DMA work */
 } chip_summary;
 void chip_summarize(const chip *ch, chip_summary *s);
+/* Instructions in the chip's trace from its trailer, UINT64_MAX if unknown (a pipe). */
+uint64_t chip_trace_count(const chip *ch);
 void chip_free(chip *ch);
 /* The chip's dispatcher and config, for reports (core.h is internal to sim/). */
 struct core *chip_core(const chip *ch);

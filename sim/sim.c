@@ -50,6 +50,8 @@ int sim_run_cfg(sim_run *s, const cfg *c, const char *trace_path, const sim_hook
         return -1;
     if (hooks && hooks->observer)
         core_set_observer(chip_core(s->chip), hooks->observer, hooks->ctx);
+    if (hooks && hooks->start)
+        hooks->start(hooks->start_ctx, chip_trace_count(s->chip));
     double t0 = wall_now();
     kern_run(KERN_FOREVER);
     s->wall_s = wall_now() - t0;

@@ -14,6 +14,11 @@
 typedef struct sim_hooks {
     core_observer observer;
     void *ctx;
+    /* Called once the trace is open, before the replay: its instruction count from the
+     * trailer, UINT64_MAX when unknown (a pipe). The trace is read only once, so a caller
+     * that wants the count (a progress line) gets it here rather than by opening the file. */
+    void (*start)(void *start_ctx, uint64_t trace_insns);
+    void *start_ctx;
 } sim_hooks;
 
 typedef struct sim_run {
@@ -28,7 +33,8 @@ typedef struct sim_run {
 /* Load config_path (NULL = defaults) with `noverrides` "key=value" overrides, replay the
  * trace on one chip (collectives timed on the config's ici.dims in symmetric mode), and
  * register the chip's and the network's counters in s->stats (the report is built from them by
- * the output layer, run.h). On failure returns non-zero with e filled; sim_run_fini is always safe. */
+ * the output layer, run.h). On failure returns non-zero with e filled; sim_run_fini is always safe.
+ */
 int sim_run_trace(sim_run *s, const char *config_path, const char **overrides, unsigned noverrides,
                   const char *trace_path, const sim_hooks *hooks, err *e);
 /* Same, with an already loaded config. hooks may be NULL. */

@@ -5,14 +5,14 @@
 # below 128 (no signal, no crash); stderr is exactly one line starting "tpusim: " (usage
 # errors may say "tpusim CMD: "); that line holds the key facts (file name, line or byte
 # offset, what was expected: given as extended regexes); no requested output file (--json,
-# --csv, -o) nor its .tmp is left behind. A few positive checks (determinism of two fresh
+# --csv, -o) nor its temporary is left behind. A few positive checks (determinism of two fresh
 # runs) close the script. E2E_VERBOSE=1 shows every message. Prints "N passed, N failed" and exits non-zero on any failure.
 set -u
 . "$(dirname "$0")/lib/e2e.sh" "$@"
 skip=0
 
 # expect_fail NAME 'REGEX;REGEX...' 'OUTPUT FILES...' -- COMMAND...
-# Outputs listed must not exist (nor OUTPUT.tmp) after the command.
+# Outputs listed must not exist (nor a temporary OUTPUT.tmp.*) after the command.
 expect_fail() {
     local name=$1 facts=$2 outs=$3
     shift 4
@@ -33,7 +33,7 @@ expect_fail() {
     IFS=' '
     for o in $outs; do
         [ -e "$o" ] && why+=" output $o left behind;"
-        [ -e "$o.tmp" ] && why+=" $o.tmp left behind;"
+        compgen -G "$o.tmp*" >/dev/null && why+=" a temporary $o.tmp* left behind;"
     done
     if [ -n "$why" ]; then
         bad "$name:$why"

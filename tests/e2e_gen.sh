@@ -80,7 +80,7 @@ done
 expect_fail() {
     local re=$1
     shift 2
-    rm -f out.tpt out.tpt.tmp
+    rm -f out.tpt out.tpt.tmp*
     "$bin" gen "$@" >/dev/null 2>err.txt
     local rc=$?
     local lines
@@ -89,7 +89,7 @@ expect_fail() {
         bad "gen $*: exit $rc"
     elif [ "$lines" -ne 1 ] || ! grep -Eq -- "$re" err.txt; then
         bad "gen $*: stderr '$(cat err.txt)' is not one line matching /$re/"
-    elif [ -e out.tpt ] || [ -e out.tpt.tmp ]; then
+    elif [ -e out.tpt ] || compgen -G "out.tpt.tmp*" >/dev/null; then
         bad "gen $*: left an output file behind"
     else
         ok

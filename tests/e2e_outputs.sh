@@ -73,7 +73,7 @@ assert csvf.readline().strip() == header, "CSV header differs from docs/outputs.
 print("%d documented keys checked" % len(documented))
 PY
 "$bin" run -q -p chip.clock_ghz=0.5 --json b.json "$trace"
-ls ./*.tmp >/dev/null 2>&1 && bad "a .tmp file was left behind" || ok "no .tmp files left"
+compgen -G "./*.tmp*" >/dev/null && bad "a temporary (.tmp.*) file was left behind" || ok "no temporaries left"
 
 # ---- tpusim report ----
 if "$bin" report --help >/dev/null 2>&1; then
@@ -164,7 +164,7 @@ PY
     else
         bad "--timeline output"
     fi
-    [ -e tl.json.tmp ] && bad "timeline .tmp left" || true
+    compgen -G "tl*.json.tmp*" >/dev/null && bad "timeline temporary left" || true
     # HBM channel and ICI link tracks exist when the models register per-channel ("hbm"
     # "ch<N>_bytes") and per-link ("ici" "link_x+_bytes") counters (docs/outputs.md).
     "$bin" run -q -c v7 --json tl_full_run.json "$tl_trace"

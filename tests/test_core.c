@@ -73,7 +73,7 @@ static void obs(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64_t st
 
 static int run_t(run *s, const char *trace, const char **ovr, unsigned novr, obs_log *log, err *e)
 {
-    sim_hooks h = {obs, log};
+    sim_hooks h = {.observer = obs, .ctx = log};
     return run_trace(s, NULL, ovr, novr, trace, log ? &h : NULL, e);
 }
 

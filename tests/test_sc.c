@@ -102,7 +102,7 @@ static void run_text(run *s, const char *name, const char *text, const char **ex
     for (unsigned i = 0; i < n; i++)
         ovr[k++] = extra[i];
     assemble(name, text, p, sizeof p);
-    sim_hooks h = {obs, log};
+    sim_hooks h = {.observer = obs, .ctx = log};
     err e;
     if (run_trace(s, NULL, ovr, k, p, log ? &h : NULL, &e))
         fail_msg("%s: %s", name, e.msg);

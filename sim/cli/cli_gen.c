@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "gen.h"
+#include "ofile.h"
 #include "models.h"
 
 #define GEN_MAX_OVERRIDES 256
@@ -720,6 +721,9 @@ int cli_gen(int argc, char **argv, err *e)
         rc = 0;
         goto out;
     }
+    const ofile_ref out = {o.output, "-o"}, ins[] = {{c->source, "config"}};
+    if (ofile_check(&out, 1, ins, c->source[0] ? 1 : 0, e)) /* before generating */
+        goto out;
     char note[TRACE_NOTE_MAX];
     build_note(note, sizeof note, argc, argv);
     rc = gen_run(&o, c, note, e);

@@ -7,12 +7,13 @@
 #include <string.h>
 
 #include "config.h"
+#include "ofile.h"
 #include "pod.h"
 #include "podrep.h"
 #include "sim.h"
 
-#define POD_MAX_OVERRIDES  256
-#define POD_MAX_SCALING    32
+#define POD_MAX_OVERRIDES 256
+#define POD_MAX_SCALING   32
 
 typedef struct pod_opts {
     const char *config, *trace, *json, *topology;
@@ -53,7 +54,8 @@ static void pod_usage(FILE *out)
             "      --mode MODE       symmetric (default): one representative chip, collectives\n"
             "                        timed on the whole topology; full: every chip simulated\n"
             "                        (slices of up to %d chips)\n"
-            "      --json FILE       write the estimate as JSON (atomically; - = stdout)\n"
+            "      --json FILE       write the estimate as JSON (atomically; - = stdout, and the\n"
+            "                        text report goes to stderr)\n"
             "  -q, --quiet           do not print the text report\n"
             "      --scaling LIST    also estimate these chip counts: weak scaling with one\n"
             "                        trace, strong scaling with a {chips} trace name (the\n"
@@ -72,7 +74,6 @@ static int parse_u64(const char *s, uint64_t *v)
     *v = x;
     return 0;
 }
-
 
 static int parse_scaling(const char *s, pod_opts *o, err *e)
 {
@@ -197,6 +198,18 @@ int cli_pod(int argc, char **argv, err *e)
     cfg c;
     if (sim_load_cfg(&c, o.config, o.ovr, o.novr, e))
         return -1;
+    /* before any work: the --json file creatable, and neither a trace nor the config */
+    ofile_ref out = {o.json, "--json"}, *ins = calloc(o.ntraces + 2, sizeof *ins);
+    if (!ins)
+        return err_set(e, "pod: out of memory");
+    ins[0] = (ofile_ref){o.config, "config"};
+    ins[1] = (ofile_ref){c.source, "config"};
+    for (unsigned i = 0; i < o.ntraces; i++)
+        ins[2 + i] = (ofile_ref){o.traces[i], "trace"};
+    int bad = ofile_check(&out, 1, ins, o.ntraces + 2, e);
+    free(ins);
+    if (bad)
+        return -1;
     char topo[64];
     if (o.topology)
         snprintf(topo, sizeof topo, "%s", o.topology);
@@ -226,10 +239,11 @@ int cli_pod(int argc, char **argv, err *e)
         if (pod_estimate(&c, o.trace, t, o.mode, &res[1 + i], e))
             goto out;
     }
-    if (!o.quiet && (!o.json || strcmp(o.json, "-"))) {
-        pod_report_text(stdout, &c, &view, &res[0]);
+    if (!o.quiet) { /* with --json - stdout carries the JSON: the text goes to stderr */
+        FILE *text = o.json && !strcmp(o.json, "-") ? stderr : stdout;
+        pod_report_text(text, &c, &view, &res[0]);
         if (o.nscaling)
-            pod_report_scaling_text(stdout, &res[1], o.nscaling, o.per_count);
+            pod_report_scaling_text(text, &res[1], o.nscaling, o.per_count);
     }
     if (o.json && pod_report_json(o.json, &c, &view, &res[0], &res[1], o.nscaling, e))
         goto out;

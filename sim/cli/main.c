@@ -1,7 +1,12 @@
 /* main.c - the tpusim command line: the only place that prints errors and chooses exit codes.
- * Subcommands: run, pod, gen, asm, disasm, config, isa. Reports go to stdout, diagnostics
- * to stderr; every failure is one line "tpusim: <message>" and a non-zero exit. */
+ * Subcommands: run, pod, gen, asm, disasm, config, isa. Reports go to stdout (to stderr when
+ * an output file is "-", which is stdout), diagnostics to stderr; every failure is one line
+ * "tpusim: <message>" and a non-zero exit, a failed write to stdout included. SIGINT, SIGTERM,
+ * SIGHUP and SIGPIPE remove the temporaries of unfinished outputs before ending the process. */
+#define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +16,7 @@
 #include "config.h"
 #include "isa.h"
 #include "cli.h"
+#include "ofile.h"
 #include "pod.h"
 #include "progress.h"
 #include "run.h"
@@ -92,10 +98,18 @@ static void run_usage(FILE *out)
             "Size stays bounded on long runs: at most N slices (about 120 bytes each), at most\n"
             "2 x %d bandwidth counter samples per chip, and a few metadata events per unit.\n"
             "\n"
-            "All files are written to FILE.tmp and renamed when complete. A progress line\n"
-            "(instructions done, simulated time, rate, ETA) is redrawn on stderr when it is\n"
-            "a terminal, unless -q. Formats: docs/outputs.md.\n",
+            "Files are written to a temporary FILE.tmp.XXXXXX and renamed when complete (a\n"
+            "device or FIFO is written directly, a symlink's target is replaced); an output\n"
+            "that is also an input or another output is refused before simulating. With\n"
+            "FILE '-' that output goes to stdout and the text report to stderr. A progress\n"
+            "line (instructions done, simulated time, rate, ETA) is redrawn on stderr when it\n"
+            "is a terminal, unless -q. Formats: docs/outputs.md.\n",
             TIMELINE_DEFAULT_MAX, TIMELINE_BUCKETS + 1);
+}
+
+static int is_stdout(const char *path)
+{
+    return path && !strcmp(path, "-");
 }
 
 static int cmd_run(int argc, char **argv)
@@ -160,26 +174,54 @@ static int cmd_run(int argc, char **argv)
     }
     if (optind != argc - 1)
         return usage_error("run", "expected one TRACE argument");
-    char label[1100];
-    snprintf(label, sizeof label, "%s (%s)", argv[optind], config ? config : "defaults");
+    const char *trace = argv[optind];
+    int to_stdout = is_stdout(json) + is_stdout(csv) + is_stdout(tl_path);
+    if (to_stdout > 1)
+        return usage_error("run", "only one of --json, --csv and --timeline can be '-'");
+    FILE *text = to_stdout ? stderr : stdout; /* stdout carries the file then */
+    cfg *cf = malloc(sizeof *cf);
+    if (!cf)
+        return fail(&(err){"out of memory", ERR_NOMEM});
+    if (sim_load_cfg(cf, config, ovr, novr, &e)) {
+        free(cf);
+        return fail(&e);
+    }
+    /* before any work: outputs creatable, none of them an input or another output */
+    const ofile_ref outs[] = {{json, "--json"}, {csv, "--csv"}, {tl_path, "--timeline"}};
+    const ofile_ref ins[] = {{trace, "trace"}, {config, "config"}, {cf->source, "config"}};
+    if (ofile_check(outs, 3, ins, 3, &e)) {
+        free(cf);
+        return fail(&e);
+    }
+    char *label = NULL;
+    if (asprintf(&label, "%s (%s)", trace, config ? config : "defaults") < 0) {
+        free(cf);
+        return fail(&(err){"out of memory", ERR_NOMEM});
+    }
     tlo.label = label;
     timeline *tl = NULL;
-    if (tl_path && !(tl = timeline_new(tl_path, &tlo, &e)))
+    if (tl_path && !(tl = timeline_new(tl_path, &tlo, &e))) {
+        free(label);
+        free(cf);
         return fail(&e);
-    progress *pg =
-        progress_new(stderr, progress_trace_count(argv[optind]), !quiet && isatty(2), &e);
+    }
+    /* the total comes from the replay's own reader: the trace is read once (pipes, FIFOs) */
+    progress *pg = progress_new(stderr, 0, !quiet && isatty(2), &e);
     if (!pg) {
         timeline_abort(tl);
+        free(label);
+        free(cf);
         return fail(&e);
     }
     progress_fanout fan = {0};
     progress_fanout_add(&fan, progress_observe, pg);
     if (tl)
         progress_fanout_add(&fan, timeline_observe, tl);
-    sim_hooks hooks = {.observer = progress_fanout_observe, .ctx = &fan};
+    sim_hooks hooks = {
+        .observer = progress_fanout_observe, .ctx = &fan, .start = progress_start, .start_ctx = pg};
     run s;
     int rc = 0;
-    int failed = run_trace(&s, config, ovr, novr, argv[optind], &hooks, &e);
+    int failed = run_trace_cfg(&s, cf, trace, &hooks, &e);
     progress_finish(pg);
     if (failed) {
         rc = fail(&e);
@@ -204,7 +246,7 @@ static int cmd_run(int argc, char **argv)
                     (unsigned long long)tlo.max_events);
     }
     if (!quiet)
-        report_text(&s.rep, stdout);
+        report_text(&s.rep, text);
     if (json && report_json(&s.rep, json, &e)) {
         rc = fail(&e);
         goto out;
@@ -215,6 +257,8 @@ out:
     timeline_abort(tl);
     progress_free(pg);
     run_fini(&s);
+    free(label);
+    free(cf);
     return rc;
 }
 
@@ -237,6 +281,9 @@ static int cmd_asm(int argc, char **argv)
     if (!in || !out)
         return usage_error("asm", "expected IN.s -o OUT.tpt");
     err e;
+    const ofile_ref o = {out, "-o"}, i = {in, "assembly source"};
+    if (ofile_check(&o, 1, &i, 1, &e))
+        return fail(&e);
     return asm_file(in, out, &e) ? fail(&e) : 0;
 }
 
@@ -284,7 +331,55 @@ static int cmd_config(int argc, char **argv)
     return 0;
 }
 
+/* Remove unfinished outputs' temporaries, then die of the same signal (exit status 128+sig). */
+static void on_signal(int sig)
+{
+    ofile_unlink_temps();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void catch_signals(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old, sa = {.sa_handler = on_signal};
+        sigemptyset(&sa.sa_mask);
+        for (unsigned j = 0; j < sizeof sigs / sizeof sigs[0]; j++)
+            sigaddset(&sa.sa_mask, sigs[j]);
+        /* a signal ignored by whoever started us (nohup, a background job) stays ignored */
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+/* Standard output is written through stdio: a full disk or a closed pipe shows up only at
+ * the flush. A command that succeeded fails if its output did not make it; one that failed
+ * already said why (maybe this very write error), so its status stands. */
+static int finish_stdout(int rc)
+{
+    errno = 0;
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    int en = errno;
+    if (fclose(stdout) && !bad)
+        bad = 1, en = errno;
+    if (bad && !rc) {
+        fprintf(stderr, "%s: standard output: cannot write: %s\n", prog,
+                en ? strerror(en) : "write error");
+        return 1;
+    }
+    return rc;
+}
+
+static int dispatch(int argc, char **argv);
+
 int main(int argc, char **argv)
+{
+    catch_signals();
+    return finish_stdout(dispatch(argc, argv));
+}
+
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "%s: expected a COMMAND (see 'tpusim --help')\n", prog);

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "ofile.h"
+
 #define CMP_MAX_DEPTH 64
 #define CMP_MAX_FILE  (256u << 20) /* run reports are kilobytes; refuse absurd inputs */
 
@@ -453,11 +455,13 @@ static void cmp_csv_str(FILE *f, const char *s)
 static int cmp_write_csv(const char *path, const char *const *files, unsigned nf,
                          const cmp_row *rows, size_t nrows, err *e)
 {
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
+    ofile_ref out = {path, "--csv"}, in[COMPARE_MAX_RUNS];
+    for (unsigned j = 0; j < nf; j++)
+        in[j] = (ofile_ref){files[j], "report input"};
+    ofile *of;
+    if (ofile_check(&out, 1, in, nf, e) || ofile_open(&of, path, e))
+        return -1;
+    FILE *f = ofile_stream(of);
     fputs("metric", f);
     for (unsigned j = 0; j < nf; j++) {
         fputc(',', f);
@@ -482,12 +486,7 @@ static int cmp_write_csv(const char *path, const char *const *files, unsigned nf
         }
         fputc('\n', f);
     }
-    int bad = ferror(f);
-    if (fclose(f) || bad || rename(tmp, path)) {
-        unlink(tmp);
-        return err_set(e, "%s: cannot write", path);
-    }
-    return 0;
+    return ofile_close(of, e);
 }
 
 /* Build every row of the table from the loaded documents. */

@@ -7,8 +7,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "trace.h"
-
 struct progress {
     FILE *out;
     uint64_t total, done, sim_ps, draws;
@@ -150,15 +148,10 @@ uint64_t progress_draws(const progress *p)
     return p->draws;
 }
 
-uint64_t progress_trace_count(const char *trace_path)
+void progress_start(void *ctx, uint64_t total_insns)
 {
-    trace_reader *r;
-    err e;
-    if (trace_reader_open(&r, trace_path, &e))
-        return 0;
-    uint64_t n = trace_reader_count(r);
-    trace_reader_free(r);
-    return n == UINT64_MAX ? 0 : n;
+    progress *p = ctx;
+    p->total = total_insns == UINT64_MAX ? 0 : total_insns;
 }
 
 int progress_fanout_add(progress_fanout *f, core_observer fn, void *ctx)

@@ -358,11 +358,10 @@ static void csv_field(FILE *f, const char *s, int quote)
 
 int report_csv(const report *r, const char *path, err *e)
 {
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
+    ofile *of;
+    if (ofile_open(&of, path, e))
+        return -1;
+    FILE *f = ofile_stream(of);
     fprintf(f, "row,name,kind,instructions,start_ps,end_ps,busy_ps,util,flops,bytes,"
                "stall_sem_ps,stall_queue_ps,stall_vmem_ps,stall_hbm_ps,tflops\n");
     fputs("total,", f);
@@ -393,10 +392,5 @@ int report_csv(const report *r, const char *path, err *e)
                 g->insns, g->start_ps, g->end_ps, g->end_ps - g->start_ps, g->flops, g->hbm_bytes,
                 g->tflops);
     }
-    int bad = ferror(f);
-    if (fclose(f) || bad || rename(tmp, path)) {
-        unlink(tmp);
-        return err_set(e, "%s: cannot write", path);
-    }
-    return 0;
+    return ofile_close(of, e);
 }

@@ -16,6 +16,9 @@ typedef struct run {
  * run_fini is always safe afterwards. */
 int run_trace(run *r, const char *config_path, const char **overrides, unsigned noverrides,
               const char *trace_path, const sim_hooks *hooks, err *e);
+/* The same with a config already loaded (sim_load_cfg), so that the caller can check its
+ * files (ofile_check) before simulating. */
+int run_trace_cfg(run *r, const cfg *c, const char *trace_path, const sim_hooks *hooks, err *e);
 void run_fini(run *r);
 
 #endif

@@ -17,6 +17,7 @@
 
 #include "core.h"
 #include "hbm.h"
+#include "ofile.h"
 #include "ici.h"
 #include "json.h"
 #include "stats.h"
@@ -74,7 +75,7 @@ typedef struct tl_chip {
 
 struct timeline {
     FILE *f;
-    char path[512], tmp[520];
+    ofile *of; /* f's file */
     timeline_opts o;
     char label[600];
     tl_chip **chips;
@@ -451,19 +452,11 @@ timeline *timeline_new(const char *path, const timeline_opts *opts, err *e)
         free(tl);
         return NULL;
     }
-    if (strlen(path) >= sizeof tl->path) {
-        err_set(e, "%s: path too long", path);
+    if (ofile_open(&tl->of, path, e)) {
         free(tl);
         return NULL;
     }
-    snprintf(tl->path, sizeof tl->path, "%s", path);
-    snprintf(tl->tmp, sizeof tl->tmp, "%s.tmp", path);
-    tl->f = fopen(tl->tmp, "w");
-    if (!tl->f) {
-        err_set(e, "%s: cannot create: %s", tl->tmp, strerror(errno));
-        free(tl);
-        return NULL;
-    }
+    tl->f = ofile_stream(tl->of);
     fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", tl->f);
     if (!tl_chip_get(tl, 0)) {
         err_setk(e, ERR_NOMEM, "out of memory");
@@ -495,10 +488,7 @@ void timeline_abort(timeline *tl)
 {
     if (!tl)
         return;
-    if (tl->f) {
-        fclose(tl->f);
-        unlink(tl->tmp);
-    }
+    ofile_abort(tl->of);
     tl_free(tl);
 }
 
@@ -624,27 +614,19 @@ int timeline_close(timeline *tl, err *e)
             tl->o.window_start_ps, tl->o.window_end_ps,
             tl->o.merge_gap_ps == TIMELINE_NO_MERGE ? -1.0 : (double)tl->o.merge_gap_ps,
             tl->o.max_events, tl->cnt.slices, tl->cnt.merged, tl->cnt.dropped, tl->cnt.outside);
-    int bad = ferror(tl->f);
-    int en = errno;
-    if (fclose(tl->f))
-        bad = 1, en = errno;
+    ofile *of = tl->of;
+    tl->of = NULL;
     tl->f = NULL;
     if (tl->oom) {
-        unlink(tl->tmp);
-        err_setk(e, ERR_NOMEM, "%s: out of memory while recording the timeline", tl->path);
+        err_path(e, ofile_path(of), "out of memory while recording the timeline");
+        e->kind = ERR_NOMEM;
+        ofile_abort(of);
         tl_free(tl);
         return -1;
     }
-    if (bad || rename(tl->tmp, tl->path)) {
-        if (!bad)
-            en = errno;
-        unlink(tl->tmp);
-        err_set(e, "%s: cannot write: %s", tl->path, strerror(en));
-        tl_free(tl);
-        return -1;
-    }
+    int rc = ofile_close(of, e);
     tl_free(tl);
-    return 0;
+    return rc;
 }
 
 void timeline_get_counts(const timeline *tl, timeline_counts *c)

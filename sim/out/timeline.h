@@ -16,8 +16,9 @@
  * per-channel ("hbm" "ch<N>_bytes") and per-link ("ici" "link_x+_bytes") byte counters.
  * Regions are slices on "regions" tracks.
  *
- * The file is written to PATH.tmp while the run goes on and renamed to PATH by
- * timeline_close; on any failure the .tmp is removed. See docs/outputs.md. */
+ * The file is written through ofile.h (a temporary renamed to PATH by timeline_close, or
+ * PATH itself when it is a device or FIFO); on any failure the temporary is removed. See
+ * docs/outputs.md. */
 #ifndef TPU_TIMELINE_H
 #define TPU_TIMELINE_H
 
@@ -48,7 +49,7 @@ typedef struct timeline_opts {
 /* Defaults: whole run, merge touching slices (gap 0), 1,000,000 slices, no label. */
 void timeline_opts_default(timeline_opts *o);
 
-/* Create PATH.tmp. opts may be NULL (defaults). Returns NULL with e filled on failure.
+/* Open PATH (ofile_open). opts may be NULL (defaults). Returns NULL with e filled on failure.
  * The caller owns the result and releases it with timeline_close or timeline_abort. */
 timeline *timeline_new(const char *path, const timeline_opts *opts, err *e);
 
@@ -69,10 +70,10 @@ void timeline_add_regions(timeline *tl, unsigned chip_id, const chip *ch);
  * timeline_get_counts are final after it. timeline_close does it too. */
 void timeline_flush(timeline *tl);
 
-/* Flush pending slices, counters and the truncation notice, close and rename PATH.tmp to
- * PATH. Frees tl in every case; on failure removes the .tmp and fills e. */
+/* Flush pending slices, counters and the truncation notice, close and rename the temporary
+ * to PATH. Frees tl in every case; on failure removes the temporary and fills e. */
 int timeline_close(timeline *tl, err *e);
-/* Remove PATH.tmp and free tl (NULL is fine). */
+/* Remove the temporary and free tl (NULL is fine). */
 void timeline_abort(timeline *tl);
 
 /* Counts so far, for tests and the CLI's summary line. */
