@@ -9,6 +9,7 @@
 #include "stats.h"
 
 #include "core.h"
+#include "energy.h"
 
 /* Optional observers attached before the replay starts (timeline, progress). */
 typedef struct sim_hooks {
@@ -21,14 +22,18 @@ typedef struct sim_run {
     struct ici_net *net;
     chip *chip;
     stats_reg *stats;
-    double wall_s;   /* wall-clock seconds of the replay */
-    uint64_t events; /* kernel callbacks run */
+    energy_probe *eprobe;  /* the chip's dynamic-energy terms */
+    energy_meter *emeter;  /* observes completions: regions, windows */
+    energy_result *energy; /* the run's energy figures (registered under "energy") */
+    double wall_s;         /* wall-clock seconds of the replay */
+    uint64_t events;       /* kernel callbacks run */
 } sim_run;
 
 /* Load config_path (NULL = defaults) with `noverrides` "key=value" overrides, replay the
  * trace on one chip (collectives timed on the config's ici.dims in symmetric mode), and
  * register the chip's and the network's counters in s->stats (the report is built from them by
- * the output layer, run.h). On failure returns non-zero with e filled; sim_run_fini is always safe. */
+ * the output layer, run.h). On failure returns non-zero with e filled; sim_run_fini is always safe.
+ */
 int sim_run_trace(sim_run *s, const char *config_path, const char **overrides, unsigned noverrides,
                   const char *trace_path, const sim_hooks *hooks, err *e);
 /* Same, with an already loaded config. hooks may be NULL. */
