@@ -9,7 +9,10 @@ int run_trace(run *r, const char *config_path, const char **overrides, unsigned 
     memset(r, 0, sizeof *r);
     if (sim_run_trace(&r->sim, config_path, overrides, noverrides, trace_path, hooks, e))
         return -1;
-    return report_build(&r->rep, r->sim.chip, r->sim.stats, trace_path, r->sim.cfg.source, e);
+    if (report_build(&r->rep, r->sim.chip, r->sim.stats, trace_path, r->sim.cfg.source, e))
+        return -1;
+    r->rep.energy = r->sim.energy;
+    return 0;
 }
 
 void run_fini(run *r)
