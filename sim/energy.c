@@ -280,7 +280,9 @@ struct energy_meter {
     uint64_t nwin, capwin;
     double (*reg)[ENERGY_CAT_COUNT]; /* pJ per region */
     unsigned nreg, capreg;
-    int oom;
+    int oom, started;
+    unsigned cur_region;   /* region of the completions since the last sample */
+    double next_sample_ps; /* end of the window of the last sample */
     void (*next)(void *, uint64_t, unsigned, const unit *, uint64_t, uint64_t, unsigned);
     void *next_ctx;
 };
@@ -413,7 +415,17 @@ void energy_meter_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, u
                           uint64_t end_ps, unsigned region)
 {
     energy_meter *m = ctx;
-    meter_charge(m, end_ps, region);
+    /* Sample (a pass over every counter of the probe) only when the region changes or a window
+     * boundary is passed: per-completion cost stays a compare. */
+    if (!m->started) {
+        m->started = 1;
+        m->cur_region = region;
+    }
+    if (region != m->cur_region || (double)end_ps >= m->next_sample_ps) {
+        meter_charge(m, end_ps, m->cur_region);
+        m->cur_region = region;
+        m->next_sample_ps = (floor((double)end_ps / m->win_ps) + 1) * m->win_ps;
+    }
     if (m->next)
         m->next(m->next_ctx, idx, op, u, start_ps, end_ps, region);
 }
@@ -459,8 +471,8 @@ int energy_meter_result(energy_meter *m, uint64_t end_ps, double flops, unsigned
 {
     memset(out, 0, sizeof *out);
     /* Work begun after the last completion (none in a finished run) goes to the last region. */
-    if (m->nreg)
-        meter_charge(m, end_ps, m->nreg - 1);
+    if (m->started)
+        meter_charge(m, end_ps, m->cur_region);
     if (m->oom)
         return err_setk(e, ERR_NOMEM, "energy: out of memory while metering");
     double pj[ENERGY_CAT_COUNT];

@@ -70,10 +70,11 @@ void energy_result_fini(energy_result *r);
 int energy_eval(const cfg *c, const stats_reg *r, uint64_t end_ps, double flops, energy_result *out,
                 err *e);
 
-/* The meter: a core_observer that samples the probe at every completion. The energy started
- * since the previous completion (and static power over that interval) is charged to the
- * completing instruction's region and spread evenly over the time since the previous
- * completion in the windows. The probe must outlive the meter (not owned). */
+/* The meter: a core_observer that samples the probe at the first completion of a new region
+ * and the first completion past a window boundary (and at the end). The energy begun since the
+ * previous sample (and static power over that interval) is charged to the region of the
+ * completions in between and spread evenly over that interval in the windows. The probe must
+ * outlive the meter (not owned). */
 typedef struct energy_meter energy_meter;
 energy_meter *energy_meter_new(const cfg *c, const energy_probe *p, err *e);
 void energy_meter_free(energy_meter *m);
