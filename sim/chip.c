@@ -123,6 +123,11 @@ const cfg *chip_cfg(const chip *ch)
     return ch->cfg;
 }
 
+const char *chip_trace_note(const chip *ch)
+{
+    return trace_reader_header(ch->tr)->note;
+}
+
 void chip_free(chip *ch)
 {
     if (!ch)

@@ -51,5 +51,7 @@ void chip_free(chip *ch);
 /* The chip's dispatcher and config, for reports (core.h is internal to sim/). */
 struct core *chip_core(const chip *ch);
 const cfg *chip_cfg(const chip *ch);
+/* The note in the chip's trace header (owned by the chip). */
+const char *chip_trace_note(const chip *ch);
 
 #endif

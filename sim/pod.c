@@ -200,7 +200,7 @@ static int pod_finish_chips(chip **chips, unsigned nchips, err *e)
 }
 
 /* Per-chip averages of the step time split, FLOPs and ICI bytes; step_ps is the slowest. */
-static int pod_average_chips(chip **chips, unsigned nchips, pod_result *res, err *e)
+static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_result *res, err *e)
 {
     for (unsigned i = 0; i < nchips; i++) {
         chip_summary s;
@@ -223,7 +223,14 @@ static int pod_average_chips(chip **chips, unsigned nchips, pod_result *res, err
         res->t_compute += st(r, "core", "t_compute_ps");
         res->t_memory += st(r, "core", "t_memory_ps");
         res->t_comm += st(r, "core", "t_comm_ps");
+        energy_result en;
+        int rc = energy_eval(c, r, 0, 0, &en, e); /* dynamic only: static follows the step */
         stats_free(r);
+        if (rc)
+            return -1;
+        for (int k = 0; k < ENERGY_CAT_COUNT; k++)
+            res->chip_j[k] += en.j[k];
+        energy_result_fini(&en);
     }
     double k = 1.0 / nchips;
     res->flops_per_chip *= k;
@@ -234,6 +241,8 @@ static int pod_average_chips(chip **chips, unsigned nchips, pod_result *res, err
     res->t_compute *= k;
     res->t_memory *= k;
     res->t_comm *= k;
+    for (int i = 0; i < ENERGY_CAT_COUNT; i++)
+        res->chip_j[i] *= k;
     /* idle: the rest of the step, including the wait of early finishers (full mode) */
     double busy = res->t_compute + res->t_memory + res->t_comm;
     res->t_idle = (double)res->step_ps > busy ? (double)res->step_ps - busy : 0;
@@ -264,6 +273,15 @@ static void pod_derive(const cfg *c, pod_result *res)
         }
     }
     res->mfu = step_s > 0 && peak_chip > 0 ? res->mxu_flops_per_chip / step_s / peak_chip : 0;
+    /* Energy per step: each chip's dynamic energy plus static power over the whole step. */
+    res->chip_j[ENERGY_STATIC] = c->energy_static_w * step_s;
+    res->chip_j_total = 0;
+    for (int i = 0; i < ENERGY_CAT_COUNT; i++)
+        res->chip_j_total += res->chip_j[i];
+    res->chip_w = step_s > 0 ? res->chip_j_total / step_s : 0;
+    res->pod_j_per_step = res->chips * res->chip_j_total;
+    res->pod_mw = res->chips * res->chip_w * 1e-6;
+    res->tflops_per_w = res->chip_j_total > 0 ? res->flops_per_chip / res->chip_j_total * 1e-12 : 0;
 }
 
 /* The network's per-collective rows (at most POD_MAX_ROWS) and mismatch count. */
@@ -299,7 +317,7 @@ int pod_estimate_traces(const cfg *c, const char *const *traces, unsigned ntrace
     if (pod_build_chips(c, net, traces, ntraces, chips, nchips, res, e))
         goto out;
     kern_run(KERN_FOREVER);
-    if (pod_finish_chips(chips, nchips, e) || pod_average_chips(chips, nchips, res, e))
+    if (pod_finish_chips(chips, nchips, e) || pod_average_chips(c, chips, nchips, res, e))
         goto out;
     pod_derive(c, res);
     pod_copy_rows(net, res);

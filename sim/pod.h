@@ -9,8 +9,9 @@
 #include "err.h"
 #include "config.h"
 #include "ici.h"
+#include "energy.h"
 
-#define POD_MAX_ROWS (ICI_KIND_COUNT * 8)
+#define POD_MAX_ROWS       (ICI_KIND_COUNT * 8)
 #define POD_FULL_MAX_CHIPS 1024 /* every chip is a full chip model: keep full mode to slices */
 
 /* Everything one estimate reports. Times in ps; per-chip figures are means over the chips
@@ -32,6 +33,14 @@ typedef struct pod_result {
     double sustained_ef;             /* chips x flops_per_chip / step */
     double mfu;                      /* mxu_flops_per_chip / step / peak of mfu_dtype */
     int mfu_dtype;                   /* the trace's MXU datatype; -1 = mixed (effective peak) */
+    /* energy (docs/models-energy.md): per chip, dynamic from its counters (mean over the chips
+     * simulated), static = energy.static_w x step (every chip is powered for the whole step) */
+    double chip_j[ENERGY_CAT_COUNT]; /* J per chip per step, by category */
+    double chip_j_total;             /* J per chip per step */
+    double chip_w;                   /* chip_j_total / step */
+    double pod_j_per_step;           /* chips x chip_j_total */
+    double pod_mw;                   /* pod_j_per_step / step, MW */
+    double tflops_per_w;             /* flops per joule / 1e12 */
     uint64_t mismatches; /* collectives whose kind or size differed within a group (full) */
     unsigned nrows;
     ici_row rows[POD_MAX_ROWS]; /* chip 0's collectives */

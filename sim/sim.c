@@ -3,6 +3,7 @@
 #include "sim.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -37,6 +38,34 @@ static double wall_now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The energy probe reads the chip's counters (their addresses, through a private registry);
+ * the meter observes every completion. */
+static int sim_energy_begin(sim_run *s, err *e)
+{
+    stats_reg *r = stats_new(e);
+    if (!r)
+        return -1;
+    chip_register_stats(s->chip, r);
+    int rc = stats_check(r, e);
+    if (!rc && (!(s->eprobe = energy_probe_new(&s->cfg, r, e)) ||
+                !(s->emeter = energy_meter_new(&s->cfg, s->eprobe, e))))
+        rc = -1;
+    stats_free(r);
+    return rc;
+}
+
+static int sim_energy_end(sim_run *s, err *e)
+{
+    chip_summary sum;
+    unsigned nreg;
+    chip_summarize(s->chip, &sum);
+    core_regions(chip_core(s->chip), &nreg);
+    if (!(s->energy = calloc(1, sizeof *s->energy)))
+        return err_setk(e, ERR_NOMEM, "out of memory");
+    return energy_meter_result(s->emeter, sum.end_ps, (double)sum.flops, nreg,
+                               chip_trace_note(s->chip), s->energy, e);
+}
+
 int sim_run_cfg(sim_run *s, const cfg *c, const char *trace_path, const sim_hooks *hooks, err *e)
 {
     memset(s, 0, sizeof *s);
@@ -48,8 +77,11 @@ int sim_run_cfg(sim_run *s, const cfg *c, const char *trace_path, const sim_hook
     s->chip = chip_new(&s->cfg, 0, s->net, trace_path, e);
     if (!s->chip || chip_prefetch(s->chip, e))
         return -1;
+    if (sim_energy_begin(s, e))
+        return -1;
     if (hooks && hooks->observer)
-        core_set_observer(chip_core(s->chip), hooks->observer, hooks->ctx);
+        energy_meter_chain(s->emeter, hooks->observer, hooks->ctx);
+    core_set_observer(chip_core(s->chip), energy_meter_observe, s->emeter);
     if (hooks && hooks->start)
         hooks->start(hooks->start_ctx, chip_trace_count(s->chip));
     double t0 = wall_now();
@@ -64,6 +96,9 @@ int sim_run_cfg(sim_run *s, const cfg *c, const char *trace_path, const sim_hook
         return -1;
     chip_register_stats(s->chip, s->stats);
     ici_net_register_stats(s->net, s->stats);
+    if (sim_energy_end(s, e))
+        return -1;
+    energy_register_stats(s->energy, s->stats);
     return stats_check(s->stats, e);
 }
 
@@ -80,6 +115,11 @@ int sim_run_trace(sim_run *s, const char *config_path, const char **overrides, u
 void sim_run_fini(sim_run *s)
 {
     stats_free(s->stats);
+    if (s->energy)
+        energy_result_fini(s->energy);
+    free(s->energy);
+    energy_meter_free(s->emeter);
+    energy_probe_free(s->eprobe);
     chip_free(s->chip);
     if (s->net)
         ici_net_free(s->net);

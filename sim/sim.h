@@ -9,6 +9,7 @@
 #include "stats.h"
 
 #include "core.h"
+#include "energy.h"
 
 /* Optional observers attached before the replay starts (timeline, progress). */
 typedef struct sim_hooks {
@@ -26,8 +27,11 @@ typedef struct sim_run {
     struct ici_net *net;
     chip *chip;
     stats_reg *stats;
-    double wall_s;   /* wall-clock seconds of the replay */
-    uint64_t events; /* kernel callbacks run */
+    energy_probe *eprobe;  /* the chip's dynamic-energy terms */
+    energy_meter *emeter;  /* observes completions: regions, windows */
+    energy_result *energy; /* the run's energy figures (registered under "energy") */
+    double wall_s;         /* wall-clock seconds of the replay */
+    uint64_t events;       /* kernel callbacks run */
 } sim_run;
 
 /* Load config_path (NULL = defaults) with `noverrides` "key=value" overrides, replay the

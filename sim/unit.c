@@ -62,6 +62,8 @@ void unit_register_stats(unit *u, stats_reg *r)
     stats_u64(r, u->name, "stall_hbm_ps", "ps", "time added by HBM bandwidth", &u->stall_hbm_ps);
     stats_u64(r, u->name, "flops", "FLOP", "operations done", &u->flops);
     stats_u64(r, u->name, "bytes", "B", "bytes moved", &u->bytes);
+    stats_u64(r, u->name, "vmem_rd_bytes", "B", "bytes read from VMEM", &u->vmem_rd_bytes);
+    stats_u64(r, u->name, "vmem_wr_bytes", "B", "bytes written to VMEM", &u->vmem_wr_bytes);
     if (u->ops->stats)
         u->ops->stats(u, r);
 }

@@ -82,6 +82,8 @@ struct unit {
     uint64_t stall_hbm_ps;  /* time added by limited or contended HBM bandwidth */
     uint64_t flops;         /* floating-point (or integer MAC x2) operations done */
     uint64_t bytes;         /* bytes moved (DMA: HBM<->VMEM, ICI: bytes sent) */
+    uint64_t vmem_rd_bytes; /* bytes this unit read from VMEM (energy model) */
+    uint64_t vmem_wr_bytes; /* bytes this unit wrote to VMEM (energy model) */
 };
 
 /* Wrappers (unit.c). unit_new also fills the common fields, finds the ops' row of the unit

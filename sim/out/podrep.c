@@ -73,6 +73,14 @@ void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_resul
             "idle %.1f%%\n",
             share(r->t_compute, r->step_ps) * 100, share(r->t_memory, r->step_ps) * 100,
             share(r->t_comm, r->step_ps) * 100, share(r->t_idle, r->step_ps) * 100);
+    fprintf(out,
+            "energy          %.4g J per chip per step (static %.1f%%), %.4g W per chip; "
+            "%.4g TFLOP/s per W\n",
+            r->chip_j_total,
+            r->chip_j_total > 0 ? r->chip_j[ENERGY_STATIC] / r->chip_j_total * 100 : 0, r->chip_w,
+            r->tflops_per_w);
+    fprintf(out, "pod power       %.4g MW; %.4g MJ per step (%u chips)\n", r->pod_mw,
+            r->pod_j_per_step * 1e-6, r->chips);
     if (r->mismatches)
         fprintf(out,
                 "warning: %llu collectives differed in kind or size between the chips of a "
@@ -131,7 +139,7 @@ static void json_result_core(json_w *w, const pod_result *r)
 }
 
 int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod_result *r,
-                      const pod_result *sc, unsigned nsc, err *e)
+                    const pod_result *sc, unsigned nsc, err *e)
 {
     json_w w;
     if (json_open(&w, path, e))
@@ -162,6 +170,18 @@ int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod
     json_num(&w, "ici_bytes_per_chip", r->ici_bytes_per_chip);
     json_num(&w, "ici_link_bytes_per_chip", r->ici_link_bytes_per_chip);
     json_u64(&w, "collective_mismatches", r->mismatches);
+    json_obj_begin(&w, "energy");
+    json_num(&w, "chip_j_per_step", r->chip_j_total);
+    for (int i = 0; i < ENERGY_CAT_COUNT; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "chip_%s_j", energy_cat_name((energy_cat)i));
+        json_num(&w, k, r->chip_j[i]);
+    }
+    json_num(&w, "chip_w", r->chip_w);
+    json_num(&w, "pod_mw", r->pod_mw);
+    json_num(&w, "pod_j_per_step", r->pod_j_per_step);
+    json_num(&w, "tflops_per_w", r->tflops_per_w);
+    json_obj_end(&w);
     json_obj_begin(&w, "time_split");
     json_num(&w, "compute_s", r->t_compute * 1e-12);
     json_num(&w, "memory_s", r->t_memory * 1e-12);

@@ -118,6 +118,7 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
             continue;
         report_region *rr = &r->regions[r->nregions++];
         rr->name = cr[i].name;
+        rr->index = i;
         rr->insns = cr[i].insns;
         rr->flops = cr[i].flops;
         rr->mxu_flops = cr[i].mxu_flops;
@@ -172,6 +173,47 @@ static double pct(uint64_t part, uint64_t whole)
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
 }
 
+/* Energy: totals by unit, power, efficiency, cap; then energy by region (J), when metered. */
+static void report_energy_text(const report *r, FILE *out)
+{
+    const energy_result *en = r->energy;
+    if (!en)
+        return;
+    fprintf(out, "  energy          %.4g J: ", en->total_j);
+    for (int i = 0; i < ENERGY_CAT_COUNT; i++)
+        if (en->j[i] > 0 || i == ENERGY_STATIC)
+            fprintf(out, "%s%s %.4g", i ? ", " : "", energy_cat_name((energy_cat)i), en->j[i]);
+    fprintf(out,
+            "\n  power           average %.4g W, peak %.4g W over %.3g us windows; %.4g "
+            "TFLOP/s per W\n",
+            en->avg_w, en->peak_w, en->window_s * 1e6, en->tflops_per_w);
+    if (en->tokens > 0)
+        fprintf(out, "  tokens          %.6g (trace note), %.4g tokens per J\n", en->tokens,
+                en->tokens_per_j);
+    if (en->tdp_w > 0 && en->windows_over) {
+        fprintf(out, "  power cap       %" PRIu64 " of %" PRIu64 " windows over chip.tdp_w %.4g W",
+                en->windows_over, en->windows, en->tdp_w);
+        if (en->throttle)
+            fprintf(out, "; throttled: %.4g ms -> %.4g ms (x%.4f), %.4g J, clock scale >= %.3f\n",
+                    en->seconds * 1e3, en->throttled_s * 1e3,
+                    en->seconds > 0 ? en->throttled_s / en->seconds : 1, en->throttled_j,
+                    en->min_clock_scale);
+        else
+            fprintf(out, " (energy.throttle: false, not applied)\n");
+    }
+}
+
+/* Joules of the core's region i, or a negative value when not metered. */
+static double region_j(const report *r, unsigned i)
+{
+    if (!r->energy || i >= r->energy->nregions)
+        return -1;
+    double s = 0;
+    for (int k = 0; k < ENERGY_CAT_COUNT; k++)
+        s += r->energy->region_j[i][k];
+    return s;
+}
+
 void report_text(const report *r, FILE *out)
 {
     char t[32], b[32];
@@ -222,15 +264,16 @@ void report_text(const report *r, FILE *out)
     }
     fprintf(out, "  (stalls in cycles: semaphore wait at the queue head, dispatcher blocked on "
                  "a full queue, VMEM and HBM bandwidth)\n");
+    report_energy_text(r, out);
     if (r->nregions > 1 || (r->nregions == 1 && strcmp(r->regions[0].name, "(start)"))) {
-        fprintf(out, "\n  %-28s %10s %12s %10s %12s %8s\n", "region", "insns", "time", "TFLOP/s",
-                "HBM bytes", "FLOP/B");
+        fprintf(out, "\n  %-28s %10s %12s %10s %12s %8s %10s\n", "region", "insns", "time",
+                "TFLOP/s", "HBM bytes", "FLOP/B", "energy J");
         for (unsigned i = 0; i < r->nregions; i++) {
             const report_region *g = &r->regions[i];
             fmt_time(t, sizeof t, (double)(g->end_ps - g->start_ps));
             fmt_bytes(b, sizeof b, (double)g->hbm_bytes);
-            fprintf(out, "  %-28s %10" PRIu64 " %12s %10.2f %12s %8.3g\n", g->name, g->insns, t,
-                    g->tflops, b, g->intensity);
+            fprintf(out, "  %-28s %10" PRIu64 " %12s %10.2f %12s %8.3g %10.4g\n", g->name, g->insns,
+                    t, g->tflops, b, g->intensity, region_j(r, g->index));
         }
     }
 }
@@ -317,6 +360,13 @@ int report_json(const report *r, const char *path, err *e)
         json_num(&w, "tflops", g->tflops);
         json_num(&w, "intensity_flop_per_byte", g->intensity);
         json_num(&w, "bound_time_ps", g->bound_ps);
+        if (r->energy && g->index < r->energy->nregions) {
+            json_num(&w, "energy_j", region_j(r, g->index));
+            json_obj_begin(&w, "energy_by_unit_j");
+            for (int k = 0; k < ENERGY_CAT_COUNT; k++)
+                json_num(&w, energy_cat_name((energy_cat)k), r->energy->region_j[g->index][k]);
+            json_obj_end(&w);
+        }
         json_obj_end(&w);
     }
     json_arr_end(&w);

@@ -10,6 +10,7 @@
 #include "err.h"
 #include "chip.h"
 #include "stats.h"
+#include "energy.h"
 
 typedef struct report_unit {
     char name[32];
@@ -23,6 +24,7 @@ typedef struct report_unit {
 
 typedef struct report_region {
     const char *name;
+    unsigned index; /* the core's region number (energy_result.region_j) */
     uint64_t insns, flops, mxu_flops, hbm_bytes, ici_bytes;
     uint64_t start_ps, end_ps;
     double tflops;    /* flops / span */
@@ -45,6 +47,7 @@ typedef struct report {
     unsigned nregions;
     report_region *regions; /* owned: free with report_fini */
     const stats_reg *stats;
+    const energy_result *energy; /* the run's energy (run.c sets it), NULL: none shown */
 } report;
 
 /* Fill r from a finished chip and its registered counters. MXU utilisation is the mean

@@ -1,15 +1,20 @@
 /* run.c - replay a trace on one chip and build its report. */
 #include "run.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 int run_trace(run *r, const char *config_path, const char **overrides, unsigned noverrides,
               const char *trace_path, const sim_hooks *hooks, err *e)
 {
     memset(r, 0, sizeof *r);
-    if (sim_run_trace(&r->sim, config_path, overrides, noverrides, trace_path, hooks, e))
-        return -1;
-    return report_build(&r->rep, r->sim.chip, r->sim.stats, trace_path, r->sim.cfg.source, e);
+    cfg *c = malloc(sizeof *c);
+    if (!c)
+        return err_setk(e, ERR_NOMEM, "out of memory");
+    int rc = sim_load_cfg(c, config_path, overrides, noverrides, e) ||
+             run_trace_cfg(r, c, trace_path, hooks, e);
+    free(c);
+    return rc ? -1 : 0;
 }
 
 int run_trace_cfg(run *r, const cfg *c, const char *trace_path, const sim_hooks *hooks, err *e)
@@ -17,7 +22,10 @@ int run_trace_cfg(run *r, const cfg *c, const char *trace_path, const sim_hooks 
     memset(r, 0, sizeof *r);
     if (sim_run_cfg(&r->sim, c, trace_path, hooks, e))
         return -1;
-    return report_build(&r->rep, r->sim.chip, r->sim.stats, trace_path, r->sim.cfg.source, e);
+    if (report_build(&r->rep, r->sim.chip, r->sim.stats, trace_path, r->sim.cfg.source, e))
+        return -1;
+    r->rep.energy = r->sim.energy;
+    return 0;
 }
 
 void run_fini(run *r)

@@ -110,6 +110,10 @@ static void dma_issue(dma_engine *e, dma_slot *s, uint64_t now)
     s->done_ps = dma_max(hd, now + vmem_share(d->u.env->vmem, n, 0, now));
     s->bytes = n;
     s->busy = 1;
+    if (e->is_write) /* HBM write: the chunk is read from VMEM (energy model counters) */
+        d->u.vmem_rd_bytes = stats_add_sat(d->u.vmem_rd_bytes, n, NULL);
+    else
+        d->u.vmem_wr_bytes = stats_add_sat(d->u.vmem_wr_bytes, n, NULL);
     e->issued += n;
     d->chunks++;
     uint64_t floor = dma_max(e->frontier_ps, hd);

@@ -41,6 +41,7 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "kernel.h"
@@ -94,6 +95,7 @@ typedef struct mxu {
     /* Counters. */
     uint64_t loads, matmuls, stream_cycles, load_busy_ps, drain_exposed_ps, weight_wait_ps,
         buffer_wait_ps, util_cells_ps;
+    uint64_t macs[ISA_DTYPE_COUNT]; /* MACs done per datatype (energy model) */
 } mxu;
 
 static uint64_t mxu_max(uint64_t a, uint64_t b)
@@ -308,7 +310,9 @@ static void mxu_start_ldw(mxu *m, const isa_insn *in, uint32_t token, uint64_t n
         m->buffer_wait_ps += m->buf_free_ps[b] - ready;
 
     uint64_t shift_ps = unit_cycles_to_ps(&m->u, (double)mxu_ceil((double)k / m->load_rows));
-    uint64_t dur = vmem_share(m->u.env->vmem, mxu_bytes(dt, k * n), shift_ps, now);
+    uint64_t wbytes = mxu_bytes(dt, k * n);
+    uint64_t dur = vmem_share(m->u.env->vmem, wbytes, shift_ps, now);
+    m->u.vmem_rd_bytes = stats_add_sat(m->u.vmem_rd_bytes, wbytes, NULL);
     m->u.stall_vmem_ps += dur - shift_ps;
     m->load_busy_ps += dur;
     m->load_busy = 1;
@@ -336,8 +340,13 @@ static void mxu_start_matmul(mxu *m, const isa_insn *in, uint32_t token, uint64_
 
     uint64_t s = mxu_ceil((double)rows / rate);
     uint64_t s_ps = unit_cycles_to_ps(&m->u, (double)s);
-    uint64_t out = rows * m->n * 4 * (in->arg[ISA_MM_ACC] ? 2 : 1);
-    uint64_t seff = vmem_share(m->u.env->vmem, mxu_bytes(dt, rows * m->k) + out, s_ps, now);
+    uint64_t res = rows * m->n * 4, out = res * (in->arg[ISA_MM_ACC] ? 2 : 1);
+    uint64_t opnd = mxu_bytes(dt, rows * m->k);
+    uint64_t seff = vmem_share(m->u.env->vmem, opnd + out, s_ps, now);
+    /* VMEM traffic: operands and (accumulating) old results read, results written. */
+    m->u.vmem_rd_bytes = stats_add_sat(m->u.vmem_rd_bytes, opnd + out - res, NULL);
+    m->u.vmem_wr_bytes = stats_add_sat(m->u.vmem_wr_bytes, res, NULL);
+    m->macs[dt] = stats_add_sat(m->macs[dt], rows * m->k * m->n, NULL);
     uint64_t done = stats_add_sat(stats_add_sat(now, seff, NULL), m->drain_ps, NULL);
     /* Drain exposed = growth of the union of [start, done] intervals minus the stream. */
     m->drain_exposed_ps += done - mxu_max(now, m->last_done_ps) - seff;
@@ -397,6 +406,11 @@ static void mxu_stats(unit *u, stats_reg *r)
               "time weight loads waited for a free weight buffer", &m->buffer_wait_ps);
     stats_u64(r, u->name, "util_cells_ps", "cell.ps", "useful MAC cells x streaming time",
               &m->util_cells_ps);
+    for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++) {
+        char nm[40]; /* the registry copies names */
+        snprintf(nm, sizeof nm, "macs_%s", isa_dtype_name((isa_dtype)dt));
+        stats_u64(r, u->name, nm, "MAC", "multiply-accumulates of this datatype", &m->macs[dt]);
+    }
     stats_formula(r, u->name, "cell_util", "",
                   "util_cells_ps / (rows x cols x busy_ps): array fraction doing useful MACs",
                   mxu_cell_util, m);

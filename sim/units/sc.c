@@ -231,6 +231,8 @@ static void sc_start(unit *u, const isa_insn *in, uint32_t token)
         d = vmem_share(u->env->vmem, b, port, t0);
         s->copies++;
         s->copy_bytes = stats_add_sat(s->copy_bytes, b, NULL);
+        uint64_t *vm = in->op == ISA_OP_SC_S2V ? &u->vmem_wr_bytes : &u->vmem_rd_bytes;
+        *vm = stats_add_sat(*vm, b, NULL);
     } else {
         int scatter = in->op == ISA_OP_SC_SCATTER, mean = in->op == ISA_OP_SC_GATHER_MEAN;
         uint64_t dim = a[SC_DIM], segs = a[SC_SEGS], rows = segs * a[SC_LOOKUPS];

@@ -276,6 +276,8 @@ static void vpu_start(unit *u, const isa_insn *in, uint32_t token)
     uint64_t eff = vmem_share(u->env->vmem, bytes, occ_ps, now);
 
     u->stall_vmem_ps += eff - occ_ps;
+    u->vmem_rd_bytes = stats_add_sat(u->vmem_rd_bytes, bytes - wr, NULL);
+    u->vmem_wr_bytes = stats_add_sat(u->vmem_wr_bytes, wr, NULL);
     u->flops = stats_add_sat(u->flops, flops, NULL);
     /* Union of occupancy intervals: starts never decrease, so only the part past the
      * latest end so far is new. */
