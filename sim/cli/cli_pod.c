@@ -11,8 +11,8 @@
 #include "podrep.h"
 #include "sim.h"
 
-#define POD_MAX_OVERRIDES  256
-#define POD_MAX_SCALING    32
+#define POD_MAX_OVERRIDES 256
+#define POD_MAX_SCALING   32
 
 typedef struct pod_opts {
     const char *config, *trace, *json, *topology;
@@ -72,7 +72,6 @@ static int parse_u64(const char *s, uint64_t *v)
     *v = x;
     return 0;
 }
-
 
 static int parse_scaling(const char *s, pod_opts *o, err *e)
 {
@@ -221,6 +220,14 @@ int cli_pod(int argc, char **argv, err *e)
             goto out;
         if (o.ntraces == 1 && !strcmp(t, res[0].topo)) {
             res[1 + i] = res[0]; /* the same trace on the same topology: already estimated */
+            continue;
+        }
+        /* A count listed twice (same topology, hence the same trace): estimated once. */
+        unsigned j = 0;
+        while (j < i && strcmp(t, res[1 + j].topo))
+            j++;
+        if (j < i) {
+            res[1 + i] = res[1 + j];
             continue;
         }
         if (pod_estimate(&c, o.trace, t, o.mode, &res[1 + i], e))
