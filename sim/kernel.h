@@ -37,7 +37,8 @@ uint64_t kern_now(void);
 /* Run until no event is pending, kern_stop() is called, or the time reaches limit_ps
  * (KERN_FOREVER for none). Returns 1 if events are still pending, 0 otherwise. */
 int kern_run(uint64_t limit_ps);
-/* Make kern_run return after the current callback. */
+/* Make kern_run return once the callbacks of the current delta cycle have run (SystemC's
+ * sc_pause); a later kern_run resumes there. */
 void kern_stop(void);
 /* Nonzero when an event was asked for past the end of the 64-bit ps clock since
  * kern_begin(); kern_run() has then returned early and the simulation is invalid. */

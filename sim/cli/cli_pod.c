@@ -236,6 +236,14 @@ int cli_pod(int argc, char **argv, err *e)
             res[1 + i] = res[0]; /* the same trace on the same topology: already estimated */
             continue;
         }
+        /* A count listed twice (same topology, hence the same trace): estimated once. */
+        unsigned j = 0;
+        while (j < i && strcmp(t, res[1 + j].topo))
+            j++;
+        if (j < i) {
+            res[1 + i] = res[1 + j];
+            continue;
+        }
         if (pod_estimate(&c, o.trace, t, o.mode, &res[1 + i], e))
             goto out;
     }

@@ -245,6 +245,9 @@ static int cmd_run(int argc, char **argv)
                     prog, tl_path, (unsigned long long)tc.dropped,
                     (unsigned long long)tlo.max_events);
     }
+    if (getenv("TPUSIM_BENCH_KERNEL")) /* tools/bench.sh: events per instruction */
+        fprintf(stderr, "%s: kernel: %llu events in %.6f s of replay\n", prog,
+                (unsigned long long)s.sim.events, s.sim.wall_s);
     if (!quiet)
         report_text(&s.rep, text);
     if (json && report_json(&s.rep, json, &e)) {

@@ -2,7 +2,10 @@
  * time as a pipeline of dma.chunk_bytes chunks with up to dma.outstanding in flight. Each
  * chunk reserves HBM time (hbm_access) and a VMEM bandwidth share (vmem_share) when it is
  * issued; HBM and VMEM sides stream concurrently, so a chunk completes at the later of the
- * two. One kern_event per chunk slot: events are per chunk, never per byte. */
+ * two. One kern_event per chunk slot: events are per chunk, never per byte. An engine's slots
+ * and events are made when it first runs a transfer, and a slot's event when it first holds a
+ * chunk, so a configuration at the allowed maximum (dma.engines x dma.outstanding) costs
+ * nothing for the engines and slots a trace never uses. */
 #include <assert.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -35,7 +38,7 @@ struct dma_engine {
     uint64_t t0_ps;                     /* first chunk issued (after the descriptor latency) */
     uint64_t frontier_ps;               /* latest completion of the chunks issued so far */
     uint64_t vmem_ps;                   /* part of the frontier's advance due to VMEM, not HBM */
-    dma_slot *slots;                    /* dma.outstanding */
+    dma_slot *slots;                    /* dma.outstanding, NULL until its first transfer */
 };
 
 struct dma {
@@ -44,7 +47,6 @@ struct dma {
     uint64_t chunk_bytes, latency_ps;
     double hbm_ps_per_byte; /* at peak HBM bandwidth */
     dma_engine *engines;
-    dma_slot *slots; /* nengines x outstanding */
     unsigned nactive;
     uint64_t busy_since_ps;
     uint64_t bytes_read, bytes_written, chunks, hbm_requests;
@@ -94,6 +96,8 @@ static uint64_t dma_hbm(dma_engine *e, uint64_t off, uint64_t n, uint64_t now)
     return done;
 }
 
+static void dma_slot_event(void *ctx);
+
 /* Issue the next chunk into slot s at now:
  *   hbm_done  = hbm_access(...) (per block piece for strided transfers)
  *   vmem_end  = now + vmem_share(bytes)       (equal share of VMEM bandwidth, vmem.h)
@@ -120,6 +124,10 @@ static void dma_issue(dma_engine *e, dma_slot *s, uint64_t now)
     if (s->done_ps > floor)
         e->vmem_ps += s->done_ps - floor;
     e->frontier_ps = dma_max(e->frontier_ps, s->done_ps);
+    if (!s->ev) { /* first chunk in this slot */
+        s->e = e;
+        s->ev = kern_event_new(dma_slot_event, s);
+    }
     kern_notify_at(s->ev, s->done_ps);
 }
 
@@ -189,24 +197,14 @@ static unit *dma_create(const unit_env *env, unsigned unit_index, err *e)
     d->chunk_bytes = c->dma_chunk_bytes;
     d->latency_ps = (uint64_t)(c->dma_latency_ns * 1000.0 + 0.5);
     d->engines = calloc(d->nengines, sizeof *d->engines);
-    d->slots = calloc((size_t)d->nengines * d->outstanding, sizeof *d->slots);
-    if (!d->engines || !d->slots) {
-        free(d->engines);
-        free(d->slots);
+    if (!d->engines) {
         free(d);
         err_setk(e, ERR_NOMEM, "dma: out of memory");
         return NULL;
     }
     d->hbm_ps_per_byte = env->hbm ? 1.0 / hbm_peak_bytes_per_ps(env->hbm) : 0.0;
     for (unsigned i = 0; i < d->nengines; i++) {
-        dma_engine *en = &d->engines[i];
-        en->d = d;
-        en->ev = kern_event_new(dma_engine_begin, en);
-        en->slots = &d->slots[(size_t)i * d->outstanding];
-        for (unsigned k = 0; k < d->outstanding; k++) {
-            en->slots[k].e = en;
-            en->slots[k].ev = kern_event_new(dma_slot_event, &en->slots[k]);
-        }
+        d->engines[i].d = d;
     }
     return &d->u;
 }
@@ -257,6 +255,14 @@ static void dma_start(unit *u, const isa_insn *in, uint32_t token)
         if (!d->engines[i].active)
             e = &d->engines[i];
     assert(e && "dma_start without an idle engine (can_start was not asked)");
+    if (!e->slots) { /* the engine's first transfer */
+        e->slots = calloc(d->outstanding, sizeof *e->slots);
+        if (!e->slots) {
+            kern_fail_nomem(); /* the transfer is dropped; the run is reported as failed */
+            return;
+        }
+        e->ev = kern_event_new(dma_engine_begin, e);
+    }
     e->active = 1;
     e->token = token;
     e->is_write = in->op == ISA_OP_DMA_V2H;
@@ -287,12 +293,15 @@ static void dma_free(unit *u)
 {
     dma *d = (dma *)u;
     for (unsigned i = 0; i < d->nengines; i++) {
-        kern_event_free(d->engines[i].ev);
+        dma_engine *en = &d->engines[i];
+        if (!en->slots)
+            continue;
+        kern_event_free(en->ev);
         for (unsigned k = 0; k < d->outstanding; k++)
-            kern_event_free(d->engines[i].slots[k].ev);
+            kern_event_free(en->slots[k].ev);
+        free(en->slots);
     }
     free(d->engines);
-    free(d->slots);
     free(d);
 }
 
