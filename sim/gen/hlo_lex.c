@@ -86,6 +86,7 @@ int hlo_lex(const char *s, size_t n, const char *file, hlo_tok **toks, size_t *n
         }
         unsigned char c = (unsigned char)s[i];
         size_t j = i + 1;
+        unsigned tl = t->line, tc = t->col; /* errors free v, and t with it */
         switch (c) {
         case '{':
             t->kind = HLO_TK_LBRACE;
@@ -127,7 +128,7 @@ int hlo_lex(const char *s, size_t n, const char *file, hlo_tok **toks, size_t *n
             }
             if (j >= n) {
                 free(v);
-                return err_set(e, "%s:%u:%u: unterminated string", file, t->line, t->col);
+                return err_set(e, "%s:%u:%u: unterminated string", file, tl, tc);
             }
             j++;
             break;
@@ -138,7 +139,7 @@ int hlo_lex(const char *s, size_t n, const char *file, hlo_tok **toks, size_t *n
                 break;
             }
             free(v);
-            return lex_err(e, file, t->line, t->col, "unexpected character", c);
+            return lex_err(e, file, tl, tc, "unexpected character", c);
         default:
             if (c == '-' && j < n && s[j] == '>') {
                 t->kind = HLO_TK_ARROW;
@@ -147,7 +148,7 @@ int hlo_lex(const char *s, size_t n, const char *file, hlo_tok **toks, size_t *n
             }
             if (!word_char(s, i, n)) {
                 free(v);
-                return lex_err(e, file, t->line, t->col, "unexpected character", c);
+                return lex_err(e, file, tl, tc, "unexpected character", c);
             }
             t->kind = HLO_TK_WORD;
             while (j < n && word_char(s, j, n))
