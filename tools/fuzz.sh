@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # fuzz.sh - build the libFuzzer harnesses of tests/fuzz and run each for SECONDS.
-#   bash tools/fuzz.sh [SECONDS] [HARNESS...]    default 60 s each; harnesses: trace asm config report
+#   bash tools/fuzz.sh [SECONDS] [HARNESS...]    default 60 s each; harnesses: trace asm config report hlo
 # Fails (non-zero exit) on any crash, sanitizer report, hang (> 5 s on one input), leak or
 # memory blow-up (> 2 GiB); the offending input is kept as build-fuzz/artifacts/NAME-*.
 # Reproduce one with: build-fuzz/fuzz_NAME build-fuzz/artifacts/NAME-crash-...
@@ -10,7 +10,7 @@ set -euo pipefail
 secs=${1:-60}
 shift || true
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(trace asm config report)
+[ ${#names[@]} -eq 0 ] && names=(trace asm config report hlo)
 root=$(cd "$(dirname "$0")/.." && pwd)
 bdir=${TPUSIM_FUZZ_BUILD:-$root/build-fuzz}
 jobs=${TPUSIM_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
@@ -49,7 +49,8 @@ cmake --build "$bdir" -j"$jobs" >/dev/null
 # Seed corpora: the committed seeds plus the repo's shipped traces and configs. Runs add
 # what they find to $bdir/corpus/NAME, which is kept between runs (not committed).
 corpus=$bdir/corpus
-mkdir -p "$corpus"/{trace,asm,config,report} "$bdir/artifacts"
+mkdir -p "$corpus"/{trace,asm,config,report,hlo} "$bdir/artifacts"
+cp -f "$root"/tests/hlo/*.hlo "$corpus/hlo/"
 cp -f "$root"/tests/fuzz/corpus/asm/*.s "$corpus/asm/"
 cp -f "$root"/tests/fuzz/corpus/config/*.yaml "$corpus/config/"
 cp -f "$root"/tests/fuzz/corpus/report/*.json "$corpus/report/"
@@ -80,6 +81,9 @@ for f in "$root"/traces/*.s; do cp -f "$f" "$corpus/asm/"; done
 # JSON dictionary for report: keys compare_reports looks up, quotes escaped for libFuzzer.
 printf '"%s"\n' '\"schema\": ' '\"tpusim.run/1\"' '\"units\": ' '\"name\": ' '\"util\": ' \
     '\"summary\": ' '\"roofline\": ' '\"bound_by\": ' '\\u00' 1e308 -0 true null >"$bdir/report.dict"
+printf '"%s"\n' HloModule ENTRY ROOT '%' ' = ' 'f32[' 'bf16[' '{1,0}' ':T(8,128)' 'metadata={' \
+    'replica_groups=' '<=' 'T(1,0)' 'dim_labels=' '->' 'window={size=' 'slice={[' 'calls=' \
+    'to_apply=' 'condition=' 'body=' '/*' '\\"' >"$bdir/hlo.dict"
 : >"$bdir/trace.dict"
 printf '"%s"\n' TPUTRACE TEND >>"$bdir/trace.dict"
 

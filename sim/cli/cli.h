@@ -33,5 +33,7 @@ void cli_gen_usage(FILE *out, int kind);
 /* `tpusim report`: the table (or --help) goes to `out` (stdout from main; tests pass a
  * memory stream). */
 int cli_compare(int argc, char **argv, FILE *out, err *e);
+/* `tpusim import hlo MODULE.txt ...`: argv[0] is "import" (cli_import.c). */
+int cli_import(int argc, char **argv, err *e);
 
 #endif

@@ -52,6 +52,7 @@ static void main_usage(FILE *out)
                  "  run     replay a trace on one chip and print its report\n"
                  "  pod     estimate a trace at pod scale (symmetric or full multi-chip replay)\n"
                  "  gen     generate a workload trace (gemm, conv2d, attention, llm-step, ...)\n"
+                 "  import  import an XLA HLO text module: tpusim import hlo MODULE -c CFG -o OUT\n"
                  "  asm     assemble a text trace:   tpusim asm in.s -o out.tpt\n"
                  "  disasm  disassemble a trace:     tpusim disasm in.tpt\n"
                  "  config  print a resolved config, or the key reference with --help\n"
@@ -415,6 +416,10 @@ static int dispatch(int argc, char **argv)
     if (!strcmp(cmd, "report")) {
         err e;
         return cli_compare(argc, argv, stdout, &e) ? fail(&e) : 0;
+    }
+    if (!strcmp(cmd, "import")) {
+        err e;
+        return cli_import(argc, argv, &e) ? fail(&e) : 0;
     }
     if (!strcmp(cmd, "gen") || !strcmp(cmd, "pod")) {
         err e;
