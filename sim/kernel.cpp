@@ -72,6 +72,12 @@ extern "C" {
 void kern_begin(void)
 {
     kern_state *s = state();
+    // A simulation stopped by kern_stop (a failed replay) can leave method processes that
+    // were already triggered for the next delta cycle: kern_event_free cancels notifications,
+    // not those. Run them now, while every event of that simulation is freed (the trampoline
+    // then ignores them), or they would call whichever new owner reuses the pooled event.
+    while (sc_pending_activity_at_current_time())
+        sc_start(SC_ZERO_TIME);
     s->base_ps = sc_now_ps();
     s->now_ps = 0;
     s->events = 0;
