@@ -13,7 +13,8 @@
  *   - counters are below 2^63 (no wrap), times within the run: unit busy and stall times,
  *     region spans, dispatch stalls <= run time, utilisations in [0, 1];
  *   - nothing beats the peaks: MXU FLOPs at their datatype's peak (mxu_ideal_ps) <= time,
- *     HBM bytes <= peak bandwidth x time, vector FLOPs <= the three vector pipes' peak;
+ *     HBM bytes <= peak bandwidth x time, vector FLOPs <= the three vector pipes' peak, ICI
+ *     bytes sent <= links x link bandwidth x time;
  *   - compute + memory + exposed comm + idle = run time (exactly, in ps);
  *   - instructions, FLOPs (2mkn per matmul; docs/models-compute.md per vector op), MXU
  *     FLOPs, DMA bytes and ICI bytes equal the analytic sums over the program, for the run,
@@ -915,6 +916,14 @@ static int sf_check_run(const sf_case *k, const run *r)
             u_vpu_flops += u->flops;
         else if (!strcmp(u->kind, "dma"))
             u_dma_bytes += u->bytes;
+        else if (!strcmp(u->kind, "ici"))
+            /* what the chip transmits fits its links at their bandwidth */
+            SF_CHECK((double)u->bytes <= (double)c->ici_links_per_chip * c->ici_link_gbs * 1e9 *
+                                                 Td * 1e-12 * (1 + 1e-9) +
+                                             1,
+                     "%s sent %" PRIu64 " bytes in %" PRIu64 " ps, above %" PRIu64
+                     " links x %g GB/s",
+                     u->name, u->bytes, T, c->ici_links_per_chip, c->ici_link_gbs);
     }
     /* report.c keeps at most REPORT_MAX_UNITS units and drops the rest silently, the vector
      * unit, DMA and ICI included (finding F2 of the first run, reported): sums only when
