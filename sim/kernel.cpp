@@ -78,6 +78,10 @@ void kern_begin(void)
     // then ignores them), or they would call whichever new owner reuses the pooled event.
     while (sc_pending_activity_at_current_time())
         sc_start(SC_ZERO_TIME);
+    // It also leaves its cancelled timed notifications in SystemC's queue, which delivers
+    // same-time notifications in heap order: leftovers would reorder (and change) the next
+    // simulation. Looking for future activity drops them (every event here is freed).
+    (void)sc_pending_activity_at_future_time();
     s->base_ps = sc_now_ps();
     s->now_ps = 0;
     s->events = 0;

@@ -89,16 +89,20 @@ static void test_fuzz_sim_seeds_hold_every_invariant(void **state)
     assert_true(sf_count.pod_full > 0);
 }
 
-/* The first simulator finding: a replay that failed (kern_stop) left a method process
- * triggered for the next delta cycle, which then ran the callback of the next simulation's
- * DMA engine (same pooled event): a valid send/recv program reported "deadlock:
- * 4294967295 instruction(s) started but never completed". */
+/* The simulator findings: a replay that failed (kern_stop) left a method process triggered
+ * for the next delta cycle, which then ran the callback of the next simulation's DMA engine
+ * (same pooled event): a valid send/recv program reported "deadlock: 4294967295
+ * instruction(s) started but never completed" (f3); and it left cancelled timed
+ * notifications that reordered same-time events of the next simulation, whose single-chip
+ * time then differed from the symmetric pod's on the same topology (f5). */
 static void test_fuzz_sim_failed_run_leaves_no_stale_event(void **state)
 {
     (void)state;
     run_seed("f3a-stale-event-after-failed-run");
     run_seed("f3a-stale-event-after-failed-run");
     run_seed("f3b-stale-event-after-failed-run");
+    run_seed("f5a-run-after-a-failed-run");
+    run_seed("f5b-run-after-a-failed-run");
 }
 
 /* Build the case of a seed and run it on one chip, as sf_one does. */

@@ -150,10 +150,6 @@ typedef struct sf_tally {
 } sf_tally;
 static sf_tally sf_count;
 static uint64_t sf_clock_used;
-/* The previous simulation in this process failed. A run right after a failed one can come out
- * different (finding F5 of the first run, reported): the symmetric pod == single chip check
- * is skipped for such a run until that is fixed. */
-static int sf_after_failure;
 
 /* Called with the message on an invariant failure; the default prints and traps. The replay
  * test installs one that longjmps so that it can check the checker. */
@@ -1094,10 +1090,8 @@ static int sf_one(const uint8_t *data, size_t size)
     err e;
     memset(&r, 0, sizeof r);
     e.msg[0] = 0;
-    int after_failure = sf_after_failure;
     int rc = sim_run_cfg(&r.sim, &k.c, path, NULL, &e);
     sf_clock_used += kern_now();
-    sf_after_failure = rc != 0;
     sf_count.runs++;
     int bad = sf_check_failure(&k, rc, &e, "single chip");
     if (!bad && rc == 0) {
@@ -1134,12 +1128,11 @@ static int sf_one(const uint8_t *data, size_t size)
         int prc = pod_estimate(&k.c, path, k.c.ici_dims, full ? ICI_MODE_FULL : ICI_MODE_SYMMETRIC,
                                &res, &pe);
         sf_clock_used += kern_now();
-        sf_after_failure = prc != 0;
         if (getenv("FUZZ_SIM_DUMP"))
             fprintf(stderr, "  pod %s: %s\n", full ? "full" : "symmetric", prc ? pe.msg : "ok");
         bad = sf_check_failure(&k, prc, &pe, full ? "pod (full)" : "pod (symmetric)");
         if (!bad && prc == 0 && rc == 0)
-            bad = sf_check_pod(&k, &res, after_failure ? NULL : &r, full);
+            bad = sf_check_pod(&k, &res, &r, full);
         if (!bad && full)
             sf_count.pod_full++;
         else if (!bad)
