@@ -233,6 +233,16 @@ extern "C" {
 void kern_begin(void)
 {
     kern_state *s = state();
+    // A simulation stopped by kern_stop (a failed replay) can leave method processes that
+    // were already triggered for the next delta cycle: kern_event_free cancels notifications,
+    // not those. Run them now, while every event of that simulation is freed (the trampoline
+    // then ignores them), or they would call whichever new owner reuses the pooled event.
+    while (sc_pending_activity_at_current_time())
+        sc_start(SC_ZERO_TIME);
+    // It also leaves its cancelled timed notifications in SystemC's queue, which delivers
+    // same-time notifications in heap order: leftovers would reorder (and change) the next
+    // simulation. Looking for future activity drops them (every event here is freed).
+    (void)sc_pending_activity_at_future_time();
     s->base_ps = sc_now_ps();
     s->sc_ps = s->base_ps;
     s->now_ps = 0;
