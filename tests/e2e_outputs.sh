@@ -145,7 +145,7 @@ d, ev, names, xs = check(sys.argv[1])
 for want in ("mxu0", "vpu0", "dma0", "ici0", "regions"):
     assert want in names, "no %s track in %s" % (want, sorted(names))
 counters = {e["name"] for e in ev if e["ph"] == "C"}
-assert {"HBM bandwidth", "ICI bandwidth"} <= counters, counters
+assert {"HBM bandwidth", "ICI bandwidth", "power"} <= counters, counters
 o = d["otherData"]
 for k in ("label", "window_start_ps", "window_end_ps", "merge_gap_ps", "max_events", "slices",
           "merged_instructions", "dropped_slices", "outside_window"):
@@ -186,6 +186,16 @@ PY
     3) skip "HBM channel / ICI link tracks: the models register no per-channel or per-link counters" ;;
     *) bad "HBM channel / ICI link tracks" ;;
     esac
+    # The power track (W per energy window) integrates to the run's energy.
+    if $py - tl_full_run.json tl_full.json <<'PY'; then ok "--timeline: the power track integrates to energy.total_j"; else bad "--timeline power track"; fi
+import json, sys
+total = json.load(open(sys.argv[1]))["counters"]["energy.total_j"]
+ev = [e for e in json.load(open(sys.argv[2]))["traceEvents"] if e["name"] == "power"]
+assert len(ev) >= 3 and ev[-1]["args"]["W"] == 0, ev[-3:]
+j = sum(a["args"]["W"] * (b["ts"] - a["ts"]) * 1e-6 for a, b in zip(ev, ev[1:]))
+assert abs(j / total - 1) < 1e-4, (j, total)
+print("power track: %.6g J, energy.total_j %.6g J" % (j, total))
+PY
     "$bin" run -q -c v7 --timeline tl_small.json --timeline-max-events 3 "$tl_trace" 2>cap.err
     if $py -c 'import json,sys; d=json.load(open(sys.argv[1])); ev=d["traceEvents"]; n=sum(1 for e in ev if e["ph"]=="X" and e.get("cat")!="region"); assert n<=3, n; assert any(e["ph"]=="i" for e in ev)' tl_small.json &&
         grep -q "timeline truncated" cap.err; then

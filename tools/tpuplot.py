@@ -307,6 +307,8 @@ def cmd_timeline(args):
             if str(ev.get("name", "")).startswith("HBM ch"):
                 channels.add((ev.get("pid", 0), ev["name"]))
                 continue
+            if "GB/s" not in ev.get("args", {}):  # the power track (W): tpuplot.py energy
+                continue
             key = "%s (chip %s)" % (ev.get("name", "?"), ev.get("pid", 0))
             counters.setdefault(key, []).append((float(ev["ts"]),
                                                  float(list(ev["args"].values())[0])))
