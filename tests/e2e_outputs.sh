@@ -300,6 +300,18 @@ plot() { # plot NAME SUBCOMMAND ARGS... (writes NAME.png)
 }
 plot roofline roofline a.json b.json -o roofline.png
 plot units units a.json -o units.png
+plot energy energy a.json -o energy.png
+if [ -s tl_full_run.json ]; then plot energy_few energy tl_full_run.json --max-regions 5 -o energy_few.png; fi
+if [ $no_mpl = 0 ]; then
+    echo '{"schema":"tpusim.run/1","regions":[{"name":"a"}]}' >no_energy.json
+    if $py "$src/tools/tpuplot.py" energy no_energy.json -o ne.png 2>ne.err; then
+        bad "tpuplot energy accepted a report without energy_by_unit_j"
+    elif grep -q "regions\[0\].energy_by_unit_j" ne.err && [ ! -e ne.png ]; then
+        ok "tpuplot energy names the missing key"
+    else
+        bad "tpuplot energy error: $(cat ne.err)"
+    fi
+fi
 if [ -s sweep.csv ]; then plot sweep sweep sweep.csv --x chip.clock_ghz --y summary.tflops -o sweep.png; fi
 if [ $have_timeline = 1 ]; then plot timeline timeline tl.json -o timeline.png; fi
 if [ $no_mpl = 0 ]; then
