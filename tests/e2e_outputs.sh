@@ -277,6 +277,49 @@ EOF
     fi
 fi
 
+# ---- tpusim pod --json: docs/outputs.md documents exactly the keys it emits ----
+if "$bin" pod --help 2>/dev/null | grep -q -- '--json'; then
+    "$bin" pod -q -c v7 --json podkeys.json --chips 16 --scaling 4,16 "$src/traces/llm-tiny-train.tpt"
+    if $py - "$src/docs/outputs.md" podkeys.json <<'PY'; then ok "docs/outputs.md matches the pod --json keys"; else bad "docs/outputs.md and the pod --json keys differ"; fi
+import json, re, sys
+doc, rep = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+sec = doc[doc.index("## `tpusim pod --json`"):doc.index("## `tpusim report`")]
+contexts = {"Top level:": "", "`energy`:": "energy.", "`time_split`:": "time_split.",
+            "`collectives[]`:": "collectives[].", "`scaling[]`:": "scaling[]."}
+documented, prefix = set(), None
+for line in sec.splitlines():
+    for start, p in contexts.items():
+        if line.startswith(start):
+            prefix = p
+    m = re.match(r"\|\s*((?:`[^`]+`(?:,\s*)?)+)\s*\|", line)
+    if m and prefix is not None:
+        documented |= {prefix + k for k in re.findall(r"`([^`]+)`", m.group(1))}
+emitted = set()
+def walk(o, path):
+    if isinstance(o, dict) and path not in ("peak_exaflops.",):  # keyed by datatype
+        for k, v in o.items():
+            walk(v, path + k + ".")
+    elif isinstance(o, list) and path in ("collectives.", "scaling."):
+        emitted.add(path[:-1])
+        for item in o:
+            walk(item, path[:-1] + "[].")
+    else:
+        emitted.add(path[:-1])
+    if isinstance(o, dict) and path.count(".") == 1 and "[" not in path:
+        emitted.add(path[:-1])  # top-level objects themselves
+walk(rep, "")
+assert rep["collectives"] and len(rep["scaling"]) == 2, "nothing to check in the arrays"
+missing, undocumented = documented - emitted, emitted - documented
+assert not missing, "documented but not emitted: %s" % sorted(missing)
+assert not undocumented, "emitted but not documented: %s" % sorted(undocumented)
+for k in ("chip_j_per_step", "chip_w", "pod_mw", "pod_j_per_step"):
+    assert rep["energy"][k] > 0, k
+print("%d documented pod keys checked" % len(documented))
+PY
+else
+    skip "'tpusim pod --json' is not built in"
+fi
+
 unset LD_PRELOAD
 # ---- plots ----
 png_ok() { [ -s "$1" ] && [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = "211PNG" ]; }
