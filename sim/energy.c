@@ -13,8 +13,10 @@
  * than ENERGY_MAX_WINDOWS). Window w's power is P_w = static_w + E_w / W. Throttle (per-window
  * DVFS step, energy.throttle): a window with P_w > chip.tdp_w runs at clock scale
  *   s_w = clamp(((tdp - static_w) / (E_w / W))^(1/x), min_clock_scale, 1)   x = energy.dvfs_exp
- * taking W / s_w (its work is assumed clock-bound) with dynamic energy E_w x s_w^(x-1) (energy
- * per operation ~ V^2, V ~ clock when x = 3), so its dynamic power is (E_w / W) x s_w^x.
+ * taking W / s_w (its work is assumed clock-bound: an upper bound on a re-timed run; why this
+ * is a post-pass and its error bounds: docs/models-energy.md) with dynamic energy
+ * E_w x s_w^(x-1) (energy per operation ~ V^2, V ~ clock when x = 3), so its dynamic power is
+ * (E_w / W) x s_w^x.
  *   T_throttled = sum_w W_w / s_w,  E_throttled = static_w x T_throttled + sum_w E_w s_w^(x-1). */
 #include "energy.h"
 
