@@ -13,8 +13,10 @@
  * than ENERGY_MAX_WINDOWS). Window w's power is P_w = static_w + E_w / W. Throttle (per-window
  * DVFS step, energy.throttle): a window with P_w > chip.tdp_w runs at clock scale
  *   s_w = clamp(((tdp - static_w) / (E_w / W))^(1/x), min_clock_scale, 1)   x = energy.dvfs_exp
- * taking W / s_w (its work is assumed clock-bound) with dynamic energy E_w x s_w^(x-1) (energy
- * per operation ~ V^2, V ~ clock when x = 3), so its dynamic power is (E_w / W) x s_w^x.
+ * taking W / s_w (its work is assumed clock-bound: an upper bound on a re-timed run; why this
+ * is a post-pass and its error bounds: docs/models-energy.md) with dynamic energy
+ * E_w x s_w^(x-1) (energy per operation ~ V^2, V ~ clock when x = 3), so its dynamic power is
+ * (E_w / W) x s_w^x.
  *   T_throttled = sum_w W_w / s_w,  E_throttled = static_w x T_throttled + sum_w E_w s_w^(x-1). */
 #include "energy.h"
 
@@ -214,6 +216,7 @@ double energy_clock_scale(double dyn_pj, double len_ps, double static_w, double 
 void energy_result_fini(energy_result *r)
 {
     free(r->region_j);
+    free(r->window_w);
     memset(r, 0, sizeof *r);
 }
 
@@ -430,13 +433,16 @@ void energy_meter_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, u
         m->next(m->next_ctx, idx, op, u, start_ps, end_ps, region);
 }
 
-/* Peak power, cap and throttle over the windows of [0, end_ps). */
-static void meter_windows(energy_meter *m, uint64_t end_ps, energy_result *r)
+/* Power per window, peak power, cap and throttle over the windows of [0, end_ps). 0, or -1 on
+ * out-of-memory. */
+static int meter_windows(energy_meter *m, uint64_t end_ps, energy_result *r)
 {
     const cfg *c = m->cfg;
     double W = m->win_ps, T = (double)end_ps, sw = c->energy_static_w;
     r->window_s = W * 1e-12;
     r->windows = T > 0 ? (uint64_t)ceil(T / W) : 0;
+    if (!(r->window_w = calloc(r->windows ? r->windows : 1, sizeof *r->window_w)))
+        return -1;
     r->peak_w = r->avg_w;
     int full_seen = 0;
     double t_thr = 0, dyn_thr = 0;
@@ -444,6 +450,7 @@ static void meter_windows(energy_meter *m, uint64_t end_ps, energy_result *r)
         double lo = (double)w * W, len = (T - lo < W ? T - lo : W);
         double pj = w < m->nwin ? m->win_pj[w] : 0;
         double p = sw + pj / len;
+        r->window_w[w] = p;
         if (len >= W) { /* a partial last window is not a window's average */
             if (!full_seen || p > r->peak_w)
                 r->peak_w = p;
@@ -464,6 +471,7 @@ static void meter_windows(energy_meter *m, uint64_t end_ps, energy_result *r)
         r->throttled_s = t_thr * 1e-12;
         r->throttled_j = sw * r->throttled_s + dyn_thr * 1e-12;
     }
+    return 0;
 }
 
 int energy_meter_result(energy_meter *m, uint64_t end_ps, double flops, unsigned nregions,
@@ -489,7 +497,8 @@ int energy_meter_result(energy_meter *m, uint64_t end_ps, double flops, unsigned
             out->region_j[i][k] = m->reg[i][k] * 1e-12;
     out->tokens = note_tokens(note);
     out->tokens_per_j = out->tokens > 0 && out->total_j > 0 ? out->tokens / out->total_j : 0;
-    meter_windows(m, end_ps, out);
+    if (meter_windows(m, end_ps, out))
+        return err_setk(e, ERR_NOMEM, "energy: out of memory");
     return 0;
 }
 

@@ -61,6 +61,9 @@ typedef struct energy_result {
     double tokens_per_j;
     unsigned nregions;
     double (*region_j)[ENERGY_CAT_COUNT]; /* per region, the core's region order; owned */
+    double *window_w; /* average power of each of the `windows` windows, W (window w covers
+                       * [w x window_s, (w+1) x window_s), the last one ends at `seconds`);
+                       * owned; NULL without a meter (energy_eval) */
 } energy_result;
 
 void energy_result_fini(energy_result *r);

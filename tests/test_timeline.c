@@ -297,6 +297,57 @@ static void test_timeline_counter_buckets_stay_bounded(void **state)
     compare_json_free(doc);
 }
 
+/* Value of the nth "power" counter event, and its time in us. */
+static double power_at(const cmp_json *doc, size_t nth, double *ts_us)
+{
+    const cmp_json *ev = compare_json_get(doc, "traceEvents");
+    for (size_t i = 0; i < ev->n; i++) {
+        const cmp_json *nm = compare_json_get(&ev->kid[i], "name");
+        if (nm && !strcmp(nm->str, "power") && nth-- == 0) {
+            *ts_us = compare_json_get(&ev->kid[i], "ts")->num;
+            return compare_json_path(&ev->kid[i], "args.W")->num;
+        }
+    }
+    fail_msg("no power event");
+    return 0;
+}
+
+static void test_timeline_power_track_has_one_event_per_change(void **state)
+{
+    fixture *f = *state;
+    const double w[] = {20, 30, 30, 10};
+    timeline *tl = open_tl(f, 0, 0, 0, 0);
+    timeline_add_power(tl, 0, w, 4, 1000000, 3500000); /* 1 us windows, the last one half */
+    close_tl(tl);
+    cmp_json *doc = load(f);
+    assert_int_equal(count_ph(doc, "C", "power"), 4); /* 20, 30, 10, then 0 at the end */
+    const double want_w[] = {20, 30, 10, 0}, want_ts[] = {0, 1, 3, 3.5};
+    for (size_t i = 0; i < 4; i++) {
+        double ts;
+        assert_true(power_at(doc, i, &ts) == want_w[i]);
+        assert_true(fabs(ts - want_ts[i]) < 1e-9);
+    }
+    compare_json_free(doc);
+}
+
+static void test_timeline_power_track_clipped_to_the_window(void **state)
+{
+    fixture *f = *state;
+    const double w[] = {20, 30, 30, 10};
+    timeline *tl = open_tl(f, 0, 1500000, 2500000, 0);
+    timeline_add_power(tl, 0, w, 4, 1000000, 3500000);
+    timeline_add_power(tl, 0, NULL, 0, 1000000, 3500000); /* no windows: no track */
+    close_tl(tl);
+    cmp_json *doc = load(f);
+    assert_int_equal(count_ph(doc, "C", "power"), 2); /* 30 W from the window start, 0 at its end */
+    double ts;
+    assert_true(power_at(doc, 0, &ts) == 30);
+    assert_true(fabs(ts - 1.5) < 1e-9);
+    assert_true(power_at(doc, 1, &ts) == 0);
+    assert_true(fabs(ts - 2.5) < 1e-9);
+    compare_json_free(doc);
+}
+
 static void test_timeline_parse_window_accepts_units(void **state)
 {
     (void)state;
@@ -403,6 +454,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeline_hbm_counter_reports_bandwidth, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_timeline_counter_buckets_stay_bounded, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_power_track_has_one_event_per_change, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_power_track_clipped_to_the_window, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_timeline_parse_window_accepts_units, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeline_set_option_by_cli_name, setup, teardown),

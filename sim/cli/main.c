@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,6 +231,9 @@ static int cmd_run(int argc, char **argv)
     }
     if (tl) {
         timeline_add_regions(tl, 0, s.sim.chip);
+        const energy_result *en = s.sim.energy;
+        timeline_add_power(tl, 0, en->window_w, en->windows, (uint64_t)llround(en->window_s * 1e12),
+                           s.rep.end_ps);
         timeline_counts tc;
         timeline_flush(tl);
         timeline_get_counts(tl, &tc);

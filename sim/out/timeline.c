@@ -554,6 +554,42 @@ void timeline_add_regions(timeline *tl, unsigned chip_id, const chip *ch)
     }
 }
 
+/* One "power" counter event at ps, unless the value is *prev (unchanged). */
+static void tl_power_event(timeline *tl, unsigned pid, uint64_t ps, double watts, double *prev)
+{
+    if (watts == *prev)
+        return;
+    *prev = watts;
+    tl_event_sep(tl);
+    fprintf(tl->f, "{\"ph\":\"C\",\"pid\":%u,\"name\":\"power\",\"ts\":", pid);
+    tl_put_us(tl->f, ps);
+    fprintf(tl->f, ",\"args\":{\"W\":%.6g}}", watts);
+}
+
+void timeline_add_power(timeline *tl, unsigned chip_id, const double *w, uint64_t n,
+                        uint64_t width_ps, uint64_t end_ps)
+{
+    if (!tl || !w || !n || !width_ps)
+        return;
+    tl_chip *c = tl_chip_get(tl, chip_id);
+    if (!c) {
+        tl->oom = 1;
+        return;
+    }
+    uint64_t ws = tl->o.window_start_ps, we = tl->o.window_end_ps;
+    double prev = -1;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t lo = i * width_ps;
+        if (lo >= end_ps || (we && lo > we))
+            break;
+        if (lo + width_ps > ws)
+            tl_power_event(tl, c->id, lo < ws ? ws : lo, w[i], &prev);
+    }
+    uint64_t stop = we && we < end_ps ? we : end_ps; /* the run (or the timeline) ends */
+    if (stop >= ws && prev >= 0)
+        tl_power_event(tl, c->id, stop, 0.0, &prev);
+}
+
 static void tl_write_counter(timeline *tl, const tl_chip *c, const tl_counter *k, const char *name)
 {
     if (!k->used)

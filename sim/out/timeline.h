@@ -14,7 +14,8 @@
  * doubles as the run grows; so are the HBM channels ("HBM ch3") and ICI links ("ICI link
  * x+") over TIMELINE_SUB_BUCKETS buckets each, when the HBM and ICI models register
  * per-channel ("hbm" "ch<N>_bytes") and per-link ("ici" "link_x+_bytes") byte counters.
- * Regions are slices on "regions" tracks.
+ * Regions are slices on "regions" tracks. The modelled power of the chip is a counter track
+ * "power" (W) with one value per energy window (energy.window_us), added after the run.
  *
  * The file is written through ofile.h (a temporary renamed to PATH by timeline_close, or
  * PATH itself when it is a device or FIFO); on any failure the temporary is removed. See
@@ -65,6 +66,14 @@ void timeline_observe_chip(void *chip_ctx, uint64_t idx, unsigned op, const unit
 /* After the run, before the chip is freed: write chip_id's region markers (from the core's
  * region table, first start to last end of each region). ch may be NULL (no-op). */
 void timeline_add_regions(timeline *tl, unsigned chip_id, const chip *ch);
+
+/* After the run: chip_id's modelled power as the counter track "power" ({"W": value}): w[i] is
+ * the average power of [i x width_ps, (i+1) x width_ps), the last of the n windows ending at
+ * end_ps (energy_result.window_w). One event per change of value and 0 W at end_ps; windows
+ * outside the timeline window are left out, the first one inside starts at the window start.
+ * n == 0 or w == NULL: no track. */
+void timeline_add_power(timeline *tl, unsigned chip_id, const double *w, uint64_t n,
+                        uint64_t width_ps, uint64_t end_ps);
 
 /* Write every pending slice (call once the run is over); the counts of
  * timeline_get_counts are final after it. timeline_close does it too. */
