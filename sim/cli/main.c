@@ -46,6 +46,7 @@ static void main_usage(FILE *out)
                  "  run     replay a trace on one chip and print its report\n"
                  "  pod     estimate a trace at pod scale (symmetric or full multi-chip replay)\n"
                  "  gen     generate a workload trace (gemm, conv2d, attention, llm-step, ...)\n"
+                 "  serve   serve an LLM request stream on a slice: TTFT, TPOT, tokens/s, cost\n"
                  "  asm     assemble a text trace:   tpusim asm in.s -o out.tpt\n"
                  "  disasm  disassemble a trace:     tpusim disasm in.tpt\n"
                  "  config  print a resolved config, or the key reference with --help\n"
@@ -322,6 +323,10 @@ int main(int argc, char **argv)
         err e;
         int r = !strcmp(cmd, "gen") ? cli_gen(argc, argv, &e) : cli_pod(argc, argv, &e);
         return r ? fail(&e) : 0;
+    }
+    if (!strcmp(cmd, "serve")) {
+        err e;
+        return cli_serve(argc, argv, &e) ? fail(&e) : 0;
     }
     fprintf(stderr, "%s: unknown command '%s' (see 'tpusim --help')\n", prog, cmd);
     return 2;
