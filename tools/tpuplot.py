@@ -19,6 +19,9 @@ follows the file extension: .png, .svg or .pdf).
         against the number of chips, with ideal scaling dashed; linear axes (--log: log).
   tpuplot.py sweep RESULTS.csv -o sweep.png [--x PARAM] [--y METRIC] [--logx] [--logy]
         from tools/sweep.py: y against x, one line per combination of the other parameters.
+  tpuplot.py serve SERVE.json [SERVE.json ...] -o serve.png [--latency tpot|ttft|e2e]
+        from `tpusim serve --rates ... --json`: latency (p50 solid, p90 dashed) against
+        output tokens/s per chip, one curve per file (slice and model).
 
 Inputs are described in docs/outputs.md. Needs python3-matplotlib (Debian); exits with
 status 3 and a message when it is missing, 1 on bad input, 0 on success."""
@@ -749,6 +752,35 @@ def cmd_sweep(args):
     _save(fig, args)
 
 
+def cmd_serve(args):
+    """Latency against throughput per chip, one curve per `tpusim serve --json` file."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(tpustyle.COLUMN, 2.6))
+    key = args.latency
+    for i, path in enumerate(args.reports):
+        doc = tpulib.load_json(path)
+        runs = doc.get("runs") if isinstance(doc, dict) else None
+        if not runs:
+            raise ToolError("%s: no 'runs' (expected tpusim serve --json output)" % path)
+        pts = sorted((_num(r, "output_tokens_per_s_per_chip", path),
+                      _num(r, key + ".p50_s", path) * 1e3,
+                      _num(r, key + ".p90_s", path) * 1e3) for r in runs)
+        label = "%s, %s x%s" % (doc.get("model", "?"), doc.get("chip", "?"), doc.get("chips", "?"))
+        m = tpustyle.MARKERS[i % len(tpustyle.MARKERS)]
+        (ln,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=m, label=label)
+        ax.plot([p[0] for p in pts], [p[2] for p in pts], marker=m, linestyle="--",
+                color=ln.get_color(), alpha=0.6)
+    if args.target_ms:
+        ax.axhline(args.target_ms, color="0.5", linewidth=0.8, linestyle=":")
+    ax.set_xlabel("output tokens/s per chip")
+    ax.set_ylabel("%s (ms; p50 solid, p90 dashed)" % key.upper())
+    if args.logy:
+        ax.set_yscale("log")
+    tpustyle.legend_below(ax, offset=0.25)
+    ax.set_title(_title(args, "Serving: %s against throughput" % key.upper()))
+    _save(fig, args)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="tpuplot.py", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -793,11 +825,17 @@ def main(argv=None):
     p.add_argument("--logx", action="store_true")
     p.add_argument("--logy", action="store_true")
     common(p)
+    p = sub.add_parser("serve", help="serving latency against throughput per chip")
+    p.add_argument("reports", nargs="+", help="tpusim serve --json outputs (with --rates)")
+    p.add_argument("--latency", choices=["tpot", "ttft", "e2e"], default="tpot")
+    p.add_argument("--target-ms", type=float, help="draw a latency target line (ms)")
+    p.add_argument("--logy", action="store_true")
+    common(p)
     args = ap.parse_args(argv)
     try:
         {"roofline": cmd_roofline, "units": cmd_units, "energy": cmd_energy,
-         "timeline": cmd_timeline,
-         "scaling": cmd_scaling, "sweep": cmd_sweep}[args.cmd](args)
+         "timeline": cmd_timeline, "scaling": cmd_scaling, "sweep": cmd_sweep,
+         "serve": cmd_serve}[args.cmd](args)
     except ToolError as e:
         sys.stderr.write("%s: %s\n" % (TOOL, e))
         return 1

@@ -10,6 +10,8 @@
 #include "gen.h"
 
 int cli_pod(int argc, char **argv, err *e);
+/* `tpusim serve`: LLM serving of a request stream on a slice (sim/serve/); prints its report. */
+int cli_serve(int argc, char **argv, err *e);
 
 /* `tpusim gen KIND [options]`: argv[0] is "gen", argv[1] the kind. Prints only for --help
  * (usage to stdout). */

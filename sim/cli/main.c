@@ -54,6 +54,7 @@ static void main_usage(FILE *out)
                  "  pod     estimate a trace at pod scale (symmetric or full multi-chip replay)\n"
                  "  gen     generate a workload trace (gemm, conv2d, attention, llm-step, ...)\n"
                  "  import  import an XLA HLO text module: tpusim import hlo MODULE -c CFG -o OUT\n"
+                 "  serve   serve an LLM request stream on a slice: TTFT, TPOT, tokens/s, cost\n"
                  "  asm     assemble a text trace:   tpusim asm in.s -o out.tpt\n"
                  "  disasm  disassemble a trace:     tpusim disasm in.tpt\n"
                  "  config  print a resolved config, or the key reference with --help\n"
@@ -429,6 +430,10 @@ static int dispatch(int argc, char **argv)
         err e;
         int r = !strcmp(cmd, "gen") ? cli_gen(argc, argv, &e) : cli_pod(argc, argv, &e);
         return r ? fail(&e) : 0;
+    }
+    if (!strcmp(cmd, "serve")) {
+        err e;
+        return cli_serve(argc, argv, &e) ? fail(&e) : 0;
     }
     fprintf(stderr, "%s: unknown command '%s' (see 'tpusim --help')\n", prog, cmd);
     return 2;
