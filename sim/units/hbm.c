@@ -24,10 +24,6 @@ typedef struct hbm_pc {
     int dir;                  /* direction of the last transfer: 0 read, 1 write, -1 none */
 } hbm_pc;
 
-typedef struct hbm_pend { /* a pc's pending run of granules in one row (banked_granules) */
-    uint64_t rowi, local, n;
-} hbm_pend;
-
 typedef struct hbm_model {
     const char *name; /* the hbm.model choice it implements */
     uint64_t (*access)(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now_ps);
@@ -52,9 +48,7 @@ struct hbm {
     double bus_ps_per_byte; /* one pseudo-channel bus: 8 / (bus_bits x gbps_per_pin) ns/B */
     uint64_t tcl, trcd, trp, tras, trfc, trefi, twtr, trtw; /* ps */
     hbm_pc *pcs;                                            /* npc */
-    hbm_pend *pend;                                         /* npc, all n = 0 between requests */
-    uint32_t *touched; /* npc: pcs with a pending run, in first-touch order */
-    hbm_bank *banks;   /* npc x nbanks, pseudo-channel major */
+    hbm_bank *banks;                                        /* npc x nbanks, pseudo-channel major */
 
     /* simple model */
     double simple_ps_per_byte; /* 1 / (peak x efficiency) */
@@ -386,49 +380,40 @@ banked_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now,
     return done;
 }
 
-/* Strided blocks of whole, aligned granules (block, stride and addr multiples of G). The
- * granules of the request, in address order, are walked once with index arithmetic only;
- * per pc, consecutive granules in one row are gathered into a pending run (a pc's granules
- * arrive in increasing local order), and a run is timed by banked_seq (pitch 0) when the pc moves
- * to another row, or at the end. Pseudo-channels share no state, so timing each pc's runs in its
- * own order equals timing the granules in address order; the bank state is touched once per row
- * run, not once per granule. */
+/* Strided blocks of whole, aligned granules (block, stride and addr multiples of G), walked
+ * granule by granule in address order with index arithmetic only: each granule is one piece
+ * (banked_open, then its data on the bus, banked_close). A granule that follows another of
+ * its pc in the same row is a row hit whose data starts when the bus frees (its bank was
+ * ready before the previous piece's data started), which is exactly banked_seq's follower
+ * rule, so this equals one banked_seq per run of granules in one row, refreshes included.
+ * Counters are added once per request. */
 static inline __attribute__((always_inline)) uint64_t
 banked_granules(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t count,
                 int is_write, uint64_t now, const int p2)
 {
     uint64_t G = h->granule, nb = hbm_div(block, G, h->gran_shift, p2), done = now;
-    uint64_t ntouched = 0;
+    uint64_t X = h->granule_xfer_ps;
+    hbm_tally t = {0};
     for (uint64_t k = 0; k < count; k++, addr += stride) {
         uint64_t g = hbm_div(addr, G, h->gran_shift, p2);
         uint64_t p = hbm_mod(g, h->npc, h->pc_shift, p2), q = hbm_div(g, h->npc, h->pc_shift, p2);
         for (uint64_t j = 0; j < nb; j++) {
-            uint64_t local = q * G, rowi = hbm_div(local, h->row_bytes, h->row_shift, p2);
-            hbm_pend *pd = &h->pend[p];
-            if (pd->n && pd->rowi == rowi) {
-                pd->n++;
-            } else {
-                if (pd->n)
-                    done =
-                        hbm_max(done, banked_seq(h, p, pd->local, G, 0, pd->n, is_write, now, p2));
-                else
-                    h->touched[ntouched++] = (uint32_t)p;
-                pd->rowi = rowi;
-                pd->local = local;
-                pd->n = 1;
-            }
+            hbm_bank *bk;
+            uint64_t end = banked_open(h, p, q * G, is_write, now, &bk, &t, p2) + X;
+            banked_close(h, &h->pcs[p], bk, end);
+            h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)] += G;
+            done = hbm_max(done, end);
             if (++p == h->npc) {
                 p = 0;
                 q++;
             }
         }
     }
-    for (uint64_t i = 0; i < ntouched; i++) {
-        hbm_pend *pd = &h->pend[h->touched[i]];
-        done =
-            hbm_max(done, banked_seq(h, h->touched[i], pd->local, G, 0, pd->n, is_write, now, p2));
-        pd->n = 0;
-    }
+    h->row_hits += t.hits;
+    h->row_misses += t.misses;
+    h->row_conflicts += t.conflicts;
+    h->turnarounds += t.turnarounds;
+    h->bus_busy_ps += count * nb * X;
     return done;
 }
 
@@ -608,9 +593,7 @@ hbm *hbm_new(const cfg *c, err *e)
     h->nch = c->hbm_channels;
     h->npseudo = c->hbm_pseudo_channels;
     h->ch_bytes = calloc(h->nch, sizeof *h->ch_bytes);
-    h->pend = calloc(h->npc, sizeof *h->pend);
-    h->touched = calloc(h->npc, sizeof *h->touched);
-    if (!h->pcs || !h->banks || !h->ch_bytes || !h->pend || !h->touched)
+    if (!h->pcs || !h->banks || !h->ch_bytes)
         goto out_nomem;
     for (uint64_t p = 0; p < h->npc; p++) {
         h->pcs[p].dir = -1;
@@ -637,8 +620,6 @@ void hbm_free(hbm *h)
     free(h->banks);
     free(h->xfer_ps);
     free(h->ch_bytes);
-    free(h->pend);
-    free(h->touched);
     free(h);
 }
 
