@@ -158,6 +158,12 @@ static inline uint64_t hbm_mod(uint64_t x, uint64_t d, int shift, const int p2)
     return p2 || shift >= 0 ? x & (d - 1) : x % d;
 }
 
+/* x * d, by shift when d is a power of two. */
+static inline uint64_t hbm_mul(uint64_t x, uint64_t d, int shift, const int p2)
+{
+    return p2 || shift >= 0 ? x << shift : x * d;
+}
+
 /* Bus time of a piece of `bytes` (whole bursts) on one pseudo-channel. */
 static inline uint64_t banked_xfer(const hbm *h, uint64_t bytes, const int p2)
 {
@@ -205,7 +211,8 @@ static inline __attribute__((always_inline)) uint64_t banked_open(hbm *h, uint64
     uint64_t row = hbm_div(rowi, h->nbanks, h->bank_shift, p2);
     banked_refresh(h, p, now);
     hbm_pc *pc = &h->pcs[p];
-    hbm_bank *b = &h->banks[p * h->nbanks + hbm_mod(rowi, h->nbanks, h->bank_shift, p2)];
+    hbm_bank *b = &h->banks[hbm_mul(p, h->nbanks, h->bank_shift, p2) +
+                            hbm_mod(rowi, h->nbanks, h->bank_shift, p2)];
     *bank = b;
 
     uint64_t cas;
@@ -396,16 +403,17 @@ banked_granules(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t
     hbm_tally t = {0};
     for (uint64_t k = 0; k < count; k++, addr += stride) {
         uint64_t g = hbm_div(addr, G, h->gran_shift, p2);
-        uint64_t p = hbm_mod(g, h->npc, h->pc_shift, p2), q = hbm_div(g, h->npc, h->pc_shift, p2);
+        uint64_t p = hbm_mod(g, h->npc, h->pc_shift, p2);
+        uint64_t local = hbm_mul(hbm_div(g, h->npc, h->pc_shift, p2), G, h->gran_shift, p2);
         for (uint64_t j = 0; j < nb; j++) {
             hbm_bank *bk;
-            uint64_t end = banked_open(h, p, q * G, is_write, now, &bk, &t, p2) + X;
+            uint64_t end = banked_open(h, p, local, is_write, now, &bk, &t, p2) + X;
             banked_close(h, &h->pcs[p], bk, end);
             h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)] += G;
             done = hbm_max(done, end);
             if (++p == h->npc) {
                 p = 0;
-                q++;
+                local += G;
             }
         }
     }
