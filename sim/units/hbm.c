@@ -267,6 +267,71 @@ static inline uint64_t banked_followers(const hbm_pc *pc, uint64_t m, uint64_t e
     return m;
 }
 
+static uint64_t hbm_gcd(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Rows of a regular walk in a bank cycle, in closed form. A walk of pieces `pitch` apart
+ * (pitch a divisor or a multiple of the row) opens, from an aligned row on, rows rowi,
+ * rowi + dr, rowi + 2 dr, ... (dr = 1 or pitch / R), each holding k pieces (R / pitch or 1),
+ * so its banks repeat with period Pb = B / gcd(dr, B) and every full row puts Y = k x X_b on
+ * the bus. Suppose the next Pb rows j = 0..Pb-1 find their bank b with another row open and
+ *   (i)   pre_b >= max(now, ready_b)                      so act_j = pre_b + tRP,
+ *   (ii)  pre_b + tRP + tRCD + tCL <= E + j Y             so the row's data starts when the
+ *                                                         bus frees (E = bus_free now),
+ *   (iii) pre_b + tRP + max(tRAS, tRCD) <= E + (j+1) Y - tCL   so the new pre_b is its
+ *                                                         data end - tCL (and >= ready);
+ * and tRP + tRCD <= (Pb - 1) Y, tRP + max(tRAS, tRCD) <= Pb Y. Then (i)-(iii) hold again for
+ * the next cycle (the bank's next row comes Pb rows, Pb Y of bus time, later), so by
+ * induction every row j < N is bus-bound: it ends at E + (j+1) Y, and a bank last opened at
+ * row j (j >= Pb) was activated at E + (j-Pb+1) Y - tCL + tRP, the end of its previous row
+ * minus tCL plus tRP. N stops before the first row whose open or followers would see a
+ * refresh due (E + j Y + (k-1) X_b >= next refresh) and at the last full row. The cost is
+ * per bank of the cycle, not per row; returns N (0: the conditions do not hold, walk on). */
+static uint64_t banked_cycle(hbm *h, hbm_pc *pc, hbm_bank *banks, uint64_t rowi, uint64_t dr,
+                             uint64_t Pb, uint64_t k, uint64_t rows, uint64_t x, uint64_t now,
+                             hbm_tally *t)
+{
+    uint64_t E = pc->bus_free_ps, Y = k * x, mx = Y - x, rdue = pc->next_refresh_ps;
+    uint64_t trp = h->trp, trcd = h->trcd, tcl = h->tcl, tras = h->tras;
+    uint64_t slow = tras > trcd ? tras : trcd;
+    if (trp + trcd > (Pb - 1) * Y || trp + slow > Pb * Y || rdue <= E + mx)
+        return 0;
+    uint64_t n = (rdue - E - mx - 1) / Y + 1;
+    n = n < rows ? n : rows;
+    if (n < 2 * Pb)
+        return 0;
+    for (uint64_t j = 0; j < Pb; j++) {
+        uint64_t ri = rowi + j * dr;
+        const hbm_bank *b = &banks[ri % h->nbanks];
+        uint64_t pre = b->pre_ps;
+        if (b->open_row == HBM_ROW_NONE || b->open_row == ri / h->nbanks || pre < now ||
+            pre < b->ready_ps || pre + trp + trcd + tcl > E + j * Y ||
+            pre + trp + slow + tcl > E + (j + 1) * Y)
+            return 0;
+    }
+    for (uint64_t j = 0; j < Pb; j++) {
+        uint64_t last = j + (n - 1 - j) / Pb * Pb, ri = rowi + last * dr;
+        hbm_bank *b = &banks[ri % h->nbanks];
+        uint64_t act = last == j ? b->pre_ps + trp : E + (last - Pb + 1) * Y - tcl + trp;
+        b->open_row = ri / h->nbanks;
+        b->act_ps = act;
+        b->ready_ps = act + trcd;
+        b->pre_ps = hbm_max(act + tras, E + (last + 1) * Y - tcl);
+    }
+    pc->bus_free_ps = E + n * Y;
+    t->misses += n;
+    t->conflicts += n;
+    t->hits += n * (k - 1);
+    return n;
+}
+
 /* cnt pieces of b bytes at local offsets ls, ls + pitch, ... of pseudo-channel p, each inside
  * one granule, issued at `now` in that order; pitch 0 puts every piece in the row of ls (a
  * run of granules of one row, whose exact offsets do not change the timing). Per row: the
@@ -284,7 +349,36 @@ static inline __attribute__((always_inline)) uint64_t banked_seq(hbm *h, uint64_
     uint64_t end = now, x = banked_xfer(h, b, p2), pieces = 0;
     hbm_pc *pc = &h->pcs[p];
     hbm_tally t = {0};
+    /* A regular walk long enough for whole bank cycles (banked_cycle): k pieces per row,
+     * rows dr apart, banks repeating every Pb rows; tried at an aligned row every Pb rows. */
+    uint64_t R = h->row_bytes, k = 0, dr = 0, Pb = 0, rows = 0, next_try = 0;
+    if (pitch && cnt >= 2 * h->nbanks) {
+        if (pitch < R && R % pitch == 0) {
+            k = R / pitch;
+            dr = 1;
+        } else if (pitch >= R && pitch % R == 0) {
+            k = 1;
+            dr = pitch / R;
+        }
+        Pb = k ? h->nbanks / hbm_gcd(dr % h->nbanks, h->nbanks) : 0;
+    }
     while (cnt) {
+        if (Pb > 1 && rows >= next_try && cnt >= 2 * Pb * k && pc->dir == is_write &&
+            hbm_mod(ls, R, h->row_shift, p2) < (k > 1 ? pitch : R)) {
+            uint64_t rowi = hbm_div(ls, R, h->row_shift, p2);
+            hbm_bank *banks = &h->banks[hbm_mul(p, h->nbanks, h->bank_shift, p2)];
+            uint64_t n = banked_cycle(h, pc, banks, rowi, dr, Pb, k, cnt / k, x, now, &t);
+            if (n) {
+                end = pc->bus_free_ps;
+                pieces += n * k;
+                cnt -= n * k;
+                ls += n * k * pitch;
+                rows += n;
+                continue;
+            }
+            next_try = rows + Pb;
+        }
+        rows++;
         hbm_bank *bk;
         uint64_t e0 = banked_open(h, p, ls, is_write, now, &bk, &t, p2) + x;
         uint64_t rend = ls - hbm_mod(ls, h->row_bytes, h->row_shift, p2) + h->row_bytes;
@@ -423,16 +517,6 @@ banked_granules(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t
     h->turnarounds += t.turnarounds;
     h->bus_busy_ps += count * nb * X;
     return done;
-}
-
-static uint64_t hbm_gcd(uint64_t a, uint64_t b)
-{
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
 }
 
 /* Strided blocks. When every block lies inside one granule at the same offset (stride a
