@@ -306,7 +306,8 @@ typedef struct hlo_sem_opts {
 /* Options from a config: dims from ici.dims, chips 0 (= the product of dims). */
 int hlo_sem_opts_from_cfg(hlo_sem_opts *o, const cfg *c, err *e);
 
-/* Analyse m's entry computation into p (initialised here; release with hlo_plan_fini).
+/* Analyse m's entry computation into p (initialised here; release with hlo_plan_fini). p's
+ * strings (regions, warnings' names) point into m: m must outlive p.
  * Returns 0, or -1 with e filled (a trip count that cannot be found is a warning with trip
  * 1, not an error; exceeding max_items is). */
 int hlo_analyze(const hlo_module *m, const hlo_sem_opts *o, hlo_plan *p, err *e);
