@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "fmt.h"
 #include "json.h"
 #include "units.h"
 
@@ -141,29 +142,6 @@ void report_fini(report *r)
     r->units = NULL;
     free(r->regions);
     r->regions = NULL;
-}
-
-static void fmt_time(char *buf, size_t cap, double ps)
-{
-    if (ps >= 1e12)
-        snprintf(buf, cap, "%.4g s", ps * 1e-12);
-    else if (ps >= 1e9)
-        snprintf(buf, cap, "%.4g ms", ps * 1e-9);
-    else if (ps >= 1e6)
-        snprintf(buf, cap, "%.4g us", ps * 1e-6);
-    else
-        snprintf(buf, cap, "%.4g ns", ps * 1e-3);
-}
-
-static void fmt_bytes(char *buf, size_t cap, double b)
-{
-    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    int i = 0;
-    while (b >= 1024 && i < 5) {
-        b /= 1024;
-        i++;
-    }
-    snprintf(buf, cap, "%.4g %s", b, u[i]);
 }
 
 /* part as a percentage of whole, in floating point: 100 * part in uint64 arithmetic wraps
