@@ -26,14 +26,6 @@ int unit_check(unit *u, const isa_insn *in, unit_work *w, err *e)
     return u->ops->check ? u->ops->check(u, in, w, e) : 0;
 }
 
-uint64_t unit_dt_bytes(unsigned dt, uint64_t n)
-{
-    unsigned bits = isa_dtype_bits(dt);
-    if (n > (UINT64_MAX - 7) / bits)
-        return UINT64_MAX;
-    return (n * bits + 7) / 8;
-}
-
 int unit_check_vmem(const unit *u, const char *what, uint64_t addr, uint64_t bytes, err *e)
 {
     uint64_t cap = u->env->vmem_bytes;

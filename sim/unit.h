@@ -98,8 +98,7 @@ void unit_free(unit *u);
 void unit_finish(unit *u, uint32_t token);
 void unit_wake(unit *u);
 
-/* Helpers for check ops. Bytes of n elements of dt (int4 packs two per byte), saturating. */
-uint64_t unit_dt_bytes(unsigned dt, uint64_t n);
+/* Helpers for check ops (bytes of n elements: isa_dtype_bytes). */
 /* 0 if [addr, addr+bytes) lies in the chip's VMEM; else -1 with e: "<what> VMEM range
  * [0x.., 0x..) outside the N-byte VMEM". */
 int unit_check_vmem(const unit *u, const char *what, uint64_t addr, uint64_t bytes, err *e);

@@ -103,12 +103,6 @@ static uint64_t mxu_max(uint64_t a, uint64_t b)
     return a > b ? a : b;
 }
 
-/* Bytes of `count` elements of dt (int4 packs two per byte). */
-static uint64_t mxu_bytes(isa_dtype dt, uint64_t count)
-{
-    return (count * isa_dtype_bits(dt) + 7) / 8;
-}
-
 /* ceil(x) that ignores floating-point noise just above an integer (m / 0.1 etc.). */
 static uint64_t mxu_ceil(double x)
 {
@@ -245,7 +239,7 @@ static int mxu_check(unit *u, const isa_insn *in, unit_work *w, err *e)
                 e, "tile %" PRIu64 " x %" PRIu64 " larger than the %" PRIu64 " x %" PRIu64 " array",
                 k, n, m->rows, m->cols);
         if (mxu_check_dtype(m, dt, e) ||
-            unit_check_vmem(u, "weights", a[ISA_LDW_VMEM], unit_dt_bytes(dt, k * n), e))
+            unit_check_vmem(u, "weights", a[ISA_LDW_VMEM], isa_dtype_bytes(dt, k * n), e))
             return -1;
         m->chk_k = k;
         m->chk_n = n;
@@ -261,8 +255,8 @@ static int mxu_check(unit *u, const isa_insn *in, unit_work *w, err *e)
         return err_set(e, "dtype %s differs from the loaded weights' %s", isa_dtype_name(dt),
                        isa_dtype_name(m->chk_dtype));
     if (mxu_check_dtype(m, dt, e) ||
-        unit_check_vmem(u, "operand", a[ISA_MM_SRC], unit_dt_bytes(dt, stats_mul_sat(mm, m->chk_k)),
-                        e) ||
+        unit_check_vmem(u, "operand", a[ISA_MM_SRC],
+                        isa_dtype_bytes(dt, stats_mul_sat(mm, m->chk_k)), e) ||
         unit_check_vmem(u, "result", a[ISA_MM_DST], stats_mul_sat(stats_mul_sat(mm, m->chk_n), 4),
                         e))
         return -1;
@@ -310,7 +304,7 @@ static void mxu_start_ldw(mxu *m, const isa_insn *in, uint32_t token, uint64_t n
         m->buffer_wait_ps += m->buf_free_ps[b] - ready;
 
     uint64_t shift_ps = unit_cycles_to_ps(&m->u, (double)mxu_ceil((double)k / m->load_rows));
-    uint64_t wbytes = mxu_bytes(dt, k * n);
+    uint64_t wbytes = isa_dtype_bytes(dt, k * n);
     uint64_t dur = vmem_share(m->u.env->vmem, wbytes, shift_ps, now);
     m->u.vmem_rd_bytes = stats_add_sat(m->u.vmem_rd_bytes, wbytes, NULL);
     m->u.stall_vmem_ps += dur - shift_ps;
@@ -341,7 +335,7 @@ static void mxu_start_matmul(mxu *m, const isa_insn *in, uint32_t token, uint64_
     uint64_t s = mxu_ceil((double)rows / rate);
     uint64_t s_ps = unit_cycles_to_ps(&m->u, (double)s);
     uint64_t res = rows * m->n * 4, out = res * (in->arg[ISA_MM_ACC] ? 2 : 1);
-    uint64_t opnd = mxu_bytes(dt, rows * m->k);
+    uint64_t opnd = isa_dtype_bytes(dt, rows * m->k);
     uint64_t seff = vmem_share(m->u.env->vmem, opnd + out, s_ps, now);
     /* VMEM traffic: operands and (accumulating) old results read, results written. */
     m->u.vmem_rd_bytes = stats_add_sat(m->u.vmem_rd_bytes, opnd + out - res, NULL);

@@ -162,7 +162,7 @@ static int sc_check(unit *u, const isa_insn *in, unit_work *w, err *e)
         if (!a[slots[i]])
             return err_set(e, "operand '%s' = 0, must be at least 1", names[i]);
     uint64_t dim = a[SC_DIM], segs = a[SC_SEGS];
-    uint64_t rb = unit_dt_bytes((unsigned)a[SC_DTYPE], dim);
+    uint64_t rb = isa_dtype_bytes((isa_dtype)a[SC_DTYPE], dim);
     uint64_t extent = stats_mul_sat(a[SC_TROWS], rb), hbm_bytes = u->env->hbm_bytes;
     if (extent > hbm_bytes || a[SC_TABLE] > hbm_bytes - extent)
         return err_set(e, "table [0x%" PRIx64 ", +%" PRIu64 ") outside the %" PRIu64 "-byte HBM",
@@ -236,7 +236,7 @@ static void sc_start(unit *u, const isa_insn *in, uint32_t token)
     } else {
         int scatter = in->op == ISA_OP_SC_SCATTER, mean = in->op == ISA_OP_SC_GATHER_MEAN;
         uint64_t dim = a[SC_DIM], segs = a[SC_SEGS], rows = segs * a[SC_LOOKUPS];
-        uint64_t rb = unit_dt_bytes((unsigned)a[SC_DTYPE], dim);
+        uint64_t rb = isa_dtype_bytes((isa_dtype)a[SC_DTYPE], dim);
         uint64_t bytes = stats_mul_sat(stats_mul_sat(rows, rb), scatter ? 2 : 1);
         uint64_t port = unit_cycles_to_ps(u, (double)sc_div_up(bytes, s->bytes_per_cycle));
         uint64_t cyc = sc_div_up(stats_mul_sat(rows, dim), s->lanes);

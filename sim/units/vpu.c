@@ -70,15 +70,6 @@ static uint64_t vpu_max(uint64_t a, uint64_t b)
     return a > b ? a : b;
 }
 
-static uint64_t vpu_bytes(isa_dtype dt, uint64_t count)
-{
-    /* count x bits can overflow only for absurd n; saturate rather than wrap. */
-    uint64_t bits = isa_dtype_bits(dt);
-    if (count > UINT64_MAX / bits)
-        return UINT64_MAX / 8;
-    return (count * bits + 7) / 8;
-}
-
 static uint64_t vpu_pack(const vpu *v, isa_dtype dt)
 {
     unsigned bits = isa_dtype_bits(dt);
@@ -270,7 +261,7 @@ static void vpu_start(unit *u, const isa_insn *in, uint32_t token)
         break;
     }
     uint64_t occ_ps = unit_cycles_to_ps(u, occ);
-    uint64_t rd = vpu_bytes(dt, n), wr = vpu_bytes(odt, out);
+    uint64_t rd = isa_dtype_bytes(dt, n), wr = isa_dtype_bytes(odt, out);
     uint64_t k = vpu_inputs(in->op);
     uint64_t bytes = rd > (UINT64_MAX - wr) / k ? UINT64_MAX : rd * k + wr;
     uint64_t eff = vmem_share(u->env->vmem, bytes, occ_ps, now);
@@ -337,8 +328,8 @@ static int vpu_check(unit *u, const isa_insn *in, unit_work *w, err *e)
         uint64_t wd = a[ISA_V_EXTRA] ? a[ISA_V_EXTRA] : u->env->cfg->vpu_lanes;
         out = (n + wd - 1) / wd;
     }
-    if (unit_check_vmem(u, "source", a[ISA_V_SRC], unit_dt_bytes(dt, n), e) ||
-        unit_check_vmem(u, "destination", a[ISA_V_DST], unit_dt_bytes(odt, out), e))
+    if (unit_check_vmem(u, "source", a[ISA_V_SRC], isa_dtype_bytes(dt, n), e) ||
+        unit_check_vmem(u, "destination", a[ISA_V_DST], isa_dtype_bytes(odt, out), e))
         return -1;
     switch (info->cost) {
     case ISA_COST_V_ELEM:
