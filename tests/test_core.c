@@ -494,6 +494,16 @@ static void test_core_unit_table_must_serve_every_isa_class_once(void **state)
     assert_non_null(strstr(e.msg, "operand 'nosuch'"));
 }
 
+static void test_core_unit_kind_of_group_needs_the_index(void **state)
+{
+    (void)state;
+    assert_ptr_equal(unit_kind_of_group("ici0"), unit_kind_find("ici"));
+    assert_ptr_equal(unit_kind_of_group("mxu127"), unit_kind_find("mxu"));
+    assert_null(unit_kind_of_group("ici")); /* the network's group, not a unit */
+    assert_null(unit_kind_of_group("hbm"));
+    assert_null(unit_kind_of_group("mxu1x"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -514,6 +524,7 @@ int main(void)
         cmocka_unit_test(test_core_report_lists_every_unit_of_a_128_mxu_chip),
         cmocka_unit_test(test_core_select_operand_past_the_last_unit_is_an_error),
         cmocka_unit_test(test_core_unit_table_must_serve_every_isa_class_once),
+        cmocka_unit_test(test_core_unit_kind_of_group_needs_the_index),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
