@@ -12,39 +12,9 @@
 #include <sys/stat.h>
 
 #include "asm.h"
+#include "harness.h"
 #include "trace.h"
 #include "tmpleft.h"
-
-static char dir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/tpusim_asm_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
-
-static const char *tpath(const char *name, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%s/%s", dir, name);
-    return buf;
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
 
 /* Whole file into a malloc'd buffer; *len its size. */
 static char *slurp(const char *path, size_t *len)
@@ -257,25 +227,25 @@ static void test_asm_file_round_trip_is_byte_identical(void **state)
 {
     (void)state;
     char src[128], t1[128], dis[128], t2[128];
-    tpath("prog.s", src, sizeof src);
-    tpath("prog.tpt", t1, sizeof t1);
-    tpath("prog.dis.s", dis, sizeof dis);
-    tpath("prog2.tpt", t2, sizeof t2);
-    write_text(src, "# a small program\n"
-                    ".note \"tpusim gen \\\"demo\\\" \\\\ --x\\n2\"\n"
-                    "start:\n"
-                    "  mark name=\"layer0/fwd\"\n"
-                    "  dma.h2v hbm=0x100000 vmem=0 bytes=64K signal=0   ; load weights\n"
-                    "  mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 wait=0 signal=1\n"
-                    "body: mxu.matmul mxu=0 src=64K dst=128K m=1024 dtype=bf16 wait=1\n"
-                    "  v.cast src=128K dst=0 n=131072 dtype=fp32 to=bf16\n"
-                    "  v.reduce src=0 dst=4K n=1024 dtype=fp32 width=128\n"
-                    "  ici.allreduce axes=xyz bytes=1M dtype=bf16\n"
-                    "  ici.send axis=z dir=+1 bytes=4K vmem=8K\n"
-                    "  sync.signal signal=7\n"
-                    "  sync.wait wait=7\n"
-                    "  sync.barrier\n"
-                    "  nop\n");
+    harness_path("prog.s", src, sizeof src);
+    harness_path("prog.tpt", t1, sizeof t1);
+    harness_path("prog.dis.s", dis, sizeof dis);
+    harness_path("prog2.tpt", t2, sizeof t2);
+    harness_write(src, "# a small program\n"
+                       ".note \"tpusim gen \\\"demo\\\" \\\\ --x\\n2\"\n"
+                       "start:\n"
+                       "  mark name=\"layer0/fwd\"\n"
+                       "  dma.h2v hbm=0x100000 vmem=0 bytes=64K signal=0   ; load weights\n"
+                       "  mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 wait=0 signal=1\n"
+                       "body: mxu.matmul mxu=0 src=64K dst=128K m=1024 dtype=bf16 wait=1\n"
+                       "  v.cast src=128K dst=0 n=131072 dtype=fp32 to=bf16\n"
+                       "  v.reduce src=0 dst=4K n=1024 dtype=fp32 width=128\n"
+                       "  ici.allreduce axes=xyz bytes=1M dtype=bf16\n"
+                       "  ici.send axis=z dir=+1 bytes=4K vmem=8K\n"
+                       "  sync.signal signal=7\n"
+                       "  sync.wait wait=7\n"
+                       "  sync.barrier\n"
+                       "  nop\n");
     err e;
     if (asm_file(src, t1, &e))
         fail_msg("%s", e.msg);
@@ -311,9 +281,9 @@ static void test_asm_file_error_names_line_and_leaves_no_output(void **state)
 {
     (void)state;
     char src[128], out[128], want[256];
-    tpath("bad.s", src, sizeof src);
-    tpath("bad.tpt", out, sizeof out);
-    write_text(src, "nop\n# fine so far\nnop\nv.add src=0 dst=0 n=1\nnop\n");
+    harness_path("bad.s", src, sizeof src);
+    harness_path("bad.tpt", out, sizeof out);
+    harness_write(src, "nop\n# fine so far\nnop\nv.add src=0 dst=0 n=1\nnop\n");
     err e;
     assert_int_equal(asm_file(src, out, &e), -1);
     snprintf(want, sizeof want, "%s:4: v.add: missing operand 'dtype'", src);
@@ -321,14 +291,14 @@ static void test_asm_file_error_names_line_and_leaves_no_output(void **state)
     assert_false(exists(out));
     assert_int_equal(tmp_left(out), 0);
 
-    write_text(src, "nop\n.note \"late\"\n");
+    harness_write(src, "nop\n.note \"late\"\n");
     assert_int_equal(asm_file(src, out, &e), -1);
     snprintf(want, sizeof want, "%s:2: .note must come once, before the first instruction", src);
     assert_string_equal(e.msg, want);
     assert_false(exists(out));
     assert_int_equal(tmp_left(out), 0);
 
-    tpath("missing.s", src, sizeof src);
+    harness_path("missing.s", src, sizeof src);
     assert_int_equal(asm_file(src, out, &e), -1);
     assert_non_null(strstr(e.msg, src));
     assert_false(exists(out));
@@ -338,9 +308,9 @@ static void test_asm_empty_source_gives_an_empty_trace(void **state)
 {
     (void)state;
     char src[128], out[128];
-    tpath("empty.s", src, sizeof src);
-    tpath("empty.tpt", out, sizeof out);
-    write_text(src, "# nothing\n\n");
+    harness_path("empty.s", src, sizeof src);
+    harness_path("empty.tpt", out, sizeof out);
+    harness_write(src, "# nothing\n\n");
     err e;
     assert_int_equal(asm_file(src, out, &e), 0);
     trace_reader *r;
@@ -384,9 +354,9 @@ static void test_asm_nul_byte_is_an_error_naming_line_and_column(void **state)
 {
     (void)state;
     char src[128], out[128], tmp[128], want[256];
-    tpath("nul.s", src, sizeof src);
-    tpath("nul.tpt", out, sizeof out);
-    tpath("nul.tpt.tmp", tmp, sizeof tmp);
+    harness_path("nul.s", src, sizeof src);
+    harness_path("nul.tpt", out, sizeof out);
+    harness_path("nul.tpt.tmp", tmp, sizeof tmp);
     static const char text[] = "nop\nnop\0 garbage\nnop\n";
     write_bytes(src, text, sizeof text - 1);
     err e;
@@ -408,12 +378,12 @@ static void test_asm_utf8_bom_at_start_is_skipped(void **state)
 {
     (void)state;
     char src[128], out[128], plain_src[128], plain[128];
-    tpath("bom.s", src, sizeof src);
-    tpath("bom.tpt", out, sizeof out);
-    tpath("nobom.s", plain_src, sizeof plain_src);
-    tpath("nobom.tpt", plain, sizeof plain);
-    write_text(src, "\xef\xbb\xbfnop\nv.add src=0 dst=4096 n=1024 dtype=bf16\n");
-    write_text(plain_src, "nop\nv.add src=0 dst=4096 n=1024 dtype=bf16\n");
+    harness_path("bom.s", src, sizeof src);
+    harness_path("bom.tpt", out, sizeof out);
+    harness_path("nobom.s", plain_src, sizeof plain_src);
+    harness_path("nobom.tpt", plain, sizeof plain);
+    harness_write(src, "\xef\xbb\xbfnop\nv.add src=0 dst=4096 n=1024 dtype=bf16\n");
+    harness_write(plain_src, "nop\nv.add src=0 dst=4096 n=1024 dtype=bf16\n");
     err e;
     if (asm_file(src, out, &e))
         fail_msg("%s", e.msg);
@@ -425,7 +395,7 @@ static void test_asm_utf8_bom_at_start_is_skipped(void **state)
     free(b1);
     free(b2);
     /* Only at the start of the file: elsewhere it is not white space. */
-    write_text(src, "nop\n\xef\xbb\xbfnop\n");
+    harness_write(src, "nop\n\xef\xbb\xbfnop\n");
     assert_int_equal(asm_file(src, out, &e), -1);
     assert_non_null(strstr(e.msg, ":2: unknown opcode"));
 }
@@ -436,9 +406,9 @@ static void test_asm_note_bytes_round_trip_and_nul_in_note_is_refused(void **sta
 {
     (void)state;
     char t[128], dis[128], t2[128];
-    tpath("note.tpt", t, sizeof t);
-    tpath("note.dis.s", dis, sizeof dis);
-    tpath("note2.tpt", t2, sizeof t2);
+    harness_path("note.tpt", t, sizeof t);
+    harness_path("note.dis.s", dis, sizeof dis);
+    harness_path("note2.tpt", t2, sizeof t2);
     char note[256];
     for (int i = 1; i < 256; i++)
         note[i - 1] = (char)i;
@@ -481,5 +451,5 @@ int main(void)
         cmocka_unit_test(test_asm_utf8_bom_at_start_is_skipped),
         cmocka_unit_test(test_asm_note_bytes_round_trip_and_nul_in_note_is_refused),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, harness_dir_setup, harness_dir_teardown);
 }

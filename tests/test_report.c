@@ -14,8 +14,7 @@
 #include "report.h"
 #include "run.h"
 
-#define TMPDIR_NAME "report"
-#include "tmpdir.h"
+#include "harness.h"
 
 /* The whole file as a NUL-terminated string (caller frees). */
 static char *slurp(const char *path)
@@ -77,7 +76,7 @@ static void test_report_csv_quotes_fields_per_rfc4180(void **state)
     r.regions = g;
     r.nregions = 3;
     char path[300];
-    tpath(path, sizeof path, "q.csv");
+    harness_path("q.csv", path, sizeof path);
     err e;
     assert_int_equal(report_csv(&r, path, &e), 0);
     char *csv = slurp(path);
@@ -100,7 +99,7 @@ static void test_report_json_counters_are_exact_integers(void **state)
                   TPUSIM_SOURCE_DIR "/traces/attention-small.tpt", NULL, &e))
         fail_msg("run: %s", e.msg);
     char path[300];
-    tpath(path, sizeof path, "c.json");
+    harness_path("c.json", path, sizeof path);
     assert_int_equal(report_json(&s.rep, path, &e), 0);
     char *json = slurp(path);
     unsigned big = 0;
@@ -130,5 +129,5 @@ int main(void)
         cmocka_unit_test(test_report_csv_quotes_fields_per_rfc4180),
         cmocka_unit_test(test_report_json_counters_are_exact_integers),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return cmocka_run_group_tests(tests, harness_dir_setup, harness_dir_teardown);
 }

@@ -39,8 +39,7 @@
 
 #define V7_PRESET TPUSIM_SOURCE_DIR "/configs/v7.yaml"
 
-#define TMPDIR_NAME "robust"
-#include "tmpdir.h"
+#include "harness.h"
 #include "tmpleft.h"
 
 static int exists(const char *path)
@@ -128,10 +127,10 @@ static void test_same_trace_twice_in_one_process_gives_identical_json(void **sta
 {
     (void)state;
     char trace[300], a[300], b[300], c[300];
-    tpath(trace, sizeof trace, "mixed.tpt");
-    tpath(a, sizeof a, "a.json");
-    tpath(b, sizeof b, "b.json");
-    tpath(c, sizeof c, "c.json");
+    harness_path("mixed.tpt", trace, sizeof trace);
+    harness_path("a.json", a, sizeof a);
+    harness_path("b.json", b, sizeof b);
+    harness_path("c.json", c, sizeof c);
     write_mixed_trace(trace);
     run_to_json(V7_PRESET, trace, a);
     run_to_json(NULL, trace, c); /* a different machine in between must not leak state */
@@ -213,7 +212,7 @@ static void test_three_million_instructions_stream_in_bounded_memory(void **stat
 {
     (void)state;
     char path[300];
-    tpath(path, sizeof path, "long.tpt");
+    harness_path("long.tpt", path, sizeof path);
     trace_writer *w;
     err e;
     assert_int_equal(trace_writer_open(&w, path, NULL, &e), 0);
@@ -226,7 +225,7 @@ static void test_three_million_instructions_stream_in_bounded_memory(void **stat
     /* Warm up once on a short trace so one-time allocations (kernel, pools) are not
      * counted as growth. */
     char mixed[300];
-    tpath(mixed, sizeof mixed, "warm.tpt");
+    harness_path("warm.tpt", mixed, sizeof mixed);
     write_mixed_trace(mixed);
     run s;
     assert_int_equal(run_trace(&s, NULL, NULL, 0, mixed, NULL, &e), 0);
@@ -280,11 +279,11 @@ static int in_child_with_fsize(rlim_t limit, int (*fn)(void *), void *arg)
 /* ------------------------------------------------------------------ regressions
  * Inputs found by fuzzing and probing that the simulator got wrong. */
 
-/* Write a trace of `count` copies of `in` to tmpdir/name; fills path. */
+/* Write a trace of `count` copies of `in` to the test directory/name; fills path. */
 static void write_repeated(char *path, size_t cap, const char *name, const isa_insn *in,
                            unsigned count)
 {
-    tpath(path, cap, name);
+    harness_path(name, path, cap);
     trace_writer *w;
     err e;
     assert_int_equal(trace_writer_open(&w, path, NULL, &e), 0);
@@ -371,7 +370,7 @@ static void test_flop_total_beyond_64_bits_is_an_error(void **state)
 {
     (void)state;
     char path[300];
-    tpath(path, sizeof path, "flops.tpt");
+    harness_path("flops.tpt", path, sizeof path);
     trace_writer *w;
     err e;
     assert_int_equal(trace_writer_open(&w, path, NULL, &e), 0);
@@ -404,16 +403,16 @@ static void test_reader_on_directory_fails_cleanly(void **state)
     (void)state;
     trace_reader *r;
     err e = {0};
-    assert_int_not_equal(trace_reader_open(&r, tmpdir, &e), 0);
+    assert_int_not_equal(trace_reader_open(&r, harness_dir(), &e), 0);
     assert_null(r);
-    assert_non_null(strstr(e.msg, tmpdir));
+    assert_non_null(strstr(e.msg, harness_dir()));
 }
 
 static void test_writer_to_missing_directory_fails_and_leaves_nothing(void **state)
 {
     (void)state;
     char path[300];
-    tpath(path, sizeof path, "nodir/x.tpt");
+    harness_path("nodir/x.tpt", path, sizeof path);
     trace_writer *w = (trace_writer *)&w;
     err e = {0};
     assert_int_not_equal(trace_writer_open(&w, path, "n", &e), 0);
@@ -425,8 +424,8 @@ static void test_asm_and_json_to_missing_directory_fail_cleanly(void **state)
 {
     (void)state;
     char src[300], out[300];
-    tpath(src, sizeof src, "ok.s");
-    tpath(out, sizeof out, "nodir/ok.tpt");
+    harness_path("ok.s", src, sizeof src);
+    harness_path("nodir/ok.tpt", out, sizeof out);
     FILE *f = fopen(src, "w");
     assert_non_null(f);
     fputs("nop\nv.add src=0 dst=0 n=8 dtype=bf16\n", f);
@@ -437,14 +436,14 @@ static void test_asm_and_json_to_missing_directory_fail_cleanly(void **state)
 
     /* A report to a missing directory. */
     char trace[300];
-    tpath(trace, sizeof trace, "ok.tpt");
+    harness_path("ok.tpt", trace, sizeof trace);
     assert_int_equal(asm_file(src, trace, &e), 0);
     run s;
     assert_int_equal(run_trace(&s, NULL, NULL, 0, trace, NULL, &e), 0);
-    tpath(out, sizeof out, "nodir/r.json");
+    harness_path("nodir/r.json", out, sizeof out);
     assert_int_not_equal(report_json(&s.rep, out, &e), 0);
     assert_non_null(strstr(e.msg, "nodir/r.json"));
-    tpath(out, sizeof out, "nodir/r.csv");
+    harness_path("nodir/r.csv", out, sizeof out);
     assert_int_not_equal(report_csv(&s.rep, out, &e), 0);
     assert_non_null(strstr(e.msg, "nodir/r.csv"));
     run_fini(&s);
@@ -492,7 +491,7 @@ static void test_trace_write_failure_is_reported_and_leaves_no_file(void **state
 {
     (void)state;
     char path[300];
-    tpath(path, sizeof path, "fsize.tpt");
+    harness_path("fsize.tpt", path, sizeof path);
     assert_int_equal(in_child_with_fsize(4096, child_write_big_trace, path), 0);
     assert_false(exists(path));
     assert_int_equal(tmp_left(path), 0);
@@ -516,8 +515,8 @@ static void test_json_write_failure_is_reported_and_leaves_no_file(void **state)
 {
     (void)state;
     char trace[300], path[300];
-    tpath(trace, sizeof trace, "mixed2.tpt");
-    tpath(path, sizeof path, "small.json");
+    harness_path("mixed2.tpt", trace, sizeof trace);
+    harness_path("small.json", path, sizeof path);
     write_mixed_trace(trace);
     run s;
     err e;
@@ -567,7 +566,7 @@ static void test_reader_open_under_memory_exhaustion_fails_cleanly(void **state)
         return;
     }
     char trace[300];
-    tpath(trace, sizeof trace, "mixed3.tpt");
+    harness_path("mixed3.tpt", trace, sizeof trace);
     write_mixed_trace(trace);
     assert_int_equal(in_child_with_fsize(RLIM_INFINITY, child_open_until_oom, trace), 0);
 }
@@ -591,5 +590,5 @@ int main(void)
         cmocka_unit_test(test_json_write_failure_is_reported_and_leaves_no_file),
         cmocka_unit_test(test_reader_open_under_memory_exhaustion_fails_cleanly),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return cmocka_run_group_tests(tests, harness_dir_setup, harness_dir_teardown);
 }
