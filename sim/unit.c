@@ -48,14 +48,17 @@ void unit_start(unit *u, const isa_insn *in, uint32_t token)
 
 void unit_register_stats(unit *u, stats_reg *r)
 {
-    stats_u64(r, u->name, "insns", "insns", "instructions completed", &u->insns);
-    stats_u64(r, u->name, "busy_ps", "ps", "time doing work", &u->busy_ps);
-    stats_u64(r, u->name, "stall_vmem_ps", "ps", "time added by VMEM bandwidth", &u->stall_vmem_ps);
-    stats_u64(r, u->name, "stall_hbm_ps", "ps", "time added by HBM bandwidth", &u->stall_hbm_ps);
-    stats_u64(r, u->name, "flops", "FLOP", "operations done", &u->flops);
-    stats_u64(r, u->name, "bytes", "B", "bytes moved", &u->bytes);
-    stats_u64(r, u->name, "vmem_rd_bytes", "B", "bytes read from VMEM", &u->vmem_rd_bytes);
-    stats_u64(r, u->name, "vmem_wr_bytes", "B", "bytes written to VMEM", &u->vmem_wr_bytes);
+    static const stats_def unit_defs[] = {
+        STATS_U64(unit, insns, "insns", "insns", "instructions completed"),
+        STATS_U64(unit, busy_ps, "busy_ps", "ps", "time doing work"),
+        STATS_U64(unit, stall_vmem_ps, "stall_vmem_ps", "ps", "time added by VMEM bandwidth"),
+        STATS_U64(unit, stall_hbm_ps, "stall_hbm_ps", "ps", "time added by HBM bandwidth"),
+        STATS_U64(unit, flops, "flops", "FLOP", "operations done"),
+        STATS_U64(unit, bytes, "bytes", "B", "bytes moved"),
+        STATS_U64(unit, vmem_rd_bytes, "vmem_rd_bytes", "B", "bytes read from VMEM"),
+        STATS_U64(unit, vmem_wr_bytes, "vmem_wr_bytes", "B", "bytes written to VMEM"),
+    };
+    stats_table(r, u->name, u, unit_defs, STATS_NDEFS(unit_defs));
     if (u->ops->stats)
         u->ops->stats(u, r);
 }

@@ -281,12 +281,14 @@ static void dma_start(unit *u, const isa_insn *in, uint32_t token)
 static void dma_stats(unit *u, stats_reg *r)
 {
     dma *d = (dma *)u;
-    stats_u64(r, u->name, "bytes_read", "B", "bytes read from HBM (dma.h2v)", &d->bytes_read);
-    stats_u64(r, u->name, "bytes_written", "B", "bytes written to HBM (dma.v2h)",
-              &d->bytes_written);
-    stats_u64(r, u->name, "chunks", "", "chunks issued", &d->chunks);
-    stats_u64(r, u->name, "hbm_requests", "", "hbm_access calls (one per chunk or block)",
-              &d->hbm_requests);
+    static const stats_def dma_defs[] = {
+        STATS_U64(dma, bytes_read, "bytes_read", "B", "bytes read from HBM (dma.h2v)"),
+        STATS_U64(dma, bytes_written, "bytes_written", "B", "bytes written to HBM (dma.v2h)"),
+        STATS_U64(dma, chunks, "chunks", "", "chunks issued"),
+        STATS_U64(dma, hbm_requests, "hbm_requests", "",
+                  "hbm_access calls (one per chunk or block)"),
+    };
+    stats_table(r, u->name, d, dma_defs, STATS_NDEFS(dma_defs));
 }
 
 static void dma_free(unit *u)

@@ -1016,23 +1016,25 @@ static double row_busbw_gbs(const void *ctx)
 
 void ici_net_register_stats(ici_net *n, stats_reg *r)
 {
-    stats_u64(r, "ici", "chips", "chips", "chips in the network", &n->st_chips);
-    stats_u64(r, "ici", "axes", "axes", "torus/mesh axes", &n->st_axes);
-    stats_u64(r, "ici", "links_per_chip", "links", "ICI ports per chip (ici.links_per_chip)",
-              &n->st_links_per_chip);
-    stats_u64(r, "ici", "links_used", "links", "links per chip the topology uses (2 per axis)",
-              &n->st_links_used);
-    stats_u64(r, "ici", "link_bytes", "B",
-              "bytes carried by link directions (all chips in full mode, the representative's "
-              "links in symmetric mode)",
-              &n->st_link_bytes);
-    stats_u64(r, "ici", "collectives", "ops", "collective instances completed (per group)",
-              &n->st_collectives);
-    stats_u64(r, "ici", "p2p", "ops", "sends and recvs", &n->st_p2p);
-    stats_u64(r, "ici", "barriers", "ops", "barriers released", &n->st_barriers);
-    stats_u64(r, "ici", "mismatches", "ops",
-              "collectives whose kind or size differed between chips of a group", &n->st_mismatch);
-    stats_u64(r, "ici", "edge", "ops", "sends/recvs across a missing mesh edge link", &n->st_edge);
+    static const stats_def net_defs[] = {
+        STATS_U64(ici_net, st_chips, "chips", "chips", "chips in the network"),
+        STATS_U64(ici_net, st_axes, "axes", "axes", "torus/mesh axes"),
+        STATS_U64(ici_net, st_links_per_chip, "links_per_chip", "links",
+                  "ICI ports per chip (ici.links_per_chip)"),
+        STATS_U64(ici_net, st_links_used, "links_used", "links",
+                  "links per chip the topology uses (2 per axis)"),
+        STATS_U64(ici_net, st_link_bytes, "link_bytes", "B",
+                  "bytes carried by link directions (all chips in full mode, the representative's "
+                  "links in symmetric mode)"),
+        STATS_U64(ici_net, st_collectives, "collectives", "ops",
+                  "collective instances completed (per group)"),
+        STATS_U64(ici_net, st_p2p, "p2p", "ops", "sends and recvs"),
+        STATS_U64(ici_net, st_barriers, "barriers", "ops", "barriers released"),
+        STATS_U64(ici_net, st_mismatch, "mismatches", "ops",
+                  "collectives whose kind or size differed between chips of a group"),
+        STATS_U64(ici_net, st_edge, "edge", "ops", "sends/recvs across a missing mesh edge link"),
+    };
+    stats_table(r, "ici", n, net_defs, STATS_NDEFS(net_defs));
     for (unsigned a = 0; a < n->naxes && a < 3; a++)
         for (unsigned dir = 0; dir < 2; dir++) {
             char nm[24];

@@ -386,20 +386,22 @@ static double mxu_cell_util(const void *ctx)
 static void mxu_stats(unit *u, stats_reg *r)
 {
     mxu *m = (mxu *)u;
-    stats_u64(r, u->name, "weight_loads", "insns", "mxu.ldw instructions", &m->loads);
-    stats_u64(r, u->name, "matmuls", "insns", "mxu.matmul instructions", &m->matmuls);
-    stats_u64(r, u->name, "stream_cycles", "cycles", "ceil(m / rate) summed over matmuls",
-              &m->stream_cycles);
-    stats_u64(r, u->name, "load_busy_ps", "ps", "time the weight-load path was busy",
-              &m->load_busy_ps);
-    stats_u64(r, u->name, "drain_exposed_ps", "ps",
-              "fill/drain skew not hidden behind a following stream", &m->drain_exposed_ps);
-    stats_u64(r, u->name, "weight_wait_ps", "ps",
-              "time matmuls waited for their weights after the port was free", &m->weight_wait_ps);
-    stats_u64(r, u->name, "buffer_wait_ps", "ps",
-              "time weight loads waited for a free weight buffer", &m->buffer_wait_ps);
-    stats_u64(r, u->name, "util_cells_ps", "cell.ps", "useful MAC cells x streaming time",
-              &m->util_cells_ps);
+    static const stats_def mxu_defs[] = {
+        STATS_U64(mxu, loads, "weight_loads", "insns", "mxu.ldw instructions"),
+        STATS_U64(mxu, matmuls, "matmuls", "insns", "mxu.matmul instructions"),
+        STATS_U64(mxu, stream_cycles, "stream_cycles", "cycles",
+                  "ceil(m / rate) summed over matmuls"),
+        STATS_U64(mxu, load_busy_ps, "load_busy_ps", "ps", "time the weight-load path was busy"),
+        STATS_U64(mxu, drain_exposed_ps, "drain_exposed_ps", "ps",
+                  "fill/drain skew not hidden behind a following stream"),
+        STATS_U64(mxu, weight_wait_ps, "weight_wait_ps", "ps",
+                  "time matmuls waited for their weights after the port was free"),
+        STATS_U64(mxu, buffer_wait_ps, "buffer_wait_ps", "ps",
+                  "time weight loads waited for a free weight buffer"),
+        STATS_U64(mxu, util_cells_ps, "util_cells_ps", "cell.ps",
+                  "useful MAC cells x streaming time"),
+    };
+    stats_table(r, u->name, m, mxu_defs, STATS_NDEFS(mxu_defs));
     for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++) {
         char nm[40]; /* the registry copies names */
         snprintf(nm, sizeof nm, "macs_%s", isa_dtype_name((isa_dtype)dt));

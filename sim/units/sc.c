@@ -272,16 +272,17 @@ static void sc_start(unit *u, const isa_insn *in, uint32_t token)
 static void sc_stats(unit *u, stats_reg *r)
 {
     sc *s = (sc *)u;
-    stats_u64(r, u->name, "gathers", "insns", "sc.gather and sc.gather.mean instructions",
-              &s->gathers);
-    stats_u64(r, u->name, "scatters", "insns", "sc.scatter instructions", &s->scatters);
-    stats_u64(r, u->name, "copies", "insns", "sc.s2v and sc.v2s instructions", &s->copies);
-    stats_u64(r, u->name, "rows", "rows", "embedding rows gathered or scatter-added", &s->rows);
-    stats_u64(r, u->name, "hbm_read", "B", "bytes read from HBM", &s->hbm_read);
-    stats_u64(r, u->name, "hbm_written", "B", "bytes written to HBM (scatter-add)",
-              &s->hbm_written);
-    stats_u64(r, u->name, "copy_bytes", "B", "bytes copied between spmem and VMEM", &s->copy_bytes);
-    stats_u64(r, u->name, "reduce_ps", "ps", "lane-limited reduce time, summed", &s->reduce_ps);
+    static const stats_def sc_defs[] = {
+        STATS_U64(sc, gathers, "gathers", "insns", "sc.gather and sc.gather.mean instructions"),
+        STATS_U64(sc, scatters, "scatters", "insns", "sc.scatter instructions"),
+        STATS_U64(sc, copies, "copies", "insns", "sc.s2v and sc.v2s instructions"),
+        STATS_U64(sc, rows, "rows", "rows", "embedding rows gathered or scatter-added"),
+        STATS_U64(sc, hbm_read, "hbm_read", "B", "bytes read from HBM"),
+        STATS_U64(sc, hbm_written, "hbm_written", "B", "bytes written to HBM (scatter-add)"),
+        STATS_U64(sc, copy_bytes, "copy_bytes", "B", "bytes copied between spmem and VMEM"),
+        STATS_U64(sc, reduce_ps, "reduce_ps", "ps", "lane-limited reduce time, summed"),
+    };
+    stats_table(r, u->name, s, sc_defs, STATS_NDEFS(sc_defs));
 }
 
 static void sc_free(unit *u)
