@@ -4,6 +4,8 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "units.h"
 
@@ -24,6 +26,22 @@ unit *unit_new(const unit_ops *ops, const unit_env *env, unsigned index, err *e)
 int unit_check(unit *u, const isa_insn *in, unit_work *w, err *e)
 {
     return u->ops->check ? u->ops->check(u, in, w, e) : 0;
+}
+
+void *unit_ring_grow(void *ring, unsigned *cap, unsigned *head, unsigned count, size_t size,
+                     unsigned first)
+{
+    unsigned ncap = *cap ? 2 * *cap : first;
+    char *r = malloc((size_t)ncap * size);
+    if (!r)
+        return NULL;
+    const char *old = ring;
+    for (unsigned i = 0; i < count; i++)
+        memcpy(r + (size_t)i * size, old + (size_t)((*head + i) % *cap) * size, size);
+    free(ring);
+    *cap = ncap;
+    *head = 0;
+    return r;
 }
 
 int unit_check_vmem(const unit *u, const char *what, uint64_t addr, uint64_t bytes, err *e)

@@ -98,6 +98,14 @@ void unit_free(unit *u);
 void unit_finish(unit *u, uint32_t token);
 void unit_wake(unit *u);
 
+/* Grow a full FIFO ring (count == *cap elements of `size` bytes, the oldest at *head) to twice
+ * its capacity, or to `first` slots when it has none, the oldest moved to slot 0. Returns the
+ * new ring (the old one freed; *cap and *head updated), or NULL on out-of-memory with the ring
+ * untouched. For the models' in-flight queues: it runs only when a ring is full, never per
+ * instruction in steady state. */
+void *unit_ring_grow(void *ring, unsigned *cap, unsigned *head, unsigned count, size_t size,
+                     unsigned first);
+
 /* Helpers for check ops (bytes of n elements: isa_dtype_bytes). */
 /* 0 if [addr, addr+bytes) lies in the chip's VMEM; else -1 with e: "<what> VMEM range
  * [0x.., 0x..) outside the N-byte VMEM". */

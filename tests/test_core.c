@@ -453,6 +453,28 @@ static void test_core_unit_kind_of_group_needs_the_index(void **state)
     assert_null(unit_kind_of_group("mxu1x"));
 }
 
+static void test_core_unit_ring_grow_keeps_fifo_order(void **state)
+{
+    (void)state;
+    unsigned cap = 4, head = 2;
+    uint64_t *r = malloc(cap * sizeof *r);
+    assert_non_null(r);
+    for (unsigned i = 0; i < 4; i++)
+        r[(head + i) % cap] = 10 + i; /* oldest at slot 2, wrapped */
+    r = unit_ring_grow(r, &cap, &head, 4, sizeof *r, 4);
+    assert_non_null(r);
+    assert_int_equal(cap, 8);
+    assert_int_equal(head, 0);
+    for (unsigned i = 0; i < 4; i++)
+        assert_int_equal(r[i], 10 + i);
+    free(r);
+    unsigned cap0 = 0, head0 = 0;
+    r = unit_ring_grow(NULL, &cap0, &head0, 0, sizeof *r, 4);
+    assert_non_null(r);
+    assert_int_equal(cap0, 4);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +496,7 @@ int main(void)
         cmocka_unit_test(test_core_select_operand_past_the_last_unit_is_an_error),
         cmocka_unit_test(test_core_unit_table_must_serve_every_isa_class_once),
         cmocka_unit_test(test_core_unit_kind_of_group_needs_the_index),
+        cmocka_unit_test(test_core_unit_ring_grow_keeps_fifo_order),
     };
     return cmocka_run_group_tests(tests, harness_dir_setup, harness_dir_teardown);
 }

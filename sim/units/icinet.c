@@ -16,6 +16,7 @@
 
 #include "ici.h"
 #include "kernel.h"
+#include "unit.h"
 
 #define ICI_MAX_PHASES  6 /* reduce-scatter over 3 axes, then all-gather over 3 */
 #define ICI_NAXES_MASKS 8
@@ -852,18 +853,12 @@ static uint64_t coll_start(ici_net *n, unsigned chip, ici_kind kind, unsigned ax
 static void chan_push(ici_chan *ch, uint64_t t)
 {
     if (ch->count == ch->cap) {
-        unsigned cap = ch->cap ? 2 * ch->cap : 4;
-        uint64_t *a = malloc(cap * sizeof *a);
+        uint64_t *a = unit_ring_grow(ch->arr, &ch->cap, &ch->head, ch->count, sizeof *a, 4);
         if (!a) {
             kern_fail_nomem(); /* the arrival is dropped; the run is reported as failed */
             return;
         }
-        for (unsigned i = 0; i < ch->count; i++)
-            a[i] = ch->arr[(ch->head + i) % ch->cap];
-        free(ch->arr);
         ch->arr = a;
-        ch->head = 0;
-        ch->cap = cap;
     }
     ch->arr[(ch->head + ch->count++) % ch->cap] = t;
 }

@@ -165,18 +165,12 @@ static void mxu_done_event(void *ctx)
 static void mxu_push(mxu *m, uint64_t done_ps, uint32_t token)
 {
     if (m->count == m->cap) {
-        unsigned cap = 2 * m->cap;
-        mxu_flight *r = malloc(cap * sizeof *r);
+        mxu_flight *r = unit_ring_grow(m->ring, &m->cap, &m->head, m->count, sizeof *r, 4);
         if (!r) {
             kern_fail_nomem(); /* the op is dropped; the run is reported as failed */
             return;
         }
-        for (unsigned i = 0; i < m->count; i++)
-            r[i] = m->ring[(m->head + i) % m->cap];
-        free(m->ring);
         m->ring = r;
-        m->cap = cap;
-        m->head = 0;
     }
     m->ring[(m->head + m->count) % m->cap] = (mxu_flight){done_ps, token};
     if (m->count++ == 0)

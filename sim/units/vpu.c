@@ -129,18 +129,12 @@ static void vpu_pipe_event(void *ctx)
 static void vpu_push(vpu_pipe *p, uint64_t done_ps, uint32_t token)
 {
     if (p->count == p->cap) {
-        unsigned cap = 2 * p->cap;
-        vpu_flight *r = malloc(cap * sizeof *r);
+        vpu_flight *r = unit_ring_grow(p->ring, &p->cap, &p->head, p->count, sizeof *r, 4);
         if (!r) {
             kern_fail_nomem(); /* the op is dropped; the run is reported as failed */
             return;
         }
-        for (unsigned i = 0; i < p->count; i++)
-            r[i] = p->ring[(p->head + i) % p->cap];
-        free(p->ring);
         p->ring = r;
-        p->cap = cap;
-        p->head = 0;
     }
     p->ring[(p->head + p->count) % p->cap] = (vpu_flight){done_ps, token};
     p->count++;
