@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernel.h"
 #include "units.h"
 
 unit *unit_new(const unit_ops *ops, const unit_env *env, unsigned index, err *e)
@@ -42,6 +43,19 @@ void *unit_ring_grow(void *ring, unsigned *cap, unsigned *head, unsigned count, 
     *cap = ncap;
     *head = 0;
     return r;
+}
+
+int unit_ring_grow_slow(void *ringp, unsigned *cap, unsigned *head, unsigned count, size_t size)
+{
+    void *ring;
+    memcpy(&ring, ringp, sizeof ring);
+    void *r = unit_ring_grow(ring, cap, head, count, size, 4);
+    if (!r) {
+        kern_fail_nomem();
+        return -1;
+    }
+    memcpy(ringp, &r, sizeof r);
+    return 0;
 }
 
 int unit_check_vmem(const unit *u, const char *what, uint64_t addr, uint64_t bytes, err *e)

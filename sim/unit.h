@@ -101,10 +101,18 @@ void unit_wake(unit *u);
 /* Grow a full FIFO ring (count == *cap elements of `size` bytes, the oldest at *head) to twice
  * its capacity, or to `first` slots when it has none, the oldest moved to slot 0. Returns the
  * new ring (the old one freed; *cap and *head updated), or NULL on out-of-memory with the ring
- * untouched. For the models' in-flight queues: it runs only when a ring is full, never per
- * instruction in steady state. */
+ * untouched. */
 void *unit_ring_grow(void *ring, unsigned *cap, unsigned *head, unsigned count, size_t size,
                      unsigned first);
+/* Room for one more element in the FIFO ring *ringp (a T **; elements of `size` bytes): grows
+ * it with unit_ring_grow only when full, so never per instruction in steady state. 0, or -1
+ * after kern_fail_nomem() (the caller drops the element; the run is reported as failed). */
+int unit_ring_grow_slow(void *ringp, unsigned *cap, unsigned *head, unsigned count, size_t size);
+static inline int unit_ring_room(void *ringp, unsigned *cap, unsigned *head, unsigned count,
+                                 size_t size)
+{
+    return count < *cap ? 0 : unit_ring_grow_slow(ringp, cap, head, count, size);
+}
 
 /* Helpers for check ops (bytes of n elements: isa_dtype_bytes). */
 /* 0 if [addr, addr+bytes) lies in the chip's VMEM; else -1 with e: "<what> VMEM range

@@ -852,14 +852,8 @@ static uint64_t coll_start(ici_net *n, unsigned chip, ici_kind kind, unsigned ax
 
 static void chan_push(ici_chan *ch, uint64_t t)
 {
-    if (ch->count == ch->cap) {
-        uint64_t *a = unit_ring_grow(ch->arr, &ch->cap, &ch->head, ch->count, sizeof *a, 4);
-        if (!a) {
-            kern_fail_nomem(); /* the arrival is dropped; the run is reported as failed */
-            return;
-        }
-        ch->arr = a;
-    }
+    if (unit_ring_room(&ch->arr, &ch->cap, &ch->head, ch->count, sizeof *ch->arr))
+        return; /* out of memory: the arrival is dropped; the run is reported as failed */
     ch->arr[(ch->head + ch->count++) % ch->cap] = t;
 }
 

@@ -164,14 +164,8 @@ static void mxu_done_event(void *ctx)
  * (never, as each stream lasts at least one cycle). */
 static void mxu_push(mxu *m, uint64_t done_ps, uint32_t token)
 {
-    if (m->count == m->cap) {
-        mxu_flight *r = unit_ring_grow(m->ring, &m->cap, &m->head, m->count, sizeof *r, 4);
-        if (!r) {
-            kern_fail_nomem(); /* the op is dropped; the run is reported as failed */
-            return;
-        }
-        m->ring = r;
-    }
+    if (unit_ring_room(&m->ring, &m->cap, &m->head, m->count, sizeof *m->ring))
+        return; /* out of memory: the op is dropped; the run is reported as failed */
     m->ring[(m->head + m->count) % m->cap] = (mxu_flight){done_ps, token};
     if (m->count++ == 0)
         kern_notify_at(m->ev_done, done_ps);

@@ -128,14 +128,8 @@ static void vpu_pipe_event(void *ctx)
 /* Append an issued op; the ring doubles when full (amortised, not per instruction). */
 static void vpu_push(vpu_pipe *p, uint64_t done_ps, uint32_t token)
 {
-    if (p->count == p->cap) {
-        vpu_flight *r = unit_ring_grow(p->ring, &p->cap, &p->head, p->count, sizeof *r, 4);
-        if (!r) {
-            kern_fail_nomem(); /* the op is dropped; the run is reported as failed */
-            return;
-        }
-        p->ring = r;
-    }
+    if (unit_ring_room(&p->ring, &p->cap, &p->head, p->count, sizeof *p->ring))
+        return; /* out of memory: the op is dropped; the run is reported as failed */
     p->ring[(p->head + p->count) % p->cap] = (vpu_flight){done_ps, token};
     p->count++;
 }
