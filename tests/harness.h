@@ -60,6 +60,11 @@ const char *harness_dir(void);
 const char *harness_path(const char *name, char *buf, size_t cap);
 /* Write text to path, failing the test if it cannot. */
 void harness_write(const char *path, const char *text);
+/* The whole file, NUL-terminated (caller frees); *len its size when len is not NULL. Fails
+ * the test if it cannot be read. */
+char *harness_slurp(const char *path, size_t *len);
+/* Whether path exists. */
+int harness_exists(const char *path);
 /* Assemble text into DIR/name.tpt (through DIR/name.s); returns out. */
 const char *harness_assemble(const char *name, const char *text, char *out, size_t cap);
 

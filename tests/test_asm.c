@@ -16,28 +16,6 @@
 #include "trace.h"
 #include "tmpleft.h"
 
-/* Whole file into a malloc'd buffer; *len its size. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    assert_int_equal(fread(p, 1, (size_t)n, f), n);
-    p[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 /* A valid instruction of opcode op with distinctive non-default values in every slot. */
 static void sample_insn(unsigned op, isa_insn *in)
 {
@@ -257,7 +235,7 @@ static void test_asm_file_round_trip_is_byte_identical(void **state)
     if (asm_file(dis, t2, &e))
         fail_msg("%s", e.msg);
     size_t n1, n2, nd;
-    char *b1 = slurp(t1, &n1), *b2 = slurp(t2, &n2), *d = slurp(dis, &nd);
+    char *b1 = harness_slurp(t1, &n1), *b2 = harness_slurp(t2, &n2), *d = harness_slurp(dis, &nd);
     assert_int_equal(n1, n2);
     assert_memory_equal(b1, b2, n1);
     const char *want = ".note \"tpusim gen \\\"demo\\\" \\\\ --x\\n2\"\n"
@@ -288,20 +266,20 @@ static void test_asm_file_error_names_line_and_leaves_no_output(void **state)
     assert_int_equal(asm_file(src, out, &e), -1);
     snprintf(want, sizeof want, "%s:4: v.add: missing operand 'dtype'", src);
     assert_string_equal(e.msg, want);
-    assert_false(exists(out));
+    assert_false(harness_exists(out));
     assert_int_equal(tmp_left(out), 0);
 
     harness_write(src, "nop\n.note \"late\"\n");
     assert_int_equal(asm_file(src, out, &e), -1);
     snprintf(want, sizeof want, "%s:2: .note must come once, before the first instruction", src);
     assert_string_equal(e.msg, want);
-    assert_false(exists(out));
+    assert_false(harness_exists(out));
     assert_int_equal(tmp_left(out), 0);
 
     harness_path("missing.s", src, sizeof src);
     assert_int_equal(asm_file(src, out, &e), -1);
     assert_non_null(strstr(e.msg, src));
-    assert_false(exists(out));
+    assert_false(harness_exists(out));
 }
 
 static void test_asm_empty_source_gives_an_empty_trace(void **state)
@@ -341,7 +319,7 @@ static int round_trips(const char *t, const char *dis, const char *t2)
     if (asm_file(dis, t2, &e))
         fail_msg("%s", e.msg);
     size_t n1, n2;
-    char *b1 = slurp(t, &n1), *b2 = slurp(t2, &n2);
+    char *b1 = harness_slurp(t, &n1), *b2 = harness_slurp(t2, &n2);
     int same = n1 == n2 && !memcmp(b1, b2, n1);
     free(b1);
     free(b2);
@@ -363,14 +341,14 @@ static void test_asm_nul_byte_is_an_error_naming_line_and_column(void **state)
     assert_int_equal(asm_file(src, out, &e), -1);
     snprintf(want, sizeof want, "%s:2:4: NUL byte (expected text; is this a binary file?)", src);
     assert_string_equal(e.msg, want);
-    assert_false(exists(out));
-    assert_false(exists(tmp));
+    assert_false(harness_exists(out));
+    assert_false(harness_exists(tmp));
 
     static const char in_comment[] = "nop # a\0b\n";
     write_bytes(src, in_comment, sizeof in_comment - 1);
     assert_int_equal(asm_file(src, out, &e), -1);
     assert_non_null(strstr(e.msg, ":1:8: NUL byte"));
-    assert_false(exists(out));
+    assert_false(harness_exists(out));
 }
 
 /* A UTF-8 byte-order mark before the first line gave "unknown opcode 'nop'". */
@@ -389,7 +367,7 @@ static void test_asm_utf8_bom_at_start_is_skipped(void **state)
         fail_msg("%s", e.msg);
     assert_int_equal(asm_file(plain_src, plain, &e), 0);
     size_t n1, n2;
-    char *b1 = slurp(out, &n1), *b2 = slurp(plain, &n2);
+    char *b1 = harness_slurp(out, &n1), *b2 = harness_slurp(plain, &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(b1, b2, n1);
     free(b1);
@@ -423,7 +401,7 @@ static void test_asm_note_bytes_round_trip_and_nul_in_note_is_refused(void **sta
 
     /* Damage note byte 10 (file byte 24 + 10) to NUL. */
     size_t n;
-    char *b = slurp(t, &n);
+    char *b = harness_slurp(t, &n);
     b[24 + 10] = '\0';
     write_bytes(t, b, n);
     free(b);

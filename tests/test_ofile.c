@@ -33,14 +33,6 @@ static char *slurp(const char *path)
     return buf;
 }
 
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
-}
-
 /* Open, write text, close; returns ofile_close's result with e filled. */
 static int put(const char *path, const char *text, err *e)
 {
@@ -56,7 +48,7 @@ static void test_ofile_regular_file_appears_only_at_close(void **state)
     (void)state;
     char p[300];
     harness_path("a.json", p, sizeof p);
-    write_text(p, "old\n");
+    harness_write(p, "old\n");
     assert_int_equal(chmod(p, 0640), 0);
     ofile *o;
     err e;
@@ -123,7 +115,7 @@ static void test_ofile_symlink_stays_a_link_and_its_target_is_written(void **sta
     char link[300], target[300], dangling[300], created[300];
     harness_path("target.json", target, sizeof target);
     harness_path("link.json", link, sizeof link);
-    write_text(target, "old\n");
+    harness_write(target, "old\n");
     assert_int_equal(symlink("target.json", link), 0); /* relative to the link's directory */
     err e;
     assert_int_equal(put(link, "new\n", &e), 0);
@@ -245,7 +237,7 @@ static void test_ofile_check_refuses_an_input_as_output(void **state)
     harness_path("hard.tpt", hard, sizeof hard);
     harness_path("soft.tpt", soft, sizeof soft);
     snprintf(dotted, sizeof dotted, "%s/./t.tpt", harness_dir());
-    write_text(in, "trace");
+    harness_write(in, "trace");
     assert_int_equal(link(in, hard), 0);
     assert_int_equal(symlink(in, soft), 0);
     ofile_ref ins[] = {{"config.yaml", "config"}, {in, "trace"}};

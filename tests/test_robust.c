@@ -42,12 +42,6 @@
 #include "harness.h"
 #include "tmpleft.h"
 
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 static isa_insn mk(isa_opcode op, unsigned wait, unsigned signal, ...)
 {
     isa_insn in;
@@ -93,22 +87,6 @@ static void write_mixed_trace(const char *path)
     assert_int_equal(trace_writer_close(w, &e), 0);
 }
 
-static uint8_t *slurp(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n > 0);
-    rewind(f);
-    uint8_t *buf = malloc((size_t)n);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
-
 /* ------------------------------------------------------------------ determinism */
 
 static void run_to_json(const char *config, const char *trace, const char *json)
@@ -136,7 +114,8 @@ static void test_same_trace_twice_in_one_process_gives_identical_json(void **sta
     run_to_json(NULL, trace, c); /* a different machine in between must not leak state */
     run_to_json(V7_PRESET, trace, b);
     size_t na, nb, nc;
-    uint8_t *ba = slurp(a, &na), *bb = slurp(b, &nb), *bc = slurp(c, &nc);
+    uint8_t *ba = (uint8_t *)harness_slurp(a, &na), *bb = (uint8_t *)harness_slurp(b, &nb),
+            *bc = (uint8_t *)harness_slurp(c, &nc);
     assert_int_equal(na, nb);
     assert_memory_equal(ba, bb, na);
     /* Sanity: the run did something and the other machine gave another answer. */
@@ -493,7 +472,7 @@ static void test_trace_write_failure_is_reported_and_leaves_no_file(void **state
     char path[300];
     harness_path("fsize.tpt", path, sizeof path);
     assert_int_equal(in_child_with_fsize(4096, child_write_big_trace, path), 0);
-    assert_false(exists(path));
+    assert_false(harness_exists(path));
     assert_int_equal(tmp_left(path), 0);
 }
 
@@ -525,7 +504,7 @@ static void test_json_write_failure_is_reported_and_leaves_no_file(void **state)
     int rc = in_child_with_fsize(100, child_write_json, &j);
     run_fini(&s);
     assert_int_equal(rc, 0);
-    assert_false(exists(path));
+    assert_false(harness_exists(path));
     assert_int_equal(tmp_left(path), 0);
 }
 

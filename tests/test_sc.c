@@ -43,17 +43,24 @@ static const char *base_ovr[] = {
 };
 #define NBASE (sizeof base_ovr / sizeof base_ovr[0])
 
+/* ovr = the test machine's overrides, then extra[0..n); returns the count. */
+static unsigned sc_overrides(const char **ovr, const char **extra, unsigned n)
+{
+    unsigned k = 0;
+    for (unsigned i = 0; i < NBASE; i++)
+        ovr[k++] = base_ovr[i];
+    for (unsigned i = 0; i < n && k < 32; i++)
+        ovr[k++] = extra[i];
+    return k;
+}
+
 /* Replay `text` on the test machine with extra overrides; fails the test on error. */
 static void run_text(run *s, const char *name, const char *text, const char **extra, unsigned n,
                      harness_obs *log)
 {
     char p[256];
     const char *ovr[32];
-    unsigned k = 0;
-    for (unsigned i = 0; i < NBASE; i++)
-        ovr[k++] = base_ovr[i];
-    for (unsigned i = 0; i < n; i++)
-        ovr[k++] = extra[i];
+    unsigned k = sc_overrides(ovr, extra, n);
     harness_assemble(name, text, p, sizeof p);
     sim_hooks h = {.observer = harness_observe, .ctx = log};
     err e;
@@ -67,11 +74,7 @@ static void run_error(const char *name, const char *text, const char **extra, un
 {
     char p[256];
     const char *ovr[32];
-    unsigned k = 0;
-    for (unsigned i = 0; i < NBASE; i++)
-        ovr[k++] = base_ovr[i];
-    for (unsigned i = 0; i < n; i++)
-        ovr[k++] = extra[i];
+    unsigned k = sc_overrides(ovr, extra, n);
     harness_assemble(name, text, p, sizeof p);
     run s;
     err e;

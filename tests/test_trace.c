@@ -16,12 +16,6 @@
 #include "trace.h"
 #include "tmpleft.h"
 
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
 /* The i-th instruction of a deterministic mix over every unit. */
 static void make_insn(uint64_t i, isa_insn *in)
 {
@@ -467,9 +461,9 @@ static void test_trace_writer_abort_leaves_no_file(void **state)
         assert_int_equal(trace_writer_put(w, &in, &e), 0);
     }
     assert_int_equal(tmp_left(p), 1); /* writing goes to the temporary ... */
-    assert_false(exists(p));          /* ... never to the final name before close */
+    assert_false(harness_exists(p));  /* ... never to the final name before close */
     trace_writer_abort(w);
-    assert_false(exists(p));
+    assert_false(harness_exists(p));
     assert_int_equal(tmp_left(p), 0);
 }
 
@@ -489,7 +483,7 @@ static void test_trace_writer_validation_failure_leaves_no_file(void **state)
     assert_int_equal(trace_writer_put(w, &in, &e), -1);
     assert_non_null(strstr(e.msg, "instruction 1: mxu.ldw: operand 'k' = 0 out of range"));
     assert_int_equal(trace_writer_close(w, &e), -1);
-    assert_false(exists(p));
+    assert_false(harness_exists(p));
     assert_int_equal(tmp_left(p), 0);
 }
 
