@@ -14,8 +14,7 @@
 #include "ofile.h"
 #include "models.h"
 
-#define GEN_MAX_OVERRIDES 256
-#define GEN_MAX_LONGOPTS  64 /* distinct long options over every kind, plus the common ones */
+#define GEN_MAX_LONGOPTS 64 /* distinct long options over every kind, plus the common ones */
 
 /* How an option's value is parsed and stored into its gen_opts field. */
 typedef enum opt_type {
@@ -451,7 +450,7 @@ static void kind_list(char *buf, size_t cap, int last_or)
 /* Options of argv (after the kind) into o, config path and overrides; the required ones. */
 typedef struct gen_args {
     const char *config;
-    const char *ovr[GEN_MAX_OVERRIDES];
+    const char *ovr[CLI_MAX_OVERRIDES];
     unsigned novr;
 } gen_args;
 
@@ -477,9 +476,8 @@ static int parse_options(const gen_cli_kind *ck, const char *kname, int argc, ch
         } else if (ch == 'o') {
             o->output = optarg;
         } else if (ch == 'p') {
-            if (a->novr == GEN_MAX_OVERRIDES)
-                return err_set(e, "gen: too many -p overrides");
-            a->ovr[a->novr++] = optarg;
+            if (cli_override_add(a->ovr, &a->novr, optarg, "gen", e))
+                return -1;
         } else {
             const char *name = l.opt[ch - GEN_OPT_BASE].name;
             const gen_opt *op = kind_opt(ck, name);
