@@ -289,11 +289,9 @@ struct energy_meter {
 
 energy_meter *energy_meter_new(const cfg *c, const energy_probe *p, err *e)
 {
-    energy_meter *m = calloc(1, sizeof *m);
-    if (!m) {
-        err_setk(e, ERR_NOMEM, "energy: out of memory");
+    energy_meter *m = err_calloc(1, sizeof *m, "energy", e);
+    if (!m)
         return NULL;
-    }
     m->cfg = c;
     m->p = p;
     m->win_ps = c->energy_window_us * 1e6;

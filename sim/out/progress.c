@@ -29,11 +29,9 @@ static double progress_wall(void *ctx)
 
 progress *progress_new(FILE *out, uint64_t total_insns, int enabled, err *e)
 {
-    progress *p = calloc(1, sizeof *p);
-    if (!p) {
-        err_setk(e, ERR_NOMEM, "out of memory");
+    progress *p = err_calloc(1, sizeof *p, NULL, e);
+    if (!p)
         return NULL;
-    }
     p->out = out;
     p->total = total_insns == UINT64_MAX ? 0 : total_insns;
     p->enabled = enabled && out;

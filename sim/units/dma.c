@@ -187,11 +187,9 @@ static unit *dma_create(const unit_env *env, unsigned unit_index, err *e)
 {
     (void)unit_index;
     const cfg *c = env->cfg;
-    dma *d = calloc(1, sizeof *d);
-    if (!d) {
-        err_setk(e, ERR_NOMEM, "dma: out of memory");
+    dma *d = err_calloc(1, sizeof *d, "dma", e);
+    if (!d)
         return NULL;
-    }
     d->nengines = (unsigned)c->dma_engines;
     d->outstanding = (unsigned)c->dma_outstanding;
     d->chunk_bytes = c->dma_chunk_bytes;

@@ -185,11 +185,9 @@ ici_net *ici_net_new(const cfg *c, const char *dims, ici_mode mode, err *e)
                 dims);
         return NULL;
     }
-    ici_net *n = calloc(1, sizeof *n);
-    if (!n) {
-        err_setk(e, ERR_NOMEM, "ici: out of memory");
+    ici_net *n = err_calloc(1, sizeof *n, "ici", e);
+    if (!n)
         return NULL;
-    }
     n->mode = mode;
     n->naxes = (unsigned)naxes;
     n->nchips = (unsigned)chips;

@@ -175,11 +175,9 @@ static unit *mxu_create(const unit_env *env, unsigned unit_index, err *e)
 {
     (void)unit_index;
     const cfg *c = env->cfg;
-    mxu *m = calloc(1, sizeof *m);
-    if (!m) {
-        err_setk(e, ERR_NOMEM, "mxu: out of memory");
+    mxu *m = err_calloc(1, sizeof *m, "mxu", e);
+    if (!m)
         return NULL;
-    }
     m->rows = c->mxu_rows;
     m->cols = c->mxu_cols;
     m->nbuf = (unsigned)c->mxu_weight_buffers;

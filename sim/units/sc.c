@@ -108,11 +108,9 @@ static unit *sc_create(const unit_env *env, unsigned unit_index, err *e)
         err_set(e, "sc: unit created on a chip with sc.count = 0");
         return NULL;
     }
-    sc *s = calloc(1, sizeof *s);
-    if (!s) {
-        err_set(e, "sc: out of memory");
+    sc *s = err_calloc(1, sizeof *s, "sc", e);
+    if (!s)
         return NULL;
-    }
     s->ncores = (unsigned)c->sc_count;
     s->lanes = c->sc_lanes;
     s->bytes_per_cycle = c->sc_bytes_per_cycle;

@@ -140,11 +140,9 @@ static unit *vpu_create(const unit_env *env, unsigned unit_index, err *e)
 {
     (void)unit_index;
     const cfg *c = env->cfg;
-    vpu *v = calloc(1, sizeof *v);
-    if (!v) {
-        err_setk(e, ERR_NOMEM, "vpu: out of memory");
+    vpu *v = err_calloc(1, sizeof *v, "vpu", e);
+    if (!v)
         return NULL;
-    }
     v->u.env = env; /* unit_new sets it only after create returns */
     v->lane_elems = c->vpu_sublanes * c->vpu_lanes * c->chip_cores;
     v->max_pack = (unsigned)c->vpu_max_pack;
