@@ -58,6 +58,18 @@ int unit_ring_grow_slow(void *ringp, unsigned *cap, unsigned *head, unsigned cou
     return 0;
 }
 
+int unit_ring_init(unit_ring *r, unsigned cap)
+{
+    *r = (unit_ring){.v = malloc(cap * sizeof *r->v), .cap = cap};
+    return r->v ? 0 : -1;
+}
+
+void unit_ring_fini(unit_ring *r)
+{
+    free(r->v);
+    r->v = NULL;
+}
+
 int unit_check_vmem(const unit *u, const char *what, uint64_t addr, uint64_t bytes, err *e)
 {
     uint64_t cap = u->env->vmem_bytes;

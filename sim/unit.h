@@ -114,6 +114,53 @@ static inline int unit_ring_room(void *ringp, unsigned *cap, unsigned *head, uns
     return count < *cap ? 0 : unit_ring_grow_slow(ringp, cap, head, count, size);
 }
 
+/* An instruction past issue that completes at done_ps. */
+typedef struct unit_flight {
+    uint64_t done_ps;
+    uint32_t token;
+} unit_flight;
+
+/* The in-flight FIFO of a model's pipe, in completion order (the MXU's draining matmuls, each
+ * vector pipe's ops). unit_ring_init gives it a first capacity; it grows only when full. */
+typedef struct unit_ring {
+    unit_flight *v;
+    unsigned cap, head, count;
+} unit_ring;
+
+/* 0, or -1 when there is no memory (the caller reports ERR_NOMEM). Release with
+ * unit_ring_fini. */
+int unit_ring_init(unit_ring *r, unsigned cap);
+void unit_ring_fini(unit_ring *r);
+
+/* The oldest flight, or NULL when the ring is empty. */
+static inline const unit_flight *unit_ring_first(const unit_ring *r)
+{
+    return r->count ? &r->v[r->head] : NULL;
+}
+
+/* Append a flight. 0, or -1 after kern_fail_nomem() (the flight is dropped; the run is
+ * reported as failed). */
+static inline int unit_ring_push(unit_ring *r, uint64_t done_ps, uint32_t token)
+{
+    if (unit_ring_room(&r->v, &r->cap, &r->head, r->count, sizeof *r->v))
+        return -1;
+    r->v[(r->head + r->count++) % r->cap] = (unit_flight){done_ps, token};
+    return 0;
+}
+
+/* Complete, in order, every flight done by `now`: each leaves the ring and counts in
+ * u->insns before unit_finish, which may start (and push) the next instruction. */
+static inline void unit_ring_finish_due(unit_ring *r, unit *u, uint64_t now)
+{
+    while (r->count && r->v[r->head].done_ps <= now) {
+        uint32_t token = r->v[r->head].token;
+        r->head = (r->head + 1) % r->cap;
+        r->count--;
+        u->insns++;
+        unit_finish(u, token);
+    }
+}
+
 /* Helpers for check ops (bytes of n elements: isa_dtype_bytes). */
 /* 0 if [addr, addr+bytes) lies in the chip's VMEM; else -1 with e: "<what> VMEM range
  * [0x.., 0x..) outside the N-byte VMEM". */

@@ -49,11 +49,6 @@
 #include "vmem.h"
 
 /* A matmul streamed into the array, waiting for its last result to drain out. */
-typedef struct mxu_flight {
-    uint64_t done_ps;
-    uint32_t token;
-} mxu_flight;
-
 typedef struct mxu {
     unit u; /* first: the common unit state */
     uint64_t rows, cols;
@@ -79,8 +74,7 @@ typedef struct mxu {
 
     /* Matmuls draining, FIFO in completion order; ev_done is armed for the head. */
     kern_event *ev_done;
-    mxu_flight *ring;
-    unsigned cap, head, count;
+    unit_ring ring;
 
     int waiting;     /* can_start refused: wake the core when a resource frees */
     int asked;       /* the head instruction has been asked about since its predecessor */
@@ -148,15 +142,9 @@ static void mxu_done_event(void *ctx)
 {
     mxu *m = ctx;
     uint64_t now = kern_now();
-    while (m->count && m->ring[m->head].done_ps <= now) {
-        uint32_t token = m->ring[m->head].token;
-        m->head = (m->head + 1) % m->cap;
-        m->count--;
-        m->u.insns++;
-        unit_finish(&m->u, token);
-    }
-    if (m->count)
-        kern_notify_at(m->ev_done, m->ring[m->head].done_ps);
+    unit_ring_finish_due(&m->ring, &m->u, now);
+    if (m->ring.count)
+        kern_notify_at(m->ev_done, unit_ring_first(&m->ring)->done_ps);
     mxu_wake_if_waiting(m);
 }
 
@@ -164,10 +152,9 @@ static void mxu_done_event(void *ctx)
  * (never, as each stream lasts at least one cycle). */
 static void mxu_push(mxu *m, uint64_t done_ps, uint32_t token)
 {
-    if (unit_ring_room(&m->ring, &m->cap, &m->head, m->count, sizeof *m->ring))
+    if (unit_ring_push(&m->ring, done_ps, token))
         return; /* out of memory: the op is dropped; the run is reported as failed */
-    m->ring[(m->head + m->count) % m->cap] = (mxu_flight){done_ps, token};
-    if (m->count++ == 0)
+    if (m->ring.count == 1)
         kern_notify_at(m->ev_done, done_ps);
 }
 
@@ -184,9 +171,7 @@ static unit *mxu_create(const unit_env *env, unsigned unit_index, err *e)
     assert(m->nbuf == 1 || m->nbuf == 2);
     assert(m->rows > 0 && m->cols > 0 && c->mxu_weight_load_rows > 0);
     m->load_rows = c->mxu_weight_load_rows;
-    m->cap = (unsigned)(m->rows + m->cols + 2);
-    m->ring = malloc(m->cap * sizeof *m->ring);
-    if (!m->ring) {
+    if (unit_ring_init(&m->ring, (unsigned)(m->rows + m->cols + 2))) {
         free(m);
         err_setk(e, ERR_NOMEM, "mxu: out of memory");
         return NULL;
@@ -404,7 +389,7 @@ static void mxu_free(unit *u)
     kern_event_free(m->ev_load);
     kern_event_free(m->ev_port);
     kern_event_free(m->ev_done);
-    free(m->ring);
+    unit_ring_fini(&m->ring);
     free(m);
 }
 

@@ -38,11 +38,6 @@ typedef enum vpu_pipe_id { VPU_VALU, VPU_TRANS, VPU_XLANE, VPU_PIPES } vpu_pipe_
 
 static const char *const vpu_pipe_names[VPU_PIPES] = {"valu", "trans", "xlane"};
 
-typedef struct vpu_flight {
-    uint64_t done_ps;
-    uint32_t token;
-} vpu_flight;
-
 typedef struct vpu vpu;
 
 typedef struct vpu_pipe {
@@ -50,8 +45,7 @@ typedef struct vpu_pipe {
     kern_event *ev;
     uint64_t latency_ps;
     uint64_t free_ps; /* end of the latest op's occupancy */
-    vpu_flight *ring; /* ops past issue, FIFO in completion order */
-    unsigned cap, head, count;
+    unit_ring ring;   /* ops past issue, FIFO in completion order */
     /* Counters. */
     uint64_t busy_ps, vregs, ops;
 } vpu_pipe;
@@ -99,8 +93,9 @@ static void vpu_arm(vpu_pipe *p, uint64_t now)
     uint64_t t = UINT64_MAX;
     if (p->free_ps > now)
         t = p->free_ps;
-    if (p->count && p->ring[p->head].done_ps < t)
-        t = p->ring[p->head].done_ps;
+    const unit_flight *f = unit_ring_first(&p->ring);
+    if (f && f->done_ps < t)
+        t = f->done_ps;
     if (t != UINT64_MAX)
         kern_notify_at(p->ev, t);
 }
@@ -111,27 +106,12 @@ static void vpu_pipe_event(void *ctx)
     vpu_pipe *p = ctx;
     vpu *v = p->v;
     uint64_t now = kern_now();
-    while (p->count && p->ring[p->head].done_ps <= now) {
-        uint32_t token = p->ring[p->head].token;
-        p->head = (p->head + 1) % p->cap;
-        p->count--;
-        v->u.insns++;
-        unit_finish(&v->u, token);
-    }
+    unit_ring_finish_due(&p->ring, &v->u, now);
     vpu_arm(p, now);
     if (v->waiting) {
         v->waiting = 0;
         unit_wake(&v->u);
     }
-}
-
-/* Append an issued op; the ring doubles when full (amortised, not per instruction). */
-static void vpu_push(vpu_pipe *p, uint64_t done_ps, uint32_t token)
-{
-    if (unit_ring_room(&p->ring, &p->cap, &p->head, p->count, sizeof *p->ring))
-        return; /* out of memory: the op is dropped; the run is reported as failed */
-    p->ring[(p->head + p->count) % p->cap] = (vpu_flight){done_ps, token};
-    p->count++;
 }
 
 static void vpu_free(unit *u);
@@ -152,10 +132,9 @@ static unit *vpu_create(const unit_env *env, unsigned unit_index, err *e)
         vpu_pipe *p = &v->pipe[i];
         p->v = v;
         p->latency_ps = unit_cycles_to_ps(&v->u, (double)lat[i]);
-        p->cap = 64;
-        p->ring = malloc(p->cap * sizeof *p->ring);
+        int nomem = unit_ring_init(&p->ring, 64);
         p->ev = kern_event_new(vpu_pipe_event, p);
-        if (!p->ring) {
+        if (nomem) {
             vpu_free(&v->u);
             err_setk(e, ERR_NOMEM, "vpu: out of memory");
             return NULL;
@@ -267,7 +246,8 @@ static void vpu_start(unit *u, const isa_insn *in, uint32_t token)
     p->vregs += vregs;
     p->ops++;
     p->free_ps = end;
-    vpu_push(p, stats_add_sat(end, p->latency_ps, NULL), token);
+    /* On out of memory the op is dropped and the run is reported as failed (kern_fail_nomem). */
+    (void)unit_ring_push(&p->ring, stats_add_sat(end, p->latency_ps, NULL), token);
     kern_notify_at(p->ev, end); /* keeps an earlier pending completion (kernel.h) */
 }
 
@@ -293,7 +273,7 @@ static void vpu_free(unit *u)
     vpu *v = (vpu *)u;
     for (int i = 0; i < VPU_PIPES; i++) {
         kern_event_free(v->pipe[i].ev);
-        free(v->pipe[i].ring);
+        unit_ring_fini(&v->pipe[i].ring);
     }
     free(v);
 }
