@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 #define FMT_N(t) (sizeof(t) / sizeof((t)[0]))
 
@@ -58,4 +59,21 @@ void fmt_count(char *buf, size_t cap, double v)
     static const fmt_tier t[] = {
         {1e9, 1e-9, "%.2fG"}, {1e6, 1e-6, "%.2fM"}, {1e3, 1e-3, "%.1fk"}, {-INFINITY, 1, "%.0f"}};
     fmt_tiered(buf, cap, v, t, FMT_N(t));
+}
+
+void fmt_csv_field(FILE *f, const char *s, int quote)
+{
+    if (!quote)
+        quote = s[strcspn(s, "\",\r\n")] != '\0';
+    if (!quote) {
+        fputs(s, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', f);
+        fputc(*s, f);
+    }
+    fputc('"', f);
 }

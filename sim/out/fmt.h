@@ -1,11 +1,12 @@
-/* fmt.h - human-readable numbers for the text outputs: times in ps and byte counts scaled to
+/* fmt.h - formatting for the text outputs: times in ps and byte counts scaled to
  * the largest unit they reach. One tier-picking routine serves every format; the formats
  * themselves differ on purpose (the report shows 4 significant digits, the pod report and the
- * progress line fixed decimals), so each is a table of tiers. */
+ * progress line fixed decimals), so each is a table of tiers. Also the CSV field quoting. */
 #ifndef TPU_FMT_H
 #define TPU_FMT_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 /* One tier: values >= min print as printf(fmt, v * scale); the last tier takes the rest. */
 typedef struct fmt_tier {
@@ -28,5 +29,10 @@ void fmt_bytes(char *buf, size_t cap, double b);
 void fmt_bytes_fixed(char *buf, size_t cap, double b);
 /* A count with a k / M / G suffix: "1.23M" (the progress line). */
 void fmt_count(char *buf, size_t cap, double v);
+
+/* One CSV field per RFC 4180 to f: enclosed in double quotes, with each quote doubled, when it
+ * holds a quote, a comma, CR or LF (or always, for `quote`); written as is otherwise. The one
+ * CSV quoting of the outputs (out/compare.c still keeps a copy, to be replaced). */
+void fmt_csv_field(FILE *f, const char *s, int quote);
 
 #endif
