@@ -2,6 +2,7 @@
 #include "err.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define ERR_PATH_MIN 64 /* a path echo keeps at least this many bytes, however long the reason */
@@ -36,6 +37,18 @@ int err_setk(err *e, err_kind kind, const char *fmt, ...)
     err_vsetk(e, kind, fmt, ap);
     va_end(ap);
     return -1;
+}
+
+void *err_calloc(size_t n, size_t size, const char *who, err *e)
+{
+    void *p = calloc(n, size);
+    if (!p) {
+        if (who)
+            err_setk(e, ERR_NOMEM, "%s: out of memory", who);
+        else
+            err_setk(e, ERR_NOMEM, "out of memory");
+    }
+    return p;
 }
 
 const char *err_shorten(char *buf, size_t cap, const char *path)

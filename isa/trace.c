@@ -203,12 +203,9 @@ int trace_reader_open(trace_reader **out, const char *path, err *e)
 {
     *out = NULL;
     trace_reader *r = calloc(1, sizeof *r);
-    if (!r)
+    if (!r || !(r->path = trace_strdup(path, ""))) {
+        free(r); /* nothing else is set up yet */
         return err_setk(e, ERR_NOMEM, "%s: out of memory", path);
-    r->path = trace_strdup(path, "");
-    if (!r->path) {
-        err_setk(e, ERR_NOMEM, "%s: out of memory", path);
-        goto out_free;
     }
     r->f = fopen(path, "rb");
     if (!r->f) {
@@ -557,12 +554,9 @@ int trace_writer_open(trace_writer **out, const char *path, const char *note, er
         return err_set(e, "%s: note is %zu bytes, at most %d allowed", path, note_len,
                        TRACE_NOTE_MAX - 1);
     trace_writer *w = calloc(1, sizeof *w);
-    if (!w)
+    if (!w || !(w->path = trace_strdup(path, ""))) {
+        free(w); /* nothing else is set up yet */
         return err_setk(e, ERR_NOMEM, "%s: out of memory", path);
-    w->path = trace_strdup(path, "");
-    if (!w->path) {
-        err_setk(e, ERR_NOMEM, "%s: out of memory", path);
-        goto out_free;
     }
     if (deflateInit(&w->zs, TRACE_LEVEL) != Z_OK) {
         err_set(e, "%s: cannot initialise zlib", path);

@@ -33,11 +33,9 @@ int chip_prefetch(chip *ch, err *e)
 
 chip *chip_new(const cfg *c, unsigned chip_id, struct ici_net *net, const char *trace_path, err *e)
 {
-    chip *ch = calloc(1, sizeof *ch);
-    if (!ch) {
-        err_setk(e, ERR_NOMEM, "out of memory");
+    chip *ch = err_calloc(1, sizeof *ch, NULL, e);
+    if (!ch)
         return NULL;
-    }
     ch->cfg = c;
     ch->id = chip_id;
     if (trace_reader_open(&ch->tr, trace_path, e))

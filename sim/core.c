@@ -866,23 +866,26 @@ uint64_t core_ici_busy_ps(const core *co)
 
 void core_register_stats(core *co, stats_reg *r)
 {
-    stats_u64(r, "core", "end_ps", "ps", "completion time of the last instruction", &co->end_ps);
-    stats_u64(r, "core", "insns", "insns", "instructions replayed", &co->total.insns);
-    stats_u64(r, "core", "flops", "FLOP", "MXU and vector FLOPs", &co->total.flops);
-    stats_u64(r, "core", "mxu_flops", "FLOP", "MXU FLOPs", &co->total.mxu_flops);
-    stats_u64(r, "core", "mxu_ideal_ps", "ps", "MXU FLOPs at the peak rate of their datatype",
-              &co->total.mxu_ideal_ps);
-    stats_u64(r, "core", "hbm_bytes", "B", "bytes moved by DMA", &co->total.hbm_bytes);
-    stats_u64(r, "core", "ici_bytes", "B", "bytes sent over ICI", &co->total.ici_bytes);
-    stats_u64(r, "core", "dispatch_stall_ps", "ps", "dispatcher stalled on sync.wait or barrier",
-              &co->dispatch_stall_ps);
-    stats_u64(r, "core", "t_compute_ps", "ps", "time with an MXU or the vector unit busy",
-              &co->t_compute_ps);
-    stats_u64(r, "core", "t_memory_ps", "ps", "time with only DMA busy", &co->t_memory_ps);
-    stats_u64(r, "core", "t_comm_ps", "ps", "time with only ICI busy (exposed communication)",
-              &co->t_comm_ps);
-    stats_u64(r, "core", "t_idle_ps", "ps", "time with nothing busy", &co->t_idle_ps);
-    stats_u64(r, "core", "t_ici_busy_ps", "ps", "time with ICI busy", &co->t_ici_busy_ps);
+    static const stats_def core_defs[] = {
+        STATS_U64(core, end_ps, "end_ps", "ps", "completion time of the last instruction"),
+        STATS_U64(core, total.insns, "insns", "insns", "instructions replayed"),
+        STATS_U64(core, total.flops, "flops", "FLOP", "MXU and vector FLOPs"),
+        STATS_U64(core, total.mxu_flops, "mxu_flops", "FLOP", "MXU FLOPs"),
+        STATS_U64(core, total.mxu_ideal_ps, "mxu_ideal_ps", "ps",
+                  "MXU FLOPs at the peak rate of their datatype"),
+        STATS_U64(core, total.hbm_bytes, "hbm_bytes", "B", "bytes moved by DMA"),
+        STATS_U64(core, total.ici_bytes, "ici_bytes", "B", "bytes sent over ICI"),
+        STATS_U64(core, dispatch_stall_ps, "dispatch_stall_ps", "ps",
+                  "dispatcher stalled on sync.wait or barrier"),
+        STATS_U64(core, t_compute_ps, "t_compute_ps", "ps",
+                  "time with an MXU or the vector unit busy"),
+        STATS_U64(core, t_memory_ps, "t_memory_ps", "ps", "time with only DMA busy"),
+        STATS_U64(core, t_comm_ps, "t_comm_ps", "ps",
+                  "time with only ICI busy (exposed communication)"),
+        STATS_U64(core, t_idle_ps, "t_idle_ps", "ps", "time with nothing busy"),
+        STATS_U64(core, t_ici_busy_ps, "t_ici_busy_ps", "ps", "time with ICI busy"),
+    };
+    stats_table(r, "core", co, core_defs, STATS_NDEFS(core_defs));
     for (unsigned s = 0; s < co->nunits; s++) {
         if (!co->units[s])
             continue;

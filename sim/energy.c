@@ -292,11 +292,9 @@ struct energy_meter {
 
 energy_meter *energy_meter_new(const cfg *c, const energy_probe *p, err *e)
 {
-    energy_meter *m = calloc(1, sizeof *m);
-    if (!m) {
-        err_setk(e, ERR_NOMEM, "energy: out of memory");
+    energy_meter *m = err_calloc(1, sizeof *m, "energy", e);
+    if (!m)
         return NULL;
-    }
     m->cfg = c;
     m->p = p;
     m->win_ps = c->energy_window_us * 1e6;
@@ -516,32 +514,33 @@ static double stat_u64(const void *ctx)
 
 void energy_register_stats(const energy_result *res, stats_reg *r)
 {
-    static const char *const names[ENERGY_CAT_COUNT] = {"mxu_j", "vpu_j", "vmem_j",  "hbm_j",
-                                                        "ici_j", "dcn_j", "static_j"};
-    static const char *const desc[ENERGY_CAT_COUNT] = {"MXU MACs",
-                                                       "vector-register operations",
-                                                       "VMEM reads and writes",
-                                                       "HBM bytes and row activations",
-                                                       "ICI bytes x hops",
-                                                       "DCN bytes",
-                                                       "static power x run time"};
-    stats_formula(r, "energy", "total_j", "J", "energy of the run", stat_dbl, &res->total_j);
-    for (int i = 0; i < ENERGY_CAT_COUNT; i++)
-        stats_formula(r, "energy", names[i], "J", desc[i], stat_dbl, &res->j[i]);
-    stats_formula(r, "energy", "avg_w", "W", "total energy / run time", stat_dbl, &res->avg_w);
-    stats_formula(r, "energy", "peak_w", "W", "highest average power over a window", stat_dbl,
-                  &res->peak_w);
-    stats_formula(r, "energy", "window_s", "s", "power window", stat_dbl, &res->window_s);
-    stats_formula(r, "energy", "tflops_per_w", "TFLOP/s/W", "FLOPs per joule / 1e12", stat_dbl,
-                  &res->tflops_per_w);
-    stats_formula(r, "energy", "tokens_per_j", "tokens/J",
-                  "tokens of the trace note's tokens=N per joule (0: none)", stat_dbl,
-                  &res->tokens_per_j);
-    stats_formula(r, "energy", "windows_over_tdp", "windows",
-                  "windows whose average power exceeds chip.tdp_w", stat_u64, &res->windows_over);
-    stats_formula(r, "energy", "throttled_s", "s",
-                  "run time with over-cap windows clocked down (energy.throttle)", stat_dbl,
-                  &res->throttled_s);
-    stats_formula(r, "energy", "throttled_j", "J", "energy of the throttled run", stat_dbl,
-                  &res->throttled_j);
+#define E_J(cat, name, desc) STATS_FIELD_FORMULA(energy_result, j[cat], stat_dbl, name, "J", desc)
+    static const stats_def energy_defs[] = {
+        STATS_FIELD_FORMULA(energy_result, total_j, stat_dbl, "total_j", "J", "energy of the run"),
+        E_J(ENERGY_MXU, "mxu_j", "MXU MACs"),
+        E_J(ENERGY_VPU, "vpu_j", "vector-register operations"),
+        E_J(ENERGY_VMEM, "vmem_j", "VMEM reads and writes"),
+        E_J(ENERGY_HBM, "hbm_j", "HBM bytes and row activations"),
+        E_J(ENERGY_ICI, "ici_j", "ICI bytes x hops"),
+        E_J(ENERGY_DCN, "dcn_j", "DCN bytes"),
+        E_J(ENERGY_STATIC, "static_j", "static power x run time"),
+        STATS_FIELD_FORMULA(energy_result, avg_w, stat_dbl, "avg_w", "W",
+                            "total energy / run time"),
+        STATS_FIELD_FORMULA(energy_result, peak_w, stat_dbl, "peak_w", "W",
+                            "highest average power over a window"),
+        STATS_FIELD_FORMULA(energy_result, window_s, stat_dbl, "window_s", "s", "power window"),
+        STATS_FIELD_FORMULA(energy_result, tflops_per_w, stat_dbl, "tflops_per_w", "TFLOP/s/W",
+                            "FLOPs per joule / 1e12"),
+        STATS_FIELD_FORMULA(energy_result, tokens_per_j, stat_dbl, "tokens_per_j", "tokens/J",
+                            "tokens of the trace note's tokens=N per joule (0: none)"),
+        STATS_FIELD_FORMULA(energy_result, windows_over, stat_u64, "windows_over_tdp", "windows",
+                            "windows whose average power exceeds chip.tdp_w"),
+        STATS_FIELD_FORMULA(energy_result, throttled_s, stat_dbl, "throttled_s", "s",
+                            "run time with over-cap windows clocked down (energy.throttle)"),
+        STATS_FIELD_FORMULA(energy_result, throttled_j, stat_dbl, "throttled_j", "J",
+                            "energy of the throttled run"),
+    };
+#undef E_J
+    _Static_assert(STATS_NDEFS(energy_defs) == ENERGY_CAT_COUNT + 9, "one row per category");
+    stats_table(r, "energy", res, energy_defs, STATS_NDEFS(energy_defs));
 }

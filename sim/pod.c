@@ -18,6 +18,7 @@
 #include "ici.h"
 #include "kernel.h"
 #include "stats.h"
+#include "units.h"
 
 /* ---- topology choice ---- */
 
@@ -90,6 +91,20 @@ int pod_topology(const cfg *c, uint64_t chips, char *buf, size_t cap, err *e)
 static double st(const stats_reg *r, const char *group, const char *name)
 {
     return stats_get(r, group, name, 0);
+}
+
+/* Bytes the chip sent on its links: the "bytes" of every unit whose row in the unit table
+ * carries ICI traffic (today the one ICI port), found by walking the registry. */
+static double pod_link_bytes(const stats_reg *r)
+{
+    double sum = 0;
+    for (size_t i = 0, n = stats_count(r); i < n; i++) {
+        const stats_entry *s = stats_at(r, i);
+        const unit_kind *k = unit_kind_of_group(s->group);
+        if (k && k->traffic == UNIT_TRAFFIC_ICI && !strcmp(s->name, "bytes"))
+            sum += stats_value(s);
+    }
+    return sum;
 }
 
 int pod_trace_path(const char *tmpl, unsigned chip, unsigned chips, char *buf, size_t cap, err *e)
@@ -219,7 +234,7 @@ static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_re
         res->mxu_flops_per_chip += (double)s.mxu_flops;
         res->mxu_ideal_ps += st(r, "core", "mxu_ideal_ps");
         res->ici_bytes_per_chip += (double)s.ici_bytes;
-        res->ici_link_bytes_per_chip += st(r, "ici0", "bytes");
+        res->ici_link_bytes_per_chip += pod_link_bytes(r);
         res->t_compute += st(r, "core", "t_compute_ps");
         res->t_memory += st(r, "core", "t_memory_ps");
         res->t_comm += st(r, "core", "t_comm_ps");

@@ -27,8 +27,9 @@ typedef struct pod_result {
     /* split of the step: compute (an MXU or the vector unit busy), memory-bound (only DMA
      * busy), exposed communication (only ICI busy), idle (the rest of step_ps) */
     double t_compute, t_memory, t_comm, t_idle;
-    double ici_bytes_per_chip;       /* ICI instruction bytes (core.ici_bytes) */
-    double ici_link_bytes_per_chip;  /* bytes the chip transmits on its links (ici0.bytes) */
+    double ici_bytes_per_chip; /* ICI instruction bytes (core.ici_bytes) */
+    double
+        ici_link_bytes_per_chip; /* bytes the chip transmits on its links (its ICI units' bytes) */
     double peak_ef[ISA_DTYPE_COUNT]; /* chips x per-chip peak, 0 = unsupported */
     double sustained_ef;             /* chips x flops_per_chip / step */
     double mfu;                      /* mxu_flops_per_chip / step / peak of mfu_dtype */

@@ -74,6 +74,19 @@ void stats_formula(stats_reg *r, const char *group, const char *name, const char
     e->ctx = ctx;
 }
 
+void stats_table(stats_reg *r, const char *group, const void *owner, const stats_def *defs,
+                 size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const stats_def *d = &defs[i];
+        const void *at = (const char *)owner + d->offset;
+        if (d->fn)
+            stats_formula(r, group, d->name, d->unit, d->desc, d->fn, at);
+        else
+            stats_u64(r, group, d->name, d->unit, d->desc, (const uint64_t *)at);
+    }
+}
+
 size_t stats_count(const stats_reg *r)
 {
     return r->n;

@@ -11,40 +11,6 @@ set -u
 . "$(dirname "$0")/lib/e2e.sh" "$@"
 skip=0
 
-# expect_fail NAME 'REGEX;REGEX...' 'OUTPUT FILES...' -- COMMAND...
-# Outputs listed must not exist (nor a temporary OUTPUT.tmp.*) after the command.
-expect_fail() {
-    local name=$1 facts=$2 outs=$3
-    shift 4
-    rm -f $outs
-    "$@" >out.txt 2>err.txt
-    local rc=$? lines first
-    lines=$(wc -l <err.txt)
-    first=$(head -c 2000 err.txt)
-    local why=""
-    [ "$rc" -eq 0 ] && why+=" exit code 0;"
-    [ "$rc" -ge 128 ] && why+=" killed by signal $((rc - 128));"
-    [ "$lines" -ne 1 ] && why+=" stderr has $lines lines, expected 1;"
-    grep -qE '^tpusim( [a-z]+)?: ' err.txt || why+=" stderr does not start with 'tpusim: ';"
-    local IFS=';'
-    for re in $facts; do
-        grep -qE -- "$re" err.txt || why+=" stderr lacks /$re/;"
-    done
-    IFS=' '
-    for o in $outs; do
-        [ -e "$o" ] && why+=" output $o left behind;"
-        compgen -G "$o.tmp*" >/dev/null && why+=" a temporary $o.tmp* left behind;"
-    done
-    if [ -n "$why" ]; then
-        bad "$name:$why"
-        echo "    command: $*"
-        echo "    exit $rc, stderr: $first"
-    else
-        ok
-        [ -n "${E2E_VERBOSE:-}" ] && echo "ok: $name: exit $rc: $first"
-    fi
-}
-
 # asm_ok NAME: assemble NAME.s (written by the caller) into NAME.tpt; a failure here is a
 # broken test set-up, reported as a failure of the case that needs it.
 asm_ok() {

@@ -75,9 +75,9 @@ for t in "$src"/traces/*.tpt; do
     if "$bin" run -q -c v7 "$t" 2>err.txt; then ok; else bad "run $name: $(cat err.txt)"; fi
 done
 
-# expect_fail REGEX -- GEN ARGS...: exit in [1, 127], one stderr line matching REGEX, and
+# gen_fail REGEX -- GEN ARGS...: exit in [1, 127], one stderr line matching REGEX, and
 # no out.tpt (nor its temporary) left behind.
-expect_fail() {
+gen_fail() {
     local re=$1
     shift 2
     rm -f out.tpt out.tpt.tmp*
@@ -95,24 +95,24 @@ expect_fail() {
         ok
     fi
 }
-expect_fail "unknown kind 'matmul'" -- matmul -c v7 -o out.tpt
-expect_fail "unknown option '--mm'" -- gemm --mm 8 --n 8 --k 8 -c v7 -o out.tpt
-expect_fail "missing --k" -- gemm --m 8 --n 8 -c v7 -o out.tpt
-expect_fail "--m: 'abc' is not a positive integer" -- gemm --m abc --n 8 --k 8 -c v7 -o out.tpt
-expect_fail "missing value for option '--k'" -- gemm --m 8 --n 8 -c v7 -o out.tpt --k
-expect_fail "--dtype: unknown datatype 'fp64'" -- gemm --m 8 --n 8 --k 8 --dtype fp64 -c v7 -o out.tpt
-expect_fail "--op: unknown vector op 'frob'" -- elementwise --op frob --elements 8 -c v7 -o out.tpt
-expect_fail "option --heads does not apply" -- gemm --m 8 --n 8 --k 8 --heads 2 -c v7 -o out.tpt
-expect_fail "mxu.rows" -- gemm --m 8 --n 8 --k 8 -c v7 -p mxu.rows=0 -o out.tpt
-expect_fail "--tensor-parallel 3 must divide" -- llm-step --layers 1 --d-model 64 --heads 4 \
+gen_fail "unknown kind 'matmul'" -- matmul -c v7 -o out.tpt
+gen_fail "unknown option '--mm'" -- gemm --mm 8 --n 8 --k 8 -c v7 -o out.tpt
+gen_fail "missing --k" -- gemm --m 8 --n 8 -c v7 -o out.tpt
+gen_fail "--m: 'abc' is not a positive integer" -- gemm --m abc --n 8 --k 8 -c v7 -o out.tpt
+gen_fail "missing value for option '--k'" -- gemm --m 8 --n 8 -c v7 -o out.tpt --k
+gen_fail "--dtype: unknown datatype 'fp64'" -- gemm --m 8 --n 8 --k 8 --dtype fp64 -c v7 -o out.tpt
+gen_fail "--op: unknown vector op 'frob'" -- elementwise --op frob --elements 8 -c v7 -o out.tpt
+gen_fail "option --heads does not apply" -- gemm --m 8 --n 8 --k 8 --heads 2 -c v7 -o out.tpt
+gen_fail "mxu.rows" -- gemm --m 8 --n 8 --k 8 -c v7 -p mxu.rows=0 -o out.tpt
+gen_fail "--tensor-parallel 3 must divide" -- llm-step --layers 1 --d-model 64 --heads 4 \
     --d-ff 64 --vocab 100 --seq 8 --batch 2 --tensor-parallel 3 -c v7 -o out.tpt
-expect_fail "--data-parallel 16: more than the 4 chips" -- transformer --batch 16 --seq 8 \
+gen_fail "--data-parallel 16: more than the 4 chips" -- transformer --batch 16 --seq 8 \
     --d-model 64 --heads 4 --d-ff 64 --data-parallel 16 -c v7 -o out.tpt
-expect_fail "--seq-parallel 3 must divide --seq" -- transformer --batch 2 --seq 8 \
+gen_fail "--seq-parallel 3 must divide --seq" -- transformer --batch 2 --seq 8 \
     --d-model 64 --heads 4 --d-ff 64 --seq-parallel 3 --sp-axes z -c v7 -o out.tpt
-expect_fail "--sp-axes: 'q' is not a set of axes" -- transformer --batch 2 --seq 8 \
+gen_fail "--sp-axes: 'q' is not a set of axes" -- transformer --batch 2 --seq 8 \
     --d-model 64 --heads 4 --d-ff 64 --sp-axes q -c v7 -o out.tpt
-expect_fail "HBM" -- gemm --m 400000 --n 400000 --k 400000 -c v7 -o out.tpt
+gen_fail "HBM" -- gemm --m 400000 --n 400000 --k 400000 -c v7 -o out.tpt
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -9,8 +9,8 @@
 set -u
 . "$(dirname "$0")/lib/e2e.sh" "$@"
 
-# expect_fail NAME REGEX -- COMMAND...
-expect_fail() {
+# pod_fail NAME REGEX -- COMMAND...
+pod_fail() {
     local name=$1 re=$2
     shift 3
     "$@" >out.txt 2>err.txt
@@ -144,24 +144,24 @@ else
 fi
 
 # ---- errors
-expect_fail "bad topology string" "--topology '4x4x'" -- "$bin" pod -c v7 spmd.tpt --topology 4x4x
-expect_fail "topology with a zero axis" "--topology '4x0x4'" -- \
+pod_fail "bad topology string" "--topology '4x4x'" -- "$bin" pod -c v7 spmd.tpt --topology 4x4x
+pod_fail "topology with a zero axis" "--topology '4x0x4'" -- \
     "$bin" pod -c v7 spmd.tpt --topology 4x0x4
-expect_fail "chips not matching topology" "--chips 100 does not match --topology 4x4x4 \(64" -- \
+pod_fail "chips not matching topology" "--chips 100 does not match --topology 4x4x4 \(64" -- \
     "$bin" pod -c v7 spmd.tpt --chips 100 --topology 4x4x4
-expect_fail "collective on an axis the topology lacks" "instruction 3 \(ici.allreduce\): axis" -- \
+pod_fail "collective on an axis the topology lacks" "instruction 3 \(ici.allreduce\): axis" -- \
     "$bin" pod -c v7 spmd.tpt --topology 4x4
-expect_fail "per-chip trace count" "3 traces for the 8 chips" -- \
+pod_fail "per-chip trace count" "3 traces for the 8 chips" -- \
     "$bin" pod -c v7 --topology 2x2x2 --mode full chip.0.tpt chip.1.tpt chip.2.tpt
-expect_fail "per-chip traces in symmetric mode" "need --mode full" -- \
+pod_fail "per-chip traces in symmetric mode" "need --mode full" -- \
     "$bin" pod -c v7 --topology 2x2x2 'chip.{chip}.tpt'
-expect_fail "missing per-chip file" "chip\.8\.tpt" -- \
+pod_fail "missing per-chip file" "chip\.8\.tpt" -- \
     "$bin" pod -c v7 --topology 2x2x4 --mode full 'chip.{chip}.tpt'
-expect_fail "untwistable shape" "ici.twisted.*4x4x4" -- \
+pod_fail "untwistable shape" "ici.twisted.*4x4x4" -- \
     "$bin" pod -c v4 -p ici.twisted=true --topology 4x4x4 spmd.tpt
-expect_fail "3D torus on 4-port chips" "needs 6 links per chip" -- \
+pod_fail "3D torus on 4-port chips" "needs 6 links per chip" -- \
     "$bin" pod -c v5e --topology 4x4x4 spmd.tpt
-expect_fail "full mode too large" "full mode" -- \
+pod_fail "full mode too large" "full mode" -- \
     "$bin" pod -c v7 --chips 4096 --mode full spmd.tpt
 
 echo "$pass passed, $fail failed"

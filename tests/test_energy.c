@@ -16,8 +16,7 @@
 #include "energy.h"
 #include "run.h"
 
-#define TMPDIR_NAME "energy"
-#include "tmpdir.h"
+#include "harness.h"
 
 /* Relative closeness; the figures are sums of exact integer counts x coefficients. */
 #define assert_close(a, b, rel)                                                                    \
@@ -27,29 +26,13 @@
             fail_msg("%s = %.17g, expected %.17g", #a, a_, b_);                                    \
     } while (0)
 
-static const char *assemble(const char *name, const char *text, char *out, size_t cap)
-{
-    char src[512], base[64];
-    snprintf(base, sizeof base, "%s.s", name);
-    tpath(src, sizeof src, base);
-    snprintf(out, cap, "%s/%s.tpt", tmpdir, name);
-    FILE *f = fopen(src, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    err e;
-    if (asm_file(src, out, &e))
-        fail_msg("asm: %s", e.msg);
-    return out;
-}
-
 /* Run `text` on the default config with overrides; the caller frees with run_fini. */
 static void run_text(run *r, const char *name, const char *text, const char *const *ov,
                      unsigned nov)
 {
     char path[512];
     err e;
-    assemble(name, text, path, sizeof path);
+    harness_assemble(name, text, path, sizeof path);
     if (run_trace(r, NULL, (const char **)ov, nov, path, NULL, &e))
         fail_msg("run: %s", e.msg);
     assert_non_null(r->sim.energy);
@@ -294,5 +277,5 @@ int main(void)
         cmocka_unit_test(test_energy_throttled_run_slower_by_the_closed_form),
         cmocka_unit_test(test_energy_tokens_per_joule_from_the_trace_note),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return cmocka_run_group_tests(tests, harness_dir_setup, harness_dir_teardown);
 }

@@ -62,11 +62,6 @@ typedef struct trace_facts {
     char note[TRACE_NOTE_MAX];
 } trace_facts;
 
-static uint64_t nbytes(unsigned dt, uint64_t n)
-{
-    return (n * isa_dtype_bits((isa_dtype)dt) + 7) / 8;
-}
-
 /* Read a trace back and assert the invariants every generated trace must hold on c. */
 static void check_trace(const char *path, const cfg *c, trace_facts *f)
 {
@@ -109,8 +104,8 @@ static void check_trace(const char *path, const cfg *c, trace_facts *f)
             assert_true(m < nmxu);
             assert_true(a[ISA_LDW_K] <= c->mxu_rows);
             assert_true(a[ISA_LDW_N] <= c->mxu_cols);
-            assert_true(a[ISA_LDW_VMEM] +
-                            nbytes((unsigned)a[ISA_LDW_DTYPE], a[ISA_LDW_K] * a[ISA_LDW_N]) <=
+            assert_true(a[ISA_LDW_VMEM] + isa_dtype_bytes((isa_dtype)a[ISA_LDW_DTYPE],
+                                                          a[ISA_LDW_K] * a[ISA_LDW_N]) <=
                         vmem);
             k[m] = (uint32_t)a[ISA_LDW_K];
             n[m] = (uint32_t)a[ISA_LDW_N];
@@ -124,7 +119,8 @@ static void check_trace(const char *path, const cfg *c, trace_facts *f)
             assert_true(m < nmxu);
             assert_true(loaded[m]);
             assert_int_equal(a[ISA_MM_DTYPE], dtl[m]);
-            assert_true(a[ISA_MM_SRC] + nbytes(dtl[m], a[ISA_MM_M] * k[m]) <= vmem);
+            assert_true(a[ISA_MM_SRC] + isa_dtype_bytes((isa_dtype)dtl[m], a[ISA_MM_M] * k[m]) <=
+                        vmem);
             assert_true(a[ISA_MM_DST] + a[ISA_MM_M] * n[m] * 4 <= vmem);
             f->matmuls++;
             f->flops += 2 * a[ISA_MM_M] * k[m] * n[m];
@@ -145,8 +141,8 @@ static void check_trace(const char *path, const cfg *c, trace_facts *f)
                 if (in.op == ISA_OP_V_REDUCE)
                     out = (cnt + (a[ISA_V_EXTRA] ? a[ISA_V_EXTRA] : c->vpu_lanes) - 1) /
                           (a[ISA_V_EXTRA] ? a[ISA_V_EXTRA] : c->vpu_lanes);
-                assert_true(a[ISA_V_SRC] + nbytes(dt, cnt) <= vmem);
-                assert_true(a[ISA_V_DST] + nbytes(odt, out) <= vmem);
+                assert_true(a[ISA_V_SRC] + isa_dtype_bytes((isa_dtype)dt, cnt) <= vmem);
+                assert_true(a[ISA_V_DST] + isa_dtype_bytes((isa_dtype)odt, out) <= vmem);
             } else if (isa_info_of(in.op)->unit == ISA_UNIT_ICI) {
                 f->coll[in.op]++;
                 f->coll_bytes[in.op] += a[ISA_COLL_BYTES];

@@ -17,8 +17,7 @@
 #include "gen.h"
 #include "models.h"
 
-#define TMPDIR_NAME "models"
-#include "tmpdir.h"
+#include "harness.h"
 
 #define PRESETS TPUSIM_SOURCE_DIR "/configs"
 
@@ -167,10 +166,10 @@ static void test_models_unknown_name_lists_close_names(void **state)
     assert_non_null(strstr(e.msg, "gemma2-27b"));
 }
 
-/* Write text to tmpdir/name; the path into path. */
+/* Write text to the test directory/name; the path into path. */
 static void write_file(char *path, size_t cap, const char *name, const char *text)
 {
-    tpath(path, cap, name);
+    harness_path(name, path, cap);
     FILE *fp = fopen(path, "w");
     assert_non_null(fp);
     fputs(text, fp);
@@ -350,5 +349,5 @@ int main(void)
         cmocka_unit_test(test_models_model_option_errors),
         cmocka_unit_test(test_models_list_prints_every_preset),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return cmocka_run_group_tests(tests, harness_dir_setup, harness_dir_teardown);
 }

@@ -19,8 +19,7 @@
 #include "ofile.h"
 #include "tmpleft.h"
 
-#define TMPDIR_NAME "ofile"
-#include "tmpdir.h"
+#include "harness.h"
 
 static char *slurp(const char *path)
 {
@@ -32,14 +31,6 @@ static char *slurp(const char *path)
     buf[n] = '\0';
     fclose(f);
     return buf;
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    assert_int_equal(fclose(f), 0);
 }
 
 /* Open, write text, close; returns ofile_close's result with e filled. */
@@ -56,8 +47,8 @@ static void test_ofile_regular_file_appears_only_at_close(void **state)
 {
     (void)state;
     char p[300];
-    tpath(p, sizeof p, "a.json");
-    write_text(p, "old\n");
+    harness_path("a.json", p, sizeof p);
+    harness_write(p, "old\n");
     assert_int_equal(chmod(p, 0640), 0);
     ofile *o;
     err e;
@@ -77,7 +68,7 @@ static void test_ofile_abort_leaves_nothing(void **state)
 {
     (void)state;
     char p[300];
-    tpath(p, sizeof p, "aborted.json");
+    harness_path("aborted.json", p, sizeof p);
     ofile *o;
     err e;
     assert_int_equal(ofile_open(&o, p, &e), 0);
@@ -103,7 +94,7 @@ static void test_ofile_fifo_is_written_in_place(void **state)
 {
     (void)state;
     char p[300];
-    tpath(p, sizeof p, "fifo");
+    harness_path("fifo", p, sizeof p);
     assert_int_equal(mkfifo(p, 0600), 0);
     int rd = open(p, O_RDONLY | O_NONBLOCK); /* a reader, so the writer's open does not block */
     assert_true(rd >= 0);
@@ -122,9 +113,9 @@ static void test_ofile_symlink_stays_a_link_and_its_target_is_written(void **sta
 {
     (void)state;
     char link[300], target[300], dangling[300], created[300];
-    tpath(target, sizeof target, "target.json");
-    tpath(link, sizeof link, "link.json");
-    write_text(target, "old\n");
+    harness_path("target.json", target, sizeof target);
+    harness_path("link.json", link, sizeof link);
+    harness_write(target, "old\n");
     assert_int_equal(symlink("target.json", link), 0); /* relative to the link's directory */
     err e;
     assert_int_equal(put(link, "new\n", &e), 0);
@@ -133,8 +124,8 @@ static void test_ofile_symlink_stays_a_link_and_its_target_is_written(void **sta
     assert_true(S_ISLNK(st.st_mode));
     assert_string_equal(slurp(target), "new\n");
     /* a dangling link names the file to create */
-    tpath(dangling, sizeof dangling, "dangling.json");
-    tpath(created, sizeof created, "created.json");
+    harness_path("dangling.json", dangling, sizeof dangling);
+    harness_path("created.json", created, sizeof created);
     assert_int_equal(symlink(created, dangling), 0);
     assert_int_equal(put(dangling, "made\n", &e), 0);
     assert_int_equal(lstat(dangling, &st), 0);
@@ -147,7 +138,7 @@ static void test_ofile_two_writers_of_one_path_never_share_a_temporary(void **st
 {
     (void)state;
     char p[300], old_tmp[310];
-    tpath(p, sizeof p, "shared.json");
+    harness_path("shared.json", p, sizeof p);
     snprintf(old_tmp, sizeof old_tmp, "%s.tmp", p);
     assert_int_equal(mkdir(old_tmp, 0700), 0); /* the old fixed name is taken */
     ofile *a, *b;
@@ -170,7 +161,7 @@ static void test_ofile_unlink_temps_removes_open_temporaries(void **state)
 {
     (void)state;
     char p[300];
-    tpath(p, sizeof p, "interrupted.json");
+    harness_path("interrupted.json", p, sizeof p);
     ofile *o;
     err e;
     assert_int_equal(ofile_open(&o, p, &e), 0);
@@ -191,7 +182,7 @@ static void test_ofile_long_paths_are_not_cut(void **state)
     char p[1200], seg[201];
     memset(seg, 'd', 200);
     seg[200] = '\0';
-    tpath(p, sizeof p, "");
+    harness_path("", p, sizeof p);
     for (int i = 0; i < 3; i++) {
         strcat(p, seg);
         assert_int_equal(mkdir(p, 0700), 0);
@@ -230,7 +221,7 @@ static void test_ofile_refuses_a_directory(void **state)
 {
     (void)state;
     char p[300];
-    tpath(p, sizeof p, "");
+    harness_path("", p, sizeof p);
     ofile *o;
     err e;
     assert_int_equal(ofile_open(&o, p, &e), -1);
@@ -242,11 +233,11 @@ static void test_ofile_check_refuses_an_input_as_output(void **state)
 {
     (void)state;
     char in[300], hard[300], soft[300], dotted[400];
-    tpath(in, sizeof in, "t.tpt");
-    tpath(hard, sizeof hard, "hard.tpt");
-    tpath(soft, sizeof soft, "soft.tpt");
-    snprintf(dotted, sizeof dotted, "%s/./t.tpt", tmpdir);
-    write_text(in, "trace");
+    harness_path("t.tpt", in, sizeof in);
+    harness_path("hard.tpt", hard, sizeof hard);
+    harness_path("soft.tpt", soft, sizeof soft);
+    snprintf(dotted, sizeof dotted, "%s/./t.tpt", harness_dir());
+    harness_write(in, "trace");
     assert_int_equal(link(in, hard), 0);
     assert_int_equal(symlink(in, soft), 0);
     ofile_ref ins[] = {{"config.yaml", "config"}, {in, "trace"}};
@@ -264,8 +255,8 @@ static void test_ofile_check_refuses_two_outputs_in_one_file(void **state)
 {
     (void)state;
     char a[300], a2[400];
-    tpath(a, sizeof a, "new.json");
-    snprintf(a2, sizeof a2, "%s/../%s/new.json", tmpdir, strrchr(tmpdir, '/') + 1);
+    harness_path("new.json", a, sizeof a);
+    snprintf(a2, sizeof a2, "%s/../%s/new.json", harness_dir(), strrchr(harness_dir(), '/') + 1);
     ofile_ref outs[] = {{a, "--json"}, {"-", "--csv"}, {a2, "--timeline"}};
     err e = {0};
     assert_int_equal(ofile_check(outs, 3, NULL, 0, &e), -1);
@@ -285,7 +276,7 @@ static void test_ofile_check_refuses_a_missing_directory(void **state)
     assert_string_equal(e.msg, "/nonexistent-dir/x.json: cannot create the --json output: No "
                                "such file or directory");
     char p[300];
-    tpath(p, sizeof p, "");
+    harness_path("", p, sizeof p);
     o.path = p;
     assert_int_equal(ofile_check(&o, 1, NULL, 0, &e), -1);
     assert_non_null(strstr(e.msg, "Is a directory"));
@@ -308,5 +299,5 @@ int main(void)
         cmocka_unit_test(test_ofile_check_refuses_two_outputs_in_one_file),
         cmocka_unit_test(test_ofile_check_refuses_a_missing_directory),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return cmocka_run_group_tests(tests, harness_dir_setup, harness_dir_teardown);
 }

@@ -14,8 +14,7 @@
 #include "ofile.h"
 #include "models.h"
 
-#define GEN_MAX_OVERRIDES 256
-#define GEN_MAX_LONGOPTS  64 /* distinct long options over every kind, plus the common ones */
+#define GEN_MAX_LONGOPTS 64 /* distinct long options over every kind, plus the common ones */
 
 /* How an option's value is parsed and stored into its gen_opts field. */
 typedef enum opt_type {
@@ -42,6 +41,15 @@ typedef struct gen_opt {
 
 #define F(field) offsetof(gen_opts, field)
 
+/* Options that read the same in several kinds: one row each. */
+/* clang-format off */
+#define ROW_DTYPE {"dtype", "T", OPT_DTYPE, F(dtype), 0, "datatype", NULL}
+#define ROW_HEADS {"heads", "H", OPT_POS, F(heads), 1, "attention heads (must divide D)", NULL}
+#define ROW_D_MODEL {"d-model", "D", OPT_POS, F(d_model), 1, "model width", NULL}
+#define ROW_D_FF {"d-ff", "F", OPT_POS, F(d_ff), 1, "MLP hidden width", NULL}
+#define ROW_SEQUENCES {"batch", "B", OPT_POS, F(batch), 1, "sequences (global, over every chip)", NULL}
+/* clang-format on */
+
 static const gen_opt gemm_opts[] = {
     {"m", "M", OPT_POS, F(m), 1, "rows of A and C", NULL},
     {"n", "N", OPT_POS, F(n), 1, "columns of B and C", NULL},
@@ -66,14 +74,14 @@ static const gen_opt conv2d_opts[] = {
     {"kernel-w", "S", OPT_POS, F(kw), 0, "filter width", "R"},
     {"stride", "U", OPT_POS, F(stride), 0, "stride", NULL},
     {"padding", "D", OPT_NONNEG, F(padding), 0, "zero padding on each side", NULL},
-    {"dtype", "T", OPT_DTYPE, F(dtype), 0, "datatype", NULL},
+    ROW_DTYPE,
 };
 
 static const gen_opt mlp_opts[] = {
     {"layers", "S0,S1,...", OPT_LIST, F(sizes), 1, "layer widths, at least two (S0 is the input)",
      NULL},
     {"batch", "B", OPT_POS, F(batch), 1, "rows of x", NULL},
-    {"dtype", "T", OPT_DTYPE, F(dtype), 0, "datatype", NULL},
+    ROW_DTYPE,
 };
 
 static const gen_opt attention_opts[] = {
@@ -82,30 +90,30 @@ static const gen_opt attention_opts[] = {
     {"seq", "S", OPT_POS, F(seq), 1, "sequence length", NULL},
     {"head-dim", "D", OPT_POS, F(head_dim), 1, "dimension per head", NULL},
     {"causal", NULL, OPT_FLAG, F(causal), 0, "skip fully masked key blocks", NULL},
-    {"dtype", "T", OPT_DTYPE, F(dtype), 0, "datatype", NULL},
+    ROW_DTYPE,
 };
 
 static const gen_opt transformer_opts[] = {
-    {"batch", "B", OPT_POS, F(batch), 1, "sequences (global, over every chip)", NULL},
+    ROW_SEQUENCES,
     {"seq", "S", OPT_POS, F(seq), 1, "sequence length", NULL},
-    {"d-model", "D", OPT_POS, F(d_model), 1, "model width", NULL},
-    {"heads", "H", OPT_POS, F(heads), 1, "attention heads (must divide D)", NULL},
-    {"d-ff", "F", OPT_POS, F(d_ff), 1, "MLP hidden width", NULL},
+    ROW_D_MODEL,
+    ROW_HEADS,
+    ROW_D_FF,
     {"training", NULL, OPT_FLAG, F(training), 0, "forward + backward (default: forward)", NULL},
-    {"dtype", "T", OPT_DTYPE, F(dtype), 0, "datatype", NULL},
+    ROW_DTYPE,
 };
 
 static const gen_opt llm_opts[] = {
     {"layers", "L", OPT_LIST, F(sizes), 1, "decoder layers", NULL},
-    {"d-model", "D", OPT_POS, F(d_model), 1, "model width", NULL},
-    {"heads", "H", OPT_POS, F(heads), 1, "attention heads (must divide D)", NULL},
-    {"d-ff", "F", OPT_POS, F(d_ff), 1, "MLP hidden width", NULL},
+    ROW_D_MODEL,
+    ROW_HEADS,
+    ROW_D_FF,
     {"vocab", "V", OPT_POS, F(vocab), 1, "vocabulary size", NULL},
     {"seq", "S", OPT_POS, F(seq), 1, "sequence length (decode: KV cache length)", NULL},
-    {"batch", "B", OPT_POS, F(batch), 1, "sequences (global, over every chip)", NULL},
+    ROW_SEQUENCES,
     {"decode", NULL, OPT_FLAG, F(decode), 0,
      "one token per sequence against a KV cache of --seq\ntokens (default: a training step)", NULL},
-    {"dtype", "T", OPT_DTYPE, F(dtype), 0, "datatype", NULL},
+    ROW_DTYPE,
 };
 
 static const gen_opt embedding_opts[] = {
@@ -147,6 +155,11 @@ static const gen_opt par_opts[] = {
 };
 
 #undef F
+#undef ROW_DTYPE
+#undef ROW_HEADS
+#undef ROW_D_MODEL
+#undef ROW_D_FF
+#undef ROW_SEQUENCES
 
 #define TABLE(t) t, sizeof t / sizeof t[0]
 
@@ -451,7 +464,7 @@ static void kind_list(char *buf, size_t cap, int last_or)
 /* Options of argv (after the kind) into o, config path and overrides; the required ones. */
 typedef struct gen_args {
     const char *config;
-    const char *ovr[GEN_MAX_OVERRIDES];
+    const char *ovr[CLI_MAX_OVERRIDES];
     unsigned novr;
 } gen_args;
 
@@ -477,9 +490,8 @@ static int parse_options(const gen_cli_kind *ck, const char *kname, int argc, ch
         } else if (ch == 'o') {
             o->output = optarg;
         } else if (ch == 'p') {
-            if (a->novr == GEN_MAX_OVERRIDES)
-                return err_set(e, "gen: too many -p overrides");
-            a->ovr[a->novr++] = optarg;
+            if (cli_override_add(a->ovr, &a->novr, optarg, "gen", e))
+                return -1;
         } else {
             const char *name = l.opt[ch - GEN_OPT_BASE].name;
             const gen_opt *op = kind_opt(ck, name);

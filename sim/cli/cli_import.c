@@ -11,8 +11,6 @@
 #include "hlo.h"
 #include "json.h"
 
-#define MAX_OVR 256
-
 static void import_usage(FILE *out)
 {
     fprintf(out,
@@ -64,14 +62,12 @@ static void summary_json(json_w *w, const hlo_module *m, const hlo_plan *p)
 
 int cli_import(int argc, char **argv, err *e)
 {
-    static const struct option lopts[] = {{"config", required_argument, 0, 'c'},
+    static const struct option lopts[] = {CLI_LONGOPTS_COMMON,
                                           {"output", required_argument, 0, 'o'},
                                           {"chips", required_argument, 0, 'n'},
                                           {"json", required_argument, 0, 'j'},
-                                          {"quiet", no_argument, 0, 'q'},
-                                          {"help", no_argument, 0, 'h'},
                                           {0, 0, 0, 0}};
-    const char *config = NULL, *output = NULL, *json = NULL, *ovr[MAX_OVR];
+    const char *config = NULL, *output = NULL, *json = NULL, *ovr[CLI_MAX_OVERRIDES];
     unsigned novr = 0;
     int quiet = 0;
     uint64_t chips = 0;
@@ -94,9 +90,8 @@ int cli_import(int argc, char **argv, err *e)
             output = optarg;
             break;
         case 'p':
-            if (novr == MAX_OVR)
-                return err_set(e, "import: more than %d -p overrides", MAX_OVR);
-            ovr[novr++] = optarg;
+            if (cli_override_add(ovr, &novr, optarg, "import", e))
+                return -1;
             break;
         case 'n': {
             char *end;

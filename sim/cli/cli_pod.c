@@ -12,8 +12,7 @@
 #include "podrep.h"
 #include "sim.h"
 
-#define POD_MAX_OVERRIDES 256
-#define POD_MAX_SCALING   32
+#define POD_MAX_SCALING 32
 
 typedef struct pod_opts {
     const char *config, *trace, *json, *topology;
@@ -23,7 +22,7 @@ typedef struct pod_opts {
     uint64_t chips;
     ici_mode mode;
     int quiet;
-    const char *ovr[POD_MAX_OVERRIDES];
+    const char *ovr[CLI_MAX_OVERRIDES];
     unsigned novr;
     uint64_t scaling[POD_MAX_SCALING];
     unsigned nscaling;
@@ -101,14 +100,12 @@ static int parse_scaling(const char *s, pod_opts *o, err *e)
 
 static int parse_args(int argc, char **argv, pod_opts *o, int *help, err *e)
 {
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+    static const struct option opts[] = {CLI_LONGOPTS_COMMON,
                                          {"chips", required_argument, 0, 'n'},
                                          {"topology", required_argument, 0, 't'},
                                          {"mode", required_argument, 0, 'm'},
                                          {"json", required_argument, 0, 'j'},
                                          {"scaling", required_argument, 0, 's'},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
     memset(o, 0, sizeof *o);
@@ -122,9 +119,8 @@ static int parse_args(int argc, char **argv, pod_opts *o, int *help, err *e)
             o->config = optarg;
             break;
         case 'p':
-            if (o->novr == POD_MAX_OVERRIDES)
-                return err_set(e, "pod: too many -p overrides (at most %d)", POD_MAX_OVERRIDES);
-            o->ovr[o->novr++] = optarg;
+            if (cli_override_add(o->ovr, &o->novr, optarg, "pod", e))
+                return -1;
             break;
         case 'n':
             if (parse_u64(optarg, &o->chips))

@@ -27,8 +27,6 @@
 #define TPUSIM_VERSION "0.0.0"
 #endif
 
-#define MAX_OVERRIDES 256
-
 static const char *prog = "tpusim";
 
 static int fail(const err *e)
@@ -117,18 +115,16 @@ static int is_stdout(const char *path)
 
 static int cmd_run(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+    static const struct option opts[] = {CLI_LONGOPTS_COMMON,
                                          {"json", required_argument, 0, 'j'},
                                          {"csv", required_argument, 0, 'v'},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'},
                                          {"timeline", required_argument, 0, 't'},
                                          {"timeline-window", required_argument, 0, 'T'},
                                          {"timeline-merge-gap", required_argument, 0, 'T'},
                                          {"timeline-max-events", required_argument, 0, 'T'},
                                          {0, 0, 0, 0}};
     const char *config = NULL, *json = NULL, *csv = NULL, *tl_path = NULL;
-    const char *ovr[MAX_OVERRIDES];
+    const char *ovr[CLI_MAX_OVERRIDES];
     unsigned novr = 0;
     int quiet = 0, c, li = 0;
     timeline_opts tlo;
@@ -142,9 +138,8 @@ static int cmd_run(int argc, char **argv)
             config = optarg;
             break;
         case 'p':
-            if (novr == MAX_OVERRIDES)
-                return usage_error("run", "too many -p overrides");
-            ovr[novr++] = optarg;
+            if (cli_override_add(ovr, &novr, optarg, NULL, &e))
+                return usage_error("run", e.msg);
             break;
         case 'j':
             json = optarg;
@@ -311,9 +306,10 @@ static int cmd_disasm(int argc, char **argv)
 
 static int cmd_config(int argc, char **argv)
 {
-    const char *ovr[MAX_OVERRIDES];
+    const char *ovr[CLI_MAX_OVERRIDES];
     unsigned novr = 0;
     const char *path = NULL;
+    err e;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: tpusim config [CONFIG] [-p key=value]...\n\n"
@@ -323,9 +319,8 @@ static int cmd_config(int argc, char **argv)
             return 0;
         }
         if (!strcmp(argv[i], "-p") && i + 1 < argc) {
-            if (novr == MAX_OVERRIDES)
-                return usage_error("config", "too many -p overrides");
-            ovr[novr++] = argv[++i];
+            if (cli_override_add(ovr, &novr, argv[++i], NULL, &e))
+                return usage_error("config", e.msg);
         } else if (!path && argv[i][0] != '-') {
             path = argv[i];
         } else {
@@ -333,7 +328,6 @@ static int cmd_config(int argc, char **argv)
         }
     }
     cfg c;
-    err e;
     if (sim_load_cfg(&c, path, ovr, novr, &e))
         return fail(&e);
     cfg_dump(&c, stdout);

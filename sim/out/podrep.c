@@ -4,29 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "json.h"
-
-static void fmt_time(char *b, size_t cap, double ps)
-{
-    double s = ps * 1e-12;
-    if (s >= 1)
-        snprintf(b, cap, "%.3f s", s);
-    else if (s >= 1e-3)
-        snprintf(b, cap, "%.3f ms", s * 1e3);
-    else
-        snprintf(b, cap, "%.3f us", s * 1e6);
-}
-
-static void fmt_bytes(char *b, size_t cap, double v)
-{
-    static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    unsigned i = 0;
-    while (v >= 1024 && i < 5) {
-        v /= 1024;
-        i++;
-    }
-    snprintf(b, cap, i ? "%.2f %s" : "%.0f %s", v, u[i]);
-}
 
 static double share(double part, uint64_t step)
 {
@@ -64,7 +43,7 @@ void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_resul
             first = 0;
         }
     fprintf(out, "\n");
-    fmt_time(b1, sizeof b1, (double)r->step_ps);
+    fmt_time_fixed(b1, sizeof b1, (double)r->step_ps);
     fprintf(out, "step time       %s\n", b1);
     fprintf(out, "sustained       %.4g EF (all FLOPs); MFU %.1f%% of %s peak (MXU FLOPs)\n",
             r->sustained_ef, r->mfu * 100, mfu_dtype_name(r->mfu_dtype));
@@ -86,8 +65,8 @@ void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_resul
                 "warning: %llu collectives differed in kind or size between the chips of a "
                 "group; the operands of the first chip to arrive were used\n",
                 (unsigned long long)r->mismatches);
-    fmt_bytes(b1, sizeof b1, r->ici_link_bytes_per_chip);
-    fmt_bytes(b2, sizeof b2, r->ici_bytes_per_chip);
+    fmt_bytes_fixed(b1, sizeof b1, r->ici_link_bytes_per_chip);
+    fmt_bytes_fixed(b2, sizeof b2, r->ici_bytes_per_chip);
     fprintf(out, "ICI             %s per chip sent on links (instruction bytes %s)\n", b1, b2);
     if (r->nrows) {
         fprintf(out, "collectives (chip 0)\n");
@@ -96,8 +75,8 @@ void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_resul
         for (unsigned i = 0; i < r->nrows; i++) {
             const ici_row *w = &r->rows[i];
             char ax[4];
-            fmt_bytes(b1, sizeof b1, (double)w->bytes);
-            fmt_time(b2, sizeof b2, (double)w->time_ps);
+            fmt_bytes_fixed(b1, sizeof b1, (double)w->bytes);
+            fmt_time_fixed(b2, sizeof b2, (double)w->time_ps);
             fprintf(out, "  %-14s %-4s %-56s %7llu %12s %12s %12.1f\n", ici_kind_name(w->kind),
                     ici_axes_name(w->axes, ax), w->algo, (unsigned long long)w->count, b1, b2,
                     ici_row_busbw(w) * 1e-9);
@@ -121,7 +100,7 @@ void pod_report_scaling_text(FILE *out, const pod_result *s, unsigned n, int str
             "sustained EF", "MFU", "comm share", "efficiency");
     for (unsigned i = 0; i < n; i++) {
         char b[32];
-        fmt_time(b, sizeof b, (double)s[i].step_ps);
+        fmt_time_fixed(b, sizeof b, (double)s[i].step_ps);
         fprintf(out, "  %8u %-12s %12s %14.4g %7.1f%% %10.1f%% %10.1f%%\n", s[i].chips, s[i].topo,
                 b, s[i].sustained_ef, s[i].mfu * 100, share(s[i].t_comm, s[i].step_ps) * 100,
                 efficiency(s, i, strong) * 100);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "fmt.h"
 #include "json.h"
 #include "units.h"
 
@@ -141,29 +142,6 @@ void report_fini(report *r)
     r->units = NULL;
     free(r->regions);
     r->regions = NULL;
-}
-
-static void fmt_time(char *buf, size_t cap, double ps)
-{
-    if (ps >= 1e12)
-        snprintf(buf, cap, "%.4g s", ps * 1e-12);
-    else if (ps >= 1e9)
-        snprintf(buf, cap, "%.4g ms", ps * 1e-9);
-    else if (ps >= 1e6)
-        snprintf(buf, cap, "%.4g us", ps * 1e-6);
-    else
-        snprintf(buf, cap, "%.4g ns", ps * 1e-3);
-}
-
-static void fmt_bytes(char *buf, size_t cap, double b)
-{
-    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    int i = 0;
-    while (b >= 1024 && i < 5) {
-        b /= 1024;
-        i++;
-    }
-    snprintf(buf, cap, "%.4g %s", b, u[i]);
 }
 
 /* part as a percentage of whole, in floating point: 100 * part in uint64 arithmetic wraps
@@ -387,25 +365,6 @@ int report_json(const report *r, const char *path, err *e)
     return json_close(&w, e);
 }
 
-/* One CSV field per RFC 4180: enclosed in double quotes, with each quote doubled, when it
- * holds a quote, a comma, CR or LF (or always, for `quote`); written as is otherwise. */
-static void csv_field(FILE *f, const char *s, int quote)
-{
-    if (!quote)
-        quote = s[strcspn(s, "\",\r\n")] != '\0';
-    if (!quote) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 int report_csv(const report *r, const char *path, err *e)
 {
     ofile *of;
@@ -415,7 +374,7 @@ int report_csv(const report *r, const char *path, err *e)
     fprintf(f, "row,name,kind,instructions,start_ps,end_ps,busy_ps,util,flops,bytes,"
                "stall_sem_ps,stall_queue_ps,stall_vmem_ps,stall_hbm_ps,tflops\n");
     fputs("total,", f);
-    csv_field(f, r->chip, 0);
+    fmt_csv_field(f, r->chip, 0);
     fprintf(f,
             ",chip,%" PRIu64 ",0,%" PRIu64 ",%" PRIu64 ",%.6g,%" PRIu64 ",%" PRIu64
             ",0,0,0,0,%.6g\n",
@@ -423,9 +382,9 @@ int report_csv(const report *r, const char *path, err *e)
     for (unsigned i = 0; i < r->nunits; i++) {
         const report_unit *u = &r->units[i];
         fputs("unit,", f);
-        csv_field(f, u->name, 0);
+        fmt_csv_field(f, u->name, 0);
         fputc(',', f);
-        csv_field(f, u->kind, 0);
+        fmt_csv_field(f, u->kind, 0);
         fprintf(f,
                 ",%" PRIu64 ",0,%" PRIu64 ",%" PRIu64 ",%.6g,%" PRIu64 ",%" PRIu64 ",%" PRIu64
                 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",\n",
@@ -435,7 +394,7 @@ int report_csv(const report *r, const char *path, err *e)
     for (unsigned i = 0; i < r->nregions; i++) {
         const report_region *g = &r->regions[i];
         fputs("region,", f);
-        csv_field(f, g->name, 1); /* region names are always quoted, as before */
+        fmt_csv_field(f, g->name, 1); /* region names are always quoted, as before */
         fprintf(f,
                 ",region,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",,%" PRIu64 ",%" PRIu64
                 ",,,,,%.6g\n",

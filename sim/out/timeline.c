@@ -434,11 +434,9 @@ void timeline_observe_chip(void *ctx, uint64_t idx, unsigned op, const unit *u, 
 
 timeline *timeline_new(const char *path, const timeline_opts *opts, err *e)
 {
-    timeline *tl = calloc(1, sizeof *tl);
-    if (!tl) {
-        err_setk(e, ERR_NOMEM, "out of memory");
+    timeline *tl = err_calloc(1, sizeof *tl, NULL, e);
+    if (!tl)
         return NULL;
-    }
     if (opts)
         tl->o = *opts;
     else

@@ -187,11 +187,9 @@ static unit *dma_create(const unit_env *env, unsigned unit_index, err *e)
 {
     (void)unit_index;
     const cfg *c = env->cfg;
-    dma *d = calloc(1, sizeof *d);
-    if (!d) {
-        err_setk(e, ERR_NOMEM, "dma: out of memory");
+    dma *d = err_calloc(1, sizeof *d, "dma", e);
+    if (!d)
         return NULL;
-    }
     d->nengines = (unsigned)c->dma_engines;
     d->outstanding = (unsigned)c->dma_outstanding;
     d->chunk_bytes = c->dma_chunk_bytes;
@@ -281,12 +279,14 @@ static void dma_start(unit *u, const isa_insn *in, uint32_t token)
 static void dma_stats(unit *u, stats_reg *r)
 {
     dma *d = (dma *)u;
-    stats_u64(r, u->name, "bytes_read", "B", "bytes read from HBM (dma.h2v)", &d->bytes_read);
-    stats_u64(r, u->name, "bytes_written", "B", "bytes written to HBM (dma.v2h)",
-              &d->bytes_written);
-    stats_u64(r, u->name, "chunks", "", "chunks issued", &d->chunks);
-    stats_u64(r, u->name, "hbm_requests", "", "hbm_access calls (one per chunk or block)",
-              &d->hbm_requests);
+    static const stats_def dma_defs[] = {
+        STATS_U64(dma, bytes_read, "bytes_read", "B", "bytes read from HBM (dma.h2v)"),
+        STATS_U64(dma, bytes_written, "bytes_written", "B", "bytes written to HBM (dma.v2h)"),
+        STATS_U64(dma, chunks, "chunks", "", "chunks issued"),
+        STATS_U64(dma, hbm_requests, "hbm_requests", "",
+                  "hbm_access calls (one per chunk or block)"),
+    };
+    stats_table(r, u->name, d, dma_defs, STATS_NDEFS(dma_defs));
 }
 
 static void dma_free(unit *u)

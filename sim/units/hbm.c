@@ -763,26 +763,25 @@ static double hbm_peak_gbs(const void *ctx)
 
 void hbm_register_stats(hbm *h, stats_reg *r)
 {
-    stats_u64(r, "hbm", "bytes_read", "B", "bytes read from HBM", &h->bytes_read);
-    stats_u64(r, "hbm", "bytes_written", "B", "bytes written to HBM", &h->bytes_written);
-    stats_u64(r, "hbm", "row_hits", "granules", "accesses to an already open row (banked)",
-              &h->row_hits);
-    stats_u64(r, "hbm", "row_misses", "activates", "accesses that activated a row (banked)",
-              &h->row_misses);
-    stats_u64(r, "hbm", "row_conflicts", "precharges",
-              "row misses that first closed another open row (banked)", &h->row_conflicts);
-    stats_u64(r, "hbm", "refreshes", "", "all-bank refreshes over all pseudo-channels (banked)",
-              &h->refreshes);
-    stats_u64(r, "hbm", "turnarounds", "", "bus read/write direction changes (banked)",
-              &h->turnarounds);
-    stats_u64(r, "hbm", "bus_busy_sum_ps", "ps", "data-bus occupancy summed over all buses",
-              &h->bus_busy_ps);
-    stats_formula(r, "hbm", "busy_ps", "ps", "data-bus occupancy averaged over the buses",
-                  hbm_busy_ps, h);
-    stats_formula(r, "hbm", "row_hit_rate", "", "row hits / (row hits + row misses)",
-                  hbm_row_hit_rate, h);
-    stats_formula(r, "hbm", "peak_gbs", "GB/s", "peak bandwidth of the configured HBM",
-                  hbm_peak_gbs, h);
+    static const stats_def hbm_defs[] = {
+        STATS_U64(hbm, bytes_read, "bytes_read", "B", "bytes read from HBM"),
+        STATS_U64(hbm, bytes_written, "bytes_written", "B", "bytes written to HBM"),
+        STATS_U64(hbm, row_hits, "row_hits", "granules",
+                  "accesses to an already open row (banked)"),
+        STATS_U64(hbm, row_misses, "row_misses", "activates",
+                  "accesses that activated a row (banked)"),
+        STATS_U64(hbm, row_conflicts, "row_conflicts", "precharges",
+                  "row misses that first closed another open row (banked)"),
+        STATS_U64(hbm, refreshes, "refreshes", "",
+                  "all-bank refreshes over all pseudo-channels (banked)"),
+        STATS_U64(hbm, turnarounds, "turnarounds", "", "bus read/write direction changes (banked)"),
+        STATS_U64(hbm, bus_busy_ps, "bus_busy_sum_ps", "ps",
+                  "data-bus occupancy summed over all buses"),
+        STATS_FORMULA(hbm_busy_ps, "busy_ps", "ps", "data-bus occupancy averaged over the buses"),
+        STATS_FORMULA(hbm_row_hit_rate, "row_hit_rate", "", "row hits / (row hits + row misses)"),
+        STATS_FORMULA(hbm_peak_gbs, "peak_gbs", "GB/s", "peak bandwidth of the configured HBM"),
+    };
+    stats_table(r, "hbm", h, hbm_defs, STATS_NDEFS(hbm_defs));
     /* Per channel, for the timeline's channel tracks (sim/timeline.c finds them by name). */
     for (uint64_t ch = 0; ch < h->nch; ch++) {
         char nm[32];

@@ -49,11 +49,6 @@
 #include "vmem.h"
 
 /* A matmul streamed into the array, waiting for its last result to drain out. */
-typedef struct mxu_flight {
-    uint64_t done_ps;
-    uint32_t token;
-} mxu_flight;
-
 typedef struct mxu {
     unit u; /* first: the common unit state */
     uint64_t rows, cols;
@@ -79,8 +74,7 @@ typedef struct mxu {
 
     /* Matmuls draining, FIFO in completion order; ev_done is armed for the head. */
     kern_event *ev_done;
-    mxu_flight *ring;
-    unsigned cap, head, count;
+    unit_ring ring;
 
     int waiting;     /* can_start refused: wake the core when a resource frees */
     int asked;       /* the head instruction has been asked about since its predecessor */
@@ -101,12 +95,6 @@ typedef struct mxu {
 static uint64_t mxu_max(uint64_t a, uint64_t b)
 {
     return a > b ? a : b;
-}
-
-/* Bytes of `count` elements of dt (int4 packs two per byte). */
-static uint64_t mxu_bytes(isa_dtype dt, uint64_t count)
-{
-    return (count * isa_dtype_bits(dt) + 7) / 8;
 }
 
 /* ceil(x) that ignores floating-point noise just above an integer (m / 0.1 etc.). */
@@ -154,15 +142,9 @@ static void mxu_done_event(void *ctx)
 {
     mxu *m = ctx;
     uint64_t now = kern_now();
-    while (m->count && m->ring[m->head].done_ps <= now) {
-        uint32_t token = m->ring[m->head].token;
-        m->head = (m->head + 1) % m->cap;
-        m->count--;
-        m->u.insns++;
-        unit_finish(&m->u, token);
-    }
-    if (m->count)
-        kern_notify_at(m->ev_done, m->ring[m->head].done_ps);
+    unit_ring_finish_due(&m->ring, &m->u, now);
+    if (m->ring.count)
+        kern_notify_at(m->ev_done, unit_ring_first(&m->ring)->done_ps);
     mxu_wake_if_waiting(m);
 }
 
@@ -170,22 +152,9 @@ static void mxu_done_event(void *ctx)
  * (never, as each stream lasts at least one cycle). */
 static void mxu_push(mxu *m, uint64_t done_ps, uint32_t token)
 {
-    if (m->count == m->cap) {
-        unsigned cap = 2 * m->cap;
-        mxu_flight *r = malloc(cap * sizeof *r);
-        if (!r) {
-            kern_fail_nomem(); /* the op is dropped; the run is reported as failed */
-            return;
-        }
-        for (unsigned i = 0; i < m->count; i++)
-            r[i] = m->ring[(m->head + i) % m->cap];
-        free(m->ring);
-        m->ring = r;
-        m->cap = cap;
-        m->head = 0;
-    }
-    m->ring[(m->head + m->count) % m->cap] = (mxu_flight){done_ps, token};
-    if (m->count++ == 0)
+    if (unit_ring_push(&m->ring, done_ps, token))
+        return; /* out of memory: the op is dropped; the run is reported as failed */
+    if (m->ring.count == 1)
         kern_notify_at(m->ev_done, done_ps);
 }
 
@@ -193,20 +162,16 @@ static unit *mxu_create(const unit_env *env, unsigned unit_index, err *e)
 {
     (void)unit_index;
     const cfg *c = env->cfg;
-    mxu *m = calloc(1, sizeof *m);
-    if (!m) {
-        err_setk(e, ERR_NOMEM, "mxu: out of memory");
+    mxu *m = err_calloc(1, sizeof *m, "mxu", e);
+    if (!m)
         return NULL;
-    }
     m->rows = c->mxu_rows;
     m->cols = c->mxu_cols;
     m->nbuf = (unsigned)c->mxu_weight_buffers;
     assert(m->nbuf == 1 || m->nbuf == 2);
     assert(m->rows > 0 && m->cols > 0 && c->mxu_weight_load_rows > 0);
     m->load_rows = c->mxu_weight_load_rows;
-    m->cap = (unsigned)(m->rows + m->cols + 2);
-    m->ring = malloc(m->cap * sizeof *m->ring);
-    if (!m->ring) {
+    if (unit_ring_init(&m->ring, (unsigned)(m->rows + m->cols + 2))) {
         free(m);
         err_setk(e, ERR_NOMEM, "mxu: out of memory");
         return NULL;
@@ -245,7 +210,7 @@ static int mxu_check(unit *u, const isa_insn *in, unit_work *w, err *e)
                 e, "tile %" PRIu64 " x %" PRIu64 " larger than the %" PRIu64 " x %" PRIu64 " array",
                 k, n, m->rows, m->cols);
         if (mxu_check_dtype(m, dt, e) ||
-            unit_check_vmem(u, "weights", a[ISA_LDW_VMEM], unit_dt_bytes(dt, k * n), e))
+            unit_check_vmem(u, "weights", a[ISA_LDW_VMEM], isa_dtype_bytes(dt, k * n), e))
             return -1;
         m->chk_k = k;
         m->chk_n = n;
@@ -261,8 +226,8 @@ static int mxu_check(unit *u, const isa_insn *in, unit_work *w, err *e)
         return err_set(e, "dtype %s differs from the loaded weights' %s", isa_dtype_name(dt),
                        isa_dtype_name(m->chk_dtype));
     if (mxu_check_dtype(m, dt, e) ||
-        unit_check_vmem(u, "operand", a[ISA_MM_SRC], unit_dt_bytes(dt, stats_mul_sat(mm, m->chk_k)),
-                        e) ||
+        unit_check_vmem(u, "operand", a[ISA_MM_SRC],
+                        isa_dtype_bytes(dt, stats_mul_sat(mm, m->chk_k)), e) ||
         unit_check_vmem(u, "result", a[ISA_MM_DST], stats_mul_sat(stats_mul_sat(mm, m->chk_n), 4),
                         e))
         return -1;
@@ -310,7 +275,7 @@ static void mxu_start_ldw(mxu *m, const isa_insn *in, uint32_t token, uint64_t n
         m->buffer_wait_ps += m->buf_free_ps[b] - ready;
 
     uint64_t shift_ps = unit_cycles_to_ps(&m->u, (double)mxu_ceil((double)k / m->load_rows));
-    uint64_t wbytes = mxu_bytes(dt, k * n);
+    uint64_t wbytes = isa_dtype_bytes(dt, k * n);
     uint64_t dur = vmem_share(m->u.env->vmem, wbytes, shift_ps, now);
     m->u.vmem_rd_bytes = stats_add_sat(m->u.vmem_rd_bytes, wbytes, NULL);
     m->u.stall_vmem_ps += dur - shift_ps;
@@ -341,7 +306,7 @@ static void mxu_start_matmul(mxu *m, const isa_insn *in, uint32_t token, uint64_
     uint64_t s = mxu_ceil((double)rows / rate);
     uint64_t s_ps = unit_cycles_to_ps(&m->u, (double)s);
     uint64_t res = rows * m->n * 4, out = res * (in->arg[ISA_MM_ACC] ? 2 : 1);
-    uint64_t opnd = mxu_bytes(dt, rows * m->k);
+    uint64_t opnd = isa_dtype_bytes(dt, rows * m->k);
     uint64_t seff = vmem_share(m->u.env->vmem, opnd + out, s_ps, now);
     /* VMEM traffic: operands and (accumulating) old results read, results written. */
     m->u.vmem_rd_bytes = stats_add_sat(m->u.vmem_rd_bytes, opnd + out - res, NULL);
@@ -392,20 +357,22 @@ static double mxu_cell_util(const void *ctx)
 static void mxu_stats(unit *u, stats_reg *r)
 {
     mxu *m = (mxu *)u;
-    stats_u64(r, u->name, "weight_loads", "insns", "mxu.ldw instructions", &m->loads);
-    stats_u64(r, u->name, "matmuls", "insns", "mxu.matmul instructions", &m->matmuls);
-    stats_u64(r, u->name, "stream_cycles", "cycles", "ceil(m / rate) summed over matmuls",
-              &m->stream_cycles);
-    stats_u64(r, u->name, "load_busy_ps", "ps", "time the weight-load path was busy",
-              &m->load_busy_ps);
-    stats_u64(r, u->name, "drain_exposed_ps", "ps",
-              "fill/drain skew not hidden behind a following stream", &m->drain_exposed_ps);
-    stats_u64(r, u->name, "weight_wait_ps", "ps",
-              "time matmuls waited for their weights after the port was free", &m->weight_wait_ps);
-    stats_u64(r, u->name, "buffer_wait_ps", "ps",
-              "time weight loads waited for a free weight buffer", &m->buffer_wait_ps);
-    stats_u64(r, u->name, "util_cells_ps", "cell.ps", "useful MAC cells x streaming time",
-              &m->util_cells_ps);
+    static const stats_def mxu_defs[] = {
+        STATS_U64(mxu, loads, "weight_loads", "insns", "mxu.ldw instructions"),
+        STATS_U64(mxu, matmuls, "matmuls", "insns", "mxu.matmul instructions"),
+        STATS_U64(mxu, stream_cycles, "stream_cycles", "cycles",
+                  "ceil(m / rate) summed over matmuls"),
+        STATS_U64(mxu, load_busy_ps, "load_busy_ps", "ps", "time the weight-load path was busy"),
+        STATS_U64(mxu, drain_exposed_ps, "drain_exposed_ps", "ps",
+                  "fill/drain skew not hidden behind a following stream"),
+        STATS_U64(mxu, weight_wait_ps, "weight_wait_ps", "ps",
+                  "time matmuls waited for their weights after the port was free"),
+        STATS_U64(mxu, buffer_wait_ps, "buffer_wait_ps", "ps",
+                  "time weight loads waited for a free weight buffer"),
+        STATS_U64(mxu, util_cells_ps, "util_cells_ps", "cell.ps",
+                  "useful MAC cells x streaming time"),
+    };
+    stats_table(r, u->name, m, mxu_defs, STATS_NDEFS(mxu_defs));
     for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++) {
         char nm[40]; /* the registry copies names */
         snprintf(nm, sizeof nm, "macs_%s", isa_dtype_name((isa_dtype)dt));
@@ -422,7 +389,7 @@ static void mxu_free(unit *u)
     kern_event_free(m->ev_load);
     kern_event_free(m->ev_port);
     kern_event_free(m->ev_done);
-    free(m->ring);
+    unit_ring_fini(&m->ring);
     free(m);
 }
 

@@ -38,11 +38,6 @@ typedef enum vpu_pipe_id { VPU_VALU, VPU_TRANS, VPU_XLANE, VPU_PIPES } vpu_pipe_
 
 static const char *const vpu_pipe_names[VPU_PIPES] = {"valu", "trans", "xlane"};
 
-typedef struct vpu_flight {
-    uint64_t done_ps;
-    uint32_t token;
-} vpu_flight;
-
 typedef struct vpu vpu;
 
 typedef struct vpu_pipe {
@@ -50,8 +45,7 @@ typedef struct vpu_pipe {
     kern_event *ev;
     uint64_t latency_ps;
     uint64_t free_ps; /* end of the latest op's occupancy */
-    vpu_flight *ring; /* ops past issue, FIFO in completion order */
-    unsigned cap, head, count;
+    unit_ring ring;   /* ops past issue, FIFO in completion order */
     /* Counters. */
     uint64_t busy_ps, vregs, ops;
 } vpu_pipe;
@@ -68,15 +62,6 @@ struct vpu {
 static uint64_t vpu_max(uint64_t a, uint64_t b)
 {
     return a > b ? a : b;
-}
-
-static uint64_t vpu_bytes(isa_dtype dt, uint64_t count)
-{
-    /* count x bits can overflow only for absurd n; saturate rather than wrap. */
-    uint64_t bits = isa_dtype_bits(dt);
-    if (count > UINT64_MAX / bits)
-        return UINT64_MAX / 8;
-    return (count * bits + 7) / 8;
 }
 
 static uint64_t vpu_pack(const vpu *v, isa_dtype dt)
@@ -108,8 +93,9 @@ static void vpu_arm(vpu_pipe *p, uint64_t now)
     uint64_t t = UINT64_MAX;
     if (p->free_ps > now)
         t = p->free_ps;
-    if (p->count && p->ring[p->head].done_ps < t)
-        t = p->ring[p->head].done_ps;
+    const unit_flight *f = unit_ring_first(&p->ring);
+    if (f && f->done_ps < t)
+        t = f->done_ps;
     if (t != UINT64_MAX)
         kern_notify_at(p->ev, t);
 }
@@ -120,39 +106,12 @@ static void vpu_pipe_event(void *ctx)
     vpu_pipe *p = ctx;
     vpu *v = p->v;
     uint64_t now = kern_now();
-    while (p->count && p->ring[p->head].done_ps <= now) {
-        uint32_t token = p->ring[p->head].token;
-        p->head = (p->head + 1) % p->cap;
-        p->count--;
-        v->u.insns++;
-        unit_finish(&v->u, token);
-    }
+    unit_ring_finish_due(&p->ring, &v->u, now);
     vpu_arm(p, now);
     if (v->waiting) {
         v->waiting = 0;
         unit_wake(&v->u);
     }
-}
-
-/* Append an issued op; the ring doubles when full (amortised, not per instruction). */
-static void vpu_push(vpu_pipe *p, uint64_t done_ps, uint32_t token)
-{
-    if (p->count == p->cap) {
-        unsigned cap = 2 * p->cap;
-        vpu_flight *r = malloc(cap * sizeof *r);
-        if (!r) {
-            kern_fail_nomem(); /* the op is dropped; the run is reported as failed */
-            return;
-        }
-        for (unsigned i = 0; i < p->count; i++)
-            r[i] = p->ring[(p->head + i) % p->cap];
-        free(p->ring);
-        p->ring = r;
-        p->cap = cap;
-        p->head = 0;
-    }
-    p->ring[(p->head + p->count) % p->cap] = (vpu_flight){done_ps, token};
-    p->count++;
 }
 
 static void vpu_free(unit *u);
@@ -161,11 +120,9 @@ static unit *vpu_create(const unit_env *env, unsigned unit_index, err *e)
 {
     (void)unit_index;
     const cfg *c = env->cfg;
-    vpu *v = calloc(1, sizeof *v);
-    if (!v) {
-        err_setk(e, ERR_NOMEM, "vpu: out of memory");
+    vpu *v = err_calloc(1, sizeof *v, "vpu", e);
+    if (!v)
         return NULL;
-    }
     v->u.env = env; /* unit_new sets it only after create returns */
     v->lane_elems = c->vpu_sublanes * c->vpu_lanes * c->chip_cores;
     v->max_pack = (unsigned)c->vpu_max_pack;
@@ -175,10 +132,9 @@ static unit *vpu_create(const unit_env *env, unsigned unit_index, err *e)
         vpu_pipe *p = &v->pipe[i];
         p->v = v;
         p->latency_ps = unit_cycles_to_ps(&v->u, (double)lat[i]);
-        p->cap = 64;
-        p->ring = malloc(p->cap * sizeof *p->ring);
+        int nomem = unit_ring_init(&p->ring, 64);
         p->ev = kern_event_new(vpu_pipe_event, p);
-        if (!p->ring) {
+        if (nomem) {
             vpu_free(&v->u);
             err_setk(e, ERR_NOMEM, "vpu: out of memory");
             return NULL;
@@ -270,7 +226,7 @@ static void vpu_start(unit *u, const isa_insn *in, uint32_t token)
         break;
     }
     uint64_t occ_ps = unit_cycles_to_ps(u, occ);
-    uint64_t rd = vpu_bytes(dt, n), wr = vpu_bytes(odt, out);
+    uint64_t rd = isa_dtype_bytes(dt, n), wr = isa_dtype_bytes(odt, out);
     uint64_t k = vpu_inputs(in->op);
     uint64_t bytes = rd > (UINT64_MAX - wr) / k ? UINT64_MAX : rd * k + wr;
     uint64_t eff = vmem_share(u->env->vmem, bytes, occ_ps, now);
@@ -290,7 +246,8 @@ static void vpu_start(unit *u, const isa_insn *in, uint32_t token)
     p->vregs += vregs;
     p->ops++;
     p->free_ps = end;
-    vpu_push(p, stats_add_sat(end, p->latency_ps, NULL), token);
+    /* On out of memory the op is dropped and the run is reported as failed (kern_fail_nomem). */
+    (void)unit_ring_push(&p->ring, stats_add_sat(end, p->latency_ps, NULL), token);
     kern_notify_at(p->ev, end); /* keeps an earlier pending completion (kernel.h) */
 }
 
@@ -316,7 +273,7 @@ static void vpu_free(unit *u)
     vpu *v = (vpu *)u;
     for (int i = 0; i < VPU_PIPES; i++) {
         kern_event_free(v->pipe[i].ev);
-        free(v->pipe[i].ring);
+        unit_ring_fini(&v->pipe[i].ring);
     }
     free(v);
 }
@@ -337,8 +294,8 @@ static int vpu_check(unit *u, const isa_insn *in, unit_work *w, err *e)
         uint64_t wd = a[ISA_V_EXTRA] ? a[ISA_V_EXTRA] : u->env->cfg->vpu_lanes;
         out = (n + wd - 1) / wd;
     }
-    if (unit_check_vmem(u, "source", a[ISA_V_SRC], unit_dt_bytes(dt, n), e) ||
-        unit_check_vmem(u, "destination", a[ISA_V_DST], unit_dt_bytes(odt, out), e))
+    if (unit_check_vmem(u, "source", a[ISA_V_SRC], isa_dtype_bytes(dt, n), e) ||
+        unit_check_vmem(u, "destination", a[ISA_V_DST], isa_dtype_bytes(odt, out), e))
         return -1;
     switch (info->cost) {
     case ISA_COST_V_ELEM:
