@@ -17,8 +17,7 @@
 
 #include "serve.h"
 
-#define TMPDIR_NAME "serve"
-#include "tmpdir.h"
+#include "harness.h"
 
 /* Fake slice: prefill p tokens = PA + PB p seconds, decode of batch b = DA + DB b (context
  * ignored), a mixed step the sum. Counts its calls. */
@@ -349,7 +348,7 @@ static void test_serve_length_option_errors(void **state)
 
 static int write_file(const char *name, const char *text, char *path, size_t cap)
 {
-    tpath(path, cap, name);
+    harness_path(name, path, cap);
     FILE *f = fopen(path, "w");
     if (!f)
         return -1;
@@ -420,7 +419,7 @@ static void test_serve_per_request_csv_round_trips(void **state)
     err e;
     assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, &r, &e), 0);
     char path[512], line[256];
-    tpath(path, sizeof path, "req.csv");
+    harness_path("req.csv", path, sizeof path);
     assert_int_equal(serve_write_csv(&r, path, &e), 0);
     FILE *fp = fopen(path, "r");
     assert_non_null(fp);
@@ -458,5 +457,5 @@ int main(void)
         cmocka_unit_test(test_serve_csv_reads_columns_in_any_order),
         cmocka_unit_test(test_serve_per_request_csv_round_trips),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return cmocka_run_group_tests(tests, harness_dir_setup, harness_dir_teardown);
 }
