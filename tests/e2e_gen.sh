@@ -57,7 +57,7 @@ done
 for t in "$src"/traces/*.tpt; do
     name=$(basename "$t")
     [ "$name" = sample.tpt ] && continue # hand-written README demo, not generated
-    note=$("$bin" disasm "$t" | head -1 | sed -n 's/^\.note "tpusim \(gen .*\)"$/\1/p')
+    note=$("$bin" disasm "$t" | head -1 | sed -n 's/^\.note "tpusim \(gen .*\)"$/\1/p' | sed 's/ # peak HBM.*//')
     if [ -z "$note" ]; then
         bad "$name: header note is not a tpusim gen command"
         continue

@@ -183,9 +183,11 @@ static void gen_and_check(const char *cmd, trace_facts *f, double tol)
     if (rel > tol || rel < -tol)
         fail_msg("%s: trace FLOPs %llu vs analytic %llu", cmd, (unsigned long long)tf,
                  (unsigned long long)af);
+    /* The note is the command, then the memory plan's peak. */
     char note[1100];
-    snprintf(note, sizeof note, "tpusim %s", full);
-    assert_string_equal(f->note, note);
+    snprintf(note, sizeof note, "tpusim %s # peak HBM per chip: ", full);
+    assert_memory_equal(f->note, note, strlen(note));
+    assert_true(strtoull(f->note + strlen(note), NULL, 10) > 0);
     assert_true(tf == f->flops);
 }
 

@@ -87,22 +87,30 @@ static const gen_opt transformer_opts[] = {
     {"batch", "B", OPT_POS, F(batch), 1, "sequences (global, over every chip)", NULL},
     {"seq", "S", OPT_POS, F(seq), 1, "sequence length", NULL},
     {"d-model", "D", OPT_POS, F(d_model), 1, "model width", NULL},
-    {"heads", "H", OPT_POS, F(heads), 1, "attention heads (must divide D)", NULL},
+    {"heads", "H", OPT_POS, F(heads), 1, "attention heads (must divide D without --head-dim)",
+     NULL},
     {"d-ff", "F", OPT_POS, F(d_ff), 1, "MLP hidden width", NULL},
     {"training", NULL, OPT_FLAG, F(training), 0, "forward + backward (default: forward)", NULL},
+    {"kv-heads", "G", OPT_POS, F(kv_heads), 0,
+     "key/value heads (grouped-query attention; must\ndivide H; 1 = multi-query)", "H"},
+    {"head-dim", "E", OPT_POS, F(head_dim), 0, "dimension per head", "D/H"},
     {"dtype", "T", OPT_DTYPE, F(dtype), 0, "datatype", NULL},
 };
 
 static const gen_opt llm_opts[] = {
     {"layers", "L", OPT_LIST, F(sizes), 1, "decoder layers", NULL},
     {"d-model", "D", OPT_POS, F(d_model), 1, "model width", NULL},
-    {"heads", "H", OPT_POS, F(heads), 1, "attention heads (must divide D)", NULL},
+    {"heads", "H", OPT_POS, F(heads), 1, "attention heads (must divide D without --head-dim)",
+     NULL},
     {"d-ff", "F", OPT_POS, F(d_ff), 1, "MLP hidden width", NULL},
     {"vocab", "V", OPT_POS, F(vocab), 1, "vocabulary size", NULL},
     {"seq", "S", OPT_POS, F(seq), 1, "sequence length (decode: KV cache length)", NULL},
     {"batch", "B", OPT_POS, F(batch), 1, "sequences (global, over every chip)", NULL},
     {"decode", NULL, OPT_FLAG, F(decode), 0,
      "one token per sequence against a KV cache of --seq\ntokens (default: a training step)", NULL},
+    {"kv-heads", "G", OPT_POS, F(kv_heads), 0,
+     "key/value heads (grouped-query attention; must\ndivide H; 1 = multi-query)", "H"},
+    {"head-dim", "E", OPT_POS, F(head_dim), 0, "dimension per head", "D/H"},
     {"dtype", "T", OPT_DTYPE, F(dtype), 0, "datatype", NULL},
 };
 
@@ -572,7 +580,14 @@ int cli_gen(int argc, char **argv, err *e)
     }
     char note[TRACE_NOTE_MAX];
     build_note(note, sizeof note, argc, argv);
-    rc = gen_run(&o, c, note, e);
+    gen_result res;
+    rc = gen_run_result(&o, c, note, &res, e);
+    if (!rc && res.ops)
+        printf("%s: peak HBM per chip %.3f GiB (%llu bytes; persistent %.3f GiB; %.3f GiB "
+               "without buffer reuse)\n",
+               o.output, (double)res.peak_hbm_bytes / (1u << 30),
+               (unsigned long long)res.peak_hbm_bytes, (double)res.persistent_bytes / (1u << 30),
+               (double)res.naive_hbm_bytes / (1u << 30));
 out:
     free(c);
     return rc;

@@ -15,6 +15,7 @@
 #include "isa.h"
 #include "trace.h"
 #include "config.h"
+#include "ir.h"
 
 /* Workload kinds. */
 typedef enum gen_kind {
@@ -49,6 +50,7 @@ typedef struct gen_opts {
     unsigned nsizes;
     /* attention, transformer, llm-step (batch is global for llm-step and transformer) */
     uint64_t batch, heads, seq, head_dim, d_model, d_ff, vocab, layers;
+    uint64_t kv_heads; /* key/value heads (grouped-query attention); 0: --heads */
     int causal, training, decode;
     /* parallelism: degrees and torus-axis masks (x=1, y=2, z=4); sp is sequence parallelism
      * (the sequence split across chips, attention re-sharded by heads through all-to-alls) */
@@ -69,9 +71,19 @@ void gen_opts_init(gen_opts *o, gen_kind kind);
  * parallel defaults). Idempotent. Returns 0, or -1 with e filled (ERR_INPUT). */
 int gen_check(gen_opts *o, const cfg *c, err *e);
 
-/* Generate o's trace for c into o->output (written atomically), `note` stored in its header
- * (the CLI passes the generating command line). Checks a copy of o with gen_check first.
- * Returns 0, or -1 with e filled. */
+/* What gen_run planned (see lower.h): the per-chip HBM footprint of the memory plan. */
+typedef struct gen_result {
+    uint64_t peak_hbm_bytes;   /* high-water mark of the HBM plan */
+    uint64_t persistent_bytes; /* parameters, caches, optimizer state, program inputs */
+    uint64_t naive_hbm_bytes;  /* every tensor its own buffer (no reuse) */
+    uint64_t ops, tensors;     /* IR size */
+} gen_result;
+
+/* Generate o's trace for c into o->output (written atomically): frontend -> IR -> lowering
+ * (lower.h). `note` (the CLI passes the generating command line) is stored in the trace
+ * header followed by " # peak HBM per chip: N bytes". Checks a copy of o with gen_check
+ * first. Fills *res if not NULL. Returns 0, or -1 with e filled. */
+int gen_run_result(const gen_opts *o, const cfg *c, const char *note, gen_result *res, err *e);
 int gen_run(const gen_opts *o, const cfg *c, const char *note, err *e);
 
 /* Analytic FLOP count of the workload for one chip (see docs/generators.md for exactly which
@@ -140,15 +152,12 @@ typedef struct gen_gemm_args {
     uint64_t a, b, c;       /* HBM addresses */
     uint64_t lda, ldb, ldc; /* 0: gen_pitch of k, n, n */
     isa_dtype dt, out_dt;
+    const ir_gemm_tile *tile; /* NULL: gen_gemm_plan_for */
 } gen_gemm_args;
 int gen_gemm(gen *g, const gen_gemm_args *a);
 
 /* Tiling chosen for a GEMM (exposed for tests and docs). */
-typedef struct gen_gemm_plan {
-    uint64_t mt, kc, ng; /* rows per block, K per step, N per group (elements) */
-    uint64_t msub, nsub; /* m-subblocks per block, n-tiles per group */
-    uint64_t vmem_bytes; /* planned VMEM footprint */
-} gen_gemm_plan;
+typedef ir_gemm_tile gen_gemm_plan;
 int gen_gemm_plan_for(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_t k, isa_dtype dt,
                       isa_dtype out_dt, gen_gemm_plan *p, err *e);
 
@@ -156,13 +165,7 @@ int gen_gemm_plan_for(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint6
  * (each of n elements of its dtype), and a list of vector ops applied per chunk. Ops read
  * chunk buffer `src` and write `dst` (indices into inputs then outputs then a scratch
  * buffer); binary ops read their second operand right after the first (see docs). */
-typedef struct gen_vop {
-    int op;
-    unsigned src, dst;
-    isa_dtype dt;
-    unsigned width; /* reduce/transpose width; cast target dtype for v.cast */
-    unsigned div;   /* 0: the op covers the chunk; d: chunk/d elements (per-row ops) */
-} gen_vop;
+typedef ir_vop gen_vop;
 typedef struct gen_stream_args {
     uint64_t n;
     unsigned nin, nout;
@@ -185,6 +188,7 @@ int gen_wait_late(gen *g);
  * backward reads q k v o dout and writes dq dk dv. */
 typedef struct gen_attn_args {
     uint64_t batch, heads, seq, head_dim, kv_len; /* kv_len: keys per sequence */
+    uint64_t kv_heads;                            /* 0: heads (grouped-query: fewer) */
     uint64_t q, k, v, o, dout, dq, dk, dv, ld, kv_ld;
     int causal, backward;
     isa_dtype dt;
@@ -197,11 +201,14 @@ uint64_t gen_attn_block(const cfg *c, uint64_t seq, uint64_t kv_len, uint64_t he
 uint64_t gen_attn_flops(const cfg *c, uint64_t seq, uint64_t kv_len, uint64_t head_dim, int causal,
                         isa_dtype dt, int backward);
 
-/* Workload families (gen_models.c). */
-int gen_model_conv2d(gen *g, const gen_opts *o);
-int gen_model_mlp(gen *g, const gen_opts *o);
-int gen_model_attention(gen *g, const gen_opts *o);
-int gen_model_transformer(gen *g, const gen_opts *o);
-int gen_model_llm(gen *g, const gen_opts *o);
+/* Frontends: each builds kind o->kind's workload IR into p (gen_frontends.c, gen_models.c).
+ * Return 0, or -1 with the error kept in p (ir_error). */
+int gen_fe_gemm(ir *p, const gen_opts *o);
+int gen_fe_elementwise(ir *p, const gen_opts *o);
+int gen_fe_conv2d(ir *p, const gen_opts *o);
+int gen_fe_mlp(ir *p, const gen_opts *o);
+int gen_fe_attention(ir *p, const gen_opts *o);
+int gen_fe_transformer(ir *p, const gen_opts *o);
+int gen_fe_llm(ir *p, const gen_opts *o);
 
 #endif

@@ -428,54 +428,6 @@ static int lane_mm(gen *g, unsigned mxu, uint64_t src, uint64_t m, uint64_t K, u
 
 /* ---- GEMM tiler ------------------------------------------------------------------------ */
 
-/* VMEM of one buffer set (double buffering doubles it). */
-static uint64_t plan_bytes(uint64_t mt, uint64_t kc, uint64_t ng, isa_dtype dt, isa_dtype odt)
-{
-    uint64_t b = gen_dt_bytes(dt, mt * kc) + gen_dt_bytes(dt, kc * ng) + mt * ng * 4;
-    if (odt != ISA_DT_FP32)
-        b += gen_dt_bytes(odt, mt * ng);
-    return align_up(b, 4 * GEN_VMEM_ALIGN);
-}
-
-int gen_gemm_plan_for(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_t k, isa_dtype dt,
-                      isa_dtype out_dt, gen_gemm_plan *p, err *e)
-{
-    const uint64_t R = c->mxu_rows, C = c->mxu_cols, P = cfg_mxu_total(c);
-    const uint64_t NT = cdiv(n, C), KT = cdiv(k, R);
-    /* Largest row block first (weight reuse and arithmetic intensity grow with it), then
-     * the widest column group up to one tile per MXU, then the longest K step. */
-    static const uint64_t mts[] = {2048, 1024, 512, 256, 128, 64, 32, 16, 8, 1};
-    for (unsigned i = 0; i < sizeof mts / sizeof mts[0]; i++) {
-        uint64_t mt = umin(mts[i], m);
-        if (i > 0 && mt >= umin(mts[i - 1], m))
-            continue; /* same as the previous candidate */
-        for (uint64_t ns = umin(NT, P); ns >= 1; ns /= 2) {
-            for (uint64_t kts = umin(KT, 4); kts >= 1; kts /= 2) {
-                uint64_t kc = umin(k, kts * R), ng = umin(n, ns * C);
-                uint64_t b = plan_bytes(mt, kc, ng, dt, out_dt);
-                if (2 * b > vmem)
-                    continue;
-                p->mt = mt;
-                p->kc = kc;
-                p->ng = ng;
-                p->nsub = ns;
-                /* Fewer column tiles than MXUs: split the row block too, keeping at least
-                 * R rows per matmul so a weight load hides behind the stream. */
-                uint64_t ms = ns < P ? P / ns : 1;
-                uint64_t mmax = mt / R ? mt / R : 1;
-                p->msub = ms < mmax ? ms : mmax;
-                p->vmem_bytes = 2 * b;
-                return 0;
-            }
-        }
-    }
-    return err_set(e,
-                   "gen: gemm %llux%llux%llu: even an 1-row block with one %llux%llu tile does "
-                   "not fit in %llu bytes of VMEM",
-                   (unsigned long long)m, (unsigned long long)n, (unsigned long long)k,
-                   (unsigned long long)R, (unsigned long long)C, (unsigned long long)vmem);
-}
-
 typedef struct gemm_state {
     gen_gemm_args a;
     gen_gemm_plan p;
@@ -584,8 +536,10 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
     if (!st.a.ldc)
         st.a.ldc = gen_pitch(g->c, st.a.n, st.a.out_dt);
     gen_vmem_reset(g);
-    if (gen_gemm_plan_for(g->c, g->vmem_cap, st.a.m, st.a.n, st.a.k, st.a.dt, st.a.out_dt, &st.p,
-                          &g->e)) {
+    if (args->tile)
+        st.p = *args->tile;
+    else if (gen_gemm_plan_for(g->c, g->vmem_cap, st.a.m, st.a.n, st.a.k, st.a.dt, st.a.out_dt,
+                               &st.p, &g->e)) {
         g->failed = 1;
         return -1;
     }
@@ -849,6 +803,8 @@ uint64_t gen_attn_flops(const cfg *c, uint64_t seq, uint64_t kv_len, uint64_t he
 
 typedef struct attn_state {
     const gen_attn_args *a;
+    uint64_t qbs, qrs, qhs; /* q/o/dout/dq element strides: batch, query row, head */
+    uint64_t grp;           /* query heads per key/value head (grouped-query attention) */
     uint64_t mq, nq, lanes, pairs, rounds;
     uint64_t buf[GEN_ATTN_LANES][2][AB_N];
     gen_fence ready[2], done[2], wb[2];
@@ -874,19 +830,19 @@ static int attn_inputs(gen *g, attn_state *st, uint64_t r)
         uint64_t b = p / a->heads, h = p % a->heads, q0 = qi * st->mq;
         uint64_t m = umin(st->mq, a->seq - q0), L = attn_kv(a->kv_len, a->seq, a->causal, q0, m);
         uint64_t *bf = st->buf[i][r % 2];
-        uint64_t qrow = ((b * a->seq + q0) * a->ld + h * a->head_dim) * ab;
-        uint64_t krow = ((b * a->kv_len) * a->kv_ld + h * a->head_dim) * ab;
-        if (gen_dma(g, 0, a->q + qrow, bf[AB_Q], m * hdb, hdb, a->ld * ab, 0,
+        uint64_t qrow = (b * st->qbs + q0 * st->qrs + h * st->qhs) * ab;
+        uint64_t krow = ((b * a->kv_len) * a->kv_ld + h / st->grp * a->head_dim) * ab;
+        if (gen_dma(g, 0, a->q + qrow, bf[AB_Q], m * hdb, hdb, st->qrs * ab, 0,
                     gen_fence_sig(g, f)) ||
             gen_dma(g, 0, a->k + krow, bf[AB_K], L * hdb, hdb, a->kv_ld * ab, 0,
                     gen_fence_sig(g, f)) ||
             gen_dma(g, 0, a->v + krow, bf[AB_V], L * hdb, hdb, a->kv_ld * ab, 0,
                     gen_fence_sig(g, f)))
             return -1;
-        if (a->backward && (gen_dma(g, 0, a->dout + qrow, bf[AB_DOO], m * hdb, hdb, a->ld * ab, 0,
+        if (a->backward && (gen_dma(g, 0, a->dout + qrow, bf[AB_DOO], m * hdb, hdb, st->qrs * ab, 0,
                                     gen_fence_sig(g, f)) ||
                             gen_dma(g, 0, a->o + qrow, bf[AB_DOO] + m * hdb, m * hdb, hdb,
-                                    a->ld * ab, 0, gen_fence_sig(g, f))))
+                                    st->qrs * ab, 0, gen_fence_sig(g, f))))
             return -1;
     }
     return 0;
@@ -904,19 +860,19 @@ static int attn_outputs(gen *g, attn_state *st, uint64_t r)
         uint64_t b = p / a->heads, h = p % a->heads, q0 = qi * st->mq;
         uint64_t m = umin(st->mq, a->seq - q0);
         uint64_t *bf = st->buf[i][r % 2];
-        uint64_t qrow = ((b * a->seq + q0) * a->ld + h * a->head_dim) * ab;
+        uint64_t qrow = (b * st->qbs + q0 * st->qrs + h * st->qhs) * ab;
         if (!a->backward) {
-            if (gen_dma(g, 1, a->o + qrow, bf[AB_O], m * hdb, hdb, a->ld * ab, 0,
+            if (gen_dma(g, 1, a->o + qrow, bf[AB_O], m * hdb, hdb, st->qrs * ab, 0,
                         gen_fence_sig(g, f)))
                 return -1;
             continue;
         }
-        if (gen_dma(g, 1, a->dq + qrow, bf[AB_DQ], m * hdb, hdb, a->ld * ab, 0,
+        if (gen_dma(g, 1, a->dq + qrow, bf[AB_DQ], m * hdb, hdb, st->qrs * ab, 0,
                     gen_fence_sig(g, f)))
             return -1;
         if (qi == st->nq - 1) {
             uint64_t *pb = st->buf[i][(r / st->nq) % 2];
-            uint64_t krow = ((b * a->kv_len) * a->kv_ld + h * a->head_dim) * ab;
+            uint64_t krow = ((b * a->kv_len) * a->kv_ld + h / st->grp * a->head_dim) * ab;
             if (gen_dma(g, 1, a->dk + krow, pb[AB_DK], a->kv_len * hdb, hdb, a->kv_ld * ab, 0,
                         gen_fence_sig(g, f)) ||
                 gen_dma(g, 1, a->dv + krow, pb[AB_DV], a->kv_len * hdb, hdb, a->kv_ld * ab, 0,
@@ -1073,11 +1029,32 @@ static int attn_compute(gen *g, attn_state *st, uint64_t r)
     return 0;
 }
 
-int gen_attention(gen *g, const gen_attn_args *a)
+int gen_attention(gen *g, const gen_attn_args *args)
 {
     if (g->failed)
         return -1;
-    attn_state st = {.a = a};
+    gen_attn_args fa = *args;
+    const gen_attn_args *a = &fa;
+    uint64_t kvh = args->kv_heads ? args->kv_heads : args->heads;
+    if (!kvh || args->heads % kvh)
+        return gen_fail(g, "gen: attention with %llu heads over %llu kv heads (generator bug)",
+                        (unsigned long long)args->heads, (unsigned long long)kvh);
+    attn_state st = {.a = a,
+                     .qbs = args->seq * args->ld,
+                     .qrs = args->ld,
+                     .qhs = args->head_dim,
+                     .grp = args->heads / kvh};
+    if (st.grp > 1 && args->seq == 1 && !args->causal && !args->backward) {
+        /* Decode with grouped-query attention: the group's query vectors (adjacent in the
+         * row) form one block of grp rows against their shared keys and values, so the KV
+         * cache is read once per kv head, not once per query head. */
+        fa.heads = kvh;
+        fa.seq = st.grp;
+        st.qbs = args->ld;
+        st.qrs = args->head_dim;
+        st.qhs = st.grp * args->head_dim;
+        st.grp = 1;
+    }
     st.mq = gen_attn_block(g->c, a->seq, a->kv_len, a->head_dim, a->dt, a->backward);
     uint64_t per = st.mq ? attn_lane_bytes(st.mq, a->kv_len, a->head_dim, a->dt, a->backward) : 0;
     if (!st.mq || per > g->vmem_cap)
