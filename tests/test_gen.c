@@ -2,6 +2,7 @@
  * well formed for its config (semaphores balanced and never awaited before signalled, VMEM
  * ranges inside VMEM, tiles inside the array, markers per layer, the command line as note),
  * the GEMM tiling fits VMEM, and the CLI's error paths. */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +16,7 @@
 
 #include "cli.h"
 #include "gen.h"
+#include "lower.h"
 
 #define MAX_ARGS 64
 
@@ -255,8 +257,8 @@ static void test_gen_gemm_plan_fits_vmem_and_reuses_weights(void **state)
     assert_int_equal(
         gen_gemm_plan_for(&c, vmem, 8192, 8192, 8192, ISA_DT_BF16, ISA_DT_FP32, &p, &e), 0);
     assert_true(p.vmem_bytes <= vmem);
-    assert_true(p.mt >= 512); /* one weight tile serves >= 512 rows */
-    assert_int_equal(p.nsub, cfg_mxu_total(&c));
+    assert_true(p.mt / p.msub >= 512); /* one weight tile serves >= 512 rows */
+    assert_int_equal(p.nsub * p.msub % cfg_mxu_total(&c), 0); /* every MXU busy each step */
     /* A 4 KiB VMEM cannot hold even one 128 x 128 bf16 weight tile twice. */
     assert_int_not_equal(
         gen_gemm_plan_for(&c, 4096, 1024, 1024, 1024, ISA_DT_BF16, ISA_DT_FP32, &p, &e), 0);
@@ -268,9 +270,34 @@ static void test_gen_gemm_matmuls_stream_many_rows_per_weight_load(void **state)
     (void)state;
     trace_facts f;
     gen_and_check("gen gemm --m 4096 --n 2048 --k 2048 -c v7", &f, 0.0);
-    /* 2 m-blocks x 8 k-tiles x 8 n-tiles of 2048 rows: one matmul per weight load. */
+    /* One matmul per weight load, each streaming at least 1024 rows of 256 x 256 tiles. */
     assert_int_equal(f.matmuls, f.ldws);
-    assert_int_equal(f.matmuls, 2 * 8 * 8);
+    assert_true(f.flops / f.matmuls >= 2ull * 1024 * 256 * 256);
+}
+
+/* The blocked-GEMM bound for a VMEM of V bytes: square b x b output blocks whose fp32
+ * accumulator and bf16 cast copy fit twice (2 b^2 (4 + 2) <= V), A read N/b times, B read
+ * M/b times, C written once: A N/b + B M/b + C. The plan moves at most 1.3x that. */
+static void test_gen_gemm_traffic_within_1_3x_of_the_blocked_bound(void **state)
+{
+    (void)state;
+    static const char *presets[] = {"v4", "v5e", "v5p", "v6e", "v7"};
+    for (unsigned i = 0; i < sizeof presets / sizeof presets[0]; i++) {
+        cfg c;
+        err e;
+        gen_gemm_plan p;
+        cfg_defaults(&c);
+        assert_int_equal(cfg_load(&c, presets[i], NULL, &e), 0);
+        double V = cfg_vmem_total_bytes(&c), N = 8192, b = sqrt(V / 12);
+        assert_int_equal(
+            gen_gemm_plan_for(&c, (uint64_t)V, 8192, 8192, 8192, ISA_DT_BF16, ISA_DT_BF16, &p, &e),
+            0);
+        double ab = N * N * 2, bound = 2 * ab * (N / (b < N ? b : N)) + ab;
+        double got = (double)lower_gemm_traffic(&p, 8192, 8192, 8192, ISA_DT_BF16, ISA_DT_BF16);
+        if (got > 1.3 * bound)
+            fail_msg("%s: %.0f MiB vs blocked bound %.0f MiB", presets[i], got / 1048576,
+                     bound / 1048576);
+    }
 }
 
 static void test_gen_conv_mlp_flops_match(void **state)
@@ -712,6 +739,7 @@ int main(void)
         cmocka_unit_test(test_gen_gemm_flops_exact_for_odd_shapes),
         cmocka_unit_test(test_gen_gemm_plan_fits_vmem_and_reuses_weights),
         cmocka_unit_test(test_gen_gemm_matmuls_stream_many_rows_per_weight_load),
+        cmocka_unit_test(test_gen_gemm_traffic_within_1_3x_of_the_blocked_bound),
         cmocka_unit_test(test_gen_conv_mlp_flops_match),
         cmocka_unit_test(test_gen_attention_flops_causal_and_full),
         cmocka_unit_test(test_gen_transformer_forward_and_training),

@@ -436,12 +436,34 @@ typedef struct gemm_state {
     gen_fence ready[2], done[2], wb[2];
 } gemm_state;
 
-/* Step s -> (n-group, m-block, k-chunk); k-chunk innermost so a C block stays in VMEM. */
+/* Step s -> (n-group, m-block, k-chunk); k-chunk innermost so a C block stays in VMEM;
+ * column groups outer, or row blocks outer (m_outer, with a resident A panel). */
 static void gemm_step(const gemm_state *st, uint64_t s, uint64_t *gi, uint64_t *mi, uint64_t *ki)
 {
     *ki = s % st->nkc;
-    *mi = (s / st->nkc) % st->nmb;
-    *gi = s / (st->nkc * st->nmb);
+    if (st->p.m_outer) {
+        *gi = (s / st->nkc) % st->nng;
+        *mi = s / (st->nkc * st->nng);
+    } else {
+        *mi = (s / st->nkc) % st->nmb;
+        *gi = s / (st->nkc * st->nmb);
+    }
+}
+
+/* VMEM of step s's A chunk and B chunk: the step's double buffer, or chunk ki of the
+ * resident panel of its row block (A) or column group (B). */
+static uint64_t gemm_abuf(const gemm_state *st, uint64_t s, uint64_t mi, uint64_t ki)
+{
+    if (st->p.a_resident)
+        return st->abuf[mi % 2] + gen_dt_bytes(st->a.dt, ki * st->p.mt * st->p.kc);
+    return st->abuf[s % 2];
+}
+
+static uint64_t gemm_wbuf(const gemm_state *st, uint64_t s, uint64_t gi, uint64_t ki)
+{
+    if (st->p.w_resident)
+        return st->wbuf[gi % 2] + gen_dt_bytes(st->a.dt, ki * st->p.kc * st->p.ng);
+    return st->wbuf[s % 2];
 }
 
 static int gemm_inputs(gen *g, gemm_state *st, uint64_t s)
@@ -456,10 +478,14 @@ static int gemm_inputs(gen *g, gemm_state *st, uint64_t s)
     gen_fence *f = &st->ready[s % 2];
     /* One DMA per operand: whole row runs from HBM (long bursts), written into VMEM in the
      * MXU tile layout (TPU DMAs tile as they write). */
-    if (gen_dma(g, 0, a->a + (m0 * a->lda + k0) * ab, st->abuf[s % 2], mr * kcw * ab, kcw * ab,
-                a->lda * ab, 0, gen_fence_sig(g, f)) ||
-        gen_dma(g, 0, a->b + (k0 * a->ldb + n0) * ab, st->wbuf[s % 2], kcw * ngw * ab, ngw * ab,
-                a->ldb * ab, 0, gen_fence_sig(g, f)))
+    /* A resident panel is loaded by the first group (A) or block (B) that uses it. */
+    if (!(st->p.a_resident && gi > 0) &&
+        gen_dma(g, 0, a->a + (m0 * a->lda + k0) * ab, gemm_abuf(st, s, mi, ki), mr * kcw * ab,
+                kcw * ab, a->lda * ab, 0, gen_fence_sig(g, f)))
+        return -1;
+    if (!(st->p.w_resident && mi > 0) &&
+        gen_dma(g, 0, a->b + (k0 * a->ldb + n0) * ab, gemm_wbuf(st, s, gi, ki), kcw * ngw * ab,
+                ngw * ab, a->ldb * ab, 0, gen_fence_sig(g, f)))
         return -1;
     return 0;
 }
@@ -486,8 +512,8 @@ static int gemm_compute(gen *g, gemm_state *st, uint64_t s)
             uint64_t r0 = si * msz, rows = tile_w(mr, si, msz);
             unsigned mxu = (unsigned)(u % P);
             int last = t == kts - 1 && u + P >= units;
-            uint64_t w = st->wbuf[s % 2] + (j * C * kcw + t * R * nw) * ab;
-            uint64_t src = st->abuf[s % 2] + (t * R * mr + r0 * kw) * ab;
+            uint64_t w = gemm_wbuf(st, s, gi, ki) + (j * C * kcw + t * R * nw) * ab;
+            uint64_t src = gemm_abuf(st, s, mi, ki) + (t * R * mr + r0 * kw) * ab;
             uint64_t dst = st->cbuf[(s / st->nkc) % 2] + (j * C * mr + r0 * nw) * 4;
             if (put_ldw(g, mxu, w, kw, nw, a->dt) ||
                 put_mm(g, mxu, src, dst, rows, a->dt, ki > 0 || t > 0, 0,
@@ -545,8 +571,10 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
     }
     const gen_gemm_plan *p = &st.p;
     for (int i = 0; i < 2; i++) {
-        if (gen_vmem_alloc(g, gen_dt_bytes(st.a.dt, p->mt * p->kc), &st.abuf[i]) ||
-            gen_vmem_alloc(g, gen_dt_bytes(st.a.dt, p->kc * p->ng), &st.wbuf[i]) ||
+        if (gen_vmem_alloc(g, gen_dt_bytes(st.a.dt, p->mt * (p->a_resident ? st.a.k : p->kc)),
+                           &st.abuf[i]) ||
+            gen_vmem_alloc(g, gen_dt_bytes(st.a.dt, (p->w_resident ? st.a.k : p->kc) * p->ng),
+                           &st.wbuf[i]) ||
             gen_vmem_alloc(g, p->mt * p->ng * 4, &st.cbuf[i]) ||
             (st.a.out_dt != ISA_DT_FP32 &&
              gen_vmem_alloc(g, gen_dt_bytes(st.a.out_dt, p->mt * p->ng), &st.obuf[i])))
@@ -579,11 +607,13 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
         if (s >= 1) {
             uint64_t pg, pm, pk;
             gemm_step(&st, s - 1, &pg, &pm, &pk);
+            /* The next step's loads go to the DMA queue before this write-back, whose DMA
+             * waits (in order, at the queue head) for the vector unit's cast. */
             if (gen_fence_wait(g, &st.done[(s - 1) % 2]))
                 return -1;
-            if (pk == st.nkc - 1 && gemm_writeback(g, &st, s - 1))
-                return -1;
             if (s + 1 < st.steps && gemm_inputs(g, &st, s + 1))
+                return -1;
+            if (pk == st.nkc - 1 && gemm_writeback(g, &st, s - 1))
                 return -1;
         }
     }

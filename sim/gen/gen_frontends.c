@@ -6,11 +6,14 @@
 
 #include "gen.h"
 
+/* C in the operands' floating-point type (bf16, fp8 -> bf16, as XLA types a bf16 dot), or
+ * fp32 for integer and fp32 operands (the accumulator itself). */
 int gen_fe_gemm(ir *p, const gen_opts *o)
 {
+    isa_dtype odt = o->dtype == ISA_DT_BF16 || o->dtype == ISA_DT_FP8 ? ISA_DT_BF16 : ISA_DT_FP32;
     int a = ir_param_new(p, "A", o->dtype, o->m, o->k);
     int b = ir_param_new(p, "B", o->dtype, o->k, o->n);
-    int c = ir_param_new(p, "C", ISA_DT_FP32, o->m, o->n);
+    int c = ir_param_new(p, "C", odt, o->m, o->n);
     ir_region(p, "gemm");
     return ir_matmul(p, a, b, c, o->m, o->n, o->k) < 0 ? -1 : 0;
 }

@@ -73,8 +73,9 @@ typedef struct ir_tensor {
 typedef struct ir_gemm_tile {
     uint64_t mt, kc, ng; /* rows per block, K per step, N per group (elements) */
     uint64_t msub, nsub; /* m-subblocks per block, n-tiles per group */
-    int a_resident;      /* the whole A operand stays in VMEM (read once) */
-    int w_resident;      /* the whole weight operand stays in VMEM (read once) */
+    int a_resident;      /* a block's mt x K panel of A stays in VMEM over the groups */
+    int w_resident;      /* a group's K x ng panel of B stays in VMEM over the blocks */
+    int m_outer;         /* loop order: row blocks outer (else column groups outer) */
     uint64_t vmem_bytes; /* planned VMEM footprint */
 } ir_gemm_tile;
 

@@ -25,47 +25,149 @@ static uint64_t align_up(uint64_t a, uint64_t al)
     return (a + al - 1) / al * al;
 }
 
-/* VMEM of one buffer set (double buffering doubles it). */
-static uint64_t plan_bytes(uint64_t mt, uint64_t kc, uint64_t ng, isa_dtype dt, isa_dtype odt)
+/* VMEM of a plan: two sets (double buffering) of an A buffer (one mt x kc chunk, or the
+ * whole mt x K panel when A stays resident), a B buffer (kc x ng, or the K x ng panel), the
+ * fp32 accumulator block and, for a narrower output, its cast copy. */
+static uint64_t plan_vmem(const ir_gemm_tile *t, uint64_t k, isa_dtype dt, isa_dtype odt)
 {
-    uint64_t b = gen_dt_bytes(dt, mt * kc) + gen_dt_bytes(dt, kc * ng) + mt * ng * 4;
+    uint64_t b = gen_dt_bytes(dt, t->mt * (t->a_resident ? k : t->kc)) +
+                 gen_dt_bytes(dt, (t->w_resident ? k : t->kc) * t->ng) + t->mt * t->ng * 4;
     if (odt != ISA_DT_FP32)
-        b += gen_dt_bytes(odt, mt * ng);
-    return align_up(b, 4 * TILE_VMEM_ALIGN);
+        b += gen_dt_bytes(odt, t->mt * t->ng);
+    return 2 * align_up(b, 4 * TILE_VMEM_ALIGN);
 }
 
+/* HBM bytes a plan moves: A is read once per column group unless it stays resident (the
+ * m-outer order), B once per row block unless it stays resident (the n-outer order), and
+ * C is written once. */
+uint64_t lower_gemm_traffic(const ir_gemm_tile *t, uint64_t m, uint64_t n, uint64_t k, isa_dtype dt,
+                            isa_dtype odt)
+{
+    uint64_t nmb = cdiv(m, t->mt), nng = cdiv(n, t->ng);
+    uint64_t A = gen_dt_bytes(dt, m * k), Bb = gen_dt_bytes(dt, k * n);
+    return (t->a_resident ? A : nng * A) + (t->w_resident ? Bb : nmb * Bb) +
+           gen_dt_bytes(odt, m * n);
+}
+
+static uint64_t gcd(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+/* Estimated time of a plan (seconds): the larger of the MXU time and the HBM time of its
+ * traffic, plus what cannot overlap: the first step's loads and the last block's
+ * write-back. The HBM time includes dma.latency_ns per step (loads are issued one step
+ * ahead, so a step shorter than its loads' latency stalls). The MXU time is the peak time stretched
+ * when the work units of a step do not divide evenly over the MXUs, and when a matmul streams fewer
+ * rows than a weight load takes (R / mxu.weight_load_rows cycles; docs/models-compute.md), which it
+ * cannot hide. */
+static double plan_time(const cfg *c, const ir_gemm_tile *t, uint64_t m, uint64_t n, uint64_t k,
+                        isa_dtype dt, isa_dtype odt)
+{
+    const uint64_t P = cfg_mxu_total(c);
+    double bw = cfg_hbm_peak_bps(c), units = (double)(t->nsub * t->msub);
+    double slots = units < (double)P ? (double)P : (double)(cdiv(t->nsub * t->msub, P) * P);
+    double comp = 2.0 * (double)m * (double)n * (double)k / cfg_peak_flops(c, dt) * slots / units;
+    double rows = (double)cdiv(t->mt, t->msub);
+    double load = (double)cdiv(c->mxu_rows, c->mxu_weight_load_rows);
+    if (rows < load)
+        comp *= load / rows;
+    /* Per matmul about (R + C) / 16 cycles of the fill/drain skew stay exposed in the MXU
+     * model (measured on v7 8192^3: 98.9% of peak MACs at 2048 rows per matmul, 97.2% at
+     * 1024, 94.6% at 768), so longer streams are worth a little traffic. */
+    comp *= (rows + (double)(c->mxu_rows + c->mxu_cols) / 16) / rows;
+    /* Each step's loads are issued one step ahead and each pays dma.latency_ns first. */
+    double steps = (double)(cdiv(m, t->mt) * cdiv(n, t->ng) * cdiv(k, t->kc));
+    double mem =
+        (double)lower_gemm_traffic(t, m, n, k, dt, odt) / bw + steps * c->dma_latency_ns * 1e-9;
+    double tail = (double)(gen_dt_bytes(dt, t->mt * t->kc + t->kc * t->ng) +
+                           gen_dt_bytes(odt, t->mt * t->ng)) /
+                  bw;
+    return (comp > mem ? comp : mem) + tail;
+}
+
+/* The GEMM tiling search. Candidates: row blocks mt (all of M, or 8192 ... 1 rows), column
+ * groups of ns tiles (all columns, multiples of the MXU count P, or P/2, P/4, ...), K steps
+ * of 1, 2 or 4 tiles, and three schedules: stream both operands, keep the A panel resident
+ * (m-outer), keep the B panel resident (n-outer). A work unit is a (row sub-block, column
+ * tile) pair; msub row sub-blocks make the units of a step a multiple of P when rows allow
+ * (each matmul keeps at least R rows, so a weight load hides behind the stream). Among the
+ * plans whose double-buffered working set fits VMEM, the one with the lowest estimated
+ * time (plan_time) wins; ties go to less HBM traffic, then fewer steps. */
 int lower_gemm_tile(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_t k, isa_dtype dt,
                     isa_dtype out_dt, ir_gemm_tile *p, err *e)
 {
     const uint64_t R = c->mxu_rows, C = c->mxu_cols, P = cfg_mxu_total(c);
     const uint64_t NT = cdiv(n, C), KT = cdiv(k, R);
-    /* Largest row block first (weight reuse and arithmetic intensity grow with it), then
-     * the widest column group up to one tile per MXU, then the longest K step. */
-    static const uint64_t mts[] = {2048, 1024, 512, 256, 128, 64, 32, 16, 8, 1};
+    static const uint64_t mts[] = {0,   8192, 6144, 4096, 3072, 2048, 1536, 1024, 768,
+                                   512, 384,  256,  128,  64,   32,   16,   8,    1};
+    int found = 0;
+    double best_t = 0;
+    uint64_t best_traffic = 0, best_steps = 0;
+    uint64_t nss[80], nns = 0;
+    nss[nns++] = NT;
+    for (uint64_t j = NT / P; j >= 1 && nns < 64; j--)
+        if (j * P != NT)
+            nss[nns++] = j * P;
+    for (uint64_t q = P / 2; q >= 1 && nns < 80; q /= 2)
+        if (q < NT)
+            nss[nns++] = q;
     for (unsigned i = 0; i < sizeof mts / sizeof mts[0]; i++) {
-        uint64_t mt = umin(mts[i], m);
-        if (i > 0 && mt >= umin(mts[i - 1], m))
-            continue; /* same as the previous candidate */
-        for (uint64_t ns = umin(NT, P); ns >= 1; ns /= 2) {
+        uint64_t mt = mts[i] ? umin(mts[i], m) : m;
+        if (i > 0 && mts[i] >= m)
+            continue; /* same as "all of M" */
+        for (unsigned si = 0; si < nns; si++) {
+            uint64_t ns = nss[si];
+            if (ns > NT)
+                continue;
+            uint64_t mmax = mt / R ? mt / R : 1;
+            uint64_t ms = ns < P ? P / ns : P / gcd(ns, P);
+            if (ms > mmax)
+                ms = ns < P ? mmax : 1;
             for (uint64_t kts = umin(KT, 4); kts >= 1; kts /= 2) {
-                uint64_t kc = umin(k, kts * R), ng = umin(n, ns * C);
-                uint64_t b = plan_bytes(mt, kc, ng, dt, out_dt);
-                if (2 * b > vmem)
-                    continue;
-                p->mt = mt;
-                p->kc = kc;
-                p->ng = ng;
-                p->nsub = ns;
-                /* Fewer column tiles than MXUs: split the row block too, keeping at least
-                 * R rows per matmul so a weight load hides behind the stream. */
-                uint64_t ms = ns < P ? P / ns : 1;
-                uint64_t mmax = mt / R ? mt / R : 1;
-                p->msub = ms < mmax ? ms : mmax;
-                p->vmem_bytes = 2 * b;
-                return 0;
+                for (int sched = 0; sched < 3; sched++) {
+                    ir_gemm_tile t = {.mt = mt,
+                                      .kc = umin(k, kts * R),
+                                      .ng = umin(n, ns * C),
+                                      .nsub = ns,
+                                      .msub = ms,
+                                      .a_resident = sched == 1,
+                                      .w_resident = sched == 2,
+                                      .m_outer = sched == 1};
+                    uint64_t nmb = cdiv(m, mt), nng = cdiv(n, t.ng);
+                    if ((sched == 1 && (nng == 1 || t.kc == k)) ||
+                        (sched == 2 && (nmb == 1 || t.kc == k)))
+                        continue; /* resident or not, the same traffic */
+                    t.vmem_bytes = plan_vmem(&t, k, dt, out_dt);
+                    if (t.vmem_bytes > vmem)
+                        continue;
+                    double tt = plan_time(c, &t, m, n, k, dt, out_dt);
+                    uint64_t tr = lower_gemm_traffic(&t, m, n, k, dt, out_dt);
+                    uint64_t steps = nmb * nng * cdiv(k, t.kc);
+                    /* Within 1% of the best time, less traffic wins: the estimate ignores
+                     * DMA set-up and contention, which more traffic only adds to. */
+                    int near = found && tt <= best_t * 1.01 && best_t <= tt * 1.01;
+                    int better =
+                        !found || (!near && tt < best_t) ||
+                        (near && (tr < best_traffic || (tr == best_traffic && steps < best_steps)));
+                    if (better) {
+                        *p = t;
+                        best_t = tt;
+                        best_traffic = tr;
+                        best_steps = steps;
+                        found = 1;
+                    }
+                }
             }
         }
     }
+    if (found)
+        return 0;
     return err_set(e,
                    "gen: gemm %llux%llux%llu: even an 1-row block with one %llux%llu tile does "
                    "not fit in %llu bytes of VMEM",
