@@ -179,6 +179,11 @@ int gen_stream(gen *g, const gen_stream_args *s);
  * `block` bytes `stride` apart (gathers: embedding rows, im2col patches). */
 int gen_gather(gen *g, uint64_t src, uint64_t src_bytes, uint64_t dst, uint64_t bytes,
                uint64_t block, uint64_t stride);
+/* Copy `bytes` from HBM src to HBM dst through VMEM: the source read as blocks of sblock
+ * bytes sstride apart, the destination written as blocks of dblock bytes dstride apart (0:
+ * contiguous). A dynamic-update-slice (a KV cache's new token) is one. */
+int gen_copy2d(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, uint64_t dst,
+               uint64_t dblock, uint64_t dstride, uint64_t bytes);
 /* Wait for the collectives issued without a fence (gradient reductions). */
 int gen_wait_late(gen *g);
 
@@ -189,6 +194,7 @@ int gen_wait_late(gen *g);
 typedef struct gen_attn_args {
     uint64_t batch, heads, seq, head_dim, kv_len; /* kv_len: keys per sequence */
     uint64_t kv_heads;                            /* 0: heads (grouped-query: fewer) */
+    int kv_head_major; /* k, v laid out [batch][kv head][key][head_dim] (a KV cache) */
     uint64_t q, k, v, o, dout, dq, dk, dv, ld, kv_ld;
     int causal, backward;
     isa_dtype dt;

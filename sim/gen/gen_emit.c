@@ -320,6 +320,47 @@ int gen_gather(gen *g, uint64_t src, uint64_t src_bytes, uint64_t dst, uint64_t 
     return gen_fence_wait(g, &wb[0]) || gen_fence_wait(g, &wb[1]) ? -1 : 0;
 }
 
+static uint64_t ugcd(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+/* Chunks hold whole blocks of both sides (a multiple of their lcm), double-buffered. */
+int gen_copy2d(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, uint64_t dst,
+               uint64_t dblock, uint64_t dstride, uint64_t bytes)
+{
+    if (g->failed)
+        return -1;
+    uint64_t sb = sblock ? sblock : bytes, db = dblock ? dblock : bytes;
+    uint64_t unit = sb / ugcd(sb, db) * db;
+    gen_vmem_reset(g);
+    uint64_t ch = umin(bytes, umax(unit, umin(g->vmem_cap / 4, 8u << 20) / unit * unit));
+    if (2 * ch > g->vmem_cap)
+        return gen_fail(g, "gen: VMEM too small for a copy of %llu-byte blocks",
+                        (unsigned long long)unit);
+    uint64_t buf[2];
+    gen_fence rd = {.sem = -1}, wb[2] = {{.sem = -1}, {.sem = -1}};
+    if (gen_vmem_alloc(g, ch, &buf[0]) || gen_vmem_alloc(g, ch, &buf[1]))
+        return -1;
+    for (uint64_t c = 0, off = 0; off < bytes; c++, off += ch) {
+        uint64_t n = umin(ch, bytes - off);
+        uint64_t so = sblock ? off / sblock * sstride : off,
+                 dof = dblock ? off / dblock * dstride : off;
+        if ((c >= 2 && gen_fence_wait(g, &wb[c % 2])) ||
+            gen_dma(g, 0, src + so, buf[c % 2], n, sblock, sstride, 0, gen_fence_sig(g, &rd)) ||
+            gen_fence_wait(g, &rd) ||
+            gen_dma(g, 1, dst + dof, buf[c % 2], n, dblock, dstride, 0,
+                    gen_fence_sig(g, &wb[c % 2])))
+            return -1;
+    }
+    return gen_fence_wait(g, &wb[0]) || gen_fence_wait(g, &wb[1]) ? -1 : 0;
+}
+
 int gen_finish(gen *g, err *e)
 {
     int rc = gen_drain(g);
@@ -405,24 +446,60 @@ static uint64_t tile_w(uint64_t tot, uint64_t t, uint64_t size)
     return umin(size, tot - t * size);
 }
 
-/* One small GEMM on one MXU: dst[m,N] (+)= src[m,K] w[K,N]. The first matmul waits `wait`,
- * the last signals `signal`. */
-static int lane_mm(gen *g, unsigned mxu, uint64_t src, uint64_t m, uint64_t K, uint64_t N,
-                   uint64_t w, uint64_t dst, int acc0, isa_dtype dt, unsigned wait, unsigned signal)
+/* Lane GEMMs emitted interleaved: tile x of every lane before tile x+1 of any, so each MXU's
+ * queue (core.queue_depth deep) fills in parallel and the dispatcher never waits for one
+ * lane's long sequence to drain before the next lane can start. Each lane keeps its own
+ * order (its GEMMs run on its own MXU). */
+#define LANE_MAX_MM 3
+typedef struct lane_spec {
+    uint64_t src, m, K, N, w, dst;
+    int acc0;
+    isa_dtype dt;
+    unsigned wait, signal;
+} lane_spec;
+
+typedef struct lane_batch {
+    lane_spec mm[32][LANE_MAX_MM];
+    unsigned n[32];
+} lane_batch;
+
+static void lb_add(lane_batch *lb, uint64_t lane, lane_spec sp)
+{
+    lb->mm[lane][lb->n[lane]++] = sp;
+}
+
+static uint64_t lb_tiles(const gen *g, const lane_spec *sp)
+{
+    return cdiv(sp->N, g->c->mxu_cols) * cdiv(sp->K, g->c->mxu_rows);
+}
+
+static int lb_emit(gen *g, lane_batch *lb, uint64_t lanes)
 {
     const uint64_t R = g->c->mxu_rows, C = g->c->mxu_cols;
-    uint64_t kt = cdiv(K, R), nt = cdiv(N, C);
-    for (uint64_t j = 0; j < nt; j++) {
-        uint64_t nw = tile_w(N, j, C);
-        for (uint64_t t = 0; t < kt; t++) {
-            uint64_t kw = tile_w(K, t, R);
+    uint64_t cur[32] = {0}, pos[32] = {0};
+    for (int more = 1; more;) {
+        more = 0;
+        for (uint64_t i = 0; i < lanes; i++) {
+            while (cur[i] < lb->n[i] && pos[i] >= lb_tiles(g, &lb->mm[i][cur[i]])) {
+                cur[i]++;
+                pos[i] = 0;
+            }
+            if (cur[i] >= lb->n[i])
+                continue;
+            more = 1;
+            const lane_spec *sp = &lb->mm[i][cur[i]];
+            uint64_t kt = cdiv(sp->K, R), nt = cdiv(sp->N, C), x = pos[i]++;
+            uint64_t j = x / kt, t = x % kt, nw = tile_w(sp->N, j, C), kw = tile_w(sp->K, t, R);
             int last = j == nt - 1 && t == kt - 1;
-            if (put_ldw(g, mxu, w + gen_dt_bytes(dt, j * C * K + t * R * nw), kw, nw, dt) ||
-                put_mm(g, mxu, src + gen_dt_bytes(dt, t * R * m), dst + (j * C * m) * 4, m, dt,
-                       acc0 || t > 0, j == 0 && t == 0 ? wait : 0, last ? signal : 0))
+            if (put_ldw(g, (unsigned)i, sp->w + gen_dt_bytes(sp->dt, j * C * sp->K + t * R * nw),
+                        kw, nw, sp->dt) ||
+                put_mm(g, (unsigned)i, sp->src + gen_dt_bytes(sp->dt, t * R * sp->m),
+                       sp->dst + (j * C * sp->m) * 4, sp->m, sp->dt, sp->acc0 || t > 0,
+                       x == 0 ? sp->wait : 0, last ? sp->signal : 0))
                 return -1;
         }
     }
+    memset(lb->n, 0, sizeof lb->n);
     return 0;
 }
 
@@ -833,8 +910,9 @@ uint64_t gen_attn_flops(const cfg *c, uint64_t seq, uint64_t kv_len, uint64_t he
 
 typedef struct attn_state {
     const gen_attn_args *a;
-    uint64_t qbs, qrs, qhs; /* q/o/dout/dq element strides: batch, query row, head */
-    uint64_t grp;           /* query heads per key/value head (grouped-query attention) */
+    uint64_t qbs, qrs, qhs;    /* q/o/dout/dq element strides: batch, query row, head */
+    uint64_t grp;              /* query heads per key/value head (grouped-query attention) */
+    uint64_t kvbs, kvrs, kvhs; /* k/v/dk/dv element strides: batch, key row, kv head */
     uint64_t mq, nq, lanes, pairs, rounds;
     uint64_t buf[GEN_ATTN_LANES][2][AB_N];
     gen_fence ready[2], done[2], wb[2];
@@ -861,12 +939,12 @@ static int attn_inputs(gen *g, attn_state *st, uint64_t r)
         uint64_t m = umin(st->mq, a->seq - q0), L = attn_kv(a->kv_len, a->seq, a->causal, q0, m);
         uint64_t *bf = st->buf[i][r % 2];
         uint64_t qrow = (b * st->qbs + q0 * st->qrs + h * st->qhs) * ab;
-        uint64_t krow = ((b * a->kv_len) * a->kv_ld + h / st->grp * a->head_dim) * ab;
+        uint64_t krow = (b * st->kvbs + h / st->grp * st->kvhs) * ab;
         if (gen_dma(g, 0, a->q + qrow, bf[AB_Q], m * hdb, hdb, st->qrs * ab, 0,
                     gen_fence_sig(g, f)) ||
-            gen_dma(g, 0, a->k + krow, bf[AB_K], L * hdb, hdb, a->kv_ld * ab, 0,
+            gen_dma(g, 0, a->k + krow, bf[AB_K], L * hdb, hdb, st->kvrs * ab, 0,
                     gen_fence_sig(g, f)) ||
-            gen_dma(g, 0, a->v + krow, bf[AB_V], L * hdb, hdb, a->kv_ld * ab, 0,
+            gen_dma(g, 0, a->v + krow, bf[AB_V], L * hdb, hdb, st->kvrs * ab, 0,
                     gen_fence_sig(g, f)))
             return -1;
         if (a->backward && (gen_dma(g, 0, a->dout + qrow, bf[AB_DOO], m * hdb, hdb, st->qrs * ab, 0,
@@ -902,10 +980,10 @@ static int attn_outputs(gen *g, attn_state *st, uint64_t r)
             return -1;
         if (qi == st->nq - 1) {
             uint64_t *pb = st->buf[i][(r / st->nq) % 2];
-            uint64_t krow = ((b * a->kv_len) * a->kv_ld + h / st->grp * a->head_dim) * ab;
-            if (gen_dma(g, 1, a->dk + krow, pb[AB_DK], a->kv_len * hdb, hdb, a->kv_ld * ab, 0,
+            uint64_t krow = (b * st->kvbs + h / st->grp * st->kvhs) * ab;
+            if (gen_dma(g, 1, a->dk + krow, pb[AB_DK], a->kv_len * hdb, hdb, st->kvrs * ab, 0,
                         gen_fence_sig(g, f)) ||
-                gen_dma(g, 1, a->dv + krow, pb[AB_DV], a->kv_len * hdb, hdb, a->kv_ld * ab, 0,
+                gen_dma(g, 1, a->dv + krow, pb[AB_DV], a->kv_len * hdb, hdb, st->kvrs * ab, 0,
                         gen_fence_sig(g, f)))
                 return -1;
         }
@@ -955,6 +1033,8 @@ static int attn_compute(gen *g, attn_state *st, uint64_t r)
     gen_fence *done = &st->done[r % 2];
     uint64_t m[GEN_ATTN_LANES], L[GEN_ATTN_LANES], qi[GEN_ATTN_LANES];
     int live[GEN_ATTN_LANES], diag[GEN_ATTN_LANES];
+    lane_batch lb;
+    memset(lb.n, 0, sizeof lb.n);
     for (uint64_t i = 0; i < st->lanes; i++) {
         uint64_t p;
         live[i] = attn_item(st, i, r, &p, &qi[i]);
@@ -972,9 +1052,10 @@ static int attn_compute(gen *g, attn_state *st, uint64_t r)
         LANES
         {
             mv = SEM_MV + 1 + (unsigned)i;
-            if (lane_mm(g, (unsigned)i, BF(AB_Q), m[i], hd, L[i], BF(AB_K), BF(AB_S), 0, dt, 0, mv))
-                return -1;
+            lb_add(&lb, i, (lane_spec){BF(AB_Q), m[i], hd, L[i], BF(AB_K), BF(AB_S), 0, dt, 0, mv});
         }
+        if (lb_emit(g, &lb, st->lanes))
+            return -1;
         LANES
         {
             if (attn_softmax(g, a, st->buf[i][r % 2], m[i], L[i], diag[i], 0,
@@ -986,10 +1067,11 @@ static int attn_compute(gen *g, attn_state *st, uint64_t r)
         {
             mv = SEM_MV + 1 + (unsigned)i;
             vm = SEM_VM + 1 + (unsigned)i;
-            if (lane_mm(g, (unsigned)i, BF(AB_S), m[i], L[i], hd, BF(AB_V), BF(AB_O), 0, dt, vm,
-                        mv))
-                return -1;
+            lb_add(&lb, i,
+                   (lane_spec){BF(AB_S), m[i], L[i], hd, BF(AB_V), BF(AB_O), 0, dt, vm, mv});
         }
+        if (lb_emit(g, &lb, st->lanes))
+            return -1;
         LANES
         {
             if (vchain(g, 1, SEM_MV + 1 + (unsigned)i, ISA_OP_V_CAST, BF(AB_O), BF(AB_O), m[i] * hd,
@@ -1002,10 +1084,11 @@ static int attn_compute(gen *g, attn_state *st, uint64_t r)
     LANES
     {
         mv = SEM_MV + 1 + (unsigned)i;
-        if (lane_mm(g, (unsigned)i, BF(AB_Q), m[i], hd, L[i], BF(AB_K), BF(AB_S), 0, dt, 0, mv) ||
-            lane_mm(g, (unsigned)i, BF(AB_DOO), m[i], hd, L[i], BF(AB_V), BF(AB_DP), 0, dt, 0, mv))
-            return -1;
+        lb_add(&lb, i, (lane_spec){BF(AB_Q), m[i], hd, L[i], BF(AB_K), BF(AB_S), 0, dt, 0, mv});
+        lb_add(&lb, i, (lane_spec){BF(AB_DOO), m[i], hd, L[i], BF(AB_V), BF(AB_DP), 0, dt, 0, mv});
     }
+    if (lb_emit(g, &lb, st->lanes))
+        return -1;
     LANES
     {
         mv = SEM_MV + 1 + (unsigned)i;
@@ -1034,13 +1117,14 @@ static int attn_compute(gen *g, attn_state *st, uint64_t r)
         vm = SEM_VM + 1 + (unsigned)i;
         const uint64_t *pb = st->buf[i][(r / st->nq) % 2];
         int acc = qi[i] > 0;
-        if (lane_mm(g, (unsigned)i, BF(AB_PT), L[i], m[i], hd, BF(AB_DOO), pb[AB_DV], acc, dt, vm,
-                    0) ||
-            lane_mm(g, (unsigned)i, BF(AB_DST), L[i], m[i], hd, BF(AB_Q), pb[AB_DK], acc, dt, vm,
-                    0) ||
-            lane_mm(g, (unsigned)i, BF(AB_DP), m[i], L[i], hd, BF(AB_K), BF(AB_DQ), 0, dt, 0, mv))
-            return -1;
+        lb_add(&lb, i,
+               (lane_spec){BF(AB_PT), L[i], m[i], hd, BF(AB_DOO), pb[AB_DV], acc, dt, vm, 0});
+        lb_add(&lb, i,
+               (lane_spec){BF(AB_DST), L[i], m[i], hd, BF(AB_Q), pb[AB_DK], acc, dt, vm, 0});
+        lb_add(&lb, i, (lane_spec){BF(AB_DP), m[i], L[i], hd, BF(AB_K), BF(AB_DQ), 0, dt, 0, mv});
     }
+    if (lb_emit(g, &lb, st->lanes))
+        return -1;
     LANES
     {
         const uint64_t *pb = st->buf[i][(r / st->nq) % 2];
@@ -1073,7 +1157,15 @@ int gen_attention(gen *g, const gen_attn_args *args)
                      .qbs = args->seq * args->ld,
                      .qrs = args->ld,
                      .qhs = args->head_dim,
-                     .grp = args->heads / kvh};
+                     .grp = args->heads / kvh,
+                     .kvbs = args->kv_len * args->kv_ld,
+                     .kvrs = args->kv_ld,
+                     .kvhs = args->head_dim};
+    if (args->kv_head_major) {
+        st.kvrs = args->head_dim;
+        st.kvhs = args->kv_len * args->head_dim;
+        st.kvbs = kvh * st.kvhs;
+    }
     if (st.grp > 1 && args->seq == 1 && !args->causal && !args->backward) {
         /* Decode with grouped-query attention: the group's query vectors (adjacent in the
          * row) form one block of grp rows against their shared keys and values, so the KV

@@ -376,15 +376,20 @@ static int layer_fwd(model *md, unsigned l)
     ir_region(p, "L%u/fwd/attn", l);
     int q = saved(md, &md->q, "q", M, A), ao = saved(md, &md->ao, "ao", M, A), k, v;
     if (md->decode) {
-        /* The new token's K and V go straight into the cache (row S-1 of each sequence). */
-        uint64_t kp = ir_pitch(p, KA, md->dt);
+        /* The KV cache is laid out [batch][kv head][position][head_dim], so attention reads
+         * each head's keys as one contiguous run; the new token's K and V (rows of KA)
+         * are written into position S-1 of every (batch, kv head) by a
+         * dynamic-update-slice. */
+        uint64_t hd = md->hd, pos = B(md->dt, (md->S - 1) * hd);
         k = md->kcache[l];
         v = md->vcache[l];
-        int kn = ir_view(p, k, "k.new", B(md->dt, (md->S - 1) * kp), md->bc, KA, md->S * kp);
-        int vn = ir_view(p, v, "v.new", B(md->dt, (md->S - 1) * kp), md->bc, KA, md->S * kp);
+        int kn = tmp(md, "k.new", M, KA), vn = tmp(md, "v.new", M, KA);
+        int kw = ir_view(p, k, "k.slot", pos, md->bc * md->kvl, hd, md->S * hd);
+        int vw = ir_view(p, v, "v.slot", pos, md->bc * md->kvl, hd, md->S * hd);
         if (mm(md, M, A, D, xn, weight(md, l, md->wq, D, A, "wq"), q) ||
             mm(md, M, KA, D, xn, weight(md, l, md->wk, D, KA, "wk"), kn) ||
-            mm(md, M, KA, D, xn, weight(md, l, md->wv, D, KA, "wv"), vn))
+            mm(md, M, KA, D, xn, weight(md, l, md->wv, D, KA, "wv"), vn) || ir_dus(p, kn, kw) < 0 ||
+            ir_dus(p, vn, vw) < 0)
             return -1;
     } else {
         k = saved(md, &md->k, "k", M, KA);
@@ -561,8 +566,8 @@ static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int 
     }
     if (md->decode)
         for (uint64_t l = 0; l < md->L; l++) {
-            kc[l] = ir_param_new(p, "kv_cache.k", dt, md->bc * md->S, KA);
-            vc[l] = ir_param_new(p, "kv_cache.v", dt, md->bc * md->S, KA);
+            kc[l] = ir_param_new(p, "kv_cache.k", dt, md->bc * md->kvl * md->S, md->hd);
+            vc[l] = ir_param_new(p, "kv_cache.v", dt, md->bc * md->kvl * md->S, md->hd);
         }
     if (md->train)
         md->dx = tmp(md, "dx", M, D);

@@ -310,6 +310,17 @@ int ir_dslice(ir *p, int in, int out, uint64_t row0)
     return i;
 }
 
+int ir_dus(ir *p, int in, int out)
+{
+    int i = op_add(p, IR_DUS, &in, 1, &out, 1);
+    if (i < 0)
+        return -1;
+    if (p->t[in].rows * p->t[in].cols != p->t[out].rows * p->t[out].cols)
+        return ir_fail(p, "gen: dynamic-update-slice of %s into %s: element counts differ",
+                       p->t[in].name, p->t[out].name);
+    return i;
+}
+
 static int check_token(ir *p, int token)
 {
     if (token < 0 || token > p->ntokens)
@@ -467,6 +478,7 @@ static const char *const opnames[IR_OPCODE_COUNT] = {
     [IR_GATHER] = "gather",
     [IR_TRANSPOSE] = "transpose",
     [IR_DSLICE] = "dynamic-slice",
+    [IR_DUS] = "dynamic-update-slice",
     [IR_COLLECTIVE] = "collective",
     [IR_SEND] = "send",
     [IR_RECV] = "recv",

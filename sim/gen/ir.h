@@ -36,6 +36,8 @@ typedef enum ir_opcode {
     IR_GATHER,     /* copy rows of `block` bytes `stride` apart (embedding lookup, im2col) */
     IR_TRANSPOSE,  /* out [cols, rows] = in^T (transposing DMA through VMEM) */
     IR_DSLICE,     /* dynamic slice: out = rows [row0, row0 + out.rows) of in */
+    IR_DUS,        /* dynamic update slice: the elements of in, row-major, into the rows of out
+                    * (a window view of a bigger tensor: the new token of a KV cache) */
     IR_COLLECTIVE, /* isa_op (ici.allreduce ...) over mesh axes, async: signals `token` */
     IR_SEND,       /* point-to-point send of `bytes` along an axis (pipeline stages) */
     IR_RECV,       /* point-to-point receive */
@@ -95,6 +97,7 @@ typedef struct ir_op {
     unsigned nvops;
     uint64_t heads, kv_heads, seq, kv_len, head_dim;
     int causal, backward;
+    int kv_head_major; /* attention: k/v rows are (batch, kv head, key), head_dim columns */
     /* conv2d */
     uint64_t cn, ch, cw, cc, ck, kh, kw, stride, pad;
     /* gather: block / stride in bytes; dslice: first row */
@@ -161,6 +164,7 @@ int ir_attention(ir *p, const int *in, unsigned nin, const int *out, unsigned no
 int ir_gather(ir *p, int src, int dst, uint64_t block, uint64_t stride);
 int ir_transpose(ir *p, int in, int out);
 int ir_dslice(ir *p, int in, int out, uint64_t row0);
+int ir_dus(ir *p, int in, int out);
 /* Collective isa_op over `axes` moving `bytes` per chip (ISA convention); in/out (-1: none)
  * are the HBM buffers it reads and writes; signals `token`. */
 int ir_collective(ir *p, int isa_op, unsigned axes, uint64_t bytes, int in, int out, int token);

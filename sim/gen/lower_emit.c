@@ -86,7 +86,8 @@ static int emit_attention(emit *em, const ir_op *o)
                        .k = addr_of(p, o->in[1]),
                        .v = addr_of(p, o->in[2]),
                        .ld = ir_tensor_get(p, o->in[0])->pitch,
-                       .kv_ld = ir_tensor_get(p, o->in[1])->pitch};
+                       .kv_ld = ir_tensor_get(p, o->in[1])->pitch,
+                       .kv_head_major = o->kv_head_major};
     if (!o->backward) {
         a.o = addr_of(p, o->out[0]);
     } else {
@@ -121,6 +122,18 @@ static int emit_copy(emit *em, const ir_op *o)
     return gen_gather(em->g, src, avail, addr_of(p, o->out[0]), bytes, block, stride);
 }
 
+/* A dynamic-update-slice: in's rows, read at its pitch, into out's rows at out's pitch. */
+static int emit_dus(emit *em, const ir_op *o)
+{
+    const ir *p = em->p;
+    const ir_tensor *s = ir_tensor_get(p, o->in[0]), *d = ir_tensor_get(p, o->out[0]);
+    uint64_t sb = gen_dt_bytes(s->dt, s->cols), db = gen_dt_bytes(d->dt, d->cols);
+    return gen_copy2d(em->g, addr_of(p, o->in[0]), s->pitch == s->cols ? 0 : sb,
+                      gen_dt_bytes(s->dt, s->pitch), addr_of(p, o->out[0]),
+                      d->pitch == d->cols ? 0 : db, gen_dt_bytes(d->dt, d->pitch),
+                      gen_dt_bytes(s->dt, s->rows * s->cols));
+}
+
 static int emit_p2p(emit *em, const ir_op *o)
 {
     isa_insn in = {.op = o->code == IR_SEND ? ISA_OP_ICI_SEND : ISA_OP_ICI_RECV};
@@ -145,6 +158,8 @@ static int emit_op(emit *em, const ir_op *o)
     case IR_TRANSPOSE:
     case IR_DSLICE:
         return emit_copy(em, o);
+    case IR_DUS:
+        return emit_dus(em, o);
     case IR_COLLECTIVE:
         return gen_coll(em->g, o->isa_op, o->axes, o->bytes, o->dt, fence_of(em, o->token));
     case IR_SEND:
