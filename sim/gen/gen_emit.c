@@ -543,6 +543,41 @@ static uint64_t gemm_wbuf(const gemm_state *st, uint64_t s, uint64_t gi, uint64_
     return st->wbuf[s % 2];
 }
 
+/* A strided operand load split by whole rows into up to dma.engines DMAs of at least
+ * 4 x dma.chunk_bytes each, so that a big load runs on several engines at once (one
+ * engine keeps only dma.outstanding chunks in flight).
+ *
+ * HBM tensors use the TPU's tiled layout: tiles of 8 rows of 32-bit words by 128 lanes
+ * (T = 32 / bits x 8 rows: 16 for bf16, 32 for 8-bit types), a tile row's tiles stored one
+ * after the other. A window of whole tiles therefore reads T rows' worth of its columns as
+ * one contiguous run, one run per tile row (T x pitch apart). */
+static uint64_t tile_rows(isa_dtype dt)
+{
+    unsigned bits = isa_dtype_bits(dt);
+    return bits >= 32 ? 8 : 8 * 32 / bits;
+}
+
+static int gemm_load(gen *g, uint64_t hbm, uint64_t vmem, uint64_t rows, uint64_t rowb,
+                     uint64_t pitchb, isa_dtype dt, gen_fence *f)
+{
+    uint64_t T = tile_rows(dt);
+    if (rows % T == 0 && rowb % gen_dt_bytes(dt, 128) == 0) {
+        rows /= T;
+        rowb *= T;
+        pitchb *= T;
+    }
+    uint64_t bytes = rows * rowb, minb = 4 * g->c->dma_chunk_bytes;
+    uint64_t parts = umin(umin(g->c->dma_engines, rows), umax(1, bytes / minb));
+    uint64_t per = cdiv(rows, parts);
+    for (uint64_t r0 = 0; r0 < rows; r0 += per) {
+        uint64_t n = umin(per, rows - r0);
+        if (gen_dma(g, 0, hbm + r0 * pitchb, vmem + r0 * rowb, n * rowb, rowb, pitchb, 0,
+                    gen_fence_sig(g, f)))
+            return -1;
+    }
+    return 0;
+}
+
 static int gemm_inputs(gen *g, gemm_state *st, uint64_t s)
 {
     uint64_t gi, mi, ki;
@@ -557,12 +592,16 @@ static int gemm_inputs(gen *g, gemm_state *st, uint64_t s)
      * MXU tile layout (TPU DMAs tile as they write). */
     /* A resident panel is loaded by the first group (A) or block (B) that uses it. */
     if (!(st->p.a_resident && gi > 0) &&
-        gen_dma(g, 0, a->a + (m0 * a->lda + k0) * ab, gemm_abuf(st, s, mi, ki), mr * kcw * ab,
-                kcw * ab, a->lda * ab, 0, gen_fence_sig(g, f)))
+        gemm_load(g, a->a + (m0 * a->lda + k0) * ab, gemm_abuf(st, s, mi, ki), mr, kcw * ab,
+                  a->lda * ab, a->dt, f))
         return -1;
-    if (!(st->p.w_resident && mi > 0) &&
-        gen_dma(g, 0, a->b + (k0 * a->ldb + n0) * ab, gemm_wbuf(st, s, gi, ki), kcw * ngw * ab,
-                ngw * ab, a->ldb * ab, 0, gen_fence_sig(g, f)))
+    if (st->p.w_resident && mi > 0)
+        return 0;
+    if (st->p.b_blocked) /* chunk (ki, gi) of a blocked weight: one contiguous run */
+        return gemm_load(g, a->b + (n0 * a->k + k0 * ngw) * ab, gemm_wbuf(st, s, gi, ki), kcw,
+                         ngw * ab, ngw * ab, a->dt, f);
+    if (gemm_load(g, a->b + (k0 * a->ldb + n0) * ab, gemm_wbuf(st, s, gi, ki), kcw, ngw * ab,
+                  a->ldb * ab, a->dt, f))
         return -1;
     return 0;
 }
@@ -914,8 +953,9 @@ typedef struct attn_state {
     uint64_t grp;              /* query heads per key/value head (grouped-query attention) */
     uint64_t kvbs, kvrs, kvhs; /* k/v/dk/dv element strides: batch, key row, kv head */
     uint64_t mq, nq, lanes, pairs, rounds;
-    uint64_t buf[GEN_ATTN_LANES][2][AB_N];
-    gen_fence ready[2], done[2], wb[2];
+    uint64_t D; /* buffer sets: 2, or 3 for the software-pipelined forward */
+    uint64_t buf[GEN_ATTN_LANES][3][AB_N];
+    gen_fence ready[3], done[3], wb[3];
 } attn_state;
 
 /* Item of lane i in round r; 0 if the lane has none. */
@@ -930,14 +970,14 @@ static int attn_inputs(gen *g, attn_state *st, uint64_t r)
 {
     const gen_attn_args *a = st->a;
     uint64_t ab = gen_dt_bytes(a->dt, 1), hdb = a->head_dim * ab;
-    gen_fence *f = &st->ready[r % 2];
+    gen_fence *f = &st->ready[r % st->D];
     for (uint64_t i = 0; i < st->lanes; i++) {
         uint64_t p, qi;
         if (!attn_item(st, i, r, &p, &qi))
             continue;
         uint64_t b = p / a->heads, h = p % a->heads, q0 = qi * st->mq;
         uint64_t m = umin(st->mq, a->seq - q0), L = attn_kv(a->kv_len, a->seq, a->causal, q0, m);
-        uint64_t *bf = st->buf[i][r % 2];
+        uint64_t *bf = st->buf[i][r % st->D];
         uint64_t qrow = (b * st->qbs + q0 * st->qrs + h * st->qhs) * ab;
         uint64_t krow = (b * st->kvbs + h / st->grp * st->kvhs) * ab;
         if (gen_dma(g, 0, a->q + qrow, bf[AB_Q], m * hdb, hdb, st->qrs * ab, 0,
@@ -960,14 +1000,14 @@ static int attn_outputs(gen *g, attn_state *st, uint64_t r)
 {
     const gen_attn_args *a = st->a;
     uint64_t ab = gen_dt_bytes(a->dt, 1), hdb = a->head_dim * ab;
-    gen_fence *f = &st->wb[r % 2];
+    gen_fence *f = &st->wb[r % st->D];
     for (uint64_t i = 0; i < st->lanes; i++) {
         uint64_t p, qi;
         if (!attn_item(st, i, r, &p, &qi))
             continue;
         uint64_t b = p / a->heads, h = p % a->heads, q0 = qi * st->mq;
         uint64_t m = umin(st->mq, a->seq - q0);
-        uint64_t *bf = st->buf[i][r % 2];
+        uint64_t *bf = st->buf[i][r % st->D];
         uint64_t qrow = (b * st->qbs + q0 * st->qrs + h * st->qhs) * ab;
         if (!a->backward) {
             if (gen_dma(g, 1, a->o + qrow, bf[AB_O], m * hdb, hdb, st->qrs * ab, 0,
@@ -1025,12 +1065,19 @@ static int attn_softmax(gen *g, const gen_attn_args *a, const uint64_t *bf, uint
     return 0;
 }
 
-static int attn_compute(gen *g, attn_state *st, uint64_t r)
+/* Parts of a forward round, emitted in the order the caller asks: QK^T (MXU), softmax
+ * (vector unit), PV (MXU), cast (vector unit, signals the round's done fence). Each unit's
+ * part of round r+1 may come before the other unit's part of round r as long as each
+ * lane's MXU->VPU and VPU->MXU semaphore chains are produced and consumed in the same
+ * order. The backward always runs whole (ATT_ALL). */
+enum { ATT_QK = 1, ATT_SM = 2, ATT_PV = 4, ATT_CAST = 8, ATT_ALL = 15 };
+
+static int attn_compute(gen *g, attn_state *st, uint64_t r, int parts)
 {
     const gen_attn_args *a = st->a;
     const isa_dtype F = ISA_DT_FP32, dt = a->dt;
     const uint64_t hd = a->head_dim;
-    gen_fence *done = &st->done[r % 2];
+    gen_fence *done = &st->done[r % st->D];
     uint64_t m[GEN_ATTN_LANES], L[GEN_ATTN_LANES], qi[GEN_ATTN_LANES];
     int live[GEN_ATTN_LANES], diag[GEN_ATTN_LANES];
     lane_batch lb;
@@ -1046,38 +1093,47 @@ static int attn_compute(gen *g, attn_state *st, uint64_t r)
 #define LANES                                                                                      \
     for (uint64_t i = 0; i < st->lanes; i++)                                                       \
         if (live[i])
-#define BF(x) st->buf[i][r % 2][x]
+#define BF(x) st->buf[i][r % st->D][x]
     unsigned mv, vm;
     if (!a->backward) {
-        LANES
-        {
-            mv = SEM_MV + 1 + (unsigned)i;
-            lb_add(&lb, i, (lane_spec){BF(AB_Q), m[i], hd, L[i], BF(AB_K), BF(AB_S), 0, dt, 0, mv});
-        }
-        if (lb_emit(g, &lb, st->lanes))
-            return -1;
-        LANES
-        {
-            if (attn_softmax(g, a, st->buf[i][r % 2], m[i], L[i], diag[i], 0,
-                             SEM_MV + 1 + (unsigned)i) ||
-                vchain_end(g, SEM_VM + 1 + (unsigned)i))
+        if (parts & ATT_QK) {
+            LANES
+            {
+                mv = SEM_MV + 1 + (unsigned)i;
+                lb_add(&lb, i,
+                       (lane_spec){BF(AB_Q), m[i], hd, L[i], BF(AB_K), BF(AB_S), 0, dt, 0, mv});
+            }
+            if (lb_emit(g, &lb, st->lanes))
                 return -1;
         }
-        LANES
-        {
-            mv = SEM_MV + 1 + (unsigned)i;
-            vm = SEM_VM + 1 + (unsigned)i;
-            lb_add(&lb, i,
-                   (lane_spec){BF(AB_S), m[i], L[i], hd, BF(AB_V), BF(AB_O), 0, dt, vm, mv});
+        if (parts & ATT_SM) {
+            LANES
+            {
+                if (attn_softmax(g, a, st->buf[i][r % st->D], m[i], L[i], diag[i], 0,
+                                 SEM_MV + 1 + (unsigned)i) ||
+                    vchain_end(g, SEM_VM + 1 + (unsigned)i))
+                    return -1;
+            }
         }
-        if (lb_emit(g, &lb, st->lanes))
-            return -1;
-        LANES
-        {
-            if (vchain(g, 1, SEM_MV + 1 + (unsigned)i, ISA_OP_V_CAST, BF(AB_O), BF(AB_O), m[i] * hd,
-                       F, dt) ||
-                vchain_end(g, gen_fence_sig(g, done)))
+        if (parts & ATT_PV) {
+            LANES
+            {
+                mv = SEM_MV + 1 + (unsigned)i;
+                vm = SEM_VM + 1 + (unsigned)i;
+                lb_add(&lb, i,
+                       (lane_spec){BF(AB_S), m[i], L[i], hd, BF(AB_V), BF(AB_O), 0, dt, vm, mv});
+            }
+            if (lb_emit(g, &lb, st->lanes))
                 return -1;
+        }
+        if (parts & ATT_CAST) {
+            LANES
+            {
+                if (vchain(g, 1, SEM_MV + 1 + (unsigned)i, ISA_OP_V_CAST, BF(AB_O), BF(AB_O),
+                           m[i] * hd, F, dt) ||
+                    vchain_end(g, gen_fence_sig(g, done)))
+                    return -1;
+            }
         }
         return 0;
     }
@@ -1093,7 +1149,7 @@ static int attn_compute(gen *g, attn_state *st, uint64_t r)
     {
         mv = SEM_MV + 1 + (unsigned)i;
         uint64_t n = m[i] * L[i], sst = BF(AB_ST);
-        if (attn_softmax(g, a, st->buf[i][r % 2], m[i], L[i], diag[i], 1, mv) ||
+        if (attn_softmax(g, a, st->buf[i][r % st->D], m[i], L[i], diag[i], 1, mv) ||
             vchain(g, 0, 0, ISA_OP_V_TRANSPOSE, BF(AB_S), BF(AB_PT), n, dt, L[i]) ||
             vchain(g, 0, 0, ISA_OP_V_MUL, BF(AB_DOO), sst, m[i] * hd, dt, 0) ||
             vchain(g, 0, 0, ISA_OP_V_REDUCE, sst, sst + m[i] * hd * 4, m[i] * hd, F, hd) ||
@@ -1143,6 +1199,41 @@ static int attn_compute(gen *g, attn_state *st, uint64_t r)
     return 0;
 }
 
+/* The forward over three buffer sets: QK^T of round r+1 runs on the MXUs while the vector
+ * unit does round r's softmax, and the loads of round r+2 while both compute. The MXU
+ * queues are short (core.queue_depth) next to a round's tiles, so the dispatcher emits each
+ * round's DMAs before its long MXU sequences: set (r+2) % 3 is reloaded as soon as round
+ * r-1 (its previous user) is done, and a set's output buffer is rewritten only once the
+ * write-back of round r-3 has read it (its wb fence). */
+static int attn_pipelined(gen *g, attn_state *st)
+{
+    const uint64_t R = st->rounds;
+    for (uint64_t r = 0; r < 3 && r < R; r++)
+        if (attn_inputs(g, st, r))
+            return -1;
+    if (gen_fence_wait(g, &st->ready[0]) || attn_compute(g, st, 0, ATT_QK | ATT_SM))
+        return -1;
+    /* Per round r: QK^T(r+1) and PV(r) on the MXUs, then softmax(r+1) and cast(r) on the
+     * vector unit (dispatching the softmax first would block on the short vector queue
+     * until QK^T(r+1) finishes, holding back PV(r)). */
+    for (uint64_t r = 0; r < R; r++) {
+        if (r >= 1 && (gen_fence_wait(g, &st->done[(r - 1) % 3]) || attn_outputs(g, st, r - 1) ||
+                       (r + 2 < R && attn_inputs(g, st, r + 2))))
+            return -1;
+        if (r + 1 < R &&
+            (gen_fence_wait(g, &st->ready[(r + 1) % 3]) || attn_compute(g, st, r + 1, ATT_QK)))
+            return -1;
+        if ((r >= 3 && gen_fence_wait(g, &st->wb[r % 3])) || attn_compute(g, st, r, ATT_PV) ||
+            (r + 1 < R && attn_compute(g, st, r + 1, ATT_SM)) || attn_compute(g, st, r, ATT_CAST))
+            return -1;
+    }
+    return gen_fence_wait(g, &st->done[(R - 1) % 3]) || attn_outputs(g, st, R - 1) ||
+                   gen_fence_wait(g, &st->wb[0]) || gen_fence_wait(g, &st->wb[1]) ||
+                   gen_fence_wait(g, &st->wb[2])
+               ? -1
+               : 0;
+}
+
 int gen_attention(gen *g, const gen_attn_args *args)
 {
     if (g->failed)
@@ -1189,9 +1280,11 @@ int gen_attention(gen *g, const gen_attn_args *args)
     st.nq = cdiv(a->seq, st.mq);
     st.lanes = umin(umin(attn_target_lanes(g->c), st.pairs), g->vmem_cap / per);
     st.rounds = cdiv(st.pairs, st.lanes) * st.nq;
+    /* Forward with room for a third buffer set per lane (per counts two): pipelined. */
+    st.D = !a->backward && st.rounds > 2 && st.lanes * (per / 2 * 3) <= g->vmem_cap ? 3 : 2;
     gen_vmem_reset(g);
     for (uint64_t i = 0; i < st.lanes; i++)
-        for (int x = 0; x < 2; x++) {
+        for (uint64_t x = 0; x < st.D; x++) {
             uint64_t sz[AB_N];
             attn_sizes(st.mq, a->kv_len, a->head_dim, a->dt, a->backward, sz);
             for (int b = 0; b < AB_N; b++) {
@@ -1200,13 +1293,15 @@ int gen_attention(gen *g, const gen_attn_args *args)
                     return -1;
             }
         }
-    for (int x = 0; x < 2; x++)
+    for (int x = 0; x < 3; x++)
         st.ready[x].sem = st.done[x].sem = st.wb[x].sem = -1;
+    if (st.D == 3)
+        return attn_pipelined(g, &st);
     if (attn_inputs(g, &st, 0) || (st.rounds > 1 && attn_inputs(g, &st, 1)))
         return -1;
     for (uint64_t r = 0; r < st.rounds; r++) {
         if (gen_fence_wait(g, &st.ready[r % 2]) || (r >= 2 && gen_fence_wait(g, &st.wb[r % 2])) ||
-            attn_compute(g, &st, r))
+            attn_compute(g, &st, r, ATT_ALL))
             return -1;
         if (r >= 1 && (gen_fence_wait(g, &st.done[(r - 1) % 2]) || attn_outputs(g, &st, r - 1) ||
                        (r + 1 < st.rounds && attn_inputs(g, &st, r + 1))))

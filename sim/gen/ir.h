@@ -78,6 +78,8 @@ typedef struct ir_gemm_tile {
     int a_resident;      /* a block's mt x K panel of A stays in VMEM over the groups */
     int w_resident;      /* a group's K x ng panel of B stays in VMEM over the blocks */
     int m_outer;         /* loop order: row blocks outer (else column groups outer) */
+    int b_blocked;       /* B (a parameter) is stored in this tiling's order: each kc x ng
+                          * chunk contiguous, chunks k-major within a column group */
     uint64_t vmem_bytes; /* planned VMEM footprint */
 } ir_gemm_tile;
 

@@ -75,8 +75,10 @@ static double plan_time(const cfg *c, const ir_gemm_tile *t, uint64_t m, uint64_
     double comp = 2.0 * (double)m * (double)n * (double)k / cfg_peak_flops(c, dt) * slots / units;
     double rows = (double)cdiv(t->mt, t->msub);
     double load = (double)cdiv(c->mxu_rows, c->mxu_weight_load_rows);
-    if (rows < load)
+    if (rows < load) {
         comp *= load / rows;
+        rows = load;
+    }
     /* Per matmul about (R + C) / 16 cycles of the fill/drain skew stay exposed in the MXU
      * model (measured on v7 8192^3: 98.9% of peak MACs at 2048 rows per matmul, 97.2% at
      * 1024, 94.6% at 768), so longer streams are worth a little traffic. */
@@ -93,7 +95,7 @@ static double plan_time(const cfg *c, const ir_gemm_tile *t, uint64_t m, uint64_
 
 /* The GEMM tiling search. Candidates: row blocks mt (all of M, or 8192 ... 1 rows), column
  * groups of ns tiles (all columns, multiples of the MXU count P, or P/2, P/4, ...), K steps
- * of 1, 2 or 4 tiles, and three schedules: stream both operands, keep the A panel resident
+ * of 1, 2, 4, 8 or 16 tiles, and three schedules: stream both operands, keep the A panel resident
  * (m-outer), keep the B panel resident (n-outer). A work unit is a (row sub-block, column
  * tile) pair; msub row sub-blocks make the units of a step a multiple of P when rows allow
  * (each matmul keeps at least R rows, so a weight load hides behind the stream). Among the
@@ -108,7 +110,7 @@ int lower_gemm_tile(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_
                                    512, 384,  256,  128,  64,   32,   16,   8,    1};
     int found = 0;
     double best_t = 0;
-    uint64_t best_traffic = 0, best_steps = 0;
+    uint64_t best_traffic = 0, best_steps = 0, best_rows = 0;
     uint64_t nss[80], nns = 0;
     nss[nns++] = NT;
     for (uint64_t j = NT / P; j >= 1 && nns < 64; j--)
@@ -129,7 +131,7 @@ int lower_gemm_tile(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_
             uint64_t ms = ns < P ? P / ns : P / gcd(ns, P);
             if (ms > mmax)
                 ms = ns < P ? mmax : 1;
-            for (uint64_t kts = umin(KT, 4); kts >= 1; kts /= 2) {
+            for (uint64_t kts = umin(KT, 16); kts >= 1; kts /= 2) {
                 for (int sched = 0; sched < 3; sched++) {
                     ir_gemm_tile t = {.mt = mt,
                                       .kc = umin(k, kts * R),
@@ -149,17 +151,20 @@ int lower_gemm_tile(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_
                     double tt = plan_time(c, &t, m, n, k, dt, out_dt);
                     uint64_t tr = lower_gemm_traffic(&t, m, n, k, dt, out_dt);
                     uint64_t steps = nmb * nng * cdiv(k, t.kc);
-                    /* Within 1% of the best time, less traffic wins: the estimate ignores
-                     * DMA set-up and contention, which more traffic only adds to. */
+                    /* Within 1% of the best time, less traffic wins (the estimate ignores
+                     * DMA contention, which more traffic only adds to), then longer MXU
+                     * streams, then fewer steps. */
+                    uint64_t rows = cdiv(t.mt, t.msub);
                     int near = found && tt <= best_t * 1.01 && best_t <= tt * 1.01;
-                    int better =
-                        !found || (!near && tt < best_t) ||
-                        (near && (tr < best_traffic || (tr == best_traffic && steps < best_steps)));
+                    int tie_rows = rows > best_rows || (rows == best_rows && steps < best_steps);
+                    int better = !found || (!near && tt < best_t) ||
+                                 (near && (tr < best_traffic || (tr == best_traffic && tie_rows)));
                     if (better) {
                         *p = t;
                         best_t = tt;
                         best_traffic = tr;
                         best_steps = steps;
+                        best_rows = rows;
                         found = 1;
                     }
                 }
@@ -228,6 +233,13 @@ int lower_tile(ir *p, err *e)
         isa_dtype odt = ir_tensor_get(p, o->out[0])->dt;
         if (lower_gemm_tile(c, vmem, o->m, o->n, o->k, o->dt, odt, &o->tile, e))
             return -1;
+        /* Parameters are laid out for their (forward) consumer, as XLA assigns parameter
+         * layouts: a weight read in its stored shape keeps each kc x ng chunk contiguous, so
+         * a memory-bound GEMM streams it in long runs. Transposed reads (backward) see the
+         * row-major approximation. */
+        const ir_tensor *w = ir_tensor_get(p, o->in[1]);
+        o->tile.b_blocked = o->batch == 1 && ir_tensor_get(p, ir_root(p, o->in[1]))->persistent &&
+                            w->rows == o->k && w->cols == o->n;
     }
     return 0;
 }
