@@ -3,7 +3,8 @@
  * persistent tensors and async collectives' buffers alive, pads pitches and names the
  * largest live tensors when the plan does not fit; lower_tile expands convolutions and
  * tiles GEMMs within VMEM; lower_emit writes a trace whose DMAs use the plan's addresses,
- * whose markers follow the regions and whose semaphores balance. */
+ * whose markers follow the regions, whose semaphores balance and whose collectives move
+ * their buffers through HBM and reduce on the vector unit. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -238,7 +239,8 @@ static void test_ir_emit_uses_the_plan_and_balances_semaphores(void **state)
     isa_insn in;
     int64_t sem[ISA_SEM_MAX] = {0};
     char marks[256] = "";
-    uint64_t dmas = 0, colls = 0;
+    uint64_t dmas = 0, colls = 0, adds = 0, ybytes = 0;
+    uint64_t ya = ir_tensor_get(p, y)->addr, yend = ya + ir_tensor_get(p, y)->bytes;
     while (trace_reader_next(r, &in, &e) == 1) {
         if (in.wait) {
             sem[in.wait - 1]--;
@@ -252,6 +254,11 @@ static void test_ir_emit_uses_the_plan_and_balances_semaphores(void **state)
         }
         if (in.op == ISA_OP_ICI_ALLREDUCE)
             colls++;
+        if (in.op == ISA_OP_V_ADD)
+            adds += in.arg[ISA_V_N];
+        if ((in.op == ISA_OP_DMA_H2V || in.op == ISA_OP_DMA_V2H) && in.arg[ISA_DMA_HBM] >= ya &&
+            in.arg[ISA_DMA_HBM] < yend)
+            ybytes += in.arg[ISA_DMA_BYTES];
         if (in.op == ISA_OP_MARK) {
             strcat(marks, in.name);
             strcat(marks, "|");
@@ -264,6 +271,11 @@ static void test_ir_emit_uses_the_plan_and_balances_semaphores(void **state)
     assert_string_equal(marks, "mm|comm|act|");
     assert_true(dmas > 0);
     assert_int_equal(colls, 1);
+    /* The all-reduce over x (16 chips on v5e's 16x16) uses the chip: y is written by the
+     * GEMM, read and written by the collective, read by the tanh (>= 4 x its bytes through
+     * the DMAs), and 15/16 of its elements are added on the vector unit. */
+    assert_true(ybytes >= 4ull * 512 * 512 * 2);
+    assert_int_equal(adds, 512ull * 512 / 16 * 15);
     ir_free(p);
     free(c);
 }

@@ -129,6 +129,13 @@ int gen_dma(gen *g, int to_hbm, uint64_t hbm, uint64_t vmem, uint64_t bytes, uin
 int gen_vec(gen *g, int op, uint64_t src, uint64_t dst, uint64_t n, isa_dtype dt, uint64_t extra,
             unsigned wait, unsigned signal);
 int gen_coll(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, gen_fence *f);
+/* A collective that uses the chip: its HBM reads and writes through the DMA unit and its
+ * reduction adds on the vector unit, issued alongside the ICI instruction (see gen_emit.c);
+ * p is the number of chips on `axes`. The HBM traffic goes to the buffer set with
+ * gen_coll_buffer (addresses wrap inside span bytes). */
+int gen_coll_chip(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, uint64_t p,
+                  gen_fence *f);
+void gen_coll_buffer(gen *g, uint64_t hbm, uint64_t span);
 /* Wait for every outstanding DMA write and collective (end of an operator). */
 int gen_drain(gen *g);
 

@@ -30,6 +30,7 @@ struct gen {
     int pool[ISA_SEM_MAX];
     unsigned npool;
     gen_fence late; /* collectives nobody waits on before the end (gradient reductions) */
+    uint64_t coll_hbm, coll_span; /* HBM buffer the next gen_coll_chip reads and writes */
     /* vector chain: one op held back until we know whether another follows */
     int vheld;
     isa_insn vhold;
@@ -279,6 +280,67 @@ int gen_coll(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, gen_fe
     in.arg[ISA_COLL_DTYPE] = dt;
     in.signal = (uint16_t)gen_fence_sig(g, f ? f : &g->late);
     return gen_put(g, &in);
+}
+
+/* Collective on the chip (docs/models-ici.md, "Collectives on the chip"): besides the ICI
+ * instruction, the chip reads what it sends from HBM and writes what it receives to HBM
+ * through the DMA unit (staged in a VMEM buffer at the top of VMEM, in chunks), and the
+ * vector unit adds what a reduction receives. Ring algorithms over p chips: all-reduce reads
+ * B, writes B, adds (p-1)/p of B's elements; reduce-scatter reads B, writes B/p, adds
+ * (p-1)/p; all-gather (B = gathered size) reads B/p, writes B; all-to-all reads and writes
+ * B. The collective is pipelined in chunks, so this work overlaps its link time: it is
+ * issued alongside the ICI instruction, contending for HBM, DMA engines, VMEM and the
+ * vector unit, and every piece signals the collective's fence. */
+int gen_coll_chip(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, uint64_t p,
+                  gen_fence *f)
+{
+    if (gen_flush_vec(g))
+        return -1;
+    if (!axes || !bytes)
+        return 0;
+    uint64_t rd = bytes, wr = bytes, red = 0;
+    p = p ? p : 1;
+    switch (op) {
+    case ISA_OP_ICI_ALLREDUCE:
+        red = bytes / p * (p - 1);
+        break;
+    case ISA_OP_ICI_REDUCESCATTER:
+        wr = bytes / p;
+        red = bytes / p * (p - 1);
+        break;
+    case ISA_OP_ICI_ALLGATHER:
+        rd = bytes / p;
+        break;
+    default:
+        break;
+    }
+    gen_fence *ff = f ? f : &g->late;
+    /* Staging: two chunks at the top of VMEM (a binary vector op reads its second operand
+     * right after the first). */
+    uint64_t stage = umin(4u << 20, g->vmem_cap / 16), base = g->vmem_cap - 2 * stage;
+    uint64_t eb = gen_dt_bytes(dt, 8) / 8 ? gen_dt_bytes(dt, 8) / 8 : 1;
+    for (uint64_t o = 0; o < rd; o += stage)
+        if (gen_dma(g, 0, g->coll_hbm + o % g->coll_span, base, umin(stage, rd - o), 0, 0, 0,
+                    gen_fence_sig(g, ff)))
+            return -1;
+    if (gen_coll(g, op, axes, bytes, dt, ff))
+        return -1;
+    for (uint64_t o = 0; o < red; o += stage) {
+        uint64_t n = umin(stage, red - o) / eb;
+        if (gen_vec(g, ISA_OP_V_ADD, base, base, n ? n : 1, dt, 0, 0, gen_fence_sig(g, ff)))
+            return -1;
+    }
+    for (uint64_t o = 0; o < wr; o += stage)
+        if (gen_dma(g, 1, g->coll_hbm + o % g->coll_span, base, umin(stage, wr - o), 0, 0, 0,
+                    gen_fence_sig(g, ff)))
+            return -1;
+    return 0;
+}
+
+void gen_coll_buffer(gen *g, uint64_t hbm, uint64_t span)
+{
+    g->coll_hbm = hbm;
+    g->coll_span = span ? span : 1;
 }
 
 int gen_drain(gen *g)
