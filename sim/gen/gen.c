@@ -36,8 +36,10 @@ static int check_parallel(gen_opts *o, const cfg *c, int explicit_deg, unsigned 
         if (!(given_axes & 1))
             o->dp_axes = all;
     }
+    /* No z axis: FSDP shards over the data axes, or over every axis when there is no data
+     * parallelism to share them with. */
     if (!(given_axes & 4) && o->fsdp > 1 && naxes < 3)
-        o->fsdp_axes = o->dp_axes; /* no z axis: shard over the data axes */
+        o->fsdp_axes = o->dp > 1 || (given_axes & 1) ? o->dp_axes : all;
     if (o->chips && o->dp * o->tp * o->fsdp * o->sp != o->chips)
         return err_set(e,
                        "gen: --chips %llu but data x tensor x fsdp x seq parallel = %llu x %llu x "

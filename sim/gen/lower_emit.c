@@ -167,8 +167,8 @@ static int emit_collective(emit *em, const ir_op *o)
         return gen_coll(em->g, o->isa_op, o->axes, o->bytes, o->dt, fence_of(em, o->token));
     const ir_tensor *r = ir_tensor_get(p, ir_root(p, t));
     gen_coll_buffer(em->g, addr_of(p, t), r->bytes - (addr_of(p, t) - r->addr));
-    return gen_coll_chip(em->g, o->isa_op, o->axes, o->bytes, o->dt,
-                         axis_chips(ir_cfg(p), o->axes), fence_of(em, o->token));
+    return gen_coll_chip(em->g, o->isa_op, o->axes, o->bytes, o->dt, axis_chips(ir_cfg(p), o->axes),
+                         fence_of(em, o->token));
 }
 
 static int emit_op(emit *em, const ir_op *o)
