@@ -136,7 +136,7 @@ static const gen_opt par_opts[] = {
      "x; every axis with --chips alone"},
     {"tp-axes", "AXES", OPT_AXES, F(tp_axes), 0, "torus axes of tensor parallelism", "y"},
     {"fsdp-axes", "AXES", OPT_AXES, F(fsdp_axes), 0, "torus axes of FSDP",
-     "z; on 2-D tori the data axes"},
+     "z; 2-D: data axes, or all"},
     {"sp-axes", "AXES", OPT_AXES, F(sp_axes), 0, "torus axes of sequence parallelism", "x"},
 };
 
