@@ -160,6 +160,14 @@ typedef struct gen_gemm_args {
     uint64_t lda, ldb, ldc; /* 0: gen_pitch of k, n, n */
     isa_dtype dt, out_dt;
     const ir_gemm_tile *tile; /* NULL: gen_gemm_plan_for */
+    /* fused epilogue on each finished fp32 block before the cast and write-back: vector ops
+     * in place on the accumulator (buffer index 0), reading the block's tile of `ex` (index
+     * 1, rows ldx elements apart, dtype ex_dt) when has_ex */
+    const ir_vop *epi;
+    unsigned nepi;
+    int has_ex;
+    uint64_t ex, ldx;
+    isa_dtype ex_dt;
 } gen_gemm_args;
 int gen_gemm(gen *g, const gen_gemm_args *a);
 

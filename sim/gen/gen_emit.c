@@ -18,7 +18,7 @@
 #define GEN_VMEM_ALIGN 512
 
 /* Dedicated chains (semaphores below GEN_SEM_FIXED). */
-enum { SEM_V2D = 0, SEM_V2V = 1 };
+enum { SEM_V2D = 0, SEM_V2V = 1, SEM_D2V = 50 }; /* D2V: epilogue input DMA -> vector */
 
 struct gen {
     const cfg *c;
@@ -571,7 +571,7 @@ typedef struct gemm_state {
     gen_gemm_args a;
     gen_gemm_plan p;
     uint64_t nmb, nkc, nng, steps;
-    uint64_t abuf[2], wbuf[2], cbuf[2], obuf[2];
+    uint64_t abuf[2], wbuf[2], cbuf[2], obuf[2], ebuf[2];
     gen_fence ready[2], done[2], wb[2];
 } gemm_state;
 
@@ -713,12 +713,42 @@ static int gemm_writeback(gen *g, gemm_state *st, uint64_t s)
     uint64_t ob = gen_dt_bytes(a->out_dt, 1);
     uint64_t cb = (s / st->nkc) % 2; /* C buffers alternate per block */
     gen_fence *wb = &st->wb[cb];
-    uint64_t cv = st->cbuf[cb], hbm = a->c + (m0 * a->ldc + n0) * ob;
+    uint64_t cv = st->cbuf[cb], hbm = a->c + (m0 * a->ldc + n0) * ob, n = mr * ngw;
+    if (a->nepi) {
+        /* Fused epilogue: the block's tile of the extra input (bias, residual) arrives by
+         * DMA into the buffer after the accumulator (where a binary op reads its second
+         * operand), then the ops run in place on the fp32 block. */
+        unsigned w0 = 0;
+        if (a->has_ex) {
+            uint64_t xb = gen_dt_bytes(a->ex_dt, 1);
+            if (gen_dma(g, 0, a->ex + (m0 * a->ldx + n0) * xb, st->ebuf[cb], n * xb, ngw * xb,
+                        a->ldx * xb, 0, SEM_D2V + 1))
+                return -1;
+            w0 = SEM_D2V + 1;
+        }
+        for (unsigned i = 0; i < a->nepi; i++) {
+            const ir_vop *v = &a->epi[i];
+            uint64_t src = v->src == 1 ? st->ebuf[cb] : cv, dst = v->dst == 1 ? st->ebuf[cb] : cv;
+            if (vchain(g, i == 0, w0, v->op, src, dst, n, v->dt, v->width))
+                return -1;
+        }
+        if (a->out_dt == ISA_DT_FP32) {
+            if (vchain_end(g, SEM_V2D + 1))
+                return -1;
+            return gen_dma(g, 1, hbm, cv, n * 4, ngw * 4, a->ldc * 4, SEM_V2D + 1,
+                           gen_fence_sig(g, wb));
+        }
+        if (vchain(g, 0, 0, ISA_OP_V_CAST, cv, st->obuf[cb], n, ISA_DT_FP32, a->out_dt) ||
+            vchain_end(g, SEM_V2D + 1))
+            return -1;
+        return gen_dma(g, 1, hbm, st->obuf[cb], n * ob, ngw * ob, a->ldc * ob, SEM_V2D + 1,
+                       gen_fence_sig(g, wb));
+    }
     if (a->out_dt == ISA_DT_FP32)
-        return gen_dma(g, 1, hbm, cv, mr * ngw * 4, ngw * 4, a->ldc * 4, 0, gen_fence_sig(g, wb));
+        return gen_dma(g, 1, hbm, cv, n * 4, ngw * 4, a->ldc * 4, 0, gen_fence_sig(g, wb));
     uint64_t ov = st->obuf[cb];
-    return gen_vec(g, ISA_OP_V_CAST, cv, ov, mr * ngw, ISA_DT_FP32, a->out_dt, 0, SEM_V2D + 1) ||
-                   gen_dma(g, 1, hbm, ov, mr * ngw * ob, ngw * ob, a->ldc * ob, SEM_V2D + 1,
+    return gen_vec(g, ISA_OP_V_CAST, cv, ov, n, ISA_DT_FP32, a->out_dt, 0, SEM_V2D + 1) ||
+                   gen_dma(g, 1, hbm, ov, n * ob, ngw * ob, a->ldc * ob, SEM_V2D + 1,
                            gen_fence_sig(g, wb))
                ? -1
                : 0;
@@ -754,6 +784,7 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
             gen_vmem_alloc(g, gen_dt_bytes(st.a.dt, (p->w_resident ? st.a.k : p->kc) * p->ng),
                            &st.wbuf[i]) ||
             gen_vmem_alloc(g, p->mt * p->ng * 4, &st.cbuf[i]) ||
+            (st.a.has_ex && gen_vmem_alloc(g, p->mt * p->ng * 4, &st.ebuf[i])) ||
             (st.a.out_dt != ISA_DT_FP32 &&
              gen_vmem_alloc(g, gen_dt_bytes(st.a.out_dt, p->mt * p->ng), &st.obuf[i])))
             return -1;

@@ -325,6 +325,22 @@ static int residual(const model *md, uint64_t n, int a, int b, int out)
     return vpass(md, n, in, 2, out, &op, 1);
 }
 
+/* out = a w + res (the residual connection). Without tensor parallelism the add is fused into
+ * the GEMM's output tiles (the block of res is loaded and added to the fp32 accumulator
+ * before the cast), saving a write and a read of the sum; with it, the partial sums must be
+ * all-reduced first, so the add stays a separate pass after mm_allreduce. */
+static int mm_residual(model *md, uint64_t m, uint64_t n, uint64_t k, int a, int w, int res,
+                       int out)
+{
+    if (md->o->tp > 1) {
+        int y = tmp(md, "y", m, n);
+        return mm_allreduce(md, m, n, k, a, w, y) || residual(md, m * n, y, res, out) ? -1 : 0;
+    }
+    const ir_vop add = {ISA_OP_V_ADD, 0, 0, ISA_DT_FP32, 0, 0};
+    int i = ir_matmul(md->p, reshape(md, a, m, k), reshape(md, w, k, n), out, m, n, k);
+    return i < 0 || ir_matmul_epilogue(md->p, i, &res, 1, &add, 1) < 0 ? -1 : 0;
+}
+
 /* Flat view of elements [off, off + n) of t (a vector pass over part of a tensor). */
 static int flat(model *md, int t, uint64_t off, uint64_t n, const char *name)
 {
@@ -399,20 +415,19 @@ static int layer_fwd(model *md, unsigned l)
             mm(md, M, KA, D, xn, weight(md, l, md->wv, D, KA, "wv"), v))
             return -1;
     }
-    int y = tmp(md, "y", M, D), h = saved(md, &md->h, "h", M, D);
+    int h = saved(md, &md->h, "h", M, D);
     if (attention_fwd(md, l, q, k, v, ao) ||
-        mm_allreduce(md, M, D, A, ao, weight(md, l, md->wo, A, D, "wo"), y) ||
-        residual(md, M * D, y, x, h))
+        mm_residual(md, M, D, A, ao, weight(md, l, md->wo, A, D, "wo"), x, h))
         return -1;
     ir_region(p, "L%u/fwd/mlp", l);
     int hn = saved(md, &md->hn, "hn", M, D), up = saved(md, &md->up, "up", M, 2 * F);
-    int act = saved(md, &md->act, "act", M, F), y2 = tmp(md, "y", M, D);
+    int act = saved(md, &md->act, "act", M, F);
     return layernorm(md, M * D, h, hn) ||
                    mm(md, M, 2 * F, D, hn, weight(md, l, md->wup, D, 2 * F, "wup"), up) ||
                    swiglu(md, M * F, flat(md, up, 0, M * F, "gate"),
                           flat(md, up, M * F, M * F, "up"), act) ||
-                   mm_allreduce(md, M, D, F, act, weight(md, l, md->wdown, F, D, "wdown"), y2) ||
-                   residual(md, M * D, y2, h, xnext)
+                   mm_residual(md, M, D, F, act, weight(md, l, md->wdown, F, D, "wdown"), h,
+                               xnext)
                ? -1
                : 0;
 }

@@ -29,6 +29,9 @@ int lower_emit(const ir *p, const char *path, const char *note, err *e);
 /* Tiling search of one GEMM (exposed for tests and docs): see lower_tile.c. */
 int lower_gemm_tile(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_t k, isa_dtype dt,
                     isa_dtype out_dt, ir_gemm_tile *t, err *e);
+/* The same for a GEMM with a fused epilogue reading nextra more [mt, ng] tiles per block. */
+int lower_gemm_tile_epi(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_t k,
+                        isa_dtype dt, isa_dtype out_dt, unsigned nextra, ir_gemm_tile *t, err *e);
 /* HBM bytes GEMM tiling t moves for m x n x k (A and B in dt, C written in out_dt). */
 uint64_t lower_gemm_traffic(const ir_gemm_tile *t, uint64_t m, uint64_t n, uint64_t k, isa_dtype dt,
                             isa_dtype out_dt);

@@ -47,7 +47,16 @@ static int emit_matmul(emit *em, const ir_op *o)
                             .ldc = c->pitch,
                             .dt = o->dt,
                             .out_dt = c->dt,
-                            .tile = &o->tile};
+                            .tile = &o->tile,
+                            .epi = o->vops,
+                            .nepi = o->nvops};
+        if (o->nin > 2) {
+            const ir_tensor *x = ir_tensor_get(p, o->in[2]);
+            ga.has_ex = 1;
+            ga.ex = addr_of(p, o->in[2]) + gen_dt_bytes(x->dt, b * o->m * x->pitch);
+            ga.ldx = x->pitch;
+            ga.ex_dt = x->dt;
+        }
         if (gen_gemm(em->g, &ga))
             return -1;
     }

@@ -28,10 +28,12 @@ static uint64_t align_up(uint64_t a, uint64_t al)
 /* VMEM of a plan: two sets (double buffering) of an A buffer (one mt x kc chunk, or the
  * whole mt x K panel when A stays resident), a B buffer (kc x ng, or the K x ng panel), the
  * fp32 accumulator block and, for a narrower output, its cast copy. */
-static uint64_t plan_vmem(const ir_gemm_tile *t, uint64_t k, isa_dtype dt, isa_dtype odt)
+static uint64_t plan_vmem(const ir_gemm_tile *t, uint64_t k, isa_dtype dt, isa_dtype odt,
+                          unsigned nextra)
 {
     uint64_t b = gen_dt_bytes(dt, t->mt * (t->a_resident ? k : t->kc)) +
-                 gen_dt_bytes(dt, (t->w_resident ? k : t->kc) * t->ng) + t->mt * t->ng * 4;
+                 gen_dt_bytes(dt, (t->w_resident ? k : t->kc) * t->ng) +
+                 (1 + (uint64_t)nextra) * t->mt * t->ng * 4;
     if (odt != ISA_DT_FP32)
         b += gen_dt_bytes(odt, t->mt * t->ng);
     return 2 * align_up(b, 4 * TILE_VMEM_ALIGN);
@@ -104,6 +106,12 @@ static double plan_time(const cfg *c, const ir_gemm_tile *t, uint64_t m, uint64_
 int lower_gemm_tile(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_t k, isa_dtype dt,
                     isa_dtype out_dt, ir_gemm_tile *p, err *e)
 {
+    return lower_gemm_tile_epi(c, vmem, m, n, k, dt, out_dt, 0, p, e);
+}
+
+int lower_gemm_tile_epi(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_t k,
+                        isa_dtype dt, isa_dtype out_dt, unsigned nextra, ir_gemm_tile *p, err *e)
+{
     const uint64_t R = c->mxu_rows, C = c->mxu_cols, P = cfg_mxu_total(c);
     const uint64_t NT = cdiv(n, C), KT = cdiv(k, R);
     static const uint64_t mts[] = {0,   8192, 6144, 4096, 3072, 2048, 1536, 1024, 768,
@@ -145,7 +153,7 @@ int lower_gemm_tile(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_
                     if ((sched == 1 && (nng == 1 || t.kc == k)) ||
                         (sched == 2 && (nmb == 1 || t.kc == k)))
                         continue; /* resident or not, the same traffic */
-                    t.vmem_bytes = plan_vmem(&t, k, dt, out_dt);
+                    t.vmem_bytes = plan_vmem(&t, k, dt, out_dt, nextra);
                     if (t.vmem_bytes > vmem)
                         continue;
                     double tt = plan_time(c, &t, m, n, k, dt, out_dt);
@@ -231,7 +239,7 @@ int lower_tile(ir *p, err *e)
         if (o->code != IR_MATMUL)
             continue;
         isa_dtype odt = ir_tensor_get(p, o->out[0])->dt;
-        if (lower_gemm_tile(c, vmem, o->m, o->n, o->k, o->dt, odt, &o->tile, e))
+        if (lower_gemm_tile_epi(c, vmem, o->m, o->n, o->k, o->dt, odt, o->nin - 2, &o->tile, e))
             return -1;
         /* Parameters are laid out for their (forward) consumer, as XLA assigns parameter
          * layouts: a weight read in its stored shape keeps each kc x ng chunk contiguous, so
