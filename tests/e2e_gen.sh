@@ -74,6 +74,19 @@ if awk -v a="${per_head[95]}" -v b="${per_head[96]}" -v c="${per_head[97]}" \
     bad "attention per head on v3: 95 ${per_head[95]}, 96 ${per_head[96]}, 97 ${per_head[97]} s"
 fi
 
+# Layouts: weight-streaming (decode) GEMMs over power-of-two and odd widths reach at least
+# 50% of HBM peak on each preset: no shape falls onto a few pseudo-channels.
+for p in v4 v5e v7; do
+    for nk in "4096 4096" "8192 2048" "4000 6144" "16384 1024" "2048 16384" "3072 5120"; do
+        set -- $nk
+        "$bin" gen gemm --m 64 --n "$1" --k "$2" -c "$p" -o s.tpt >/dev/null &&
+            u=$("$bin" run -q -c "$p" --json - s.tpt | sed -n 's/.*"hbm_util": *\([0-9.e+-]*\).*/\1/p' | head -1)
+        if awk -v u="${u:-0}" 'BEGIN { exit !(u >= 0.5) }'; then ok; else
+            bad "gemm 64x$1x$2 on $p: ${u:-?} of HBM peak < 50%"
+        fi
+    done
+done
+
 # The memory plan: a 32B model at 4 sequences per chip fits v5e's 16 GiB (it did not when
 # every scratch buffer was sized at the widest activation and nothing was reused).
 if "$bin" gen llm-step --layers 1 --d-model 8192 --heads 64 --d-ff 28672 --vocab 32000 \
