@@ -1,9 +1,9 @@
 /* test_ir.c - the workload IR and each lowering pass alone on hand-built programs: the
  * builders and verifier reject malformed programs, lower_mem reuses dead buffers, keeps
  * persistent tensors and async collectives' buffers alive, pads pitches and names the
- * largest live tensors when the plan does not fit; lower_tile expands convolutions and
- * tiles GEMMs within VMEM; lower_emit writes a trace whose DMAs use the plan's addresses,
- * whose markers follow the regions, whose semaphores balance and whose collectives move
+ * largest live tensors when the plan does not fit; lower_tile lowers convolutions to
+ * implicit GEMMs and tiles GEMMs within VMEM; lower_emit writes a trace whose DMAs use the plan's
+ * addresses, whose markers follow the regions, whose semaphores balance and whose collectives move
  * their buffers through HBM and reduce on the vector unit. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -180,7 +180,7 @@ static void test_ir_view_outside_its_root_is_a_generator_bug(void **state)
     free(c);
 }
 
-static void test_ir_tile_expands_conv2d_into_im2col_and_a_gemm(void **state)
+static void test_ir_tile_lowers_conv2d_to_an_implicit_gemm(void **state)
 {
     (void)state;
     cfg *c = load("v4");
@@ -191,15 +191,20 @@ static void test_ir_tile_expands_conv2d_into_im2col_and_a_gemm(void **state)
     int out = ir_param_new(p, "out", ISA_DT_BF16, 2 * 16 * 16, 64);
     ir_region(p, "conv");
     assert_true(ir_conv2d(p, in, w, out, 2, 16, 16, 32, 64, 3, 3, 1, 1) >= 0);
+    int nt = ir_ntensors(p);
     assert_int_equal(lower_tile(p, &e), 0);
-    assert_int_equal(ir_nops(p), 2);
-    const ir_op *g = ir_op_get(p, 0), *m = ir_op_get(p, 1);
-    assert_int_equal(g->code, IR_GATHER);
+    /* One GEMM reading its patches from the input: no im2col tensor, no gather. */
+    assert_int_equal(ir_nops(p), 1);
+    assert_int_equal(ir_ntensors(p), nt);
+    const ir_op *m = ir_op_get(p, 0);
     assert_int_equal(m->code, IR_MATMUL);
-    assert_string_equal(m->region, "conv/gemm");
+    assert_string_equal(m->region, "conv");
     assert_int_equal(m->m, 2 * 16 * 16);
     assert_int_equal(m->k, 3 * 3 * 32);
     assert_int_equal(m->n, 64);
+    assert_true(m->tile.a_implicit);
+    assert_int_equal(m->in[0], in);
+    assert_int_equal(m->tile.a_stride, 32 * 2); /* consecutive pixels: stride x C elements */
     assert_true(m->tile.vmem_bytes > 0 && m->tile.vmem_bytes <= (uint64_t)cfg_vmem_total_bytes(c));
     ir_free(p);
     free(c);
@@ -309,7 +314,7 @@ int main(void)
         cmocka_unit_test(test_ir_mem_pads_pitches_to_an_odd_number_of_granules),
         cmocka_unit_test(test_ir_mem_out_of_hbm_names_the_largest_live_tensors),
         cmocka_unit_test(test_ir_view_outside_its_root_is_a_generator_bug),
-        cmocka_unit_test(test_ir_tile_expands_conv2d_into_im2col_and_a_gemm),
+        cmocka_unit_test(test_ir_tile_lowers_conv2d_to_an_implicit_gemm),
         cmocka_unit_test(test_ir_emit_uses_the_plan_and_balances_semaphores),
         cmocka_unit_test(test_ir_emit_without_tiling_is_refused),
     };

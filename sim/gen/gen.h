@@ -168,6 +168,7 @@ typedef struct gen_gemm_args {
     int has_ex;
     uint64_t ex, ldx;
     isa_dtype ex_dt;
+    uint64_t a_span; /* implicit GEMM (tile->a_implicit): bytes of the input A reads from */
 } gen_gemm_args;
 int gen_gemm(gen *g, const gen_gemm_args *a);
 

@@ -652,8 +652,18 @@ static int gemm_inputs(gen *g, gemm_state *st, uint64_t s)
     gen_fence *f = &st->ready[s % 2];
     /* One DMA per operand: whole row runs from HBM (long bursts), written into VMEM in the
      * MXU tile layout (TPU DMAs tile as they write). */
+    if (st->p.a_implicit) {
+        /* Implicit GEMM: the chunk's patch rows straight from the input, one run of a_block
+         * bytes per output pixel, a_stride apart (wrapping inside the input). */
+        uint64_t bytes = mr * kcw * ab, blk = st->p.a_block, str = st->p.a_stride;
+        uint64_t extent = (cdiv(bytes, blk) - 1) * str + blk;
+        uint64_t room = a->a_span > extent ? a->a_span - extent + 1 : 1;
+        if (gen_dma(g, 0, a->a + (m0 * str + k0 * ab) % room, gemm_abuf(st, s, mi, ki), bytes, blk,
+                    str, 0, gen_fence_sig(g, f)))
+            return -1;
+    }
     /* A resident panel is loaded by the first group (A) or block (B) that uses it. */
-    if (!(st->p.a_resident && gi > 0) &&
+    if (!st->p.a_implicit && !(st->p.a_resident && gi > 0) &&
         gemm_load(g, a->a + (m0 * a->lda + k0) * ab, gemm_abuf(st, s, mi, ki), mr, kcw * ab,
                   a->lda * ab, a->dt, f))
         return -1;

@@ -426,8 +426,7 @@ static int layer_fwd(model *md, unsigned l)
                    mm(md, M, 2 * F, D, hn, weight(md, l, md->wup, D, 2 * F, "wup"), up) ||
                    swiglu(md, M * F, flat(md, up, 0, M * F, "gate"),
                           flat(md, up, M * F, M * F, "up"), act) ||
-                   mm_residual(md, M, D, F, act, weight(md, l, md->wdown, F, D, "wdown"), h,
-                               xnext)
+                   mm_residual(md, M, D, F, act, weight(md, l, md->wdown, F, D, "wdown"), h, xnext)
                ? -1
                : 0;
 }

@@ -505,8 +505,9 @@ int ir_verify(const ir *p, err *e)
                 return err_set(e, "gen: op %d (%s, %s): bad output", i, nm, o->region);
         if (o->code == IR_MATMUL) {
             const ir_tensor *a = &p->t[o->in[0]], *w = &p->t[o->in[1]], *c = &p->t[o->out[0]];
-            if (a->rows < o->batch * o->m || a->cols < o->k || w->rows < o->batch * o->k ||
-                w->cols < o->n || c->rows < o->batch * o->m || c->cols < o->n)
+            int a_bad = !o->tile.a_implicit && (a->rows < o->batch * o->m || a->cols < o->k);
+            if (a_bad || w->rows < o->batch * o->k || w->cols < o->n || c->rows < o->batch * o->m ||
+                c->cols < o->n)
                 return err_set(e,
                                "gen: op %d (matmul %llux%llux%llu, %s): operand shapes "
                                "%s %llux%llu, %s %llux%llu, %s %llux%llu do not fit",

@@ -2,7 +2,7 @@
  * ops in program order (a schedule), with shapes, dtypes and the tensors' lifetimes.
  *
  * Pipeline (docs/generators.md): a frontend (gen_frontends.c, gen_models.c) builds an ir;
- * lower_tile.c expands ops the machine has no kernel for (conv2d -> im2col + matmul) and
+ * lower_tile.c lowers ops the machine has no kernel for (conv2d -> an implicit GEMM) and
  * chooses each op's VMEM tiling; lower_mem.c lays tensors out (padded pitches) and plans
  * HBM from lifetimes (buffers reused once dead); lower_emit.c writes the trace. Each pass
  * reads the ir and writes it (or the trace) and can run alone on a hand-built ir.
@@ -33,7 +33,7 @@ typedef enum ir_opcode {
     IR_CONV2D,     /* NHWC convolution: in [N*H*W, C], w [R*S*C, K], out [N*P*Q, K] */
     IR_FUSION,     /* fused elementwise chain over n elements (reductions, transcendentals) */
     IR_ATTENTION,  /* flash attention: QK^T, softmax (vector), PV; backward recomputes P */
-    IR_GATHER,     /* copy rows of `block` bytes `stride` apart (embedding lookup, im2col) */
+    IR_GATHER,     /* copy rows of `block` bytes `stride` apart (embedding lookup) */
     IR_TRANSPOSE,  /* out [cols, rows] = in^T (transposing DMA through VMEM) */
     IR_DSLICE,     /* dynamic slice: out = rows [row0, row0 + out.rows) of in */
     IR_DUS,        /* dynamic update slice: the elements of in, row-major, into the rows of out
@@ -80,6 +80,10 @@ typedef struct ir_gemm_tile {
     int m_outer;         /* loop order: row blocks outer (else column groups outer) */
     int b_blocked;       /* B (a parameter) is stored in this tiling's order: each kc x ng
                           * chunk contiguous, chunks k-major within a column group */
+    /* implicit GEMM (a convolution): A's rows are patches read straight from the input,
+     * runs of a_block bytes a_stride apart (one per output pixel), no im2col tensor */
+    int a_implicit;
+    uint64_t a_block, a_stride;
     uint64_t vmem_bytes; /* planned VMEM footprint */
 } ir_gemm_tile;
 

@@ -10,8 +10,8 @@
 
 #include "ir.h"
 
-/* lower_tile.c: rewrite ops without a kernel (IR_CONV2D -> IR_GATHER of im2col patches into
- * a new tensor + IR_MATMUL) and choose every matmul's tiling (op->tile). Returns 0, or -1
+/* lower_tile.c: rewrite ops without a kernel (IR_CONV2D -> an implicit-GEMM IR_MATMUL that
+ * reads its patches from the input) and choose every matmul's tiling (op->tile). Returns 0, or -1
  * with e filled (a GEMM whose smallest tiling does not fit VMEM). */
 int lower_tile(ir *p, err *e);
 

@@ -50,6 +50,10 @@ static int emit_matmul(emit *em, const ir_op *o)
                             .tile = &o->tile,
                             .epi = o->vops,
                             .nepi = o->nvops};
+        if (o->tile.a_implicit) {
+            const ir_tensor *r = ir_tensor_get(p, ir_root(p, o->in[0]));
+            ga.a_span = r->bytes - (ga.a - r->addr);
+        }
         if (o->nin > 2) {
             const ir_tensor *x = ir_tensor_get(p, o->in[2]);
             ga.has_ex = 1;

@@ -1,7 +1,7 @@
 /* lower_tile.c - the tiling and expansion pass: rewrites IR ops the machine has no kernel
- * for into ones it has (a convolution becomes an im2col gather into a patch tensor and a
- * GEMM on it) and chooses the VMEM tiling of every GEMM (op->tile), which lower_emit then
- * follows. The GEMM search and its VMEM formula are below and in docs/generators.md. */
+ * for into ones it has (a convolution becomes an implicit GEMM reading its patches
+ * straight from the input) and chooses the VMEM tiling of every GEMM (op->tile), which lower_emit
+ * then follows. The GEMM search and its VMEM formula are below and in docs/generators.md. */
 #include <stdio.h>
 #include <string.h>
 
@@ -194,35 +194,21 @@ int gen_gemm_plan_for(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint6
     return lower_gemm_tile(c, vmem, m, n, k, dt, out_dt, p, e);
 }
 
-/* conv2d -> im2col + GEMM: each output pixel's patch row gathers kw x C contiguous NHWC
- * elements per filter row into a [N*P*Q, R*S*C] tensor, then patches x weights. */
-static int expand_conv(ir *p, int i, err *e)
+/* conv2d -> an implicit GEMM, as a TPU compiler convolves: out[N*P*Q, K] = patches[N*P*Q,
+ * R*S*C] x filter[R*S*C, K] where the patch matrix is never built: each step's A chunk is
+ * read straight from the NHWC input, one run per output pixel (consecutive pixels
+ * stride x C elements apart). The matmul keeps the convolution's shapes in its attributes. */
+static void expand_conv(ir *p, int i)
 {
-    ir_op o = *ir_op_get(p, i);
-    uint64_t P = (o.ch + 2 * o.pad - o.kh) / o.stride + 1;
-    uint64_t Q = (o.cw + 2 * o.pad - o.kw) / o.stride + 1;
-    uint64_t M = o.cn * P * Q, K = o.cc * o.kh * o.kw, N = o.ck;
-    isa_dtype dt = o.dt;
-    int patches = ir_tensor_new(p, "im2col", dt, M, K);
-    if (patches < 0)
-        return ir_error(p, e);
-    uint64_t row = gen_dt_bytes(dt, o.kw * o.cc), stride = gen_dt_bytes(dt, o.cw * o.cc);
-    if (stride < row)
-        stride = row;
-    ir_op gth = {.code = IR_GATHER, .nin = 1, .nout = 1, .dt = dt, .batch = 1, .token = -1};
-    gth.in[0] = o.in[0];
-    gth.out[0] = patches;
-    gth.block = row;
-    gth.gstride = stride;
-    snprintf(gth.region, sizeof gth.region, "%.40s/im2col", o.region);
-    ir_op mm = {.code = IR_MATMUL, .nin = 2, .nout = 1, .dt = dt, .batch = 1, .token = -1};
-    mm.in[0] = patches;
-    mm.in[1] = o.in[1];
-    mm.out[0] = o.out[0];
-    mm.m = M, mm.n = N, mm.k = K;
-    snprintf(mm.region, sizeof mm.region, "%.40s/gemm", o.region);
-    *ir_op_at(p, i) = mm;
-    return ir_insert(p, i, &gth) < 0 ? ir_error(p, e) : 0;
+    ir_op *o = ir_op_at(p, i);
+    uint64_t P = (o->ch + 2 * o->pad - o->kh) / o->stride + 1;
+    uint64_t Q = (o->cw + 2 * o->pad - o->kw) / o->stride + 1;
+    o->code = IR_MATMUL;
+    o->m = o->cn * P * Q;
+    o->k = o->cc * o->kh * o->kw;
+    o->n = o->ck;
+    o->batch = 1;
+    o->tile.a_implicit = 1;
 }
 
 int lower_tile(ir *p, err *e)
@@ -232,15 +218,26 @@ int lower_tile(ir *p, err *e)
     if (ir_verify(p, e))
         return -1;
     for (int i = 0; i < ir_nops(p); i++)
-        if (ir_op_get(p, i)->code == IR_CONV2D && expand_conv(p, i, e))
-            return -1;
+        if (ir_op_get(p, i)->code == IR_CONV2D)
+            expand_conv(p, i);
     for (int i = 0; i < ir_nops(p); i++) {
         ir_op *o = ir_op_at(p, i);
         if (o->code != IR_MATMUL)
             continue;
         isa_dtype odt = ir_tensor_get(p, o->out[0])->dt;
+        int implicit = o->tile.a_implicit;
         if (lower_gemm_tile_epi(c, vmem, o->m, o->n, o->k, o->dt, odt, o->nin - 2, &o->tile, e))
             return -1;
+        if (implicit) {
+            uint64_t run = gen_dt_bytes(o->dt, o->tile.kc < o->cc ? o->tile.kc : o->cc);
+            o->tile.a_implicit = 1;
+            o->tile.a_block = run;
+            o->tile.a_stride = gen_dt_bytes(o->dt, o->stride * o->cc);
+            if (o->tile.a_stride < run)
+                o->tile.a_stride = run;
+            o->tile.a_resident = 0; /* the patch panel would be K x mt: stream it */
+            o->tile.m_outer = 0;
+        }
         /* Parameters are laid out for their (forward) consumer, as XLA assigns parameter
          * layouts: a weight read in its stored shape keeps each kc x ng chunk contiguous, so
          * a memory-bound GEMM streams it in long runs. Transposed reads (backward) see the
