@@ -394,6 +394,32 @@ static void test_gen_llm_training_and_decode(void **state)
     assert_true(d.matmuls < t.matmuls);
 }
 
+/* Grouped-query attention and an explicit head_dim: K and V projections and the cache are
+ * sized by the kv heads, Q and O by heads x head_dim; FLOPs stay exact, training (sharded)
+ * and decode. */
+static void test_gen_gqa_and_head_dim_flops_exact(void **state)
+{
+    (void)state;
+    trace_facts f;
+    gen_and_check("gen llm-step --layers 2 --d-model 512 --heads 8 --kv-heads 2 --head-dim 80 "
+                  "--d-ff 1408 --vocab 8000 --seq 256 --batch 4 --tensor-parallel 2 -c v7",
+                  &f, 0.0);
+    gen_and_check("gen llm-step --layers 2 --d-model 512 --heads 8 --kv-heads 1 --d-ff 1408 "
+                  "--vocab 8000 --seq 1024 --batch 8 --decode -c v7",
+                  &f, 0.0);
+    /* Fewer kv heads: fewer parameters, so fewer projection FLOPs than multi-head. */
+    char base[] = "gen llm-step --layers 2 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 "
+                  "--seq 1024 --batch 8 --decode -c v7";
+    char gqa[256];
+    snprintf(gqa, sizeof gqa, "%s --kv-heads 2", base);
+    assert_true(analytic(gqa) < analytic(base));
+    err e;
+    char bad[512];
+    snprintf(bad, sizeof bad, "%s --kv-heads 3 -o %s", base, out_path);
+    assert_int_not_equal(run_gen(bad, &e), 0);
+    assert_non_null(strstr(e.msg, "--kv-heads 3 must divide --heads 8"));
+}
+
 static void test_gen_7b_analytic_training_flops_close_to_6nd(void **state)
 {
     (void)state;
@@ -747,6 +773,7 @@ int main(void)
         cmocka_unit_test(test_gen_transformer_forward_and_training),
         cmocka_unit_test(test_gen_transformer_parallel_collectives),
         cmocka_unit_test(test_gen_llm_training_and_decode),
+        cmocka_unit_test(test_gen_gqa_and_head_dim_flops_exact),
         cmocka_unit_test(test_gen_7b_analytic_training_flops_close_to_6nd),
         cmocka_unit_test(test_gen_errors_name_the_problem),
         cmocka_unit_test(test_gen_help_returns_zero),
