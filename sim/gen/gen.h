@@ -200,6 +200,10 @@ int gen_gather(gen *g, uint64_t src, uint64_t src_bytes, uint64_t dst, uint64_t 
  * contiguous). A dynamic-update-slice (a KV cache's new token) is one. */
 int gen_copy2d(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, uint64_t dst,
                uint64_t dblock, uint64_t dstride, uint64_t bytes);
+/* The same with the writes left in flight, signalling `done` (NULL: the emitter's late
+ * fence), when the copy fits one VMEM chunk; else as gen_copy2d. */
+int gen_copy2d_async(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, uint64_t dst,
+                     uint64_t dblock, uint64_t dstride, uint64_t bytes, gen_fence *done);
 /* Wait for the collectives issued without a fence (gradient reductions). */
 int gen_wait_late(gen *g);
 
@@ -210,7 +214,8 @@ int gen_wait_late(gen *g);
 typedef struct gen_attn_args {
     uint64_t batch, heads, seq, head_dim, kv_len; /* kv_len: keys per sequence */
     uint64_t kv_heads;                            /* 0: heads (grouped-query: fewer) */
-    int kv_head_major; /* k, v laid out [batch][kv head][key][head_dim] (a KV cache) */
+    int kv_head_major; /* k, v: one row per (batch, kv head) of kv_len x head_dim elements,
+                        * rows kv_ld apart (a KV cache) */
     uint64_t q, k, v, o, dout, dq, dk, dv, ld, kv_ld;
     int causal, backward;
     isa_dtype dt;

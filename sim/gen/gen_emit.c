@@ -194,7 +194,12 @@ int gen_dma(gen *g, int to_hbm, uint64_t hbm, uint64_t vmem, uint64_t bytes, uin
         block = stride = 0; /* contiguous after all */
     uint64_t extent = block ? (cdiv(bytes, block) - 1) * stride + block : bytes;
     if (hbm + extent > g->hbm_cap || vmem + bytes > g->vmem_cap)
-        return gen_fail(g, "gen: DMA outside memory (generator bug)");
+        return gen_fail(g,
+                        "gen: DMA outside memory: hbm %llu + %llu of %llu, vmem %llu + %llu of "
+                        "%llu (generator bug)",
+                        (unsigned long long)hbm, (unsigned long long)extent,
+                        (unsigned long long)g->hbm_cap, (unsigned long long)vmem,
+                        (unsigned long long)bytes, (unsigned long long)g->vmem_cap);
     isa_insn in = {.op = to_hbm ? ISA_OP_DMA_V2H : ISA_OP_DMA_H2V,
                    .wait = (uint16_t)wait,
                    .signal = (uint16_t)signal};
@@ -392,6 +397,25 @@ static uint64_t ugcd(uint64_t a, uint64_t b)
     return a;
 }
 
+/* One side of a copy chunk, split by whole blocks over up to dma.engines DMAs: a strided
+ * transfer of small blocks is latency-bound on one engine (each block is its own HBM
+ * request), so its pieces run on several engines at once. */
+static int copy_part(gen *g, int to_hbm, uint64_t hbm, uint64_t vmem, uint64_t n, uint64_t block,
+                     uint64_t stride, gen_fence *f)
+{
+    uint64_t nb = block ? cdiv(n, block) : 1;
+    uint64_t parts = umin(g->c->dma_engines, nb), per = cdiv(nb, parts);
+    if (!block || parts <= 1)
+        return gen_dma(g, to_hbm, hbm, vmem, n, block, stride, 0, gen_fence_sig(g, f));
+    for (uint64_t b0 = 0; b0 < nb; b0 += per) {
+        uint64_t len = umin(per * block, n - b0 * block);
+        if (gen_dma(g, to_hbm, hbm + b0 * stride, vmem + b0 * block, len, block, stride, 0,
+                    gen_fence_sig(g, f)))
+            return -1;
+    }
+    return 0;
+}
+
 /* Chunks hold whole blocks of both sides (a multiple of their lcm), double-buffered. */
 int gen_copy2d(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, uint64_t dst,
                uint64_t dblock, uint64_t dstride, uint64_t bytes)
@@ -414,13 +438,30 @@ int gen_copy2d(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, uint64_t
         uint64_t so = sblock ? off / sblock * sstride : off,
                  dof = dblock ? off / dblock * dstride : off;
         if ((c >= 2 && gen_fence_wait(g, &wb[c % 2])) ||
-            gen_dma(g, 0, src + so, buf[c % 2], n, sblock, sstride, 0, gen_fence_sig(g, &rd)) ||
+            copy_part(g, 0, src + so, buf[c % 2], n, sblock, sstride, &rd) ||
             gen_fence_wait(g, &rd) ||
-            gen_dma(g, 1, dst + dof, buf[c % 2], n, dblock, dstride, 0,
-                    gen_fence_sig(g, &wb[c % 2])))
+            copy_part(g, 1, dst + dof, buf[c % 2], n, dblock, dstride, &wb[c % 2]))
             return -1;
     }
     return gen_fence_wait(g, &wb[0]) || gen_fence_wait(g, &wb[1]) ? -1 : 0;
+}
+
+int gen_copy2d_async(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, uint64_t dst,
+                     uint64_t dblock, uint64_t dstride, uint64_t bytes, gen_fence *done)
+{
+    if (g->failed)
+        return -1;
+    if (bytes > umin(g->vmem_cap / 4, 8u << 20))
+        return gen_copy2d(g, src, sblock, sstride, dst, dblock, dstride, bytes);
+    uint64_t buf;
+    gen_fence rd = {.sem = -1};
+    gen_vmem_reset(g);
+    return gen_vmem_alloc(g, bytes, &buf) ||
+                   copy_part(g, 0, src, buf, bytes, sblock, sstride, &rd) ||
+                   gen_fence_wait(g, &rd) ||
+                   copy_part(g, 1, dst, buf, bytes, dblock, dstride, done ? done : &g->late)
+               ? -1
+               : 0;
 }
 
 int gen_finish(gen *g, err *e)
@@ -821,13 +862,18 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
                 return -1;
             blocks++;
         }
-        if (gemm_compute(g, &st, s))
+        /* Memory-bound plans (loads_first) issue step s+1's loads (into step s-1's buffers)
+         * and step s-1's write-back before step s's matmuls: the MXU queues
+         * (core.queue_depth) are short next to a step's tiles, and the dispatcher would
+         * otherwise reach the loads only when the MXUs had nearly finished step s,
+         * serialising loads and compute. Compute-bound plans emit the matmuls first, so the
+         * MXUs never drain between steps. The loads go to the DMA queue before the
+         * write-back, whose DMA waits for the vector unit's cast. */
+        if (!p->loads_first && gemm_compute(g, &st, s))
             return -1;
         if (s >= 1) {
             uint64_t pg, pm, pk;
             gemm_step(&st, s - 1, &pg, &pm, &pk);
-            /* The next step's loads go to the DMA queue before this write-back, whose DMA
-             * waits (in order, at the queue head) for the vector unit's cast. */
             if (gen_fence_wait(g, &st.done[(s - 1) % 2]))
                 return -1;
             if (s + 1 < st.steps && gemm_inputs(g, &st, s + 1))
@@ -835,6 +881,8 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
             if (pk == st.nkc - 1 && gemm_writeback(g, &st, s - 1))
                 return -1;
         }
+        if (p->loads_first && gemm_compute(g, &st, s))
+            return -1;
     }
     if (gen_fence_wait(g, &st.done[(st.steps - 1) % 2]) || gemm_writeback(g, &st, st.steps - 1) ||
         gen_fence_wait(g, &st.wb[0]) || gen_fence_wait(g, &st.wb[1]))
@@ -1355,9 +1403,9 @@ int gen_attention(gen *g, const gen_attn_args *args)
                      .kvbs = args->kv_len * args->kv_ld,
                      .kvrs = args->kv_ld,
                      .kvhs = args->head_dim};
-    if (args->kv_head_major) {
+    if (args->kv_head_major) { /* one row of kv_ld elements per (batch, kv head) */
         st.kvrs = args->head_dim;
-        st.kvhs = args->kv_len * args->head_dim;
+        st.kvhs = args->kv_ld;
         st.kvbs = kvh * st.kvhs;
     }
     if (st.grp > 1 && args->seq == 1 && !args->causal && !args->backward) {

@@ -32,18 +32,18 @@ typedef struct model {
     /* parameters: one contiguous region (the optimizer streams over it), weights padded to
      * the layout pitch inside it */
     int params, grads;
-    uint64_t nparams;                    /* elements held by this chip */
-    uint64_t wq, wk, wv, wo, wup, wdown; /* element offsets inside a layer's block */
-    uint64_t layer_n, lm_n;              /* elements of one layer's weights, of the LM head */
-    uint64_t layer_real, nreal; /* the same without layout padding (what collectives move) */
-    int gathered[3], ggrad[2];  /* FSDP: gathered weights, full-size gradients */
+    uint64_t nparams;              /* elements held by this chip */
+    uint64_t wqkv, wo, wup, wdown; /* element offsets inside a layer's block (Q|K|V fused) */
+    uint64_t layer_n, lm_n;        /* elements of one layer's weights, of the LM head */
+    uint64_t layer_real, nreal;    /* the same without layout padding (what collectives move) */
+    int gathered[3], ggrad[2];     /* FSDP: gathered weights, full-size gradients */
     uint64_t gbufs;
     int pre, pre_layer; /* FSDP: token of the prefetch all-gather, and for which layer */
     int gf[2];          /* FSDP: tokens of the reduce-scatters reading ggrad[i] */
     int *xsave, *kcache, *vcache;
     /* training: forward activations the backward reads, shared by every layer (-1 until
      * made); forward-only steps make them per layer */
-    int xn, q, k, v, ao, h, hn, up, act;
+    int xn, qkv, ao, h, hn, up, act;
     int dx; /* training: gradient of the current layer's output */
     int lm_w, glm, xf, logits;
 } model;
@@ -347,15 +347,25 @@ static int flat(model *md, int t, uint64_t off, uint64_t n, const char *name)
     return ir_view(md->p, t, name, B(md->dt, off), 1, n, n);
 }
 
+/* Columns [c0, c0 + n) of every row of t (t's rows and pitch). */
+static int cols(model *md, int t, uint64_t c0, uint64_t n, const char *name)
+{
+    const ir_tensor *x = ir_tensor_get(md->p, t);
+    uint64_t pitch = lay_pitch(md, x->rows, x->cols);
+    return ir_view(md->p, t, name, B(md->dt, c0), x->rows, n, pitch);
+}
+
 static int attention_fwd(model *md, unsigned l, int q, int k, int v, int ao)
 {
     ir *p = md->p;
     uint64_t sp = md->sp;
-    if (md->decode) {
+    if (md->decode) { /* k, v: the KV cache, one row per (batch, kv head) */
         const int in[3] = {q, k, v};
-        return ir_attention(p, in, 3, &ao, 1, md->bc, md->hl, md->kvl, 1, md->S, md->hd, 0, 0) < 0
-                   ? -1
-                   : 0;
+        int i = ir_attention(p, in, 3, &ao, 1, md->bc, md->hl, md->kvl, 1, md->S, md->hd, 0, 0);
+        if (i < 0)
+            return -1;
+        ir_op_at(p, i)->kv_head_major = 1;
+        return 0;
     }
     if (sp <= 1) {
         const int in[3] = {q, k, v};
@@ -390,30 +400,31 @@ static int layer_fwd(model *md, unsigned l)
     if (fsdp_gather(md, l, next) || layernorm(md, M * D, x, xn))
         return -1;
     ir_region(p, "L%u/fwd/attn", l);
-    int q = saved(md, &md->q, "q", M, A), ao = saved(md, &md->ao, "ao", M, A), k, v;
+    /* Q, K and V come from one GEMM against the concatenated [D, A + 2 KA] weight (as
+     * fused-QKV implementations store it); q, k, v are column windows of its output. */
+    uint64_t W3 = A + 2 * KA;
+    int ao = saved(md, &md->ao, "ao", M, A);
+    int qkv = saved(md, &md->qkv, "qkv", M, W3);
+    int q = cols(md, qkv, 0, A, "q"), k = cols(md, qkv, A, KA, "k");
+    int v = cols(md, qkv, A + KA, KA, "v");
+    if (mm(md, M, W3, D, xn, weight(md, l, md->wqkv, D, W3, "wqkv"), qkv))
+        return -1;
     if (md->decode) {
-        /* The KV cache is laid out [batch][kv head][position][head_dim], so attention reads
-         * each head's keys as one contiguous run; the new token's K and V (rows of KA)
-         * are written into position S-1 of every (batch, kv head) by a
-         * dynamic-update-slice. */
+        /* The KV cache is laid out [batch][kv head][position][head_dim], one padded row per
+         * (batch, kv head) (a power-of-two row would put every head's slot S-1 on the same
+         * pseudo-channels), so attention reads each head's keys as one contiguous run. The
+         * new token's K and V are written into position S-1 of every (batch, kv head) by a
+         * dynamic-update-slice left in flight: nothing later in the step reads those rows
+         * from HBM (attention has the new token's K and V at hand; timed as reading the
+         * whole cache), so the writes overlap attention and finish by the end. */
         uint64_t hd = md->hd, pos = B(md->dt, (md->S - 1) * hd);
+        uint64_t rp = ir_pitch(p, md->S * hd, md->dt); /* padded: heads rotate channels */
+        int kw = ir_view(p, md->kcache[l], "k.slot", pos, md->bc * md->kvl, hd, rp);
+        int vw = ir_view(p, md->vcache[l], "v.slot", pos, md->bc * md->kvl, hd, rp);
+        if (ir_dus_async(p, k, kw, IR_TOKEN_LATE) < 0 || ir_dus_async(p, v, vw, IR_TOKEN_LATE) < 0)
+            return -1;
         k = md->kcache[l];
         v = md->vcache[l];
-        int kn = tmp(md, "k.new", M, KA), vn = tmp(md, "v.new", M, KA);
-        int kw = ir_view(p, k, "k.slot", pos, md->bc * md->kvl, hd, md->S * hd);
-        int vw = ir_view(p, v, "v.slot", pos, md->bc * md->kvl, hd, md->S * hd);
-        if (mm(md, M, A, D, xn, weight(md, l, md->wq, D, A, "wq"), q) ||
-            mm(md, M, KA, D, xn, weight(md, l, md->wk, D, KA, "wk"), kn) ||
-            mm(md, M, KA, D, xn, weight(md, l, md->wv, D, KA, "wv"), vn) || ir_dus(p, kn, kw) < 0 ||
-            ir_dus(p, vn, vw) < 0)
-            return -1;
-    } else {
-        k = saved(md, &md->k, "k", M, KA);
-        v = saved(md, &md->v, "v", M, KA);
-        if (mm(md, M, A, D, xn, weight(md, l, md->wq, D, A, "wq"), q) ||
-            mm(md, M, KA, D, xn, weight(md, l, md->wk, D, KA, "wk"), k) ||
-            mm(md, M, KA, D, xn, weight(md, l, md->wv, D, KA, "wv"), v))
-            return -1;
     }
     int h = saved(md, &md->h, "h", M, D);
     if (attention_fwd(md, l, q, k, v, ao) ||
@@ -456,13 +467,17 @@ static int layer_bwd(model *md, unsigned l)
         ir_wait(p, tf) < 0 || layernorm_bwd(md, M * D, dhn, md->h, dh))
         return -1;
     ir_region(p, "L%u/bwd/attn", l);
-    int dao = tmp(md, "dao", M, A);
-    int dq = tmp(md, "dq", M, A), dk = tmp(md, "dk", M, KA), dv = tmp(md, "dv", M, KA);
+    uint64_t W3 = A + 2 * KA;
+    int dao = tmp(md, "dao", M, A), dqkv = tmp(md, "dqkv", M, W3);
+    int dq = cols(md, dqkv, 0, A, "dq"), dk = cols(md, dqkv, A, KA, "dk");
+    int dv = cols(md, dqkv, A + KA, KA, "dv");
+    int q = cols(md, md->qkv, 0, A, "q"), k = cols(md, md->qkv, A, KA, "k");
+    int v = cols(md, md->qkv, A + KA, KA, "v");
     if (mm(md, M, A, D, dh, weight(md, l, md->wo, A, D, "wo"), dao) ||
         mm(md, A, D, M, md->ao, dh, grad(md, l, md->wo, A, D, "wo")))
         return -1;
     if (sp <= 1) {
-        const int in[5] = {md->q, md->k, md->v, md->ao, dao}, out[3] = {dq, dk, dv};
+        const int in[5] = {q, k, v, md->ao, dao}, out[3] = {dq, dk, dv};
         if (ir_attention(p, in, 5, out, 3, md->bc, md->hl, md->kvl, md->S, md->S, md->hd, 1, 1) < 0)
             return -1;
     } else {
@@ -476,20 +491,14 @@ static int layer_bwd(model *md, unsigned l)
         if (sp_alltoall(md, &dao, &dos, 1, B(md->dt, M * A), "bwd/attn", l) ||
             ir_attention(p, in, 5, ds, 3, md->bc, md->hl / sp, md->kvl / sp, md->S, md->S, md->hd,
                          1, 1) < 0 ||
-            sp_alltoall(md, ds, dout, 3, B(md->dt, M * (A + 2 * KA)), "bwd/attn", l))
+            sp_alltoall(md, ds, dout, 3, B(md->dt, M * W3), "bwd/attn", l))
             return -1;
     }
-    int dxq = tmp(md, "dxq", M, D), dxk = tmp(md, "dxk", M, D), dxv = tmp(md, "dxv", M, D);
-    int dsum = tmp(md, "dsum", M, D);
-    if (mm(md, M, D, A, dq, weight(md, l, md->wq, D, A, "wq"), dxq) ||
-        mm(md, M, D, KA, dk, weight(md, l, md->wk, D, KA, "wk"), dxk) ||
-        mm(md, M, D, KA, dv, weight(md, l, md->wv, D, KA, "wv"), dxv))
-        return -1;
-    /* Sum the three input-gradient parts and start their TP all-reduce; the weight
-     * gradients run behind it; then norm-1 backward and the residual path. */
+    /* The input gradient of the fused QKV projection in one GEMM; its TP all-reduce runs
+     * behind the weight-gradient GEMM; then norm-1 backward and the residual path. */
     isa_dtype dt = md->dt;
-    const int in3[3] = {dxq, dxk, dxv}, in2[2] = {dsum, md->dx};
-    const ir_vop sum[] = {{ISA_OP_V_ADD, 0, 4, dt, 0, 0}, {ISA_OP_V_ADD, 1, 3, dt, 0, 0}};
+    int dxn = tmp(md, "dxn", M, D);
+    const int in2[2] = {dxn, md->dx};
     const ir_vop ops[] = {
         {ISA_OP_V_MUL, 0, 3, dt, 0, 0},
         {ISA_OP_V_REDUCE, 3, 3, dt, (unsigned)D, 0},
@@ -501,10 +510,9 @@ static int layer_bwd(model *md, unsigned l)
     tf = ir_token_new(p);
     int gl = md->fsdp ? md->ggrad[l % 2] : flat(md, md->grads, l * md->layer_n, md->layer_n, "dL");
     int dst = md->fsdp ? shard(md, md->grads, l) : gl;
-    return vpass(md, M * D, in3, 3, dsum, sum, 2) || tp_allreduce_start(md, dsum, M * D, tf) ||
-                   mm(md, D, A, M, md->xn, dq, grad(md, l, md->wq, D, A, "wq")) ||
-                   mm(md, D, KA, M, md->xn, dk, grad(md, l, md->wk, D, KA, "wk")) ||
-                   mm(md, D, KA, M, md->xn, dv, grad(md, l, md->wv, D, KA, "wv")) ||
+    return mm(md, M, D, W3, dqkv, weight(md, l, md->wqkv, D, W3, "wqkv"), dxn) ||
+                   tp_allreduce_start(md, dxn, M * D, tf) ||
+                   mm(md, D, W3, M, md->xn, dqkv, grad(md, l, md->wqkv, D, W3, "wqkv")) ||
                    ir_wait(p, tf) < 0 || vpass(md, M * D, in2, 2, md->dx, ops, 4) ||
                    grad_reduce(md, gl, dst, md->layer_real, what, md->gf[l % 2])
                ? -1
@@ -544,13 +552,11 @@ static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int 
     md->xsave = xs;
     md->kcache = kc;
     md->vcache = vc;
-    md->xn = md->q = md->k = md->v = md->ao = md->h = md->hn = md->up = md->act = -1;
+    md->xn = md->qkv = md->ao = md->h = md->hn = md->up = md->act = -1;
     md->dx = md->lm_w = md->glm = -1;
     uint64_t D = md->D, A = md->A, KA = md->KA, F = md->F, M = md->M;
-    md->wq = 0;
-    md->wk = md->wq + wsize(md, D, A);
-    md->wv = md->wk + wsize(md, D, KA);
-    md->wo = md->wv + wsize(md, D, KA);
+    md->wqkv = 0;
+    md->wo = md->wqkv + wsize(md, D, A + 2 * KA);
     md->wup = md->wo + wsize(md, A, D);
     md->wdown = md->wup + wsize(md, D, 2 * F);
     md->layer_n = md->wdown + wsize(md, F, D);
@@ -580,8 +586,8 @@ static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int 
     }
     if (md->decode)
         for (uint64_t l = 0; l < md->L; l++) {
-            kc[l] = ir_param_new(p, "kv_cache.k", dt, md->bc * md->kvl * md->S, md->hd);
-            vc[l] = ir_param_new(p, "kv_cache.v", dt, md->bc * md->kvl * md->S, md->hd);
+            kc[l] = ir_param_new(p, "kv_cache.k", dt, md->bc * md->kvl, md->S * md->hd);
+            vc[l] = ir_param_new(p, "kv_cache.v", dt, md->bc * md->kvl, md->S * md->hd);
         }
     if (md->train)
         md->dx = tmp(md, "dx", M, D);

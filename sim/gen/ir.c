@@ -310,11 +310,21 @@ int ir_dslice(ir *p, int in, int out, uint64_t row0)
     return i;
 }
 
+static int check_token(ir *p, int token);
+
 int ir_dus(ir *p, int in, int out)
 {
+    return ir_dus_async(p, in, out, -1);
+}
+
+int ir_dus_async(ir *p, int in, int out, int token)
+{
+    if (token >= 0 && check_token(p, token))
+        return -1;
     int i = op_add(p, IR_DUS, &in, 1, &out, 1);
     if (i < 0)
         return -1;
+    p->op[i].token = token;
     if (p->t[in].rows * p->t[in].cols != p->t[out].rows * p->t[out].cols)
         return ir_fail(p, "gen: dynamic-update-slice of %s into %s: element counts differ",
                        p->t[in].name, p->t[out].name);

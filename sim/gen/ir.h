@@ -78,6 +78,7 @@ typedef struct ir_gemm_tile {
     int a_resident;      /* a block's mt x K panel of A stays in VMEM over the groups */
     int w_resident;      /* a group's K x ng panel of B stays in VMEM over the blocks */
     int m_outer;         /* loop order: row blocks outer (else column groups outer) */
+    int loads_first;     /* memory-bound: issue a step's loads before its matmuls */
     int b_blocked;       /* B (a parameter) is stored in this tiling's order: each kc x ng
                           * chunk contiguous, chunks k-major within a column group */
     /* implicit GEMM (a convolution): A's rows are patches read straight from the input,
@@ -103,7 +104,7 @@ typedef struct ir_op {
     unsigned nvops;
     uint64_t heads, kv_heads, seq, kv_len, head_dim;
     int causal, backward;
-    int kv_head_major; /* attention: k/v rows are (batch, kv head, key), head_dim columns */
+    int kv_head_major; /* attention: k/v rows are (batch, kv head), keys x head_dim columns */
     /* conv2d */
     uint64_t cn, ch, cw, cc, ck, kh, kw, stride, pad;
     /* gather: block / stride in bytes; dslice: first row */
@@ -171,6 +172,9 @@ int ir_gather(ir *p, int src, int dst, uint64_t block, uint64_t stride);
 int ir_transpose(ir *p, int in, int out);
 int ir_dslice(ir *p, int in, int out, uint64_t row0);
 int ir_dus(ir *p, int in, int out);
+/* The same, asynchronous: its HBM writes signal `token` (-1: synchronous) and an IR_WAIT on
+ * the token completes it (a KV cache write nothing later in the step reads). */
+int ir_dus_async(ir *p, int in, int out, int token);
 /* Collective isa_op over `axes` moving `bytes` per chip (ISA convention); in/out (-1: none)
  * are the HBM buffers it reads and writes; signals `token`. */
 int ir_collective(ir *p, int isa_op, unsigned axes, uint64_t bytes, int in, int out, int token);

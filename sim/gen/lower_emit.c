@@ -6,6 +6,7 @@
  * fences: every op that signals token t adds one signal to t's pooled semaphore, and IR_WAIT
  * emits the matching sync.waits (IR_TOKEN_LATE is the emitter's fence for collectives left
  * in flight, drained by gen_finish at the end). */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -141,6 +142,11 @@ static int emit_dus(emit *em, const ir_op *o)
     const ir *p = em->p;
     const ir_tensor *s = ir_tensor_get(p, o->in[0]), *d = ir_tensor_get(p, o->out[0]);
     uint64_t sb = gen_dt_bytes(s->dt, s->cols), db = gen_dt_bytes(d->dt, d->cols);
+    if (o->token >= 0)
+        return gen_copy2d_async(em->g, addr_of(p, o->in[0]), s->pitch == s->cols ? 0 : sb,
+                                gen_dt_bytes(s->dt, s->pitch), addr_of(p, o->out[0]),
+                                d->pitch == d->cols ? 0 : db, gen_dt_bytes(d->dt, d->pitch),
+                                gen_dt_bytes(s->dt, s->rows * s->cols), fence_of(em, o->token));
     return gen_copy2d(em->g, addr_of(p, o->in[0]), s->pitch == s->cols ? 0 : sb,
                       gen_dt_bytes(s->dt, s->pitch), addr_of(p, o->out[0]),
                       d->pitch == d->cols ? 0 : db, gen_dt_bytes(d->dt, d->pitch),
@@ -244,8 +250,16 @@ int lower_emit(const ir *p, const char *path, const char *note, err *e)
             free(em.fence);
             return -1;
         }
-        if (rc)
+        if (rc) {
+            /* Name the op whose kernel failed (a generator bug names its instruction). */
+            err *ge = gen_err(em.g);
+            if (ge->kind == ERR_INPUT && strstr(ge->msg, "generator bug")) {
+                char msg[ERR_MSG_MAX];
+                snprintf(msg, sizeof msg, "%s", ge->msg);
+                err_set(ge, "%s [op %d, %s]", msg, i, o->region);
+            }
             goto fail;
+        }
     }
     /* Tokens still signalled at the end are waited for (the trace ends with nothing in
      * flight), then the emitter drains its own fence. */

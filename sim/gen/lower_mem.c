@@ -82,14 +82,16 @@ static int lifetimes(ir *p, err *e)
             touch(p, o->in[j], i);
         for (unsigned j = 0; j < o->nout; j++)
             touch(p, o->out[j], i);
-        if (o->code == IR_COLLECTIVE || o->code == IR_SEND || o->code == IR_RECV) {
+        if (o->code == IR_COLLECTIVE || o->code == IR_SEND || o->code == IR_RECV ||
+            (o->code == IR_DUS && o->token >= 0)) {
             if (pending[o->token] < 0)
                 pending[o->token] = i;
         } else if (o->code == IR_WAIT && pending[o->token] >= 0) {
             for (int k = pending[o->token]; k < i; k++) {
                 const ir_op *c = ir_op_get(p, k);
                 if (c->token != o->token || c->code == IR_WAIT || c->code >= IR_OPCODE_COUNT ||
-                    (c->code != IR_COLLECTIVE && c->code != IR_SEND && c->code != IR_RECV))
+                    (c->code != IR_COLLECTIVE && c->code != IR_SEND && c->code != IR_RECV &&
+                     c->code != IR_DUS))
                     continue;
                 for (unsigned j = 0; j < c->nin; j++)
                     touch(p, c->in[j], i);
@@ -104,8 +106,8 @@ static int lifetimes(ir *p, err *e)
             continue;
         for (int k = pending[t]; k < nop; k++) {
             const ir_op *c = ir_op_get(p, k);
-            if (c->token == t &&
-                (c->code == IR_COLLECTIVE || c->code == IR_SEND || c->code == IR_RECV)) {
+            if (c->token == t && (c->code == IR_COLLECTIVE || c->code == IR_SEND ||
+                                  c->code == IR_RECV || c->code == IR_DUS)) {
                 for (unsigned j = 0; j < c->nin; j++)
                     touch(p, c->in[j], nop);
                 for (unsigned j = 0; j < c->nout; j++)

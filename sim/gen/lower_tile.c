@@ -179,8 +179,15 @@ int lower_gemm_tile_epi(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uin
             }
         }
     }
-    if (found)
+    if (found) {
+        /* Memory-bound (HBM time above the MXU time at peak): the emitter issues each step's
+         * loads before its matmuls, keeping HBM busy; compute-bound, the matmuls first, so
+         * the MXU queues never drain between steps. */
+        double comp = 2.0 * (double)m * (double)n * (double)k / cfg_peak_flops(c, dt);
+        double mem = (double)lower_gemm_traffic(p, m, n, k, dt, out_dt) / cfg_hbm_peak_bps(c);
+        p->loads_first = mem > comp;
         return 0;
+    }
     return err_set(e,
                    "gen: gemm %llux%llux%llu: even an 1-row block with one %llux%llu tile does "
                    "not fit in %llu bytes of VMEM",
