@@ -87,6 +87,16 @@ for p in v4 v5e v7; do
     done
 done
 
+# Decode: a Llama-3-8B step (GQA 32/8 heads, batch 64, 8K context) on one v7 chip keeps HBM
+# at >= 75% of peak over the step (KV cache and weight streams without gaps).
+"$bin" gen llm-step --layers 32 --d-model 4096 --heads 32 --kv-heads 8 --d-ff 14336 \
+    --vocab 128256 --seq 8192 --batch 64 --decode -c v7 -o l8b.tpt >/dev/null &&
+    u=$("$bin" run -q -c v7 --json - l8b.tpt | sed -n 's/.*"hbm_util": *\([0-9.e+-]*\).*/\1/p' | head -1)
+if awk -v u="${u:-0}" 'BEGIN { exit !(u >= 0.75) }'; then ok; else
+    bad "Llama-3-8B decode on v7: ${u:-?} of HBM peak < 75%"
+fi
+rm -f l8b.tpt
+
 # The memory plan: a 32B model at 4 sequences per chip fits v5e's 16 GiB (it did not when
 # every scratch buffer was sized at the widest activation and nothing was reused).
 if "$bin" gen llm-step --layers 1 --d-model 8192 --heads 64 --d-ff 28672 --vocab 32000 \
@@ -105,7 +115,7 @@ for t in "$src"/traces/*.tpt; do
         continue
     fi
     # shellcheck disable=SC2086
-    if ! (cd "$src" && "$bin" ${note/-o traces\/$name/-o $work/re.tpt}) 2>err.txt; then
+    if ! (cd "$src" && "$bin" ${note/-o traces\/$name/-o $work/re.tpt}) 2>err.txt >/dev/null; then
         bad "$name: '$note' failed: $(cat err.txt)"
         continue
     fi
