@@ -53,7 +53,7 @@ fi
 
 # The memory-bound reference: a streamed elementwise add reaches >= 85% of HBM peak.
 for p in v4 v5e v5p v6e v7; do
-    "$bin" gen elementwise --op add --elements 64M --dtype bf16 -c "$p" -o e.tpt &&
+    "$bin" gen elementwise --op add --elements 64M --dtype bf16 -c "$p" -o e.tpt >/dev/null &&
         hbm=$("$bin" run -c "$p" e.tpt | sed -n 's/^  HBM .* peak (\([0-9.]*\)%).*/\1/p')
     if awk -v u="${hbm:-0}" 'BEGIN { exit !(u >= 85 && u <= 100) }'; then ok; else
         bad "elementwise 64M on $p: ${hbm:-?}% of HBM peak, expected 85..100%"
