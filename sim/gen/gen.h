@@ -1,11 +1,14 @@
 /* gen.h - workload trace generators (`tpusim gen KIND`): GEMM, elementwise, conv2d, MLP,
- * attention, transformer block and whole-LLM training/decode steps, emitted as the SPMD
- * program of one chip for a given config. Instructions stream to the trace writer as they
- * are generated; nothing is built in memory. See docs/generators.md.
+ * attention, transformer block and whole-LLM training/decode steps, compiled as the SPMD
+ * program of one chip for a given config: a frontend builds the workload IR (ir.h), the
+ * lowering (lower.h) plans and emits it; instructions stream to the trace writer as they
+ * are emitted (only the IR, a few tensors and ops per layer, is held in memory). See
+ * docs/generators.md.
  *
  * The first half is the public interface (kinds, options, running, FLOP accounting); the
- * second half is shared between the generator files (gen.c, gen_emit.c, gen_models.c) only.
- * The command line (argv, --help) is sim/cli/cli_gen.c. */
+ * second half is shared inside the gen library only: the emission kernels of gen_emit.c that
+ * lower_emit.c drives, and the frontends. The command line (argv, --help) is
+ * sim/cli/cli_gen.c. */
 #ifndef TPU_GEN_H
 #define TPU_GEN_H
 
@@ -139,7 +142,9 @@ void gen_coll_buffer(gen *g, uint64_t hbm, uint64_t span);
 /* Wait for every outstanding DMA write and collective (end of an operator). */
 int gen_drain(gen *g);
 
-/* Per-chip HBM bump allocator (4 KiB aligned); fails when the chip's HBM is exhausted. */
+/* Per-chip HBM bump allocator (4 KiB aligned); fails when the chip's HBM is exhausted. Only
+ * for kinds that still emit directly (a `run` row in the kind table); IR kinds get their
+ * addresses from the memory plan (lower_mem.c). */
 int gen_hbm_alloc(gen *g, uint64_t bytes, uint64_t *addr);
 /* VMEM bump allocator for the current operator; gen_vmem_reset frees everything. */
 int gen_vmem_alloc(gen *g, uint64_t bytes, uint64_t *addr);

@@ -1,5 +1,8 @@
-/* gen_emit.c - the generators' emission core: trace writer wrapper, semaphore pool and
- * fences, HBM/VMEM allocators, and the shared GEMM tiler and streamed vector pass.
+/* gen_emit.c - the emission kernels lower_emit.c drives, one per kind of IR op: trace writer
+ * wrapper, semaphore pool and fences, the VMEM allocator, the GEMM (with the tiling
+ * lower_tile chose, fused epilogues, implicit-GEMM convolution loads), the streamed vector
+ * pass, attention lanes (software-pipelined forward), strided copies and collectives that
+ * use the chip.
  *
  * Synchronisation follows a TPU scalar core: a DMA completion is awaited by the dispatcher
  * (sync.wait on a fence the DMAs signal), buffers are freed by a fence the last reader on
