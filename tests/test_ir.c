@@ -285,6 +285,49 @@ static void test_ir_emit_uses_the_plan_and_balances_semaphores(void **state)
     free(c);
 }
 
+/* Pipeline stages exchange activations point to point: a send and a recv on one axis, both
+ * completed by a wait on their token. */
+static void test_ir_emit_point_to_point_send_and_recv(void **state)
+{
+    (void)state;
+    cfg *c = load("v7");
+    err e;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/test_ir_p2p_%d.tpt", (int)getpid());
+    ir *p = ir_new(c, &e);
+    int a = ir_param_new(p, "act.out", ISA_DT_BF16, 256, 1024);
+    int b = ir_param_new(p, "act.in", ISA_DT_BF16, 256, 1024);
+    int tok = ir_token_new(p);
+    ir_region(p, "stage");
+    assert_true(ir_send(p, 1, +1, a, tok) >= 0);
+    assert_true(ir_recv(p, 1, -1, b, tok) >= 0);
+    assert_true(ir_wait(p, tok) >= 0);
+    assert_int_equal(lower_tile(p, &e), 0);
+    assert_int_equal(lower_mem(p, c->hbm_bytes, &e), 0);
+    if (lower_emit(p, path, "p2p", &e))
+        fail_msg("%s", e.msg);
+    trace_reader *r;
+    assert_int_equal(trace_reader_open(&r, path, &e), 0);
+    isa_insn in;
+    unsigned sends = 0, recvs = 0, waits = 0;
+    while (trace_reader_next(r, &in, &e) == 1) {
+        if (in.op == ISA_OP_ICI_SEND || in.op == ISA_OP_ICI_RECV) {
+            assert_int_equal(in.arg[ISA_P2P_BYTES], 256 * 1024 * 2);
+            assert_true(in.signal != 0);
+            sends += in.op == ISA_OP_ICI_SEND;
+            recvs += in.op == ISA_OP_ICI_RECV;
+        }
+        waits += in.op == ISA_OP_SYNC_WAIT;
+    }
+    trace_reader_free(r);
+    unlink(path);
+    assert_int_equal(sends, 1);
+    assert_int_equal(recvs, 1);
+    assert_int_equal(waits, 2);
+    ir_free(p);
+    free(c);
+}
+
 static void test_ir_emit_without_tiling_is_refused(void **state)
 {
     (void)state;
@@ -316,6 +359,7 @@ int main(void)
         cmocka_unit_test(test_ir_view_outside_its_root_is_a_generator_bug),
         cmocka_unit_test(test_ir_tile_lowers_conv2d_to_an_implicit_gemm),
         cmocka_unit_test(test_ir_emit_uses_the_plan_and_balances_semaphores),
+        cmocka_unit_test(test_ir_emit_point_to_point_send_and_recv),
         cmocka_unit_test(test_ir_emit_without_tiling_is_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

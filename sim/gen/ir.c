@@ -376,7 +376,7 @@ static int p2p(ir *p, ir_opcode code, unsigned axis, int dir, int t, int token)
     o->axes = axis;
     o->dir = dir;
     o->token = token;
-    o->bytes = ir_bytes2(p, p->t[t].dt, p->t[t].rows, p->t[t].cols);
+    o->bytes = gen_dt_bytes(p->t[t].dt, p->t[t].rows * p->t[t].cols); /* the data, not pads */
     return i;
 }
 
