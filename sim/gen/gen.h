@@ -152,9 +152,10 @@ void gen_vmem_reset(gen *g);
 uint64_t gen_vmem_free_bytes(const gen *g);
 
 uint64_t gen_dt_bytes(isa_dtype dt, uint64_t n);
-/* Row pitch (elements) of a 2-D HBM tensor with `cols` columns: padded so that the pitch is
- * an odd number of HBM interleave granules, as a compiler pads leading dimensions, so that
- * strided DMAs down a column of tiles rotate over every pseudo-channel. */
+/* Row pitch (elements) of a 2-D HBM tensor with `cols` columns: when successive rows would
+ * start on fewer than 16 pseudo-channels, padded to an odd number of HBM interleave granules
+ * (as a compiler pads leading dimensions), so that strided DMAs down a column of tiles rotate
+ * over every pseudo-channel. */
 uint64_t gen_pitch(const cfg *c, uint64_t cols, isa_dtype dt);
 
 /* C[M,N] (+)= A[M,K] B[K,N], operands in HBM, rows lda/ldb/ldc elements apart. A and B are
