@@ -180,12 +180,15 @@ int lower_gemm_tile_epi(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uin
         }
     }
     if (found) {
-        /* Memory-bound (HBM time above the MXU time at peak): the emitter issues each step's
-         * loads before its matmuls, keeping HBM busy; compute-bound, the matmuls first, so
-         * the MXU queues never drain between steps. */
+        /* Memory-bound (HBM time above the MXU time at peak) with more matmul instructions
+         * per MXU per step than its queue holds (core.queue_depth): the dispatcher would
+         * block on a full MXU queue before reaching the next step's loads, so the emitter
+         * issues each step's loads before its matmuls. Otherwise the matmuls go first, so the
+         * MXU queues never drain between steps. */
         double comp = 2.0 * (double)m * (double)n * (double)k / cfg_peak_flops(c, dt);
         double mem = (double)lower_gemm_traffic(p, m, n, k, dt, out_dt) / cfg_hbm_peak_bps(c);
-        p->loads_first = mem > comp;
+        uint64_t per_mxu = 2 * cdiv(p->nsub * p->msub, P) * cdiv(p->kc, R);
+        p->loads_first = mem > comp && per_mxu > c->core_queue_depth;
         return 0;
     }
     return err_set(e,
