@@ -217,8 +217,8 @@ interrupt() { # SIG OUTPUT COMMAND... (a program, not a shell function)
 }
 interrupt INT tl.json "$bin" run -q -c v7 --timeline tl.json big.tpt
 interrupt TERM tl.json "$bin" run -q -c v7 --timeline tl.json big.tpt
-interrupt INT g.tpt "$bin" gen llm-step --layers 256 --d-model 2048 --heads 16 --d-ff 8192 \
-    --vocab 32000 --seq 2048 --batch 4 -c v7 -o g.tpt
+interrupt INT g.tpt "$bin" gen llm-step --layers 2048 --d-model 1024 --heads 16 --d-ff 4096 \
+    --vocab 32000 --seq 2048 --batch 4 --decode -c v7 -o g.tpt
 set +m
 
 echo "$pass passed, $fail failed"

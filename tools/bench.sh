@@ -70,17 +70,17 @@ v7=$root/configs/v7.yaml
 # megabytes per instruction (bound by the HBM model's work per byte); decode steps and
 # attention are instruction-dense (many small MXU, vector and strided DMA instructions).
 for m in 2048 8192 32768; do
-    "$bin" gen gemm --m "$m" --n 8192 --k 8192 -c "$v7" -o "$work/g$m.tpt"
+    "$bin" gen gemm --m "$m" --n 8192 --k 8192 -c "$v7" -o "$work/g$m.tpt" >/dev/null
     bench_one "gemm ${m}x8192x8192 (v7)" "$v7" "$work/g$m.tpt" gemm
 done
 for l in 2 8 32; do
     "$bin" gen llm-step --layers "$l" --d-model 1024 --heads 16 --d-ff 4096 --vocab 32000 \
-        --seq 1024 --batch 8 --decode -c "$v7" -o "$work/l$l.tpt"
+        --seq 1024 --batch 8 --decode -c "$v7" -o "$work/l$l.tpt" >/dev/null
     bench_one "llm-step decode L=$l (v7)" "$v7" "$work/l$l.tpt" dense
 done
 for b in 4 16 64; do
     "$bin" gen attention --batch "$b" --heads 16 --seq 2048 --head-dim 128 -c "$v7" \
-        -o "$work/a$b.tpt"
+        -o "$work/a$b.tpt" >/dev/null
     bench_one "attention b=$b s=2048 (v7)" "$v7" "$work/a$b.tpt" dense
 done
 

@@ -15,13 +15,13 @@ for p in v4 v5e v5p v7; do
     g=traces-$p
     mkdir -p "$g"
     "$bin" gen llm-step --layers 8 --d-model 1024 --heads 16 --d-ff 4096 --vocab 32000 \
-        --seq 1024 --batch 8 --decode -c $p -o "$g/decode-l8.tpt"
-    "$bin" gen attention --batch 16 --heads 16 --seq 2048 --head-dim 128 -c $p -o "$g/attn-b16.tpt"
-    "$bin" gen gemm --m 4096 --n 4096 --k 4096 -c $p -o "$g/gemm-4k.tpt"
+        --seq 1024 --batch 8 --decode -c $p -o "$g/decode-l8.tpt" >/dev/null
+    "$bin" gen attention --batch 16 --heads 16 --seq 2048 --head-dim 128 -c $p -o "$g/attn-b16.tpt" >/dev/null
+    "$bin" gen gemm --m 4096 --n 4096 --k 4096 -c $p -o "$g/gemm-4k.tpt" >/dev/null
     "$bin" gen conv2d --batch 8 --height 56 --width 56 --in-channels 64 --out-channels 128 \
-        --kernel 3 -c $p -o "$g/conv2d.tpt"
+        --kernel 3 -c $p -o "$g/conv2d.tpt" >/dev/null
     "$bin" gen transformer --d-model 1024 --heads 16 --d-ff 4096 --seq 1024 --batch 4 \
-        --training -c $p -o "$g/transformer.tpt"
+        --training -c $p -o "$g/transformer.tpt" >/dev/null
     for t in "$g"/*.tpt $(case $p in v7) echo "$root"/traces/*.tpt;; esac); do
         n=$(basename "$t" .tpt)
         "$bin" run -q -c "$p" --json "$n-$p.json" "$t" 2>"$n-$p.err"

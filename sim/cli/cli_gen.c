@@ -44,7 +44,9 @@ typedef struct gen_opt {
 /* Options that read the same in several kinds: one row each. */
 /* clang-format off */
 #define ROW_DTYPE {"dtype", "T", OPT_DTYPE, F(dtype), 0, "datatype", NULL}
-#define ROW_HEADS {"heads", "H", OPT_POS, F(heads), 1, "attention heads (must divide D)", NULL}
+#define ROW_HEADS {"heads", "H", OPT_POS, F(heads), 1, "attention heads (must divide D without --head-dim)", NULL}
+#define ROW_KV_HEADS {"kv-heads", "G", OPT_POS, F(kv_heads), 0, "key/value heads (grouped-query attention; must\ndivide H; 1 = multi-query)", "H"}
+#define ROW_HEAD_DIM {"head-dim", "E", OPT_POS, F(head_dim), 0, "dimension per head", "D/H"}
 #define ROW_D_MODEL {"d-model", "D", OPT_POS, F(d_model), 1, "model width", NULL}
 #define ROW_D_FF {"d-ff", "F", OPT_POS, F(d_ff), 1, "MLP hidden width", NULL}
 #define ROW_SEQUENCES {"batch", "B", OPT_POS, F(batch), 1, "sequences (global, over every chip)", NULL}
@@ -100,6 +102,8 @@ static const gen_opt transformer_opts[] = {
     ROW_HEADS,
     ROW_D_FF,
     {"training", NULL, OPT_FLAG, F(training), 0, "forward + backward (default: forward)", NULL},
+    ROW_KV_HEADS,
+    ROW_HEAD_DIM,
     ROW_DTYPE,
 };
 
@@ -113,6 +117,8 @@ static const gen_opt llm_opts[] = {
     ROW_SEQUENCES,
     {"decode", NULL, OPT_FLAG, F(decode), 0,
      "one token per sequence against a KV cache of --seq\ntokens (default: a training step)", NULL},
+    ROW_KV_HEADS,
+    ROW_HEAD_DIM,
     ROW_DTYPE,
 };
 
@@ -150,7 +156,7 @@ static const gen_opt par_opts[] = {
      "x; every axis with --chips alone"},
     {"tp-axes", "AXES", OPT_AXES, F(tp_axes), 0, "torus axes of tensor parallelism", "y"},
     {"fsdp-axes", "AXES", OPT_AXES, F(fsdp_axes), 0, "torus axes of FSDP",
-     "z; on 2-D tori the data axes"},
+     "z; 2-D: data axes, or all"},
     {"sp-axes", "AXES", OPT_AXES, F(sp_axes), 0, "torus axes of sequence parallelism", "x"},
 };
 
@@ -738,7 +744,14 @@ int cli_gen(int argc, char **argv, err *e)
         goto out;
     char note[TRACE_NOTE_MAX];
     build_note(note, sizeof note, argc, argv);
-    rc = gen_run(&o, c, note, e);
+    gen_result res;
+    rc = gen_run_result(&o, c, note, &res, e);
+    if (!rc && res.ops) /* on stderr when the trace itself goes to stdout */
+        fprintf(strcmp(o.output, "-") ? stdout : stderr, "%s: peak HBM per chip %.3f GiB (%llu bytes; persistent %.3f GiB; %.3f GiB "
+               "without buffer reuse)\n",
+               o.output, (double)res.peak_hbm_bytes / (1u << 30),
+               (unsigned long long)res.peak_hbm_bytes, (double)res.persistent_bytes / (1u << 30),
+               (double)res.naive_hbm_bytes / (1u << 30));
 out:
     free(eargv);
     free(c);
