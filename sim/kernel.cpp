@@ -270,6 +270,10 @@ void kern_begin(void)
     // same-time notifications in heap order: leftovers would reorder (and change) the next
     // simulation. Looking for future activity drops them (every event here is freed).
     (void)sc_pending_activity_at_future_time();
+    // Callbacks it left triggered but not run are of freed events: drop them, or they would
+    // run the new owner of a pooled event at the first instant of the next simulation.
+    s->runq.clear();
+    s->runq_head = 0;
     s->base_ps = sc_now_ps();
     s->sc_ps = s->base_ps;
     s->now_ps = 0;
