@@ -402,15 +402,21 @@ static int try_issue(core *co, unsigned slot)
     return progress;
 }
 
-/* Count semaphore `sem` up and mark the queues whose head waits on it for a retry. */
-static void core_signal(core *co, unsigned sem)
+/* Count semaphore `sem` up and mark the queues whose head waits on it for a retry. Returns
+ * nonzero if that may let something issue or dispatch: such a head, or the dispatcher
+ * blocked on a wait for it. */
+static int core_signal(core *co, unsigned sem)
 {
+    int woke = co->blocked == 2 && co->pending.wait == sem + 1;
     co->sem[sem]++;
     for (unsigned s = 0; s < co->nunits; s++) {
         core_queue *qu = &co->q[s];
-        if (qu->count && qu->e[qu->head].in.wait == sem + 1)
+        if (qu->count && qu->e[qu->head].in.wait == sem + 1) {
             qu->poll = 1;
+            woke = 1;
+        }
     }
+    return woke;
 }
 
 /* Charge a completed instruction of unit kind k (ISA class cls_unit) to region r. Sums
@@ -459,12 +465,19 @@ void core_unit_done(void *host, unit *u, uint32_t token)
     if (now > co->end_ps)
         co->end_ps = now;
     co->q[f->slot].poll = 1;
-    if (f->signal)
-        core_signal(co, f->signal - 1u);
+    /* A pump is needed only if this completion may let something issue or dispatch: the
+     * unit's queue has a head (the unit just freed), the signal reaches a waiter, or a
+     * barrier waits for the last instruction in flight. Else the pump would find nothing to
+     * do (every other blocked state waits on one of these), and costs an event per instant. */
+    int need = co->q[f->slot].count || (co->blocked == 3 && !co->inflight) ||
+               (co->blocked == 1 && co->blocked_slot == f->slot);
+    if (f->signal && core_signal(co, f->signal - 1u))
+        need = 1;
     f->live = 0;
     f->next_free = co->fl_free;
     co->fl_free = token;
-    core_pump_later(co);
+    if (need)
+        core_pump_later(co);
 }
 
 void core_unit_wake(void *host, unit *u)
@@ -775,40 +788,41 @@ int core_finish(core *co, err *e)
     }
     if (co->have_pending && co->pending.wait && co->blocked == 2)
         return err_setk(e, ERR_DEADLOCK,
-                       "%s: deadlock: instruction %" PRIu64 " (%s) waits on semaphore %u, which "
-                       "nothing left can signal",
-                       co->path, co->next_idx, isa_info_of(co->pending.op)->mnemonic,
-                       co->pending.wait - 1);
+                        "%s: deadlock: instruction %" PRIu64 " (%s) waits on semaphore %u, which "
+                        "nothing left can signal",
+                        co->path, co->next_idx, isa_info_of(co->pending.op)->mnemonic,
+                        co->pending.wait - 1);
     /* A barrier first waits for this chip's own instructions to finish, then for the other
      * chips: name whichever of the two it is stuck on. */
     const core_flight *old = core_oldest_live(co);
     if (co->blocked == 3 && !co->barrier_arrived && old)
         return err_setk(e, ERR_DEADLOCK,
-                       "%s: deadlock: instruction %" PRIu64 " (sync.barrier) waits for "
-                       "instruction %" PRIu64 " (%s), which started but never completed%s",
-                       co->path, co->next_idx, old->idx, isa_info_of(old->op)->mnemonic,
-                       old->op == ISA_OP_ICI_RECV ? " (no matching ici.send reached it)" : "");
+                        "%s: deadlock: instruction %" PRIu64 " (sync.barrier) waits for "
+                        "instruction %" PRIu64 " (%s), which started but never completed%s",
+                        co->path, co->next_idx, old->idx, isa_info_of(old->op)->mnemonic,
+                        old->op == ISA_OP_ICI_RECV ? " (no matching ici.send reached it)" : "");
     if (co->blocked == 3 && co->barrier_arrived) {
         unsigned first = 0, missing = co->net ? ici_net_barrier_missing(co->net, &first) : 0;
         if (missing)
             return err_setk(e, ERR_DEADLOCK,
-                           "%s: deadlock: instruction %" PRIu64 " (sync.barrier) never released: "
-                           "%u chip(s) never reached it, the first chip %u (see its own "
-                           "deadlock)",
-                           co->path, co->next_idx, missing, first);
+                            "%s: deadlock: instruction %" PRIu64 " (sync.barrier) never released: "
+                            "%u chip(s) never reached it, the first chip %u (see its own "
+                            "deadlock)",
+                            co->path, co->next_idx, missing, first);
     }
     if (co->blocked == 3)
-        return err_setk(e, ERR_DEADLOCK, "%s: deadlock: instruction %" PRIu64 " (sync.barrier) never released",
-                       co->path, co->next_idx);
+        return err_setk(e, ERR_DEADLOCK,
+                        "%s: deadlock: instruction %" PRIu64 " (sync.barrier) never released",
+                        co->path, co->next_idx);
     if (old)
         return err_setk(e, ERR_DEADLOCK,
-                       "%s: deadlock: instruction %" PRIu64 " (%s) started but never completed%s "
-                       "(%u instruction(s) in flight)",
-                       co->path, old->idx, isa_info_of(old->op)->mnemonic,
-                       old->op == ISA_OP_ICI_RECV ? ": no matching ici.send reached it"
-                       : isa_info_of(old->op)->unit == ISA_UNIT_ICI ? ": waiting on other chips"
-                                                                    : "",
-                       co->inflight);
+                        "%s: deadlock: instruction %" PRIu64 " (%s) started but never completed%s "
+                        "(%u instruction(s) in flight)",
+                        co->path, old->idx, isa_info_of(old->op)->mnemonic,
+                        old->op == ISA_OP_ICI_RECV ? ": no matching ici.send reached it"
+                        : isa_info_of(old->op)->unit == ISA_UNIT_ICI ? ": waiting on other chips"
+                                                                     : "",
+                        co->inflight);
     return err_set(e, "%s: replay stopped after instruction %" PRIu64 " of the trace", co->path,
                    co->next_idx);
 }
