@@ -47,6 +47,9 @@ typedef struct core_queue {
      * finished an instruction, or a semaphore it waits on was signalled. Only such queues
      * are retried by core_pump; a refused head stays refused until one of these happens. */
     int poll;
+    /* The unit refused the head (can_start) and has not woken since: it calls unit_wake at
+     * the time the head can start, so its completions alone need no pump. */
+    int refused;
 } core_queue;
 
 typedef struct core_flight {
@@ -360,8 +363,11 @@ static int try_issue(core *co, unsigned slot)
                 qu->blocked_since = kern_now();
             return progress;
         }
-        if (!unit_can_start(u, &q->in))
+        if (!unit_can_start(u, &q->in)) {
+            qu->refused = 1;
             return progress;
+        }
+        qu->refused = 0;
         uint64_t now = kern_now(); /* read only once the head issues: pumps poll every queue */
         if (qu->blocked_since != UINT64_MAX) {
             co->ust[slot].stall_sem_ps += now - qu->blocked_since;
@@ -466,11 +472,14 @@ void core_unit_done(void *host, unit *u, uint32_t token)
         co->end_ps = now;
     co->q[f->slot].poll = 1;
     /* A pump is needed only if this completion may let something issue or dispatch: the
-     * unit's queue has a head (the unit just freed), the signal reaches a waiter, or a
-     * barrier waits for the last instruction in flight. Else the pump would find nothing to
-     * do (every other blocked state waits on one of these), and costs an event per instant. */
-    int need = co->q[f->slot].count || (co->blocked == 3 && !co->inflight) ||
-               (co->blocked == 1 && co->blocked_slot == f->slot);
+     * unit's queue has a head that was not refused (a refused one waits for unit_wake) and
+     * whose semaphore is free, the signal reaches a waiter, or a barrier waits for the last
+     * instruction in flight. Else the pump would find nothing to do (every other blocked
+     * state waits on one of these), and costs an event per instant. */
+    const core_queue *qu = &co->q[f->slot];
+    unsigned hw = qu->count ? qu->e[qu->head].in.wait : 0;
+    int need = (qu->count && !qu->refused && (!hw || co->sem[hw - 1])) ||
+               (co->blocked == 3 && !co->inflight);
     if (f->signal && core_signal(co, f->signal - 1u))
         need = 1;
     f->live = 0;
@@ -484,8 +493,10 @@ void core_unit_wake(void *host, unit *u)
 {
     core *co = host;
     for (unsigned s = 0; s < co->nunits; s++)
-        if (co->units[s] == u)
+        if (co->units[s] == u) {
             co->q[s].poll = 1;
+            co->q[s].refused = 0;
+        }
     core_pump_later(co);
 }
 
