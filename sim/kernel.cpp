@@ -61,6 +61,8 @@ struct kern_state {
     bool stopping = false;
     bool overflow = false;
     bool nomem = false;
+    int order = KERN_ORDER_SYSTEMC; // kern_set_order: kept across simulations
+    uint64_t order_rng = 0;
 };
 kern_state *g_kern;
 
@@ -156,6 +158,29 @@ void run_queue(kern_state *s)
     s->runq_head = 0;
 }
 
+// kern_set_order's test orders: reverse or shuffle (xorshift64, Fisher-Yates) the callbacks
+// triggered together, runq[from..end), before any of them runs.
+void permute(kern_state *s, size_t from)
+{
+    std::vector<kern_event *> &q = s->runq;
+    size_t n = q.size() - from;
+    if (s->order == KERN_ORDER_SYSTEMC || n < 2)
+        return;
+    if (s->order == KERN_ORDER_REVERSE) {
+        for (size_t i = 0; i < n / 2; i++)
+            std::swap(q[from + i], q[from + n - 1 - i]);
+        return;
+    }
+    for (size_t i = n - 1; i > 0; i--) {
+        uint64_t x = s->order_rng;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s->order_rng = x;
+        std::swap(q[from + i], q[from + x % (i + 1)]);
+    }
+}
+
 // Drop dead entries at the top of the timed queue (sc_simcontext::next_time).
 void drop_dead(kern_state *s)
 {
@@ -194,12 +219,14 @@ void drain()
                 trigger(s, e->ev);
             timed_free(s, e);
         }
+        permute(s, 0);
     }
     for (;;) {
         run_queue(s);
         for (size_t i = s->deltas.size(); i-- > 0;)
             trigger(s, s->deltas[i]);
         s->deltas.clear();
+        permute(s, 0);
         // sc_pause ends the run after this delta cycle; what it triggered runs on resume.
         if (s->runq.empty() || s->stopping)
             break;
@@ -243,6 +270,10 @@ void kern_begin(void)
     // same-time notifications in heap order: leftovers would reorder (and change) the next
     // simulation. Looking for future activity drops them (every event here is freed).
     (void)sc_pending_activity_at_future_time();
+    // Callbacks it left triggered but not run are of freed events: drop them, or they would
+    // run the new owner of a pooled event at the first instant of the next simulation.
+    s->runq.clear();
+    s->runq_head = 0;
     s->base_ps = sc_now_ps();
     s->sc_ps = s->base_ps;
     s->now_ps = 0;
@@ -382,6 +413,13 @@ void kern_fail_nomem(void)
 int kern_out_of_memory(void)
 {
     return state()->nomem;
+}
+
+void kern_set_order(int order, uint64_t seed)
+{
+    kern_state *s = state();
+    s->order = order;
+    s->order_rng = seed | 1; // xorshift needs a nonzero state
 }
 
 uint64_t kern_event_count(void)

@@ -49,6 +49,12 @@ int kern_overflowed(void);
 void kern_fail_nomem(void);
 /* Nonzero when kern_fail_nomem was called since kern_begin(). */
 int kern_out_of_memory(void);
+/* Same-instant order, for tests: the callbacks triggered together (the timed notifications
+ * due at one time, or one delta cycle's) run in SystemC's order (KERN_ORDER_SYSTEMC, the
+ * default), reversed, or shuffled from `seed`. Models must give the same results under all
+ * three (docs/architecture.md, "Same-instant semantics"). Kept across kern_begin. */
+enum { KERN_ORDER_SYSTEMC, KERN_ORDER_REVERSE, KERN_ORDER_SHUFFLE };
+void kern_set_order(int order, uint64_t seed);
 /* Number of callbacks run since kern_begin (for benchmarks). */
 uint64_t kern_event_count(void);
 

@@ -5,8 +5,9 @@
  * has its semaphore wait satisfied, the core asks the unit unit_can_start(); if yes it
  * calls unit_start() and the unit later reports completion through unit_finish() (which
  * signals the instruction's semaphore and lets the core issue the next one). A unit that
- * said "not now" must call unit_wake() (or unit_finish()) at the very time the resource it
- * lacked frees up: the core asks a refused head again only then, never by polling. Instructions
+ * said "not now" must call unit_wake() at the very time the resource it lacked frees up (a
+ * unit_finish at that time is not enough): the core asks a refused head again only then, never
+ * by polling. Instructions
  * reaching a unit have been validated by the core (operand ranges, VMEM/HBM bounds, datatype
  * supported, weights loaded: the generic part by the core, the rest by the unit's own check op
  * at dispatch), so models assert, never fail.

@@ -17,6 +17,7 @@
 #include "config.h"
 #include "isa.h"
 #include "cli.h"
+#include "kernel.h"
 #include "ofile.h"
 #include "pod.h"
 #include "progress.h"
@@ -376,9 +377,23 @@ static int finish_stdout(int rc)
 
 static int dispatch(int argc, char **argv);
 
+/* TPUSIM_KERN_ORDER=reverse or shuffle[:SEED] runs the callbacks of one instant in another
+ * order (kern_set_order): results must not change (tests/e2e_determinism.sh). */
+static void kern_order_from_env(void)
+{
+    const char *o = getenv("TPUSIM_KERN_ORDER");
+    if (!o || !*o)
+        return;
+    if (!strcmp(o, "reverse"))
+        kern_set_order(KERN_ORDER_REVERSE, 0);
+    else if (!strncmp(o, "shuffle", 7))
+        kern_set_order(KERN_ORDER_SHUFFLE, o[7] == ':' ? strtoull(o + 8, NULL, 10) : 1);
+}
+
 int main(int argc, char **argv)
 {
     catch_signals();
+    kern_order_from_env();
     return finish_stdout(dispatch(argc, argv));
 }
 

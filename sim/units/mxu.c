@@ -1,7 +1,9 @@
 /* mxu.c - one weight-stationary R x C systolic array (an MXU): weight tiles shift in over a
  * load path into one of mxu.weight_buffers buffers, operand rows stream through the array at a
  * datatype rate, results leave after the array's R+C-1 cycle fill/drain skew. Timing only: no
- * data is computed. One event per internal completion kind, never per row or cycle.
+ * data is computed. One event per MXU, armed for its next step that someone observes (an
+ * ldw or a matmul completing, or the resource a refused instruction waits for freeing), never
+ * per row or cycle.
  *
  * Timing (R = mxu.rows, C = mxu.cols, cyc = ps per cycle, all times in ps):
  *
@@ -61,24 +63,26 @@ typedef struct mxu {
     uint64_t k, n;
     uint64_t buf_free_ps[2];
 
+    /* One event for every step below: armed for the earliest of the ldw's completion, the
+     * oldest matmul's completion and, while an instruction is refused, wake_ps. */
+    kern_event *ev;
+
     /* Load path: at most one ldw in flight. */
-    kern_event *ev_load;
     int load_busy; /* an ldw has not yet been reported done */
     uint32_t load_token;
     uint64_t load_done_ps; /* completion of the latest ldw */
 
     /* Streaming port. */
-    kern_event *ev_port;
     uint64_t port_free_ps; /* end of the latest stream */
     uint64_t last_done_ps; /* completion of the latest matmul */
 
-    /* Matmuls draining, FIFO in completion order; ev_done is armed for the head. */
-    kern_event *ev_done;
+    /* Matmuls draining, FIFO in completion order. */
     unit_ring ring;
 
-    int waiting;     /* can_start refused: wake the core when a resource frees */
-    int asked;       /* the head instruction has been asked about since its predecessor */
-    uint64_t ask_ps; /* first time it was asked */
+    int waiting;      /* can_start refused: wake the core at wake_ps */
+    uint64_t wake_ps; /* when the refused instruction can start (its resources free) */
+    int asked;        /* the head instruction has been asked about since its predecessor */
+    uint64_t ask_ps;  /* first time it was asked */
 
     /* The latest ldw in dispatch order, for checks and FLOP counts (mxu_check). */
     uint64_t chk_k, chk_n;
@@ -104,16 +108,27 @@ static uint64_t mxu_ceil(double x)
     return (uint64_t)(x - f > 1e-9 * (x > 1 ? x : 1) ? f + 1 : f);
 }
 
-static void mxu_wake_if_waiting(mxu *m)
+/* Arm the event for the earliest pending step (the kernel keeps an earlier notification,
+ * which then re-arms). */
+static void mxu_arm(mxu *m)
 {
-    if (m->waiting) {
-        m->waiting = 0;
-        unit_wake(&m->u);
-    }
+    uint64_t t = UINT64_MAX;
+    if (m->load_busy)
+        t = m->load_done_ps;
+    const unit_flight *f = unit_ring_first(&m->ring);
+    if (f && f->done_ps < t)
+        t = f->done_ps;
+    if (m->waiting && m->wake_ps < t)
+        t = m->wake_ps;
+    if (t != UINT64_MAX)
+        kern_notify_at(m->ev, t);
 }
 
-/* The ldw's load time has elapsed: report it done. The load path is idle from here on. */
-static void mxu_load_event(void *ctx)
+/* Every step due by now: the ldw's load time elapsed (reported done; the load path is idle
+ * from here on), matmuls whose results drained (reported in order, each leaving the ring
+ * before unit_finish), and the refused instruction's resources freed (the core is woken).
+ * Each only records: the core issues in the delta cycle after the instant. */
+static void mxu_event(void *ctx)
 {
     mxu *m = ctx;
     uint64_t now = kern_now();
@@ -122,40 +137,19 @@ static void mxu_load_event(void *ctx)
         m->u.insns++;
         unit_finish(&m->u, m->load_token);
     }
-    mxu_wake_if_waiting(m);
-}
-
-/* The streaming port has (maybe) freed: re-arm if a later stream took the port meanwhile
- * (the kernel keeps the earlier of two notifications). With two buffers this is also when
- * a buffer is released. */
-static void mxu_port_event(void *ctx)
-{
-    mxu *m = ctx;
-    if (kern_now() < m->port_free_ps)
-        kern_notify_at(m->ev_port, m->port_free_ps);
-    mxu_wake_if_waiting(m);
-}
-
-/* Matmuls whose results have drained: report them in order. Each entry leaves the ring
- * before unit_finish, which may start (and push) the next matmul. */
-static void mxu_done_event(void *ctx)
-{
-    mxu *m = ctx;
-    uint64_t now = kern_now();
     unit_ring_finish_due(&m->ring, &m->u, now);
-    if (m->ring.count)
-        kern_notify_at(m->ev_done, unit_ring_first(&m->ring)->done_ps);
-    mxu_wake_if_waiting(m);
+    if (m->waiting && now >= m->wake_ps) {
+        m->waiting = 0;
+        unit_wake(&m->u);
+    }
+    mxu_arm(m);
 }
 
-/* Append a draining matmul; grows the ring only if R + C + 2 entries were not enough
+/* Append a draining matmul; the ring grows only if R + C + 2 entries were not enough
  * (never, as each stream lasts at least one cycle). */
 static void mxu_push(mxu *m, uint64_t done_ps, uint32_t token)
 {
-    if (unit_ring_push(&m->ring, done_ps, token))
-        return; /* out of memory: the op is dropped; the run is reported as failed */
-    if (m->ring.count == 1)
-        kern_notify_at(m->ev_done, done_ps);
+    (void)unit_ring_push(&m->ring, done_ps, token); /* on -1 the run is reported as failed */
 }
 
 static unit *mxu_create(const unit_env *env, unsigned unit_index, err *e)
@@ -177,9 +171,7 @@ static unit *mxu_create(const unit_env *env, unsigned unit_index, err *e)
         return NULL;
     }
     m->cur_buf = m->nbuf - 1; /* the first ldw goes to buffer 0 */
-    m->ev_load = kern_event_new(mxu_load_event, m);
-    m->ev_port = kern_event_new(mxu_port_event, m);
-    m->ev_done = kern_event_new(mxu_done_event, m);
+    m->ev = kern_event_new(mxu_event, m);
     /* unit_new sets u.env only after create returns, hence env here. */
     m->u.env = env;
     m->drain_ps = unit_cycles_to_ps(&m->u, (double)(m->rows + m->cols - 1));
@@ -251,12 +243,20 @@ static int mxu_can_start(unit *u, const isa_insn *in)
         m->asked = 1;
         m->ask_ps = now;
     }
+    /* Refused: the time it can start, as nothing else starts on this MXU meanwhile (in-order
+     * queue): an ldw needs the load path idle and its target buffer free, a matmul the port
+     * free and the latest ldw done. */
+    uint64_t at;
     if (in->op == ISA_OP_MXU_LDW)
-        ok = !m->load_busy && now >= m->buf_free_ps[mxu_target(m)];
+        at = mxu_max(m->load_busy ? m->load_done_ps : now, m->buf_free_ps[mxu_target(m)]);
     else
-        ok = now >= m->port_free_ps && now >= m->load_done_ps;
-    if (!ok)
+        at = mxu_max(m->port_free_ps, m->load_done_ps);
+    ok = now >= at && !(in->op == ISA_OP_MXU_LDW && m->load_busy);
+    if (!ok) {
         m->waiting = 1;
+        m->wake_ps = at > now ? at : now;
+        mxu_arm(m);
+    }
     return ok;
 }
 
@@ -287,7 +287,6 @@ static void mxu_start_ldw(mxu *m, const isa_insn *in, uint32_t token, uint64_t n
     m->k = k;
     m->n = n;
     m->loads++;
-    kern_notify_at(m->ev_load, m->load_done_ps);
 }
 
 /* mxu.matmul: see the timing block at the top of the file. */
@@ -327,7 +326,6 @@ static void mxu_start_matmul(mxu *m, const isa_insn *in, uint32_t token, uint64_
     double cells = (double)m->k * (double)m->n * (double)s_ps;
     m->util_cells_ps =
         stats_add_sat(m->util_cells_ps, cells >= 1.8e19 ? UINT64_MAX : (uint64_t)cells, NULL);
-    kern_notify_at(m->ev_port, m->port_free_ps);
     mxu_push(m, done, token);
 }
 
@@ -344,6 +342,7 @@ static void mxu_start(unit *u, const isa_insn *in, uint32_t token)
         assert(in->op == ISA_OP_MXU_MATMUL);
         mxu_start_matmul(m, in, token, now);
     }
+    mxu_arm(m);
 }
 
 /* Fraction of the array's cells doing useful MACs while the port streams. */
@@ -386,9 +385,7 @@ static void mxu_stats(unit *u, stats_reg *r)
 static void mxu_free(unit *u)
 {
     mxu *m = (mxu *)u;
-    kern_event_free(m->ev_load);
-    kern_event_free(m->ev_port);
-    kern_event_free(m->ev_done);
+    kern_event_free(m->ev);
     unit_ring_fini(&m->ring);
     free(m);
 }

@@ -22,7 +22,7 @@
  *     mem     = max(hbm, ceil(2 R rb / bpc) cyc);  reduce = ceil(R dim / sc.lanes) cyc
  *     end     = t0 + max(mem, reduce)
  *   sc.s2v, sc.v2s (bytes b):
- *     end     = t0 + vmem_share(b, ceil(b / bpc) cyc, t0)   the VMEM share, or the port
+ *     end     = t0 + vmem_share_at(b, ceil(b / bpc) cyc, t0)   the VMEM share, or the port
  *
  *   flops: gather (R - segs) dim adds (each segment's first row is a copy), gather.mean
  *   R dim (adds plus segs dim divides), scatter R dim adds; copies 0. bytes (HBM): gather
@@ -226,7 +226,7 @@ static void sc_start(unit *u, const isa_insn *in, uint32_t token)
     if (in->op == ISA_OP_SC_S2V || in->op == ISA_OP_SC_V2S) {
         uint64_t b = a[SC_CP_BYTES];
         uint64_t port = unit_cycles_to_ps(u, (double)sc_div_up(b, s->bytes_per_cycle));
-        d = vmem_share(u->env->vmem, b, port, t0);
+        d = vmem_share_at(u->env->vmem, b, port, t0, now);
         s->copies++;
         s->copy_bytes = stats_add_sat(s->copy_bytes, b, NULL);
         uint64_t *vm = in->op == ISA_OP_SC_S2V ? &u->vmem_wr_bytes : &u->vmem_rd_bytes;

@@ -24,8 +24,9 @@
  *   select cast transpose 0.
  *   busy_ps = union of the pipes' occupancy intervals (overlapping pipes count once).
  *
- * Each pipe has one event, armed for the earlier of its VMEM release and its oldest
- * completion; within a pipe completions are in start order (constant latency). */
+ * Each pipe has one event, armed for its oldest completion and, only while the refused head
+ * op waits for this pipe, the end of its occupancy; within a pipe completions are in start
+ * order (constant latency). */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +56,8 @@ struct vpu {
     uint64_t lane_elems; /* sublanes x lanes x cores: 32-bit elements per ganged vreg */
     unsigned max_pack;
     uint64_t busy_until_ps; /* latest end of any pipe's occupancy (for the union) */
-    int waiting;            /* can_start refused: wake the core when a pipe frees */
+    int waiting;            /* can_start refused: wake the core when pipe wait_pipe frees */
+    unsigned wait_pipe;
     vpu_pipe pipe[VPU_PIPES];
 };
 
@@ -86,12 +88,13 @@ static vpu_pipe_id vpu_pipe_of(isa_cost cost)
     }
 }
 
-/* Arm the pipe's event for its next internal step: the end of its occupancy (a refused op
- * may issue then) or the oldest completion. */
-static void vpu_arm(vpu_pipe *p, uint64_t now)
+/* Arm the pipe's event for its next step something observes: the oldest completion, or the
+ * end of its occupancy while the head op, refused, waits for this pipe. */
+static void vpu_arm(vpu_pipe *p)
 {
+    const vpu *v = p->v;
     uint64_t t = UINT64_MAX;
-    if (p->free_ps > now)
+    if (v->waiting && &v->pipe[v->wait_pipe] == p)
         t = p->free_ps;
     const unit_flight *f = unit_ring_first(&p->ring);
     if (f && f->done_ps < t)
@@ -107,11 +110,11 @@ static void vpu_pipe_event(void *ctx)
     vpu *v = p->v;
     uint64_t now = kern_now();
     unit_ring_finish_due(&p->ring, &v->u, now);
-    vpu_arm(p, now);
-    if (v->waiting) {
+    if (v->waiting && &v->pipe[v->wait_pipe] == p && now >= p->free_ps) {
         v->waiting = 0;
         unit_wake(&v->u);
     }
+    vpu_arm(p);
 }
 
 static void vpu_free(unit *u);
@@ -148,9 +151,12 @@ static int vpu_can_start(unit *u, const isa_insn *in)
     vpu *v = (vpu *)u;
     const isa_info *info = isa_info_of(in->op);
     assert(info && info->unit == ISA_UNIT_VPU);
-    if (kern_now() >= v->pipe[vpu_pipe_of(info->cost)].free_ps)
+    vpu_pipe_id id = vpu_pipe_of(info->cost);
+    if (kern_now() >= v->pipe[id].free_ps)
         return 1;
     v->waiting = 1;
+    v->wait_pipe = id;
+    vpu_arm(&v->pipe[id]);
     return 0;
 }
 
@@ -246,9 +252,9 @@ static void vpu_start(unit *u, const isa_insn *in, uint32_t token)
     p->vregs += vregs;
     p->ops++;
     p->free_ps = end;
-    /* On out of memory the op is dropped and the run is reported as failed (kern_fail_nomem). */
-    (void)unit_ring_push(&p->ring, stats_add_sat(end, p->latency_ps, NULL), token);
-    kern_notify_at(p->ev, end); /* keeps an earlier pending completion (kernel.h) */
+    (void)unit_ring_push(&p->ring, stats_add_sat(end, p->latency_ps, NULL),
+                         token); /* -1: run failed */
+    vpu_arm(p);                  /* keeps an earlier pending completion (kernel.h) */
 }
 
 static void vpu_stats(unit *u, stats_reg *r)
