@@ -156,8 +156,8 @@ static void core_account(core *co)
         co->t_memory_ps += dt;
     else if (co->cls_busy[UNIT_TIME_COMM])
         co->t_comm_ps += dt;
-    else if (co->inflight || !co->eof || co->have_pending)
-        co->t_idle_ps += dt;
+    else if (co->inflight || !co->eof || co->have_pending || co->blocked)
+        co->t_idle_ps += dt; /* waiting: on a unit, a semaphore, the trace or a barrier */
 }
 
 static void pump_cb(void *ctx)
@@ -571,6 +571,7 @@ static void block_end(core *co)
 {
     if (!co->blocked)
         return;
+    core_account(co); /* the interval so far was spent blocked (idle unless a unit is busy) */
     uint64_t d = kern_now() - co->blocked_since;
     if (co->blocked == 1)
         co->ust[co->blocked_slot].stall_qfull_ps += d;
@@ -644,6 +645,10 @@ static int dispatch(core *co)
                     return progress;
                 }
                 co->barrier_arrived = 0;
+                /* A barrier completes when it is released: the run lasts at least until then
+                 * (a trailing barrier's wait is part of the run, as its time split says). */
+                if (kern_now() > co->end_ps)
+                    co->end_ps = kern_now();
                 break;
             case ISA_OP_MARK:
                 if (region_intern(co, in->name, &co->cur_region)) {

@@ -968,15 +968,13 @@ void ici_net_barrier(ici_net *n, unsigned chip, void (*done)(void *arg), void *a
         n->bar_cap = cap;
     }
     n->bar_wait[n->bar_n++] = (ici_waiter){done, arg, chip};
-    if (n->mode == ICI_MODE_SYMMETRIC) {
-        /* a zero-byte all-reduce over every axis: 2(p-1) hops per axis */
-        uint64_t lat = 0;
-        for (unsigned a = 0; a < n->naxes; a++)
-            lat += 2 * (uint64_t)(n->dims[a] - 1) * n->hop_ps;
+    /* A barrier is a zero-byte all-reduce over every axis: released 2(p-1) hops per axis after
+     * the last chip arrives (symmetric mode: every chip arrives with the representative). */
+    uint64_t lat = 0;
+    for (unsigned a = 0; a < n->naxes; a++)
+        lat += 2 * (uint64_t)(n->dims[a] - 1) * n->hop_ps;
+    if (n->mode == ICI_MODE_SYMMETRIC || n->bar_n == n->nchips)
         kern_notify(n->bar_ev, lat);
-    } else if (n->bar_n == n->nchips) {
-        kern_notify(n->bar_ev, 0);
-    }
 }
 
 unsigned ici_net_barrier_missing(const ici_net *n, unsigned *first)
