@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "hlo.h"
+#include "lower.h"
 
 #define MOD(name) TPUSIM_SOURCE_DIR "/tests/hlo/" name
 
@@ -71,8 +72,8 @@ static void test_hlo_reads_public_reference_dumps(void **state)
         if (dir)
             snprintf(path, sizeof path, "%s/%s", dir, f[i]);
         else
-            snprintf(path, sizeof path, "%s/../shared/reference/hlo-samples/%s",
-                     TPUSIM_SOURCE_DIR, f[i]);
+            snprintf(path, sizeof path, "%s/../shared/reference/hlo-samples/%s", TPUSIM_SOURCE_DIR,
+                     f[i]);
         FILE *t = fopen(path, "r");
         if (!t) {
             fprintf(stderr, "note: %s absent, skipped\n", path);
@@ -430,6 +431,127 @@ static void test_hlo_self_calling_computation_is_an_error(void **state)
     hlo_module_free(m);
 }
 
+/* ---- the IR frontend (hlo_ir.c) -------------------------------------------------------- */
+
+static cfg *load_cfg(const char *preset, const char *dims)
+{
+    cfg *c = malloc(sizeof *c);
+    err e;
+    assert_non_null(c);
+    cfg_defaults(c);
+    if (cfg_load(c, preset, NULL, &e) || (dims && cfg_set(c, "ici.dims", dims, "-p", &e)))
+        fail_msg("%s", e.msg);
+    return c;
+}
+
+/* Builds, tiles and plans the IR of the last analyze()d module on config c. */
+static ir *import_ir(const hlo_plan *pl, const cfg *c)
+{
+    err e;
+    ir *p = ir_new(c, &e);
+    assert_non_null(p);
+    int r = hlo_build_ir(p, analyzed, pl, &e);
+    if (!r)
+        r = lower_tile(p, &e) || lower_mem(p, c->hbm_bytes, &e);
+    if (r)
+        fail_msg("%s", e.msg);
+    return p;
+}
+
+static uint64_t ir_mxu_flops(const ir *p)
+{
+    uint64_t f = 0;
+    for (int i = 0; i < ir_nops(p); i++) {
+        const ir_op *o = ir_op_get(p, i);
+        if (o->code == IR_MATMUL)
+            f += 2 * o->batch * o->m * o->n * o->k;
+    }
+    return f;
+}
+
+/* The MLP: two matmuls, the fused tanh an epilogue of the first (the convert is the
+ * kernel's cast), inputs and the output persistent, the hidden activation a temporary. */
+static void test_hlo_ir_mlp_is_two_matmuls_with_a_fused_tanh(void **state)
+{
+    (void)state;
+    hlo_plan pl;
+    analyze(MOD("mlp_fwd.hlo"), 1, 1, &pl);
+    cfg *c = load_cfg("v5e", NULL);
+    ir *p = import_ir(&pl, c);
+    assert_int_equal(ir_nops(p), 2);
+    const ir_op *a = ir_op_get(p, 0), *b = ir_op_get(p, 1);
+    assert_int_equal(a->code, IR_MATMUL);
+    assert_int_equal(b->code, IR_MATMUL);
+    assert_int_equal(a->nvops, 1);
+    assert_int_equal(a->vops[0].op, ISA_OP_V_TANH);
+    assert_int_equal(b->nvops, 0);
+    assert_int_equal(ir_mxu_flops(p), pl.mxu_flops);
+    /* the hidden activation is what the first writes and the second reads */
+    assert_int_equal(ir_root(p, a->out[0]), ir_root(p, b->in[0]));
+    assert_false(ir_tensor_get(p, ir_root(p, a->out[0]))->persistent);
+    assert_true(ir_tensor_get(p, ir_root(p, a->in[0]))->persistent);
+    assert_true(ir_tensor_get(p, ir_root(p, b->out[0]))->persistent);
+    assert_non_null(strstr(a->region, "layer0"));
+    assert_non_null(strstr(b->region, "layer1"));
+    ir_free(p);
+    free(c);
+    hlo_plan_fini(&pl);
+}
+
+/* Every test module: the IR's matmul FLOPs (convolutions after lower_tile) equal the plan's
+ * closed-form FLOPs on every preset it is imported for here. */
+static void test_hlo_ir_flops_equal_the_plan(void **state)
+{
+    (void)state;
+    static const char *const mods[] = {"mlp_train.hlo", "transformer_layer.hlo", "convnet.hlo"};
+    static const char *const presets[] = {"v4", "v5e", "v7"};
+    for (unsigned i = 0; i < 3; i++)
+        for (unsigned j = 0; j < 3; j++) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/tests/hlo/%s", TPUSIM_SOURCE_DIR, mods[i]);
+            hlo_plan pl;
+            analyze(path, 1, 1, &pl);
+            cfg *c = load_cfg(presets[j], NULL);
+            ir *p = import_ir(&pl, c);
+            assert_int_equal(ir_mxu_flops(p), pl.mxu_flops);
+            ir_free(p);
+            free(c);
+            hlo_plan_fini(&pl);
+        }
+}
+
+/* The SPMD step: one IR collective per HLO collective with the plan's bytes, every async
+ * start waited for by its token, and the memory plan reusing dead activations' space. */
+static void test_hlo_ir_spmd_collectives_tokens_and_memory_plan(void **state)
+{
+    (void)state;
+    hlo_plan pl;
+    analyze(MOD("spmd_fsdp_tp.hlo"), 4, 2, &pl);
+    cfg *c = load_cfg("v5p", "4x2x1");
+    ir *p = import_ir(&pl, c);
+    uint64_t bytes = 0, ncoll = 0;
+    for (int i = 0; i < ir_nops(p); i++) {
+        const ir_op *o = ir_op_get(p, i);
+        if (o->code != IR_COLLECTIVE)
+            continue;
+        ncoll++;
+        bytes += o->bytes;
+        int waited = 0;
+        for (int j = i + 1; j < ir_nops(p) && !waited; j++)
+            waited = ir_op_get(p, j)->code == IR_WAIT && ir_op_get(p, j)->token == o->token;
+        assert_true(waited);
+    }
+    assert_int_equal(ncoll, pl.ops_by_cls[HLO_CLS_COLL]);
+    assert_int_equal(bytes, pl.coll_bytes);
+    assert_int_equal(ir_mxu_flops(p), pl.mxu_flops);
+    const ir_mem_plan *mp = ir_mem_get(p);
+    assert_true(mp->peak_bytes > 0);
+    assert_true(mp->peak_bytes < mp->naive_bytes);
+    ir_free(p);
+    free(c);
+    hlo_plan_fini(&pl);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -446,6 +568,9 @@ int main(void)
         cmocka_unit_test(test_hlo_trip_count_from_counter_and_constant),
         cmocka_unit_test(test_hlo_non_axis_groups_and_custom_calls_warn_once),
         cmocka_unit_test(test_hlo_self_calling_computation_is_an_error),
+        cmocka_unit_test(test_hlo_ir_mlp_is_two_matmuls_with_a_fused_tanh),
+        cmocka_unit_test(test_hlo_ir_flops_equal_the_plan),
+        cmocka_unit_test(test_hlo_ir_spmd_collectives_tokens_and_memory_plan),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     hlo_module_free(analyzed);

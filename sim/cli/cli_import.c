@@ -31,7 +31,8 @@ static void import_usage(FILE *out)
             "  -h, --help            this help\n");
 }
 
-static void summary_json(json_w *w, const hlo_module *m, const hlo_plan *p)
+static void summary_json(json_w *w, const hlo_module *m, const hlo_plan *p,
+                         const hlo_import_result *ir)
 {
     json_obj_begin(w, NULL);
     json_str(w, "schema", "tpusim.import/1");
@@ -53,6 +54,10 @@ static void summary_json(json_w *w, const hlo_module *m, const hlo_plan *p)
     json_u64(w, "hbm_bytes", p->hbm_bytes);
     json_u64(w, "collective_bytes", p->coll_bytes);
     json_u64(w, "unknown_ops", p->unknown_ops);
+    json_u64(w, "ir_ops", ir->ir_ops);
+    json_u64(w, "ir_tensors", ir->ir_tensors);
+    json_u64(w, "peak_hbm_bytes", ir->peak_hbm_bytes);
+    json_u64(w, "persistent_bytes", ir->persistent_bytes);
     json_arr_begin(w, "warnings");
     for (unsigned i = 0; i < p->nwarn; i++)
         json_str(w, NULL, p->warn[i]);
@@ -158,23 +163,27 @@ int cli_import(int argc, char **argv, err *e)
         fprintf(stderr, "tpusim: warning: %s: %s\n", path, p.warn[i]);
     char note[TRACE_NOTE_MAX];
     snprintf(note, sizeof note, "tpusim import hlo %s -c %s", path, config);
-    if (hlo_lower(&p, c, output, note, e))
+    hlo_import_result ir;
+    if (hlo_import_trace(m, &p, c, output, note, &ir, e))
         goto out;
     if (!quiet)
-        fprintf(stderr,
-                "imported %s: %zu ops (%llu matmul, %llu conv, %llu vector, %llu data, %llu "
-                "collective), %.4g GFLOP on the MXU, %.4g MB collective\n",
-                m->name, p.nitems, (unsigned long long)p.ops_by_cls[HLO_CLS_MATMUL],
-                (unsigned long long)p.ops_by_cls[HLO_CLS_CONV],
-                (unsigned long long)p.ops_by_cls[HLO_CLS_VECTOR],
-                (unsigned long long)p.ops_by_cls[HLO_CLS_DATA],
-                (unsigned long long)p.ops_by_cls[HLO_CLS_COLL], (double)p.mxu_flops / 1e9,
-                (double)p.coll_bytes / 1e6);
+        fprintf(
+            stderr,
+            "imported %s: %zu ops (%llu matmul, %llu conv, %llu vector, %llu data, %llu "
+            "collective), %.4g GFLOP on the MXU, %.4g MB collective; IR %llu ops, peak HBM %.4g "
+            "MB\n",
+            m->name, p.nitems, (unsigned long long)p.ops_by_cls[HLO_CLS_MATMUL],
+            (unsigned long long)p.ops_by_cls[HLO_CLS_CONV],
+            (unsigned long long)p.ops_by_cls[HLO_CLS_VECTOR],
+            (unsigned long long)p.ops_by_cls[HLO_CLS_DATA],
+            (unsigned long long)p.ops_by_cls[HLO_CLS_COLL], (double)p.mxu_flops / 1e9,
+            (double)p.coll_bytes / 1e6, (unsigned long long)ir.ir_ops,
+            (double)ir.peak_hbm_bytes / 1e6);
     if (json) {
         json_w w;
         if (json_open(&w, json, e))
             goto out;
-        summary_json(&w, m, &p);
+        summary_json(&w, m, &p, &ir);
         if (json_close(&w, e))
             goto out;
     }

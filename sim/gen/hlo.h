@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "ir.h"
 #include "isa.h"
 
 /* ---- opcodes --------------------------------------------------------------------------- */
@@ -255,6 +256,7 @@ const char *hlo_cls_name(hlo_cls c);
 
 typedef struct hlo_item {
     const hlo_instr *ins;
+    const hlo_instr *core; /* a fusion's dot/convolution with the most FLOPs (NULL: none) */
     hlo_cls cls;
     const char *region; /* op_name metadata (NULL when absent) */
     isa_dtype dt;       /* compute datatype (matmul operands; vector result) */
@@ -317,10 +319,27 @@ void hlo_plan_fini(hlo_plan *p);
  * with a constant (the counter's start found in the init tuple); -1 if neither. */
 int64_t hlo_trip_count(const hlo_instr *w);
 
-/* ---- lowering (hlo_lower.c) ------------------------------------------------------------ */
+/* Element type -> the ISA datatype tensors of it are simulated in (pred, s8, u8: int8; 16-bit:
+ * bf16; fp8 kinds: fp8; s4/u4/s2/u2: int4; the rest fp32). */
+isa_dtype hlo_isa_dtype(hlo_etype t);
 
-/* Write the trace of plan p for config c to `path` (`note` in its header). Temporary: it
- * emits through the gen_* helpers until the workload IR lands (docs/hlo.md). */
-int hlo_lower(const hlo_plan *p, const cfg *c, const char *path, const char *note, err *e);
+/* ---- the IR frontend (hlo_ir.c) -------------------------------------------------------- */
+
+/* Build the workload IR (ir.h) of plan pl (from module m) into p: one tensor per HLO value
+ * (entry parameters and the entry root's values persistent, the rest temporaries with
+ * lifetimes), dots and fusions around them as matmuls with fused epilogues, convolutions,
+ * vector fusions with their op mix, data movement, collectives with async tokens. Regions
+ * are the op_name metadata. Returns 0, or -1 with e filled. */
+int hlo_build_ir(ir *p, const hlo_module *m, const hlo_plan *pl, err *e);
+
+typedef struct hlo_import_result {
+    uint64_t peak_hbm_bytes, persistent_bytes, ir_ops, ir_tensors;
+} hlo_import_result;
+
+/* The whole importer back end: hlo_build_ir, then the generators' lowering (lower_tile,
+ * lower_mem, lower_emit) into the trace `path` (`note` in its header, with the peak HBM).
+ * res (may be NULL) gets the memory plan's figures. Returns 0, or -1 with e filled. */
+int hlo_import_trace(const hlo_module *m, const hlo_plan *pl, const cfg *c, const char *path,
+                     const char *note, hlo_import_result *res, err *e);
 
 #endif

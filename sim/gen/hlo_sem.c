@@ -103,6 +103,11 @@ static isa_dtype dt_of(hlo_etype t)
     }
 }
 
+isa_dtype hlo_isa_dtype(hlo_etype t)
+{
+    return dt_of(t);
+}
+
 /* The array shape of a result: a tuple's largest element (async -start results). */
 static const hlo_shape *array_of(const hlo_shape *sh)
 {
@@ -297,6 +302,7 @@ static void fused_work(sem *s, const hlo_comp *c, hlo_item *it, hlo_item *mm, in
                 if (!*has_mm || t.flops > mm->flops) {
                     uint64_t prev = *has_mm ? mm->flops : 0;
                     *mm = t;
+                    mm->core = x;
                     mm->flops = sat_add(t.flops, prev);
                 } else {
                     mm->flops = sat_add(mm->flops, t.flops);
@@ -720,6 +726,7 @@ static int do_instr(sem *s, const hlo_instr *in, unsigned depth)
             it.k = mm.k;
             it.flops = mm.flops;
             it.dt = mm.dt;
+            it.core = mm.core;
             it.elems = sat_mul(mm.batch, sat_mul(mm.m, mm.n)); /* the epilogue runs per output */
         }
         return record(s, &it);
