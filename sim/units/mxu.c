@@ -91,8 +91,8 @@ typedef struct mxu {
     double peak_ps_per_flop[ISA_DTYPE_COUNT]; /* 0 for a datatype without an MXU rate */
 
     /* Counters. */
-    uint64_t loads, matmuls, stream_cycles, load_busy_ps, drain_exposed_ps, weight_wait_ps,
-        buffer_wait_ps, util_cells_ps;
+    uint64_t loads, matmuls, stream_cycles, load_busy_ps, load_stall_vmem_ps, drain_exposed_ps,
+        weight_wait_ps, buffer_wait_ps, util_cells_ps;
     uint64_t macs[ISA_DTYPE_COUNT]; /* MACs done per datatype (energy model) */
 } mxu;
 
@@ -278,7 +278,9 @@ static void mxu_start_ldw(mxu *m, const isa_insn *in, uint32_t token, uint64_t n
     uint64_t wbytes = isa_dtype_bytes(dt, k * n);
     uint64_t dur = vmem_share(m->u.env->vmem, wbytes, shift_ps, now);
     m->u.vmem_rd_bytes = stats_add_sat(m->u.vmem_rd_bytes, wbytes, NULL);
-    m->u.stall_vmem_ps += dur - shift_ps;
+    /* the load path's VMEM stall is part of load_busy_ps, not of the port's busy_ps, so it is
+     * counted apart from the unit's stall_vmem_ps (which is part of busy_ps) */
+    m->load_stall_vmem_ps += dur - shift_ps;
     m->load_busy_ps += dur;
     m->load_busy = 1;
     m->load_token = token;
@@ -362,6 +364,8 @@ static void mxu_stats(unit *u, stats_reg *r)
         STATS_U64(mxu, stream_cycles, "stream_cycles", "cycles",
                   "ceil(m / rate) summed over matmuls"),
         STATS_U64(mxu, load_busy_ps, "load_busy_ps", "ps", "time the weight-load path was busy"),
+        STATS_U64(mxu, load_stall_vmem_ps, "load_stall_vmem_ps", "ps",
+                  "part of load_busy_ps added by limited VMEM bandwidth (weight loads)"),
         STATS_U64(mxu, drain_exposed_ps, "drain_exposed_ps", "ps",
                   "fill/drain skew not hidden behind a following stream"),
         STATS_U64(mxu, weight_wait_ps, "weight_wait_ps", "ps",

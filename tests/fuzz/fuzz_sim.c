@@ -905,13 +905,16 @@ static int sf_check_run(const sf_case *k, const run *r)
         SF_CHECK(u->stall_sem_ps <= T && u->stall_qfull_ps <= T,
                  "%s stalls sem %" PRIu64 ", queue %" PRIu64 " ps > run time %" PRIu64, u->name,
                  u->stall_sem_ps, u->stall_qfull_ps, T);
-        /* VMEM stalls are "part of busy" (docs/outputs.md), but of the time the unit's
-         * pipes, engines or load path were occupied, summed, not of busy_ps (a union that
-         * leaves out MXU weight loads; finding F4 of the first run, reported) */
+        /* VMEM stalls are "part of busy" (docs/outputs.md): of busy_ps for the MXU (its
+         * weight loads' stall is load_stall_vmem_ps, part of load_busy_ps, since finding F4
+         * of the first run), of the pipes' or engines' summed occupancy otherwise (busy_ps
+         * is their union) */
         double occupied = (double)u->busy_ps;
         const stats_reg *st = r->sim.stats;
         if (!strcmp(u->kind, "mxu"))
-            occupied += stats_get(st, u->name, "load_busy_ps", 0);
+            SF_CHECK(stats_get(st, u->name, "load_stall_vmem_ps", 0) <=
+                         stats_get(st, u->name, "load_busy_ps", 0),
+                     "%s weight-load VMEM stall above the load path's busy time", u->name);
         else if (!strcmp(u->kind, "vpu"))
             occupied = stats_get(st, u->name, "valu_busy_ps", 0) +
                        stats_get(st, u->name, "trans_busy_ps", 0) +
