@@ -185,8 +185,10 @@ static int op_add(ir *p, ir_opcode code, const int *in, unsigned nin, const int 
     memset(o, 0, sizeof *o);
     o->code = code;
     snprintf(o->region, sizeof o->region, "%s", p->region);
-    memcpy(o->in, in, nin * sizeof *in);
-    memcpy(o->out, out, nout * sizeof *out);
+    if (nin) /* in/out may be NULL when empty (memcpy's arguments must not be) */
+        memcpy(o->in, in, nin * sizeof *in);
+    if (nout)
+        memcpy(o->out, out, nout * sizeof *out);
     o->nin = nin;
     o->nout = nout;
     o->dt = nin ? p->t[in[0]].dt : nout ? p->t[out[0]].dt : ISA_DT_BF16;
