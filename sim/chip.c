@@ -111,6 +111,11 @@ void chip_summarize(const chip *ch, chip_summary *s)
     s->ici_exposed_ps = core_ici_exposed_ps(ch->co);
 }
 
+const struct vmem *chip_vmem(const chip *ch)
+{
+    return ch->vm;
+}
+
 struct core *chip_core(const chip *ch)
 {
     return ch->co;

@@ -51,6 +51,8 @@ void chip_free(chip *ch);
 /* The chip's dispatcher and config, for reports (core.h is internal to sim/). */
 struct core *chip_core(const chip *ch);
 const cfg *chip_cfg(const chip *ch);
+/* The chip's VMEM arbiter (its byte count: the limiter). */
+const struct vmem *chip_vmem(const chip *ch);
 /* The note in the chip's trace header (owned by the chip). */
 const char *chip_trace_note(const chip *ch);
 

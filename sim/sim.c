@@ -38,8 +38,8 @@ static double wall_now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* The energy probe reads the chip's counters (their addresses, through a private registry);
- * the meter observes every completion. */
+/* The energy probe and the limiter read the chip's counters (their addresses, through a
+ * private registry); both observe every completion. */
 static int sim_energy_begin(sim_run *s, err *e)
 {
     stats_reg *r = stats_new(e);
@@ -48,7 +48,8 @@ static int sim_energy_begin(sim_run *s, err *e)
     chip_register_stats(s->chip, r);
     int rc = stats_check(r, e);
     if (!rc && (!(s->eprobe = energy_probe_new(&s->cfg, r, e)) ||
-                !(s->emeter = energy_meter_new(&s->cfg, s->eprobe, e))))
+                !(s->emeter = energy_meter_new(&s->cfg, s->eprobe, e)) ||
+                !(s->lim = limiter_new(&s->cfg, r, chip_vmem(s->chip), e))))
         rc = -1;
     stats_free(r);
     return rc;
@@ -81,7 +82,8 @@ int sim_run_cfg(sim_run *s, const cfg *c, const char *trace_path, const sim_hook
         return -1;
     if (hooks && hooks->observer)
         energy_meter_chain(s->emeter, hooks->observer, hooks->ctx);
-    core_set_observer(chip_core(s->chip), energy_meter_observe, s->emeter);
+    limiter_chain(s->lim, energy_meter_observe, s->emeter);
+    core_set_observer(chip_core(s->chip), limiter_observe, s->lim);
     if (hooks && hooks->start)
         hooks->start(hooks->start_ctx, chip_trace_count(s->chip));
     double t0 = wall_now();
@@ -96,7 +98,7 @@ int sim_run_cfg(sim_run *s, const cfg *c, const char *trace_path, const sim_hook
         return -1;
     chip_register_stats(s->chip, s->stats);
     ici_net_register_stats(s->net, s->stats);
-    if (sim_energy_end(s, e))
+    if (sim_energy_end(s, e) || limiter_finish(s->lim, core_end_ps(chip_core(s->chip)), e))
         return -1;
     energy_register_stats(s->energy, s->stats);
     return stats_check(s->stats, e);
@@ -119,6 +121,7 @@ void sim_run_fini(sim_run *s)
         energy_result_fini(s->energy);
     free(s->energy);
     energy_meter_free(s->emeter);
+    limiter_free(s->lim);
     energy_probe_free(s->eprobe);
     chip_free(s->chip);
     if (s->net)

@@ -10,6 +10,7 @@
 
 #include "core.h"
 #include "energy.h"
+#include "limiter.h"
 
 /* Optional observers attached before the replay starts (timeline, progress). */
 typedef struct sim_hooks {
@@ -30,6 +31,7 @@ typedef struct sim_run {
     energy_probe *eprobe;  /* the chip's dynamic-energy terms */
     energy_meter *emeter;  /* observes completions: regions, windows */
     energy_result *energy; /* the run's energy figures (registered under "energy") */
+    limiter *lim;          /* observes completions: bottleneck attribution (limiter.h) */
     double wall_s;         /* wall-clock seconds of the replay */
     uint64_t events;       /* kernel callbacks run */
 } sim_run;

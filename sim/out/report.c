@@ -192,6 +192,32 @@ static double region_j(const report *r, unsigned i)
     return s;
 }
 
+/* "hbm 62.1%, mxu 20.0%, ...": the shares over 0.05%, largest first. */
+static void report_shares_text(const limiter_shares *s, FILE *out)
+{
+    int done[LIMITER_COUNT] = {0};
+    for (int n = 0; n < LIMITER_COUNT; n++) {
+        int best = -1;
+        for (int k = 0; k < LIMITER_COUNT; k++)
+            if (!done[k] && (best < 0 || s->ps[k] > s->ps[best]))
+                best = k;
+        done[best] = 1;
+        double f = limiter_fraction(s, (limiter_res)best);
+        if (f < 0.0005)
+            break;
+        fprintf(out, "%s%s %.1f%%", n ? ", " : "", limiter_name((limiter_res)best), 100 * f);
+    }
+}
+
+static void report_shares_json(json_w *w, const limiter_shares *s)
+{
+    json_str(w, "limiter", limiter_name(limiter_pick(s)));
+    json_obj_begin(w, "limiter_shares");
+    for (int k = 0; k < LIMITER_COUNT; k++)
+        json_num(w, limiter_name((limiter_res)k), limiter_fraction(s, (limiter_res)k));
+    json_obj_end(w);
+}
+
 void report_text(const report *r, FILE *out)
 {
     char t[32], b[32];
@@ -231,6 +257,12 @@ void report_text(const report *r, FILE *out)
             "idle %.1f%%\n",
             pct(r->t_compute_ps, r->end_ps), pct(r->t_memory_ps, r->end_ps),
             pct(r->t_comm_ps, r->end_ps), pct(r->t_idle_ps, r->end_ps));
+    if (r->lim) {
+        const limiter_shares *ls = limiter_total(r->lim);
+        fprintf(out, "  limiter         %s (time by limiter: ", limiter_name(limiter_pick(ls)));
+        report_shares_text(ls, out);
+        fprintf(out, ")\n");
+    }
     fprintf(out, "\n  %-8s %10s %14s %6s %10s %10s %10s %10s\n", "unit", "insns", "busy cycles",
             "util", "stall:sem", "queue", "vmem", "hbm");
     for (unsigned i = 0; i < r->nunits; i++) {
@@ -244,14 +276,20 @@ void report_text(const report *r, FILE *out)
                  "a full queue, VMEM and HBM bandwidth)\n");
     report_energy_text(r, out);
     if (r->nregions > 1 || (r->nregions == 1 && strcmp(r->regions[0].name, "(start)"))) {
-        fprintf(out, "\n  %-28s %10s %12s %10s %12s %8s %10s\n", "region", "insns", "time",
-                "TFLOP/s", "HBM bytes", "FLOP/B", "energy J");
+        fprintf(out, "\n  %-28s %10s %12s %10s %12s %8s %10s  %s\n", "region", "insns", "time",
+                "TFLOP/s", "HBM bytes", "FLOP/B", "energy J", "limiter");
         for (unsigned i = 0; i < r->nregions; i++) {
             const report_region *g = &r->regions[i];
             fmt_time(t, sizeof t, (double)(g->end_ps - g->start_ps));
             fmt_bytes(b, sizeof b, (double)g->hbm_bytes);
-            fprintf(out, "  %-28s %10" PRIu64 " %12s %10.2f %12s %8.3g %10.4g\n", g->name, g->insns,
+            const limiter_shares *ls = r->lim ? limiter_region(r->lim, g->index) : NULL;
+            fprintf(out, "  %-28s %10" PRIu64 " %12s %10.2f %12s %8.3g %10.4g  ", g->name, g->insns,
                     t, g->tflops, b, g->intensity, region_j(r, g->index));
+            if (ls) {
+                limiter_res lr = limiter_pick(ls);
+                fprintf(out, "%s %.0f%%", limiter_name(lr), 100 * limiter_fraction(ls, lr));
+            }
+            fputc('\n', out);
         }
     }
 }
@@ -284,6 +322,8 @@ int report_json(const report *r, const char *path, err *e)
     json_num(&w, "hbm_peak_gbs", r->hbm_peak_gbs);
     json_num(&w, "hbm_util", r->hbm_util);
     json_u64(&w, "ici_bytes", r->ici_bytes);
+    if (r->lim)
+        report_shares_json(&w, limiter_total(r->lim));
     json_obj_end(&w);
     json_obj_begin(&w, "roofline");
     json_num(&w, "intensity_flop_per_byte", r->intensity);
@@ -338,6 +378,8 @@ int report_json(const report *r, const char *path, err *e)
         json_num(&w, "tflops", g->tflops);
         json_num(&w, "intensity_flop_per_byte", g->intensity);
         json_num(&w, "bound_time_ps", g->bound_ps);
+        if (r->lim)
+            report_shares_json(&w, limiter_region(r->lim, g->index));
         if (r->energy && g->index < r->energy->nregions) {
             json_num(&w, "energy_j", region_j(r, g->index));
             json_obj_begin(&w, "energy_by_unit_j");

@@ -11,6 +11,7 @@
 #include "chip.h"
 #include "stats.h"
 #include "energy.h"
+#include "limiter.h"
 
 typedef struct report_unit {
     char name[32];
@@ -48,6 +49,7 @@ typedef struct report {
     report_region *regions; /* owned: free with report_fini */
     const stats_reg *stats;
     const energy_result *energy; /* the run's energy (run.c sets it), NULL: none shown */
+    const limiter *lim;          /* the run's bottleneck attribution (run.c), NULL: none */
 } report;
 
 /* Fill r from a finished chip and its registered counters. MXU utilisation is the mean

@@ -25,6 +25,7 @@ int run_trace_cfg(run *r, const cfg *c, const char *trace_path, const sim_hooks 
     if (report_build(&r->rep, r->sim.chip, r->sim.stats, trace_path, r->sim.cfg.source, e))
         return -1;
     r->rep.energy = r->sim.energy;
+    r->rep.lim = r->sim.lim;
     return 0;
 }
 
