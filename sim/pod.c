@@ -215,9 +215,19 @@ static int pod_finish_chips(chip **chips, unsigned nchips, err *e)
 }
 
 /* Per-chip averages of the step time split, FLOPs and ICI bytes; step_ps is the slowest. */
+/* Model FLOPs stated by the trace note (tpusim gen appends " # model FLOPs per chip: N"),
+ * 0 when absent. */
+static double note_model_flops(const char *note)
+{
+    static const char key[] = " # model FLOPs per chip: ";
+    const char *m = note ? strstr(note, key) : NULL;
+    return m ? strtod(m + sizeof key - 1, NULL) : 0;
+}
+
 static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_result *res, err *e)
 {
     for (unsigned i = 0; i < nchips; i++) {
+        res->model_flops_per_chip += note_model_flops(chip_trace_note(chips[i]));
         chip_summary s;
         chip_summarize(chips[i], &s);
         stats_reg *r = stats_new(e);
@@ -250,6 +260,7 @@ static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_re
     double k = 1.0 / nchips;
     res->flops_per_chip *= k;
     res->mxu_flops_per_chip *= k;
+    res->model_flops_per_chip *= k;
     res->mxu_ideal_ps *= k;
     res->ici_bytes_per_chip *= k;
     res->ici_link_bytes_per_chip *= k;
@@ -287,7 +298,12 @@ static void pod_derive(const cfg *c, pod_result *res)
             }
         }
     }
-    res->mfu = step_s > 0 && peak_chip > 0 ? res->mxu_flops_per_chip / step_s / peak_chip : 0;
+    /* HFU counts every MXU FLOP executed (recomputation included); MFU the model's FLOPs
+     * (docs/generators.md, "MFU and HFU"), when the trace states them. */
+    res->hfu = step_s > 0 && peak_chip > 0 ? res->mxu_flops_per_chip / step_s / peak_chip : 0;
+    res->mfu = res->model_flops_per_chip > 0 && step_s > 0 && peak_chip > 0
+                   ? res->model_flops_per_chip / step_s / peak_chip
+                   : res->hfu;
     /* Energy per step: each chip's dynamic energy plus static power over the whole step. */
     res->chip_j[ENERGY_STATIC] = c->energy_static_w * step_s;
     res->chip_j_total = 0;

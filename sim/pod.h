@@ -32,8 +32,12 @@ typedef struct pod_result {
         ici_link_bytes_per_chip; /* bytes the chip transmits on its links (its ICI units' bytes) */
     double peak_ef[ISA_DTYPE_COUNT]; /* chips x per-chip peak, 0 = unsupported */
     double sustained_ef;             /* chips x flops_per_chip / step */
-    double mfu;                      /* mxu_flops_per_chip / step / peak of mfu_dtype */
-    int mfu_dtype;                   /* the trace's MXU datatype; -1 = mixed (effective peak) */
+    double mfu; /* model FLOPs per chip / step / peak of mfu_dtype (HFU's MXU FLOPs when the
+                 * trace note states no model FLOPs) */
+    double hfu; /* mxu_flops_per_chip (every FLOP executed) / step / peak of mfu_dtype */
+    double model_flops_per_chip; /* from the trace note (`gen`: " # model FLOPs per chip: N"),
+                                  * mean over the chips; 0: not stated */
+    int mfu_dtype;               /* the trace's MXU datatype; -1 = mixed (effective peak) */
     /* energy (docs/models-energy.md): per chip, dynamic from its counters (mean over the chips
      * simulated), static = energy.static_w x step (every chip is powered for the whole step) */
     double chip_j[ENERGY_CAT_COUNT]; /* J per chip per step, by category */

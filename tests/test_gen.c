@@ -417,6 +417,115 @@ static void test_gen_gqa_and_head_dim_flops_exact(void **state)
     assert_non_null(strstr(e.msg, "--kv-heads 3 must divide --heads 8"));
 }
 
+/* The peak HBM the note states. */
+static uint64_t note_peak(const trace_facts *f)
+{
+    const char *m = strstr(f->note, "# peak HBM per chip: ");
+    assert_non_null(m);
+    return strtoull(m + strlen("# peak HBM per chip: "), NULL, 10);
+}
+
+static uint64_t note_model_flops(const trace_facts *f)
+{
+    const char *m = strstr(f->note, "# model FLOPs per chip: ");
+    assert_non_null(m);
+    return strtoull(m + strlen("# model FLOPs per chip: "), NULL, 10);
+}
+
+#define TINY                                                                                       \
+    "gen llm-step --layers 2 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 --seq 256 --batch "  \
+    "8 -c v7"
+
+static void test_gen_structure_options_flops_exact(void **state)
+{
+    (void)state;
+    trace_facts f;
+    static const char *const extra[] = {
+        "--mlp gelu",
+        "--parallel-block",
+        "--tied-embedding",
+        "--bias",
+        "--parallel-block --tensor-parallel 2 --bias --mlp gelu",
+        "--parallel-block --tied-embedding --kv-heads 1 --head-dim 128 --tensor-parallel 2 --fsdp "
+        "2",
+        "--decode --parallel-block --mlp gelu --tied-embedding",
+    };
+    for (unsigned i = 0; i < sizeof extra / sizeof extra[0]; i++) {
+        char cmd[512];
+        snprintf(cmd, sizeof cmd, "%s %s", TINY, extra[i]);
+        gen_and_check(cmd, &f, 0.0);
+    }
+    /* GELU: two MLP matrices, 2/3 of SwiGLU's MLP FLOPs: per token per layer 2 x D F less. */
+    uint64_t sw = analytic(TINY), ge = analytic(TINY " --mlp gelu");
+    assert_int_equal(sw - ge, 3ull * 2 * 2 * 512 * 1408 * 8 * 256);
+    /* A parallel block, tied embedding, biases: the same matmul FLOPs. */
+    assert_int_equal(analytic(TINY " --parallel-block --tied-embedding --bias"), sw);
+}
+
+static void test_gen_vocab_padded_to_the_tensor_parallel_degree(void **state)
+{
+    (void)state;
+    trace_facts f;
+    /* 8001 rows over 2 shards: 4001 per shard (8002 padded); executed FLOPs count the padded
+     * shard, model FLOPs the real vocabulary. */
+    gen_and_check("gen llm-step --layers 1 --d-model 512 --heads 8 --d-ff 1408 --vocab 8001 "
+                  "--seq 256 --batch 4 --tensor-parallel 2 -c v7",
+                  &f, 0.0);
+    gen_opts o;
+    cfg c;
+    parse_cmd("gen llm-step --layers 1 --d-model 512 --heads 8 --d-ff 1408 --vocab 8001 --seq 256 "
+              "--batch 4 --tensor-parallel 2 -c v7 -o x",
+              &o, &c);
+    assert_int_equal(gen_vocab_shard(&o), 4001);
+    uint64_t tok = 4 * 256;
+    /* flash attention's recomputed QK^T (half of the forward's QK^T + PV) is executed, not
+     * model FLOPs */
+    uint64_t af = 4 * 8 / 2 * gen_attn_flops(&c, 256, 256, 64, 1, o.dtype, 0);
+    assert_int_equal(gen_flops_analytic(&o, &c) - gen_flops_model(&o, &c),
+                     6 * 512 * (4001 - 8001 / 2) * tok + af / 2);
+}
+
+/* Remat policies: trace FLOPs equal the closed forms exactly, model FLOPs in the note are the
+ * same for every policy, and the saved activations shrink the peak. */
+static void test_gen_remat_flops_closed_form_and_peak(void **state)
+{
+    (void)state;
+    trace_facts f;
+    const char *base = "gen llm-step --layers 4 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 "
+                       "--seq 512 --batch 8 -c v7";
+    gen_opts o;
+    cfg c;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s -o x", base);
+    parse_cmd(cmd, &o, &c);
+    uint64_t L = 4, D = 512, F = 1408, V = 8000, T = 8 * 512;
+    uint64_t af = L * 8 * 8 * gen_attn_flops(&c, 512, 512, 64, 1, o.dtype, 0);
+    uint64_t pqkv = 3 * D * D, po = D * D, pup = 2 * D * F, pdown = F * D;
+    uint64_t model = 3 * (2 * (L * (pqkv + po + pup + pdown) + D * V) * T + af);
+    uint64_t none = model + af / 2; /* flash attention recomputes QK^T in its backward */
+    static const char *const policy[] = {"none", "minimal", "save-dots", "full"};
+    uint64_t want[4] = {none, none, none + L * 2 * pup * T,
+                        none + L * 2 * (pqkv + po + pup) * T + af};
+    uint64_t peak[4];
+    for (unsigned i = 0; i < 4; i++) {
+        snprintf(cmd, sizeof cmd, "%s --remat %s", base, policy[i]);
+        gen_and_check(cmd, &f, 0.0);
+        assert_int_equal(f.flops, want[i]);
+        assert_int_equal(note_model_flops(&f), model);
+        peak[i] = note_peak(&f);
+    }
+    /* full: HFU / MFU = (model + Af/2 + recomputed forward) / model */
+    double ratio = (double)want[3] / (double)model;
+    print_message("remat full: HFU/MFU %.4f\n", ratio);
+    assert_true(ratio > 1.15 && ratio < 1.4); /* the exact closed form is checked above */
+    assert_true(peak[3] < peak[2] && peak[2] < peak[1] && peak[1] < peak[0]);
+    /* Remat is a training option. */
+    snprintf(cmd, sizeof cmd, "%s --decode --remat full -o %s", base, out_path);
+    err e;
+    assert_int_not_equal(run_gen(cmd, &e), 0);
+    assert_non_null(strstr(e.msg, "training"));
+}
+
 static void test_gen_7b_analytic_training_flops_close_to_6nd(void **state)
 {
     (void)state;
@@ -771,6 +880,9 @@ int main(void)
         cmocka_unit_test(test_gen_transformer_parallel_collectives),
         cmocka_unit_test(test_gen_llm_training_and_decode),
         cmocka_unit_test(test_gen_gqa_and_head_dim_flops_exact),
+        cmocka_unit_test(test_gen_structure_options_flops_exact),
+        cmocka_unit_test(test_gen_vocab_padded_to_the_tensor_parallel_degree),
+        cmocka_unit_test(test_gen_remat_flops_closed_form_and_peak),
         cmocka_unit_test(test_gen_7b_analytic_training_flops_close_to_6nd),
         cmocka_unit_test(test_gen_errors_name_the_problem),
         cmocka_unit_test(test_gen_help_returns_zero),

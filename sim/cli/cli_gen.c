@@ -25,6 +25,8 @@ typedef enum opt_type {
     OPT_VOP,    /* int: vector opcode by name without "v." */
     OPT_LIST,   /* comma-separated OPT_POS list into sizes[] / nsizes */
     OPT_AXES,   /* unsigned mask from letters of xyz */
+    OPT_MLP,    /* int gen_mlp: swiglu or gelu */
+    OPT_REMAT,  /* int gen_remat: none, full, minimal, save-dots */
 } opt_type;
 
 /* One option of a kind. `def` is the default as --help shows it: NULL = the value
@@ -50,6 +52,10 @@ typedef struct gen_opt {
 #define ROW_D_MODEL {"d-model", "D", OPT_POS, F(d_model), 1, "model width", NULL}
 #define ROW_D_FF {"d-ff", "F", OPT_POS, F(d_ff), 1, "MLP hidden width", NULL}
 #define ROW_SEQUENCES {"batch", "B", OPT_POS, F(batch), 1, "sequences (global, over every chip)", NULL}
+#define ROW_MLP {"mlp", "KIND", OPT_MLP, F(mlp), 0, "swiglu (gate, up, down) or gelu (up, down)", "swiglu"}
+#define ROW_PARALLEL {"parallel-block", NULL, OPT_FLAG, F(parallel_block), 0, "attention and MLP read one normalised input,\noutputs summed (PaLM)", NULL}
+#define ROW_BIAS {"bias", NULL, OPT_FLAG, F(bias), 0, "biases on the projections (fused adds)", NULL}
+#define ROW_REMAT {"remat", "POLICY", OPT_REMAT, F(remat), 0, "training: none, full (recompute the layer forward),\nminimal (recompute the elementwise parts) or\nsave-dots (also the MLP up projection)", "none"}
 /* clang-format on */
 
 static const gen_opt gemm_opts[] = {
@@ -104,6 +110,10 @@ static const gen_opt transformer_opts[] = {
     {"training", NULL, OPT_FLAG, F(training), 0, "forward + backward (default: forward)", NULL},
     ROW_KV_HEADS,
     ROW_HEAD_DIM,
+    ROW_MLP,
+    ROW_PARALLEL,
+    ROW_BIAS,
+    ROW_REMAT,
     ROW_DTYPE,
 };
 
@@ -119,6 +129,12 @@ static const gen_opt llm_opts[] = {
      "one token per sequence against a KV cache of --seq\ntokens (default: a training step)", NULL},
     ROW_KV_HEADS,
     ROW_HEAD_DIM,
+    ROW_MLP,
+    ROW_PARALLEL,
+    {"tied-embedding", NULL, OPT_FLAG, F(tied_embedding), 0,
+     "the LM head is the embedding table (shared)", NULL},
+    ROW_BIAS,
+    ROW_REMAT,
     ROW_DTYPE,
 };
 
@@ -401,6 +417,19 @@ static int opt_set(const gen_opt *op, const char *val, gen_opts *o, err *e)
         return parse_list(val, o, op->name, e);
     case OPT_AXES:
         return parse_axes(val, f, op->name, e);
+    case OPT_MLP:
+        if (strcmp(val, "swiglu") && strcmp(val, "gelu"))
+            return err_set(e, "gen: --%s: '%s' is not swiglu or gelu", op->name, val);
+        *(int *)f = strcmp(val, "gelu") ? GEN_MLP_SWIGLU : GEN_MLP_GELU;
+        return 0;
+    case OPT_REMAT: {
+        int r = gen_remat_lookup(val);
+        if (r < 0)
+            return err_set(e, "gen: --%s: '%s' is not none, full, minimal or save-dots", op->name,
+                           val);
+        *(int *)f = r;
+        return 0;
+    }
     }
     return err_set(e, "gen: --%s: option of unknown type", op->name);
 }
@@ -742,16 +771,21 @@ int cli_gen(int argc, char **argv, err *e)
     const ofile_ref out = {o.output, "-o"}, ins[] = {{c->source, "config"}};
     if (ofile_check(&out, 1, ins, c->source[0] ? 1 : 0, e)) /* before generating */
         goto out;
+    if (o.kind == GEN_LLM_STEP && o.vocab % o.tp)
+        fprintf(stderr, "note: vocab %llu padded to %llu (a multiple of --tensor-parallel %llu)\n",
+                (unsigned long long)o.vocab, (unsigned long long)(gen_vocab_shard(&o) * o.tp),
+                (unsigned long long)o.tp);
     char note[TRACE_NOTE_MAX];
     build_note(note, sizeof note, argc, argv);
     gen_result res;
     rc = gen_run_result(&o, c, note, &res, e);
     if (!rc && res.ops) /* on stderr when the trace itself goes to stdout */
-        fprintf(strcmp(o.output, "-") ? stdout : stderr, "%s: peak HBM per chip %.3f GiB (%llu bytes; persistent %.3f GiB; %.3f GiB "
-               "without buffer reuse)\n",
-               o.output, (double)res.peak_hbm_bytes / (1u << 30),
-               (unsigned long long)res.peak_hbm_bytes, (double)res.persistent_bytes / (1u << 30),
-               (double)res.naive_hbm_bytes / (1u << 30));
+        fprintf(strcmp(o.output, "-") ? stdout : stderr,
+                "%s: peak HBM per chip %.3f GiB (%llu bytes; persistent %.3f GiB; %.3f GiB "
+                "without buffer reuse)\n",
+                o.output, (double)res.peak_hbm_bytes / (1u << 30),
+                (unsigned long long)res.peak_hbm_bytes, (double)res.persistent_bytes / (1u << 30),
+                (double)res.naive_hbm_bytes / (1u << 30));
 out:
     free(eargv);
     free(c);

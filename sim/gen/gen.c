@@ -75,11 +75,13 @@ static int check_parallel(gen_opts *o, const cfg *c, int explicit_deg, unsigned 
     if (o->batch % shards)
         return err_set(e, "gen: --batch %llu is not divisible by data x fsdp = %llu",
                        (unsigned long long)o->batch, (unsigned long long)shards);
-    if (o->heads % o->tp || o->d_ff % o->tp || (o->vocab && o->vocab % o->tp))
-        return err_set(e, "gen: --tensor-parallel %llu must divide heads, d-ff and vocab",
+    if (o->heads % o->tp || o->d_ff % o->tp)
+        return err_set(e, "gen: --tensor-parallel %llu must divide heads and d-ff",
                        (unsigned long long)o->tp);
-    if (o->kv_heads % o->tp)
-        return err_set(e, "gen: --tensor-parallel %llu must divide --kv-heads %llu",
+    if (o->kv_heads % o->tp && o->tp % o->kv_heads)
+        return err_set(e,
+                       "gen: --tensor-parallel %llu must divide --kv-heads %llu or be a "
+                       "multiple of it",
                        (unsigned long long)o->tp, (unsigned long long)o->kv_heads);
     if (o->sp > 1 && o->decode)
         return err_set(e, "gen: --seq-parallel does not apply to --decode (one token per step)");
@@ -89,10 +91,10 @@ static int check_parallel(gen_opts *o, const cfg *c, int explicit_deg, unsigned 
     if ((o->heads / o->tp) % o->sp)
         return err_set(e, "gen: --seq-parallel %llu must divide the heads per tensor shard (%llu)",
                        (unsigned long long)o->sp, (unsigned long long)(o->heads / o->tp));
-    if ((o->kv_heads / o->tp) % o->sp)
+    if (gen_kv_shard(o) % o->sp)
         return err_set(e,
                        "gen: --seq-parallel %llu must divide the kv heads per tensor shard (%llu)",
-                       (unsigned long long)o->sp, (unsigned long long)(o->kv_heads / o->tp));
+                       (unsigned long long)o->sp, (unsigned long long)gen_kv_shard(o));
     return 0;
 }
 
@@ -110,6 +112,10 @@ static int check_model(gen_opts *o, err *e)
     if (o->kv_heads > o->heads || o->heads % o->kv_heads)
         return err_set(e, "gen: --kv-heads %llu must divide --heads %llu",
                        (unsigned long long)o->kv_heads, (unsigned long long)o->heads);
+    int train = o->kind == GEN_LLM_STEP ? !o->decode : o->training;
+    if (o->remat != GEN_REMAT_NONE && !train)
+        return err_set(e, "gen: --remat %s applies to training steps only",
+                       gen_remat_name(o->remat));
     return 0;
 }
 
@@ -120,14 +126,127 @@ static uint64_t conv_out(uint64_t in, uint64_t pad, uint64_t k, uint64_t stride)
     return (in + 2 * pad - k) / stride + 1;
 }
 
+uint64_t gen_kv_shard(const gen_opts *o)
+{
+    uint64_t t = o->tp ? o->tp : 1;
+    return o->kv_heads >= t ? o->kv_heads / t : 1;
+}
+
+uint64_t gen_vocab_shard(const gen_opts *o)
+{
+    uint64_t t = o->tp ? o->tp : 1;
+    return (o->vocab + t - 1) / t;
+}
+
+static const char *const remat_names[GEN_REMAT_COUNT] = {
+    [GEN_REMAT_NONE] = "none",
+    [GEN_REMAT_FULL] = "full",
+    [GEN_REMAT_MINIMAL] = "minimal",
+    [GEN_REMAT_SAVE_DOTS] = "save-dots",
+};
+
+const char *gen_remat_name(int r)
+{
+    return r >= 0 && r < GEN_REMAT_COUNT ? remat_names[r] : NULL;
+}
+
+int gen_remat_lookup(const char *name)
+{
+    for (int r = 0; r < GEN_REMAT_COUNT; r++)
+        if (!strcmp(name, remat_names[r]))
+            return r;
+    return -1;
+}
+
+#define ACT(a) (1u << GEN_ACT_##a)
+
+unsigned gen_acts_needed(const gen_opts *o)
+{
+    unsigned all = (1u << GEN_ACT_COUNT) - 1;
+    return o->parallel_block ? all & ~(ACT(H) | ACT(HN)) : all;
+}
+
+unsigned gen_acts_saved(const gen_opts *o)
+{
+    static const unsigned saved[GEN_REMAT_COUNT] = {
+        [GEN_REMAT_NONE] = (1u << GEN_ACT_COUNT) - 1,
+        [GEN_REMAT_FULL] = 0,
+        [GEN_REMAT_MINIMAL] = ACT(QKV) | ACT(AO) | ACT(H) | ACT(UP),
+        [GEN_REMAT_SAVE_DOTS] = ACT(QKV) | ACT(AO) | ACT(H),
+    };
+    unsigned r = (unsigned)o->remat < GEN_REMAT_COUNT ? (unsigned)o->remat : 0;
+    return saved[r] & gen_acts_needed(o);
+}
+
 /* Per-chip matmul parameters of one decoder layer: Q D x A, K and V D x KA, out A x D
- * (A = heads/T x head_dim, KA = kv_heads/T x head_dim), SwiGLU 2 x (D x F/T) up and
- * F/T x D down. With heads = kv_heads and head_dim = D/heads: 4 D^2/T + 3 D F/T. */
-static uint64_t layer_params(const gen_opts *o)
+ * (A = heads/T x head_dim, KA = kv_heads/T x head_dim), MLP up D x F (x 2 with SwiGLU's
+ * gate) and down F x D, F = d_ff/T. With heads = kv_heads, head_dim = D/heads and SwiGLU:
+ * 4 D^2/T + 3 D F/T. */
+typedef struct layer_mm {
+    uint64_t qkv, o, up, down;
+} layer_mm;
+
+static layer_mm layer_split(const gen_opts *o)
 {
     uint64_t D = o->d_model, F = o->d_ff / o->tp;
-    uint64_t A = o->heads / o->tp * o->head_dim, KA = o->kv_heads / o->tp * o->head_dim;
-    return D * (A + 2 * KA) + A * D + 3 * D * F;
+    uint64_t A = o->heads / o->tp * o->head_dim, KA = gen_kv_shard(o) * o->head_dim;
+    layer_mm s = {D * (A + 2 * KA), A * D, D * F * (o->mlp == GEN_MLP_GELU ? 1 : 2), F * D};
+    return s;
+}
+
+static uint64_t layer_params(const gen_opts *o)
+{
+    layer_mm s = layer_split(o);
+    return s.qkv + s.o + s.up + s.down;
+}
+
+/* FLOPs of a decoder step on one chip: forward (2 P T + attention), backward (4 P T plus the
+ * attention backward, which recomputes QK^T: 2.5 x its forward) and the layer forward parts
+ * recomputed by the remat policy; `vshard` vocabulary rows in the LM head (0: none). */
+typedef struct llm_flops {
+    uint64_t fwd, bwd, remat;
+    uint64_t attn_fwd; /* attention forward of all layers (in fwd) */
+} llm_flops;
+
+static void llm_count(const gen_opts *o, const cfg *c, uint64_t vshard, int model, llm_flops *f)
+{
+    int dec = o->kind == GEN_LLM_STEP && o->decode;
+    /* Sequence parallelism: seq/P tokens per chip through the GEMMs, heads/(T P) whole
+     * sequences through attention. */
+    uint64_t bc = o->batch / (o->dp * o->fsdp), hl = o->heads / (o->tp * o->sp);
+    uint64_t tokens = dec ? bc : bc * o->seq / o->sp;
+    uint64_t params = o->layers * layer_params(o) + o->d_model * vshard;
+    /* Model FLOPs: kv heads replicated over tensor shards count once (their 1/T share). */
+    if (model && o->kv_heads < o->tp)
+        params -= o->layers * (2 * o->d_model * o->head_dim -
+                               2 * o->d_model * o->head_dim * o->kv_heads / o->tp);
+    uint64_t q = dec ? 1 : o->seq, causal = !dec;
+    uint64_t af = gen_attn_flops(c, q, o->seq, o->head_dim, (int)causal, o->dtype, 0);
+    uint64_t ab = gen_attn_flops(c, q, o->seq, o->head_dim, (int)causal, o->dtype, 1);
+    int train = o->kind == GEN_LLM_STEP ? !dec : o->training;
+    memset(f, 0, sizeof *f);
+    f->attn_fwd = o->layers * bc * hl * af;
+    f->fwd = 2 * params * tokens + f->attn_fwd;
+    if (!train)
+        return;
+    f->bwd = 4 * params * tokens + o->layers * bc * hl * ab;
+    unsigned re = gen_acts_needed(o) & ~gen_acts_saved(o);
+    layer_mm s = layer_split(o);
+    uint64_t per =
+        ((re & ACT(QKV)) ? s.qkv : 0) + ((re & ACT(H)) ? s.o : 0) + ((re & ACT(UP)) ? s.up : 0);
+    f->remat = o->layers * (2 * per * tokens + ((re & ACT(AO)) ? bc * hl * af : 0));
+}
+
+uint64_t gen_flops_model(const gen_opts *o, const cfg *c)
+{
+    if (o->kind != GEN_TRANSFORMER && o->kind != GEN_LLM_STEP)
+        return 0;
+    /* The real vocabulary's share (not the padding), nothing recomputed: attention's
+     * backward as twice its forward (dS, dV, dK, dQ without the recomputed QK^T). */
+    uint64_t vreal = o->kind == GEN_LLM_STEP ? o->vocab / (o->tp ? o->tp : 1) : 0;
+    llm_flops f;
+    llm_count(o, c, vreal, 1, &f);
+    return f.bwd ? 3 * f.fwd : f.fwd;
 }
 
 uint64_t gen_flops_analytic(const gen_opts *o, const cfg *c)
@@ -151,20 +270,9 @@ uint64_t gen_flops_analytic(const gen_opts *o, const cfg *c)
                gen_attn_flops(c, o->seq, o->seq, o->head_dim, o->causal, o->dtype, 0);
     case GEN_TRANSFORMER:
     case GEN_LLM_STEP: {
-        int llm = o->kind == GEN_LLM_STEP, dec = llm && o->decode;
-        /* Sequence parallelism: seq/P tokens per chip through the GEMMs, heads/(T P) whole
-         * sequences through attention. */
-        uint64_t bc = o->batch / (o->dp * o->fsdp), hl = o->heads / (o->tp * o->sp);
-        uint64_t tokens = dec ? bc : bc * o->seq / o->sp;
-        uint64_t params = o->layers * layer_params(o) + (llm ? o->d_model * (o->vocab / o->tp) : 0);
-        uint64_t q = dec ? 1 : o->seq, causal = !dec;
-        uint64_t af = gen_attn_flops(c, q, o->seq, o->head_dim, (int)causal, o->dtype, 0);
-        uint64_t ab = gen_attn_flops(c, q, o->seq, o->head_dim, (int)causal, o->dtype, 1);
-        int train = llm ? !dec : o->training;
-        uint64_t f = 2 * params * tokens + o->layers * bc * hl * af;
-        if (train)
-            f += 4 * params * tokens + o->layers * bc * hl * ab;
-        return f;
+        llm_flops f;
+        llm_count(o, c, o->kind == GEN_LLM_STEP ? gen_vocab_shard(o) : 0, 0, &f);
+        return f.fwd + f.bwd + f.remat;
     }
     case GEN_EMBEDDING: {
         gen_embedding_counts n;
@@ -462,13 +570,17 @@ static int run_ir(const struct gen_kind_info *k, const gen_opts *o, const cfg *c
     if (ir_error(p, e) || lower_tile(p, e) || lower_mem(p, c->hbm_bytes, e))
         goto out;
     const ir_mem_plan *mp = ir_mem_get(p);
-    size_t cap = strlen(note ? note : "") + 96;
+    size_t cap = strlen(note ? note : "") + 160;
     if (!(full = malloc(cap))) {
         err_setk(e, ERR_NOMEM, "gen: out of memory");
         goto out;
     }
-    snprintf(full, cap, "%s # peak HBM per chip: %llu bytes", note ? note : "",
-             (unsigned long long)mp->peak_bytes);
+    uint64_t mf = gen_flops_model(o, ir_cfg(p));
+    int n = snprintf(full, cap, "%s # peak HBM per chip: %llu bytes", note ? note : "",
+                     (unsigned long long)mp->peak_bytes);
+    if (mf && n > 0 && (size_t)n < cap)
+        snprintf(full + n, cap - (size_t)n, " # model FLOPs per chip: %llu",
+                 (unsigned long long)mf);
     if (strlen(full) >= TRACE_NOTE_MAX)
         snprintf(full, cap, "%s", note ? note : "");
     if (res) {

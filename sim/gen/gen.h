@@ -35,6 +35,23 @@ typedef enum gen_kind {
 
 #define GEN_MAX_LAYERS 64 /* mlp --layers entries */
 
+/* Decoder MLP: SwiGLU (gate, up, down: three matrices) or GELU (up, down). */
+typedef enum gen_mlp { GEN_MLP_SWIGLU, GEN_MLP_GELU } gen_mlp;
+
+/* Rematerialisation policy of a training step (which forward activations the backward
+ * reads from HBM, the rest recomputed in the backward; docs/generators.md): none saves
+ * everything; full saves only each layer's input and recomputes the layer's forward;
+ * minimal saves the matmul outputs and recomputes the elementwise parts (norms,
+ * activation function); save-dots saves the dot outputs outside the MLP (Q|K|V, attention
+ * output, output projection) and recomputes the MLP's up projection too. */
+typedef enum gen_remat {
+    GEN_REMAT_NONE,
+    GEN_REMAT_FULL,
+    GEN_REMAT_MINIMAL,
+    GEN_REMAT_SAVE_DOTS,
+    GEN_REMAT_COUNT
+} gen_remat;
+
 /* Options of every kind (fields a kind does not use stay at their defaults). Start from
  * gen_opts_init; a parallel degree or axis mask left at 0 means "not given" and gen_check
  * resolves it (degree 1, or --chips over every axis; dp x, tp y, fsdp z, sp x). */
@@ -56,6 +73,10 @@ typedef struct gen_opts {
     uint64_t batch, heads, seq, head_dim, d_model, d_ff, vocab, layers;
     uint64_t kv_heads; /* key/value heads (grouped-query attention); 0: --heads */
     int causal, training, decode;
+    /* decoder structure: MLP kind, parallel attention + MLP block (both read one normalised
+     * input, outputs summed), LM head tied to the embedding table, biases on the projections,
+     * rematerialisation policy (training) */
+    int mlp, parallel_block, tied_embedding, bias, remat;
     /* parallelism: degrees and torus-axis masks (x=1, y=2, z=4); sp is sequence parallelism
      * (the sequence split across chips, attention re-sharded by heads through all-to-alls) */
     uint64_t chips, dp, tp, fsdp, sp;
@@ -95,6 +116,27 @@ int gen_run(const gen_opts *o, const cfg *c, const char *note, err *e);
 /* Analytic FLOP count of the workload for one chip (see docs/generators.md for exactly which
  * FLOPs are counted); it depends on c only through the attention query-block size. */
 uint64_t gen_flops_analytic(const gen_opts *o, const cfg *c);
+
+/* Model FLOPs of one chip's share of the step, the numerator of MFU: 2 x matmul parameters x
+ * tokens forward (x 3 with the backward) plus attention's QK^T and PV forward (x 3 with the
+ * backward), with the unpadded vocabulary and nothing recomputed (neither rematerialisation
+ * nor flash attention's QK^T in the backward). gen_flops_analytic is what the trace executes
+ * (HFU's numerator). 0 for kinds other than transformer and llm-step. */
+uint64_t gen_flops_model(const gen_opts *o, const cfg *c);
+
+/* Vocabulary rows per tensor-parallel shard: vocab / T rounded up (the table is padded to a
+ * multiple of T, as Megatron and MaxText pad it). */
+uint64_t gen_vocab_shard(const gen_opts *o);
+
+/* Key/value heads per tensor-parallel shard: kv_heads / T, or 1 when T is a multiple of
+ * kv_heads (each kv head replicated T / kv_heads times, as Megatron does for multi-query
+ * attention). */
+uint64_t gen_kv_shard(const gen_opts *o);
+
+/* Name of a rematerialisation policy ("none", "full", ...), and the policy called `name`
+ * (-1 if none). */
+const char *gen_remat_name(int r);
+int gen_remat_lookup(const char *name);
 
 /* Sum of 2 m k n over the trace's mxu.matmul instructions, k and n from the latest mxu.ldw
  * on that MXU. Returns 0 and fills *flops, or -1 with e filled. */
@@ -236,6 +278,22 @@ uint64_t gen_attn_block(const cfg *c, uint64_t seq, uint64_t kv_len, uint64_t he
 /* MXU FLOPs gen_attention emits for one (batch, head), forward or backward. */
 uint64_t gen_attn_flops(const cfg *c, uint64_t seq, uint64_t kv_len, uint64_t head_dim, int causal,
                         isa_dtype dt, int backward);
+
+/* The forward activations of a decoder layer the backward reads (bit i = gen_act i), and the
+ * subset a rematerialisation policy saves; the rest is recomputed from the layer input in the
+ * backward (gen_models.c builds it, gen.c counts its FLOPs). */
+enum gen_act {
+    GEN_ACT_XN,  /* normalised input */
+    GEN_ACT_QKV, /* fused Q|K|V projection output */
+    GEN_ACT_AO,  /* attention output */
+    GEN_ACT_H,   /* residual after attention (serial block only) */
+    GEN_ACT_HN,  /* its normalisation (serial block only) */
+    GEN_ACT_UP,  /* MLP up (|gate) projection output */
+    GEN_ACT_ACT, /* MLP activation output */
+    GEN_ACT_COUNT
+};
+unsigned gen_acts_needed(const gen_opts *o);
+unsigned gen_acts_saved(const gen_opts *o);
 
 /* Frontends: each builds kind o->kind's workload IR into p (gen_frontends.c, gen_models.c).
  * Return 0, or -1 with the error kept in p (ir_error). */

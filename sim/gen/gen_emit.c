@@ -850,13 +850,18 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
         return -1;
     }
     const gen_gemm_plan *p = &st.p;
+    /* The buffer after the accumulator: the extra input's tile, or the broadcast row a
+     * binary epilogue op without one (a bias add) reads there. */
+    int ebuf = st.a.has_ex;
+    for (unsigned i = 0; i < st.a.nepi; i++)
+        ebuf |= ir_vop_binary(st.a.epi[i].op);
     for (int i = 0; i < 2; i++) {
         if (gen_vmem_alloc(g, gen_dt_bytes(st.a.dt, p->mt * (p->a_resident ? st.a.k : p->kc)),
                            &st.abuf[i]) ||
             gen_vmem_alloc(g, gen_dt_bytes(st.a.dt, (p->w_resident ? st.a.k : p->kc) * p->ng),
                            &st.wbuf[i]) ||
             gen_vmem_alloc(g, p->mt * p->ng * 4, &st.cbuf[i]) ||
-            (st.a.has_ex && gen_vmem_alloc(g, p->mt * p->ng * 4, &st.ebuf[i])) ||
+            (ebuf && gen_vmem_alloc(g, p->mt * p->ng * 4, &st.ebuf[i])) ||
             (st.a.out_dt != ISA_DT_FP32 &&
              gen_vmem_alloc(g, gen_dt_bytes(st.a.out_dt, p->mt * p->ng), &st.obuf[i])))
             return -1;

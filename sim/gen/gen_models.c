@@ -5,10 +5,11 @@
  *
  * Assumptions (docs/generators.md): activations are bf16 (the --dtype), GEMMs accumulate in
  * fp32 and cast on write-back; transposed operands of backward GEMMs are views of the same
- * bytes with the shape reinterpreted (the transposing DMA layout); in training the forward
- * activations the backward reads are one set shared by the layers (as if rematerialised;
- * the trace times traffic, not values) while each layer's input is kept; everything else,
- * and every activation of a forward-only step, is a temporary the memory plan reuses. */
+ * bytes with the shape reinterpreted (the transposing DMA layout); in training each layer's
+ * input is kept, and of the forward activations the backward reads, those the remat policy
+ * saves (gen_acts_saved) are kept per layer while the others are recomputed from the layer
+ * input at the start of the layer's backward; everything else, and every activation of a
+ * forward-only step, is a temporary the memory plan reuses. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,9 @@ typedef struct model {
     const gen_opts *o;
     isa_dtype dt;
     uint64_t bc, S, M, D, hl, kvl, hd, A, KA, F, V; /* A = hl*hd, KA = kvl*hd; F = d_ff/T */
-    uint64_t sp;                                    /* tokens per chip M = bc*S/sp */
+    uint64_t UW;                                    /* MLP up width: 2F (SwiGLU) or F (GELU) */
+    int gelu, par, bias, tied;
+    uint64_t sp; /* tokens per chip M = bc*S/sp */
     int train, decode, fsdp;
     uint64_t L;
     /* parameters: one contiguous region (the optimizer streams over it), weights padded to
@@ -34,6 +37,7 @@ typedef struct model {
     int params, grads;
     uint64_t nparams;              /* elements held by this chip */
     uint64_t wqkv, wo, wup, wdown; /* element offsets inside a layer's block (Q|K|V fused) */
+    uint64_t bias_n;               /* biases of a layer (after its weights; --bias) */
     uint64_t layer_n, lm_n;        /* elements of one layer's weights, of the LM head */
     uint64_t layer_real, nreal;    /* the same without layout padding (what collectives move) */
     int gathered[3], ggrad[2];     /* FSDP: gathered weights, full-size gradients */
@@ -41,27 +45,18 @@ typedef struct model {
     int pre, pre_layer; /* FSDP: token of the prefetch all-gather, and for which layer */
     int gf[2];          /* FSDP: tokens of the reduce-scatters reading ggrad[i] */
     int *xsave, *kcache, *vcache;
-    /* training: forward activations the backward reads, shared by every layer (-1 until
-     * made); forward-only steps make them per layer */
-    int xn, qkv, ao, h, hn, up, act;
-    int dx; /* training: gradient of the current layer's output */
+    /* training: layer l's saved forward activations sv[l * GEN_ACT_COUNT + gen_act] (-1: not
+     * saved, recomputed in the backward) */
+    int *sv;
+    unsigned needed, keep; /* gen_acts_needed, gen_acts_saved */
+    const char *ph;        /* region phase: "fwd", or "bwd/remat" while recomputing */
+    int dx;                /* training: gradient of the current layer's output */
     int lm_w, glm, xf, logits;
 } model;
 
 static int tmp(model *md, const char *name, uint64_t rows, uint64_t cols)
 {
     return ir_tensor_new(md->p, name, md->dt, rows, cols);
-}
-
-/* A saved activation: shared in training, per layer otherwise. */
-static int saved(model *md, int *slot, const char *name, uint64_t rows, uint64_t cols)
-{
-    if (md->train && *slot >= 0)
-        return *slot;
-    int id = tmp(md, name, rows, cols);
-    if (md->train)
-        *slot = id;
-    return id;
 }
 
 static uint64_t lay_pitch(const model *md, uint64_t rows, uint64_t cols)
@@ -108,13 +103,32 @@ static int grad(model *md, unsigned l, uint64_t off, uint64_t rows, uint64_t col
     return ir_view(md->p, md->grads, nm, B(md->dt, (uint64_t)l * md->layer_n + off), rows, cols, 0);
 }
 
-/* out[m,n] = a[m,k] w[k,n], operands reinterpreted to those shapes when stored otherwise. */
-static int mm(model *md, uint64_t m, uint64_t n, uint64_t k, int a, int w, int out)
+/* out[m,n] = a[m,k] w[k,n], operands reinterpreted to those shapes when stored otherwise;
+ * returns the matmul's op index or -1. */
+static int mm_op(model *md, uint64_t m, uint64_t n, uint64_t k, int a, int w, int out)
 {
     a = reshape(md, a, m, k);
     w = reshape(md, w, k, n);
     out = reshape(md, out, m, n);
-    return ir_matmul(md->p, a, w, out, m, n, k) < 0 ? -1 : 0;
+    return ir_matmul(md->p, a, w, out, m, n, k);
+}
+
+static int mm(model *md, uint64_t m, uint64_t n, uint64_t k, int a, int w, int out)
+{
+    return mm_op(md, m, n, k, a, w, out) < 0 ? -1 : 0;
+}
+
+/* The bias of a forward projection, added to the fp32 accumulator in the GEMM's epilogue
+ * (the bias row itself, n elements per column tile, is not loaded: negligible traffic). */
+static const ir_vop bias_add = {ISA_OP_V_ADD, 0, 0, ISA_DT_FP32, 0, 0};
+
+/* A forward projection: mm plus its bias (--bias). */
+static int proj(model *md, uint64_t m, uint64_t n, uint64_t k, int a, int w, int out)
+{
+    int i = mm_op(md, m, n, k, a, w, out);
+    if (i < 0)
+        return -1;
+    return md->bias && ir_matmul_epilogue(md->p, i, NULL, 0, &bias_add, 1) < 0 ? -1 : 0;
 }
 
 /* One fused vector chain over n elements. */
@@ -334,11 +348,19 @@ static int mm_residual(model *md, uint64_t m, uint64_t n, uint64_t k, int a, int
 {
     if (md->o->tp > 1) {
         int y = tmp(md, "y", m, n);
-        return mm_allreduce(md, m, n, k, a, w, y) || residual(md, m * n, y, res, out) ? -1 : 0;
+        const int in[2] = {y, res};
+        const ir_vop ops[2] = {{ISA_OP_V_ADD, 0, 2, md->dt, 0, 0},
+                               {ISA_OP_V_ADD, 2, 2, md->dt, 0, 0}};
+        return mm_allreduce(md, m, n, k, a, w, y) ||
+                       vpass(md, m * n, in, 2, out, ops, md->bias ? 2 : 1)
+                   ? -1
+                   : 0;
     }
-    const ir_vop add = {ISA_OP_V_ADD, 0, 0, ISA_DT_FP32, 0, 0};
+    const ir_vop add[2] = {bias_add, {ISA_OP_V_ADD, 0, 0, ISA_DT_FP32, 0, 0}};
     int i = ir_matmul(md->p, reshape(md, a, m, k), reshape(md, w, k, n), out, m, n, k);
-    return i < 0 || ir_matmul_epilogue(md->p, i, &res, 1, &add, 1) < 0 ? -1 : 0;
+    return i < 0 || ir_matmul_epilogue(md->p, i, &res, 1, add + !md->bias, md->bias ? 2 : 1) < 0
+               ? -1
+               : 0;
 }
 
 /* Flat view of elements [off, off + n) of t (a vector pass over part of a tensor). */
@@ -353,6 +375,49 @@ static int cols(model *md, int t, uint64_t c0, uint64_t n, const char *name)
     const ir_tensor *x = ir_tensor_get(md->p, t);
     uint64_t pitch = lay_pitch(md, x->rows, x->cols);
     return ir_view(md->p, t, name, B(md->dt, c0), x->rows, n, pitch);
+}
+
+/* GELU (tanh form): act = x/2 (1 + tanh(c (x + 0.044715 x^3))). */
+static int gelu(const model *md, uint64_t n, int up, int out)
+{
+    isa_dtype dt = md->dt;
+    const ir_vop ops[] = {
+        {ISA_OP_V_MUL, 0, 2, dt, 0, 0}, {ISA_OP_V_FMA, 2, 2, dt, 0, 0},
+        {ISA_OP_V_MUL, 0, 2, dt, 0, 0}, {ISA_OP_V_TANH, 2, 2, dt, 0, 0},
+        {ISA_OP_V_FMA, 2, 2, dt, 0, 0}, {ISA_OP_V_MUL, 0, 1, dt, 0, 0},
+    };
+    return vpass(md, n, &up, 1, out, ops, sizeof ops / sizeof ops[0]);
+}
+
+/* GELU backward: dup = dact (t' + x/2 (1 - tanh^2) u'), tanh recomputed from x. */
+static int gelu_bwd(const model *md, uint64_t n, int dact, int up, int out)
+{
+    isa_dtype dt = md->dt;
+    const int in[2] = {dact, up};
+    const ir_vop ops[] = {
+        {ISA_OP_V_MUL, 1, 3, dt, 0, 0}, {ISA_OP_V_FMA, 3, 3, dt, 0, 0},
+        {ISA_OP_V_MUL, 1, 3, dt, 0, 0}, {ISA_OP_V_TANH, 3, 3, dt, 0, 0},
+        {ISA_OP_V_MUL, 3, 4, dt, 0, 0}, {ISA_OP_V_FMA, 4, 4, dt, 0, 0},
+        {ISA_OP_V_FMA, 1, 4, dt, 0, 0}, {ISA_OP_V_MUL, 0, 2, dt, 0, 0},
+    };
+    return vpass(md, n, in, 2, out, ops, sizeof ops / sizeof ops[0]);
+}
+
+/* The MLP activation of up (M x UW) into act (M x F), and its backward. */
+static int mlp_act(model *md, int up, int act)
+{
+    uint64_t n = md->M * md->F;
+    if (md->gelu)
+        return gelu(md, n, up, act);
+    return swiglu(md, n, flat(md, up, 0, n, "gate"), flat(md, up, n, n, "up"), act);
+}
+
+static int mlp_act_bwd(model *md, int dact, int up, int dup)
+{
+    uint64_t n = md->M * md->F;
+    if (md->gelu)
+        return gelu_bwd(md, n, dact, up, dup);
+    return swiglu_bwd(md, n, dact, flat(md, up, 0, n, "gate"), dup);
 }
 
 static int attention_fwd(model *md, unsigned l, int q, int k, int v, int ao)
@@ -381,74 +446,131 @@ static int attention_fwd(model *md, unsigned l, int q, int k, int v, int ao)
                  tmp(md, "v.seq", rows, md->KA / sp)};
     int os = tmp(md, "ao.seq", rows, md->A / sp);
     uint64_t bytes = B(md->dt, md->M * (md->A + 2 * md->KA));
-    return sp_alltoall(md, in, ws, 3, bytes, "fwd/attn", l) ||
+    char what[32];
+    snprintf(what, sizeof what, "%s/attn", md->ph);
+    return sp_alltoall(md, in, ws, 3, bytes, what, l) ||
                    ir_attention(p, ws, 3, &os, 1, md->bc, md->hl / sp, md->kvl / sp, md->S, md->S,
                                 md->hd, 1, 0) < 0 ||
-                   sp_alltoall(md, &os, &ao, 1, B(md->dt, md->M * md->A), "fwd/attn", l)
+                   sp_alltoall(md, &os, &ao, 1, B(md->dt, md->M * md->A), what, l)
+               ? -1
+               : 0;
+}
+
+#define HAS(mask, a) (((mask) >> GEN_ACT_##a) & 1u)
+
+/* Layer l's forward activations of `need` (bits of gen_act) into a[] (new tensors; a[] holds
+ * the saved ones on entry), computed from the layer input in forward order; `fwd` also
+ * writes the KV cache (decode) and the layer output (xsave[l + 1]): the forward itself,
+ * rather than its recomputation in the backward. A serial block is
+ * x -> LN -> attention -> h = x + o -> LN -> MLP -> h + mlp; a parallel block (PaLM) feeds
+ * one normalised input to both and sums x + o + mlp, so under tensor parallelism one
+ * all-reduce covers both partial sums. */
+static int layer_acts(model *md, unsigned l, int *a, unsigned need, int fwd)
+{
+    ir *p = md->p;
+    uint64_t M = md->M, D = md->D, A = md->A, KA = md->KA, F = md->F, UW = md->UW;
+    uint64_t W3 = A + 2 * KA;
+    int x = md->xsave[l];
+    ir_region(p, "L%u/%s/norm1", l, md->ph);
+    if (HAS(need, XN) &&
+        ((a[GEN_ACT_XN] = tmp(md, "xn", M, D)) < 0 || layernorm(md, M * D, x, a[GEN_ACT_XN])))
+        return -1;
+    ir_region(p, "L%u/%s/attn", l, md->ph);
+    /* Q, K and V come from one GEMM against the concatenated [D, A + 2 KA] weight (as
+     * fused-QKV implementations store it); q, k, v are column windows of its output. */
+    if (HAS(need, QKV) &&
+        ((a[GEN_ACT_QKV] = tmp(md, "qkv", M, W3)) < 0 ||
+         proj(md, M, W3, D, a[GEN_ACT_XN], weight(md, l, md->wqkv, D, W3, "wqkv"), a[GEN_ACT_QKV])))
+        return -1;
+    if (HAS(need, AO)) {
+        int qkv = a[GEN_ACT_QKV];
+        int q = cols(md, qkv, 0, A, "q"), k = cols(md, qkv, A, KA, "k");
+        int v = cols(md, qkv, A + KA, KA, "v");
+        if (fwd && md->decode) {
+            /* The KV cache is laid out [batch][kv head][position][head_dim], one padded row
+             * per (batch, kv head) (a power-of-two row would put every head's slot S-1 on the
+             * same pseudo-channels), so attention reads each head's keys as one contiguous
+             * run. The new token's K and V are written into position S-1 of every (batch, kv
+             * head) by a dynamic-update-slice left in flight: nothing later in the step reads
+             * those rows from HBM (attention has the new token's K and V at hand; timed as
+             * reading the whole cache), so the writes overlap attention and finish by the
+             * end. */
+            uint64_t hd = md->hd, pos = B(md->dt, (md->S - 1) * hd);
+            uint64_t rp = ir_pitch(p, md->S * hd, md->dt); /* padded: heads rotate channels */
+            int kw = ir_view(p, md->kcache[l], "k.slot", pos, md->bc * md->kvl, hd, rp);
+            int vw = ir_view(p, md->vcache[l], "v.slot", pos, md->bc * md->kvl, hd, rp);
+            if (ir_dus_async(p, k, kw, IR_TOKEN_LATE) < 0 ||
+                ir_dus_async(p, v, vw, IR_TOKEN_LATE) < 0)
+                return -1;
+            k = md->kcache[l];
+            v = md->vcache[l];
+        }
+        if ((a[GEN_ACT_AO] = tmp(md, "ao", M, A)) < 0 ||
+            attention_fwd(md, l, q, k, v, a[GEN_ACT_AO]))
+            return -1;
+    }
+    int wo = weight(md, l, md->wo, A, D, "wo"), y1 = -1, in = a[GEN_ACT_XN];
+    if (!md->par && HAS(need, H) &&
+        ((a[GEN_ACT_H] = tmp(md, "h", M, D)) < 0 ||
+         mm_residual(md, M, D, A, a[GEN_ACT_AO], wo, x, a[GEN_ACT_H])))
+        return -1;
+    if (md->par && fwd) { /* o = ao wo (+ x without TP: the residual fused here) */
+        y1 = tmp(md, "y1", M, D);
+        if (md->o->tp > 1 ? proj(md, M, D, A, a[GEN_ACT_AO], wo, y1)
+                          : mm_residual(md, M, D, A, a[GEN_ACT_AO], wo, x, y1))
+            return -1;
+    }
+    ir_region(p, "L%u/%s/mlp", l, md->ph);
+    if (!md->par) {
+        if (HAS(need, HN) && ((a[GEN_ACT_HN] = tmp(md, "hn", M, D)) < 0 ||
+                              layernorm(md, M * D, a[GEN_ACT_H], a[GEN_ACT_HN])))
+            return -1;
+        in = a[GEN_ACT_HN];
+    }
+    if (HAS(need, UP) &&
+        ((a[GEN_ACT_UP] = tmp(md, "up", M, UW)) < 0 ||
+         proj(md, M, UW, D, in, weight(md, l, md->wup, D, UW, "wup"), a[GEN_ACT_UP])))
+        return -1;
+    if (HAS(need, ACT) &&
+        ((a[GEN_ACT_ACT] = tmp(md, "act", M, F)) < 0 || mlp_act(md, a[GEN_ACT_UP], a[GEN_ACT_ACT])))
+        return -1;
+    if (!fwd)
+        return 0;
+    int wd = weight(md, l, md->wdown, F, D, "wdown"), xnext = md->xsave[l + 1];
+    if (!md->par)
+        return mm_residual(md, M, D, F, a[GEN_ACT_ACT], wd, a[GEN_ACT_H], xnext);
+    if (md->o->tp <= 1)
+        return mm_residual(md, M, D, F, a[GEN_ACT_ACT], wd, y1, xnext);
+    /* Parallel block under TP: mlp + o summed in the down GEMM's epilogue, one all-reduce of
+     * the sum, then the residual. */
+    int y2 = tmp(md, "y2", M, D), i = mm_op(md, M, D, F, a[GEN_ACT_ACT], wd, y2);
+    const ir_vop add[2] = {bias_add, {ISA_OP_V_ADD, 0, 0, ISA_DT_FP32, 0, 0}};
+    return i < 0 || ir_matmul_epilogue(p, i, &y1, 1, add + !md->bias, md->bias ? 2 : 1) < 0 ||
+                   tp_allreduce(md, y2, M * D) || residual(md, M * D, y2, x, xnext)
                ? -1
                : 0;
 }
 
 static int layer_fwd(model *md, unsigned l)
 {
-    ir *p = md->p;
-    uint64_t M = md->M, D = md->D, A = md->A, KA = md->KA, F = md->F;
-    int x = md->xsave[l], xnext = md->xsave[l + 1];
+    int a[GEN_ACT_COUNT];
     int next = l + 1 < md->L ? (int)l + 1 : -1;
-    ir_region(p, "L%u/fwd/norm1", l);
-    int xn = saved(md, &md->xn, "xn", M, D);
-    if (fsdp_gather(md, l, next) || layernorm(md, M * D, x, xn))
+    ir_region(md->p, "L%u/fwd/norm1", l);
+    if (fsdp_gather(md, l, next) || layer_acts(md, l, a, md->needed, 1))
         return -1;
-    ir_region(p, "L%u/fwd/attn", l);
-    /* Q, K and V come from one GEMM against the concatenated [D, A + 2 KA] weight (as
-     * fused-QKV implementations store it); q, k, v are column windows of its output. */
-    uint64_t W3 = A + 2 * KA;
-    int ao = saved(md, &md->ao, "ao", M, A);
-    int qkv = saved(md, &md->qkv, "qkv", M, W3);
-    int q = cols(md, qkv, 0, A, "q"), k = cols(md, qkv, A, KA, "k");
-    int v = cols(md, qkv, A + KA, KA, "v");
-    if (mm(md, M, W3, D, xn, weight(md, l, md->wqkv, D, W3, "wqkv"), qkv))
-        return -1;
-    if (md->decode) {
-        /* The KV cache is laid out [batch][kv head][position][head_dim], one padded row per
-         * (batch, kv head) (a power-of-two row would put every head's slot S-1 on the same
-         * pseudo-channels), so attention reads each head's keys as one contiguous run. The
-         * new token's K and V are written into position S-1 of every (batch, kv head) by a
-         * dynamic-update-slice left in flight: nothing later in the step reads those rows
-         * from HBM (attention has the new token's K and V at hand; timed as reading the
-         * whole cache), so the writes overlap attention and finish by the end. */
-        uint64_t hd = md->hd, pos = B(md->dt, (md->S - 1) * hd);
-        uint64_t rp = ir_pitch(p, md->S * hd, md->dt); /* padded: heads rotate channels */
-        int kw = ir_view(p, md->kcache[l], "k.slot", pos, md->bc * md->kvl, hd, rp);
-        int vw = ir_view(p, md->vcache[l], "v.slot", pos, md->bc * md->kvl, hd, rp);
-        if (ir_dus_async(p, k, kw, IR_TOKEN_LATE) < 0 || ir_dus_async(p, v, vw, IR_TOKEN_LATE) < 0)
-            return -1;
-        k = md->kcache[l];
-        v = md->vcache[l];
-    }
-    int h = saved(md, &md->h, "h", M, D);
-    if (attention_fwd(md, l, q, k, v, ao) ||
-        mm_residual(md, M, D, A, ao, weight(md, l, md->wo, A, D, "wo"), x, h))
-        return -1;
-    ir_region(p, "L%u/fwd/mlp", l);
-    int hn = saved(md, &md->hn, "hn", M, D), up = saved(md, &md->up, "up", M, 2 * F);
-    int act = saved(md, &md->act, "act", M, F);
-    return layernorm(md, M * D, h, hn) ||
-                   mm(md, M, 2 * F, D, hn, weight(md, l, md->wup, D, 2 * F, "wup"), up) ||
-                   swiglu(md, M * F, flat(md, up, 0, M * F, "gate"),
-                          flat(md, up, M * F, M * F, "up"), act) ||
-                   mm_residual(md, M, D, F, act, weight(md, l, md->wdown, F, D, "wdown"), h, xnext)
-               ? -1
-               : 0;
+    if (md->train)
+        for (int i = 0; i < GEN_ACT_COUNT; i++)
+            md->sv[l * GEN_ACT_COUNT + i] = (md->keep >> i) & 1u ? a[i] : -1;
+    return 0;
 }
 
-/* Backward of one layer (training: the saved activations are md's shared set). md->dx holds
- * the gradient of the layer output on entry and of the layer input on return. Each GEMM
- * Y = X W contributes dX = dY W^T and dW = X^T dY. */
+/* Backward of one layer. md->dx holds the gradient of the layer output on entry and of the
+ * layer input on return. The activations the policy did not save are recomputed first
+ * (region L{i}/bwd/remat). Each GEMM Y = X W contributes dX = dY W^T and dW = X^T dY. */
 static int layer_bwd(model *md, unsigned l)
 {
     ir *p = md->p;
-    uint64_t M = md->M, D = md->D, A = md->A, KA = md->KA, F = md->F, sp = md->sp;
+    uint64_t M = md->M, D = md->D, A = md->A, KA = md->KA, F = md->F, UW = md->UW, sp = md->sp;
     /* The TP all-reduce of each input gradient starts as soon as it is computed and runs
      * behind the weight-gradient GEMMs, which do not need it. Under FSDP the reduce-scatter
      * of layer l+2 read the gradient buffer this layer writes: wait for it first (layer
@@ -456,28 +578,49 @@ static int layer_bwd(model *md, unsigned l)
     ir_region(p, "L%u/bwd/mlp", l);
     if (fsdp_gather(md, l, (int)l - 1) || (md->fsdp && ir_wait(p, md->gf[l % 2]) < 0))
         return -1;
-    int dact = tmp(md, "dact", M, F), dgu = tmp(md, "dgu", M, 2 * F), dhn = tmp(md, "dhn", M, D);
-    int dh = tmp(md, "dh", M, D), tf = ir_token_new(p);
+    int a[GEN_ACT_COUNT];
+    memcpy(a, md->sv + l * GEN_ACT_COUNT, sizeof a);
+    unsigned re = md->needed & ~md->keep;
+    if (re) {
+        md->ph = "bwd/remat";
+        int rc = layer_acts(md, l, a, re, 0);
+        md->ph = "fwd";
+        if (rc)
+            return -1;
+        ir_region(p, "L%u/bwd/mlp", l);
+    }
+    int dact = tmp(md, "dact", M, F), dgu = tmp(md, "dgu", M, UW), dhn = tmp(md, "dhn", M, D);
+    int tf = ir_token_new(p), dh = md->dx;
+    int in_mlp = md->par ? a[GEN_ACT_XN] : a[GEN_ACT_HN];
     if (mm(md, M, F, D, md->dx, weight(md, l, md->wdown, F, D, "wdown"), dact) ||
-        mm(md, F, D, M, md->act, md->dx, grad(md, l, md->wdown, F, D, "wdown")) ||
-        swiglu_bwd(md, M * F, dact, flat(md, md->up, 0, M * F, "gate"), dgu) ||
-        mm(md, M, D, 2 * F, dgu, weight(md, l, md->wup, D, 2 * F, "wup"), dhn) ||
-        tp_allreduce_start(md, dhn, M * D, tf) ||
-        mm(md, D, 2 * F, M, md->hn, dgu, grad(md, l, md->wup, D, 2 * F, "wup")) ||
-        ir_wait(p, tf) < 0 || layernorm_bwd(md, M * D, dhn, md->h, dh))
+        mm(md, F, D, M, a[GEN_ACT_ACT], md->dx, grad(md, l, md->wdown, F, D, "wdown")) ||
+        mlp_act_bwd(md, dact, a[GEN_ACT_UP], dgu) ||
+        mm(md, M, D, UW, dgu, weight(md, l, md->wup, D, UW, "wup"), dhn))
         return -1;
+    if (md->par) {
+        /* dhn joins the attention branch's input gradient before the one all-reduce. */
+        if (mm(md, D, UW, M, in_mlp, dgu, grad(md, l, md->wup, D, UW, "wup")))
+            return -1;
+    } else {
+        dh = tmp(md, "dh", M, D);
+        if (tp_allreduce_start(md, dhn, M * D, tf) ||
+            mm(md, D, UW, M, in_mlp, dgu, grad(md, l, md->wup, D, UW, "wup")) ||
+            ir_wait(p, tf) < 0 || layernorm_bwd(md, M * D, dhn, a[GEN_ACT_H], dh))
+            return -1;
+    }
     ir_region(p, "L%u/bwd/attn", l);
     uint64_t W3 = A + 2 * KA;
     int dao = tmp(md, "dao", M, A), dqkv = tmp(md, "dqkv", M, W3);
     int dq = cols(md, dqkv, 0, A, "dq"), dk = cols(md, dqkv, A, KA, "dk");
     int dv = cols(md, dqkv, A + KA, KA, "dv");
-    int q = cols(md, md->qkv, 0, A, "q"), k = cols(md, md->qkv, A, KA, "k");
-    int v = cols(md, md->qkv, A + KA, KA, "v");
+    int qkv = a[GEN_ACT_QKV], ao = a[GEN_ACT_AO];
+    int q = cols(md, qkv, 0, A, "q"), k = cols(md, qkv, A, KA, "k");
+    int v = cols(md, qkv, A + KA, KA, "v");
     if (mm(md, M, A, D, dh, weight(md, l, md->wo, A, D, "wo"), dao) ||
-        mm(md, A, D, M, md->ao, dh, grad(md, l, md->wo, A, D, "wo")))
+        mm(md, A, D, M, ao, dh, grad(md, l, md->wo, A, D, "wo")))
         return -1;
     if (sp <= 1) {
-        const int in[5] = {q, k, v, md->ao, dao}, out[3] = {dq, dk, dv};
+        const int in[5] = {q, k, v, ao, dao}, out[3] = {dq, dk, dv};
         if (ir_attention(p, in, 5, out, 3, md->bc, md->hl, md->kvl, md->S, md->S, md->hd, 1, 1) < 0)
             return -1;
     } else {
@@ -494,8 +637,9 @@ static int layer_bwd(model *md, unsigned l)
             sp_alltoall(md, ds, dout, 3, B(md->dt, M * W3), "bwd/attn", l))
             return -1;
     }
-    /* The input gradient of the fused QKV projection in one GEMM; its TP all-reduce runs
-     * behind the weight-gradient GEMM; then norm-1 backward and the residual path. */
+    /* The input gradient of the fused QKV projection in one GEMM (in a parallel block with
+     * the MLP branch's added in its epilogue); its TP all-reduce runs behind the
+     * weight-gradient GEMM; then norm-1 backward and the residual path. */
     isa_dtype dt = md->dt;
     int dxn = tmp(md, "dxn", M, D);
     const int in2[2] = {dxn, md->dx};
@@ -505,14 +649,17 @@ static int layer_bwd(model *md, unsigned l)
         {ISA_OP_V_FMA, 0, 3, dt, 0, 0},
         {ISA_OP_V_ADD, 0, 2, dt, 0, 0},
     };
+    const ir_vop addf = {ISA_OP_V_ADD, 0, 0, ISA_DT_FP32, 0, 0};
     char what[32];
     snprintf(what, sizeof what, "L%u/bwd", l);
     tf = ir_token_new(p);
     int gl = md->fsdp ? md->ggrad[l % 2] : flat(md, md->grads, l * md->layer_n, md->layer_n, "dL");
     int dst = md->fsdp ? shard(md, md->grads, l) : gl;
-    return mm(md, M, D, W3, dqkv, weight(md, l, md->wqkv, D, W3, "wqkv"), dxn) ||
-                   tp_allreduce_start(md, dxn, M * D, tf) ||
-                   mm(md, D, W3, M, md->xn, dqkv, grad(md, l, md->wqkv, D, W3, "wqkv")) ||
+    int i = mm_op(md, M, D, W3, dqkv, weight(md, l, md->wqkv, D, W3, "wqkv"), dxn);
+    if (i < 0 || (md->par && ir_matmul_epilogue(p, i, &dhn, 1, &addf, 1) < 0))
+        return -1;
+    return tp_allreduce_start(md, dxn, M * D, tf) ||
+                   mm(md, D, W3, M, a[GEN_ACT_XN], dqkv, grad(md, l, md->wqkv, D, W3, "wqkv")) ||
                    ir_wait(p, tf) < 0 || vpass(md, M * D, in2, 2, md->dx, ops, 4) ||
                    grad_reduce(md, gl, dst, md->layer_real, what, md->gf[l % 2])
                ? -1
@@ -526,7 +673,8 @@ static uint64_t wsize(const model *md, uint64_t rows, uint64_t cols)
     return rows * lay_pitch(md, rows, cols);
 }
 
-static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int *kc, int *vc)
+static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int *kc, int *vc,
+                      int *sv)
 {
     memset(md, 0, sizeof *md);
     md->p = p;
@@ -541,32 +689,45 @@ static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int 
     md->M = md->decode ? md->bc : md->bc * md->S / md->sp;
     md->D = o->d_model;
     md->hl = o->heads / o->tp;
-    md->kvl = o->kv_heads / o->tp;
+    md->kvl = gen_kv_shard(o);
     md->hd = o->head_dim;
     md->A = md->hl * md->hd;
     md->KA = md->kvl * md->hd;
     md->F = o->d_ff / o->tp;
-    md->V = lm ? o->vocab / o->tp : 0;
+    md->gelu = o->mlp == GEN_MLP_GELU;
+    md->UW = md->gelu ? md->F : 2 * md->F;
+    md->par = o->parallel_block;
+    md->bias = o->bias;
+    md->tied = lm && o->tied_embedding;
+    md->V = lm ? gen_vocab_shard(o) : 0;
     md->L = o->layers;
     md->fsdp = o->fsdp > 1;
     md->xsave = xs;
     md->kcache = kc;
     md->vcache = vc;
-    md->xn = md->qkv = md->ao = md->h = md->hn = md->up = md->act = -1;
+    md->sv = sv;
+    md->ph = "fwd";
+    md->needed = gen_acts_needed(o);
+    md->keep = gen_acts_saved(o);
     md->dx = md->lm_w = md->glm = -1;
-    uint64_t D = md->D, A = md->A, KA = md->KA, F = md->F, M = md->M;
+    uint64_t D = md->D, A = md->A, KA = md->KA, F = md->F, M = md->M, UW = md->UW;
     md->wqkv = 0;
     md->wo = md->wqkv + wsize(md, D, A + 2 * KA);
     md->wup = md->wo + wsize(md, A, D);
-    md->wdown = md->wup + wsize(md, D, 2 * F);
-    md->layer_n = md->wdown + wsize(md, F, D);
-    md->layer_real = D * (A + 2 * KA) + A * D + 3 * D * F;
-    md->lm_n = lm ? wsize(md, D, md->V) : 0;
-    /* Parameters this chip holds: layer weights, LM head (D x V/T) and embedding (V x D,
-     * replicated over tensor parallelism), divided by the FSDP degree. */
-    uint64_t total = md->L * md->layer_n + (lm ? md->lm_n + o->vocab * D : 0);
+    md->wdown = md->wup + wsize(md, D, UW);
+    md->bias_n = md->bias ? (A + 2 * KA) + D + UW + D : 0;
+    md->layer_n = md->wdown + wsize(md, F, D) + md->bias_n;
+    md->layer_real = D * (A + 2 * KA) + A * D + D * UW + F * D + md->bias_n;
+    /* The LM head (D x V/T, its own or the embedding table's rows with --tied-embedding);
+     * the embedding table (V x D, padded to T x V/T rows, replicated over tensor
+     * parallelism). */
+    md->lm_n = lm && !md->tied ? wsize(md, D, md->V) : 0;
+    uint64_t emb = lm ? md->V * o->tp * D : 0;
+    /* Parameters this chip holds: layer weights, LM head and embedding, divided by the FSDP
+     * degree. */
+    uint64_t total = md->L * md->layer_n + md->lm_n + emb;
     md->nparams = total / o->fsdp;
-    md->nreal = (md->L * md->layer_real + (lm ? D * md->V + o->vocab * D : 0)) / o->fsdp;
+    md->nreal = (md->L * md->layer_real + (md->lm_n ? D * md->V : 0) + emb) / o->fsdp;
     md->params = ir_param_new(p, "params", dt, 1, md->nparams);
     md->grads = md->train ? ir_param_new(p, "grads", dt, 1, md->nparams) : -1;
     md->gbufs = md->L > 2 ? 3 : md->L;
@@ -597,9 +758,9 @@ static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int 
 int gen_fe_transformer(ir *p, const gen_opts *o)
 {
     model md;
-    int xs[2];
+    int xs[2], sv[GEN_ACT_COUNT];
     ir_region(p, "L0/fwd/norm1");
-    if (model_init(&md, p, o, 0, xs, NULL, NULL) || layer_fwd(&md, 0))
+    if (model_init(&md, p, o, 0, xs, NULL, NULL, sv) || layer_fwd(&md, 0))
         return -1;
     if (!md.train)
         return 0;
@@ -652,27 +813,32 @@ static int adam(model *md)
     return ir_wait(p, IR_TOKEN_LATE) < 0 || ir_fusion(p, n, in, 4, out, 4, ops, 8) < 0 ? -1 : 0;
 }
 
-static int llm(ir *p, const gen_opts *o, int *x, int *kc, int *vc)
+static int llm(ir *p, const gen_opts *o, int *x, int *kc, int *vc, int *sv)
 {
     model md;
     ir_region(p, "embed");
-    if (model_init(&md, p, o, 1, x, kc, vc))
+    if (model_init(&md, p, o, 1, x, kc, vc, sv))
         return -1;
     isa_dtype dt = md.dt;
     uint64_t M = md.M, D = md.D, V = md.V, fs = o->fsdp;
-    /* The LM head, then the embedding table, after the layers in the parameter region. */
-    uint64_t layers_n = md.L * md.layer_n;
+    /* The LM head, then the embedding table, after the layers in the parameter region; a
+     * tied LM head is the embedding table's first V/T rows read transposed (packed). */
+    uint64_t layers_n = md.L * md.layer_n, vp = V * o->tp;
+    uint64_t emb_off = (layers_n + md.lm_n) / fs, emb_n = vp * D / fs;
+    uint64_t lm_off = md.tied ? emb_off : layers_n / fs,
+             lm_shard = md.tied ? D * V / fs : md.lm_n / fs;
     if (md.fsdp) {
         md.lm_w = tmp(&md, "lm_head.gathered", D, V);
         md.glm = md.train ? tmp(&md, "lm_head.grad", D, V) : -1;
     } else {
-        md.lm_w = ir_view(p, md.params, "lm_head", B(dt, layers_n), D, V, 0);
-        md.glm = md.train ? ir_view(p, md.grads, "lm_head.grad", B(dt, layers_n), D, V, 0) : -1;
+        uint64_t off = md.tied ? emb_off : layers_n, pitch = md.tied ? V : 0;
+        md.lm_w = ir_view(p, md.params, "lm_head", B(dt, off), D, V, pitch);
+        md.glm = md.train ? ir_view(p, md.grads, "lm_head.grad", B(dt, off), D, V, pitch) : -1;
     }
     md.xf = tmp(&md, "xf", M, D);
     md.logits = tmp(&md, "logits", M, V);
     /* Embedding lookup: one row of D elements per token, gathered from the table. */
-    uint64_t row = B(dt, D), emb_off = (layers_n + md.lm_n) / fs, emb_n = o->vocab * D / fs;
+    uint64_t row = B(dt, D);
     int table = ir_view(p, md.params, "embedding", B(dt, emb_off), 1, emb_n, 0);
     if (ir_gather(p, table, x[0], row, 3 * row) < 0)
         return -1;
@@ -685,7 +851,7 @@ static int llm(ir *p, const gen_opts *o, int *x, int *kc, int *vc)
     ir_region(p, "lm_head");
     if (md.fsdp) {
         int t = ir_token_new(p);
-        int sh = ir_view(p, md.params, "lm_head.shard", B(dt, layers_n / fs), 1, md.lm_n / fs, 0);
+        int sh = ir_view(p, md.params, "lm_head.shard", B(dt, lm_off), 1, lm_shard, 0);
         if (ir_collective(p, ISA_OP_ICI_ALLGATHER, o->fsdp_axes, B(dt, D * V), sh, md.lm_w, t) <
                 0 ||
             ir_wait(p, t) < 0)
@@ -697,8 +863,7 @@ static int llm(ir *p, const gen_opts *o, int *x, int *kc, int *vc)
         return 0;
     /* Backward: LM head, final norm, layers in reverse, embedding gradient. */
     int lmdst =
-        md.fsdp ? ir_view(p, md.grads, "lm_head.dshard", B(dt, layers_n / fs), 1, md.lm_n / fs, 0)
-                : md.glm;
+        md.fsdp ? ir_view(p, md.grads, "lm_head.dshard", B(dt, lm_off), 1, lm_shard, 0) : md.glm;
     ir_region(p, "lm_head/bwd");
     if (mm(&md, M, D, V, md.logits, md.lm_w, md.dx) || mm(&md, D, V, M, md.xf, md.logits, md.glm) ||
         tp_allreduce(&md, md.dx, M * D) ||
@@ -717,7 +882,7 @@ static int llm(ir *p, const gen_opts *o, int *x, int *kc, int *vc)
     int t0 = tmp(&md, "dx.embed", M, D);
     ir_region(p, "embed/bwd");
     return vpass(&md, M * D, in, 2, t0, &add, 1) ||
-                   grad_reduce(&md, demb, demb, o->vocab * D, "embed/bwd", IR_TOKEN_LATE) ||
+                   grad_reduce(&md, demb, demb, vp * D, "embed/bwd", IR_TOKEN_LATE) ||
                    grad_tokens_wait(&md) || adam(&md)
                ? -1
                : 0;
@@ -726,8 +891,10 @@ static int llm(ir *p, const gen_opts *o, int *x, int *kc, int *vc)
 int gen_fe_llm(ir *p, const gen_opts *o)
 {
     int *x = calloc(o->layers + 1, sizeof *x), *kc = calloc(o->layers + 1, sizeof *kc),
-        *vc = calloc(o->layers + 1, sizeof *vc);
-    int rc = !x || !kc || !vc ? -1 : llm(p, o, x, kc, vc);
+        *vc = calloc(o->layers + 1, sizeof *vc),
+        *sv = calloc(o->layers, GEN_ACT_COUNT * sizeof *sv);
+    int rc = !x || !kc || !vc || !sv ? -1 : llm(p, o, x, kc, vc, sv);
+    free(sv);
     free(x);
     free(kc);
     free(vc);

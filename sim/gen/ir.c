@@ -220,6 +220,22 @@ int ir_matmul(ir *p, int a, int w, int out, uint64_t m, uint64_t n, uint64_t k)
     return ir_matmul_batched(p, a, w, out, 1, m, n, k);
 }
 
+int ir_vop_binary(int op)
+{
+    return op == ISA_OP_V_ADD || op == ISA_OP_V_SUB || op == ISA_OP_V_MUL || op == ISA_OP_V_MAX ||
+           op == ISA_OP_V_MIN || op == ISA_OP_V_FMA || op == ISA_OP_V_SELECT;
+}
+
+int ir_epilogue_reads_buffer(const ir_op *o)
+{
+    if (o->nin > 2)
+        return 1;
+    for (unsigned i = 0; i < o->nvops; i++)
+        if (ir_vop_binary(o->vops[i].op))
+            return 1;
+    return 0;
+}
+
 int ir_matmul_epilogue(ir *p, int mm, const int *extra, unsigned nextra, const ir_vop *vops,
                        unsigned nvops)
 {

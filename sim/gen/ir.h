@@ -57,6 +57,10 @@ typedef struct ir_vop {
     unsigned div;
 } ir_vop;
 
+/* 1 if vector op `op` reads a second operand (right after the first): add, sub, mul, max,
+ * min, fma, select. */
+int ir_vop_binary(int op);
+
 typedef struct ir_tensor {
     char name[IR_NAME_MAX];
     isa_dtype dt;
@@ -118,6 +122,10 @@ typedef struct ir_op {
     /* filled by lower_tile */
     ir_gemm_tile tile;
 } ir_op;
+
+/* 1 if matmul op o's epilogue reads a buffer after the accumulator: an extra input, or a
+ * binary op without one (a bias add, whose broadcast row sits in that buffer). */
+int ir_epilogue_reads_buffer(const ir_op *o);
 
 typedef struct ir ir; /* opaque: tensors, ops, tokens, and the memory plan's results */
 

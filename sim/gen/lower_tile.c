@@ -236,7 +236,8 @@ int lower_tile(ir *p, err *e)
             continue;
         isa_dtype odt = ir_tensor_get(p, o->out[0])->dt;
         int implicit = o->tile.a_implicit;
-        if (lower_gemm_tile_epi(c, vmem, o->m, o->n, o->k, o->dt, odt, o->nin - 2, &o->tile, e))
+        if (lower_gemm_tile_epi(c, vmem, o->m, o->n, o->k, o->dt, odt,
+                                ir_epilogue_reads_buffer(o) ? 1 : 0, &o->tile, e))
             return -1;
         if (implicit) {
             uint64_t run = gen_dt_bytes(o->dt, o->tile.kc < o->cc ? o->tile.kc : o->cc);

@@ -45,8 +45,14 @@ void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_resul
     fprintf(out, "\n");
     fmt_time_fixed(b1, sizeof b1, (double)r->step_ps);
     fprintf(out, "step time       %s\n", b1);
-    fprintf(out, "sustained       %.4g EF (all FLOPs); MFU %.1f%% of %s peak (MXU FLOPs)\n",
-            r->sustained_ef, r->mfu * 100, mfu_dtype_name(r->mfu_dtype));
+    if (r->model_flops_per_chip > 0)
+        fprintf(out,
+                "sustained       %.4g EF (all FLOPs); MFU %.1f%% (model FLOPs), HFU %.1f%% "
+                "(MXU FLOPs executed) of %s peak\n",
+                r->sustained_ef, r->mfu * 100, r->hfu * 100, mfu_dtype_name(r->mfu_dtype));
+    else
+        fprintf(out, "sustained       %.4g EF (all FLOPs); MFU %.1f%% of %s peak (MXU FLOPs)\n",
+                r->sustained_ef, r->mfu * 100, mfu_dtype_name(r->mfu_dtype));
     fprintf(out,
             "time split      compute %.1f%%  memory-bound %.1f%%  exposed comm %.1f%%  "
             "idle %.1f%%\n",
@@ -146,6 +152,8 @@ int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod
     json_str(&w, "mfu_dtype", mfu_dtype_name(r->mfu_dtype));
     json_num(&w, "flops_per_chip", r->flops_per_chip);
     json_num(&w, "mxu_flops_per_chip", r->mxu_flops_per_chip);
+    json_num(&w, "model_flops_per_chip", r->model_flops_per_chip);
+    json_num(&w, "hfu", r->hfu);
     json_num(&w, "ici_bytes_per_chip", r->ici_bytes_per_chip);
     json_num(&w, "ici_link_bytes_per_chip", r->ici_link_bytes_per_chip);
     json_u64(&w, "collective_mismatches", r->mismatches);

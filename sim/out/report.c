@@ -61,6 +61,11 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
     double eff_peak =
         r->mxu_ideal_ps ? r->mxu_flops / (r->mxu_ideal_ps * 1e-12) : cfg_peak_flops(c, ISA_DT_BF16);
     r->ridge = safe_div(eff_peak, hbm_peak);
+    static const char mkey[] = " # model FLOPs per chip: ";
+    const char *note = chip_trace_note(ch), *mf = note ? strstr(note, mkey) : NULL;
+    r->model_flops = mf ? strtod(mf + sizeof mkey - 1, NULL) : 0;
+    r->mfu = safe_div(r->model_flops, r->seconds * eff_peak);
+    r->hfu = safe_div(r->mxu_flops, r->seconds * eff_peak);
     double mem_ps = safe_div((double)r->hbm_bytes, hbm_peak) * 1e12;
     r->bound_ps = mem_ps > r->mxu_ideal_ps ? mem_ps : (double)r->mxu_ideal_ps;
     r->bound_by = mem_ps > r->mxu_ideal_ps ? "memory" : "compute";
@@ -233,6 +238,11 @@ void report_text(const report *r, FILE *out)
             r->peak_tflops_bf16);
     fprintf(out, "  MXU utilisation %.1f%% busy, %.1f%% of peak MACs\n", 100 * r->mxu_util,
             100 * r->mac_util);
+    if (r->model_flops > 0)
+        fprintf(out,
+                "  MFU, HFU        %.1f%%, %.1f%% (model FLOPs %.6g from the trace note; MXU "
+                "FLOPs executed)\n",
+                100 * r->mfu, 100 * r->hfu, r->model_flops);
     fmt_bytes(b, sizeof b, (double)r->hbm_bytes);
     fprintf(out, "  HBM             %s moved, %.1f GB/s of %.1f GB/s peak (%.1f%%)\n", b,
             r->hbm_gbs, r->hbm_peak_gbs, 100 * r->hbm_util);

@@ -41,6 +41,9 @@ typedef struct report {
     double seconds, tflops, peak_tflops_bf16, mxu_util, mac_util;
     double hbm_gbs, hbm_peak_gbs, hbm_util;
     double intensity, ridge, roofline_tflops, bound_ps, bound_frac;
+    /* model FLOPs the trace note states (tpusim gen; 0: none) and MFU / HFU against the
+     * effective MXU peak: model FLOPs or every MXU FLOP executed, over the run time */
+    double model_flops, mfu, hfu;
     const char *bound_by; /* "compute" or "memory" */
     uint64_t t_compute_ps, t_memory_ps, t_comm_ps, t_idle_ps, dispatch_stall_ps;
     unsigned nunits;
