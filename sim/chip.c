@@ -52,7 +52,7 @@ chip *chip_new(const cfg *c, unsigned chip_id, struct ici_net *net, const char *
         .cfg = c,
         .cycle_ps = cfg_cycle_ps(c),
         .hbm = ch->hb,
-        .hbm_bytes = c->hbm_bytes,
+        .hbm_bytes = cfg_hbm_bytes(c),
         .vmem_bytes = vmem_capacity(ch->vm),
         .vmem = ch->vm,
         .net = net,

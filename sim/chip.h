@@ -2,9 +2,10 @@
  * units of the unit table (sim/units/units.h: MXUs, vector unit, DMA, ICI port, ...),
  * sharing VMEM and HBM.
  *
- * Megacore approximation: a chip's cores are driven by one instruction stream. MXUs are
- * numbered 0..cores*mxu.count-1, the vector unit is the cores' vector units ganged
- * (cores x sublanes x lanes per cycle), VMEM is one address space of cores x vmem.bytes. */
+ * A "chip" here is one device (docs/architecture.md, "Devices and megacore"): with
+ * chip.megacore the whole chip, its cores driven by one instruction stream (MXUs numbered
+ * 0..cores*mxu.count-1, the cores' vector units ganged, VMEM one address space of cores x
+ * vmem.bytes); without it one core with 1/cores of the chip's HBM (cfg_device_cores etc.). */
 #ifndef TPU_CHIP_H
 #define TPU_CHIP_H
 

@@ -792,6 +792,14 @@ int cfg_check(const cfg *c, err *e)
                        cfg_at(c, CFG_K_ici_links_per_chip, CFG_K_ici_dims, at, sizeof at),
                        (unsigned long long)c->ici_links_per_chip, c->ici_dims, 2 * used);
 
+    if (c->hbm_channels % cfg_devices_per_chip(c))
+        return err_set(e,
+                       "%skey 'hbm.channels': %llu channels do not split evenly over the %llu "
+                       "devices of a chip (chip.megacore: false, chip.cores: %llu)",
+                       cfg_at(c, CFG_K_hbm_channels, CFG_K_chip_megacore, at, sizeof at),
+                       (unsigned long long)c->hbm_channels,
+                       (unsigned long long)cfg_devices_per_chip(c),
+                       (unsigned long long)c->chip_cores);
     if (c->hbm_bus_bits % 8)
         return err_set(e, "%skey 'hbm.bus_bits': %llu is not a whole number of bytes",
                        cfg_at(c, CFG_K_hbm_bus_bits, -1, at, sizeof at),
@@ -958,27 +966,65 @@ double cfg_mxu_rate(const cfg *c, isa_dtype dt)
     }
 }
 
+unsigned cfg_devices_per_chip(const cfg *c)
+{
+    return c->chip_megacore ? 1u : (unsigned)c->chip_cores;
+}
+
+unsigned cfg_device_cores(const cfg *c)
+{
+    return c->chip_megacore ? (unsigned)c->chip_cores : 1u;
+}
+
 /* Every cell does one multiply-add (2 ops) per streamed row. */
 double cfg_peak_flops(const cfg *c, isa_dtype dt)
 {
-    return (double)c->chip_cores * (double)c->mxu_count * (double)c->mxu_rows *
+    return (double)cfg_device_cores(c) * (double)c->mxu_count * (double)c->mxu_rows *
            (double)c->mxu_cols * 2.0 * c->chip_clock_ghz * 1e9 * cfg_mxu_rate(c, dt);
+}
+
+double cfg_chip_peak_flops(const cfg *c, isa_dtype dt)
+{
+    return (double)cfg_devices_per_chip(c) * cfg_peak_flops(c, dt);
+}
+
+/* Split devices each own 1/devices of the channels (cfg_check: they divide evenly): when
+ * both run the same SPMD program each sees half the chip's bandwidth, whichever way the
+ * stacks are wired to the cores. */
+uint64_t cfg_hbm_channels(const cfg *c)
+{
+    return c->hbm_channels / cfg_devices_per_chip(c);
+}
+
+uint64_t cfg_hbm_bytes(const cfg *c)
+{
+    return c->hbm_bytes / cfg_devices_per_chip(c);
 }
 
 double cfg_hbm_peak_bps(const cfg *c)
 {
-    return (double)c->hbm_channels * (double)c->hbm_pseudo_channels * (double)c->hbm_bus_bits /
+    return (double)cfg_hbm_channels(c) * (double)c->hbm_pseudo_channels * (double)c->hbm_bus_bits /
            8.0 * c->hbm_gbps_per_pin * 1e9;
+}
+
+double cfg_static_w(const cfg *c)
+{
+    return c->energy_static_w / cfg_devices_per_chip(c);
+}
+
+double cfg_tdp_w(const cfg *c)
+{
+    return c->chip_tdp_w / cfg_devices_per_chip(c);
 }
 
 double cfg_vmem_total_bytes(const cfg *c)
 {
-    return (double)c->chip_cores * (double)c->vmem_bytes;
+    return (double)cfg_device_cores(c) * (double)c->vmem_bytes;
 }
 
 unsigned cfg_mxu_total(const cfg *c)
 {
-    return (unsigned)(c->chip_cores * c->mxu_count);
+    return (unsigned)(cfg_device_cores(c) * c->mxu_count);
 }
 
 int cfg_parse_dims(const char *s, unsigned dims[3])

@@ -98,12 +98,22 @@ void cfg_dump(const cfg *c, FILE *out);
 void cfg_help(FILE *out);
 
 /* Derived figures (formulas on the keys, no state). */
-double cfg_cycle_ps(const cfg *c);                 /* ps per core clock cycle */
-double cfg_mxu_rate(const cfg *c, isa_dtype dt);   /* rows/cycle, 0 = unsupported */
-double cfg_peak_flops(const cfg *c, isa_dtype dt); /* chip peak FLOP/s for dt */
-double cfg_hbm_peak_bps(const cfg *c);             /* bytes/s */
-double cfg_vmem_total_bytes(const cfg *c);         /* cores x vmem.bytes */
-unsigned cfg_mxu_total(const cfg *c);              /* cores x mxu.count */
+double cfg_cycle_ps(const cfg *c);               /* ps per core clock cycle */
+double cfg_mxu_rate(const cfg *c, isa_dtype dt); /* rows/cycle, 0 = unsupported */
+/* A run models one device: with chip.megacore the whole chip, otherwise one TensorCore with
+ * its share of the chip's HBM (docs/architecture.md, "Devices and megacore"). The helpers
+ * below give that device's resources; only the cfg_chip_* ones speak for the whole chip. */
+unsigned cfg_devices_per_chip(const cfg *c);            /* 1 with chip.megacore, else chip.cores */
+unsigned cfg_device_cores(const cfg *c);                /* chip.cores with megacore, else 1 */
+double cfg_peak_flops(const cfg *c, isa_dtype dt);      /* device peak FLOP/s for dt */
+double cfg_chip_peak_flops(const cfg *c, isa_dtype dt); /* devices per chip x device peak */
+double cfg_hbm_peak_bps(const cfg *c);                  /* device's bytes/s: its channels */
+uint64_t cfg_hbm_channels(const cfg *c);                /* hbm.channels / devices per chip */
+uint64_t cfg_hbm_bytes(const cfg *c);                   /* hbm.bytes / devices per chip */
+double cfg_static_w(const cfg *c);                      /* energy.static_w / devices per chip */
+double cfg_tdp_w(const cfg *c);                         /* chip.tdp_w / devices per chip */
+double cfg_vmem_total_bytes(const cfg *c);              /* device cores x vmem.bytes */
+unsigned cfg_mxu_total(const cfg *c);                   /* device cores x mxu.count */
 
 /* Parse "16x16x8" into dims[3] (missing axes = 1); returns the number of axes or -1. */
 int cfg_parse_dims(const char *s, unsigned dims[3]);

@@ -60,15 +60,15 @@ static double co_int4(const cfg *c)
 }
 static double co_valu(const cfg *c)
 {
-    return c->energy_valu_vreg_pj * (double)c->chip_cores;
+    return c->energy_valu_vreg_pj * (double)cfg_device_cores(c);
 }
 static double co_trans(const cfg *c)
 {
-    return c->energy_trans_vreg_pj * (double)c->chip_cores;
+    return c->energy_trans_vreg_pj * (double)cfg_device_cores(c);
 }
 static double co_xlane(const cfg *c)
 {
-    return c->energy_xlane_vreg_pj * (double)c->chip_cores;
+    return c->energy_xlane_vreg_pj * (double)cfg_device_cores(c);
 }
 static double co_vrd(const cfg *c)
 {
@@ -238,14 +238,14 @@ static double note_tokens(const char *note)
 static void energy_totals(const cfg *c, energy_result *r, uint64_t end_ps, double flops)
 {
     r->seconds = (double)end_ps * 1e-12;
-    r->j[ENERGY_STATIC] = c->energy_static_w * r->seconds;
+    r->j[ENERGY_STATIC] = cfg_static_w(c) * r->seconds;
     r->dynamic_j = 0;
     for (int i = 0; i < ENERGY_CAT_COUNT; i++)
         if (i != ENERGY_STATIC)
             r->dynamic_j += r->j[i];
     r->total_j = r->dynamic_j + r->j[ENERGY_STATIC];
     r->avg_w = r->seconds > 0 ? r->total_j / r->seconds : 0;
-    r->tdp_w = c->chip_tdp_w;
+    r->tdp_w = cfg_tdp_w(c);
     r->throttle = c->energy_throttle;
     r->flops = flops;
     r->tflops_per_w = r->total_j > 0 ? flops / r->total_j * 1e-12 : 0;
@@ -407,7 +407,7 @@ static void meter_charge(energy_meter *m, uint64_t end_ps, unsigned region)
         dyn += d;
         m->last[i] = cur[i];
     }
-    m->reg[region][ENERGY_STATIC] += m->cfg->energy_static_w * (double)(t - m->last_ps);
+    m->reg[region][ENERGY_STATIC] += cfg_static_w(m->cfg) * (double)(t - m->last_ps);
     meter_spread(m, m->last_ps, t, dyn);
     m->last_ps = t;
 }
@@ -436,7 +436,7 @@ void energy_meter_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, u
 static int meter_windows(energy_meter *m, uint64_t end_ps, energy_result *r)
 {
     const cfg *c = m->cfg;
-    double W = m->win_ps, T = (double)end_ps, sw = c->energy_static_w;
+    double W = m->win_ps, T = (double)end_ps, sw = cfg_static_w(c);
     r->window_s = W * 1e-12;
     r->windows = T > 0 ? (uint64_t)ceil(T / W) : 0;
     if (!(r->window_w = calloc(r->windows ? r->windows : 1, sizeof *r->window_w)))
@@ -454,11 +454,11 @@ static int meter_windows(energy_meter *m, uint64_t end_ps, energy_result *r)
                 r->peak_w = p;
             full_seen = 1;
         }
-        if (c->chip_tdp_w > 0 && p > c->chip_tdp_w)
+        if (cfg_tdp_w(c) > 0 && p > cfg_tdp_w(c))
             r->windows_over++;
         double s = 1;
         if (c->energy_throttle)
-            s = energy_clock_scale(pj, len, sw, c->chip_tdp_w, c->energy_min_clock_scale,
+            s = energy_clock_scale(pj, len, sw, cfg_tdp_w(c), c->energy_min_clock_scale,
                                    c->energy_dvfs_exp);
         if (s < r->min_clock_scale)
             r->min_clock_scale = s;

@@ -153,7 +153,7 @@ limiter *limiter_new(const cfg *c, const stats_reg *r, const struct vmem *vm, er
     l->src[LIMITER_MXU_WEIGHT_LOAD].cap = nmxu;
     l->src[LIMITER_VPU].cap = nvec ? nvec : 1;
     l->src[LIMITER_VMEM].cap =
-        (double)(c->chip_cores * c->vmem_bytes_per_cycle) / cfg_cycle_ps(c); /* bytes/ps */
+        (double)(cfg_device_cores(c) * c->vmem_bytes_per_cycle) / cfg_cycle_ps(c); /* bytes/ps */
     const stats_entry *hbm = stats_find(r, "hbm", "busy_ps"); /* the entry dies with r */
     if (hbm && hbm->fn) {
         l->src[LIMITER_HBM].fn = hbm->fn;

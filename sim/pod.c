@@ -278,19 +278,32 @@ static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_re
 /* Pod-level figures from the per-chip averages: exaflops (peak, sustained) and MFU. */
 static void pod_derive(const cfg *c, pod_result *res)
 {
+    /* The simulated chip is one device; a chip runs devices_per_chip copies of its program
+     * (each on its own core and HBM share), so a chip's FLOPs and dynamic energy are theirs
+     * summed. */
+    unsigned dpc = cfg_devices_per_chip(c);
+    res->devices_per_chip = dpc;
+    res->devices = (uint64_t)res->chips * dpc;
+    res->flops_per_device = res->flops_per_chip;
+    res->flops_per_chip *= dpc;
+    res->mxu_flops_per_chip *= dpc;
+    res->model_flops_per_chip *= dpc;
+    for (int i = 0; i < ENERGY_CAT_COUNT; i++)
+        res->chip_j[i] *= dpc;
     for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++)
-        res->peak_ef[dt] = res->chips * cfg_peak_flops(c, dt) * 1e-18;
+        res->peak_ef[dt] = res->chips * cfg_chip_peak_flops(c, dt) * 1e-18;
     double step_s = (double)res->step_ps * 1e-12;
     res->sustained_ef = step_s > 0 ? res->chips * res->flops_per_chip / step_s * 1e-18 : 0;
     /* MFU against the peak of the trace's MXU datatype mix: mxu_ideal_ps is the MXU FLOPs at
      * the peak rate of their datatype, so the effective peak is mxu_flops / mxu_ideal_ps. */
     res->mfu_dtype = ISA_DT_BF16;
-    double peak_chip = cfg_peak_flops(c, ISA_DT_BF16);
+    double peak_chip = cfg_chip_peak_flops(c, ISA_DT_BF16);
     if (res->mxu_flops_per_chip > 0 && res->mxu_ideal_ps > 0) {
+        /* mxu_ideal_ps is one device's; its devices run side by side */
         peak_chip = res->mxu_flops_per_chip / (res->mxu_ideal_ps * 1e-12);
         res->mfu_dtype = -1;
         for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++) {
-            double p = cfg_peak_flops(c, dt);
+            double p = cfg_chip_peak_flops(c, dt);
             if (p > 0 && fabs(p - peak_chip) <= 1e-3 * p) {
                 res->mfu_dtype = dt;
                 peak_chip = p;

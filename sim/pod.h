@@ -15,9 +15,14 @@
 #define POD_FULL_MAX_CHIPS 1024 /* every chip is a full chip model: keep full mode to slices */
 
 /* Everything one estimate reports. Times in ps; per-chip figures are means over the chips
- * simulated (one in symmetric mode). */
+ * simulated (one in symmetric mode), times devices_per_chip for FLOPs and dynamic energy;
+ * ICI bytes stay those of the simulated device (the network has one node per chip). */
 typedef struct pod_result {
     unsigned chips, naxes, dims[3];
+    /* A trace is one device's program (docs/architecture.md, "Devices and megacore"): a chip
+     * is devices_per_chip devices running it side by side (1 with chip.megacore). */
+    unsigned devices_per_chip;
+    uint64_t devices; /* chips x devices_per_chip */
     char topo[32];    /* "16x24x24" */
     char desc[64];    /* "16x24x24 torus(xyz)" */
     char trace[1024]; /* chip 0's trace path (templates expanded) */
@@ -31,7 +36,8 @@ typedef struct pod_result {
     double
         ici_link_bytes_per_chip; /* bytes the chip transmits on its links (its ICI units' bytes) */
     double peak_ef[ISA_DTYPE_COUNT]; /* chips x per-chip peak, 0 = unsupported */
-    double sustained_ef;             /* chips x flops_per_chip / step */
+    double sustained_ef;             /* chips x flops_per_chip / step = devices x device's */
+    double flops_per_device;         /* the trace's FLOPs: flops_per_chip / devices_per_chip */
     double mfu; /* model FLOPs per chip / step / peak of mfu_dtype (HFU's MXU FLOPs when the
                  * trace note states no model FLOPs) */
     double hfu; /* mxu_flops_per_chip (every FLOP executed) / step / peak of mfu_dtype */

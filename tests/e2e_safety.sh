@@ -174,8 +174,9 @@ check "run --json past the size limit names the output and errno" \
 check "and leaves neither the output nor a temporary" test ! -e big.json
 check "no temporaries left" no_temps
 
-# ---- 21 and 14 need a long run: a 32-layer LLM step (about 20 s with a timeline).
-"$bin" gen llm-step --layers 32 --d-model 4096 --heads 32 --d-ff 16384 --vocab 32000 \
+# ---- 21 and 14 need a long run: a 16-layer LLM step (about 20 s with a timeline; 16 layers
+# so that its Adam state fits one v7 device's 96 GiB).
+"$bin" gen llm-step --layers 16 --d-model 4096 --heads 32 --d-ff 16384 --vocab 32000 \
     --seq 2048 --batch 4 -c v7 -o big.tpt
 # 21: an output that cannot be created fails before simulating.
 for opt in --json --csv --timeline; do
@@ -217,7 +218,7 @@ interrupt() { # SIG OUTPUT COMMAND... (a program, not a shell function)
 }
 interrupt INT tl.json "$bin" run -q -c v7 --timeline tl.json big.tpt
 interrupt TERM tl.json "$bin" run -q -c v7 --timeline tl.json big.tpt
-interrupt INT g.tpt "$bin" gen llm-step --layers 2048 --d-model 1024 --heads 16 --d-ff 4096 \
+interrupt INT g.tpt "$bin" gen llm-step --layers 1400 --d-model 1024 --heads 16 --d-ff 4096 \
     --vocab 32000 --seq 2048 --batch 4 --decode -c v7 -o g.tpt
 set +m
 

@@ -176,18 +176,21 @@ static void test_presets_match_published_peaks(void **state)
         snprintf(path, sizeof path, "%s/%s.yaml", PRESETS, p->name);
         cfg c;
         load_ok(&c, path);
-        assert_within_1pct(p->name, cfg_peak_flops(&c, ISA_DT_BF16), p->bf16_tf * 1e12);
-        assert_within_1pct(p->name, cfg_hbm_peak_bps(&c), p->hbm_gbs * 1e9);
+        /* published figures are per chip; a run sees one device's share */
+        double dpc = cfg_devices_per_chip(&c);
+        assert_within_1pct(p->name, cfg_chip_peak_flops(&c, ISA_DT_BF16), p->bf16_tf * 1e12);
+        assert_within_1pct(p->name, dpc * cfg_hbm_peak_bps(&c), p->hbm_gbs * 1e9);
+        assert_true(cfg_peak_flops(&c, ISA_DT_BF16) * dpc == cfg_chip_peak_flops(&c, ISA_DT_BF16));
         if (p->int8_tf)
-            assert_within_1pct(p->name, cfg_peak_flops(&c, ISA_DT_INT8), p->int8_tf * 1e12);
+            assert_within_1pct(p->name, cfg_chip_peak_flops(&c, ISA_DT_INT8), p->int8_tf * 1e12);
         else
             assert_true(cfg_mxu_rate(&c, ISA_DT_INT8) == 0);
         if (p->fp8_tf)
-            assert_within_1pct(p->name, cfg_peak_flops(&c, ISA_DT_FP8), p->fp8_tf * 1e12);
+            assert_within_1pct(p->name, cfg_chip_peak_flops(&c, ISA_DT_FP8), p->fp8_tf * 1e12);
         else
             assert_true(cfg_mxu_rate(&c, ISA_DT_FP8) == 0);
         if (p->int4_tf)
-            assert_within_1pct(p->name, cfg_peak_flops(&c, ISA_DT_INT4), p->int4_tf * 1e12);
+            assert_within_1pct(p->name, cfg_chip_peak_flops(&c, ISA_DT_INT4), p->int4_tf * 1e12);
         assert_int_equal(c.hbm_bytes, p->hbm_gib << 30);
         assert_int_equal(c.vmem_bytes, p->vmem_mib_per_core << 20);
         assert_int_equal(c.pod_chips, p->pod_chips);
@@ -200,10 +203,65 @@ static void test_v7_pod_fp8_peak_is_42_exaflops(void **state)
     (void)state;
     cfg c;
     load_ok(&c, PRESETS "/v7.yaml");
-    assert_within_1pct("v7 pod", cfg_peak_flops(&c, ISA_DT_FP8) * (double)c.pod_chips, 42.5e18);
+    assert_within_1pct("v7 pod", cfg_chip_peak_flops(&c, ISA_DT_FP8) * (double)c.pod_chips,
+                       42.5e18);
+    assert_true(fabs(cfg_cycle_ps(&c) - 1000.0 / 2.2) < 1e-9);
+}
+
+/* Every preset says how software sees its cores, as JAX's ChipVersion table does: v2, v3 and
+ * v7 are two devices per chip, v4 and v5p one megacore, v5e and v6e one core. */
+static void test_presets_state_megacore_per_generation(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *name;
+        int megacore;
+        unsigned devices;
+    } want[] = {{"v2", 0, 2},  {"v3", 0, 2},  {"v4", 1, 1}, {"v5e", 0, 1},
+                {"v5p", 1, 1}, {"v6e", 0, 1}, {"v7", 0, 2}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s.yaml", PRESETS, want[i].name);
+        cfg c;
+        load_ok(&c, path);
+        if (c.origin[CFG_K_chip_megacore].file == 0)
+            fail_msg("%s: chip.megacore not set in the preset", want[i].name);
+        assert_int_equal(c.chip_megacore, want[i].megacore);
+        assert_int_equal(cfg_devices_per_chip(&c), want[i].devices);
+    }
+}
+
+/* One v7 device: one core's 4 MXUs and 64 MiB VMEM, half the HBM channels and capacity. */
+static void test_v7_device_is_one_core_with_half_the_hbm(void **state)
+{
+    (void)state;
+    cfg c;
+    load_ok(&c, PRESETS "/v7.yaml");
+    assert_int_equal(cfg_device_cores(&c), 1);
+    assert_int_equal(cfg_mxu_total(&c), 4);
+    assert_true(cfg_vmem_total_bytes(&c) == 64.0 * (1 << 20));
+    assert_int_equal(cfg_hbm_channels(&c), 64);
+    assert_int_equal(cfg_hbm_bytes(&c), 96ull << 30);
+    assert_within_1pct("v7 device HBM", cfg_hbm_peak_bps(&c), 3686.4e9);
+    assert_within_1pct("v7 device bf16", cfg_peak_flops(&c, ISA_DT_BF16), 1153.4e12);
+    assert_true(cfg_static_w(&c) == c.energy_static_w / 2);
+    /* megacore: the whole chip again */
+    c.chip_megacore = 1;
     assert_int_equal(cfg_mxu_total(&c), 8);
     assert_true(cfg_vmem_total_bytes(&c) == 128.0 * (1 << 20));
-    assert_true(fabs(cfg_cycle_ps(&c) - 1000.0 / 2.2) < 1e-9);
+    assert_within_1pct("v7 chip HBM", cfg_hbm_peak_bps(&c), 7372.8e9);
+}
+
+/* Channels must split evenly over a chip's devices. */
+static void test_megacore_off_needs_channels_divisible_by_cores(void **state)
+{
+    (void)state;
+    cfg c;
+    load_ok(&c, PRESETS "/v7.yaml");
+    c.hbm_channels = 127;
+    err e = {0};
+    assert_int_not_equal(cfg_check(&c, &e), 0);
+    assert_non_null(strstr(e.msg, "hbm.channels"));
 }
 
 static void test_bare_preset_name_is_found(void **state)
@@ -625,6 +683,9 @@ int main(void)
         cmocka_unit_test(test_help_lists_every_key_with_range),
         cmocka_unit_test(test_presets_match_published_peaks),
         cmocka_unit_test(test_v7_pod_fp8_peak_is_42_exaflops),
+        cmocka_unit_test(test_presets_state_megacore_per_generation),
+        cmocka_unit_test(test_v7_device_is_one_core_with_half_the_hbm),
+        cmocka_unit_test(test_megacore_off_needs_channels_divisible_by_cores),
         cmocka_unit_test(test_bare_preset_name_is_found),
         cmocka_unit_test(test_include_preset_then_override),
         cmocka_unit_test(test_include_relative_to_including_file_and_dotted_keys),

@@ -5,6 +5,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -133,7 +134,34 @@ static void test_pod_ironwood_pod_peaks_at_42_5_fp8_exaflops(void **state)
         fail_msg("%s", e.msg);
     assert_int_equal(r.chips, 9216);
     assert_true(r.peak_ef[ISA_DT_FP8] > 42.4 && r.peak_ef[ISA_DT_FP8] < 42.6);
-    assert_true(r.peak_ef[ISA_DT_FP8] == 9216 * cfg_peak_flops(&c, ISA_DT_FP8) * 1e-18);
+    assert_true(r.peak_ef[ISA_DT_FP8] == 9216 * cfg_chip_peak_flops(&c, ISA_DT_FP8) * 1e-18);
+}
+
+/* Ironwood's cores are separate devices: the pod is 2 x 9216 devices, the trace is one
+ * device's program, a chip does both devices' FLOPs, and the pod peak stays chips x chip. */
+static void test_pod_ironwood_pod_is_18432_devices(void **state)
+{
+    (void)state;
+    cfg c;
+    load(&c, "v7");
+    err e;
+    pod_result r, mc;
+    if (pod_estimate(&c, g_trace, "16x24x24", ICI_MODE_SYMMETRIC, &r, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(r.chips, 9216);
+    assert_int_equal(r.devices_per_chip, 2);
+    assert_int_equal(r.devices, 18432);
+    assert_true(r.flops_per_chip == 2 * r.flops_per_device);
+    assert_true(fabs(r.sustained_ef - 18432 * r.flops_per_device / (r.step_ps * 1e-12) * 1e-18) <=
+                1e-9 * r.sustained_ef);
+    assert_true(r.sustained_ef <= r.peak_ef[ISA_DT_BF16]);
+    /* the same trace as a megacore chip: one device per chip, same chip peak */
+    c.chip_megacore = 1;
+    if (pod_estimate(&c, g_trace, "16x24x24", ICI_MODE_SYMMETRIC, &mc, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(mc.devices, 9216);
+    assert_true(mc.peak_ef[ISA_DT_FP8] == r.peak_ef[ISA_DT_FP8]);
+    assert_true(mc.flops_per_chip == r.flops_per_device);
 }
 
 static void test_pod_sustained_below_peak_and_mfu_in_unit_interval(void **state)
@@ -247,9 +275,9 @@ static void test_pod_full_mode_runs_per_chip_traces(void **state)
     assert_int_equal(per.step_ps, spmd.step_ps);
     assert_int_equal(list.step_ps, spmd.step_ps);
     assert_string_equal(per.trace, path[0]);
-    /* chip 5 multiplies 3 times longer */
+    /* chip 5 multiplies 1.5 times longer (its 48 MiB of results fit one v7 device's VMEM) */
     char slow5[128];
-    if (assemble3(3 * 65536, "same.5", slow5, sizeof slow5))
+    if (assemble3(3 * 65536 / 2, "same.5", slow5, sizeof slow5))
         fail_msg("assemble");
     if (pod_estimate_traces(&c, one, 1, "2x2x2", ICI_MODE_FULL, &slow, &e))
         fail_msg("%s", e.msg);
@@ -451,6 +479,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pod_peak_is_chips_times_chip_peak_exactly),
         cmocka_unit_test(test_pod_ironwood_pod_peaks_at_42_5_fp8_exaflops),
+        cmocka_unit_test(test_pod_ironwood_pod_is_18432_devices),
         cmocka_unit_test(test_pod_sustained_below_peak_and_mfu_in_unit_interval),
         cmocka_unit_test(test_pod_full_and_symmetric_modes_agree),
         cmocka_unit_test(test_pod_full_and_symmetric_agree_on_3d_slices),

@@ -516,12 +516,12 @@ static int check_sizes(const gen_opts *o, const cfg *c, const char *kind, err *e
         /* Each layer keeps its input activations in an HBM buffer of its own (4 KiB
          * aligned): refuse a count the chip's HBM cannot hold before anything is sized by
          * it (the per-layer address tables). */
-        if (L > c->hbm_bytes / 4096)
+        if (L > cfg_hbm_bytes(c) / 4096)
             return err_set(e,
                            "gen %s: --layers %llu: each layer needs at least 4 KiB of the "
                            "chip's %llu bytes of HBM (at most %llu layers)",
-                           kind, (unsigned long long)L, (unsigned long long)c->hbm_bytes,
-                           (unsigned long long)(c->hbm_bytes / 4096));
+                           kind, (unsigned long long)L, (unsigned long long)cfg_hbm_bytes(c),
+                           (unsigned long long)(cfg_hbm_bytes(c) / 4096));
         break;
     }
     case GEN_EMBEDDING:
@@ -567,7 +567,7 @@ static int run_ir(const struct gen_kind_info *k, const gen_opts *o, const cfg *c
     char *full = NULL;
     if (k->build(p, o) || ir_error(p, e))
         goto out;
-    if (ir_error(p, e) || lower_tile(p, e) || lower_mem(p, c->hbm_bytes, e))
+    if (ir_error(p, e) || lower_tile(p, e) || lower_mem(p, cfg_hbm_bytes(c), e))
         goto out;
     const ir_mem_plan *mp = ir_mem_get(p);
     size_t cap = strlen(note ? note : "") + 160;

@@ -57,7 +57,7 @@ uint64_t gen_pitch(const cfg *c, uint64_t cols, isa_dtype dt)
      * pitch that still rotates over 16 channels keeps its DRAM-row locality (v7, 4 KiB rows:
      * attention 4% faster unpadded), one that does not collapses onto a few (v3, 24 KiB
      * rows: 5.5% of HBM peak). An odd number of granules visits every pseudo-channel. */
-    uint64_t gr = cdiv(bytes, G), pcs = c->hbm_channels * c->hbm_pseudo_channels;
+    uint64_t gr = cdiv(bytes, G), pcs = cfg_hbm_channels(c) * c->hbm_pseudo_channels;
     uint64_t a = gr, b = pcs ? pcs : 1;
     while (b) {
         uint64_t r = a % b;
@@ -102,7 +102,7 @@ gen *gen_new(const cfg *c, const char *path, const char *note, err *e)
         free(g);
         return NULL;
     }
-    g->hbm_cap = c->hbm_bytes;
+    g->hbm_cap = cfg_hbm_bytes(c);
     g->vmem_cap = (uint64_t)cfg_vmem_total_bytes(c);
     for (int s = ISA_SEM_MAX - 1; s >= GEN_SEM_FIXED; s--)
         g->pool[g->npool++] = s;

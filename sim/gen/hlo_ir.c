@@ -625,7 +625,7 @@ int hlo_import_trace(const hlo_module *m, const hlo_plan *pl, const cfg *c, cons
         return -1;
     int rc = -1;
     if (hlo_build_ir(p, m, pl, e) || ir_error(p, e) || lower_tile(p, e) ||
-        lower_mem(p, c->hbm_bytes, e))
+        lower_mem(p, cfg_hbm_bytes(c), e))
         goto out;
     const ir_mem_plan *mp = ir_mem_get(p);
     char full[TRACE_NOTE_MAX];

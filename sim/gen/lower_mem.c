@@ -245,7 +245,7 @@ static int assign(ir *p, uint64_t hbm_bytes, err *e)
             }
         const ir_op *o = ir_op_get(p, mp->peak_op);
         return err_set(e,
-                       "gen: the workload needs %.2f GiB of HBM per chip, more than the chip's "
+                       "gen: the workload needs %.2f GiB of HBM per device, more than the device's "
                        "%.2f GiB; at the peak (%s) the largest live tensors are %s%s%s; shard it "
                        "(--tensor-parallel, --fsdp) or shrink it",
                        (double)mp->peak_bytes / (1u << 30), (double)hbm_bytes / (1u << 30),

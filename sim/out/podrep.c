@@ -33,7 +33,11 @@ void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_resul
     else if (o->nscaling)
         fprintf(out, "note: weak scaling - every chip runs the trace's per-chip work unchanged; "
                      "use {chips} in the trace name for one trace per chip count.\n");
-    fprintf(out, "topology        %s, %u chips, %s\n", r->desc, r->chips,
+    fprintf(out, "topology        %s, %u chips", r->desc, r->chips);
+    if (r->devices_per_chip > 1)
+        fprintf(out, " = %llu devices (%u per chip; the trace is one device's program)",
+                (unsigned long long)r->devices, r->devices_per_chip);
+    fprintf(out, ", %s\n",
             o->mode == ICI_MODE_FULL ? "full mode (every chip simulated)"
                                      : "symmetric mode (one representative chip)");
     fprintf(out, "peak            ");
@@ -116,6 +120,8 @@ void pod_report_scaling_text(FILE *out, const pod_result *s, unsigned n, int str
 static void json_result_core(json_w *w, const pod_result *r)
 {
     json_u64(w, "chips", r->chips);
+    json_u64(w, "devices", r->devices);
+    json_u64(w, "devices_per_chip", r->devices_per_chip);
     json_str(w, "topology", r->topo);
     json_num(w, "step_time_s", (double)r->step_ps * 1e-12);
     json_num(w, "sustained_exaflops", r->sustained_ef);
@@ -151,6 +157,7 @@ int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod
     json_obj_end(&w);
     json_str(&w, "mfu_dtype", mfu_dtype_name(r->mfu_dtype));
     json_num(&w, "flops_per_chip", r->flops_per_chip);
+    json_num(&w, "flops_per_device", r->flops_per_device);
     json_num(&w, "mxu_flops_per_chip", r->mxu_flops_per_chip);
     json_num(&w, "model_flops_per_chip", r->model_flops_per_chip);
     json_num(&w, "hfu", r->hfu);

@@ -63,7 +63,7 @@ void serve_memory_plan(serve_memory *mem, const serve_model *m, const cfg *c, un
 {
     memset(mem, 0, sizeof *mem);
     double wb = dt_bytes(w_dt);
-    mem->hbm = (double)c->hbm_bytes;
+    mem->hbm = (double)cfg_hbm_bytes(c);
     mem->weights = m->params * wb / tp;
     /* live at the widest point of a layer: residual stream, normed input, attention output and
      * MLP output (4 d_model), gate/up and activation (3 d_ff / tp), and q, k, v */

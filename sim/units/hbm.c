@@ -636,8 +636,8 @@ hbm *hbm_new(const cfg *c, err *e)
     if (!h)
         goto out_nomem;
     h->model = &hbm_models[c->hbm_model];
-    h->capacity = c->hbm_bytes;
-    h->npc = c->hbm_channels * c->hbm_pseudo_channels;
+    h->capacity = cfg_hbm_bytes(c);
+    h->npc = cfg_hbm_channels(c) * c->hbm_pseudo_channels;
     h->nbanks = c->hbm_banks;
     h->granule = c->hbm_interleave_bytes;
     h->row_bytes = c->hbm_row_bytes;
@@ -682,7 +682,7 @@ hbm *hbm_new(const cfg *c, err *e)
 
     h->pcs = calloc(h->npc, sizeof *h->pcs);
     h->banks = calloc(h->npc * h->nbanks, sizeof *h->banks);
-    h->nch = c->hbm_channels;
+    h->nch = cfg_hbm_channels(c);
     h->npseudo = c->hbm_pseudo_channels;
     h->ch_bytes = calloc(h->nch, sizeof *h->ch_bytes);
     if (!h->pcs || !h->banks || !h->ch_bytes)

@@ -21,8 +21,8 @@ vmem *vmem_new(const cfg *c, err *e)
     vmem *v = calloc(1, sizeof *v);
     if (!v)
         goto out_nomem;
-    v->capacity = c->chip_cores * c->vmem_bytes;
-    v->bytes_per_ps = (double)(c->chip_cores * c->vmem_bytes_per_cycle) / cfg_cycle_ps(c);
+    v->capacity = cfg_device_cores(c) * c->vmem_bytes;
+    v->bytes_per_ps = (double)(cfg_device_cores(c) * c->vmem_bytes_per_cycle) / cfg_cycle_ps(c);
     v->cap = 32;
     v->until = malloc(v->cap * sizeof *v->until);
     if (!v->until)

@@ -127,7 +127,7 @@ static unit *vpu_create(const unit_env *env, unsigned unit_index, err *e)
     if (!v)
         return NULL;
     v->u.env = env; /* unit_new sets it only after create returns */
-    v->lane_elems = c->vpu_sublanes * c->vpu_lanes * c->chip_cores;
+    v->lane_elems = c->vpu_sublanes * c->vpu_lanes * cfg_device_cores(c);
     v->max_pack = (unsigned)c->vpu_max_pack;
     assert(v->lane_elems > 0 && v->max_pack > 0);
     const uint64_t lat[VPU_PIPES] = {c->vpu_latency, c->vpu_trans_latency, c->vpu_xlane_latency};

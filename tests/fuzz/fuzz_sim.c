@@ -408,7 +408,7 @@ static int sf_make_cfg(sf_case *k, sf_src *s)
     k->naxes = (unsigned)naxes;
     k->n_mxu = cfg_mxu_total(&k->c);
     k->vmem = (uint64_t)cfg_vmem_total_bytes(&k->c);
-    k->hbm = k->c.hbm_bytes;
+    k->hbm = cfg_hbm_bytes(&k->c);
     return 0;
 }
 
@@ -848,7 +848,7 @@ static int sf_check_failure(const sf_case *k, int rc, const err *e, const char *
  * per element on the VALU (fma). */
 static double sf_vpu_peak_per_ps(const cfg *c)
 {
-    double lanes = (double)c->vpu_sublanes * (double)c->vpu_lanes * (double)c->chip_cores *
+    double lanes = (double)c->vpu_sublanes * (double)c->vpu_lanes * (double)cfg_device_cores(c) *
                    (double)(c->vpu_max_pack < 8 ? c->vpu_max_pack : 8);
     double per_cycle = lanes * (2 * c->vpu_valu_slots + 1 / c->vpu_trans_cycles +
                                 (double)c->vpu_xlane_units / c->vpu_reduce_cycles);
@@ -892,8 +892,8 @@ static int sf_check_run(const sf_case *k, const run *r)
              p->t_compute_ps, p->t_memory_ps, p->t_comm_ps, p->t_idle_ps, split, T);
     /* A barrier after the last unit instruction once stalled dispatch past the run's end
      * (finding F1 of the first run; fixed: a barrier completes at its release). */
-    SF_CHECK(p->dispatch_stall_ps <= T,
-             "dispatch stall %" PRIu64 " ps > run time %" PRIu64, p->dispatch_stall_ps, T);
+    SF_CHECK(p->dispatch_stall_ps <= T, "dispatch stall %" PRIu64 " ps > run time %" PRIu64,
+             p->dispatch_stall_ps, T);
     SF_CHECK(p->cycles == (uint64_t)(Td / p->cycle_ps + 0.5), "cycles %" PRIu64, p->cycles);
 
     /* units: time within the run, sums equal to the totals */
@@ -1000,13 +1000,17 @@ static int sf_check_run(const sf_case *k, const run *r)
  * with it. */
 static int sf_check_pod(const sf_case *k, const pod_result *res, const run *single, int full)
 {
-    double step = (double)res->step_ps;
-    SF_CHECK(sf_near(res->flops_per_chip, (double)k->flops),
-             "pod %s: %g FLOPs per chip, analytic %" PRIu64, full ? "full" : "symmetric",
-             res->flops_per_chip, k->flops);
-    SF_CHECK(sf_near(res->mxu_flops_per_chip, (double)k->mxu_flops),
-             "pod: %g MXU FLOPs per chip, analytic %" PRIu64, res->mxu_flops_per_chip,
-             k->mxu_flops);
+    double step = (double)res->step_ps, dpc = cfg_devices_per_chip(&k->c);
+    /* the program is one device's; a chip runs dpc of them */
+    SF_CHECK(sf_near(res->flops_per_device, (double)k->flops),
+             "pod %s: %g FLOPs per device, analytic %" PRIu64, full ? "full" : "symmetric",
+             res->flops_per_device, k->flops);
+    SF_CHECK(sf_near(res->flops_per_chip, dpc * (double)k->flops),
+             "pod %s: %g FLOPs per chip, analytic %g", full ? "full" : "symmetric",
+             res->flops_per_chip, dpc * (double)k->flops);
+    SF_CHECK(sf_near(res->mxu_flops_per_chip, dpc * (double)k->mxu_flops),
+             "pod: %g MXU FLOPs per chip, analytic %g", res->mxu_flops_per_chip,
+             dpc * (double)k->mxu_flops);
     SF_CHECK(sf_near(res->ici_bytes_per_chip, (double)k->ici_bytes),
              "pod: %g ICI bytes per chip, analytic %" PRIu64, res->ici_bytes_per_chip,
              k->ici_bytes);
