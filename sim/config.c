@@ -1008,3 +1008,14 @@ int cfg_parse_dims(const char *s, unsigned dims[3])
     memcpy(dims, d, sizeof d);
     return n;
 }
+
+uint64_t cfg_axes_chips(const cfg *c, unsigned mask)
+{
+    unsigned d[3];
+    int n = cfg_parse_dims(c->ici_dims, d);
+    uint64_t p = 1;
+    for (int i = 0; i < n; i++)
+        if (mask & (1u << i))
+            p *= d[i];
+    return p;
+}

@@ -107,5 +107,8 @@ unsigned cfg_mxu_total(const cfg *c);              /* cores x mxu.count */
 
 /* Parse "16x16x8" into dims[3] (missing axes = 1); returns the number of axes or -1. */
 int cfg_parse_dims(const char *s, unsigned dims[3]);
+/* Chips along the torus axes in `mask` (bit a = axis a of ici.dims): the size of a collective
+ * group on those axes; 1 for an empty mask. */
+uint64_t cfg_axes_chips(const cfg *c, unsigned mask);
 
 #endif

@@ -17,18 +17,6 @@ static unsigned topo_axes(const cfg *c)
     return n < 0 ? 0 : (unsigned)n;
 }
 
-/* Chips along the torus axes of `mask` (the size of a collective group on them). */
-static uint64_t topo_chips(const cfg *c, unsigned mask)
-{
-    unsigned d[3];
-    int n = cfg_parse_dims(c->ici_dims, d);
-    uint64_t p = 1;
-    for (int i = 0; i < n; i++)
-        if (mask & (1u << i))
-            p *= d[i];
-    return p;
-}
-
 /* Degrees and axes: defaults, consistency with --chips, axes inside the topology. */
 static int check_parallel(gen_opts *o, const cfg *c, int explicit_deg, unsigned given_axes, err *e)
 {
@@ -64,12 +52,13 @@ static int check_parallel(gen_opts *o, const cfg *c, int explicit_deg, unsigned 
                            naxes, c->ici_dims);
         /* The collectives run over every chip of their axes: a degree larger than that group
          * cannot be placed (use a bigger slice: -p ici.dims=...). */
-        if (ax[i].deg > 1 && ax[i].deg > topo_chips(c, ax[i].axes))
+        if (ax[i].deg > 1 && ax[i].deg > cfg_axes_chips(c, ax[i].axes))
             return err_set(e,
                            "gen: --%s %llu: more than the %llu chips on its axes of ici.dims=%s "
                            "(set --%s or -p ici.dims=...)",
                            ax[i].deg_name, (unsigned long long)ax[i].deg,
-                           (unsigned long long)topo_chips(c, ax[i].axes), c->ici_dims, ax[i].name);
+                           (unsigned long long)cfg_axes_chips(c, ax[i].axes), c->ici_dims,
+                           ax[i].name);
     }
     uint64_t shards = o->dp * o->fsdp;
     if (o->batch % shards)
