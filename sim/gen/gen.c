@@ -568,8 +568,13 @@ static int run_ir(const struct gen_kind_info *k, const gen_opts *o, const cfg *c
     int n = snprintf(full, cap, "%s # peak HBM per chip: %llu bytes", note ? note : "",
                      (unsigned long long)mp->peak_bytes);
     if (mf && n > 0 && (size_t)n < cap)
-        snprintf(full + n, cap - (size_t)n, " # model FLOPs per chip: %llu",
-                 (unsigned long long)mf);
+        n += snprintf(full + n, cap - (size_t)n, " # model FLOPs per chip: %llu",
+                      (unsigned long long)mf);
+    /* A decode step makes one token per sequence of this chip's batch: the energy report's
+     * tokens per joule reads this word (docs/models-energy.md). */
+    if (o->kind == GEN_LLM_STEP && o->decode && n > 0 && (size_t)n < cap)
+        snprintf(full + n, cap - (size_t)n, " # tokens=%llu",
+                 (unsigned long long)(o->batch / (o->dp * o->fsdp)));
     if (strlen(full) >= TRACE_NOTE_MAX)
         snprintf(full, cap, "%s", note ? note : "");
     if (res) {
