@@ -588,8 +588,12 @@ static int run_ir(const struct gen_kind_info *k, const gen_opts *o, const cfg *c
         return -1;
     int rc = -1;
     char *full = NULL;
-    if (k->build(p, o) || ir_error(p, e))
+    /* A frontend failure is kept in p (a builder's message), or was an allocation. */
+    if (k->build(p, o)) {
+        if (!ir_error(p, e))
+            err_setk(e, ERR_NOMEM, "gen: out of memory");
         goto out;
+    }
     if (ir_error(p, e) || lower_tile(p, e) || lower_mem(p, c->hbm_bytes, e))
         goto out;
     const ir_mem_plan *mp = ir_mem_get(p);
