@@ -78,6 +78,20 @@ for t in "4x4x4 xyz" "2x2x4 none"; do
         bad "$1 wrap '$w': full $f s vs symmetric $s s"
 done
 
+# ---- expert parallelism (8 experts, top-2, 4-way over x) on 4x4x4: full and symmetric agree
+if "$bin" gen transformer --batch 16 --seq 256 --d-model 512 --heads 8 --d-ff 1024 --experts 8 \
+    --top-k 2 --expert-parallel 4 --ep-axes x --data-parallel 16 --dp-axes xy --training \
+    -p ici.dims=4x4x4 -c v5p -o ep.tpt 2>/dev/null &&
+    "$bin" pod -c v5p -p ici.dims=4x4x4 --topology 4x4x4 --mode full --json f.json ep.tpt \
+        >/dev/null &&
+    "$bin" pod -c v5p -p ici.dims=4x4x4 --topology 4x4x4 --json s.json ep.tpt >/dev/null; then
+    f=$(field f.json step_time_s) s=$(field s.json step_time_s)
+    awk -v f="$f" -v s="$s" 'BEGIN { d = (f - s) / s; exit !(d < 0.03 && d > -0.03) }' && ok ||
+        bad "MoE expert parallelism: full $f s vs symmetric $s s"
+else
+    bad "MoE expert-parallel gen or pod failed"
+fi
+
 # ---- strong scaling: one trace per chip count ({chips}), JSON rows ready for tpuplot
 for n in 8 16 32; do asm3 strong.$n $((524288 / n)); done
 "$bin" pod -c v7 -q --json strong.json --scaling 8,16,32 'strong.{chips}.tpt' 2>err.txt ||

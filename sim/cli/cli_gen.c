@@ -14,7 +14,7 @@
 #include "ofile.h"
 #include "models.h"
 
-#define GEN_MAX_LONGOPTS 64 /* distinct long options over every kind, plus the common ones */
+#define GEN_MAX_LONGOPTS 80 /* distinct long options over every kind, plus the common ones */
 
 /* How an option's value is parsed and stored into its gen_opts field. */
 typedef enum opt_type {
@@ -27,6 +27,7 @@ typedef enum opt_type {
     OPT_AXES,   /* unsigned mask from letters of xyz */
     OPT_MLP,    /* int gen_mlp: swiglu or gelu */
     OPT_REMAT,  /* int gen_remat: none, full, minimal, save-dots */
+    OPT_REAL,   /* double > 0 */
 } opt_type;
 
 /* One option of a kind. `def` is the default as --help shows it: NULL = the value
@@ -114,6 +115,18 @@ static const gen_opt transformer_opts[] = {
     ROW_PARALLEL,
     ROW_BIAS,
     ROW_REMAT,
+#define ROWS_MOE \
+    {"experts", "E", OPT_POS, F(experts), 0, "mixture of experts: experts per MoE layer", ""}, \
+    {"top-k", "K", OPT_POS, F(top_k), 0, "experts each token is routed to", "1"}, \
+    {"capacity-factor", "C", OPT_REAL, F(capacity), 0, "expert capacity: ceil(tokens x K x C / E)\ntokens per expert, C >= 1", "1.0"}, \
+    {"expert-parallel", "N", OPT_POS, F(ep), 0, "experts split N ways; tokens dispatched and\ncombined by all-to-alls over --ep-axes", "1"}, \
+    {"ep-axes", "AXES", OPT_AXES, F(ep_axes), 0, "torus axes of expert parallelism", "the dp axes"}, \
+    {"moe-every", "L", OPT_POS, F(moe_every), 0, "every L-th layer (after --first-dense) is MoE", "1"}, \
+    {"expert-d-ff", "F", OPT_POS, F(expert_d_ff), 0, "hidden width of each expert", "d-ff"}, \
+    {"shared-experts", "S", OPT_NONNEG, F(shared_experts), 0, "experts every token runs (DeepSeek)", "0"}, \
+    {"first-dense", "N", OPT_NONNEG, F(first_dense), 0, "leading dense layers before the first MoE layer", "0"}, \
+
+    ROWS_MOE
     ROW_DTYPE,
 };
 
@@ -135,8 +148,10 @@ static const gen_opt llm_opts[] = {
      "the LM head is the embedding table (shared)", NULL},
     ROW_BIAS,
     ROW_REMAT,
+    ROWS_MOE
     ROW_DTYPE,
 };
+#undef ROWS_MOE
 
 static const gen_opt embedding_opts[] = {
     {"tables", "T", OPT_POS, F(tables), 1, "embedding tables", NULL},
@@ -422,6 +437,14 @@ static int opt_set(const gen_opt *op, const char *val, gen_opts *o, err *e)
             return err_set(e, "gen: --%s: '%s' is not swiglu or gelu", op->name, val);
         *(int *)f = strcmp(val, "gelu") ? GEN_MLP_SWIGLU : GEN_MLP_GELU;
         return 0;
+    case OPT_REAL: {
+        char *end;
+        double v = strtod(val, &end);
+        if (end == val || *end || !(v > 0) || v > 1e6)
+            return err_set(e, "gen: --%s: '%s' is not a positive number", op->name, val);
+        *(double *)f = v;
+        return 0;
+    }
     case OPT_REMAT: {
         int r = gen_remat_lookup(val);
         if (r < 0)

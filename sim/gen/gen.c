@@ -204,7 +204,11 @@ static void llm_count(const gen_opts *o, const cfg *c, uint64_t vshard, int mode
      * sequences through attention. */
     uint64_t bc = o->batch / (o->dp * o->fsdp), hl = o->heads / (o->tp * o->sp);
     uint64_t tokens = dec ? bc : bc * o->seq / o->sp;
-    uint64_t params = o->layers * layer_params(o) + o->d_model * vshard;
+    /* MoE layers: their MLP is counted by gen_moe_fwd_flops instead of up + down. */
+    uint64_t nmoe = gen_moe_layers(o);
+    layer_mm s = layer_split(o);
+    uint64_t params = o->layers * layer_params(o) - nmoe * (s.up + s.down) + o->d_model * vshard;
+    uint64_t moe = nmoe * gen_moe_fwd_flops(o, tokens, model);
     /* Model FLOPs: kv heads replicated over tensor shards count once (their 1/T share). */
     if (model && o->kv_heads < o->tp)
         params -= o->layers * (2 * o->d_model * o->head_dim -
@@ -215,15 +219,15 @@ static void llm_count(const gen_opts *o, const cfg *c, uint64_t vshard, int mode
     int train = o->kind == GEN_LLM_STEP ? !dec : o->training;
     memset(f, 0, sizeof *f);
     f->attn_fwd = o->layers * bc * hl * af;
-    f->fwd = 2 * params * tokens + f->attn_fwd;
+    f->fwd = 2 * params * tokens + f->attn_fwd + moe;
     if (!train)
         return;
-    f->bwd = 4 * params * tokens + o->layers * bc * hl * ab;
+    f->bwd = 4 * params * tokens + o->layers * bc * hl * ab + 2 * moe;
+    /* MoE layers keep their expert activations (no up projection recomputed). */
     unsigned re = gen_acts_needed(o) & ~gen_acts_saved(o);
-    layer_mm s = layer_split(o);
-    uint64_t per =
-        ((re & ACT(QKV)) ? s.qkv : 0) + ((re & ACT(H)) ? s.o : 0) + ((re & ACT(UP)) ? s.up : 0);
-    f->remat = o->layers * (2 * per * tokens + ((re & ACT(AO)) ? bc * hl * af : 0));
+    uint64_t per = ((re & ACT(QKV)) ? s.qkv : 0) + ((re & ACT(H)) ? s.o : 0);
+    f->remat = o->layers * (2 * per * tokens + ((re & ACT(AO)) ? bc * hl * af : 0)) +
+               (o->layers - nmoe) * ((re & ACT(UP)) ? 2 * s.up * tokens : 0);
 }
 
 uint64_t gen_flops_model(const gen_opts *o, const cfg *c)
@@ -336,10 +340,29 @@ static int resolve_parallel(gen_opts *o, const cfg *c, err *e)
     return c ? check_parallel(o, c, explicit_deg, given_axes, e) : 0;
 }
 
+/* Expert axes inside the topology, the expert degree placeable on them. */
+static int check_moe(gen_opts *o, const cfg *c, err *e)
+{
+    if (gen_moe_check(o, c, e))
+        return -1;
+    if (!o->experts || !c)
+        return 0;
+    unsigned all = (1u << topo_axes(c)) - 1;
+    if (o->ep > 1 && (o->ep_axes & ~all))
+        return err_set(e, "gen: --ep-axes: axis not in the topology ici.dims=%s", c->ici_dims);
+    if (o->ep > 1 && o->ep > topo_chips(c, o->ep_axes))
+        return err_set(e,
+                       "gen: --expert-parallel %llu: more than the %llu chips on its axes of "
+                       "ici.dims=%s (set --ep-axes or -p ici.dims=...)",
+                       (unsigned long long)o->ep, (unsigned long long)topo_chips(c, o->ep_axes),
+                       c->ici_dims);
+    return 0;
+}
+
 static int check_transformer(gen_opts *o, const cfg *c, err *e)
 {
     o->layers = 1;
-    return check_model(o, e) || resolve_parallel(o, c, e) ? -1 : 0;
+    return check_model(o, e) || resolve_parallel(o, c, e) || check_moe(o, c, e) ? -1 : 0;
 }
 
 static int check_llm(gen_opts *o, const cfg *c, err *e)
@@ -347,7 +370,7 @@ static int check_llm(gen_opts *o, const cfg *c, err *e)
     if (o->nsizes != 1)
         return err_set(e, "gen llm-step: --layers takes one count");
     o->layers = o->sizes[0];
-    return check_model(o, e) || resolve_parallel(o, c, e) ? -1 : 0;
+    return check_model(o, e) || resolve_parallel(o, c, e) || check_moe(o, c, e) ? -1 : 0;
 }
 
 /* One row per workload kind; the command line's option tables follow the same order. A
@@ -554,8 +577,12 @@ static int run_ir(const struct gen_kind_info *k, const gen_opts *o, const cfg *c
         return -1;
     int rc = -1;
     char *full = NULL;
-    if (k->build(p, o) || ir_error(p, e))
+    /* A frontend failure is kept in p (a builder's message), or was an allocation. */
+    if (k->build(p, o)) {
+        if (!ir_error(p, e))
+            err_setk(e, ERR_NOMEM, "gen: out of memory");
         goto out;
+    }
     if (ir_error(p, e) || lower_tile(p, e) || lower_mem(p, c->hbm_bytes, e))
         goto out;
     const ir_mem_plan *mp = ir_mem_get(p);

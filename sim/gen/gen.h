@@ -83,6 +83,13 @@ typedef struct gen_opts {
     unsigned dp_axes, tp_axes, fsdp_axes, sp_axes;
     /* embedding (with batch, chips, training, dtype) */
     uint64_t tables, rows, dim, lookups;
+    /* mixture of experts (decoder kinds; gen_moe.c): experts per MoE layer (0: dense model),
+     * experts per token, capacity factor (0: 1.0), expert-parallel degree and axes (0: 1 and
+     * the dp axes), every moe_every-th layer after the first first_dense is MoE, expert MLP
+     * width (0: d_ff), shared experts every token runs */
+    uint64_t experts, top_k, ep, moe_every, expert_d_ff, shared_experts, first_dense;
+    double capacity;
+    unsigned ep_axes;
 } gen_opts;
 
 /* Kind names ("gemm", "llm-step", ...): the name of k (NULL if out of range), and the kind
@@ -304,6 +311,51 @@ int gen_fe_mlp(ir *p, const gen_opts *o);
 int gen_fe_attention(ir *p, const gen_opts *o);
 int gen_fe_transformer(ir *p, const gen_opts *o);
 int gen_fe_llm(ir *p, const gen_opts *o);
+/* Mixture of experts (gen_moe.c). A layer is MoE when experts > 0, l >= first_dense and
+ * (l - first_dense) % moe_every == moe_every - 1. Per chip with M tokens: each expert's
+ * capacity is cap = ceil(ep M top_k C / E) tokens of the ep chips' group, this chip holds
+ * E/ep experts, so its experts run R = E/ep x cap rows. */
+typedef struct gen_moe_dims {
+    uint64_t el, cap, rows; /* local experts, capacity per expert, R */
+    uint64_t fe, uwe;       /* expert hidden width d_ff_e/T, up width (2 fe with SwiGLU) */
+    uint64_t fs, uws;       /* shared experts' hidden width (shared x fe), up width */
+} gen_moe_dims;
+int gen_moe_is_layer(const gen_opts *o, uint64_t l);
+uint64_t gen_moe_layers(const gen_opts *o);
+void gen_moe_dims_of(const gen_opts *o, uint64_t tokens, gen_moe_dims *d);
+/* Checks and defaults of the MoE options (called by the decoder kinds' checks). */
+int gen_moe_check(gen_opts *o, const cfg *c, err *e);
+/* Bytes per chip of one dispatch (or combine) all-to-all: R x d_model elements; 0 without
+ * expert parallelism (every expert is local). */
+uint64_t gen_moe_a2a_bytes(const gen_opts *o, uint64_t tokens);
+/* Forward MXU FLOPs of one MoE layer's MLP part on one chip with `tokens` tokens: router
+ * 2 M D E, routed experts 2 R (D uwe + fe D) as executed (capacity slots included) or, for
+ * model FLOPs, 2 M top_k (D uwe + fe D) (the active experts only), shared experts
+ * 2 M (D uws + fs D). The backward is twice the forward. */
+uint64_t gen_moe_fwd_flops(const gen_opts *o, uint64_t tokens, int model);
+/* Elements of one MoE layer's MLP weights (router, local experts, shared experts), padded
+ * to the layout pitch of p (p NULL: unpadded). */
+uint64_t gen_moe_weight_elems(ir *p, const gen_opts *o);
+/* Building one MoE layer's MLP into the IR: w (g) is a view of the layer's MoE weights
+ * (gradients; -1 forward only) of gen_moe_weight_elems elements. */
+typedef struct gen_moe_ctx {
+    ir *p;
+    const gen_opts *o;
+    isa_dtype dt;
+    uint64_t M, D;
+    unsigned layer;
+    int w, g;
+} gen_moe_ctx;
+/* Forward activations the backward reads (tensor ids). */
+typedef struct gen_moe_saved {
+    int probs, xr, up, act, yr, sup, sact;
+} gen_moe_saved;
+/* out [M, D] = MoE(xn): router, top-k, dispatch all-to-all, experts, combine all-to-all,
+ * weighted sum (+ shared experts); a partial sum under tensor parallelism. */
+int gen_moe_fwd(const gen_moe_ctx *c, int xn, int out, gen_moe_saved *sv);
+/* dxn [M, D] from dy [M, D]: the reverse, with the expert and router weight gradients. */
+int gen_moe_bwd(const gen_moe_ctx *c, int xn, const gen_moe_saved *sv, int dy, int dxn);
+
 /* Kinds that still emit instructions directly (no IR yet): embedding (gen_embedding.c). */
 int gen_model_embedding(gen *g, const gen_opts *o);
 /* What `gen embedding` emits for one chip, counted analytically (docs/generators.md). */
