@@ -350,11 +350,11 @@ static int check_moe(gen_opts *o, const cfg *c, err *e)
     unsigned all = (1u << topo_axes(c)) - 1;
     if (o->ep > 1 && (o->ep_axes & ~all))
         return err_set(e, "gen: --ep-axes: axis not in the topology ici.dims=%s", c->ici_dims);
-    if (o->ep > 1 && o->ep > topo_chips(c, o->ep_axes))
+    if (o->ep > 1 && o->ep > cfg_axes_chips(c, o->ep_axes))
         return err_set(e,
                        "gen: --expert-parallel %llu: more than the %llu chips on its axes of "
                        "ici.dims=%s (set --ep-axes or -p ici.dims=...)",
-                       (unsigned long long)o->ep, (unsigned long long)topo_chips(c, o->ep_axes),
+                       (unsigned long long)o->ep, (unsigned long long)cfg_axes_chips(c, o->ep_axes),
                        c->ici_dims);
     return 0;
 }
