@@ -304,13 +304,13 @@ head -c 300 rep.json >cut.json
 expect_fail "report of a truncated JSON" "cut\\.json;byte 300" "c.csv" -- \
     "$bin" report rep.json cut.json --csv c.csv
 printf '{"schema": "tpusim.run/1", "a": "\\uZZZZ"}' >esc.json
-expect_fail "report of a bad escape" "esc\\.json;byte [0-9]+;hex" "c.csv" -- \
+expect_fail "report of a bad escape" "esc\\.json;line 1, column [0-9]+ \\(byte [0-9]+\\);invalid escape" "c.csv" -- \
     "$bin" report esc.json --csv c.csv
 printf '{"schema": "other/1"}' >other.json
 expect_fail "report of a JSON that is not a run report" "other\\.json;schema" "c.csv" -- \
     "$bin" report other.json --csv c.csv
 printf '{"schema": "tpusim.run/1"}' >nokeys.json
-expect_fail "report of a run report missing keys" "nokeys\\.json;units" "c.csv" -- \
+expect_fail "report of a run report missing keys" "nokeys\\.json;missing key" "c.csv" -- \
     "$bin" report rep.json nokeys.json --csv c.csv
 expect_fail "report of too many files" "at most" "" -- "$bin" report $(printf 'rep.json %.0s' $(seq 1 30))
 expect_fail "report of a directory" "report-dir" "" -- "$bin" report report-dir

@@ -86,6 +86,16 @@ if "$bin" report --help >/dev/null 2>&1; then
     # Half the clock: the run takes longer, so B/A of time is above 1.
     ratio=$(awk '/^time \(us\)/ {print $NF}' report.txt)
     if awk -v r="$ratio" 'BEGIN { exit !(r > 1.0) }'; then ok "report ratio B/A of time = $ratio"; else bad "report time ratio '$ratio'"; fi
+    # A run and a pod estimate side by side: the pod's chips and the run's regions align.
+    "$bin" pod -q -c v7 --chips 16 --json pod.json "$src/traces/llm-tiny-train.tpt"
+    "$bin" run -q -c v7 --json run7.json "$src/traces/llm-tiny-train.tpt"
+    if "$bin" report run7.json pod.json >mixed.txt 2>mixed.err &&
+        grep -q '^chips .* 16' mixed.txt && grep -q '^region L0/fwd/attn (us)' mixed.txt &&
+        grep -q '^kind .*tpusim.pod/1' mixed.txt; then
+        ok "tpusim report of a run and a pod report"
+    else
+        bad "tpusim report run7.json pod.json: $(cat mixed.err) $(head -20 mixed.txt)"
+    fi
     echo '{"schema":"tpusim.run/1"}' >broken.json
     if "$bin" report a.json broken.json >/dev/null 2>err.txt; then
         bad "report accepted a document without keys"

@@ -50,7 +50,7 @@ static void main_usage(FILE *out)
                  "  disasm  disassemble a trace:     tpusim disasm in.tpt\n"
                  "  config  print a resolved config, or the key reference with --help\n"
                  "  isa     print the instruction-set reference\n"
-                 "  report  compare run reports:      tpusim report a.json b.json [--csv FILE]\n"
+                 "  report  compare run/pod reports:  tpusim report a.json b.json [--csv FILE]\n"
                  "\n"
                  "options: --help, --version. 'tpusim COMMAND --help' describes each command.\n");
 }

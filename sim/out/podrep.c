@@ -131,12 +131,13 @@ static void json_result_core(json_w *w, const pod_result *r)
 }
 
 int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod_result *r,
-                      const pod_result *sc, unsigned nsc, err *e)
+                    const pod_result *sc, unsigned nsc, err *e)
 {
     json_w w;
     if (json_open(&w, path, e))
         return -1;
     json_obj_begin(&w, NULL);
+    json_str(&w, "schema", "tpusim.pod/1");
     json_str(&w, "tool", "tpusim pod");
     json_str(&w, "chip", c->chip_name);
     json_str(&w, "config", c->source);
