@@ -30,8 +30,10 @@ echo "trace: $trace"
 # ---- --json is deterministic; --csv has a header and rows ----
 "$bin" run -q --json a.json --csv a.csv "$trace"
 "$bin" run -q --json a2.json "$trace"
-if cmp -s a.json a2.json; then ok "--json twice is byte-identical"; else bad "--json differs between runs"; fi
-if head -n 1 a.csv | grep -q '^row,name,kind,' && [ "$(wc -l <a.csv)" -ge 3 ]; then
+# All but the provenance's wall-clock lines and command line (the runs write other files).
+nowall() { grep -v -E '^ *"(started_utc|wall_s|command)": |^# (started_utc|wall_s|command): ' "$1"; }
+if cmp -s <(nowall a.json) <(nowall a2.json); then ok "--json twice is byte-identical but the wall-clock lines"; else bad "--json differs between runs"; fi
+if grep -v '^#' a.csv | head -n 1 | grep -q '^row,name,kind,' && [ "$(wc -l <a.csv)" -ge 3 ]; then
     ok "--csv has a header and rows"
 else
     bad "--csv: $(head -n 2 a.csv | tr '\n' '|')"
@@ -42,7 +44,8 @@ import json, re, sys
 doc, rep, csvf = open(sys.argv[1]).read(), json.load(open(sys.argv[2])), open(sys.argv[3])
 sec = doc[doc.index("## `tpusim run --json`"):doc.index("## `tpusim run --csv`")]
 contexts = {"Top level:": "", "`summary`:": "summary.", "`roofline`:": "roofline.",
-            "`time_split_ps`": "time_split_ps.", "`units[]`": "units[].", "`regions[]`": "regions[]."}
+            "`time_split_ps`": "time_split_ps.", "`units[]`": "units[].", "`regions[]`": "regions[].",
+            "`provenance`:": "provenance."}
 documented, prefix = set(), None
 for line in sec.splitlines():
     for start, p in contexts.items():
@@ -55,7 +58,9 @@ emitted = set()
 def walk(o, path):
     if path.count(".") == 1 and not path.endswith("[]."):
         emitted.add(path[:-1])  # top-level keys, objects and arrays included
-    if isinstance(o, dict) and path != "counters.":
+    leaves = ("counters.", "provenance.config_values.", "provenance.topology.",
+              "provenance.trace_topology.")  # documented in prose
+    if isinstance(o, dict) and path not in leaves:
         for k, v in o.items():
             walk(v, path + k + ".")
     elif isinstance(o, list) and path in ("units.", "regions."):
@@ -69,10 +74,46 @@ missing, undocumented = documented - emitted, emitted - documented
 assert not missing, "documented but not emitted: %s" % sorted(missing)
 assert not undocumented, "emitted but not documented: %s" % sorted(undocumented)
 header = re.search(r"```\n(row,[^\n]*)\n```", doc).group(1)
-assert csvf.readline().strip() == header, "CSV header differs from docs/outputs.md"
+line = csvf.readline()
+while line.startswith("#"):  # the provenance lines
+    line = csvf.readline()
+assert line.strip() == header, "CSV header differs from docs/outputs.md"
 print("%d documented keys checked" % len(documented))
 PY
 "$bin" run -q -p chip.clock_ghz=0.5 --json b.json "$trace"
+
+# ---- provenance: overrides, config as given, hash, topology, trace note, command ----
+"$bin" run -q -c v7 -p chip.clock_ghz=1.5 -p 'chip.name=a, b' --json pv1.json --csv pv1.csv "$trace"
+"$bin" run -q -c "$src/configs/v7.yaml" --json pv2.json "$trace"
+"$bin" gen gemm -c v7 -p ici.dims=2x2 -p ici.wrap=none --m 256 --n 256 --k 256 -o pvg.tpt
+"$bin" run -q -c v7 -p ici.dims=2x2 -p ici.wrap=none --json pv3.json pvg.tpt
+if $py - pv1.json pv2.json pv3.json pv1.csv "$src/configs/v7.yaml" <<'PY'; then ok "provenance records overrides, config, hash, topology, trace note and command"; else bad "provenance"; fi
+import json, sys
+a, b, c = (json.load(open(p))["provenance"] for p in sys.argv[1:4])
+ja = json.load(open(sys.argv[1]))
+assert ja["config"] == "v7" and ja["config_path"] == sys.argv[5], (ja["config"], ja["config_path"])
+assert a["overrides"] == ["chip.clock_ghz=1.5", "chip.name=a, b"], a["overrides"]
+assert b["overrides"] == [] and b["config"] == sys.argv[5]
+assert a["config_hash"] != b["config_hash"] and b["config_hash"].startswith("fnv1a64:")
+assert c["config_hash"] != b["config_hash"]
+assert a["config_values"]["chip.clock_ghz"] == "1.5" and b["config_values"]["chip.clock_ghz"] == "2.2"
+assert a["topology"] == {"ici_dims": "4x4x4", "ici_wrap": "xyz"}, a["topology"]
+assert c["topology"] == {"ici_dims": "2x2", "ici_wrap": ""}, c["topology"]
+assert c["trace_note"].startswith("tpusim gen gemm -c v7"), c["trace_note"]
+assert c["trace_topology"] == {"chips": 1, "ici_dims": "2x2", "ici_wrap": ""}, c["trace_topology"]
+assert a["command"].startswith("tpusim run -q -c v7 -p chip.clock_ghz=1.5 -p 'chip.name=a, b' --json pv1.json")
+assert a["version"] and a["revision"] and a["started_utc"].endswith("Z") and a["wall_s"] >= 0
+head = [l for l in open(sys.argv[4]) if l.startswith("#")]
+assert "# override: chip.clock_ghz=1.5\n" in head and "# config: v7\n" in head, head
+assert any(l.startswith("# config_hash: " + a["config_hash"]) for l in head)
+PY
+# The two runs with different overrides: `tpusim report` lists them first.
+if "$bin" report pv1.json pv2.json >pvr.txt 2>&1 && grep -q '^-p overrides .*chip.clock_ghz=1.5' pvr.txt &&
+    grep -q '^  chip.clock_ghz .* 1.5 .* 2.2' pvr.txt; then
+    ok "report lists the differing overrides and config keys"
+else
+    bad "report of pv1/pv2: $(head -20 pvr.txt)"
+fi
 ls ./*.tmp >/dev/null 2>&1 && bad "a .tmp file was left behind" || ok "no .tmp files left"
 
 # ---- tpusim report ----

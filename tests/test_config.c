@@ -606,10 +606,42 @@ static void test_parse_dims(void **state)
     }
 }
 
+static void test_ici_wrap_none_and_dims_that_drop_wrap_axes(void **state)
+{
+    (void)state;
+    cfg c;
+    err e = {0};
+    cfg_defaults(&c);
+    assert_int_equal(cfg_set(&c, "ici.dims", "4x4x4", "-p", &e), 0);
+    assert_int_equal(cfg_set(&c, "ici.wrap", "xyz", "-p", &e), 0);
+    /* A 1-axis dims is a ring: the wrap keeps x only, and the config checks. */
+    assert_int_equal(cfg_set(&c, "ici.dims", "8", "-p", &e), 0);
+    assert_string_equal(c.ici_wrap, "x");
+    assert_int_equal(cfg_check(&c, &e), 0);
+    /* none, a literal "" and an empty value are a mesh. */
+    assert_int_equal(cfg_set(&c, "ici.wrap", "none", "-p", &e), 0);
+    assert_string_equal(c.ici_wrap, "");
+    assert_int_equal(cfg_check(&c, &e), 0);
+    assert_int_equal(cfg_set(&c, "ici.wrap", "\"\"", "-p", &e), 0);
+    assert_string_equal(c.ici_wrap, "");
+    assert_int_equal(cfg_set(&c, "ici.wrap", "", "-p", &e), 0);
+    assert_string_equal(c.ici_wrap, "");
+    /* A wrap given after the dims is taken as given, and checked. */
+    assert_int_equal(cfg_set(&c, "ici.wrap", "xy", "-p", &e), 0);
+    assert_int_not_equal(cfg_check(&c, &e), 0);
+    assert_non_null(strstr(e.msg, "axis 'y' does not exist"));
+    /* Shrinking 3D to 2D keeps the wrap of the axes left; bad letters stay for the check. */
+    assert_int_equal(cfg_set(&c, "ici.wrap", "xqz", "-p", &e), 0);
+    assert_int_equal(cfg_set(&c, "ici.dims", "8x8", "-p", &e), 0);
+    assert_string_equal(c.ici_wrap, "xq");
+    assert_int_not_equal(cfg_check(&c, &e), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_equal_the_key_table),
+        cmocka_unit_test(test_ici_wrap_none_and_dims_that_drop_wrap_axes),
         cmocka_unit_test(test_every_default_reparses_to_the_same_value),
         cmocka_unit_test(test_help_lists_every_key_with_range),
         cmocka_unit_test(test_presets_match_published_peaks),

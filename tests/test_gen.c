@@ -183,9 +183,13 @@ static void gen_and_check(const char *cmd, trace_facts *f, double tol)
     if (rel > tol || rel < -tol)
         fail_msg("%s: trace FLOPs %llu vs analytic %llu", cmd, (unsigned long long)tf,
                  (unsigned long long)af);
+    /* The note is the command, then the topology line it was generated for. */
     char note[1100];
-    snprintf(note, sizeof note, "tpusim %s", full);
-    assert_string_equal(f->note, note);
+    snprintf(note, sizeof note, "tpusim %s\n" TRACE_TOPO_TAG " chips=", full);
+    assert_memory_equal(f->note, note, strlen(note));
+    trace_topology tt;
+    assert_int_equal(trace_note_topology(f->note, &tt), 1);
+    assert_string_equal(tt.ici_dims, c.ici_dims);
     assert_true(tf == f->flops);
 }
 

@@ -9,10 +9,11 @@
 #include "config.h"
 #include "pod.h"
 #include "podrep.h"
+#include "prov.h"
 #include "sim.h"
 
-#define POD_MAX_OVERRIDES  256
-#define POD_MAX_SCALING    32
+#define POD_MAX_OVERRIDES 256
+#define POD_MAX_SCALING   32
 
 typedef struct pod_opts {
     const char *config, *trace, *json, *topology;
@@ -21,7 +22,7 @@ typedef struct pod_opts {
     int per_count; /* trace names contain "{chips}": one trace per chip count (strong scaling) */
     uint64_t chips;
     ici_mode mode;
-    int quiet;
+    int quiet, strict;
     const char *ovr[POD_MAX_OVERRIDES];
     unsigned novr;
     uint64_t scaling[POD_MAX_SCALING];
@@ -33,7 +34,7 @@ static void pod_usage(FILE *out)
     fprintf(out,
             "usage: tpusim pod -c CONFIG TRACE... [--chips N] [--topology AxBxC]\n"
             "                  [--mode symmetric|full] [--json FILE] [-p key=value]...\n"
-            "                  [--scaling N,N,...]\n"
+            "                  [--scaling N,N,...] [--strict]\n"
             "\n"
             "Estimate TRACE (the work of one chip) at pod scale: peak and sustained exaflops,\n"
             "MFU, step time, the split into compute, memory-bound, exposed communication and\n"
@@ -55,6 +56,8 @@ static void pod_usage(FILE *out)
             "                        (slices of up to %d chips)\n"
             "      --json FILE       write the estimate as JSON (atomically; - = stdout)\n"
             "  -q, --quiet           do not print the text report\n"
+            "      --strict          fail (instead of warning) when a trace was generated for\n"
+            "                        another chip count than it is estimated on\n"
             "      --scaling LIST    also estimate these chip counts: weak scaling with one\n"
             "                        trace, strong scaling with a {chips} trace name (the\n"
             "                        main estimate is then the last count, or --chips)\n",
@@ -72,7 +75,6 @@ static int parse_u64(const char *s, uint64_t *v)
     *v = x;
     return 0;
 }
-
 
 static int parse_scaling(const char *s, pod_opts *o, err *e)
 {
@@ -100,15 +102,12 @@ static int parse_scaling(const char *s, pod_opts *o, err *e)
 
 static int parse_args(int argc, char **argv, pod_opts *o, int *help, err *e)
 {
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
-                                         {"chips", required_argument, 0, 'n'},
-                                         {"topology", required_argument, 0, 't'},
-                                         {"mode", required_argument, 0, 'm'},
-                                         {"json", required_argument, 0, 'j'},
-                                         {"scaling", required_argument, 0, 's'},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"config", required_argument, 0, 'c'},   {"chips", required_argument, 0, 'n'},
+        {"topology", required_argument, 0, 't'}, {"mode", required_argument, 0, 'm'},
+        {"json", required_argument, 0, 'j'},     {"scaling", required_argument, 0, 's'},
+        {"quiet", no_argument, 0, 'q'},          {"strict", no_argument, 0, 'S'},
+        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     int c;
     memset(o, 0, sizeof *o);
     o->mode = ICI_MODE_SYMMETRIC;
@@ -150,6 +149,9 @@ static int parse_args(int argc, char **argv, pod_opts *o, int *help, err *e)
         case 'q':
             o->quiet = 1;
             break;
+        case 'S':
+            o->strict = 1;
+            break;
         case 'h':
             *help = 1;
             return 0;
@@ -184,6 +186,39 @@ static int parse_args(int argc, char **argv, pod_opts *o, int *help, err *e)
     return 0;
 }
 
+/* Report one topology mismatch: a warning on stderr, or with --strict an error. */
+static int pod_mismatch(const pod_opts *o, const char *trace, const char *msg, err *e)
+{
+    if (o->strict)
+        return err_set(e, "pod: %s: %s (--strict)", trace, msg);
+    fprintf(stderr, "tpusim: warning: %s: %s\n", trace, msg);
+    return 0;
+}
+
+/* The chip count each trace was generated for (its note) against the pod it is estimated on:
+ * the main estimate's trace, and with strong scaling each count's own trace. Weak scaling
+ * rows replay one trace on every count by design and are not checked. */
+static int pod_check_topology(const pod_opts *o, const prov *pv, uint64_t chips, err *e)
+{
+    char msg[512];
+    if (pv->has_trace_topo &&
+        prov_topology_mismatch(&pv->trace_topo, chips, NULL, NULL, msg, sizeof msg) &&
+        pod_mismatch(o, pv->trace, msg, e))
+        return -1;
+    for (unsigned i = 0; o->per_count && i < o->nscaling; i++) {
+        char path[1024];
+        trace_topology tt;
+        err ignored;
+        if (pod_trace_path(o->trace, 0, (unsigned)o->scaling[i], path, sizeof path, &ignored) ||
+            prov_trace_topology(path, &tt, &ignored) != 1)
+            continue; /* a missing trace is reported by its estimate */
+        if (prov_topology_mismatch(&tt, o->scaling[i], NULL, NULL, msg, sizeof msg) &&
+            pod_mismatch(o, path, msg, e))
+            return -1;
+    }
+    return 0;
+}
+
 int cli_pod(int argc, char **argv, err *e)
 {
     pod_opts o;
@@ -195,24 +230,50 @@ int cli_pod(int argc, char **argv, err *e)
         return 0;
     }
     cfg c;
-    if (sim_load_cfg(&c, o.config, o.ovr, o.novr, e))
+    prov pv;
+    prov_init(&pv);
+    if (sim_load_cfg(&c, o.config, o.ovr, o.novr, e) ||
+        prov_set_config(&pv, o.config, &c, o.ovr, o.novr, e) ||
+        prov_set_command(&pv, argc, argv, e)) {
+        prov_fini(&pv);
         return -1;
+    }
     char topo[64];
     if (o.topology)
         snprintf(topo, sizeof topo, "%s", o.topology);
     else if (pod_topology(
                  &c, !o.chips && o.per_count && o.nscaling ? o.scaling[o.nscaling - 1] : o.chips,
-                 topo, sizeof topo, e))
+                 topo, sizeof topo, e)) {
+        prov_fini(&pv);
         return -1; /* strong scaling without --chips: the main estimate is the last count */
+    }
+    /* The provenance names chip 0's trace of the main estimate ({chip}, {chips} expanded). */
+    unsigned td[3];
+    char t0[1024];
+    int tn = cfg_parse_dims(topo, td);
+    if (tn < 1 || pod_trace_path(o.trace, 0, td[0] * td[1] * td[2], t0, sizeof t0, e) ||
+        prov_set_trace(&pv, t0, e)) {
+        if (tn < 1)
+            err_set(e, "pod: topology '%s': expected 1 to 3 axes such as 16x16", topo);
+        prov_fini(&pv);
+        return -1;
+    }
+    if (pod_check_topology(&o, &pv, td[0] * td[1] * td[2], e)) {
+        prov_fini(&pv);
+        return -1;
+    }
     pod_result *res = calloc(1 + o.nscaling, sizeof *res);
-    if (!res)
+    if (!res) {
+        prov_fini(&pv);
         return err_set(e, "pod: out of memory");
+    }
     int rc = -1;
     pod_view view = {.trace = o.trace,
                      .per_chip_traces = o.ntraces > 1 || pod_trace_per_chip(o.trace),
                      .strong = o.per_count,
                      .mode = o.mode,
-                     .nscaling = o.nscaling};
+                     .nscaling = o.nscaling,
+                     .prov = &pv};
     if (pod_estimate_traces(&c, o.traces, o.ntraces, topo, o.mode, &res[0], e))
         goto out;
     for (unsigned i = 0; i < o.nscaling; i++) {
@@ -236,5 +297,6 @@ int cli_pod(int argc, char **argv, err *e)
     rc = 0;
 out:
     free(res);
+    prov_fini(&pv);
     return rc;
 }

@@ -58,7 +58,8 @@ static void main_usage(FILE *out)
 static void run_usage(FILE *out)
 {
     fprintf(out,
-            "usage: tpusim run [-c CONFIG] [-p key=value]... [-q] [--json FILE] [--csv FILE]\n"
+            "usage: tpusim run [-c CONFIG] [-p key=value]... [-q] [--strict] [--json FILE] [--csv "
+            "FILE]\n"
             "                  [--timeline FILE [--timeline-window START:END]\n"
             "                   [--timeline-merge-gap TIME|off] [--timeline-max-events N]] TRACE\n"
             "\n"
@@ -71,6 +72,8 @@ static void run_usage(FILE *out)
             "  -p key=value          override one config key (repeatable; keys: tpusim config\n"
             "                        --help)\n"
             "  -q, --quiet           no text report and no progress line\n"
+            "      --strict          fail (instead of warning) when the trace was generated\n"
+            "                        for another topology than ici.dims/ici.wrap\n"
             "      --json FILE       write the report as JSON, schema tpusim.run/1 (- = stdout)\n"
             "      --csv FILE        write one CSV row per unit and per region, plus a total\n"
             "  -h, --help            this help\n"
@@ -98,6 +101,33 @@ static void run_usage(FILE *out)
             TIMELINE_DEFAULT_MAX, TIMELINE_BUCKETS + 1);
 }
 
+/* The topology a trace was generated for (its note) against the one `run` times its
+ * collectives on (the config's ici.dims and ici.wrap): a warning on stderr, or with strict
+ * an error. Config and trace errors are left to the run, which reports them. */
+static int check_topology(const char *config, const char **ovr, unsigned novr, const char *trace,
+                          int strict, err *e)
+{
+    cfg *c = malloc(sizeof *c);
+    trace_topology tt;
+    err ignored;
+    int rc = 0;
+    if (c && !sim_load_cfg(c, config, ovr, novr, &ignored) &&
+        prov_trace_topology(trace, &tt, &ignored) == 1) {
+        unsigned d[3];
+        char msg[512];
+        if (cfg_parse_dims(c->ici_dims, d) > 0 &&
+            prov_topology_mismatch(&tt, (uint64_t)d[0] * d[1] * d[2], c->ici_dims, c->ici_wrap, msg,
+                                   sizeof msg)) {
+            if (strict)
+                rc = err_set(e, "run: %s: %s (--strict)", trace, msg);
+            else
+                fprintf(stderr, "%s: warning: %s: %s\n", prog, trace, msg);
+        }
+    }
+    free(c);
+    return rc;
+}
+
 static int cmd_run(int argc, char **argv)
 {
     static const struct option opts[] = {{"config", required_argument, 0, 'c'},
@@ -109,11 +139,12 @@ static int cmd_run(int argc, char **argv)
                                          {"timeline-window", required_argument, 0, 'T'},
                                          {"timeline-merge-gap", required_argument, 0, 'T'},
                                          {"timeline-max-events", required_argument, 0, 'T'},
+                                         {"strict", no_argument, 0, 'S'},
                                          {0, 0, 0, 0}};
     const char *config = NULL, *json = NULL, *csv = NULL, *tl_path = NULL;
     const char *ovr[MAX_OVERRIDES];
     unsigned novr = 0;
-    int quiet = 0, c, li = 0;
+    int quiet = 0, strict = 0, c, li = 0;
     timeline_opts tlo;
     timeline_opts_default(&tlo);
     err e;
@@ -138,6 +169,9 @@ static int cmd_run(int argc, char **argv)
         case 'q':
             quiet = 1;
             break;
+        case 'S':
+            strict = 1;
+            break;
         case 't':
             tl_path = optarg;
             break;
@@ -160,6 +194,8 @@ static int cmd_run(int argc, char **argv)
     }
     if (optind != argc - 1)
         return usage_error("run", "expected one TRACE argument");
+    if (check_topology(config, ovr, novr, argv[optind], strict, &e))
+        return fail(&e);
     char label[1100];
     snprintf(label, sizeof label, "%s (%s)", argv[optind], config ? config : "defaults");
     tlo.label = label;
@@ -181,7 +217,7 @@ static int cmd_run(int argc, char **argv)
     int rc = 0;
     int failed = run_trace(&s, config, ovr, novr, argv[optind], &hooks, &e);
     progress_finish(pg);
-    if (failed) {
+    if (failed || prov_set_command(&s.prov, argc, argv, &e)) {
         rc = fail(&e);
         goto out;
     }
@@ -296,8 +332,8 @@ int main(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("tpusim %s (ISA %d, trace format %d)\n", TPUSIM_VERSION, ISA_VERSION,
-               TRACE_FORMAT_VERSION);
+        printf("tpusim %s (revision %s, ISA %d, trace format %d)\n", TPUSIM_VERSION,
+               prov_revision(), ISA_VERSION, TRACE_FORMAT_VERSION);
         return 0;
     }
     argc--;

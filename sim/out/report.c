@@ -17,6 +17,7 @@
 
 #include "core.h"
 #include "json.h"
+#include "prov.h"
 #include "units.h"
 
 static double safe_div(double a, double b)
@@ -243,7 +244,8 @@ int report_json(const report *r, const char *path, err *e)
     json_obj_begin(&w, NULL);
     json_str(&w, "schema", "tpusim.run/1");
     json_str(&w, "trace", r->trace);
-    json_str(&w, "config", r->config);
+    json_str(&w, "config", r->prov ? r->prov->config : r->config);
+    json_str(&w, "config_path", r->config);
     json_str(&w, "chip", r->chip);
     json_num(&w, "clock_ghz", r->clock_ghz);
     json_obj_begin(&w, "summary");
@@ -333,6 +335,8 @@ int report_json(const report *r, const char *path, err *e)
             json_num(&w, key, stats_value(s));
     }
     json_obj_end(&w);
+    if (r->prov)
+        prov_json(r->prov, &w, NULL);
     json_obj_end(&w);
     return json_close(&w, e);
 }
@@ -363,6 +367,8 @@ int report_csv(const report *r, const char *path, err *e)
     FILE *f = fopen(tmp, "w");
     if (!f)
         return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
+    if (r->prov)
+        prov_csv(r->prov, f);
     fprintf(f, "row,name,kind,instructions,start_ps,end_ps,busy_ps,util,flops,bytes,"
                "stall_sem_ps,stall_queue_ps,stall_vmem_ps,stall_hbm_ps,tflops\n");
     fputs("total,", f);

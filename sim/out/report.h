@@ -11,6 +11,8 @@
 #include "chip.h"
 #include "stats.h"
 
+struct prov;
+
 typedef struct report_unit {
     char name[32];
     const char *kind;    /* the unit table's kind name */
@@ -45,6 +47,7 @@ typedef struct report {
     unsigned nregions;
     report_region *regions; /* owned: free with report_fini */
     const stats_reg *stats;
+    const struct prov *prov; /* how the run was made (prov.h); NULL: no provenance written */
 } report;
 
 /* Fill r from a finished chip and its registered counters. MXU utilisation is the mean
@@ -54,8 +57,11 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
                  const char *config_path, err *e);
 void report_fini(report *r);
 void report_text(const report *r, FILE *out);
+/* JSON: `config` is the config as given (provenance) and `config_path` the file it resolved
+ * to; the "provenance" object when r->prov is set. */
 int report_json(const report *r, const char *path, err *e);
-/* CSV: one row per unit and one per region, tagged by the first column. */
+/* CSV: one row per unit and one per region, tagged by the first column; provenance as
+ * "# key: value" lines before the header row when r->prov is set. */
 int report_csv(const report *r, const char *path, err *e);
 
 #endif

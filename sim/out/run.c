@@ -7,13 +7,19 @@ int run_trace(run *r, const char *config_path, const char **overrides, unsigned 
               const char *trace_path, const sim_hooks *hooks, err *e)
 {
     memset(r, 0, sizeof *r);
-    if (sim_run_trace(&r->sim, config_path, overrides, noverrides, trace_path, hooks, e))
+    prov_init(&r->prov);
+    if (sim_run_trace(&r->sim, config_path, overrides, noverrides, trace_path, hooks, e) ||
+        report_build(&r->rep, r->sim.chip, r->sim.stats, trace_path, r->sim.cfg.source, e) ||
+        prov_set_config(&r->prov, config_path, &r->sim.cfg, overrides, noverrides, e) ||
+        prov_set_trace(&r->prov, trace_path, e))
         return -1;
-    return report_build(&r->rep, r->sim.chip, r->sim.stats, trace_path, r->sim.cfg.source, e);
+    r->rep.prov = &r->prov;
+    return 0;
 }
 
 void run_fini(run *r)
 {
+    prov_fini(&r->prov);
     report_fini(&r->rep);
     sim_run_fini(&r->sim);
 }
