@@ -1,10 +1,14 @@
 /* cli_pod.c - `tpusim pod`: options, usage text, and the estimate printed or written. */
 #include "cli.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "config.h"
 #include "pod.h"
@@ -14,6 +18,7 @@
 
 #define POD_MAX_OVERRIDES 256
 #define POD_MAX_SCALING   32
+#define POD_MAX_JOBS      256
 
 typedef struct pod_opts {
     const char *config, *trace, *json, *topology;
@@ -22,7 +27,8 @@ typedef struct pod_opts {
     int per_count; /* trace names contain "{chips}": one trace per chip count (strong scaling) */
     uint64_t chips;
     ici_mode mode;
-    int quiet, strict;
+    int quiet, strict, progress;
+    uint64_t jobs; /* -j: processes for the points (0 = the number of cores) */
     const char *ovr[POD_MAX_OVERRIDES];
     unsigned novr;
     uint64_t scaling[POD_MAX_SCALING];
@@ -34,7 +40,7 @@ static void pod_usage(FILE *out)
     fprintf(out,
             "usage: tpusim pod -c CONFIG TRACE... [--chips N] [--topology AxBxC]\n"
             "                  [--mode symmetric|full] [--json FILE] [-p key=value]...\n"
-            "                  [--scaling N,N,...] [--strict]\n"
+            "                  [--scaling N,N,...] [-j N] [--progress] [--strict]\n"
             "\n"
             "Estimate TRACE (the work of one chip) at pod scale: peak and sustained exaflops,\n"
             "MFU, step time, the split into compute, memory-bound, exposed communication and\n"
@@ -55,7 +61,12 @@ static void pod_usage(FILE *out)
             "                        timed on the whole topology; full: every chip simulated\n"
             "                        (slices of up to %d chips)\n"
             "      --json FILE       write the estimate as JSON (atomically; - = stdout)\n"
-            "  -q, --quiet           do not print the text report\n"
+            "  -q, --quiet           do not print the text report nor the progress lines\n"
+            "  -j, --jobs N          estimate the points (the main one and each --scaling\n"
+            "                        count) on up to N processes at once (default: the\n"
+            "                        number of cores; -j 1: one after another, in-process)\n"
+            "      --progress        a line on stderr as each point is done (default: when\n"
+            "                        stderr is a terminal, unless -q)\n"
             "      --strict          fail (instead of warning) when a trace was generated for\n"
             "                        another chip count than it is estimated on\n"
             "      --scaling LIST    also estimate these chip counts: weak scaling with one\n"
@@ -105,8 +116,9 @@ static int parse_args(int argc, char **argv, pod_opts *o, int *help, err *e)
     static const struct option opts[] = {
         {"config", required_argument, 0, 'c'},   {"chips", required_argument, 0, 'n'},
         {"topology", required_argument, 0, 't'}, {"mode", required_argument, 0, 'm'},
-        {"json", required_argument, 0, 'j'},     {"scaling", required_argument, 0, 's'},
+        {"json", required_argument, 0, 'J'},     {"scaling", required_argument, 0, 's'},
         {"quiet", no_argument, 0, 'q'},          {"strict", no_argument, 0, 'S'},
+        {"jobs", required_argument, 0, 'j'},     {"progress", no_argument, 0, 'P'},
         {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
     int c;
     memset(o, 0, sizeof *o);
@@ -114,7 +126,7 @@ static int parse_args(int argc, char **argv, pod_opts *o, int *help, err *e)
     *help = 0;
     optind = 0; /* full re-initialisation: pod_main may run many times per process */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "c:p:qh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:p:qhj:", opts, NULL)) != -1) {
         switch (c) {
         case 'c':
             o->config = optarg;
@@ -139,8 +151,16 @@ static int parse_args(int argc, char **argv, pod_opts *o, int *help, err *e)
             else
                 return err_set(e, "pod: --mode '%s': expected symmetric or full", optarg);
             break;
-        case 'j':
+        case 'J':
             o->json = optarg;
+            break;
+        case 'j':
+            if (parse_u64(optarg, &o->jobs) || o->jobs > POD_MAX_JOBS)
+                return err_set(e, "pod: -j '%s': expected a number of processes in [1, %d]", optarg,
+                               POD_MAX_JOBS);
+            break;
+        case 'P':
+            o->progress = 1;
             break;
         case 's':
             if (parse_scaling(optarg, o, e))
@@ -183,6 +203,144 @@ static int parse_args(int argc, char **argv, pod_opts *o, int *help, err *e)
             return err_set(e, "pod: --chips %llu does not match --topology %s (%llu chips)",
                            (unsigned long long)o->chips, o->topology, (unsigned long long)n);
     }
+    return 0;
+}
+
+/* One point of a pod study: an estimate of `traces` on topology `topo` into *res. */
+typedef struct pod_job {
+    const char *const *traces;
+    unsigned ntraces;
+    char topo[64];
+    pod_result *res;
+    int rc; /* 0, or the estimate failed with e */
+    err e;
+    pid_t pid;    /* the process running it (parallel runs) */
+    FILE *out;    /* where that process writes rc, *res and e */
+    double start; /* wall clock at its start */
+} pod_job;
+
+static double pod_now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+static unsigned pod_job_chips(const pod_job *j)
+{
+    unsigned d[3];
+    return cfg_parse_dims(j->topo, d) > 0 ? d[0] * d[1] * d[2] : 0;
+}
+
+/* The progress line of a finished point, on stderr. */
+static void pod_job_done(const pod_job *j, unsigned ndone, unsigned n, int show)
+{
+    if (!show)
+        return;
+    fprintf(stderr, "tpusim pod: %u/%u done: %u chips (%s) in %.2f s%s\n", ndone, n,
+            pod_job_chips(j), j->topo, pod_now() - j->start, j->rc ? " - failed" : "");
+    fflush(stderr);
+}
+
+static int pod_job_estimate(const cfg *c, ici_mode mode, pod_job *j)
+{
+    j->rc = pod_estimate_traces(c, j->traces, j->ntraces, j->topo, mode, j->res, &j->e);
+    return j->rc;
+}
+
+/* Run the points on up to nproc processes at once, largest first (the longest, so that the
+ * last to start are the short ones). The SystemC kernel is one per process, so each point
+ * runs in a forked child, which writes its result (a flat pod_result) to an unnamed
+ * temporary file and leaves with _exit; one process (-j 1, or one point) runs them here, in
+ * order. Returns 0, or -1 with e filled by the first failed point in job order. */
+static int pod_run_jobs(const cfg *c, ici_mode mode, pod_job *jobs, unsigned n, unsigned nproc,
+                        int show, err *e)
+{
+    if (nproc <= 1 || n <= 1) {
+        for (unsigned i = 0; i < n; i++) {
+            jobs[i].start = pod_now();
+            if (pod_job_estimate(c, mode, &jobs[i])) {
+                *e = jobs[i].e;
+                return -1;
+            }
+            pod_job_done(&jobs[i], i + 1, n, show);
+        }
+        return 0;
+    }
+    unsigned order[1 + POD_MAX_SCALING];
+    for (unsigned i = 0; i < n; i++) {
+        unsigned k = i;
+        while (k > 0 && pod_job_chips(&jobs[order[k - 1]]) < pod_job_chips(&jobs[i])) {
+            order[k] = order[k - 1];
+            k--;
+        }
+        order[k] = i;
+    }
+    fflush(stdout);
+    fflush(stderr);
+    unsigned next = 0, active = 0, ndone = 0;
+    int rc = 0;
+    while (ndone < n) {
+        while (active < nproc && next < n && !rc) {
+            pod_job *j = &jobs[order[next]];
+            j->start = pod_now();
+            if (!(j->out = tmpfile()))
+                rc = err_set(e, "pod: cannot create a temporary file: %s", strerror(errno));
+            else if ((j->pid = fork()) < 0)
+                rc = err_set(e, "pod: cannot start a process: %s", strerror(errno));
+            if (rc) {
+                if (j->out)
+                    fclose(j->out);
+                j->out = NULL;
+                break;
+            }
+            if (j->pid == 0) { /* the child: estimate, write, leave without exit handlers */
+                pod_job_estimate(c, mode, j);
+                int bad = fwrite(&j->rc, sizeof j->rc, 1, j->out) != 1 ||
+                          fwrite(j->res, sizeof *j->res, 1, j->out) != 1 ||
+                          fwrite(&j->e, sizeof j->e, 1, j->out) != 1 || fflush(j->out);
+                _exit(bad ? 1 : 0);
+            }
+            next++;
+            active++;
+        }
+        if (!active)
+            break; /* a launch failed and nothing is left running */
+        int st;
+        pid_t pid = waitpid(-1, &st, 0);
+        if (pid < 0) {
+            if (errno == EINTR)
+                continue;
+            return err_set(e, "pod: waiting for the estimates: %s", strerror(errno));
+        }
+        pod_job *j = NULL;
+        for (unsigned i = 0; i < n && !j; i++)
+            if (jobs[i].out && jobs[i].pid == pid)
+                j = &jobs[i];
+        if (!j)
+            continue; /* not one of ours */
+        active--;
+        ndone++;
+        rewind(j->out);
+        if (!WIFEXITED(st) || WEXITSTATUS(st) || fread(&j->rc, sizeof j->rc, 1, j->out) != 1 ||
+            fread(j->res, sizeof *j->res, 1, j->out) != 1 ||
+            fread(&j->e, sizeof j->e, 1, j->out) != 1) {
+            j->rc = -1;
+            err_set(&j->e, "pod: the estimate on %s ended abnormally (%s %d)", j->topo,
+                    WIFSIGNALED(st) ? "signal" : "exit status",
+                    WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+        }
+        fclose(j->out);
+        j->out = NULL;
+        pod_job_done(j, ndone, n, show);
+    }
+    if (rc)
+        return rc;
+    for (unsigned i = 0; i < n; i++)
+        if (jobs[i].rc) {
+            *e = jobs[i].e;
+            return -1;
+        }
     return 0;
 }
 
@@ -274,19 +432,31 @@ int cli_pod(int argc, char **argv, err *e)
                      .mode = o.mode,
                      .nscaling = o.nscaling,
                      .prov = &pv};
-    if (pod_estimate_traces(&c, o.traces, o.ntraces, topo, o.mode, &res[0], e))
-        goto out;
+    /* The points: the main estimate, then each --scaling count not on its topology. */
+    pod_job jobs[1 + POD_MAX_SCALING];
+    unsigned njobs = 0;
+    int same[POD_MAX_SCALING] = {0};
+    jobs[njobs++] = (pod_job){.traces = o.traces, .ntraces = o.ntraces, .res = &res[0]};
+    snprintf(jobs[0].topo, sizeof jobs[0].topo, "%s", topo);
     for (unsigned i = 0; i < o.nscaling; i++) {
         char t[64];
         if (pod_topology(&c, o.scaling[i], t, sizeof t, e))
             goto out;
-        if (o.ntraces == 1 && !strcmp(t, res[0].topo)) {
-            res[1 + i] = res[0]; /* the same trace on the same topology: already estimated */
+        if (o.ntraces == 1 && !strcmp(t, topo)) {
+            same[i] = 1; /* the same trace on the same topology: the main estimate */
             continue;
         }
-        if (pod_estimate(&c, o.trace, t, o.mode, &res[1 + i], e))
-            goto out;
+        jobs[njobs] = (pod_job){.traces = &o.trace, .ntraces = 1, .res = &res[1 + i]};
+        snprintf(jobs[njobs++].topo, sizeof jobs[0].topo, "%s", t);
     }
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned nproc = o.jobs ? (unsigned)o.jobs : ncpu > 0 ? (unsigned)ncpu : 1;
+    int show = o.progress || (!o.quiet && isatty(2));
+    if (pod_run_jobs(&c, o.mode, jobs, njobs, nproc, show, e))
+        goto out;
+    for (unsigned i = 0; i < o.nscaling; i++)
+        if (same[i])
+            res[1 + i] = res[0];
     if (!o.quiet && (!o.json || strcmp(o.json, "-"))) {
         pod_report_text(stdout, &c, &view, &res[0]);
         if (o.nscaling)

@@ -216,7 +216,10 @@ static int cmd_run(int argc, char **argv)
     run s;
     int rc = 0;
     int failed = run_trace(&s, config, ovr, novr, argv[optind], &hooks, &e);
-    progress_finish(pg);
+    if (failed)
+        progress_finish(pg);
+    else
+        progress_complete(pg); /* 100%: sync and mark instructions count too */
     if (failed || prov_set_command(&s.prov, argc, argv, &e)) {
         rc = fail(&e);
         goto out;
