@@ -58,7 +58,7 @@ emitted = set()
 def walk(o, path):
     if path.count(".") == 1 and not path.endswith("[]."):
         emitted.add(path[:-1])  # top-level keys, objects and arrays included
-    leaves = ("counters.", "provenance.config_values.", "provenance.topology.",
+    leaves = ("counters.", "summary.peak_tflops.", "provenance.config_values.", "provenance.topology.",
               "provenance.trace_topology.")  # documented in prose
     if isinstance(o, dict) and path not in leaves:
         for k, v in o.items():
@@ -81,6 +81,15 @@ assert line.strip() == header, "CSV header differs from docs/outputs.md"
 print("%d documented keys checked" % len(documented))
 PY
 "$bin" run -q -p chip.clock_ghz=0.5 --json b.json "$trace"
+
+# ---- an int8-only machine: the text report names the peaks it has, not "bf16 0.0"
+"$bin" run -c v5e -p mxu.rate_bf16=0 -p mxu.rate_fp32=0 -p mxu.rate_int4=0 --json i8.json "$trace" >i8.txt
+if grep -q 'peak int8 393.2 TFLOP/s)' i8.txt && ! grep -q 'bf16 0.0' i8.txt &&
+    grep -q '"int8": 393' i8.json; then
+    ok "int8-only config: peak int8 in the report and in summary.peak_tflops"
+else
+    bad "int8-only peak: $(grep achieved i8.txt)"
+fi
 
 # ---- provenance: overrides, config as given, hash, topology, trace note, command ----
 "$bin" run -q -c v7 -p chip.clock_ghz=1.5 -p 'chip.name=a, b' --json pv1.json --csv pv1.csv "$trace"
@@ -168,6 +177,8 @@ def check(path):
     threads, procs = {}, set()
     for e in ev:
         assert all(k in e for k in ("ph", "pid", "name")), e
+        # trace viewers reserve pid 0 and tid 0
+        assert e["pid"] >= 1 and e.get("tid", 1) >= 1, "pid/tid 0: %s" % e
         if e["ph"] == "M":
             assert e["name"] in ("process_name", "thread_name", "thread_sort_index"), e
             if e["name"] == "thread_name":

@@ -38,6 +38,7 @@ typedef struct report {
     uint64_t end_ps, cycles, insns, flops, mxu_flops, vpu_flops, hbm_bytes, ici_bytes;
     uint64_t mxu_ideal_ps;
     double seconds, tflops, peak_tflops_bf16, mxu_util, mac_util;
+    double peak_tflops[ISA_DTYPE_COUNT]; /* chip peak per MXU datatype; 0 = unsupported */
     double hbm_gbs, hbm_peak_gbs, hbm_util;
     double intensity, ridge, roofline_tflops, bound_ps, bound_frac;
     const char *bound_by; /* "compute" or "memory" */
