@@ -248,8 +248,12 @@ static int asm_insn(asm_ctx *c, const char *p, isa_insn *in)
         mn[n] = '\0';
         op = isa_lookup(mn);
     }
-    if (op < 0)
+    if (op < 0) {
+        const char *near = n < sizeof mn ? isa_suggest(mn) : NULL;
+        if (near)
+            return asm_err(c, "unknown opcode '%.*s' (did you mean '%s'?)", (int)n, p, near);
         return asm_err(c, "unknown opcode '%.*s'", (int)n, p);
+    }
     const isa_info *info = isa_info_of((unsigned)op);
     c->mn = info->mnemonic;
     memset(in, 0, sizeof *in);

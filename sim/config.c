@@ -325,6 +325,21 @@ static int cfg_unknown_key(const char *name, const char *where, err *e)
             best = &cfg_table[i];
         }
     }
+    /* Not a typo: the key's name in the wrong group, or without its group ("clock_ghz",
+     * "mxu.clock_ghz" -> "chip.clock_ghz"), when only one group has it. */
+    const char *dot = strrchr(name, '.'), *leaf = dot ? dot + 1 : name;
+    for (size_t i = 0, n = 0; !best && *leaf && i < CFG_NKEYS; i++) {
+        const char *kdot = strrchr(cfg_table[i].name, '.');
+        if (kdot && !strcmp(kdot + 1, leaf) && n++ == 0) {
+            for (size_t j = i + 1; j < CFG_NKEYS; j++) {
+                const char *jdot = strrchr(cfg_table[j].name, '.');
+                if (jdot && !strcmp(jdot + 1, leaf))
+                    n++;
+            }
+            if (n == 1)
+                best = &cfg_table[i];
+        }
+    }
     if (best)
         return err_set(e, "%s: unknown key '%s' (did you mean '%s'?)", where, name, best->name);
     return err_set(e, "%s: unknown key '%s'", where, name);

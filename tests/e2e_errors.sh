@@ -335,6 +335,11 @@ else
     bad "determinism: run failed: $(cat det_err.txt)"
 fi
 
+# ------------------------------------------------------- HBM capacity in human units
+expect_fail "gen beyond HBM capacity" "of HBM: [0-9.]+ GiB more requested with [0-9.]+ GiB in 20 allocations already \(largest 59 GiB, 59 GiB, 4 GiB\); shard" "big.tpt" -- \
+    "$bin" gen llm-step -c v7 --layers 32 --d-model 8192 --heads 64 --d-ff 28672 --vocab 32000 \
+    --seq 4096 --batch 64 -o big.tpt
+
 # ------------------------------------------------------- topology the trace was made for
 # A trace generated for 2 chips on a 2-chip ring, replayed on the preset's 4x4x4: a warning
 # (the run goes on), or with --strict an error; the matching topology is silent.

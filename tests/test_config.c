@@ -433,6 +433,11 @@ static void test_set_rejects_bad_values_without_changing_config(void **state)
                      "-p: key 'chip.name': value longer than 63 characters");
     expect_set_error("mxu.rowz", "1", "-p: unknown key 'mxu.rowz' (did you mean 'mxu.rows'?)");
     expect_set_error("frobnicate", "1", "-p: unknown key 'frobnicate'");
+    /* the key's name without its group, or in another group */
+    expect_set_error("clock_ghz", "1",
+                     "-p: unknown key 'clock_ghz' (did you mean 'chip.clock_ghz'?)");
+    expect_set_error("mxu.clock_ghz", "1",
+                     "-p: unknown key 'mxu.clock_ghz' (did you mean 'chip.clock_ghz'?)");
 }
 
 /* ---- file errors: exact FILE:LINE messages ---- */
