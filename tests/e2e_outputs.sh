@@ -146,6 +146,16 @@ if "$bin" report --help >/dev/null 2>&1; then
     else
         bad "tpusim report run7.json pod.json: $(cat mixed.err) $(head -20 mixed.txt)"
     fi
+    # Two pod what-ifs side by side: the override and the key it changed come first.
+    "$bin" pod -q -c v7 --chips 64 -p ici.link_gbs=200 --json pod2.json "$src/traces/llm-tiny-train.tpt"
+    "$bin" pod -q -c v7 --chips 64 --json pod1.json "$src/traces/llm-tiny-train.tpt"
+    if "$bin" report pod1.json pod2.json >pods.txt 2>pods.err &&
+        grep -q '^-p overrides .* ici.link_gbs=200' pods.txt && grep -q '^  ici.link_gbs ' pods.txt &&
+        awk '/^time \(us\)/ { exit !($NF < 1.0) }' pods.txt; then
+        ok "tpusim report of two pod reports: overrides first, faster links take less time"
+    else
+        bad "tpusim report pod1.json pod2.json: $(cat pods.err) $(head -12 pods.txt)"
+    fi
     echo '{"schema":"tpusim.run/1"}' >broken.json
     if "$bin" report a.json broken.json >/dev/null 2>err.txt; then
         bad "report accepted a document without keys"
