@@ -237,7 +237,9 @@ int prov_topology_mismatch(const trace_topology *t, uint64_t chips, const char *
     else
         snprintf(msg, cap,
                  "the trace was generated for %llu chips (ici.dims=%s) but the pod has %llu "
-                 "chips",
-                 (unsigned long long)t->chips, t->ici_dims, (unsigned long long)chips);
+                 "chips: its per-chip work is replayed unchanged (weak scaling); generate it "
+                 "with --chips %llu for this pod",
+                 (unsigned long long)t->chips, t->ici_dims, (unsigned long long)chips,
+                 (unsigned long long)chips);
     return 1;
 }
