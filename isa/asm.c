@@ -165,6 +165,18 @@ static int asm_int(const char *s, size_t n, uint64_t *out)
     return 0;
 }
 
+/* lookup() of the n-byte token at p (a mnemonic or a dtype name): -1 when it is unknown or
+ * longer than any name. */
+static int asm_lookup(const char *p, size_t n, int (*lookup)(const char *name))
+{
+    char name[48]; /* longer than every mnemonic and dtype name */
+    if (n >= sizeof name)
+        return -1;
+    memcpy(name, p, n);
+    name[n] = '\0';
+    return lookup(name);
+}
+
 /* Parse the value of operand `name` (kind) at *pp into *v (and in->name for strings). */
 static int asm_value(const asm_ctx *c, const char **pp, const char *name, isa_kind kind,
                      uint64_t max, uint64_t *v, isa_insn *in)
@@ -198,13 +210,7 @@ static int asm_value(const asm_ctx *c, const char **pp, const char *name, isa_ki
         return 0;
     }
     case ISA_K_DTYPE: {
-        char tmp[16];
-        int dt = -1;
-        if (n < sizeof tmp) {
-            memcpy(tmp, p, n);
-            tmp[n] = '\0';
-            dt = isa_dtype_lookup(tmp);
-        }
+        int dt = asm_lookup(p, n, isa_dtype_lookup);
         if (dt < 0)
             return asm_err(c, "%s: unknown dtype '%.*s' (expected bf16, int8, fp8, fp32, int4)",
                            what, (int)n, p);
@@ -241,15 +247,15 @@ static int asm_value(const asm_ctx *c, const char **pp, const char *name, isa_ki
 static int asm_insn(asm_ctx *c, const char *p, isa_insn *in)
 {
     size_t n = asm_token(p);
-    char mn[32];
-    int op = -1;
-    if (n < sizeof mn) {
-        memcpy(mn, p, n);
-        mn[n] = '\0';
-        op = isa_lookup(mn);
-    }
+    int op = asm_lookup(p, n, isa_lookup);
     if (op < 0) {
-        const char *near = n < sizeof mn ? isa_suggest(mn) : NULL;
+        char mn[48];
+        const char *near = NULL;
+        if (n < sizeof mn) {
+            memcpy(mn, p, n);
+            mn[n] = '\0';
+            near = isa_suggest(mn);
+        }
         if (near)
             return asm_err(c, "unknown opcode '%.*s' (did you mean '%s'?)", (int)n, p, near);
         return asm_err(c, "unknown opcode '%.*s'", (int)n, p);
@@ -522,7 +528,9 @@ int asm_disasm_file(const char *in_path, FILE *out, err *e)
         fprintf(out, "%s\n", line);
     }
     trace_reader_free(r);
-    if (rc == 0 && ferror(out))
-        return err_set(e, "%s: write error while disassembling", in_path);
+    errno = 0;
+    if (rc == 0 && (fflush(out) || ferror(out))) /* the output is at fault: say so, and why */
+        return err_set(e, "cannot write the disassembly of %s: %s", in_path,
+                       errno ? strerror(errno) : "write error");
     return rc;
 }

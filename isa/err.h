@@ -3,6 +3,7 @@
 #define TPU_ERR_H
 
 #include <stdarg.h>
+#include <stddef.h>
 
 #define ERR_MSG_MAX 512
 
@@ -30,5 +31,15 @@ int err_vset(err *e, const char *fmt, va_list ap);
 /* The same with an explicit kind. */
 int err_setk(err *e, err_kind kind, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int err_vsetk(err *e, err_kind kind, const char *fmt, va_list ap);
+/* Fill e with "PATH: REASON" (REASON formatted from fmt). A long PATH is shortened in the
+ * middle ("/very/lo...e/x.json") so that the reason always fits. Returns -1. */
+int err_path(err *e, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int err_vpath(err *e, const char *path, const char *fmt, va_list ap);
+/* calloc(n, size) for a constructor: NULL with e filled (ERR_NOMEM, "WHO: out of memory", or
+ * "out of memory" when who is NULL) when there is no memory. Caller frees with free(). */
+void *err_calloc(size_t n, size_t size, const char *who, err *e);
+/* Copy path into buf (cap bytes), shortened in the middle with "..." if it does not fit;
+ * returns buf. For naming a second path inside a message. */
+const char *err_shorten(char *buf, size_t cap, const char *path);
 
 #endif

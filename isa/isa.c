@@ -162,6 +162,14 @@ unsigned isa_dtype_bits(isa_dtype dt)
     return (unsigned)dt < ISA_DTYPE_COUNT ? isa_dtypes[dt].bits : 0;
 }
 
+uint64_t isa_dtype_bytes(isa_dtype dt, uint64_t n)
+{
+    uint64_t bits;
+    if (__builtin_mul_overflow(n, (uint64_t)isa_dtype_bits(dt), &bits) || bits > UINT64_MAX - 7)
+        return UINT64_MAX;
+    return (bits + 7) / 8;
+}
+
 const char *isa_unit_name(isa_unit u)
 {
     return (unsigned)u < ISA_UNIT_COUNT ? isa_units[u] : "?";

@@ -97,6 +97,9 @@ int isa_arg_index(unsigned op, const char *name);
 const char *isa_dtype_name(isa_dtype dt);
 int isa_dtype_lookup(const char *name); /* -1 if unknown */
 unsigned isa_dtype_bits(isa_dtype dt);
+/* Bytes of n elements of dt (int4 packs two per byte, rounded up), saturating at UINT64_MAX;
+ * 0 for an unknown dt. The one copy of this rule outside the generators. */
+uint64_t isa_dtype_bytes(isa_dtype dt, uint64_t n);
 const char *isa_unit_name(isa_unit u);
 /* Print a markdown reference of every opcode and its operands (`tpusim isa`, docs/isa.md). */
 void isa_doc(FILE *out);

@@ -5,10 +5,13 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
+
+#include "ofile.h"
 
 #define TRACE_IN_BUF       (64 * 1024)  /* compressed bytes read per fread */
 #define TRACE_OUT_BUF      (256 * 1024) /* inflated bytes decoded from */
@@ -106,8 +109,8 @@ __attribute__((format(printf, 3, 4))) static int rd_fail(trace_reader *r, err *e
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
-    err_set(&r->fail, "%s: byte %llu (instruction %llu): %s", r->path,
-            (unsigned long long)rd_offset(r), (unsigned long long)r->index, what);
+    err_path(&r->fail, r->path, "byte %llu (instruction %llu): %s",
+             (unsigned long long)rd_offset(r), (unsigned long long)r->index, what);
     r->state = -1;
     if (e)
         *e = r->fail;
@@ -200,16 +203,13 @@ int trace_reader_open(trace_reader **out, const char *path, err *e)
 {
     *out = NULL;
     trace_reader *r = calloc(1, sizeof *r);
-    if (!r)
+    if (!r || !(r->path = trace_strdup(path, ""))) {
+        free(r); /* nothing else is set up yet */
         return err_setk(e, ERR_NOMEM, "%s: out of memory", path);
-    r->path = trace_strdup(path, "");
-    if (!r->path) {
-        err_setk(e, ERR_NOMEM, "%s: out of memory", path);
-        goto out_free;
     }
     r->f = fopen(path, "rb");
     if (!r->f) {
-        err_set(e, "%s: cannot open: %s", path, strerror(errno));
+        err_path(e, path, "cannot open: %s", strerror(errno));
         goto out_free;
     }
     if (rd_header(r, e) || rd_peek_trailer(r, e))
@@ -380,7 +380,13 @@ int trace_reader_prefetch(trace_reader *r, err *e)
     pthread_cond_init(&pf->cv, NULL);
     pf->index = r->index;
     r->pf = pf;
+    /* The decoder thread takes no signals: a handler (the CLI's, removing temporaries) then
+     * always runs on the thread that owns the process's state. */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     int rc = pthread_create(&pf->th, NULL, pf_main, r);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (rc) {
         r->pf = NULL;
         pthread_cond_destroy(&pf->cv);
@@ -487,12 +493,12 @@ void trace_reader_free(trace_reader *r)
 /* ======================================================================== writer */
 
 struct trace_writer {
-    FILE *f;
+    ofile *of;
+    FILE *f; /* of's stream */
     char *path;
-    char *tmp;
     z_stream zs;
     int zinit;
-    int failed; /* an earlier error: close removes the tmp file instead of renaming */
+    int failed; /* an earlier error: close removes the temporary instead of renaming */
     uint64_t count;
     uint64_t raw;
     uint32_t crc;
@@ -505,7 +511,8 @@ static int wr_write(trace_writer *w, const void *p, size_t n, err *e)
 {
     if (n && fwrite(p, 1, n, w->f) != n) {
         w->failed = 1;
-        return err_set(e, "%s: write failed: %s", w->tmp, strerror(errno));
+        return err_path(e, w->path, "cannot write: %s",
+                        strerror(ofile_errno(w->of) ? ofile_errno(w->of) : errno));
     }
     return 0;
 }
@@ -522,7 +529,7 @@ static int wr_deflate(trace_writer *w, int flush, err *e)
         z = deflate(&w->zs, flush);
         if (z == Z_STREAM_ERROR) {
             w->failed = 1;
-            return err_set(e, "%s: zlib deflate failed", w->tmp);
+            return err_path(e, w->path, "zlib deflate failed");
         }
         if (wr_write(w, w->zbuf, sizeof w->zbuf - w->zs.avail_out, e))
             return -1;
@@ -536,7 +543,6 @@ static void wr_free(trace_writer *w)
     if (w->zinit)
         deflateEnd(&w->zs);
     free(w->path);
-    free(w->tmp);
     free(w);
 }
 
@@ -548,13 +554,9 @@ int trace_writer_open(trace_writer **out, const char *path, const char *note, er
         return err_set(e, "%s: note is %zu bytes, at most %d allowed", path, note_len,
                        TRACE_NOTE_MAX - 1);
     trace_writer *w = calloc(1, sizeof *w);
-    if (!w)
+    if (!w || !(w->path = trace_strdup(path, ""))) {
+        free(w); /* nothing else is set up yet */
         return err_setk(e, ERR_NOMEM, "%s: out of memory", path);
-    w->path = trace_strdup(path, "");
-    w->tmp = trace_strdup(path, ".tmp");
-    if (!w->path || !w->tmp) {
-        err_setk(e, ERR_NOMEM, "%s: out of memory", path);
-        goto out_free;
     }
     if (deflateInit(&w->zs, TRACE_LEVEL) != Z_OK) {
         err_set(e, "%s: cannot initialise zlib", path);
@@ -562,11 +564,9 @@ int trace_writer_open(trace_writer **out, const char *path, const char *note, er
     }
     w->zinit = 1;
     w->crc = (uint32_t)crc32(0, Z_NULL, 0);
-    w->f = fopen(w->tmp, "wb");
-    if (!w->f) {
-        err_set(e, "%s: cannot create: %s", w->tmp, strerror(errno));
+    if (ofile_open(&w->of, path, e))
         goto out_free;
-    }
+    w->f = ofile_stream(w->of);
     uint8_t h[TRACE_HDR_FIXED];
     memcpy(h, TRACE_MAGIC, 8);
     put_le(h + 8, TRACE_FORMAT_VERSION, 2);
@@ -588,7 +588,7 @@ out_free:
 int trace_writer_put(trace_writer *w, const isa_insn *in, err *e)
 {
     if (w->failed)
-        return err_set(e, "%s: writer already failed", w->tmp);
+        return err_path(e, w->path, "writer already failed");
     err ve;
     if (isa_validate(in, &ve)) {
         w->failed = 1;
@@ -624,22 +624,12 @@ int trace_writer_close(trace_writer *w, err *e)
     memcpy(t + 20, TRACE_TRAILER_MAGIC, 4);
     if (wr_deflate(w, Z_FINISH, e) || wr_write(w, t, sizeof t, e))
         goto out_abort;
-    if (fflush(w->f) || ferror(w->f)) {
-        err_set(e, "%s: write failed: %s", w->tmp, strerror(errno));
-        goto out_abort;
-    }
-    FILE *f = w->f;
+    ofile *of = w->of;
+    w->of = NULL;
     w->f = NULL;
-    if (fclose(f)) {
-        err_set(e, "%s: close failed: %s", w->tmp, strerror(errno));
-        goto out_abort;
-    }
-    if (rename(w->tmp, w->path)) {
-        err_set(e, "%s: cannot rename to %s: %s", w->tmp, w->path, strerror(errno));
-        goto out_abort;
-    }
+    int rc = ofile_close(of, e);
     wr_free(w);
-    return 0;
+    return rc;
 out_abort:
     trace_writer_abort(w);
     return -1;
@@ -649,9 +639,7 @@ void trace_writer_abort(trace_writer *w)
 {
     if (!w)
         return;
-    if (w->f)
-        fclose(w->f);
-    remove(w->tmp);
+    ofile_abort(w->of);
     wr_free(w);
 }
 

@@ -7,9 +7,10 @@
  *   body    : one zlib (RFC 1950) stream of isa_encode()d instructions
  *   trailer : u64 insn_count | u64 raw_bytes | u32 crc32(raw) | "TEND"
  *
- * Reading is a stream: memory is constant whatever the trace length. Writing goes to
- * PATH.tmp and is renamed to PATH by trace_writer_close, so no half-written file is ever
- * left under the final name. */
+ * Reading is a stream: memory is constant whatever the trace length, and the file is read
+ * once front to back (a pipe or FIFO works; only rewind needs a seekable file). Writing goes
+ * through ofile.h: a unique temporary renamed to PATH by trace_writer_close, so no
+ * half-written file is ever left under the final name ("-" writes to stdout). */
 #ifndef TPU_TRACE_H
 #define TPU_TRACE_H
 
@@ -76,14 +77,14 @@ uint64_t trace_reader_count(const trace_reader *r);
 uint64_t trace_reader_file_bytes(const trace_reader *r);
 void trace_reader_free(trace_reader *r);
 
-/* Create PATH.tmp with a header holding `note` (may be NULL). */
+/* Open PATH (ofile_open) and write a header holding `note` (may be NULL). */
 int trace_writer_open(trace_writer **out, const char *path, const char *note, err *e);
 /* Append one instruction; it is validated with isa_validate first. */
 int trace_writer_put(trace_writer *w, const isa_insn *in, err *e);
 uint64_t trace_writer_count(const trace_writer *w);
-/* Flush, write the trailer, rename PATH.tmp to PATH, free w (also on failure). */
+/* Flush, write the trailer, rename the temporary to PATH, free w (also on failure). */
 int trace_writer_close(trace_writer *w, err *e);
-/* Remove PATH.tmp and free w. */
+/* Remove the temporary and free w. */
 void trace_writer_abort(trace_writer *w);
 
 #endif

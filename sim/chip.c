@@ -33,11 +33,9 @@ int chip_prefetch(chip *ch, err *e)
 
 chip *chip_new(const cfg *c, unsigned chip_id, struct ici_net *net, const char *trace_path, err *e)
 {
-    chip *ch = calloc(1, sizeof *ch);
-    if (!ch) {
-        err_setk(e, ERR_NOMEM, "out of memory");
+    chip *ch = err_calloc(1, sizeof *ch, NULL, e);
+    if (!ch)
         return NULL;
-    }
     ch->cfg = c;
     ch->id = chip_id;
     if (trace_reader_open(&ch->tr, trace_path, e))
@@ -113,6 +111,11 @@ void chip_summarize(const chip *ch, chip_summary *s)
     s->ici_exposed_ps = core_ici_exposed_ps(ch->co);
 }
 
+const struct vmem *chip_vmem(const chip *ch)
+{
+    return ch->vm;
+}
+
 struct core *chip_core(const chip *ch)
 {
     return ch->co;
@@ -121,6 +124,11 @@ struct core *chip_core(const chip *ch)
 const cfg *chip_cfg(const chip *ch)
 {
     return ch->cfg;
+}
+
+const char *chip_trace_note(const chip *ch)
+{
+    return trace_reader_header(ch->tr)->note;
 }
 
 void chip_free(chip *ch)
@@ -138,4 +146,9 @@ void chip_free(chip *ch)
         vmem_free(ch->vm);
     trace_reader_free(ch->tr);
     free(ch);
+}
+
+uint64_t chip_trace_count(const chip *ch)
+{
+    return trace_reader_count(ch->tr);
 }

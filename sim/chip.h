@@ -45,9 +45,15 @@ typedef struct chip_summary {
     uint64_t ici_exposed_ps; /* ICI time not overlapped by MXU/VPU/DMA work */
 } chip_summary;
 void chip_summarize(const chip *ch, chip_summary *s);
+/* Instructions in the chip's trace from its trailer, UINT64_MAX if unknown (a pipe). */
+uint64_t chip_trace_count(const chip *ch);
 void chip_free(chip *ch);
 /* The chip's dispatcher and config, for reports (core.h is internal to sim/). */
 struct core *chip_core(const chip *ch);
 const cfg *chip_cfg(const chip *ch);
+/* The chip's VMEM arbiter (its byte count: the limiter). */
+const struct vmem *chip_vmem(const chip *ch);
+/* The note in the chip's trace header (owned by the chip). */
+const char *chip_trace_note(const chip *ch);
 
 #endif

@@ -5,6 +5,7 @@
 #include "config.h"
 
 #include <assert.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -289,7 +290,7 @@ static int cfg_parse_value(cfg *c, const cfg_key *k, const char *s, const char *
 
 /* ---- key lookup with a suggestion ---- */
 
-static unsigned cfg_edit_distance(const char *a, const char *b)
+unsigned cfg_edit_distance(const char *a, const char *b, int fold_case)
 {
     size_t la = strlen(a), lb = strlen(b);
     unsigned row[CFG_NAME_MAX + 1];
@@ -302,7 +303,12 @@ static unsigned cfg_edit_distance(const char *a, const char *b)
         row[0] = (unsigned)i;
         for (size_t j = 1; j <= lb; j++) {
             unsigned up = row[j];
-            unsigned best = diag + (a[i - 1] != b[j - 1]);
+            unsigned char ca = (unsigned char)a[i - 1], cb = (unsigned char)b[j - 1];
+            if (fold_case) {
+                ca = (unsigned char)tolower(ca);
+                cb = (unsigned char)tolower(cb);
+            }
+            unsigned best = diag + (ca != cb);
             if (up + 1 < best)
                 best = up + 1;
             if (row[j - 1] + 1 < best)
@@ -319,7 +325,7 @@ static int cfg_unknown_key(const char *name, const char *where, err *e)
     const cfg_key *best = NULL;
     unsigned bestd = 3;
     for (size_t i = 0; i < CFG_NKEYS; i++) {
-        unsigned d = cfg_edit_distance(name, cfg_table[i].name);
+        unsigned d = cfg_edit_distance(name, cfg_table[i].name, 0);
         if (d < bestd) {
             bestd = d;
             best = &cfg_table[i];
@@ -1047,4 +1053,15 @@ int cfg_parse_dims(const char *s, unsigned dims[3])
     }
     memcpy(dims, d, sizeof d);
     return n;
+}
+
+uint64_t cfg_axes_chips(const cfg *c, unsigned mask)
+{
+    unsigned d[3];
+    int n = cfg_parse_dims(c->ici_dims, d);
+    uint64_t p = 1;
+    for (int i = 0; i < n; i++)
+        if (mask & (1u << i))
+            p *= d[i];
+    return p;
 }

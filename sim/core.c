@@ -47,6 +47,9 @@ typedef struct core_queue {
      * finished an instruction, or a semaphore it waits on was signalled. Only such queues
      * are retried by core_pump; a refused head stays refused until one of these happens. */
     int poll;
+    /* The unit refused the head (can_start) and has not woken since: it calls unit_wake at
+     * the time the head can start, so its completions alone need no pump. */
+    int refused;
 } core_queue;
 
 typedef struct core_flight {
@@ -153,8 +156,8 @@ static void core_account(core *co)
         co->t_memory_ps += dt;
     else if (co->cls_busy[UNIT_TIME_COMM])
         co->t_comm_ps += dt;
-    else if (co->inflight || !co->eof || co->have_pending)
-        co->t_idle_ps += dt;
+    else if (co->inflight || !co->eof || co->have_pending || co->blocked)
+        co->t_idle_ps += dt; /* waiting: on a unit, a semaphore, the trace or a barrier */
 }
 
 static void pump_cb(void *ctx)
@@ -360,8 +363,11 @@ static int try_issue(core *co, unsigned slot)
                 qu->blocked_since = kern_now();
             return progress;
         }
-        if (!unit_can_start(u, &q->in))
+        if (!unit_can_start(u, &q->in)) {
+            qu->refused = 1;
             return progress;
+        }
+        qu->refused = 0;
         uint64_t now = kern_now(); /* read only once the head issues: pumps poll every queue */
         if (qu->blocked_since != UINT64_MAX) {
             co->ust[slot].stall_sem_ps += now - qu->blocked_since;
@@ -402,15 +408,21 @@ static int try_issue(core *co, unsigned slot)
     return progress;
 }
 
-/* Count semaphore `sem` up and mark the queues whose head waits on it for a retry. */
-static void core_signal(core *co, unsigned sem)
+/* Count semaphore `sem` up and mark the queues whose head waits on it for a retry. Returns
+ * nonzero if that may let something issue or dispatch: such a head, or the dispatcher
+ * blocked on a wait for it. */
+static int core_signal(core *co, unsigned sem)
 {
+    int woke = co->blocked == 2 && co->pending.wait == sem + 1;
     co->sem[sem]++;
     for (unsigned s = 0; s < co->nunits; s++) {
         core_queue *qu = &co->q[s];
-        if (qu->count && qu->e[qu->head].in.wait == sem + 1)
+        if (qu->count && qu->e[qu->head].in.wait == sem + 1) {
             qu->poll = 1;
+            woke = 1;
+        }
     }
+    return woke;
 }
 
 /* Charge a completed instruction of unit kind k (ISA class cls_unit) to region r. Sums
@@ -459,20 +471,32 @@ void core_unit_done(void *host, unit *u, uint32_t token)
     if (now > co->end_ps)
         co->end_ps = now;
     co->q[f->slot].poll = 1;
-    if (f->signal)
-        core_signal(co, f->signal - 1u);
+    /* A pump is needed only if this completion may let something issue or dispatch: the
+     * unit's queue has a head that was not refused (a refused one waits for unit_wake) and
+     * whose semaphore is free, the signal reaches a waiter, or a barrier waits for the last
+     * instruction in flight. Else the pump would find nothing to do (every other blocked
+     * state waits on one of these), and costs an event per instant. */
+    const core_queue *qu = &co->q[f->slot];
+    unsigned hw = qu->count ? qu->e[qu->head].in.wait : 0;
+    int need = (qu->count && !qu->refused && (!hw || co->sem[hw - 1])) ||
+               (co->blocked == 3 && !co->inflight);
+    if (f->signal && core_signal(co, f->signal - 1u))
+        need = 1;
     f->live = 0;
     f->next_free = co->fl_free;
     co->fl_free = token;
-    core_pump_later(co);
+    if (need)
+        core_pump_later(co);
 }
 
 void core_unit_wake(void *host, unit *u)
 {
     core *co = host;
     for (unsigned s = 0; s < co->nunits; s++)
-        if (co->units[s] == u)
+        if (co->units[s] == u) {
             co->q[s].poll = 1;
+            co->q[s].refused = 0;
+        }
     core_pump_later(co);
 }
 
@@ -547,6 +571,7 @@ static void block_end(core *co)
 {
     if (!co->blocked)
         return;
+    core_account(co); /* the interval so far was spent blocked (idle unless a unit is busy) */
     uint64_t d = kern_now() - co->blocked_since;
     if (co->blocked == 1)
         co->ust[co->blocked_slot].stall_qfull_ps += d;
@@ -620,6 +645,10 @@ static int dispatch(core *co)
                     return progress;
                 }
                 co->barrier_arrived = 0;
+                /* A barrier completes when it is released: the run lasts at least until then
+                 * (a trailing barrier's wait is part of the run, as its time split says). */
+                if (kern_now() > co->end_ps)
+                    co->end_ps = kern_now();
                 break;
             case ISA_OP_MARK:
                 if (region_intern(co, in->name, &co->cur_region)) {
@@ -775,40 +804,41 @@ int core_finish(core *co, err *e)
     }
     if (co->have_pending && co->pending.wait && co->blocked == 2)
         return err_setk(e, ERR_DEADLOCK,
-                       "%s: deadlock: instruction %" PRIu64 " (%s) waits on semaphore %u, which "
-                       "nothing left can signal",
-                       co->path, co->next_idx, isa_info_of(co->pending.op)->mnemonic,
-                       co->pending.wait - 1);
+                        "%s: deadlock: instruction %" PRIu64 " (%s) waits on semaphore %u, which "
+                        "nothing left can signal",
+                        co->path, co->next_idx, isa_info_of(co->pending.op)->mnemonic,
+                        co->pending.wait - 1);
     /* A barrier first waits for this chip's own instructions to finish, then for the other
      * chips: name whichever of the two it is stuck on. */
     const core_flight *old = core_oldest_live(co);
     if (co->blocked == 3 && !co->barrier_arrived && old)
         return err_setk(e, ERR_DEADLOCK,
-                       "%s: deadlock: instruction %" PRIu64 " (sync.barrier) waits for "
-                       "instruction %" PRIu64 " (%s), which started but never completed%s",
-                       co->path, co->next_idx, old->idx, isa_info_of(old->op)->mnemonic,
-                       old->op == ISA_OP_ICI_RECV ? " (no matching ici.send reached it)" : "");
+                        "%s: deadlock: instruction %" PRIu64 " (sync.barrier) waits for "
+                        "instruction %" PRIu64 " (%s), which started but never completed%s",
+                        co->path, co->next_idx, old->idx, isa_info_of(old->op)->mnemonic,
+                        old->op == ISA_OP_ICI_RECV ? " (no matching ici.send reached it)" : "");
     if (co->blocked == 3 && co->barrier_arrived) {
         unsigned first = 0, missing = co->net ? ici_net_barrier_missing(co->net, &first) : 0;
         if (missing)
             return err_setk(e, ERR_DEADLOCK,
-                           "%s: deadlock: instruction %" PRIu64 " (sync.barrier) never released: "
-                           "%u chip(s) never reached it, the first chip %u (see its own "
-                           "deadlock)",
-                           co->path, co->next_idx, missing, first);
+                            "%s: deadlock: instruction %" PRIu64 " (sync.barrier) never released: "
+                            "%u chip(s) never reached it, the first chip %u (see its own "
+                            "deadlock)",
+                            co->path, co->next_idx, missing, first);
     }
     if (co->blocked == 3)
-        return err_setk(e, ERR_DEADLOCK, "%s: deadlock: instruction %" PRIu64 " (sync.barrier) never released",
-                       co->path, co->next_idx);
+        return err_setk(e, ERR_DEADLOCK,
+                        "%s: deadlock: instruction %" PRIu64 " (sync.barrier) never released",
+                        co->path, co->next_idx);
     if (old)
         return err_setk(e, ERR_DEADLOCK,
-                       "%s: deadlock: instruction %" PRIu64 " (%s) started but never completed%s "
-                       "(%u instruction(s) in flight)",
-                       co->path, old->idx, isa_info_of(old->op)->mnemonic,
-                       old->op == ISA_OP_ICI_RECV ? ": no matching ici.send reached it"
-                       : isa_info_of(old->op)->unit == ISA_UNIT_ICI ? ": waiting on other chips"
-                                                                    : "",
-                       co->inflight);
+                        "%s: deadlock: instruction %" PRIu64 " (%s) started but never completed%s "
+                        "(%u instruction(s) in flight)",
+                        co->path, old->idx, isa_info_of(old->op)->mnemonic,
+                        old->op == ISA_OP_ICI_RECV ? ": no matching ici.send reached it"
+                        : isa_info_of(old->op)->unit == ISA_UNIT_ICI ? ": waiting on other chips"
+                                                                     : "",
+                        co->inflight);
     return err_set(e, "%s: replay stopped after instruction %" PRIu64 " of the trace", co->path,
                    co->next_idx);
 }
@@ -866,23 +896,26 @@ uint64_t core_ici_busy_ps(const core *co)
 
 void core_register_stats(core *co, stats_reg *r)
 {
-    stats_u64(r, "core", "end_ps", "ps", "completion time of the last instruction", &co->end_ps);
-    stats_u64(r, "core", "insns", "insns", "instructions replayed", &co->total.insns);
-    stats_u64(r, "core", "flops", "FLOP", "MXU and vector FLOPs", &co->total.flops);
-    stats_u64(r, "core", "mxu_flops", "FLOP", "MXU FLOPs", &co->total.mxu_flops);
-    stats_u64(r, "core", "mxu_ideal_ps", "ps", "MXU FLOPs at the peak rate of their datatype",
-              &co->total.mxu_ideal_ps);
-    stats_u64(r, "core", "hbm_bytes", "B", "bytes moved by DMA", &co->total.hbm_bytes);
-    stats_u64(r, "core", "ici_bytes", "B", "bytes sent over ICI", &co->total.ici_bytes);
-    stats_u64(r, "core", "dispatch_stall_ps", "ps", "dispatcher stalled on sync.wait or barrier",
-              &co->dispatch_stall_ps);
-    stats_u64(r, "core", "t_compute_ps", "ps", "time with an MXU or the vector unit busy",
-              &co->t_compute_ps);
-    stats_u64(r, "core", "t_memory_ps", "ps", "time with only DMA busy", &co->t_memory_ps);
-    stats_u64(r, "core", "t_comm_ps", "ps", "time with only ICI busy (exposed communication)",
-              &co->t_comm_ps);
-    stats_u64(r, "core", "t_idle_ps", "ps", "time with nothing busy", &co->t_idle_ps);
-    stats_u64(r, "core", "t_ici_busy_ps", "ps", "time with ICI busy", &co->t_ici_busy_ps);
+    static const stats_def core_defs[] = {
+        STATS_U64(core, end_ps, "end_ps", "ps", "completion time of the last instruction"),
+        STATS_U64(core, total.insns, "insns", "insns", "instructions replayed"),
+        STATS_U64(core, total.flops, "flops", "FLOP", "MXU and vector FLOPs"),
+        STATS_U64(core, total.mxu_flops, "mxu_flops", "FLOP", "MXU FLOPs"),
+        STATS_U64(core, total.mxu_ideal_ps, "mxu_ideal_ps", "ps",
+                  "MXU FLOPs at the peak rate of their datatype"),
+        STATS_U64(core, total.hbm_bytes, "hbm_bytes", "B", "bytes moved by DMA"),
+        STATS_U64(core, total.ici_bytes, "ici_bytes", "B", "bytes sent over ICI"),
+        STATS_U64(core, dispatch_stall_ps, "dispatch_stall_ps", "ps",
+                  "dispatcher stalled on sync.wait or barrier"),
+        STATS_U64(core, t_compute_ps, "t_compute_ps", "ps",
+                  "time with an MXU or the vector unit busy"),
+        STATS_U64(core, t_memory_ps, "t_memory_ps", "ps", "time with only DMA busy"),
+        STATS_U64(core, t_comm_ps, "t_comm_ps", "ps",
+                  "time with only ICI busy (exposed communication)"),
+        STATS_U64(core, t_idle_ps, "t_idle_ps", "ps", "time with nothing busy"),
+        STATS_U64(core, t_ici_busy_ps, "t_ici_busy_ps", "ps", "time with ICI busy"),
+    };
+    stats_table(r, "core", co, core_defs, STATS_NDEFS(core_defs));
     for (unsigned s = 0; s < co->nunits; s++) {
         if (!co->units[s])
             continue;

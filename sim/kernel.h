@@ -37,7 +37,8 @@ uint64_t kern_now(void);
 /* Run until no event is pending, kern_stop() is called, or the time reaches limit_ps
  * (KERN_FOREVER for none). Returns 1 if events are still pending, 0 otherwise. */
 int kern_run(uint64_t limit_ps);
-/* Make kern_run return after the current callback. */
+/* Make kern_run return once the callbacks of the current delta cycle have run (SystemC's
+ * sc_pause); a later kern_run resumes there. */
 void kern_stop(void);
 /* Nonzero when an event was asked for past the end of the 64-bit ps clock since
  * kern_begin(); kern_run() has then returned early and the simulation is invalid. */
@@ -48,6 +49,12 @@ int kern_overflowed(void);
 void kern_fail_nomem(void);
 /* Nonzero when kern_fail_nomem was called since kern_begin(). */
 int kern_out_of_memory(void);
+/* Same-instant order, for tests: the callbacks triggered together (the timed notifications
+ * due at one time, or one delta cycle's) run in SystemC's order (KERN_ORDER_SYSTEMC, the
+ * default), reversed, or shuffled from `seed`. Models must give the same results under all
+ * three (docs/architecture.md, "Same-instant semantics"). Kept across kern_begin. */
+enum { KERN_ORDER_SYSTEMC, KERN_ORDER_REVERSE, KERN_ORDER_SHUFFLE };
+void kern_set_order(int order, uint64_t seed);
 /* Number of callbacks run since kern_begin (for benchmarks). */
 uint64_t kern_event_count(void);
 

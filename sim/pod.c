@@ -18,6 +18,7 @@
 #include "ici.h"
 #include "kernel.h"
 #include "stats.h"
+#include "units.h"
 
 /* ---- topology choice ---- */
 
@@ -90,6 +91,20 @@ int pod_topology(const cfg *c, uint64_t chips, char *buf, size_t cap, err *e)
 static double st(const stats_reg *r, const char *group, const char *name)
 {
     return stats_get(r, group, name, 0);
+}
+
+/* Bytes the chip sent on its links: the "bytes" of every unit whose row in the unit table
+ * carries ICI traffic (today the one ICI port), found by walking the registry. */
+static double pod_link_bytes(const stats_reg *r)
+{
+    double sum = 0;
+    for (size_t i = 0, n = stats_count(r); i < n; i++) {
+        const stats_entry *s = stats_at(r, i);
+        const unit_kind *k = unit_kind_of_group(s->group);
+        if (k && k->traffic == UNIT_TRAFFIC_ICI && !strcmp(s->name, "bytes"))
+            sum += stats_value(s);
+    }
+    return sum;
 }
 
 int pod_trace_path(const char *tmpl, unsigned chip, unsigned chips, char *buf, size_t cap, err *e)
@@ -200,9 +215,19 @@ static int pod_finish_chips(chip **chips, unsigned nchips, err *e)
 }
 
 /* Per-chip averages of the step time split, FLOPs and ICI bytes; step_ps is the slowest. */
-static int pod_average_chips(chip **chips, unsigned nchips, pod_result *res, err *e)
+/* Model FLOPs stated by the trace note (tpusim gen appends " # model FLOPs per chip: N"),
+ * 0 when absent. */
+static double note_model_flops(const char *note)
+{
+    static const char key[] = " # model FLOPs per chip: ";
+    const char *m = note ? strstr(note, key) : NULL;
+    return m ? strtod(m + sizeof key - 1, NULL) : 0;
+}
+
+static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_result *res, err *e)
 {
     for (unsigned i = 0; i < nchips; i++) {
+        res->model_flops_per_chip += note_model_flops(chip_trace_note(chips[i]));
         chip_summary s;
         chip_summarize(chips[i], &s);
         stats_reg *r = stats_new(e);
@@ -219,21 +244,31 @@ static int pod_average_chips(chip **chips, unsigned nchips, pod_result *res, err
         res->mxu_flops_per_chip += (double)s.mxu_flops;
         res->mxu_ideal_ps += st(r, "core", "mxu_ideal_ps");
         res->ici_bytes_per_chip += (double)s.ici_bytes;
-        res->ici_link_bytes_per_chip += st(r, "ici0", "bytes");
+        res->ici_link_bytes_per_chip += pod_link_bytes(r);
         res->t_compute += st(r, "core", "t_compute_ps");
         res->t_memory += st(r, "core", "t_memory_ps");
         res->t_comm += st(r, "core", "t_comm_ps");
+        energy_result en;
+        int rc = energy_eval(c, r, 0, 0, &en, e); /* dynamic only: static follows the step */
         stats_free(r);
+        if (rc)
+            return -1;
+        for (int k = 0; k < ENERGY_CAT_COUNT; k++)
+            res->chip_j[k] += en.j[k];
+        energy_result_fini(&en);
     }
     double k = 1.0 / nchips;
     res->flops_per_chip *= k;
     res->mxu_flops_per_chip *= k;
+    res->model_flops_per_chip *= k;
     res->mxu_ideal_ps *= k;
     res->ici_bytes_per_chip *= k;
     res->ici_link_bytes_per_chip *= k;
     res->t_compute *= k;
     res->t_memory *= k;
     res->t_comm *= k;
+    for (int i = 0; i < ENERGY_CAT_COUNT; i++)
+        res->chip_j[i] *= k;
     /* idle: the rest of the step, including the wait of early finishers (full mode) */
     double busy = res->t_compute + res->t_memory + res->t_comm;
     res->t_idle = (double)res->step_ps > busy ? (double)res->step_ps - busy : 0;
@@ -263,7 +298,21 @@ static void pod_derive(const cfg *c, pod_result *res)
             }
         }
     }
-    res->mfu = step_s > 0 && peak_chip > 0 ? res->mxu_flops_per_chip / step_s / peak_chip : 0;
+    /* HFU counts every MXU FLOP executed (recomputation included); MFU the model's FLOPs
+     * (docs/generators.md, "MFU and HFU"), when the trace states them. */
+    res->hfu = step_s > 0 && peak_chip > 0 ? res->mxu_flops_per_chip / step_s / peak_chip : 0;
+    res->mfu = res->model_flops_per_chip > 0 && step_s > 0 && peak_chip > 0
+                   ? res->model_flops_per_chip / step_s / peak_chip
+                   : res->hfu;
+    /* Energy per step: each chip's dynamic energy plus static power over the whole step. */
+    res->chip_j[ENERGY_STATIC] = c->energy_static_w * step_s;
+    res->chip_j_total = 0;
+    for (int i = 0; i < ENERGY_CAT_COUNT; i++)
+        res->chip_j_total += res->chip_j[i];
+    res->chip_w = step_s > 0 ? res->chip_j_total / step_s : 0;
+    res->pod_j_per_step = res->chips * res->chip_j_total;
+    res->pod_mw = res->chips * res->chip_w * 1e-6;
+    res->tflops_per_w = res->chip_j_total > 0 ? res->flops_per_chip / res->chip_j_total * 1e-12 : 0;
 }
 
 /* The network's per-collective rows (at most POD_MAX_ROWS) and mismatch count. */
@@ -299,7 +348,7 @@ int pod_estimate_traces(const cfg *c, const char *const *traces, unsigned ntrace
     if (pod_build_chips(c, net, traces, ntraces, chips, nchips, res, e))
         goto out;
     kern_run(KERN_FOREVER);
-    if (pod_finish_chips(chips, nchips, e) || pod_average_chips(chips, nchips, res, e))
+    if (pod_finish_chips(chips, nchips, e) || pod_average_chips(c, chips, nchips, res, e))
         goto out;
     pod_derive(c, res);
     pod_copy_rows(net, res);

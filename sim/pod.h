@@ -9,8 +9,9 @@
 #include "err.h"
 #include "config.h"
 #include "ici.h"
+#include "energy.h"
 
-#define POD_MAX_ROWS (ICI_KIND_COUNT * 8)
+#define POD_MAX_ROWS       (ICI_KIND_COUNT * 8)
 #define POD_FULL_MAX_CHIPS 1024 /* every chip is a full chip model: keep full mode to slices */
 
 /* Everything one estimate reports. Times in ps; per-chip figures are means over the chips
@@ -26,12 +27,25 @@ typedef struct pod_result {
     /* split of the step: compute (an MXU or the vector unit busy), memory-bound (only DMA
      * busy), exposed communication (only ICI busy), idle (the rest of step_ps) */
     double t_compute, t_memory, t_comm, t_idle;
-    double ici_bytes_per_chip;       /* ICI instruction bytes (core.ici_bytes) */
-    double ici_link_bytes_per_chip;  /* bytes the chip transmits on its links (ici0.bytes) */
+    double ici_bytes_per_chip; /* ICI instruction bytes (core.ici_bytes) */
+    double
+        ici_link_bytes_per_chip; /* bytes the chip transmits on its links (its ICI units' bytes) */
     double peak_ef[ISA_DTYPE_COUNT]; /* chips x per-chip peak, 0 = unsupported */
     double sustained_ef;             /* chips x flops_per_chip / step */
-    double mfu;                      /* mxu_flops_per_chip / step / peak of mfu_dtype */
-    int mfu_dtype;                   /* the trace's MXU datatype; -1 = mixed (effective peak) */
+    double mfu; /* model FLOPs per chip / step / peak of mfu_dtype (HFU's MXU FLOPs when the
+                 * trace note states no model FLOPs) */
+    double hfu; /* mxu_flops_per_chip (every FLOP executed) / step / peak of mfu_dtype */
+    double model_flops_per_chip; /* from the trace note (`gen`: " # model FLOPs per chip: N"),
+                                  * mean over the chips; 0: not stated */
+    int mfu_dtype;               /* the trace's MXU datatype; -1 = mixed (effective peak) */
+    /* energy (docs/models-energy.md): per chip, dynamic from its counters (mean over the chips
+     * simulated), static = energy.static_w x step (every chip is powered for the whole step) */
+    double chip_j[ENERGY_CAT_COUNT]; /* J per chip per step, by category */
+    double chip_j_total;             /* J per chip per step */
+    double chip_w;                   /* chip_j_total / step */
+    double pod_j_per_step;           /* chips x chip_j_total */
+    double pod_mw;                   /* pod_j_per_step / step, MW */
+    double tflops_per_w;             /* flops per joule / 1e12 */
     uint64_t mismatches; /* collectives whose kind or size differed within a group (full) */
     unsigned nrows;
     ici_row rows[POD_MAX_ROWS]; /* chip 0's collectives */

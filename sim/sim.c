@@ -3,6 +3,7 @@
 #include "sim.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -37,6 +38,35 @@ static double wall_now(void)
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* The energy probe and the limiter read the chip's counters (their addresses, through a
+ * private registry); both observe every completion. */
+static int sim_energy_begin(sim_run *s, err *e)
+{
+    stats_reg *r = stats_new(e);
+    if (!r)
+        return -1;
+    chip_register_stats(s->chip, r);
+    int rc = stats_check(r, e);
+    if (!rc && (!(s->eprobe = energy_probe_new(&s->cfg, r, e)) ||
+                !(s->emeter = energy_meter_new(&s->cfg, s->eprobe, e)) ||
+                !(s->lim = limiter_new(&s->cfg, r, chip_vmem(s->chip), e))))
+        rc = -1;
+    stats_free(r);
+    return rc;
+}
+
+static int sim_energy_end(sim_run *s, err *e)
+{
+    chip_summary sum;
+    unsigned nreg;
+    chip_summarize(s->chip, &sum);
+    core_regions(chip_core(s->chip), &nreg);
+    if (!(s->energy = calloc(1, sizeof *s->energy)))
+        return err_setk(e, ERR_NOMEM, "out of memory");
+    return energy_meter_result(s->emeter, sum.end_ps, (double)sum.flops, nreg,
+                               chip_trace_note(s->chip), s->energy, e);
+}
+
 int sim_run_cfg(sim_run *s, const cfg *c, const char *trace_path, const sim_hooks *hooks, err *e)
 {
     memset(s, 0, sizeof *s);
@@ -48,8 +78,14 @@ int sim_run_cfg(sim_run *s, const cfg *c, const char *trace_path, const sim_hook
     s->chip = chip_new(&s->cfg, 0, s->net, trace_path, e);
     if (!s->chip || chip_prefetch(s->chip, e))
         return -1;
+    if (sim_energy_begin(s, e))
+        return -1;
     if (hooks && hooks->observer)
-        core_set_observer(chip_core(s->chip), hooks->observer, hooks->ctx);
+        energy_meter_chain(s->emeter, hooks->observer, hooks->ctx);
+    limiter_chain(s->lim, energy_meter_observe, s->emeter);
+    core_set_observer(chip_core(s->chip), limiter_observe, s->lim);
+    if (hooks && hooks->start)
+        hooks->start(hooks->start_ctx, chip_trace_count(s->chip));
     double t0 = wall_now();
     kern_run(KERN_FOREVER);
     s->wall_s = wall_now() - t0;
@@ -62,6 +98,9 @@ int sim_run_cfg(sim_run *s, const cfg *c, const char *trace_path, const sim_hook
         return -1;
     chip_register_stats(s->chip, s->stats);
     ici_net_register_stats(s->net, s->stats);
+    if (sim_energy_end(s, e) || limiter_finish(s->lim, core_end_ps(chip_core(s->chip)), e))
+        return -1;
+    energy_register_stats(s->energy, s->stats);
     return stats_check(s->stats, e);
 }
 
@@ -78,6 +117,12 @@ int sim_run_trace(sim_run *s, const char *config_path, const char **overrides, u
 void sim_run_fini(sim_run *s)
 {
     stats_free(s->stats);
+    if (s->energy)
+        energy_result_fini(s->energy);
+    free(s->energy);
+    energy_meter_free(s->emeter);
+    limiter_free(s->lim);
+    energy_probe_free(s->eprobe);
     chip_free(s->chip);
     if (s->net)
         ici_net_free(s->net);

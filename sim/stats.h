@@ -34,6 +34,32 @@ void stats_u64(stats_reg *r, const char *group, const char *name, const char *un
 /* Register a formula evaluated at dump time. */
 void stats_formula(stats_reg *r, const char *group, const char *name, const char *unit,
                    const char *desc, stats_fn fn, const void *ctx);
+/* One row of a table-driven registration: a counter (fn NULL) at `offset` in the owner
+ * struct, or a formula fn whose ctx is the owner plus `offset`. Build rows with STATS_U64 and
+ * STATS_FORMULA; register a whole table with stats_table. */
+typedef struct stats_def {
+    const char *name, *unit, *desc;
+    size_t offset;
+    stats_fn fn;
+} stats_def;
+#define STATS_U64(type, field, name, unit, desc)                                                   \
+    {                                                                                              \
+        (name), (unit), (desc), offsetof(type, field), NULL                                        \
+    }
+#define STATS_FORMULA(fn, name, unit, desc)                                                        \
+    {                                                                                              \
+        (name), (unit), (desc), 0, (fn)                                                            \
+    }
+/* A formula over one field of the owner (ctx = &owner->field). */
+#define STATS_FIELD_FORMULA(type, field, fn, name, unit, desc)                                     \
+    {                                                                                              \
+        (name), (unit), (desc), offsetof(type, field), (fn)                                        \
+    }
+#define STATS_NDEFS(t) (sizeof(t) / sizeof((t)[0]))
+/* Register the n rows of defs, in order, under group for the struct at owner (which must
+ * outlive the registry). */
+void stats_table(stats_reg *r, const char *group, const void *owner, const stats_def *defs,
+                 size_t n);
 size_t stats_count(const stats_reg *r);
 const stats_entry *stats_at(const stats_reg *r, size_t i);
 const stats_entry *stats_find(const stats_reg *r, const char *group, const char *name);

@@ -4,7 +4,10 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "kernel.h"
 #include "units.h"
 
 unit *unit_new(const unit_ops *ops, const unit_env *env, unsigned index, err *e)
@@ -26,12 +29,45 @@ int unit_check(unit *u, const isa_insn *in, unit_work *w, err *e)
     return u->ops->check ? u->ops->check(u, in, w, e) : 0;
 }
 
-uint64_t unit_dt_bytes(unsigned dt, uint64_t n)
+void *unit_ring_grow(void *ring, unsigned *cap, unsigned *head, unsigned count, size_t size,
+                     unsigned first)
 {
-    unsigned bits = isa_dtype_bits(dt);
-    if (n > (UINT64_MAX - 7) / bits)
-        return UINT64_MAX;
-    return (n * bits + 7) / 8;
+    unsigned ncap = *cap ? 2 * *cap : first;
+    char *r = malloc((size_t)ncap * size);
+    if (!r)
+        return NULL;
+    const char *old = ring;
+    for (unsigned i = 0; i < count; i++)
+        memcpy(r + (size_t)i * size, old + (size_t)((*head + i) % *cap) * size, size);
+    free(ring);
+    *cap = ncap;
+    *head = 0;
+    return r;
+}
+
+int unit_ring_grow_slow(void *ringp, unsigned *cap, unsigned *head, unsigned count, size_t size)
+{
+    void *ring;
+    memcpy(&ring, ringp, sizeof ring);
+    void *r = unit_ring_grow(ring, cap, head, count, size, 4);
+    if (!r) {
+        kern_fail_nomem();
+        return -1;
+    }
+    memcpy(ringp, &r, sizeof r);
+    return 0;
+}
+
+int unit_ring_init(unit_ring *r, unsigned cap)
+{
+    *r = (unit_ring){.v = malloc(cap * sizeof *r->v), .cap = cap};
+    return r->v ? 0 : -1;
+}
+
+void unit_ring_fini(unit_ring *r)
+{
+    free(r->v);
+    r->v = NULL;
 }
 
 int unit_check_vmem(const unit *u, const char *what, uint64_t addr, uint64_t bytes, err *e)
@@ -56,12 +92,17 @@ void unit_start(unit *u, const isa_insn *in, uint32_t token)
 
 void unit_register_stats(unit *u, stats_reg *r)
 {
-    stats_u64(r, u->name, "insns", "insns", "instructions completed", &u->insns);
-    stats_u64(r, u->name, "busy_ps", "ps", "time doing work", &u->busy_ps);
-    stats_u64(r, u->name, "stall_vmem_ps", "ps", "time added by VMEM bandwidth", &u->stall_vmem_ps);
-    stats_u64(r, u->name, "stall_hbm_ps", "ps", "time added by HBM bandwidth", &u->stall_hbm_ps);
-    stats_u64(r, u->name, "flops", "FLOP", "operations done", &u->flops);
-    stats_u64(r, u->name, "bytes", "B", "bytes moved", &u->bytes);
+    static const stats_def unit_defs[] = {
+        STATS_U64(unit, insns, "insns", "insns", "instructions completed"),
+        STATS_U64(unit, busy_ps, "busy_ps", "ps", "time doing work"),
+        STATS_U64(unit, stall_vmem_ps, "stall_vmem_ps", "ps", "time added by VMEM bandwidth"),
+        STATS_U64(unit, stall_hbm_ps, "stall_hbm_ps", "ps", "time added by HBM bandwidth"),
+        STATS_U64(unit, flops, "flops", "FLOP", "operations done"),
+        STATS_U64(unit, bytes, "bytes", "B", "bytes moved"),
+        STATS_U64(unit, vmem_rd_bytes, "vmem_rd_bytes", "B", "bytes read from VMEM"),
+        STATS_U64(unit, vmem_wr_bytes, "vmem_wr_bytes", "B", "bytes written to VMEM"),
+    };
+    stats_table(r, u->name, u, unit_defs, STATS_NDEFS(unit_defs));
     if (u->ops->stats)
         u->ops->stats(u, r);
 }

@@ -5,8 +5,9 @@
  * has its semaphore wait satisfied, the core asks the unit unit_can_start(); if yes it
  * calls unit_start() and the unit later reports completion through unit_finish() (which
  * signals the instruction's semaphore and lets the core issue the next one). A unit that
- * said "not now" must call unit_wake() (or unit_finish()) at the very time the resource it
- * lacked frees up: the core asks a refused head again only then, never by polling. Instructions
+ * said "not now" must call unit_wake() at the very time the resource it lacked frees up (a
+ * unit_finish at that time is not enough): the core asks a refused head again only then, never
+ * by polling. Instructions
  * reaching a unit have been validated by the core (operand ranges, VMEM/HBM bounds, datatype
  * supported, weights loaded: the generic part by the core, the rest by the unit's own check op
  * at dispatch), so models assert, never fail.
@@ -82,6 +83,8 @@ struct unit {
     uint64_t stall_hbm_ps;  /* time added by limited or contended HBM bandwidth */
     uint64_t flops;         /* floating-point (or integer MAC x2) operations done */
     uint64_t bytes;         /* bytes moved (DMA: HBM<->VMEM, ICI: bytes sent) */
+    uint64_t vmem_rd_bytes; /* bytes this unit read from VMEM (energy model) */
+    uint64_t vmem_wr_bytes; /* bytes this unit wrote to VMEM (energy model) */
 };
 
 /* Wrappers (unit.c). unit_new also fills the common fields, finds the ops' row of the unit
@@ -96,8 +99,70 @@ void unit_free(unit *u);
 void unit_finish(unit *u, uint32_t token);
 void unit_wake(unit *u);
 
-/* Helpers for check ops. Bytes of n elements of dt (int4 packs two per byte), saturating. */
-uint64_t unit_dt_bytes(unsigned dt, uint64_t n);
+/* Grow a full FIFO ring (count == *cap elements of `size` bytes, the oldest at *head) to twice
+ * its capacity, or to `first` slots when it has none, the oldest moved to slot 0. Returns the
+ * new ring (the old one freed; *cap and *head updated), or NULL on out-of-memory with the ring
+ * untouched. */
+void *unit_ring_grow(void *ring, unsigned *cap, unsigned *head, unsigned count, size_t size,
+                     unsigned first);
+/* Room for one more element in the FIFO ring *ringp (a T **; elements of `size` bytes): grows
+ * it with unit_ring_grow only when full, so never per instruction in steady state. 0, or -1
+ * after kern_fail_nomem() (the caller drops the element; the run is reported as failed). */
+int unit_ring_grow_slow(void *ringp, unsigned *cap, unsigned *head, unsigned count, size_t size);
+static inline int unit_ring_room(void *ringp, unsigned *cap, unsigned *head, unsigned count,
+                                 size_t size)
+{
+    return count < *cap ? 0 : unit_ring_grow_slow(ringp, cap, head, count, size);
+}
+
+/* An instruction past issue that completes at done_ps. */
+typedef struct unit_flight {
+    uint64_t done_ps;
+    uint32_t token;
+} unit_flight;
+
+/* The in-flight FIFO of a model's pipe, in completion order (the MXU's draining matmuls, each
+ * vector pipe's ops). unit_ring_init gives it a first capacity; it grows only when full. */
+typedef struct unit_ring {
+    unit_flight *v;
+    unsigned cap, head, count;
+} unit_ring;
+
+/* 0, or -1 when there is no memory (the caller reports ERR_NOMEM). Release with
+ * unit_ring_fini. */
+int unit_ring_init(unit_ring *r, unsigned cap);
+void unit_ring_fini(unit_ring *r);
+
+/* The oldest flight, or NULL when the ring is empty. */
+static inline const unit_flight *unit_ring_first(const unit_ring *r)
+{
+    return r->count ? &r->v[r->head] : NULL;
+}
+
+/* Append a flight. 0, or -1 after kern_fail_nomem() (the flight is dropped; the run is
+ * reported as failed). */
+static inline int unit_ring_push(unit_ring *r, uint64_t done_ps, uint32_t token)
+{
+    if (unit_ring_room(&r->v, &r->cap, &r->head, r->count, sizeof *r->v))
+        return -1;
+    r->v[(r->head + r->count++) % r->cap] = (unit_flight){done_ps, token};
+    return 0;
+}
+
+/* Complete, in order, every flight done by `now`: each leaves the ring and counts in
+ * u->insns before unit_finish, which may start (and push) the next instruction. */
+static inline void unit_ring_finish_due(unit_ring *r, unit *u, uint64_t now)
+{
+    while (r->count && r->v[r->head].done_ps <= now) {
+        uint32_t token = r->v[r->head].token;
+        r->head = (r->head + 1) % r->cap;
+        r->count--;
+        u->insns++;
+        unit_finish(u, token);
+    }
+}
+
+/* Helpers for check ops (bytes of n elements: isa_dtype_bytes). */
 /* 0 if [addr, addr+bytes) lies in the chip's VMEM; else -1 with e: "<what> VMEM range
  * [0x.., 0x..) outside the N-byte VMEM". */
 int unit_check_vmem(const unit *u, const char *what, uint64_t addr, uint64_t bytes, err *e);

@@ -12,37 +12,6 @@ set -u
 py=python3
 [ -x /usr/bin/python3 ] && py=/usr/bin/python3
 
-# expect_fail NAME 'REGEX;REGEX...' 'OUTPUT FILES...' -- COMMAND...
-expect_fail() {
-    local name=$1 facts=$2 outs=$3
-    shift 4
-    rm -f $outs
-    "$@" >out.txt 2>err.txt
-    local rc=$? lines why=""
-    lines=$(wc -l <err.txt)
-    [ "$rc" -eq 0 ] && why+=" exit code 0;"
-    [ "$rc" -ge 128 ] && why+=" killed by signal $((rc - 128));"
-    [ "$lines" -ne 1 ] && why+=" stderr has $lines lines, expected 1;"
-    grep -qE '^tpusim( [a-z]+)?: .' err.txt || why+=" stderr does not start with 'tpusim: ' and a reason;"
-    local IFS=';'
-    for re in $facts; do
-        grep -qE -- "$re" err.txt || why+=" stderr lacks /$re/;"
-    done
-    IFS=' '
-    for o in $outs; do
-        [ -e "$o" ] && why+=" output $o left behind;"
-        [ -e "$o.tmp" ] && why+=" $o.tmp left behind;"
-    done
-    if [ -n "$why" ]; then
-        bad "$name:$why"
-        echo "    command: $*"
-        echo "    exit $rc, stderr: $(head -c 2000 err.txt)"
-    else
-        ok
-        [ -n "${E2E_VERBOSE:-}" ] && echo "ok: $name: exit $rc: $(head -c 2000 err.txt)"
-    fi
-}
-
 # check NAME COMMAND...: the command must succeed.
 check() {
     local name=$1

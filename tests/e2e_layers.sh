@@ -4,7 +4,7 @@
 # putchar, perror, fprintf/fputs/fputc/fwrite on stdout or stderr, std::cout/cerr) and never
 # exit or abort (exit, _exit, abort, quick_exit): only sim/cli/ does; writers that take a
 # FILE * are fine. And no library source includes a header of a layer above or beside it:
-#   isa/ <- sim/ + sim/units/ <- sim/gen/, sim/out/ <- sim/cli/ <- sim/api/
+#   isa/ <- sim/ + sim/units/ <- sim/gen/, sim/out/ <- sim/serve/ <- sim/cli/ <- sim/api/
 # sim/api/ (libtpusim.so, loaded into other programs such as python3) must not print either.
 # Comments are ignored. With LAYERS_SELFTEST=1 it also proves the check can fail: it plants
 # a printf in a copy of sim/core.c and a cli.h include in a copy of sim/gen/gen.c.
@@ -60,7 +60,8 @@ allowed_dirs() {
     sim | sim/units) echo "isa sim sim/units" ;;
     sim/gen) echo "isa sim sim/units sim/gen" ;;
     sim/out) echo "isa sim sim/units sim/out" ;;
-    sim/api) echo "isa sim sim/units sim/gen sim/out sim/cli sim/api" ;;
+    sim/serve) echo "isa sim sim/units sim/gen sim/out sim/serve" ;;
+    sim/api) echo "isa sim sim/units sim/gen sim/out sim/serve sim/cli sim/api" ;;
     esac
 }
 
@@ -90,7 +91,7 @@ check_includes() {
 
 # The library sources of a tree, relative to it.
 lib_sources() {
-    (cd "$1" && ls isa/*.[ch] sim/*.[ch] sim/*.cpp sim/units/*.[ch] sim/gen/*.[ch] sim/out/*.[ch] \
+    (cd "$1" && ls isa/*.[ch] sim/*.[ch] sim/*.cpp sim/units/*.[ch] sim/gen/*.[ch] sim/out/*.[ch] sim/serve/*.[ch] \
         sim/api/*.[ch] 2>/dev/null)
 }
 

@@ -123,7 +123,7 @@ if "$bin" report pv1.json pv2.json >pvr.txt 2>&1 && grep -q '^-p overrides .*chi
 else
     bad "report of pv1/pv2: $(head -20 pvr.txt)"
 fi
-ls ./*.tmp >/dev/null 2>&1 && bad "a .tmp file was left behind" || ok "no .tmp files left"
+compgen -G "./*.tmp*" >/dev/null && bad "a temporary (.tmp.*) file was left behind" || ok "no temporaries left"
 
 # ---- tpusim report ----
 if "$bin" report --help >/dev/null 2>&1; then
@@ -217,7 +217,7 @@ d, ev, names, xs = check(sys.argv[1])
 for want in ("mxu0", "vpu0", "dma0", "ici0", "regions"):
     assert want in names, "no %s track in %s" % (want, sorted(names))
 counters = {e["name"] for e in ev if e["ph"] == "C"}
-assert {"HBM bandwidth", "ICI bandwidth"} <= counters, counters
+assert {"HBM bandwidth", "ICI bandwidth", "power"} <= counters, counters
 o = d["otherData"]
 for k in ("label", "window_start_ps", "window_end_ps", "merge_gap_ps", "max_events", "slices",
           "merged_instructions", "dropped_slices", "outside_window"):
@@ -236,7 +236,7 @@ PY
     else
         bad "--timeline output"
     fi
-    [ -e tl.json.tmp ] && bad "timeline .tmp left" || true
+    compgen -G "tl*.json.tmp*" >/dev/null && bad "timeline temporary left" || true
     # HBM channel and ICI link tracks exist when the models register per-channel ("hbm"
     # "ch<N>_bytes") and per-link ("ici" "link_x+_bytes") counters (docs/outputs.md).
     "$bin" run -q -c v7 --json tl_full_run.json "$tl_trace"
@@ -258,6 +258,16 @@ PY
     3) skip "HBM channel / ICI link tracks: the models register no per-channel or per-link counters" ;;
     *) bad "HBM channel / ICI link tracks" ;;
     esac
+    # The power track (W per energy window) integrates to the run's energy.
+    if $py - tl_full_run.json tl_full.json <<'PY'; then ok "--timeline: the power track integrates to energy.total_j"; else bad "--timeline power track"; fi
+import json, sys
+total = json.load(open(sys.argv[1]))["counters"]["energy.total_j"]
+ev = [e for e in json.load(open(sys.argv[2]))["traceEvents"] if e["name"] == "power"]
+assert len(ev) >= 3 and ev[-1]["args"]["W"] == 0, ev[-3:]
+j = sum(a["args"]["W"] * (b["ts"] - a["ts"]) * 1e-6 for a, b in zip(ev, ev[1:]))
+assert abs(j / total - 1) < 1e-4, (j, total)
+print("power track: %.6g J, energy.total_j %.6g J" % (j, total))
+PY
     "$bin" run -q -c v7 --timeline tl_small.json --timeline-max-events 3 "$tl_trace" 2>cap.err
     if $py -c 'import json,sys; d=json.load(open(sys.argv[1])); ev=d["traceEvents"]; n=sum(1 for e in ev if e["ph"]=="X" and e.get("cat")!="region"); assert n<=3, n; assert any(e["ph"]=="i" for e in ev)' tl_small.json &&
         grep -q "timeline truncated" cap.err; then
@@ -339,6 +349,59 @@ EOF
     fi
 fi
 
+# ---- tpusim pod --json: docs/outputs.md documents exactly the keys it emits ----
+if "$bin" pod --help 2>/dev/null | grep -q -- '--json'; then
+    "$bin" pod -q -c v7 --json podkeys.json --chips 16 --scaling 4,16 "$src/traces/llm-tiny-train.tpt"
+    if $py - "$src/docs/outputs.md" podkeys.json <<'PY'; then ok "docs/outputs.md matches the pod --json keys"; else bad "docs/outputs.md and the pod --json keys differ"; fi
+import json, re, sys
+doc, rep = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+sec = doc[doc.index("## `tpusim pod --json`"):doc.index("## `tpusim report`")]
+contexts = {"Top level:": "", "`energy`:": "energy.", "`time_split`:": "time_split.",
+            "`collectives[]`:": "collectives[].", "`scaling[]`:": "scaling[]."}
+documented, prefix = set(), None
+for line in sec.splitlines():
+    for start, p in contexts.items():
+        if line.startswith(start):
+            prefix = p
+    m = re.match(r"\|\s*((?:`[^`]+`(?:,\s*)?)+)\s*\|", line)
+    if m and prefix is not None:
+        documented |= {prefix + k for k in re.findall(r"`([^`]+)`", m.group(1))}
+# The provenance object is the run report's (its table in the run section).
+run = doc[doc.index("## `tpusim run --json`"):doc.index("## `tpusim run --csv`")]
+prov = run[run.index("`provenance`: "):]
+for line in prov.splitlines()[1:]:
+    if line.startswith("`") and "|" not in line:
+        break
+    m = re.match(r"\|\s*((?:`[^`]+`(?:,\s*)?)+)\s*\|", line)
+    if m:
+        documented |= {"provenance." + k for k in re.findall(r"`([^`]+)`", m.group(1))}
+emitted = set()
+def walk(o, path):
+    if isinstance(o, dict) and path not in ("peak_exaflops.", "provenance.config_values.",
+                                            "provenance.topology.", "provenance.trace_topology."):
+        for k, v in o.items():
+            walk(v, path + k + ".")
+    elif isinstance(o, list) and path in ("collectives.", "scaling."):
+        emitted.add(path[:-1])
+        for item in o:
+            walk(item, path[:-1] + "[].")
+    else:
+        emitted.add(path[:-1])
+    if isinstance(o, dict) and path.count(".") == 1 and "[" not in path:
+        emitted.add(path[:-1])  # top-level objects themselves
+walk(rep, "")
+assert rep["collectives"] and len(rep["scaling"]) == 2, "nothing to check in the arrays"
+missing, undocumented = documented - emitted, emitted - documented
+assert not missing, "documented but not emitted: %s" % sorted(missing)
+assert not undocumented, "emitted but not documented: %s" % sorted(undocumented)
+for k in ("chip_j_per_step", "chip_w", "pod_mw", "pod_j_per_step"):
+    assert rep["energy"][k] > 0, k
+print("%d documented pod keys checked" % len(documented))
+PY
+else
+    skip "'tpusim pod --json' is not built in"
+fi
+
 unset LD_PRELOAD
 # ---- plots ----
 png_ok() { [ -s "$1" ] && [ "$(head -c 4 "$1" | od -An -c | tr -d ' ')" = "211PNG" ]; }
@@ -362,6 +425,18 @@ plot() { # plot NAME SUBCOMMAND ARGS... (writes NAME.png)
 }
 plot roofline roofline a.json b.json -o roofline.png
 plot units units a.json -o units.png
+plot energy energy a.json -o energy.png
+if [ -s tl_full_run.json ]; then plot energy_few energy tl_full_run.json --max-regions 5 -o energy_few.png; fi
+if [ $no_mpl = 0 ]; then
+    echo '{"schema":"tpusim.run/1","regions":[{"name":"a"}]}' >no_energy.json
+    if $py "$src/tools/tpuplot.py" energy no_energy.json -o ne.png 2>ne.err; then
+        bad "tpuplot energy accepted a report without energy_by_unit_j"
+    elif grep -q "regions\[0\].energy_by_unit_j" ne.err && [ ! -e ne.png ]; then
+        ok "tpuplot energy names the missing key"
+    else
+        bad "tpuplot energy error: $(cat ne.err)"
+    fi
+fi
 if [ -s sweep.csv ]; then plot sweep sweep sweep.csv --x chip.clock_ghz --y summary.tflops -o sweep.png; fi
 if [ $have_timeline = 1 ]; then plot timeline timeline tl.json -o timeline.png; fi
 if [ $no_mpl = 0 ]; then

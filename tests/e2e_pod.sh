@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # e2e_pod.sh SOURCE_DIR TPUSIM_BIN WORKDIR - `tpusim pod` end to end: per-chip traces in full
 # mode (a list in chip-id order and a {chip} template), full and symmetric agreement, strong
-# scaling with a {chips} trace name feeding tools/tpuplot.py, twisted tori, and the errors
+# scaling with a {chips} trace name feeding tools/tpuplot.py, twisted tori, pod power and energy
+# per step on 9,216 Ironwood chips, and the errors
 # (bad topology, --chips not matching --topology, collectives on a missing axis, wrong trace
 # counts, untwistable shapes, too few links): one stderr line each, non-zero exit below 128.
 # Prints "N passed, N failed" and exits non-zero on any failure.
 set -u
 . "$(dirname "$0")/lib/e2e.sh" "$@"
 
-# expect_fail NAME REGEX -- COMMAND...
-expect_fail() {
+# pod_fail NAME REGEX -- COMMAND...
+pod_fail() {
     local name=$1 re=$2
     shift 3
     "$@" >out.txt 2>err.txt
@@ -122,30 +123,63 @@ cmp -s <(nowall j1.json) <(nowall j3.json) && ok || bad "pod -j 3 and -j 1 give 
 "$bin" pod -c v7 --json jt.json --scaling 8,16,32 -j 2 'strong.{chips}.tpt' >jt.txt 2>&1 &&
     grep -q '^scaling (strong' jt.txt && ok || bad "pod -j 2 text report: $(head -5 jt.txt)"
 mv strong.16.tpt strong.16.moved
-expect_fail "a point that fails in its own process" "strong\.16\.tpt" -- \
+pod_fail "a point that fails in its own process" "strong\.16\.tpt" -- \
     "$bin" pod -c v7 -q --scaling 8,16,32 -j 3 'strong.{chips}.tpt'
 mv strong.16.moved strong.16.tpt
-expect_fail "bad -j" "-j '0'" -- "$bin" pod -c v7 -j 0 spmd.tpt
+pod_fail "bad -j" "-j '0'" -- "$bin" pod -c v7 -j 0 spmd.tpt
+
+# ---- energy on a full Ironwood pod: a small FSDP x DP llm-step on 9216 chips prints pod power
+# (MW) and energy per step; both agree with the JSON and with chips x the per-chip figures,
+# and a chip draws at least its static power.
+"$bin" gen llm-step -c v7 -p ici.dims=16x24x24 -o pod9216.tpt --layers 1 --d-model 256 \
+    --heads 4 --d-ff 512 --vocab 1024 --seq 128 --batch 9216 --fsdp 384 --fsdp-axes xy \
+    --data-parallel 24 --dp-axes z >/dev/null 2>gen.err || bad "gen llm-step for 9216 chips: $(cat gen.err)"
+if "$bin" pod -c v7 pod9216.tpt --chips 9216 --json pod9216.json >pod9216.txt 2>pod.err; then
+    line=$(grep -E '^pod power +[0-9.e+-]+ MW; [0-9.e+-]+ MJ per step \(9216 chips\)$' pod9216.txt)
+    eline=$(grep -E '^energy +[0-9.e+-]+ J per chip per step \(static [0-9.]+%\), [0-9.e+-]+ W per chip' pod9216.txt)
+    if [ -z "$line" ] || [ -z "$eline" ]; then
+        bad "pod 9216: no pod power / energy lines in: $(grep -E '^(energy|pod power)' pod9216.txt)"
+    else
+        mw=$(echo "$line" | awk '{print $3}') mj=$(echo "$line" | awk '{print $5}')
+        cj=$(echo "$eline" | awk '{print $2}') cw=$(echo "$eline" | sed -E 's/.*, ([0-9.e+-]+) W per chip.*/\1/')
+        if python3 - pod9216.json "$mw" "$mj" "$cj" "$cw" <<'PY'; then ok; else bad "pod 9216 energy figures"; fi
+import json, sys
+d = json.load(open(sys.argv[1]))
+mw, mj, cj, cw = map(float, sys.argv[2:])
+e, n, step = d["energy"], d["chips"], d["step_time_s"]
+close = lambda a, b, tol=1e-3: abs(a - b) <= tol * abs(b)
+assert n == 9216 and close(e["pod_mw"], mw) and close(e["pod_j_per_step"] * 1e-6, mj), (e, mw, mj)
+assert close(e["chip_j_per_step"], cj) and close(e["chip_w"], cw), (e, cj, cw)
+assert close(mw, n * cw * 1e-6, 2e-3) and close(mj, n * cj * 1e-6, 2e-3), "pod = chips x chip"
+assert close(e["pod_j_per_step"], e["pod_mw"] * 1e6 * step, 1e-6), "J per step = MW x step"
+static_w = e["chip_static_j"] / step
+assert e["chip_w"] > static_w > 0 and e["chip_j_per_step"] > e["chip_static_j"], e
+print("9216 chips: %.4g MW, %.4g MJ per step, %.4g W per chip" % (mw, mj, cw))
+PY
+    fi
+else
+    bad "pod --chips 9216: $(cat pod.err)"
+fi
 
 # ---- errors
-expect_fail "bad topology string" "--topology '4x4x'" -- "$bin" pod -c v7 spmd.tpt --topology 4x4x
-expect_fail "topology with a zero axis" "--topology '4x0x4'" -- \
+pod_fail "bad topology string" "--topology '4x4x'" -- "$bin" pod -c v7 spmd.tpt --topology 4x4x
+pod_fail "topology with a zero axis" "--topology '4x0x4'" -- \
     "$bin" pod -c v7 spmd.tpt --topology 4x0x4
-expect_fail "chips not matching topology" "--chips 100 does not match --topology 4x4x4 \(64" -- \
+pod_fail "chips not matching topology" "--chips 100 does not match --topology 4x4x4 \(64" -- \
     "$bin" pod -c v7 spmd.tpt --chips 100 --topology 4x4x4
-expect_fail "collective on an axis the topology lacks" "instruction 3 \(ici.allreduce\): axis" -- \
+pod_fail "collective on an axis the topology lacks" "instruction 3 \(ici.allreduce\): axis" -- \
     "$bin" pod -c v7 spmd.tpt --topology 4x4
-expect_fail "per-chip trace count" "3 traces for the 8 chips" -- \
+pod_fail "per-chip trace count" "3 traces for the 8 chips" -- \
     "$bin" pod -c v7 --topology 2x2x2 --mode full chip.0.tpt chip.1.tpt chip.2.tpt
-expect_fail "per-chip traces in symmetric mode" "need --mode full" -- \
+pod_fail "per-chip traces in symmetric mode" "need --mode full" -- \
     "$bin" pod -c v7 --topology 2x2x2 'chip.{chip}.tpt'
-expect_fail "missing per-chip file" "chip\.8\.tpt" -- \
+pod_fail "missing per-chip file" "chip\.8\.tpt" -- \
     "$bin" pod -c v7 --topology 2x2x4 --mode full 'chip.{chip}.tpt'
-expect_fail "untwistable shape" "ici.twisted.*4x4x4" -- \
+pod_fail "untwistable shape" "ici.twisted.*4x4x4" -- \
     "$bin" pod -c v4 -p ici.twisted=true --topology 4x4x4 spmd.tpt
-expect_fail "3D torus on 4-port chips" "needs 6 links per chip" -- \
+pod_fail "3D torus on 4-port chips" "needs 6 links per chip" -- \
     "$bin" pod -c v5e --topology 4x4x4 spmd.tpt
-expect_fail "full mode too large" "full mode" -- \
+pod_fail "full mode too large" "full mode" -- \
     "$bin" pod -c v7 --chips 4096 --mode full spmd.tpt
 
 echo "$pass passed, $fail failed"

@@ -12,60 +12,9 @@
 #include <sys/stat.h>
 
 #include "asm.h"
+#include "harness.h"
 #include "trace.h"
-
-static char dir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/tpusim_asm_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
-
-static const char *tpath(const char *name, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%s/%s", dir, name);
-    return buf;
-}
-
-static void write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-}
-
-/* Whole file into a malloc'd buffer; *len its size. */
-static char *slurp(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    assert_int_equal(fread(p, 1, (size_t)n, f), n);
-    p[n] = '\0';
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
+#include "tmpleft.h"
 
 /* A valid instruction of opcode op with distinctive non-default values in every slot. */
 static void sample_insn(unsigned op, isa_insn *in)
@@ -263,25 +212,25 @@ static void test_asm_file_round_trip_is_byte_identical(void **state)
 {
     (void)state;
     char src[128], t1[128], dis[128], t2[128];
-    tpath("prog.s", src, sizeof src);
-    tpath("prog.tpt", t1, sizeof t1);
-    tpath("prog.dis.s", dis, sizeof dis);
-    tpath("prog2.tpt", t2, sizeof t2);
-    write_text(src, "# a small program\n"
-                    ".note \"tpusim gen \\\"demo\\\" \\\\ --x\\n2\"\n"
-                    "start:\n"
-                    "  mark name=\"layer0/fwd\"\n"
-                    "  dma.h2v hbm=0x100000 vmem=0 bytes=64K signal=0   ; load weights\n"
-                    "  mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 wait=0 signal=1\n"
-                    "body: mxu.matmul mxu=0 src=64K dst=128K m=1024 dtype=bf16 wait=1\n"
-                    "  v.cast src=128K dst=0 n=131072 dtype=fp32 to=bf16\n"
-                    "  v.reduce src=0 dst=4K n=1024 dtype=fp32 width=128\n"
-                    "  ici.allreduce axes=xyz bytes=1M dtype=bf16\n"
-                    "  ici.send axis=z dir=+1 bytes=4K vmem=8K\n"
-                    "  sync.signal signal=7\n"
-                    "  sync.wait wait=7\n"
-                    "  sync.barrier\n"
-                    "  nop\n");
+    harness_path("prog.s", src, sizeof src);
+    harness_path("prog.tpt", t1, sizeof t1);
+    harness_path("prog.dis.s", dis, sizeof dis);
+    harness_path("prog2.tpt", t2, sizeof t2);
+    harness_write(src, "# a small program\n"
+                       ".note \"tpusim gen \\\"demo\\\" \\\\ --x\\n2\"\n"
+                       "start:\n"
+                       "  mark name=\"layer0/fwd\"\n"
+                       "  dma.h2v hbm=0x100000 vmem=0 bytes=64K signal=0   ; load weights\n"
+                       "  mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 wait=0 signal=1\n"
+                       "body: mxu.matmul mxu=0 src=64K dst=128K m=1024 dtype=bf16 wait=1\n"
+                       "  v.cast src=128K dst=0 n=131072 dtype=fp32 to=bf16\n"
+                       "  v.reduce src=0 dst=4K n=1024 dtype=fp32 width=128\n"
+                       "  ici.allreduce axes=xyz bytes=1M dtype=bf16\n"
+                       "  ici.send axis=z dir=+1 bytes=4K vmem=8K\n"
+                       "  sync.signal signal=7\n"
+                       "  sync.wait wait=7\n"
+                       "  sync.barrier\n"
+                       "  nop\n");
     err e;
     if (asm_file(src, t1, &e))
         fail_msg("%s", e.msg);
@@ -293,7 +242,7 @@ static void test_asm_file_round_trip_is_byte_identical(void **state)
     if (asm_file(dis, t2, &e))
         fail_msg("%s", e.msg);
     size_t n1, n2, nd;
-    char *b1 = slurp(t1, &n1), *b2 = slurp(t2, &n2), *d = slurp(dis, &nd);
+    char *b1 = harness_slurp(t1, &n1), *b2 = harness_slurp(t2, &n2), *d = harness_slurp(dis, &nd);
     assert_int_equal(n1, n2);
     assert_memory_equal(b1, b2, n1);
     const char *want = ".note \"tpusim gen \\\"demo\\\" \\\\ --x\\n2\"\n"
@@ -316,38 +265,37 @@ static void test_asm_file_round_trip_is_byte_identical(void **state)
 static void test_asm_file_error_names_line_and_leaves_no_output(void **state)
 {
     (void)state;
-    char src[128], out[128], tmp[128], want[256];
-    tpath("bad.s", src, sizeof src);
-    tpath("bad.tpt", out, sizeof out);
-    tpath("bad.tpt.tmp", tmp, sizeof tmp);
-    write_text(src, "nop\n# fine so far\nnop\nv.add src=0 dst=0 n=1\nnop\n");
+    char src[128], out[128], want[256];
+    harness_path("bad.s", src, sizeof src);
+    harness_path("bad.tpt", out, sizeof out);
+    harness_write(src, "nop\n# fine so far\nnop\nv.add src=0 dst=0 n=1\nnop\n");
     err e;
     assert_int_equal(asm_file(src, out, &e), -1);
     snprintf(want, sizeof want, "%s:4: v.add: missing operand 'dtype'", src);
     assert_string_equal(e.msg, want);
-    assert_false(exists(out));
-    assert_false(exists(tmp));
+    assert_false(harness_exists(out));
+    assert_int_equal(tmp_left(out), 0);
 
-    write_text(src, "nop\n.note \"late\"\n");
+    harness_write(src, "nop\n.note \"late\"\n");
     assert_int_equal(asm_file(src, out, &e), -1);
     snprintf(want, sizeof want, "%s:2: .note must come once, before the first instruction", src);
     assert_string_equal(e.msg, want);
-    assert_false(exists(out));
-    assert_false(exists(tmp));
+    assert_false(harness_exists(out));
+    assert_int_equal(tmp_left(out), 0);
 
-    tpath("missing.s", src, sizeof src);
+    harness_path("missing.s", src, sizeof src);
     assert_int_equal(asm_file(src, out, &e), -1);
     assert_non_null(strstr(e.msg, src));
-    assert_false(exists(out));
+    assert_false(harness_exists(out));
 }
 
 static void test_asm_empty_source_gives_an_empty_trace(void **state)
 {
     (void)state;
     char src[128], out[128];
-    tpath("empty.s", src, sizeof src);
-    tpath("empty.tpt", out, sizeof out);
-    write_text(src, "# nothing\n\n");
+    harness_path("empty.s", src, sizeof src);
+    harness_path("empty.tpt", out, sizeof out);
+    harness_write(src, "# nothing\n\n");
     err e;
     assert_int_equal(asm_file(src, out, &e), 0);
     trace_reader *r;
@@ -378,7 +326,7 @@ static int round_trips(const char *t, const char *dis, const char *t2)
     if (asm_file(dis, t2, &e))
         fail_msg("%s", e.msg);
     size_t n1, n2;
-    char *b1 = slurp(t, &n1), *b2 = slurp(t2, &n2);
+    char *b1 = harness_slurp(t, &n1), *b2 = harness_slurp(t2, &n2);
     int same = n1 == n2 && !memcmp(b1, b2, n1);
     free(b1);
     free(b2);
@@ -391,23 +339,23 @@ static void test_asm_nul_byte_is_an_error_naming_line_and_column(void **state)
 {
     (void)state;
     char src[128], out[128], tmp[128], want[256];
-    tpath("nul.s", src, sizeof src);
-    tpath("nul.tpt", out, sizeof out);
-    tpath("nul.tpt.tmp", tmp, sizeof tmp);
+    harness_path("nul.s", src, sizeof src);
+    harness_path("nul.tpt", out, sizeof out);
+    harness_path("nul.tpt.tmp", tmp, sizeof tmp);
     static const char text[] = "nop\nnop\0 garbage\nnop\n";
     write_bytes(src, text, sizeof text - 1);
     err e;
     assert_int_equal(asm_file(src, out, &e), -1);
     snprintf(want, sizeof want, "%s:2:4: NUL byte (expected text; is this a binary file?)", src);
     assert_string_equal(e.msg, want);
-    assert_false(exists(out));
-    assert_false(exists(tmp));
+    assert_false(harness_exists(out));
+    assert_false(harness_exists(tmp));
 
     static const char in_comment[] = "nop # a\0b\n";
     write_bytes(src, in_comment, sizeof in_comment - 1);
     assert_int_equal(asm_file(src, out, &e), -1);
     assert_non_null(strstr(e.msg, ":1:8: NUL byte"));
-    assert_false(exists(out));
+    assert_false(harness_exists(out));
 }
 
 /* A UTF-8 byte-order mark before the first line gave "unknown opcode 'nop'". */
@@ -415,24 +363,24 @@ static void test_asm_utf8_bom_at_start_is_skipped(void **state)
 {
     (void)state;
     char src[128], out[128], plain_src[128], plain[128];
-    tpath("bom.s", src, sizeof src);
-    tpath("bom.tpt", out, sizeof out);
-    tpath("nobom.s", plain_src, sizeof plain_src);
-    tpath("nobom.tpt", plain, sizeof plain);
-    write_text(src, "\xef\xbb\xbfnop\nv.add src=0 dst=4096 n=1024 dtype=bf16\n");
-    write_text(plain_src, "nop\nv.add src=0 dst=4096 n=1024 dtype=bf16\n");
+    harness_path("bom.s", src, sizeof src);
+    harness_path("bom.tpt", out, sizeof out);
+    harness_path("nobom.s", plain_src, sizeof plain_src);
+    harness_path("nobom.tpt", plain, sizeof plain);
+    harness_write(src, "\xef\xbb\xbfnop\nv.add src=0 dst=4096 n=1024 dtype=bf16\n");
+    harness_write(plain_src, "nop\nv.add src=0 dst=4096 n=1024 dtype=bf16\n");
     err e;
     if (asm_file(src, out, &e))
         fail_msg("%s", e.msg);
     assert_int_equal(asm_file(plain_src, plain, &e), 0);
     size_t n1, n2;
-    char *b1 = slurp(out, &n1), *b2 = slurp(plain, &n2);
+    char *b1 = harness_slurp(out, &n1), *b2 = harness_slurp(plain, &n2);
     assert_int_equal(n1, n2);
     assert_memory_equal(b1, b2, n1);
     free(b1);
     free(b2);
     /* Only at the start of the file: elsewhere it is not white space. */
-    write_text(src, "nop\n\xef\xbb\xbfnop\n");
+    harness_write(src, "nop\n\xef\xbb\xbfnop\n");
     assert_int_equal(asm_file(src, out, &e), -1);
     assert_non_null(strstr(e.msg, ":2: unknown opcode"));
 }
@@ -443,9 +391,9 @@ static void test_asm_note_bytes_round_trip_and_nul_in_note_is_refused(void **sta
 {
     (void)state;
     char t[128], dis[128], t2[128];
-    tpath("note.tpt", t, sizeof t);
-    tpath("note.dis.s", dis, sizeof dis);
-    tpath("note2.tpt", t2, sizeof t2);
+    harness_path("note.tpt", t, sizeof t);
+    harness_path("note.dis.s", dis, sizeof dis);
+    harness_path("note2.tpt", t2, sizeof t2);
     char note[256];
     for (int i = 1; i < 256; i++)
         note[i - 1] = (char)i;
@@ -460,7 +408,7 @@ static void test_asm_note_bytes_round_trip_and_nul_in_note_is_refused(void **sta
 
     /* Damage note byte 10 (file byte 24 + 10) to NUL. */
     size_t n;
-    char *b = slurp(t, &n);
+    char *b = harness_slurp(t, &n);
     b[24 + 10] = '\0';
     write_bytes(t, b, n);
     free(b);
@@ -488,5 +436,5 @@ int main(void)
         cmocka_unit_test(test_asm_utf8_bom_at_start_is_skipped),
         cmocka_unit_test(test_asm_note_bytes_round_trip_and_nul_in_note_is_refused),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, harness_dir_setup, harness_dir_teardown);
 }

@@ -642,6 +642,17 @@ static void test_ici_wrap_none_and_dims_that_drop_wrap_axes(void **state)
     assert_int_not_equal(cfg_check(&c, &e), 0);
 }
 
+static void test_config_edit_distance_counts_edits_and_folds_case_on_request(void **state)
+{
+    (void)state;
+    assert_int_equal(cfg_edit_distance("hbm.channels", "hbm.channels", 0), 0);
+    assert_int_equal(cfg_edit_distance("hbm.chanels", "hbm.channels", 0), 1);
+    assert_int_equal(cfg_edit_distance("mxu.rwos", "mxu.rows", 0), 2);
+    assert_int_equal(cfg_edit_distance("Llama-3", "llama-3", 0), 1);
+    assert_int_equal(cfg_edit_distance("Llama-3", "llama-3", 1), 0);
+    assert_int_equal(cfg_edit_distance("", "abc", 0), 3);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -667,6 +678,7 @@ int main(void)
         cmocka_unit_test(test_check_rejects_inconsistent_keys),
         cmocka_unit_test(test_check_errors_name_file_and_line),
         cmocka_unit_test(test_parse_dims),
+        cmocka_unit_test(test_config_edit_distance_counts_edits_and_folds_case_on_request),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

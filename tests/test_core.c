@@ -14,66 +14,15 @@
 #include <unistd.h>
 
 #include "asm.h"
+#include "harness.h"
 #include "core.h"
 #include "run.h"
 #include "units.h"
 
-static char dir[64];
-
-static int setup(void **state)
+static int run_t(run *s, const char *trace, const char **ovr, unsigned novr, harness_obs *log,
+                 err *e)
 {
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/tpusim_core_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
-
-/* Assemble `text` into DIR/name.tpt and return its path (static buffer per call site). */
-static const char *assemble(const char *name, const char *text, char *out, size_t cap)
-{
-    char src[256];
-    snprintf(src, sizeof src, "%s/%s.s", dir, name);
-    snprintf(out, cap, "%s/%s.tpt", dir, name);
-    FILE *f = fopen(src, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    err e;
-    if (asm_file(src, out, &e))
-        fail_msg("asm: %s", e.msg);
-    return out;
-}
-
-typedef struct obs_log {
-    unsigned n;
-    uint64_t idx[64], start[64], end[64];
-} obs_log;
-
-static void obs(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64_t start, uint64_t end,
-                unsigned region)
-{
-    (void)op;
-    (void)u;
-    (void)region;
-    obs_log *l = ctx;
-    if (l->n < 64) {
-        l->idx[l->n] = idx;
-        l->start[l->n] = start;
-        l->end[l->n] = end;
-        l->n++;
-    }
-}
-
-static int run_t(run *s, const char *trace, const char **ovr, unsigned novr, obs_log *log, err *e)
-{
-    sim_hooks h = {obs, log};
+    sim_hooks h = {.observer = harness_observe, .ctx = log};
     return run_trace(s, NULL, ovr, novr, trace, log ? &h : NULL, e);
 }
 
@@ -81,10 +30,10 @@ static void test_core_single_tile_matches_closed_form(void **state)
 {
     (void)state;
     char p[256];
-    assemble("single",
-             "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
-             "mxu.matmul mxu=0 src=65536 dst=131072 m=256 dtype=bf16\n",
-             p, sizeof p);
+    harness_assemble("single",
+                     "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
+                     "mxu.matmul mxu=0 src=65536 dst=131072 m=256 dtype=bf16\n",
+                     p, sizeof p);
     run s;
     err e;
     assert_int_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
@@ -99,14 +48,14 @@ static void test_core_semaphore_orders_units(void **state)
 {
     (void)state;
     char p[256];
-    assemble("sem",
-             "dma.h2v hbm=0 vmem=0 bytes=32768 signal=1\n"
-             "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 wait=1\n"
-             "mxu.matmul mxu=0 src=65536 dst=131072 m=128 dtype=bf16\n",
-             p, sizeof p);
+    harness_assemble("sem",
+                     "dma.h2v hbm=0 vmem=0 bytes=32768 signal=1\n"
+                     "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 wait=1\n"
+                     "mxu.matmul mxu=0 src=65536 dst=131072 m=128 dtype=bf16\n",
+                     p, sizeof p);
     run s;
     err e;
-    obs_log log = {0};
+    harness_obs log = {0};
     assert_int_equal(run_t(&s, p, NULL, 0, &log, &e), 0);
     assert_int_equal(log.n, 3);
     /* completion order: dma (0), ldw (1), matmul (2) */
@@ -123,12 +72,12 @@ static void test_core_units_run_concurrently(void **state)
 {
     (void)state;
     char p[256];
-    assemble("conc",
-             "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
-             "mxu.ldw mxu=1 vmem=0 k=128 n=128 dtype=bf16\n"
-             "mxu.matmul mxu=0 src=65536 dst=131072 m=512 dtype=bf16\n"
-             "mxu.matmul mxu=1 src=65536 dst=1048576 m=512 dtype=bf16\n",
-             p, sizeof p);
+    harness_assemble("conc",
+                     "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
+                     "mxu.ldw mxu=1 vmem=0 k=128 n=128 dtype=bf16\n"
+                     "mxu.matmul mxu=0 src=65536 dst=131072 m=512 dtype=bf16\n"
+                     "mxu.matmul mxu=1 src=65536 dst=1048576 m=512 dtype=bf16\n",
+                     p, sizeof p);
     run s;
     err e;
     assert_int_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
@@ -147,12 +96,12 @@ static void test_core_same_time_issue_is_in_slot_order(void **state)
 {
     (void)state;
     char p[256];
-    assemble("order",
-             "mxu.ldw mxu=1 vmem=0 k=128 n=128 dtype=bf16\n"
-             "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
-             "mxu.matmul mxu=1 src=65536 dst=1048576 m=512 dtype=bf16\n"
-             "mxu.matmul mxu=0 src=65536 dst=131072 m=512 dtype=bf16\n",
-             p, sizeof p);
+    harness_assemble("order",
+                     "mxu.ldw mxu=1 vmem=0 k=128 n=128 dtype=bf16\n"
+                     "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
+                     "mxu.matmul mxu=1 src=65536 dst=1048576 m=512 dtype=bf16\n"
+                     "mxu.matmul mxu=0 src=65536 dst=131072 m=512 dtype=bf16\n",
+                     p, sizeof p);
     const char *ovr[] = {"vmem.bytes_per_cycle=512"};
     run s;
     err e;
@@ -172,7 +121,7 @@ static void test_core_full_queue_stalls_dispatch(void **state)
     char text[4096] = "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n";
     for (int i = 0; i < 8; i++)
         strcat(text, "mxu.matmul mxu=0 src=65536 dst=131072 m=128 dtype=bf16\n");
-    assemble("qfull", text, p, sizeof p);
+    harness_assemble("qfull", text, p, sizeof p);
     const char *ovr[] = {"core.queue_depth=2"};
     run s;
     err e;
@@ -187,10 +136,10 @@ static void test_core_deadlock_names_instruction_and_semaphore(void **state)
 {
     (void)state;
     char p[256];
-    assemble("dead",
-             "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
-             "mxu.matmul mxu=0 src=65536 dst=131072 m=128 dtype=bf16 wait=5\n",
-             p, sizeof p);
+    harness_assemble("dead",
+                     "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
+                     "mxu.matmul mxu=0 src=65536 dst=131072 m=128 dtype=bf16 wait=5\n",
+                     p, sizeof p);
     run s;
     err e;
     assert_int_not_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
@@ -205,10 +154,10 @@ static void test_core_vmem_overflow_names_instruction(void **state)
 {
     (void)state;
     char p[256];
-    assemble("vmemof",
-             "nop\n"
-             "dma.h2v hbm=0 vmem=0xfff000 bytes=8192\n", /* 16 MiB VMEM by default */
-             p, sizeof p);
+    harness_assemble("vmemof",
+                     "nop\n"
+                     "dma.h2v hbm=0 vmem=0xfff000 bytes=8192\n", /* 16 MiB VMEM by default */
+                     p, sizeof p);
     run s;
     err e;
     assert_int_not_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
@@ -222,7 +171,7 @@ static void test_core_unsupported_dtype_is_an_error(void **state)
 {
     (void)state;
     char p[256];
-    assemble("fp8", "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=fp8\n", p, sizeof p);
+    harness_assemble("fp8", "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=fp8\n", p, sizeof p);
     run s;
     err e;
     assert_int_not_equal(run_t(&s, p, NULL, 0, NULL, &e), 0); /* default mxu.rate_fp8 = 0 */
@@ -238,7 +187,7 @@ static void test_core_matmul_without_weights_is_an_error(void **state)
 {
     (void)state;
     char p[256];
-    assemble("now", "mxu.matmul mxu=2 src=0 dst=65536 m=8 dtype=bf16\n", p, sizeof p);
+    harness_assemble("now", "mxu.matmul mxu=2 src=0 dst=65536 m=8 dtype=bf16\n", p, sizeof p);
     run s;
     err e;
     assert_int_not_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
@@ -250,14 +199,14 @@ static void test_core_sync_wait_blocks_dispatch_until_signal(void **state)
 {
     (void)state;
     char p[256];
-    assemble("syncw",
-             "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 signal=3\n"
-             "sync.wait wait=3\n"
-             "mxu.ldw mxu=1 vmem=0 k=64 n=128 dtype=bf16\n",
-             p, sizeof p);
+    harness_assemble("syncw",
+                     "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 signal=3\n"
+                     "sync.wait wait=3\n"
+                     "mxu.ldw mxu=1 vmem=0 k=64 n=128 dtype=bf16\n",
+                     p, sizeof p);
     run s;
     err e;
-    obs_log log = {0};
+    harness_obs log = {0};
     assert_int_equal(run_t(&s, p, NULL, 0, &log, &e), 0);
     assert_int_equal(log.n, 2);
     assert_int_equal(log.start[1], 128 * 1000ULL); /* second load after the first */
@@ -269,13 +218,13 @@ static void test_core_regions_collect_their_instructions(void **state)
 {
     (void)state;
     char p[256];
-    assemble("regions",
-             "mark name=\"load\"\n"
-             "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
-             "mark name=\"compute\"\n"
-             "mxu.matmul mxu=0 src=65536 dst=131072 m=256 dtype=bf16\n"
-             "mxu.matmul mxu=0 src=65536 dst=131072 m=256 dtype=bf16 acc=1\n",
-             p, sizeof p);
+    harness_assemble("regions",
+                     "mark name=\"load\"\n"
+                     "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
+                     "mark name=\"compute\"\n"
+                     "mxu.matmul mxu=0 src=65536 dst=131072 m=256 dtype=bf16\n"
+                     "mxu.matmul mxu=0 src=65536 dst=131072 m=256 dtype=bf16 acc=1\n",
+                     p, sizeof p);
     run s;
     err e;
     assert_int_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
@@ -311,7 +260,7 @@ static void test_core_regions_beyond_65535_stay_distinct_and_fast(void **state)
                                 "mark name=\"r%u\"\nv.add src=0 dst=4096 n=64 dtype=bf16\n", i);
     snprintf(text + len, cap - len, "mark name=\"r5\"\nv.add src=0 dst=4096 n=64 dtype=bf16\n");
     char p[256];
-    assemble("manyregions", text, p, sizeof p);
+    harness_assemble("manyregions", text, p, sizeof p);
     free(text);
     run s;
     err e;
@@ -338,11 +287,11 @@ static void test_core_barrier_deadlock_names_the_receive_it_waits_for(void **sta
 {
     (void)state;
     char p[256];
-    assemble("barrier_recv",
-             "nop\n"
-             "ici.recv axis=x dir=+1 bytes=4K vmem=0\n"
-             "sync.barrier\n",
-             p, sizeof p);
+    harness_assemble("barrier_recv",
+                     "nop\n"
+                     "ici.recv axis=x dir=+1 bytes=4K vmem=0\n"
+                     "sync.barrier\n",
+                     p, sizeof p);
     run s;
     err e;
     assert_int_not_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
@@ -356,12 +305,12 @@ static void test_core_repeated_runs_in_one_process_agree(void **state)
 {
     (void)state;
     char p[256];
-    assemble("repeat",
-             "dma.h2v hbm=0 vmem=0 bytes=1M signal=1\n"
-             "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 wait=1\n"
-             "mxu.matmul mxu=0 src=65536 dst=131072 m=1024 dtype=bf16\n"
-             "dma.v2h hbm=0x100000 vmem=131072 bytes=512K\n",
-             p, sizeof p);
+    harness_assemble("repeat",
+                     "dma.h2v hbm=0 vmem=0 bytes=1M signal=1\n"
+                     "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 wait=1\n"
+                     "mxu.matmul mxu=0 src=65536 dst=131072 m=1024 dtype=bf16\n"
+                     "dma.v2h hbm=0x100000 vmem=131072 bytes=512K\n",
+                     p, sizeof p);
     uint64_t first = 0;
     for (int i = 0; i < 3; i++) {
         run s;
@@ -384,12 +333,12 @@ static void test_core_report_lists_every_unit_of_a_128_mxu_chip(void **state)
 {
     (void)state;
     char p[256];
-    assemble("many",
-             "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
-             "mxu.ldw mxu=127 vmem=0 k=128 n=128 dtype=bf16\n"
-             "mxu.matmul mxu=0 src=65536 dst=131072 m=640 dtype=bf16\n"
-             "mxu.matmul mxu=127 src=65536 dst=1048576 m=640 dtype=bf16\n",
-             p, sizeof p);
+    harness_assemble("many",
+                     "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
+                     "mxu.ldw mxu=127 vmem=0 k=128 n=128 dtype=bf16\n"
+                     "mxu.matmul mxu=0 src=65536 dst=131072 m=640 dtype=bf16\n"
+                     "mxu.matmul mxu=127 src=65536 dst=1048576 m=640 dtype=bf16\n",
+                     p, sizeof p);
     const char *ovr[] = {"chip.cores=16", "mxu.count=8"};
     run s;
     err e;
@@ -405,9 +354,9 @@ static void test_core_report_lists_every_unit_of_a_128_mxu_chip(void **state)
     assert_float_equal(s.rep.mxu_util, 2.0 * 640 / 1023 / 128, 1e-12);
 
     char jp[128], cp[128], tp[128], line[512];
-    snprintf(jp, sizeof jp, "%s/many.json", dir);
-    snprintf(cp, sizeof cp, "%s/many.csv", dir);
-    snprintf(tp, sizeof tp, "%s/many.txt", dir);
+    harness_path("many.json", jp, sizeof jp);
+    harness_path("many.csv", cp, sizeof cp);
+    harness_path("many.txt", tp, sizeof tp);
     assert_int_equal(report_json(&s.rep, jp, &e), 0);
     assert_int_equal(report_csv(&s.rep, cp, &e), 0);
     FILE *t = fopen(tp, "w");
@@ -454,7 +403,7 @@ static void test_core_select_operand_past_the_last_unit_is_an_error(void **state
 {
     (void)state;
     char p[256];
-    assemble("past", "mxu.ldw mxu=4 vmem=0 k=128 n=128 dtype=bf16\n", p, sizeof p);
+    harness_assemble("past", "mxu.ldw mxu=4 vmem=0 k=128 n=128 dtype=bf16\n", p, sizeof p);
     run s;
     err e;
     assert_int_not_equal(run_t(&s, p, NULL, 0, NULL, &e), 0);
@@ -494,6 +443,38 @@ static void test_core_unit_table_must_serve_every_isa_class_once(void **state)
     assert_non_null(strstr(e.msg, "operand 'nosuch'"));
 }
 
+static void test_core_unit_kind_of_group_needs_the_index(void **state)
+{
+    (void)state;
+    assert_ptr_equal(unit_kind_of_group("ici0"), unit_kind_find("ici"));
+    assert_ptr_equal(unit_kind_of_group("mxu127"), unit_kind_find("mxu"));
+    assert_null(unit_kind_of_group("ici")); /* the network's group, not a unit */
+    assert_null(unit_kind_of_group("hbm"));
+    assert_null(unit_kind_of_group("mxu1x"));
+}
+
+static void test_core_unit_ring_grow_keeps_fifo_order(void **state)
+{
+    (void)state;
+    unsigned cap = 4, head = 2;
+    uint64_t *r = malloc(cap * sizeof *r);
+    assert_non_null(r);
+    for (unsigned i = 0; i < 4; i++)
+        r[(head + i) % cap] = 10 + i; /* oldest at slot 2, wrapped */
+    r = unit_ring_grow(r, &cap, &head, 4, sizeof *r, 4);
+    assert_non_null(r);
+    assert_int_equal(cap, 8);
+    assert_int_equal(head, 0);
+    for (unsigned i = 0; i < 4; i++)
+        assert_int_equal(r[i], 10 + i);
+    free(r);
+    unsigned cap0 = 0, head0 = 0;
+    r = unit_ring_grow(NULL, &cap0, &head0, 0, sizeof *r, 4);
+    assert_non_null(r);
+    assert_int_equal(cap0, 4);
+    free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -514,6 +495,8 @@ int main(void)
         cmocka_unit_test(test_core_report_lists_every_unit_of_a_128_mxu_chip),
         cmocka_unit_test(test_core_select_operand_past_the_last_unit_is_an_error),
         cmocka_unit_test(test_core_unit_table_must_serve_every_isa_class_once),
+        cmocka_unit_test(test_core_unit_kind_of_group_needs_the_index),
+        cmocka_unit_test(test_core_unit_ring_grow_keeps_fifo_order),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, harness_dir_setup, harness_dir_teardown);
 }

@@ -24,8 +24,7 @@
 #define TRACES TPUSIM_SOURCE_DIR "/traces/"
 #define V7     TPUSIM_SOURCE_DIR "/configs/v7.yaml"
 
-#define TMPDIR_NAME "determinism"
-#include "tmpdir.h"
+#include "harness.h"
 
 /* Next line of f that is not one of the provenance's wall-clock lines ("started_utc",
  * "wall_s": the only bytes that differ between runs of the same inputs) or its command line
@@ -97,9 +96,9 @@ static void test_runs_after_other_simulations_give_identical_json(void **state)
 {
     (void)state;
     char a[300], b[300], x[300];
-    tpath(a, sizeof a, "run-a.json");
-    tpath(b, sizeof b, "run-b.json");
-    tpath(x, sizeof x, "other.json");
+    harness_path("run-a.json", a, sizeof a);
+    harness_path("run-b.json", b, sizeof b);
+    harness_path("other.json", x, sizeof x);
     run_json(V7, TRACES "llm-tiny-train.tpt", a);
     /* Move the process-wide clock on: a long run, a pod estimate and a generator run. */
     run_json(V7, TRACES "llm-tiny-decode.tpt", x);
@@ -112,11 +111,11 @@ static void test_pod_estimates_repeat_byte_for_byte_in_one_process(void **state)
 {
     (void)state;
     char a[300], b[300], fa[300], fb[300], x[300];
-    tpath(a, sizeof a, "pod-a.json");
-    tpath(b, sizeof b, "pod-b.json");
-    tpath(fa, sizeof fa, "full-a.json");
-    tpath(fb, sizeof fb, "full-b.json");
-    tpath(x, sizeof x, "other2.json");
+    harness_path("pod-a.json", a, sizeof a);
+    harness_path("pod-b.json", b, sizeof b);
+    harness_path("full-a.json", fa, sizeof fa);
+    harness_path("full-b.json", fb, sizeof fb);
+    harness_path("other2.json", x, sizeof x);
     pod_json("symmetric", "4x4x4", TRACES "llm-tiny-train.tpt", a);
     pod_json("full", "2x2x2", TRACES "llm-tiny-train.tpt", fa);
     run_json(V7, TRACES "attention-small.tpt", x);
@@ -130,9 +129,9 @@ static void test_generated_traces_repeat_byte_for_byte_in_one_process(void **sta
 {
     (void)state;
     char a[300], b[300], x[300];
-    tpath(a, sizeof a, "gen.tpt");
-    tpath(b, sizeof b, "gen-first.tpt");
-    tpath(x, sizeof x, "other3.json");
+    harness_path("gen.tpt", a, sizeof a);
+    harness_path("gen-first.tpt", b, sizeof b);
+    harness_path("other3.json", x, sizeof x);
     /* The same -o both times: the trace's note records the command line. */
     gen_trace(a);
     assert_int_equal(rename(a, b), 0);
@@ -148,5 +147,5 @@ int main(void)
         cmocka_unit_test(test_pod_estimates_repeat_byte_for_byte_in_one_process),
         cmocka_unit_test(test_generated_traces_repeat_byte_for_byte_in_one_process),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return cmocka_run_group_tests(tests, harness_dir_setup, harness_dir_teardown);
 }

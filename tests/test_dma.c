@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "harness.h"
 #include "hbm.h"
 #include "kernel.h"
 #include "stats.h"
@@ -16,94 +17,18 @@
 #include "units.h"
 #include "vmem.h"
 
-#define KiB  1024ULL
-#define MiB  (1024ULL * 1024ULL)
-#define MAXI 16
+#define KiB 1024ULL
+#define MiB (1024ULL * 1024ULL)
 
-/* A fake core: an in-order list of DMA instructions issued while the unit accepts them,
- * completion times recorded per instruction (token = index). */
-typedef struct host {
-    cfg c;
-    unit_env env;
-    unit *u;
-    isa_insn in[MAXI];
-    unsigned n, next;
-    uint64_t start[MAXI], done[MAXI];
-    unsigned ndone, wakes;
-} host;
-
-static void host_pump(host *h)
+static void dma_add(harness *h, int write, uint64_t hbm, uint64_t bytes, uint64_t stride,
+                    uint64_t block)
 {
-    while (h->next < h->n && unit_can_start(h->u, &h->in[h->next])) {
-        h->start[h->next] = kern_now();
-        unit_start(h->u, &h->in[h->next], h->next);
-        h->next++;
-    }
-}
-
-static void host_done(void *ctx, unit *u, uint32_t token)
-{
-    host *h = ctx;
-    assert_ptr_equal(u, h->u);
-    assert_true(token < h->n);
-    h->done[token] = kern_now();
-    h->ndone++;
-    host_pump(h);
-}
-
-static void host_wake(void *ctx, unit *u)
-{
-    host *h = ctx;
-    assert_ptr_equal(u, h->u);
-    h->wakes++;
-    host_pump(h);
-}
-
-static void host_init(host *h, const cfg *c)
-{
-    memset(h, 0, sizeof *h);
-    h->c = *c;
-    kern_begin();
-    h->env = (unit_env){
-        .cfg = &h->c,
-        .cycle_ps = 1000.0 / h->c.chip_clock_ghz,
-        .hbm = hbm_new(&h->c, NULL),
-        .vmem = vmem_new(&h->c, NULL),
-        .host = h,
-        .done = host_done,
-        .wake = host_wake,
-    };
-    err e;
-    h->u = unit_new(&dma_ops, &h->env, 0, &e);
-    assert_non_null(h->u);
-}
-
-static void host_fini(host *h)
-{
-    unit_free(h->u);
-    hbm_free(h->env.hbm);
-    vmem_free(h->env.vmem);
-}
-
-static void host_add(host *h, int write, uint64_t hbm, uint64_t bytes, uint64_t stride,
-                     uint64_t block)
-{
-    assert_true(h->n < MAXI);
-    isa_insn *in = &h->in[h->n++];
-    memset(in, 0, sizeof *in);
-    in->op = write ? ISA_OP_DMA_V2H : ISA_OP_DMA_H2V;
+    isa_insn *in = harness_add(h, write ? ISA_OP_DMA_V2H : ISA_OP_DMA_H2V);
     in->arg[ISA_DMA_HBM] = hbm;
     in->arg[ISA_DMA_VMEM] = 0;
     in->arg[ISA_DMA_BYTES] = bytes;
     in->arg[ISA_DMA_STRIDE] = stride;
     in->arg[ISA_DMA_BLOCK] = block;
-}
-
-static void host_run(host *h)
-{
-    host_pump(h);
-    assert_int_equal(kern_run(KERN_FOREVER), 0);
-    assert_int_equal(h->ndone, h->n);
 }
 
 static void cfg_test(cfg *c)
@@ -115,12 +40,12 @@ static void cfg_test(cfg *c)
 /* Time of one transfer of `bytes` alone on `c`. */
 static uint64_t one_transfer(const cfg *c, uint64_t bytes)
 {
-    host h;
-    host_init(&h, c);
-    host_add(&h, 0, 0, bytes, 0, 0);
-    host_run(&h);
+    harness h;
+    harness_init(&h, c, &dma_ops, HARNESS_HBM);
+    dma_add(&h, 0, 0, bytes, 0, 0);
+    harness_run(&h);
     uint64_t t = h.done[0];
-    host_fini(&h);
+    harness_fini(&h);
     return t;
 }
 
@@ -138,15 +63,15 @@ static void test_dma_time_is_latency_plus_hbm_time(void **state)
         expect = t > expect ? t : expect;
     }
     hbm_free(ref);
-    host h;
-    host_init(&h, &c);
-    host_add(&h, 0, 4 * MiB, 256 * KiB, 0, 0);
-    host_run(&h);
+    harness h;
+    harness_init(&h, &c, &dma_ops, HARNESS_HBM);
+    dma_add(&h, 0, 4 * MiB, 256 * KiB, 0, 0);
+    harness_run(&h);
     assert_int_equal(h.done[0], expect);
     assert_int_equal(h.u->busy_ps, expect);
     assert_int_equal(h.u->insns, 1);
     assert_int_equal(h.u->stall_vmem_ps, 0);
-    host_fini(&h);
+    harness_fini(&h);
 }
 
 static void test_dma_two_engines_share_hbm_bandwidth(void **state)
@@ -156,11 +81,11 @@ static void test_dma_two_engines_share_hbm_bandwidth(void **state)
     cfg_test(&c);
     c.dma_engines = 2;
     uint64_t t8 = one_transfer(&c, 8 * MiB), t16 = one_transfer(&c, 16 * MiB);
-    host h;
-    host_init(&h, &c);
-    host_add(&h, 0, 0, 8 * MiB, 0, 0);
-    host_add(&h, 0, 64 * MiB, 8 * MiB, 0, 0);
-    host_run(&h);
+    harness h;
+    harness_init(&h, &c, &dma_ops, HARNESS_HBM);
+    dma_add(&h, 0, 0, 8 * MiB, 0, 0);
+    dma_add(&h, 0, 64 * MiB, 8 * MiB, 0, 0);
+    harness_run(&h);
     assert_int_equal(h.start[1], 0); /* both engines started at once */
     uint64_t end = h.done[0] > h.done[1] ? h.done[0] : h.done[1];
     /* Together they take about as long as one double-size transfer, not as one. */
@@ -168,7 +93,7 @@ static void test_dma_two_engines_share_hbm_bandwidth(void **state)
     assert_true(end > t8 * 18 / 10);
     assert_true(h.done[0] > t8 * 15 / 10 && h.done[1] > t8 * 15 / 10);
     assert_int_equal(h.u->busy_ps, end);
-    host_fini(&h);
+    harness_fini(&h);
 }
 
 static void test_dma_one_engine_serialises(void **state)
@@ -178,17 +103,17 @@ static void test_dma_one_engine_serialises(void **state)
     cfg_test(&c);
     c.dma_engines = 1;
     uint64_t t8 = one_transfer(&c, 8 * MiB);
-    host h;
-    host_init(&h, &c);
-    host_add(&h, 0, 0, 8 * MiB, 0, 0);
-    host_add(&h, 0, 64 * MiB, 8 * MiB, 0, 0);
-    host_run(&h);
+    harness h;
+    harness_init(&h, &c, &dma_ops, HARNESS_HBM);
+    dma_add(&h, 0, 0, 8 * MiB, 0, 0);
+    dma_add(&h, 0, 64 * MiB, 8 * MiB, 0, 0);
+    harness_run(&h);
     assert_int_equal(h.done[0], t8);
     assert_int_equal(h.start[1], t8); /* waited for the engine */
     assert_true(h.wakes >= 1);
     uint64_t second = h.done[1] - h.start[1];
     assert_true(second > t8 * 98 / 100 && second < t8 * 102 / 100);
-    host_fini(&h);
+    harness_fini(&h);
 }
 
 static void test_dma_strided_small_blocks_slower_than_contiguous(void **state)
@@ -197,17 +122,17 @@ static void test_dma_strided_small_blocks_slower_than_contiguous(void **state)
     cfg c;
     cfg_test(&c);
     uint64_t contiguous = one_transfer(&c, 1 * MiB);
-    host h;
-    host_init(&h, &c);
+    harness h;
+    harness_init(&h, &c, &dma_ops, HARNESS_HBM);
     /* 64-byte blocks 4 KiB apart: every block lands on 1 of 4 pseudo-channels. */
-    host_add(&h, 0, 0, 1 * MiB, 4 * KiB, 64);
-    host_run(&h);
+    dma_add(&h, 0, 0, 1 * MiB, 4 * KiB, 64);
+    harness_run(&h);
     assert_true(h.done[0] > 4 * contiguous);
     stats_reg *r = stats_new(NULL);
     unit_register_stats(h.u, r);
     assert_int_equal(stats_get(r, "dma0", "hbm_requests", -1), 1 * MiB / 64);
     stats_free(r);
-    host_fini(&h);
+    harness_fini(&h);
 }
 
 static void test_dma_stride_equal_to_block_is_contiguous(void **state)
@@ -216,12 +141,12 @@ static void test_dma_stride_equal_to_block_is_contiguous(void **state)
     cfg c;
     cfg_test(&c);
     uint64_t contiguous = one_transfer(&c, 1 * MiB);
-    host h;
-    host_init(&h, &c);
-    host_add(&h, 0, 0, 1 * MiB, 256, 256);
-    host_run(&h);
+    harness h;
+    harness_init(&h, &c, &dma_ops, HARNESS_HBM);
+    dma_add(&h, 0, 0, 1 * MiB, 256, 256);
+    harness_run(&h);
     assert_int_equal(h.done[0], contiguous);
-    host_fini(&h);
+    harness_fini(&h);
 }
 
 static void test_dma_bytes_counters_are_exact(void **state)
@@ -229,12 +154,12 @@ static void test_dma_bytes_counters_are_exact(void **state)
     (void)state;
     cfg c;
     cfg_test(&c);
-    host h;
-    host_init(&h, &c);
-    host_add(&h, 0, 0, 1000003, 0, 0);         /* not a multiple of the chunk */
-    host_add(&h, 1, 32 * MiB, 777777, 0, 0);   /* a write */
-    host_add(&h, 0, 64 * MiB, 1000, 4096, 64); /* strided, last block 40 bytes */
-    host_run(&h);
+    harness h;
+    harness_init(&h, &c, &dma_ops, HARNESS_HBM);
+    dma_add(&h, 0, 0, 1000003, 0, 0);         /* not a multiple of the chunk */
+    dma_add(&h, 1, 32 * MiB, 777777, 0, 0);   /* a write */
+    dma_add(&h, 0, 64 * MiB, 1000, 4096, 64); /* strided, last block 40 bytes */
+    harness_run(&h);
     stats_reg *r = stats_new(NULL);
     unit_register_stats(h.u, r);
     hbm_register_stats(h.env.hbm, r);
@@ -248,7 +173,7 @@ static void test_dma_bytes_counters_are_exact(void **state)
     assert_int_equal(stats_get(r, "dma0", "chunks", -1), 16 + 12 + 1);
     assert_int_equal(vmem_bytes(h.env.vmem), 1000003 + 777777 + 1000);
     stats_free(r);
-    host_fini(&h);
+    harness_fini(&h);
 }
 
 static void test_dma_hbm_stall_is_time_beyond_peak(void **state)
@@ -256,16 +181,16 @@ static void test_dma_hbm_stall_is_time_beyond_peak(void **state)
     (void)state;
     cfg c;
     cfg_test(&c);
-    host h;
-    host_init(&h, &c);
-    host_add(&h, 0, 0, 16 * MiB, 0, 0);
-    host_run(&h);
+    harness h;
+    harness_init(&h, &c, &dma_ops, HARNESS_HBM);
+    dma_add(&h, 0, 0, 16 * MiB, 0, 0);
+    harness_run(&h);
     double ideal = (double)(16 * MiB) / hbm_peak_bytes_per_ps(h.env.hbm);
     double expect = (double)(h.done[0] - 100000) - ideal;
     assert_true(expect > 0);
     assert_true((double)h.u->stall_hbm_ps > expect - 2 && (double)h.u->stall_hbm_ps < expect + 2);
     assert_int_equal(h.u->stall_vmem_ps, 0);
-    host_fini(&h);
+    harness_fini(&h);
 }
 
 static void test_dma_slow_vmem_limits_and_is_charged_to_vmem(void **state)
@@ -274,17 +199,17 @@ static void test_dma_slow_vmem_limits_and_is_charged_to_vmem(void **state)
     cfg c;
     cfg_test(&c);
     c.vmem_bytes_per_cycle = 64; /* 64 GB/s at 1 GHz, far below HBM */
-    host h;
-    host_init(&h, &c);
-    host_add(&h, 0, 0, 4 * MiB, 0, 0);
-    host_run(&h);
+    harness h;
+    harness_init(&h, &c, &dma_ops, HARNESS_HBM);
+    dma_add(&h, 0, 0, 4 * MiB, 0, 0);
+    harness_run(&h);
     /* 4 chunks in flight each get a quarter of 64 B/ps... of 64 B/ns: 4 MiB at 64 GB/s. */
     double vmem_ps = (double)(4 * MiB) / 0.064;
     double t = (double)(h.done[0] - 100000);
     assert_true(t > vmem_ps * 0.99 && t < vmem_ps * 1.05);
     assert_true(h.u->stall_vmem_ps > (uint64_t)(t * 0.9));
     assert_true(h.u->stall_hbm_ps < (uint64_t)(t * 0.1));
-    host_fini(&h);
+    harness_fini(&h);
 }
 
 static void test_dma_can_start_only_while_an_engine_is_idle(void **state)
@@ -293,17 +218,17 @@ static void test_dma_can_start_only_while_an_engine_is_idle(void **state)
     cfg c;
     cfg_test(&c);
     c.dma_engines = 3;
-    host h;
-    host_init(&h, &c);
+    harness h;
+    harness_init(&h, &c, &dma_ops, HARNESS_HBM);
     for (int i = 0; i < 5; i++)
-        host_add(&h, 0, (uint64_t)i * MiB, 64 * KiB, 0, 0);
-    host_pump(&h);
+        dma_add(&h, 0, (uint64_t)i * MiB, 64 * KiB, 0, 0);
+    harness_pump(&h);
     assert_int_equal(h.next, 3);
     assert_false(unit_can_start(h.u, &h.in[3]));
     assert_int_equal(kern_run(KERN_FOREVER), 0);
     assert_int_equal(h.ndone, 5);
     assert_true(h.start[3] > 0 && h.start[4] > 0);
-    host_fini(&h);
+    harness_fini(&h);
 }
 
 int main(void)

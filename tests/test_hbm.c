@@ -478,6 +478,105 @@ static void test_hbm_strided_access_equals_block_by_block(void **state)
     check_strided_equals_blocks(&c, 0, 100, 300, 777, 20);
 }
 
+/* A small deterministic generator (xorshift64*), so a failing case replays. */
+static uint64_t rnd(uint64_t *s)
+{
+    *s ^= *s >> 12;
+    *s ^= *s << 25;
+    *s ^= *s >> 27;
+    return *s * 2685821657736338717ULL;
+}
+
+/* Random strided transfers on random geometries, against one hbm_access per block: both
+ * models see the same sequence (random directions, issue times that overlap, jump past
+ * refreshes or sit idle, and now and then an unrelated access in between), so the closed
+ * forms of hbm.c (followers in a row, bank cycles across rows, granule walks) are checked
+ * from every bank state the walk itself can reach: completion times and every counter. */
+static void test_hbm_random_strided_transfers_equal_block_by_block(void **state)
+{
+    (void)state;
+    uint64_t seed = 0x9e3779b97f4a7c15ULL;
+    for (int geo = 0; geo < 24; geo++) {
+        cfg c;
+        if (geo % 2)
+            cfg_v7like(&c);
+        else
+            cfg_defaults(&c);
+        if (geo % 3 == 2) { /* non-power-of-two geometry */
+            c.hbm_channels = 3 + rnd(&seed) % 5;
+            c.hbm_banks = 3 + rnd(&seed) % 14;
+            c.hbm_interleave_bytes = 128 * (1 + rnd(&seed) % 4);
+            c.hbm_row_bytes = c.hbm_interleave_bytes * (1 + rnd(&seed) % 6);
+        } else if (geo % 4 == 3) { /* short refresh interval, slow or fast banks */
+            c.hbm_trefi_ns = 300 + (double)(rnd(&seed) % 3000);
+            c.hbm_tras_ns = 10 + (double)(rnd(&seed) % 60);
+            c.hbm_trp_ns = 5 + (double)(rnd(&seed) % 30);
+        }
+        twins t = twins_new(&c);
+        uint64_t now = 0, G = c.hbm_interleave_bytes, R = c.hbm_row_bytes;
+        uint64_t npc = c.hbm_channels * c.hbm_pseudo_channels;
+        for (int i = 0; i < 150; i++) {
+            uint64_t r = rnd(&seed), block, stride;
+            switch (r % 6) {
+            case 0: /* pieces inside one granule, a few per row */
+                block = 32 * (1 + rnd(&seed) % (G / 32));
+                stride = G * npc * (1 + rnd(&seed) % 3) / (1 + rnd(&seed) % 2);
+                break;
+            case 1: /* one piece per row, rows in a bank cycle */
+                block = G;
+                stride = R * npc * (1 + rnd(&seed) % 5);
+                break;
+            case 2: /* whole granules */
+                block = G * (1 + rnd(&seed) % 16);
+                stride = block + G * (rnd(&seed) % 40);
+                break;
+            case 3: /* a stride of whole granules */
+                block = 32 * (1 + rnd(&seed) % (G / 32));
+                stride = G * (1 + rnd(&seed) % 64);
+                break;
+            case 4: /* anything */
+                block = 1 + rnd(&seed) % (3 * G);
+                stride = block + rnd(&seed) % (4 * R);
+                break;
+            default: /* within one pc: pitch below a row */
+                block = G / 2;
+                stride = G * npc / (1 + rnd(&seed) % 2);
+                break;
+            }
+            if (stride < block)
+                stride = block;
+            uint64_t count = 1 + rnd(&seed) % 600;
+            uint64_t addr = rnd(&seed) % (64 * MiB);
+            int w = rnd(&seed) % 4 == 0;
+            uint64_t ta = hbm_access_strided(t.a, addr, block, stride, count, w, now), tb = now;
+            for (uint64_t k = 0; k < count; k++) {
+                uint64_t e = hbm_access(t.b, addr + k * stride, block, w, now);
+                tb = e > tb ? e : tb;
+            }
+            assert_int_equal(ta, tb);
+            if (rnd(&seed) % 5 == 0) { /* an unrelated access in between */
+                uint64_t a2 = rnd(&seed) % (64 * MiB), n2 = 1 + rnd(&seed) % (8 * G);
+                assert_int_equal(hbm_access(t.a, a2, n2, !w, now),
+                                 hbm_access(t.b, a2, n2, !w, now));
+            }
+            switch (rnd(&seed) % 4) {
+            case 0:
+                break; /* same instant */
+            case 1:
+                now = ta - (ta - now) / 2;
+                break;
+            case 2:
+                now = ta;
+                break;
+            default:
+                now = ta + rnd(&seed) % (4 * (uint64_t)(c.hbm_trefi_ns * 1000.0));
+                break;
+            }
+        }
+        twins_check(&t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -498,6 +597,7 @@ int main(void)
         cmocka_unit_test(test_hbm_peak_matches_config_formula),
         cmocka_unit_test(test_hbm_long_access_equals_granule_by_granule),
         cmocka_unit_test(test_hbm_strided_access_equals_block_by_block),
+        cmocka_unit_test(test_hbm_random_strided_transfers_equal_block_by_block),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

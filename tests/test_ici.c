@@ -88,24 +88,32 @@ static const double BW = 0.05; /* 50 GB/s in bytes/ps */
 
 /* ---- closed forms, uncontended ---- */
 
-static void check_allgather(const char *dims, const char *wrap, unsigned naxes)
+/* A collective over the first naxes axes of dims (4 chips per axis) in both modes, against
+ * `rings` ring passes per axis with the payload shrinking 4x per axis: an all-gather is one
+ * pass per axis (the output growing back to B), an all-reduce two (reduce-scatter x, y, z,
+ * then all-gather back). */
+static void check_rings(ici_kind kind, unsigned rings, const char *dims, const char *wrap,
+                        unsigned naxes)
 {
     cfg c;
     test_cfg(&c, wrap, 50, 1000);
     double B = 48 * MiB;
     unsigned axes = (1u << naxes) - 1;
-    /* all-gather over the last axis first, output growing to B: sum over axes of
-     * ring(p, B / product of the axes gathered later) */
     double want = 0, b = B;
     for (unsigned a = 0; a < naxes; a++) {
-        want += ring_ps(4, strchr(wrap, "xyz"[a]) != NULL, b, HOP, BW);
+        want += rings * ring_ps(4, strchr(wrap, "xyz"[a]) != NULL, b, HOP, BW);
         b /= 4;
     }
     for (int m = 0; m < 2; m++) {
-        uint64_t t = run_op(&c, dims, m ? ICI_MODE_SYMMETRIC : ICI_MODE_FULL, ICI_ALLGATHER, axes,
-                            0, (uint64_t)B, 1);
+        uint64_t t =
+            run_op(&c, dims, m ? ICI_MODE_SYMMETRIC : ICI_MODE_FULL, kind, axes, 0, (uint64_t)B, 1);
         assert_close((double)t, want, 0.01);
     }
+}
+
+static void check_allgather(const char *dims, const char *wrap, unsigned naxes)
+{
+    check_rings(ICI_ALLGATHER, 1, dims, wrap, naxes);
 }
 
 static void test_ici_allgather_matches_ring_closed_form_on_torus_and_mesh(void **state)
@@ -119,21 +127,7 @@ static void test_ici_allgather_matches_ring_closed_form_on_torus_and_mesh(void *
 
 static void check_allreduce(const char *dims, const char *wrap, unsigned naxes)
 {
-    cfg c;
-    test_cfg(&c, wrap, 50, 1000);
-    double B = 48 * MiB;
-    unsigned axes = (1u << naxes) - 1;
-    /* reduce-scatter x, y, z with B shrinking, then all-gather back: twice the sum */
-    double want = 0, b = B;
-    for (unsigned a = 0; a < naxes; a++) {
-        want += 2 * ring_ps(4, strchr(wrap, "xyz"[a]) != NULL, b, HOP, BW);
-        b /= 4;
-    }
-    for (int m = 0; m < 2; m++) {
-        uint64_t t = run_op(&c, dims, m ? ICI_MODE_SYMMETRIC : ICI_MODE_FULL, ICI_ALLREDUCE, axes,
-                            0, (uint64_t)B, 1);
-        assert_close((double)t, want, 0.01);
-    }
+    check_rings(ICI_ALLREDUCE, 2, dims, wrap, naxes);
 }
 
 static void test_ici_allreduce_is_reduce_scatter_then_all_gather_per_axis(void **state)
@@ -372,7 +366,9 @@ static void test_ici_full_barrier_waits_for_the_last_chip(void **state)
     g_bar = 0;
     kern_run(KERN_FOREVER);
     assert_int_equal(g_bar, 4);
-    assert_int_equal(g_bar_t, 4000);
+    /* the last chip arrives at 4000 ps; release 2 (p - 1) hops per axis later, as in
+     * symmetric mode: 2 axes x 2 x 1 hop x 1 us */
+    assert_int_equal(g_bar_t, 4000 + 2 * 2 * 1 * 1000000ull);
     for (unsigned i = 0; i < 4; i++)
         kern_event_free(k[i].ev);
     ici_net_free(n);

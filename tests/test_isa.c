@@ -145,6 +145,18 @@ static void test_isa_dtype_names_and_bits_round_trip(void **state)
     assert_string_equal(isa_unit_name(ISA_UNIT_SYNC), "sync");
 }
 
+static void test_isa_dtype_bytes_rounds_int4_up_and_saturates(void **state)
+{
+    (void)state;
+    assert_int_equal(isa_dtype_bytes(ISA_DT_BF16, 3), 6);
+    assert_int_equal(isa_dtype_bytes(ISA_DT_FP32, 3), 12);
+    assert_int_equal(isa_dtype_bytes(ISA_DT_INT4, 3), 2);
+    assert_int_equal(isa_dtype_bytes(ISA_DT_INT8, 0), 0);
+    assert_true(isa_dtype_bytes(ISA_DT_FP32, UINT64_MAX / 4) == UINT64_MAX);
+    assert_true(isa_dtype_bytes(ISA_DT_INT4, UINT64_MAX) == UINT64_MAX);
+    assert_int_equal(isa_dtype_bytes(ISA_DTYPE_COUNT, 5), 0);
+}
+
 /* A random valid instruction of opcode op: every operand uniform over a random bit width,
  * clamped to its range, so small and huge values (multi-byte varints) both occur. */
 static void random_insn(unsigned op, uint64_t *s, isa_insn *in)
@@ -339,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_isa_nargs_counts_the_listed_operands),
         cmocka_unit_test(test_isa_slot_enums_match_the_table_for_every_family),
         cmocka_unit_test(test_isa_dtype_names_and_bits_round_trip),
+        cmocka_unit_test(test_isa_dtype_bytes_rounds_int4_up_and_saturates),
         cmocka_unit_test(test_isa_encode_decode_round_trips_every_opcode),
         cmocka_unit_test(test_isa_decode_returns_zero_for_every_truncated_prefix),
         cmocka_unit_test(test_isa_decode_rejects_unknown_opcode),

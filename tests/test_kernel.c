@@ -160,6 +160,81 @@ static void test_kernel_freed_events_are_reused_without_stale_callbacks(void **s
     kern_event_free(e2);
 }
 
+/* SystemC's order, which results depend on (kernel.cpp): every timed event of an instant runs
+ * before the delta cycle after it, and a delta cycle's events run last-notified first. */
+typedef struct fan {
+    tag self;
+    kern_event *d1, *d2;
+} fan;
+
+static void fan_out(void *ctx)
+{
+    fan *f = ctx;
+    record(&f->self);
+    kern_notify(f->d1, 0);
+    kern_notify(f->d2, 0);
+    kern_notify(f->d1, 500); /* a pending delta notification stays */
+}
+
+static void test_kernel_delta_cycle_runs_after_the_instant_last_notified_first(void **state)
+{
+    (void)state;
+    rec r = {0};
+    tag b = {&r, 1}, d1 = {&r, 2}, d2 = {&r, 3};
+    kern_begin();
+    fan f = {{&r, 0}, kern_event_new(record, &d1), kern_event_new(record, &d2)};
+    kern_event *ea = kern_event_new(fan_out, &f), *eb = kern_event_new(record, &b);
+    kern_notify(ea, 1000);
+    kern_notify(eb, 1000);
+    assert_int_equal(kern_run(KERN_FOREVER), 0);
+    assert_int_equal(r.n, 4);
+    const int want[4] = {0, 1, 3, 2};
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(r.id[i], want[i]);
+        assert_int_equal(r.t[i], 1000);
+    }
+    kern_event_free(ea);
+    kern_event_free(eb);
+    kern_event_free(f.d1);
+    kern_event_free(f.d2);
+}
+
+/* kern_set_order reverses (or shuffles) the callbacks triggered together; the default is
+ * SystemC's order, restored for the other tests. */
+static void test_kernel_order_knob_reverses_one_instant(void **state)
+{
+    (void)state;
+    rec r = {0};
+    tag g[4] = {{&r, 0}, {&r, 1}, {&r, 2}, {&r, 3}};
+    kern_event *ev[4];
+    int sc[3] = {0};
+    for (int order = KERN_ORDER_SYSTEMC; order <= KERN_ORDER_REVERSE; order++) {
+        r.n = 0;
+        kern_set_order(order, 0);
+        kern_begin();
+        for (int i = 0; i < 4; i++) {
+            ev[i] = kern_event_new(record, &g[i]);
+            kern_notify(ev[i], i == 3 ? 2000 : 1000);
+        }
+        assert_int_equal(kern_run(KERN_FOREVER), 0);
+        assert_int_equal(r.n, 4);
+        int seen = 0;
+        for (int i = 0; i < 3; i++)
+            seen |= 1 << r.id[i];
+        assert_int_equal(seen, 7); /* the instant at 1000 first, whatever its order */
+        assert_int_equal(r.id[3], 3);
+        for (int i = 0; i < 3; i++) {
+            if (order == KERN_ORDER_REVERSE)
+                assert_int_equal(r.id[i], sc[2 - i]);
+            else
+                sc[i] = r.id[i];
+        }
+        for (int i = 0; i < 4; i++)
+            kern_event_free(ev[i]);
+    }
+    kern_set_order(KERN_ORDER_SYSTEMC, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -169,6 +244,8 @@ int main(void)
         cmocka_unit_test(test_kernel_run_stops_at_limit_and_resumes),
         cmocka_unit_test(test_kernel_stop_returns_with_events_pending),
         cmocka_unit_test(test_kernel_freed_events_are_reused_without_stale_callbacks),
+        cmocka_unit_test(test_kernel_delta_cycle_runs_after_the_instant_last_notified_first),
+        cmocka_unit_test(test_kernel_order_knob_reverses_one_instant),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

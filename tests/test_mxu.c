@@ -10,54 +10,14 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "harness.h"
 #include "kernel.h"
 #include "stats.h"
 #include "unit.h"
 #include "units.h"
 #include "vmem.h"
 
-#define MAXI 1024
-#define CYC  1000ULL /* ps per cycle at the 1 GHz default clock */
-
-/* A fake core: one in-order queue of MXU instructions issued while the unit accepts them;
- * start and completion time recorded per instruction (token = index). */
-typedef struct host {
-    cfg c;
-    unit_env env;
-    unit *u;
-    isa_insn in[MAXI];
-    unsigned n, next;
-    uint64_t start[MAXI], done[MAXI];
-    unsigned ndone, wakes;
-} host;
-
-static void host_pump(host *h)
-{
-    while (h->next < h->n && unit_can_start(h->u, &h->in[h->next])) {
-        h->start[h->next] = kern_now();
-        unit_start(h->u, &h->in[h->next], h->next);
-        h->next++;
-    }
-}
-
-static void host_done(void *ctx, unit *u, uint32_t token)
-{
-    host *h = ctx;
-    assert_ptr_equal(u, h->u);
-    assert_true(token < h->n);
-    assert_int_equal(h->done[token], 0);
-    h->done[token] = kern_now();
-    h->ndone++;
-    host_pump(h);
-}
-
-static void host_wake(void *ctx, unit *u)
-{
-    host *h = ctx;
-    assert_ptr_equal(u, h->u);
-    h->wakes++;
-    host_pump(h);
-}
+#define CYC 1000ULL /* ps per cycle at the 1 GHz default clock */
 
 /* Defaults at 1 GHz with an R x C array, bf16 at 1 row/cycle, weight rows at 1/cycle. */
 static void cfg_mxu(cfg *c, uint64_t rows, uint64_t cols, unsigned buffers)
@@ -71,75 +31,29 @@ static void cfg_mxu(cfg *c, uint64_t rows, uint64_t cols, unsigned buffers)
     c->mxu_rate_bf16 = 1;
 }
 
-static host *host_new(const cfg *c)
+static harness *mxu_host(const cfg *c)
 {
-    host *h = calloc(1, sizeof *h);
-    assert_non_null(h);
-    h->c = *c;
-    kern_begin();
-    h->env = (unit_env){
-        .cfg = &h->c,
-        .cycle_ps = cfg_cycle_ps(&h->c),
-        .vmem = vmem_new(&h->c, NULL),
-        .host = h,
-        .done = host_done,
-        .wake = host_wake,
-    };
-    err e;
-    h->u = unit_new(&mxu_ops, &h->env, 0, &e);
-    assert_non_null(h->u);
+    harness *h = harness_new(c, &mxu_ops, 0);
     assert_string_equal(h->u->name, "mxu0");
     return h;
 }
 
-static void host_free(host *h)
+static unsigned ldw(harness *h, uint64_t k, uint64_t n, isa_dtype dt)
 {
-    unit_free(h->u);
-    vmem_free(h->env.vmem);
-    free(h);
-}
-
-static unsigned ldw(host *h, uint64_t k, uint64_t n, isa_dtype dt)
-{
-    assert_true(h->n < MAXI);
-    isa_insn *in = &h->in[h->n];
-    memset(in, 0, sizeof *in);
-    in->op = ISA_OP_MXU_LDW;
+    isa_insn *in = harness_add(h, ISA_OP_MXU_LDW);
     in->arg[ISA_LDW_K] = k;
     in->arg[ISA_LDW_N] = n;
     in->arg[ISA_LDW_DTYPE] = dt;
-    return h->n++;
+    return h->n - 1;
 }
 
-static unsigned matmul(host *h, uint64_t m, isa_dtype dt, int acc)
+static unsigned matmul(harness *h, uint64_t m, isa_dtype dt, int acc)
 {
-    assert_true(h->n < MAXI);
-    isa_insn *in = &h->in[h->n];
-    memset(in, 0, sizeof *in);
-    in->op = ISA_OP_MXU_MATMUL;
+    isa_insn *in = harness_add(h, ISA_OP_MXU_MATMUL);
     in->arg[ISA_MM_M] = m;
     in->arg[ISA_MM_DTYPE] = dt;
     in->arg[ISA_MM_ACC] = (uint64_t)acc;
-    return h->n++;
-}
-
-static void host_run(host *h)
-{
-    host_pump(h);
-    assert_int_equal(kern_run(KERN_FOREVER), 0);
-    assert_int_equal(h->ndone, h->n);
-    assert_int_equal(h->u->insns, h->n);
-}
-
-static double stat(host *h, const char *name)
-{
-    stats_reg *r = stats_new(NULL);
-    unit_register_stats(h->u, r);
-    const stats_entry *e = stats_find(r, h->u->name, name);
-    assert_non_null(e);
-    double v = stats_value(e);
-    stats_free(r);
-    return v;
+    return h->n - 1;
 }
 
 static const uint64_t shapes[][2] = {{128, 128}, {256, 256}, {64, 32}};
@@ -155,19 +69,19 @@ static void test_mxu_ldw_takes_k_over_load_rows_cycles(void **state)
             cfg c;
             cfg_mxu(&c, R, C, 2);
             c.mxu_weight_load_rows = rates[r];
-            host *h = host_new(&c);
+            harness *h = mxu_host(&c);
             uint64_t k = R - 3; /* not a multiple of the rate: rounds up */
             ldw(h, k, C, ISA_DT_BF16);
-            host_run(h);
+            harness_run(h);
             uint64_t cycles = (uint64_t)((double)k / rates[r]);
             if ((double)cycles * rates[r] < (double)k)
                 cycles++;
             assert_int_equal(h->done[0], cycles * CYC);
             assert_int_equal(h->u->busy_ps, 0); /* the streaming port never ran */
             assert_int_equal(h->u->flops, 0);
-            assert_int_equal(stat(h, "load_busy_ps"), cycles * CYC);
-            assert_int_equal(stat(h, "weight_loads"), 1);
-            host_free(h);
+            assert_int_equal(harness_stat(h, "load_busy_ps"), cycles * CYC);
+            assert_int_equal(harness_stat(h, "weight_loads"), 1);
+            harness_free(h);
         }
     }
 }
@@ -180,21 +94,22 @@ static void test_mxu_single_tile_is_k_plus_m_plus_skew(void **state)
         for (unsigned b = 1; b <= 2; b++) {
             cfg c;
             cfg_mxu(&c, R, C, b);
-            host *h = host_new(&c);
+            harness *h = mxu_host(&c);
             uint64_t m = 3 * R + 5;
             ldw(h, R, C, ISA_DT_BF16);
             matmul(h, m, ISA_DT_BF16, 0);
-            host_run(h);
+            harness_run(h);
             assert_int_equal(h->done[0], R * CYC);
             assert_int_equal(h->start[1], R * CYC);
             assert_int_equal(h->done[1], (R + m + R + C - 1) * CYC);
             assert_int_equal(h->u->busy_ps, m * CYC);
             assert_int_equal(h->u->flops, 2 * m * R * C);
             assert_int_equal(h->u->stall_vmem_ps, 0);
-            assert_int_equal(stat(h, "drain_exposed_ps"), (R + C - 1) * CYC);
-            assert_int_equal(stat(h, "stream_cycles"), m);
-            assert_int_equal(stat(h, "weight_wait_ps"), R * CYC); /* matmul waited for ldw */
-            host_free(h);
+            assert_int_equal(harness_stat(h, "drain_exposed_ps"), (R + C - 1) * CYC);
+            assert_int_equal(harness_stat(h, "stream_cycles"), m);
+            assert_int_equal(harness_stat(h, "weight_wait_ps"),
+                             R * CYC); /* matmul waited for ldw */
+            harness_free(h);
         }
     }
 }
@@ -208,22 +123,22 @@ static void test_mxu_one_buffer_serialises_tiles(void **state)
         uint64_t k = R, m = 2 * R;
         cfg c;
         cfg_mxu(&c, R, C, 1);
-        host *h = host_new(&c);
+        harness *h = mxu_host(&c);
         for (unsigned t = 0; t < T; t++) {
             ldw(h, k, C, ISA_DT_BF16);
             matmul(h, m, ISA_DT_BF16, 0);
         }
-        host_run(h);
+        harness_run(h);
         uint64_t tile = k + m + R + C - 1;
         for (unsigned t = 0; t < T; t++) {
             /* each load waits for the previous tile to drain completely */
             assert_int_equal(h->start[2 * t], t * tile * CYC);
             assert_int_equal(h->done[2 * t + 1], (t + 1) * tile * CYC);
         }
-        assert_int_equal(stat(h, "drain_exposed_ps"), T * (R + C - 1) * CYC);
-        assert_int_equal(stat(h, "buffer_wait_ps"), (T - 1) * (m + R + C - 1) * CYC);
+        assert_int_equal(harness_stat(h, "drain_exposed_ps"), T * (R + C - 1) * CYC);
+        assert_int_equal(harness_stat(h, "buffer_wait_ps"), (T - 1) * (m + R + C - 1) * CYC);
         assert_int_equal(h->u->flops, T * 2 * m * k * C);
-        host_free(h);
+        harness_free(h);
     }
 }
 
@@ -238,20 +153,20 @@ static void test_mxu_two_buffers_hide_weight_loads(void **state)
             uint64_t k = R, m = ms[i];
             cfg c;
             cfg_mxu(&c, R, C, 2);
-            host *h = host_new(&c);
+            harness *h = mxu_host(&c);
             for (unsigned t = 0; t < T; t++) {
                 ldw(h, k, C, ISA_DT_BF16);
                 matmul(h, m, ISA_DT_BF16, 0);
             }
-            host_run(h);
+            harness_run(h);
             /* streams run back to back; only the last tile's skew is exposed */
             for (unsigned t = 0; t < T; t++)
                 assert_int_equal(h->start[2 * t + 1], (k + t * m) * CYC);
             assert_int_equal(h->done[2 * T - 1], (k + T * m + R + C - 1) * CYC);
-            assert_int_equal(stat(h, "drain_exposed_ps"), (R + C - 1) * CYC);
-            assert_int_equal(stat(h, "weight_wait_ps"), k * CYC); /* only the first load */
+            assert_int_equal(harness_stat(h, "drain_exposed_ps"), (R + C - 1) * CYC);
+            assert_int_equal(harness_stat(h, "weight_wait_ps"), k * CYC); /* only the first load */
             assert_int_equal(h->u->busy_ps, T * m * CYC);
-            host_free(h);
+            harness_free(h);
         }
     }
 }
@@ -264,19 +179,19 @@ static void test_mxu_two_buffers_short_streams_wait_for_loads(void **state)
     uint64_t R = 128, C = 128, k = 128, m = 40;
     cfg c;
     cfg_mxu(&c, R, C, 2);
-    host *h = host_new(&c);
+    harness *h = mxu_host(&c);
     for (unsigned t = 0; t < T; t++) {
         ldw(h, k, C, ISA_DT_BF16);
         matmul(h, m, ISA_DT_BF16, 0);
     }
-    host_run(h);
+    harness_run(h);
     for (unsigned t = 0; t < T; t++)
         assert_int_equal(h->start[2 * t + 1], (t + 1) * k * CYC);
     assert_int_equal(h->done[2 * T - 1], (T * k + m + R + C - 1) * CYC);
-    assert_int_equal(stat(h, "weight_wait_ps"), (k + (T - 1) * (k - m)) * CYC);
+    assert_int_equal(harness_stat(h, "weight_wait_ps"), (k + (T - 1) * (k - m)) * CYC);
     /* Gaps of k - m < R + C - 1 between streams: each exposes that much of the drain. */
-    assert_int_equal(stat(h, "drain_exposed_ps"), ((T - 1) * (k - m) + R + C - 1) * CYC);
-    host_free(h);
+    assert_int_equal(harness_stat(h, "drain_exposed_ps"), ((T - 1) * (k - m) + R + C - 1) * CYC);
+    harness_free(h);
 }
 
 static void test_mxu_back_to_back_matmuls_overlap_drain(void **state)
@@ -286,20 +201,20 @@ static void test_mxu_back_to_back_matmuls_overlap_drain(void **state)
         uint64_t R = shapes[s][0], C = shapes[s][1];
         cfg c;
         cfg_mxu(&c, R, C, 1);
-        host *h = host_new(&c);
+        harness *h = mxu_host(&c);
         ldw(h, R, C, ISA_DT_BF16);
         const uint64_t ms[] = {7, R, 3};
         for (unsigned i = 0; i < 3; i++)
             matmul(h, ms[i], ISA_DT_BF16, 0);
-        host_run(h);
+        harness_run(h);
         uint64_t t = R;
         for (unsigned i = 0; i < 3; i++) {
             assert_int_equal(h->start[1 + i], t * CYC);
             t += ms[i];
             assert_int_equal(h->done[1 + i], (t + R + C - 1) * CYC);
         }
-        assert_int_equal(stat(h, "drain_exposed_ps"), (R + C - 1) * CYC);
-        host_free(h);
+        assert_int_equal(harness_stat(h, "drain_exposed_ps"), (R + C - 1) * CYC);
+        harness_free(h);
     }
 }
 
@@ -310,17 +225,17 @@ static void test_mxu_many_single_row_matmuls_complete_in_order(void **state)
     uint64_t R = 128, C = 128, N = 600;
     cfg c;
     cfg_mxu(&c, R, C, 2);
-    host *h = host_new(&c);
+    harness *h = mxu_host(&c);
     ldw(h, R, C, ISA_DT_BF16);
     for (uint64_t i = 0; i < N; i++)
         matmul(h, 1, ISA_DT_BF16, 0);
-    host_run(h);
+    harness_run(h);
     for (uint64_t i = 0; i < N; i++)
         assert_int_equal(h->done[1 + i], (R + i + 1 + R + C - 1) * CYC);
     assert_int_equal(h->u->flops, N * 2 * R * C);
     /* Events are per instruction, never per row or cycle. */
     assert_true(kern_event_count() <= 3 * (N + 1));
-    host_free(h);
+    harness_free(h);
 }
 
 static void test_mxu_events_do_not_scale_with_rows(void **state)
@@ -328,13 +243,13 @@ static void test_mxu_events_do_not_scale_with_rows(void **state)
     (void)state;
     cfg c;
     cfg_mxu(&c, 128, 128, 2);
-    host *h = host_new(&c);
+    harness *h = mxu_host(&c);
     ldw(h, 128, 128, ISA_DT_BF16);
     matmul(h, 10000000, ISA_DT_BF16, 0);
-    host_run(h);
+    harness_run(h);
     assert_int_equal(h->done[1], (128 + 10000000 + 255) * CYC);
     assert_true(kern_event_count() <= 6);
-    host_free(h);
+    harness_free(h);
 }
 
 static void test_mxu_partial_tile_wastes_columns(void **state)
@@ -347,16 +262,16 @@ static void test_mxu_partial_tile_wastes_columns(void **state)
     for (unsigned i = 0; i < 2; i++) {
         cfg c;
         cfg_mxu(&c, R, C, 2);
-        host *h = host_new(&c);
+        harness *h = mxu_host(&c);
         ldw(h, kn[i][0], kn[i][1], ISA_DT_BF16);
         matmul(h, m, ISA_DT_BF16, 0);
-        host_run(h);
+        harness_run(h);
         assert_int_equal(h->done[0], kn[i][0] * CYC);
         dur[i] = h->done[1] - h->start[1];
         flops[i] = h->u->flops;
-        util[i] = stat(h, "cell_util");
-        assert_int_equal(stat(h, "util_cells_ps"), kn[i][0] * kn[i][1] * m * CYC);
-        host_free(h);
+        util[i] = harness_stat(h, "cell_util");
+        assert_int_equal(harness_stat(h, "util_cells_ps"), kn[i][0] * kn[i][1] * m * CYC);
+        harness_free(h);
     }
     /* the skew runs through the whole physical array whatever the tile */
     assert_int_equal(dur[0], (m + R + C - 1) * CYC);
@@ -385,15 +300,15 @@ static void test_mxu_datatype_rate_scales_stream(void **state)
         c.mxu_rate_fp8 = 2;
         c.mxu_rate_int4 = 4;
         c.mxu_rate_fp32 = 0.25;
-        host *h = host_new(&c);
+        harness *h = mxu_host(&c);
         ldw(h, 128, 128, cases[i].dt);
         matmul(h, cases[i].m, cases[i].dt, 0);
-        host_run(h);
+        harness_run(h);
         assert_int_equal(h->done[1], (128 + cases[i].s + 255) * CYC);
         assert_int_equal(h->u->busy_ps, cases[i].s * CYC);
-        assert_int_equal(stat(h, "stream_cycles"), cases[i].s);
+        assert_int_equal(harness_stat(h, "stream_cycles"), cases[i].s);
         assert_int_equal(h->u->flops, 2 * cases[i].m * 128 * 128);
-        host_free(h);
+        harness_free(h);
     }
 }
 
@@ -405,16 +320,19 @@ static void test_mxu_low_vmem_bandwidth_bounds_load_and_stream(void **state)
     cfg c;
     cfg_mxu(&c, 128, 128, 2);
     c.vmem_bytes_per_cycle = 64;
-    host *h = host_new(&c);
+    harness *h = mxu_host(&c);
     ldw(h, 128, 128, ISA_DT_BF16);
     matmul(h, 128, ISA_DT_BF16, 0);
-    host_run(h);
+    harness_run(h);
     assert_int_equal(h->done[0], 512 * CYC);
     assert_int_equal(h->done[1], (512 + 1536 + 255) * CYC);
     assert_int_equal(h->u->busy_ps, 1536 * CYC);
-    assert_int_equal(h->u->stall_vmem_ps, ((512 - 128) + (1536 - 128)) * CYC);
+    /* the stream's stall is part of busy_ps; the load's is the load path's own */
+    assert_int_equal(h->u->stall_vmem_ps, (1536 - 128) * CYC);
+    assert_int_equal(harness_stat(h, "load_stall_vmem_ps"), (512 - 128) * CYC);
+    assert_int_equal(harness_stat(h, "load_busy_ps"), 512 * CYC);
     assert_int_equal(vmem_bytes(h->env.vmem), 32768 + 98304);
-    host_free(h);
+    harness_free(h);
 }
 
 static void test_mxu_accumulate_reads_the_results_too(void **state)
@@ -424,13 +342,13 @@ static void test_mxu_accumulate_reads_the_results_too(void **state)
     cfg c;
     cfg_mxu(&c, 128, 128, 2);
     c.vmem_bytes_per_cycle = 64;
-    host *h = host_new(&c);
+    harness *h = mxu_host(&c);
     ldw(h, 128, 128, ISA_DT_BF16);
     matmul(h, 128, ISA_DT_BF16, 1);
-    host_run(h);
+    harness_run(h);
     assert_int_equal(h->done[1], (512 + 2560 + 255) * CYC);
     assert_int_equal(vmem_bytes(h->env.vmem), 32768 + 163840);
-    host_free(h);
+    harness_free(h);
 }
 
 static void test_mxu_load_overlapping_stream_shares_vmem(void **state)
@@ -442,17 +360,17 @@ static void test_mxu_load_overlapping_stream_shares_vmem(void **state)
     cfg c;
     cfg_mxu(&c, 128, 128, 2);
     c.vmem_bytes_per_cycle = 256;
-    host *h = host_new(&c);
+    harness *h = mxu_host(&c);
     ldw(h, 128, 128, ISA_DT_BF16);
     matmul(h, 128, ISA_DT_BF16, 0);
     ldw(h, 128, 128, ISA_DT_BF16);
-    host_run(h);
+    harness_run(h);
     assert_int_equal(h->done[0], 128 * CYC);
     assert_int_equal(h->start[1], 128 * CYC);
     assert_int_equal(h->done[1], (128 + 384 + 255) * CYC);
     assert_int_equal(h->start[2], 128 * CYC);
     assert_int_equal(h->done[2], (128 + 256) * CYC);
-    host_free(h);
+    harness_free(h);
 }
 
 static void test_mxu_clock_scales_times(void **state)
@@ -461,12 +379,12 @@ static void test_mxu_clock_scales_times(void **state)
     cfg c;
     cfg_mxu(&c, 128, 128, 2);
     c.chip_clock_ghz = 2.0; /* 500 ps per cycle */
-    host *h = host_new(&c);
+    harness *h = mxu_host(&c);
     ldw(h, 128, 128, ISA_DT_BF16);
     matmul(h, 1000, ISA_DT_BF16, 0);
-    host_run(h);
+    harness_run(h);
     assert_int_equal(h->done[1], (128 + 1000 + 255) * 500);
-    host_free(h);
+    harness_free(h);
 }
 
 static void test_mxu_ldw_refused_while_load_path_busy_then_woken(void **state)
@@ -474,23 +392,18 @@ static void test_mxu_ldw_refused_while_load_path_busy_then_woken(void **state)
     (void)state;
     cfg c;
     cfg_mxu(&c, 128, 128, 2);
-    host *h = host_new(&c);
+    harness *h = mxu_host(&c);
     ldw(h, 128, 128, ISA_DT_BF16);
     ldw(h, 100, 128, ISA_DT_BF16);
-    host_pump(h);
+    harness_pump(h);
     assert_int_equal(h->next, 1); /* the second ldw was refused */
     assert_false(unit_can_start(h->u, &h->in[1]));
     assert_int_equal(kern_run(KERN_FOREVER), 0);
     assert_int_equal(h->start[1], 128 * CYC);
     assert_int_equal(h->done[1], 228 * CYC);
-    assert_int_equal(stat(h, "weight_loads"), 2);
-    assert_int_equal(stat(h, "matmuls"), 0);
-    host_free(h);
-}
-
-static void pump_event(void *ctx)
-{
-    host_pump(ctx);
+    assert_int_equal(harness_stat(h, "weight_loads"), 2);
+    assert_int_equal(harness_stat(h, "matmuls"), 0);
+    harness_free(h);
 }
 
 static void test_mxu_releases_vmem_before_next_op_at_same_time(void **state)
@@ -502,17 +415,17 @@ static void test_mxu_releases_vmem_before_next_op_at_same_time(void **state)
     cfg c;
     cfg_mxu(&c, 128, 128, 2);
     c.vmem_bytes_per_cycle = 64;
-    host *h = host_new(&c);
-    kern_event *other = kern_event_new(pump_event, h);
+    harness *h = mxu_host(&c);
+    kern_event *other = kern_event_new(harness_pump_event, h);
     kern_notify_at(other, 512 * CYC);
     ldw(h, 128, 128, ISA_DT_BF16);
     matmul(h, 128, ISA_DT_BF16, 0);
-    host_run(h);
+    harness_run(h);
     assert_int_equal(h->done[0], 512 * CYC);
     assert_int_equal(h->start[1], 512 * CYC);
     assert_int_equal(h->done[1], (512 + 1536 + 255) * CYC);
     kern_event_free(other);
-    host_free(h);
+    harness_free(h);
 }
 
 int main(void)

@@ -141,10 +141,27 @@ static void test_progress_fanout_calls_each_observer_with_its_ctx(void **state)
     assert_int_equal(progress_fanout_add(&f, count0, NULL), -1);
 }
 
-static void test_progress_trace_count_of_missing_file_is_zero(void **state)
+/* The total arrives from the replay's reader (sim_hooks.start), not from a second open. */
+static void test_progress_start_sets_the_total(void **state)
 {
     (void)state;
-    assert_int_equal(progress_trace_count("/nonexistent/x.tpt"), 0);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    double t = 0;
+    progress *p = progress_new(out, 0, 1, NULL);
+    progress_set_clock(p, fake_now, &t);
+    progress_start(p, 2 * PROGRESS_CHECK_EVERY);
+    t = 1;
+    feed(p, PROGRESS_CHECK_EVERY);
+    progress_start(p, UINT64_MAX); /* unknown: no percentage from here on */
+    t = 2;
+    feed(p, PROGRESS_CHECK_EVERY);
+    progress_free(p);
+    fclose(out);
+    assert_non_null(strstr(buf, "(50.0%)"));
+    assert_null(strstr(buf, "(100.0%)"));
+    free(buf);
 }
 
 static void test_progress_complete_ends_at_100_percent(void **state)
@@ -178,7 +195,7 @@ int main(void)
         cmocka_unit_test(test_progress_unknown_total_has_no_percentage),
         cmocka_unit_test(test_progress_finish_without_draw_prints_nothing),
         cmocka_unit_test(test_progress_fanout_calls_each_observer_with_its_ctx),
-        cmocka_unit_test(test_progress_trace_count_of_missing_file_is_zero),
+        cmocka_unit_test(test_progress_start_sets_the_total),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

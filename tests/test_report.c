@@ -14,29 +14,7 @@
 #include "report.h"
 #include "run.h"
 
-#define TMPDIR_NAME "report"
-#include "tmpdir.h"
-
-/* The whole file as a NUL-terminated string (caller frees). */
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    char *buf = NULL;
-    size_t len = 0, cap = 0, n;
-    do {
-        if (len + 4096 + 1 > cap) {
-            cap = 2 * cap + 4096 + 1;
-            buf = realloc(buf, cap);
-            assert_non_null(buf);
-        }
-        n = fread(buf + len, 1, cap - len - 1, f);
-        len += n;
-    } while (n);
-    fclose(f);
-    buf[len] = '\0';
-    return buf;
-}
+#include "harness.h"
 
 /* 100 hours of simulated time is 3.6e17 ps; its 75 hours of compute are above 2^64 / 100 ps
  * (51 h): the old uint64 arithmetic (100 * part / total) wrapped, printing 24.5% for a run
@@ -77,10 +55,10 @@ static void test_report_csv_quotes_fields_per_rfc4180(void **state)
     r.regions = g;
     r.nregions = 3;
     char path[300];
-    tpath(path, sizeof path, "q.csv");
+    harness_path("q.csv", path, sizeof path);
     err e;
     assert_int_equal(report_csv(&r, path, &e), 0);
-    char *csv = slurp(path);
+    char *csv = harness_slurp(path, NULL);
     assert_non_null(strstr(csv, "\ntotal,\"v7, \"\"big\"\"\",chip,"));
     assert_non_null(strstr(csv, "\nunit,mxu0,mxu,"));
     assert_non_null(strstr(csv, "\nregion,\"plain\",region,"));
@@ -100,9 +78,9 @@ static void test_report_json_counters_are_exact_integers(void **state)
                   TPUSIM_SOURCE_DIR "/traces/attention-small.tpt", NULL, &e))
         fail_msg("run: %s", e.msg);
     char path[300];
-    tpath(path, sizeof path, "c.json");
+    harness_path("c.json", path, sizeof path);
     assert_int_equal(report_json(&s.rep, path, &e), 0);
-    char *json = slurp(path);
+    char *json = harness_slurp(path, NULL);
     unsigned big = 0;
     for (size_t i = 0; i < stats_count(s.rep.stats); i++) {
         const stats_entry *c = stats_at(s.rep.stats, i);
@@ -130,5 +108,5 @@ int main(void)
         cmocka_unit_test(test_report_csv_quotes_fields_per_rfc4180),
         cmocka_unit_test(test_report_json_counters_are_exact_integers),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return cmocka_run_group_tests(tests, harness_dir_setup, harness_dir_teardown);
 }

@@ -39,14 +39,8 @@
 
 #define V7_PRESET TPUSIM_SOURCE_DIR "/configs/v7.yaml"
 
-#define TMPDIR_NAME "robust"
-#include "tmpdir.h"
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
+#include "harness.h"
+#include "tmpleft.h"
 
 static isa_insn mk(isa_opcode op, unsigned wait, unsigned signal, ...)
 {
@@ -93,22 +87,6 @@ static void write_mixed_trace(const char *path)
     assert_int_equal(trace_writer_close(w, &e), 0);
 }
 
-static uint8_t *slurp(const char *path, size_t *size)
-{
-    FILE *f = fopen(path, "rb");
-    assert_non_null(f);
-    assert_int_equal(fseek(f, 0, SEEK_END), 0);
-    long n = ftell(f);
-    assert_true(n > 0);
-    rewind(f);
-    uint8_t *buf = malloc((size_t)n);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *size = (size_t)n;
-    return buf;
-}
-
 /* Remove the provenance's wall-clock lines ("started_utc", "wall_s") from a JSON report in
  * place: the only bytes that differ between two runs of the same inputs. */
 static void drop_wall_clock(uint8_t *buf, size_t *size)
@@ -150,16 +128,17 @@ static void test_same_trace_twice_in_one_process_gives_identical_json(void **sta
 {
     (void)state;
     char trace[300], a[300], b[300], c[300];
-    tpath(trace, sizeof trace, "mixed.tpt");
-    tpath(a, sizeof a, "a.json");
-    tpath(b, sizeof b, "b.json");
-    tpath(c, sizeof c, "c.json");
+    harness_path("mixed.tpt", trace, sizeof trace);
+    harness_path("a.json", a, sizeof a);
+    harness_path("b.json", b, sizeof b);
+    harness_path("c.json", c, sizeof c);
     write_mixed_trace(trace);
     run_to_json(V7_PRESET, trace, a);
     run_to_json(NULL, trace, c); /* a different machine in between must not leak state */
     run_to_json(V7_PRESET, trace, b);
     size_t na, nb, nc;
-    uint8_t *ba = slurp(a, &na), *bb = slurp(b, &nb), *bc = slurp(c, &nc);
+    uint8_t *ba = (uint8_t *)harness_slurp(a, &na), *bb = (uint8_t *)harness_slurp(b, &nb),
+            *bc = (uint8_t *)harness_slurp(c, &nc);
     drop_wall_clock(ba, &na);
     drop_wall_clock(bb, &nb);
     drop_wall_clock(bc, &nc);
@@ -238,7 +217,7 @@ static void test_three_million_instructions_stream_in_bounded_memory(void **stat
 {
     (void)state;
     char path[300];
-    tpath(path, sizeof path, "long.tpt");
+    harness_path("long.tpt", path, sizeof path);
     trace_writer *w;
     err e;
     assert_int_equal(trace_writer_open(&w, path, NULL, &e), 0);
@@ -251,7 +230,7 @@ static void test_three_million_instructions_stream_in_bounded_memory(void **stat
     /* Warm up once on a short trace so one-time allocations (kernel, pools) are not
      * counted as growth. */
     char mixed[300];
-    tpath(mixed, sizeof mixed, "warm.tpt");
+    harness_path("warm.tpt", mixed, sizeof mixed);
     write_mixed_trace(mixed);
     run s;
     assert_int_equal(run_trace(&s, NULL, NULL, 0, mixed, NULL, &e), 0);
@@ -305,11 +284,11 @@ static int in_child_with_fsize(rlim_t limit, int (*fn)(void *), void *arg)
 /* ------------------------------------------------------------------ regressions
  * Inputs found by fuzzing and probing that the simulator got wrong. */
 
-/* Write a trace of `count` copies of `in` to tmpdir/name; fills path. */
+/* Write a trace of `count` copies of `in` to the test directory/name; fills path. */
 static void write_repeated(char *path, size_t cap, const char *name, const isa_insn *in,
                            unsigned count)
 {
-    tpath(path, cap, name);
+    harness_path(name, path, cap);
     trace_writer *w;
     err e;
     assert_int_equal(trace_writer_open(&w, path, NULL, &e), 0);
@@ -396,7 +375,7 @@ static void test_flop_total_beyond_64_bits_is_an_error(void **state)
 {
     (void)state;
     char path[300];
-    tpath(path, sizeof path, "flops.tpt");
+    harness_path("flops.tpt", path, sizeof path);
     trace_writer *w;
     err e;
     assert_int_equal(trace_writer_open(&w, path, NULL, &e), 0);
@@ -429,16 +408,16 @@ static void test_reader_on_directory_fails_cleanly(void **state)
     (void)state;
     trace_reader *r;
     err e = {0};
-    assert_int_not_equal(trace_reader_open(&r, tmpdir, &e), 0);
+    assert_int_not_equal(trace_reader_open(&r, harness_dir(), &e), 0);
     assert_null(r);
-    assert_non_null(strstr(e.msg, tmpdir));
+    assert_non_null(strstr(e.msg, harness_dir()));
 }
 
 static void test_writer_to_missing_directory_fails_and_leaves_nothing(void **state)
 {
     (void)state;
     char path[300];
-    tpath(path, sizeof path, "nodir/x.tpt");
+    harness_path("nodir/x.tpt", path, sizeof path);
     trace_writer *w = (trace_writer *)&w;
     err e = {0};
     assert_int_not_equal(trace_writer_open(&w, path, "n", &e), 0);
@@ -449,9 +428,9 @@ static void test_writer_to_missing_directory_fails_and_leaves_nothing(void **sta
 static void test_asm_and_json_to_missing_directory_fail_cleanly(void **state)
 {
     (void)state;
-    char src[300], out[300], tmp[310];
-    tpath(src, sizeof src, "ok.s");
-    tpath(out, sizeof out, "nodir/ok.tpt");
+    char src[300], out[300];
+    harness_path("ok.s", src, sizeof src);
+    harness_path("nodir/ok.tpt", out, sizeof out);
     FILE *f = fopen(src, "w");
     assert_non_null(f);
     fputs("nop\nv.add src=0 dst=0 n=8 dtype=bf16\n", f);
@@ -462,19 +441,18 @@ static void test_asm_and_json_to_missing_directory_fail_cleanly(void **state)
 
     /* A report to a missing directory. */
     char trace[300];
-    tpath(trace, sizeof trace, "ok.tpt");
+    harness_path("ok.tpt", trace, sizeof trace);
     assert_int_equal(asm_file(src, trace, &e), 0);
     run s;
     assert_int_equal(run_trace(&s, NULL, NULL, 0, trace, NULL, &e), 0);
-    tpath(out, sizeof out, "nodir/r.json");
+    harness_path("nodir/r.json", out, sizeof out);
     assert_int_not_equal(report_json(&s.rep, out, &e), 0);
     assert_non_null(strstr(e.msg, "nodir/r.json"));
-    tpath(out, sizeof out, "nodir/r.csv");
+    harness_path("nodir/r.csv", out, sizeof out);
     assert_int_not_equal(report_csv(&s.rep, out, &e), 0);
     assert_non_null(strstr(e.msg, "nodir/r.csv"));
     run_fini(&s);
-    snprintf(tmp, sizeof tmp, "%s.tmp", out);
-    assert_false(exists(tmp));
+    assert_int_equal(tmp_left(out), 0);
 }
 
 static void test_sim_on_missing_trace_reports_the_path(void **state)
@@ -510,18 +488,18 @@ static int child_write_big_trace(void *arg)
     } else {
         trace_writer_abort(w);
     }
-    return strstr(e.msg, "fsize.tpt") ? 0 : 4;
+    /* the output named with the reason (EFBIG), never the input or a bare "cannot write" */
+    return strstr(e.msg, "fsize.tpt: cannot write: File too large") ? 0 : 4;
 }
 
 static void test_trace_write_failure_is_reported_and_leaves_no_file(void **state)
 {
     (void)state;
-    char path[300], tmp[310];
-    tpath(path, sizeof path, "fsize.tpt");
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    char path[300];
+    harness_path("fsize.tpt", path, sizeof path);
     assert_int_equal(in_child_with_fsize(4096, child_write_big_trace, path), 0);
-    assert_false(exists(path));
-    assert_false(exists(tmp));
+    assert_false(harness_exists(path));
+    assert_int_equal(tmp_left(path), 0);
 }
 
 typedef struct json_job {
@@ -535,16 +513,15 @@ static int child_write_json(void *arg)
     err e = {0};
     if (report_json(j->rep, j->path, &e) == 0)
         return 3;
-    return strstr(e.msg, "small.json") ? 0 : 4;
+    return strstr(e.msg, "small.json: cannot write: File too large") ? 0 : 4;
 }
 
 static void test_json_write_failure_is_reported_and_leaves_no_file(void **state)
 {
     (void)state;
-    char trace[300], path[300], tmp[310];
-    tpath(trace, sizeof trace, "mixed2.tpt");
-    tpath(path, sizeof path, "small.json");
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    char trace[300], path[300];
+    harness_path("mixed2.tpt", trace, sizeof trace);
+    harness_path("small.json", path, sizeof path);
     write_mixed_trace(trace);
     run s;
     err e;
@@ -553,8 +530,8 @@ static void test_json_write_failure_is_reported_and_leaves_no_file(void **state)
     int rc = in_child_with_fsize(100, child_write_json, &j);
     run_fini(&s);
     assert_int_equal(rc, 0);
-    assert_false(exists(path));
-    assert_false(exists(tmp));
+    assert_false(harness_exists(path));
+    assert_int_equal(tmp_left(path), 0);
 }
 
 /* Child: with the address space capped just above its current size, open readers until
@@ -594,7 +571,7 @@ static void test_reader_open_under_memory_exhaustion_fails_cleanly(void **state)
         return;
     }
     char trace[300];
-    tpath(trace, sizeof trace, "mixed3.tpt");
+    harness_path("mixed3.tpt", trace, sizeof trace);
     write_mixed_trace(trace);
     assert_int_equal(in_child_with_fsize(RLIM_INFINITY, child_open_until_oom, trace), 0);
 }
@@ -618,5 +595,5 @@ int main(void)
         cmocka_unit_test(test_json_write_failure_is_reported_and_leaves_no_file),
         cmocka_unit_test(test_reader_open_under_memory_exhaustion_fails_cleanly),
     };
-    return cmocka_run_group_tests(tests, setup_dir, teardown_dir);
+    return cmocka_run_group_tests(tests, harness_dir_setup, harness_dir_teardown);
 }

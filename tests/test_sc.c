@@ -19,13 +19,12 @@
 #include <unistd.h>
 
 #include "asm.h"
+#include "harness.h"
 #include "run.h"
 
 #define NS    1000ULL  /* ps */
 #define CYC   1000ULL  /* ps per cycle at 1 GHz */
 #define ROWPS 16384ULL /* one 128-byte row on the HBM bus */
-
-static char dir[64];
 
 static const char *base_ovr[] = {
     "sc.count=1",
@@ -44,65 +43,26 @@ static const char *base_ovr[] = {
 };
 #define NBASE (sizeof base_ovr / sizeof base_ovr[0])
 
-static int setup(void **state)
+/* ovr = the test machine's overrides, then extra[0..n); returns the count. */
+static unsigned sc_overrides(const char **ovr, const char **extra, unsigned n)
 {
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/tpusim_sc_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
-
-static const char *assemble(const char *name, const char *text, char *out, size_t cap)
-{
-    char src[256];
-    snprintf(src, sizeof src, "%s/%s.s", dir, name);
-    snprintf(out, cap, "%s/%s.tpt", dir, name);
-    FILE *f = fopen(src, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
-    err e;
-    if (asm_file(src, out, &e))
-        fail_msg("asm: %s", e.msg);
-    return out;
-}
-
-typedef struct obs_log {
-    unsigned n;
-    uint64_t idx[16], end[16];
-} obs_log;
-
-static void obs(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64_t start, uint64_t end,
-                unsigned region)
-{
-    (void)op, (void)u, (void)start, (void)region;
-    obs_log *l = ctx;
-    if (l->n < 16) {
-        l->idx[l->n] = idx;
-        l->end[l->n++] = end;
-    }
+    unsigned k = 0;
+    for (unsigned i = 0; i < NBASE; i++)
+        ovr[k++] = base_ovr[i];
+    for (unsigned i = 0; i < n && k < 32; i++)
+        ovr[k++] = extra[i];
+    return k;
 }
 
 /* Replay `text` on the test machine with extra overrides; fails the test on error. */
 static void run_text(run *s, const char *name, const char *text, const char **extra, unsigned n,
-                     obs_log *log)
+                     harness_obs *log)
 {
     char p[256];
     const char *ovr[32];
-    unsigned k = 0;
-    for (unsigned i = 0; i < NBASE; i++)
-        ovr[k++] = base_ovr[i];
-    for (unsigned i = 0; i < n; i++)
-        ovr[k++] = extra[i];
-    assemble(name, text, p, sizeof p);
-    sim_hooks h = {obs, log};
+    unsigned k = sc_overrides(ovr, extra, n);
+    harness_assemble(name, text, p, sizeof p);
+    sim_hooks h = {.observer = harness_observe, .ctx = log};
     err e;
     if (run_trace(s, NULL, ovr, k, p, log ? &h : NULL, &e))
         fail_msg("%s: %s", name, e.msg);
@@ -114,12 +74,8 @@ static void run_error(const char *name, const char *text, const char **extra, un
 {
     char p[256];
     const char *ovr[32];
-    unsigned k = 0;
-    for (unsigned i = 0; i < NBASE; i++)
-        ovr[k++] = base_ovr[i];
-    for (unsigned i = 0; i < n; i++)
-        ovr[k++] = extra[i];
-    assemble(name, text, p, sizeof p);
+    unsigned k = sc_overrides(ovr, extra, n);
+    harness_assemble(name, text, p, sizeof p);
     run s;
     err e;
     assert_int_not_equal(run_trace(&s, NULL, ovr, k, p, NULL, &e), 0);
@@ -226,7 +182,7 @@ static void test_sc_traffic_contends_with_dma(void **state)
 {
     (void)state;
     const char *now[] = {"sc.overhead_ns=0"};
-    obs_log log = {0};
+    harness_obs log = {0};
     run s;
     run_text(&s, "dma_alone", "dma.h2v hbm=1048576 vmem=0 bytes=4096\n", now, 1, &log);
     assert_int_equal(log.n, 1);
@@ -296,5 +252,5 @@ int main(void)
         cmocka_unit_test(test_sc_checks_name_the_fault),
         cmocka_unit_test(test_sc_operand_slots_match_the_table),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, harness_dir_setup, harness_dir_teardown);
 }

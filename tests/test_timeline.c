@@ -18,6 +18,7 @@
 #include "timeline.h"
 #include "unit.h"
 #include "units.h"
+#include "tmpleft.h"
 
 static const unit_ops fake_mxu_ops = {0};
 static const unit_ops fake_dma_ops = {0};
@@ -46,13 +47,10 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     fixture *f = *state;
-    char p[160];
-    snprintf(p, sizeof p, "%s.tmp", f->path);
-    unlink(f->path);
-    unlink(p);
-    rmdir(f->dir);
+    char cmd[200];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", f->dir);
     free(f);
-    return 0;
+    return system(cmd) ? -1 : 0;
 }
 
 /* The value at a dotted path of a loaded document (NULL if absent), as a number (NaN if
@@ -81,12 +79,10 @@ static const char *jstr(json_t *v, const char *path)
     return s ? s : "";
 }
 
-/* Parse the written file with a real JSON reader; check no .tmp is left behind. */
+/* Parse the written file with a real JSON reader; check no temporary is left behind. */
 static json_t *load(const fixture *f)
 {
-    char tmp[160];
-    snprintf(tmp, sizeof tmp, "%s.tmp", f->path);
-    assert_int_not_equal(access(tmp, F_OK), 0);
+    assert_int_equal(tmp_left(f->path), 0);
     err e = {0};
     json_t *doc = compare_load(f->path, &e);
     if (!doc)
@@ -324,6 +320,57 @@ static void test_timeline_counter_buckets_stay_bounded(void **state)
     json_decref(doc);
 }
 
+/* Value of the nth "power" counter event, and its time in us. */
+static double power_at(json_t *doc, size_t nth, double *ts_us)
+{
+    json_t *ev = jpath(doc, "traceEvents");
+    for (size_t i = 0; i < json_array_size(ev); i++) {
+        json_t *e = json_array_get(ev, i);
+        if (!strcmp(jstr(e, "name"), "power") && nth-- == 0) {
+            *ts_us = jnum(e, "ts");
+            return jnum(e, "args.W");
+        }
+    }
+    fail_msg("no power event");
+    return 0;
+}
+
+static void test_timeline_power_track_has_one_event_per_change(void **state)
+{
+    fixture *f = *state;
+    const double w[] = {20, 30, 30, 10};
+    timeline *tl = open_tl(f, 0, 0, 0, 0);
+    timeline_add_power(tl, 0, w, 4, 1000000, 3500000); /* 1 us windows, the last one half */
+    close_tl(tl);
+    json_t *doc = load(f);
+    assert_int_equal(count_ph(doc, "C", "power"), 4); /* 20, 30, 10, then 0 at the end */
+    const double want_w[] = {20, 30, 10, 0}, want_ts[] = {0, 1, 3, 3.5};
+    for (size_t i = 0; i < 4; i++) {
+        double ts;
+        assert_true(power_at(doc, i, &ts) == want_w[i]);
+        assert_true(fabs(ts - want_ts[i]) < 1e-9);
+    }
+    json_decref(doc);
+}
+
+static void test_timeline_power_track_clipped_to_the_window(void **state)
+{
+    fixture *f = *state;
+    const double w[] = {20, 30, 30, 10};
+    timeline *tl = open_tl(f, 0, 1500000, 2500000, 0);
+    timeline_add_power(tl, 0, w, 4, 1000000, 3500000);
+    timeline_add_power(tl, 0, NULL, 0, 1000000, 3500000); /* no windows: no track */
+    close_tl(tl);
+    json_t *doc = load(f);
+    assert_int_equal(count_ph(doc, "C", "power"), 2); /* 30 W from the window start, 0 at its end */
+    double ts;
+    assert_true(power_at(doc, 0, &ts) == 30);
+    assert_true(fabs(ts - 1.5) < 1e-9);
+    assert_true(power_at(doc, 1, &ts) == 0);
+    assert_true(fabs(ts - 2.5) < 1e-9);
+    json_decref(doc);
+}
+
 static void test_timeline_parse_window_accepts_units(void **state)
 {
     (void)state;
@@ -373,7 +420,7 @@ static void test_timeline_unwritable_path_fails_cleanly(void **state)
     snprintf(bad, sizeof bad, "%s/no/such/dir/t.json", f->dir);
     err e = {0};
     assert_null(timeline_new(bad, NULL, &e));
-    assert_non_null(strstr(e.msg, "no/such/dir/t.json.tmp"));
+    assert_non_null(strstr(e.msg, "no/such/dir/t.json: cannot create: No such file or directory"));
 }
 
 static void test_timeline_abort_leaves_no_files(void **state)
@@ -382,9 +429,7 @@ static void test_timeline_abort_leaves_no_files(void **state)
     timeline *tl = open_tl(f, 0, 0, 0, 0);
     timeline_observe(tl, 0, ISA_OP_MXU_MATMUL, &f->mxu, 0, 1000, 0);
     timeline_abort(tl);
-    char tmp[160];
-    snprintf(tmp, sizeof tmp, "%s.tmp", f->path);
-    assert_int_not_equal(access(tmp, F_OK), 0);
+    assert_int_equal(tmp_left(f->path), 0);
     assert_int_not_equal(access(f->path, F_OK), 0);
 }
 
@@ -432,6 +477,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_timeline_hbm_counter_reports_bandwidth, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_timeline_counter_buckets_stay_bounded, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_power_track_has_one_event_per_change, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_power_track_clipped_to_the_window, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_timeline_parse_window_accepts_units, setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeline_set_option_by_cli_name, setup, teardown),

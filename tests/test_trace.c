@@ -12,36 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "harness.h"
 #include "trace.h"
-
-static char dir[64];
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(dir, sizeof dir, "/tmp/tpusim_trace_XXXXXX");
-    return mkdtemp(dir) ? 0 : -1;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    char cmd[128];
-    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-    return system(cmd);
-}
-
-static const char *tpath(const char *name, char *buf, size_t cap)
-{
-    snprintf(buf, cap, "%s/%s", dir, name);
-    return buf;
-}
-
-static int exists(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0;
-}
+#include "tmpleft.h"
 
 /* The i-th instruction of a deterministic mix over every unit. */
 static void make_insn(uint64_t i, isa_insn *in)
@@ -179,9 +152,9 @@ static void test_trace_round_trips_instructions_note_and_rewind(void **state)
 {
     (void)state;
     char p[128];
-    tpath("rt.tpt", p, sizeof p);
+    harness_path("rt.tpt", p, sizeof p);
     write_trace(p, "tpusim gen mlp --layers 3", 5000);
-    assert_false(exists(tpath("rt.tpt.tmp", (char[128]){0}, 128)));
+    assert_int_equal(tmp_left(p), 0);
 
     trace_reader *r;
     err e;
@@ -214,7 +187,7 @@ static void test_trace_empty_trace_without_note_reads_back_empty(void **state)
 {
     (void)state;
     char p[128];
-    tpath("empty.tpt", p, sizeof p);
+    harness_path("empty.tpt", p, sizeof p);
     write_trace(p, NULL, 0);
     uint64_t n;
     err e;
@@ -228,7 +201,7 @@ static void test_trace_streams_a_million_instructions(void **state)
 {
     (void)state;
     char p[128];
-    tpath("big.tpt", p, sizeof p);
+    harness_path("big.tpt", p, sizeof p);
     write_trace(p, "big", 1000000);
     uint64_t n;
     err e;
@@ -245,8 +218,8 @@ static void test_trace_truncation_reports_byte_and_instruction(void **state)
 {
     (void)state;
     char p[128], q[128];
-    tpath("full.tpt", p, sizeof p);
-    tpath("cut.tpt", q, sizeof q);
+    harness_path("full.tpt", p, sizeof p);
+    harness_path("cut.tpt", q, sizeof q);
     write_trace(p, "n", 20000);
     long size = file_size(p);
     long cuts[] = {25 + 2,     25 + 100,  size / 3,  size / 2,
@@ -269,7 +242,7 @@ static void test_trace_flipped_body_byte_is_detected(void **state)
 {
     (void)state;
     char p[128];
-    tpath("flip.tpt", p, sizeof p);
+    harness_path("flip.tpt", p, sizeof p);
     write_trace(p, "", 3000);
     long size = file_size(p);
     long body = 24, end = size - 24;
@@ -290,7 +263,7 @@ static void test_trace_trailer_mismatches_are_detected(void **state)
 {
     (void)state;
     char p[128];
-    tpath("trl.tpt", p, sizeof p);
+    harness_path("trl.tpt", p, sizeof p);
     static const struct {
         long from_end;
         const char *what;
@@ -312,7 +285,7 @@ static void test_trace_trailing_garbage_is_detected(void **state)
 {
     (void)state;
     char p[128];
-    tpath("garbage.tpt", p, sizeof p);
+    harness_path("garbage.tpt", p, sizeof p);
     write_trace(p, NULL, 10);
     FILE *f = fopen(p, "ab");
     fputs("junk", f);
@@ -327,7 +300,7 @@ static void test_trace_wrong_magic_is_rejected_at_byte_0(void **state)
 {
     (void)state;
     char p[128], want[256];
-    tpath("magic.tpt", p, sizeof p);
+    harness_path("magic.tpt", p, sizeof p);
     write_trace(p, NULL, 10);
     patch_byte(p, 3, 'X');
     trace_reader *r = (trace_reader *)1;
@@ -342,7 +315,7 @@ static void test_trace_wrong_versions_name_both_versions(void **state)
 {
     (void)state;
     char p[128], want[256];
-    tpath("ver.tpt", p, sizeof p);
+    harness_path("ver.tpt", p, sizeof p);
     write_trace(p, NULL, 10);
     patch_byte(p, 8, 7);
     trace_reader *r;
@@ -368,7 +341,7 @@ static void test_trace_missing_file_names_the_path(void **state)
 {
     (void)state;
     char p[128];
-    tpath("does-not-exist.tpt", p, sizeof p);
+    harness_path("does-not-exist.tpt", p, sizeof p);
     trace_reader *r;
     err e;
     assert_int_equal(trace_reader_open(&r, p, &e), -1);
@@ -385,7 +358,7 @@ static void test_trace_prefetch_matches_plain_reading(void **state)
     const uint64_t sizes[] = {0, 1, 511, 512, 513, 2048, 2049, 20000};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         char p[128];
-        tpath("pf.tpt", p, sizeof p);
+        harness_path("pf.tpt", p, sizeof p);
         write_trace(p, "pf", sizes[i]);
         uint64_t n;
         err e;
@@ -424,8 +397,8 @@ static void test_trace_prefetch_reports_the_same_errors(void **state)
 {
     (void)state;
     char p[128], q[128];
-    tpath("pfe.tpt", p, sizeof p);
-    tpath("pfe-bad.tpt", q, sizeof q);
+    harness_path("pfe.tpt", p, sizeof p);
+    harness_path("pfe-bad.tpt", q, sizeof q);
     write_trace(p, "n", 20000);
     long size = file_size(p);
     for (int k = 0; k < 6; k++) {
@@ -454,7 +427,7 @@ static void test_trace_prefetch_stops_when_freed_early(void **state)
 {
     (void)state;
     char p[128];
-    tpath("pfs.tpt", p, sizeof p);
+    harness_path("pfs.tpt", p, sizeof p);
     write_trace(p, NULL, 100000);
     for (int reads = 0; reads <= 1000; reads += 1000) {
         trace_reader *r;
@@ -477,9 +450,8 @@ static void test_trace_prefetch_stops_when_freed_early(void **state)
 static void test_trace_writer_abort_leaves_no_file(void **state)
 {
     (void)state;
-    char p[128], t[128];
-    tpath("abort.tpt", p, sizeof p);
-    tpath("abort.tpt.tmp", t, sizeof t);
+    char p[128];
+    harness_path("abort.tpt", p, sizeof p);
     trace_writer *w;
     err e;
     assert_int_equal(trace_writer_open(&w, p, "x", &e), 0);
@@ -488,19 +460,18 @@ static void test_trace_writer_abort_leaves_no_file(void **state)
         make_insn(i, &in);
         assert_int_equal(trace_writer_put(w, &in, &e), 0);
     }
-    assert_true(exists(t));  /* writing goes to the tmp file ... */
-    assert_false(exists(p)); /* ... never to the final name before close */
+    assert_int_equal(tmp_left(p), 1); /* writing goes to the temporary ... */
+    assert_false(harness_exists(p));  /* ... never to the final name before close */
     trace_writer_abort(w);
-    assert_false(exists(p));
-    assert_false(exists(t));
+    assert_false(harness_exists(p));
+    assert_int_equal(tmp_left(p), 0);
 }
 
 static void test_trace_writer_validation_failure_leaves_no_file(void **state)
 {
     (void)state;
-    char p[128], t[128];
-    tpath("invalid.tpt", p, sizeof p);
-    tpath("invalid.tpt.tmp", t, sizeof t);
+    char p[128];
+    harness_path("invalid.tpt", p, sizeof p);
     trace_writer *w;
     err e;
     assert_int_equal(trace_writer_open(&w, p, NULL, &e), 0);
@@ -512,15 +483,15 @@ static void test_trace_writer_validation_failure_leaves_no_file(void **state)
     assert_int_equal(trace_writer_put(w, &in, &e), -1);
     assert_non_null(strstr(e.msg, "instruction 1: mxu.ldw: operand 'k' = 0 out of range"));
     assert_int_equal(trace_writer_close(w, &e), -1);
-    assert_false(exists(p));
-    assert_false(exists(t));
+    assert_false(harness_exists(p));
+    assert_int_equal(tmp_left(p), 0);
 }
 
 static void test_trace_writer_rejects_oversized_note(void **state)
 {
     (void)state;
     char p[128];
-    tpath("note.tpt", p, sizeof p);
+    harness_path("note.tpt", p, sizeof p);
     char *note = malloc(TRACE_NOTE_MAX + 1);
     memset(note, 'n', TRACE_NOTE_MAX);
     note[TRACE_NOTE_MAX] = '\0';
@@ -542,12 +513,12 @@ static void test_trace_writer_reports_uncreatable_path(void **state)
 {
     (void)state;
     char p[128];
-    tpath("no/such/dir/x.tpt", p, sizeof p);
+    harness_path("no/such/dir/x.tpt", p, sizeof p);
     trace_writer *w = (trace_writer *)1;
     err e;
     assert_int_equal(trace_writer_open(&w, p, NULL, &e), -1);
     assert_null(w);
-    assert_non_null(strstr(e.msg, "x.tpt.tmp: cannot create"));
+    assert_non_null(strstr(e.msg, "x.tpt: cannot create: No such file or directory"));
 }
 
 static void test_trace_note_topology_line_round_trips_and_rejects_garbage(void **state)
@@ -596,5 +567,5 @@ int main(void)
         cmocka_unit_test(test_trace_writer_rejects_oversized_note),
         cmocka_unit_test(test_trace_writer_reports_uncreatable_path),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    return cmocka_run_group_tests(tests, harness_dir_setup, harness_dir_teardown);
 }

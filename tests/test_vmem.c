@@ -47,8 +47,8 @@ static void test_busy_dominates_and_holds(void **state)
     vmem_free(v);
 }
 
-/* Two shares end at 7813; two clients start at 7813. Neither counts the ended shares, so the
- * order of arrival only decides which of the two starters sees the other. */
+/* Two shares end at 7813; two clients start at 7813. Neither counts the ended shares; the
+ * second to claim sees the first (the callers make same-instant claims in a defined order). */
 static void test_expiry_at_same_time(void **state)
 {
     (void)state;
@@ -57,6 +57,8 @@ static void test_expiry_at_same_time(void **state)
     assert_int_equal(vmem_share(v, 500, 7813, 0), 7813); /* busy 7813 > 2 x 500 B */
     assert_int_equal(vmem_share(v, 1000, 0, 7813), 7813);
     assert_int_equal(vmem_share(v, 1000, 0, 7813), 15625);
+    /* A share claimed now that starts later counts only what is still held then. */
+    assert_int_equal(vmem_share_at(v, 1000, 0, 20000, 7813), 15625); /* the first ended */
     vmem_free(v);
 }
 

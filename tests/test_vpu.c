@@ -10,53 +10,14 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "harness.h"
 #include "kernel.h"
 #include "stats.h"
 #include "unit.h"
 #include "units.h"
 #include "vmem.h"
 
-#define MAXI 64
-#define CYC  1000ULL /* ps per cycle at 1 GHz */
-
-/* A fake core: one in-order queue of vector instructions issued while the unit accepts them
- * (token = index), start and completion times recorded. */
-typedef struct host {
-    cfg c;
-    unit_env env;
-    unit *u;
-    isa_insn in[MAXI];
-    unsigned n, next;
-    uint64_t start[MAXI], done[MAXI];
-    unsigned ndone;
-} host;
-
-static void host_pump(host *h)
-{
-    while (h->next < h->n && unit_can_start(h->u, &h->in[h->next])) {
-        h->start[h->next] = kern_now();
-        unit_start(h->u, &h->in[h->next], h->next);
-        h->next++;
-    }
-}
-
-static void host_done(void *ctx, unit *u, uint32_t token)
-{
-    host *h = ctx;
-    assert_ptr_equal(u, h->u);
-    assert_true(token < h->n);
-    assert_int_equal(h->done[token], 0);
-    h->done[token] = kern_now();
-    h->ndone++;
-    host_pump(h);
-}
-
-static void host_wake(void *ctx, unit *u)
-{
-    host *h = ctx;
-    assert_ptr_equal(u, h->u);
-    host_pump(h);
-}
+#define CYC 1000ULL /* ps per cycle at 1 GHz */
 
 /* Defaults (8 x 128 lanes, pack 2, 1 VALU slot, latencies 4/16/8) at 1 GHz with VMEM
  * bandwidth high enough never to bind, unless a test lowers it. */
@@ -79,74 +40,31 @@ static void cfg_vpu(cfg *c)
     c->vmem_bytes_per_cycle = 1ULL << 30;
 }
 
-static host *host_new(const cfg *c)
+/* Queue a vector op; `extra` is cast's `to` or the reduce/transpose width. */
+static harness *vpu_host(const cfg *c)
 {
-    host *h = calloc(1, sizeof *h);
-    assert_non_null(h);
-    h->c = *c;
-    kern_begin();
-    h->env = (unit_env){
-        .cfg = &h->c,
-        .cycle_ps = cfg_cycle_ps(&h->c),
-        .vmem = vmem_new(&h->c, NULL),
-        .host = h,
-        .done = host_done,
-        .wake = host_wake,
-    };
-    err e;
-    h->u = unit_new(&vpu_ops, &h->env, 0, &e);
-    assert_non_null(h->u);
+    harness *h = harness_new(c, &vpu_ops, 0);
     assert_string_equal(h->u->name, "vpu0");
     return h;
 }
 
-static void host_free(host *h)
+static unsigned vop(harness *h, isa_opcode op, uint64_t n, isa_dtype dt, uint64_t extra)
 {
-    unit_free(h->u);
-    vmem_free(h->env.vmem);
-    free(h);
-}
-
-/* Queue a vector op; `extra` is cast's `to` or the reduce/transpose width. */
-static unsigned vop(host *h, isa_opcode op, uint64_t n, isa_dtype dt, uint64_t extra)
-{
-    assert_true(h->n < MAXI);
-    isa_insn *in = &h->in[h->n];
-    memset(in, 0, sizeof *in);
-    in->op = (uint16_t)op;
+    isa_insn *in = harness_add(h, op);
     in->arg[ISA_V_N] = n;
     in->arg[ISA_V_DTYPE] = dt;
     in->arg[ISA_V_EXTRA] = extra;
-    return h->n++;
-}
-
-static void host_run(host *h)
-{
-    host_pump(h);
-    assert_int_equal(kern_run(KERN_FOREVER), 0);
-    assert_int_equal(h->ndone, h->n);
-    assert_int_equal(h->u->insns, h->n);
-}
-
-static double stat(host *h, const char *name)
-{
-    stats_reg *r = stats_new(NULL);
-    unit_register_stats(h->u, r);
-    const stats_entry *e = stats_find(r, h->u->name, name);
-    assert_non_null(e);
-    double v = stats_value(e);
-    stats_free(r);
-    return v;
+    return h->n - 1;
 }
 
 /* Completion time of one op alone on c. */
 static uint64_t one_op(const cfg *c, isa_opcode op, uint64_t n, isa_dtype dt, uint64_t extra)
 {
-    host *h = host_new(c);
+    harness *h = vpu_host(c);
     vop(h, op, n, dt, extra);
-    host_run(h);
+    harness_run(h);
     uint64_t t = h->done[0];
-    host_free(h);
+    harness_free(h);
     return t;
 }
 
@@ -198,12 +116,12 @@ static void test_vpu_valu_ops_pipeline_back_to_back(void **state)
     (void)state;
     cfg c;
     cfg_vpu(&c);
-    host *h = host_new(&c);
+    harness *h = vpu_host(&c);
     uint64_t n = 10240;
     vop(h, ISA_OP_V_ADD, n, ISA_DT_FP32, 0);
     vop(h, ISA_OP_V_MUL, n, ISA_DT_FP32, 0);
     vop(h, ISA_OP_V_FMA, n, ISA_DT_FP32, 0);
-    host_run(h);
+    harness_run(h);
     for (unsigned i = 0; i < 3; i++) {
         /* the pipe frees after the occupancy; the latency overlaps the next op */
         assert_int_equal(h->start[i], i * 10 * CYC);
@@ -211,11 +129,11 @@ static void test_vpu_valu_ops_pipeline_back_to_back(void **state)
     }
     assert_int_equal(h->u->busy_ps, 30 * CYC);
     assert_int_equal(h->u->flops, n + n + 2 * n);
-    assert_int_equal(stat(h, "valu_vregs"), 30);
-    assert_int_equal(stat(h, "valu_ops"), 3);
-    assert_int_equal(stat(h, "valu_busy_ps"), 30 * CYC);
-    assert_int_equal(stat(h, "trans_busy_ps"), 0);
-    host_free(h);
+    assert_int_equal(harness_stat(h, "valu_vregs"), 30);
+    assert_int_equal(harness_stat(h, "valu_ops"), 3);
+    assert_int_equal(harness_stat(h, "valu_busy_ps"), 30 * CYC);
+    assert_int_equal(harness_stat(h, "trans_busy_ps"), 0);
+    harness_free(h);
 }
 
 static void test_vpu_exp_uses_trans_pipe_and_overlaps_add(void **state)
@@ -223,20 +141,20 @@ static void test_vpu_exp_uses_trans_pipe_and_overlaps_add(void **state)
     (void)state;
     cfg c;
     cfg_vpu(&c);
-    host *h = host_new(&c);
+    harness *h = vpu_host(&c);
     vop(h, ISA_OP_V_EXP, 8192, ISA_DT_FP32, 0); /* 8 vregs x 2 cycles, latency 16 */
     vop(h, ISA_OP_V_ADD, 8192, ISA_DT_FP32, 0); /* 8 vregs on the VALU, latency 4 */
-    host_run(h);
+    harness_run(h);
     assert_int_equal(h->start[0], 0);
     assert_int_equal(h->start[1], 0);
     assert_int_equal(h->done[0], (16 + 16) * CYC);
     assert_int_equal(h->done[1], (8 + 4) * CYC);
     /* busy is the union of the pipes' occupancy, not the sum */
     assert_int_equal(h->u->busy_ps, 16 * CYC);
-    assert_int_equal(stat(h, "trans_busy_ps"), 16 * CYC);
-    assert_int_equal(stat(h, "valu_busy_ps"), 8 * CYC);
-    assert_int_equal(stat(h, "trans_vregs"), 8);
-    host_free(h);
+    assert_int_equal(harness_stat(h, "trans_busy_ps"), 16 * CYC);
+    assert_int_equal(harness_stat(h, "valu_busy_ps"), 8 * CYC);
+    assert_int_equal(harness_stat(h, "trans_vregs"), 8);
+    harness_free(h);
 }
 
 static void test_vpu_in_order_issue_waits_behind_busy_pipe(void **state)
@@ -244,11 +162,11 @@ static void test_vpu_in_order_issue_waits_behind_busy_pipe(void **state)
     (void)state;
     cfg c;
     cfg_vpu(&c);
-    host *h = host_new(&c);
+    harness *h = vpu_host(&c);
     vop(h, ISA_OP_V_TANH, 8192, ISA_DT_FP32, 0);
     vop(h, ISA_OP_V_RSQRT, 8192, ISA_DT_FP32, 0);
     vop(h, ISA_OP_V_SUB, 8192, ISA_DT_FP32, 0);
-    host_pump(h);
+    harness_pump(h);
     assert_int_equal(h->next, 1); /* the second transcendental is refused: pipe busy */
     assert_int_equal(kern_run(KERN_FOREVER), 0);
     assert_int_equal(h->start[1], 16 * CYC);
@@ -256,7 +174,7 @@ static void test_vpu_in_order_issue_waits_behind_busy_pipe(void **state)
     assert_int_equal(h->start[2], 16 * CYC); /* in order: behind the rsqrt */
     assert_int_equal(h->done[2], (16 + 8 + 4) * CYC);
     assert_int_equal(h->u->busy_ps, 32 * CYC);
-    host_free(h);
+    harness_free(h);
 }
 
 static void test_vpu_reduce_and_transpose_costs(void **state)
@@ -272,18 +190,18 @@ static void test_vpu_reduce_and_transpose_costs(void **state)
     assert_int_equal(one_op(&c, ISA_OP_V_TRANSPOSE, 8192, ISA_DT_FP32, 128), (16 + 8) * CYC);
 
     /* reduce and transpose share the cross-lane pipe; an add overlaps both */
-    host *h = host_new(&c);
+    harness *h = vpu_host(&c);
     vop(h, ISA_OP_V_REDUCE, 8192, ISA_DT_FP32, 0);
     vop(h, ISA_OP_V_TRANSPOSE, 8192, ISA_DT_FP32, 128);
     vop(h, ISA_OP_V_ADD, 8192, ISA_DT_FP32, 0);
-    host_run(h);
+    harness_run(h);
     assert_int_equal(h->start[1], 8 * CYC);
     assert_int_equal(h->done[1], (8 + 16 + 8) * CYC);
     assert_int_equal(h->start[2], 8 * CYC);
-    assert_int_equal(stat(h, "xlane_busy_ps"), 24 * CYC);
-    assert_int_equal(stat(h, "xlane_ops"), 2);
+    assert_int_equal(harness_stat(h, "xlane_busy_ps"), 24 * CYC);
+    assert_int_equal(harness_stat(h, "xlane_ops"), 2);
     assert_int_equal(h->u->busy_ps, 24 * CYC);
-    host_free(h);
+    harness_free(h);
 }
 
 static void test_vpu_two_cores_halve_everything(void **state)
@@ -329,16 +247,18 @@ static void test_vpu_flops_per_op_class(void **state)
         {ISA_OP_V_REDUCE, 0, 1}, {ISA_OP_V_TRANSPOSE, 0, 0},
     };
     uint64_t n = 3000, total = 0;
-    host *h = host_new(&c);
+    harness *h = vpu_host(&c);
     for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         vop(h, cases[i].op, n, ISA_DT_FP32, cases[i].extra);
         total += cases[i].flops_per_elem * n;
     }
-    host_run(h);
+    harness_run(h);
     assert_int_equal(h->u->flops, total);
-    assert_int_equal(stat(h, "valu_ops") + stat(h, "trans_ops") + stat(h, "xlane_ops"), 14);
-    assert_int_equal(stat(h, "trans_ops"), 4);
-    host_free(h);
+    assert_int_equal(harness_stat(h, "valu_ops") + harness_stat(h, "trans_ops") +
+                         harness_stat(h, "xlane_ops"),
+                     14);
+    assert_int_equal(harness_stat(h, "trans_ops"), 4);
+    harness_free(h);
 }
 
 static void test_vpu_low_vmem_bandwidth_bounds_ops(void **state)
@@ -348,14 +268,14 @@ static void test_vpu_low_vmem_bandwidth_bounds_ops(void **state)
     cfg_vpu(&c);
     c.vmem_bytes_per_cycle = 64;
     /* add, 1 fp32 vreg: reads 2 x 4 KiB, writes 4 KiB = 12288 B = 192 cycles (occupancy 1) */
-    host *h = host_new(&c);
+    harness *h = vpu_host(&c);
     vop(h, ISA_OP_V_ADD, 1024, ISA_DT_FP32, 0);
-    host_run(h);
+    harness_run(h);
     assert_int_equal(h->done[0], (192 + 4) * CYC);
     assert_int_equal(h->u->stall_vmem_ps, 191 * CYC);
     assert_int_equal(h->u->busy_ps, 192 * CYC);
     assert_int_equal(vmem_bytes(h->env.vmem), 12288);
-    host_free(h);
+    harness_free(h);
     /* fma and select read three operands: 16384 B = 256 cycles */
     assert_int_equal(one_op(&c, ISA_OP_V_FMA, 1024, ISA_DT_FP32, 0), (256 + 4) * CYC);
     assert_int_equal(one_op(&c, ISA_OP_V_SELECT, 1024, ISA_DT_FP32, 0), (256 + 4) * CYC);
@@ -366,19 +286,14 @@ static void test_vpu_low_vmem_bandwidth_bounds_ops(void **state)
 
     /* Two concurrent ops (exp then add) share the bandwidth: the exp alone gets 64 B/cycle
      * for its 8 KiB (128 cycles); the add starting beside it gets half: 384 cycles. */
-    h = host_new(&c);
+    h = vpu_host(&c);
     vop(h, ISA_OP_V_EXP, 1024, ISA_DT_FP32, 0);
     vop(h, ISA_OP_V_ADD, 1024, ISA_DT_FP32, 0);
-    host_run(h);
+    harness_run(h);
     assert_int_equal(h->done[0], (128 + 16) * CYC);
     assert_int_equal(h->done[1], (384 + 4) * CYC);
     assert_int_equal(h->u->busy_ps, 384 * CYC);
-    host_free(h);
-}
-
-static void pump_event(void *ctx)
-{
-    host_pump(ctx);
+    harness_free(h);
 }
 
 static void test_vpu_releases_vmem_before_next_op_at_same_time(void **state)
@@ -390,16 +305,16 @@ static void test_vpu_releases_vmem_before_next_op_at_same_time(void **state)
     cfg c;
     cfg_vpu(&c);
     c.vmem_bytes_per_cycle = 64;
-    host *h = host_new(&c);
-    kern_event *other = kern_event_new(pump_event, h);
+    harness *h = vpu_host(&c);
+    kern_event *other = kern_event_new(harness_pump_event, h);
     kern_notify_at(other, 192 * CYC);
     vop(h, ISA_OP_V_ADD, 1024, ISA_DT_FP32, 0);
     vop(h, ISA_OP_V_ADD, 1024, ISA_DT_FP32, 0);
-    host_run(h);
+    harness_run(h);
     assert_int_equal(h->start[1], 192 * CYC);
     assert_int_equal(h->done[1], (192 + 192 + 4) * CYC);
     kern_event_free(other);
-    host_free(h);
+    harness_free(h);
 }
 
 int main(void)

@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # fuzz.sh - build the libFuzzer harnesses of tests/fuzz and run each for SECONDS.
-#   bash tools/fuzz.sh [SECONDS] [HARNESS...]    default 60 s each; harnesses: trace asm config report
-# Fails (non-zero exit) on any crash, sanitizer report, hang (> 5 s on one input), leak or
-# memory blow-up (> 2 GiB); the offending input is kept as build-fuzz/artifacts/NAME-*.
-# Reproduce one with: build-fuzz/fuzz_NAME build-fuzz/artifacts/NAME-crash-...
+#   bash tools/fuzz.sh [SECONDS] [HARNESS...]    default 60 s each;
+#   harnesses: trace asm config report hlo sim (sim: generated programs through the simulator)
+# Fails (non-zero exit) on any crash, sanitizer report, invariant violation (sim), hang (> 5 s
+# on one input, 30 s for sim), leak or memory blow-up (> 2 GiB); the offending input is kept
+# as build-fuzz/artifacts/NAME-*. Reproduce one with:
+#   build-fuzz/fuzz_NAME build-fuzz/artifacts/NAME-crash-...
+# (fuzz_sim also prints the config, the program and the two inputs run before it: the SystemC
+# kernel is process-wide, so `fuzz_sim PREV2 PREV1 CRASH` may be needed; FUZZ_SIM_DUMP=1
+# prints every case.)
 # Installs clang and libclang-rt-14-dev (libFuzzer) with apt-get when they are missing.
 # Env: TPUSIM_FUZZ_BUILD (build dir, default build-fuzz), TPUSIM_FUZZ_JOBS.
 set -euo pipefail
 secs=${1:-60}
 shift || true
 names=("$@")
-[ ${#names[@]} -eq 0 ] && names=(trace asm config report)
+[ ${#names[@]} -eq 0 ] && names=(trace asm config report hlo sim)
 root=$(cd "$(dirname "$0")/.." && pwd)
 bdir=${TPUSIM_FUZZ_BUILD:-$root/build-fuzz}
 jobs=${TPUSIM_FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
@@ -27,7 +32,7 @@ have_libfuzzer() {
     rm -rf "$d"
     return $rc
 }
-need=(cmake make pkg-config zlib1g-dev libyaml-dev libjansson-dev)
+need=(cmake make pkg-config zlib1g-dev libyaml-dev libjansson-dev libsystemc-dev)
 command -v clang >/dev/null 2>&1 && have_libfuzzer || need+=(clang libclang-rt-14-dev)
 missing=()
 for p in "${need[@]}"; do
@@ -43,16 +48,18 @@ if [ ${#missing[@]} -gt 0 ]; then
     have_libfuzzer || { say "clang cannot link a libFuzzer target even after installing ${missing[*]}"; exit 1; }
 fi
 
-cmake -S "$root/tests/fuzz" -B "$bdir" -DCMAKE_C_COMPILER=clang >/dev/null
+cmake -S "$root/tests/fuzz" -B "$bdir" -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ >/dev/null
 cmake --build "$bdir" -j"$jobs" >/dev/null
 
 # Seed corpora: the committed seeds plus the repo's shipped traces and configs. Runs add
 # what they find to $bdir/corpus/NAME, which is kept between runs (not committed).
 corpus=$bdir/corpus
-mkdir -p "$corpus"/{trace,asm,config,report} "$bdir/artifacts"
+mkdir -p "$corpus"/{trace,asm,config,report,hlo,sim} "$bdir/artifacts"
+cp -f "$root"/tests/hlo/*.hlo "$corpus/hlo/"
 cp -f "$root"/tests/fuzz/corpus/asm/*.s "$corpus/asm/"
 cp -f "$root"/tests/fuzz/corpus/config/*.yaml "$corpus/config/"
 cp -f "$root"/tests/fuzz/corpus/report/*.json "$corpus/report/"
+cp -f "$root"/tests/fuzz/corpus/sim/* "$corpus/sim/"
 shopt -s nullglob
 for f in "$root"/configs/*.yaml; do cp -f "$f" "$corpus/config/"; done
 for f in "$root"/traces/*.tpt; do
@@ -80,6 +87,9 @@ for f in "$root"/traces/*.s; do cp -f "$f" "$corpus/asm/"; done
 # JSON dictionary for report: keys compare_reports looks up, quotes escaped for libFuzzer.
 printf '"%s"\n' '\"schema\": ' '\"tpusim.run/1\"' '\"units\": ' '\"name\": ' '\"util\": ' \
     '\"summary\": ' '\"roofline\": ' '\"bound_by\": ' '\\u00' 1e308 -0 true null >"$bdir/report.dict"
+printf '"%s"\n' HloModule ENTRY ROOT '%' ' = ' 'f32[' 'bf16[' '{1,0}' ':T(8,128)' 'metadata={' \
+    'replica_groups=' '<=' 'T(1,0)' 'dim_labels=' '->' 'window={size=' 'slice={[' 'calls=' \
+    'to_apply=' 'condition=' 'body=' '/*' '\\"' >"$bdir/hlo.dict"
 : >"$bdir/trace.dict"
 printf '"%s"\n' TPUTRACE TEND >>"$bdir/trace.dict"
 
@@ -87,13 +97,20 @@ fail=0
 npass=0
 for n in "${names[@]}"; do
     bin=$bdir/fuzz_$n
-    [ -x "$bin" ] || { say "no harness '$n' (expected trace, asm, config or report)"; exit 2; }
+    [ -x "$bin" ] || { say "no harness '$n' (expected trace, asm, config, report or sim)"; exit 2; }
+    # fuzz_sim: every byte is a choice and longer inputs are longer programs (capped at 160
+    # instructions), so start at full length; a pod of 8 chips takes up to ~0.1 s, ~2 s under
+    # the sanitizers and coverage, and more on a loaded host.
+    case $n in
+    sim) opts=(-timeout=30 -max_len=2048 -len_control=0) ;;
+    *) opts=(-timeout=5 -max_len=65536 -dict="$bdir/$n.dict") ;;
+    esac
     log=$bdir/fuzz_$n.log
     say "running fuzz_$n for ${secs}s (log: $log)"
     # detect_leaks: a leak fails the run like a crash does.
     if ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1 \
-        "$bin" -max_total_time="$secs" -timeout=5 -rss_limit_mb=2048 -max_len=65536 \
-        -print_final_stats=1 -dict="$bdir/$n.dict" -artifact_prefix="$bdir/artifacts/$n-" "$corpus/$n" \
+        "$bin" -max_total_time="$secs" "${opts[@]}" -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix="$bdir/artifacts/$n-" "$corpus/$n" \
         >"$log" 2>&1; then
         execs=$(grep -m1 '^stat::number_of_executed_units' "$log" | awk '{print $2}')
         cov=$(grep -Eo 'cov: [0-9]+' "$log" | tail -1)

@@ -15,13 +15,13 @@ for p in v4 v5e v5p v7; do
     g=traces-$p
     mkdir -p "$g"
     "$bin" gen llm-step --layers 8 --d-model 1024 --heads 16 --d-ff 4096 --vocab 32000 \
-        --seq 1024 --batch 8 --decode -c $p -o "$g/decode-l8.tpt"
-    "$bin" gen attention --batch 16 --heads 16 --seq 2048 --head-dim 128 -c $p -o "$g/attn-b16.tpt"
-    "$bin" gen gemm --m 4096 --n 4096 --k 4096 -c $p -o "$g/gemm-4k.tpt"
+        --seq 1024 --batch 8 --decode -c $p -o "$g/decode-l8.tpt" >/dev/null
+    "$bin" gen attention --batch 16 --heads 16 --seq 2048 --head-dim 128 -c $p -o "$g/attn-b16.tpt" >/dev/null
+    "$bin" gen gemm --m 4096 --n 4096 --k 4096 -c $p -o "$g/gemm-4k.tpt" >/dev/null
     "$bin" gen conv2d --batch 8 --height 56 --width 56 --in-channels 64 --out-channels 128 \
-        --kernel 3 -c $p -o "$g/conv2d.tpt"
+        --kernel 3 -c $p -o "$g/conv2d.tpt" >/dev/null
     "$bin" gen transformer --d-model 1024 --heads 16 --d-ff 4096 --seq 1024 --batch 4 \
-        --training -c $p -o "$g/transformer.tpt"
+        --training -c $p -o "$g/transformer.tpt" >/dev/null
     for t in "$g"/*.tpt $(case $p in v7) echo "$root"/traces/*.tpt;; esac); do
         n=$(basename "$t" .tpt)
         "$bin" run -q -c "$p" --json "$n-$p.json" "$t" 2>"$n-$p.err"
@@ -36,7 +36,7 @@ done
 # the pod estimator: symmetric 9,216-chip Ironwood and a full-mode slice
 "$bin" pod -q -c v7 --chips 9216 --scaling 256,4096 --json pod-v7-sym.json traces-v7/transformer.tpt
 "$bin" pod -q -c v7 --topology 2x2x2 --mode full --json pod-v7-full.json "$root"/traces/transformer-train-tp.tpt
-sed -i "s#$root#ROOT#g" ./*.json ./*.err  # results from two checkouts compare equal
+sed -i "s#$root#ROOT#g; s#$out#OUT#g" ./*.json ./*.err  # two checkouts and output dirs compare equal
 # ... and at two revisions, at two times: the provenance's revision, start and wall time go
 sed -i -E '/^ *"(revision|started_utc|wall_s)": /d' ./*.json
 echo "golden: $(ls "$out"/*.json | wc -l) results, $(ls "$out"/*.err 2>/dev/null | wc -l) errors in $out"

@@ -8,6 +8,9 @@ follows the file extension: .png, .svg or .pdf).
   tpuplot.py units REPORT.json -o units.png
         per-unit time breakdown as stacked bars: work, VMEM and HBM bandwidth stretch,
         semaphore wait, queue full, idle.
+  tpuplot.py energy REPORT.json -o energy.png [--max-regions N]
+        energy by unit (MXU, vector unit, VMEM, HBM, ICI, DCN, static) per region as stacked
+        bars, from the report's regions[].energy_by_unit_j.
   tpuplot.py timeline TIMELINE.json -o timeline.png [--buckets N]
         from `tpusim run --timeline`: busy fraction per unit over time (heatmap) and the
         HBM/ICI bandwidth counters.
@@ -16,6 +19,9 @@ follows the file extension: .png, .svg or .pdf).
         against the number of chips, with ideal scaling dashed; linear axes (--log: log).
   tpuplot.py sweep RESULTS.csv -o sweep.png [--x PARAM] [--y METRIC] [--logx] [--logy]
         from tools/sweep.py: y against x, one line per combination of the other parameters.
+  tpuplot.py serve SERVE.json [SERVE.json ...] -o serve.png [--latency tpot|ttft|e2e]
+        from `tpusim serve --rates ... --json`: latency (p50 solid, p90 dashed) against
+        output tokens/s per chip, one curve per file (slice and model).
 
 Inputs are described in docs/outputs.md. Needs python3-matplotlib (Debian); exits with
 status 3 and a message when it is missing, 1 on bad input, 0 on success."""
@@ -271,6 +277,75 @@ def cmd_units(args):
     _save(fig, args)
 
 
+# ---- energy by unit per region ----
+
+ENERGY_PARTS = [  # keys of regions[].energy_by_unit_j, Okabe-Ito colours, static in grey
+    ("mxu", "MXU", "#0072B2"),
+    ("vpu", "vector unit", "#56B4E9"),
+    ("vmem", "VMEM", "#009E73"),
+    ("hbm", "HBM", "#E69F00"),
+    ("ici", "ICI", "#D55E00"),
+    ("dcn", "DCN", "#CC79A7"),
+    ("static", "static", "#C8C8C8"),
+]
+
+
+def energy_rows(doc, where, max_regions):
+    """[(label, [J per ENERGY_PARTS entry])] in region order; past max_regions regions, the
+    highest-energy ones are kept (in order) and the others summed into one last row."""
+    regions = doc.get("regions")
+    if not isinstance(regions, list) or not regions:
+        raise ToolError("%s: missing key 'regions' (a non-empty array)" % where)
+    rows = []
+    for i, r in enumerate(regions):
+        by = r.get("energy_by_unit_j") if isinstance(r, dict) else None
+        if not isinstance(by, dict):
+            raise ToolError("%s: missing key 'regions[%d].energy_by_unit_j' (a report from a "
+                            "tpusim without the energy model?)" % (where, i))
+        try:
+            vals = [float(by.get(k) or 0) for k, _, _ in ENERGY_PARTS]
+        except (TypeError, ValueError):
+            raise ToolError("%s: regions[%d].energy_by_unit_j: not numbers" % (where, i))
+        rows.append((str(r.get("name", "?")), vals))
+    if max_regions > 0 and len(rows) > max_regions:
+        keep = set(sorted(range(len(rows)), key=lambda i: -sum(rows[i][1]))[:max_regions - 1])
+        rest = [rows[i][1] for i in range(len(rows)) if i not in keep]
+        rows = [rows[i] for i in sorted(keep)]
+        rows.append(("(%d other regions)" % len(rest), [sum(c) for c in zip(*rest)]))
+    return rows
+
+
+def cmd_energy(args):
+    plt = _plt()
+    doc = tpulib.load_run_report(args.report)
+    rows = energy_rows(doc, args.report, args.max_regions)
+    total = _num(doc, "counters.energy.total_j", args.report)
+    avg_w = _num(doc, "counters.energy.avg_w", args.report)
+    unit, k = tpustyle.energy_unit([sum(v) for _, v in rows])
+    names = [n if len(n) <= 28 else n[:27] + "\u2026" for n, _ in rows]
+    height = 0.7 + 0.15 * len(rows)
+    fig, ax = plt.subplots(figsize=(tpustyle.COLUMN, height))
+    left = [0.0] * len(rows)
+    for j, (key, label, color) in enumerate(ENERGY_PARTS):
+        vals = [v[j] * k for _, v in rows]
+        if not any(vals):  # a category no region uses (DCN: not modelled) gets no legend entry
+            continue
+        ax.barh(range(len(rows)), vals, left=left, color=color, label=label, edgecolor="white",
+                lw=0.3, height=0.75)
+        left = [a + b for a, b in zip(left, vals)]
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(names)
+    ax.invert_yaxis()
+    ax.grid(False, axis="y")
+    ax.set_xlim(0, max(left) * 1.02 if max(left) > 0 else 1)
+    ax.margins(y=0.01)
+    ax.set_xlabel("energy (%s; run = %s %s at %s W average)"
+                  % (unit, tpustyle.fmt_num(total * k, 4), unit, tpustyle.fmt_num(avg_w, 4)))
+    ax.set_title(_title(args, "Energy: " + tpulib.run_title(doc)))
+    tpustyle.legend_below(ax, ncol=4, offset=0.5 / (height - 0.45))
+    _save(fig, args)
+
+
 # ---- timeline summary ----
 
 def _lanes(intervals):
@@ -311,6 +386,8 @@ def cmd_timeline(args):
         if ev.get("ph") == "C":
             if str(ev.get("name", "")).startswith("HBM ch"):
                 channels.add((ev.get("pid", 0), ev["name"]))
+                continue
+            if "GB/s" not in ev.get("args", {}):  # the power track (W): tpuplot.py energy
                 continue
             key = "%s (chip %s)" % (ev.get("name", "?"),
                                     chip_of.get(ev.get("pid", 0), ev.get("pid", 0)))
@@ -682,6 +759,35 @@ def cmd_sweep(args):
     _save(fig, args)
 
 
+def cmd_serve(args):
+    """Latency against throughput per chip, one curve per `tpusim serve --json` file."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(tpustyle.COLUMN, 2.6))
+    key = args.latency
+    for i, path in enumerate(args.reports):
+        doc = tpulib.load_json(path)
+        runs = doc.get("runs") if isinstance(doc, dict) else None
+        if not runs:
+            raise ToolError("%s: no 'runs' (expected tpusim serve --json output)" % path)
+        pts = sorted((_num(r, "output_tokens_per_s_per_chip", path),
+                      _num(r, key + ".p50_s", path) * 1e3,
+                      _num(r, key + ".p90_s", path) * 1e3) for r in runs)
+        label = "%s, %s x%s" % (doc.get("model", "?"), doc.get("chip", "?"), doc.get("chips", "?"))
+        m = tpustyle.MARKERS[i % len(tpustyle.MARKERS)]
+        (ln,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=m, label=label)
+        ax.plot([p[0] for p in pts], [p[2] for p in pts], marker=m, linestyle="--",
+                color=ln.get_color(), alpha=0.6)
+    if args.target_ms:
+        ax.axhline(args.target_ms, color="0.5", linewidth=0.8, linestyle=":")
+    ax.set_xlabel("output tokens/s per chip")
+    ax.set_ylabel("%s (ms; p50 solid, p90 dashed)" % key.upper())
+    if args.logy:
+        ax.set_yscale("log")
+    tpustyle.legend_below(ax, offset=0.25)
+    ax.set_title(_title(args, "Serving: %s against throughput" % key.upper()))
+    _save(fig, args)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="tpuplot.py", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -700,6 +806,11 @@ def main(argv=None):
     common(p)
     p = sub.add_parser("units", help="per-unit utilisation and stall breakdown")
     p.add_argument("report", help="tpusim run --json report")
+    common(p)
+    p = sub.add_parser("energy", help="stacked energy by unit per region")
+    p.add_argument("report", help="tpusim run --json report")
+    p.add_argument("--max-regions", type=int, default=30,
+                   help="show the N highest-energy regions, the rest as one bar (default 30)")
     common(p)
     p = sub.add_parser("timeline", help="busy fraction per unit over time")
     p.add_argument("timeline", help="tpusim run --timeline output")
@@ -721,10 +832,17 @@ def main(argv=None):
     p.add_argument("--logx", action="store_true")
     p.add_argument("--logy", action="store_true")
     common(p)
+    p = sub.add_parser("serve", help="serving latency against throughput per chip")
+    p.add_argument("reports", nargs="+", help="tpusim serve --json outputs (with --rates)")
+    p.add_argument("--latency", choices=["tpot", "ttft", "e2e"], default="tpot")
+    p.add_argument("--target-ms", type=float, help="draw a latency target line (ms)")
+    p.add_argument("--logy", action="store_true")
+    common(p)
     args = ap.parse_args(argv)
     try:
-        {"roofline": cmd_roofline, "units": cmd_units, "timeline": cmd_timeline,
-         "scaling": cmd_scaling, "sweep": cmd_sweep}[args.cmd](args)
+        {"roofline": cmd_roofline, "units": cmd_units, "energy": cmd_energy,
+         "timeline": cmd_timeline, "scaling": cmd_scaling, "sweep": cmd_sweep,
+         "serve": cmd_serve}[args.cmd](args)
     except ToolError as e:
         sys.stderr.write("%s: %s\n" % (TOOL, e))
         return 1

@@ -92,6 +92,19 @@ def time_unit(seconds):
     return "ps", 1e12
 
 
+ENERGY_UNITS = [("J", 1.0), ("mJ", 1e-3), ("uJ", 1e-6), ("nJ", 1e-9), ("pJ", 1e-12)]
+
+
+def energy_unit(joules):
+    """(unit, factor) such that max(joules) * factor lies in [1, 1000): values in joules."""
+    vals = [abs(v) for v in joules if v is not None and v == v and v != 0]
+    top = max(vals) if vals else 1.0
+    for unit, size in ENERGY_UNITS:
+        if top >= size:
+            return unit, 1.0 / size
+    return "pJ", 1e12
+
+
 def fmt_time(seconds, digits=4):
     """'217.9 ms' for 0.2179."""
     unit, k = time_unit([seconds])

@@ -14,13 +14,14 @@ export TPUSIM_PRESETS=$root/configs
 cd "$root"
 run() { echo "+ $*"; "$@"; }
 
-# Roofline, unit breakdown and timeline of one LLM training step (2 layers, 4-chip data
+# Roofline, unit breakdown, timeline and energy by region of one LLM training step (2 layers, 4-chip data
 # parallel, so it has a gradient all-reduce on ICI).
 run "$bin" run -q -c v7 --json "$work/train.json" --timeline "$work/train-tl.json" \
     traces/llm-tiny-train.tpt
 run $py tools/tpuplot.py roofline "$work/train.json" -o "$fig/roofline.png"
 run $py tools/tpuplot.py units "$work/train.json" -o "$fig/units.png"
 run $py tools/tpuplot.py timeline "$work/train-tl.json" -o "$fig/timeline.png"
+run $py tools/tpuplot.py energy "$work/train.json" -o "$fig/energy.png"
 
 # Weak scaling of the same step from 4 to 9216 chips.
 run "$bin" pod -q -c v7 traces/llm-tiny-train.tpt --scaling 4,16,64,256,1024,4096,9216 \

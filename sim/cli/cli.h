@@ -9,7 +9,21 @@
 #include "err.h"
 #include "gen.h"
 
+/* What every subcommand's options share: -c/--config FILE, -p key=value (repeatable, at most
+ * CLI_MAX_OVERRIDES), -q/--quiet, -h/--help. CLI_LONGOPTS_COMMON are their getopt_long rows. */
+#define CLI_MAX_OVERRIDES 256
+/* clang-format off */
+#define CLI_LONGOPTS_COMMON \
+    {"config", required_argument, 0, 'c'}, {"quiet", no_argument, 0, 'q'}, \
+    {"help", no_argument, 0, 'h'}
+/* clang-format on */
+/* Append the override kv to ovr[*n] (an array of CLI_MAX_OVERRIDES). 0, or -1 with e filled
+ * ("CMD: too many -p overrides (at most 256)"; no "CMD: " when cmd is NULL) when it is full. */
+int cli_override_add(const char **ovr, unsigned *n, const char *kv, const char *cmd, err *e);
+
 int cli_pod(int argc, char **argv, err *e);
+/* `tpusim serve`: LLM serving of a request stream on a slice (sim/serve/); prints its report. */
+int cli_serve(int argc, char **argv, err *e);
 
 /* `tpusim gen KIND [options]`: argv[0] is "gen", argv[1] the kind. Prints only for --help
  * (usage to stdout). */
@@ -33,5 +47,7 @@ void cli_gen_usage(FILE *out, int kind);
 /* `tpusim report`: the table (or --help) goes to `out` (stdout from main; tests pass a
  * memory stream). */
 int cli_compare(int argc, char **argv, FILE *out, err *e);
+/* `tpusim import hlo MODULE.txt ...`: argv[0] is "import" (cli_import.c). */
+int cli_import(int argc, char **argv, err *e);
 
 #endif

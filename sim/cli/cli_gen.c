@@ -11,10 +11,10 @@
 #include <string.h>
 
 #include "gen.h"
+#include "ofile.h"
 #include "models.h"
 
-#define GEN_MAX_OVERRIDES 256
-#define GEN_MAX_LONGOPTS  64 /* distinct long options over every kind, plus the common ones */
+#define GEN_MAX_LONGOPTS 64 /* distinct long options over every kind, plus the common ones */
 
 /* How an option's value is parsed and stored into its gen_opts field. */
 typedef enum opt_type {
@@ -25,6 +25,8 @@ typedef enum opt_type {
     OPT_VOP,    /* int: vector opcode by name without "v." */
     OPT_LIST,   /* comma-separated OPT_POS list into sizes[] / nsizes */
     OPT_AXES,   /* unsigned mask from letters of xyz */
+    OPT_MLP,    /* int gen_mlp: swiglu or gelu */
+    OPT_REMAT,  /* int gen_remat: none, full, minimal, save-dots */
 } opt_type;
 
 /* One option of a kind. `def` is the default as --help shows it: NULL = the value
@@ -40,6 +42,21 @@ typedef struct gen_opt {
 } gen_opt;
 
 #define F(field) offsetof(gen_opts, field)
+
+/* Options that read the same in several kinds: one row each. */
+/* clang-format off */
+#define ROW_DTYPE {"dtype", "T", OPT_DTYPE, F(dtype), 0, "datatype", NULL}
+#define ROW_HEADS {"heads", "H", OPT_POS, F(heads), 1, "attention heads (must divide D without --head-dim)", NULL}
+#define ROW_KV_HEADS {"kv-heads", "G", OPT_POS, F(kv_heads), 0, "key/value heads (grouped-query attention; must\ndivide H; 1 = multi-query)", "H"}
+#define ROW_HEAD_DIM {"head-dim", "E", OPT_POS, F(head_dim), 0, "dimension per head", "D/H"}
+#define ROW_D_MODEL {"d-model", "D", OPT_POS, F(d_model), 1, "model width", NULL}
+#define ROW_D_FF {"d-ff", "F", OPT_POS, F(d_ff), 1, "MLP hidden width", NULL}
+#define ROW_SEQUENCES {"batch", "B", OPT_POS, F(batch), 1, "sequences (global, over every chip)", NULL}
+#define ROW_MLP {"mlp", "KIND", OPT_MLP, F(mlp), 0, "swiglu (gate, up, down) or gelu (up, down)", "swiglu"}
+#define ROW_PARALLEL {"parallel-block", NULL, OPT_FLAG, F(parallel_block), 0, "attention and MLP read one normalised input,\noutputs summed (PaLM)", NULL}
+#define ROW_BIAS {"bias", NULL, OPT_FLAG, F(bias), 0, "biases on the projections (fused adds)", NULL}
+#define ROW_REMAT {"remat", "POLICY", OPT_REMAT, F(remat), 0, "training: none, full (recompute the layer forward),\nminimal (recompute the elementwise parts) or\nsave-dots (also the MLP up projection)", "none"}
+/* clang-format on */
 
 static const gen_opt gemm_opts[] = {
     {"m", "M", OPT_POS, F(m), 1, "rows of A and C", NULL},
@@ -65,14 +82,14 @@ static const gen_opt conv2d_opts[] = {
     {"kernel-w", "S", OPT_POS, F(kw), 0, "filter width", "R"},
     {"stride", "U", OPT_POS, F(stride), 0, "stride", NULL},
     {"padding", "D", OPT_NONNEG, F(padding), 0, "zero padding on each side", NULL},
-    {"dtype", "T", OPT_DTYPE, F(dtype), 0, "datatype", NULL},
+    ROW_DTYPE,
 };
 
 static const gen_opt mlp_opts[] = {
     {"layers", "S0,S1,...", OPT_LIST, F(sizes), 1, "layer widths, at least two (S0 is the input)",
      NULL},
     {"batch", "B", OPT_POS, F(batch), 1, "rows of x", NULL},
-    {"dtype", "T", OPT_DTYPE, F(dtype), 0, "datatype", NULL},
+    ROW_DTYPE,
 };
 
 static const gen_opt attention_opts[] = {
@@ -81,30 +98,44 @@ static const gen_opt attention_opts[] = {
     {"seq", "S", OPT_POS, F(seq), 1, "sequence length", NULL},
     {"head-dim", "D", OPT_POS, F(head_dim), 1, "dimension per head", NULL},
     {"causal", NULL, OPT_FLAG, F(causal), 0, "skip fully masked key blocks", NULL},
-    {"dtype", "T", OPT_DTYPE, F(dtype), 0, "datatype", NULL},
+    ROW_DTYPE,
 };
 
 static const gen_opt transformer_opts[] = {
-    {"batch", "B", OPT_POS, F(batch), 1, "sequences (global, over every chip)", NULL},
+    ROW_SEQUENCES,
     {"seq", "S", OPT_POS, F(seq), 1, "sequence length", NULL},
-    {"d-model", "D", OPT_POS, F(d_model), 1, "model width", NULL},
-    {"heads", "H", OPT_POS, F(heads), 1, "attention heads (must divide D)", NULL},
-    {"d-ff", "F", OPT_POS, F(d_ff), 1, "MLP hidden width", NULL},
+    ROW_D_MODEL,
+    ROW_HEADS,
+    ROW_D_FF,
     {"training", NULL, OPT_FLAG, F(training), 0, "forward + backward (default: forward)", NULL},
-    {"dtype", "T", OPT_DTYPE, F(dtype), 0, "datatype", NULL},
+    ROW_KV_HEADS,
+    ROW_HEAD_DIM,
+    ROW_MLP,
+    ROW_PARALLEL,
+    ROW_BIAS,
+    ROW_REMAT,
+    ROW_DTYPE,
 };
 
 static const gen_opt llm_opts[] = {
     {"layers", "L", OPT_LIST, F(sizes), 1, "decoder layers", NULL},
-    {"d-model", "D", OPT_POS, F(d_model), 1, "model width", NULL},
-    {"heads", "H", OPT_POS, F(heads), 1, "attention heads (must divide D)", NULL},
-    {"d-ff", "F", OPT_POS, F(d_ff), 1, "MLP hidden width", NULL},
+    ROW_D_MODEL,
+    ROW_HEADS,
+    ROW_D_FF,
     {"vocab", "V", OPT_POS, F(vocab), 1, "vocabulary size", NULL},
     {"seq", "S", OPT_POS, F(seq), 1, "sequence length (decode: KV cache length)", NULL},
-    {"batch", "B", OPT_POS, F(batch), 1, "sequences (global, over every chip)", NULL},
+    ROW_SEQUENCES,
     {"decode", NULL, OPT_FLAG, F(decode), 0,
      "one token per sequence against a KV cache of --seq\ntokens (default: a training step)", NULL},
-    {"dtype", "T", OPT_DTYPE, F(dtype), 0, "datatype", NULL},
+    ROW_KV_HEADS,
+    ROW_HEAD_DIM,
+    ROW_MLP,
+    ROW_PARALLEL,
+    {"tied-embedding", NULL, OPT_FLAG, F(tied_embedding), 0,
+     "the LM head is the embedding table (shared)", NULL},
+    ROW_BIAS,
+    ROW_REMAT,
+    ROW_DTYPE,
 };
 
 static const gen_opt embedding_opts[] = {
@@ -141,11 +172,16 @@ static const gen_opt par_opts[] = {
      "x; every axis with --chips alone"},
     {"tp-axes", "AXES", OPT_AXES, F(tp_axes), 0, "torus axes of tensor parallelism", "y"},
     {"fsdp-axes", "AXES", OPT_AXES, F(fsdp_axes), 0, "torus axes of FSDP",
-     "z; on 2-D tori the data axes"},
+     "z; 2-D: data axes, or all"},
     {"sp-axes", "AXES", OPT_AXES, F(sp_axes), 0, "torus axes of sequence parallelism", "x"},
 };
 
 #undef F
+#undef ROW_DTYPE
+#undef ROW_HEADS
+#undef ROW_D_MODEL
+#undef ROW_D_FF
+#undef ROW_SEQUENCES
 
 #define TABLE(t) t, sizeof t / sizeof t[0]
 
@@ -381,6 +417,19 @@ static int opt_set(const gen_opt *op, const char *val, gen_opts *o, err *e)
         return parse_list(val, o, op->name, e);
     case OPT_AXES:
         return parse_axes(val, f, op->name, e);
+    case OPT_MLP:
+        if (strcmp(val, "swiglu") && strcmp(val, "gelu"))
+            return err_set(e, "gen: --%s: '%s' is not swiglu or gelu", op->name, val);
+        *(int *)f = strcmp(val, "gelu") ? GEN_MLP_SWIGLU : GEN_MLP_GELU;
+        return 0;
+    case OPT_REMAT: {
+        int r = gen_remat_lookup(val);
+        if (r < 0)
+            return err_set(e, "gen: --%s: '%s' is not none, full, minimal or save-dots", op->name,
+                           val);
+        *(int *)f = r;
+        return 0;
+    }
     }
     return err_set(e, "gen: --%s: option of unknown type", op->name);
 }
@@ -450,7 +499,7 @@ static void kind_list(char *buf, size_t cap, int last_or)
 /* Options of argv (after the kind) into o, config path and overrides; the required ones. */
 typedef struct gen_args {
     const char *config;
-    const char *ovr[GEN_MAX_OVERRIDES];
+    const char *ovr[CLI_MAX_OVERRIDES];
     unsigned novr;
 } gen_args;
 
@@ -476,9 +525,8 @@ static int parse_options(const gen_cli_kind *ck, const char *kname, int argc, ch
         } else if (ch == 'o') {
             o->output = optarg;
         } else if (ch == 'p') {
-            if (a->novr == GEN_MAX_OVERRIDES)
-                return err_set(e, "gen: too many -p overrides");
-            a->ovr[a->novr++] = optarg;
+            if (cli_override_add(a->ovr, &a->novr, optarg, "gen", e))
+                return -1;
         } else {
             const char *name = l.opt[ch - GEN_OPT_BASE].name;
             const gen_opt *op = kind_opt(ck, name);
@@ -720,6 +768,13 @@ int cli_gen(int argc, char **argv, err *e)
         rc = 0;
         goto out;
     }
+    const ofile_ref out = {o.output, "-o"}, ins[] = {{c->source, "config"}};
+    if (ofile_check(&out, 1, ins, c->source[0] ? 1 : 0, e)) /* before generating */
+        goto out;
+    if (o.kind == GEN_LLM_STEP && o.vocab % o.tp)
+        fprintf(stderr, "note: vocab %llu padded to %llu (a multiple of --tensor-parallel %llu)\n",
+                (unsigned long long)o.vocab, (unsigned long long)(gen_vocab_shard(&o) * o.tp),
+                (unsigned long long)o.tp);
     char note[TRACE_NOTE_MAX];
     build_note(note, sizeof note, argc, argv);
     /* The topology it is generated for, for run and pod to check against theirs. */
@@ -734,7 +789,15 @@ int cli_gen(int argc, char **argv, err *e)
                      TRACE_NOTE_MAX - 1);
         goto out;
     }
-    rc = gen_run(&o, c, note, e);
+    gen_result res;
+    rc = gen_run_result(&o, c, note, &res, e);
+    if (!rc && res.ops) /* on stderr when the trace itself goes to stdout */
+        fprintf(strcmp(o.output, "-") ? stdout : stderr,
+                "%s: peak HBM per chip %.3f GiB (%llu bytes; persistent %.3f GiB; %.3f GiB "
+                "without buffer reuse)\n",
+                o.output, (double)res.peak_hbm_bytes / (1u << 30),
+                (unsigned long long)res.peak_hbm_bytes, (double)res.persistent_bytes / (1u << 30),
+                (double)res.naive_hbm_bytes / (1u << 30));
 out:
     free(eargv);
     free(c);

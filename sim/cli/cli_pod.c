@@ -11,14 +11,14 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "ofile.h"
 #include "pod.h"
 #include "podrep.h"
 #include "prov.h"
 #include "sim.h"
 
-#define POD_MAX_OVERRIDES 256
-#define POD_MAX_SCALING   32
-#define POD_MAX_JOBS      256
+#define POD_MAX_SCALING 32
+#define POD_MAX_JOBS    256
 
 typedef struct pod_opts {
     const char *config, *trace, *json, *topology;
@@ -29,7 +29,7 @@ typedef struct pod_opts {
     ici_mode mode;
     int quiet, strict, progress;
     uint64_t jobs; /* -j: processes for the points (0 = the number of cores) */
-    const char *ovr[POD_MAX_OVERRIDES];
+    const char *ovr[CLI_MAX_OVERRIDES];
     unsigned novr;
     uint64_t scaling[POD_MAX_SCALING];
     unsigned nscaling;
@@ -60,7 +60,8 @@ static void pod_usage(FILE *out)
             "      --mode MODE       symmetric (default): one representative chip, collectives\n"
             "                        timed on the whole topology; full: every chip simulated\n"
             "                        (slices of up to %d chips)\n"
-            "      --json FILE       write the estimate as JSON (atomically; - = stdout)\n"
+            "      --json FILE       write the estimate as JSON (atomically; - = stdout, and the\n"
+            "                        text report goes to stderr)\n"
             "  -q, --quiet           do not print the text report nor the progress lines\n"
             "  -j, --jobs N          estimate the points (the main one and each --scaling\n"
             "                        count) on up to N processes at once (default: the\n"
@@ -113,13 +114,16 @@ static int parse_scaling(const char *s, pod_opts *o, err *e)
 
 static int parse_args(int argc, char **argv, pod_opts *o, int *help, err *e)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, 0, 'c'},   {"chips", required_argument, 0, 'n'},
-        {"topology", required_argument, 0, 't'}, {"mode", required_argument, 0, 'm'},
-        {"json", required_argument, 0, 'J'},     {"scaling", required_argument, 0, 's'},
-        {"quiet", no_argument, 0, 'q'},          {"strict", no_argument, 0, 'S'},
-        {"jobs", required_argument, 0, 'j'},     {"progress", no_argument, 0, 'P'},
-        {"help", no_argument, 0, 'h'},           {0, 0, 0, 0}};
+    static const struct option opts[] = {CLI_LONGOPTS_COMMON,
+                                         {"chips", required_argument, 0, 'n'},
+                                         {"topology", required_argument, 0, 't'},
+                                         {"mode", required_argument, 0, 'm'},
+                                         {"json", required_argument, 0, 'J'},
+                                         {"scaling", required_argument, 0, 's'},
+                                         {"strict", no_argument, 0, 'S'},
+                                         {"jobs", required_argument, 0, 'j'},
+                                         {"progress", no_argument, 0, 'P'},
+                                         {0, 0, 0, 0}};
     int c;
     memset(o, 0, sizeof *o);
     o->mode = ICI_MODE_SYMMETRIC;
@@ -132,9 +136,8 @@ static int parse_args(int argc, char **argv, pod_opts *o, int *help, err *e)
             o->config = optarg;
             break;
         case 'p':
-            if (o->novr == POD_MAX_OVERRIDES)
-                return err_set(e, "pod: too many -p overrides (at most %d)", POD_MAX_OVERRIDES);
-            o->ovr[o->novr++] = optarg;
+            if (cli_override_add(o->ovr, &o->novr, optarg, "pod", e))
+                return -1;
             break;
         case 'n':
             if (parse_u64(optarg, &o->chips))
@@ -396,6 +399,22 @@ int cli_pod(int argc, char **argv, err *e)
         prov_fini(&pv);
         return -1;
     }
+    /* before any work: the --json file creatable, and neither a trace nor the config */
+    ofile_ref out = {o.json, "--json"}, *ins = calloc(o.ntraces + 2, sizeof *ins);
+    if (!ins) {
+        prov_fini(&pv);
+        return err_set(e, "pod: out of memory");
+    }
+    ins[0] = (ofile_ref){o.config, "config"};
+    ins[1] = (ofile_ref){c.source, "config"};
+    for (unsigned i = 0; i < o.ntraces; i++)
+        ins[2 + i] = (ofile_ref){o.traces[i], "trace"};
+    int bad = ofile_check(&out, 1, ins, o.ntraces + 2, e);
+    free(ins);
+    if (bad) {
+        prov_fini(&pv);
+        return -1;
+    }
     char topo[64];
     if (o.topology)
         snprintf(topo, sizeof topo, "%s", o.topology);
@@ -436,6 +455,8 @@ int cli_pod(int argc, char **argv, err *e)
     pod_job jobs[1 + POD_MAX_SCALING];
     unsigned njobs = 0;
     int same[POD_MAX_SCALING] = {0};
+    unsigned dup[POD_MAX_SCALING] = {0}; /* 1 + the earlier count it repeats */
+    char stopo[POD_MAX_SCALING][64];
     jobs[njobs++] = (pod_job){.traces = o.traces, .ntraces = o.ntraces, .res = &res[0]};
     snprintf(jobs[0].topo, sizeof jobs[0].topo, "%s", topo);
     for (unsigned i = 0; i < o.nscaling; i++) {
@@ -444,6 +465,15 @@ int cli_pod(int argc, char **argv, err *e)
             goto out;
         if (o.ntraces == 1 && !strcmp(t, topo)) {
             same[i] = 1; /* the same trace on the same topology: the main estimate */
+            continue;
+        }
+        /* A count listed twice (same topology, hence the same trace): estimated once. */
+        snprintf(stopo[i], sizeof stopo[i], "%s", t);
+        unsigned j = 0;
+        while (j < i && (same[j] || strcmp(t, stopo[j])))
+            j++;
+        if (j < i) {
+            dup[i] = j + 1;
             continue;
         }
         jobs[njobs] = (pod_job){.traces = &o.trace, .ntraces = 1, .res = &res[1 + i]};
@@ -457,10 +487,13 @@ int cli_pod(int argc, char **argv, err *e)
     for (unsigned i = 0; i < o.nscaling; i++)
         if (same[i])
             res[1 + i] = res[0];
-    if (!o.quiet && (!o.json || strcmp(o.json, "-"))) {
-        pod_report_text(stdout, &c, &view, &res[0]);
+        else if (dup[i])
+            res[1 + i] = res[dup[i]];
+    if (!o.quiet) { /* with --json - stdout carries the JSON: the text goes to stderr */
+        FILE *text = o.json && !strcmp(o.json, "-") ? stderr : stdout;
+        pod_report_text(text, &c, &view, &res[0]);
         if (o.nscaling)
-            pod_report_scaling_text(stdout, &res[1], o.nscaling, o.per_count);
+            pod_report_scaling_text(text, &res[1], o.nscaling, o.per_count);
     }
     if (o.json && pod_report_json(o.json, &c, &view, &res[0], &res[1], o.nscaling, e))
         goto out;

@@ -1,7 +1,13 @@
 /* main.c - the tpusim command line: the only place that prints errors and chooses exit codes.
- * Subcommands: run, pod, gen, asm, disasm, config, isa. Reports go to stdout, diagnostics
- * to stderr; every failure is one line "tpusim: <message>" and a non-zero exit. */
+ * Subcommands: run, pod, gen, asm, disasm, config, isa. Reports go to stdout (to stderr when
+ * an output file is "-", which is stdout), diagnostics to stderr; every failure is one line
+ * "tpusim: <message>" and a non-zero exit, a failed write to stdout included. SIGINT, SIGTERM,
+ * SIGHUP and SIGPIPE remove the temporaries of unfinished outputs before ending the process. */
+#define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +17,8 @@
 #include "config.h"
 #include "isa.h"
 #include "cli.h"
+#include "kernel.h"
+#include "ofile.h"
 #include "pod.h"
 #include "progress.h"
 #include "run.h"
@@ -19,8 +27,6 @@
 #ifndef TPUSIM_VERSION
 #define TPUSIM_VERSION "0.0.0"
 #endif
-
-#define MAX_OVERRIDES 256
 
 static const char *prog = "tpusim";
 
@@ -46,6 +52,8 @@ static void main_usage(FILE *out)
                  "  run     replay a trace on one chip and print its report\n"
                  "  pod     estimate a trace at pod scale (symmetric or full multi-chip replay)\n"
                  "  gen     generate a workload trace (gemm, conv2d, attention, llm-step, ...)\n"
+                 "  import  import an XLA HLO text module: tpusim import hlo MODULE -c CFG -o OUT\n"
+                 "  serve   serve an LLM request stream on a slice: TTFT, TPOT, tokens/s, cost\n"
                  "  asm     assemble a text trace:   tpusim asm in.s -o out.tpt\n"
                  "  disasm  disassemble a trace:     tpusim disasm in.tpt\n"
                  "  config  print a resolved config, or the key reference with --help\n"
@@ -95,46 +103,46 @@ static void run_usage(FILE *out)
             "Size stays bounded on long runs: at most N slices (about 120 bytes each), at most\n"
             "2 x %d bandwidth counter samples per chip, and a few metadata events per unit.\n"
             "\n"
-            "All files are written to FILE.tmp and renamed when complete. A progress line\n"
-            "(instructions done, simulated time, rate, ETA) is redrawn on stderr when it is\n"
-            "a terminal, unless -q. Formats: docs/outputs.md.\n",
+            "Files are written to a temporary FILE.tmp.XXXXXX and renamed when complete (a\n"
+            "device or FIFO is written directly, a symlink's target is replaced); an output\n"
+            "that is also an input or another output is refused before simulating. With\n"
+            "FILE '-' that output goes to stdout and the text report to stderr. A progress\n"
+            "line (instructions done, simulated time, rate, ETA) is redrawn on stderr when it\n"
+            "is a terminal, unless -q. Formats: docs/outputs.md.\n",
             TIMELINE_DEFAULT_MAX, TIMELINE_BUCKETS + 1);
 }
 
 /* The topology a trace was generated for (its note) against the one `run` times its
  * collectives on (the config's ici.dims and ici.wrap): a warning on stderr, or with strict
- * an error. Config and trace errors are left to the run, which reports them. */
-static int check_topology(const char *config, const char **ovr, unsigned novr, const char *trace,
-                          int strict, err *e)
+ * an error. Trace errors are left to the run, which reports them. */
+static int check_topology(const cfg *c, const char *trace, int strict, err *e)
 {
-    cfg *c = malloc(sizeof *c);
     trace_topology tt;
     err ignored;
-    int rc = 0;
-    if (c && !sim_load_cfg(c, config, ovr, novr, &ignored) &&
-        prov_trace_topology(trace, &tt, &ignored) == 1) {
+    if (prov_trace_topology(trace, &tt, &ignored) == 1) {
         unsigned d[3];
         char msg[512];
         if (cfg_parse_dims(c->ici_dims, d) > 0 &&
             prov_topology_mismatch(&tt, (uint64_t)d[0] * d[1] * d[2], c->ici_dims, c->ici_wrap, msg,
                                    sizeof msg)) {
             if (strict)
-                rc = err_set(e, "run: %s: %s (--strict)", trace, msg);
-            else
-                fprintf(stderr, "%s: warning: %s: %s\n", prog, trace, msg);
+                return err_set(e, "run: %s: %s (--strict)", trace, msg);
+            fprintf(stderr, "%s: warning: %s: %s\n", prog, trace, msg);
         }
     }
-    free(c);
-    return rc;
+    return 0;
+}
+
+static int is_stdout(const char *path)
+{
+    return path && !strcmp(path, "-");
 }
 
 static int cmd_run(int argc, char **argv)
 {
-    static const struct option opts[] = {{"config", required_argument, 0, 'c'},
+    static const struct option opts[] = {CLI_LONGOPTS_COMMON,
                                          {"json", required_argument, 0, 'j'},
                                          {"csv", required_argument, 0, 'v'},
-                                         {"quiet", no_argument, 0, 'q'},
-                                         {"help", no_argument, 0, 'h'},
                                          {"timeline", required_argument, 0, 't'},
                                          {"timeline-window", required_argument, 0, 'T'},
                                          {"timeline-merge-gap", required_argument, 0, 'T'},
@@ -142,7 +150,7 @@ static int cmd_run(int argc, char **argv)
                                          {"strict", no_argument, 0, 'S'},
                                          {0, 0, 0, 0}};
     const char *config = NULL, *json = NULL, *csv = NULL, *tl_path = NULL;
-    const char *ovr[MAX_OVERRIDES];
+    const char *ovr[CLI_MAX_OVERRIDES];
     unsigned novr = 0;
     int quiet = 0, strict = 0, c, li = 0;
     timeline_opts tlo;
@@ -156,9 +164,8 @@ static int cmd_run(int argc, char **argv)
             config = optarg;
             break;
         case 'p':
-            if (novr == MAX_OVERRIDES)
-                return usage_error("run", "too many -p overrides");
-            ovr[novr++] = optarg;
+            if (cli_override_add(ovr, &novr, optarg, NULL, &e))
+                return usage_error("run", e.msg);
             break;
         case 'j':
             json = optarg;
@@ -194,28 +201,54 @@ static int cmd_run(int argc, char **argv)
     }
     if (optind != argc - 1)
         return usage_error("run", "expected one TRACE argument");
-    if (check_topology(config, ovr, novr, argv[optind], strict, &e))
+    const char *trace = argv[optind];
+    int to_stdout = is_stdout(json) + is_stdout(csv) + is_stdout(tl_path);
+    if (to_stdout > 1)
+        return usage_error("run", "only one of --json, --csv and --timeline can be '-'");
+    FILE *text = to_stdout ? stderr : stdout; /* stdout carries the file then */
+    cfg *cf = malloc(sizeof *cf);
+    if (!cf)
+        return fail(&(err){"out of memory", ERR_NOMEM});
+    if (sim_load_cfg(cf, config, ovr, novr, &e)) {
+        free(cf);
         return fail(&e);
-    char label[1100];
-    snprintf(label, sizeof label, "%s (%s)", argv[optind], config ? config : "defaults");
+    }
+    /* before any work: outputs creatable, none of them an input or another output */
+    const ofile_ref outs[] = {{json, "--json"}, {csv, "--csv"}, {tl_path, "--timeline"}};
+    const ofile_ref ins[] = {{trace, "trace"}, {config, "config"}, {cf->source, "config"}};
+    if (ofile_check(outs, 3, ins, 3, &e) || check_topology(cf, trace, strict, &e)) {
+        free(cf);
+        return fail(&e);
+    }
+    char *label = NULL;
+    if (asprintf(&label, "%s (%s)", trace, config ? config : "defaults") < 0) {
+        free(cf);
+        return fail(&(err){"out of memory", ERR_NOMEM});
+    }
     tlo.label = label;
     timeline *tl = NULL;
-    if (tl_path && !(tl = timeline_new(tl_path, &tlo, &e)))
+    if (tl_path && !(tl = timeline_new(tl_path, &tlo, &e))) {
+        free(label);
+        free(cf);
         return fail(&e);
-    progress *pg =
-        progress_new(stderr, progress_trace_count(argv[optind]), !quiet && isatty(2), &e);
+    }
+    /* the total comes from the replay's own reader: the trace is read once (pipes, FIFOs) */
+    progress *pg = progress_new(stderr, 0, !quiet && isatty(2), &e);
     if (!pg) {
         timeline_abort(tl);
+        free(label);
+        free(cf);
         return fail(&e);
     }
     progress_fanout fan = {0};
     progress_fanout_add(&fan, progress_observe, pg);
     if (tl)
         progress_fanout_add(&fan, timeline_observe, tl);
-    sim_hooks hooks = {.observer = progress_fanout_observe, .ctx = &fan};
+    sim_hooks hooks = {
+        .observer = progress_fanout_observe, .ctx = &fan, .start = progress_start, .start_ctx = pg};
     run s;
     int rc = 0;
-    int failed = run_trace(&s, config, ovr, novr, argv[optind], &hooks, &e);
+    int failed = run_trace_cfg(&s, cf, config, ovr, novr, trace, &hooks, &e);
     if (failed)
         progress_finish(pg);
     else
@@ -226,6 +259,9 @@ static int cmd_run(int argc, char **argv)
     }
     if (tl) {
         timeline_add_regions(tl, 0, s.sim.chip);
+        const energy_result *en = s.sim.energy;
+        timeline_add_power(tl, 0, en->window_w, en->windows, (uint64_t)llround(en->window_s * 1e12),
+                           s.rep.end_ps);
         timeline_counts tc;
         timeline_flush(tl);
         timeline_get_counts(tl, &tc);
@@ -242,8 +278,11 @@ static int cmd_run(int argc, char **argv)
                     prog, tl_path, (unsigned long long)tc.dropped,
                     (unsigned long long)tlo.max_events);
     }
+    if (getenv("TPUSIM_BENCH_KERNEL")) /* tools/bench.sh: events per instruction */
+        fprintf(stderr, "%s: kernel: %llu events in %.6f s of replay\n", prog,
+                (unsigned long long)s.sim.events, s.sim.wall_s);
     if (!quiet)
-        report_text(&s.rep, stdout);
+        report_text(&s.rep, text);
     if (json && report_json(&s.rep, json, &e)) {
         rc = fail(&e);
         goto out;
@@ -254,6 +293,8 @@ out:
     timeline_abort(tl);
     progress_free(pg);
     run_fini(&s);
+    free(label);
+    free(cf);
     return rc;
 }
 
@@ -276,6 +317,9 @@ static int cmd_asm(int argc, char **argv)
     if (!in || !out)
         return usage_error("asm", "expected IN.s -o OUT.tpt");
     err e;
+    const ofile_ref o = {out, "-o"}, i = {in, "assembly source"};
+    if (ofile_check(&o, 1, &i, 1, &e))
+        return fail(&e);
     return asm_file(in, out, &e) ? fail(&e) : 0;
 }
 
@@ -294,9 +338,10 @@ static int cmd_disasm(int argc, char **argv)
 
 static int cmd_config(int argc, char **argv)
 {
-    const char *ovr[MAX_OVERRIDES];
+    const char *ovr[CLI_MAX_OVERRIDES];
     unsigned novr = 0;
     const char *path = NULL;
+    err e;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             printf("usage: tpusim config [CONFIG] [-p key=value]...\n\n"
@@ -306,9 +351,8 @@ static int cmd_config(int argc, char **argv)
             return 0;
         }
         if (!strcmp(argv[i], "-p") && i + 1 < argc) {
-            if (novr == MAX_OVERRIDES)
-                return usage_error("config", "too many -p overrides");
-            ovr[novr++] = argv[++i];
+            if (cli_override_add(ovr, &novr, argv[++i], NULL, &e))
+                return usage_error("config", e.msg);
         } else if (!path && argv[i][0] != '-') {
             path = argv[i];
         } else {
@@ -316,14 +360,75 @@ static int cmd_config(int argc, char **argv)
         }
     }
     cfg c;
-    err e;
     if (sim_load_cfg(&c, path, ovr, novr, &e))
         return fail(&e);
     cfg_dump(&c, stdout);
     return 0;
 }
 
+/* Remove unfinished outputs' temporaries, then die of the same signal (exit status 128+sig). */
+static void on_signal(int sig)
+{
+    ofile_unlink_temps();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void catch_signals(void)
+{
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP, SIGPIPE};
+    for (unsigned i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old, sa = {.sa_handler = on_signal};
+        sigemptyset(&sa.sa_mask);
+        for (unsigned j = 0; j < sizeof sigs / sizeof sigs[0]; j++)
+            sigaddset(&sa.sa_mask, sigs[j]);
+        /* a signal ignored by whoever started us (nohup, a background job) stays ignored */
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler != SIG_IGN)
+            sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+/* Standard output is written through stdio: a full disk or a closed pipe shows up only at
+ * the flush. A command that succeeded fails if its output did not make it; one that failed
+ * already said why (maybe this very write error), so its status stands. */
+static int finish_stdout(int rc)
+{
+    errno = 0;
+    int bad = fflush(stdout) != 0 || ferror(stdout);
+    int en = errno;
+    if (fclose(stdout) && !bad)
+        bad = 1, en = errno;
+    if (bad && !rc) {
+        fprintf(stderr, "%s: standard output: cannot write: %s\n", prog,
+                en ? strerror(en) : "write error");
+        return 1;
+    }
+    return rc;
+}
+
+static int dispatch(int argc, char **argv);
+
+/* TPUSIM_KERN_ORDER=reverse or shuffle[:SEED] runs the callbacks of one instant in another
+ * order (kern_set_order): results must not change (tests/e2e_determinism.sh). */
+static void kern_order_from_env(void)
+{
+    const char *o = getenv("TPUSIM_KERN_ORDER");
+    if (!o || !*o)
+        return;
+    if (!strcmp(o, "reverse"))
+        kern_set_order(KERN_ORDER_REVERSE, 0);
+    else if (!strncmp(o, "shuffle", 7))
+        kern_set_order(KERN_ORDER_SHUFFLE, o[7] == ':' ? strtoull(o + 8, NULL, 10) : 1);
+}
+
 int main(int argc, char **argv)
+{
+    catch_signals();
+    kern_order_from_env();
+    return finish_stdout(dispatch(argc, argv));
+}
+
+static int dispatch(int argc, char **argv)
 {
     if (argc < 2) {
         fprintf(stderr, "%s: expected a COMMAND (see 'tpusim --help')\n", prog);
@@ -357,10 +462,18 @@ int main(int argc, char **argv)
         err e;
         return cli_compare(argc, argv, stdout, &e) ? fail(&e) : 0;
     }
+    if (!strcmp(cmd, "import")) {
+        err e;
+        return cli_import(argc, argv, &e) ? fail(&e) : 0;
+    }
     if (!strcmp(cmd, "gen") || !strcmp(cmd, "pod")) {
         err e;
         int r = !strcmp(cmd, "gen") ? cli_gen(argc, argv, &e) : cli_pod(argc, argv, &e);
         return r ? fail(&e) : 0;
+    }
+    if (!strcmp(cmd, "serve")) {
+        err e;
+        return cli_serve(argc, argv, &e) ? fail(&e) : 0;
     }
     fprintf(stderr, "%s: unknown command '%s' (see 'tpusim --help')\n", prog, cmd);
     return 2;

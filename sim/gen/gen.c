@@ -1,31 +1,20 @@
 /* gen.c - `tpusim gen` as a library: the kind table (name, checks, generator), option
  * defaults and their resolution, analytic FLOP formulas and the trace FLOP counter. The
- * generators themselves live in gen_emit.c (tiling core) and gen_models.c (workload
- * families); the command line (options, usage text) is sim/cli/cli_gen.c. */
+ * frontends live in gen_frontends.c and gen_models.c (they build the IR, ir.h), the lowering in
+ * lower_*.c over the emission kernels of gen_emit.c; the command line is sim/cli/cli_gen.c. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gen.h"
+#include "lower.h"
 
 static unsigned topo_axes(const cfg *c)
 {
     unsigned d[3];
     int n = cfg_parse_dims(c->ici_dims, d);
     return n < 0 ? 0 : (unsigned)n;
-}
-
-/* Chips along the torus axes of `mask` (the size of a collective group on them). */
-static uint64_t topo_chips(const cfg *c, unsigned mask)
-{
-    unsigned d[3];
-    int n = cfg_parse_dims(c->ici_dims, d);
-    uint64_t p = 1;
-    for (int i = 0; i < n; i++)
-        if (mask & (1u << i))
-            p *= d[i];
-    return p;
 }
 
 /* Degrees and axes: defaults, consistency with --chips, axes inside the topology. */
@@ -37,8 +26,10 @@ static int check_parallel(gen_opts *o, const cfg *c, int explicit_deg, unsigned 
         if (!(given_axes & 1))
             o->dp_axes = all;
     }
+    /* No z axis: FSDP shards over the data axes, or over every axis when there is no data
+     * parallelism to share them with. */
     if (!(given_axes & 4) && o->fsdp > 1 && naxes < 3)
-        o->fsdp_axes = o->dp_axes; /* no z axis: shard over the data axes */
+        o->fsdp_axes = o->dp > 1 || (given_axes & 1) ? o->dp_axes : all;
     if (o->chips && o->dp * o->tp * o->fsdp * o->sp != o->chips)
         return err_set(e,
                        "gen: --chips %llu but data x tensor x fsdp x seq parallel = %llu x %llu x "
@@ -61,20 +52,26 @@ static int check_parallel(gen_opts *o, const cfg *c, int explicit_deg, unsigned 
                            naxes, c->ici_dims);
         /* The collectives run over every chip of their axes: a degree larger than that group
          * cannot be placed (use a bigger slice: -p ici.dims=...). */
-        if (ax[i].deg > 1 && ax[i].deg > topo_chips(c, ax[i].axes))
+        if (ax[i].deg > 1 && ax[i].deg > cfg_axes_chips(c, ax[i].axes))
             return err_set(e,
                            "gen: --%s %llu: more than the %llu chips on its axes of ici.dims=%s "
                            "(set --%s or -p ici.dims=...)",
                            ax[i].deg_name, (unsigned long long)ax[i].deg,
-                           (unsigned long long)topo_chips(c, ax[i].axes), c->ici_dims, ax[i].name);
+                           (unsigned long long)cfg_axes_chips(c, ax[i].axes), c->ici_dims,
+                           ax[i].name);
     }
     uint64_t shards = o->dp * o->fsdp;
     if (o->batch % shards)
         return err_set(e, "gen: --batch %llu is not divisible by data x fsdp = %llu",
                        (unsigned long long)o->batch, (unsigned long long)shards);
-    if (o->heads % o->tp || o->d_ff % o->tp || (o->vocab && o->vocab % o->tp))
-        return err_set(e, "gen: --tensor-parallel %llu must divide heads, d-ff and vocab",
+    if (o->heads % o->tp || o->d_ff % o->tp)
+        return err_set(e, "gen: --tensor-parallel %llu must divide heads and d-ff",
                        (unsigned long long)o->tp);
+    if (o->kv_heads % o->tp && o->tp % o->kv_heads)
+        return err_set(e,
+                       "gen: --tensor-parallel %llu must divide --kv-heads %llu or be a "
+                       "multiple of it",
+                       (unsigned long long)o->tp, (unsigned long long)o->kv_heads);
     if (o->sp > 1 && o->decode)
         return err_set(e, "gen: --seq-parallel does not apply to --decode (one token per step)");
     if (o->seq % o->sp)
@@ -83,15 +80,31 @@ static int check_parallel(gen_opts *o, const cfg *c, int explicit_deg, unsigned 
     if ((o->heads / o->tp) % o->sp)
         return err_set(e, "gen: --seq-parallel %llu must divide the heads per tensor shard (%llu)",
                        (unsigned long long)o->sp, (unsigned long long)(o->heads / o->tp));
+    if (gen_kv_shard(o) % o->sp)
+        return err_set(e,
+                       "gen: --seq-parallel %llu must divide the kv heads per tensor shard (%llu)",
+                       (unsigned long long)o->sp, (unsigned long long)gen_kv_shard(o));
     return 0;
 }
 
+/* head_dim: --head-dim, else d_model / heads; kv_heads: --kv-heads, else heads (MHA). */
 static int check_model(gen_opts *o, err *e)
 {
-    if (o->d_model % o->heads)
-        return err_set(e, "gen: --d-model %llu is not divisible by --heads %llu",
+    if (!o->head_dim && o->d_model % o->heads)
+        return err_set(e,
+                       "gen: --d-model %llu is not divisible by --heads %llu (or give --head-dim)",
                        (unsigned long long)o->d_model, (unsigned long long)o->heads);
-    o->head_dim = o->d_model / o->heads;
+    if (!o->head_dim)
+        o->head_dim = o->d_model / o->heads;
+    if (!o->kv_heads)
+        o->kv_heads = o->heads;
+    if (o->kv_heads > o->heads || o->heads % o->kv_heads)
+        return err_set(e, "gen: --kv-heads %llu must divide --heads %llu",
+                       (unsigned long long)o->kv_heads, (unsigned long long)o->heads);
+    int train = o->kind == GEN_LLM_STEP ? !o->decode : o->training;
+    if (o->remat != GEN_REMAT_NONE && !train)
+        return err_set(e, "gen: --remat %s applies to training steps only",
+                       gen_remat_name(o->remat));
     return 0;
 }
 
@@ -102,12 +115,127 @@ static uint64_t conv_out(uint64_t in, uint64_t pad, uint64_t k, uint64_t stride)
     return (in + 2 * pad - k) / stride + 1;
 }
 
-/* Per-chip matmul parameters of one decoder layer: QKV D x 3D/T, out D/T x D, SwiGLU
- * 2 x (D x F/T) up and F/T x D down. */
-static uint64_t layer_params(const gen_opts *o)
+uint64_t gen_kv_shard(const gen_opts *o)
+{
+    uint64_t t = o->tp ? o->tp : 1;
+    return o->kv_heads >= t ? o->kv_heads / t : 1;
+}
+
+uint64_t gen_vocab_shard(const gen_opts *o)
+{
+    uint64_t t = o->tp ? o->tp : 1;
+    return (o->vocab + t - 1) / t;
+}
+
+static const char *const remat_names[GEN_REMAT_COUNT] = {
+    [GEN_REMAT_NONE] = "none",
+    [GEN_REMAT_FULL] = "full",
+    [GEN_REMAT_MINIMAL] = "minimal",
+    [GEN_REMAT_SAVE_DOTS] = "save-dots",
+};
+
+const char *gen_remat_name(int r)
+{
+    return r >= 0 && r < GEN_REMAT_COUNT ? remat_names[r] : NULL;
+}
+
+int gen_remat_lookup(const char *name)
+{
+    for (int r = 0; r < GEN_REMAT_COUNT; r++)
+        if (!strcmp(name, remat_names[r]))
+            return r;
+    return -1;
+}
+
+#define ACT(a) (1u << GEN_ACT_##a)
+
+unsigned gen_acts_needed(const gen_opts *o)
+{
+    unsigned all = (1u << GEN_ACT_COUNT) - 1;
+    return o->parallel_block ? all & ~(ACT(H) | ACT(HN)) : all;
+}
+
+unsigned gen_acts_saved(const gen_opts *o)
+{
+    static const unsigned saved[GEN_REMAT_COUNT] = {
+        [GEN_REMAT_NONE] = (1u << GEN_ACT_COUNT) - 1,
+        [GEN_REMAT_FULL] = 0,
+        [GEN_REMAT_MINIMAL] = ACT(QKV) | ACT(AO) | ACT(H) | ACT(UP),
+        [GEN_REMAT_SAVE_DOTS] = ACT(QKV) | ACT(AO) | ACT(H),
+    };
+    unsigned r = (unsigned)o->remat < GEN_REMAT_COUNT ? (unsigned)o->remat : 0;
+    return saved[r] & gen_acts_needed(o);
+}
+
+/* Per-chip matmul parameters of one decoder layer: Q D x A, K and V D x KA, out A x D
+ * (A = heads/T x head_dim, KA = kv_heads/T x head_dim), MLP up D x F (x 2 with SwiGLU's
+ * gate) and down F x D, F = d_ff/T. With heads = kv_heads, head_dim = D/heads and SwiGLU:
+ * 4 D^2/T + 3 D F/T. */
+typedef struct layer_mm {
+    uint64_t qkv, o, up, down;
+} layer_mm;
+
+static layer_mm layer_split(const gen_opts *o)
 {
     uint64_t D = o->d_model, F = o->d_ff / o->tp;
-    return D * 3 * D / o->tp + D * D / o->tp + 3 * D * F;
+    uint64_t A = o->heads / o->tp * o->head_dim, KA = gen_kv_shard(o) * o->head_dim;
+    layer_mm s = {D * (A + 2 * KA), A * D, D * F * (o->mlp == GEN_MLP_GELU ? 1 : 2), F * D};
+    return s;
+}
+
+static uint64_t layer_params(const gen_opts *o)
+{
+    layer_mm s = layer_split(o);
+    return s.qkv + s.o + s.up + s.down;
+}
+
+/* FLOPs of a decoder step on one chip: forward (2 P T + attention), backward (4 P T plus the
+ * attention backward, which recomputes QK^T: 2.5 x its forward) and the layer forward parts
+ * recomputed by the remat policy; `vshard` vocabulary rows in the LM head (0: none). */
+typedef struct llm_flops {
+    uint64_t fwd, bwd, remat;
+    uint64_t attn_fwd; /* attention forward of all layers (in fwd) */
+} llm_flops;
+
+static void llm_count(const gen_opts *o, const cfg *c, uint64_t vshard, int model, llm_flops *f)
+{
+    int dec = o->kind == GEN_LLM_STEP && o->decode;
+    /* Sequence parallelism: seq/P tokens per chip through the GEMMs, heads/(T P) whole
+     * sequences through attention. */
+    uint64_t bc = o->batch / (o->dp * o->fsdp), hl = o->heads / (o->tp * o->sp);
+    uint64_t tokens = dec ? bc : bc * o->seq / o->sp;
+    uint64_t params = o->layers * layer_params(o) + o->d_model * vshard;
+    /* Model FLOPs: kv heads replicated over tensor shards count once (their 1/T share). */
+    if (model && o->kv_heads < o->tp)
+        params -= o->layers * (2 * o->d_model * o->head_dim -
+                               2 * o->d_model * o->head_dim * o->kv_heads / o->tp);
+    uint64_t q = dec ? 1 : o->seq, causal = !dec;
+    uint64_t af = gen_attn_flops(c, q, o->seq, o->head_dim, (int)causal, o->dtype, 0);
+    uint64_t ab = gen_attn_flops(c, q, o->seq, o->head_dim, (int)causal, o->dtype, 1);
+    int train = o->kind == GEN_LLM_STEP ? !dec : o->training;
+    memset(f, 0, sizeof *f);
+    f->attn_fwd = o->layers * bc * hl * af;
+    f->fwd = 2 * params * tokens + f->attn_fwd;
+    if (!train)
+        return;
+    f->bwd = 4 * params * tokens + o->layers * bc * hl * ab;
+    unsigned re = gen_acts_needed(o) & ~gen_acts_saved(o);
+    layer_mm s = layer_split(o);
+    uint64_t per =
+        ((re & ACT(QKV)) ? s.qkv : 0) + ((re & ACT(H)) ? s.o : 0) + ((re & ACT(UP)) ? s.up : 0);
+    f->remat = o->layers * (2 * per * tokens + ((re & ACT(AO)) ? bc * hl * af : 0));
+}
+
+uint64_t gen_flops_model(const gen_opts *o, const cfg *c)
+{
+    if (o->kind != GEN_TRANSFORMER && o->kind != GEN_LLM_STEP)
+        return 0;
+    /* The real vocabulary's share (not the padding), nothing recomputed: attention's
+     * backward as twice its forward (dS, dV, dK, dQ without the recomputed QK^T). */
+    uint64_t vreal = o->kind == GEN_LLM_STEP ? o->vocab / (o->tp ? o->tp : 1) : 0;
+    llm_flops f;
+    llm_count(o, c, vreal, 1, &f);
+    return f.bwd ? 3 * f.fwd : f.fwd;
 }
 
 uint64_t gen_flops_analytic(const gen_opts *o, const cfg *c)
@@ -131,20 +259,9 @@ uint64_t gen_flops_analytic(const gen_opts *o, const cfg *c)
                gen_attn_flops(c, o->seq, o->seq, o->head_dim, o->causal, o->dtype, 0);
     case GEN_TRANSFORMER:
     case GEN_LLM_STEP: {
-        int llm = o->kind == GEN_LLM_STEP, dec = llm && o->decode;
-        /* Sequence parallelism: seq/P tokens per chip through the GEMMs, heads/(T P) whole
-         * sequences through attention. */
-        uint64_t bc = o->batch / (o->dp * o->fsdp), hl = o->heads / (o->tp * o->sp);
-        uint64_t tokens = dec ? bc : bc * o->seq / o->sp;
-        uint64_t params = o->layers * layer_params(o) + (llm ? o->d_model * (o->vocab / o->tp) : 0);
-        uint64_t q = dec ? 1 : o->seq, causal = !dec;
-        uint64_t af = gen_attn_flops(c, q, o->seq, o->head_dim, (int)causal, o->dtype, 0);
-        uint64_t ab = gen_attn_flops(c, q, o->seq, o->head_dim, (int)causal, o->dtype, 1);
-        int train = llm ? !dec : o->training;
-        uint64_t f = 2 * params * tokens + o->layers * bc * hl * af;
-        if (train)
-            f += 4 * params * tokens + o->layers * bc * hl * ab;
-        return f;
+        llm_flops f;
+        llm_count(o, c, o->kind == GEN_LLM_STEP ? gen_vocab_shard(o) : 0, 0, &f);
+        return f.fwd + f.bwd + f.remat;
     }
     case GEN_EMBEDDING: {
         gen_embedding_counts n;
@@ -182,58 +299,6 @@ int gen_trace_flops(const char *path, uint64_t *flops, err *e)
 }
 
 /* ---- kinds ---------------------------------------------------------------------------------- */
-
-static int run_gemm(gen *g, const gen_opts *o)
-{
-    uint64_t a, b, cc;
-    const cfg *c = gen_cfg(g);
-    if (gen_hbm_alloc(g, gen_dt_bytes(o->dtype, o->m * gen_pitch(c, o->k, o->dtype)), &a) ||
-        gen_hbm_alloc(g, gen_dt_bytes(o->dtype, o->k * gen_pitch(c, o->n, o->dtype)), &b) ||
-        gen_hbm_alloc(g, o->m * gen_pitch(c, o->n, ISA_DT_FP32) * 4, &cc) || gen_mark(g, "gemm"))
-        return -1;
-    gen_gemm_args ga = {.m = o->m,
-                        .n = o->n,
-                        .k = o->k,
-                        .a = a,
-                        .b = b,
-                        .c = cc,
-                        .dt = o->dtype,
-                        .out_dt = ISA_DT_FP32};
-    return gen_gemm(g, &ga);
-}
-
-static int run_elementwise(gen *g, const gen_opts *o)
-{
-    const isa_info *in = isa_info_of((unsigned)o->vop);
-    int binary = in->cost == ISA_COST_V_ELEM && o->vop != ISA_OP_V_CAST;
-    int ternary = o->vop == ISA_OP_V_FMA || o->vop == ISA_OP_V_SELECT;
-    unsigned nin = ternary ? 3 : binary ? 2 : 1;
-    isa_dtype out =
-        o->vop == ISA_OP_V_CAST ? (o->dtype == ISA_DT_FP32 ? ISA_DT_BF16 : ISA_DT_FP32) : o->dtype;
-    uint64_t nout = o->vop == ISA_OP_V_REDUCE ? (o->elements + 127) / 128 : o->elements;
-    gen_stream_args s = {.n = o->elements, .nin = nin, .nout = 1};
-    for (unsigned i = 0; i < nin; i++) {
-        s.in_dt[i] = o->dtype;
-        if (gen_hbm_alloc(g, gen_dt_bytes(o->dtype, o->elements), &s.in[i]))
-            return -1;
-    }
-    s.out_dt[0] = out;
-    if (gen_hbm_alloc(g, gen_dt_bytes(out, o->vop == ISA_OP_V_REDUCE ? o->elements : nout),
-                      &s.out[0]))
-        return -1;
-    /* Inputs sit back to back in the chunk buffer, where a binary op reads its second
-     * operand; the result goes to the output buffer. */
-    gen_vop op = {.op = o->vop,
-                  .src = 0,
-                  .dst = nin,
-                  .dt = o->dtype,
-                  .width = o->vop == ISA_OP_V_CAST                                       ? out
-                           : (o->vop == ISA_OP_V_REDUCE || o->vop == ISA_OP_V_TRANSPOSE) ? 128
-                                                                                         : 0};
-    s.ops = &op;
-    s.nops = 1;
-    return gen_mark(g, "elementwise/%s", in->mnemonic + 2) || gen_stream(g, &s);
-}
 
 static int check_conv2d(gen_opts *o, const cfg *c, err *e)
 {
@@ -285,21 +350,24 @@ static int check_llm(gen_opts *o, const cfg *c, err *e)
     return check_model(o, e) || resolve_parallel(o, c, e) ? -1 : 0;
 }
 
-/* One row per workload kind; the command line's option tables follow the same order. */
+/* One row per workload kind; the command line's option tables follow the same order. A
+ * kind either builds IR (`build`, lowered by lower_*.c) or, for kinds not yet ported to the
+ * IR, emits instructions itself (`run`). */
 static const struct gen_kind_info {
     const char *name;
     int uses_mxu;                                    /* its --dtype must be an MXU datatype */
     int (*check)(gen_opts *o, const cfg *c, err *e); /* kind-specific checks and defaults */
-    int (*run)(gen *g, const gen_opts *o);
+    int (*run)(gen *g, const gen_opts *o);           /* legacy: direct emission */
+    int (*build)(ir *p, const gen_opts *o);          /* frontend: builds the IR */
 } gen_kinds[GEN_KIND_COUNT] = {
-    [GEN_GEMM] = {"gemm", 1, NULL, run_gemm},
-    [GEN_ELEMENTWISE] = {"elementwise", 0, NULL, run_elementwise},
-    [GEN_CONV2D] = {"conv2d", 1, check_conv2d, gen_model_conv2d},
-    [GEN_MLP] = {"mlp", 1, check_mlp, gen_model_mlp},
-    [GEN_ATTENTION] = {"attention", 1, NULL, gen_model_attention},
-    [GEN_TRANSFORMER] = {"transformer", 1, check_transformer, gen_model_transformer},
-    [GEN_LLM_STEP] = {"llm-step", 1, check_llm, gen_model_llm},
-    [GEN_EMBEDDING] = {"embedding", 0, NULL, gen_model_embedding},
+    [GEN_GEMM] = {"gemm", 1, NULL, NULL, gen_fe_gemm},
+    [GEN_ELEMENTWISE] = {"elementwise", 0, NULL, NULL, gen_fe_elementwise},
+    [GEN_CONV2D] = {"conv2d", 1, check_conv2d, NULL, gen_fe_conv2d},
+    [GEN_MLP] = {"mlp", 1, check_mlp, NULL, gen_fe_mlp},
+    [GEN_ATTENTION] = {"attention", 1, NULL, NULL, gen_fe_attention},
+    [GEN_TRANSFORMER] = {"transformer", 1, check_transformer, NULL, gen_fe_transformer},
+    [GEN_LLM_STEP] = {"llm-step", 1, check_llm, NULL, gen_fe_llm},
+    [GEN_EMBEDDING] = {"embedding", 0, NULL, gen_model_embedding, NULL},
 };
 
 const char *gen_kind_name(gen_kind k)
@@ -477,20 +545,77 @@ int gen_check(gen_opts *o, const cfg *c, err *e)
     return resolve_parallel(o, NULL, e); /* no-op if done; else degrees 1, default axes */
 }
 
-int gen_run(const gen_opts *opts, const cfg *c, const char *note, err *e)
+/* The pipeline: frontend -> IR -> lower_tile -> lower_mem -> lower_emit. */
+static int run_ir(const struct gen_kind_info *k, const gen_opts *o, const cfg *c, const char *note,
+                  gen_result *res, err *e)
+{
+    ir *p = ir_new(c, e);
+    if (!p)
+        return -1;
+    int rc = -1;
+    char *full = NULL;
+    if (k->build(p, o) || ir_error(p, e))
+        goto out;
+    if (ir_error(p, e) || lower_tile(p, e) || lower_mem(p, c->hbm_bytes, e))
+        goto out;
+    const ir_mem_plan *mp = ir_mem_get(p);
+    size_t cap = strlen(note ? note : "") + 160;
+    if (!(full = malloc(cap))) {
+        err_setk(e, ERR_NOMEM, "gen: out of memory");
+        goto out;
+    }
+    uint64_t mf = gen_flops_model(o, ir_cfg(p));
+    /* The figures end the note's first line (the command): a topology line after it stays a
+     * line of its own (trace_note_topology). */
+    const char *nt = note ? note : "";
+    int head = (int)strcspn(nt, "\n");
+    int n = snprintf(full, cap, "%.*s # peak HBM per chip: %llu bytes", head, nt,
+                     (unsigned long long)mp->peak_bytes);
+    if (mf && n > 0 && (size_t)n < cap)
+        n += snprintf(full + n, cap - (size_t)n, " # model FLOPs per chip: %llu",
+                      (unsigned long long)mf);
+    if (n > 0 && (size_t)n < cap)
+        snprintf(full + n, cap - (size_t)n, "%s", nt + head);
+    if (strlen(full) >= TRACE_NOTE_MAX)
+        snprintf(full, cap, "%s", note ? note : "");
+    if (res) {
+        res->peak_hbm_bytes = mp->peak_bytes;
+        res->persistent_bytes = mp->persistent_bytes;
+        res->naive_hbm_bytes = mp->naive_bytes;
+        res->ops = (uint64_t)ir_nops(p);
+        res->tensors = (uint64_t)ir_ntensors(p);
+    }
+    rc = lower_emit(p, o->output, full, e);
+out:
+    free(full);
+    ir_free(p);
+    return rc;
+}
+
+int gen_run_result(const gen_opts *opts, const cfg *c, const char *note, gen_result *res, err *e)
 {
     gen_opts o = *opts;
+    if (res)
+        memset(res, 0, sizeof *res);
     if (!o.output)
         return err_set(e, "gen: no output trace path");
     if (gen_check(&o, c, e))
         return -1;
+    const struct gen_kind_info *k = &gen_kinds[o.kind];
+    if (k->build)
+        return run_ir(k, &o, c, note, res, e);
     gen *g = gen_new(c, o.output, note, e);
     if (!g)
         return -1;
-    if (gen_kinds[o.kind].run(g, &o)) {
+    if (k->run(g, &o)) {
         *e = *gen_err(g);
         gen_free(g);
         return -1;
     }
     return gen_finish(g, e);
+}
+
+int gen_run(const gen_opts *o, const cfg *c, const char *note, err *e)
+{
+    return gen_run_result(o, c, note, NULL, e);
 }

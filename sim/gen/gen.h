@@ -1,11 +1,14 @@
 /* gen.h - workload trace generators (`tpusim gen KIND`): GEMM, elementwise, conv2d, MLP,
- * attention, transformer block and whole-LLM training/decode steps, emitted as the SPMD
- * program of one chip for a given config. Instructions stream to the trace writer as they
- * are generated; nothing is built in memory. See docs/generators.md.
+ * attention, transformer block and whole-LLM training/decode steps, compiled as the SPMD
+ * program of one chip for a given config: a frontend builds the workload IR (ir.h), the
+ * lowering (lower.h) plans and emits it; instructions stream to the trace writer as they
+ * are emitted (only the IR, a few tensors and ops per layer, is held in memory). See
+ * docs/generators.md.
  *
  * The first half is the public interface (kinds, options, running, FLOP accounting); the
- * second half is shared between the generator files (gen.c, gen_emit.c, gen_models.c) only.
- * The command line (argv, --help) is sim/cli/cli_gen.c. */
+ * second half is shared inside the gen library only: the emission kernels of gen_emit.c that
+ * lower_emit.c drives, and the frontends. The command line (argv, --help) is
+ * sim/cli/cli_gen.c. */
 #ifndef TPU_GEN_H
 #define TPU_GEN_H
 
@@ -15,6 +18,7 @@
 #include "isa.h"
 #include "trace.h"
 #include "config.h"
+#include "ir.h"
 
 /* Workload kinds. */
 typedef enum gen_kind {
@@ -30,6 +34,23 @@ typedef enum gen_kind {
 } gen_kind;
 
 #define GEN_MAX_LAYERS 64 /* mlp --layers entries */
+
+/* Decoder MLP: SwiGLU (gate, up, down: three matrices) or GELU (up, down). */
+typedef enum gen_mlp { GEN_MLP_SWIGLU, GEN_MLP_GELU } gen_mlp;
+
+/* Rematerialisation policy of a training step (which forward activations the backward
+ * reads from HBM, the rest recomputed in the backward; docs/generators.md): none saves
+ * everything; full saves only each layer's input and recomputes the layer's forward;
+ * minimal saves the matmul outputs and recomputes the elementwise parts (norms,
+ * activation function); save-dots saves the dot outputs outside the MLP (Q|K|V, attention
+ * output, output projection) and recomputes the MLP's up projection too. */
+typedef enum gen_remat {
+    GEN_REMAT_NONE,
+    GEN_REMAT_FULL,
+    GEN_REMAT_MINIMAL,
+    GEN_REMAT_SAVE_DOTS,
+    GEN_REMAT_COUNT
+} gen_remat;
 
 /* Options of every kind (fields a kind does not use stay at their defaults). Start from
  * gen_opts_init; a parallel degree or axis mask left at 0 means "not given" and gen_check
@@ -50,7 +71,12 @@ typedef struct gen_opts {
     unsigned nsizes;
     /* attention, transformer, llm-step (batch is global for llm-step and transformer) */
     uint64_t batch, heads, seq, head_dim, d_model, d_ff, vocab, layers;
+    uint64_t kv_heads; /* key/value heads (grouped-query attention); 0: --heads */
     int causal, training, decode;
+    /* decoder structure: MLP kind, parallel attention + MLP block (both read one normalised
+     * input, outputs summed), LM head tied to the embedding table, biases on the projections,
+     * rematerialisation policy (training) */
+    int mlp, parallel_block, tied_embedding, bias, remat;
     /* parallelism: degrees and torus-axis masks (x=1, y=2, z=4); sp is sequence parallelism
      * (the sequence split across chips, attention re-sharded by heads through all-to-alls) */
     uint64_t chips, dp, tp, fsdp, sp;
@@ -72,14 +98,45 @@ void gen_opts_init(gen_opts *o, gen_kind kind);
  * parallel defaults). Idempotent. Returns 0, or -1 with e filled (ERR_INPUT). */
 int gen_check(gen_opts *o, const cfg *c, err *e);
 
-/* Generate o's trace for c into o->output (written atomically), `note` stored in its header
- * (the CLI passes the generating command line). Checks a copy of o with gen_check first.
- * Returns 0, or -1 with e filled. */
+/* What gen_run planned (see lower.h): the per-chip HBM footprint of the memory plan. */
+typedef struct gen_result {
+    uint64_t peak_hbm_bytes;   /* high-water mark of the HBM plan */
+    uint64_t persistent_bytes; /* parameters, caches, optimizer state, program inputs */
+    uint64_t naive_hbm_bytes;  /* every tensor its own buffer (no reuse) */
+    uint64_t ops, tensors;     /* IR size */
+} gen_result;
+
+/* Generate o's trace for c into o->output (written atomically): frontend -> IR -> lowering
+ * (lower.h). `note` (the CLI passes the generating command line) is stored in the trace
+ * header followed by " # peak HBM per chip: N bytes". Checks a copy of o with gen_check
+ * first. Fills *res if not NULL. Returns 0, or -1 with e filled. */
+int gen_run_result(const gen_opts *o, const cfg *c, const char *note, gen_result *res, err *e);
 int gen_run(const gen_opts *o, const cfg *c, const char *note, err *e);
 
 /* Analytic FLOP count of the workload for one chip (see docs/generators.md for exactly which
  * FLOPs are counted); it depends on c only through the attention query-block size. */
 uint64_t gen_flops_analytic(const gen_opts *o, const cfg *c);
+
+/* Model FLOPs of one chip's share of the step, the numerator of MFU: 2 x matmul parameters x
+ * tokens forward (x 3 with the backward) plus attention's QK^T and PV forward (x 3 with the
+ * backward), with the unpadded vocabulary and nothing recomputed (neither rematerialisation
+ * nor flash attention's QK^T in the backward). gen_flops_analytic is what the trace executes
+ * (HFU's numerator). 0 for kinds other than transformer and llm-step. */
+uint64_t gen_flops_model(const gen_opts *o, const cfg *c);
+
+/* Vocabulary rows per tensor-parallel shard: vocab / T rounded up (the table is padded to a
+ * multiple of T, as Megatron and MaxText pad it). */
+uint64_t gen_vocab_shard(const gen_opts *o);
+
+/* Key/value heads per tensor-parallel shard: kv_heads / T, or 1 when T is a multiple of
+ * kv_heads (each kv head replicated T / kv_heads times, as Megatron does for multi-query
+ * attention). */
+uint64_t gen_kv_shard(const gen_opts *o);
+
+/* Name of a rematerialisation policy ("none", "full", ...), and the policy called `name`
+ * (-1 if none). */
+const char *gen_remat_name(int r);
+int gen_remat_lookup(const char *name);
 
 /* Sum of 2 m k n over the trace's mxu.matmul instructions, k and n from the latest mxu.ldw
  * on that MXU. Returns 0 and fills *flops, or -1 with e filled. */
@@ -120,10 +177,19 @@ int gen_dma(gen *g, int to_hbm, uint64_t hbm, uint64_t vmem, uint64_t bytes, uin
 int gen_vec(gen *g, int op, uint64_t src, uint64_t dst, uint64_t n, isa_dtype dt, uint64_t extra,
             unsigned wait, unsigned signal);
 int gen_coll(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, gen_fence *f);
+/* A collective that uses the chip: its HBM reads and writes through the DMA unit and its
+ * reduction adds on the vector unit, issued alongside the ICI instruction (see gen_emit.c);
+ * p is the number of chips on `axes`. The HBM traffic goes to the buffer set with
+ * gen_coll_buffer (addresses wrap inside span bytes). */
+int gen_coll_chip(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, uint64_t p,
+                  gen_fence *f);
+void gen_coll_buffer(gen *g, uint64_t hbm, uint64_t span);
 /* Wait for every outstanding DMA write and collective (end of an operator). */
 int gen_drain(gen *g);
 
-/* Per-chip HBM bump allocator (4 KiB aligned); fails when the chip's HBM is exhausted. */
+/* Per-chip HBM bump allocator (4 KiB aligned); fails when the chip's HBM is exhausted. Only
+ * for kinds that still emit directly (a `run` row in the kind table); IR kinds get their
+ * addresses from the memory plan (lower_mem.c). */
 int gen_hbm_alloc(gen *g, uint64_t bytes, uint64_t *addr);
 /* VMEM bump allocator for the current operator; gen_vmem_reset frees everything. */
 int gen_vmem_alloc(gen *g, uint64_t bytes, uint64_t *addr);
@@ -131,9 +197,10 @@ void gen_vmem_reset(gen *g);
 uint64_t gen_vmem_free_bytes(const gen *g);
 
 uint64_t gen_dt_bytes(isa_dtype dt, uint64_t n);
-/* Row pitch (elements) of a 2-D HBM tensor with `cols` columns: padded so that the pitch is
- * an odd number of HBM interleave granules, as a compiler pads leading dimensions, so that
- * strided DMAs down a column of tiles rotate over every pseudo-channel. */
+/* Row pitch (elements) of a 2-D HBM tensor with `cols` columns: when successive rows would
+ * start on fewer than 16 pseudo-channels, padded to an odd number of HBM interleave granules
+ * (as a compiler pads leading dimensions), so that strided DMAs down a column of tiles rotate
+ * over every pseudo-channel. */
 uint64_t gen_pitch(const cfg *c, uint64_t cols, isa_dtype dt);
 
 /* C[M,N] (+)= A[M,K] B[K,N], operands in HBM, rows lda/ldb/ldc elements apart. A and B are
@@ -143,15 +210,21 @@ typedef struct gen_gemm_args {
     uint64_t a, b, c;       /* HBM addresses */
     uint64_t lda, ldb, ldc; /* 0: gen_pitch of k, n, n */
     isa_dtype dt, out_dt;
+    const ir_gemm_tile *tile; /* NULL: gen_gemm_plan_for */
+    /* fused epilogue on each finished fp32 block before the cast and write-back: vector ops
+     * in place on the accumulator (buffer index 0), reading the block's tile of `ex` (index
+     * 1, rows ldx elements apart, dtype ex_dt) when has_ex */
+    const ir_vop *epi;
+    unsigned nepi;
+    int has_ex;
+    uint64_t ex, ldx;
+    isa_dtype ex_dt;
+    uint64_t a_span; /* implicit GEMM (tile->a_implicit): bytes of the input A reads from */
 } gen_gemm_args;
 int gen_gemm(gen *g, const gen_gemm_args *a);
 
 /* Tiling chosen for a GEMM (exposed for tests and docs). */
-typedef struct gen_gemm_plan {
-    uint64_t mt, kc, ng; /* rows per block, K per step, N per group (elements) */
-    uint64_t msub, nsub; /* m-subblocks per block, n-tiles per group */
-    uint64_t vmem_bytes; /* planned VMEM footprint */
-} gen_gemm_plan;
+typedef ir_gemm_tile gen_gemm_plan;
 int gen_gemm_plan_for(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_t k, isa_dtype dt,
                       isa_dtype out_dt, gen_gemm_plan *p, err *e);
 
@@ -159,13 +232,7 @@ int gen_gemm_plan_for(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint6
  * (each of n elements of its dtype), and a list of vector ops applied per chunk. Ops read
  * chunk buffer `src` and write `dst` (indices into inputs then outputs then a scratch
  * buffer); binary ops read their second operand right after the first (see docs). */
-typedef struct gen_vop {
-    int op;
-    unsigned src, dst;
-    isa_dtype dt;
-    unsigned width; /* reduce/transpose width; cast target dtype for v.cast */
-    unsigned div;   /* 0: the op covers the chunk; d: chunk/d elements (per-row ops) */
-} gen_vop;
+typedef ir_vop gen_vop;
 typedef struct gen_stream_args {
     uint64_t n;
     unsigned nin, nout;
@@ -179,6 +246,15 @@ int gen_stream(gen *g, const gen_stream_args *s);
  * `block` bytes `stride` apart (gathers: embedding rows, im2col patches). */
 int gen_gather(gen *g, uint64_t src, uint64_t src_bytes, uint64_t dst, uint64_t bytes,
                uint64_t block, uint64_t stride);
+/* Copy `bytes` from HBM src to HBM dst through VMEM: the source read as blocks of sblock
+ * bytes sstride apart, the destination written as blocks of dblock bytes dstride apart (0:
+ * contiguous). A dynamic-update-slice (a KV cache's new token) is one. */
+int gen_copy2d(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, uint64_t dst,
+               uint64_t dblock, uint64_t dstride, uint64_t bytes);
+/* The same with the writes left in flight, signalling `done` (NULL: the emitter's late
+ * fence), when the copy fits one VMEM chunk; else as gen_copy2d. */
+int gen_copy2d_async(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, uint64_t dst,
+                     uint64_t dblock, uint64_t dstride, uint64_t bytes, gen_fence *done);
 /* Wait for the collectives issued without a fence (gradient reductions). */
 int gen_wait_late(gen *g);
 
@@ -188,6 +264,9 @@ int gen_wait_late(gen *g);
  * backward reads q k v o dout and writes dq dk dv. */
 typedef struct gen_attn_args {
     uint64_t batch, heads, seq, head_dim, kv_len; /* kv_len: keys per sequence */
+    uint64_t kv_heads;                            /* 0: heads (grouped-query: fewer) */
+    int kv_head_major; /* k, v: one row per (batch, kv head) of kv_len x head_dim elements,
+                        * rows kv_ld apart (a KV cache) */
     uint64_t q, k, v, o, dout, dq, dk, dv, ld, kv_ld;
     int causal, backward;
     isa_dtype dt;
@@ -200,13 +279,33 @@ uint64_t gen_attn_block(const cfg *c, uint64_t seq, uint64_t kv_len, uint64_t he
 uint64_t gen_attn_flops(const cfg *c, uint64_t seq, uint64_t kv_len, uint64_t head_dim, int causal,
                         isa_dtype dt, int backward);
 
-/* Workload families (gen_models.c). */
-int gen_model_conv2d(gen *g, const gen_opts *o);
-int gen_model_mlp(gen *g, const gen_opts *o);
-int gen_model_attention(gen *g, const gen_opts *o);
-int gen_model_transformer(gen *g, const gen_opts *o);
-int gen_model_llm(gen *g, const gen_opts *o);
-int gen_model_embedding(gen *g, const gen_opts *o); /* gen_embedding.c */
+/* The forward activations of a decoder layer the backward reads (bit i = gen_act i), and the
+ * subset a rematerialisation policy saves; the rest is recomputed from the layer input in the
+ * backward (gen_models.c builds it, gen.c counts its FLOPs). */
+enum gen_act {
+    GEN_ACT_XN,  /* normalised input */
+    GEN_ACT_QKV, /* fused Q|K|V projection output */
+    GEN_ACT_AO,  /* attention output */
+    GEN_ACT_H,   /* residual after attention (serial block only) */
+    GEN_ACT_HN,  /* its normalisation (serial block only) */
+    GEN_ACT_UP,  /* MLP up (|gate) projection output */
+    GEN_ACT_ACT, /* MLP activation output */
+    GEN_ACT_COUNT
+};
+unsigned gen_acts_needed(const gen_opts *o);
+unsigned gen_acts_saved(const gen_opts *o);
+
+/* Frontends: each builds kind o->kind's workload IR into p (gen_frontends.c, gen_models.c).
+ * Return 0, or -1 with the error kept in p (ir_error). */
+int gen_fe_gemm(ir *p, const gen_opts *o);
+int gen_fe_elementwise(ir *p, const gen_opts *o);
+int gen_fe_conv2d(ir *p, const gen_opts *o);
+int gen_fe_mlp(ir *p, const gen_opts *o);
+int gen_fe_attention(ir *p, const gen_opts *o);
+int gen_fe_transformer(ir *p, const gen_opts *o);
+int gen_fe_llm(ir *p, const gen_opts *o);
+/* Kinds that still emit instructions directly (no IR yet): embedding (gen_embedding.c). */
+int gen_model_embedding(gen *g, const gen_opts *o);
 /* What `gen embedding` emits for one chip, counted analytically (docs/generators.md). */
 typedef struct gen_embedding_counts {
     uint64_t flops;     /* SparseCore reduce and scatter-add FLOPs */

@@ -1,5 +1,8 @@
-/* gen_emit.c - the generators' emission core: trace writer wrapper, semaphore pool and
- * fences, HBM/VMEM allocators, and the shared GEMM tiler and streamed vector pass.
+/* gen_emit.c - the emission kernels lower_emit.c drives, one per kind of IR op: trace writer
+ * wrapper, semaphore pool and fences, the VMEM allocator, the GEMM (with the tiling
+ * lower_tile chose, fused epilogues, implicit-GEMM convolution loads), the streamed vector
+ * pass, attention lanes (software-pipelined forward), strided copies and collectives that
+ * use the chip.
  *
  * Synchronisation follows a TPU scalar core: a DMA completion is awaited by the dispatcher
  * (sync.wait on a fence the DMAs signal), buffers are freed by a fence the last reader on
@@ -18,7 +21,7 @@
 #define GEN_VMEM_ALIGN 512
 
 /* Dedicated chains (semaphores below GEN_SEM_FIXED). */
-enum { SEM_V2D = 0, SEM_V2V = 1 };
+enum { SEM_V2D = 0, SEM_V2V = 1, SEM_D2V = 50 }; /* D2V: epilogue input DMA -> vector */
 
 struct gen {
     const cfg *c;
@@ -31,6 +34,7 @@ struct gen {
     int pool[ISA_SEM_MAX];
     unsigned npool;
     gen_fence late; /* collectives nobody waits on before the end (gradient reductions) */
+    uint64_t coll_hbm, coll_span; /* HBM buffer the next gen_coll_chip reads and writes */
     /* vector chain: one op held back until we know whether another follows */
     int vheld;
     isa_insn vhold;
@@ -49,8 +53,20 @@ uint64_t gen_pitch(const cfg *c, uint64_t cols, isa_dtype dt)
     uint64_t bytes = gen_dt_bytes(dt, cols);
     if (!eb || bytes < G || G % eb)
         return cols;
-    uint64_t gr = cdiv(bytes, G);
-    if (gr % 2 == 0)
+    /* Successive rows of a column start gr granules apart and so visit PCs / gcd(gr, PCs)
+     * pseudo-channels; pad only when that is fewer than 16 (or all of them): a power-of-two
+     * pitch that still rotates over 16 channels keeps its DRAM-row locality (v7, 4 KiB rows:
+     * attention 4% faster unpadded), one that does not collapses onto a few (v3, 24 KiB
+     * rows: 5.5% of HBM peak). An odd number of granules visits every pseudo-channel. */
+    uint64_t gr = cdiv(bytes, G), pcs = c->hbm_channels * c->hbm_pseudo_channels;
+    uint64_t a = gr, b = pcs ? pcs : 1;
+    while (b) {
+        uint64_t r = a % b;
+        a = b;
+        b = r;
+    }
+    uint64_t distinct = (pcs ? pcs : 1) / a, want = pcs < 16 ? pcs : 16;
+    if (distinct < want && gr % 2 == 0)
         gr++;
     return gr * G / eb;
 }
@@ -194,7 +210,12 @@ int gen_dma(gen *g, int to_hbm, uint64_t hbm, uint64_t vmem, uint64_t bytes, uin
         block = stride = 0; /* contiguous after all */
     uint64_t extent = block ? (cdiv(bytes, block) - 1) * stride + block : bytes;
     if (hbm + extent > g->hbm_cap || vmem + bytes > g->vmem_cap)
-        return gen_fail(g, "gen: DMA outside memory (generator bug)");
+        return gen_fail(g,
+                        "gen: DMA outside memory: hbm %llu + %llu of %llu, vmem %llu + %llu of "
+                        "%llu (generator bug)",
+                        (unsigned long long)hbm, (unsigned long long)extent,
+                        (unsigned long long)g->hbm_cap, (unsigned long long)vmem,
+                        (unsigned long long)bytes, (unsigned long long)g->vmem_cap);
     isa_insn in = {.op = to_hbm ? ISA_OP_DMA_V2H : ISA_OP_DMA_H2V,
                    .wait = (uint16_t)wait,
                    .signal = (uint16_t)signal};
@@ -282,6 +303,67 @@ int gen_coll(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, gen_fe
     return gen_put(g, &in);
 }
 
+/* Collective on the chip (docs/models-ici.md, "Collectives on the chip"): besides the ICI
+ * instruction, the chip reads what it sends from HBM and writes what it receives to HBM
+ * through the DMA unit (staged in a VMEM buffer at the top of VMEM, in chunks), and the
+ * vector unit adds what a reduction receives. Ring algorithms over p chips: all-reduce reads
+ * B, writes B, adds (p-1)/p of B's elements; reduce-scatter reads B, writes B/p, adds
+ * (p-1)/p; all-gather (B = gathered size) reads B/p, writes B; all-to-all reads and writes
+ * B. The collective is pipelined in chunks, so this work overlaps its link time: it is
+ * issued alongside the ICI instruction, contending for HBM, DMA engines, VMEM and the
+ * vector unit, and every piece signals the collective's fence. */
+int gen_coll_chip(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, uint64_t p,
+                  gen_fence *f)
+{
+    if (gen_flush_vec(g))
+        return -1;
+    if (!axes || !bytes)
+        return 0;
+    uint64_t rd = bytes, wr = bytes, red = 0;
+    p = p ? p : 1;
+    switch (op) {
+    case ISA_OP_ICI_ALLREDUCE:
+        red = bytes / p * (p - 1);
+        break;
+    case ISA_OP_ICI_REDUCESCATTER:
+        wr = bytes / p;
+        red = bytes / p * (p - 1);
+        break;
+    case ISA_OP_ICI_ALLGATHER:
+        rd = bytes / p;
+        break;
+    default:
+        break;
+    }
+    gen_fence *ff = f ? f : &g->late;
+    /* Staging: two chunks at the top of VMEM (a binary vector op reads its second operand
+     * right after the first). */
+    uint64_t stage = umin(4u << 20, g->vmem_cap / 16), base = g->vmem_cap - 2 * stage;
+    uint64_t eb = gen_dt_bytes(dt, 8) / 8 ? gen_dt_bytes(dt, 8) / 8 : 1;
+    for (uint64_t o = 0; o < rd; o += stage)
+        if (gen_dma(g, 0, g->coll_hbm + o % g->coll_span, base, umin(stage, rd - o), 0, 0, 0,
+                    gen_fence_sig(g, ff)))
+            return -1;
+    if (gen_coll(g, op, axes, bytes, dt, ff))
+        return -1;
+    for (uint64_t o = 0; o < red; o += stage) {
+        uint64_t n = umin(stage, red - o) / eb;
+        if (gen_vec(g, ISA_OP_V_ADD, base, base, n ? n : 1, dt, 0, 0, gen_fence_sig(g, ff)))
+            return -1;
+    }
+    for (uint64_t o = 0; o < wr; o += stage)
+        if (gen_dma(g, 1, g->coll_hbm + o % g->coll_span, base, umin(stage, wr - o), 0, 0, 0,
+                    gen_fence_sig(g, ff)))
+            return -1;
+    return 0;
+}
+
+void gen_coll_buffer(gen *g, uint64_t hbm, uint64_t span)
+{
+    g->coll_hbm = hbm;
+    g->coll_span = span ? span : 1;
+}
+
 int gen_drain(gen *g)
 {
     return gen_fence_wait(g, &g->late);
@@ -319,6 +401,83 @@ int gen_gather(gen *g, uint64_t src, uint64_t src_bytes, uint64_t dst, uint64_t 
             return -1;
     }
     return gen_fence_wait(g, &wb[0]) || gen_fence_wait(g, &wb[1]) ? -1 : 0;
+}
+
+static uint64_t ugcd(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+/* One side of a copy chunk, split by whole blocks over up to dma.engines DMAs: a strided
+ * transfer of small blocks is latency-bound on one engine (each block is its own HBM
+ * request), so its pieces run on several engines at once. */
+static int copy_part(gen *g, int to_hbm, uint64_t hbm, uint64_t vmem, uint64_t n, uint64_t block,
+                     uint64_t stride, gen_fence *f)
+{
+    uint64_t nb = block ? cdiv(n, block) : 1;
+    uint64_t parts = umin(g->c->dma_engines, nb), per = cdiv(nb, parts);
+    if (!block || parts <= 1)
+        return gen_dma(g, to_hbm, hbm, vmem, n, block, stride, 0, gen_fence_sig(g, f));
+    for (uint64_t b0 = 0; b0 < nb; b0 += per) {
+        uint64_t len = umin(per * block, n - b0 * block);
+        if (gen_dma(g, to_hbm, hbm + b0 * stride, vmem + b0 * block, len, block, stride, 0,
+                    gen_fence_sig(g, f)))
+            return -1;
+    }
+    return 0;
+}
+
+/* Chunks hold whole blocks of both sides (a multiple of their lcm), double-buffered. */
+int gen_copy2d(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, uint64_t dst,
+               uint64_t dblock, uint64_t dstride, uint64_t bytes)
+{
+    if (g->failed)
+        return -1;
+    uint64_t sb = sblock ? sblock : bytes, db = dblock ? dblock : bytes;
+    uint64_t unit = sb / ugcd(sb, db) * db;
+    gen_vmem_reset(g);
+    uint64_t ch = umin(bytes, umax(unit, umin(g->vmem_cap / 4, 8u << 20) / unit * unit));
+    if (2 * ch > g->vmem_cap)
+        return gen_fail(g, "gen: VMEM too small for a copy of %llu-byte blocks",
+                        (unsigned long long)unit);
+    uint64_t buf[2];
+    gen_fence rd = {.sem = -1}, wb[2] = {{.sem = -1}, {.sem = -1}};
+    if (gen_vmem_alloc(g, ch, &buf[0]) || gen_vmem_alloc(g, ch, &buf[1]))
+        return -1;
+    for (uint64_t c = 0, off = 0; off < bytes; c++, off += ch) {
+        uint64_t n = umin(ch, bytes - off);
+        uint64_t so = sblock ? off / sblock * sstride : off,
+                 dof = dblock ? off / dblock * dstride : off;
+        if ((c >= 2 && gen_fence_wait(g, &wb[c % 2])) ||
+            copy_part(g, 0, src + so, buf[c % 2], n, sblock, sstride, &rd) ||
+            gen_fence_wait(g, &rd) ||
+            copy_part(g, 1, dst + dof, buf[c % 2], n, dblock, dstride, &wb[c % 2]))
+            return -1;
+    }
+    return gen_fence_wait(g, &wb[0]) || gen_fence_wait(g, &wb[1]) ? -1 : 0;
+}
+
+int gen_copy2d_async(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, uint64_t dst,
+                     uint64_t dblock, uint64_t dstride, uint64_t bytes, gen_fence *done)
+{
+    if (g->failed)
+        return -1;
+    if (bytes > umin(g->vmem_cap / 4, 8u << 20))
+        return gen_copy2d(g, src, sblock, sstride, dst, dblock, dstride, bytes);
+    uint64_t buf;
+    gen_fence rd = {.sem = -1};
+    gen_vmem_reset(g);
+    return gen_vmem_alloc(g, bytes, &buf) ||
+                   copy_part(g, 0, src, buf, bytes, sblock, sstride, &rd) ||
+                   gen_fence_wait(g, &rd) ||
+                   copy_part(g, 1, dst, buf, bytes, dblock, dstride, done ? done : &g->late)
+               ? -1
+               : 0;
 }
 
 int gen_finish(gen *g, err *e)
@@ -435,91 +594,142 @@ static uint64_t tile_w(uint64_t tot, uint64_t t, uint64_t size)
     return umin(size, tot - t * size);
 }
 
-/* One small GEMM on one MXU: dst[m,N] (+)= src[m,K] w[K,N]. The first matmul waits `wait`,
- * the last signals `signal`. */
-static int lane_mm(gen *g, unsigned mxu, uint64_t src, uint64_t m, uint64_t K, uint64_t N,
-                   uint64_t w, uint64_t dst, int acc0, isa_dtype dt, unsigned wait, unsigned signal)
+/* Lane GEMMs emitted interleaved: tile x of every lane before tile x+1 of any, so each MXU's
+ * queue (core.queue_depth deep) fills in parallel and the dispatcher never waits for one
+ * lane's long sequence to drain before the next lane can start. Each lane keeps its own
+ * order (its GEMMs run on its own MXU). */
+#define LANE_MAX_MM 3
+#ifndef LANE_BURST
+#define LANE_BURST 4 /* tiles of one lane per turn */
+#endif
+typedef struct lane_spec {
+    uint64_t src, m, K, N, w, dst;
+    int acc0;
+    isa_dtype dt;
+    unsigned wait, signal;
+} lane_spec;
+
+typedef struct lane_batch {
+    lane_spec mm[32][LANE_MAX_MM];
+    unsigned n[32];
+} lane_batch;
+
+static void lb_add(lane_batch *lb, uint64_t lane, lane_spec sp)
+{
+    lb->mm[lane][lb->n[lane]++] = sp;
+}
+
+static uint64_t lb_tiles(const gen *g, const lane_spec *sp)
+{
+    return cdiv(sp->N, g->c->mxu_cols) * cdiv(sp->K, g->c->mxu_rows);
+}
+
+static int lb_emit(gen *g, lane_batch *lb, uint64_t lanes)
 {
     const uint64_t R = g->c->mxu_rows, C = g->c->mxu_cols;
-    uint64_t kt = cdiv(K, R), nt = cdiv(N, C);
-    for (uint64_t j = 0; j < nt; j++) {
-        uint64_t nw = tile_w(N, j, C);
-        for (uint64_t t = 0; t < kt; t++) {
-            uint64_t kw = tile_w(K, t, R);
-            int last = j == nt - 1 && t == kt - 1;
-            if (put_ldw(g, mxu, w + gen_dt_bytes(dt, j * C * K + t * R * nw), kw, nw, dt) ||
-                put_mm(g, mxu, src + gen_dt_bytes(dt, t * R * m), dst + (j * C * m) * 4, m, dt,
-                       acc0 || t > 0, j == 0 && t == 0 ? wait : 0, last ? signal : 0))
-                return -1;
+    uint64_t cur[32] = {0}, pos[32] = {0};
+    for (int more = 1; more;) {
+        more = 0;
+        for (uint64_t i = 0; i < lanes; i++) {
+            for (uint64_t burst = 0; burst < LANE_BURST; burst++) {
+                while (cur[i] < lb->n[i] && pos[i] >= lb_tiles(g, &lb->mm[i][cur[i]])) {
+                    cur[i]++;
+                    pos[i] = 0;
+                }
+                if (cur[i] >= lb->n[i])
+                    break;
+                more = 1;
+                const lane_spec *sp = &lb->mm[i][cur[i]];
+                uint64_t kt = cdiv(sp->K, R), nt = cdiv(sp->N, C), x = pos[i]++;
+                uint64_t j = x / kt, t = x % kt, nw = tile_w(sp->N, j, C), kw = tile_w(sp->K, t, R);
+                int last = j == nt - 1 && t == kt - 1;
+                if (put_ldw(g, (unsigned)i,
+                            sp->w + gen_dt_bytes(sp->dt, j * C * sp->K + t * R * nw), kw, nw,
+                            sp->dt) ||
+                    put_mm(g, (unsigned)i, sp->src + gen_dt_bytes(sp->dt, t * R * sp->m),
+                           sp->dst + (j * C * sp->m) * 4, sp->m, sp->dt, sp->acc0 || t > 0,
+                           x == 0 ? sp->wait : 0, last ? sp->signal : 0))
+                    return -1;
+            }
         }
     }
+    memset(lb->n, 0, sizeof lb->n);
     return 0;
 }
 
 /* ---- GEMM tiler ------------------------------------------------------------------------ */
 
-/* VMEM of one buffer set (double buffering doubles it). */
-static uint64_t plan_bytes(uint64_t mt, uint64_t kc, uint64_t ng, isa_dtype dt, isa_dtype odt)
-{
-    uint64_t b = gen_dt_bytes(dt, mt * kc) + gen_dt_bytes(dt, kc * ng) + mt * ng * 4;
-    if (odt != ISA_DT_FP32)
-        b += gen_dt_bytes(odt, mt * ng);
-    return align_up(b, 4 * GEN_VMEM_ALIGN);
-}
-
-int gen_gemm_plan_for(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_t k, isa_dtype dt,
-                      isa_dtype out_dt, gen_gemm_plan *p, err *e)
-{
-    const uint64_t R = c->mxu_rows, C = c->mxu_cols, P = cfg_mxu_total(c);
-    const uint64_t NT = cdiv(n, C), KT = cdiv(k, R);
-    /* Largest row block first (weight reuse and arithmetic intensity grow with it), then
-     * the widest column group up to one tile per MXU, then the longest K step. */
-    static const uint64_t mts[] = {2048, 1024, 512, 256, 128, 64, 32, 16, 8, 1};
-    for (unsigned i = 0; i < sizeof mts / sizeof mts[0]; i++) {
-        uint64_t mt = umin(mts[i], m);
-        if (i > 0 && mt >= umin(mts[i - 1], m))
-            continue; /* same as the previous candidate */
-        for (uint64_t ns = umin(NT, P); ns >= 1; ns /= 2) {
-            for (uint64_t kts = umin(KT, 4); kts >= 1; kts /= 2) {
-                uint64_t kc = umin(k, kts * R), ng = umin(n, ns * C);
-                uint64_t b = plan_bytes(mt, kc, ng, dt, out_dt);
-                if (2 * b > vmem)
-                    continue;
-                p->mt = mt;
-                p->kc = kc;
-                p->ng = ng;
-                p->nsub = ns;
-                /* Fewer column tiles than MXUs: split the row block too, keeping at least
-                 * R rows per matmul so a weight load hides behind the stream. */
-                uint64_t ms = ns < P ? P / ns : 1;
-                uint64_t mmax = mt / R ? mt / R : 1;
-                p->msub = ms < mmax ? ms : mmax;
-                p->vmem_bytes = 2 * b;
-                return 0;
-            }
-        }
-    }
-    return err_set(e,
-                   "gen: gemm %llux%llux%llu: even an 1-row block with one %llux%llu tile does "
-                   "not fit in %llu bytes of VMEM",
-                   (unsigned long long)m, (unsigned long long)n, (unsigned long long)k,
-                   (unsigned long long)R, (unsigned long long)C, (unsigned long long)vmem);
-}
-
 typedef struct gemm_state {
     gen_gemm_args a;
     gen_gemm_plan p;
     uint64_t nmb, nkc, nng, steps;
-    uint64_t abuf[2], wbuf[2], cbuf[2], obuf[2];
+    uint64_t abuf[2], wbuf[2], cbuf[2], obuf[2], ebuf[2];
     gen_fence ready[2], done[2], wb[2];
 } gemm_state;
 
-/* Step s -> (n-group, m-block, k-chunk); k-chunk innermost so a C block stays in VMEM. */
+/* Step s -> (n-group, m-block, k-chunk); k-chunk innermost so a C block stays in VMEM;
+ * column groups outer, or row blocks outer (m_outer, with a resident A panel). */
 static void gemm_step(const gemm_state *st, uint64_t s, uint64_t *gi, uint64_t *mi, uint64_t *ki)
 {
     *ki = s % st->nkc;
-    *mi = (s / st->nkc) % st->nmb;
-    *gi = s / (st->nkc * st->nmb);
+    if (st->p.m_outer) {
+        *gi = (s / st->nkc) % st->nng;
+        *mi = s / (st->nkc * st->nng);
+    } else {
+        *mi = (s / st->nkc) % st->nmb;
+        *gi = s / (st->nkc * st->nmb);
+    }
+}
+
+/* VMEM of step s's A chunk and B chunk: the step's double buffer, or chunk ki of the
+ * resident panel of its row block (A) or column group (B). */
+static uint64_t gemm_abuf(const gemm_state *st, uint64_t s, uint64_t mi, uint64_t ki)
+{
+    if (st->p.a_resident)
+        return st->abuf[mi % 2] + gen_dt_bytes(st->a.dt, ki * st->p.mt * st->p.kc);
+    return st->abuf[s % 2];
+}
+
+static uint64_t gemm_wbuf(const gemm_state *st, uint64_t s, uint64_t gi, uint64_t ki)
+{
+    if (st->p.w_resident)
+        return st->wbuf[gi % 2] + gen_dt_bytes(st->a.dt, ki * st->p.kc * st->p.ng);
+    return st->wbuf[s % 2];
+}
+
+/* A strided operand load split by whole rows into up to dma.engines DMAs of at least
+ * 4 x dma.chunk_bytes each, so that a big load runs on several engines at once (one
+ * engine keeps only dma.outstanding chunks in flight).
+ *
+ * HBM tensors use the TPU's tiled layout: tiles of 8 rows of 32-bit words by 128 lanes
+ * (T = 32 / bits x 8 rows: 16 for bf16, 32 for 8-bit types), a tile row's tiles stored one
+ * after the other. A window of whole tiles therefore reads T rows' worth of its columns as
+ * one contiguous run, one run per tile row (T x pitch apart). */
+static uint64_t tile_rows(isa_dtype dt)
+{
+    unsigned bits = isa_dtype_bits(dt);
+    return bits >= 32 ? 8 : 8 * 32 / bits;
+}
+
+static int gemm_load(gen *g, uint64_t hbm, uint64_t vmem, uint64_t rows, uint64_t rowb,
+                     uint64_t pitchb, isa_dtype dt, gen_fence *f)
+{
+    uint64_t T = tile_rows(dt);
+    if (rows % T == 0 && rowb % gen_dt_bytes(dt, 128) == 0) {
+        rows /= T;
+        rowb *= T;
+        pitchb *= T;
+    }
+    uint64_t bytes = rows * rowb, minb = 4 * g->c->dma_chunk_bytes;
+    uint64_t parts = umin(umin(g->c->dma_engines, rows), umax(1, bytes / minb));
+    uint64_t per = cdiv(rows, parts);
+    for (uint64_t r0 = 0; r0 < rows; r0 += per) {
+        uint64_t n = umin(per, rows - r0);
+        if (gen_dma(g, 0, hbm + r0 * pitchb, vmem + r0 * rowb, n * rowb, rowb, pitchb, 0,
+                    gen_fence_sig(g, f)))
+            return -1;
+    }
+    return 0;
 }
 
 static int gemm_inputs(gen *g, gemm_state *st, uint64_t s)
@@ -534,10 +744,28 @@ static int gemm_inputs(gen *g, gemm_state *st, uint64_t s)
     gen_fence *f = &st->ready[s % 2];
     /* One DMA per operand: whole row runs from HBM (long bursts), written into VMEM in the
      * MXU tile layout (TPU DMAs tile as they write). */
-    if (gen_dma(g, 0, a->a + (m0 * a->lda + k0) * ab, st->abuf[s % 2], mr * kcw * ab, kcw * ab,
-                a->lda * ab, 0, gen_fence_sig(g, f)) ||
-        gen_dma(g, 0, a->b + (k0 * a->ldb + n0) * ab, st->wbuf[s % 2], kcw * ngw * ab, ngw * ab,
-                a->ldb * ab, 0, gen_fence_sig(g, f)))
+    if (st->p.a_implicit) {
+        /* Implicit GEMM: the chunk's patch rows straight from the input, one run of a_block
+         * bytes per output pixel, a_stride apart (wrapping inside the input). */
+        uint64_t bytes = mr * kcw * ab, blk = st->p.a_block, str = st->p.a_stride;
+        uint64_t extent = (cdiv(bytes, blk) - 1) * str + blk;
+        uint64_t room = a->a_span > extent ? a->a_span - extent + 1 : 1;
+        if (gen_dma(g, 0, a->a + (m0 * str + k0 * ab) % room, gemm_abuf(st, s, mi, ki), bytes, blk,
+                    str, 0, gen_fence_sig(g, f)))
+            return -1;
+    }
+    /* A resident panel is loaded by the first group (A) or block (B) that uses it. */
+    if (!st->p.a_implicit && !(st->p.a_resident && gi > 0) &&
+        gemm_load(g, a->a + (m0 * a->lda + k0) * ab, gemm_abuf(st, s, mi, ki), mr, kcw * ab,
+                  a->lda * ab, a->dt, f))
+        return -1;
+    if (st->p.w_resident && mi > 0)
+        return 0;
+    if (st->p.b_blocked) /* chunk (ki, gi) of a blocked weight: one contiguous run */
+        return gemm_load(g, a->b + (n0 * a->k + k0 * ngw) * ab, gemm_wbuf(st, s, gi, ki), kcw,
+                         ngw * ab, ngw * ab, a->dt, f);
+    if (gemm_load(g, a->b + (k0 * a->ldb + n0) * ab, gemm_wbuf(st, s, gi, ki), kcw, ngw * ab,
+                  a->ldb * ab, a->dt, f))
         return -1;
     return 0;
 }
@@ -564,8 +792,8 @@ static int gemm_compute(gen *g, gemm_state *st, uint64_t s)
             uint64_t r0 = si * msz, rows = tile_w(mr, si, msz);
             unsigned mxu = (unsigned)(u % P);
             int last = t == kts - 1 && u + P >= units;
-            uint64_t w = st->wbuf[s % 2] + (j * C * kcw + t * R * nw) * ab;
-            uint64_t src = st->abuf[s % 2] + (t * R * mr + r0 * kw) * ab;
+            uint64_t w = gemm_wbuf(st, s, gi, ki) + (j * C * kcw + t * R * nw) * ab;
+            uint64_t src = gemm_abuf(st, s, mi, ki) + (t * R * mr + r0 * kw) * ab;
             uint64_t dst = st->cbuf[(s / st->nkc) % 2] + (j * C * mr + r0 * nw) * 4;
             if (put_ldw(g, mxu, w, kw, nw, a->dt) ||
                 put_mm(g, mxu, src, dst, rows, a->dt, ki > 0 || t > 0, 0,
@@ -587,12 +815,42 @@ static int gemm_writeback(gen *g, gemm_state *st, uint64_t s)
     uint64_t ob = gen_dt_bytes(a->out_dt, 1);
     uint64_t cb = (s / st->nkc) % 2; /* C buffers alternate per block */
     gen_fence *wb = &st->wb[cb];
-    uint64_t cv = st->cbuf[cb], hbm = a->c + (m0 * a->ldc + n0) * ob;
+    uint64_t cv = st->cbuf[cb], hbm = a->c + (m0 * a->ldc + n0) * ob, n = mr * ngw;
+    if (a->nepi) {
+        /* Fused epilogue: the block's tile of the extra input (bias, residual) arrives by
+         * DMA into the buffer after the accumulator (where a binary op reads its second
+         * operand), then the ops run in place on the fp32 block. */
+        unsigned w0 = 0;
+        if (a->has_ex) {
+            uint64_t xb = gen_dt_bytes(a->ex_dt, 1);
+            if (gen_dma(g, 0, a->ex + (m0 * a->ldx + n0) * xb, st->ebuf[cb], n * xb, ngw * xb,
+                        a->ldx * xb, 0, SEM_D2V + 1))
+                return -1;
+            w0 = SEM_D2V + 1;
+        }
+        for (unsigned i = 0; i < a->nepi; i++) {
+            const ir_vop *v = &a->epi[i];
+            uint64_t src = v->src == 1 ? st->ebuf[cb] : cv, dst = v->dst == 1 ? st->ebuf[cb] : cv;
+            if (vchain(g, i == 0, w0, v->op, src, dst, n, v->dt, v->width))
+                return -1;
+        }
+        if (a->out_dt == ISA_DT_FP32) {
+            if (vchain_end(g, SEM_V2D + 1))
+                return -1;
+            return gen_dma(g, 1, hbm, cv, n * 4, ngw * 4, a->ldc * 4, SEM_V2D + 1,
+                           gen_fence_sig(g, wb));
+        }
+        if (vchain(g, 0, 0, ISA_OP_V_CAST, cv, st->obuf[cb], n, ISA_DT_FP32, a->out_dt) ||
+            vchain_end(g, SEM_V2D + 1))
+            return -1;
+        return gen_dma(g, 1, hbm, st->obuf[cb], n * ob, ngw * ob, a->ldc * ob, SEM_V2D + 1,
+                       gen_fence_sig(g, wb));
+    }
     if (a->out_dt == ISA_DT_FP32)
-        return gen_dma(g, 1, hbm, cv, mr * ngw * 4, ngw * 4, a->ldc * 4, 0, gen_fence_sig(g, wb));
+        return gen_dma(g, 1, hbm, cv, n * 4, ngw * 4, a->ldc * 4, 0, gen_fence_sig(g, wb));
     uint64_t ov = st->obuf[cb];
-    return gen_vec(g, ISA_OP_V_CAST, cv, ov, mr * ngw, ISA_DT_FP32, a->out_dt, 0, SEM_V2D + 1) ||
-                   gen_dma(g, 1, hbm, ov, mr * ngw * ob, ngw * ob, a->ldc * ob, SEM_V2D + 1,
+    return gen_vec(g, ISA_OP_V_CAST, cv, ov, n, ISA_DT_FP32, a->out_dt, 0, SEM_V2D + 1) ||
+                   gen_dma(g, 1, hbm, ov, n * ob, ngw * ob, a->ldc * ob, SEM_V2D + 1,
                            gen_fence_sig(g, wb))
                ? -1
                : 0;
@@ -614,16 +872,26 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
     if (!st.a.ldc)
         st.a.ldc = gen_pitch(g->c, st.a.n, st.a.out_dt);
     gen_vmem_reset(g);
-    if (gen_gemm_plan_for(g->c, g->vmem_cap, st.a.m, st.a.n, st.a.k, st.a.dt, st.a.out_dt, &st.p,
-                          &g->e)) {
+    if (args->tile)
+        st.p = *args->tile;
+    else if (gen_gemm_plan_for(g->c, g->vmem_cap, st.a.m, st.a.n, st.a.k, st.a.dt, st.a.out_dt,
+                               &st.p, &g->e)) {
         g->failed = 1;
         return -1;
     }
     const gen_gemm_plan *p = &st.p;
+    /* The buffer after the accumulator: the extra input's tile, or the broadcast row a
+     * binary epilogue op without one (a bias add) reads there. */
+    int ebuf = st.a.has_ex;
+    for (unsigned i = 0; i < st.a.nepi; i++)
+        ebuf |= ir_vop_binary(st.a.epi[i].op);
     for (int i = 0; i < 2; i++) {
-        if (gen_vmem_alloc(g, gen_dt_bytes(st.a.dt, p->mt * p->kc), &st.abuf[i]) ||
-            gen_vmem_alloc(g, gen_dt_bytes(st.a.dt, p->kc * p->ng), &st.wbuf[i]) ||
+        if (gen_vmem_alloc(g, gen_dt_bytes(st.a.dt, p->mt * (p->a_resident ? st.a.k : p->kc)),
+                           &st.abuf[i]) ||
+            gen_vmem_alloc(g, gen_dt_bytes(st.a.dt, (p->w_resident ? st.a.k : p->kc) * p->ng),
+                           &st.wbuf[i]) ||
             gen_vmem_alloc(g, p->mt * p->ng * 4, &st.cbuf[i]) ||
+            (ebuf && gen_vmem_alloc(g, p->mt * p->ng * 4, &st.ebuf[i])) ||
             (st.a.out_dt != ISA_DT_FP32 &&
              gen_vmem_alloc(g, gen_dt_bytes(st.a.out_dt, p->mt * p->ng), &st.obuf[i])))
             return -1;
@@ -650,18 +918,27 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
                 return -1;
             blocks++;
         }
-        if (gemm_compute(g, &st, s))
+        /* Memory-bound plans (loads_first) issue step s+1's loads (into step s-1's buffers)
+         * and step s-1's write-back before step s's matmuls: the MXU queues
+         * (core.queue_depth) are short next to a step's tiles, and the dispatcher would
+         * otherwise reach the loads only when the MXUs had nearly finished step s,
+         * serialising loads and compute. Compute-bound plans emit the matmuls first, so the
+         * MXUs never drain between steps. The loads go to the DMA queue before the
+         * write-back, whose DMA waits for the vector unit's cast. */
+        if (!p->loads_first && gemm_compute(g, &st, s))
             return -1;
         if (s >= 1) {
             uint64_t pg, pm, pk;
             gemm_step(&st, s - 1, &pg, &pm, &pk);
             if (gen_fence_wait(g, &st.done[(s - 1) % 2]))
                 return -1;
-            if (pk == st.nkc - 1 && gemm_writeback(g, &st, s - 1))
-                return -1;
             if (s + 1 < st.steps && gemm_inputs(g, &st, s + 1))
                 return -1;
+            if (pk == st.nkc - 1 && gemm_writeback(g, &st, s - 1))
+                return -1;
         }
+        if (p->loads_first && gemm_compute(g, &st, s))
+            return -1;
     }
     if (gen_fence_wait(g, &st.done[(st.steps - 1) % 2]) || gemm_writeback(g, &st, st.steps - 1) ||
         gen_fence_wait(g, &st.wb[0]) || gen_fence_wait(g, &st.wb[1]))
@@ -879,9 +1156,13 @@ uint64_t gen_attn_flops(const cfg *c, uint64_t seq, uint64_t kv_len, uint64_t he
 
 typedef struct attn_state {
     const gen_attn_args *a;
+    uint64_t qbs, qrs, qhs;    /* q/o/dout/dq element strides: batch, query row, head */
+    uint64_t grp;              /* query heads per key/value head (grouped-query attention) */
+    uint64_t kvbs, kvrs, kvhs; /* k/v/dk/dv element strides: batch, key row, kv head */
     uint64_t mq, nq, lanes, pairs, rounds;
-    uint64_t buf[GEN_ATTN_LANES][2][AB_N];
-    gen_fence ready[2], done[2], wb[2];
+    uint64_t D; /* buffer sets: 2, or 3 for the software-pipelined forward */
+    uint64_t buf[GEN_ATTN_LANES][3][AB_N];
+    gen_fence ready[3], done[3], wb[3];
 } attn_state;
 
 /* Item of lane i in round r; 0 if the lane has none. */
@@ -896,27 +1177,27 @@ static int attn_inputs(gen *g, attn_state *st, uint64_t r)
 {
     const gen_attn_args *a = st->a;
     uint64_t ab = gen_dt_bytes(a->dt, 1), hdb = a->head_dim * ab;
-    gen_fence *f = &st->ready[r % 2];
+    gen_fence *f = &st->ready[r % st->D];
     for (uint64_t i = 0; i < st->lanes; i++) {
         uint64_t p, qi;
         if (!attn_item(st, i, r, &p, &qi))
             continue;
         uint64_t b = p / a->heads, h = p % a->heads, q0 = qi * st->mq;
         uint64_t m = umin(st->mq, a->seq - q0), L = attn_kv(a->kv_len, a->seq, a->causal, q0, m);
-        uint64_t *bf = st->buf[i][r % 2];
-        uint64_t qrow = ((b * a->seq + q0) * a->ld + h * a->head_dim) * ab;
-        uint64_t krow = ((b * a->kv_len) * a->kv_ld + h * a->head_dim) * ab;
-        if (gen_dma(g, 0, a->q + qrow, bf[AB_Q], m * hdb, hdb, a->ld * ab, 0,
+        uint64_t *bf = st->buf[i][r % st->D];
+        uint64_t qrow = (b * st->qbs + q0 * st->qrs + h * st->qhs) * ab;
+        uint64_t krow = (b * st->kvbs + h / st->grp * st->kvhs) * ab;
+        if (gen_dma(g, 0, a->q + qrow, bf[AB_Q], m * hdb, hdb, st->qrs * ab, 0,
                     gen_fence_sig(g, f)) ||
-            gen_dma(g, 0, a->k + krow, bf[AB_K], L * hdb, hdb, a->kv_ld * ab, 0,
+            gen_dma(g, 0, a->k + krow, bf[AB_K], L * hdb, hdb, st->kvrs * ab, 0,
                     gen_fence_sig(g, f)) ||
-            gen_dma(g, 0, a->v + krow, bf[AB_V], L * hdb, hdb, a->kv_ld * ab, 0,
+            gen_dma(g, 0, a->v + krow, bf[AB_V], L * hdb, hdb, st->kvrs * ab, 0,
                     gen_fence_sig(g, f)))
             return -1;
-        if (a->backward && (gen_dma(g, 0, a->dout + qrow, bf[AB_DOO], m * hdb, hdb, a->ld * ab, 0,
+        if (a->backward && (gen_dma(g, 0, a->dout + qrow, bf[AB_DOO], m * hdb, hdb, st->qrs * ab, 0,
                                     gen_fence_sig(g, f)) ||
                             gen_dma(g, 0, a->o + qrow, bf[AB_DOO] + m * hdb, m * hdb, hdb,
-                                    a->ld * ab, 0, gen_fence_sig(g, f))))
+                                    st->qrs * ab, 0, gen_fence_sig(g, f))))
             return -1;
     }
     return 0;
@@ -926,30 +1207,30 @@ static int attn_outputs(gen *g, attn_state *st, uint64_t r)
 {
     const gen_attn_args *a = st->a;
     uint64_t ab = gen_dt_bytes(a->dt, 1), hdb = a->head_dim * ab;
-    gen_fence *f = &st->wb[r % 2];
+    gen_fence *f = &st->wb[r % st->D];
     for (uint64_t i = 0; i < st->lanes; i++) {
         uint64_t p, qi;
         if (!attn_item(st, i, r, &p, &qi))
             continue;
         uint64_t b = p / a->heads, h = p % a->heads, q0 = qi * st->mq;
         uint64_t m = umin(st->mq, a->seq - q0);
-        uint64_t *bf = st->buf[i][r % 2];
-        uint64_t qrow = ((b * a->seq + q0) * a->ld + h * a->head_dim) * ab;
+        uint64_t *bf = st->buf[i][r % st->D];
+        uint64_t qrow = (b * st->qbs + q0 * st->qrs + h * st->qhs) * ab;
         if (!a->backward) {
-            if (gen_dma(g, 1, a->o + qrow, bf[AB_O], m * hdb, hdb, a->ld * ab, 0,
+            if (gen_dma(g, 1, a->o + qrow, bf[AB_O], m * hdb, hdb, st->qrs * ab, 0,
                         gen_fence_sig(g, f)))
                 return -1;
             continue;
         }
-        if (gen_dma(g, 1, a->dq + qrow, bf[AB_DQ], m * hdb, hdb, a->ld * ab, 0,
+        if (gen_dma(g, 1, a->dq + qrow, bf[AB_DQ], m * hdb, hdb, st->qrs * ab, 0,
                     gen_fence_sig(g, f)))
             return -1;
         if (qi == st->nq - 1) {
             uint64_t *pb = st->buf[i][(r / st->nq) % 2];
-            uint64_t krow = ((b * a->kv_len) * a->kv_ld + h * a->head_dim) * ab;
-            if (gen_dma(g, 1, a->dk + krow, pb[AB_DK], a->kv_len * hdb, hdb, a->kv_ld * ab, 0,
+            uint64_t krow = (b * st->kvbs + h / st->grp * st->kvhs) * ab;
+            if (gen_dma(g, 1, a->dk + krow, pb[AB_DK], a->kv_len * hdb, hdb, st->kvrs * ab, 0,
                         gen_fence_sig(g, f)) ||
-                gen_dma(g, 1, a->dv + krow, pb[AB_DV], a->kv_len * hdb, hdb, a->kv_ld * ab, 0,
+                gen_dma(g, 1, a->dv + krow, pb[AB_DV], a->kv_len * hdb, hdb, st->kvrs * ab, 0,
                         gen_fence_sig(g, f)))
                 return -1;
         }
@@ -991,14 +1272,23 @@ static int attn_softmax(gen *g, const gen_attn_args *a, const uint64_t *bf, uint
     return 0;
 }
 
-static int attn_compute(gen *g, attn_state *st, uint64_t r)
+/* Parts of a forward round, emitted in the order the caller asks: QK^T (MXU), softmax
+ * (vector unit), PV (MXU), cast (vector unit, signals the round's done fence). Each unit's
+ * part of round r+1 may come before the other unit's part of round r as long as each
+ * lane's MXU->VPU and VPU->MXU semaphore chains are produced and consumed in the same
+ * order. The backward always runs whole (ATT_ALL). */
+enum { ATT_QK = 1, ATT_SM = 2, ATT_PV = 4, ATT_CAST = 8, ATT_ALL = 15 };
+
+static int attn_compute(gen *g, attn_state *st, uint64_t r, int parts)
 {
     const gen_attn_args *a = st->a;
     const isa_dtype F = ISA_DT_FP32, dt = a->dt;
     const uint64_t hd = a->head_dim;
-    gen_fence *done = &st->done[r % 2];
+    gen_fence *done = &st->done[r % st->D];
     uint64_t m[GEN_ATTN_LANES], L[GEN_ATTN_LANES], qi[GEN_ATTN_LANES];
     int live[GEN_ATTN_LANES], diag[GEN_ATTN_LANES];
+    lane_batch lb;
+    memset(lb.n, 0, sizeof lb.n);
     for (uint64_t i = 0; i < st->lanes; i++) {
         uint64_t p;
         live[i] = attn_item(st, i, r, &p, &qi[i]);
@@ -1010,51 +1300,63 @@ static int attn_compute(gen *g, attn_state *st, uint64_t r)
 #define LANES                                                                                      \
     for (uint64_t i = 0; i < st->lanes; i++)                                                       \
         if (live[i])
-#define BF(x) st->buf[i][r % 2][x]
+#define BF(x) st->buf[i][r % st->D][x]
     unsigned mv, vm;
     if (!a->backward) {
-        LANES
-        {
-            mv = SEM_MV + 1 + (unsigned)i;
-            if (lane_mm(g, (unsigned)i, BF(AB_Q), m[i], hd, L[i], BF(AB_K), BF(AB_S), 0, dt, 0, mv))
+        if (parts & ATT_QK) {
+            LANES
+            {
+                mv = SEM_MV + 1 + (unsigned)i;
+                lb_add(&lb, i,
+                       (lane_spec){BF(AB_Q), m[i], hd, L[i], BF(AB_K), BF(AB_S), 0, dt, 0, mv});
+            }
+            if (lb_emit(g, &lb, st->lanes))
                 return -1;
         }
-        LANES
-        {
-            if (attn_softmax(g, a, st->buf[i][r % 2], m[i], L[i], diag[i], 0,
-                             SEM_MV + 1 + (unsigned)i) ||
-                vchain_end(g, SEM_VM + 1 + (unsigned)i))
+        if (parts & ATT_SM) {
+            LANES
+            {
+                if (attn_softmax(g, a, st->buf[i][r % st->D], m[i], L[i], diag[i], 0,
+                                 SEM_MV + 1 + (unsigned)i) ||
+                    vchain_end(g, SEM_VM + 1 + (unsigned)i))
+                    return -1;
+            }
+        }
+        if (parts & ATT_PV) {
+            LANES
+            {
+                mv = SEM_MV + 1 + (unsigned)i;
+                vm = SEM_VM + 1 + (unsigned)i;
+                lb_add(&lb, i,
+                       (lane_spec){BF(AB_S), m[i], L[i], hd, BF(AB_V), BF(AB_O), 0, dt, vm, mv});
+            }
+            if (lb_emit(g, &lb, st->lanes))
                 return -1;
         }
-        LANES
-        {
-            mv = SEM_MV + 1 + (unsigned)i;
-            vm = SEM_VM + 1 + (unsigned)i;
-            if (lane_mm(g, (unsigned)i, BF(AB_S), m[i], L[i], hd, BF(AB_V), BF(AB_O), 0, dt, vm,
-                        mv))
-                return -1;
-        }
-        LANES
-        {
-            if (vchain(g, 1, SEM_MV + 1 + (unsigned)i, ISA_OP_V_CAST, BF(AB_O), BF(AB_O), m[i] * hd,
-                       F, dt) ||
-                vchain_end(g, gen_fence_sig(g, done)))
-                return -1;
+        if (parts & ATT_CAST) {
+            LANES
+            {
+                if (vchain(g, 1, SEM_MV + 1 + (unsigned)i, ISA_OP_V_CAST, BF(AB_O), BF(AB_O),
+                           m[i] * hd, F, dt) ||
+                    vchain_end(g, gen_fence_sig(g, done)))
+                    return -1;
+            }
         }
         return 0;
     }
     LANES
     {
         mv = SEM_MV + 1 + (unsigned)i;
-        if (lane_mm(g, (unsigned)i, BF(AB_Q), m[i], hd, L[i], BF(AB_K), BF(AB_S), 0, dt, 0, mv) ||
-            lane_mm(g, (unsigned)i, BF(AB_DOO), m[i], hd, L[i], BF(AB_V), BF(AB_DP), 0, dt, 0, mv))
-            return -1;
+        lb_add(&lb, i, (lane_spec){BF(AB_Q), m[i], hd, L[i], BF(AB_K), BF(AB_S), 0, dt, 0, mv});
+        lb_add(&lb, i, (lane_spec){BF(AB_DOO), m[i], hd, L[i], BF(AB_V), BF(AB_DP), 0, dt, 0, mv});
     }
+    if (lb_emit(g, &lb, st->lanes))
+        return -1;
     LANES
     {
         mv = SEM_MV + 1 + (unsigned)i;
         uint64_t n = m[i] * L[i], sst = BF(AB_ST);
-        if (attn_softmax(g, a, st->buf[i][r % 2], m[i], L[i], diag[i], 1, mv) ||
+        if (attn_softmax(g, a, st->buf[i][r % st->D], m[i], L[i], diag[i], 1, mv) ||
             vchain(g, 0, 0, ISA_OP_V_TRANSPOSE, BF(AB_S), BF(AB_PT), n, dt, L[i]) ||
             vchain(g, 0, 0, ISA_OP_V_MUL, BF(AB_DOO), sst, m[i] * hd, dt, 0) ||
             vchain(g, 0, 0, ISA_OP_V_REDUCE, sst, sst + m[i] * hd * 4, m[i] * hd, F, hd) ||
@@ -1078,13 +1380,14 @@ static int attn_compute(gen *g, attn_state *st, uint64_t r)
         vm = SEM_VM + 1 + (unsigned)i;
         const uint64_t *pb = st->buf[i][(r / st->nq) % 2];
         int acc = qi[i] > 0;
-        if (lane_mm(g, (unsigned)i, BF(AB_PT), L[i], m[i], hd, BF(AB_DOO), pb[AB_DV], acc, dt, vm,
-                    0) ||
-            lane_mm(g, (unsigned)i, BF(AB_DST), L[i], m[i], hd, BF(AB_Q), pb[AB_DK], acc, dt, vm,
-                    0) ||
-            lane_mm(g, (unsigned)i, BF(AB_DP), m[i], L[i], hd, BF(AB_K), BF(AB_DQ), 0, dt, 0, mv))
-            return -1;
+        lb_add(&lb, i,
+               (lane_spec){BF(AB_PT), L[i], m[i], hd, BF(AB_DOO), pb[AB_DV], acc, dt, vm, 0});
+        lb_add(&lb, i,
+               (lane_spec){BF(AB_DST), L[i], m[i], hd, BF(AB_Q), pb[AB_DK], acc, dt, vm, 0});
+        lb_add(&lb, i, (lane_spec){BF(AB_DP), m[i], L[i], hd, BF(AB_K), BF(AB_DQ), 0, dt, 0, mv});
     }
+    if (lb_emit(g, &lb, st->lanes))
+        return -1;
     LANES
     {
         const uint64_t *pb = st->buf[i][(r / st->nq) % 2];
@@ -1103,11 +1406,75 @@ static int attn_compute(gen *g, attn_state *st, uint64_t r)
     return 0;
 }
 
-int gen_attention(gen *g, const gen_attn_args *a)
+/* The forward over three buffer sets: QK^T of round r+1 runs on the MXUs while the vector
+ * unit does round r's softmax, and the loads of round r+2 while both compute. The MXU
+ * queues are short (core.queue_depth) next to a round's tiles, so the dispatcher emits each
+ * round's DMAs before its long MXU sequences: set (r+2) % 3 is reloaded as soon as round
+ * r-1 (its previous user) is done, and a set's output buffer is rewritten only once the
+ * write-back of round r-3 has read it (its wb fence). */
+static int attn_pipelined(gen *g, attn_state *st)
+{
+    const uint64_t R = st->rounds;
+    for (uint64_t r = 0; r < 3 && r < R; r++)
+        if (attn_inputs(g, st, r))
+            return -1;
+    if (gen_fence_wait(g, &st->ready[0]) || attn_compute(g, st, 0, ATT_QK | ATT_SM))
+        return -1;
+    /* Per round r: QK^T(r+1) and PV(r) on the MXUs, then softmax(r+1) and cast(r) on the
+     * vector unit (dispatching the softmax first would block on the short vector queue
+     * until QK^T(r+1) finishes, holding back PV(r)). */
+    for (uint64_t r = 0; r < R; r++) {
+        if (r >= 1 && (gen_fence_wait(g, &st->done[(r - 1) % 3]) || attn_outputs(g, st, r - 1) ||
+                       (r + 2 < R && attn_inputs(g, st, r + 2))))
+            return -1;
+        if (r + 1 < R &&
+            (gen_fence_wait(g, &st->ready[(r + 1) % 3]) || attn_compute(g, st, r + 1, ATT_QK)))
+            return -1;
+        if ((r >= 3 && gen_fence_wait(g, &st->wb[r % 3])) || attn_compute(g, st, r, ATT_PV) ||
+            (r + 1 < R && attn_compute(g, st, r + 1, ATT_SM)) || attn_compute(g, st, r, ATT_CAST))
+            return -1;
+    }
+    return gen_fence_wait(g, &st->done[(R - 1) % 3]) || attn_outputs(g, st, R - 1) ||
+                   gen_fence_wait(g, &st->wb[0]) || gen_fence_wait(g, &st->wb[1]) ||
+                   gen_fence_wait(g, &st->wb[2])
+               ? -1
+               : 0;
+}
+
+int gen_attention(gen *g, const gen_attn_args *args)
 {
     if (g->failed)
         return -1;
-    attn_state st = {.a = a};
+    gen_attn_args fa = *args;
+    const gen_attn_args *a = &fa;
+    uint64_t kvh = args->kv_heads ? args->kv_heads : args->heads;
+    if (!kvh || args->heads % kvh)
+        return gen_fail(g, "gen: attention with %llu heads over %llu kv heads (generator bug)",
+                        (unsigned long long)args->heads, (unsigned long long)kvh);
+    attn_state st = {.a = a,
+                     .qbs = args->seq * args->ld,
+                     .qrs = args->ld,
+                     .qhs = args->head_dim,
+                     .grp = args->heads / kvh,
+                     .kvbs = args->kv_len * args->kv_ld,
+                     .kvrs = args->kv_ld,
+                     .kvhs = args->head_dim};
+    if (args->kv_head_major) { /* one row of kv_ld elements per (batch, kv head) */
+        st.kvrs = args->head_dim;
+        st.kvhs = args->kv_ld;
+        st.kvbs = kvh * st.kvhs;
+    }
+    if (st.grp > 1 && args->seq == 1 && !args->causal && !args->backward) {
+        /* Decode with grouped-query attention: the group's query vectors (adjacent in the
+         * row) form one block of grp rows against their shared keys and values, so the KV
+         * cache is read once per kv head, not once per query head. */
+        fa.heads = kvh;
+        fa.seq = st.grp;
+        st.qbs = args->ld;
+        st.qrs = args->head_dim;
+        st.qhs = st.grp * args->head_dim;
+        st.grp = 1;
+    }
     st.mq = gen_attn_block(g->c, a->seq, a->kv_len, a->head_dim, a->dt, a->backward);
     uint64_t per = st.mq ? attn_lane_bytes(st.mq, a->kv_len, a->head_dim, a->dt, a->backward) : 0;
     if (!st.mq || per > g->vmem_cap)
@@ -1120,9 +1487,11 @@ int gen_attention(gen *g, const gen_attn_args *a)
     st.nq = cdiv(a->seq, st.mq);
     st.lanes = umin(umin(attn_target_lanes(g->c), st.pairs), g->vmem_cap / per);
     st.rounds = cdiv(st.pairs, st.lanes) * st.nq;
+    /* Forward with room for a third buffer set per lane (per counts two): pipelined. */
+    st.D = !a->backward && st.rounds > 2 && st.lanes * (per / 2 * 3) <= g->vmem_cap ? 3 : 2;
     gen_vmem_reset(g);
     for (uint64_t i = 0; i < st.lanes; i++)
-        for (int x = 0; x < 2; x++) {
+        for (uint64_t x = 0; x < st.D; x++) {
             uint64_t sz[AB_N];
             attn_sizes(st.mq, a->kv_len, a->head_dim, a->dt, a->backward, sz);
             for (int b = 0; b < AB_N; b++) {
@@ -1131,13 +1500,15 @@ int gen_attention(gen *g, const gen_attn_args *a)
                     return -1;
             }
         }
-    for (int x = 0; x < 2; x++)
+    for (int x = 0; x < 3; x++)
         st.ready[x].sem = st.done[x].sem = st.wb[x].sem = -1;
+    if (st.D == 3)
+        return attn_pipelined(g, &st);
     if (attn_inputs(g, &st, 0) || (st.rounds > 1 && attn_inputs(g, &st, 1)))
         return -1;
     for (uint64_t r = 0; r < st.rounds; r++) {
         if (gen_fence_wait(g, &st.ready[r % 2]) || (r >= 2 && gen_fence_wait(g, &st.wb[r % 2])) ||
-            attn_compute(g, &st, r))
+            attn_compute(g, &st, r, ATT_ALL))
             return -1;
         if (r >= 1 && (gen_fence_wait(g, &st.done[(r - 1) % 2]) || attn_outputs(g, &st, r - 1) ||
                        (r + 1 < st.rounds && attn_inputs(g, &st, r + 1))))

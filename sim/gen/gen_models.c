@@ -1,12 +1,15 @@
-/* gen_models.c - workload families built on the tiling core: conv2d (im2col GEMM), MLP,
- * attention, a pre-norm decoder block (SwiGLU) and whole decoder-only LLM training and decode
- * steps, each as the SPMD program of one chip under data, tensor, FSDP and sequence
- * parallelism.
+/* gen_models.c - frontends of the decoder models: a pre-norm decoder block (SwiGLU,
+ * grouped-query attention) and whole decoder-only LLM training and decode steps, each
+ * built as the workload IR (ir.h) of one chip's SPMD program under data, tensor, FSDP and
+ * sequence parallelism. No instruction is written here (lower_*.c do that).
  *
  * Assumptions (docs/generators.md): activations are bf16 (the --dtype), GEMMs accumulate in
- * fp32 and cast on write-back; transposed operands of backward GEMMs are read with the
- * transposing DMA layout (same bytes, shape reinterpreted); activations other than each
- * layer's input share one scratch set across layers (the trace times traffic, not values). */
+ * fp32 and cast on write-back; transposed operands of backward GEMMs are views of the same
+ * bytes with the shape reinterpreted (the transposing DMA layout); in training each layer's
+ * input is kept, and of the forward activations the backward reads, those the remat policy
+ * saves (gen_acts_saved) are kept per layer while the others are recomputed from the layer
+ * input at the start of the layer's backward; everything else, and every activation of a
+ * forward-only step, is a temporary the memory plan reuses. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,192 +21,177 @@ static uint64_t B(isa_dtype dt, uint64_t n)
     return gen_dt_bytes(dt, n);
 }
 
-static int alloc(gen *g, isa_dtype dt, uint64_t n, uint64_t *a)
-{
-    return gen_hbm_alloc(g, B(dt, n ? n : 1), a);
-}
-
-/* A rows x cols tensor stored with the padded row pitch GEMMs use (gen_pitch). */
-static int alloc2(gen *g, isa_dtype dt, uint64_t rows, uint64_t cols, uint64_t *a)
-{
-    return alloc(g, dt, rows * gen_pitch(gen_cfg(g), cols, dt), a);
-}
-
-static uint64_t pitch(gen *g, isa_dtype dt, uint64_t cols)
-{
-    return gen_pitch(gen_cfg(g), cols, dt);
-}
-
-/* out[m,n] = a[m,k] w[k,n], written as dt. */
-static int mm(gen *g, isa_dtype dt, uint64_t m, uint64_t n, uint64_t k, uint64_t a, uint64_t w,
-              uint64_t out)
-{
-    gen_gemm_args ga = {.m = m, .n = n, .k = k, .a = a, .b = w, .c = out, .dt = dt, .out_dt = dt};
-    return gen_gemm(g, &ga);
-}
-
-/* One streamed vector pass with up to 3 inputs and 1 output of n elements (dtype dt). */
-static int vpass(gen *g, isa_dtype dt, uint64_t n, unsigned nin, const uint64_t *in, uint64_t out,
-                 const gen_vop *ops, unsigned nops)
-{
-    gen_stream_args s = {.n = n, .nin = nin, .nout = 1, .ops = ops, .nops = nops};
-    for (unsigned i = 0; i < nin; i++) {
-        s.in[i] = in[i];
-        s.in_dt[i] = dt;
-    }
-    s.out[0] = out;
-    s.out_dt[0] = dt;
-    return gen_stream(g, &s);
-}
-
-/* ---- conv2d, mlp, attention ------------------------------------------------------------ */
-
-int gen_model_conv2d(gen *g, const gen_opts *o)
-{
-    isa_dtype dt = o->dtype;
-    uint64_t P = (o->height + 2 * o->padding - o->kh) / o->stride + 1;
-    uint64_t Q = (o->width + 2 * o->padding - o->kw) / o->stride + 1;
-    uint64_t M = o->batch * P * Q, K = o->in_ch * o->kh * o->kw, N = o->out_ch;
-    uint64_t in, w, patches, out;
-    uint64_t in_n = o->batch * o->height * o->width * o->in_ch;
-    if (alloc(g, dt, in_n, &in) || alloc2(g, dt, K, N, &w) || alloc2(g, dt, M, K, &patches) ||
-        alloc2(g, dt, M, N, &out))
-        return -1;
-    /* im2col: each patch row gathers kw x C contiguous NHWC elements per filter row. */
-    uint64_t row = B(dt, o->kw * o->in_ch), stride = B(dt, o->width * o->in_ch);
-    if (stride < row)
-        stride = row;
-    if (gen_mark(g, "conv2d/im2col") ||
-        gen_gather(g, in, B(dt, in_n), patches, B(dt, M * K), row, stride) ||
-        gen_mark(g, "conv2d/gemm"))
-        return -1;
-    return mm(g, dt, M, N, K, patches, w, out);
-}
-
-int gen_model_mlp(gen *g, const gen_opts *o)
-{
-    isa_dtype dt = o->dtype;
-    uint64_t x, y;
-    uint64_t maxw = 0;
-    for (unsigned i = 0; i < o->nsizes; i++)
-        maxw = o->sizes[i] > maxw ? o->sizes[i] : maxw;
-    if (alloc2(g, dt, o->batch, maxw, &x) || alloc2(g, dt, o->batch, maxw, &y))
-        return -1;
-    static const gen_vop act[] = {{.op = ISA_OP_V_TANH, .src = 0, .dst = 1, .dt = ISA_DT_BF16}};
-    gen_vop a = act[0];
-    a.dt = dt;
-    for (unsigned i = 0; i + 1 < o->nsizes; i++) {
-        uint64_t w;
-        if (alloc2(g, dt, o->sizes[i], o->sizes[i + 1], &w) || gen_mark(g, "L%u/fwd", i) ||
-            mm(g, dt, o->batch, o->sizes[i + 1], o->sizes[i], x, w, y))
-            return -1;
-        if (i + 2 < o->nsizes && (gen_mark(g, "L%u/fwd/act", i) ||
-                                  vpass(g, dt, o->batch * o->sizes[i + 1], 1, &y, x, &a, 1)))
-            return -1;
-        if (i + 2 >= o->nsizes)
-            break;
-    }
-    return 0;
-}
-
-int gen_model_attention(gen *g, const gen_opts *o)
-{
-    isa_dtype dt = o->dtype;
-    uint64_t n = o->batch * o->seq * o->heads * o->head_dim;
-    gen_attn_args a = {.batch = o->batch,
-                       .heads = o->heads,
-                       .seq = o->seq,
-                       .head_dim = o->head_dim,
-                       .kv_len = o->seq,
-                       .causal = o->causal,
-                       .dt = dt,
-                       .ld = o->heads * o->head_dim,
-                       .kv_ld = o->heads * o->head_dim};
-    if (alloc(g, dt, n, &a.q) || alloc(g, dt, n, &a.k) || alloc(g, dt, n, &a.v) ||
-        alloc(g, dt, n, &a.o) || gen_mark(g, "attention"))
-        return -1;
-    return gen_attention(g, &a);
-}
-
-/* ---- decoder layers ------------------------------------------------------------------- */
-
-/* Per-chip shapes and HBM tensors of a decoder model. */
+/* Per-chip shapes and tensors of a decoder model. */
 typedef struct model {
+    ir *p;
     const gen_opts *o;
     isa_dtype dt;
-    uint64_t bc, S, M, D, hl, hd, A, F, V; /* A = hl*hd attention width; F = d_ff/T; V = vocab/T */
-    uint64_t sp;                           /* sequence parallelism: M = bc*S/sp tokens per chip */
+    uint64_t bc, S, M, D, hl, kvl, hd, A, KA, F, V; /* A = hl*hd, KA = kvl*hd; F = d_ff/T */
+    uint64_t UW;                                    /* MLP up width: 2F (SwiGLU) or F (GELU) */
+    int gelu, par, bias, tied;
+    uint64_t sp; /* tokens per chip M = bc*S/sp */
     int train, decode, fsdp;
     uint64_t L;
-    /* parameters: one contiguous region (the optimizer streams over it) */
-    uint64_t params, grads, nparams; /* nparams: elements held by this chip */
-    /* per layer: weights (gathered buffer under FSDP), saved input, KV cache for decode */
-    uint64_t wq, wk, wv, wo, wup, wdown; /* offsets inside a layer's parameter block */
-    uint64_t layer_n;                    /* elements of one layer's (TP-shard) weights */
-    uint64_t gathered, ggrad;            /* FSDP: full weight and gradient buffers of a layer */
-    uint64_t gbufs;                      /* FSDP: gathered-weight buffers layers rotate through */
-    gen_fence pre;                       /* FSDP: the prefetch all-gather in flight, */
-    gen_fence gf[2];                     /* FSDP: reduce-scatter reading gradient buffer i */
-    int pre_layer;                       /* for this layer (-1: none) */
-    uint64_t *xsave, *kcache, *vcache;
-    /* scratch activations shared by all layers */
-    uint64_t xn, q, k, v, ao, y, h, hn, up, act, dx, dh, t0, t1, t2;
-    /* LM */
-    uint64_t emb, lm, xf, logits;
+    /* parameters: one contiguous region (the optimizer streams over it), weights padded to
+     * the layout pitch inside it */
+    int params, grads;
+    uint64_t nparams;              /* elements held by this chip */
+    uint64_t wqkv, wo, wup, wdown; /* element offsets inside a layer's block (Q|K|V fused) */
+    uint64_t bias_n;               /* biases of a layer (after its weights; --bias) */
+    uint64_t layer_n, lm_n;        /* elements of one layer's weights, of the LM head */
+    uint64_t layer_real, nreal;    /* the same without layout padding (what collectives move) */
+    int gathered[3], ggrad[2];     /* FSDP: gathered weights, full-size gradients */
+    uint64_t gbufs;
+    int pre, pre_layer; /* FSDP: token of the prefetch all-gather, and for which layer */
+    int gf[2];          /* FSDP: tokens of the reduce-scatters reading ggrad[i] */
+    int *xsave, *kcache, *vcache;
+    /* training: layer l's saved forward activations sv[l * GEN_ACT_COUNT + gen_act] (-1: not
+     * saved, recomputed in the backward) */
+    int *sv;
+    unsigned needed, keep; /* gen_acts_needed, gen_acts_saved */
+    const char *ph;        /* region phase: "fwd", or "bwd/remat" while recomputing */
+    int dx;                /* training: gradient of the current layer's output */
+    int lm_w, glm, xf, logits;
 } model;
 
-static uint64_t lw(const model *md, unsigned l)
+static int tmp(model *md, const char *name, uint64_t rows, uint64_t cols)
 {
-    if (md->fsdp)
-        return md->gathered + B(md->dt, (uint64_t)(l % md->gbufs) * md->layer_n);
-    return md->params + B(md->dt, (uint64_t)l * md->layer_n);
+    return ir_tensor_new(md->p, name, md->dt, rows, cols);
 }
 
-static uint64_t lg(const model *md, unsigned l)
+static uint64_t lay_pitch(const model *md, uint64_t rows, uint64_t cols)
 {
+    return rows > 1 ? ir_pitch(md->p, cols, md->dt) : cols;
+}
+
+/* Tensor t reinterpreted as rows x cols (same bytes; a transposed operand or a flat vector
+ * pass): at the layout pitch if that stays inside t's extent, else packed. */
+static int reshape(model *md, int t, uint64_t rows, uint64_t cols)
+{
+    const ir_tensor *x = ir_tensor_get(md->p, t);
+    if (!x)
+        return -1;
+    if (x->rows == rows && x->cols == cols)
+        return t;
+    uint64_t xp = x->pitch ? x->pitch : lay_pitch(md, x->rows, x->cols);
+    uint64_t avail = (x->rows - 1) * xp + x->cols, pt = lay_pitch(md, rows, cols);
+    if ((rows - 1) * pt + cols > avail)
+        pt = cols;
+    char nm[IR_NAME_MAX];
+    snprintf(nm, sizeof nm, "%.24s'", x->name);
+    return ir_view(md->p, t, nm, 0, rows, cols, pt);
+}
+
+/* Layer l's weight at element offset `off` of its block (rows x cols as stored). */
+static int weight(model *md, unsigned l, uint64_t off, uint64_t rows, uint64_t cols,
+                  const char *name)
+{
+    char nm[IR_NAME_MAX];
+    snprintf(nm, sizeof nm, "L%u.%s", l, name);
     if (md->fsdp)
-        return md->ggrad + B(md->dt, (uint64_t)(l % 2) * md->layer_n);
-    return md->grads + B(md->dt, (uint64_t)l * md->layer_n);
+        return ir_view(md->p, md->gathered[l % md->gbufs], nm, B(md->dt, off), rows, cols, 0);
+    return ir_view(md->p, md->params, nm, B(md->dt, (uint64_t)l * md->layer_n + off), rows, cols,
+                   0);
+}
+
+static int grad(model *md, unsigned l, uint64_t off, uint64_t rows, uint64_t cols, const char *name)
+{
+    char nm[IR_NAME_MAX];
+    snprintf(nm, sizeof nm, "L%u.d%s", l, name);
+    if (md->fsdp)
+        return ir_view(md->p, md->ggrad[l % 2], nm, B(md->dt, off), rows, cols, 0);
+    return ir_view(md->p, md->grads, nm, B(md->dt, (uint64_t)l * md->layer_n + off), rows, cols, 0);
+}
+
+/* out[m,n] = a[m,k] w[k,n], operands reinterpreted to those shapes when stored otherwise;
+ * returns the matmul's op index or -1. */
+static int mm_op(model *md, uint64_t m, uint64_t n, uint64_t k, int a, int w, int out)
+{
+    a = reshape(md, a, m, k);
+    w = reshape(md, w, k, n);
+    out = reshape(md, out, m, n);
+    return ir_matmul(md->p, a, w, out, m, n, k);
+}
+
+static int mm(model *md, uint64_t m, uint64_t n, uint64_t k, int a, int w, int out)
+{
+    return mm_op(md, m, n, k, a, w, out) < 0 ? -1 : 0;
+}
+
+/* The bias of a forward projection, added to the fp32 accumulator in the GEMM's epilogue
+ * (the bias row itself, n elements per column tile, is not loaded: negligible traffic). */
+static const ir_vop bias_add = {ISA_OP_V_ADD, 0, 0, ISA_DT_FP32, 0, 0};
+
+/* A forward projection: mm plus its bias (--bias). */
+static int proj(model *md, uint64_t m, uint64_t n, uint64_t k, int a, int w, int out)
+{
+    int i = mm_op(md, m, n, k, a, w, out);
+    if (i < 0)
+        return -1;
+    return md->bias && ir_matmul_epilogue(md->p, i, NULL, 0, &bias_add, 1) < 0 ? -1 : 0;
+}
+
+/* One fused vector chain over n elements. */
+static int vpass(const model *md, uint64_t n, const int *in, unsigned nin, int out,
+                 const ir_vop *ops, unsigned nops)
+{
+    return ir_fusion(md->p, n, in, nin, &out, 1, ops, nops) < 0 ? -1 : 0;
 }
 
 /* FSDP: make layer l's gathered weights ready, then prefetch layer `next`'s (-1: none), as
  * FSDP implementations do: the next layer's all-gather runs on the ICI while this layer
  * computes. Layers rotate through three buffers, so the prefetch never overwrites the
  * weights of this layer or of the one before it (which may still be finishing). */
-static int fsdp_gather(gen *g, model *md, unsigned l, int next)
+static int shard(model *md, int root, unsigned l)
+{
+    uint64_t n = md->layer_n / md->o->fsdp;
+    return ir_view(md->p, root, "shard", B(md->dt, (uint64_t)l * n), 1, n, 0);
+}
+
+static int fsdp_gather(model *md, unsigned l, int next)
 {
     if (!md->fsdp)
         return 0;
-    uint64_t bytes = B(md->dt, md->layer_n);
+    ir *p = md->p;
+    uint64_t bytes = B(md->dt, md->layer_real);
     if (md->pre_layer == (int)l) {
-        if (gen_fence_wait(g, &md->pre))
+        if (ir_wait(p, md->pre) < 0)
             return -1;
     } else {
-        gen_fence f = {.sem = -1};
-        if (gen_coll(g, ISA_OP_ICI_ALLGATHER, md->o->fsdp_axes, bytes, md->dt, &f) ||
-            gen_fence_wait(g, &f))
+        int t = ir_token_new(p);
+        if (ir_collective(p, ISA_OP_ICI_ALLGATHER, md->o->fsdp_axes, bytes,
+                          shard(md, md->params, l), md->gathered[l % md->gbufs], t) < 0 ||
+            ir_wait(p, t) < 0)
             return -1;
     }
-    md->pre_layer = next; /* md->pre was waited (or never used): it is free */
+    md->pre_layer = next;
     if (next < 0)
         return 0;
-    return gen_coll(g, ISA_OP_ICI_ALLGATHER, md->o->fsdp_axes, bytes, md->dt, &md->pre);
+    md->pre = ir_token_new(p);
+    return ir_collective(p, ISA_OP_ICI_ALLGATHER, md->o->fsdp_axes, bytes,
+                         shard(md, md->params, (unsigned)next),
+                         md->gathered[(unsigned)next % md->gbufs], md->pre) < 0
+               ? -1
+               : 0;
 }
 
-/* Tensor parallelism: start an all-reduce of `elems` activation (or gradient) elements,
- * signalling fence f, so that independent work can run before the wait. */
-static int tp_allreduce_start(gen *g, const model *md, uint64_t elems, gen_fence *f)
+/* Tensor parallelism: start an all-reduce of tensor t (elems elements) signalling token. */
+static int tp_allreduce_start(model *md, int t, uint64_t elems, int token)
 {
     if (md->o->tp <= 1)
         return 0;
-    return gen_coll(g, ISA_OP_ICI_ALLREDUCE, md->o->tp_axes, B(md->dt, elems), md->dt, f);
+    return ir_collective(md->p, ISA_OP_ICI_ALLREDUCE, md->o->tp_axes, B(md->dt, elems), t, t,
+                         token) < 0
+               ? -1
+               : 0;
 }
 
-/* Tensor parallelism: all-reduce an [M, D] activation (or gradient) and wait for it. */
-static int tp_allreduce(gen *g, const model *md, uint64_t elems)
+static int tp_allreduce(model *md, int t, uint64_t elems)
 {
-    gen_fence f = {.sem = -1};
-    return tp_allreduce_start(g, md, elems, &f) || gen_fence_wait(g, &f) ? -1 : 0;
+    if (md->o->tp <= 1)
+        return 0;
+    int tok = ir_token_new(md->p);
+    return tp_allreduce_start(md, t, elems, tok) || ir_wait(md->p, tok) < 0 ? -1 : 0;
 }
 
 /* Row-parallel GEMM out[M, n] = a[M, k] w[k, n] whose partial sums are all-reduced over the
@@ -211,296 +199,485 @@ static int tp_allreduce(gen *g, const model *md, uint64_t elems)
  * blocks (as collective-matmul decompositions do): block i's all-reduce runs on the ICI
  * while block i+1 computes; only the last block's all-reduce is exposed. */
 #define TP_BLOCKS 4
-static int mm_allreduce(gen *g, const model *md, uint64_t m, uint64_t n, uint64_t k, uint64_t a,
-                        uint64_t w, uint64_t out)
+static int mm_allreduce(model *md, uint64_t m, uint64_t n, uint64_t k, int a, int w, int out)
 {
     isa_dtype dt = md->dt;
     /* Splitting costs a collective set-up per block and hides at most the GEMM's time: only
      * worth it when the GEMM (at peak) takes at least an eighth of the all-reduce (its bytes
      * over one link). With wide tensor parallelism the GEMM is tiny and nothing can hide. */
-    const cfg *c = gen_cfg(g);
+    const cfg *c = ir_cfg(md->p);
     double t_mm = 2.0 * (double)m * (double)n * (double)k / cfg_peak_flops(c, dt);
     double t_ar = (double)B(dt, m * n) / (c->ici_link_gbs * 1e9);
     if (md->o->tp <= 1 || m < 2 * 256 || 8 * t_mm < t_ar)
-        return mm(g, dt, m, n, k, a, w, out) || tp_allreduce(g, md, m * n) ? -1 : 0;
+        return mm(md, m, n, k, a, w, out) || tp_allreduce(md, out, m * n) ? -1 : 0;
     uint64_t rows = (m + TP_BLOCKS - 1) / TP_BLOCKS;
     rows = (rows + 255) / 256 * 256; /* whole MXU passes except at the edge */
-    uint64_t lda = pitch(g, dt, k), ldc = pitch(g, dt, n);
-    gen_fence f = {.sem = -1};
+    uint64_t lda = ir_pitch(md->p, k, dt), ldc = ir_pitch(md->p, n, dt);
+    int tok = ir_token_new(md->p);
+    w = reshape(md, w, k, n);
     for (uint64_t r = 0; r < m; r += rows) {
         uint64_t mr = m - r < rows ? m - r : rows;
-        gen_gemm_args ga = {.m = mr,
-                            .n = n,
-                            .k = k,
-                            .a = a + B(dt, r * lda),
-                            .b = w,
-                            .c = out + B(dt, r * ldc),
-                            .lda = lda,
-                            .ldc = ldc,
-                            .dt = dt,
-                            .out_dt = dt};
-        if (gen_gemm(g, &ga) || tp_allreduce_start(g, md, mr * n, &f))
+        int ab = ir_view(md->p, a, "rows", B(dt, r * lda), mr, k, lda);
+        int ob = ir_view(md->p, out, "rows", B(dt, r * ldc), mr, n, ldc);
+        if (ir_matmul(md->p, ab, w, ob, mr, n, k) < 0 || tp_allreduce_start(md, ob, mr * n, tok))
             return -1;
     }
-    return gen_fence_wait(g, &f);
+    return ir_wait(md->p, tok) < 0 ? -1 : 0;
 }
 
-/* Gradient reduction of one layer's (or the LM head's) weight gradients, left in flight
- * until the optimizer: FSDP reduce-scatters over the fsdp axes (then all-reduces the shard
- * over the data axes when both are used); pure data parallelism all-reduces. */
-static int grad_reduce(gen *g, const model *md, uint64_t elems, const char *what, gen_fence *f)
+/* Gradient reduction of a weight gradient `g` (elems elements), left in flight until the
+ * optimizer: FSDP reduce-scatters over the fsdp axes into this chip's shard `dst` (then
+ * all-reduces the shard over the data axes when both are used); pure data parallelism
+ * all-reduces. Sequence shards hold the same weights as data shards do: their gradients
+ * are summed over the sequence axes as well. */
+static int grad_reduce(model *md, int g, int dst, uint64_t elems, const char *what, int token)
 {
     const gen_opts *o = md->o;
-    /* Sequence shards hold the same weights as data shards do: their gradients are summed
-     * over the sequence axes as well. */
     unsigned axes = (o->dp > 1 ? o->dp_axes : 0) | (o->sp > 1 ? o->sp_axes : 0);
     if (o->fsdp <= 1 && !axes)
         return 0;
-    if (gen_mark(g, "%s/comm", what))
-        return -1;
+    ir_region(md->p, "%s/comm", what);
     if (o->fsdp > 1) {
-        if (gen_coll(g, ISA_OP_ICI_REDUCESCATTER, o->fsdp_axes, B(md->dt, elems), md->dt, f))
+        if (ir_collective(md->p, ISA_OP_ICI_REDUCESCATTER, o->fsdp_axes, B(md->dt, elems), g, dst,
+                          token) < 0)
             return -1;
         if (axes)
-            return gen_coll(g, ISA_OP_ICI_ALLREDUCE, axes, B(md->dt, elems / o->fsdp), md->dt,
-                            NULL);
+            return ir_collective(md->p, ISA_OP_ICI_ALLREDUCE, axes, B(md->dt, elems / o->fsdp), dst,
+                                 dst, IR_TOKEN_LATE) < 0
+                       ? -1
+                       : 0;
         return 0;
     }
-    return gen_coll(g, ISA_OP_ICI_ALLREDUCE, axes, B(md->dt, elems), md->dt, NULL);
+    return ir_collective(md->p, ISA_OP_ICI_ALLREDUCE, axes, B(md->dt, elems), g, g, IR_TOKEN_LATE) <
+                   0
+               ? -1
+               : 0;
 }
 
-/* Wait for the layer gradient reduce-scatters still reading the FSDP gradient buffers. */
-static int grad_fences_wait(gen *g, model *md)
+static int grad_tokens_wait(model *md)
 {
-    return gen_fence_wait(g, &md->gf[0]) || gen_fence_wait(g, &md->gf[1]) ? -1 : 0;
+    return ir_wait(md->p, md->gf[0]) < 0 || ir_wait(md->p, md->gf[1]) < 0 ? -1 : 0;
 }
 
-/* Sequence parallelism (DeepSpeed-Ulysses style): an all-to-all of `n` [M, A] tensors over
- * the sequence axes, turning a sequence shard of all local heads into whole sequences of
- * heads/P (or back), waited right away since attention (or the next GEMM) needs it. */
-static int sp_alltoall(gen *g, const model *md, unsigned n, const char *what, unsigned l)
+/* Sequence parallelism (DeepSpeed-Ulysses style): an all-to-all over the sequence axes
+ * turning sequence shards of all local heads (in) into whole sequences of heads/P (out), or
+ * back, waited right away since attention (or the next GEMM) needs it. */
+static int sp_alltoall(model *md, const int *in, const int *out, unsigned n, uint64_t bytes,
+                       const char *what, unsigned l)
 {
-    if (md->sp <= 1)
-        return 0;
-    gen_fence f = {.sem = -1};
-    if (gen_mark(g, "L%u/%s/comm", l, what) ||
-        gen_coll(g, ISA_OP_ICI_ALLTOALL, md->o->sp_axes, B(md->dt, n * md->M * md->A), md->dt,
-                 &f) ||
-        gen_fence_wait(g, &f))
+    int tok = ir_token_new(md->p);
+    ir_region(md->p, "L%u/%s/comm", l, what);
+    if (ir_collective_n(md->p, ISA_OP_ICI_ALLTOALL, md->o->sp_axes, bytes, in, n, out, n, tok) <
+            0 ||
+        ir_wait(md->p, tok) < 0)
         return -1;
-    return gen_mark(g, "L%u/%s", l, what); /* back to the compute region */
+    ir_region(md->p, "L%u/%s", l, what); /* back to the compute region */
+    return 0;
 }
 
 #define F32 ISA_DT_FP32
 /* Layer norm forward: mean (reduce), centre, square, variance (reduce), rsqrt per row,
  * normalise, scale and shift (fma). */
-static int layernorm(gen *g, const model *md, uint64_t n, uint64_t in, uint64_t out)
+static int layernorm(const model *md, uint64_t n, int in, int out)
 {
     isa_dtype dt = md->dt;
     unsigned D = (unsigned)md->D;
-    const gen_vop ops[] = {
+    const ir_vop ops[] = {
         {ISA_OP_V_REDUCE, 0, 2, dt, D, 0}, {ISA_OP_V_SUB, 0, 2, dt, 0, 0},
         {ISA_OP_V_MUL, 2, 3, dt, 0, 0},    {ISA_OP_V_REDUCE, 3, 3, dt, D, 0},
         {ISA_OP_V_RSQRT, 3, 3, F32, 0, D}, {ISA_OP_V_MUL, 2, 2, dt, 0, 0},
         {ISA_OP_V_FMA, 2, 1, dt, 0, 0},
     };
-    return vpass(g, dt, n, 1, &in, out, ops, sizeof ops / sizeof ops[0]);
+    return vpass(md, n, &in, 1, out, ops, sizeof ops / sizeof ops[0]);
 }
 
 /* Layer norm backward plus the residual gradient: dx = res + LN'(dy). */
-static int layernorm_bwd(gen *g, const model *md, uint64_t n, uint64_t dy, uint64_t x, uint64_t out)
+static int layernorm_bwd(const model *md, uint64_t n, int dy, int x, int out)
 {
     isa_dtype dt = md->dt;
     unsigned D = (unsigned)md->D;
-    const uint64_t in[2] = {dy, x};
-    const gen_vop ops[] = {
+    const int in[2] = {dy, x};
+    const ir_vop ops[] = {
         {ISA_OP_V_MUL, 0, 3, dt, 0, 0}, {ISA_OP_V_REDUCE, 3, 4, dt, D, 0},
         {ISA_OP_V_MUL, 0, 3, dt, 0, 0}, {ISA_OP_V_REDUCE, 3, 4, dt, D, 0},
         {ISA_OP_V_FMA, 0, 3, dt, 0, 0}, {ISA_OP_V_SUB, 3, 3, dt, 0, 0},
         {ISA_OP_V_ADD, 0, 2, dt, 0, 0},
     };
-    return vpass(g, dt, n, 2, in, out, ops, sizeof ops / sizeof ops[0]);
+    return vpass(md, n, in, 2, out, ops, sizeof ops / sizeof ops[0]);
 }
 
 /* SwiGLU: act = silu(gate) * up, silu(x) = x / (1 + exp(-x)), reciprocal as rsqrt squared. */
-static int swiglu(gen *g, const model *md, uint64_t n, uint64_t gate, uint64_t up, uint64_t out)
+static int swiglu(const model *md, uint64_t n, int gate, int up, int out)
 {
     isa_dtype dt = md->dt;
-    const uint64_t in[2] = {gate, up};
-    const gen_vop ops[] = {
+    const int in[2] = {gate, up};
+    const ir_vop ops[] = {
         {ISA_OP_V_EXP, 0, 3, dt, 0, 0},   {ISA_OP_V_ADD, 3, 3, dt, 0, 0},
         {ISA_OP_V_RSQRT, 3, 3, dt, 0, 0}, {ISA_OP_V_MUL, 3, 3, dt, 0, 0},
         {ISA_OP_V_MUL, 0, 3, dt, 0, 0},   {ISA_OP_V_MUL, 3, 2, dt, 0, 0},
     };
-    return vpass(g, dt, n, 2, in, out, ops, sizeof ops / sizeof ops[0]);
+    return vpass(md, n, in, 2, out, ops, sizeof ops / sizeof ops[0]);
 }
 
-static int swiglu_bwd(gen *g, const model *md, uint64_t n, uint64_t dact, uint64_t gate,
-                      uint64_t out)
+static int swiglu_bwd(const model *md, uint64_t n, int dact, int gate, int out)
 {
     isa_dtype dt = md->dt;
-    const uint64_t in[2] = {dact, gate};
-    const gen_vop ops[] = {
+    const int in[2] = {dact, gate};
+    const ir_vop ops[] = {
         {ISA_OP_V_EXP, 1, 3, dt, 0, 0},   {ISA_OP_V_ADD, 3, 3, dt, 0, 0},
         {ISA_OP_V_RSQRT, 3, 3, dt, 0, 0}, {ISA_OP_V_MUL, 3, 3, dt, 0, 0},
         {ISA_OP_V_FMA, 1, 4, dt, 0, 0},   {ISA_OP_V_MUL, 0, 4, dt, 0, 0},
         {ISA_OP_V_MUL, 0, 2, dt, 0, 0},
     };
-    return vpass(g, dt, n, 2, in, out, ops, sizeof ops / sizeof ops[0]);
+    return vpass(md, n, in, 2, out, ops, sizeof ops / sizeof ops[0]);
 }
 
-static int residual(gen *g, const model *md, uint64_t n, uint64_t a, uint64_t b, uint64_t out)
+static int residual(const model *md, uint64_t n, int a, int b, int out)
 {
-    const uint64_t in[2] = {a, b};
-    const gen_vop op = {ISA_OP_V_ADD, 0, 2, md->dt, 0, 0};
-    return vpass(g, md->dt, n, 2, in, out, &op, 1);
+    const int in[2] = {a, b};
+    const ir_vop op = {ISA_OP_V_ADD, 0, 2, md->dt, 0, 0};
+    return vpass(md, n, in, 2, out, &op, 1);
 }
 
-static int layer_fwd(gen *g, model *md, unsigned l)
+/* out = a w + res (the residual connection). Without tensor parallelism the add is fused into
+ * the GEMM's output tiles (the block of res is loaded and added to the fp32 accumulator
+ * before the cast), saving a write and a read of the sum; with it, the partial sums must be
+ * all-reduced first, so the add stays a separate pass after mm_allreduce. */
+static int mm_residual(model *md, uint64_t m, uint64_t n, uint64_t k, int a, int w, int res,
+                       int out)
+{
+    if (md->o->tp > 1) {
+        int y = tmp(md, "y", m, n);
+        const int in[2] = {y, res};
+        const ir_vop ops[2] = {{ISA_OP_V_ADD, 0, 2, md->dt, 0, 0},
+                               {ISA_OP_V_ADD, 2, 2, md->dt, 0, 0}};
+        return mm_allreduce(md, m, n, k, a, w, y) ||
+                       vpass(md, m * n, in, 2, out, ops, md->bias ? 2 : 1)
+                   ? -1
+                   : 0;
+    }
+    const ir_vop add[2] = {bias_add, {ISA_OP_V_ADD, 0, 0, ISA_DT_FP32, 0, 0}};
+    int i = ir_matmul(md->p, reshape(md, a, m, k), reshape(md, w, k, n), out, m, n, k);
+    return i < 0 || ir_matmul_epilogue(md->p, i, &res, 1, add + !md->bias, md->bias ? 2 : 1) < 0
+               ? -1
+               : 0;
+}
+
+/* Flat view of elements [off, off + n) of t (a vector pass over part of a tensor). */
+static int flat(model *md, int t, uint64_t off, uint64_t n, const char *name)
+{
+    return ir_view(md->p, t, name, B(md->dt, off), 1, n, n);
+}
+
+/* Columns [c0, c0 + n) of every row of t (t's rows and pitch). */
+static int cols(model *md, int t, uint64_t c0, uint64_t n, const char *name)
+{
+    const ir_tensor *x = ir_tensor_get(md->p, t);
+    uint64_t pitch = lay_pitch(md, x->rows, x->cols);
+    return ir_view(md->p, t, name, B(md->dt, c0), x->rows, n, pitch);
+}
+
+/* GELU (tanh form): act = x/2 (1 + tanh(c (x + 0.044715 x^3))). */
+static int gelu(const model *md, uint64_t n, int up, int out)
 {
     isa_dtype dt = md->dt;
-    uint64_t M = md->M, D = md->D, A = md->A, F = md->F;
-    uint64_t w = lw(md, l), x = md->xsave[l], xnext = md->xsave[l + 1];
-    int next = l + 1 < md->L ? (int)l + 1 : -1;
-    if (gen_mark(g, "L%u/fwd/norm1", l) || fsdp_gather(g, md, l, next) ||
-        layernorm(g, md, M * D, x, md->xn) || gen_mark(g, "L%u/fwd/attn", l))
-        return -1;
-    /* Under sequence parallelism attention sees heads/P of whole sequences (rows A/P wide). */
-    gen_attn_args a = {.batch = md->bc,
-                       .heads = md->hl / md->sp,
-                       .head_dim = md->hd,
-                       .dt = dt,
-                       .ld = A / md->sp,
-                       .kv_ld = A / md->sp,
-                       .q = md->q,
-                       .k = md->k,
-                       .v = md->v,
-                       .o = md->ao};
-    if (md->decode) {
-        /* The new token's K and V go straight into the cache (row S-1 of each sequence). */
-        uint64_t kc = md->kcache[l], vc = md->vcache[l], last = B(dt, (md->S - 1) * A);
-        gen_gemm_args gk = {.m = M,
-                            .n = A,
-                            .k = D,
-                            .a = md->xn,
-                            .b = w + B(dt, md->wk),
-                            .c = kc + last,
-                            .ldc = md->S * A,
-                            .dt = dt,
-                            .out_dt = dt};
-        gen_gemm_args gv = gk;
-        gv.b = w + B(dt, md->wv);
-        gv.c = vc + last;
-        if (mm(g, dt, M, A, D, md->xn, w + B(dt, md->wq), md->q) || gen_gemm(g, &gk) ||
-            gen_gemm(g, &gv))
+    const ir_vop ops[] = {
+        {ISA_OP_V_MUL, 0, 2, dt, 0, 0}, {ISA_OP_V_FMA, 2, 2, dt, 0, 0},
+        {ISA_OP_V_MUL, 0, 2, dt, 0, 0}, {ISA_OP_V_TANH, 2, 2, dt, 0, 0},
+        {ISA_OP_V_FMA, 2, 2, dt, 0, 0}, {ISA_OP_V_MUL, 0, 1, dt, 0, 0},
+    };
+    return vpass(md, n, &up, 1, out, ops, sizeof ops / sizeof ops[0]);
+}
+
+/* GELU backward: dup = dact (t' + x/2 (1 - tanh^2) u'), tanh recomputed from x. */
+static int gelu_bwd(const model *md, uint64_t n, int dact, int up, int out)
+{
+    isa_dtype dt = md->dt;
+    const int in[2] = {dact, up};
+    const ir_vop ops[] = {
+        {ISA_OP_V_MUL, 1, 3, dt, 0, 0}, {ISA_OP_V_FMA, 3, 3, dt, 0, 0},
+        {ISA_OP_V_MUL, 1, 3, dt, 0, 0}, {ISA_OP_V_TANH, 3, 3, dt, 0, 0},
+        {ISA_OP_V_MUL, 3, 4, dt, 0, 0}, {ISA_OP_V_FMA, 4, 4, dt, 0, 0},
+        {ISA_OP_V_FMA, 1, 4, dt, 0, 0}, {ISA_OP_V_MUL, 0, 2, dt, 0, 0},
+    };
+    return vpass(md, n, in, 2, out, ops, sizeof ops / sizeof ops[0]);
+}
+
+/* The MLP activation of up (M x UW) into act (M x F), and its backward. */
+static int mlp_act(model *md, int up, int act)
+{
+    uint64_t n = md->M * md->F;
+    if (md->gelu)
+        return gelu(md, n, up, act);
+    return swiglu(md, n, flat(md, up, 0, n, "gate"), flat(md, up, n, n, "up"), act);
+}
+
+static int mlp_act_bwd(model *md, int dact, int up, int dup)
+{
+    uint64_t n = md->M * md->F;
+    if (md->gelu)
+        return gelu_bwd(md, n, dact, up, dup);
+    return swiglu_bwd(md, n, dact, flat(md, up, 0, n, "gate"), dup);
+}
+
+static int attention_fwd(model *md, unsigned l, int q, int k, int v, int ao)
+{
+    ir *p = md->p;
+    uint64_t sp = md->sp;
+    if (md->decode) { /* k, v: the KV cache, one row per (batch, kv head) */
+        const int in[3] = {q, k, v};
+        int i = ir_attention(p, in, 3, &ao, 1, md->bc, md->hl, md->kvl, 1, md->S, md->hd, 0, 0);
+        if (i < 0)
             return -1;
-        a.seq = 1;
-        a.kv_len = md->S;
-        a.k = kc;
-        a.v = vc;
-    } else {
-        if (mm(g, dt, M, A, D, md->xn, w + B(dt, md->wq), md->q) ||
-            mm(g, dt, M, A, D, md->xn, w + B(dt, md->wk), md->k) ||
-            mm(g, dt, M, A, D, md->xn, w + B(dt, md->wv), md->v))
-            return -1;
-        a.seq = a.kv_len = md->S;
-        a.causal = 1;
+        ir_op_at(p, i)->kv_head_major = 1;
+        return 0;
     }
-    if (sp_alltoall(g, md, 3, "fwd/attn", l) || gen_attention(g, &a) ||
-        sp_alltoall(g, md, 1, "fwd/attn", l) ||
-        mm_allreduce(g, md, M, D, A, md->ao, w + B(dt, md->wo), md->y) ||
-        residual(g, md, M * D, md->y, x, md->h) || gen_mark(g, "L%u/fwd/mlp", l) ||
-        layernorm(g, md, M * D, md->h, md->hn) ||
-        mm(g, dt, M, 2 * F, D, md->hn, w + B(dt, md->wup), md->up) ||
-        swiglu(g, md, M * F, md->up, md->up + B(dt, M * F), md->act) ||
-        mm_allreduce(g, md, M, D, F, md->act, w + B(dt, md->wdown), md->y) ||
-        residual(g, md, M * D, md->y, md->h, xnext))
+    if (sp <= 1) {
+        const int in[3] = {q, k, v};
+        return ir_attention(p, in, 3, &ao, 1, md->bc, md->hl, md->kvl, md->S, md->S, md->hd, 1, 0) <
+                       0
+                   ? -1
+                   : 0;
+    }
+    /* Sequence parallelism: attention sees heads/P of whole sequences (rows A/P wide). */
+    uint64_t rows = md->bc * md->S;
+    int in[3] = {q, k, v};
+    int ws[3] = {tmp(md, "q.seq", rows, md->A / sp), tmp(md, "k.seq", rows, md->KA / sp),
+                 tmp(md, "v.seq", rows, md->KA / sp)};
+    int os = tmp(md, "ao.seq", rows, md->A / sp);
+    uint64_t bytes = B(md->dt, md->M * (md->A + 2 * md->KA));
+    char what[32];
+    snprintf(what, sizeof what, "%s/attn", md->ph);
+    return sp_alltoall(md, in, ws, 3, bytes, what, l) ||
+                   ir_attention(p, ws, 3, &os, 1, md->bc, md->hl / sp, md->kvl / sp, md->S, md->S,
+                                md->hd, 1, 0) < 0 ||
+                   sp_alltoall(md, &os, &ao, 1, B(md->dt, md->M * md->A), what, l)
+               ? -1
+               : 0;
+}
+
+#define HAS(mask, a) (((mask) >> GEN_ACT_##a) & 1u)
+
+/* Layer l's forward activations of `need` (bits of gen_act) into a[] (new tensors; a[] holds
+ * the saved ones on entry), computed from the layer input in forward order; `fwd` also
+ * writes the KV cache (decode) and the layer output (xsave[l + 1]): the forward itself,
+ * rather than its recomputation in the backward. A serial block is
+ * x -> LN -> attention -> h = x + o -> LN -> MLP -> h + mlp; a parallel block (PaLM) feeds
+ * one normalised input to both and sums x + o + mlp, so under tensor parallelism one
+ * all-reduce covers both partial sums. */
+static int layer_acts(model *md, unsigned l, int *a, unsigned need, int fwd)
+{
+    ir *p = md->p;
+    uint64_t M = md->M, D = md->D, A = md->A, KA = md->KA, F = md->F, UW = md->UW;
+    uint64_t W3 = A + 2 * KA;
+    int x = md->xsave[l];
+    ir_region(p, "L%u/%s/norm1", l, md->ph);
+    if (HAS(need, XN) &&
+        ((a[GEN_ACT_XN] = tmp(md, "xn", M, D)) < 0 || layernorm(md, M * D, x, a[GEN_ACT_XN])))
         return -1;
+    ir_region(p, "L%u/%s/attn", l, md->ph);
+    /* Q, K and V come from one GEMM against the concatenated [D, A + 2 KA] weight (as
+     * fused-QKV implementations store it); q, k, v are column windows of its output. */
+    if (HAS(need, QKV) &&
+        ((a[GEN_ACT_QKV] = tmp(md, "qkv", M, W3)) < 0 ||
+         proj(md, M, W3, D, a[GEN_ACT_XN], weight(md, l, md->wqkv, D, W3, "wqkv"), a[GEN_ACT_QKV])))
+        return -1;
+    if (HAS(need, AO)) {
+        int qkv = a[GEN_ACT_QKV];
+        int q = cols(md, qkv, 0, A, "q"), k = cols(md, qkv, A, KA, "k");
+        int v = cols(md, qkv, A + KA, KA, "v");
+        if (fwd && md->decode) {
+            /* The KV cache is laid out [batch][kv head][position][head_dim], one padded row
+             * per (batch, kv head) (a power-of-two row would put every head's slot S-1 on the
+             * same pseudo-channels), so attention reads each head's keys as one contiguous
+             * run. The new token's K and V are written into position S-1 of every (batch, kv
+             * head) by a dynamic-update-slice left in flight: nothing later in the step reads
+             * those rows from HBM (attention has the new token's K and V at hand; timed as
+             * reading the whole cache), so the writes overlap attention and finish by the
+             * end. */
+            uint64_t hd = md->hd, pos = B(md->dt, (md->S - 1) * hd);
+            uint64_t rp = ir_pitch(p, md->S * hd, md->dt); /* padded: heads rotate channels */
+            int kw = ir_view(p, md->kcache[l], "k.slot", pos, md->bc * md->kvl, hd, rp);
+            int vw = ir_view(p, md->vcache[l], "v.slot", pos, md->bc * md->kvl, hd, rp);
+            if (ir_dus_async(p, k, kw, IR_TOKEN_LATE) < 0 ||
+                ir_dus_async(p, v, vw, IR_TOKEN_LATE) < 0)
+                return -1;
+            k = md->kcache[l];
+            v = md->vcache[l];
+        }
+        if ((a[GEN_ACT_AO] = tmp(md, "ao", M, A)) < 0 ||
+            attention_fwd(md, l, q, k, v, a[GEN_ACT_AO]))
+            return -1;
+    }
+    int wo = weight(md, l, md->wo, A, D, "wo"), y1 = -1, in = a[GEN_ACT_XN];
+    if (!md->par && HAS(need, H) &&
+        ((a[GEN_ACT_H] = tmp(md, "h", M, D)) < 0 ||
+         mm_residual(md, M, D, A, a[GEN_ACT_AO], wo, x, a[GEN_ACT_H])))
+        return -1;
+    if (md->par && fwd) { /* o = ao wo (+ x without TP: the residual fused here) */
+        y1 = tmp(md, "y1", M, D);
+        if (md->o->tp > 1 ? proj(md, M, D, A, a[GEN_ACT_AO], wo, y1)
+                          : mm_residual(md, M, D, A, a[GEN_ACT_AO], wo, x, y1))
+            return -1;
+    }
+    ir_region(p, "L%u/%s/mlp", l, md->ph);
+    if (!md->par) {
+        if (HAS(need, HN) && ((a[GEN_ACT_HN] = tmp(md, "hn", M, D)) < 0 ||
+                              layernorm(md, M * D, a[GEN_ACT_H], a[GEN_ACT_HN])))
+            return -1;
+        in = a[GEN_ACT_HN];
+    }
+    if (HAS(need, UP) &&
+        ((a[GEN_ACT_UP] = tmp(md, "up", M, UW)) < 0 ||
+         proj(md, M, UW, D, in, weight(md, l, md->wup, D, UW, "wup"), a[GEN_ACT_UP])))
+        return -1;
+    if (HAS(need, ACT) &&
+        ((a[GEN_ACT_ACT] = tmp(md, "act", M, F)) < 0 || mlp_act(md, a[GEN_ACT_UP], a[GEN_ACT_ACT])))
+        return -1;
+    if (!fwd)
+        return 0;
+    int wd = weight(md, l, md->wdown, F, D, "wdown"), xnext = md->xsave[l + 1];
+    if (!md->par)
+        return mm_residual(md, M, D, F, a[GEN_ACT_ACT], wd, a[GEN_ACT_H], xnext);
+    if (md->o->tp <= 1)
+        return mm_residual(md, M, D, F, a[GEN_ACT_ACT], wd, y1, xnext);
+    /* Parallel block under TP: mlp + o summed in the down GEMM's epilogue, one all-reduce of
+     * the sum, then the residual. */
+    int y2 = tmp(md, "y2", M, D), i = mm_op(md, M, D, F, a[GEN_ACT_ACT], wd, y2);
+    const ir_vop add[2] = {bias_add, {ISA_OP_V_ADD, 0, 0, ISA_DT_FP32, 0, 0}};
+    return i < 0 || ir_matmul_epilogue(p, i, &y1, 1, add + !md->bias, md->bias ? 2 : 1) < 0 ||
+                   tp_allreduce(md, y2, M * D) || residual(md, M * D, y2, x, xnext)
+               ? -1
+               : 0;
+}
+
+static int layer_fwd(model *md, unsigned l)
+{
+    int a[GEN_ACT_COUNT];
+    int next = l + 1 < md->L ? (int)l + 1 : -1;
+    ir_region(md->p, "L%u/fwd/norm1", l);
+    if (fsdp_gather(md, l, next) || layer_acts(md, l, a, md->needed, 1))
+        return -1;
+    if (md->train)
+        for (int i = 0; i < GEN_ACT_COUNT; i++)
+            md->sv[l * GEN_ACT_COUNT + i] = (md->keep >> i) & 1u ? a[i] : -1;
     return 0;
 }
 
 /* Backward of one layer. md->dx holds the gradient of the layer output on entry and of the
- * layer input on return. Each GEMM Y = X W contributes dX = dY W^T and dW = X^T dY. */
-static int layer_bwd(gen *g, model *md, unsigned l)
+ * layer input on return. The activations the policy did not save are recomputed first
+ * (region L{i}/bwd/remat). Each GEMM Y = X W contributes dX = dY W^T and dW = X^T dY. */
+static int layer_bwd(model *md, unsigned l)
 {
-    isa_dtype dt = md->dt;
-    uint64_t M = md->M, D = md->D, A = md->A, F = md->F;
-    uint64_t w = lw(md, l), gw = lg(md, l), x = md->xsave[l];
+    ir *p = md->p;
+    uint64_t M = md->M, D = md->D, A = md->A, KA = md->KA, F = md->F, UW = md->UW, sp = md->sp;
     /* The TP all-reduce of each input gradient starts as soon as it is computed and runs
      * behind the weight-gradient GEMMs, which do not need it. Under FSDP the reduce-scatter
      * of layer l+2 read the gradient buffer this layer writes: wait for it first (layer
      * l+1's still runs behind this layer's backward). */
-    gen_fence tf = {.sem = -1};
-    if (gen_mark(g, "L%u/bwd/mlp", l) || fsdp_gather(g, md, l, (int)l - 1) ||
-        (md->fsdp && gen_fence_wait(g, &md->gf[l % 2])) ||
-        mm(g, dt, M, F, D, md->dx, w + B(dt, md->wdown), md->t0) ||   /* d act */
-        mm(g, dt, F, D, M, md->act, md->dx, gw + B(dt, md->wdown)) || /* d Wdown */
-        swiglu_bwd(g, md, M * F, md->t0, md->up, md->t1) ||           /* d gate|up */
-        mm(g, dt, M, D, 2 * F, md->t1, w + B(dt, md->wup), md->t2) || /* d hn */
-        tp_allreduce_start(g, md, M * D, &tf) ||
-        mm(g, dt, D, 2 * F, M, md->hn, md->t1, gw + B(dt, md->wup)) || /* d Wup */
-        gen_fence_wait(g, &tf) ||
-        layernorm_bwd(g, md, M * D, md->t2, md->h, md->dh) || /* + residual */
-        gen_mark(g, "L%u/bwd/attn", l) ||
-        mm(g, dt, M, A, D, md->dh, w + B(dt, md->wo), md->t0) || /* d attn out */
-        mm(g, dt, A, D, M, md->ao, md->dh, gw + B(dt, md->wo)))  /* d Wo */
+    ir_region(p, "L%u/bwd/mlp", l);
+    if (fsdp_gather(md, l, (int)l - 1) || (md->fsdp && ir_wait(p, md->gf[l % 2]) < 0))
         return -1;
-    gen_attn_args a = {.batch = md->bc,
-                       .heads = md->hl / md->sp,
-                       .seq = md->S,
-                       .kv_len = md->S,
-                       .head_dim = md->hd,
-                       .causal = 1,
-                       .backward = 1,
-                       .dt = dt,
-                       .ld = A / md->sp,
-                       .kv_ld = A / md->sp,
-                       .q = md->q,
-                       .k = md->k,
-                       .v = md->v,
-                       .o = md->ao,
-                       .dout = md->t0,
-                       .dq = md->t1,
-                       .dk = md->t2,
-                       .dv = md->y};
-    if (sp_alltoall(g, md, 1, "bwd/attn", l) || gen_attention(g, &a) ||
-        sp_alltoall(g, md, 3, "bwd/attn", l) ||
-        mm(g, dt, M, D, A, md->t1, w + B(dt, md->wq), md->t1) || /* d xn (q) */
-        mm(g, dt, M, D, A, md->t2, w + B(dt, md->wk), md->t2) || /* d xn (k) */
-        mm(g, dt, M, D, A, md->y, w + B(dt, md->wv), md->y))     /* d xn (v) */
+    int a[GEN_ACT_COUNT];
+    memcpy(a, md->sv + l * GEN_ACT_COUNT, sizeof a);
+    unsigned re = md->needed & ~md->keep;
+    if (re) {
+        md->ph = "bwd/remat";
+        int rc = layer_acts(md, l, a, re, 0);
+        md->ph = "fwd";
+        if (rc)
+            return -1;
+        ir_region(p, "L%u/bwd/mlp", l);
+    }
+    int dact = tmp(md, "dact", M, F), dgu = tmp(md, "dgu", M, UW), dhn = tmp(md, "dhn", M, D);
+    int tf = ir_token_new(p), dh = md->dx;
+    int in_mlp = md->par ? a[GEN_ACT_XN] : a[GEN_ACT_HN];
+    if (mm(md, M, F, D, md->dx, weight(md, l, md->wdown, F, D, "wdown"), dact) ||
+        mm(md, F, D, M, a[GEN_ACT_ACT], md->dx, grad(md, l, md->wdown, F, D, "wdown")) ||
+        mlp_act_bwd(md, dact, a[GEN_ACT_UP], dgu) ||
+        mm(md, M, D, UW, dgu, weight(md, l, md->wup, D, UW, "wup"), dhn))
         return -1;
-    /* Sum the three input-gradient parts and start their TP all-reduce; the weight
-     * gradients run behind it; then norm-1 backward and the residual path. */
-    const uint64_t in[3] = {md->t1, md->t2, md->y}, in2[2] = {md->dh, md->dx};
-    const gen_vop sum[] = {{ISA_OP_V_ADD, 0, 4, dt, 0, 0}, {ISA_OP_V_ADD, 1, 3, dt, 0, 0}};
-    const gen_vop ops[] = {
+    if (md->par) {
+        /* dhn joins the attention branch's input gradient before the one all-reduce. */
+        if (mm(md, D, UW, M, in_mlp, dgu, grad(md, l, md->wup, D, UW, "wup")))
+            return -1;
+    } else {
+        dh = tmp(md, "dh", M, D);
+        if (tp_allreduce_start(md, dhn, M * D, tf) ||
+            mm(md, D, UW, M, in_mlp, dgu, grad(md, l, md->wup, D, UW, "wup")) ||
+            ir_wait(p, tf) < 0 || layernorm_bwd(md, M * D, dhn, a[GEN_ACT_H], dh))
+            return -1;
+    }
+    ir_region(p, "L%u/bwd/attn", l);
+    uint64_t W3 = A + 2 * KA;
+    int dao = tmp(md, "dao", M, A), dqkv = tmp(md, "dqkv", M, W3);
+    int dq = cols(md, dqkv, 0, A, "dq"), dk = cols(md, dqkv, A, KA, "dk");
+    int dv = cols(md, dqkv, A + KA, KA, "dv");
+    int qkv = a[GEN_ACT_QKV], ao = a[GEN_ACT_AO];
+    int q = cols(md, qkv, 0, A, "q"), k = cols(md, qkv, A, KA, "k");
+    int v = cols(md, qkv, A + KA, KA, "v");
+    if (mm(md, M, A, D, dh, weight(md, l, md->wo, A, D, "wo"), dao) ||
+        mm(md, A, D, M, ao, dh, grad(md, l, md->wo, A, D, "wo")))
+        return -1;
+    if (sp <= 1) {
+        const int in[5] = {q, k, v, ao, dao}, out[3] = {dq, dk, dv};
+        if (ir_attention(p, in, 5, out, 3, md->bc, md->hl, md->kvl, md->S, md->S, md->hd, 1, 1) < 0)
+            return -1;
+    } else {
+        uint64_t rows = md->bc * md->S;
+        int dos = tmp(md, "dao.seq", rows, A / sp);
+        int qs = tmp(md, "q.seq", rows, A / sp), ks = tmp(md, "k.seq", rows, KA / sp),
+            vs = tmp(md, "v.seq", rows, KA / sp), aos = tmp(md, "ao.seq", rows, A / sp);
+        int ds[3] = {tmp(md, "dq.seq", rows, A / sp), tmp(md, "dk.seq", rows, KA / sp),
+                     tmp(md, "dv.seq", rows, KA / sp)};
+        const int in[5] = {qs, ks, vs, aos, dos}, dout[3] = {dq, dk, dv};
+        if (sp_alltoall(md, &dao, &dos, 1, B(md->dt, M * A), "bwd/attn", l) ||
+            ir_attention(p, in, 5, ds, 3, md->bc, md->hl / sp, md->kvl / sp, md->S, md->S, md->hd,
+                         1, 1) < 0 ||
+            sp_alltoall(md, ds, dout, 3, B(md->dt, M * W3), "bwd/attn", l))
+            return -1;
+    }
+    /* The input gradient of the fused QKV projection in one GEMM (in a parallel block with
+     * the MLP branch's added in its epilogue); its TP all-reduce runs behind the
+     * weight-gradient GEMM; then norm-1 backward and the residual path. */
+    isa_dtype dt = md->dt;
+    int dxn = tmp(md, "dxn", M, D);
+    const int in2[2] = {dxn, md->dx};
+    const ir_vop ops[] = {
         {ISA_OP_V_MUL, 0, 3, dt, 0, 0},
         {ISA_OP_V_REDUCE, 3, 3, dt, (unsigned)D, 0},
         {ISA_OP_V_FMA, 0, 3, dt, 0, 0},
         {ISA_OP_V_ADD, 0, 2, dt, 0, 0},
     };
-    (void)x;
+    const ir_vop addf = {ISA_OP_V_ADD, 0, 0, ISA_DT_FP32, 0, 0};
     char what[32];
     snprintf(what, sizeof what, "L%u/bwd", l);
-    tf.sem = -1;
-    tf.count = 0;
-    return vpass(g, dt, M * D, 3, in, md->dh, sum, 2) || tp_allreduce_start(g, md, M * D, &tf) ||
-                   mm(g, dt, D, A, M, md->xn, md->t1, gw + B(dt, md->wq)) || /* d Wq */
-                   mm(g, dt, D, A, M, md->xn, md->t2, gw + B(dt, md->wk)) || /* d Wk */
-                   mm(g, dt, D, A, M, md->xn, md->y, gw + B(dt, md->wv)) ||  /* d Wv */
-                   gen_fence_wait(g, &tf) ||
-                   vpass(g, dt, M * D, 2, in2, md->dx, ops, sizeof ops / sizeof ops[0]) ||
-                   grad_reduce(g, md, md->layer_n, what, &md->gf[l % 2])
+    tf = ir_token_new(p);
+    int gl = md->fsdp ? md->ggrad[l % 2] : flat(md, md->grads, l * md->layer_n, md->layer_n, "dL");
+    int dst = md->fsdp ? shard(md, md->grads, l) : gl;
+    int i = mm_op(md, M, D, W3, dqkv, weight(md, l, md->wqkv, D, W3, "wqkv"), dxn);
+    if (i < 0 || (md->par && ir_matmul_epilogue(p, i, &dhn, 1, &addf, 1) < 0))
+        return -1;
+    return tp_allreduce_start(md, dxn, M * D, tf) ||
+                   mm(md, D, W3, M, a[GEN_ACT_XN], dqkv, grad(md, l, md->wqkv, D, W3, "wqkv")) ||
+                   ir_wait(p, tf) < 0 || vpass(md, M * D, in2, 2, md->dx, ops, 4) ||
+                   grad_reduce(md, gl, dst, md->layer_real, what, md->gf[l % 2])
                ? -1
                : 0;
 }
 
 /* ---- model setup ------------------------------------------------------------------------- */
 
-static int model_init(gen *g, model *md, const gen_opts *o, int lm, uint64_t *xs, uint64_t *kc,
-                      uint64_t *vc)
+static uint64_t wsize(const model *md, uint64_t rows, uint64_t cols)
+{
+    return rows * lay_pitch(md, rows, cols);
+}
+
+static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int *kc, int *vc,
+                      int *sv)
 {
     memset(md, 0, sizeof *md);
+    md->p = p;
     md->o = o;
     md->dt = o->dtype;
     isa_dtype dt = md->dt;
@@ -512,91 +689,106 @@ static int model_init(gen *g, model *md, const gen_opts *o, int lm, uint64_t *xs
     md->M = md->decode ? md->bc : md->bc * md->S / md->sp;
     md->D = o->d_model;
     md->hl = o->heads / o->tp;
+    md->kvl = gen_kv_shard(o);
     md->hd = o->head_dim;
     md->A = md->hl * md->hd;
+    md->KA = md->kvl * md->hd;
     md->F = o->d_ff / o->tp;
-    md->V = lm ? o->vocab / o->tp : 0;
+    md->gelu = o->mlp == GEN_MLP_GELU;
+    md->UW = md->gelu ? md->F : 2 * md->F;
+    md->par = o->parallel_block;
+    md->bias = o->bias;
+    md->tied = lm && o->tied_embedding;
+    md->V = lm ? gen_vocab_shard(o) : 0;
     md->L = o->layers;
     md->fsdp = o->fsdp > 1;
     md->xsave = xs;
     md->kcache = kc;
     md->vcache = vc;
-    uint64_t D = md->D, A = md->A, F = md->F, M = md->M;
-    md->wq = 0;
-    md->wk = D * A;
-    md->wv = 2 * D * A;
-    md->wo = 3 * D * A;
-    md->wup = 4 * D * A;
-    md->wdown = md->wup + 2 * D * F;
-    md->layer_n = md->wdown + F * D;
-    /* Parameters this chip holds: layer weights, LM head (D x V/T) and embedding (V x D,
-     * replicated over tensor parallelism), divided by the FSDP degree. */
-    uint64_t total = md->L * md->layer_n + (lm ? D * md->V + o->vocab * D : 0);
+    md->sv = sv;
+    md->ph = "fwd";
+    md->needed = gen_acts_needed(o);
+    md->keep = gen_acts_saved(o);
+    md->dx = md->lm_w = md->glm = -1;
+    uint64_t D = md->D, A = md->A, KA = md->KA, F = md->F, M = md->M, UW = md->UW;
+    md->wqkv = 0;
+    md->wo = md->wqkv + wsize(md, D, A + 2 * KA);
+    md->wup = md->wo + wsize(md, A, D);
+    md->wdown = md->wup + wsize(md, D, UW);
+    md->bias_n = md->bias ? (A + 2 * KA) + D + UW + D : 0;
+    md->layer_n = md->wdown + wsize(md, F, D) + md->bias_n;
+    md->layer_real = D * (A + 2 * KA) + A * D + D * UW + F * D + md->bias_n;
+    /* The LM head (D x V/T, its own or the embedding table's rows with --tied-embedding);
+     * the embedding table (V x D, padded to T x V/T rows, replicated over tensor
+     * parallelism). */
+    md->lm_n = lm && !md->tied ? wsize(md, D, md->V) : 0;
+    uint64_t emb = lm ? md->V * o->tp * D : 0;
+    /* Parameters this chip holds: layer weights, LM head and embedding, divided by the FSDP
+     * degree. */
+    uint64_t total = md->L * md->layer_n + md->lm_n + emb;
     md->nparams = total / o->fsdp;
-    if (alloc(g, dt, md->nparams, &md->params))
-        return -1;
-    if (md->train && alloc(g, dt, md->nparams, &md->grads))
-        return -1;
+    md->nreal = (md->L * md->layer_real + (md->lm_n ? D * md->V : 0) + emb) / o->fsdp;
+    md->params = ir_param_new(p, "params", dt, 1, md->nparams);
+    md->grads = md->train ? ir_param_new(p, "grads", dt, 1, md->nparams) : -1;
     md->gbufs = md->L > 2 ? 3 : md->L;
     md->pre_layer = -1;
-    md->pre = (gen_fence){.sem = -1};
-    md->gf[0].sem = md->gf[1].sem = -1;
-    if (md->fsdp && (alloc(g, dt, md->gbufs * md->layer_n, &md->gathered) ||
-                     (md->train && alloc(g, dt, 2 * md->layer_n, &md->ggrad))))
-        return -1;
-    for (uint64_t l = 0; l <= md->L; l++)
-        if (alloc(g, dt, M * D, &xs[l]))
-            return -1;
+    md->gf[0] = ir_token_new(p);
+    md->gf[1] = ir_token_new(p);
+    if (md->fsdp) {
+        for (uint64_t i = 0; i < md->gbufs; i++)
+            md->gathered[i] = ir_tensor_new(p, "weights.gathered", dt, 1, md->layer_n);
+        for (uint64_t i = 0; md->train && i < (md->L > 1 ? 2u : 1u); i++)
+            md->ggrad[i] = ir_tensor_new(p, "grads.full", dt, 1, md->layer_n);
+    }
+    for (uint64_t l = 0; l <= md->L; l++) {
+        char nm[IR_NAME_MAX];
+        snprintf(nm, sizeof nm, "x%llu", (unsigned long long)l);
+        xs[l] = tmp(md, nm, M, D);
+    }
     if (md->decode)
-        for (uint64_t l = 0; l < md->L; l++)
-            if (alloc(g, dt, md->bc * md->S * A, &kc[l]) ||
-                alloc(g, dt, md->bc * md->S * A, &vc[l]))
-                return -1;
-    uint64_t wide = M * (2 * F > D ? 2 * F : D);
-    if (wide < M * A)
-        wide = M * A;
-    uint64_t *scr[] = {&md->xn, &md->q,   &md->k,  &md->v,  &md->ao, &md->y,  &md->h,
-                       &md->hn, &md->act, &md->dx, &md->dh, &md->t0, &md->t1, &md->t2};
-    for (unsigned i = 0; i < sizeof scr / sizeof scr[0]; i++)
-        if (alloc(g, dt, wide, scr[i]))
-            return -1;
-    if (alloc(g, dt, wide, &md->up))
-        return -1;
-    return 0;
+        for (uint64_t l = 0; l < md->L; l++) {
+            kc[l] = ir_param_new(p, "kv_cache.k", dt, md->bc * md->kvl, md->S * md->hd);
+            vc[l] = ir_param_new(p, "kv_cache.v", dt, md->bc * md->kvl, md->S * md->hd);
+        }
+    if (md->train)
+        md->dx = tmp(md, "dx", M, D);
+    return ir_error(p, NULL);
 }
 
-int gen_model_transformer(gen *g, const gen_opts *o)
+int gen_fe_transformer(ir *p, const gen_opts *o)
 {
     model md;
-    uint64_t xs[2];
-    if (model_init(g, &md, o, 0, xs, NULL, NULL) || layer_fwd(g, &md, 0))
+    int xs[2], sv[GEN_ACT_COUNT];
+    ir_region(p, "L0/fwd/norm1");
+    if (model_init(&md, p, o, 0, xs, NULL, NULL, sv) || layer_fwd(&md, 0))
         return -1;
     if (!md.train)
         return 0;
     /* The block's output gradient is taken as given (it arrives from the layer above). */
-    return layer_bwd(g, &md, 0) || grad_fences_wait(g, &md) || gen_wait_late(g) ? -1 : 0;
+    return layer_bwd(&md, 0) || grad_tokens_wait(&md) || ir_wait(p, IR_TOKEN_LATE) < 0 ? -1 : 0;
 }
 
 /* Loss on the vector unit over this chip's vocabulary shard: row max, subtract, exp, row sum
  * (max and sum all-reduced over the tensor axes), log, and in training the logits gradient
  * softmax - onehot. Decode samples from the same softmax. */
-static int loss(gen *g, const model *md)
+static int loss(model *md)
 {
     isa_dtype dt = md->dt;
     unsigned V = (unsigned)md->V;
-    const gen_vop ops[] = {
+    const ir_vop ops[] = {
         {ISA_OP_V_REDUCE, 0, 2, dt, V, 0}, {ISA_OP_V_SUB, 0, 2, F32, 0, 0},
         {ISA_OP_V_EXP, 2, 2, F32, 0, 0},   {ISA_OP_V_REDUCE, 2, 3, F32, V, 0},
         {ISA_OP_V_LOG, 3, 3, F32, 0, V},   {ISA_OP_V_RSQRT, 3, 3, F32, 0, V},
         {ISA_OP_V_MUL, 2, 2, F32, 0, 0},   {ISA_OP_V_SUB, 2, 1, dt, 0, 0},
     };
-    if (gen_mark(g, "loss") ||
-        vpass(g, dt, md->M * md->V, 1, &md->logits, md->logits, ops, sizeof ops / sizeof ops[0]))
+    ir_region(md->p, "loss");
+    if (vpass(md, md->M * md->V, &md->logits, 1, md->logits, ops, sizeof ops / sizeof ops[0]))
         return -1;
     if (md->o->tp > 1) {
-        gen_fence f = {.sem = -1};
-        if (gen_coll(g, ISA_OP_ICI_ALLREDUCE, md->o->tp_axes, 2 * md->M * 4, F32, &f) ||
-            gen_fence_wait(g, &f))
+        int t = ir_token_new(md->p);
+        if (ir_collective(md->p, ISA_OP_ICI_ALLREDUCE, md->o->tp_axes, 2 * md->M * 4, -1, -1, t) <
+                0 ||
+            ir_wait(md->p, t) < 0)
             return -1;
     }
     return 0;
@@ -604,92 +796,105 @@ static int loss(gen *g, const model *md)
 
 /* Adam over this chip's parameters, streamed from HBM: m = b1 m + (1-b1) g,
  * v = b2 v + (1-b2) g^2, master -= lr m / (sqrt(v) + eps), param = bf16(master). */
-static int adam(gen *g, const model *md)
+static int adam(model *md)
 {
-    uint64_t n = md->nparams, m, v, master;
-    if (alloc(g, F32, n, &m) || alloc(g, F32, n, &v) || alloc(g, F32, n, &master))
-        return -1;
-    const gen_vop ops[] = {
+    ir *p = md->p;
+    uint64_t n = md->nreal;
+    int m = ir_param_new(p, "adam.m", F32, 1, n), v = ir_param_new(p, "adam.v", F32, 1, n);
+    int master = ir_param_new(p, "master", F32, 1, n);
+    const ir_vop ops[] = {
         {ISA_OP_V_MUL, 1, 8, F32, 0, 0},   {ISA_OP_V_FMA, 0, 4, F32, 0, 0},
         {ISA_OP_V_MUL, 0, 8, F32, 0, 0},   {ISA_OP_V_FMA, 2, 5, F32, 0, 0},
         {ISA_OP_V_RSQRT, 5, 8, F32, 0, 0}, {ISA_OP_V_MUL, 4, 8, F32, 0, 0},
         {ISA_OP_V_FMA, 3, 6, F32, 0, 0},   {ISA_OP_V_CAST, 6, 7, F32, md->dt, 0},
     };
-    gen_stream_args s = {.n = n, .nin = 4, .nout = 4, .ops = ops, .nops = 8};
-    s.in[0] = md->grads, s.in_dt[0] = md->dt;
-    s.in[1] = m, s.in[2] = v, s.in[3] = master;
-    s.in_dt[1] = s.in_dt[2] = s.in_dt[3] = F32;
-    s.out[0] = m, s.out[1] = v, s.out[2] = master, s.out[3] = md->params;
-    s.out_dt[0] = s.out_dt[1] = s.out_dt[2] = F32;
-    s.out_dt[3] = md->dt;
-    return gen_mark(g, "optimizer") || gen_wait_late(g) || gen_stream(g, &s) ? -1 : 0;
+    const int in[4] = {md->grads, m, v, master}, out[4] = {m, v, master, md->params};
+    ir_region(p, "optimizer");
+    return ir_wait(p, IR_TOKEN_LATE) < 0 || ir_fusion(p, n, in, 4, out, 4, ops, 8) < 0 ? -1 : 0;
 }
 
-int gen_model_llm(gen *g, const gen_opts *o)
+static int llm(ir *p, const gen_opts *o, int *x, int *kc, int *vc, int *sv)
 {
     model md;
-    uint64_t *x = calloc(o->layers + 1, sizeof *x), *kc = calloc(o->layers + 1, sizeof *kc),
-             *vc = calloc(o->layers + 1, sizeof *vc);
-    int rc = -1;
-    if (!x || !kc || !vc) {
-        err_set(gen_err(g), "gen llm-step: --layers %llu: out of memory for the per-layer tables",
-                (unsigned long long)o->layers);
-        goto out;
-    }
-    if (model_init(g, &md, o, 1, x, kc, vc))
-        goto out;
+    ir_region(p, "embed");
+    if (model_init(&md, p, o, 1, x, kc, vc, sv))
+        return -1;
     isa_dtype dt = md.dt;
-    uint64_t M = md.M, D = md.D, V = md.V;
-    /* Embedding table, then the LM head (D x V/T), inside the parameter region. */
-    uint64_t layers_n = md.L * md.layer_n;
-    md.lm = md.params + B(dt, layers_n / o->fsdp);
-    md.emb = md.lm + B(dt, D * V / o->fsdp);
-    uint64_t lm_w = md.fsdp ? md.gathered : md.lm, glm = md.fsdp ? md.ggrad : md.grads;
-    if (md.fsdp && D * V > md.gbufs * md.layer_n) {
-        /* The gathered buffers must also hold the LM head. */
-        if (alloc2(g, dt, D, V, &md.gathered) || (md.train && alloc2(g, dt, D, V, &md.ggrad)))
-            goto out;
-        lm_w = md.gathered;
-        glm = md.ggrad;
+    uint64_t M = md.M, D = md.D, V = md.V, fs = o->fsdp;
+    /* The LM head, then the embedding table, after the layers in the parameter region; a
+     * tied LM head is the embedding table's first V/T rows read transposed (packed). */
+    uint64_t layers_n = md.L * md.layer_n, vp = V * o->tp;
+    uint64_t emb_off = (layers_n + md.lm_n) / fs, emb_n = vp * D / fs;
+    uint64_t lm_off = md.tied ? emb_off : layers_n / fs,
+             lm_shard = md.tied ? D * V / fs : md.lm_n / fs;
+    if (md.fsdp) {
+        md.lm_w = tmp(&md, "lm_head.gathered", D, V);
+        md.glm = md.train ? tmp(&md, "lm_head.grad", D, V) : -1;
+    } else {
+        uint64_t off = md.tied ? emb_off : layers_n, pitch = md.tied ? V : 0;
+        md.lm_w = ir_view(p, md.params, "lm_head", B(dt, off), D, V, pitch);
+        md.glm = md.train ? ir_view(p, md.grads, "lm_head.grad", B(dt, off), D, V, pitch) : -1;
     }
-    if (alloc2(g, dt, M, D, &md.xf) || alloc(g, dt, pitch(g, dt, M) * pitch(g, dt, V), &md.logits))
-        goto out;
+    md.xf = tmp(&md, "xf", M, D);
+    md.logits = tmp(&md, "logits", M, V);
     /* Embedding lookup: one row of D elements per token, gathered from the table. */
-    uint64_t row = B(dt, D), table = B(dt, o->vocab * D / o->fsdp);
-    if (gen_mark(g, "embed") || gen_gather(g, md.emb, table, x[0], B(dt, M * D), row, 3 * row))
-        goto out;
+    uint64_t row = B(dt, D);
+    int table = ir_view(p, md.params, "embedding", B(dt, emb_off), 1, emb_n, 0);
+    if (ir_gather(p, table, x[0], row, 3 * row) < 0)
+        return -1;
     for (unsigned l = 0; l < md.L; l++)
-        if (layer_fwd(g, &md, l))
-            goto out;
-    if (gen_mark(g, "final_norm") || layernorm(g, &md, M * D, x[md.L], md.xf) ||
-        gen_mark(g, "lm_head") ||
-        (md.fsdp && gen_coll(g, ISA_OP_ICI_ALLGATHER, o->fsdp_axes, B(dt, D * V), dt, NULL)) ||
-        (md.fsdp && gen_wait_late(g)) || mm(g, dt, M, V, D, md.xf, lm_w, md.logits) || loss(g, &md))
-        goto out;
-    if (md.decode) {
-        rc = 0;
-        goto out;
+        if (layer_fwd(&md, l))
+            return -1;
+    ir_region(p, "final_norm");
+    if (layernorm(&md, M * D, x[md.L], md.xf))
+        return -1;
+    ir_region(p, "lm_head");
+    if (md.fsdp) {
+        int t = ir_token_new(p);
+        int sh = ir_view(p, md.params, "lm_head.shard", B(dt, lm_off), 1, lm_shard, 0);
+        if (ir_collective(p, ISA_OP_ICI_ALLGATHER, o->fsdp_axes, B(dt, D * V), sh, md.lm_w, t) <
+                0 ||
+            ir_wait(p, t) < 0)
+            return -1;
     }
+    if (mm(&md, M, V, D, md.xf, md.lm_w, md.logits) || loss(&md))
+        return -1;
+    if (md.decode)
+        return 0;
     /* Backward: LM head, final norm, layers in reverse, embedding gradient. */
-    if (gen_mark(g, "lm_head/bwd") || mm(g, dt, M, D, V, md.logits, lm_w, md.dx) ||
-        mm(g, dt, D, V, M, md.xf, md.logits, glm) || tp_allreduce(g, &md, M * D) ||
-        grad_reduce(g, &md, D * V, "lm_head/bwd", &md.gf[(md.L - 1) % 2]) ||
-        gen_mark(g, "final_norm/bwd") || layernorm_bwd(g, &md, M * D, md.dx, x[md.L], md.dx))
-        goto out;
+    int lmdst =
+        md.fsdp ? ir_view(p, md.grads, "lm_head.dshard", B(dt, lm_off), 1, lm_shard, 0) : md.glm;
+    ir_region(p, "lm_head/bwd");
+    if (mm(&md, M, D, V, md.logits, md.lm_w, md.dx) || mm(&md, D, V, M, md.xf, md.logits, md.glm) ||
+        tp_allreduce(&md, md.dx, M * D) ||
+        grad_reduce(&md, md.glm, lmdst, D * V, "lm_head/bwd", md.gf[(md.L - 1) % 2]))
+        return -1;
+    ir_region(p, "final_norm/bwd");
+    if (layernorm_bwd(&md, M * D, md.dx, x[md.L], md.dx))
+        return -1;
     for (unsigned l = md.L; l-- > 0;)
-        if (layer_bwd(g, &md, l))
-            goto out;
-    {
-        /* Embedding gradient: scatter-add each token's gradient row into the table. */
-        const uint64_t in[2] = {md.dx, x[0]};
-        const gen_vop add = {ISA_OP_V_ADD, 0, 2, dt, 0, 0};
-        if (gen_mark(g, "embed/bwd") || vpass(g, dt, M * D, 2, in, md.t0, &add, 1) ||
-            grad_reduce(g, &md, o->vocab * D, "embed/bwd", NULL) || grad_fences_wait(g, &md) ||
-            adam(g, &md))
-            goto out;
-    }
-    rc = 0;
-out:
+        if (layer_bwd(&md, l))
+            return -1;
+    /* Embedding gradient: scatter-add each token's gradient row into the table. */
+    const int in[2] = {md.dx, x[0]};
+    const ir_vop add = {ISA_OP_V_ADD, 0, 2, dt, 0, 0};
+    int demb = ir_view(p, md.grads, "embedding.grad", B(dt, emb_off), 1, emb_n, 0);
+    int t0 = tmp(&md, "dx.embed", M, D);
+    ir_region(p, "embed/bwd");
+    return vpass(&md, M * D, in, 2, t0, &add, 1) ||
+                   grad_reduce(&md, demb, demb, vp * D, "embed/bwd", IR_TOKEN_LATE) ||
+                   grad_tokens_wait(&md) || adam(&md)
+               ? -1
+               : 0;
+}
+
+int gen_fe_llm(ir *p, const gen_opts *o)
+{
+    int *x = calloc(o->layers + 1, sizeof *x), *kc = calloc(o->layers + 1, sizeof *kc),
+        *vc = calloc(o->layers + 1, sizeof *vc),
+        *sv = calloc(o->layers, GEN_ACT_COUNT * sizeof *sv);
+    int rc = !x || !kc || !vc || !sv ? -1 : llm(p, o, x, kc, vc, sv);
+    free(sv);
     free(x);
     free(kc);
     free(vc);

@@ -13,6 +13,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fmt.h"
+#include "ofile.h"
+
 #define CMP_MAX_FILE (256u << 20) /* reports are kilobytes; refuse absurd inputs */
 
 json_t *compare_load(const char *path, err *e)
@@ -433,33 +436,20 @@ static void cmp_ratio(char *buf, size_t cap, const cmp_row *r, unsigned j)
         snprintf(buf, cap, "%.3f", r->v[j] / r->v[0]);
 }
 
-static void cmp_csv_str(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static int cmp_write_csv(const char *path, const char *const *files, unsigned nf,
                          const cmp_table *t, err *e)
 {
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
+    ofile_ref out = {path, "--csv"}, in[COMPARE_MAX_RUNS];
+    for (unsigned j = 0; j < nf; j++)
+        in[j] = (ofile_ref){files[j], "report input"};
+    ofile *of;
+    if (ofile_check(&out, 1, in, nf, e) || ofile_open(&of, path, e))
+        return -1;
+    FILE *f = ofile_stream(of);
     fputs("metric", f);
     for (unsigned j = 0; j < nf; j++) {
         fputc(',', f);
-        cmp_csv_str(f, files[j]);
+        fmt_csv_field(f, files[j], 0);
     }
     for (unsigned j = 1; j < nf; j++)
         fprintf(f, ",%c/A", 'A' + j);
@@ -469,11 +459,11 @@ static int cmp_write_csv(const char *path, const char *const *files, unsigned nf
         const char *label = r->label;
         while (*label == ' ')
             label++;
-        cmp_csv_str(f, label);
+        fmt_csv_field(f, label, 0);
         for (unsigned j = 0; j < nf; j++) {
             fputc(',', f);
             if (r->text)
-                cmp_csv_str(f, r->s[j] ? r->s[j] : "");
+                fmt_csv_field(f, r->s[j] ? r->s[j] : "", 0);
             else if (!isnan(r->v[j]))
                 fprintf(f, "%.10g", r->v[j]);
         }
@@ -488,12 +478,7 @@ static int cmp_write_csv(const char *path, const char *const *files, unsigned nf
         }
         fputc('\n', f);
     }
-    int bad = ferror(f);
-    if (fclose(f) || bad || rename(tmp, path)) {
-        unlink(tmp);
-        return err_set(e, "%s: cannot write", path);
-    }
-    return 0;
+    return ofile_close(of, e);
 }
 
 static void cmp_print_rows(FILE *out, const cmp_table *t, size_t from, size_t to, unsigned nf,

@@ -1,55 +1,35 @@
-/* json.c - streaming JSON writer with atomic replace of the output file. */
+/* json.c - streaming JSON writer; the file itself is ofile.c's. */
 #include "json.h"
 
-#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 int json_open(json_w *w, const char *path, err *e)
 {
     memset(w, 0, sizeof *w);
     w->first[0] = 1;
-    snprintf(w->path, sizeof w->path, "%s", path);
-    if (!strcmp(path, "-")) {
-        w->f = stdout;
-        return 0;
-    }
-    snprintf(w->tmp, sizeof w->tmp, "%s.tmp", path);
-    w->f = fopen(w->tmp, "w");
-    if (!w->f)
-        return err_set(e, "%s: cannot create: %s", w->tmp, strerror(errno));
+    if (ofile_open(&w->of, path, e))
+        return -1;
+    w->f = ofile_stream(w->of);
     return 0;
 }
 
 void json_abort(json_w *w)
 {
-    if (w->f && w->f != stdout) {
-        fclose(w->f);
-        unlink(w->tmp);
-    }
+    ofile_abort(w->of);
+    w->of = NULL;
     w->f = NULL;
 }
 
 int json_close(json_w *w, err *e)
 {
     fputc('\n', w->f);
-    if (w->f == stdout) {
-        fflush(stdout);
-        return 0;
-    }
-    int bad = ferror(w->f) | w->failed;
-    if (fclose(w->f))
-        bad = 1;
+    ofile *of = w->of;
+    w->of = NULL;
     w->f = NULL;
-    if (bad || rename(w->tmp, w->path)) {
-        int en = errno;
-        unlink(w->tmp);
-        return err_set(e, "%s: cannot write: %s", w->path, strerror(en));
-    }
-    return 0;
+    return ofile_close(of, e);
 }
 
 /* Length of the well-formed UTF-8 sequence at p (RFC 3629: no overlong forms, no

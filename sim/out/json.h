@@ -1,5 +1,6 @@
 /* json.h - a small streaming JSON writer (objects, arrays, numbers, strings) used by every
- * --json output; output goes to PATH.tmp and is renamed into place by json_close. */
+ * --json output; the file is written through ofile.h (a temporary renamed into place by
+ * json_close, a device or FIFO written directly, "-" standard output). */
 #ifndef TPU_JSON_H
 #define TPU_JSON_H
 
@@ -7,13 +8,13 @@
 #include <stdio.h>
 
 #include "err.h"
+#include "ofile.h"
 
 typedef struct json_w {
     FILE *f;
-    char path[512], tmp[520];
+    ofile *of;
     int depth;
     int first[32]; /* per nesting level: no element written yet */
-    int failed;
 } json_w;
 
 /* Write s as a quoted JSON string: quote and backslash escaped, control characters as \u00XX,
@@ -22,9 +23,10 @@ typedef struct json_w {
  * writer (reports, the timeline). */
 void json_put_string(FILE *f, const char *s);
 
-/* Open PATH.tmp for writing ("-" writes to stdout). */
+/* Open PATH for writing (ofile_open; "-" writes to stdout). */
 int json_open(json_w *w, const char *path, err *e);
-/* Finish: flush, close and rename to PATH; on write failure removes the tmp file. */
+/* Finish: flush, close and rename into place (ofile_close); on write failure removes the
+ * temporary and e names PATH and the reason, also for a write error on stdout. */
 int json_close(json_w *w, err *e);
 void json_abort(json_w *w);
 /* key may be NULL inside arrays. */

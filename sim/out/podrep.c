@@ -4,29 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "fmt.h"
 #include "json.h"
-
-static void fmt_time(char *b, size_t cap, double ps)
-{
-    double s = ps * 1e-12;
-    if (s >= 1)
-        snprintf(b, cap, "%.3f s", s);
-    else if (s >= 1e-3)
-        snprintf(b, cap, "%.3f ms", s * 1e3);
-    else
-        snprintf(b, cap, "%.3f us", s * 1e6);
-}
-
-static void fmt_bytes(char *b, size_t cap, double v)
-{
-    static const char *const u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    unsigned i = 0;
-    while (v >= 1024 && i < 5) {
-        v /= 1024;
-        i++;
-    }
-    snprintf(b, cap, i ? "%.2f %s" : "%.0f %s", v, u[i]);
-}
 
 static double share(double part, uint64_t step)
 {
@@ -64,22 +43,36 @@ void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_resul
             first = 0;
         }
     fprintf(out, "\n");
-    fmt_time(b1, sizeof b1, (double)r->step_ps);
+    fmt_time_fixed(b1, sizeof b1, (double)r->step_ps);
     fprintf(out, "step time       %s\n", b1);
-    fprintf(out, "sustained       %.4g EF (all FLOPs); MFU %.1f%% of %s peak (MXU FLOPs)\n",
-            r->sustained_ef, r->mfu * 100, mfu_dtype_name(r->mfu_dtype));
+    if (r->model_flops_per_chip > 0)
+        fprintf(out,
+                "sustained       %.4g EF (all FLOPs); MFU %.1f%% (model FLOPs), HFU %.1f%% "
+                "(MXU FLOPs executed) of %s peak\n",
+                r->sustained_ef, r->mfu * 100, r->hfu * 100, mfu_dtype_name(r->mfu_dtype));
+    else
+        fprintf(out, "sustained       %.4g EF (all FLOPs); MFU %.1f%% of %s peak (MXU FLOPs)\n",
+                r->sustained_ef, r->mfu * 100, mfu_dtype_name(r->mfu_dtype));
     fprintf(out,
             "time split      compute %.1f%%  memory-bound %.1f%%  exposed comm %.1f%%  "
             "idle %.1f%%\n",
             share(r->t_compute, r->step_ps) * 100, share(r->t_memory, r->step_ps) * 100,
             share(r->t_comm, r->step_ps) * 100, share(r->t_idle, r->step_ps) * 100);
+    fprintf(out,
+            "energy          %.4g J per chip per step (static %.1f%%), %.4g W per chip; "
+            "%.4g TFLOP/s per W\n",
+            r->chip_j_total,
+            r->chip_j_total > 0 ? r->chip_j[ENERGY_STATIC] / r->chip_j_total * 100 : 0, r->chip_w,
+            r->tflops_per_w);
+    fprintf(out, "pod power       %.4g MW; %.4g MJ per step (%u chips)\n", r->pod_mw,
+            r->pod_j_per_step * 1e-6, r->chips);
     if (r->mismatches)
         fprintf(out,
                 "warning: %llu collectives differed in kind or size between the chips of a "
                 "group; the operands of the first chip to arrive were used\n",
                 (unsigned long long)r->mismatches);
-    fmt_bytes(b1, sizeof b1, r->ici_link_bytes_per_chip);
-    fmt_bytes(b2, sizeof b2, r->ici_bytes_per_chip);
+    fmt_bytes_fixed(b1, sizeof b1, r->ici_link_bytes_per_chip);
+    fmt_bytes_fixed(b2, sizeof b2, r->ici_bytes_per_chip);
     fprintf(out, "ICI             %s per chip sent on links (instruction bytes %s)\n", b1, b2);
     if (r->nrows) {
         fprintf(out, "collectives (chip 0)\n");
@@ -88,8 +81,8 @@ void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_resul
         for (unsigned i = 0; i < r->nrows; i++) {
             const ici_row *w = &r->rows[i];
             char ax[4];
-            fmt_bytes(b1, sizeof b1, (double)w->bytes);
-            fmt_time(b2, sizeof b2, (double)w->time_ps);
+            fmt_bytes_fixed(b1, sizeof b1, (double)w->bytes);
+            fmt_time_fixed(b2, sizeof b2, (double)w->time_ps);
             fprintf(out, "  %-14s %-4s %-56s %7llu %12s %12s %12.1f\n", ici_kind_name(w->kind),
                     ici_axes_name(w->axes, ax), w->algo, (unsigned long long)w->count, b1, b2,
                     ici_row_busbw(w) * 1e-9);
@@ -113,7 +106,7 @@ void pod_report_scaling_text(FILE *out, const pod_result *s, unsigned n, int str
             "sustained EF", "MFU", "comm share", "efficiency");
     for (unsigned i = 0; i < n; i++) {
         char b[32];
-        fmt_time(b, sizeof b, (double)s[i].step_ps);
+        fmt_time_fixed(b, sizeof b, (double)s[i].step_ps);
         fprintf(out, "  %8u %-12s %12s %14.4g %7.1f%% %10.1f%% %10.1f%%\n", s[i].chips, s[i].topo,
                 b, s[i].sustained_ef, s[i].mfu * 100, share(s[i].t_comm, s[i].step_ps) * 100,
                 efficiency(s, i, strong) * 100);
@@ -161,9 +154,23 @@ int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod
     json_str(&w, "mfu_dtype", mfu_dtype_name(r->mfu_dtype));
     json_num(&w, "flops_per_chip", r->flops_per_chip);
     json_num(&w, "mxu_flops_per_chip", r->mxu_flops_per_chip);
+    json_num(&w, "model_flops_per_chip", r->model_flops_per_chip);
+    json_num(&w, "hfu", r->hfu);
     json_num(&w, "ici_bytes_per_chip", r->ici_bytes_per_chip);
     json_num(&w, "ici_link_bytes_per_chip", r->ici_link_bytes_per_chip);
     json_u64(&w, "collective_mismatches", r->mismatches);
+    json_obj_begin(&w, "energy");
+    json_num(&w, "chip_j_per_step", r->chip_j_total);
+    for (int i = 0; i < ENERGY_CAT_COUNT; i++) {
+        char k[32];
+        snprintf(k, sizeof k, "chip_%s_j", energy_cat_name((energy_cat)i));
+        json_num(&w, k, r->chip_j[i]);
+    }
+    json_num(&w, "chip_w", r->chip_w);
+    json_num(&w, "pod_mw", r->pod_mw);
+    json_num(&w, "pod_j_per_step", r->pod_j_per_step);
+    json_num(&w, "tflops_per_w", r->tflops_per_w);
+    json_obj_end(&w);
     json_obj_begin(&w, "time_split");
     json_num(&w, "compute_s", r->t_compute * 1e-12);
     json_num(&w, "memory_s", r->t_memory * 1e-12);

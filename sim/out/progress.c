@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "trace.h"
+#include "fmt.h"
 
 struct progress {
     FILE *out;
@@ -29,11 +29,9 @@ static double progress_wall(void *ctx)
 
 progress *progress_new(FILE *out, uint64_t total_insns, int enabled, err *e)
 {
-    progress *p = calloc(1, sizeof *p);
-    if (!p) {
-        err_setk(e, ERR_NOMEM, "out of memory");
+    progress *p = err_calloc(1, sizeof *p, NULL, e);
+    if (!p)
         return NULL;
-    }
     p->out = out;
     p->total = total_insns == UINT64_MAX ? 0 : total_insns;
     p->enabled = enabled && out;
@@ -49,42 +47,20 @@ void progress_set_clock(progress *p, double (*now)(void *ctx), void *ctx)
     p->t0 = p->last_draw = p->now(p->now_ctx);
 }
 
-static void progress_count(char *buf, size_t cap, double v)
-{
-    if (v >= 1e9)
-        snprintf(buf, cap, "%.2fG", v * 1e-9);
-    else if (v >= 1e6)
-        snprintf(buf, cap, "%.2fM", v * 1e-6);
-    else if (v >= 1e3)
-        snprintf(buf, cap, "%.1fk", v * 1e-3);
-    else
-        snprintf(buf, cap, "%.0f", v);
-}
-
-static void progress_simtime(char *buf, size_t cap, double ps)
-{
-    if (ps >= 1e12)
-        snprintf(buf, cap, "%.3f s", ps * 1e-12);
-    else if (ps >= 1e9)
-        snprintf(buf, cap, "%.3f ms", ps * 1e-9);
-    else
-        snprintf(buf, cap, "%.3f us", ps * 1e-6);
-}
-
 static void progress_draw(progress *p, double now)
 {
     char line[160], done[16], total[16], rate[16], sim[32], eta[32] = "";
     double el = now - p->t0;
     double r = el > 0 ? (double)p->done / el : 0;
-    progress_count(done, sizeof done, (double)p->done);
-    progress_count(rate, sizeof rate, r);
-    progress_simtime(sim, sizeof sim, (double)p->sim_ps);
+    fmt_count(done, sizeof done, (double)p->done);
+    fmt_count(rate, sizeof rate, r);
+    fmt_time_fixed(sim, sizeof sim, (double)p->sim_ps);
     int n;
     if (p->total) {
         double frac = (double)p->done / (double)p->total;
         if (frac > 1)
             frac = 1;
-        progress_count(total, sizeof total, (double)p->total);
+        fmt_count(total, sizeof total, (double)p->total);
         if (r > 0) {
             double left = ((double)p->total - (double)p->done) / r;
             if (left < 0)
@@ -157,15 +133,10 @@ uint64_t progress_draws(const progress *p)
     return p->draws;
 }
 
-uint64_t progress_trace_count(const char *trace_path)
+void progress_start(void *ctx, uint64_t total_insns)
 {
-    trace_reader *r;
-    err e;
-    if (trace_reader_open(&r, trace_path, &e))
-        return 0;
-    uint64_t n = trace_reader_count(r);
-    trace_reader_free(r);
-    return n == UINT64_MAX ? 0 : n;
+    progress *p = ctx;
+    p->total = total_insns == UINT64_MAX ? 0 : total_insns;
 }
 
 int progress_fanout_add(progress_fanout *f, core_observer fn, void *ctx)

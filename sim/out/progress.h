@@ -39,9 +39,9 @@ uint64_t progress_done(const progress *p);
 uint64_t progress_draws(const progress *p);
 /* Replace the wall clock (seconds, monotonic) - for tests; NULL restores the real one. */
 void progress_set_clock(progress *p, double (*now)(void *ctx), void *ctx);
-/* Instruction count from a trace's trailer, 0 if it cannot be read (the replay then
- * reports the real error). */
-uint64_t progress_trace_count(const char *trace_path);
+/* Set the instruction total (UINT64_MAX or 0: unknown). Has the signature of sim_hooks.start
+ * (start_ctx = the progress), so the count comes from the replay's own reader. */
+void progress_start(void *p, uint64_t total_insns);
 
 /* Several observers on one hook: add them, then pass progress_fanout_observe with the
  * fanout as ctx. Holds at most PROGRESS_FANOUT_MAX; progress_fanout_add returns -1 beyond. */

@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Defined in the build directory's generated/tpusim_rev.c (cmake/revision.cmake). */
 extern const char tpusim_revision[];
@@ -72,15 +73,18 @@ int prov_set_config(prov *p, const char *given, const cfg *c, const char *const 
     return 0;
 }
 
-int prov_set_trace(prov *p, const char *trace_path, err *e)
+/* Whether path is a regular file: a pipe, FIFO or stdin is read once, by the replay. */
+static int prov_regular(const char *path)
 {
-    trace_reader *r;
+    struct stat st;
+    return strcmp(path, "-") && !stat(path, &st) && S_ISREG(st.st_mode);
+}
+
+void prov_set_trace_note(prov *p, const char *trace_path, const char *note)
+{
     snprintf(p->trace, sizeof p->trace, "%s", trace_path);
-    if (trace_reader_open(&r, trace_path, e))
-        return -1;
-    const char *note = trace_reader_header(r)->note;
-    snprintf(p->trace_note, sizeof p->trace_note, "%s", note);
-    p->has_trace_topo = trace_note_topology(note, &p->trace_topo) == 1;
+    snprintf(p->trace_note, sizeof p->trace_note, "%s", note ? note : "");
+    p->has_trace_topo = trace_note_topology(p->trace_note, &p->trace_topo) == 1;
     /* The note as a person reads it: the topology line is reported on its own. */
     char *tl = strstr(p->trace_note, TRACE_TOPO_TAG);
     while (tl && tl != p->trace_note && tl[-1] != '\n')
@@ -91,6 +95,20 @@ int prov_set_trace(prov *p, const char *trace_path, err *e)
         if (n && p->trace_note[n - 1] == '\n')
             p->trace_note[n - 1] = 0;
     }
+}
+
+int prov_set_trace(prov *p, const char *trace_path, err *e)
+{
+    trace_reader *r;
+    if (!prov_regular(trace_path)) {
+        prov_set_trace_note(p, trace_path, "");
+        return 0;
+    }
+    if (trace_reader_open(&r, trace_path, e)) {
+        snprintf(p->trace, sizeof p->trace, "%s", trace_path);
+        return -1;
+    }
+    prov_set_trace_note(p, trace_path, trace_reader_header(r)->note);
     trace_reader_free(r);
     return 0;
 }
@@ -210,6 +228,8 @@ void prov_csv(const prov *p, FILE *f)
 int prov_trace_topology(const char *trace_path, trace_topology *t, err *e)
 {
     trace_reader *r;
+    if (!prov_regular(trace_path))
+        return 0; /* read once, by the replay: not opened for its note */
     if (trace_reader_open(&r, trace_path, e))
         return -1;
     int rc = trace_note_topology(trace_reader_header(r)->note, t) == 1;

@@ -42,6 +42,8 @@ int prov_set_config(prov *p, const char *given, const cfg *c, const char *const 
                     err *e);
 /* Read the trace's header note (and its topology line). Returns 0, or -1 with e filled. */
 int prov_set_trace(prov *p, const char *trace_path, err *e);
+/* The same from a note already read (the replay's own header: a pipe is read once). */
+void prov_set_trace_note(prov *p, const char *trace_path, const char *note);
 /* The command line: "tpusim" then argv[0..argc-1], quoted where needed. */
 int prov_set_command(prov *p, int argc, char *const *argv, err *e);
 void prov_fini(prov *p);
@@ -51,7 +53,8 @@ void prov_config_hash(const cfg *c, char *buf, size_t cap);
 double prov_wall_s(const prov *p);
 
 /* The topology line of a trace's note (trace.h): 1 with *t filled, 0 when the trace does
- * not record one, -1 with e filled when the trace cannot be opened. */
+ * not record one (or is not a regular file: a pipe or FIFO is read once, by the replay), -1
+ * with e filled when the trace cannot be opened. */
 int prov_trace_topology(const char *trace_path, trace_topology *t, err *e);
 /* Whether a trace generated for t is timed on a topology of `chips` chips with ici.dims
  * `dims` and wrap `wrap` (NULL: compare the chip count only, as a pod, whose shape is its

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "fmt.h"
 #include "json.h"
 #include "prov.h"
 #include "units.h"
@@ -63,6 +64,11 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
     double eff_peak =
         r->mxu_ideal_ps ? r->mxu_flops / (r->mxu_ideal_ps * 1e-12) : cfg_peak_flops(c, ISA_DT_BF16);
     r->ridge = safe_div(eff_peak, hbm_peak);
+    static const char mkey[] = " # model FLOPs per chip: ";
+    const char *note = chip_trace_note(ch), *mf = note ? strstr(note, mkey) : NULL;
+    r->model_flops = mf ? strtod(mf + sizeof mkey - 1, NULL) : 0;
+    r->mfu = safe_div(r->model_flops, r->seconds * eff_peak);
+    r->hfu = safe_div(r->mxu_flops, r->seconds * eff_peak);
     double mem_ps = safe_div((double)r->hbm_bytes, hbm_peak) * 1e12;
     r->bound_ps = mem_ps > r->mxu_ideal_ps ? mem_ps : (double)r->mxu_ideal_ps;
     r->bound_by = mem_ps > r->mxu_ideal_ps ? "memory" : "compute";
@@ -121,6 +127,7 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
             continue;
         report_region *rr = &r->regions[r->nregions++];
         rr->name = cr[i].name;
+        rr->index = i;
         rr->insns = cr[i].insns;
         rr->flops = cr[i].flops;
         rr->mxu_flops = cr[i].mxu_flops;
@@ -145,34 +152,78 @@ void report_fini(report *r)
     r->regions = NULL;
 }
 
-static void fmt_time(char *buf, size_t cap, double ps)
-{
-    if (ps >= 1e12)
-        snprintf(buf, cap, "%.4g s", ps * 1e-12);
-    else if (ps >= 1e9)
-        snprintf(buf, cap, "%.4g ms", ps * 1e-9);
-    else if (ps >= 1e6)
-        snprintf(buf, cap, "%.4g us", ps * 1e-6);
-    else
-        snprintf(buf, cap, "%.4g ns", ps * 1e-3);
-}
-
-static void fmt_bytes(char *buf, size_t cap, double b)
-{
-    const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB"};
-    int i = 0;
-    while (b >= 1024 && i < 5) {
-        b /= 1024;
-        i++;
-    }
-    snprintf(buf, cap, "%.4g %s", b, u[i]);
-}
-
 /* part as a percentage of whole, in floating point: 100 * part in uint64 arithmetic wraps
  * once part passes 2^64 / 100 ps (about 51 hours of simulated time). */
 static double pct(uint64_t part, uint64_t whole)
 {
     return whole ? 100.0 * (double)part / (double)whole : 0.0;
+}
+
+/* Energy: totals by unit, power, efficiency, cap; then energy by region (J), when metered. */
+static void report_energy_text(const report *r, FILE *out)
+{
+    const energy_result *en = r->energy;
+    if (!en)
+        return;
+    fprintf(out, "  energy          %.4g J: ", en->total_j);
+    for (int i = 0; i < ENERGY_CAT_COUNT; i++)
+        if (en->j[i] > 0 || i == ENERGY_STATIC)
+            fprintf(out, "%s%s %.4g", i ? ", " : "", energy_cat_name((energy_cat)i), en->j[i]);
+    fprintf(out,
+            "\n  power           average %.4g W, peak %.4g W over %.3g us windows; %.4g "
+            "TFLOP/s per W\n",
+            en->avg_w, en->peak_w, en->window_s * 1e6, en->tflops_per_w);
+    if (en->tokens > 0)
+        fprintf(out, "  tokens          %.6g (trace note), %.4g tokens per J\n", en->tokens,
+                en->tokens_per_j);
+    if (en->tdp_w > 0 && en->windows_over) {
+        fprintf(out, "  power cap       %" PRIu64 " of %" PRIu64 " windows over chip.tdp_w %.4g W",
+                en->windows_over, en->windows, en->tdp_w);
+        if (en->throttle)
+            fprintf(out, "; throttled: %.4g ms -> %.4g ms (x%.4f), %.4g J, clock scale >= %.3f\n",
+                    en->seconds * 1e3, en->throttled_s * 1e3,
+                    en->seconds > 0 ? en->throttled_s / en->seconds : 1, en->throttled_j,
+                    en->min_clock_scale);
+        else
+            fprintf(out, " (energy.throttle: false, not applied)\n");
+    }
+}
+
+/* Joules of the core's region i, or a negative value when not metered. */
+static double region_j(const report *r, unsigned i)
+{
+    if (!r->energy || i >= r->energy->nregions)
+        return -1;
+    double s = 0;
+    for (int k = 0; k < ENERGY_CAT_COUNT; k++)
+        s += r->energy->region_j[i][k];
+    return s;
+}
+
+/* "hbm 62.1%, mxu 20.0%, ...": the shares over 0.05%, largest first. */
+static void report_shares_text(const limiter_shares *s, FILE *out)
+{
+    int done[LIMITER_COUNT] = {0};
+    for (int n = 0; n < LIMITER_COUNT; n++) {
+        int best = -1;
+        for (int k = 0; k < LIMITER_COUNT; k++)
+            if (!done[k] && (best < 0 || s->ps[k] > s->ps[best]))
+                best = k;
+        done[best] = 1;
+        double f = limiter_fraction(s, (limiter_res)best);
+        if (f < 0.0005)
+            break;
+        fprintf(out, "%s%s %.1f%%", n ? ", " : "", limiter_name((limiter_res)best), 100 * f);
+    }
+}
+
+static void report_shares_json(json_w *w, const limiter_shares *s)
+{
+    json_str(w, "limiter", limiter_name(limiter_pick(s)));
+    json_obj_begin(w, "limiter_shares");
+    for (int k = 0; k < LIMITER_COUNT; k++)
+        json_num(w, limiter_name((limiter_res)k), limiter_fraction(s, (limiter_res)k));
+    json_obj_end(w);
 }
 
 void report_text(const report *r, FILE *out)
@@ -194,6 +245,11 @@ void report_text(const report *r, FILE *out)
     fprintf(out, " TFLOP/s)\n");
     fprintf(out, "  MXU utilisation %.1f%% busy, %.1f%% of peak MACs\n", 100 * r->mxu_util,
             100 * r->mac_util);
+    if (r->model_flops > 0)
+        fprintf(out,
+                "  MFU, HFU        %.1f%%, %.1f%% (model FLOPs %.6g from the trace note; MXU "
+                "FLOPs executed)\n",
+                100 * r->mfu, 100 * r->hfu, r->model_flops);
     fmt_bytes(b, sizeof b, (double)r->hbm_bytes);
     fprintf(out, "  HBM             %s moved, %.1f GB/s of %.1f GB/s peak (%.1f%%)\n", b,
             r->hbm_gbs, r->hbm_peak_gbs, 100 * r->hbm_util);
@@ -218,6 +274,12 @@ void report_text(const report *r, FILE *out)
             "idle %.1f%%\n",
             pct(r->t_compute_ps, r->end_ps), pct(r->t_memory_ps, r->end_ps),
             pct(r->t_comm_ps, r->end_ps), pct(r->t_idle_ps, r->end_ps));
+    if (r->lim) {
+        const limiter_shares *ls = limiter_total(r->lim);
+        fprintf(out, "  limiter         %s (time by limiter: ", limiter_name(limiter_pick(ls)));
+        report_shares_text(ls, out);
+        fprintf(out, ")\n");
+    }
     fprintf(out, "\n  %-8s %10s %14s %6s %10s %10s %10s %10s\n", "unit", "insns", "busy cycles",
             "util", "stall:sem", "queue", "vmem", "hbm");
     for (unsigned i = 0; i < r->nunits; i++) {
@@ -229,15 +291,22 @@ void report_text(const report *r, FILE *out)
     }
     fprintf(out, "  (stalls in cycles: semaphore wait at the queue head, dispatcher blocked on "
                  "a full queue, VMEM and HBM bandwidth)\n");
+    report_energy_text(r, out);
     if (r->nregions > 1 || (r->nregions == 1 && strcmp(r->regions[0].name, "(start)"))) {
-        fprintf(out, "\n  %-28s %10s %12s %10s %12s %8s\n", "region", "insns", "time", "TFLOP/s",
-                "HBM bytes", "FLOP/B");
+        fprintf(out, "\n  %-28s %10s %12s %10s %12s %8s %10s  %s\n", "region", "insns", "time",
+                "TFLOP/s", "HBM bytes", "FLOP/B", "energy J", "limiter");
         for (unsigned i = 0; i < r->nregions; i++) {
             const report_region *g = &r->regions[i];
             fmt_time(t, sizeof t, (double)(g->end_ps - g->start_ps));
             fmt_bytes(b, sizeof b, (double)g->hbm_bytes);
-            fprintf(out, "  %-28s %10" PRIu64 " %12s %10.2f %12s %8.3g\n", g->name, g->insns, t,
-                    g->tflops, b, g->intensity);
+            const limiter_shares *ls = r->lim ? limiter_region(r->lim, g->index) : NULL;
+            fprintf(out, "  %-28s %10" PRIu64 " %12s %10.2f %12s %8.3g %10.4g  ", g->name, g->insns,
+                    t, g->tflops, b, g->intensity, region_j(r, g->index));
+            if (ls) {
+                limiter_res lr = limiter_pick(ls);
+                fprintf(out, "%s %.0f%%", limiter_name(lr), 100 * limiter_fraction(ls, lr));
+            }
+            fputc('\n', out);
         }
     }
 }
@@ -276,6 +345,8 @@ int report_json(const report *r, const char *path, err *e)
     json_num(&w, "hbm_peak_gbs", r->hbm_peak_gbs);
     json_num(&w, "hbm_util", r->hbm_util);
     json_u64(&w, "ici_bytes", r->ici_bytes);
+    if (r->lim)
+        report_shares_json(&w, limiter_total(r->lim));
     json_obj_end(&w);
     json_obj_begin(&w, "roofline");
     json_num(&w, "intensity_flop_per_byte", r->intensity);
@@ -330,6 +401,15 @@ int report_json(const report *r, const char *path, err *e)
         json_num(&w, "tflops", g->tflops);
         json_num(&w, "intensity_flop_per_byte", g->intensity);
         json_num(&w, "bound_time_ps", g->bound_ps);
+        if (r->lim)
+            report_shares_json(&w, limiter_region(r->lim, g->index));
+        if (r->energy && g->index < r->energy->nregions) {
+            json_num(&w, "energy_j", region_j(r, g->index));
+            json_obj_begin(&w, "energy_by_unit_j");
+            for (int k = 0; k < ENERGY_CAT_COUNT; k++)
+                json_num(&w, energy_cat_name((energy_cat)k), r->energy->region_j[g->index][k]);
+            json_obj_end(&w);
+        }
         json_obj_end(&w);
     }
     json_arr_end(&w);
@@ -352,38 +432,18 @@ int report_json(const report *r, const char *path, err *e)
     return json_close(&w, e);
 }
 
-/* One CSV field per RFC 4180: enclosed in double quotes, with each quote doubled, when it
- * holds a quote, a comma, CR or LF (or always, for `quote`); written as is otherwise. */
-static void csv_field(FILE *f, const char *s, int quote)
-{
-    if (!quote)
-        quote = s[strcspn(s, "\",\r\n")] != '\0';
-    if (!quote) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 int report_csv(const report *r, const char *path, err *e)
 {
-    char tmp[600];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return err_set(e, "%s: cannot create: %s", tmp, strerror(errno));
+    ofile *of;
+    if (ofile_open(&of, path, e))
+        return -1;
+    FILE *f = ofile_stream(of);
     if (r->prov)
         prov_csv(r->prov, f);
     fprintf(f, "row,name,kind,instructions,start_ps,end_ps,busy_ps,util,flops,bytes,"
                "stall_sem_ps,stall_queue_ps,stall_vmem_ps,stall_hbm_ps,tflops\n");
     fputs("total,", f);
-    csv_field(f, r->chip, 0);
+    fmt_csv_field(f, r->chip, 0);
     fprintf(f,
             ",chip,%" PRIu64 ",0,%" PRIu64 ",%" PRIu64 ",%.6g,%" PRIu64 ",%" PRIu64
             ",0,0,0,0,%.6g\n",
@@ -391,9 +451,9 @@ int report_csv(const report *r, const char *path, err *e)
     for (unsigned i = 0; i < r->nunits; i++) {
         const report_unit *u = &r->units[i];
         fputs("unit,", f);
-        csv_field(f, u->name, 0);
+        fmt_csv_field(f, u->name, 0);
         fputc(',', f);
-        csv_field(f, u->kind, 0);
+        fmt_csv_field(f, u->kind, 0);
         fprintf(f,
                 ",%" PRIu64 ",0,%" PRIu64 ",%" PRIu64 ",%.6g,%" PRIu64 ",%" PRIu64 ",%" PRIu64
                 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",\n",
@@ -403,17 +463,12 @@ int report_csv(const report *r, const char *path, err *e)
     for (unsigned i = 0; i < r->nregions; i++) {
         const report_region *g = &r->regions[i];
         fputs("region,", f);
-        csv_field(f, g->name, 1); /* region names are always quoted, as before */
+        fmt_csv_field(f, g->name, 1); /* region names are always quoted, as before */
         fprintf(f,
                 ",region,%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",%" PRIu64 ",,%" PRIu64 ",%" PRIu64
                 ",,,,,%.6g\n",
                 g->insns, g->start_ps, g->end_ps, g->end_ps - g->start_ps, g->flops, g->hbm_bytes,
                 g->tflops);
     }
-    int bad = ferror(f);
-    if (fclose(f) || bad || rename(tmp, path)) {
-        unlink(tmp);
-        return err_set(e, "%s: cannot write", path);
-    }
-    return 0;
+    return ofile_close(of, e);
 }

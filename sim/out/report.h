@@ -10,6 +10,8 @@
 #include "err.h"
 #include "chip.h"
 #include "stats.h"
+#include "energy.h"
+#include "limiter.h"
 
 struct prov;
 
@@ -25,6 +27,7 @@ typedef struct report_unit {
 
 typedef struct report_region {
     const char *name;
+    unsigned index; /* the core's region number (energy_result.region_j) */
     uint64_t insns, flops, mxu_flops, hbm_bytes, ici_bytes;
     uint64_t start_ps, end_ps;
     double tflops;    /* flops / span */
@@ -41,6 +44,9 @@ typedef struct report {
     double peak_tflops[ISA_DTYPE_COUNT]; /* chip peak per MXU datatype; 0 = unsupported */
     double hbm_gbs, hbm_peak_gbs, hbm_util;
     double intensity, ridge, roofline_tflops, bound_ps, bound_frac;
+    /* model FLOPs the trace note states (tpusim gen; 0: none) and MFU / HFU against the
+     * effective MXU peak: model FLOPs or every MXU FLOP executed, over the run time */
+    double model_flops, mfu, hfu;
     const char *bound_by; /* "compute" or "memory" */
     uint64_t t_compute_ps, t_memory_ps, t_comm_ps, t_idle_ps, dispatch_stall_ps;
     unsigned nunits;
@@ -48,7 +54,9 @@ typedef struct report {
     unsigned nregions;
     report_region *regions; /* owned: free with report_fini */
     const stats_reg *stats;
-    const struct prov *prov; /* how the run was made (prov.h); NULL: no provenance written */
+    const struct prov *prov;     /* how the run was made (prov.h); NULL: no provenance written */
+    const energy_result *energy; /* the run's energy (run.c sets it), NULL: none shown */
+    const limiter *lim;          /* the run's bottleneck attribution (run.c), NULL: none */
 } report;
 
 /* Fill r from a finished chip and its registered counters. MXU utilisation is the mean

@@ -19,6 +19,11 @@ typedef struct run {
  * safe afterwards. */
 int run_trace(run *r, const char *config_path, const char **overrides, unsigned noverrides,
               const char *trace_path, const sim_hooks *hooks, err *e);
+/* The same with a config already loaded (sim_load_cfg), so that the caller can check its
+ * files (ofile_check) before simulating; config_path and the overrides are those c was loaded
+ * with, for the provenance. */
+int run_trace_cfg(run *r, const cfg *c, const char *config_path, const char **overrides,
+                  unsigned noverrides, const char *trace_path, const sim_hooks *hooks, err *e);
 void run_fini(run *r);
 
 #endif

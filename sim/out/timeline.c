@@ -17,6 +17,7 @@
 
 #include "core.h"
 #include "hbm.h"
+#include "ofile.h"
 #include "ici.h"
 #include "json.h"
 #include "stats.h"
@@ -74,7 +75,7 @@ typedef struct tl_chip {
 
 struct timeline {
     FILE *f;
-    char path[512], tmp[520];
+    ofile *of; /* f's file */
     timeline_opts o;
     char label[600];
     tl_chip **chips;
@@ -440,11 +441,9 @@ void timeline_observe_chip(void *ctx, uint64_t idx, unsigned op, const unit *u, 
 
 timeline *timeline_new(const char *path, const timeline_opts *opts, err *e)
 {
-    timeline *tl = calloc(1, sizeof *tl);
-    if (!tl) {
-        err_setk(e, ERR_NOMEM, "out of memory");
+    timeline *tl = err_calloc(1, sizeof *tl, NULL, e);
+    if (!tl)
         return NULL;
-    }
     if (opts)
         tl->o = *opts;
     else
@@ -458,19 +457,11 @@ timeline *timeline_new(const char *path, const timeline_opts *opts, err *e)
         free(tl);
         return NULL;
     }
-    if (strlen(path) >= sizeof tl->path) {
-        err_set(e, "%s: path too long", path);
+    if (ofile_open(&tl->of, path, e)) {
         free(tl);
         return NULL;
     }
-    snprintf(tl->path, sizeof tl->path, "%s", path);
-    snprintf(tl->tmp, sizeof tl->tmp, "%s.tmp", path);
-    tl->f = fopen(tl->tmp, "w");
-    if (!tl->f) {
-        err_set(e, "%s: cannot create: %s", tl->tmp, strerror(errno));
-        free(tl);
-        return NULL;
-    }
+    tl->f = ofile_stream(tl->of);
     fputs("{\"displayTimeUnit\":\"ns\",\"traceEvents\":[", tl->f);
     if (!tl_chip_get(tl, 0)) {
         err_setk(e, ERR_NOMEM, "out of memory");
@@ -502,10 +493,7 @@ void timeline_abort(timeline *tl)
 {
     if (!tl)
         return;
-    if (tl->f) {
-        fclose(tl->f);
-        unlink(tl->tmp);
-    }
+    ofile_abort(tl->of);
     tl_free(tl);
 }
 
@@ -572,6 +560,42 @@ void timeline_add_regions(timeline *tl, unsigned chip_id, const chip *ch)
     }
 }
 
+/* One "power" counter event at ps, unless the value is *prev (unchanged). */
+static void tl_power_event(timeline *tl, unsigned pid, uint64_t ps, double watts, double *prev)
+{
+    if (watts == *prev)
+        return;
+    *prev = watts;
+    tl_event_sep(tl);
+    fprintf(tl->f, "{\"ph\":\"C\",\"pid\":%u,\"name\":\"power\",\"ts\":", pid);
+    tl_put_us(tl->f, ps);
+    fprintf(tl->f, ",\"args\":{\"W\":%.6g}}", watts);
+}
+
+void timeline_add_power(timeline *tl, unsigned chip_id, const double *w, uint64_t n,
+                        uint64_t width_ps, uint64_t end_ps)
+{
+    if (!tl || !w || !n || !width_ps)
+        return;
+    tl_chip *c = tl_chip_get(tl, chip_id);
+    if (!c) {
+        tl->oom = 1;
+        return;
+    }
+    uint64_t ws = tl->o.window_start_ps, we = tl->o.window_end_ps;
+    double prev = -1;
+    for (uint64_t i = 0; i < n; i++) {
+        uint64_t lo = i * width_ps;
+        if (lo >= end_ps || (we && lo > we))
+            break;
+        if (lo + width_ps > ws)
+            tl_power_event(tl, tl_pid(c->id), lo < ws ? ws : lo, w[i], &prev);
+    }
+    uint64_t stop = we && we < end_ps ? we : end_ps; /* the run (or the timeline) ends */
+    if (stop >= ws && prev >= 0)
+        tl_power_event(tl, tl_pid(c->id), stop, 0.0, &prev);
+}
+
 static void tl_write_counter(timeline *tl, const tl_chip *c, const tl_counter *k, const char *name)
 {
     if (!k->used)
@@ -632,27 +656,19 @@ int timeline_close(timeline *tl, err *e)
             tl->o.window_start_ps, tl->o.window_end_ps,
             tl->o.merge_gap_ps == TIMELINE_NO_MERGE ? -1.0 : (double)tl->o.merge_gap_ps,
             tl->o.max_events, tl->cnt.slices, tl->cnt.merged, tl->cnt.dropped, tl->cnt.outside);
-    int bad = ferror(tl->f);
-    int en = errno;
-    if (fclose(tl->f))
-        bad = 1, en = errno;
+    ofile *of = tl->of;
+    tl->of = NULL;
     tl->f = NULL;
     if (tl->oom) {
-        unlink(tl->tmp);
-        err_setk(e, ERR_NOMEM, "%s: out of memory while recording the timeline", tl->path);
+        err_path(e, ofile_path(of), "out of memory while recording the timeline");
+        e->kind = ERR_NOMEM;
+        ofile_abort(of);
         tl_free(tl);
         return -1;
     }
-    if (bad || rename(tl->tmp, tl->path)) {
-        if (!bad)
-            en = errno;
-        unlink(tl->tmp);
-        err_set(e, "%s: cannot write: %s", tl->path, strerror(en));
-        tl_free(tl);
-        return -1;
-    }
+    int rc = ofile_close(of, e);
     tl_free(tl);
-    return 0;
+    return rc;
 }
 
 void timeline_get_counts(const timeline *tl, timeline_counts *c)

@@ -14,10 +14,12 @@
  * doubles as the run grows; so are the HBM channels ("HBM ch3") and ICI links ("ICI link
  * x+") over TIMELINE_SUB_BUCKETS buckets each, when the HBM and ICI models register
  * per-channel ("hbm" "ch<N>_bytes") and per-link ("ici" "link_x+_bytes") byte counters.
- * Regions are slices on "regions" tracks.
+ * Regions are slices on "regions" tracks. The modelled power of the chip is a counter track
+ * "power" (W) with one value per energy window (energy.window_us), added after the run.
  *
- * The file is written to PATH.tmp while the run goes on and renamed to PATH by
- * timeline_close; on any failure the .tmp is removed. See docs/outputs.md. */
+ * The file is written through ofile.h (a temporary renamed to PATH by timeline_close, or
+ * PATH itself when it is a device or FIFO); on any failure the temporary is removed. See
+ * docs/outputs.md. */
 #ifndef TPU_TIMELINE_H
 #define TPU_TIMELINE_H
 
@@ -48,7 +50,7 @@ typedef struct timeline_opts {
 /* Defaults: whole run, merge touching slices (gap 0), 1,000,000 slices, no label. */
 void timeline_opts_default(timeline_opts *o);
 
-/* Create PATH.tmp. opts may be NULL (defaults). Returns NULL with e filled on failure.
+/* Open PATH (ofile_open). opts may be NULL (defaults). Returns NULL with e filled on failure.
  * The caller owns the result and releases it with timeline_close or timeline_abort. */
 timeline *timeline_new(const char *path, const timeline_opts *opts, err *e);
 
@@ -65,14 +67,22 @@ void timeline_observe_chip(void *chip_ctx, uint64_t idx, unsigned op, const unit
  * region table, first start to last end of each region). ch may be NULL (no-op). */
 void timeline_add_regions(timeline *tl, unsigned chip_id, const chip *ch);
 
+/* After the run: chip_id's modelled power as the counter track "power" ({"W": value}): w[i] is
+ * the average power of [i x width_ps, (i+1) x width_ps), the last of the n windows ending at
+ * end_ps (energy_result.window_w). One event per change of value and 0 W at end_ps; windows
+ * outside the timeline window are left out, the first one inside starts at the window start.
+ * n == 0 or w == NULL: no track. */
+void timeline_add_power(timeline *tl, unsigned chip_id, const double *w, uint64_t n,
+                        uint64_t width_ps, uint64_t end_ps);
+
 /* Write every pending slice (call once the run is over); the counts of
  * timeline_get_counts are final after it. timeline_close does it too. */
 void timeline_flush(timeline *tl);
 
-/* Flush pending slices, counters and the truncation notice, close and rename PATH.tmp to
- * PATH. Frees tl in every case; on failure removes the .tmp and fills e. */
+/* Flush pending slices, counters and the truncation notice, close and rename the temporary
+ * to PATH. Frees tl in every case; on failure removes the temporary and fills e. */
 int timeline_close(timeline *tl, err *e);
-/* Remove PATH.tmp and free tl (NULL is fine). */
+/* Remove the temporary and free tl (NULL is fine). */
 void timeline_abort(timeline *tl);
 
 /* Counts so far, for tests and the CLI's summary line. */

@@ -2,7 +2,14 @@
  * time as a pipeline of dma.chunk_bytes chunks with up to dma.outstanding in flight. Each
  * chunk reserves HBM time (hbm_access) and a VMEM bandwidth share (vmem_share) when it is
  * issued; HBM and VMEM sides stream concurrently, so a chunk completes at the later of the
- * two. One kern_event per chunk slot: events are per chunk, never per byte. */
+ * two. Events are per chunk, never per byte: the unit keeps its engines' next steps (a
+ * descriptor latency ending, a chunk completing) in one queue ordered by (time, engine,
+ * slot) and has one kern_event, armed for the earliest. Everything due at one instant is
+ * handled in that order, so the HBM reservations and VMEM shares made at one instant are
+ * claimed by engine, then slot, whatever order the kernel runs same-time events in
+ * (docs/architecture.md, "Same-instant semantics"). An engine's slots are made when it first
+ * runs a transfer, so a configuration at the allowed maximum (dma.engines x dma.outstanding)
+ * costs nothing for the engines a trace never uses. */
 #include <assert.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -15,18 +22,21 @@
 typedef struct dma dma;
 typedef struct dma_engine dma_engine;
 
-/* One in-flight chunk. Its event fires when the chunk's data has fully moved. */
+/* One in-flight chunk; due when its data has fully moved. */
 typedef struct dma_slot {
-    dma_engine *e;
-    kern_event *ev;
     int busy; /* a chunk is in flight */
     uint64_t bytes;
     uint64_t done_ps; /* max(HBM completion, issue + VMEM time at its share) */
 } dma_slot;
 
+/* A step due at time t: key = engine x (outstanding + 1) for the end of the engine's
+ * descriptor latency, + 1 + slot for a chunk completing in that slot. */
+typedef struct dma_due {
+    uint64_t t, key;
+} dma_due;
+
 struct dma_engine {
     dma *d;
-    kern_event *ev; /* descriptor latency elapsed: start issuing chunks */
     int active;
     uint32_t token;
     int is_write;                       /* dma.v2h writes HBM */
@@ -35,7 +45,7 @@ struct dma_engine {
     uint64_t t0_ps;                     /* first chunk issued (after the descriptor latency) */
     uint64_t frontier_ps;               /* latest completion of the chunks issued so far */
     uint64_t vmem_ps;                   /* part of the frontier's advance due to VMEM, not HBM */
-    dma_slot *slots;                    /* dma.outstanding */
+    dma_slot *slots;                    /* dma.outstanding, NULL until its first transfer */
 };
 
 struct dma {
@@ -44,8 +54,10 @@ struct dma {
     uint64_t chunk_bytes, latency_ps;
     double hbm_ps_per_byte; /* at peak HBM bandwidth */
     dma_engine *engines;
-    dma_slot *slots; /* nengines x outstanding */
     unsigned nactive;
+    kern_event *ev;         /* armed for the earliest due step */
+    dma_due *due;           /* binary min-heap on (t, key), ndue of them */
+    unsigned ndue, due_cap; /* at most engines x (outstanding + 1) */
     uint64_t busy_since_ps;
     uint64_t bytes_read, bytes_written, chunks, hbm_requests;
 };
@@ -94,6 +106,58 @@ static uint64_t dma_hbm(dma_engine *e, uint64_t off, uint64_t n, uint64_t now)
     return done;
 }
 
+static int dma_due_less(const dma_due *a, const dma_due *b)
+{
+    return a->t < b->t || (a->t == b->t && a->key < b->key);
+}
+
+/* Queue a step due at t (>= now); arm the unit's event when it becomes the earliest. */
+static void dma_due_push(dma *d, uint64_t t, uint64_t key)
+{
+    if (d->ndue == d->due_cap) {
+        unsigned cap = d->due_cap ? 2 * d->due_cap : 16;
+        dma_due *q = realloc(d->due, cap * sizeof *q);
+        if (!q) {
+            kern_fail_nomem(); /* the step is dropped; the run is reported as failed */
+            return;
+        }
+        d->due = q;
+        d->due_cap = cap;
+    }
+    dma_due x = {t, key};
+    unsigned i = d->ndue++;
+    while (i && dma_due_less(&x, &d->due[(i - 1) / 2])) {
+        d->due[i] = d->due[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    d->due[i] = x;
+    if (!i)
+        kern_notify_at(d->ev, t);
+}
+
+static dma_due dma_due_pop(dma *d)
+{
+    dma_due top = d->due[0], x = d->due[--d->ndue];
+    unsigned n = d->ndue, i = 0;
+    for (;;) {
+        unsigned l = 2 * i + 1, m = i;
+        const dma_due *best = &x;
+        if (l < n && dma_due_less(&d->due[l], best)) {
+            m = l;
+            best = &d->due[l];
+        }
+        if (l + 1 < n && dma_due_less(&d->due[l + 1], best))
+            m = l + 1;
+        if (m == i)
+            break;
+        d->due[i] = d->due[m];
+        i = m;
+    }
+    if (n)
+        d->due[i] = x;
+    return top;
+}
+
 /* Issue the next chunk into slot s at now:
  *   hbm_done  = hbm_access(...) (per block piece for strided transfers)
  *   vmem_end  = now + vmem_share(bytes)       (equal share of VMEM bandwidth, vmem.h)
@@ -110,20 +174,23 @@ static void dma_issue(dma_engine *e, dma_slot *s, uint64_t now)
     s->done_ps = dma_max(hd, now + vmem_share(d->u.env->vmem, n, 0, now));
     s->bytes = n;
     s->busy = 1;
+    if (e->is_write) /* HBM write: the chunk is read from VMEM (energy model counters) */
+        d->u.vmem_rd_bytes = stats_add_sat(d->u.vmem_rd_bytes, n, NULL);
+    else
+        d->u.vmem_wr_bytes = stats_add_sat(d->u.vmem_wr_bytes, n, NULL);
     e->issued += n;
     d->chunks++;
     uint64_t floor = dma_max(e->frontier_ps, hd);
     if (s->done_ps > floor)
         e->vmem_ps += s->done_ps - floor;
     e->frontier_ps = dma_max(e->frontier_ps, s->done_ps);
-    kern_notify_at(s->ev, s->done_ps);
+    uint64_t ei = (uint64_t)(e - d->engines), si = (uint64_t)(s - e->slots);
+    dma_due_push(d, s->done_ps, ei * (d->outstanding + 1u) + 1 + si);
 }
 
 /* The descriptor latency has elapsed: fill every slot. */
-static void dma_engine_begin(void *ctx)
+static void dma_engine_begin(dma_engine *e, uint64_t now)
 {
-    dma_engine *e = ctx;
-    uint64_t now = kern_now();
     e->t0_ps = now;
     e->frontier_ps = now;
     for (unsigned i = 0; i < e->d->outstanding && e->issued < e->bytes; i++)
@@ -152,12 +219,9 @@ static void dma_engine_finish(dma_engine *e, uint64_t now)
     unit_wake(&d->u);
 }
 
-static void dma_slot_event(void *ctx)
+static void dma_slot_done(dma_engine *e, dma_slot *s, uint64_t now)
 {
-    dma_slot *s = ctx;
-    dma_engine *e = s->e;
     dma *d = e->d;
-    uint64_t now = kern_now();
     s->busy = 0;
     e->completed += s->bytes;
     d->u.bytes += s->bytes;
@@ -171,39 +235,46 @@ static void dma_slot_event(void *ctx)
         dma_engine_finish(e, now);
 }
 
+/* Every step due by now, in (time, engine, slot) order; a chunk issued here is due later. */
+static void dma_event(void *ctx)
+{
+    dma *d = ctx;
+    uint64_t now = kern_now();
+    while (d->ndue && d->due[0].t <= now) {
+        dma_due x = dma_due_pop(d);
+        dma_engine *e = &d->engines[x.key / (d->outstanding + 1u)];
+        unsigned slot = (unsigned)(x.key % (d->outstanding + 1u));
+        if (slot == 0)
+            dma_engine_begin(e, now);
+        else
+            dma_slot_done(e, &e->slots[slot - 1], now);
+    }
+    if (d->ndue)
+        kern_notify_at(d->ev, d->due[0].t);
+}
+
 static unit *dma_create(const unit_env *env, unsigned unit_index, err *e)
 {
     (void)unit_index;
     const cfg *c = env->cfg;
-    dma *d = calloc(1, sizeof *d);
-    if (!d) {
-        err_setk(e, ERR_NOMEM, "dma: out of memory");
+    dma *d = err_calloc(1, sizeof *d, "dma", e);
+    if (!d)
         return NULL;
-    }
     d->nengines = (unsigned)c->dma_engines;
     d->outstanding = (unsigned)c->dma_outstanding;
     d->chunk_bytes = c->dma_chunk_bytes;
     d->latency_ps = (uint64_t)(c->dma_latency_ns * 1000.0 + 0.5);
     d->engines = calloc(d->nengines, sizeof *d->engines);
-    d->slots = calloc((size_t)d->nengines * d->outstanding, sizeof *d->slots);
-    if (!d->engines || !d->slots) {
-        free(d->engines);
-        free(d->slots);
+    if (!d->engines) {
         free(d);
         err_setk(e, ERR_NOMEM, "dma: out of memory");
         return NULL;
     }
     d->hbm_ps_per_byte = env->hbm ? 1.0 / hbm_peak_bytes_per_ps(env->hbm) : 0.0;
     for (unsigned i = 0; i < d->nengines; i++) {
-        dma_engine *en = &d->engines[i];
-        en->d = d;
-        en->ev = kern_event_new(dma_engine_begin, en);
-        en->slots = &d->slots[(size_t)i * d->outstanding];
-        for (unsigned k = 0; k < d->outstanding; k++) {
-            en->slots[k].e = en;
-            en->slots[k].ev = kern_event_new(dma_slot_event, &en->slots[k]);
-        }
+        d->engines[i].d = d;
     }
+    d->ev = kern_event_new(dma_event, d);
     return &d->u;
 }
 
@@ -253,6 +324,13 @@ static void dma_start(unit *u, const isa_insn *in, uint32_t token)
         if (!d->engines[i].active)
             e = &d->engines[i];
     assert(e && "dma_start without an idle engine (can_start was not asked)");
+    if (!e->slots) { /* the engine's first transfer */
+        e->slots = calloc(d->outstanding, sizeof *e->slots);
+        if (!e->slots) {
+            kern_fail_nomem(); /* the transfer is dropped; the run is reported as failed */
+            return;
+        }
+    }
     e->active = 1;
     e->token = token;
     e->is_write = in->op == ISA_OP_DMA_V2H;
@@ -265,30 +343,31 @@ static void dma_start(unit *u, const isa_insn *in, uint32_t token)
     if (d->nactive++ == 0)
         d->busy_since_ps = kern_now();
     /* The descriptor set-up latency is paid once per instruction, before any chunk. */
-    kern_notify(e->ev, d->latency_ps);
+    dma_due_push(d, stats_add_sat(kern_now(), d->latency_ps, NULL),
+                 (uint64_t)(e - d->engines) * (d->outstanding + 1u));
 }
 
 static void dma_stats(unit *u, stats_reg *r)
 {
     dma *d = (dma *)u;
-    stats_u64(r, u->name, "bytes_read", "B", "bytes read from HBM (dma.h2v)", &d->bytes_read);
-    stats_u64(r, u->name, "bytes_written", "B", "bytes written to HBM (dma.v2h)",
-              &d->bytes_written);
-    stats_u64(r, u->name, "chunks", "", "chunks issued", &d->chunks);
-    stats_u64(r, u->name, "hbm_requests", "", "hbm_access calls (one per chunk or block)",
-              &d->hbm_requests);
+    static const stats_def dma_defs[] = {
+        STATS_U64(dma, bytes_read, "bytes_read", "B", "bytes read from HBM (dma.h2v)"),
+        STATS_U64(dma, bytes_written, "bytes_written", "B", "bytes written to HBM (dma.v2h)"),
+        STATS_U64(dma, chunks, "chunks", "", "chunks issued"),
+        STATS_U64(dma, hbm_requests, "hbm_requests", "",
+                  "hbm_access calls (one per chunk or block)"),
+    };
+    stats_table(r, u->name, d, dma_defs, STATS_NDEFS(dma_defs));
 }
 
 static void dma_free(unit *u)
 {
     dma *d = (dma *)u;
-    for (unsigned i = 0; i < d->nengines; i++) {
-        kern_event_free(d->engines[i].ev);
-        for (unsigned k = 0; k < d->outstanding; k++)
-            kern_event_free(d->engines[i].slots[k].ev);
-    }
+    for (unsigned i = 0; i < d->nengines; i++)
+        free(d->engines[i].slots);
+    kern_event_free(d->ev);
+    free(d->due);
     free(d->engines);
-    free(d->slots);
     free(d);
 }
 

@@ -24,10 +24,6 @@ typedef struct hbm_pc {
     int dir;                  /* direction of the last transfer: 0 read, 1 write, -1 none */
 } hbm_pc;
 
-typedef struct hbm_pend { /* a pc's pending run of granules in one row (banked_granules) */
-    uint64_t rowi, local, n;
-} hbm_pend;
-
 typedef struct hbm_model {
     const char *name; /* the hbm.model choice it implements */
     uint64_t (*access)(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now_ps);
@@ -52,9 +48,7 @@ struct hbm {
     double bus_ps_per_byte; /* one pseudo-channel bus: 8 / (bus_bits x gbps_per_pin) ns/B */
     uint64_t tcl, trcd, trp, tras, trfc, trefi, twtr, trtw; /* ps */
     hbm_pc *pcs;                                            /* npc */
-    hbm_pend *pend;                                         /* npc, all n = 0 between requests */
-    uint32_t *touched; /* npc: pcs with a pending run, in first-touch order */
-    hbm_bank *banks;   /* npc x nbanks, pseudo-channel major */
+    hbm_bank *banks;                                        /* npc x nbanks, pseudo-channel major */
 
     /* simple model */
     double simple_ps_per_byte; /* 1 / (peak x efficiency) */
@@ -164,6 +158,12 @@ static inline uint64_t hbm_mod(uint64_t x, uint64_t d, int shift, const int p2)
     return p2 || shift >= 0 ? x & (d - 1) : x % d;
 }
 
+/* x * d, by shift when d is a power of two. */
+static inline uint64_t hbm_mul(uint64_t x, uint64_t d, int shift, const int p2)
+{
+    return p2 || shift >= 0 ? x << shift : x * d;
+}
+
 /* Bus time of a piece of `bytes` (whole bursts) on one pseudo-channel. */
 static inline uint64_t banked_xfer(const hbm *h, uint64_t bytes, const int p2)
 {
@@ -211,7 +211,8 @@ static inline __attribute__((always_inline)) uint64_t banked_open(hbm *h, uint64
     uint64_t row = hbm_div(rowi, h->nbanks, h->bank_shift, p2);
     banked_refresh(h, p, now);
     hbm_pc *pc = &h->pcs[p];
-    hbm_bank *b = &h->banks[p * h->nbanks + hbm_mod(rowi, h->nbanks, h->bank_shift, p2)];
+    hbm_bank *b = &h->banks[hbm_mul(p, h->nbanks, h->bank_shift, p2) +
+                            hbm_mod(rowi, h->nbanks, h->bank_shift, p2)];
     *bank = b;
 
     uint64_t cas;
@@ -266,6 +267,71 @@ static inline uint64_t banked_followers(const hbm_pc *pc, uint64_t m, uint64_t e
     return m;
 }
 
+static uint64_t hbm_gcd(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Rows of a regular walk in a bank cycle, in closed form. A walk of pieces `pitch` apart
+ * (pitch a divisor or a multiple of the row) opens, from an aligned row on, rows rowi,
+ * rowi + dr, rowi + 2 dr, ... (dr = 1 or pitch / R), each holding k pieces (R / pitch or 1),
+ * so its banks repeat with period Pb = B / gcd(dr, B) and every full row puts Y = k x X_b on
+ * the bus. Suppose the next Pb rows j = 0..Pb-1 find their bank b with another row open and
+ *   (i)   pre_b >= max(now, ready_b)                      so act_j = pre_b + tRP,
+ *   (ii)  pre_b + tRP + tRCD + tCL <= E + j Y             so the row's data starts when the
+ *                                                         bus frees (E = bus_free now),
+ *   (iii) pre_b + tRP + max(tRAS, tRCD) <= E + (j+1) Y - tCL   so the new pre_b is its
+ *                                                         data end - tCL (and >= ready);
+ * and tRP + tRCD <= (Pb - 1) Y, tRP + max(tRAS, tRCD) <= Pb Y. Then (i)-(iii) hold again for
+ * the next cycle (the bank's next row comes Pb rows, Pb Y of bus time, later), so by
+ * induction every row j < N is bus-bound: it ends at E + (j+1) Y, and a bank last opened at
+ * row j (j >= Pb) was activated at E + (j-Pb+1) Y - tCL + tRP, the end of its previous row
+ * minus tCL plus tRP. N stops before the first row whose open or followers would see a
+ * refresh due (E + j Y + (k-1) X_b >= next refresh) and at the last full row. The cost is
+ * per bank of the cycle, not per row; returns N (0: the conditions do not hold, walk on). */
+static uint64_t banked_cycle(hbm *h, hbm_pc *pc, hbm_bank *banks, uint64_t rowi, uint64_t dr,
+                             uint64_t Pb, uint64_t k, uint64_t rows, uint64_t x, uint64_t now,
+                             hbm_tally *t)
+{
+    uint64_t E = pc->bus_free_ps, Y = k * x, mx = Y - x, rdue = pc->next_refresh_ps;
+    uint64_t trp = h->trp, trcd = h->trcd, tcl = h->tcl, tras = h->tras;
+    uint64_t slow = tras > trcd ? tras : trcd;
+    if (trp + trcd > (Pb - 1) * Y || trp + slow > Pb * Y || rdue <= E + mx)
+        return 0;
+    uint64_t n = (rdue - E - mx - 1) / Y + 1;
+    n = n < rows ? n : rows;
+    if (n < 2 * Pb)
+        return 0;
+    for (uint64_t j = 0; j < Pb; j++) {
+        uint64_t ri = rowi + j * dr;
+        const hbm_bank *b = &banks[ri % h->nbanks];
+        uint64_t pre = b->pre_ps;
+        if (b->open_row == HBM_ROW_NONE || b->open_row == ri / h->nbanks || pre < now ||
+            pre < b->ready_ps || pre + trp + trcd + tcl > E + j * Y ||
+            pre + trp + slow + tcl > E + (j + 1) * Y)
+            return 0;
+    }
+    for (uint64_t j = 0; j < Pb; j++) {
+        uint64_t last = j + (n - 1 - j) / Pb * Pb, ri = rowi + last * dr;
+        hbm_bank *b = &banks[ri % h->nbanks];
+        uint64_t act = last == j ? b->pre_ps + trp : E + (last - Pb + 1) * Y - tcl + trp;
+        b->open_row = ri / h->nbanks;
+        b->act_ps = act;
+        b->ready_ps = act + trcd;
+        b->pre_ps = hbm_max(act + tras, E + (last + 1) * Y - tcl);
+    }
+    pc->bus_free_ps = E + n * Y;
+    t->misses += n;
+    t->conflicts += n;
+    t->hits += n * (k - 1);
+    return n;
+}
+
 /* cnt pieces of b bytes at local offsets ls, ls + pitch, ... of pseudo-channel p, each inside
  * one granule, issued at `now` in that order; pitch 0 puts every piece in the row of ls (a
  * run of granules of one row, whose exact offsets do not change the timing). Per row: the
@@ -283,7 +349,36 @@ static inline __attribute__((always_inline)) uint64_t banked_seq(hbm *h, uint64_
     uint64_t end = now, x = banked_xfer(h, b, p2), pieces = 0;
     hbm_pc *pc = &h->pcs[p];
     hbm_tally t = {0};
+    /* A regular walk long enough for whole bank cycles (banked_cycle): k pieces per row,
+     * rows dr apart, banks repeating every Pb rows; tried at an aligned row every Pb rows. */
+    uint64_t R = h->row_bytes, k = 0, dr = 0, Pb = 0, rows = 0, next_try = 0;
+    if (pitch && cnt >= 2 * h->nbanks) {
+        if (pitch < R && R % pitch == 0) {
+            k = R / pitch;
+            dr = 1;
+        } else if (pitch >= R && pitch % R == 0) {
+            k = 1;
+            dr = pitch / R;
+        }
+        Pb = k ? h->nbanks / hbm_gcd(dr % h->nbanks, h->nbanks) : 0;
+    }
     while (cnt) {
+        if (Pb > 1 && rows >= next_try && cnt >= 2 * Pb * k && pc->dir == is_write &&
+            hbm_mod(ls, R, h->row_shift, p2) < (k > 1 ? pitch : R)) {
+            uint64_t rowi = hbm_div(ls, R, h->row_shift, p2);
+            hbm_bank *banks = &h->banks[hbm_mul(p, h->nbanks, h->bank_shift, p2)];
+            uint64_t n = banked_cycle(h, pc, banks, rowi, dr, Pb, k, cnt / k, x, now, &t);
+            if (n) {
+                end = pc->bus_free_ps;
+                pieces += n * k;
+                cnt -= n * k;
+                ls += n * k * pitch;
+                rows += n;
+                continue;
+            }
+            next_try = rows + Pb;
+        }
+        rows++;
         hbm_bank *bk;
         uint64_t e0 = banked_open(h, p, ls, is_write, now, &bk, &t, p2) + x;
         uint64_t rend = ls - hbm_mod(ls, h->row_bytes, h->row_shift, p2) + h->row_bytes;
@@ -386,60 +481,42 @@ banked_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now,
     return done;
 }
 
-/* Strided blocks of whole, aligned granules (block, stride and addr multiples of G). The
- * granules of the request, in address order, are walked once with index arithmetic only;
- * per pc, consecutive granules in one row are gathered into a pending run (a pc's granules
- * arrive in increasing local order), and a run is timed by banked_seq (pitch 0) when the pc moves
- * to another row, or at the end. Pseudo-channels share no state, so timing each pc's runs in its
- * own order equals timing the granules in address order; the bank state is touched once per row
- * run, not once per granule. */
+/* Strided blocks of whole, aligned granules (block, stride and addr multiples of G), walked
+ * granule by granule in address order with index arithmetic only: each granule is one piece
+ * (banked_open, then its data on the bus, banked_close). A granule that follows another of
+ * its pc in the same row is a row hit whose data starts when the bus frees (its bank was
+ * ready before the previous piece's data started), which is exactly banked_seq's follower
+ * rule, so this equals one banked_seq per run of granules in one row, refreshes included.
+ * Counters are added once per request. */
 static inline __attribute__((always_inline)) uint64_t
 banked_granules(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t count,
                 int is_write, uint64_t now, const int p2)
 {
     uint64_t G = h->granule, nb = hbm_div(block, G, h->gran_shift, p2), done = now;
-    uint64_t ntouched = 0;
+    uint64_t X = h->granule_xfer_ps;
+    hbm_tally t = {0};
     for (uint64_t k = 0; k < count; k++, addr += stride) {
         uint64_t g = hbm_div(addr, G, h->gran_shift, p2);
-        uint64_t p = hbm_mod(g, h->npc, h->pc_shift, p2), q = hbm_div(g, h->npc, h->pc_shift, p2);
+        uint64_t p = hbm_mod(g, h->npc, h->pc_shift, p2);
+        uint64_t local = hbm_mul(hbm_div(g, h->npc, h->pc_shift, p2), G, h->gran_shift, p2);
         for (uint64_t j = 0; j < nb; j++) {
-            uint64_t local = q * G, rowi = hbm_div(local, h->row_bytes, h->row_shift, p2);
-            hbm_pend *pd = &h->pend[p];
-            if (pd->n && pd->rowi == rowi) {
-                pd->n++;
-            } else {
-                if (pd->n)
-                    done =
-                        hbm_max(done, banked_seq(h, p, pd->local, G, 0, pd->n, is_write, now, p2));
-                else
-                    h->touched[ntouched++] = (uint32_t)p;
-                pd->rowi = rowi;
-                pd->local = local;
-                pd->n = 1;
-            }
+            hbm_bank *bk;
+            uint64_t end = banked_open(h, p, local, is_write, now, &bk, &t, p2) + X;
+            banked_close(h, &h->pcs[p], bk, end);
+            h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)] += G;
+            done = hbm_max(done, end);
             if (++p == h->npc) {
                 p = 0;
-                q++;
+                local += G;
             }
         }
     }
-    for (uint64_t i = 0; i < ntouched; i++) {
-        hbm_pend *pd = &h->pend[h->touched[i]];
-        done =
-            hbm_max(done, banked_seq(h, h->touched[i], pd->local, G, 0, pd->n, is_write, now, p2));
-        pd->n = 0;
-    }
+    h->row_hits += t.hits;
+    h->row_misses += t.misses;
+    h->row_conflicts += t.conflicts;
+    h->turnarounds += t.turnarounds;
+    h->bus_busy_ps += count * nb * X;
     return done;
-}
-
-static uint64_t hbm_gcd(uint64_t a, uint64_t b)
-{
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
 }
 
 /* Strided blocks. When every block lies inside one granule at the same offset (stride a
@@ -608,9 +685,7 @@ hbm *hbm_new(const cfg *c, err *e)
     h->nch = c->hbm_channels;
     h->npseudo = c->hbm_pseudo_channels;
     h->ch_bytes = calloc(h->nch, sizeof *h->ch_bytes);
-    h->pend = calloc(h->npc, sizeof *h->pend);
-    h->touched = calloc(h->npc, sizeof *h->touched);
-    if (!h->pcs || !h->banks || !h->ch_bytes || !h->pend || !h->touched)
+    if (!h->pcs || !h->banks || !h->ch_bytes)
         goto out_nomem;
     for (uint64_t p = 0; p < h->npc; p++) {
         h->pcs[p].dir = -1;
@@ -637,8 +712,6 @@ void hbm_free(hbm *h)
     free(h->banks);
     free(h->xfer_ps);
     free(h->ch_bytes);
-    free(h->pend);
-    free(h->touched);
     free(h);
 }
 
@@ -690,26 +763,25 @@ static double hbm_peak_gbs(const void *ctx)
 
 void hbm_register_stats(hbm *h, stats_reg *r)
 {
-    stats_u64(r, "hbm", "bytes_read", "B", "bytes read from HBM", &h->bytes_read);
-    stats_u64(r, "hbm", "bytes_written", "B", "bytes written to HBM", &h->bytes_written);
-    stats_u64(r, "hbm", "row_hits", "granules", "accesses to an already open row (banked)",
-              &h->row_hits);
-    stats_u64(r, "hbm", "row_misses", "activates", "accesses that activated a row (banked)",
-              &h->row_misses);
-    stats_u64(r, "hbm", "row_conflicts", "precharges",
-              "row misses that first closed another open row (banked)", &h->row_conflicts);
-    stats_u64(r, "hbm", "refreshes", "", "all-bank refreshes over all pseudo-channels (banked)",
-              &h->refreshes);
-    stats_u64(r, "hbm", "turnarounds", "", "bus read/write direction changes (banked)",
-              &h->turnarounds);
-    stats_u64(r, "hbm", "bus_busy_sum_ps", "ps", "data-bus occupancy summed over all buses",
-              &h->bus_busy_ps);
-    stats_formula(r, "hbm", "busy_ps", "ps", "data-bus occupancy averaged over the buses",
-                  hbm_busy_ps, h);
-    stats_formula(r, "hbm", "row_hit_rate", "", "row hits / (row hits + row misses)",
-                  hbm_row_hit_rate, h);
-    stats_formula(r, "hbm", "peak_gbs", "GB/s", "peak bandwidth of the configured HBM",
-                  hbm_peak_gbs, h);
+    static const stats_def hbm_defs[] = {
+        STATS_U64(hbm, bytes_read, "bytes_read", "B", "bytes read from HBM"),
+        STATS_U64(hbm, bytes_written, "bytes_written", "B", "bytes written to HBM"),
+        STATS_U64(hbm, row_hits, "row_hits", "granules",
+                  "accesses to an already open row (banked)"),
+        STATS_U64(hbm, row_misses, "row_misses", "activates",
+                  "accesses that activated a row (banked)"),
+        STATS_U64(hbm, row_conflicts, "row_conflicts", "precharges",
+                  "row misses that first closed another open row (banked)"),
+        STATS_U64(hbm, refreshes, "refreshes", "",
+                  "all-bank refreshes over all pseudo-channels (banked)"),
+        STATS_U64(hbm, turnarounds, "turnarounds", "", "bus read/write direction changes (banked)"),
+        STATS_U64(hbm, bus_busy_ps, "bus_busy_sum_ps", "ps",
+                  "data-bus occupancy summed over all buses"),
+        STATS_FORMULA(hbm_busy_ps, "busy_ps", "ps", "data-bus occupancy averaged over the buses"),
+        STATS_FORMULA(hbm_row_hit_rate, "row_hit_rate", "", "row hits / (row hits + row misses)"),
+        STATS_FORMULA(hbm_peak_gbs, "peak_gbs", "GB/s", "peak bandwidth of the configured HBM"),
+    };
+    stats_table(r, "hbm", h, hbm_defs, STATS_NDEFS(hbm_defs));
     /* Per channel, for the timeline's channel tracks (sim/timeline.c finds them by name). */
     for (uint64_t ch = 0; ch < h->nch; ch++) {
         char nm[32];

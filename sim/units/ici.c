@@ -79,11 +79,9 @@ static unit *ici_create(const unit_env *env, unsigned index, err *e)
                 ici_net_chips(env->net));
         return NULL;
     }
-    ici_unit *iu = calloc(1, sizeof *iu);
-    if (!iu) {
-        err_setk(e, ERR_NOMEM, "ici: out of memory");
+    ici_unit *iu = err_calloc(1, sizeof *iu, "ici", e);
+    if (!iu)
         return NULL;
-    }
     iu->net = env->net;
     iu->chip = env->chip_id;
     for (unsigned i = 0; i < SLOT_N; i++) {

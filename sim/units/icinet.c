@@ -16,6 +16,7 @@
 
 #include "ici.h"
 #include "kernel.h"
+#include "unit.h"
 
 #define ICI_MAX_PHASES  6 /* reduce-scatter over 3 axes, then all-gather over 3 */
 #define ICI_NAXES_MASKS 8
@@ -184,11 +185,9 @@ ici_net *ici_net_new(const cfg *c, const char *dims, ici_mode mode, err *e)
                 dims);
         return NULL;
     }
-    ici_net *n = calloc(1, sizeof *n);
-    if (!n) {
-        err_setk(e, ERR_NOMEM, "ici: out of memory");
+    ici_net *n = err_calloc(1, sizeof *n, "ici", e);
+    if (!n)
         return NULL;
-    }
     n->mode = mode;
     n->naxes = (unsigned)naxes;
     n->nchips = (unsigned)chips;
@@ -851,20 +850,8 @@ static uint64_t coll_start(ici_net *n, unsigned chip, ici_kind kind, unsigned ax
 
 static void chan_push(ici_chan *ch, uint64_t t)
 {
-    if (ch->count == ch->cap) {
-        unsigned cap = ch->cap ? 2 * ch->cap : 4;
-        uint64_t *a = malloc(cap * sizeof *a);
-        if (!a) {
-            kern_fail_nomem(); /* the arrival is dropped; the run is reported as failed */
-            return;
-        }
-        for (unsigned i = 0; i < ch->count; i++)
-            a[i] = ch->arr[(ch->head + i) % ch->cap];
-        free(ch->arr);
-        ch->arr = a;
-        ch->head = 0;
-        ch->cap = cap;
-    }
+    if (unit_ring_room(&ch->arr, &ch->cap, &ch->head, ch->count, sizeof *ch->arr))
+        return; /* out of memory: the arrival is dropped; the run is reported as failed */
     ch->arr[(ch->head + ch->count++) % ch->cap] = t;
 }
 
@@ -981,15 +968,13 @@ void ici_net_barrier(ici_net *n, unsigned chip, void (*done)(void *arg), void *a
         n->bar_cap = cap;
     }
     n->bar_wait[n->bar_n++] = (ici_waiter){done, arg, chip};
-    if (n->mode == ICI_MODE_SYMMETRIC) {
-        /* a zero-byte all-reduce over every axis: 2(p-1) hops per axis */
-        uint64_t lat = 0;
-        for (unsigned a = 0; a < n->naxes; a++)
-            lat += 2 * (uint64_t)(n->dims[a] - 1) * n->hop_ps;
+    /* A barrier is a zero-byte all-reduce over every axis: released 2(p-1) hops per axis after
+     * the last chip arrives (symmetric mode: every chip arrives with the representative). */
+    uint64_t lat = 0;
+    for (unsigned a = 0; a < n->naxes; a++)
+        lat += 2 * (uint64_t)(n->dims[a] - 1) * n->hop_ps;
+    if (n->mode == ICI_MODE_SYMMETRIC || n->bar_n == n->nchips)
         kern_notify(n->bar_ev, lat);
-    } else if (n->bar_n == n->nchips) {
-        kern_notify(n->bar_ev, 0);
-    }
 }
 
 unsigned ici_net_barrier_missing(const ici_net *n, unsigned *first)
@@ -1016,23 +1001,25 @@ static double row_busbw_gbs(const void *ctx)
 
 void ici_net_register_stats(ici_net *n, stats_reg *r)
 {
-    stats_u64(r, "ici", "chips", "chips", "chips in the network", &n->st_chips);
-    stats_u64(r, "ici", "axes", "axes", "torus/mesh axes", &n->st_axes);
-    stats_u64(r, "ici", "links_per_chip", "links", "ICI ports per chip (ici.links_per_chip)",
-              &n->st_links_per_chip);
-    stats_u64(r, "ici", "links_used", "links", "links per chip the topology uses (2 per axis)",
-              &n->st_links_used);
-    stats_u64(r, "ici", "link_bytes", "B",
-              "bytes carried by link directions (all chips in full mode, the representative's "
-              "links in symmetric mode)",
-              &n->st_link_bytes);
-    stats_u64(r, "ici", "collectives", "ops", "collective instances completed (per group)",
-              &n->st_collectives);
-    stats_u64(r, "ici", "p2p", "ops", "sends and recvs", &n->st_p2p);
-    stats_u64(r, "ici", "barriers", "ops", "barriers released", &n->st_barriers);
-    stats_u64(r, "ici", "mismatches", "ops",
-              "collectives whose kind or size differed between chips of a group", &n->st_mismatch);
-    stats_u64(r, "ici", "edge", "ops", "sends/recvs across a missing mesh edge link", &n->st_edge);
+    static const stats_def net_defs[] = {
+        STATS_U64(ici_net, st_chips, "chips", "chips", "chips in the network"),
+        STATS_U64(ici_net, st_axes, "axes", "axes", "torus/mesh axes"),
+        STATS_U64(ici_net, st_links_per_chip, "links_per_chip", "links",
+                  "ICI ports per chip (ici.links_per_chip)"),
+        STATS_U64(ici_net, st_links_used, "links_used", "links",
+                  "links per chip the topology uses (2 per axis)"),
+        STATS_U64(ici_net, st_link_bytes, "link_bytes", "B",
+                  "bytes carried by link directions (all chips in full mode, the representative's "
+                  "links in symmetric mode)"),
+        STATS_U64(ici_net, st_collectives, "collectives", "ops",
+                  "collective instances completed (per group)"),
+        STATS_U64(ici_net, st_p2p, "p2p", "ops", "sends and recvs"),
+        STATS_U64(ici_net, st_barriers, "barriers", "ops", "barriers released"),
+        STATS_U64(ici_net, st_mismatch, "mismatches", "ops",
+                  "collectives whose kind or size differed between chips of a group"),
+        STATS_U64(ici_net, st_edge, "edge", "ops", "sends/recvs across a missing mesh edge link"),
+    };
+    stats_table(r, "ici", n, net_defs, STATS_NDEFS(net_defs));
     for (unsigned a = 0; a < n->naxes && a < 3; a++)
         for (unsigned dir = 0; dir < 2; dir++) {
             char nm[24];

@@ -1,7 +1,9 @@
 /* mxu.c - one weight-stationary R x C systolic array (an MXU): weight tiles shift in over a
  * load path into one of mxu.weight_buffers buffers, operand rows stream through the array at a
  * datatype rate, results leave after the array's R+C-1 cycle fill/drain skew. Timing only: no
- * data is computed. One event per internal completion kind, never per row or cycle.
+ * data is computed. One event per MXU, armed for its next step that someone observes (an
+ * ldw or a matmul completing, or the resource a refused instruction waits for freeing), never
+ * per row or cycle.
  *
  * Timing (R = mxu.rows, C = mxu.cols, cyc = ps per cycle, all times in ps):
  *
@@ -41,6 +43,7 @@
 #include <assert.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "kernel.h"
@@ -48,11 +51,6 @@
 #include "vmem.h"
 
 /* A matmul streamed into the array, waiting for its last result to drain out. */
-typedef struct mxu_flight {
-    uint64_t done_ps;
-    uint32_t token;
-} mxu_flight;
-
 typedef struct mxu {
     unit u; /* first: the common unit state */
     uint64_t rows, cols;
@@ -65,25 +63,26 @@ typedef struct mxu {
     uint64_t k, n;
     uint64_t buf_free_ps[2];
 
+    /* One event for every step below: armed for the earliest of the ldw's completion, the
+     * oldest matmul's completion and, while an instruction is refused, wake_ps. */
+    kern_event *ev;
+
     /* Load path: at most one ldw in flight. */
-    kern_event *ev_load;
     int load_busy; /* an ldw has not yet been reported done */
     uint32_t load_token;
     uint64_t load_done_ps; /* completion of the latest ldw */
 
     /* Streaming port. */
-    kern_event *ev_port;
     uint64_t port_free_ps; /* end of the latest stream */
     uint64_t last_done_ps; /* completion of the latest matmul */
 
-    /* Matmuls draining, FIFO in completion order; ev_done is armed for the head. */
-    kern_event *ev_done;
-    mxu_flight *ring;
-    unsigned cap, head, count;
+    /* Matmuls draining, FIFO in completion order. */
+    unit_ring ring;
 
-    int waiting;     /* can_start refused: wake the core when a resource frees */
-    int asked;       /* the head instruction has been asked about since its predecessor */
-    uint64_t ask_ps; /* first time it was asked */
+    int waiting;      /* can_start refused: wake the core at wake_ps */
+    uint64_t wake_ps; /* when the refused instruction can start (its resources free) */
+    int asked;        /* the head instruction has been asked about since its predecessor */
+    uint64_t ask_ps;  /* first time it was asked */
 
     /* The latest ldw in dispatch order, for checks and FLOP counts (mxu_check). */
     uint64_t chk_k, chk_n;
@@ -92,19 +91,14 @@ typedef struct mxu {
     double peak_ps_per_flop[ISA_DTYPE_COUNT]; /* 0 for a datatype without an MXU rate */
 
     /* Counters. */
-    uint64_t loads, matmuls, stream_cycles, load_busy_ps, drain_exposed_ps, weight_wait_ps,
-        buffer_wait_ps, util_cells_ps;
+    uint64_t loads, matmuls, stream_cycles, load_busy_ps, load_stall_vmem_ps, drain_exposed_ps,
+        weight_wait_ps, buffer_wait_ps, util_cells_ps;
+    uint64_t macs[ISA_DTYPE_COUNT]; /* MACs done per datatype (energy model) */
 } mxu;
 
 static uint64_t mxu_max(uint64_t a, uint64_t b)
 {
     return a > b ? a : b;
-}
-
-/* Bytes of `count` elements of dt (int4 packs two per byte). */
-static uint64_t mxu_bytes(isa_dtype dt, uint64_t count)
-{
-    return (count * isa_dtype_bits(dt) + 7) / 8;
 }
 
 /* ceil(x) that ignores floating-point noise just above an integer (m / 0.1 etc.). */
@@ -114,16 +108,27 @@ static uint64_t mxu_ceil(double x)
     return (uint64_t)(x - f > 1e-9 * (x > 1 ? x : 1) ? f + 1 : f);
 }
 
-static void mxu_wake_if_waiting(mxu *m)
+/* Arm the event for the earliest pending step (the kernel keeps an earlier notification,
+ * which then re-arms). */
+static void mxu_arm(mxu *m)
 {
-    if (m->waiting) {
-        m->waiting = 0;
-        unit_wake(&m->u);
-    }
+    uint64_t t = UINT64_MAX;
+    if (m->load_busy)
+        t = m->load_done_ps;
+    const unit_flight *f = unit_ring_first(&m->ring);
+    if (f && f->done_ps < t)
+        t = f->done_ps;
+    if (m->waiting && m->wake_ps < t)
+        t = m->wake_ps;
+    if (t != UINT64_MAX)
+        kern_notify_at(m->ev, t);
 }
 
-/* The ldw's load time has elapsed: report it done. The load path is idle from here on. */
-static void mxu_load_event(void *ctx)
+/* Every step due by now: the ldw's load time elapsed (reported done; the load path is idle
+ * from here on), matmuls whose results drained (reported in order, each leaving the ring
+ * before unit_finish), and the refused instruction's resources freed (the core is woken).
+ * Each only records: the core issues in the delta cycle after the instant. */
+static void mxu_event(void *ctx)
 {
     mxu *m = ctx;
     uint64_t now = kern_now();
@@ -132,87 +137,41 @@ static void mxu_load_event(void *ctx)
         m->u.insns++;
         unit_finish(&m->u, m->load_token);
     }
-    mxu_wake_if_waiting(m);
-}
-
-/* The streaming port has (maybe) freed: re-arm if a later stream took the port meanwhile
- * (the kernel keeps the earlier of two notifications). With two buffers this is also when
- * a buffer is released. */
-static void mxu_port_event(void *ctx)
-{
-    mxu *m = ctx;
-    if (kern_now() < m->port_free_ps)
-        kern_notify_at(m->ev_port, m->port_free_ps);
-    mxu_wake_if_waiting(m);
-}
-
-/* Matmuls whose results have drained: report them in order. Each entry leaves the ring
- * before unit_finish, which may start (and push) the next matmul. */
-static void mxu_done_event(void *ctx)
-{
-    mxu *m = ctx;
-    uint64_t now = kern_now();
-    while (m->count && m->ring[m->head].done_ps <= now) {
-        uint32_t token = m->ring[m->head].token;
-        m->head = (m->head + 1) % m->cap;
-        m->count--;
-        m->u.insns++;
-        unit_finish(&m->u, token);
+    unit_ring_finish_due(&m->ring, &m->u, now);
+    if (m->waiting && now >= m->wake_ps) {
+        m->waiting = 0;
+        unit_wake(&m->u);
     }
-    if (m->count)
-        kern_notify_at(m->ev_done, m->ring[m->head].done_ps);
-    mxu_wake_if_waiting(m);
+    mxu_arm(m);
 }
 
-/* Append a draining matmul; grows the ring only if R + C + 2 entries were not enough
+/* Append a draining matmul; the ring grows only if R + C + 2 entries were not enough
  * (never, as each stream lasts at least one cycle). */
 static void mxu_push(mxu *m, uint64_t done_ps, uint32_t token)
 {
-    if (m->count == m->cap) {
-        unsigned cap = 2 * m->cap;
-        mxu_flight *r = malloc(cap * sizeof *r);
-        if (!r) {
-            kern_fail_nomem(); /* the op is dropped; the run is reported as failed */
-            return;
-        }
-        for (unsigned i = 0; i < m->count; i++)
-            r[i] = m->ring[(m->head + i) % m->cap];
-        free(m->ring);
-        m->ring = r;
-        m->cap = cap;
-        m->head = 0;
-    }
-    m->ring[(m->head + m->count) % m->cap] = (mxu_flight){done_ps, token};
-    if (m->count++ == 0)
-        kern_notify_at(m->ev_done, done_ps);
+    (void)unit_ring_push(&m->ring, done_ps, token); /* on -1 the run is reported as failed */
 }
 
 static unit *mxu_create(const unit_env *env, unsigned unit_index, err *e)
 {
     (void)unit_index;
     const cfg *c = env->cfg;
-    mxu *m = calloc(1, sizeof *m);
-    if (!m) {
-        err_setk(e, ERR_NOMEM, "mxu: out of memory");
+    mxu *m = err_calloc(1, sizeof *m, "mxu", e);
+    if (!m)
         return NULL;
-    }
     m->rows = c->mxu_rows;
     m->cols = c->mxu_cols;
     m->nbuf = (unsigned)c->mxu_weight_buffers;
     assert(m->nbuf == 1 || m->nbuf == 2);
     assert(m->rows > 0 && m->cols > 0 && c->mxu_weight_load_rows > 0);
     m->load_rows = c->mxu_weight_load_rows;
-    m->cap = (unsigned)(m->rows + m->cols + 2);
-    m->ring = malloc(m->cap * sizeof *m->ring);
-    if (!m->ring) {
+    if (unit_ring_init(&m->ring, (unsigned)(m->rows + m->cols + 2))) {
         free(m);
         err_setk(e, ERR_NOMEM, "mxu: out of memory");
         return NULL;
     }
     m->cur_buf = m->nbuf - 1; /* the first ldw goes to buffer 0 */
-    m->ev_load = kern_event_new(mxu_load_event, m);
-    m->ev_port = kern_event_new(mxu_port_event, m);
-    m->ev_done = kern_event_new(mxu_done_event, m);
+    m->ev = kern_event_new(mxu_event, m);
     /* unit_new sets u.env only after create returns, hence env here. */
     m->u.env = env;
     m->drain_ps = unit_cycles_to_ps(&m->u, (double)(m->rows + m->cols - 1));
@@ -243,7 +202,7 @@ static int mxu_check(unit *u, const isa_insn *in, unit_work *w, err *e)
                 e, "tile %" PRIu64 " x %" PRIu64 " larger than the %" PRIu64 " x %" PRIu64 " array",
                 k, n, m->rows, m->cols);
         if (mxu_check_dtype(m, dt, e) ||
-            unit_check_vmem(u, "weights", a[ISA_LDW_VMEM], unit_dt_bytes(dt, k * n), e))
+            unit_check_vmem(u, "weights", a[ISA_LDW_VMEM], isa_dtype_bytes(dt, k * n), e))
             return -1;
         m->chk_k = k;
         m->chk_n = n;
@@ -259,8 +218,8 @@ static int mxu_check(unit *u, const isa_insn *in, unit_work *w, err *e)
         return err_set(e, "dtype %s differs from the loaded weights' %s", isa_dtype_name(dt),
                        isa_dtype_name(m->chk_dtype));
     if (mxu_check_dtype(m, dt, e) ||
-        unit_check_vmem(u, "operand", a[ISA_MM_SRC], unit_dt_bytes(dt, stats_mul_sat(mm, m->chk_k)),
-                        e) ||
+        unit_check_vmem(u, "operand", a[ISA_MM_SRC],
+                        isa_dtype_bytes(dt, stats_mul_sat(mm, m->chk_k)), e) ||
         unit_check_vmem(u, "result", a[ISA_MM_DST], stats_mul_sat(stats_mul_sat(mm, m->chk_n), 4),
                         e))
         return -1;
@@ -284,12 +243,20 @@ static int mxu_can_start(unit *u, const isa_insn *in)
         m->asked = 1;
         m->ask_ps = now;
     }
+    /* Refused: the time it can start, as nothing else starts on this MXU meanwhile (in-order
+     * queue): an ldw needs the load path idle and its target buffer free, a matmul the port
+     * free and the latest ldw done. */
+    uint64_t at;
     if (in->op == ISA_OP_MXU_LDW)
-        ok = !m->load_busy && now >= m->buf_free_ps[mxu_target(m)];
+        at = mxu_max(m->load_busy ? m->load_done_ps : now, m->buf_free_ps[mxu_target(m)]);
     else
-        ok = now >= m->port_free_ps && now >= m->load_done_ps;
-    if (!ok)
+        at = mxu_max(m->port_free_ps, m->load_done_ps);
+    ok = now >= at && !(in->op == ISA_OP_MXU_LDW && m->load_busy);
+    if (!ok) {
         m->waiting = 1;
+        m->wake_ps = at > now ? at : now;
+        mxu_arm(m);
+    }
     return ok;
 }
 
@@ -308,8 +275,12 @@ static void mxu_start_ldw(mxu *m, const isa_insn *in, uint32_t token, uint64_t n
         m->buffer_wait_ps += m->buf_free_ps[b] - ready;
 
     uint64_t shift_ps = unit_cycles_to_ps(&m->u, (double)mxu_ceil((double)k / m->load_rows));
-    uint64_t dur = vmem_share(m->u.env->vmem, mxu_bytes(dt, k * n), shift_ps, now);
-    m->u.stall_vmem_ps += dur - shift_ps;
+    uint64_t wbytes = isa_dtype_bytes(dt, k * n);
+    uint64_t dur = vmem_share(m->u.env->vmem, wbytes, shift_ps, now);
+    m->u.vmem_rd_bytes = stats_add_sat(m->u.vmem_rd_bytes, wbytes, NULL);
+    /* the load path's VMEM stall is part of load_busy_ps, not of the port's busy_ps, so it is
+     * counted apart from the unit's stall_vmem_ps (which is part of busy_ps) */
+    m->load_stall_vmem_ps += dur - shift_ps;
     m->load_busy_ps += dur;
     m->load_busy = 1;
     m->load_token = token;
@@ -318,7 +289,6 @@ static void mxu_start_ldw(mxu *m, const isa_insn *in, uint32_t token, uint64_t n
     m->k = k;
     m->n = n;
     m->loads++;
-    kern_notify_at(m->ev_load, m->load_done_ps);
 }
 
 /* mxu.matmul: see the timing block at the top of the file. */
@@ -336,8 +306,13 @@ static void mxu_start_matmul(mxu *m, const isa_insn *in, uint32_t token, uint64_
 
     uint64_t s = mxu_ceil((double)rows / rate);
     uint64_t s_ps = unit_cycles_to_ps(&m->u, (double)s);
-    uint64_t out = rows * m->n * 4 * (in->arg[ISA_MM_ACC] ? 2 : 1);
-    uint64_t seff = vmem_share(m->u.env->vmem, mxu_bytes(dt, rows * m->k) + out, s_ps, now);
+    uint64_t res = rows * m->n * 4, out = res * (in->arg[ISA_MM_ACC] ? 2 : 1);
+    uint64_t opnd = isa_dtype_bytes(dt, rows * m->k);
+    uint64_t seff = vmem_share(m->u.env->vmem, opnd + out, s_ps, now);
+    /* VMEM traffic: operands and (accumulating) old results read, results written. */
+    m->u.vmem_rd_bytes = stats_add_sat(m->u.vmem_rd_bytes, opnd + out - res, NULL);
+    m->u.vmem_wr_bytes = stats_add_sat(m->u.vmem_wr_bytes, res, NULL);
+    m->macs[dt] = stats_add_sat(m->macs[dt], rows * m->k * m->n, NULL);
     uint64_t done = stats_add_sat(stats_add_sat(now, seff, NULL), m->drain_ps, NULL);
     /* Drain exposed = growth of the union of [start, done] intervals minus the stream. */
     m->drain_exposed_ps += done - mxu_max(now, m->last_done_ps) - seff;
@@ -353,7 +328,6 @@ static void mxu_start_matmul(mxu *m, const isa_insn *in, uint32_t token, uint64_
     double cells = (double)m->k * (double)m->n * (double)s_ps;
     m->util_cells_ps =
         stats_add_sat(m->util_cells_ps, cells >= 1.8e19 ? UINT64_MAX : (uint64_t)cells, NULL);
-    kern_notify_at(m->ev_port, m->port_free_ps);
     mxu_push(m, done, token);
 }
 
@@ -370,6 +344,7 @@ static void mxu_start(unit *u, const isa_insn *in, uint32_t token)
         assert(in->op == ISA_OP_MXU_MATMUL);
         mxu_start_matmul(m, in, token, now);
     }
+    mxu_arm(m);
 }
 
 /* Fraction of the array's cells doing useful MACs while the port streams. */
@@ -383,20 +358,29 @@ static double mxu_cell_util(const void *ctx)
 static void mxu_stats(unit *u, stats_reg *r)
 {
     mxu *m = (mxu *)u;
-    stats_u64(r, u->name, "weight_loads", "insns", "mxu.ldw instructions", &m->loads);
-    stats_u64(r, u->name, "matmuls", "insns", "mxu.matmul instructions", &m->matmuls);
-    stats_u64(r, u->name, "stream_cycles", "cycles", "ceil(m / rate) summed over matmuls",
-              &m->stream_cycles);
-    stats_u64(r, u->name, "load_busy_ps", "ps", "time the weight-load path was busy",
-              &m->load_busy_ps);
-    stats_u64(r, u->name, "drain_exposed_ps", "ps",
-              "fill/drain skew not hidden behind a following stream", &m->drain_exposed_ps);
-    stats_u64(r, u->name, "weight_wait_ps", "ps",
-              "time matmuls waited for their weights after the port was free", &m->weight_wait_ps);
-    stats_u64(r, u->name, "buffer_wait_ps", "ps",
-              "time weight loads waited for a free weight buffer", &m->buffer_wait_ps);
-    stats_u64(r, u->name, "util_cells_ps", "cell.ps", "useful MAC cells x streaming time",
-              &m->util_cells_ps);
+    static const stats_def mxu_defs[] = {
+        STATS_U64(mxu, loads, "weight_loads", "insns", "mxu.ldw instructions"),
+        STATS_U64(mxu, matmuls, "matmuls", "insns", "mxu.matmul instructions"),
+        STATS_U64(mxu, stream_cycles, "stream_cycles", "cycles",
+                  "ceil(m / rate) summed over matmuls"),
+        STATS_U64(mxu, load_busy_ps, "load_busy_ps", "ps", "time the weight-load path was busy"),
+        STATS_U64(mxu, load_stall_vmem_ps, "load_stall_vmem_ps", "ps",
+                  "part of load_busy_ps added by limited VMEM bandwidth (weight loads)"),
+        STATS_U64(mxu, drain_exposed_ps, "drain_exposed_ps", "ps",
+                  "fill/drain skew not hidden behind a following stream"),
+        STATS_U64(mxu, weight_wait_ps, "weight_wait_ps", "ps",
+                  "time matmuls waited for their weights after the port was free"),
+        STATS_U64(mxu, buffer_wait_ps, "buffer_wait_ps", "ps",
+                  "time weight loads waited for a free weight buffer"),
+        STATS_U64(mxu, util_cells_ps, "util_cells_ps", "cell.ps",
+                  "useful MAC cells x streaming time"),
+    };
+    stats_table(r, u->name, m, mxu_defs, STATS_NDEFS(mxu_defs));
+    for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++) {
+        char nm[40]; /* the registry copies names */
+        snprintf(nm, sizeof nm, "macs_%s", isa_dtype_name((isa_dtype)dt));
+        stats_u64(r, u->name, nm, "MAC", "multiply-accumulates of this datatype", &m->macs[dt]);
+    }
     stats_formula(r, u->name, "cell_util", "",
                   "util_cells_ps / (rows x cols x busy_ps): array fraction doing useful MACs",
                   mxu_cell_util, m);
@@ -405,10 +389,8 @@ static void mxu_stats(unit *u, stats_reg *r)
 static void mxu_free(unit *u)
 {
     mxu *m = (mxu *)u;
-    kern_event_free(m->ev_load);
-    kern_event_free(m->ev_port);
-    kern_event_free(m->ev_done);
-    free(m->ring);
+    kern_event_free(m->ev);
+    unit_ring_fini(&m->ring);
     free(m);
 }
 

@@ -22,7 +22,7 @@
  *     mem     = max(hbm, ceil(2 R rb / bpc) cyc);  reduce = ceil(R dim / sc.lanes) cyc
  *     end     = t0 + max(mem, reduce)
  *   sc.s2v, sc.v2s (bytes b):
- *     end     = t0 + vmem_share(b, ceil(b / bpc) cyc, t0)   the VMEM share, or the port
+ *     end     = t0 + vmem_share_at(b, ceil(b / bpc) cyc, t0)   the VMEM share, or the port
  *
  *   flops: gather (R - segs) dim adds (each segment's first row is a copy), gather.mean
  *   R dim (adds plus segs dim divides), scatter R dim adds; copies 0. bytes (HBM): gather
@@ -108,11 +108,9 @@ static unit *sc_create(const unit_env *env, unsigned unit_index, err *e)
         err_set(e, "sc: unit created on a chip with sc.count = 0");
         return NULL;
     }
-    sc *s = calloc(1, sizeof *s);
-    if (!s) {
-        err_set(e, "sc: out of memory");
+    sc *s = err_calloc(1, sizeof *s, "sc", e);
+    if (!s)
         return NULL;
-    }
     s->ncores = (unsigned)c->sc_count;
     s->lanes = c->sc_lanes;
     s->bytes_per_cycle = c->sc_bytes_per_cycle;
@@ -162,7 +160,7 @@ static int sc_check(unit *u, const isa_insn *in, unit_work *w, err *e)
         if (!a[slots[i]])
             return err_set(e, "operand '%s' = 0, must be at least 1", names[i]);
     uint64_t dim = a[SC_DIM], segs = a[SC_SEGS];
-    uint64_t rb = unit_dt_bytes((unsigned)a[SC_DTYPE], dim);
+    uint64_t rb = isa_dtype_bytes((isa_dtype)a[SC_DTYPE], dim);
     uint64_t extent = stats_mul_sat(a[SC_TROWS], rb), hbm_bytes = u->env->hbm_bytes;
     if (extent > hbm_bytes || a[SC_TABLE] > hbm_bytes - extent)
         return err_set(e, "table [0x%" PRIx64 ", +%" PRIu64 ") outside the %" PRIu64 "-byte HBM",
@@ -228,13 +226,15 @@ static void sc_start(unit *u, const isa_insn *in, uint32_t token)
     if (in->op == ISA_OP_SC_S2V || in->op == ISA_OP_SC_V2S) {
         uint64_t b = a[SC_CP_BYTES];
         uint64_t port = unit_cycles_to_ps(u, (double)sc_div_up(b, s->bytes_per_cycle));
-        d = vmem_share(u->env->vmem, b, port, t0);
+        d = vmem_share_at(u->env->vmem, b, port, t0, now);
         s->copies++;
         s->copy_bytes = stats_add_sat(s->copy_bytes, b, NULL);
+        uint64_t *vm = in->op == ISA_OP_SC_S2V ? &u->vmem_wr_bytes : &u->vmem_rd_bytes;
+        *vm = stats_add_sat(*vm, b, NULL);
     } else {
         int scatter = in->op == ISA_OP_SC_SCATTER, mean = in->op == ISA_OP_SC_GATHER_MEAN;
         uint64_t dim = a[SC_DIM], segs = a[SC_SEGS], rows = segs * a[SC_LOOKUPS];
-        uint64_t rb = unit_dt_bytes((unsigned)a[SC_DTYPE], dim);
+        uint64_t rb = isa_dtype_bytes((isa_dtype)a[SC_DTYPE], dim);
         uint64_t bytes = stats_mul_sat(stats_mul_sat(rows, rb), scatter ? 2 : 1);
         uint64_t port = unit_cycles_to_ps(u, (double)sc_div_up(bytes, s->bytes_per_cycle));
         uint64_t cyc = sc_div_up(stats_mul_sat(rows, dim), s->lanes);
@@ -270,16 +270,17 @@ static void sc_start(unit *u, const isa_insn *in, uint32_t token)
 static void sc_stats(unit *u, stats_reg *r)
 {
     sc *s = (sc *)u;
-    stats_u64(r, u->name, "gathers", "insns", "sc.gather and sc.gather.mean instructions",
-              &s->gathers);
-    stats_u64(r, u->name, "scatters", "insns", "sc.scatter instructions", &s->scatters);
-    stats_u64(r, u->name, "copies", "insns", "sc.s2v and sc.v2s instructions", &s->copies);
-    stats_u64(r, u->name, "rows", "rows", "embedding rows gathered or scatter-added", &s->rows);
-    stats_u64(r, u->name, "hbm_read", "B", "bytes read from HBM", &s->hbm_read);
-    stats_u64(r, u->name, "hbm_written", "B", "bytes written to HBM (scatter-add)",
-              &s->hbm_written);
-    stats_u64(r, u->name, "copy_bytes", "B", "bytes copied between spmem and VMEM", &s->copy_bytes);
-    stats_u64(r, u->name, "reduce_ps", "ps", "lane-limited reduce time, summed", &s->reduce_ps);
+    static const stats_def sc_defs[] = {
+        STATS_U64(sc, gathers, "gathers", "insns", "sc.gather and sc.gather.mean instructions"),
+        STATS_U64(sc, scatters, "scatters", "insns", "sc.scatter instructions"),
+        STATS_U64(sc, copies, "copies", "insns", "sc.s2v and sc.v2s instructions"),
+        STATS_U64(sc, rows, "rows", "rows", "embedding rows gathered or scatter-added"),
+        STATS_U64(sc, hbm_read, "hbm_read", "B", "bytes read from HBM"),
+        STATS_U64(sc, hbm_written, "hbm_written", "B", "bytes written to HBM (scatter-add)"),
+        STATS_U64(sc, copy_bytes, "copy_bytes", "B", "bytes copied between spmem and VMEM"),
+        STATS_U64(sc, reduce_ps, "reduce_ps", "ps", "lane-limited reduce time, summed"),
+    };
+    stats_table(r, u->name, s, sc_defs, STATS_NDEFS(sc_defs));
 }
 
 static void sc_free(unit *u)

@@ -91,6 +91,21 @@ const unit_kind *unit_kind_of_ops(const unit_ops *ops)
     return NULL;
 }
 
+const unit_kind *unit_kind_of_group(const char *group)
+{
+    for (unsigned i = 0; i < unit_kind_count; i++) {
+        size_t n = strlen(unit_kinds[i].name);
+        if (strncmp(group, unit_kinds[i].name, n) || !group[n])
+            continue;
+        const char *p = group + n;
+        while (*p >= '0' && *p <= '9')
+            p++;
+        if (!*p)
+            return &unit_kinds[i];
+    }
+    return NULL;
+}
+
 const unit_kind *unit_kind_find(const char *name)
 {
     for (unsigned i = 0; i < unit_kind_count; i++)

@@ -52,18 +52,23 @@ int vmem_contains(const vmem *v, uint64_t addr, uint64_t bytes)
     return addr <= v->capacity && bytes <= v->capacity - addr;
 }
 
-/* Drop the shares that ended by now, then (shares = held + 1, this one included):
+/* Drop the shares that ended by the instant `now`, then (shares = those held at start, this
+ * one included):
  *   t = ceil(bytes x shares / (cores x bytes_per_cycle / cycle_ps));  d = max(busy_ps, t)
  * Rounded up so a client never moves data faster than its share. */
-uint64_t vmem_share(vmem *v, uint64_t bytes, uint64_t busy_ps, uint64_t now)
+uint64_t vmem_share_at(vmem *v, uint64_t bytes, uint64_t busy_ps, uint64_t start, uint64_t now)
 {
+    assert(start >= now);
+    uint64_t shares = 1;
     for (unsigned i = 0; i < v->held;)
-        if (v->until[i] <= now)
+        if (v->until[i] <= now) {
             v->until[i] = v->until[--v->held];
-        else
+        } else {
+            shares += v->until[i] > start;
             i++;
+        }
     v->bytes = stats_add_sat(v->bytes, bytes, NULL); /* saturates, never wraps */
-    double ps = (double)bytes * (v->held + 1) / v->bytes_per_ps;
+    double ps = (double)bytes * (double)shares / v->bytes_per_ps;
     uint64_t t = (uint64_t)ps;
     if ((double)t < ps)
         t++;
@@ -77,8 +82,13 @@ uint64_t vmem_share(vmem *v, uint64_t bytes, uint64_t busy_ps, uint64_t now)
         v->until = u;
         v->cap *= 2;
     }
-    v->until[v->held++] = stats_add_sat(now, d, NULL);
+    v->until[v->held++] = stats_add_sat(start, d, NULL);
     return d;
+}
+
+uint64_t vmem_share(vmem *v, uint64_t bytes, uint64_t busy_ps, uint64_t now)
+{
+    return vmem_share_at(v, bytes, busy_ps, now, now);
 }
 
 uint64_t vmem_bytes(const vmem *v)

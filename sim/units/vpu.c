@@ -24,8 +24,9 @@
  *   select cast transpose 0.
  *   busy_ps = union of the pipes' occupancy intervals (overlapping pipes count once).
  *
- * Each pipe has one event, armed for the earlier of its VMEM release and its oldest
- * completion; within a pipe completions are in start order (constant latency). */
+ * Each pipe has one event, armed for its oldest completion and, only while the refused head
+ * op waits for this pipe, the end of its occupancy; within a pipe completions are in start
+ * order (constant latency). */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,11 +39,6 @@ typedef enum vpu_pipe_id { VPU_VALU, VPU_TRANS, VPU_XLANE, VPU_PIPES } vpu_pipe_
 
 static const char *const vpu_pipe_names[VPU_PIPES] = {"valu", "trans", "xlane"};
 
-typedef struct vpu_flight {
-    uint64_t done_ps;
-    uint32_t token;
-} vpu_flight;
-
 typedef struct vpu vpu;
 
 typedef struct vpu_pipe {
@@ -50,8 +46,7 @@ typedef struct vpu_pipe {
     kern_event *ev;
     uint64_t latency_ps;
     uint64_t free_ps; /* end of the latest op's occupancy */
-    vpu_flight *ring; /* ops past issue, FIFO in completion order */
-    unsigned cap, head, count;
+    unit_ring ring;   /* ops past issue, FIFO in completion order */
     /* Counters. */
     uint64_t busy_ps, vregs, ops;
 } vpu_pipe;
@@ -61,22 +56,14 @@ struct vpu {
     uint64_t lane_elems; /* sublanes x lanes x cores: 32-bit elements per ganged vreg */
     unsigned max_pack;
     uint64_t busy_until_ps; /* latest end of any pipe's occupancy (for the union) */
-    int waiting;            /* can_start refused: wake the core when a pipe frees */
+    int waiting;            /* can_start refused: wake the core when pipe wait_pipe frees */
+    unsigned wait_pipe;
     vpu_pipe pipe[VPU_PIPES];
 };
 
 static uint64_t vpu_max(uint64_t a, uint64_t b)
 {
     return a > b ? a : b;
-}
-
-static uint64_t vpu_bytes(isa_dtype dt, uint64_t count)
-{
-    /* count x bits can overflow only for absurd n; saturate rather than wrap. */
-    uint64_t bits = isa_dtype_bits(dt);
-    if (count > UINT64_MAX / bits)
-        return UINT64_MAX / 8;
-    return (count * bits + 7) / 8;
 }
 
 static uint64_t vpu_pack(const vpu *v, isa_dtype dt)
@@ -101,15 +88,17 @@ static vpu_pipe_id vpu_pipe_of(isa_cost cost)
     }
 }
 
-/* Arm the pipe's event for its next internal step: the end of its occupancy (a refused op
- * may issue then) or the oldest completion. */
-static void vpu_arm(vpu_pipe *p, uint64_t now)
+/* Arm the pipe's event for its next step something observes: the oldest completion, or the
+ * end of its occupancy while the head op, refused, waits for this pipe. */
+static void vpu_arm(vpu_pipe *p)
 {
+    const vpu *v = p->v;
     uint64_t t = UINT64_MAX;
-    if (p->free_ps > now)
+    if (v->waiting && &v->pipe[v->wait_pipe] == p)
         t = p->free_ps;
-    if (p->count && p->ring[p->head].done_ps < t)
-        t = p->ring[p->head].done_ps;
+    const unit_flight *f = unit_ring_first(&p->ring);
+    if (f && f->done_ps < t)
+        t = f->done_ps;
     if (t != UINT64_MAX)
         kern_notify_at(p->ev, t);
 }
@@ -120,39 +109,12 @@ static void vpu_pipe_event(void *ctx)
     vpu_pipe *p = ctx;
     vpu *v = p->v;
     uint64_t now = kern_now();
-    while (p->count && p->ring[p->head].done_ps <= now) {
-        uint32_t token = p->ring[p->head].token;
-        p->head = (p->head + 1) % p->cap;
-        p->count--;
-        v->u.insns++;
-        unit_finish(&v->u, token);
-    }
-    vpu_arm(p, now);
-    if (v->waiting) {
+    unit_ring_finish_due(&p->ring, &v->u, now);
+    if (v->waiting && &v->pipe[v->wait_pipe] == p && now >= p->free_ps) {
         v->waiting = 0;
         unit_wake(&v->u);
     }
-}
-
-/* Append an issued op; the ring doubles when full (amortised, not per instruction). */
-static void vpu_push(vpu_pipe *p, uint64_t done_ps, uint32_t token)
-{
-    if (p->count == p->cap) {
-        unsigned cap = 2 * p->cap;
-        vpu_flight *r = malloc(cap * sizeof *r);
-        if (!r) {
-            kern_fail_nomem(); /* the op is dropped; the run is reported as failed */
-            return;
-        }
-        for (unsigned i = 0; i < p->count; i++)
-            r[i] = p->ring[(p->head + i) % p->cap];
-        free(p->ring);
-        p->ring = r;
-        p->cap = cap;
-        p->head = 0;
-    }
-    p->ring[(p->head + p->count) % p->cap] = (vpu_flight){done_ps, token};
-    p->count++;
+    vpu_arm(p);
 }
 
 static void vpu_free(unit *u);
@@ -161,11 +123,9 @@ static unit *vpu_create(const unit_env *env, unsigned unit_index, err *e)
 {
     (void)unit_index;
     const cfg *c = env->cfg;
-    vpu *v = calloc(1, sizeof *v);
-    if (!v) {
-        err_setk(e, ERR_NOMEM, "vpu: out of memory");
+    vpu *v = err_calloc(1, sizeof *v, "vpu", e);
+    if (!v)
         return NULL;
-    }
     v->u.env = env; /* unit_new sets it only after create returns */
     v->lane_elems = c->vpu_sublanes * c->vpu_lanes * c->chip_cores;
     v->max_pack = (unsigned)c->vpu_max_pack;
@@ -175,10 +135,9 @@ static unit *vpu_create(const unit_env *env, unsigned unit_index, err *e)
         vpu_pipe *p = &v->pipe[i];
         p->v = v;
         p->latency_ps = unit_cycles_to_ps(&v->u, (double)lat[i]);
-        p->cap = 64;
-        p->ring = malloc(p->cap * sizeof *p->ring);
+        int nomem = unit_ring_init(&p->ring, 64);
         p->ev = kern_event_new(vpu_pipe_event, p);
-        if (!p->ring) {
+        if (nomem) {
             vpu_free(&v->u);
             err_setk(e, ERR_NOMEM, "vpu: out of memory");
             return NULL;
@@ -192,9 +151,12 @@ static int vpu_can_start(unit *u, const isa_insn *in)
     vpu *v = (vpu *)u;
     const isa_info *info = isa_info_of(in->op);
     assert(info && info->unit == ISA_UNIT_VPU);
-    if (kern_now() >= v->pipe[vpu_pipe_of(info->cost)].free_ps)
+    vpu_pipe_id id = vpu_pipe_of(info->cost);
+    if (kern_now() >= v->pipe[id].free_ps)
         return 1;
     v->waiting = 1;
+    v->wait_pipe = id;
+    vpu_arm(&v->pipe[id]);
     return 0;
 }
 
@@ -270,12 +232,14 @@ static void vpu_start(unit *u, const isa_insn *in, uint32_t token)
         break;
     }
     uint64_t occ_ps = unit_cycles_to_ps(u, occ);
-    uint64_t rd = vpu_bytes(dt, n), wr = vpu_bytes(odt, out);
+    uint64_t rd = isa_dtype_bytes(dt, n), wr = isa_dtype_bytes(odt, out);
     uint64_t k = vpu_inputs(in->op);
     uint64_t bytes = rd > (UINT64_MAX - wr) / k ? UINT64_MAX : rd * k + wr;
     uint64_t eff = vmem_share(u->env->vmem, bytes, occ_ps, now);
 
     u->stall_vmem_ps += eff - occ_ps;
+    u->vmem_rd_bytes = stats_add_sat(u->vmem_rd_bytes, bytes - wr, NULL);
+    u->vmem_wr_bytes = stats_add_sat(u->vmem_wr_bytes, wr, NULL);
     u->flops = stats_add_sat(u->flops, flops, NULL);
     /* Union of occupancy intervals: starts never decrease, so only the part past the
      * latest end so far is new. */
@@ -288,8 +252,9 @@ static void vpu_start(unit *u, const isa_insn *in, uint32_t token)
     p->vregs += vregs;
     p->ops++;
     p->free_ps = end;
-    vpu_push(p, stats_add_sat(end, p->latency_ps, NULL), token);
-    kern_notify_at(p->ev, end); /* keeps an earlier pending completion (kernel.h) */
+    (void)unit_ring_push(&p->ring, stats_add_sat(end, p->latency_ps, NULL),
+                         token); /* -1: run failed */
+    vpu_arm(p);                  /* keeps an earlier pending completion (kernel.h) */
 }
 
 static void vpu_stats(unit *u, stats_reg *r)
@@ -314,7 +279,7 @@ static void vpu_free(unit *u)
     vpu *v = (vpu *)u;
     for (int i = 0; i < VPU_PIPES; i++) {
         kern_event_free(v->pipe[i].ev);
-        free(v->pipe[i].ring);
+        unit_ring_fini(&v->pipe[i].ring);
     }
     free(v);
 }
@@ -335,8 +300,8 @@ static int vpu_check(unit *u, const isa_insn *in, unit_work *w, err *e)
         uint64_t wd = a[ISA_V_EXTRA] ? a[ISA_V_EXTRA] : u->env->cfg->vpu_lanes;
         out = (n + wd - 1) / wd;
     }
-    if (unit_check_vmem(u, "source", a[ISA_V_SRC], unit_dt_bytes(dt, n), e) ||
-        unit_check_vmem(u, "destination", a[ISA_V_DST], unit_dt_bytes(odt, out), e))
+    if (unit_check_vmem(u, "source", a[ISA_V_SRC], isa_dtype_bytes(dt, n), e) ||
+        unit_check_vmem(u, "destination", a[ISA_V_DST], isa_dtype_bytes(odt, out), e))
         return -1;
     switch (info->cost) {
     case ISA_COST_V_ELEM:

@@ -11,13 +11,7 @@ static void parse_lines(const uint8_t *data, size_t size)
     char line[4096], note[256];
     size_t start = 0;
     unsigned lineno = 0;
-    while (start < size) {
-        size_t end = start;
-        while (end < size && data[end] != '\n')
-            end++;
-        size_t len = end - start < sizeof line - 1 ? end - start : sizeof line - 1;
-        memcpy(line, data + start, len);
-        line[len] = '\0';
+    while (fuzz_next_line(data, size, &start, line, sizeof line)) {
         isa_insn in;
         err e;
         e.msg[0] = '\0';
@@ -41,7 +35,6 @@ static void parse_lines(const uint8_t *data, size_t size)
                 abort();
             }
         }
-        start = end + 1;
     }
 }
 

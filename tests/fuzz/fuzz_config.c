@@ -46,13 +46,7 @@ static void try_overrides(const uint8_t *data, size_t size)
     cfg_defaults(&c);
     char line[512];
     size_t start = 0;
-    while (start < size) {
-        size_t end = start;
-        while (end < size && data[end] != '\n')
-            end++;
-        size_t len = end - start < sizeof line - 1 ? end - start : sizeof line - 1;
-        memcpy(line, data + start, len);
-        line[len] = '\0';
+    while (fuzz_next_line(data, size, &start, line, sizeof line)) {
         char *eq = strchr(line, '=');
         if (eq) {
             *eq = '\0';
@@ -60,7 +54,6 @@ static void try_overrides(const uint8_t *data, size_t size)
             if (cfg_set(&c, line, eq + 1, "-p", &e) && !e.msg[0])
                 abort();
         }
-        start = end + 1;
     }
     err e;
     cfg_check(&c, &e);

@@ -46,6 +46,22 @@ static void fuzz_path(char *out, size_t cap, const char *name)
     snprintf(out, cap, "%s/%s", fuzz_dir, name);
 }
 
+/* The next line of data[0..size) from *start into line (NUL-terminated, cut to cap - 1 bytes);
+ * *start moves past its newline. 0 once data is used up. */
+static int fuzz_next_line(const uint8_t *data, size_t size, size_t *start, char *line, size_t cap)
+{
+    if (*start >= size)
+        return 0;
+    size_t end = *start;
+    while (end < size && data[end] != '\n')
+        end++;
+    size_t len = end - *start < cap - 1 ? end - *start : cap - 1;
+    memcpy(line, data + *start, len);
+    line[len] = '\0';
+    *start = end + 1;
+    return 1;
+}
+
 /* Write data to path (truncating); aborts on failure since that is the harness's fault. */
 static void fuzz_write(const char *path, const uint8_t *data, size_t size)
 {

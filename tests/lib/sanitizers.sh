@@ -7,7 +7,7 @@ e2e_preload_sanitizers() {
     if nm -D "$1" 2>/dev/null | grep __asan >/dev/null; then
         local cc=${CC:-cc}
         export LD_PRELOAD="$($cc -print-file-name=libasan.so) $($cc -print-file-name=libubsan.so)"
-        export ASAN_OPTIONS=detect_leaks=0${ASAN_OPTIONS:+:$ASAN_OPTIONS}
+        export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0 # the last setting wins
         echo "note: sanitizer build: LD_PRELOAD=$LD_PRELOAD"
     fi
 }

@@ -1,0 +1,264 @@
+/* lower_emit.c - the last lowering pass: walks a tiled, memory-planned IR in program order
+ * and writes the trace through the emission kernels of gen_emit.c (GEMM with the tile
+ * lower_tile chose, streamed vector chains, attention lanes, strided copies, collectives).
+ * Addresses are the memory plan's; a view's address is its root's plus its offset. A region
+ * marker is written whenever an op's region differs from the previous op's. Tokens become
+ * fences: every op that signals token t adds one signal to t's pooled semaphore, and IR_WAIT
+ * emits the matching sync.waits (IR_TOKEN_LATE is the emitter's fence for collectives left
+ * in flight, drained by gen_finish at the end). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gen.h"
+#include "lower.h"
+
+typedef struct emit {
+    const ir *p;
+    gen *g;
+    gen_fence *fence; /* by token, 1..ntokens */
+} emit;
+
+static uint64_t addr_of(const ir *p, int id)
+{
+    const ir_tensor *t = ir_tensor_get(p, id);
+    const ir_tensor *r = ir_tensor_get(p, ir_root(p, id));
+    return r->addr + (t->parent >= 0 ? t->offset : 0);
+}
+
+static gen_fence *fence_of(emit *em, int token)
+{
+    return token == IR_TOKEN_LATE ? NULL : &em->fence[token];
+}
+
+static int emit_matmul(emit *em, const ir_op *o)
+{
+    const ir *p = em->p;
+    const ir_tensor *a = ir_tensor_get(p, o->in[0]), *w = ir_tensor_get(p, o->in[1]),
+                    *c = ir_tensor_get(p, o->out[0]);
+    for (uint64_t b = 0; b < o->batch; b++) {
+        gen_gemm_args ga = {.m = o->m,
+                            .n = o->n,
+                            .k = o->k,
+                            .a = addr_of(p, o->in[0]) + gen_dt_bytes(a->dt, b * o->m * a->pitch),
+                            .b = addr_of(p, o->in[1]) + gen_dt_bytes(w->dt, b * o->k * w->pitch),
+                            .c = addr_of(p, o->out[0]) + gen_dt_bytes(c->dt, b * o->m * c->pitch),
+                            .lda = a->pitch,
+                            .ldb = w->pitch,
+                            .ldc = c->pitch,
+                            .dt = o->dt,
+                            .out_dt = c->dt,
+                            .tile = &o->tile,
+                            .epi = o->vops,
+                            .nepi = o->nvops};
+        if (o->tile.a_implicit) {
+            const ir_tensor *r = ir_tensor_get(p, ir_root(p, o->in[0]));
+            ga.a_span = r->bytes - (ga.a - r->addr);
+        }
+        if (o->nin > 2) {
+            const ir_tensor *x = ir_tensor_get(p, o->in[2]);
+            ga.has_ex = 1;
+            ga.ex = addr_of(p, o->in[2]) + gen_dt_bytes(x->dt, b * o->m * x->pitch);
+            ga.ldx = x->pitch;
+            ga.ex_dt = x->dt;
+        }
+        if (gen_gemm(em->g, &ga))
+            return -1;
+    }
+    return 0;
+}
+
+static int emit_fusion(emit *em, const ir_op *o)
+{
+    const ir *p = em->p;
+    gen_stream_args s = {
+        .n = o->elems, .nin = o->nin, .nout = o->nout, .ops = o->vops, .nops = o->nvops};
+    for (unsigned i = 0; i < o->nin; i++) {
+        s.in[i] = addr_of(p, o->in[i]);
+        s.in_dt[i] = ir_tensor_get(p, o->in[i])->dt;
+    }
+    for (unsigned i = 0; i < o->nout; i++) {
+        s.out[i] = addr_of(p, o->out[i]);
+        s.out_dt[i] = ir_tensor_get(p, o->out[i])->dt;
+    }
+    return gen_stream(em->g, &s);
+}
+
+static int emit_attention(emit *em, const ir_op *o)
+{
+    const ir *p = em->p;
+    gen_attn_args a = {.batch = o->batch,
+                       .heads = o->heads,
+                       .kv_heads = o->kv_heads,
+                       .seq = o->seq,
+                       .head_dim = o->head_dim,
+                       .kv_len = o->kv_len,
+                       .causal = o->causal,
+                       .backward = o->backward,
+                       .dt = o->dt,
+                       .q = addr_of(p, o->in[0]),
+                       .k = addr_of(p, o->in[1]),
+                       .v = addr_of(p, o->in[2]),
+                       .ld = ir_tensor_get(p, o->in[0])->pitch,
+                       .kv_ld = ir_tensor_get(p, o->in[1])->pitch,
+                       .kv_head_major = o->kv_head_major};
+    if (!o->backward) {
+        a.o = addr_of(p, o->out[0]);
+    } else {
+        a.o = addr_of(p, o->in[3]);
+        a.dout = addr_of(p, o->in[4]);
+        a.dq = addr_of(p, o->out[0]);
+        a.dk = addr_of(p, o->out[1]);
+        a.dv = addr_of(p, o->out[2]);
+    }
+    return gen_attention(em->g, &a);
+}
+
+/* Gathers, transposes and dynamic slices are strided copies through VMEM: the source read as
+ * row runs `stride` apart, the destination written contiguously (a transposing DMA writes
+ * the same bytes in the other tile order). */
+static int emit_copy(emit *em, const ir_op *o)
+{
+    const ir *p = em->p;
+    const ir_tensor *s = ir_tensor_get(p, o->in[0]), *d = ir_tensor_get(p, o->out[0]);
+    const ir_tensor *sr = ir_tensor_get(p, ir_root(p, o->in[0]));
+    uint64_t bytes = gen_dt_bytes(d->dt, d->rows * d->cols), src = addr_of(p, o->in[0]);
+    uint64_t block = o->block, stride = o->gstride, avail = sr->bytes - (src - sr->addr);
+    if (o->code != IR_GATHER) {
+        block = gen_dt_bytes(s->dt, s->cols);
+        stride = gen_dt_bytes(s->dt, s->pitch);
+        if (o->code == IR_DSLICE) {
+            src += gen_dt_bytes(s->dt, o->row0 * s->pitch);
+            block = gen_dt_bytes(s->dt, d->cols);
+            avail -= gen_dt_bytes(s->dt, o->row0 * s->pitch);
+        }
+    }
+    return gen_gather(em->g, src, avail, addr_of(p, o->out[0]), bytes, block, stride);
+}
+
+/* A dynamic-update-slice: in's rows, read at its pitch, into out's rows at out's pitch. */
+static int emit_dus(emit *em, const ir_op *o)
+{
+    const ir *p = em->p;
+    const ir_tensor *s = ir_tensor_get(p, o->in[0]), *d = ir_tensor_get(p, o->out[0]);
+    uint64_t sb = gen_dt_bytes(s->dt, s->cols), db = gen_dt_bytes(d->dt, d->cols);
+    if (o->token >= 0)
+        return gen_copy2d_async(em->g, addr_of(p, o->in[0]), s->pitch == s->cols ? 0 : sb,
+                                gen_dt_bytes(s->dt, s->pitch), addr_of(p, o->out[0]),
+                                d->pitch == d->cols ? 0 : db, gen_dt_bytes(d->dt, d->pitch),
+                                gen_dt_bytes(s->dt, s->rows * s->cols), fence_of(em, o->token));
+    return gen_copy2d(em->g, addr_of(p, o->in[0]), s->pitch == s->cols ? 0 : sb,
+                      gen_dt_bytes(s->dt, s->pitch), addr_of(p, o->out[0]),
+                      d->pitch == d->cols ? 0 : db, gen_dt_bytes(d->dt, d->pitch),
+                      gen_dt_bytes(s->dt, s->rows * s->cols));
+}
+
+static int emit_p2p(emit *em, const ir_op *o)
+{
+    isa_insn in = {.op = o->code == IR_SEND ? ISA_OP_ICI_SEND : ISA_OP_ICI_RECV};
+    in.arg[ISA_P2P_AXIS] = o->axes;
+    in.arg[ISA_P2P_DIR] = o->dir < 0 ? 1 : 0;
+    in.arg[ISA_P2P_BYTES] = o->bytes;
+    gen_fence *f = fence_of(em, o->token);
+    in.signal = (uint16_t)(f ? gen_fence_sig(em->g, f) : 0);
+    return gen_put(em->g, &in);
+}
+
+/* A collective with HBM buffers moves them through the chip (gen_coll_chip); one without
+ * (a few scalars: the loss statistics) is the ICI instruction alone. */
+static int emit_collective(emit *em, const ir_op *o)
+{
+    const ir *p = em->p;
+    int t = o->nout ? o->out[0] : o->nin ? o->in[0] : -1;
+    if (t < 0)
+        return gen_coll(em->g, o->isa_op, o->axes, o->bytes, o->dt, fence_of(em, o->token));
+    const ir_tensor *r = ir_tensor_get(p, ir_root(p, t));
+    gen_coll_buffer(em->g, addr_of(p, t), r->bytes - (addr_of(p, t) - r->addr));
+    return gen_coll_chip(em->g, o->isa_op, o->axes, o->bytes, o->dt,
+                         cfg_axes_chips(ir_cfg(p), o->axes), fence_of(em, o->token));
+}
+
+static int emit_op(emit *em, const ir_op *o)
+{
+    switch (o->code) {
+    case IR_MATMUL:
+        return emit_matmul(em, o);
+    case IR_FUSION:
+        return emit_fusion(em, o);
+    case IR_ATTENTION:
+        return emit_attention(em, o);
+    case IR_GATHER:
+    case IR_TRANSPOSE:
+    case IR_DSLICE:
+        return emit_copy(em, o);
+    case IR_DUS:
+        return emit_dus(em, o);
+    case IR_COLLECTIVE:
+        return emit_collective(em, o);
+    case IR_SEND:
+    case IR_RECV:
+        return emit_p2p(em, o);
+    case IR_WAIT:
+        return o->token == IR_TOKEN_LATE ? gen_wait_late(em->g)
+                                         : gen_fence_wait(em->g, &em->fence[o->token]);
+    default:
+        return -2; /* not lowered: lower_tile was not run */
+    }
+}
+
+int lower_emit(const ir *p, const char *path, const char *note, err *e)
+{
+    if (ir_verify(p, e))
+        return -1;
+    emit em = {.p = p};
+    int ntok = ir_ntokens(p);
+    em.fence = malloc((size_t)(ntok + 1) * sizeof *em.fence);
+    if (!em.fence)
+        return err_setk(e, ERR_NOMEM, "gen: out of memory");
+    for (int t = 0; t <= ntok; t++)
+        em.fence[t] = (gen_fence){.sem = -1, .count = 0};
+    em.g = gen_new(ir_cfg(p), path, note, e);
+    if (!em.g) {
+        free(em.fence);
+        return -1;
+    }
+    const char *region = NULL;
+    for (int i = 0; i < ir_nops(p); i++) {
+        const ir_op *o = ir_op_get(p, i);
+        if (o->region[0] && (!region || strcmp(region, o->region))) {
+            if (gen_mark(em.g, "%s", o->region))
+                goto fail;
+            region = o->region;
+        }
+        int rc = emit_op(&em, o);
+        if (rc == -2) {
+            err_set(e, "gen: op %d (%s) has no kernel: run lower_tile first (generator bug)", i,
+                    o->region);
+            gen_free(em.g);
+            free(em.fence);
+            return -1;
+        }
+        if (rc) {
+            /* Name the op whose kernel failed (a generator bug names its instruction). */
+            err *ge = gen_err(em.g);
+            if (ge->kind == ERR_INPUT && strstr(ge->msg, "generator bug")) {
+                char msg[ERR_MSG_MAX];
+                snprintf(msg, sizeof msg, "%s", ge->msg);
+                err_set(ge, "%s [op %d, %s]", msg, i, o->region);
+            }
+            goto fail;
+        }
+    }
+    /* Tokens still signalled at the end are waited for (the trace ends with nothing in
+     * flight), then the emitter drains its own fence. */
+    for (int t = 1; t <= ntok; t++)
+        if (gen_fence_wait(em.g, &em.fence[t]))
+            goto fail;
+    free(em.fence);
+    return gen_finish(em.g, e);
+fail:
+    *e = *gen_err(em.g);
+    gen_free(em.g);
+    free(em.fence);
+    return -1;
+}

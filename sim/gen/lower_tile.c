@@ -1,0 +1,261 @@
+/* lower_tile.c - the tiling and expansion pass: rewrites IR ops the machine has no kernel
+ * for into ones it has (a convolution becomes an implicit GEMM reading its patches
+ * straight from the input) and chooses the VMEM tiling of every GEMM (op->tile), which lower_emit
+ * then follows. The GEMM search and its VMEM formula are below and in docs/generators.md. */
+#include <stdio.h>
+#include <string.h>
+
+#include "gen.h"
+#include "lower.h"
+
+#define TILE_VMEM_ALIGN 512
+
+static uint64_t cdiv(uint64_t a, uint64_t b)
+{
+    return (a + b - 1) / b;
+}
+
+static uint64_t umin(uint64_t a, uint64_t b)
+{
+    return a < b ? a : b;
+}
+
+static uint64_t align_up(uint64_t a, uint64_t al)
+{
+    return (a + al - 1) / al * al;
+}
+
+/* VMEM of a plan: two sets (double buffering) of an A buffer (one mt x kc chunk, or the
+ * whole mt x K panel when A stays resident), a B buffer (kc x ng, or the K x ng panel), the
+ * fp32 accumulator block and, for a narrower output, its cast copy. */
+static uint64_t plan_vmem(const ir_gemm_tile *t, uint64_t k, isa_dtype dt, isa_dtype odt,
+                          unsigned nextra)
+{
+    uint64_t b = gen_dt_bytes(dt, t->mt * (t->a_resident ? k : t->kc)) +
+                 gen_dt_bytes(dt, (t->w_resident ? k : t->kc) * t->ng) +
+                 (1 + (uint64_t)nextra) * t->mt * t->ng * 4;
+    if (odt != ISA_DT_FP32)
+        b += gen_dt_bytes(odt, t->mt * t->ng);
+    return 2 * align_up(b, 4 * TILE_VMEM_ALIGN);
+}
+
+/* HBM bytes a plan moves: A is read once per column group unless it stays resident (the
+ * m-outer order), B once per row block unless it stays resident (the n-outer order), and
+ * C is written once. */
+uint64_t lower_gemm_traffic(const ir_gemm_tile *t, uint64_t m, uint64_t n, uint64_t k, isa_dtype dt,
+                            isa_dtype odt)
+{
+    uint64_t nmb = cdiv(m, t->mt), nng = cdiv(n, t->ng);
+    uint64_t A = gen_dt_bytes(dt, m * k), Bb = gen_dt_bytes(dt, k * n);
+    return (t->a_resident ? A : nng * A) + (t->w_resident ? Bb : nmb * Bb) +
+           gen_dt_bytes(odt, m * n);
+}
+
+static uint64_t gcd(uint64_t a, uint64_t b)
+{
+    while (b) {
+        uint64_t r = a % b;
+        a = b;
+        b = r;
+    }
+    return a;
+}
+
+/* Estimated time of a plan (seconds): the larger of the MXU time and the HBM time of its
+ * traffic, plus what cannot overlap: the first step's loads and the last block's
+ * write-back. The HBM time includes dma.latency_ns per step (loads are issued one step
+ * ahead, so a step shorter than its loads' latency stalls). The MXU time is the peak time stretched
+ * when the work units of a step do not divide evenly over the MXUs, and when a matmul streams fewer
+ * rows than a weight load takes (R / mxu.weight_load_rows cycles; docs/models-compute.md), which it
+ * cannot hide. */
+static double plan_time(const cfg *c, const ir_gemm_tile *t, uint64_t m, uint64_t n, uint64_t k,
+                        isa_dtype dt, isa_dtype odt)
+{
+    const uint64_t P = cfg_mxu_total(c);
+    double bw = cfg_hbm_peak_bps(c), units = (double)(t->nsub * t->msub);
+    double slots = units < (double)P ? (double)P : (double)(cdiv(t->nsub * t->msub, P) * P);
+    double comp = 2.0 * (double)m * (double)n * (double)k / cfg_peak_flops(c, dt) * slots / units;
+    double rows = (double)cdiv(t->mt, t->msub);
+    double load = (double)cdiv(c->mxu_rows, c->mxu_weight_load_rows);
+    if (rows < load) {
+        comp *= load / rows;
+        rows = load;
+    }
+    /* Per matmul about (R + C) / 16 cycles of the fill/drain skew stay exposed in the MXU
+     * model (measured on v7 8192^3: 98.9% of peak MACs at 2048 rows per matmul, 97.2% at
+     * 1024, 94.6% at 768), so longer streams are worth a little traffic. */
+    comp *= (rows + (double)(c->mxu_rows + c->mxu_cols) / 16) / rows;
+    /* Each step's loads are issued one step ahead and each pays dma.latency_ns first. */
+    double steps = (double)(cdiv(m, t->mt) * cdiv(n, t->ng) * cdiv(k, t->kc));
+    double mem =
+        (double)lower_gemm_traffic(t, m, n, k, dt, odt) / bw + steps * c->dma_latency_ns * 1e-9;
+    double tail = (double)(gen_dt_bytes(dt, t->mt * t->kc + t->kc * t->ng) +
+                           gen_dt_bytes(odt, t->mt * t->ng)) /
+                  bw;
+    return (comp > mem ? comp : mem) + tail;
+}
+
+/* The GEMM tiling search. Candidates: row blocks mt (all of M, or 8192 ... 1 rows), column
+ * groups of ns tiles (all columns, multiples of the MXU count P, or P/2, P/4, ...), K steps
+ * of 1, 2, 4, 8 or 16 tiles, and three schedules: stream both operands, keep the A panel resident
+ * (m-outer), keep the B panel resident (n-outer). A work unit is a (row sub-block, column
+ * tile) pair; msub row sub-blocks make the units of a step a multiple of P when rows allow
+ * (each matmul keeps at least R rows, so a weight load hides behind the stream). Among the
+ * plans whose double-buffered working set fits VMEM, the one with the lowest estimated
+ * time (plan_time) wins; ties go to less HBM traffic, then fewer steps. */
+int lower_gemm_tile(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_t k, isa_dtype dt,
+                    isa_dtype out_dt, ir_gemm_tile *p, err *e)
+{
+    return lower_gemm_tile_epi(c, vmem, m, n, k, dt, out_dt, 0, p, e);
+}
+
+int lower_gemm_tile_epi(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_t k,
+                        isa_dtype dt, isa_dtype out_dt, unsigned nextra, ir_gemm_tile *p, err *e)
+{
+    const uint64_t R = c->mxu_rows, C = c->mxu_cols, P = cfg_mxu_total(c);
+    const uint64_t NT = cdiv(n, C), KT = cdiv(k, R);
+    static const uint64_t mts[] = {0,   8192, 6144, 4096, 3072, 2048, 1536, 1024, 768,
+                                   512, 384,  256,  128,  64,   32,   16,   8,    1};
+    int found = 0;
+    double best_t = 0;
+    uint64_t best_traffic = 0, best_steps = 0, best_rows = 0;
+    uint64_t nss[80], nns = 0;
+    nss[nns++] = NT;
+    for (uint64_t j = NT / P; j >= 1 && nns < 64; j--)
+        if (j * P != NT)
+            nss[nns++] = j * P;
+    for (uint64_t q = P / 2; q >= 1 && nns < 80; q /= 2)
+        if (q < NT)
+            nss[nns++] = q;
+    for (unsigned i = 0; i < sizeof mts / sizeof mts[0]; i++) {
+        uint64_t mt = mts[i] ? umin(mts[i], m) : m;
+        if (i > 0 && mts[i] >= m)
+            continue; /* same as "all of M" */
+        for (unsigned si = 0; si < nns; si++) {
+            uint64_t ns = nss[si];
+            if (ns > NT)
+                continue;
+            uint64_t mmax = mt / R ? mt / R : 1;
+            uint64_t ms = ns < P ? P / ns : P / gcd(ns, P);
+            if (ms > mmax)
+                ms = ns < P ? mmax : 1;
+            for (uint64_t kts = umin(KT, 16); kts >= 1; kts /= 2) {
+                for (int sched = 0; sched < 3; sched++) {
+                    ir_gemm_tile t = {.mt = mt,
+                                      .kc = umin(k, kts * R),
+                                      .ng = umin(n, ns * C),
+                                      .nsub = ns,
+                                      .msub = ms,
+                                      .a_resident = sched == 1,
+                                      .w_resident = sched == 2,
+                                      .m_outer = sched == 1};
+                    uint64_t nmb = cdiv(m, mt), nng = cdiv(n, t.ng);
+                    if ((sched == 1 && (nng == 1 || t.kc == k)) ||
+                        (sched == 2 && (nmb == 1 || t.kc == k)))
+                        continue; /* resident or not, the same traffic */
+                    t.vmem_bytes = plan_vmem(&t, k, dt, out_dt, nextra);
+                    if (t.vmem_bytes > vmem)
+                        continue;
+                    double tt = plan_time(c, &t, m, n, k, dt, out_dt);
+                    uint64_t tr = lower_gemm_traffic(&t, m, n, k, dt, out_dt);
+                    uint64_t steps = nmb * nng * cdiv(k, t.kc);
+                    /* Within 1% of the best time, less traffic wins (the estimate ignores
+                     * DMA contention, which more traffic only adds to), then longer MXU
+                     * streams, then fewer steps. */
+                    uint64_t rows = cdiv(t.mt, t.msub);
+                    int near = found && tt <= best_t * 1.01 && best_t <= tt * 1.01;
+                    int tie_rows = rows > best_rows || (rows == best_rows && steps < best_steps);
+                    int better = !found || (!near && tt < best_t) ||
+                                 (near && (tr < best_traffic || (tr == best_traffic && tie_rows)));
+                    if (better) {
+                        *p = t;
+                        best_t = tt;
+                        best_traffic = tr;
+                        best_steps = steps;
+                        best_rows = rows;
+                        found = 1;
+                    }
+                }
+            }
+        }
+    }
+    if (found) {
+        /* Memory-bound (HBM time above the MXU time at peak) with more matmul instructions
+         * per MXU per step than its queue holds (core.queue_depth): the dispatcher would
+         * block on a full MXU queue before reaching the next step's loads, so the emitter
+         * issues each step's loads before its matmuls. Otherwise the matmuls go first, so the
+         * MXU queues never drain between steps. */
+        double comp = 2.0 * (double)m * (double)n * (double)k / cfg_peak_flops(c, dt);
+        double mem = (double)lower_gemm_traffic(p, m, n, k, dt, out_dt) / cfg_hbm_peak_bps(c);
+        uint64_t per_mxu = 2 * cdiv(p->nsub * p->msub, P) * cdiv(p->kc, R);
+        p->loads_first = mem > comp && per_mxu > c->core_queue_depth;
+        return 0;
+    }
+    return err_set(e,
+                   "gen: gemm %llux%llux%llu: even an 1-row block with one %llux%llu tile does "
+                   "not fit in %llu bytes of VMEM",
+                   (unsigned long long)m, (unsigned long long)n, (unsigned long long)k,
+                   (unsigned long long)R, (unsigned long long)C, (unsigned long long)vmem);
+}
+
+int gen_gemm_plan_for(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_t k, isa_dtype dt,
+                      isa_dtype out_dt, gen_gemm_plan *p, err *e)
+{
+    return lower_gemm_tile(c, vmem, m, n, k, dt, out_dt, p, e);
+}
+
+/* conv2d -> an implicit GEMM, as a TPU compiler convolves: out[N*P*Q, K] = patches[N*P*Q,
+ * R*S*C] x filter[R*S*C, K] where the patch matrix is never built: each step's A chunk is
+ * read straight from the NHWC input, one run per output pixel (consecutive pixels
+ * stride x C elements apart). The matmul keeps the convolution's shapes in its attributes. */
+static void expand_conv(ir *p, int i)
+{
+    ir_op *o = ir_op_at(p, i);
+    uint64_t P = (o->ch + 2 * o->pad - o->kh) / o->stride + 1;
+    uint64_t Q = (o->cw + 2 * o->pad - o->kw) / o->stride + 1;
+    o->code = IR_MATMUL;
+    o->m = o->cn * P * Q;
+    o->k = o->cc * o->kh * o->kw;
+    o->n = o->ck;
+    o->batch = 1;
+    o->tile.a_implicit = 1;
+}
+
+int lower_tile(ir *p, err *e)
+{
+    const cfg *c = ir_cfg(p);
+    uint64_t vmem = (uint64_t)cfg_vmem_total_bytes(c);
+    if (ir_verify(p, e))
+        return -1;
+    for (int i = 0; i < ir_nops(p); i++)
+        if (ir_op_get(p, i)->code == IR_CONV2D)
+            expand_conv(p, i);
+    for (int i = 0; i < ir_nops(p); i++) {
+        ir_op *o = ir_op_at(p, i);
+        if (o->code != IR_MATMUL)
+            continue;
+        isa_dtype odt = ir_tensor_get(p, o->out[0])->dt;
+        int implicit = o->tile.a_implicit;
+        if (lower_gemm_tile_epi(c, vmem, o->m, o->n, o->k, o->dt, odt,
+                                ir_epilogue_reads_buffer(o) ? 1 : 0, &o->tile, e))
+            return -1;
+        if (implicit) {
+            uint64_t run = gen_dt_bytes(o->dt, o->tile.kc < o->cc ? o->tile.kc : o->cc);
+            o->tile.a_implicit = 1;
+            o->tile.a_block = run;
+            o->tile.a_stride = gen_dt_bytes(o->dt, o->stride * o->cc);
+            if (o->tile.a_stride < run)
+                o->tile.a_stride = run;
+            o->tile.a_resident = 0; /* the patch panel would be K x mt: stream it */
+            o->tile.m_outer = 0;
+        }
+        /* Parameters are laid out for their (forward) consumer, as XLA assigns parameter
+         * layouts: a weight read in its stored shape keeps each kc x ng chunk contiguous, so
+         * a memory-bound GEMM streams it in long runs. Transposed reads (backward) see the
+         * row-major approximation. */
+        const ir_tensor *w = ir_tensor_get(p, o->in[1]);
+        o->tile.b_blocked = o->batch == 1 && ir_tensor_get(p, ir_root(p, o->in[1]))->persistent &&
+                            w->rows == o->k && w->cols == o->n;
+    }
+    return 0;
+}

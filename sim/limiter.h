@@ -1,0 +1,93 @@
+/* limiter.h - bottleneck attribution: which resource limited each stretch of a run, measured
+ * from the counters the unit models keep (not from the roofline position).
+ *
+ * Rule (docs/architecture.md, "Bottleneck attribution"): the run is cut into slices at every
+ * window boundary (limiter.window_us) and every change of the region of the completing
+ * instructions. Over each slice the limiter takes the utilisation of every resource from the
+ * growth of its counters:
+ *   mxu              sum of the MXUs' streaming-port busy time / (MXUs x slice)
+ *   mxu_weight_load  sum of the MXUs' weight-load-path busy time / (MXUs x slice)
+ *   vpu              vector-unit busy time (union of its pipes) / (vector units x slice)
+ *   vmem             bytes through VMEM / (VMEM bandwidth x slice)
+ *   hbm              HBM data-bus occupancy (averaged over buses) / slice
+ *   ici              time with an ICI instruction in flight / slice
+ * each clamped to 1. The slice is charged to the most utilised resource (ties: the order
+ * above); when even that one is below LIMITER_BUSY (half used), nothing is saturated and the
+ * slice waits on latency or semaphore chains: `dependency`. A region's and the run's shares
+ * are their slices' times per resource; their limiter is the resource with the largest share.
+ * Counters are charged when the models charge them (an MXU stream and a weight load at their
+ * start, HBM bus time when reserved), so a slice shorter than one instruction can borrow from
+ * its neighbour; the window keeps slices long against instructions. */
+#ifndef TPU_LIMITER_H
+#define TPU_LIMITER_H
+
+#include <stdint.h>
+
+#include "config.h"
+#include "err.h"
+#include "stats.h"
+#include "unit.h"
+
+struct vmem;
+
+typedef enum limiter_res {
+    LIMITER_MXU,
+    LIMITER_MXU_WEIGHT_LOAD,
+    LIMITER_VPU,
+    LIMITER_VMEM,
+    LIMITER_HBM,
+    LIMITER_ICI,
+    LIMITER_DEPENDENCY,
+    LIMITER_COUNT
+} limiter_res;
+
+/* Utilisation below which a slice's busiest resource does not explain it. */
+#define LIMITER_BUSY 0.5
+/* Busy share from which a compute resource is saturated: memory cannot be what limits it. */
+#define LIMITER_SATURATED 0.95
+/* Memory level from which transfers queue on it all slice long (one waiting on average). */
+#define LIMITER_QUEUED 1.0
+/* Longest slice: short against a step, long against one instruction. */
+#define LIMITER_WINDOW_PS 1000000.0
+
+/* "mxu", "mxu_weight_load", "vpu", "vmem", "hbm", "ici", "dependency". */
+const char *limiter_name(limiter_res r);
+
+/* Time (ps) attributed to each resource. */
+typedef struct limiter_shares {
+    double ps[LIMITER_COUNT];
+} limiter_shares;
+
+/* The resource with the largest share (ties: enum order); dependency when all are zero. */
+limiter_res limiter_pick(const limiter_shares *s);
+/* r's share of the attributed time, in [0, 1] (0 when nothing was attributed). */
+double limiter_fraction(const limiter_shares *s, limiter_res r);
+/* The slice rule on one slice's utilisations (indexed by limiter_res, dependency unused):
+ * fills w with the fraction of the slice charged to each resource (summing to 1). */
+void limiter_slice(const double util[LIMITER_COUNT], double w[LIMITER_COUNT]);
+
+typedef struct limiter limiter;
+
+/* Resolve the counters in r (a chip's registry: units by the unit table's kinds, "hbm",
+ * "core") and vm's byte count; they, not the registry, must outlive the limiter. NULL with e
+ * (ERR_NOMEM) on failure. Free with limiter_free. */
+limiter *limiter_new(const cfg *c, const stats_reg *r, const struct vmem *vm, err *e);
+void limiter_free(limiter *l);
+/* Forward each completion to another observer (the energy meter) after attributing. */
+void limiter_chain(limiter *l,
+                   void (*next)(void *, uint64_t, unsigned, const unit *, uint64_t, uint64_t,
+                                unsigned),
+                   void *ctx);
+/* A core_observer: samples the counters at the first completion of a new region and the first
+ * completion past a window boundary. */
+void limiter_observe(void *l, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
+                     uint64_t end_ps, unsigned region);
+/* After the run: attribute the last slice, up to end_ps. 0, or -1 with e (ERR_NOMEM, also for
+ * a failure while observing). */
+int limiter_finish(limiter *l, uint64_t end_ps, err *e);
+/* The run's shares, and region i's (the core's region order; zeros for a region never
+ * sampled). Valid until limiter_free. */
+const limiter_shares *limiter_total(const limiter *l);
+const limiter_shares *limiter_region(const limiter *l, unsigned region);
+
+#endif

@@ -1,0 +1,122 @@
+/* serve_stats.c - the figures of a serving run: latency percentiles (TTFT, TPOT, end-to-end),
+ * throughput per chip, goodput under SLOs, cost per million output tokens, and the
+ * per-request CSV. Definitions: docs/serving.md, "Figures". */
+#include "serve.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+double serve_percentile(const double *v, size_t n, double q)
+{
+    if (!n)
+        return 0;
+    double x = (double)(n - 1) * q / 100.0;
+    size_t i = (size_t)x;
+    if (i + 1 >= n)
+        return v[n - 1];
+    return v[i] + (v[i + 1] - v[i]) * (x - (double)i);
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+void serve_dist_of(serve_dist *d, double *v, size_t n)
+{
+    memset(d, 0, sizeof *d);
+    d->n = n;
+    if (!n)
+        return;
+    qsort(v, n, sizeof *v, cmp_double);
+    double sum = 0;
+    for (size_t i = 0; i < n; i++)
+        sum += v[i];
+    d->mean = sum / (double)n;
+    d->p50 = serve_percentile(v, n, 50);
+    d->p90 = serve_percentile(v, n, 90);
+    d->p99 = serve_percentile(v, n, 99);
+    d->max = v[n - 1];
+}
+
+/* TPOT of one request: the decode time per token after the first, (e2e - ttft) / (out - 1). */
+static double tpot(const serve_rec *r)
+{
+    return r->output > 1 ? (r->done_s - r->first_token_s) / (double)(r->output - 1) : 0;
+}
+
+int serve_summarise(serve_summary *s, const serve_result *r, unsigned chips,
+                    double usd_per_chip_hour, double slo_ttft_s, double slo_tpot_s, err *e)
+{
+    memset(s, 0, sizeof *s);
+    s->chips = chips;
+    size_t n = r->n;
+    double *a = malloc((n ? n : 1) * sizeof *a), *b = malloc((n ? n : 1) * sizeof *b),
+           *c = malloc((n ? n : 1) * sizeof *c);
+    if (!a || !b || !c) {
+        free(a);
+        free(b);
+        free(c);
+        return err_setk(e, ERR_NOMEM, "serve: out of memory for the figures");
+    }
+    size_t nt = 0, good = 0;
+    for (size_t i = 0; i < n; i++) {
+        const serve_rec *q = &r->rec[i];
+        a[i] = q->first_token_s - q->arrival_s;
+        c[i] = q->done_s - q->arrival_s;
+        if (q->output > 1)
+            b[nt++] = tpot(q);
+        s->out_tokens += q->output;
+        s->in_tokens += q->prompt;
+        if ((slo_ttft_s <= 0 || a[i] <= slo_ttft_s) && (slo_tpot_s <= 0 || tpot(q) <= slo_tpot_s))
+            good++;
+    }
+    serve_dist_of(&s->ttft, a, n);
+    serve_dist_of(&s->tpot, b, nt);
+    serve_dist_of(&s->e2e, c, n);
+    free(a);
+    free(b);
+    free(c);
+    if (r->makespan_s > 0) {
+        s->tokens_per_s = s->out_tokens / r->makespan_s;
+        s->tokens_per_s_chip = s->tokens_per_s / chips;
+        s->requests_per_s = (double)n / r->makespan_s;
+        s->goodput_rps = (double)good / r->makespan_s;
+    }
+    s->goodput_frac = n ? (double)good / (double)n : 0;
+    /* chips x hours of the run, priced, per million output tokens */
+    if (usd_per_chip_hour > 0 && s->out_tokens > 0)
+        s->usd_per_mtok =
+            usd_per_chip_hour * chips * (r->makespan_s / 3600.0) / (s->out_tokens / 1e6);
+    return 0;
+}
+
+int serve_write_csv(const serve_result *r, const char *path, err *e)
+{
+    char tmp[1100];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
+        return err_set(e, "%s: path too long", path);
+    FILE *f = fopen(tmp, "w");
+    if (!f)
+        return err_set(e, "%s: cannot write: %s", tmp, strerror(errno));
+    fprintf(f, "arrival_s,prompt_tokens,output_tokens,ttft_s,tpot_s,e2e_s,preemptions\n");
+    for (size_t i = 0; i < r->n; i++) {
+        const serve_rec *q = &r->rec[i];
+        fprintf(f, "%.9g,%u,%u,%.9g,%.9g,%.9g,%u\n", q->arrival_s, q->prompt, q->output,
+                q->first_token_s - q->arrival_s, tpot(q), q->done_s - q->arrival_s, q->preemptions);
+    }
+    int bad = ferror(f);
+    if (fclose(f) || bad) {
+        remove(tmp);
+        return err_set(e, "%s: write error", tmp);
+    }
+    if (rename(tmp, path)) {
+        int er = errno;
+        remove(tmp);
+        return err_set(e, "%s: cannot rename into place: %s", path, strerror(er));
+    }
+    return 0;
+}

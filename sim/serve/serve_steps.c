@@ -1,0 +1,440 @@
+/* serve_steps.c - step times of a serving slice: decode and prefill steps generated with the
+ * gen library into scratch traces, timed by the pod estimator, cached over a grid and
+ * interpolated (bilinear in batch and context for decode, linear in tokens for prefill; linear
+ * extrapolation beyond the ends). The step model is stated in serve_steps.h. */
+#define _POSIX_C_SOURCE 200809L
+#include "serve_steps.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "gen.h"
+#include "pod.h"
+
+/* Memo of exactly simulated steps (exact mode): open addressing on a 64-bit key. */
+typedef struct memo {
+    uint64_t *key;
+    double *val;
+    size_t cap, n;
+} memo;
+
+struct serve_steps {
+    serve_hw_opts o;
+    cfg c; /* the machine with ici.dims = the slice */
+    serve_grid g;
+    pod_result *res;
+    unsigned seq; /* scratch trace counter */
+    char tmpdir[512];
+    memo dmemo, pmemo;
+};
+
+static double wall_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Generate o into a scratch trace and time it on the slice. Returns seconds, or < 0. */
+static double sim_opts(serve_steps *st, gen_opts *o, err *e)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/tpusim-serve-%ld-%u.tpt", st->tmpdir, (long)getpid(),
+             st->seq++);
+    o->output = path;
+    if (st->o.chips > 1) {
+        unsigned d[3];
+        int naxes = cfg_parse_dims(st->c.ici_dims, d);
+        o->chips = st->o.chips;
+        o->tp = st->o.chips;
+        o->tp_axes = (1u << (naxes > 0 ? naxes : 1)) - 1;
+    }
+    double t0 = wall_now(), t = -1;
+    if (gen_run(o, &st->c, "tpusim serve step", e))
+        goto out;
+    if (pod_estimate(&st->c, path, st->g.topo, ICI_MODE_SYMMETRIC, st->res, e))
+        goto out;
+    t = (double)st->res->step_ps * 1e-12;
+out:
+    remove(path);
+    st->g.sims++;
+    st->g.sim_wall_s += wall_now() - t0;
+    return t;
+}
+
+static void model_opts(const serve_steps *st, gen_opts *o, gen_kind kind)
+{
+    const serve_model *m = st->o.m;
+    gen_opts_init(o, kind);
+    o->dtype = st->o.w_dt;
+    o->d_model = m->d_model;
+    o->heads = m->heads;
+    o->d_ff = m->d_ff;
+    o->vocab = m->vocab;
+}
+
+/* Decode step of L layers from runs of nl layers. *head gets the non-layer part. */
+static double decode_layers(serve_steps *st, uint32_t b, uint32_t ctx, uint64_t nl, err *e)
+{
+    gen_opts o;
+    model_opts(st, &o, GEN_LLM_STEP);
+    o.decode = 1;
+    o.batch = b;
+    o.seq = ctx ? ctx : 1;
+    o.layers = o.sizes[0] = nl; /* llm-step takes --layers as its one size */
+    o.nsizes = 1;
+    return sim_opts(st, &o, e);
+}
+
+static double sim_decode(serve_steps *st, uint32_t b, uint32_t ctx, double *head, err *e)
+{
+    uint64_t L = st->o.m->layers;
+    if (st->o.full_layers || L < 3) {
+        double t = decode_layers(st, b, ctx, L, e);
+        if (head && t >= 0) {
+            double t1 = decode_layers(st, b, ctx, 1, e);
+            *head = t1 < 0 ? -1 : t1 - (t - t1) / (double)(L > 1 ? L - 1 : 1);
+        }
+        return t;
+    }
+    double t1 = decode_layers(st, b, ctx, 1, e);
+    if (t1 < 0)
+        return -1;
+    double t2 = decode_layers(st, b, ctx, 2, e);
+    if (t2 < 0)
+        return -1;
+    if (head)
+        *head = t1 - (t2 - t1);
+    return t1 + (double)(L - 1) * (t2 - t1);
+}
+
+/* L forward blocks of p tokens (one sequence, causal). */
+static double sim_prefill_layers(serve_steps *st, uint32_t p, err *e)
+{
+    gen_opts o;
+    model_opts(st, &o, GEN_TRANSFORMER);
+    o.batch = 1;
+    o.seq = p;
+    o.causal = 1;
+    double t = sim_opts(st, &o, e);
+    return t < 0 ? -1 : t * (double)st->o.m->layers;
+}
+
+double serve_steps_sim_decode(serve_steps *st, uint32_t b, uint32_t ctx, err *e)
+{
+    return sim_decode(st, b, ctx, NULL, e);
+}
+
+double serve_steps_sim_prefill(serve_steps *st, uint32_t p, err *e)
+{
+    double t = sim_prefill_layers(st, p, e);
+    return t < 0 ? -1 : t + st->g.head_s;
+}
+
+/* ---- grid -------------------------------------------------------------------------------- */
+
+/* Axis from lo up to the first value >= hi (hi itself ends it): doubling, or with `half` also
+ * the points 1.5x between (lo, 1.5 lo, 2 lo, 3 lo, ...), where the time bends more. */
+static unsigned axis(uint32_t *v, uint32_t lo, uint32_t hi, int half)
+{
+    unsigned n = 0;
+    if (hi < lo)
+        hi = lo;
+    for (uint64_t x = lo; n < SERVE_GRID_MAX; x *= 2) {
+        v[n++] = (uint32_t)(x < hi ? x : hi);
+        if (x >= hi)
+            break;
+        uint64_t m = x + x / 2;
+        if (half && m > x && m < hi && m < 2 * x && n < SERVE_GRID_MAX)
+            v[n++] = (uint32_t)m;
+    }
+    return n;
+}
+
+/* Fill grid point (i, j) from its row: linear along the context axis. */
+static void fill_ctx(serve_grid *g, unsigned i, unsigned j)
+{
+    if (j >= 2) {
+        double s = (g->dec[i][j - 1] - g->dec[i][j - 2]) / (double)(g->ctx[j - 1] - g->ctx[j - 2]);
+        g->dec[i][j] = g->dec[i][j - 1] + s * (double)(g->ctx[j] - g->ctx[j - 1]);
+    } else if (j == 1) {
+        g->dec[i][j] = g->dec[i][0] * (double)g->ctx[1] / (double)g->ctx[0];
+    }
+}
+
+static int build_grid(serve_steps *st, err *e)
+{
+    serve_grid *g = &st->g;
+    const serve_hw_opts *o = &st->o;
+    g->nb = axis(g->b, 1, o->max_batch, 1);
+    g->nc = axis(g->ctx, 128, o->max_ctx, 1);
+    g->np = axis(g->p, 16, o->max_prefill, 0);
+    /* head: the non-layer part at batch 1 (from the first decode point) */
+    for (unsigned i = 0; i < g->nb; i++)
+        for (unsigned j = 0; j < g->nc; j++) {
+            /* Reachable: the cell below-left of the point holds at most the cache's tokens. */
+            uint64_t lb = i ? g->b[i - 1] : g->b[0], lc = j ? g->ctx[j - 1] : g->ctx[0];
+            if (o->kv_tokens && j >= 2 && lb * lc > o->kv_tokens) {
+                g->dec_fill[i][j] = 1;
+                fill_ctx(g, i, j);
+                continue;
+            }
+            err tmp;
+            double h = 0;
+            double t = sim_decode(st, g->b[i], g->ctx[j], i == 0 && j == 0 ? &h : NULL, &tmp);
+            if (t < 0) {
+                if (j < 2) {
+                    if (e)
+                        *e = tmp;
+                    return -1;
+                }
+                g->dec_fill[i][j] = 2;
+                fill_ctx(g, i, j);
+                continue;
+            }
+            if (i == 0 && j == 0)
+                g->head_s = h > 0 ? h : 0;
+            g->dec[i][j] = t;
+        }
+    for (unsigned k = 0; k < g->np; k++) {
+        double t = sim_prefill_layers(st, g->p[k], e);
+        if (t < 0)
+            return -1;
+        g->pre[k] = t;
+    }
+    return 0;
+}
+
+/* Segment of x on axis v[0..n-1] and its weight (outside: the end segment, extrapolating). */
+static unsigned seg(const uint32_t *v, unsigned n, double x, double *w)
+{
+    if (n < 2) {
+        *w = 0;
+        return 0;
+    }
+    unsigned i = 0;
+    while (i + 2 < n && x > v[i + 1])
+        i++;
+    *w = (x - v[i]) / (double)(v[i + 1] - v[i]);
+    return i;
+}
+
+static double grid_decode(const serve_grid *g, double b, double ctx)
+{
+    double wb, wc;
+    unsigned i = seg(g->b, g->nb, b, &wb), j = seg(g->ctx, g->nc, ctx, &wc);
+    unsigned i1 = g->nb > 1 ? i + 1 : i, j1 = g->nc > 1 ? j + 1 : j;
+    double lo = g->dec[i][j] + wc * (g->dec[i][j1] - g->dec[i][j]);
+    double hi = g->dec[i1][j] + wc * (g->dec[i1][j1] - g->dec[i1][j]);
+    double t = lo + wb * (hi - lo);
+    return t > 0 ? t : 0;
+}
+
+static double grid_prefill(const serve_grid *g, double p)
+{
+    if (p <= g->p[0] || g->np < 2)
+        return g->pre[0] * (g->np < 2 && p > g->p[0] ? p / g->p[0] : 1);
+    double w;
+    unsigned k = seg(g->p, g->np, p, &w);
+    return g->pre[k] + w * (g->pre[k + 1] - g->pre[k]);
+}
+
+/* ---- exact memo -------------------------------------------------------------------------- */
+
+static double *memo_find(memo *m, uint64_t key, int *found)
+{
+    if (m->n * 2 >= m->cap) {
+        size_t nc = m->cap ? 2 * m->cap : 256;
+        uint64_t *nk = calloc(nc, sizeof *nk);
+        double *nv = calloc(nc, sizeof *nv);
+        if (!nk || !nv) {
+            free(nk);
+            free(nv);
+            return NULL;
+        }
+        for (size_t i = 0; i < m->cap; i++)
+            if (m->key[i]) {
+                size_t h = (m->key[i] * 0x9e3779b97f4a7c15ull) % nc;
+                while (nk[h])
+                    h = (h + 1) % nc;
+                nk[h] = m->key[i];
+                nv[h] = m->val[i];
+            }
+        free(m->key);
+        free(m->val);
+        m->key = nk;
+        m->val = nv;
+        m->cap = nc;
+    }
+    key++; /* 0 marks an empty slot */
+    size_t h = (key * 0x9e3779b97f4a7c15ull) % m->cap;
+    while (m->key[h] && m->key[h] != key)
+        h = (h + 1) % m->cap;
+    *found = m->key[h] == key;
+    if (!*found) {
+        m->key[h] = key;
+        m->n++;
+    }
+    return &m->val[h];
+}
+
+static double exact_decode(serve_steps *st, uint32_t b, uint32_t ctx, err *e)
+{
+    int found;
+    double *v = memo_find(&st->dmemo, (uint64_t)b << 32 | ctx, &found);
+    if (!v)
+        return err_setk(e, ERR_NOMEM, "serve: out of memory for the step memo"), -1;
+    if (!found && (*v = sim_decode(st, b, ctx, NULL, e)) < 0)
+        return -1; /* the failed key stays, with a negative value: the run stops anyway */
+    return *v;
+}
+
+static double exact_prefill(serve_steps *st, uint32_t p, err *e)
+{
+    int found;
+    double *v = memo_find(&st->pmemo, p, &found);
+    if (!v)
+        return err_setk(e, ERR_NOMEM, "serve: out of memory for the step memo"), -1;
+    if (!found && (*v = sim_prefill_layers(st, p, e)) < 0)
+        return -1;
+    return *v;
+}
+
+/* ---- the step function ------------------------------------------------------------------- */
+
+double serve_steps_time(void *ctx, const serve_step *s, err *e)
+{
+    serve_steps *st = ctx;
+    const serve_grid *g = &st->g;
+    double dec = 0, pre = 0;
+    if (s->decode)
+        dec = st->o.exact ? exact_decode(st, s->decode, (uint32_t)lround(s->ctx), e)
+                          : grid_decode(g, s->decode, s->ctx);
+    if (s->prefill)
+        pre = st->o.exact ? exact_prefill(st, s->prefill, e) : grid_prefill(g, s->prefill);
+    if (dec < 0 || pre < 0)
+        return -1;
+    if (!s->decode)
+        return pre + g->head_s;
+    if (!s->prefill)
+        return dec;
+    /* fused step: the layer weights are read once */
+    double ov = g->weight_read_s;
+    if (ov > pre)
+        ov = pre;
+    if (ov > dec - g->head_s)
+        ov = dec - g->head_s;
+    return dec + pre - (ov > 0 ? ov : 0);
+}
+
+/* ---- lifecycle and checks ---------------------------------------------------------------- */
+
+serve_steps *serve_steps_new(const serve_hw_opts *o, err *e)
+{
+    serve_steps *st = calloc(1, sizeof *st);
+    if (!st || !(st->res = malloc(sizeof *st->res))) {
+        free(st);
+        err_setk(e, ERR_NOMEM, "serve: out of memory");
+        return NULL;
+    }
+    st->o = *o;
+    st->c = *o->c;
+    /* Scratch traces: memory-backed /dev/shm when there is one (the trace writer syncs each
+     * file, which costs more than the simulation on a disk). */
+    const char *td = o->tmpdir ? o->tmpdir : getenv("TMPDIR");
+    if (!td || !*td)
+        td = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+    snprintf(st->tmpdir, sizeof st->tmpdir, "%s", td);
+    if (pod_topology(&st->c, o->chips, st->g.topo, sizeof st->g.topo, e))
+        goto fail;
+    snprintf(st->c.ici_dims, sizeof st->c.ici_dims, "%s", st->g.topo);
+    {
+        const serve_model *m = o->m;
+        double layer_w =
+            (double)m->layers * (2.0 * (double)m->d_model * (double)(m->heads * m->head_dim) +
+                                 2.0 * (double)m->d_model * (double)(m->kv_heads * m->head_dim) +
+                                 3.0 * (double)m->d_model * (double)m->d_ff);
+        st->g.weight_read_s =
+            layer_w * isa_dtype_bits(o->w_dt) / 8.0 / o->chips / cfg_hbm_peak_bps(&st->c);
+    }
+    if (o->exact) {
+        /* the head still comes from one batch-1 decode point */
+        double h = 0;
+        if (sim_decode(st, 1, 128, &h, e) < 0)
+            goto fail;
+        st->g.head_s = h > 0 ? h : 0;
+    } else if (build_grid(st, e)) {
+        goto fail;
+    }
+    return st;
+fail:
+    serve_steps_free(st);
+    return NULL;
+}
+
+void serve_steps_free(serve_steps *st)
+{
+    if (!st)
+        return;
+    free(st->dmemo.key);
+    free(st->dmemo.val);
+    free(st->pmemo.key);
+    free(st->pmemo.val);
+    free(st->res);
+    free(st);
+}
+
+const serve_grid *serve_steps_grid(const serve_steps *st)
+{
+    return &st->g;
+}
+
+static int on_grid(const uint32_t *v, unsigned n, uint32_t x)
+{
+    for (unsigned i = 0; i < n; i++)
+        if (v[i] == x)
+            return 1;
+    return 0;
+}
+
+int serve_steps_check(serve_steps *st, unsigned n, uint64_t seed, serve_check *out, err *e)
+{
+    const serve_grid *g = &st->g;
+    if (st->o.exact)
+        return err_set(e, "serve: --check-grid needs the grid (not --exact)");
+    uint64_t x = seed * 2862933555777941757ull + 3037000493ull;
+#define NEXT() (x = x * 6364136223846793005ull + 1442695040888963407ull, (x >> 33))
+    for (unsigned k = 0; k < n; k++) {
+        serve_check *c = &out[k];
+        memset(c, 0, sizeof *c);
+        c->decode = g->np < 2 || k % 2 == 0;
+        if (c->decode) {
+            /* off-grid in both coordinates, within the grid and the cache's reach */
+            for (int tries = 0; tries < 1000; tries++) {
+                uint32_t bmax = g->b[g->nb - 1], cmax = g->ctx[g->nc - 1];
+                c->b = 1 + (uint32_t)(NEXT() % bmax);
+                c->ctx = g->ctx[0] + (uint32_t)(NEXT() % (cmax - g->ctx[0] + 1));
+                if ((g->nb < 2 || !on_grid(g->b, g->nb, c->b)) && !on_grid(g->ctx, g->nc, c->ctx) &&
+                    (!st->o.kv_tokens || (uint64_t)c->b * c->ctx <= st->o.kv_tokens))
+                    break;
+            }
+            c->grid_s = grid_decode(g, c->b, c->ctx);
+            c->sim_s = sim_decode(st, c->b, c->ctx, NULL, e);
+        } else {
+            do
+                c->p = g->p[0] + (uint32_t)(NEXT() % (g->p[g->np - 1] - g->p[0] + 1));
+            while (on_grid(g->p, g->np, c->p));
+            c->grid_s = grid_prefill(g, c->p) + g->head_s;
+            c->sim_s = serve_steps_sim_prefill(st, c->p, e);
+        }
+        if (c->sim_s < 0)
+            return -1;
+        c->rel_err = (c->grid_s - c->sim_s) / c->sim_s;
+    }
+#undef NEXT
+    return 0;
+}

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# e2e_serve.sh - `tpusim serve` end to end on a small grid (Llama-3-8B on one v6e chip, batch
+# at most 4): the closed forms on the simulated steps (one request alone: TTFT = its prefill
+# step, end-to-end = TTFT + (output - 1) decode steps, read back from the JSON grid), a rate
+# sweep, the per-request CSV, determinism under a seed, and one-line errors naming the line of
+# a bad workload file.
+# Usage: tests/e2e_serve.sh SOURCE_DIR TPUSIM_BIN WORKDIR
+. "$(dirname "$0")/lib/e2e.sh" "$@"
+
+small=(-c v6e --model llama3-8b --max-batch 4 -q)
+
+# One request alone, from a trace: 64 prompt tokens (a grid point), 9 output tokens.
+printf 'arrival_s,prompt_tokens,output_tokens\n0.5,64,9\n' >one.csv
+if "$bin" serve "${small[@]}" --workload one.csv --json one.json --csv one_req.csv; then
+    python3 - one.json <<'PY' && ok || bad "one request: closed forms"
+import json, sys
+j = json.load(open(sys.argv[1]))
+g, r = j["steps"], j["runs"][0]
+pre = g["prefill_layers_s"][g["prefill_tokens"].index(64)] + g["head_s"]
+dec = g["decode_s"][0][0]  # batch 1; contexts 64..72 lie below the one context point
+ttft, e2e = r["ttft"]["p50_s"], r["e2e"]["p50_s"]
+assert abs(ttft - pre) < 1e-9 * pre, (ttft, pre)
+assert abs(e2e - (pre + 8 * dec)) < 1e-9 * e2e, (e2e, pre, dec)
+assert r["prefill_steps"] == 1 and r["decode_steps"] == 8
+PY
+    [ "$(wc -l <one_req.csv)" = 2 ] && ok || bad "one request: CSV rows"
+else
+    bad "serve --workload one.csv failed"
+fi
+
+# A sweep of two rates; requests per run and their CSV.
+if "$bin" serve "${small[@]}" --rates 0.5,50 --requests 30 --prompt 64 --output uniform:4:16 \
+    --seed 3 --json sweep.json --csv sweep.csv --slo-ttft 1s --slo-tpot 100ms; then
+    python3 - sweep.json <<'PY' && ok || bad "sweep: two runs, higher rate has higher latency"
+import json, sys
+j = json.load(open(sys.argv[1]))
+a, b = j["runs"]
+assert a["rate_rps"] == 0.5 and b["rate_rps"] == 50 and a["requests"] == 30
+assert b["ttft"]["p90_s"] >= a["ttft"]["p90_s"]
+assert b["mean_batch"] > a["mean_batch"]
+assert 0 < b["max_kv_occupancy"] <= 1 and len(b["series"]) > 0
+PY
+    [ "$(wc -l <sweep.csv)" = 31 ] && ok || bad "sweep: CSV rows"
+    "$bin" serve "${small[@]}" --rates 0.5,50 --requests 30 --prompt 64 --output uniform:4:16 \
+        --seed 3 --csv sweep2.csv
+    cmp -s sweep.csv sweep2.csv && ok || bad "same seed, different per-request results"
+else
+    bad "serve --rates failed"
+fi
+
+# Bad workload files: one line on stderr naming the file and line, exit status 1.
+check_err() { # check_err NAME CONTENT EXPECTED
+    printf "$2" >"$1"
+    "$bin" serve "${small[@]}" --workload "$1" >out.txt 2>err.txt
+    rc=$?
+    if [ $rc = 1 ] && [ "$(wc -l <err.txt)" = 1 ] && grep -q -- "$3" err.txt; then ok; else
+        bad "$1: status $rc, stderr: $(cat err.txt)"
+    fi
+}
+check_err nocol.csv 'arrival_s,prompt_tokens\n0,5\n' "nocol.csv:1: header has no column 'output_tokens'"
+check_err neg.csv 'arrival_s,prompt_tokens,output_tokens\n0,5,5\n1,5,-2\n' "neg.csv:3: column output_tokens: negative value -2"
+check_err unsorted.csv 'arrival_s,prompt_tokens,output_tokens\n3,5,5\n1,5,5\n' "unsorted.csv:3: arrival_s 1 is before"
+"$bin" serve "${small[@]}" --rate 1 --prompt uniform:5 2>err.txt
+[ $? = 1 ] && grep -q -- "--prompt uniform:5" err.txt && ok || bad "bad --prompt: $(cat err.txt)"
+"$bin" serve -c v5e --model llama3-70b --rate 1 2>err.txt
+[ $? = 1 ] && grep -q "does not fit" err.txt && ok || bad "70B on one v5e chip: $(cat err.txt)"
+
+echo "e2e_serve: $pass passed, $fail failed"
+[ $fail = 0 ]

@@ -1,0 +1,578 @@
+/* test_hlo.c - the HLO importer: the parser reads both generations of XLA's text (the public
+ * reference dumps and the hand-written modules under tests/hlo/) into typed attributes, gives
+ * "file:line:col: expected X, found Y" for every truncation of a module, and the semantic
+ * pass reproduces the closed-form FLOPs and collective bytes of each test module. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <ctype.h>
+
+#include <cmocka.h>
+
+#include "hlo.h"
+#include "lower.h"
+
+#define MOD(name) TPUSIM_SOURCE_DIR "/tests/hlo/" name
+
+static hlo_module *parse_str(const char *s)
+{
+    err e;
+    hlo_module *m = hlo_parse(s, strlen(s), "t.hlo", &e);
+    if (!m)
+        fprintf(stderr, "%s\n", e.msg);
+    return m;
+}
+
+static void expect_error(const char *s, const char *want)
+{
+    err e;
+    hlo_module *m = hlo_parse(s, strlen(s), "t.hlo", &e);
+    assert_null(m);
+    if (!strstr(e.msg, want))
+        fprintf(stderr, "message '%s' lacks '%s'\n", e.msg, want);
+    assert_non_null(strstr(e.msg, want));
+}
+
+/* The module of the last analyze(): a plan's strings point into it (hlo.h), so it lives until
+ * the next call or the end of the test program. */
+static hlo_module *analyzed;
+
+static void analyze(const char *path, unsigned x, unsigned y, hlo_plan *p)
+{
+    err e;
+    hlo_module_free(analyzed);
+    hlo_module *m = analyzed = hlo_parse_file(path, &e);
+    if (!m)
+        fprintf(stderr, "%s\n", e.msg);
+    assert_non_null(m);
+    hlo_sem_opts o = {.dims = {x, y, 1}};
+    int r = hlo_analyze(m, &o, p, &e);
+    if (r)
+        fprintf(stderr, "%s\n", e.msg);
+    assert_int_equal(r, 0);
+}
+
+/* ---- parser ---------------------------------------------------------------------------- */
+
+static void test_hlo_reads_public_reference_dumps(void **state)
+{
+    (void)state;
+    static const char *f[] = {"mnist_after_optimizations_16_cpus.txt",
+                              "model_par_1d_batch.after_optimizations_8_gpus.txt"};
+    for (unsigned i = 0; i < 2; i++) {
+        char path[512];
+        /* the public reference dumps sit beside the repository (../shared/reference), or
+         * where TPUSIM_HLO_SAMPLES says; they are not the project's, so absent means skipped */
+        const char *dir = getenv("TPUSIM_HLO_SAMPLES");
+        if (dir)
+            snprintf(path, sizeof path, "%s/%s", dir, f[i]);
+        else
+            snprintf(path, sizeof path, "%s/../shared/reference/hlo-samples/%s", TPUSIM_SOURCE_DIR,
+                     f[i]);
+        FILE *t = fopen(path, "r");
+        if (!t) {
+            fprintf(stderr, "note: %s absent, skipped\n", path);
+            continue;
+        }
+        fclose(t);
+        err e;
+        hlo_module *m = hlo_parse_file(path, &e);
+        if (!m)
+            fprintf(stderr, "%s\n", e.msg);
+        assert_non_null(m);
+        assert_true(m->ncomps > 10);
+        hlo_plan p;
+        hlo_sem_opts o = {.dims = {8, 1, 1}};
+        assert_int_equal(hlo_analyze(m, &o, &p, &e), 0);
+        assert_true(p.mxu_flops > 0);
+        hlo_plan_fini(&p);
+        hlo_module_free(m);
+    }
+}
+
+static void test_hlo_typed_attributes(void **state)
+{
+    (void)state;
+    const char *s =
+        "HloModule m, is_scheduled=true, num_partitions=8\n"
+        "ENTRY main {\n"
+        "  a = f32[2,3,8,8]{3,2,1,0:T(8,128)S(1)} parameter(0)\n"
+        "  w = f32[3,3,8,16]{3,2,1,0} parameter(1)\n"
+        "  c = f32[2,3,8,16] convolution(a, w), window={size=3x3 stride=1x2 pad=1_1x0_-1 "
+        "rhs_dilate=1x2}, dim_labels=b01f_01io->b01f, feature_group_count=1\n"
+        "  s = f32[2,2,8,8] slice(a), slice={[0:2], [1:3:1], [0:8], [0:8:2]}\n"
+        "  g = f32[2,3,8,8] all-gather(a), replica_groups=[2,4]<=[4,2]T(1,0), channel_id=7, "
+        "dimensions={0}, metadata={op_type=\"x\" op_name=\"a/b\\\"c\\nd\" source_line=12}\n"
+        "  r = f32[2,3,8,8] all-reduce(a), replica_groups={{0,1},{2,3},{4,5},{6,7}}, "
+        "to_apply=main, backend_config=\"{\\\"known_trip_count\\\":{\\\"n\\\":\\\"7\\\"}}\"\n"
+        "  p = s8[<=4,?]{1,0} parameter(2), sharding={devices=[2,1]0,1}, "
+        "frontend_attributes={_xla=\"y\"}\n"
+        "  ROOT t = (f32[2,3,8,16], (s4[], u8[1], f8e4m3fn[2], f8e5m2[3], pred[])) tuple(c, s)\n"
+        "}\n";
+    hlo_module *m = parse_str(s);
+    assert_non_null(m);
+    assert_int_equal(m->num_partitions, 8);
+    hlo_comp *c = m->entry;
+    const hlo_instr *a = hlo_find_instr(c, "a");
+    assert_int_equal(a->shape.memory_space, 1);
+    assert_string_equal(a->shape.tiling, "T(8,128)S(1)");
+    assert_int_equal(a->shape.minor_to_major[0], 3);
+    const hlo_instr *cv = hlo_find_instr(c, "c");
+    assert_int_equal(cv->window.n, 2);
+    assert_int_equal(cv->window.d[1].stride, 2);
+    assert_int_equal(cv->window.d[1].pad_hi, -1);
+    assert_int_equal(cv->window.d[1].rhs_dilate, 2);
+    assert_int_equal(cv->dim_labels.lhs_feature, 3);
+    assert_int_equal(cv->dim_labels.rhs_out, 3);
+    assert_int_equal(cv->dim_labels.rhs_spatial[1], 1);
+    const hlo_instr *sl = hlo_find_instr(c, "s");
+    assert_int_equal(sl->nslice, 4);
+    assert_int_equal(sl->slice[3].stride, 2);
+    assert_int_equal(sl->slice[1].start, 1);
+    const hlo_instr *g = hlo_find_instr(c, "g");
+    /* iota(8) as [4,2], transposed: 0 2 4 6 1 3 5 7, in groups of 4 */
+    assert_int_equal(g->replica_groups.ngroups, 2);
+    assert_int_equal(g->replica_groups.size, 4);
+    static const int64_t want[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(g->replica_groups.ids[i], want[i]);
+    assert_int_equal(g->channel_id, 7);
+    assert_string_equal(g->meta.op_name, "a/b\"c\nd");
+    assert_int_equal(g->meta.source_line, 12);
+    const hlo_instr *r = hlo_find_instr(c, "r");
+    assert_int_equal(r->replica_groups.ngroups, 4);
+    assert_int_equal(r->known_trip_count, 7);
+    assert_ptr_equal(r->to_apply, c);
+    const hlo_instr *p = hlo_find_instr(c, "p");
+    assert_int_equal(p->shape.et, HLO_ET_S8);
+    assert_int_equal(p->shape.dynamic, 3);
+    assert_string_equal(p->sharding, "{devices=[2,1]0,1}");
+    assert_string_equal(p->frontend_attributes, "{_xla=\"y\"}");
+    const hlo_instr *t = c->root;
+    assert_int_equal(t->shape.et, HLO_ET_TUPLE);
+    assert_int_equal(t->shape.tuple[1].tuple[2].et, HLO_ET_F8E4M3FN);
+    assert_int_equal(t->shape.tuple[1].tuple[3].et, HLO_ET_F8E5M2);
+    hlo_module_free(m);
+}
+
+static void test_hlo_errors_name_line_and_column(void **state)
+{
+    (void)state;
+    expect_error("HloModule m\nENTRY e {\n  a = f32[2] parameter(0)\n  b = f32[2 add(a, a)\n}\n",
+                 "t.hlo:4:13: expected ',' or ']' in the dimensions, found 'add'");
+    expect_error("HloModule m\nENTRY e {\n  a = f33[2] parameter(0)\n}\n",
+                 "t.hlo:3:7: expected a shape");
+    expect_error("HloModule m\nENTRY e {\n  a = f32[2] add(a, zz)\n}\n",
+                 "operand 'zz' of 'a' is not defined");
+    expect_error(
+        "HloModule m\nENTRY e {\n  a = f32[2] all-reduce(a), replica_groups=[2,3]<=[8]\n}\n",
+        "t.hlo:3:44: iota replica groups [2,3] do not cover 8 devices");
+    expect_error("HloModule m\nENTRY e {\n  a = f32[2] parameter(0), metadata={op_name=\"x}\n}\n",
+                 "t.hlo:3:46: unterminated string");
+    expect_error("HloModule m\nENTRY e {\n  a = f32[2] call(), to_apply=nowhere\n}\n",
+                 "t.hlo:3:31: no computation named 'nowhere'");
+    expect_error("", "t.hlo:1:1: expected 'HloModule', found end of input");
+}
+
+/* Every prefix of a real module, and each byte replaced by a character that breaks the
+ * grammar, gives one line naming line:column (or parses), never a crash. */
+static void test_hlo_truncated_and_corrupted_modules_fail_cleanly(void **state)
+{
+    (void)state;
+    static const char *files[] = {MOD("mlp_fwd.hlo"), MOD("spmd_fsdp_tp.hlo")};
+    for (unsigned f = 0; f < 2; f++) {
+        FILE *fp = fopen(files[f], "rb");
+        assert_non_null(fp);
+        static char buf[1 << 17];
+        size_t n = fread(buf, 1, sizeof buf, fp);
+        fclose(fp);
+        unsigned fails = 0;
+        for (size_t cut = 0; cut < n; cut += (f ? 97 : 7)) {
+            err e;
+            hlo_module *m = hlo_parse(buf, cut, "t.hlo", &e);
+            if (m) {
+                hlo_module_free(m);
+                continue;
+            }
+            fails++;
+            assert_null(strchr(e.msg, '\n'));
+            assert_int_equal(strncmp(e.msg, "t.hlo:", 6), 0);
+        }
+        assert_true(fails > 0);
+        static char mod[1 << 17];
+        for (size_t i = 0; i < n; i += (f ? 53 : 3)) {
+            memcpy(mod, buf, n);
+            mod[i] = "{)=,\"["[i % 6];
+            err e;
+            hlo_module *m = hlo_parse(mod, n, "t.hlo", &e);
+            if (m)
+                hlo_module_free(m);
+            else
+                assert_int_equal(strncmp(e.msg, "t.hlo:", 6), 0);
+        }
+    }
+}
+
+/* A 2 MB module (the layer's computations repeated under new names) parses and is costed:
+ * every copy is a computation of its own (speed is measured by tools/bench.sh, not here). */
+static void test_hlo_two_megabyte_module_parses_every_copy(void **state)
+{
+    (void)state;
+    FILE *fp = fopen(MOD("transformer_layer.hlo"), "rb");
+    assert_non_null(fp);
+    static char src[1 << 17];
+    size_t n = fread(src, 1, sizeof src, fp);
+    fclose(fp);
+    src[n] = '\0';
+    /* the body without its header and entry, renamed per copy, then the original */
+    const char *body = strstr(src, "region_add"), *entry = strstr(src, "ENTRY");
+    assert_non_null(body);
+    size_t blen = (size_t)(entry - body), cap = 3u << 20, len = 0;
+    char *big = malloc(cap);
+    assert_non_null(big);
+    len += (size_t)snprintf(big, cap, "HloModule big\n");
+    unsigned copies = 0;
+    for (unsigned k = 0; len + 2 * blen < 2u << 20; k++, copies++) {
+        /* suffix every computation name of the copy: _k after "region_add" etc. */
+        for (size_t i = 0; i < blen; i++) {
+            big[len++] = body[i];
+            if (i + 2 < blen && body[i + 1] == ' ' && body[i + 2] == '(' &&
+                (isalnum((unsigned char)body[i]) || body[i] == '_'))
+                len += (size_t)snprintf(big + len, cap - len, "_%u", k);
+        }
+    }
+    len += (size_t)snprintf(big + len, cap - len, "%s", body);
+    assert_true(len > 2000000);
+    err e;
+    hlo_module *m = hlo_parse(big, len, "big.hlo", &e);
+    if (!m)
+        fprintf(stderr, "%s\n", e.msg);
+    assert_non_null(m);
+    hlo_plan p;
+    hlo_sem_opts o = {.dims = {1, 1, 1}};
+    assert_int_equal(hlo_analyze(m, &o, &p, &e), 0);
+    assert_true(copies > 100);
+    assert_true(m->ncomps > copies); /* each copy adds at least one computation */
+    hlo_plan_fini(&p);
+    hlo_module_free(m);
+    free(big);
+}
+
+/* ---- semantics: closed forms ----------------------------------------------------------- */
+
+static void test_hlo_mlp_forward_flops_match_gen_mlp(void **state)
+{
+    (void)state;
+    hlo_plan p;
+    analyze(MOD("mlp_fwd.hlo"), 1, 1, &p);
+    assert_int_equal(p.mxu_flops, 2ull * 256 * (512 * 1024 + 1024 * 1024));
+    assert_int_equal(p.ops_by_cls[HLO_CLS_MATMUL], 2);
+    /* the fused tanh and convert are the first matmul's epilogue: 2 x 256 x 1024 ops */
+    assert_int_equal(p.items[0].vtrans, 256 * 1024);
+    assert_int_equal(p.items[0].velem, 256 * 1024);
+    /* HBM of the fusion: operands + result only */
+    assert_int_equal(p.items[0].bytes_in, 2 * (256 * 512 + 512 * 1024));
+    assert_int_equal(p.items[0].bytes_out, 2 * 256 * 1024);
+    assert_non_null(strstr(p.items[0].region, "layer0"));
+    hlo_plan_fini(&p);
+}
+
+static void test_hlo_mlp_training_step_flops(void **state)
+{
+    (void)state;
+    hlo_plan p;
+    analyze(MOD("mlp_train.hlo"), 1, 1, &p);
+    uint64_t want = 2ull * 128 * (784 * 512 * 2 + 512 * 512 * 3 + 512 * 10 * 3);
+    assert_int_equal(p.mxu_flops, want);
+    assert_int_equal(p.ops_by_cls[HLO_CLS_MATMUL], 8);
+    assert_int_equal(p.coll_bytes, 0);
+    assert_true(p.trans_ops >= 2 * 128 * 10);
+    hlo_plan_fini(&p);
+}
+
+static void test_hlo_transformer_layer_fwd_bwd_flops(void **state)
+{
+    (void)state;
+    hlo_plan p;
+    analyze(MOD("transformer_layer.hlo"), 1, 1, &p);
+    uint64_t P = 2ull * 512 * (512 * 1536 + 512 * 512 + 512 * 2048 + 2048 * 512);
+    uint64_t A = 2ull * 16 * 256 * 256 * 64;
+    assert_int_equal(p.mxu_flops, 3 * P + 6 * A);
+    hlo_plan_fini(&p);
+}
+
+static void test_hlo_convnet_flops(void **state)
+{
+    (void)state;
+    hlo_plan p;
+    analyze(MOD("convnet.hlo"), 1, 1, &p);
+    uint64_t f = 2ull * 32 * 32 * 32 * 32 * 27     /* 3x3, 3 -> 32 */
+                 + 2ull * 32 * 16 * 16 * 64 * 288  /* 3x3 stride 2, 32 -> 64 */
+                 + 2ull * 32 * 16 * 16 * 64 * 9    /* depthwise 3x3 */
+                 + 2ull * 32 * 16 * 16 * 128 * 64  /* pointwise */
+                 + 3 * 2ull * 32 * 8192 * 10       /* dense fwd, dW, dx */
+                 + 2ull * 64 * 128 * 16 * 16 * 32  /* pointwise dW */
+                 + 2ull * 32 * 16 * 16 * 64 * 128; /* pointwise dx */
+    assert_int_equal(p.mxu_flops, f);
+    assert_int_equal(p.ops_by_cls[HLO_CLS_CONV], 6); /* 5 + the conv-relu fusion */
+    /* the depthwise convolution: 64 groups of one input channel each */
+    const hlo_item *dw = &p.items[2];
+    assert_int_equal(dw->batch, 64);
+    assert_int_equal(dw->k, 9);
+    assert_int_equal(dw->n, 1);
+    hlo_plan_fini(&p);
+}
+
+static void test_hlo_spmd_step_flops_collectives_and_axes(void **state)
+{
+    (void)state;
+    hlo_plan p;
+    analyze(MOD("spmd_fsdp_tp.hlo"), 4, 2, &p);
+    const uint64_t MiB2 = 2ull << 20;
+    assert_int_equal(p.mxu_flops, 4ull * 6 * 2 * 1024 * 1024 * 1024);
+    uint64_t ag = 0, ar = 0, rs = 0, nag = 0, nwait = 0;
+    for (size_t i = 0; i < p.nitems; i++) {
+        const hlo_item *it = &p.items[i];
+        if (it->cls == HLO_CLS_WAIT)
+            nwait++;
+        if (it->cls != HLO_CLS_COLL)
+            continue;
+        assert_false(it->p2p);
+        if (it->coll_op == ISA_OP_ICI_ALLGATHER) {
+            ag += it->coll_bytes;
+            nag++;
+            assert_int_equal(it->axes, 2); /* FSDP groups {0,4},{1,5}.. run along y */
+            assert_true(it->token > 0);
+        } else if (it->coll_op == ISA_OP_ICI_ALLREDUCE) {
+            ar += it->coll_bytes;
+            assert_int_equal(it->axes, it->coll_bytes == 4 ? 3 : 1); /* loss: all; TP: x */
+        } else if (it->coll_op == ISA_OP_ICI_REDUCESCATTER) {
+            rs += it->coll_bytes;
+            assert_int_equal(it->axes, 2);
+        }
+    }
+    assert_int_equal(nag, 16);
+    assert_int_equal(ag, 16 * MiB2);
+    assert_int_equal(ar, 8 * MiB2 + 4);
+    assert_int_equal(rs, 8 * MiB2);
+    /* every async start has its done: 16 all-gathers, 8 all-reduces, 4 reduce-scatters */
+    assert_int_equal(nwait, 28);
+    hlo_plan_fini(&p);
+}
+
+static void test_hlo_trip_count_from_counter_and_constant(void **state)
+{
+    (void)state;
+    err e;
+    hlo_module *m = hlo_parse_file(MOD("spmd_fsdp_tp.hlo"), &e);
+    assert_non_null(m);
+    const hlo_instr *w1 = hlo_find_instr(m->entry, "while.1");
+    const hlo_instr *w2 = hlo_find_instr(m->entry, "while.2");
+    assert_int_equal(hlo_trip_count(w1), 4); /* known_trip_count */
+    assert_int_equal(w2->known_trip_count, -1);
+    assert_int_equal(hlo_trip_count(w2), 4); /* i < 4 from i = 0 by 1 */
+    hlo_module_free(m);
+    const char *s =
+        "HloModule m\n"
+        "c { p = (s32[]) parameter(0)\n i = s32[] get-tuple-element(p), index=0\n"
+        " k = s32[] constant(10)\n ROOT lt = pred[] compare(k, i), direction=GT }\n"
+        "b { p = (s32[]) parameter(0)\n i = s32[] get-tuple-element(p), index=0\n"
+        " two = s32[] constant(2)\n a = s32[] add(i, two)\n ROOT t = (s32[]) tuple(a) }\n"
+        "ENTRY e { z = s32[] constant(3)\n t = (s32[]) tuple(z)\n"
+        " ROOT w = (s32[]) while(t), condition=c, body=b }\n";
+    m = parse_str(s);
+    assert_non_null(m);
+    assert_int_equal(hlo_trip_count(m->entry->root), 4); /* 3, 5, 7, 9 */
+    hlo_module_free(m);
+}
+
+static void test_hlo_non_axis_groups_and_custom_calls_warn_once(void **state)
+{
+    (void)state;
+    const char *s = "HloModule m\nENTRY e {\n a = f32[1024] parameter(0)\n"
+                    " b = f32[1024] all-reduce(a), replica_groups={{0,3},{1,2}}, to_apply=e\n"
+                    " c = f32[1024] custom-call(b), custom_call_target=\"my_kernel\"\n"
+                    " d = f32[1024] custom-call(c), custom_call_target=\"my_kernel\"\n"
+                    " ROOT f = f32[1024] custom-call(d), custom_call_target=\"Sharding\"\n}\n";
+    hlo_module *m = parse_str(s);
+    assert_non_null(m);
+    hlo_plan p;
+    hlo_sem_opts o = {.dims = {4, 1, 1}};
+    err e;
+    assert_int_equal(hlo_analyze(m, &o, &p, &e), 0);
+    assert_true(p.items[0].p2p);
+    int custom = 0, groups = 0;
+    for (unsigned i = 0; i < p.nwarn; i++) {
+        custom += strstr(p.warn[i], "'my_kernel' (2x)") != NULL;
+        groups += strstr(p.warn[i], "not whole torus axes") != NULL;
+    }
+    assert_int_equal(custom, 1);
+    assert_int_equal(groups, 1);
+    assert_int_equal(p.ops_by_cls[HLO_CLS_CUSTOM], 2);
+    hlo_plan_fini(&p);
+    hlo_module_free(m);
+}
+
+static void test_hlo_self_calling_computation_is_an_error(void **state)
+{
+    (void)state;
+    hlo_module *m = parse_str("HloModule m\nENTRY e {\n ROOT a = f32[] call(), to_apply=e\n}\n");
+    assert_non_null(m);
+    hlo_plan p;
+    hlo_sem_opts o = {.dims = {1, 1, 1}};
+    err e;
+    assert_int_equal(hlo_analyze(m, &o, &p, &e), -1);
+    assert_non_null(strstr(e.msg, "nested deeper"));
+    hlo_module_free(m);
+}
+
+/* ---- the IR frontend (hlo_ir.c) -------------------------------------------------------- */
+
+static cfg *load_cfg(const char *preset, const char *dims)
+{
+    cfg *c = malloc(sizeof *c);
+    err e;
+    assert_non_null(c);
+    cfg_defaults(c);
+    if (cfg_load(c, preset, NULL, &e) || (dims && cfg_set(c, "ici.dims", dims, "-p", &e)))
+        fail_msg("%s", e.msg);
+    return c;
+}
+
+/* Builds, tiles and plans the IR of the last analyze()d module on config c. */
+static ir *import_ir(const hlo_plan *pl, const cfg *c)
+{
+    err e;
+    ir *p = ir_new(c, &e);
+    assert_non_null(p);
+    int r = hlo_build_ir(p, analyzed, pl, &e);
+    if (!r)
+        r = lower_tile(p, &e) || lower_mem(p, c->hbm_bytes, &e);
+    if (r)
+        fail_msg("%s", e.msg);
+    return p;
+}
+
+static uint64_t ir_mxu_flops(const ir *p)
+{
+    uint64_t f = 0;
+    for (int i = 0; i < ir_nops(p); i++) {
+        const ir_op *o = ir_op_get(p, i);
+        if (o->code == IR_MATMUL)
+            f += 2 * o->batch * o->m * o->n * o->k;
+    }
+    return f;
+}
+
+/* The MLP: two matmuls, the fused tanh an epilogue of the first (the convert is the
+ * kernel's cast), inputs and the output persistent, the hidden activation a temporary. */
+static void test_hlo_ir_mlp_is_two_matmuls_with_a_fused_tanh(void **state)
+{
+    (void)state;
+    hlo_plan pl;
+    analyze(MOD("mlp_fwd.hlo"), 1, 1, &pl);
+    cfg *c = load_cfg("v5e", NULL);
+    ir *p = import_ir(&pl, c);
+    assert_int_equal(ir_nops(p), 2);
+    const ir_op *a = ir_op_get(p, 0), *b = ir_op_get(p, 1);
+    assert_int_equal(a->code, IR_MATMUL);
+    assert_int_equal(b->code, IR_MATMUL);
+    assert_int_equal(a->nvops, 1);
+    assert_int_equal(a->vops[0].op, ISA_OP_V_TANH);
+    assert_int_equal(b->nvops, 0);
+    assert_int_equal(ir_mxu_flops(p), pl.mxu_flops);
+    /* the hidden activation is what the first writes and the second reads */
+    assert_int_equal(ir_root(p, a->out[0]), ir_root(p, b->in[0]));
+    assert_false(ir_tensor_get(p, ir_root(p, a->out[0]))->persistent);
+    assert_true(ir_tensor_get(p, ir_root(p, a->in[0]))->persistent);
+    assert_true(ir_tensor_get(p, ir_root(p, b->out[0]))->persistent);
+    assert_non_null(strstr(a->region, "layer0"));
+    assert_non_null(strstr(b->region, "layer1"));
+    ir_free(p);
+    free(c);
+    hlo_plan_fini(&pl);
+}
+
+/* Every test module: the IR's matmul FLOPs (convolutions after lower_tile) equal the plan's
+ * closed-form FLOPs on every preset it is imported for here. */
+static void test_hlo_ir_flops_equal_the_plan(void **state)
+{
+    (void)state;
+    static const char *const mods[] = {"mlp_train.hlo", "transformer_layer.hlo", "convnet.hlo"};
+    static const char *const presets[] = {"v4", "v5e", "v7"};
+    for (unsigned i = 0; i < 3; i++)
+        for (unsigned j = 0; j < 3; j++) {
+            char path[512];
+            snprintf(path, sizeof path, "%s/tests/hlo/%s", TPUSIM_SOURCE_DIR, mods[i]);
+            hlo_plan pl;
+            analyze(path, 1, 1, &pl);
+            cfg *c = load_cfg(presets[j], NULL);
+            ir *p = import_ir(&pl, c);
+            assert_int_equal(ir_mxu_flops(p), pl.mxu_flops);
+            ir_free(p);
+            free(c);
+            hlo_plan_fini(&pl);
+        }
+}
+
+/* The SPMD step: one IR collective per HLO collective with the plan's bytes, every async
+ * start waited for by its token, and the memory plan reusing dead activations' space. */
+static void test_hlo_ir_spmd_collectives_tokens_and_memory_plan(void **state)
+{
+    (void)state;
+    hlo_plan pl;
+    analyze(MOD("spmd_fsdp_tp.hlo"), 4, 2, &pl);
+    cfg *c = load_cfg("v5p", "4x2x1");
+    ir *p = import_ir(&pl, c);
+    uint64_t bytes = 0, ncoll = 0;
+    for (int i = 0; i < ir_nops(p); i++) {
+        const ir_op *o = ir_op_get(p, i);
+        if (o->code != IR_COLLECTIVE)
+            continue;
+        ncoll++;
+        bytes += o->bytes;
+        int waited = 0;
+        for (int j = i + 1; j < ir_nops(p) && !waited; j++)
+            waited = ir_op_get(p, j)->code == IR_WAIT && ir_op_get(p, j)->token == o->token;
+        assert_true(waited);
+    }
+    assert_int_equal(ncoll, pl.ops_by_cls[HLO_CLS_COLL]);
+    assert_int_equal(bytes, pl.coll_bytes);
+    assert_int_equal(ir_mxu_flops(p), pl.mxu_flops);
+    const ir_mem_plan *mp = ir_mem_get(p);
+    assert_true(mp->peak_bytes > 0);
+    assert_true(mp->peak_bytes < mp->naive_bytes);
+    ir_free(p);
+    free(c);
+    hlo_plan_fini(&pl);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hlo_reads_public_reference_dumps),
+        cmocka_unit_test(test_hlo_typed_attributes),
+        cmocka_unit_test(test_hlo_errors_name_line_and_column),
+        cmocka_unit_test(test_hlo_truncated_and_corrupted_modules_fail_cleanly),
+        cmocka_unit_test(test_hlo_two_megabyte_module_parses_every_copy),
+        cmocka_unit_test(test_hlo_mlp_forward_flops_match_gen_mlp),
+        cmocka_unit_test(test_hlo_mlp_training_step_flops),
+        cmocka_unit_test(test_hlo_transformer_layer_fwd_bwd_flops),
+        cmocka_unit_test(test_hlo_convnet_flops),
+        cmocka_unit_test(test_hlo_spmd_step_flops_collectives_and_axes),
+        cmocka_unit_test(test_hlo_trip_count_from_counter_and_constant),
+        cmocka_unit_test(test_hlo_non_axis_groups_and_custom_calls_warn_once),
+        cmocka_unit_test(test_hlo_self_calling_computation_is_an_error),
+        cmocka_unit_test(test_hlo_ir_mlp_is_two_matmuls_with_a_fused_tanh),
+        cmocka_unit_test(test_hlo_ir_flops_equal_the_plan),
+        cmocka_unit_test(test_hlo_ir_spmd_collectives_tokens_and_memory_plan),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    hlo_module_free(analyzed);
+    return failed;
+}
