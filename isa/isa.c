@@ -88,6 +88,51 @@ int isa_lookup(const char *mnemonic)
     return -1;
 }
 
+/* Levenshtein distance of two short strings (longer than 31 bytes: "far"). */
+static unsigned isa_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned row[32];
+    if (la > 31 || lb > 31)
+        return 99;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++) {
+        unsigned diag = row[0];
+        row[0] = (unsigned)i;
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *isa_suggest(const char *mnemonic)
+{
+    const char *dot = strrchr(mnemonic, '.'), *leaf = dot ? dot + 1 : mnemonic;
+    const char *best = NULL;
+    /* At most 2 edits, and at most a third of the name ("foo" is not a typo of "nop"). */
+    size_t len = strlen(mnemonic);
+    unsigned bestd = len / 3 < 2 ? (unsigned)(len / 3) + 1 : 3;
+    for (unsigned op = 0; op < ISA_OP_COUNT; op++) {
+        const char *m = isa_table[op].mnemonic, *mdot = strrchr(m, '.');
+        if (*leaf && !strcmp(mdot ? mdot + 1 : m, leaf))
+            return m;
+        unsigned d = isa_distance(mnemonic, m);
+        if (d < bestd) {
+            bestd = d;
+            best = m;
+        }
+    }
+    return best;
+}
+
 int isa_arg_index(unsigned op, const char *name)
 {
     const isa_info *info = isa_info_of(op);

@@ -87,6 +87,10 @@ typedef struct isa_insn {
 const isa_info *isa_info_of(unsigned op);
 /* Opcode by mnemonic, -1 if unknown. */
 int isa_lookup(const char *mnemonic);
+/* The mnemonic closest to an unknown one, for "did you mean": the same name after the unit
+ * prefix ("ldw" -> "mxu.ldw", "vpu.ldw" -> "mxu.ldw"), else the nearest by edit distance
+ * (at most 2, and at most a third of its length). NULL when nothing is close. */
+const char *isa_suggest(const char *mnemonic);
 /* Index of operand `name` in op's operand list, -1 if none. */
 int isa_arg_index(unsigned op, const char *name);
 

@@ -194,6 +194,28 @@ static void cfg_choice_name(const char *choices, int idx, char *buf, size_t n)
 }
 
 /* Parse text as key k's type, range-check it, and store it into c only if valid. */
+/* The topology keys' shorthands, applied as each is set: ici.wrap `none` (or a literal `""`)
+ * is no wraparound (a mesh); setting ici.dims drops from ici.wrap the axes it no longer has,
+ * so a 1-axis ici.dims is a ring (wrap x) when the wrap had x, and `-p ici.dims=8x8` on a 3D
+ * preset keeps the wrap of x and y. A wrap set after the dims is taken as given. */
+static void cfg_topology_set(cfg *c, const cfg_key *k)
+{
+    if (k->offset == offsetof(cfg, ici_wrap)) {
+        if (!strcmp(c->ici_wrap, "none") || !strcmp(c->ici_wrap, "\"\""))
+            memset(c->ici_wrap, 0, sizeof c->ici_wrap);
+    } else if (k->offset == offsetof(cfg, ici_dims)) {
+        unsigned d[3];
+        int n = cfg_parse_dims(c->ici_dims, d);
+        if (n < 1)
+            return; /* cfg_check reports it */
+        char *o = c->ici_wrap;
+        for (const char *p = c->ici_wrap; *p; p++)
+            if (!strchr("xyz", *p) || p[0] - 'x' < n)
+                *o++ = *p; /* keep what is not an axis letter for cfg_check to report */
+        memset(o, 0, (size_t)(c->ici_wrap + sizeof c->ici_wrap - o));
+    }
+}
+
 static int cfg_parse_value(cfg *c, const cfg_key *k, const char *s, const char *where, err *e)
 {
     void *field = (char *)c + k->offset;
@@ -258,6 +280,7 @@ static int cfg_parse_value(cfg *c, const cfg_key *k, const char *s, const char *
                            CFG_STR_MAX - 1);
         memset(field, 0, CFG_STR_MAX);
         memcpy(field, s, len);
+        cfg_topology_set(c, k);
         return 0;
     }
     }
@@ -306,6 +329,21 @@ static int cfg_unknown_key(const char *name, const char *where, err *e)
         if (d < bestd) {
             bestd = d;
             best = &cfg_table[i];
+        }
+    }
+    /* Not a typo: the key's name in the wrong group, or without its group ("clock_ghz",
+     * "mxu.clock_ghz" -> "chip.clock_ghz"), when only one group has it. */
+    const char *dot = strrchr(name, '.'), *leaf = dot ? dot + 1 : name;
+    for (size_t i = 0, n = 0; !best && *leaf && i < CFG_NKEYS; i++) {
+        const char *kdot = strrchr(cfg_table[i].name, '.');
+        if (kdot && !strcmp(kdot + 1, leaf) && n++ == 0) {
+            for (size_t j = i + 1; j < CFG_NKEYS; j++) {
+                const char *jdot = strrchr(cfg_table[j].name, '.');
+                if (jdot && !strcmp(jdot + 1, leaf))
+                    n++;
+            }
+            if (n == 1)
+                best = &cfg_table[i];
         }
     }
     if (best)
@@ -860,6 +898,14 @@ static void cfg_fmt_value(const cfg *c, const cfg_key *k, char *buf, size_t n)
         return;
     }
     }
+}
+
+void cfg_format_value(const cfg *c, const cfg_key *k, char *buf, size_t n)
+{
+    if (k->type == CFG_T_STR)
+        snprintf(buf, n, "%.*s", CFG_STR_MAX, (const char *)c + k->offset);
+    else
+        cfg_fmt_value(c, k, buf, n);
 }
 
 static size_t cfg_prefix_len(const char *name)

@@ -92,6 +92,9 @@ int cfg_set(cfg *c, const char *key, const char *value, const char *where, err *
  * hbm.tRFC_ns, enough ICI links for ici.dims). Every command runs it after loading and
  * overrides; an error starts with FILE:LINE of the key set in a file, when one was. */
 int cfg_check(const cfg *c, err *e);
+/* Text of key k's value in c as `tpusim config` prints it (units as written there, e.g.
+ * "16GiB"), strings without quotes. */
+void cfg_format_value(const cfg *c, const cfg_key *k, char *buf, size_t n);
 /* Print the resolved config as YAML that cfg_load accepts, with units and help as comments. */
 void cfg_dump(const cfg *c, FILE *out);
 /* Print the key table: name, type, unit, range, default, help. */

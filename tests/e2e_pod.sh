@@ -124,6 +124,24 @@ awk -v p="$p" -v t="$t" 'BEGIN { exit !(p / t > 1.5) }' && ok ||
     bad "twisted all-to-all $t s is not well below untwisted $p s"
 grep -q 'twisted torus(xyz)' tw.txt && ok || bad "twisted topology not named in the report"
 
+# ---- points on several processes: the same results, a progress line per point, errors
+nowall() { grep -v -E '"(started_utc|wall_s|command)": ' "$1"; }
+"$bin" pod -c v7 -q --json j1.json --scaling 8,16,32 -j 1 'strong.{chips}.tpt' 2>j1.err ||
+    bad "pod -j 1: $(cat j1.err)"
+"$bin" pod -c v7 -q --progress --json j3.json --scaling 8,16,32 -j 3 'strong.{chips}.tpt' 2>j3.err ||
+    bad "pod -j 3: $(cat j3.err)"
+cmp -s <(nowall j1.json) <(nowall j3.json) && ok || bad "pod -j 3 and -j 1 give different JSON"
+[ ! -s j1.err ] && ok || bad "pod -q -j 1 printed: $(cat j1.err)"
+[ "$(grep -c '^tpusim pod: [1-3]/3 done: [0-9]* chips (' j3.err)" -eq 3 ] && ok ||
+    bad "pod --progress: expected 3 progress lines, got: $(cat j3.err)"
+"$bin" pod -c v7 --json jt.json --scaling 8,16,32 -j 2 'strong.{chips}.tpt' >jt.txt 2>&1 &&
+    grep -q '^scaling (strong' jt.txt && ok || bad "pod -j 2 text report: $(head -5 jt.txt)"
+mv strong.16.tpt strong.16.moved
+pod_fail "a point that fails in its own process" "strong\.16\.tpt" -- \
+    "$bin" pod -c v7 -q --scaling 8,16,32 -j 3 'strong.{chips}.tpt'
+mv strong.16.moved strong.16.tpt
+pod_fail "bad -j" "-j '0'" -- "$bin" pod -c v7 -j 0 spmd.tpt
+
 # ---- energy on a full Ironwood pod: a small FSDP x DP llm-step on 9216 chips prints pod power
 # (MW) and energy per step; both agree with the JSON and with chips x the per-chip figures,
 # and a chip draws at least its static power.

@@ -182,11 +182,18 @@ static void gen_and_check(const char *cmd, trace_facts *f, double tol)
     if (rel > tol || rel < -tol)
         fail_msg("%s: trace FLOPs %llu vs analytic %llu", cmd, (unsigned long long)tf,
                  (unsigned long long)af);
-    /* The note is the command, then the memory plan's peak. */
+    /* The note is the command and the memory plan's peak, then the topology line it was
+     * generated for. */
     char note[1100];
     snprintf(note, sizeof note, "tpusim %s # peak HBM per chip: ", full);
     assert_memory_equal(f->note, note, strlen(note));
     assert_true(strtoull(f->note + strlen(note), NULL, 10) > 0);
+    const char *topo = strchr(f->note, '\n');
+    assert_non_null(topo);
+    assert_memory_equal(topo + 1, TRACE_TOPO_TAG " chips=", strlen(TRACE_TOPO_TAG " chips="));
+    trace_topology tt;
+    assert_int_equal(trace_note_topology(f->note, &tt), 1);
+    assert_string_equal(tt.ici_dims, c.ici_dims);
     assert_true(tf == f->flops);
 }
 

@@ -800,6 +800,18 @@ int cli_gen(int argc, char **argv, err *e)
                 (unsigned long long)o.tp);
     char note[TRACE_NOTE_MAX];
     build_note(note, sizeof note, argc, argv);
+    /* The topology it is generated for, for run and pod to check against theirs. */
+    trace_topology tt = {.chips = o.chips};
+    if (!tt.chips)
+        tt.chips =
+            (o.dp ? o.dp : 1) * (o.tp ? o.tp : 1) * (o.fsdp ? o.fsdp : 1) * (o.sp ? o.sp : 1);
+    snprintf(tt.ici_dims, sizeof tt.ici_dims, "%s", c->ici_dims);
+    snprintf(tt.ici_wrap, sizeof tt.ici_wrap, "%s", c->ici_wrap);
+    if (trace_note_add_topology(note, sizeof note, &tt)) {
+        rc = err_set(e, "gen: the command line is too long for the trace's note (%d bytes)",
+                     TRACE_NOTE_MAX - 1);
+        goto out;
+    }
     gen_result res;
     rc = gen_run_result(&o, c, note, &res, e);
     if (!rc && res.ops) /* on stderr when the trace itself goes to stdout */

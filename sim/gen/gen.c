@@ -592,7 +592,11 @@ static int run_ir(const struct gen_kind_info *k, const gen_opts *o, const cfg *c
         goto out;
     }
     uint64_t mf = gen_flops_model(o, ir_cfg(p));
-    int n = snprintf(full, cap, "%s # peak HBM per chip: %llu bytes", note ? note : "",
+    /* The figures end the note's first line (the command): a topology line after it stays a
+     * line of its own (trace_note_topology). */
+    const char *nt = note ? note : "";
+    int head = (int)strcspn(nt, "\n");
+    int n = snprintf(full, cap, "%.*s # peak HBM per chip: %llu bytes", head, nt,
                      (unsigned long long)mp->peak_bytes);
     if (mf && n > 0 && (size_t)n < cap)
         n += snprintf(full + n, cap - (size_t)n, " # model FLOPs per chip: %llu",
@@ -600,8 +604,10 @@ static int run_ir(const struct gen_kind_info *k, const gen_opts *o, const cfg *c
     /* A decode step makes one token per sequence of this chip's batch: the energy report's
      * tokens per joule reads this word (docs/models-energy.md). */
     if (o->kind == GEN_LLM_STEP && o->decode && n > 0 && (size_t)n < cap)
-        snprintf(full + n, cap - (size_t)n, " # tokens=%llu",
-                 (unsigned long long)(o->batch / (o->dp * o->fsdp)));
+        n += snprintf(full + n, cap - (size_t)n, " # tokens=%llu",
+                      (unsigned long long)(o->batch / (o->dp * o->fsdp)));
+    if (n > 0 && (size_t)n < cap)
+        snprintf(full + n, cap - (size_t)n, "%s", nt + head);
     if (strlen(full) >= TRACE_NOTE_MAX)
         snprintf(full, cap, "%s", note ? note : "");
     if (res) {

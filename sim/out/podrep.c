@@ -130,9 +130,11 @@ int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod
     if (json_open(&w, path, e))
         return -1;
     json_obj_begin(&w, NULL);
+    json_str(&w, "schema", "tpusim.pod/1");
     json_str(&w, "tool", "tpusim pod");
     json_str(&w, "chip", c->chip_name);
-    json_str(&w, "config", c->source);
+    json_str(&w, "config", o->prov ? o->prov->config : c->source);
+    json_str(&w, "config_path", c->source);
     json_str(&w, "trace", r->trace);
     json_str(&w, "mode", o->mode == ICI_MODE_FULL ? "full" : "symmetric");
     json_bool(&w, "per_chip_traces", o->per_chip_traces);
@@ -206,6 +208,8 @@ int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod
         json_obj_end(&w);
     }
     json_arr_end(&w);
+    if (o->prov)
+        prov_json(o->prov, &w, r->topo);
     json_obj_end(&w);
     return json_close(&w, e);
 }
