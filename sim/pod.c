@@ -226,6 +226,7 @@ static double note_model_flops(const char *note)
 
 static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_result *res, err *e)
 {
+    double busy_min = INFINITY, busy_max = 0;
     for (unsigned i = 0; i < nchips; i++) {
         res->model_flops_per_chip += note_model_flops(chip_trace_note(chips[i]));
         chip_summary s;
@@ -245,6 +246,9 @@ static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_re
         res->mxu_ideal_ps += st(r, "core", "mxu_ideal_ps");
         res->ici_bytes_per_chip += (double)s.ici_bytes;
         res->ici_link_bytes_per_chip += pod_link_bytes(r);
+        double busy = st(r, "core", "t_compute_ps") + st(r, "core", "t_memory_ps");
+        busy_min = busy < busy_min ? busy : busy_min;
+        busy_max = busy > busy_max ? busy : busy_max;
         res->t_compute += st(r, "core", "t_compute_ps");
         res->t_memory += st(r, "core", "t_memory_ps");
         res->t_comm += st(r, "core", "t_comm_ps");
@@ -272,6 +276,12 @@ static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_re
     /* idle: the rest of the step, including the wait of early finishers (full mode) */
     double busy = res->t_compute + res->t_memory + res->t_comm;
     res->t_idle = (double)res->step_ps > busy ? (double)res->step_ps - busy : 0;
+    double step = (double)res->step_ps;
+    if (step > 0) {
+        res->wait_frac = 1 - (res->t_compute + res->t_memory) / step;
+        res->wait_frac_min = 1 - busy_max / step;
+        res->wait_frac_max = 1 - busy_min / step;
+    }
     return 0;
 }
 

@@ -27,6 +27,9 @@ typedef struct pod_result {
     /* split of the step: compute (an MXU or the vector unit busy), memory-bound (only DMA
      * busy), exposed communication (only ICI busy), idle (the rest of step_ps) */
     double t_compute, t_memory, t_comm, t_idle;
+    /* waiting fraction of the step, 1 - (compute + memory-bound) / step, per chip: the mean
+     * and the extremes over the chips simulated (a pipeline stage's bubble, full mode) */
+    double wait_frac, wait_frac_min, wait_frac_max;
     double ici_bytes_per_chip; /* ICI instruction bytes (core.ici_bytes) */
     double
         ici_link_bytes_per_chip; /* bytes the chip transmits on its links (its ICI units' bytes) */

@@ -27,6 +27,7 @@ typedef enum opt_type {
     OPT_AXES,   /* unsigned mask from letters of xyz */
     OPT_MLP,    /* int gen_mlp: swiglu or gelu */
     OPT_REMAT,  /* int gen_remat: none, full, minimal, save-dots */
+    OPT_SCHED,  /* int gen_sched: gpipe, 1f1b */
 } opt_type;
 
 /* One option of a kind. `def` is the default as --help shows it: NULL = the value
@@ -136,6 +137,14 @@ static const gen_opt llm_opts[] = {
     ROW_BIAS,
     ROW_REMAT,
     ROW_DTYPE,
+    {"pipeline", "P", OPT_POS, F(pipeline), 0,
+     "P pipeline stages of layers/P layers on --pp-axes;\nOUT names one trace per stage "
+     "({stage}) or per chip\n({chip})",
+     "1"},
+    {"microbatches", "M", OPT_POS, F(microbatches), 0, "microbatches per step (--pipeline)", "1"},
+    {"schedule", "S", OPT_SCHED, F(schedule), 0, "pipeline schedule: gpipe or 1f1b", "gpipe"},
+    {"pp-axes", "AXES", OPT_AXES, F(pp_axes), 0,
+     "torus axis of the pipeline stages (exactly P chips)", "z; 2-D: x"},
 };
 
 static const gen_opt embedding_opts[] = {
@@ -422,6 +431,13 @@ static int opt_set(const gen_opt *op, const char *val, gen_opts *o, err *e)
             return err_set(e, "gen: --%s: '%s' is not swiglu or gelu", op->name, val);
         *(int *)f = strcmp(val, "gelu") ? GEN_MLP_SWIGLU : GEN_MLP_GELU;
         return 0;
+    case OPT_SCHED: {
+        int r = gen_sched_lookup(val);
+        if (r < 0)
+            return err_set(e, "gen: --%s: '%s' is not gpipe or 1f1b", op->name, val);
+        *(int *)f = r;
+        return 0;
+    }
     case OPT_REMAT: {
         int r = gen_remat_lookup(val);
         if (r < 0)
@@ -786,6 +802,13 @@ int cli_gen(int argc, char **argv, err *e)
                 o.output, (double)res.peak_hbm_bytes / (1u << 30),
                 (unsigned long long)res.peak_hbm_bytes, (double)res.persistent_bytes / (1u << 30),
                 (double)res.naive_hbm_bytes / (1u << 30));
+    for (unsigned s = 0; !rc && s < res.stages; s++)
+        printf("stage %u: peak HBM %.3f GiB (%llu bytes)\n", s,
+               (double)res.stage_peak[s] / (1u << 30), (unsigned long long)res.stage_peak[s]);
+    if (!rc && res.stages)
+        printf("pipeline: %u stages x %llu microbatches, %s: bubble (P-1)/(M+P-1) = %.4f\n",
+               res.stages, (unsigned long long)o.microbatches, gen_sched_name(o.schedule),
+               res.bubble);
 out:
     free(eargv);
     free(c);

@@ -215,26 +215,30 @@ static void llm_count(const gen_opts *o, const cfg *c, uint64_t vshard, int mode
      * sequences through attention. */
     uint64_t bc = o->batch / (o->dp * o->fsdp), hl = o->heads / (o->tp * o->sp);
     uint64_t tokens = dec ? bc : bc * o->seq / o->sp;
-    uint64_t params = o->layers * layer_params(o) + o->d_model * vshard;
+    /* A pipeline stage: layers/P layers (all microbatches' tokens), the LM head on the last. */
+    uint64_t L = o->pipeline > 1 ? o->layers / o->pipeline : o->layers;
+    if (o->pipeline > 1 && o->stage + 1 != o->pipeline)
+        vshard = 0;
+    uint64_t params = L * layer_params(o) + o->d_model * vshard;
     /* Model FLOPs: kv heads replicated over tensor shards count once (their 1/T share). */
     if (model && o->kv_heads < o->tp)
-        params -= o->layers * (2 * o->d_model * o->head_dim -
-                               2 * o->d_model * o->head_dim * o->kv_heads / o->tp);
+        params -=
+            L * (2 * o->d_model * o->head_dim - 2 * o->d_model * o->head_dim * o->kv_heads / o->tp);
     uint64_t q = dec ? 1 : o->seq, causal = !dec;
     uint64_t af = gen_attn_flops(c, q, o->seq, o->head_dim, (int)causal, o->dtype, 0);
     uint64_t ab = gen_attn_flops(c, q, o->seq, o->head_dim, (int)causal, o->dtype, 1);
     int train = o->kind == GEN_LLM_STEP ? !dec : o->training;
     memset(f, 0, sizeof *f);
-    f->attn_fwd = o->layers * bc * hl * af;
+    f->attn_fwd = L * bc * hl * af;
     f->fwd = 2 * params * tokens + f->attn_fwd;
     if (!train)
         return;
-    f->bwd = 4 * params * tokens + o->layers * bc * hl * ab;
+    f->bwd = 4 * params * tokens + L * bc * hl * ab;
     unsigned re = gen_acts_needed(o) & ~gen_acts_saved(o);
     layer_mm s = layer_split(o);
     uint64_t per =
         ((re & ACT(QKV)) ? s.qkv : 0) + ((re & ACT(H)) ? s.o : 0) + ((re & ACT(UP)) ? s.up : 0);
-    f->remat = o->layers * (2 * per * tokens + ((re & ACT(AO)) ? bc * hl * af : 0));
+    f->remat = L * (2 * per * tokens + ((re & ACT(AO)) ? bc * hl * af : 0));
 }
 
 uint64_t gen_flops_model(const gen_opts *o, const cfg *c)
@@ -358,7 +362,8 @@ static int check_llm(gen_opts *o, const cfg *c, err *e)
     if (o->nsizes != 1)
         return err_set(e, "gen llm-step: --layers takes one count");
     o->layers = o->sizes[0];
-    return check_model(o, e) || resolve_parallel(o, c, e) ? -1 : 0;
+    return check_model(o, e) || resolve_parallel(o, c, e) || (c && gen_pipeline_check(o, c, e)) ? -1
+                                                                                                : 0;
 }
 
 /* One row per workload kind; the command line's option tables follow the same order. A
@@ -597,6 +602,12 @@ out:
     return rc;
 }
 
+/* One pipeline stage's trace (gen_pipeline_run's callback; o is checked). */
+static int run_llm_stage(const gen_opts *o, const cfg *c, const char *note, gen_result *res, err *e)
+{
+    return run_ir(&gen_kinds[GEN_LLM_STEP], o, c, note, res, e);
+}
+
 int gen_run_result(const gen_opts *opts, const cfg *c, const char *note, gen_result *res, err *e)
 {
     gen_opts o = *opts;
@@ -607,6 +618,10 @@ int gen_run_result(const gen_opts *opts, const cfg *c, const char *note, gen_res
     if (gen_check(&o, c, e))
         return -1;
     const struct gen_kind_info *k = &gen_kinds[o.kind];
+    if (o.kind == GEN_LLM_STEP && o.pipeline > 1) {
+        gen_result r;
+        return gen_pipeline_run(&o, c, note, res ? res : &r, run_llm_stage, e);
+    }
     if (k->build)
         return run_ir(k, &o, c, note, res, e);
     gen *g = gen_new(c, o.output, note, e);

@@ -58,6 +58,11 @@ void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_resul
             "idle %.1f%%\n",
             share(r->t_compute, r->step_ps) * 100, share(r->t_memory, r->step_ps) * 100,
             share(r->t_comm, r->step_ps) * 100, share(r->t_idle, r->step_ps) * 100);
+    if (r->wait_frac_max - r->wait_frac_min > 1e-3) /* chips differ: pipeline stages */
+        fprintf(out,
+                "waiting         %.1f%% of the step per chip (1 - busy/step; pipeline bubble), "
+                "%.1f%% to %.1f%%\n",
+                r->wait_frac * 100, r->wait_frac_min * 100, r->wait_frac_max * 100);
     fprintf(out,
             "energy          %.4g J per chip per step (static %.1f%%), %.4g W per chip; "
             "%.4g TFLOP/s per W\n",
@@ -178,6 +183,11 @@ int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod
     json_num(&w, "memory_share", share(r->t_memory, r->step_ps));
     json_num(&w, "exposed_comm_share", share(r->t_comm, r->step_ps));
     json_num(&w, "idle_share", share(r->t_idle, r->step_ps));
+    if (r->wait_frac_max - r->wait_frac_min > 1e-3) {
+        json_num(&w, "wait_share", r->wait_frac);
+        json_num(&w, "wait_share_min", r->wait_frac_min);
+        json_num(&w, "wait_share_max", r->wait_frac_max);
+    }
     json_obj_end(&w);
     json_arr_begin(&w, "collectives");
     for (unsigned i = 0; i < r->nrows; i++) {
