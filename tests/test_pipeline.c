@@ -1,7 +1,8 @@
 /* test_pipeline.c - pipeline parallelism of llm-step (gen_pipeline.c): per-stage traces whose
  * MXU FLOPs equal the analytic per-stage count, the analytic bubble (P-1)/(M+P-1), 1F1B's
  * peak activation memory below GPipe's, and a full-mode pod run of every stage whose chips
- * wait for each other (no deadlock). The 4 x 8 bubble against 3/11 at a realistic size is
+ * wait for each other (no deadlock), and symmetric mode's stages alone, each faster than the
+ * pipeline. The 4 x 8 bubble against 3/11 at a realistic size is
  * tests/e2e_pipeline.sh. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -115,6 +116,18 @@ static void test_pipeline_full_pod_runs_every_stage(void **state)
         fail_msg("%s", e.msg);
     assert_true(r->wait_frac > 0.05 && r->wait_frac < 0.95);
     assert_true(r->wait_frac_max >= r->wait_frac_min);
+    uint64_t full = r->step_ps;
+    /* symmetric mode: every stage alone (no bubble), each step shorter than the pipeline's */
+    char st[256];
+    snprintf(st, sizeof st, "%s/st{stage}.tpt", dir);
+    o.output = st;
+    assert_int_equal(gen_run_result(&o, &c, "test", NULL, &e), 0);
+    if (pod_estimate_traces(&c, (const char *const[]){st}, 1, "1x1x4", ICI_MODE_SYMMETRIC, r, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(r->stages, 4);
+    for (unsigned s = 0; s < 4; s++)
+        assert_true(r->stage_step_ps[s] > 0 && r->stage_step_ps[s] <= r->step_ps);
+    assert_true(r->step_ps < full);
     free(r);
 }
 

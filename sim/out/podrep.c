@@ -58,6 +58,13 @@ void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_resul
             "idle %.1f%%\n",
             share(r->t_compute, r->step_ps) * 100, share(r->t_memory, r->step_ps) * 100,
             share(r->t_comm, r->step_ps) * 100, share(r->t_idle, r->step_ps) * 100);
+    if (r->stages) {
+        fprintf(out, "stages          %u, each alone (receives never wait: no bubble); step",
+                r->stages);
+        for (unsigned i = 0; i < r->stages; i++)
+            fprintf(out, " %.3f", (double)r->stage_step_ps[i] * 1e-9);
+        fprintf(out, " ms; the slowest is reported\n");
+    }
     if (r->wait_frac_max - r->wait_frac_min > 1e-3) /* chips differ: pipeline stages */
         fprintf(out,
                 "waiting         %.1f%% of the step per chip (1 - busy/step; pipeline bubble), "
@@ -144,6 +151,12 @@ int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod
     json_bool(&w, "weak_scaling", !o->strong);
     json_str(&w, "scaling_kind", o->strong ? "strong" : "weak");
     json_result_core(&w, r);
+    if (r->stages) {
+        json_arr_begin(&w, "stage_step_time_s");
+        for (unsigned i = 0; i < r->stages; i++)
+            json_num(&w, NULL, (double)r->stage_step_ps[i] * 1e-12);
+        json_arr_end(&w);
+    }
     json_str(&w, "topology_desc", r->desc);
     json_arr_begin(&w, "dims");
     for (unsigned a = 0; a < r->naxes; a++)
