@@ -27,5 +27,21 @@ else
 fi
 [ -n "${E2E_VERBOSE:-}" ] && echo "bubble measured $w% (analytic 27.27%); stage 0 peak gpipe $g0, 1f1b $f0"
 
+# The shipped pipelined sample (traces/pipeline/llm-tiny-pipe.{stage}.tpt) is what its note generates,
+# and symmetric pod mode runs its stages alone.
+note=$("$bin" disasm "$src/traces/pipeline/llm-tiny-pipe.0.tpt" | head -1 |
+    sed -n 's/^\.note "tpusim \(gen .*\)"$/\1/p' | sed 's/ # peak HBM.*//')
+# shellcheck disable=SC2086
+"$bin" ${note/-o traces\/pipeline\/llm-tiny-pipe./-o re.} >/dev/null 2>err.txt ||
+    bad "sample note '$note' failed: $(cat err.txt)"
+for s in 0 1 2 3; do
+    if diff <("$bin" disasm "$src/traces/pipeline/llm-tiny-pipe.$s.tpt" | tail -n +2) \
+        <("$bin" disasm "re.$s.tpt" | tail -n +2) >/dev/null; then ok; else
+        bad "pipeline/llm-tiny-pipe.$s.tpt differs from what its note generates (traces/gen-samples.sh)"
+    fi
+done
+"$bin" pod -c v7 --topology 1x1x4 "$src/traces/pipeline/llm-tiny-pipe.{stage}.tpt" >sym.txt 2>&1 &&
+    grep -q '^stages *4,' sym.txt && ok || bad "symmetric pod of the sample stages: $(cat sym.txt)"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
