@@ -80,6 +80,29 @@ static void test_pipeline_stage_flops_equal_analytic(void **state)
     }
 }
 
+/* The stages together do the unpipelined step's work: layers split, the LM head once. */
+static void test_pipeline_stage_model_flops_sum_to_the_whole_step(void **state)
+{
+    (void)state;
+    cfg c;
+    load(&c);
+    gen_opts o, whole;
+    err e;
+    opts(&o, GEN_SCHED_GPIPE, "x{stage}.tpt");
+    assert_int_equal(gen_check(&o, &c, &e), 0);
+    whole = o;
+    whole.pipeline = 1;
+    uint64_t sum = 0, xsum = 0;
+    for (unsigned s = 0; s < 4; s++) {
+        o.stage = s;
+        sum += gen_flops_model(&o, &c);
+        xsum += gen_flops_analytic(&o, &c);
+    }
+    assert_true(sum > 0);
+    assert_int_equal(sum, gen_flops_model(&whole, &c));
+    assert_int_equal(xsum, gen_flops_analytic(&whole, &c));
+}
+
 static void test_pipeline_1f1b_peak_below_gpipe(void **state)
 {
     (void)state;
@@ -167,6 +190,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipeline_bubble_closed_form),
         cmocka_unit_test(test_pipeline_stage_flops_equal_analytic),
+        cmocka_unit_test(test_pipeline_stage_model_flops_sum_to_the_whole_step),
         cmocka_unit_test(test_pipeline_1f1b_peak_below_gpipe),
         cmocka_unit_test(test_pipeline_full_pod_runs_every_stage),
         cmocka_unit_test(test_pipeline_rejects_bad_options),
