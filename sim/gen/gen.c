@@ -204,30 +204,35 @@ static void llm_count(const gen_opts *o, const cfg *c, uint64_t vshard, int mode
      * sequences through attention. */
     uint64_t bc = o->batch / (o->dp * o->fsdp), hl = o->heads / (o->tp * o->sp);
     uint64_t tokens = dec ? bc : bc * o->seq / o->sp;
-    /* MoE layers: their MLP is counted by gen_moe_fwd_flops instead of up + down. */
+    /* A pipeline stage: layers/P layers (all microbatches' tokens), the LM head on the last. */
+    uint64_t L = o->pipeline > 1 ? o->layers / o->pipeline : o->layers;
+    if (o->pipeline > 1 && o->stage + 1 != o->pipeline)
+        vshard = 0;
+    /* MoE layers: their MLP is counted by gen_moe_fwd_flops instead of up + down (no MoE
+     * with a pipeline: the checks refuse the pair). */
     uint64_t nmoe = gen_moe_layers(o);
     layer_mm s = layer_split(o);
-    uint64_t params = o->layers * layer_params(o) - nmoe * (s.up + s.down) + o->d_model * vshard;
+    uint64_t params = L * layer_params(o) - nmoe * (s.up + s.down) + o->d_model * vshard;
     uint64_t moe = nmoe * gen_moe_fwd_flops(o, tokens, model);
     /* Model FLOPs: kv heads replicated over tensor shards count once (their 1/T share). */
     if (model && o->kv_heads < o->tp)
-        params -= o->layers * (2 * o->d_model * o->head_dim -
-                               2 * o->d_model * o->head_dim * o->kv_heads / o->tp);
+        params -=
+            L * (2 * o->d_model * o->head_dim - 2 * o->d_model * o->head_dim * o->kv_heads / o->tp);
     uint64_t q = dec ? 1 : o->seq, causal = !dec;
     uint64_t af = gen_attn_flops(c, q, o->seq, o->head_dim, (int)causal, o->dtype, 0);
     uint64_t ab = gen_attn_flops(c, q, o->seq, o->head_dim, (int)causal, o->dtype, 1);
     int train = o->kind == GEN_LLM_STEP ? !dec : o->training;
     memset(f, 0, sizeof *f);
-    f->attn_fwd = o->layers * bc * hl * af;
+    f->attn_fwd = L * bc * hl * af;
     f->fwd = 2 * params * tokens + f->attn_fwd + moe;
     if (!train)
         return;
-    f->bwd = 4 * params * tokens + o->layers * bc * hl * ab + 2 * moe;
+    f->bwd = 4 * params * tokens + L * bc * hl * ab + 2 * moe;
     /* MoE layers keep their expert activations (no up projection recomputed). */
     unsigned re = gen_acts_needed(o) & ~gen_acts_saved(o);
     uint64_t per = ((re & ACT(QKV)) ? s.qkv : 0) + ((re & ACT(H)) ? s.o : 0);
-    f->remat = o->layers * (2 * per * tokens + ((re & ACT(AO)) ? bc * hl * af : 0)) +
-               (o->layers - nmoe) * ((re & ACT(UP)) ? 2 * s.up * tokens : 0);
+    f->remat = L * (2 * per * tokens + ((re & ACT(AO)) ? bc * hl * af : 0)) +
+               (L - nmoe) * ((re & ACT(UP)) ? 2 * s.up * tokens : 0);
 }
 
 uint64_t gen_flops_model(const gen_opts *o, const cfg *c)
@@ -370,7 +375,12 @@ static int check_llm(gen_opts *o, const cfg *c, err *e)
     if (o->nsizes != 1)
         return err_set(e, "gen llm-step: --layers takes one count");
     o->layers = o->sizes[0];
-    return check_model(o, e) || resolve_parallel(o, c, e) || check_moe(o, c, e) ? -1 : 0;
+    if (check_model(o, e) || resolve_parallel(o, c, e) || check_moe(o, c, e) ||
+        (c && gen_pipeline_check(o, c, e)))
+        return -1;
+    if (o->pipeline > 1 && o->experts)
+        return err_set(e, "gen llm-step: --pipeline with --experts is not modelled");
+    return 0;
 }
 
 /* One row per workload kind; the command line's option tables follow the same order. A
@@ -624,6 +634,12 @@ out:
     return rc;
 }
 
+/* One pipeline stage's trace (gen_pipeline_run's callback; o is checked). */
+static int run_llm_stage(const gen_opts *o, const cfg *c, const char *note, gen_result *res, err *e)
+{
+    return run_ir(&gen_kinds[GEN_LLM_STEP], o, c, note, res, e);
+}
+
 int gen_run_result(const gen_opts *opts, const cfg *c, const char *note, gen_result *res, err *e)
 {
     gen_opts o = *opts;
@@ -634,6 +650,10 @@ int gen_run_result(const gen_opts *opts, const cfg *c, const char *note, gen_res
     if (gen_check(&o, c, e))
         return -1;
     const struct gen_kind_info *k = &gen_kinds[o.kind];
+    if (o.kind == GEN_LLM_STEP && o.pipeline > 1) {
+        gen_result r;
+        return gen_pipeline_run(&o, c, note, res ? res : &r, run_llm_stage, e);
+    }
     if (k->build)
         return run_ir(k, &o, c, note, res, e);
     gen *g = gen_new(c, o.output, note, e);

@@ -90,7 +90,20 @@ typedef struct gen_opts {
     uint64_t experts, top_k, ep, moe_every, expert_d_ff, shared_experts, first_dense;
     double capacity;
     unsigned ep_axes;
+    /* pipeline parallelism (llm-step training, gen_pipeline.c): P stages of layers/P layers
+     * on the torus axis pp_axes (one axis of exactly P chips), M microbatches per step in
+     * the order of `schedule` (gen_sched); `stage` is the stage being built (gen_run writes
+     * one trace per stage) */
+    uint64_t pipeline, microbatches;
+    int schedule;
+    unsigned pp_axes, stage;
 } gen_opts;
+
+/* Pipeline schedules: GPipe (every microbatch's forward, then every backward) and 1F1B
+ * (PipeDream-Flush: P - stage - 1 warm-up forwards, then one forward and one backward
+ * alternately, then the remaining backwards). */
+typedef enum gen_sched { GEN_SCHED_GPIPE, GEN_SCHED_1F1B, GEN_SCHED_COUNT } gen_sched;
+#define GEN_MAX_STAGES 64
 
 /* Kind names ("gemm", "llm-step", ...): the name of k (NULL if out of range), and the kind
  * called `name` (-1 if none). */
@@ -111,6 +124,11 @@ typedef struct gen_result {
     uint64_t persistent_bytes; /* parameters, caches, optimizer state, program inputs */
     uint64_t naive_hbm_bytes;  /* every tensor its own buffer (no reuse) */
     uint64_t ops, tensors;     /* IR size */
+    /* pipeline (--pipeline P > 1): each stage's peak (peak_hbm_bytes is the largest), and
+     * the analytic bubble (P-1)/(M+P-1) */
+    unsigned stages;
+    uint64_t stage_peak[GEN_MAX_STAGES];
+    double bubble;
 } gen_result;
 
 /* Generate o's trace for c into o->output (written atomically): frontend -> IR -> lowering
@@ -144,6 +162,14 @@ uint64_t gen_kv_shard(const gen_opts *o);
  * (-1 if none). */
 const char *gen_remat_name(int r);
 int gen_remat_lookup(const char *name);
+
+/* Pipeline schedules by name ("gpipe", "1f1b"; -1 if none) and the name of one. */
+int gen_sched_lookup(const char *name);
+const char *gen_sched_name(int s);
+
+/* Analytic bubble of a P-stage, M-microbatch schedule with equal stages and free transfers:
+ * (P-1)/(M+P-1), for GPipe and 1F1B alike (1F1B only lowers the activation memory). */
+double gen_pipeline_bubble(const gen_opts *o);
 
 /* Sum of 2 m k n over the trace's mxu.matmul instructions, k and n from the latest mxu.ldw
  * on that MXU. Returns 0 and fills *flops, or -1 with e filled. */
@@ -356,6 +382,32 @@ int gen_moe_fwd(const gen_moe_ctx *c, int xn, int out, gen_moe_saved *sv);
 /* dxn [M, D] from dy [M, D]: the reverse, with the expert and router weight gradients. */
 int gen_moe_bwd(const gen_moe_ctx *c, int xn, const gen_moe_saved *sv, int dy, int dxn);
 
+
+/* Pipeline parallelism (gen_pipeline.c): option checks (called by the llm-step check after
+ * the other parallel degrees are resolved), the frontend of stage o->stage (the schedule over
+ * the stage API below), and the per-stage generation loop: `one` generates one trace
+ * (o->output already expanded); OUT names the traces with "{stage}" (one per stage) or
+ * "{chip}" (one per chip of ici.dims, the chip's stage its coordinate on the pipeline axis). */
+int gen_pipeline_check(gen_opts *o, const cfg *c, err *e);
+int gen_fe_pipeline(ir *p, const gen_opts *o);
+typedef int (*gen_one_fn)(const gen_opts *o, const cfg *c, const char *note, gen_result *res,
+                          err *e);
+int gen_pipeline_run(const gen_opts *o, const cfg *c, const char *note, gen_result *res,
+                     gen_one_fn one, err *e);
+
+/* One pipeline stage's part of the decoder model (gen_models.c): stage 0 holds the embedding,
+ * stage P-1 the final norm, LM head and loss. fwd(mb) receives microbatch mb's activations
+ * from the previous stage (or looks up its embeddings), runs the stage's layers and sends the
+ * output on (or computes the loss); bwd(mb) receives the output gradient (or backpropagates
+ * the loss), runs the layers' backward and sends the input gradient back. Weight gradients
+ * accumulate over the microbatches and are reduced over the data axes once, in the last
+ * microbatch's backward; finish waits for the sends and reductions and runs Adam. */
+typedef struct gen_stage gen_stage;
+gen_stage *gen_stage_new(ir *p, const gen_opts *o); /* NULL: error kept in p */
+int gen_stage_fwd(gen_stage *s, unsigned mb);
+int gen_stage_bwd(gen_stage *s, unsigned mb);
+int gen_stage_finish(gen_stage *s);
+void gen_stage_free(gen_stage *s);
 /* Kinds that still emit instructions directly (no IR yet): embedding (gen_embedding.c). */
 int gen_model_embedding(gen *g, const gen_opts *o);
 /* What `gen embedding` emits for one chip, counted analytically (docs/generators.md). */

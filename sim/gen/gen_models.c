@@ -56,6 +56,7 @@ typedef struct model {
      * start at wup; the forward activations its backward reads, per layer */
     uint64_t moe_n, moe_real;
     gen_moe_saved *msv;
+    int no_reduce; /* pipeline: weight gradients still accumulating (not the last microbatch) */
 } model;
 
 static int tmp(model *md, const char *name, uint64_t rows, uint64_t cols)
@@ -247,7 +248,7 @@ static int grad_reduce(model *md, int g, int dst, uint64_t elems, const char *wh
 {
     const gen_opts *o = md->o;
     unsigned axes = (o->dp > 1 ? o->dp_axes : 0) | (o->sp > 1 ? o->sp_axes : 0);
-    if (o->fsdp <= 1 && !axes)
+    if ((o->fsdp <= 1 && !axes) || md->no_reduce)
         return 0;
     ir_region(md->p, "%s/comm", what);
     if (o->fsdp > 1) {
@@ -733,7 +734,9 @@ static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int 
     md->o = o;
     md->dt = o->dtype;
     isa_dtype dt = md->dt;
-    md->bc = o->batch / (o->dp * o->fsdp);
+    /* a pipeline stage runs microbatches of batch / M sequences through layers / P layers */
+    int pipe = lm && o->pipeline > 1;
+    md->bc = o->batch / (o->dp * o->fsdp * (pipe ? o->microbatches : 1));
     md->S = o->seq;
     md->sp = o->sp;
     md->decode = lm && o->decode;
@@ -752,7 +755,7 @@ static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int 
     md->bias = o->bias;
     md->tied = lm && o->tied_embedding;
     md->V = lm ? gen_vocab_shard(o) : 0;
-    md->L = o->layers;
+    md->L = pipe ? o->layers / o->pipeline : o->layers;
     md->fsdp = o->fsdp > 1;
     md->xsave = xs;
     md->kcache = kc;
@@ -780,8 +783,9 @@ static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int 
     /* The LM head (D x V/T, its own or the embedding table's rows with --tied-embedding);
      * the embedding table (V x D, padded to T x V/T rows, replicated over tensor
      * parallelism). */
-    md->lm_n = lm && !md->tied ? wsize(md, D, md->V) : 0;
-    uint64_t emb = lm ? md->V * o->tp * D : 0;
+    int has_lm = lm && (!pipe || o->stage + 1 == o->pipeline), has_emb = lm && (!pipe || !o->stage);
+    md->lm_n = has_lm && !md->tied ? wsize(md, D, md->V) : 0;
+    uint64_t emb = has_emb ? md->V * o->tp * D : 0;
     /* Parameters this chip holds: layer weights, LM head and embedding, divided by the FSDP
      * degree. */
     uint64_t total = md->L * md->layer_n + md->lm_n + emb;
@@ -953,6 +957,8 @@ static int llm(ir *p, const gen_opts *o, int *x, int *kc, int *vc, int *sv, gen_
 
 int gen_fe_llm(ir *p, const gen_opts *o)
 {
+    if (o->pipeline > 1)
+        return gen_fe_pipeline(p, o);
     int *x = calloc(o->layers + 1, sizeof *x), *kc = calloc(o->layers + 1, sizeof *kc),
         *vc = calloc(o->layers + 1, sizeof *vc),
         *sv = calloc(o->layers, GEN_ACT_COUNT * sizeof *sv);
@@ -964,4 +970,170 @@ int gen_fe_llm(ir *p, const gen_opts *o)
     free(kc);
     free(vc);
     return rc;
+}
+
+/* ---- pipeline stages (the schedule: gen_pipeline.c) --------------------------------------- */
+
+struct gen_stage {
+    model md;
+    unsigned nmb, L, first, last;
+    int *x;  /* x[mb * (L + 1) + l]: microbatch mb's input of local layer l (l = L: output) */
+    int *sv; /* sv[mb * L * GEN_ACT_COUNT + ...]: its saved activations */
+    int *xf, *logits; /* last stage: per microbatch */
+    int table;        /* first stage: the embedding table */
+    int pend;         /* token of the latest send, waited for after the next microbatch's work */
+};
+
+void gen_stage_free(gen_stage *s)
+{
+    if (!s)
+        return;
+    free(s->x);
+    free(s->sv);
+    free(s->xf);
+    free(s->logits);
+    free(s);
+}
+
+gen_stage *gen_stage_new(ir *p, const gen_opts *o)
+{
+    gen_stage *s = calloc(1, sizeof *s);
+    unsigned L = (unsigned)(o->layers / o->pipeline), n = (unsigned)o->microbatches;
+    if (!s || !(s->x = calloc((size_t)n * (L + 1), sizeof *s->x)) ||
+        !(s->sv = calloc((size_t)n * L * GEN_ACT_COUNT, sizeof *s->sv)) ||
+        !(s->xf = calloc(n, sizeof *s->xf)) || !(s->logits = calloc(n, sizeof *s->logits))) {
+        gen_stage_free(s);
+        ir_tensor_new(p, "(out of memory: pipeline stage)", ISA_DT_BF16, 0, 0); /* an error in p */
+        return NULL;
+    }
+    s->nmb = n;
+    s->L = L;
+    s->first = o->stage == 0;
+    s->last = o->stage + 1 == o->pipeline;
+    s->pend = -1;
+    model *md = &s->md;
+    ir_region(p, "embed");
+    if (model_init(md, p, o, 1, s->x, NULL, NULL, s->sv, NULL)) { /* no MoE with a pipeline */
+        gen_stage_free(s);
+        return NULL;
+    }
+    /* model_init made one set of layer inputs: the other microbatches get their own */
+    for (unsigned mb = 1; mb < n; mb++)
+        for (unsigned l = 0; l <= L; l++)
+            s->x[mb * (L + 1) + l] = tmp(md, "x", md->M, md->D);
+    isa_dtype dt = md->dt;
+    uint64_t layers_n = md->L * md->layer_n;
+    if (s->last) {
+        md->lm_w = ir_view(p, md->params, "lm_head", B(dt, layers_n), md->D, md->V, 0);
+        md->glm = ir_view(p, md->grads, "lm_head.grad", B(dt, layers_n), md->D, md->V, 0);
+        for (unsigned mb = 0; mb < n; mb++) {
+            s->xf[mb] = tmp(md, "xf", md->M, md->D);
+            s->logits[mb] = tmp(md, "logits", md->M, md->V);
+        }
+    }
+    if (s->first)
+        s->table = ir_view(p, md->params, "embedding", B(dt, layers_n + md->lm_n), 1,
+                           md->V * o->tp * md->D, 0);
+    return ir_error(p, NULL) ? (gen_stage_free(s), NULL) : s;
+}
+
+/* Microbatch mb's tensors in the model's per-layer slots. */
+static void stage_bind(gen_stage *s, unsigned mb)
+{
+    s->md.xsave = s->x + (size_t)mb * (s->L + 1);
+    s->md.sv = s->sv + (size_t)mb * s->L * GEN_ACT_COUNT;
+}
+
+/* Point to point on the pipeline axis: a receive completes before its data is used; a send
+ * stays in flight through the next microbatch's work (its buffer lives until then). */
+static int stage_recv(gen_stage *s, int dir, int t)
+{
+    ir *p = s->md.p;
+    int tok = ir_token_new(p);
+    return ir_recv(p, s->md.o->pp_axes, dir, t, tok) < 0 || ir_wait(p, tok) < 0 ? -1 : 0;
+}
+
+static int stage_send(gen_stage *s, int dir, int t)
+{
+    ir *p = s->md.p;
+    if (s->pend >= 0 && ir_wait(p, s->pend) < 0)
+        return -1;
+    s->pend = ir_token_new(p);
+    return ir_send(p, s->md.o->pp_axes, dir, t, s->pend) < 0 ? -1 : 0;
+}
+
+int gen_stage_fwd(gen_stage *s, unsigned mb)
+{
+    model *md = &s->md;
+    ir *p = md->p;
+    uint64_t M = md->M, D = md->D;
+    stage_bind(s, mb);
+    ir_region(p, s->first ? "embed" : "pipe/recv");
+    if (s->first ? ir_gather(p, s->table, md->xsave[0], B(md->dt, D), 3 * B(md->dt, D)) < 0
+                 : stage_recv(s, -1, md->xsave[0]))
+        return -1;
+    for (unsigned l = 0; l < s->L; l++)
+        if (layer_fwd(md, l))
+            return -1;
+    if (!s->last) {
+        ir_region(p, "pipe/send");
+        return stage_send(s, +1, md->xsave[s->L]);
+    }
+    md->xf = s->xf[mb];
+    md->logits = s->logits[mb];
+    ir_region(p, "final_norm");
+    if (layernorm(md, M * D, md->xsave[s->L], md->xf))
+        return -1;
+    ir_region(p, "lm_head");
+    return mm(md, M, md->V, D, md->xf, md->lm_w, md->logits) || loss(md) ? -1 : 0;
+}
+
+int gen_stage_bwd(gen_stage *s, unsigned mb)
+{
+    model *md = &s->md;
+    ir *p = md->p;
+    uint64_t M = md->M, D = md->D, V = md->V;
+    stage_bind(s, mb);
+    md->no_reduce = mb + 1 != s->nmb;
+    md->dx = tmp(md, "dx", M, D);
+    if (s->last) {
+        ir_region(p, "lm_head/bwd");
+        int lg = s->logits[mb], xf = s->xf[mb];
+        if (mm(md, M, D, V, lg, md->lm_w, md->dx) || mm(md, D, V, M, xf, lg, md->glm) ||
+            tp_allreduce(md, md->dx, M * D) ||
+            grad_reduce(md, md->glm, md->glm, D * V, "lm_head/bwd", IR_TOKEN_LATE))
+            return -1;
+        ir_region(p, "final_norm/bwd");
+        if (layernorm_bwd(md, M * D, md->dx, md->xsave[s->L], md->dx))
+            return -1;
+    } else {
+        ir_region(p, "pipe/recv");
+        if (stage_recv(s, +1, md->dx))
+            return -1;
+    }
+    for (unsigned l = s->L; l-- > 0;)
+        if (layer_bwd(md, l))
+            return -1;
+    if (!s->first) {
+        ir_region(p, "pipe/send");
+        return stage_send(s, -1, md->dx);
+    }
+    const int in[2] = {md->dx, md->xsave[0]};
+    const ir_vop add = {ISA_OP_V_ADD, 0, 2, md->dt, 0, 0};
+    uint64_t emb_n = md->V * md->o->tp * D;
+    int demb = ir_view(p, md->grads, "embedding.grad", B(md->dt, md->L * md->layer_n + md->lm_n), 1,
+                       emb_n, 0);
+    ir_region(p, "embed/bwd");
+    return vpass(md, M * D, in, 2, tmp(md, "dx.embed", M, D), &add, 1) ||
+                   grad_reduce(md, demb, demb, emb_n, "embed/bwd", IR_TOKEN_LATE)
+               ? -1
+               : 0;
+}
+
+int gen_stage_finish(gen_stage *s)
+{
+    model *md = &s->md;
+    md->no_reduce = 0;
+    return (s->pend >= 0 && ir_wait(md->p, s->pend) < 0) || grad_tokens_wait(md) || adam(md) ? -1
+                                                                                             : 0;
 }

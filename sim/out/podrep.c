@@ -58,6 +58,18 @@ void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_resul
             "idle %.1f%%\n",
             share(r->t_compute, r->step_ps) * 100, share(r->t_memory, r->step_ps) * 100,
             share(r->t_comm, r->step_ps) * 100, share(r->t_idle, r->step_ps) * 100);
+    if (r->stages) {
+        fprintf(out, "stages          %u, each alone (receives never wait: no bubble); step",
+                r->stages);
+        for (unsigned i = 0; i < r->stages; i++)
+            fprintf(out, " %.3f", (double)r->stage_step_ps[i] * 1e-9);
+        fprintf(out, " ms; the slowest is reported\n");
+    }
+    if (r->wait_frac_max - r->wait_frac_min > 1e-3) /* chips differ: pipeline stages */
+        fprintf(out,
+                "waiting         %.1f%% of the step per chip (1 - busy/step; pipeline bubble), "
+                "%.1f%% to %.1f%%\n",
+                r->wait_frac * 100, r->wait_frac_min * 100, r->wait_frac_max * 100);
     fprintf(out,
             "energy          %.4g J per chip per step (static %.1f%%), %.4g W per chip; "
             "%.4g TFLOP/s per W\n",
@@ -141,6 +153,12 @@ int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod
     json_bool(&w, "weak_scaling", !o->strong);
     json_str(&w, "scaling_kind", o->strong ? "strong" : "weak");
     json_result_core(&w, r);
+    if (r->stages) {
+        json_arr_begin(&w, "stage_step_time_s");
+        for (unsigned i = 0; i < r->stages; i++)
+            json_num(&w, NULL, (double)r->stage_step_ps[i] * 1e-12);
+        json_arr_end(&w);
+    }
     json_str(&w, "topology_desc", r->desc);
     json_arr_begin(&w, "dims");
     for (unsigned a = 0; a < r->naxes; a++)
@@ -180,6 +198,11 @@ int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod
     json_num(&w, "memory_share", share(r->t_memory, r->step_ps));
     json_num(&w, "exposed_comm_share", share(r->t_comm, r->step_ps));
     json_num(&w, "idle_share", share(r->t_idle, r->step_ps));
+    if (r->wait_frac_max - r->wait_frac_min > 1e-3) {
+        json_num(&w, "wait_share", r->wait_frac);
+        json_num(&w, "wait_share_min", r->wait_frac_min);
+        json_num(&w, "wait_share_max", r->wait_frac_max);
+    }
     json_obj_end(&w);
     json_arr_begin(&w, "collectives");
     for (unsigned i = 0; i < r->nrows; i++) {
