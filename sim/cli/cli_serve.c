@@ -409,6 +409,14 @@ static void put_grid(json_w *j, const char *key, const serve_grid *g, int exact)
             json_arr_end(j);
         }
         json_arr_end(j);
+        json_arr_begin(j, "decode_sim_s"); /* as simulated, before smoothing */
+        for (unsigned i = 0; i < g->nb; i++) {
+            json_arr_begin(j, NULL);
+            for (unsigned k = 0; k < g->nc; k++)
+                json_num(j, NULL, g->dec_sim[i][k]);
+            json_arr_end(j);
+        }
+        json_arr_end(j);
         json_arr_begin(j, "decode_filled"); /* 0 simulated, 1 unreachable, 2 did not fit */
         for (unsigned i = 0; i < g->nb; i++) {
             json_arr_begin(j, NULL);
@@ -446,9 +454,9 @@ static void print_grid(const char *what, const serve_grid *g, int exact)
         printf("\n");
     }
     printf("      (~ beyond the KV cache's reach, ! did not fit in simulation: extrapolated)\n");
-    printf("    prefill (ms, all layers), tokens:");
+    printf("    prefill (ms, all layers), tokens (axis refined where the time bends):");
     for (unsigned k = 0; k < g->np; k++)
-        printf(" %u:%.2f", g->p[k], g->pre[k] * 1e3);
+        printf("%s%u:%.2f", k % 10 ? " " : "\n      ", g->p[k], g->pre[k] * 1e3);
     printf("\n");
 }
 

@@ -2,7 +2,8 @@
  * are generated with the gen library (llm-step --decode; prefill as transformer blocks in
  * forward mode), timed by the pod estimator on the slice's topology (one representative chip
  * with symmetric collectives; one chip is a 1-chip slice), and cached over a grid of (batch,
- * context) for decode and prefill tokens for prefill, with interpolation between grid points.
+ * context) for decode and prefill tokens for prefill, with interpolation between grid points
+ * (decode rows first smoothed along the context by local quadratic least squares).
  * Step model (docs/serving.md, "Step times"):
  *   decode(b, c)   one llm-step --decode of batch b against a KV cache of c tokens (the
  *                  model's kv heads and head_dim); the layers are extrapolated from 1- and
@@ -37,21 +38,23 @@ typedef struct serve_hw_opts {
                          * (0: no limit) */
 } serve_hw_opts;
 
-#define SERVE_GRID_MAX 24
+#define SERVE_GRID_MAX    24
+#define SERVE_PREFILL_MAX 64 /* prefill axis points, refined adaptively */
 
 /* The cache: grid points, their simulated times in seconds, and how they were obtained. */
 typedef struct serve_grid {
     unsigned nb, nc, np;
-    uint32_t b[SERVE_GRID_MAX], ctx[SERVE_GRID_MAX], p[SERVE_GRID_MAX];
-    double dec[SERVE_GRID_MAX][SERVE_GRID_MAX];
+    uint32_t b[SERVE_GRID_MAX], ctx[SERVE_GRID_MAX], p[SERVE_PREFILL_MAX];
+    double dec[SERVE_GRID_MAX][SERVE_GRID_MAX];     /* interpolated: smoothed along context */
+    double dec_sim[SERVE_GRID_MAX][SERVE_GRID_MAX]; /* as simulated (filled points: as dec) */
     /* 0 simulated; 1 beyond the KV cache's reach; 2 did not fit the chip in simulation. Both
      * are filled by linear extrapolation along the context axis. */
     unsigned char dec_fill[SERVE_GRID_MAX][SERVE_GRID_MAX];
-    double pre[SERVE_GRID_MAX]; /* L blocks of p tokens */
-    double head_s;              /* non-layer part of a batch-1 decode step */
-    double weight_read_s;       /* one chip's layer weights at HBM peak */
-    unsigned sims;              /* simulations run (grid, checks and exact steps) */
-    double sim_wall_s;          /* wall-clock seconds spent in them */
+    double pre[SERVE_PREFILL_MAX]; /* L blocks of p tokens */
+    double head_s;                 /* non-layer part of a batch-1 decode step */
+    double weight_read_s;          /* one chip's layer weights at HBM peak */
+    unsigned sims;                 /* simulations run (grid, checks and exact steps) */
+    double sim_wall_s;             /* wall-clock seconds spent in them */
     char topo[32];
 } serve_grid;
 
