@@ -368,6 +368,16 @@ static double grid_prefill(const serve_grid *g, double p)
 {
     if (p <= g->p[0] || g->np < 2)
         return g->pre[0] * (g->np < 2 && p > g->p[0] ? p / g->p[0] : 1);
+    unsigned n = g->np - 1;
+    if (p > g->p[n]) {
+        /* beyond the axis (whole-prompt steps of several prompts): linear from the last
+         * doubling, not from the last refined segment, which may be 2 tokens of jitter */
+        unsigned k = n;
+        while (k > 0 && g->p[k] > g->p[n] / 2)
+            k--;
+        double s = (g->pre[n] - g->pre[k]) / (double)(g->p[n] - g->p[k]);
+        return g->pre[n] + (s > 0 ? s : 0) * (p - g->p[n]);
+    }
     double w;
     unsigned k = seg(g->p, g->np, p, &w);
     return g->pre[k] + w * (g->pre[k + 1] - g->pre[k]);
@@ -446,8 +456,12 @@ double serve_steps_time(void *ctx, const serve_step *s, err *e)
                           : grid_decode(g, s->decode, s->ctx);
     if (s->prefill)
         pre = st->o.exact ? exact_prefill(st, s->prefill, e) : grid_prefill(g, s->prefill);
-    if (dec < 0 || pre < 0)
+    if (dec < 0 || pre < 0) {
+        if (!st->o.exact) /* exact mode: e is filled by the failed simulation */
+            err_set(e, "serve: negative interpolated step time (decode %g s, prefill %g s)", dec,
+                    pre);
         return -1;
+    }
     if (!s->decode)
         return pre + g->head_s;
     if (!s->prefill)
