@@ -252,8 +252,9 @@ static void fill_ctx(serve_grid *g, unsigned i, unsigned j)
  * PREFILL_GAP tokens or SERVE_PREFILL_MAX points. The prefill block's time is not smooth in the
  * tokens: Llama-3-70B on two v7 chips takes 26.3 ms at 400 tokens and 32.3 ms at 416 (the doubling
  * axis 256, 512 missed 445 tokens by 11%); bisection pins such a step to PREFILL_GAP tokens. */
-#define PREFILL_TOL 0.005
-#define PREFILL_GAP 2u
+#define PREFILL_TOL       0.005
+#define PREFILL_MIN_STEPS 16u /* every doubling gets at least 16 intervals */
+#define PREFILL_GAP       2u
 
 static int refine_prefill(serve_steps *st, err *e)
 {
@@ -266,7 +267,8 @@ static int refine_prefill(serve_steps *st, err *e)
         any = 0;
         for (unsigned k = g->np - 1; k-- > 0 && g->np < SERVE_PREFILL_MAX;) {
             uint32_t a = g->p[k], b = g->p[k + 1];
-            if (!open[k] || b - a <= PREFILL_GAP)
+            int coarse = b - a > a / PREFILL_MIN_STEPS; /* refined whatever its midpoint */
+            if ((!open[k] && !coarse) || b - a <= PREFILL_GAP)
                 continue;
             uint32_t m = a + (b - a) / 2;
             double t = sim_prefill_layers(st, m, e);
@@ -282,7 +284,7 @@ static int refine_prefill(serve_steps *st, err *e)
             g->pre[k + 1] = t;
             g->np++;
             open[k] = open[k + 1] = (unsigned char)bent;
-            any |= bent;
+            any |= bent || coarse;
         }
     }
     return 0;

@@ -39,7 +39,7 @@ typedef struct serve_hw_opts {
 } serve_hw_opts;
 
 #define SERVE_GRID_MAX    24
-#define SERVE_PREFILL_MAX 64 /* prefill axis points, refined adaptively */
+#define SERVE_PREFILL_MAX 128 /* prefill axis points, refined adaptively */
 
 /* The cache: grid points, their simulated times in seconds, and how they were obtained. */
 typedef struct serve_grid {
