@@ -128,4 +128,9 @@ enum { ISA_COLL_AXES, ISA_COLL_BYTES, ISA_COLL_DTYPE };
 size_t isa_encode(const isa_insn *in, uint8_t *buf);
 long isa_decode(const uint8_t *buf, size_t len, isa_insn *in, struct err *e);
 
+/* Levenshtein distance between a and b (ASCII case folded when fold_case), or UINT_MAX when
+ * either is longer than 128 bytes: every "did you mean" (opcodes, config keys, model presets)
+ * uses it. */
+unsigned isa_edit_distance(const char *a, const char *b, int fold_case);
+
 #endif

@@ -290,42 +290,12 @@ static int cfg_parse_value(cfg *c, const cfg_key *k, const char *s, const char *
 
 /* ---- key lookup with a suggestion ---- */
 
-unsigned cfg_edit_distance(const char *a, const char *b, int fold_case)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned row[CFG_NAME_MAX + 1];
-    if (la > CFG_NAME_MAX || lb > CFG_NAME_MAX)
-        return UINT_MAX;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = (unsigned)j;
-    for (size_t i = 1; i <= la; i++) {
-        unsigned diag = row[0];
-        row[0] = (unsigned)i;
-        for (size_t j = 1; j <= lb; j++) {
-            unsigned up = row[j];
-            unsigned char ca = (unsigned char)a[i - 1], cb = (unsigned char)b[j - 1];
-            if (fold_case) {
-                ca = (unsigned char)tolower(ca);
-                cb = (unsigned char)tolower(cb);
-            }
-            unsigned best = diag + (ca != cb);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 static int cfg_unknown_key(const char *name, const char *where, err *e)
 {
     const cfg_key *best = NULL;
     unsigned bestd = 3;
     for (size_t i = 0; i < CFG_NKEYS; i++) {
-        unsigned d = cfg_edit_distance(name, cfg_table[i].name, 0);
+        unsigned d = isa_edit_distance(name, cfg_table[i].name, 0);
         if (d < bestd) {
             bestd = d;
             best = &cfg_table[i];

@@ -69,10 +69,6 @@ typedef struct cfg_key {
 /* The key table, in declaration order. */
 const cfg_key *cfg_keys(size_t *count);
 const cfg_key *cfg_key_find(const char *name);
-/* Levenshtein distance between a and b (ASCII case folded when fold_case), or UINT_MAX when
- * either is longer than 128 bytes: the "did you mean" of config keys, and of any other name
- * table (the generators' model presets still keep their own copy, sim/gen/models.c). */
-unsigned cfg_edit_distance(const char *a, const char *b, int fold_case);
 
 /* Fill c with every key's default. */
 void cfg_defaults(cfg *c);

@@ -645,12 +645,12 @@ static void test_ici_wrap_none_and_dims_that_drop_wrap_axes(void **state)
 static void test_config_edit_distance_counts_edits_and_folds_case_on_request(void **state)
 {
     (void)state;
-    assert_int_equal(cfg_edit_distance("hbm.channels", "hbm.channels", 0), 0);
-    assert_int_equal(cfg_edit_distance("hbm.chanels", "hbm.channels", 0), 1);
-    assert_int_equal(cfg_edit_distance("mxu.rwos", "mxu.rows", 0), 2);
-    assert_int_equal(cfg_edit_distance("Llama-3", "llama-3", 0), 1);
-    assert_int_equal(cfg_edit_distance("Llama-3", "llama-3", 1), 0);
-    assert_int_equal(cfg_edit_distance("", "abc", 0), 3);
+    assert_int_equal(isa_edit_distance("hbm.channels", "hbm.channels", 0), 0);
+    assert_int_equal(isa_edit_distance("hbm.chanels", "hbm.channels", 0), 1);
+    assert_int_equal(isa_edit_distance("mxu.rwos", "mxu.rows", 0), 2);
+    assert_int_equal(isa_edit_distance("Llama-3", "llama-3", 0), 1);
+    assert_int_equal(isa_edit_distance("Llama-3", "llama-3", 1), 0);
+    assert_int_equal(isa_edit_distance("", "abc", 0), 3);
 }
 
 int main(void)

@@ -503,7 +503,7 @@ static int model_matches(const model_preset *m, const char *name)
 /* Edit distance between a and b (case-insensitive), capped at 99. */
 static unsigned model_distance(const char *a, const char *b)
 {
-    unsigned d = cfg_edit_distance(a, b, 1);
+    unsigned d = isa_edit_distance(a, b, 1);
     return d < 99 ? d : 99;
 }
 
