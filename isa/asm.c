@@ -248,8 +248,18 @@ static int asm_insn(asm_ctx *c, const char *p, isa_insn *in)
 {
     size_t n = asm_token(p);
     int op = asm_lookup(p, n, isa_lookup);
-    if (op < 0)
+    if (op < 0) {
+        char mn[48];
+        const char *near = NULL;
+        if (n < sizeof mn) {
+            memcpy(mn, p, n);
+            mn[n] = '\0';
+            near = isa_suggest(mn);
+        }
+        if (near)
+            return asm_err(c, "unknown opcode '%.*s' (did you mean '%s'?)", (int)n, p, near);
         return asm_err(c, "unknown opcode '%.*s'", (int)n, p);
+    }
     const isa_info *info = isa_info_of((unsigned)op);
     c->mn = info->mnemonic;
     memset(in, 0, sizeof *in);

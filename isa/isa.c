@@ -2,7 +2,9 @@
  * Assumes the table is the only description of the ISA: nothing here names an opcode. */
 #include "isa.h"
 
+#include <ctype.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <string.h>
 
 #include "err.h"
@@ -86,6 +88,58 @@ int isa_lookup(const char *mnemonic)
         if (!strcmp(isa_table[op].mnemonic, mnemonic))
             return (int)op;
     return -1;
+}
+
+#define ISA_DISTANCE_MAX 128
+
+unsigned isa_edit_distance(const char *a, const char *b, int fold_case)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned row[ISA_DISTANCE_MAX + 1];
+    if (la > ISA_DISTANCE_MAX || lb > ISA_DISTANCE_MAX)
+        return UINT_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++) {
+        unsigned diag = row[0];
+        row[0] = (unsigned)i;
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned up = row[j];
+            unsigned char ca = (unsigned char)a[i - 1], cb = (unsigned char)b[j - 1];
+            if (fold_case) {
+                ca = (unsigned char)tolower(ca);
+                cb = (unsigned char)tolower(cb);
+            }
+            unsigned best = diag + (ca != cb);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            row[j] = best;
+            diag = up;
+        }
+    }
+    return row[lb];
+}
+
+const char *isa_suggest(const char *mnemonic)
+{
+    const char *dot = strrchr(mnemonic, '.'), *leaf = dot ? dot + 1 : mnemonic;
+    const char *best = NULL;
+    /* At most 2 edits, and at most a third of the name ("foo" is not a typo of "nop"). */
+    size_t len = strlen(mnemonic);
+    unsigned bestd = len / 3 < 2 ? (unsigned)(len / 3) + 1 : 3;
+    for (unsigned op = 0; op < ISA_OP_COUNT; op++) {
+        const char *m = isa_table[op].mnemonic, *mdot = strrchr(m, '.');
+        if (*leaf && !strcmp(mdot ? mdot + 1 : m, leaf))
+            return m;
+        unsigned d = isa_edit_distance(mnemonic, m, 0);
+        if (d < bestd) {
+            bestd = d;
+            best = m;
+        }
+    }
+    return best;
 }
 
 int isa_arg_index(unsigned op, const char *name)

@@ -87,6 +87,10 @@ typedef struct isa_insn {
 const isa_info *isa_info_of(unsigned op);
 /* Opcode by mnemonic, -1 if unknown. */
 int isa_lookup(const char *mnemonic);
+/* The mnemonic closest to an unknown one, for "did you mean": the same name after the unit
+ * prefix ("ldw" -> "mxu.ldw", "vpu.ldw" -> "mxu.ldw"), else the nearest by edit distance
+ * (at most 2, and at most a third of its length). NULL when nothing is close. */
+const char *isa_suggest(const char *mnemonic);
 /* Index of operand `name` in op's operand list, -1 if none. */
 int isa_arg_index(unsigned op, const char *name);
 
@@ -123,5 +127,10 @@ enum { ISA_COLL_AXES, ISA_COLL_BYTES, ISA_COLL_DTYPE };
 #define ISA_ENC_MAX (3 * 10 + ISA_MAX_ARGS * 10 + ISA_NAME_MAX)
 size_t isa_encode(const isa_insn *in, uint8_t *buf);
 long isa_decode(const uint8_t *buf, size_t len, isa_insn *in, struct err *e);
+
+/* Levenshtein distance between a and b (ASCII case folded when fold_case), or UINT_MAX when
+ * either is longer than 128 bytes: every "did you mean" (opcodes, config keys, model presets)
+ * uses it. */
+unsigned isa_edit_distance(const char *a, const char *b, int fold_case);
 
 #endif

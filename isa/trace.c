@@ -642,3 +642,41 @@ void trace_writer_abort(trace_writer *w)
     ofile_abort(w->of);
     wr_free(w);
 }
+
+/* ---- the topology line of the note ---- */
+
+int trace_note_topology(const char *note, trace_topology *t)
+{
+    const char *line = NULL;
+    for (const char *p = note; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, TRACE_TOPO_TAG, strlen(TRACE_TOPO_TAG)))
+            line = p;
+    if (!line)
+        return 0;
+    char dims[sizeof t->ici_dims + 1], wrap[sizeof t->ici_wrap + 1];
+    unsigned long long chips;
+    int used = 0;
+    if (sscanf(line, TRACE_TOPO_TAG " chips=%llu ici.dims=%64[0-9x] ici.wrap=%64[a-z]%n", &chips,
+               dims, wrap, &used) != 3 ||
+        (line[used] && line[used] != '\n') || !chips || strlen(dims) >= sizeof t->ici_dims ||
+        strlen(wrap) >= sizeof t->ici_wrap)
+        return -1;
+    t->chips = chips;
+    snprintf(t->ici_dims, sizeof t->ici_dims, "%s", dims);
+    snprintf(t->ici_wrap, sizeof t->ici_wrap, "%s", strcmp(wrap, "none") ? wrap : "");
+    return 1;
+}
+
+int trace_note_add_topology(char *note, size_t cap, const trace_topology *t)
+{
+    size_t len = strlen(note);
+    int n =
+        snprintf(note + len, cap - len, "%s" TRACE_TOPO_TAG " chips=%llu ici.dims=%s ici.wrap=%s",
+                 len ? "\n" : "", (unsigned long long)t->chips, t->ici_dims,
+                 t->ici_wrap[0] ? t->ici_wrap : "none");
+    if (n < 0 || (size_t)n >= cap - len) {
+        note[len] = 0;
+        return -1;
+    }
+    return 0;
+}

@@ -32,6 +32,26 @@ typedef struct trace_header {
     char note[TRACE_NOTE_MAX]; /* NUL-terminated */
 } trace_header;
 
+/* The topology a trace was generated for, kept as the note's last line (a structured part
+ * of the note, so the format is unchanged and older traces, which lack it, still read):
+ *   topology: chips=N ici.dims=AxBxC ici.wrap=xyz        (ici.wrap=none for a mesh)
+ * chips is the number of chips the workload is split over (its collectives' group); ici.dims
+ * and ici.wrap are the slice it was generated on. `tpusim run` and `pod` compare it with the
+ * topology they time collectives on. */
+#define TRACE_TOPO_TAG "topology:"
+typedef struct trace_topology {
+    uint64_t chips;
+    char ici_dims[64];
+    char ici_wrap[64]; /* "" = no wraparound */
+} trace_topology;
+
+/* Find the topology line in `note`: returns 1 with *t filled, 0 when the note has none, -1
+ * when it has one that does not parse (t then undefined). */
+int trace_note_topology(const char *note, trace_topology *t);
+/* Append the topology line of t to note (of capacity cap), on a new line when the note is
+ * not empty. Returns 0, or -1 if it does not fit (note unchanged). */
+int trace_note_add_topology(char *note, size_t cap, const trace_topology *t);
+
 typedef struct trace_reader trace_reader;
 typedef struct trace_writer trace_writer;
 

@@ -194,6 +194,28 @@ static void cfg_choice_name(const char *choices, int idx, char *buf, size_t n)
 }
 
 /* Parse text as key k's type, range-check it, and store it into c only if valid. */
+/* The topology keys' shorthands, applied as each is set: ici.wrap `none` (or a literal `""`)
+ * is no wraparound (a mesh); setting ici.dims drops from ici.wrap the axes it no longer has,
+ * so a 1-axis ici.dims is a ring (wrap x) when the wrap had x, and `-p ici.dims=8x8` on a 3D
+ * preset keeps the wrap of x and y. A wrap set after the dims is taken as given. */
+static void cfg_topology_set(cfg *c, const cfg_key *k)
+{
+    if (k->offset == offsetof(cfg, ici_wrap)) {
+        if (!strcmp(c->ici_wrap, "none") || !strcmp(c->ici_wrap, "\"\""))
+            memset(c->ici_wrap, 0, sizeof c->ici_wrap);
+    } else if (k->offset == offsetof(cfg, ici_dims)) {
+        unsigned d[3];
+        int n = cfg_parse_dims(c->ici_dims, d);
+        if (n < 1)
+            return; /* cfg_check reports it */
+        char *o = c->ici_wrap;
+        for (const char *p = c->ici_wrap; *p; p++)
+            if (!strchr("xyz", *p) || p[0] - 'x' < n)
+                *o++ = *p; /* keep what is not an axis letter for cfg_check to report */
+        memset(o, 0, (size_t)(c->ici_wrap + sizeof c->ici_wrap - o));
+    }
+}
+
 static int cfg_parse_value(cfg *c, const cfg_key *k, const char *s, const char *where, err *e)
 {
     void *field = (char *)c + k->offset;
@@ -258,6 +280,7 @@ static int cfg_parse_value(cfg *c, const cfg_key *k, const char *s, const char *
                            CFG_STR_MAX - 1);
         memset(field, 0, CFG_STR_MAX);
         memcpy(field, s, len);
+        cfg_topology_set(c, k);
         return 0;
     }
     }
@@ -267,45 +290,30 @@ static int cfg_parse_value(cfg *c, const cfg_key *k, const char *s, const char *
 
 /* ---- key lookup with a suggestion ---- */
 
-unsigned cfg_edit_distance(const char *a, const char *b, int fold_case)
-{
-    size_t la = strlen(a), lb = strlen(b);
-    unsigned row[CFG_NAME_MAX + 1];
-    if (la > CFG_NAME_MAX || lb > CFG_NAME_MAX)
-        return UINT_MAX;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = (unsigned)j;
-    for (size_t i = 1; i <= la; i++) {
-        unsigned diag = row[0];
-        row[0] = (unsigned)i;
-        for (size_t j = 1; j <= lb; j++) {
-            unsigned up = row[j];
-            unsigned char ca = (unsigned char)a[i - 1], cb = (unsigned char)b[j - 1];
-            if (fold_case) {
-                ca = (unsigned char)tolower(ca);
-                cb = (unsigned char)tolower(cb);
-            }
-            unsigned best = diag + (ca != cb);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            row[j] = best;
-            diag = up;
-        }
-    }
-    return row[lb];
-}
-
 static int cfg_unknown_key(const char *name, const char *where, err *e)
 {
     const cfg_key *best = NULL;
     unsigned bestd = 3;
     for (size_t i = 0; i < CFG_NKEYS; i++) {
-        unsigned d = cfg_edit_distance(name, cfg_table[i].name, 0);
+        unsigned d = isa_edit_distance(name, cfg_table[i].name, 0);
         if (d < bestd) {
             bestd = d;
             best = &cfg_table[i];
+        }
+    }
+    /* Not a typo: the key's name in the wrong group, or without its group ("clock_ghz",
+     * "mxu.clock_ghz" -> "chip.clock_ghz"), when only one group has it. */
+    const char *dot = strrchr(name, '.'), *leaf = dot ? dot + 1 : name;
+    for (size_t i = 0, n = 0; !best && *leaf && i < CFG_NKEYS; i++) {
+        const char *kdot = strrchr(cfg_table[i].name, '.');
+        if (kdot && !strcmp(kdot + 1, leaf) && n++ == 0) {
+            for (size_t j = i + 1; j < CFG_NKEYS; j++) {
+                const char *jdot = strrchr(cfg_table[j].name, '.');
+                if (jdot && !strcmp(jdot + 1, leaf))
+                    n++;
+            }
+            if (n == 1)
+                best = &cfg_table[i];
         }
     }
     if (best)
@@ -870,6 +878,14 @@ static void cfg_fmt_value(const cfg *c, const cfg_key *k, char *buf, size_t n)
     }
 }
 
+void cfg_format_value(const cfg *c, const cfg_key *k, char *buf, size_t n)
+{
+    if (k->type == CFG_T_STR)
+        snprintf(buf, n, "%.*s", CFG_STR_MAX, (const char *)c + k->offset);
+    else
+        cfg_fmt_value(c, k, buf, n);
+}
+
 static size_t cfg_prefix_len(const char *name)
 {
     const char *dot = strchr(name, '.');
@@ -1053,4 +1069,15 @@ int cfg_parse_dims(const char *s, unsigned dims[3])
     }
     memcpy(dims, d, sizeof d);
     return n;
+}
+
+uint64_t cfg_axes_chips(const cfg *c, unsigned mask)
+{
+    unsigned d[3];
+    int n = cfg_parse_dims(c->ici_dims, d);
+    uint64_t p = 1;
+    for (int i = 0; i < n; i++)
+        if (mask & (1u << i))
+            p *= d[i];
+    return p;
 }

@@ -69,10 +69,6 @@ typedef struct cfg_key {
 /* The key table, in declaration order. */
 const cfg_key *cfg_keys(size_t *count);
 const cfg_key *cfg_key_find(const char *name);
-/* Levenshtein distance between a and b (ASCII case folded when fold_case), or UINT_MAX when
- * either is longer than 128 bytes: the "did you mean" of config keys, and of any other name
- * table (the generators' model presets still keep their own copy, sim/gen/models.c). */
-unsigned cfg_edit_distance(const char *a, const char *b, int fold_case);
 
 /* Fill c with every key's default. */
 void cfg_defaults(cfg *c);
@@ -92,6 +88,9 @@ int cfg_set(cfg *c, const char *key, const char *value, const char *where, err *
  * hbm.tRFC_ns, enough ICI links for ici.dims). Every command runs it after loading and
  * overrides; an error starts with FILE:LINE of the key set in a file, when one was. */
 int cfg_check(const cfg *c, err *e);
+/* Text of key k's value in c as `tpusim config` prints it (units as written there, e.g.
+ * "16GiB"), strings without quotes. */
+void cfg_format_value(const cfg *c, const cfg_key *k, char *buf, size_t n);
 /* Print the resolved config as YAML that cfg_load accepts, with units and help as comments. */
 void cfg_dump(const cfg *c, FILE *out);
 /* Print the key table: name, type, unit, range, default, help. */
@@ -117,5 +116,8 @@ unsigned cfg_mxu_total(const cfg *c);                   /* device cores x mxu.co
 
 /* Parse "16x16x8" into dims[3] (missing axes = 1); returns the number of axes or -1. */
 int cfg_parse_dims(const char *s, unsigned dims[3]);
+/* Chips along the torus axes in `mask` (bit a = axis a of ici.dims): the size of a collective
+ * group on those axes; 1 for an empty mask. */
+uint64_t cfg_axes_chips(const cfg *c, unsigned mask);
 
 #endif

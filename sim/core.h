@@ -76,6 +76,19 @@ void core_register_stats(core *co, stats_reg *r);
  * (ps) and region index. Not called for sync/mark instructions. */
 typedef void (*core_observer)(void *ctx, uint64_t idx, unsigned op, const unit *u,
                               uint64_t start_ps, uint64_t end_ps, unsigned region);
+/* For observers that attribute time slices to regions at completions (energy meter, limiter):
+ * the owner of the slice [last_ps, end_ps) closed by a completion of `region` while `cur` was
+ * the current region: the region that ran most of it. The completing instruction ran
+ * [start_ps, end_ps), so a long first instruction of a new region (a collective) is not
+ * charged to the region before it. */
+static inline unsigned core_slice_owner(unsigned cur, unsigned region, uint64_t last_ps,
+                                        uint64_t start_ps, uint64_t end_ps)
+{
+    if (region == cur)
+        return cur;
+    uint64_t from = start_ps > last_ps ? start_ps : last_ps;
+    return end_ps > from && 2 * (end_ps - from) > end_ps - last_ps ? region : cur;
+}
 void core_set_observer(core *co, core_observer fn, void *ctx);
 /* Instructions read from the trace so far (for progress reporting). */
 uint64_t core_dispatched(const core *co);

@@ -20,6 +20,8 @@
  *   T_throttled = sum_w W_w / s_w,  E_throttled = static_w x T_throttled + sum_w E_w s_w^(x-1). */
 #include "energy.h"
 
+#include "core.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <stdlib.h>
@@ -379,13 +381,18 @@ static void meter_spread(energy_meter *m, uint64_t a, uint64_t b, double pj)
 
 /* Charge the energy begun since the previous sample, and static power since then, to region
  * and to the windows. */
-static void meter_charge(energy_meter *m, uint64_t end_ps, unsigned region)
+/* Charge [last_ps, end_ps): the counters' growth (dynamic energy) to `region`, static energy
+ * by time: [last_ps, split_ps) to `region`, [split_ps, end_ps) to `after` (the new region whose
+ * first completing instruction started at split_ps; split_ps = end_ps when there is none). */
+static void meter_charge_split(energy_meter *m, uint64_t end_ps, unsigned region, uint64_t split_ps,
+                               unsigned after)
 {
     double cur[ENERGY_CAT_COUNT], dyn = 0;
     energy_probe_sample(m->p, cur);
-    if (region >= m->capreg) {
+    unsigned top = region > after ? region : after;
+    if (top >= m->capreg) {
         unsigned cap = m->capreg ? m->capreg : 16;
-        while (cap <= region)
+        while (cap <= top)
             cap *= 2;
         double(*a)[ENERGY_CAT_COUNT] = realloc(m->reg, cap * sizeof *a);
         if (!a) {
@@ -396,9 +403,10 @@ static void meter_charge(energy_meter *m, uint64_t end_ps, unsigned region)
         m->reg = a;
         m->capreg = cap;
     }
-    if (region >= m->nreg)
-        m->nreg = region + 1;
+    if (top >= m->nreg)
+        m->nreg = top + 1;
     uint64_t t = end_ps > m->last_ps ? end_ps : m->last_ps;
+    uint64_t sp = split_ps < m->last_ps ? m->last_ps : split_ps > t ? t : split_ps;
     for (int i = 0; i < ENERGY_CAT_COUNT; i++) {
         if (i == ENERGY_STATIC)
             continue;
@@ -407,9 +415,15 @@ static void meter_charge(energy_meter *m, uint64_t end_ps, unsigned region)
         dyn += d;
         m->last[i] = cur[i];
     }
-    m->reg[region][ENERGY_STATIC] += cfg_static_w(m->cfg) * (double)(t - m->last_ps);
+    m->reg[region][ENERGY_STATIC] += cfg_static_w(m->cfg) * (double)(sp - m->last_ps);
+    m->reg[after][ENERGY_STATIC] += cfg_static_w(m->cfg) * (double)(t - sp);
     meter_spread(m, m->last_ps, t, dyn);
     m->last_ps = t;
+}
+
+static void meter_charge(energy_meter *m, uint64_t end_ps, unsigned region)
+{
+    meter_charge_split(m, end_ps, region, end_ps, region);
 }
 
 void energy_meter_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
@@ -422,8 +436,13 @@ void energy_meter_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, u
         m->started = 1;
         m->cur_region = region;
     }
-    if (region != m->cur_region || (double)end_ps >= m->next_sample_ps) {
+    if (region != m->cur_region) /* the new region's first instruction ran [start_ps, end_ps) */
+        meter_charge_split(m, end_ps,
+                           core_slice_owner(m->cur_region, region, m->last_ps, start_ps, end_ps),
+                           start_ps, region);
+    else if ((double)end_ps >= m->next_sample_ps)
         meter_charge(m, end_ps, m->cur_region);
+    if (region != m->cur_region || (double)end_ps >= m->next_sample_ps) {
         m->cur_region = region;
         m->next_sample_ps = (floor((double)end_ps / m->win_ps) + 1) * m->win_ps;
     }

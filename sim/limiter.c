@@ -3,6 +3,8 @@
  * resolved counters per slice. */
 #include "limiter.h"
 
+#include "core.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -248,7 +250,8 @@ void limiter_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64
         l->cur_region = region;
     }
     if (region != l->cur_region || (double)end_ps >= l->next_sample_ps) {
-        limiter_charge(l, end_ps, l->cur_region);
+        unsigned owner = core_slice_owner(l->cur_region, region, l->last_ps, start_ps, end_ps);
+        limiter_charge(l, end_ps, owner);
         l->cur_region = region;
         l->next_sample_ps = (floor((double)end_ps / LIMITER_WINDOW_PS) + 1) * LIMITER_WINDOW_PS;
     }

@@ -226,6 +226,7 @@ static double note_model_flops(const char *note)
 
 static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_result *res, err *e)
 {
+    double busy_min = INFINITY, busy_max = 0;
     for (unsigned i = 0; i < nchips; i++) {
         res->model_flops_per_chip += note_model_flops(chip_trace_note(chips[i]));
         chip_summary s;
@@ -245,6 +246,9 @@ static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_re
         res->mxu_ideal_ps += st(r, "core", "mxu_ideal_ps");
         res->ici_bytes_per_chip += (double)s.ici_bytes;
         res->ici_link_bytes_per_chip += pod_link_bytes(r);
+        double busy = st(r, "core", "t_compute_ps") + st(r, "core", "t_memory_ps");
+        busy_min = busy < busy_min ? busy : busy_min;
+        busy_max = busy > busy_max ? busy : busy_max;
         res->t_compute += st(r, "core", "t_compute_ps");
         res->t_memory += st(r, "core", "t_memory_ps");
         res->t_comm += st(r, "core", "t_comm_ps");
@@ -272,6 +276,12 @@ static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_re
     /* idle: the rest of the step, including the wait of early finishers (full mode) */
     double busy = res->t_compute + res->t_memory + res->t_comm;
     res->t_idle = (double)res->step_ps > busy ? (double)res->step_ps - busy : 0;
+    double step = (double)res->step_ps;
+    if (step > 0) {
+        res->wait_frac = 1 - (res->t_compute + res->t_memory) / step;
+        res->wait_frac_min = 1 - busy_max / step;
+        res->wait_frac_max = 1 - busy_min / step;
+    }
     return 0;
 }
 
@@ -339,8 +349,65 @@ static void pod_copy_rows(const ici_net *net, pod_result *res)
         res->rows[i] = *ici_net_row(net, i);
 }
 
+int pod_trace_per_stage(const char *tmpl)
+{
+    return strstr(tmpl, "{stage}") != NULL;
+}
+
+static int pod_estimate_one(const cfg *c, const char *const *traces, unsigned ntraces,
+                            const char *topo, ici_mode mode, int lone, pod_result *res, err *e);
+
+/* Symmetric estimates of each stage trace of `tmpl` alone; res is the slowest stage's. */
+static int pod_estimate_stages(const cfg *c, const char *tmpl, const char *topo, pod_result *res,
+                               err *e)
+{
+    pod_result *r = malloc(sizeof *r);
+    if (!r)
+        return err_setk(e, ERR_NOMEM, "pod: out of memory");
+    uint64_t steps[64];
+    unsigned n = 0;
+    int rc = 0;
+    memset(res, 0, sizeof *res);
+    for (; n < 64 && !rc; n++) {
+        char path[sizeof res->trace];
+        size_t len = 0;
+        const char *k = strstr(tmpl, "{stage}");
+        len = (size_t)snprintf(path, sizeof path, "%.*s%u%s", (int)(k - tmpl), tmpl, n, k + 7);
+        if (len >= sizeof path) {
+            rc = err_set(e, "pod: trace path '%s' too long", tmpl);
+            break;
+        }
+        FILE *f = fopen(path, "rb");
+        if (!f)
+            break;
+        fclose(f);
+        const char *one = path;
+        if ((rc = pod_estimate_one(c, &one, 1, topo, ICI_MODE_SYMMETRIC, 1, r, e)))
+            break;
+        steps[n] = r->step_ps;
+        if (r->step_ps >= res->step_ps)
+            *res = *r;
+    }
+    if (!rc && !n)
+        rc = err_set(e, "pod: no trace '%s' for stage 0", tmpl);
+    if (!rc) {
+        res->stages = n;
+        memcpy(res->stage_step_ps, steps, n * sizeof *steps);
+    }
+    free(r);
+    return rc;
+}
+
 int pod_estimate_traces(const cfg *c, const char *const *traces, unsigned ntraces, const char *topo,
                         ici_mode mode, pod_result *res, err *e)
+{
+    if (mode == ICI_MODE_SYMMETRIC && ntraces == 1 && pod_trace_per_stage(traces[0]))
+        return pod_estimate_stages(c, traces[0], topo, res, e);
+    return pod_estimate_one(c, traces, ntraces, topo, mode, 0, res, e);
+}
+
+static int pod_estimate_one(const cfg *c, const char *const *traces, unsigned ntraces,
+                            const char *topo, ici_mode mode, int lone, pod_result *res, err *e)
 {
     memset(res, 0, sizeof *res);
     int rc = -1;
@@ -350,6 +417,7 @@ int pod_estimate_traces(const cfg *c, const char *const *traces, unsigned ntrace
     ici_net *net = ici_net_new(c, topo, mode, e);
     if (!net)
         return -1;
+    ici_net_set_lone_stage(net, lone);
     if (pod_check_layout(net, traces, ntraces, topo, mode, res, e))
         goto out;
     nchips = mode == ICI_MODE_FULL ? res->chips : 1;

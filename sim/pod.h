@@ -32,6 +32,14 @@ typedef struct pod_result {
     /* split of the step: compute (an MXU or the vector unit busy), memory-bound (only DMA
      * busy), exposed communication (only ICI busy), idle (the rest of step_ps) */
     double t_compute, t_memory, t_comm, t_idle;
+    /* waiting fraction of the step, 1 - (compute + memory-bound) / step, per chip: the mean
+     * and the extremes over the chips simulated (a pipeline stage's bubble, full mode) */
+    double wait_frac, wait_frac_min, wait_frac_max;
+    /* symmetric mode with a "{stage}" trace name: one estimate per stage trace (each stage
+     * alone, receives never waiting: no bubble); the result is the slowest stage's, and
+     * stage_step_ps[s] each stage's step */
+    unsigned stages;
+    uint64_t stage_step_ps[64];
     double ici_bytes_per_chip; /* ICI instruction bytes (core.ici_bytes) */
     double
         ici_link_bytes_per_chip; /* bytes the chip transmits on its links (its ICI units' bytes) */
@@ -78,5 +86,8 @@ int pod_trace_per_chip(const char *tmpl);
  * neither, are errors. */
 int pod_estimate_traces(const cfg *c, const char *const *traces, unsigned ntraces, const char *topo,
                         ici_mode mode, pod_result *res, err *e);
+/* 1 if `tmpl` names one trace per pipeline stage (contains "{stage}"): symmetric mode then
+ * estimates every stage (s = 0, 1, ... while the file exists) alone (pod_result.stages). */
+int pod_trace_per_stage(const char *tmpl);
 
 #endif

@@ -270,13 +270,13 @@ head -c 300 rep.json >cut.json
 expect_fail "report of a truncated JSON" "cut\\.json;byte 300" "c.csv" -- \
     "$bin" report rep.json cut.json --csv c.csv
 printf '{"schema": "tpusim.run/1", "a": "\\uZZZZ"}' >esc.json
-expect_fail "report of a bad escape" "esc\\.json;byte [0-9]+;hex" "c.csv" -- \
+expect_fail "report of a bad escape" "esc\\.json;line 1, column [0-9]+ \\(byte [0-9]+\\);invalid escape" "c.csv" -- \
     "$bin" report esc.json --csv c.csv
 printf '{"schema": "other/1"}' >other.json
 expect_fail "report of a JSON that is not a run report" "other\\.json;schema" "c.csv" -- \
     "$bin" report other.json --csv c.csv
 printf '{"schema": "tpusim.run/1"}' >nokeys.json
-expect_fail "report of a run report missing keys" "nokeys\\.json;units" "c.csv" -- \
+expect_fail "report of a run report missing keys" "nokeys\\.json;missing key" "c.csv" -- \
     "$bin" report rep.json nokeys.json --csv c.csv
 expect_fail "report of too many files" "at most" "" -- "$bin" report $(printf 'rep.json %.0s' $(seq 1 30))
 expect_fail "report of a directory" "report-dir" "" -- "$bin" report report-dir
@@ -293,9 +293,43 @@ expect_fail "disasm without a trace" "TRACE" "" -- "$bin" disasm
 # ---------------------------------------------------------------- determinism of fresh runs
 if "$bin" run -q -c v7 --json a.json good.tpt 2>det_err.txt &&
     "$bin" run -q -c v7 --json b.json good.tpt 2>>det_err.txt; then
-    if cmp -s a.json b.json; then ok; else bad "two runs of the same trace differ: $(diff a.json b.json | head -5)"; fi
+    # All but the provenance's start and wall time (docs/outputs.md) and its command line
+    # (the two write to different files).
+    nowall() { grep -v -E '^ *"(started_utc|wall_s|command)": ' "$1"; }
+    if cmp -s <(nowall a.json) <(nowall b.json); then ok; else bad "two runs of the same trace differ: $(diff a.json b.json | head -5)"; fi
 else
     bad "determinism: run failed: $(cat det_err.txt)"
+fi
+
+# ------------------------------------------------------- HBM capacity in human units
+# (the IR's memory plan refuses it first: the peak and its largest live tensors, in GiB)
+expect_fail "gen beyond HBM capacity" "needs [0-9.]+ GiB of HBM per device, more than the device's 96.00 GiB; at the peak \(L31/bwd/mlp\) the largest live tensors are adam.m [0-9.]+ GiB, adam.v [0-9.]+ GiB, master [0-9.]+ GiB; shard" "big.tpt" -- \
+    "$bin" gen llm-step -c v7 --layers 32 --d-model 8192 --heads 64 --d-ff 28672 --vocab 32000 \
+    --seq 4096 --batch 64 -o big.tpt
+
+# ------------------------------------------------------- topology the trace was made for
+# A trace generated for 2 chips on a 2-chip ring, replayed on the preset's 4x4x4: a warning
+# (the run goes on), or with --strict an error; the matching topology is silent.
+if "$bin" gen llm-step -c v7 -p ici.dims=2 --layers 1 --d-model 256 --heads 4 --d-ff 512 \
+    --vocab 1000 --seq 64 --batch 4 --chips 2 -o ring2.tpt 2>gen_err.txt; then
+    if "$bin" run -q -c v7 ring2.tpt 2>warn.txt &&
+        grep -q '^tpusim: warning: ring2.tpt: the trace was generated for 2 chips (ici.dims=2 ici.wrap=x) but its collectives are timed on ici.dims=4x4x4 ici.wrap=xyz (64 chips)' warn.txt; then
+        ok
+    else
+        bad "run of a 2-chip trace on 4x4x4: no warning: $(cat warn.txt)"
+    fi
+    expect_fail "run --strict of a trace for another topology" "ring2\.tpt;generated for 2 chips;--strict" "" -- \
+        "$bin" run -q --strict -c v7 ring2.tpt
+    expect_fail "pod --strict of a trace for another chip count" "ring2\.tpt;generated for 2 chips;pod has 64 chips" "" -- \
+        "$bin" pod -q --strict -c v7 --chips 64 ring2.tpt
+    if "$bin" run -q --strict -c v7 -p ici.dims=2 ring2.tpt 2>quiet.txt && [ ! -s quiet.txt ] &&
+        "$bin" pod -q --strict -c v7 --chips 2 ring2.tpt 2>>quiet.txt && [ ! -s quiet.txt ]; then
+        ok
+    else
+        bad "matching topology: $(cat quiet.txt)"
+    fi
+else
+    bad "gen of a 2-chip trace failed: $(cat gen_err.txt)"
 fi
 
 echo "$pass passed, $fail failed, $skip skipped"

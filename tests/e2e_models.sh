@@ -48,6 +48,18 @@ for a in llama-3-8b gpt-3 mixtral palm; do
     fi
 done
 
+# MoE presets apply their expert keys (no "not applied" note); DeepSeek's layer 3 is MoE.
+for m in mixtral-8x7b deepseek-v3; do
+    if "$bin" gen llm-step --model "$m" --layers 4 --expert-d-ff 256 --seq 128 --batch 4 --fsdp 4 \
+        -c v7 -o moe.tpt \
+        2>err.txt && ! grep -q "not applied" err.txt &&
+        "$bin" disasm moe.tpt | head -5 | grep -q -- "--experts .* --top-k" &&
+        "$bin" disasm moe.tpt | grep -q 'L3.moe.dispatch\|name="L3/fwd/mlp"'; then ok; else
+        bad "gen --model $m: MoE keys not applied: $(cat err.txt)"
+    fi
+done
+rm -f moe.tpt
+
 # Unknown name: one line naming the close ones, exit 1, no trace.
 rm -f u.tpt
 "$bin" gen llm-step --model llama3-7b --batch 1 -c v7 -o u.tpt 2>err.txt

@@ -30,8 +30,10 @@ echo "trace: $trace"
 # ---- --json is deterministic; --csv has a header and rows ----
 "$bin" run -q --json a.json --csv a.csv "$trace"
 "$bin" run -q --json a2.json "$trace"
-if cmp -s a.json a2.json; then ok "--json twice is byte-identical"; else bad "--json differs between runs"; fi
-if head -n 1 a.csv | grep -q '^row,name,kind,' && [ "$(wc -l <a.csv)" -ge 3 ]; then
+# All but the provenance's wall-clock lines and command line (the runs write other files).
+nowall() { grep -v -E '^ *"(started_utc|wall_s|command)": |^# (started_utc|wall_s|command): ' "$1"; }
+if cmp -s <(nowall a.json) <(nowall a2.json); then ok "--json twice is byte-identical but the wall-clock lines"; else bad "--json differs between runs"; fi
+if grep -v '^#' a.csv | head -n 1 | grep -q '^row,name,kind,' && [ "$(wc -l <a.csv)" -ge 3 ]; then
     ok "--csv has a header and rows"
 else
     bad "--csv: $(head -n 2 a.csv | tr '\n' '|')"
@@ -42,7 +44,8 @@ import json, re, sys
 doc, rep, csvf = open(sys.argv[1]).read(), json.load(open(sys.argv[2])), open(sys.argv[3])
 sec = doc[doc.index("## `tpusim run --json`"):doc.index("## `tpusim run --csv`")]
 contexts = {"Top level:": "", "`summary`:": "summary.", "`roofline`:": "roofline.",
-            "`time_split_ps`": "time_split_ps.", "`units[]`": "units[].", "`regions[]`": "regions[]."}
+            "`time_split_ps`": "time_split_ps.", "`units[]`": "units[].", "`regions[]`": "regions[].",
+            "`provenance`:": "provenance."}
 documented, prefix = set(), None
 for line in sec.splitlines():
     for start, p in contexts.items():
@@ -55,7 +58,9 @@ emitted = set()
 def walk(o, path):
     if path.count(".") == 1 and not path.endswith("[]."):
         emitted.add(path[:-1])  # top-level keys, objects and arrays included
-    if isinstance(o, dict) and path != "counters.":
+    leaves = ("counters.", "summary.peak_tflops.", "provenance.config_values.", "provenance.topology.",
+              "provenance.trace_topology.")  # documented in prose
+    if isinstance(o, dict) and path not in leaves:
         for k, v in o.items():
             walk(v, path + k + ".")
     elif isinstance(o, list) and path in ("units.", "regions."):
@@ -69,10 +74,55 @@ missing, undocumented = documented - emitted, emitted - documented
 assert not missing, "documented but not emitted: %s" % sorted(missing)
 assert not undocumented, "emitted but not documented: %s" % sorted(undocumented)
 header = re.search(r"```\n(row,[^\n]*)\n```", doc).group(1)
-assert csvf.readline().strip() == header, "CSV header differs from docs/outputs.md"
+line = csvf.readline()
+while line.startswith("#"):  # the provenance lines
+    line = csvf.readline()
+assert line.strip() == header, "CSV header differs from docs/outputs.md"
 print("%d documented keys checked" % len(documented))
 PY
 "$bin" run -q -p chip.clock_ghz=0.5 --json b.json "$trace"
+
+# ---- an int8-only machine: the text report names the peaks it has, not "bf16 0.0"
+"$bin" run -c v5e -p mxu.rate_bf16=0 -p mxu.rate_fp32=0 -p mxu.rate_int4=0 --json i8.json "$trace" >i8.txt
+if grep -q 'peak int8 393.2 TFLOP/s)' i8.txt && ! grep -q 'bf16 0.0' i8.txt &&
+    grep -q '"int8": 393' i8.json; then
+    ok "int8-only config: peak int8 in the report and in summary.peak_tflops"
+else
+    bad "int8-only peak: $(grep achieved i8.txt)"
+fi
+
+# ---- provenance: overrides, config as given, hash, topology, trace note, command ----
+"$bin" run -q -c v7 -p chip.clock_ghz=1.5 -p 'chip.name=a, b' --json pv1.json --csv pv1.csv "$trace"
+"$bin" run -q -c "$src/configs/v7.yaml" --json pv2.json "$trace"
+"$bin" gen gemm -c v7 -p ici.dims=2x2 -p ici.wrap=none --m 256 --n 256 --k 256 -o pvg.tpt
+"$bin" run -q -c v7 -p ici.dims=2x2 -p ici.wrap=none --json pv3.json pvg.tpt
+if $py - pv1.json pv2.json pv3.json pv1.csv "$src/configs/v7.yaml" <<'PY'; then ok "provenance records overrides, config, hash, topology, trace note and command"; else bad "provenance"; fi
+import json, sys
+a, b, c = (json.load(open(p))["provenance"] for p in sys.argv[1:4])
+ja = json.load(open(sys.argv[1]))
+assert ja["config"] == "v7" and ja["config_path"] == sys.argv[5], (ja["config"], ja["config_path"])
+assert a["overrides"] == ["chip.clock_ghz=1.5", "chip.name=a, b"], a["overrides"]
+assert b["overrides"] == [] and b["config"] == sys.argv[5]
+assert a["config_hash"] != b["config_hash"] and b["config_hash"].startswith("fnv1a64:")
+assert c["config_hash"] != b["config_hash"]
+assert a["config_values"]["chip.clock_ghz"] == "1.5" and b["config_values"]["chip.clock_ghz"] == "2.2"
+assert a["topology"] == {"ici_dims": "4x4x4", "ici_wrap": "xyz"}, a["topology"]
+assert c["topology"] == {"ici_dims": "2x2", "ici_wrap": ""}, c["topology"]
+assert c["trace_note"].startswith("tpusim gen gemm -c v7"), c["trace_note"]
+assert c["trace_topology"] == {"chips": 1, "ici_dims": "2x2", "ici_wrap": ""}, c["trace_topology"]
+assert a["command"].startswith("tpusim run -q -c v7 -p chip.clock_ghz=1.5 -p 'chip.name=a, b' --json pv1.json")
+assert a["version"] and a["revision"] and a["started_utc"].endswith("Z") and a["wall_s"] >= 0
+head = [l for l in open(sys.argv[4]) if l.startswith("#")]
+assert "# override: chip.clock_ghz=1.5\n" in head and "# config: v7\n" in head, head
+assert any(l.startswith("# config_hash: " + a["config_hash"]) for l in head)
+PY
+# The two runs with different overrides: `tpusim report` lists them first.
+if "$bin" report pv1.json pv2.json >pvr.txt 2>&1 && grep -q '^-p overrides .*chip.clock_ghz=1.5' pvr.txt &&
+    grep -q '^  chip.clock_ghz .* 1.5 .* 2.2' pvr.txt; then
+    ok "report lists the differing overrides and config keys"
+else
+    bad "report of pv1/pv2: $(head -20 pvr.txt)"
+fi
 compgen -G "./*.tmp*" >/dev/null && bad "a temporary (.tmp.*) file was left behind" || ok "no temporaries left"
 
 # ---- tpusim report ----
@@ -86,6 +136,26 @@ if "$bin" report --help >/dev/null 2>&1; then
     # Half the clock: the run takes longer, so B/A of time is above 1.
     ratio=$(awk '/^time \(us\)/ {print $NF}' report.txt)
     if awk -v r="$ratio" 'BEGIN { exit !(r > 1.0) }'; then ok "report ratio B/A of time = $ratio"; else bad "report time ratio '$ratio'"; fi
+    # A run and a pod estimate side by side: the pod's chips and the run's regions align.
+    "$bin" pod -q -c v7 --chips 16 --json pod.json "$src/traces/llm-tiny-train.tpt"
+    "$bin" run -q -c v7 --json run7.json "$src/traces/llm-tiny-train.tpt"
+    if "$bin" report run7.json pod.json >mixed.txt 2>mixed.err &&
+        grep -q '^chips .* 16' mixed.txt && grep -q '^region L0/fwd/attn (us)' mixed.txt &&
+        grep -q '^kind .*tpusim.pod/1' mixed.txt; then
+        ok "tpusim report of a run and a pod report"
+    else
+        bad "tpusim report run7.json pod.json: $(cat mixed.err) $(head -20 mixed.txt)"
+    fi
+    # Two pod what-ifs side by side: the override and the key it changed come first.
+    "$bin" pod -q -c v7 --chips 64 -p ici.link_gbs=200 --json pod2.json "$src/traces/llm-tiny-train.tpt"
+    "$bin" pod -q -c v7 --chips 64 --json pod1.json "$src/traces/llm-tiny-train.tpt"
+    if "$bin" report pod1.json pod2.json >pods.txt 2>pods.err &&
+        grep -q '^-p overrides .* ici.link_gbs=200' pods.txt && grep -q '^  ici.link_gbs ' pods.txt &&
+        awk '/^time \(us\)/ { exit !($NF < 1.0) }' pods.txt; then
+        ok "tpusim report of two pod reports: overrides first, faster links take less time"
+    else
+        bad "tpusim report pod1.json pod2.json: $(cat pods.err) $(head -12 pods.txt)"
+    fi
     echo '{"schema":"tpusim.run/1"}' >broken.json
     if "$bin" report a.json broken.json >/dev/null 2>err.txt; then
         bad "report accepted a document without keys"
@@ -117,6 +187,8 @@ def check(path):
     threads, procs = {}, set()
     for e in ev:
         assert all(k in e for k in ("ph", "pid", "name")), e
+        # trace viewers reserve pid 0 and tid 0
+        assert e["pid"] >= 1 and e.get("tid", 1) >= 1, "pid/tid 0: %s" % e
         if e["ph"] == "M":
             assert e["name"] in ("process_name", "thread_name", "thread_sort_index"), e
             if e["name"] == "thread_name":
@@ -294,9 +366,19 @@ for line in sec.splitlines():
     m = re.match(r"\|\s*((?:`[^`]+`(?:,\s*)?)+)\s*\|", line)
     if m and prefix is not None:
         documented |= {prefix + k for k in re.findall(r"`([^`]+)`", m.group(1))}
+# The provenance object is the run report's (its table in the run section).
+run = doc[doc.index("## `tpusim run --json`"):doc.index("## `tpusim run --csv`")]
+prov = run[run.index("`provenance`: "):]
+for line in prov.splitlines()[1:]:
+    if line.startswith("`") and "|" not in line:
+        break
+    m = re.match(r"\|\s*((?:`[^`]+`(?:,\s*)?)+)\s*\|", line)
+    if m:
+        documented |= {"provenance." + k for k in re.findall(r"`([^`]+)`", m.group(1))}
 emitted = set()
 def walk(o, path):
-    if isinstance(o, dict) and path not in ("peak_exaflops.",):  # keyed by datatype
+    if isinstance(o, dict) and path not in ("peak_exaflops.", "provenance.config_values.",
+                                            "provenance.topology.", "provenance.trace_topology."):
         for k, v in o.items():
             walk(v, path + k + ".")
     elif isinstance(o, list) and path in ("collectives.", "scaling."):

@@ -78,6 +78,20 @@ for t in "4x4x4 xyz" "2x2x4 none"; do
         bad "$1 wrap '$w': full $f s vs symmetric $s s"
 done
 
+# ---- expert parallelism (8 experts, top-2, 4-way over x) on 4x4x4: full and symmetric agree
+if "$bin" gen transformer --batch 16 --seq 256 --d-model 512 --heads 8 --d-ff 1024 --experts 8 \
+    --top-k 2 --expert-parallel 4 --ep-axes x --data-parallel 16 --dp-axes xy --training \
+    -p ici.dims=4x4x4 -c v5p -o ep.tpt 2>/dev/null &&
+    "$bin" pod -c v5p -p ici.dims=4x4x4 --topology 4x4x4 --mode full --json f.json ep.tpt \
+        >/dev/null &&
+    "$bin" pod -c v5p -p ici.dims=4x4x4 --topology 4x4x4 --json s.json ep.tpt >/dev/null; then
+    f=$(field f.json step_time_s) s=$(field s.json step_time_s)
+    awk -v f="$f" -v s="$s" 'BEGIN { d = (f - s) / s; exit !(d < 0.03 && d > -0.03) }' && ok ||
+        bad "MoE expert parallelism: full $f s vs symmetric $s s"
+else
+    bad "MoE expert-parallel gen or pod failed"
+fi
+
 # ---- strong scaling: one trace per chip count ({chips}), JSON rows ready for tpuplot
 for n in 8 16 32; do asm3 strong.$n $((524288 / n)); done
 "$bin" pod -c v7 -q --json strong.json --scaling 8,16,32 'strong.{chips}.tpt' 2>err.txt ||
@@ -109,6 +123,24 @@ p=$(field plain.json step_time_s) t=$(field tw.json step_time_s)
 awk -v p="$p" -v t="$t" 'BEGIN { exit !(p / t > 1.5) }' && ok ||
     bad "twisted all-to-all $t s is not well below untwisted $p s"
 grep -q 'twisted torus(xyz)' tw.txt && ok || bad "twisted topology not named in the report"
+
+# ---- points on several processes: the same results, a progress line per point, errors
+nowall() { grep -v -E '"(started_utc|wall_s|command)": ' "$1"; }
+"$bin" pod -c v7 -q --json j1.json --scaling 8,16,32 -j 1 'strong.{chips}.tpt' 2>j1.err ||
+    bad "pod -j 1: $(cat j1.err)"
+"$bin" pod -c v7 -q --progress --json j3.json --scaling 8,16,32 -j 3 'strong.{chips}.tpt' 2>j3.err ||
+    bad "pod -j 3: $(cat j3.err)"
+cmp -s <(nowall j1.json) <(nowall j3.json) && ok || bad "pod -j 3 and -j 1 give different JSON"
+[ ! -s j1.err ] && ok || bad "pod -q -j 1 printed: $(cat j1.err)"
+[ "$(grep -c '^tpusim pod: [1-3]/3 done: [0-9]* chips (' j3.err)" -eq 3 ] && ok ||
+    bad "pod --progress: expected 3 progress lines, got: $(cat j3.err)"
+"$bin" pod -c v7 --json jt.json --scaling 8,16,32 -j 2 'strong.{chips}.tpt' >jt.txt 2>&1 &&
+    grep -q '^scaling (strong' jt.txt && ok || bad "pod -j 2 text report: $(head -5 jt.txt)"
+mv strong.16.tpt strong.16.moved
+pod_fail "a point that fails in its own process" "strong\.16\.tpt" -- \
+    "$bin" pod -c v7 -q --scaling 8,16,32 -j 3 'strong.{chips}.tpt'
+mv strong.16.moved strong.16.tpt
+pod_fail "bad -j" "-j '0'" -- "$bin" pod -c v7 -j 0 spmd.tpt
 
 # ---- energy on a full Ironwood pod: a small FSDP x DP llm-step on 9216 chips prints pod power
 # (MW) and energy per step; both agree with the JSON and with chips x the per-chip figures,

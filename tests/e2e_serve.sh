@@ -22,6 +22,11 @@ ttft, e2e = r["ttft"]["p50_s"], r["e2e"]["p50_s"]
 assert abs(ttft - pre) < 1e-9 * pre, (ttft, pre)
 assert abs(e2e - (pre + 8 * dec)) < 1e-9 * e2e, (e2e, pre, dec)
 assert r["prefill_steps"] == 1 and r["decode_steps"] == 8
+# KV capacity from the memory plan: weights within 3% of the parameters' bf16 bytes
+mem = j["memory"]
+assert mem["memory_source"] == "memory_plan", mem
+assert abs(mem["weights_bytes"] / (2 * 8.03e9) - 1) < 0.03, mem["weights_bytes"]
+assert abs(mem["kv_bytes"] - (mem["hbm_bytes"] - mem["weights_bytes"] - mem["activations_bytes"])) < 1e3
 PY
     [ "$(wc -l <one_req.csv)" = 2 ] && ok || bad "one request: CSV rows"
 else

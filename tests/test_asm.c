@@ -149,6 +149,13 @@ static void test_asm_errors_name_file_line_and_what_was_expected(void **state)
 {
     (void)state;
     assert_string_equal(asm_error("foo x=1"), "k.s:7: unknown opcode 'foo'");
+    /* did you mean: a missing or wrong unit prefix, or a typo */
+    assert_string_equal(asm_error("ldw dst=0"),
+                        "k.s:7: unknown opcode 'ldw' (did you mean 'mxu.ldw'?)");
+    assert_string_equal(asm_error("v.ldw dst=0"),
+                        "k.s:7: unknown opcode 'v.ldw' (did you mean 'mxu.ldw'?)");
+    assert_string_equal(asm_error("mxu.matmull"),
+                        "k.s:7: unknown opcode 'mxu.matmull' (did you mean 'mxu.matmul'?)");
     assert_string_equal(asm_error("mxu.matmul mxu=0 src=0 dst=0 dtype=bf16"),
                         "k.s:7: mxu.matmul: missing operand 'm'");
     assert_string_equal(asm_error("mxu.ldw mxu=0 vmem=0 k=0 n=128 dtype=bf16"),

@@ -1,5 +1,6 @@
-/* test_compare.c - the JSON reader (values, escapes, error offsets, depth limit) and the
- * `tpusim report` comparison table (ratios, CSV, missing keys). */
+/* test_compare.c - loading reports (errors naming file, line and column; depth; integers past
+ * 2^63) and the `tpusim report` comparison table (ratios, CSV, missing keys, runs and pods
+ * side by side, differing config keys and overrides first, regions aligned by name). */
 #define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,67 +16,60 @@
 #include "cli.h"
 #include "compare.h"
 
-static cmp_json *parse(const char *s, err *e)
+static json_t *load_text(const char *dir, const char *text, err *e)
 {
-    return compare_json_parse(s, strlen(s), "x.json", e);
+    char path[128];
+    snprintf(path, sizeof path, "%s/x.json", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    json_t *v = compare_load(path, e);
+    unlink(path);
+    return v;
 }
 
-static void test_compare_json_reads_every_value_kind(void **state)
+static void test_compare_load_errors_name_file_line_and_column(void **state)
 {
     (void)state;
+    char dir[] = "/tmp/tpusim_cmp_XXXXXX";
+    assert_non_null(mkdtemp(dir));
     err e = {0};
-    cmp_json *v =
-        parse(" {\"a\": [1, -2.5e3, true, false, null], \"s\": \"q\\\"\\n\\u00e9\\ud83d\\ude00\","
-              " \"o\": {\"k\": {}} , \"e\": []}\n",
-              &e);
+    assert_null(load_text(dir, "{\"a\":1,}", &e));
+    assert_non_null(strstr(e.msg, "x.json: line 1, column 8 (byte 8): "));
+    assert_null(load_text(dir, "[1, 2", &e));
+    assert_non_null(strstr(e.msg, "x.json: line 1"));
+    assert_null(load_text(dir, "{\"a\": 1, \"a\": 2}", &e)); /* duplicate key */
+    assert_non_null(strstr(e.msg, "x.json"));
+    assert_null(load_text(dir, "[1]", &e));
+    assert_non_null(strstr(e.msg, "x.json: expected a JSON object at the top level"));
+    json_t *v = load_text(dir, "{\"big\": 18446744073709551615, \"s\": \"\\u00e9\"}", &e);
     if (!v)
         fail_msg("%s", e.msg);
-    const cmp_json *a = compare_json_get(v, "a");
-    assert_int_equal(a->type, CMP_JARR);
-    assert_int_equal(a->n, 5);
-    assert_true(a->kid[1].num == -2500.0);
-    assert_int_equal(a->kid[2].type, CMP_JBOOL);
-    assert_true(a->kid[2].num == 1);
-    assert_int_equal(a->kid[4].type, CMP_JNULL);
-    assert_string_equal(compare_json_get(v, "s")->str, "q\"\n\xc3\xa9\xf0\x9f\x98\x80");
-    assert_int_equal(compare_json_path(v, "o.k")->type, CMP_JOBJ);
-    assert_true(compare_json_path(v, "a.1")->num == -2500.0);
-    assert_null(compare_json_path(v, "a.5"));
-    assert_null(compare_json_path(v, "o.missing"));
-    assert_int_equal(compare_json_get(v, "e")->n, 0);
-    compare_json_free(v);
+    assert_true(json_number_value(json_object_get(v, "big")) > 1.8e19);
+    assert_string_equal(json_string_value(json_object_get(v, "s")), "\xc3\xa9");
+    json_decref(v);
+    assert_null(compare_load("/nonexistent/r.json", &e));
+    assert_non_null(strstr(e.msg, "/nonexistent/r.json: cannot open"));
+    rmdir(dir);
 }
 
-static void test_compare_json_errors_name_file_and_byte_offset(void **state)
+static void test_compare_load_refuses_deep_nesting_without_crashing(void **state)
 {
     (void)state;
+    char dir[] = "/tmp/tpusim_cmp_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    enum { DEPTH = 100000 };
+    char *deep = malloc(2 * DEPTH + 1);
+    assert_non_null(deep);
+    memset(deep, '[', DEPTH);
+    memset(deep + DEPTH, ']', DEPTH);
+    deep[2 * DEPTH] = 0;
     err e = {0};
-    assert_null(parse("{\"a\":1,}", &e));
-    assert_string_equal(e.msg, "x.json: byte 7: expected a '\"' starting a member name");
-    assert_null(parse("[1, 2", &e));
-    assert_non_null(strstr(e.msg, "x.json: byte 5: unexpected end of input"));
-    assert_null(parse("{\"a\" 1}", &e));
-    assert_non_null(strstr(e.msg, "byte 5: expected ':'"));
-    assert_null(parse("[1] x", &e));
-    assert_non_null(strstr(e.msg, "byte 4: expected end of input"));
-    assert_null(parse("[tru]", &e));
-    assert_non_null(strstr(e.msg, "byte 1: expected a value"));
-    assert_null(parse("\"\\x\"", &e));
-    assert_non_null(strstr(e.msg, "valid escape"));
-}
-
-static void test_compare_json_limits_nesting_depth(void **state)
-{
-    (void)state;
-    char deep[400];
-    memset(deep, '[', 200);
-    memset(deep + 200, ']', 200);
-    err e = {0};
-    assert_null(compare_json_parse(deep, sizeof deep, "d.json", &e));
-    assert_non_null(strstr(e.msg, "nesting"));
-    cmp_json *ok = compare_json_parse(deep + 150, 100, "d.json", &e); /* 50 levels: fine */
-    assert_non_null(ok);
-    compare_json_free(ok);
+    assert_null(load_text(dir, deep, &e));
+    assert_non_null(strstr(e.msg, "x.json"));
+    free(deep);
+    rmdir(dir);
 }
 
 /* A minimal run report as 'tpusim run --json' writes it. */
@@ -88,11 +82,12 @@ static void write_report(const char *path, double time_ps, double tflops, double
             "{\"schema\":\"tpusim.run/1\",\"trace\":\"t.tpt\",\"config\":\"\",\"chip\":\"v7\","
             "\"summary\":{\"time_ps\":%.0f,\"cycles\":1000,\"instructions\":10,%s"
             "\"peak_tflops_bf16\":2307,\"mxu_util\":0.5,\"mac_util\":0.25,\"hbm_gbs\":100,"
-            "\"hbm_util\":null},"
+            "\"hbm_util\":null,\"ici_bytes\":0},"
             "\"roofline\":{\"intensity_flop_per_byte\":3,\"fraction_of_bound\":0.5,"
             "\"bound_by\":\"memory\"},"
             "\"time_split_ps\":{\"compute\":%.0f,\"memory\":0,\"exposed_comm\":0,\"idle\":0},"
-            "\"units\":[{\"name\":\"mxu0\",\"util\":%g},{\"name\":\"dma0\",\"util\":0.1}]}\n",
+            "\"units\":[{\"name\":\"mxu0\",\"util\":%g},{\"name\":\"dma0\",\"util\":0.1}],"
+            "\"regions\":[]}\n",
             time_ps, with_tflops ? "\"tflops\":1.5," : "", time_ps / 2, tflops > 0 ? mxu0_util : 0);
     fclose(f);
     (void)tflops;
@@ -172,7 +167,7 @@ static void test_compare_missing_key_is_an_error_naming_file_and_key(void **stat
     fclose(f);
     free(run_compare(3, argv, &rc, &e));
     assert_int_not_equal(rc, 0);
-    assert_non_null(strstr(e.msg, "not a 'tpusim run --json' report"));
+    assert_non_null(strstr(e.msg, "not a 'tpusim run --json' or 'tpusim pod --json' report"));
     char *argv2[] = {"report", "--bogus"};
     free(run_compare(2, argv2, &rc, &e));
     assert_int_not_equal(rc, 0);
@@ -182,14 +177,108 @@ static void test_compare_missing_key_is_an_error_naming_file_and_key(void **stat
     rmdir(dir);
 }
 
+/* A run report with provenance and two regions, and a pod report, as the writers make them. */
+static void write_prov_run(const char *path, const char *clock, const char *ovr, double t0)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f,
+            "{\"schema\":\"tpusim.run/1\",\"trace\":\"t.tpt\",\"config\":\"v7\",\"chip\":\"v7\","
+            "\"provenance\":{\"version\":\"0.1.0\",\"config\":\"v7\",\"overrides\":[%s],"
+            "\"config_values\":{\"chip.clock_ghz\":\"%s\",\"mxu.rows\":\"256\"},"
+            "\"topology\":{\"ici_dims\":\"4x4x4\",\"ici_wrap\":\"xyz\"}},"
+            "\"summary\":{\"time_ps\":2000000,\"cycles\":1000,\"instructions\":10,"
+            "\"tflops\":1.5,\"peak_tflops_bf16\":2307,\"mxu_util\":0.5,\"mac_util\":0.25,"
+            "\"hbm_gbs\":100,\"hbm_util\":0.1,\"ici_bytes\":0},"
+            "\"roofline\":{\"intensity_flop_per_byte\":3,\"fraction_of_bound\":0.5,"
+            "\"bound_by\":\"memory\"},"
+            "\"time_split_ps\":{\"compute\":1000000,\"memory\":0,\"exposed_comm\":0,\"idle\":0},"
+            "\"units\":[{\"name\":\"mxu0\",\"util\":0.5}],"
+            "\"regions\":[{\"name\":\"attn\",\"start_ps\":0,\"end_ps\":%.0f},"
+            "{\"name\":\"mlp\",\"start_ps\":1000000,\"end_ps\":2000000}]}\n",
+            ovr, clock, t0);
+    fclose(f);
+}
+
+static void write_pod(const char *path)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("{\"schema\":\"tpusim.pod/1\",\"tool\":\"tpusim pod\",\"chip\":\"v7\",\"config\":\"v7\","
+          "\"trace\":\"t.tpt\",\"chips\":256,\"topology_desc\":\"4x8x8 torus(xyz)\","
+          "\"step_time_s\":0.000004,\"sustained_exaflops\":0.001,\"mfu\":0.2,"
+          "\"peak_exaflops\":{\"bf16\":1.18},\"flops_per_chip\":4e6,\"ici_bytes_per_chip\":1024,"
+          "\"time_split\":{\"compute_share\":0.5,\"memory_share\":0.1,\"exposed_comm_share\":0.3,"
+          "\"idle_share\":0.1},"
+          "\"collectives\":[{\"kind\":\"all-reduce\",\"axes\":\"xyz\",\"time_s\":0.000001}],"
+          "\"provenance\":{\"version\":\"0.1.0\",\"config\":\"v7\",\"overrides\":[],"
+          "\"config_values\":{\"chip.clock_ghz\":\"1\",\"mxu.rows\":\"256\"},"
+          "\"topology\":{\"ici_dims\":\"4x8x8\",\"ici_wrap\":\"xyz\"}}}\n",
+          f);
+    fclose(f);
+}
+
+static void test_compare_runs_and_pods_side_by_side_differences_first(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/tpusim_cmp_XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char a[64], b[64], p[64];
+    snprintf(a, sizeof a, "%s/a.json", dir);
+    snprintf(b, sizeof b, "%s/b.json", dir);
+    snprintf(p, sizeof p, "%s/p.json", dir);
+    write_prov_run(a, "1", "", 1e6);
+    write_prov_run(b, "0.5", "\"chip.clock_ghz=0.5\"", 5e5);
+    write_pod(p);
+    char *argv[] = {"report", a, b, p};
+    err e = {0};
+    int rc;
+    char *out = run_compare(4, argv, &rc, &e);
+    if (rc)
+        fail_msg("%s", e.msg);
+    /* The differences come before the metrics: the override, the key it changed, the kind
+     * and the topology; the key that is the same everywhere is not listed. */
+    const char *made = strstr(out, "how they were made: what differs");
+    const char *metric = strstr(out, "\nmetric");
+    assert_non_null(made);
+    assert_non_null(metric);
+    const char *ov = strstr(out, "-p overrides");
+    assert_true(ov && ov < metric);
+    assert_true(strstr(ov, "chip.clock_ghz=0.5") < strchr(ov, '\n'));
+    const char *key = strstr(out, "  chip.clock_ghz");
+    assert_true(key && key < metric && strstr(key, "0.5") < strchr(key, '\n'));
+    assert_null(strstr(out, "  mxu.rows"));
+    const char *dims = strstr(out, "ici.dims");
+    assert_true(dims && dims < metric && strstr(dims, "4x8x8") < strchr(dims, '\n'));
+    /* The pod's step time is on the time row; its chips row shows 256; the run's regions are
+     * aligned by name (attn halves in B: 0.500), '-' for the pod. */
+    const char *t = strstr(metric, "time (us)");
+    assert_true(t && strstr(t, "4.000") < strchr(t, '\n'));
+    const char *ch = strstr(metric, "\nchips");
+    assert_true(ch && strstr(ch, "256") < strchr(ch + 1, '\n'));
+    const char *attn = strstr(metric, "region attn (us)");
+    assert_non_null(attn);
+    const char *eol = strchr(attn, '\n');
+    assert_true(strstr(attn, "0.500") < eol);
+    assert_true(strstr(attn, " -") < eol);
+    const char *coll = strstr(metric, "all-reduce xyz (us)");
+    assert_non_null(coll);
+    assert_non_null(strstr(metric, "MAC util / MFU (%)"));
+    free(out);
+    unlink(a);
+    unlink(b);
+    unlink(p);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_compare_json_reads_every_value_kind),
-        cmocka_unit_test(test_compare_json_errors_name_file_and_byte_offset),
-        cmocka_unit_test(test_compare_json_limits_nesting_depth),
+        cmocka_unit_test(test_compare_load_errors_name_file_line_and_column),
+        cmocka_unit_test(test_compare_load_refuses_deep_nesting_without_crashing),
         cmocka_unit_test(test_compare_table_shows_ratios_and_writes_csv),
         cmocka_unit_test(test_compare_missing_key_is_an_error_naming_file_and_key),
+        cmocka_unit_test(test_compare_runs_and_pods_side_by_side_differences_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

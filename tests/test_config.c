@@ -491,6 +491,11 @@ static void test_set_rejects_bad_values_without_changing_config(void **state)
                      "-p: key 'chip.name': value longer than 63 characters");
     expect_set_error("mxu.rowz", "1", "-p: unknown key 'mxu.rowz' (did you mean 'mxu.rows'?)");
     expect_set_error("frobnicate", "1", "-p: unknown key 'frobnicate'");
+    /* the key's name without its group, or in another group */
+    expect_set_error("clock_ghz", "1",
+                     "-p: unknown key 'clock_ghz' (did you mean 'chip.clock_ghz'?)");
+    expect_set_error("mxu.clock_ghz", "1",
+                     "-p: unknown key 'mxu.clock_ghz' (did you mean 'chip.clock_ghz'?)");
 }
 
 /* ---- file errors: exact FILE:LINE messages ---- */
@@ -664,21 +669,53 @@ static void test_parse_dims(void **state)
     }
 }
 
+static void test_ici_wrap_none_and_dims_that_drop_wrap_axes(void **state)
+{
+    (void)state;
+    cfg c;
+    err e = {0};
+    cfg_defaults(&c);
+    assert_int_equal(cfg_set(&c, "ici.dims", "4x4x4", "-p", &e), 0);
+    assert_int_equal(cfg_set(&c, "ici.wrap", "xyz", "-p", &e), 0);
+    /* A 1-axis dims is a ring: the wrap keeps x only, and the config checks. */
+    assert_int_equal(cfg_set(&c, "ici.dims", "8", "-p", &e), 0);
+    assert_string_equal(c.ici_wrap, "x");
+    assert_int_equal(cfg_check(&c, &e), 0);
+    /* none, a literal "" and an empty value are a mesh. */
+    assert_int_equal(cfg_set(&c, "ici.wrap", "none", "-p", &e), 0);
+    assert_string_equal(c.ici_wrap, "");
+    assert_int_equal(cfg_check(&c, &e), 0);
+    assert_int_equal(cfg_set(&c, "ici.wrap", "\"\"", "-p", &e), 0);
+    assert_string_equal(c.ici_wrap, "");
+    assert_int_equal(cfg_set(&c, "ici.wrap", "", "-p", &e), 0);
+    assert_string_equal(c.ici_wrap, "");
+    /* A wrap given after the dims is taken as given, and checked. */
+    assert_int_equal(cfg_set(&c, "ici.wrap", "xy", "-p", &e), 0);
+    assert_int_not_equal(cfg_check(&c, &e), 0);
+    assert_non_null(strstr(e.msg, "axis 'y' does not exist"));
+    /* Shrinking 3D to 2D keeps the wrap of the axes left; bad letters stay for the check. */
+    assert_int_equal(cfg_set(&c, "ici.wrap", "xqz", "-p", &e), 0);
+    assert_int_equal(cfg_set(&c, "ici.dims", "8x8", "-p", &e), 0);
+    assert_string_equal(c.ici_wrap, "xq");
+    assert_int_not_equal(cfg_check(&c, &e), 0);
+}
+
 static void test_config_edit_distance_counts_edits_and_folds_case_on_request(void **state)
 {
     (void)state;
-    assert_int_equal(cfg_edit_distance("hbm.channels", "hbm.channels", 0), 0);
-    assert_int_equal(cfg_edit_distance("hbm.chanels", "hbm.channels", 0), 1);
-    assert_int_equal(cfg_edit_distance("mxu.rwos", "mxu.rows", 0), 2);
-    assert_int_equal(cfg_edit_distance("Llama-3", "llama-3", 0), 1);
-    assert_int_equal(cfg_edit_distance("Llama-3", "llama-3", 1), 0);
-    assert_int_equal(cfg_edit_distance("", "abc", 0), 3);
+    assert_int_equal(isa_edit_distance("hbm.channels", "hbm.channels", 0), 0);
+    assert_int_equal(isa_edit_distance("hbm.chanels", "hbm.channels", 0), 1);
+    assert_int_equal(isa_edit_distance("mxu.rwos", "mxu.rows", 0), 2);
+    assert_int_equal(isa_edit_distance("Llama-3", "llama-3", 0), 1);
+    assert_int_equal(isa_edit_distance("Llama-3", "llama-3", 1), 0);
+    assert_int_equal(isa_edit_distance("", "abc", 0), 3);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults_equal_the_key_table),
+        cmocka_unit_test(test_ici_wrap_none_and_dims_that_drop_wrap_axes),
         cmocka_unit_test(test_every_default_reparses_to_the_same_value),
         cmocka_unit_test(test_help_lists_every_key_with_range),
         cmocka_unit_test(test_presets_match_published_peaks),

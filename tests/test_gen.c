@@ -182,11 +182,18 @@ static void gen_and_check(const char *cmd, trace_facts *f, double tol)
     if (rel > tol || rel < -tol)
         fail_msg("%s: trace FLOPs %llu vs analytic %llu", cmd, (unsigned long long)tf,
                  (unsigned long long)af);
-    /* The note is the command, then the memory plan's peak. */
+    /* The note is the command and the memory plan's peak, then the topology line it was
+     * generated for. */
     char note[1100];
     snprintf(note, sizeof note, "tpusim %s # peak HBM per chip: ", full);
     assert_memory_equal(f->note, note, strlen(note));
     assert_true(strtoull(f->note + strlen(note), NULL, 10) > 0);
+    const char *topo = strchr(f->note, '\n');
+    assert_non_null(topo);
+    assert_memory_equal(topo + 1, TRACE_TOPO_TAG " chips=", strlen(TRACE_TOPO_TAG " chips="));
+    trace_topology tt;
+    assert_int_equal(trace_note_topology(f->note, &tt), 1);
+    assert_string_equal(tt.ici_dims, c.ici_dims);
     assert_true(tf == f->flops);
 }
 
@@ -483,6 +490,52 @@ static void test_gen_vocab_padded_to_the_tensor_parallel_degree(void **state)
     uint64_t af = 4 * 8 / 2 * gen_attn_flops(&c, 256, 256, 64, 1, o.dtype, 0);
     assert_int_equal(gen_flops_analytic(&o, &c) - gen_flops_model(&o, &c),
                      6 * 512 * (4001 - 8001 / 2) * tok + af / 2);
+}
+
+/* Mixture of experts, 8 experts top-2: the forward's trace FLOPs equal the closed form with
+ * the active experts only (router + 2 experts per token; capacity factor 1 leaves no padding
+ * slot) within 1% (in fact exactly), and the dispatch and combine all-to-alls move exactly
+ * R x D elements each, R = E/ep x ceil(ep M k C / E). */
+static void test_gen_moe_active_flops_and_alltoall_bytes(void **state)
+{
+    (void)state;
+    trace_facts f, t, d;
+    const char *shape = "gen transformer --batch 8 --seq 256 --d-model 256 --heads 4 --d-ff 512 "
+                        "-p ici.dims=4x4x4 --data-parallel 4 -c v7";
+    char cmd[512];
+    gen_and_check(shape, &d, 0.0); /* the dense block of the same shape */
+    snprintf(cmd, sizeof cmd, "%s --experts 8 --top-k 2 --expert-parallel 4", shape);
+    gen_and_check(cmd, &f, 0.0);
+    /* Per chip: 2 sequences x 256 = M 512 tokens, D 256, expert d_ff 512 (SwiGLU: 3 D F). */
+    uint64_t M = 512, D = 256, F = 512, E = 8, k = 2;
+    uint64_t dense_mlp = 2 * M * 3 * D * F;
+    uint64_t active = 2 * M * D * E + k * 2 * M * 3 * D * F;
+    double want = (double)(d.flops - dense_mlp + active);
+    double rel = (double)f.flops / want - 1.0;
+    assert_true(rel < 0.01 && rel > -0.01);
+    assert_int_equal(f.flops, d.flops - dense_mlp + active);
+    /* The note's model FLOPs count the active experts: the same figure. */
+    const char *mf = strstr(f.note, "# model FLOPs per chip: ");
+    assert_non_null(mf);
+    assert_int_equal(strtoull(mf + strlen("# model FLOPs per chip: "), NULL, 10), f.flops);
+    /* cap = ceil(4 x 512 x 2 x 1.0 / 8) = 512 tokens per expert, 2 local experts: R 1024. */
+    uint64_t R = (E / 4) * ((4 * M * k + E - 1) / E);
+    assert_int_equal(f.coll[ISA_OP_ICI_ALLTOALL], 2);
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_ALLTOALL], 2 * R * D * 2);
+    /* Training: the backward adds the two reverse all-to-alls; FLOPs still as analysed. */
+    snprintf(cmd, sizeof cmd, "%s --experts 8 --top-k 2 --expert-parallel 4 --training", shape);
+    gen_and_check(cmd, &t, 0.0);
+    assert_int_equal(t.coll[ISA_OP_ICI_ALLTOALL], 4);
+    assert_int_equal(t.coll_bytes[ISA_OP_ICI_ALLTOALL], 4 * R * D * 2);
+    /* A capacity factor of 1.25 pads each expert to ceil(1.25 x 512) = 640 slots: executed
+     * FLOPs grow, model FLOPs do not. */
+    snprintf(cmd, sizeof cmd, "%s --experts 8 --top-k 2 --expert-parallel 4 --capacity-factor 1.25",
+             shape);
+    gen_and_check(cmd, &t, 0.0);
+    assert_int_equal(t.coll_bytes[ISA_OP_ICI_ALLTOALL], 2 * 2 * 640 * D * 2);
+    assert_int_equal(t.flops - f.flops, 2 * (2 * 640 - R) * 3 * D * F);
+    mf = strstr(t.note, "# model FLOPs per chip: ");
+    assert_int_equal(strtoull(mf + strlen("# model FLOPs per chip: "), NULL, 10), f.flops);
 }
 
 /* Remat policies: trace FLOPs equal the closed forms exactly, model FLOPs in the note are the
@@ -883,6 +936,7 @@ int main(void)
         cmocka_unit_test(test_gen_structure_options_flops_exact),
         cmocka_unit_test(test_gen_vocab_padded_to_the_tensor_parallel_degree),
         cmocka_unit_test(test_gen_remat_flops_closed_form_and_peak),
+        cmocka_unit_test(test_gen_moe_active_flops_and_alltoall_bytes),
         cmocka_unit_test(test_gen_7b_analytic_training_flops_close_to_6nd),
         cmocka_unit_test(test_gen_errors_name_the_problem),
         cmocka_unit_test(test_gen_help_returns_zero),

@@ -291,6 +291,21 @@ static void test_models_preset_flags_go_before_the_users(void **state)
     assert_non_null(strstr(note, "gen transformer"));
     free(ev);
 
+    /* Mixture-of-experts keys are llm-step options: applied, no note. */
+    argc = split("gen llm-step --model deepseek-v3 --batch 1 -c v7 -o x.tpt", argv, 64);
+    assert_int_equal(cli_gen_expand_model(argc, argv, &ec, &ev, note, sizeof note, &e), 0);
+    join(got, sizeof got, ec, ev);
+    assert_non_null(strstr(got, "--experts 256 --top-k 8 --moe-every 1 --expert-d-ff 2048 "
+                                "--shared-experts 1 --first-dense 3"));
+    assert_string_equal(note, "");
+    free(ev);
+    argc = split("gen llm-step --model mixtral-8x7b --batch 1 -c v7 -o x.tpt", argv, 64);
+    assert_int_equal(cli_gen_expand_model(argc, argv, &ec, &ev, note, sizeof note, &e), 0);
+    join(got, sizeof got, ec, ev);
+    assert_non_null(strstr(got, "--experts 8 --top-k 2 --moe-every 1"));
+    assert_string_equal(note, "");
+    free(ev);
+
     /* No --model: nothing changes. */
     argc = split("gen llm-step --layers 2 -c v7", argv, 64);
     assert_int_equal(cli_gen_expand_model(argc, argv, &ec, &ev, note, sizeof note, &e), 0);

@@ -164,9 +164,32 @@ static void test_progress_start_sets_the_total(void **state)
     free(buf);
 }
 
+static void test_progress_complete_ends_at_100_percent(void **state)
+{
+    (void)state;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&buf, &len);
+    double t = 0;
+    progress *p = progress_new(out, 10 * PROGRESS_CHECK_EVERY, 1, NULL);
+    progress_set_clock(p, fake_now, &t);
+    /* 9 of 10 parts complete on units (the rest are syncs and marks), drawn once at 10%. */
+    t = 1;
+    feed(p, 9 * PROGRESS_CHECK_EVERY);
+    progress_complete(p);
+    progress_free(p);
+    fclose(out);
+    const char *last = strrchr(buf, '\r');
+    assert_non_null(last);
+    assert_non_null(strstr(last, "(100.0%)"));
+    assert_non_null(strstr(buf, "(10.0%)")); /* the draw during the run */
+    free(buf);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_progress_complete_ends_at_100_percent),
         cmocka_unit_test(test_progress_disabled_prints_nothing),
         cmocka_unit_test(test_progress_redraws_at_most_every_half_second),
         cmocka_unit_test(test_progress_unknown_total_has_no_percentage),

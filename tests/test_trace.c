@@ -521,9 +521,34 @@ static void test_trace_writer_reports_uncreatable_path(void **state)
     assert_non_null(strstr(e.msg, "x.tpt: cannot create: No such file or directory"));
 }
 
+static void test_trace_note_topology_line_round_trips_and_rejects_garbage(void **state)
+{
+    (void)state;
+    char note[TRACE_NOTE_MAX] = "tpusim gen gemm -c v7";
+    trace_topology t = {.chips = 2, .ici_dims = "2", .ici_wrap = ""}, r;
+    assert_int_equal(trace_note_topology(note, &r), 0); /* an older note: no topology */
+    assert_int_equal(trace_note_add_topology(note, sizeof note, &t), 0);
+    assert_string_equal(note, "tpusim gen gemm -c v7\ntopology: chips=2 ici.dims=2 ici.wrap=none");
+    assert_int_equal(trace_note_topology(note, &r), 1);
+    assert_int_equal(r.chips, 2);
+    assert_string_equal(r.ici_dims, "2");
+    assert_string_equal(r.ici_wrap, "");
+    assert_int_equal(trace_note_topology("topology: chips=64 ici.dims=4x4x4 ici.wrap=xyz", &r), 1);
+    assert_string_equal(r.ici_wrap, "xyz");
+    assert_int_equal(trace_note_topology("x\ntopology: chips=0 ici.dims=2 ici.wrap=x", &r), -1);
+    assert_int_equal(trace_note_topology("topology: chips=2 ici.dims=2", &r), -1);
+    assert_int_equal(trace_note_topology("topology: chips=2 ici.dims=2 ici.wrap=x junk", &r), -1);
+    /* A "topology:" inside a line is not the topology line. */
+    assert_int_equal(trace_note_topology("tpusim gen x topology: chips=2", &r), 0);
+    char small[24] = "tpusim gen gemm";
+    assert_int_equal(trace_note_add_topology(small, sizeof small, &t), -1);
+    assert_string_equal(small, "tpusim gen gemm");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_trace_note_topology_line_round_trips_and_rejects_garbage),
         cmocka_unit_test(test_trace_round_trips_instructions_note_and_rewind),
         cmocka_unit_test(test_trace_empty_trace_without_note_reads_back_empty),
         cmocka_unit_test(test_trace_streams_a_million_instructions),

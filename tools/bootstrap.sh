@@ -9,7 +9,7 @@ mode=${1:-demo}
 root=$(cd "$(dirname "$0")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
-need=(cmake make gcc g++ pkg-config libsystemc-dev zlib1g-dev libyaml-dev)
+need=(cmake make gcc g++ pkg-config libsystemc-dev zlib1g-dev libyaml-dev libjansson-dev)
 # The tests' Python tools (sweep.py needs PyYAML, tpuplot.py matplotlib); without them those
 # checks skip with a message. TPUSIM_NO_PLOTS=1 leaves matplotlib out (a large install).
 [ "$mode" = test ] && need+=(libcmocka-dev python3 python3-yaml)

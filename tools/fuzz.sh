@@ -32,7 +32,7 @@ have_libfuzzer() {
     rm -rf "$d"
     return $rc
 }
-need=(cmake make pkg-config zlib1g-dev libyaml-dev libsystemc-dev)
+need=(cmake make pkg-config zlib1g-dev libyaml-dev libjansson-dev libsystemc-dev)
 command -v clang >/dev/null 2>&1 && have_libfuzzer || need+=(clang libclang-rt-14-dev)
 missing=()
 for p in "${need[@]}"; do

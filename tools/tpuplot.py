@@ -369,7 +369,12 @@ def cmd_timeline(args):
                         % args.timeline)
     names = {}
     sort_index = {}  # track display order, written by the simulator from its unit table
+    chip_of = {}  # pid -> chip id, from the process names ("chip N"; pid is N + 1)
     for ev in events:
+        if ev.get("ph") == "M" and ev.get("name") == "process_name":
+            m = re.match(r"chip (\d+)$", str(ev.get("args", {}).get("name", "")))
+            if m:
+                chip_of[ev.get("pid", 0)] = int(m.group(1))
         if ev.get("ph") == "M" and ev.get("name") == "thread_name":
             names[(ev.get("pid", 0), ev.get("tid", 0))] = str(ev["args"]["name"])
         if ev.get("ph") == "M" and ev.get("name") == "thread_sort_index":
@@ -384,7 +389,8 @@ def cmd_timeline(args):
                 continue
             if "GB/s" not in ev.get("args", {}):  # the power track (W): tpuplot.py energy
                 continue
-            key = "%s (chip %s)" % (ev.get("name", "?"), ev.get("pid", 0))
+            key = "%s (chip %s)" % (ev.get("name", "?"),
+                                    chip_of.get(ev.get("pid", 0), ev.get("pid", 0)))
             counters.setdefault(key, []).append((float(ev["ts"]),
                                                  float(list(ev["args"].values())[0])))
     if not slices:
@@ -412,12 +418,13 @@ def cmd_timeline(args):
         key = (s.get("pid", 0), s.get("tid", 0))
         nm = names.get(key, "tid %s" % s.get("tid"))
         nm = re.sub(r" #\d+$", "", nm)  # overlap lanes of one unit count as that unit
-        if s.get("pid", 0):
-            nm = "chip%s.%s" % (s["pid"], nm)
+        chip = chip_of.get(s.get("pid", 0), s.get("pid", 0))
+        if chip:
+            nm = "chip%s.%s" % (chip, nm)
         if nm not in rows:
             rows[nm] = [0.0] * nb
             order.append(nm)
-            rank[nm] = (int(s.get("pid", 0)), sort_index.get(key, 1 << 62), nm)
+            rank[nm] = (int(chip), sort_index.get(key, 1 << 62), nm)
         a, d = float(s["ts"]), float(s.get("dur", 0))
         b = a + d
         i0, i1 = int((a - t0) / w), int((b - t0) / w)

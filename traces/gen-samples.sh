@@ -26,4 +26,8 @@ gen llm-step --layers 2 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 --seq 1
     --decode -c v7 -o traces/llm-tiny-decode.tpt
 gen llm-step --layers 2 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 --seq 1024 --batch 8 \
     --tensor-parallel 2 --fsdp 2 --seq-parallel 2 --sp-axes x -c v7 -o traces/llm-tiny-sharded.tpt
+# a pipelined step: one trace per stage in traces/pipeline/ (tests/e2e_pipeline.sh checks them)
+gen llm-step --layers 4 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 --seq 256 --batch 8 \
+    --pipeline 4 --microbatches 4 --schedule 1f1b -c v7 -p ici.dims=1x1x4 \
+    -o 'traces/pipeline/llm-tiny-pipe.{stage}.tpt'
 ls -l traces/*.tpt

@@ -33,4 +33,18 @@ run $py tools/sweep.py tools/sweeps/hbm-speed.yaml -j 2 -q --tpusim "$bin" \
     --out "$work/hbm-speed.csv"
 run $py tools/tpuplot.py sweep "$work/hbm-speed.csv" --x hbm.gbps_per_pin --y summary.time_ps \
     --logy -o "$fig/sweep.png"
+# Serving: Llama-3-8B and 70B on v5e, v6e and v7 slices, latency against throughput
+# (docs/serving.md, "Results").
+for m in "llama3-8b v5e 4" "llama3-8b v6e 1" "llama3-8b v7 1"; do
+    set -- $m
+    run "$bin" serve -q -c "$2" --model "$1" --chips "$3" --rates 1,2,4,8,16,32,64 \
+        --requests 300 --slo-tpot 50ms --json "$work/$1-$2.json"
+done
+for m in "llama3-70b v5e 16" "llama3-70b v6e 8" "llama3-70b v7 2"; do
+    set -- $m
+    run "$bin" serve -q -c "$2" --model "$1" --chips "$3" --rates 0.5,1,2,4,8,16,32 \
+        --requests 300 --slo-tpot 50ms --json "$work/$1-$2.json"
+done
+run $py tools/tpuplot.py serve "$work"/llama3-8b-*.json "$work"/llama3-70b-*.json --target-ms 50 \
+    -o "$fig/serve.png"
 ls -l "$fig"/*.png

@@ -11,9 +11,11 @@ static void compare_usage(FILE *out)
     fprintf(out,
             "usage: tpusim report A.json [B.json ...] [--csv FILE]\n"
             "\n"
-            "Compare run reports written by 'tpusim run --json': summary metrics (time,\n"
-            "cycles, TFLOP/s, MXU and MAC utilisation, HBM bandwidth, roofline fraction, time\n"
-            "split) and per-unit utilisation side by side, with each run's ratio to A.\n"
+            "Compare reports written by 'tpusim run --json' and 'tpusim pod --json', in any\n"
+            "mix: first what differs in how they were made (config, -p overrides, config keys,\n"
+            "topology, trace), then summary metrics (time, TFLOP/s per chip, utilisation,\n"
+            "MFU, HBM and ICI traffic, roofline, time split), regions aligned by name, units\n"
+            "and collectives side by side, with each report's ratio to A.\n"
             "\n"
             "  --csv FILE   also write the table as CSV (written atomically)\n");
 }

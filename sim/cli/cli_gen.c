@@ -14,7 +14,7 @@
 #include "ofile.h"
 #include "models.h"
 
-#define GEN_MAX_LONGOPTS 64 /* distinct long options over every kind, plus the common ones */
+#define GEN_MAX_LONGOPTS 80 /* distinct long options over every kind, plus the common ones */
 
 /* How an option's value is parsed and stored into its gen_opts field. */
 typedef enum opt_type {
@@ -27,6 +27,8 @@ typedef enum opt_type {
     OPT_AXES,   /* unsigned mask from letters of xyz */
     OPT_MLP,    /* int gen_mlp: swiglu or gelu */
     OPT_REMAT,  /* int gen_remat: none, full, minimal, save-dots */
+    OPT_REAL,   /* double > 0 */
+    OPT_SCHED,  /* int gen_sched: gpipe, 1f1b */
 } opt_type;
 
 /* One option of a kind. `def` is the default as --help shows it: NULL = the value
@@ -114,7 +116,45 @@ static const gen_opt transformer_opts[] = {
     ROW_PARALLEL,
     ROW_BIAS,
     ROW_REMAT,
-    ROW_DTYPE,
+#define ROWS_MOE                                                                                   \
+    {"experts", "E", OPT_POS, F(experts), 0, "mixture of experts: experts per MoE layer", ""},     \
+        {"top-k", "K", OPT_POS, F(top_k), 0, "experts each token is routed to", "1"},              \
+        {"capacity-factor",                                                                        \
+         "C",                                                                                      \
+         OPT_REAL,                                                                                 \
+         F(capacity),                                                                              \
+         0,                                                                                        \
+         "expert capacity: ceil(tokens x K x C / E)\ntokens per expert, C >= 1",                   \
+         "1.0"},                                                                                   \
+        {"expert-parallel",                                                                        \
+         "N",                                                                                      \
+         OPT_POS,                                                                                  \
+         F(ep),                                                                                    \
+         0,                                                                                        \
+         "experts split N ways; tokens dispatched and\ncombined by all-to-alls over --ep-axes",    \
+         "1"},                                                                                     \
+        {"ep-axes",    "AXES", OPT_AXES, F(ep_axes), 0, "torus axes of expert parallelism",        \
+         "the dp axes"},                                                                           \
+        {"moe-every",  "L", OPT_POS,                                                               \
+         F(moe_every), 0,   "every L-th layer (after --first-dense) is MoE",                       \
+         "1"},                                                                                     \
+        {"expert-d-ff", "F", OPT_POS, F(expert_d_ff), 0, "hidden width of each expert", "d-ff"},   \
+        {"shared-experts",                                                                         \
+         "S",                                                                                      \
+         OPT_NONNEG,                                                                               \
+         F(shared_experts),                                                                        \
+         0,                                                                                        \
+         "experts every token runs (DeepSeek)",                                                    \
+         "0"},                                                                                     \
+        {"first-dense",                                                                            \
+         "N",                                                                                      \
+         OPT_NONNEG,                                                                               \
+         F(first_dense),                                                                           \
+         0,                                                                                        \
+         "leading dense layers before the first MoE layer",                                        \
+         "0"},
+
+    ROWS_MOE ROW_DTYPE,
 };
 
 static const gen_opt llm_opts[] = {
@@ -135,8 +175,17 @@ static const gen_opt llm_opts[] = {
      "the LM head is the embedding table (shared)", NULL},
     ROW_BIAS,
     ROW_REMAT,
-    ROW_DTYPE,
+    ROWS_MOE ROW_DTYPE,
+    {"pipeline", "P", OPT_POS, F(pipeline), 0,
+     "P pipeline stages of layers/P layers on --pp-axes;\nOUT names one trace per stage "
+     "({stage}) or per chip\n({chip})",
+     "1"},
+    {"microbatches", "M", OPT_POS, F(microbatches), 0, "microbatches per step (--pipeline)", "1"},
+    {"schedule", "S", OPT_SCHED, F(schedule), 0, "pipeline schedule: gpipe or 1f1b", "gpipe"},
+    {"pp-axes", "AXES", OPT_AXES, F(pp_axes), 0,
+     "torus axis of the pipeline stages (exactly P chips)", "z; 2-D: x"},
 };
+#undef ROWS_MOE
 
 static const gen_opt embedding_opts[] = {
     {"tables", "T", OPT_POS, F(tables), 1, "embedding tables", NULL},
@@ -422,6 +471,21 @@ static int opt_set(const gen_opt *op, const char *val, gen_opts *o, err *e)
             return err_set(e, "gen: --%s: '%s' is not swiglu or gelu", op->name, val);
         *(int *)f = strcmp(val, "gelu") ? GEN_MLP_SWIGLU : GEN_MLP_GELU;
         return 0;
+    case OPT_REAL: {
+        char *end;
+        double v = strtod(val, &end);
+        if (end == val || *end || !(v > 0) || v > 1e6)
+            return err_set(e, "gen: --%s: '%s' is not a positive number", op->name, val);
+        *(double *)f = v;
+        return 0;
+    }
+    case OPT_SCHED: {
+        int r = gen_sched_lookup(val);
+        if (r < 0)
+            return err_set(e, "gen: --%s: '%s' is not gpipe or 1f1b", op->name, val);
+        *(int *)f = r;
+        return 0;
+    }
     case OPT_REMAT: {
         int r = gen_remat_lookup(val);
         if (r < 0)
@@ -777,6 +841,18 @@ int cli_gen(int argc, char **argv, err *e)
                 (unsigned long long)o.tp);
     char note[TRACE_NOTE_MAX];
     build_note(note, sizeof note, argc, argv);
+    /* The topology it is generated for, for run and pod to check against theirs. */
+    trace_topology tt = {.chips = o.chips};
+    if (!tt.chips)
+        tt.chips =
+            (o.dp ? o.dp : 1) * (o.tp ? o.tp : 1) * (o.fsdp ? o.fsdp : 1) * (o.sp ? o.sp : 1);
+    snprintf(tt.ici_dims, sizeof tt.ici_dims, "%s", c->ici_dims);
+    snprintf(tt.ici_wrap, sizeof tt.ici_wrap, "%s", c->ici_wrap);
+    if (trace_note_add_topology(note, sizeof note, &tt)) {
+        rc = err_set(e, "gen: the command line is too long for the trace's note (%d bytes)",
+                     TRACE_NOTE_MAX - 1);
+        goto out;
+    }
     gen_result res;
     rc = gen_run_result(&o, c, note, &res, e);
     if (!rc && res.ops) /* on stderr when the trace itself goes to stdout */
@@ -786,6 +862,13 @@ int cli_gen(int argc, char **argv, err *e)
                 o.output, (double)res.peak_hbm_bytes / (1u << 30),
                 (unsigned long long)res.peak_hbm_bytes, (double)res.persistent_bytes / (1u << 30),
                 (double)res.naive_hbm_bytes / (1u << 30));
+    for (unsigned s = 0; !rc && s < res.stages; s++)
+        printf("stage %u: peak HBM %.3f GiB (%llu bytes)\n", s,
+               (double)res.stage_peak[s] / (1u << 30), (unsigned long long)res.stage_peak[s]);
+    if (!rc && res.stages)
+        printf("pipeline: %u stages x %llu microbatches, %s: bubble (P-1)/(M+P-1) = %.4f\n",
+               res.stages, (unsigned long long)o.microbatches, gen_sched_name(o.schedule),
+               res.bubble);
 out:
     free(eargv);
     free(c);

@@ -75,7 +75,7 @@ static void serve_usage(FILE *out)
             "                        after weights and activations)\n"
             "step times:\n"
             "      --exact           simulate every distinct step (slow), no grid\n"
-            "      --full-layers     simulate all layers (default: from 1- and 2-layer runs)\n"
+            "      --full-layers     simulate all layers (default: from 1- and 5-layer runs)\n"
             "      --check-grid N    interpolation error at N off-grid points, simulated\n"
             "reports:\n"
             "      --slo-ttft T      time-to-first-token SLO for goodput (s, or with ms)\n"
@@ -409,6 +409,14 @@ static void put_grid(json_w *j, const char *key, const serve_grid *g, int exact)
             json_arr_end(j);
         }
         json_arr_end(j);
+        json_arr_begin(j, "decode_sim_s"); /* as simulated, before smoothing */
+        for (unsigned i = 0; i < g->nb; i++) {
+            json_arr_begin(j, NULL);
+            for (unsigned k = 0; k < g->nc; k++)
+                json_num(j, NULL, g->dec_sim[i][k]);
+            json_arr_end(j);
+        }
+        json_arr_end(j);
         json_arr_begin(j, "decode_filled"); /* 0 simulated, 1 unreachable, 2 did not fit */
         for (unsigned i = 0; i < g->nb; i++) {
             json_arr_begin(j, NULL);
@@ -446,9 +454,9 @@ static void print_grid(const char *what, const serve_grid *g, int exact)
         printf("\n");
     }
     printf("      (~ beyond the KV cache's reach, ! did not fit in simulation: extrapolated)\n");
-    printf("    prefill (ms, all layers), tokens:");
+    printf("    prefill (ms, all layers), tokens (axis refined where the time bends):");
     for (unsigned k = 0; k < g->np; k++)
-        printf(" %u:%.2f", g->p[k], g->pre[k] * 1e3);
+        printf("%s%u:%.2f", k % 10 ? " " : "\n      ", g->p[k], g->pre[k] * 1e3);
     printf("\n");
 }
 
@@ -541,6 +549,15 @@ int cli_serve(int argc, char **argv, err *e)
     if (max_prompt > step_tokens && !o.token_budget)
         step_tokens = max_prompt;
     serve_memory_plan(&mem, &m, &c, dchips, o.dt, o.kv_dt, step_tokens, o.max_batch);
+    {
+        /* the generator's memory plan, where it plans (else the analytic figures stay) */
+        serve_hw_opts mo = {
+            .c = &c, .m = &m, .chips = dchips, .w_dt = o.dt, .max_batch = o.max_batch};
+        serve_memory pm = mem;
+        err pe;
+        if (serve_steps_memory(&mo, step_tokens, &pm, &pe) == 0)
+            mem = pm;
+    }
     uint64_t kv_tokens = o.kv_tokens ? o.kv_tokens : mem.kv_tokens;
     if (!kv_tokens) {
         err_set(e,
@@ -615,12 +632,13 @@ int cli_serve(int argc, char **argv, err *e)
                (unsigned long long)m.heads, (unsigned long long)m.kv_heads,
                (unsigned long long)m.d_ff, (unsigned long long)m.vocab, isa_dtype_name(o.dt),
                isa_dtype_name(o.kv_dt));
-        printf("  HBM per chip: %.2f GB = weights %.2f + activations %.2f + KV cache %.2f GB; "
+        printf("  HBM per chip: %.2f GB = weights %.2f + activations %.2f (%s) + KV cache %.2f GB; "
                "KV %.1f KB/token -> %llu tokens per replica%s (%llu blocks of %u)\n",
                mem.hbm / 1e9, mem.weights / 1e9, mem.activations / 1e9,
-               (mem.kv > 0 ? mem.kv : 0) / 1e9, mem.kv_per_token / 1e3,
-               (unsigned long long)kv_tokens, o.kv_tokens ? " (--kv-tokens)" : "",
-               (unsigned long long)so.kv_blocks, o.block_tokens);
+               mem.from_plan ? "memory plan" : "analytic", (mem.kv > 0 ? mem.kv : 0) / 1e9,
+               mem.kv_per_token / 1e3, (unsigned long long)kv_tokens,
+               o.kv_tokens ? " (--kv-tokens)" : "", (unsigned long long)so.kv_blocks,
+               o.block_tokens);
         print_grid(disagg ? "decode-slice" : "serving", serve_steps_grid(dst), o.exact);
         if (pst)
             print_grid("prefill-slice", serve_steps_grid(pst), o.exact);
@@ -680,6 +698,7 @@ int cli_serve(int argc, char **argv, err *e)
         json_num(&j, "hbm_bytes", mem.hbm);
         json_num(&j, "weights_bytes", mem.weights);
         json_num(&j, "activations_bytes", mem.activations);
+        json_str(&j, "memory_source", mem.from_plan ? "memory_plan" : "analytic");
         json_num(&j, "kv_bytes", mem.kv);
         json_num(&j, "kv_bytes_per_token", mem.kv_per_token);
         json_u64(&j, "kv_tokens", kv_tokens);

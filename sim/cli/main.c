@@ -58,7 +58,7 @@ static void main_usage(FILE *out)
                  "  disasm  disassemble a trace:     tpusim disasm in.tpt\n"
                  "  config  print a resolved config, or the key reference with --help\n"
                  "  isa     print the instruction-set reference\n"
-                 "  report  compare run reports:      tpusim report a.json b.json [--csv FILE]\n"
+                 "  report  compare run/pod reports:  tpusim report a.json b.json [--csv FILE]\n"
                  "\n"
                  "options: --help, --version. 'tpusim COMMAND --help' describes each command.\n");
 }
@@ -66,7 +66,8 @@ static void main_usage(FILE *out)
 static void run_usage(FILE *out)
 {
     fprintf(out,
-            "usage: tpusim run [-c CONFIG] [-p key=value]... [-q] [--json FILE] [--csv FILE]\n"
+            "usage: tpusim run [-c CONFIG] [-p key=value]... [-q] [--strict] [--json FILE] [--csv "
+            "FILE]\n"
             "                  [--timeline FILE [--timeline-window START:END]\n"
             "                   [--timeline-merge-gap TIME|off] [--timeline-max-events N]] TRACE\n"
             "\n"
@@ -79,6 +80,8 @@ static void run_usage(FILE *out)
             "  -p key=value          override one config key (repeatable; keys: tpusim config\n"
             "                        --help)\n"
             "  -q, --quiet           no text report and no progress line\n"
+            "      --strict          fail (instead of warning) when the trace was generated\n"
+            "                        for another topology than ici.dims/ici.wrap\n"
             "      --json FILE       write the report as JSON, schema tpusim.run/1 (- = stdout)\n"
             "      --csv FILE        write one CSV row per unit and per region, plus a total\n"
             "  -h, --help            this help\n"
@@ -109,6 +112,27 @@ static void run_usage(FILE *out)
             TIMELINE_DEFAULT_MAX, TIMELINE_BUCKETS + 1);
 }
 
+/* The topology a trace was generated for (its note) against the one `run` times its
+ * collectives on (the config's ici.dims and ici.wrap): a warning on stderr, or with strict
+ * an error. Trace errors are left to the run, which reports them. */
+static int check_topology(const cfg *c, const char *trace, int strict, err *e)
+{
+    trace_topology tt;
+    err ignored;
+    if (prov_trace_topology(trace, &tt, &ignored) == 1) {
+        unsigned d[3];
+        char msg[512];
+        if (cfg_parse_dims(c->ici_dims, d) > 0 &&
+            prov_topology_mismatch(&tt, (uint64_t)d[0] * d[1] * d[2], c->ici_dims, c->ici_wrap, msg,
+                                   sizeof msg)) {
+            if (strict)
+                return err_set(e, "run: %s: %s (--strict)", trace, msg);
+            fprintf(stderr, "%s: warning: %s: %s\n", prog, trace, msg);
+        }
+    }
+    return 0;
+}
+
 static int is_stdout(const char *path)
 {
     return path && !strcmp(path, "-");
@@ -123,11 +147,12 @@ static int cmd_run(int argc, char **argv)
                                          {"timeline-window", required_argument, 0, 'T'},
                                          {"timeline-merge-gap", required_argument, 0, 'T'},
                                          {"timeline-max-events", required_argument, 0, 'T'},
+                                         {"strict", no_argument, 0, 'S'},
                                          {0, 0, 0, 0}};
     const char *config = NULL, *json = NULL, *csv = NULL, *tl_path = NULL;
     const char *ovr[CLI_MAX_OVERRIDES];
     unsigned novr = 0;
-    int quiet = 0, c, li = 0;
+    int quiet = 0, strict = 0, c, li = 0;
     timeline_opts tlo;
     timeline_opts_default(&tlo);
     err e;
@@ -150,6 +175,9 @@ static int cmd_run(int argc, char **argv)
             break;
         case 'q':
             quiet = 1;
+            break;
+        case 'S':
+            strict = 1;
             break;
         case 't':
             tl_path = optarg;
@@ -188,7 +216,7 @@ static int cmd_run(int argc, char **argv)
     /* before any work: outputs creatable, none of them an input or another output */
     const ofile_ref outs[] = {{json, "--json"}, {csv, "--csv"}, {tl_path, "--timeline"}};
     const ofile_ref ins[] = {{trace, "trace"}, {config, "config"}, {cf->source, "config"}};
-    if (ofile_check(outs, 3, ins, 3, &e)) {
+    if (ofile_check(outs, 3, ins, 3, &e) || check_topology(cf, trace, strict, &e)) {
         free(cf);
         return fail(&e);
     }
@@ -220,9 +248,12 @@ static int cmd_run(int argc, char **argv)
         .observer = progress_fanout_observe, .ctx = &fan, .start = progress_start, .start_ctx = pg};
     run s;
     int rc = 0;
-    int failed = run_trace_cfg(&s, cf, trace, &hooks, &e);
-    progress_finish(pg);
-    if (failed) {
+    int failed = run_trace_cfg(&s, cf, config, ovr, novr, trace, &hooks, &e);
+    if (failed)
+        progress_finish(pg);
+    else
+        progress_complete(pg); /* 100%: sync and mark instructions count too */
+    if (failed || prov_set_command(&s.prov, argc, argv, &e)) {
         rc = fail(&e);
         goto out;
     }
@@ -409,8 +440,8 @@ static int dispatch(int argc, char **argv)
         return 0;
     }
     if (!strcmp(cmd, "--version")) {
-        printf("tpusim %s (ISA %d, trace format %d)\n", TPUSIM_VERSION, ISA_VERSION,
-               TRACE_FORMAT_VERSION);
+        printf("tpusim %s (revision %s, ISA %d, trace format %d)\n", TPUSIM_VERSION,
+               prov_revision(), ISA_VERSION, TRACE_FORMAT_VERSION);
         return 0;
     }
     argc--;

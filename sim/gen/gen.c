@@ -17,18 +17,6 @@ static unsigned topo_axes(const cfg *c)
     return n < 0 ? 0 : (unsigned)n;
 }
 
-/* Chips along the torus axes of `mask` (the size of a collective group on them). */
-static uint64_t topo_chips(const cfg *c, unsigned mask)
-{
-    unsigned d[3];
-    int n = cfg_parse_dims(c->ici_dims, d);
-    uint64_t p = 1;
-    for (int i = 0; i < n; i++)
-        if (mask & (1u << i))
-            p *= d[i];
-    return p;
-}
-
 /* Degrees and axes: defaults, consistency with --chips, axes inside the topology. */
 static int check_parallel(gen_opts *o, const cfg *c, int explicit_deg, unsigned given_axes, err *e)
 {
@@ -64,12 +52,13 @@ static int check_parallel(gen_opts *o, const cfg *c, int explicit_deg, unsigned 
                            naxes, c->ici_dims);
         /* The collectives run over every chip of their axes: a degree larger than that group
          * cannot be placed (use a bigger slice: -p ici.dims=...). */
-        if (ax[i].deg > 1 && ax[i].deg > topo_chips(c, ax[i].axes))
+        if (ax[i].deg > 1 && ax[i].deg > cfg_axes_chips(c, ax[i].axes))
             return err_set(e,
                            "gen: --%s %llu: more than the %llu chips on its axes of ici.dims=%s "
                            "(set --%s or -p ici.dims=...)",
                            ax[i].deg_name, (unsigned long long)ax[i].deg,
-                           (unsigned long long)topo_chips(c, ax[i].axes), c->ici_dims, ax[i].name);
+                           (unsigned long long)cfg_axes_chips(c, ax[i].axes), c->ici_dims,
+                           ax[i].name);
     }
     uint64_t shards = o->dp * o->fsdp;
     if (o->batch % shards)
@@ -215,26 +204,35 @@ static void llm_count(const gen_opts *o, const cfg *c, uint64_t vshard, int mode
      * sequences through attention. */
     uint64_t bc = o->batch / (o->dp * o->fsdp), hl = o->heads / (o->tp * o->sp);
     uint64_t tokens = dec ? bc : bc * o->seq / o->sp;
-    uint64_t params = o->layers * layer_params(o) + o->d_model * vshard;
+    /* A pipeline stage: layers/P layers (all microbatches' tokens), the LM head on the last. */
+    uint64_t L = o->pipeline > 1 ? o->layers / o->pipeline : o->layers;
+    if (o->pipeline > 1 && o->stage + 1 != o->pipeline)
+        vshard = 0;
+    /* MoE layers: their MLP is counted by gen_moe_fwd_flops instead of up + down (no MoE
+     * with a pipeline: the checks refuse the pair). */
+    uint64_t nmoe = gen_moe_layers(o);
+    layer_mm s = layer_split(o);
+    uint64_t params = L * layer_params(o) - nmoe * (s.up + s.down) + o->d_model * vshard;
+    uint64_t moe = nmoe * gen_moe_fwd_flops(o, tokens, model);
     /* Model FLOPs: kv heads replicated over tensor shards count once (their 1/T share). */
     if (model && o->kv_heads < o->tp)
-        params -= o->layers * (2 * o->d_model * o->head_dim -
-                               2 * o->d_model * o->head_dim * o->kv_heads / o->tp);
+        params -=
+            L * (2 * o->d_model * o->head_dim - 2 * o->d_model * o->head_dim * o->kv_heads / o->tp);
     uint64_t q = dec ? 1 : o->seq, causal = !dec;
     uint64_t af = gen_attn_flops(c, q, o->seq, o->head_dim, (int)causal, o->dtype, 0);
     uint64_t ab = gen_attn_flops(c, q, o->seq, o->head_dim, (int)causal, o->dtype, 1);
     int train = o->kind == GEN_LLM_STEP ? !dec : o->training;
     memset(f, 0, sizeof *f);
-    f->attn_fwd = o->layers * bc * hl * af;
-    f->fwd = 2 * params * tokens + f->attn_fwd;
+    f->attn_fwd = L * bc * hl * af;
+    f->fwd = 2 * params * tokens + f->attn_fwd + moe;
     if (!train)
         return;
-    f->bwd = 4 * params * tokens + o->layers * bc * hl * ab;
+    f->bwd = 4 * params * tokens + L * bc * hl * ab + 2 * moe;
+    /* MoE layers keep their expert activations (no up projection recomputed). */
     unsigned re = gen_acts_needed(o) & ~gen_acts_saved(o);
-    layer_mm s = layer_split(o);
-    uint64_t per =
-        ((re & ACT(QKV)) ? s.qkv : 0) + ((re & ACT(H)) ? s.o : 0) + ((re & ACT(UP)) ? s.up : 0);
-    f->remat = o->layers * (2 * per * tokens + ((re & ACT(AO)) ? bc * hl * af : 0));
+    uint64_t per = ((re & ACT(QKV)) ? s.qkv : 0) + ((re & ACT(H)) ? s.o : 0);
+    f->remat = L * (2 * per * tokens + ((re & ACT(AO)) ? bc * hl * af : 0)) +
+               (L - nmoe) * ((re & ACT(UP)) ? 2 * s.up * tokens : 0);
 }
 
 uint64_t gen_flops_model(const gen_opts *o, const cfg *c)
@@ -347,10 +345,29 @@ static int resolve_parallel(gen_opts *o, const cfg *c, err *e)
     return c ? check_parallel(o, c, explicit_deg, given_axes, e) : 0;
 }
 
+/* Expert axes inside the topology, the expert degree placeable on them. */
+static int check_moe(gen_opts *o, const cfg *c, err *e)
+{
+    if (gen_moe_check(o, c, e))
+        return -1;
+    if (!o->experts || !c)
+        return 0;
+    unsigned all = (1u << topo_axes(c)) - 1;
+    if (o->ep > 1 && (o->ep_axes & ~all))
+        return err_set(e, "gen: --ep-axes: axis not in the topology ici.dims=%s", c->ici_dims);
+    if (o->ep > 1 && o->ep > cfg_axes_chips(c, o->ep_axes))
+        return err_set(e,
+                       "gen: --expert-parallel %llu: more than the %llu chips on its axes of "
+                       "ici.dims=%s (set --ep-axes or -p ici.dims=...)",
+                       (unsigned long long)o->ep, (unsigned long long)cfg_axes_chips(c, o->ep_axes),
+                       c->ici_dims);
+    return 0;
+}
+
 static int check_transformer(gen_opts *o, const cfg *c, err *e)
 {
     o->layers = 1;
-    return check_model(o, e) || resolve_parallel(o, c, e) ? -1 : 0;
+    return check_model(o, e) || resolve_parallel(o, c, e) || check_moe(o, c, e) ? -1 : 0;
 }
 
 static int check_llm(gen_opts *o, const cfg *c, err *e)
@@ -358,7 +375,12 @@ static int check_llm(gen_opts *o, const cfg *c, err *e)
     if (o->nsizes != 1)
         return err_set(e, "gen llm-step: --layers takes one count");
     o->layers = o->sizes[0];
-    return check_model(o, e) || resolve_parallel(o, c, e) ? -1 : 0;
+    if (check_model(o, e) || resolve_parallel(o, c, e) || check_moe(o, c, e) ||
+        (c && gen_pipeline_check(o, c, e)))
+        return -1;
+    if (o->pipeline > 1 && o->experts)
+        return err_set(e, "gen llm-step: --pipeline with --experts is not modelled");
+    return 0;
 }
 
 /* One row per workload kind; the command line's option tables follow the same order. A
@@ -565,8 +587,12 @@ static int run_ir(const struct gen_kind_info *k, const gen_opts *o, const cfg *c
         return -1;
     int rc = -1;
     char *full = NULL;
-    if (k->build(p, o) || ir_error(p, e))
+    /* A frontend failure is kept in p (a builder's message), or was an allocation. */
+    if (k->build(p, o)) {
+        if (!ir_error(p, e))
+            err_setk(e, ERR_NOMEM, "gen: out of memory");
         goto out;
+    }
     if (ir_error(p, e) || lower_tile(p, e) || lower_mem(p, cfg_hbm_bytes(c), e))
         goto out;
     const ir_mem_plan *mp = ir_mem_get(p);
@@ -576,11 +602,22 @@ static int run_ir(const struct gen_kind_info *k, const gen_opts *o, const cfg *c
         goto out;
     }
     uint64_t mf = gen_flops_model(o, ir_cfg(p));
-    int n = snprintf(full, cap, "%s # peak HBM per chip: %llu bytes", note ? note : "",
+    /* The figures end the note's first line (the command): a topology line after it stays a
+     * line of its own (trace_note_topology). */
+    const char *nt = note ? note : "";
+    int head = (int)strcspn(nt, "\n");
+    int n = snprintf(full, cap, "%.*s # peak HBM per chip: %llu bytes", head, nt,
                      (unsigned long long)mp->peak_bytes);
     if (mf && n > 0 && (size_t)n < cap)
-        snprintf(full + n, cap - (size_t)n, " # model FLOPs per chip: %llu",
-                 (unsigned long long)mf);
+        n += snprintf(full + n, cap - (size_t)n, " # model FLOPs per chip: %llu",
+                      (unsigned long long)mf);
+    /* A decode step makes one token per sequence of this chip's batch: the energy report's
+     * tokens per joule reads this word (docs/models-energy.md). */
+    if (o->kind == GEN_LLM_STEP && o->decode && n > 0 && (size_t)n < cap)
+        n += snprintf(full + n, cap - (size_t)n, " # tokens=%llu",
+                      (unsigned long long)(o->batch / (o->dp * o->fsdp)));
+    if (n > 0 && (size_t)n < cap)
+        snprintf(full + n, cap - (size_t)n, "%s", nt + head);
     if (strlen(full) >= TRACE_NOTE_MAX)
         snprintf(full, cap, "%s", note ? note : "");
     if (res) {
@@ -597,6 +634,12 @@ out:
     return rc;
 }
 
+/* One pipeline stage's trace (gen_pipeline_run's callback; o is checked). */
+static int run_llm_stage(const gen_opts *o, const cfg *c, const char *note, gen_result *res, err *e)
+{
+    return run_ir(&gen_kinds[GEN_LLM_STEP], o, c, note, res, e);
+}
+
 int gen_run_result(const gen_opts *opts, const cfg *c, const char *note, gen_result *res, err *e)
 {
     gen_opts o = *opts;
@@ -607,6 +650,10 @@ int gen_run_result(const gen_opts *opts, const cfg *c, const char *note, gen_res
     if (gen_check(&o, c, e))
         return -1;
     const struct gen_kind_info *k = &gen_kinds[o.kind];
+    if (o.kind == GEN_LLM_STEP && o.pipeline > 1) {
+        gen_result r;
+        return gen_pipeline_run(&o, c, note, res ? res : &r, run_llm_stage, e);
+    }
     if (k->build)
         return run_ir(k, &o, c, note, res, e);
     gen *g = gen_new(c, o.output, note, e);

@@ -83,7 +83,27 @@ typedef struct gen_opts {
     unsigned dp_axes, tp_axes, fsdp_axes, sp_axes;
     /* embedding (with batch, chips, training, dtype) */
     uint64_t tables, rows, dim, lookups;
+    /* mixture of experts (decoder kinds; gen_moe.c): experts per MoE layer (0: dense model),
+     * experts per token, capacity factor (0: 1.0), expert-parallel degree and axes (0: 1 and
+     * the dp axes), every moe_every-th layer after the first first_dense is MoE, expert MLP
+     * width (0: d_ff), shared experts every token runs */
+    uint64_t experts, top_k, ep, moe_every, expert_d_ff, shared_experts, first_dense;
+    double capacity;
+    unsigned ep_axes;
+    /* pipeline parallelism (llm-step training, gen_pipeline.c): P stages of layers/P layers
+     * on the torus axis pp_axes (one axis of exactly P chips), M microbatches per step in
+     * the order of `schedule` (gen_sched); `stage` is the stage being built (gen_run writes
+     * one trace per stage) */
+    uint64_t pipeline, microbatches;
+    int schedule;
+    unsigned pp_axes, stage;
 } gen_opts;
+
+/* Pipeline schedules: GPipe (every microbatch's forward, then every backward) and 1F1B
+ * (PipeDream-Flush: P - stage - 1 warm-up forwards, then one forward and one backward
+ * alternately, then the remaining backwards). */
+typedef enum gen_sched { GEN_SCHED_GPIPE, GEN_SCHED_1F1B, GEN_SCHED_COUNT } gen_sched;
+#define GEN_MAX_STAGES 64
 
 /* Kind names ("gemm", "llm-step", ...): the name of k (NULL if out of range), and the kind
  * called `name` (-1 if none). */
@@ -104,6 +124,11 @@ typedef struct gen_result {
     uint64_t persistent_bytes; /* parameters, caches, optimizer state, program inputs */
     uint64_t naive_hbm_bytes;  /* every tensor its own buffer (no reuse) */
     uint64_t ops, tensors;     /* IR size */
+    /* pipeline (--pipeline P > 1): each stage's peak (peak_hbm_bytes is the largest), and
+     * the analytic bubble (P-1)/(M+P-1) */
+    unsigned stages;
+    uint64_t stage_peak[GEN_MAX_STAGES];
+    double bubble;
 } gen_result;
 
 /* Generate o's trace for c into o->output (written atomically): frontend -> IR -> lowering
@@ -137,6 +162,14 @@ uint64_t gen_kv_shard(const gen_opts *o);
  * (-1 if none). */
 const char *gen_remat_name(int r);
 int gen_remat_lookup(const char *name);
+
+/* Pipeline schedules by name ("gpipe", "1f1b"; -1 if none) and the name of one. */
+int gen_sched_lookup(const char *name);
+const char *gen_sched_name(int s);
+
+/* Analytic bubble of a P-stage, M-microbatch schedule with equal stages and free transfers:
+ * (P-1)/(M+P-1), for GPipe and 1F1B alike (1F1B only lowers the activation memory). */
+double gen_pipeline_bubble(const gen_opts *o);
 
 /* Sum of 2 m k n over the trace's mxu.matmul instructions, k and n from the latest mxu.ldw
  * on that MXU. Returns 0 and fills *flops, or -1 with e filled. */
@@ -304,6 +337,77 @@ int gen_fe_mlp(ir *p, const gen_opts *o);
 int gen_fe_attention(ir *p, const gen_opts *o);
 int gen_fe_transformer(ir *p, const gen_opts *o);
 int gen_fe_llm(ir *p, const gen_opts *o);
+/* Mixture of experts (gen_moe.c). A layer is MoE when experts > 0, l >= first_dense and
+ * (l - first_dense) % moe_every == moe_every - 1. Per chip with M tokens: each expert's
+ * capacity is cap = ceil(ep M top_k C / E) tokens of the ep chips' group, this chip holds
+ * E/ep experts, so its experts run R = E/ep x cap rows. */
+typedef struct gen_moe_dims {
+    uint64_t el, cap, rows; /* local experts, capacity per expert, R */
+    uint64_t fe, uwe;       /* expert hidden width d_ff_e/T, up width (2 fe with SwiGLU) */
+    uint64_t fs, uws;       /* shared experts' hidden width (shared x fe), up width */
+} gen_moe_dims;
+int gen_moe_is_layer(const gen_opts *o, uint64_t l);
+uint64_t gen_moe_layers(const gen_opts *o);
+void gen_moe_dims_of(const gen_opts *o, uint64_t tokens, gen_moe_dims *d);
+/* Checks and defaults of the MoE options (called by the decoder kinds' checks). */
+int gen_moe_check(gen_opts *o, const cfg *c, err *e);
+/* Bytes per chip of one dispatch (or combine) all-to-all: R x d_model elements; 0 without
+ * expert parallelism (every expert is local). */
+uint64_t gen_moe_a2a_bytes(const gen_opts *o, uint64_t tokens);
+/* Forward MXU FLOPs of one MoE layer's MLP part on one chip with `tokens` tokens: router
+ * 2 M D E, routed experts 2 R (D uwe + fe D) as executed (capacity slots included) or, for
+ * model FLOPs, 2 M top_k (D uwe + fe D) (the active experts only), shared experts
+ * 2 M (D uws + fs D). The backward is twice the forward. */
+uint64_t gen_moe_fwd_flops(const gen_opts *o, uint64_t tokens, int model);
+/* Elements of one MoE layer's MLP weights (router, local experts, shared experts), padded
+ * to the layout pitch of p (p NULL: unpadded). */
+uint64_t gen_moe_weight_elems(ir *p, const gen_opts *o);
+/* Building one MoE layer's MLP into the IR: w (g) is a view of the layer's MoE weights
+ * (gradients; -1 forward only) of gen_moe_weight_elems elements. */
+typedef struct gen_moe_ctx {
+    ir *p;
+    const gen_opts *o;
+    isa_dtype dt;
+    uint64_t M, D;
+    unsigned layer;
+    int w, g;
+} gen_moe_ctx;
+/* Forward activations the backward reads (tensor ids). */
+typedef struct gen_moe_saved {
+    int probs, xr, up, act, yr, sup, sact;
+} gen_moe_saved;
+/* out [M, D] = MoE(xn): router, top-k, dispatch all-to-all, experts, combine all-to-all,
+ * weighted sum (+ shared experts); a partial sum under tensor parallelism. */
+int gen_moe_fwd(const gen_moe_ctx *c, int xn, int out, gen_moe_saved *sv);
+/* dxn [M, D] from dy [M, D]: the reverse, with the expert and router weight gradients. */
+int gen_moe_bwd(const gen_moe_ctx *c, int xn, const gen_moe_saved *sv, int dy, int dxn);
+
+
+/* Pipeline parallelism (gen_pipeline.c): option checks (called by the llm-step check after
+ * the other parallel degrees are resolved), the frontend of stage o->stage (the schedule over
+ * the stage API below), and the per-stage generation loop: `one` generates one trace
+ * (o->output already expanded); OUT names the traces with "{stage}" (one per stage) or
+ * "{chip}" (one per chip of ici.dims, the chip's stage its coordinate on the pipeline axis). */
+int gen_pipeline_check(gen_opts *o, const cfg *c, err *e);
+int gen_fe_pipeline(ir *p, const gen_opts *o);
+typedef int (*gen_one_fn)(const gen_opts *o, const cfg *c, const char *note, gen_result *res,
+                          err *e);
+int gen_pipeline_run(const gen_opts *o, const cfg *c, const char *note, gen_result *res,
+                     gen_one_fn one, err *e);
+
+/* One pipeline stage's part of the decoder model (gen_models.c): stage 0 holds the embedding,
+ * stage P-1 the final norm, LM head and loss. fwd(mb) receives microbatch mb's activations
+ * from the previous stage (or looks up its embeddings), runs the stage's layers and sends the
+ * output on (or computes the loss); bwd(mb) receives the output gradient (or backpropagates
+ * the loss), runs the layers' backward and sends the input gradient back. Weight gradients
+ * accumulate over the microbatches and are reduced over the data axes once, in the last
+ * microbatch's backward; finish waits for the sends and reductions and runs Adam. */
+typedef struct gen_stage gen_stage;
+gen_stage *gen_stage_new(ir *p, const gen_opts *o); /* NULL: error kept in p */
+int gen_stage_fwd(gen_stage *s, unsigned mb);
+int gen_stage_bwd(gen_stage *s, unsigned mb);
+int gen_stage_finish(gen_stage *s);
+void gen_stage_free(gen_stage *s);
 /* Kinds that still emit instructions directly (no IR yet): embedding (gen_embedding.c). */
 int gen_model_embedding(gen *g, const gen_opts *o);
 /* What `gen embedding` emits for one chip, counted analytically (docs/generators.md). */

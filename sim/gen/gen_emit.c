@@ -29,6 +29,7 @@ struct gen {
     err e;
     int failed;
     uint64_t hbm_next, hbm_cap;
+    uint64_t hbm_top[3], hbm_nallocs; /* the largest HBM allocations, for the capacity error */
     uint64_t vmem_next, vmem_cap;
     int pool[ISA_SEM_MAX];
     unsigned npool;
@@ -493,18 +494,47 @@ int gen_finish(gen *g, err *e)
     return trace_writer_close(w, e);
 }
 
+/* Bytes for a person: "1.5 GiB", "512 B". */
+static const char *gen_human_bytes(char *buf, size_t cap, uint64_t b)
+{
+    static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    double v = (double)b;
+    unsigned i = 0;
+    while (v >= 1024 && i < 6) {
+        v /= 1024;
+        i++;
+    }
+    snprintf(buf, cap, i ? "%.3g %s" : "%.0f %s", v, unit[i]);
+    return buf;
+}
+
 int gen_hbm_alloc(gen *g, uint64_t bytes, uint64_t *addr)
 {
     uint64_t a = align_up(g->hbm_next, GEN_HBM_ALIGN);
-    if (bytes > g->hbm_cap || a > g->hbm_cap - bytes)
+    if (bytes > g->hbm_cap || a > g->hbm_cap - bytes) {
+        char cap[32], req[32], used[32], one[32], top[128] = "";
+        for (unsigned i = 0; i < 3 && i < g->hbm_nallocs; i++)
+            snprintf(top + strlen(top), sizeof top - strlen(top), "%s%s", i ? ", " : " (largest ",
+                     gen_human_bytes(one, sizeof one, g->hbm_top[i]));
         return gen_fail(g,
-                        "gen: the workload needs more than the chip's %llu bytes of HBM (%llu "
-                        "more requested at %llu); shard it (--tensor-parallel, --fsdp) or "
-                        "shrink it",
-                        (unsigned long long)g->hbm_cap, (unsigned long long)bytes,
-                        (unsigned long long)a);
+                        "gen: the workload needs more than the chip's %s of HBM: %s more "
+                        "requested with %s in %llu allocation%s already%s%s; shard it "
+                        "(--tensor-parallel, --fsdp) or shrink it",
+                        gen_human_bytes(cap, sizeof cap, g->hbm_cap),
+                        gen_human_bytes(req, sizeof req, bytes),
+                        gen_human_bytes(used, sizeof used, a), (unsigned long long)g->hbm_nallocs,
+                        g->hbm_nallocs == 1 ? "" : "s", top, top[0] ? ")" : "");
+    }
     *addr = a;
     g->hbm_next = a + bytes;
+    /* Keep the three largest sizes, in decreasing order. */
+    g->hbm_nallocs++;
+    for (unsigned i = 0; i < 3; i++)
+        if (bytes > g->hbm_top[i]) {
+            uint64_t t = g->hbm_top[i];
+            g->hbm_top[i] = bytes;
+            bytes = t;
+        }
     return 0;
 }
 

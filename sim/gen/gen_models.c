@@ -52,6 +52,11 @@ typedef struct model {
     const char *ph;        /* region phase: "fwd", or "bwd/remat" while recomputing */
     int dx;                /* training: gradient of the current layer's output */
     int lm_w, glm, xf, logits;
+    /* mixture of experts (gen_moe.c): a MoE layer's MLP weights (moe_n elements, padded)
+     * start at wup; the forward activations its backward reads, per layer */
+    uint64_t moe_n, moe_real;
+    gen_moe_saved *msv;
+    int no_reduce; /* pipeline: weight gradients still accumulating (not the last microbatch) */
 } model;
 
 static int tmp(model *md, const char *name, uint64_t rows, uint64_t cols)
@@ -101,6 +106,15 @@ static int grad(model *md, unsigned l, uint64_t off, uint64_t rows, uint64_t col
     if (md->fsdp)
         return ir_view(md->p, md->ggrad[l % 2], nm, B(md->dt, off), rows, cols, 0);
     return ir_view(md->p, md->grads, nm, B(md->dt, (uint64_t)l * md->layer_n + off), rows, cols, 0);
+}
+
+/* Elements of layer l's weights without layout padding (what its collectives move): a MoE
+ * layer's MLP is its router and experts. */
+static uint64_t lreal(const model *md, uint64_t l)
+{
+    if (!gen_moe_is_layer(md->o, l))
+        return md->layer_real;
+    return md->layer_real - (md->D * md->UW + md->F * md->D) + md->moe_real;
 }
 
 /* out[m,n] = a[m,k] w[k,n], operands reinterpreted to those shapes when stored otherwise;
@@ -153,7 +167,7 @@ static int fsdp_gather(model *md, unsigned l, int next)
     if (!md->fsdp)
         return 0;
     ir *p = md->p;
-    uint64_t bytes = B(md->dt, md->layer_real);
+    uint64_t bytes = B(md->dt, lreal(md, l));
     if (md->pre_layer == (int)l) {
         if (ir_wait(p, md->pre) < 0)
             return -1;
@@ -168,7 +182,7 @@ static int fsdp_gather(model *md, unsigned l, int next)
     if (next < 0)
         return 0;
     md->pre = ir_token_new(p);
-    return ir_collective(p, ISA_OP_ICI_ALLGATHER, md->o->fsdp_axes, bytes,
+    return ir_collective(p, ISA_OP_ICI_ALLGATHER, md->o->fsdp_axes, B(md->dt, lreal(md, next)),
                          shard(md, md->params, (unsigned)next),
                          md->gathered[(unsigned)next % md->gbufs], md->pre) < 0
                ? -1
@@ -234,7 +248,7 @@ static int grad_reduce(model *md, int g, int dst, uint64_t elems, const char *wh
 {
     const gen_opts *o = md->o;
     unsigned axes = (o->dp > 1 ? o->dp_axes : 0) | (o->sp > 1 ? o->sp_axes : 0);
-    if (o->fsdp <= 1 && !axes)
+    if ((o->fsdp <= 1 && !axes) || md->no_reduce)
         return 0;
     ir_region(md->p, "%s/comm", what);
     if (o->fsdp > 1) {
@@ -458,6 +472,31 @@ static int attention_fwd(model *md, unsigned l, int q, int k, int v, int ao)
 
 #define HAS(mask, a) (((mask) >> GEN_ACT_##a) & 1u)
 
+static gen_moe_ctx moe_ctx(model *md, unsigned l)
+{
+    gen_moe_ctx c = {md->p, md->o, md->dt, md->M, md->D, l, -1, -1};
+    c.w = weight(md, l, md->wup, 1, md->moe_n, "moe");
+    if (md->train)
+        c.g = grad(md, l, md->wup, 1, md->moe_n, "moe");
+    return c;
+}
+
+/* A MoE layer's MLP (gen_moe.c) from the normalised residual hn: xnext = h + MoE(hn), the
+ * partial sums all-reduced over the tensor axes first. Its activations are kept for the
+ * backward under every remat policy. */
+static int moe_fwd(model *md, unsigned l, int hn, int h)
+{
+    gen_moe_ctx c = moe_ctx(md, l);
+    gen_moe_saved sv;
+    int y = tmp(md, "moe.y", md->M, md->D);
+    if (gen_moe_fwd(&c, hn, y, &sv) || tp_allreduce(md, y, md->M * md->D) ||
+        residual(md, md->M * md->D, y, h, md->xsave[l + 1]))
+        return -1;
+    if (md->msv)
+        md->msv[l] = sv;
+    return 0;
+}
+
 /* Layer l's forward activations of `need` (bits of gen_act) into a[] (new tensors; a[] holds
  * the saved ones on entry), computed from the layer input in forward order; `fwd` also
  * writes the KV cache (decode) and the layer output (xsave[l + 1]): the forward itself,
@@ -527,6 +566,8 @@ static int layer_acts(model *md, unsigned l, int *a, unsigned need, int fwd)
             return -1;
         in = a[GEN_ACT_HN];
     }
+    if (gen_moe_is_layer(md->o, l))
+        return fwd ? moe_fwd(md, l, in, a[GEN_ACT_H]) : 0;
     if (HAS(need, UP) &&
         ((a[GEN_ACT_UP] = tmp(md, "up", M, UW)) < 0 ||
          proj(md, M, UW, D, in, weight(md, l, md->wup, D, UW, "wup"), a[GEN_ACT_UP])))
@@ -555,6 +596,8 @@ static int layer_fwd(model *md, unsigned l)
 {
     int a[GEN_ACT_COUNT];
     int next = l + 1 < md->L ? (int)l + 1 : -1;
+    for (int i = 0; i < GEN_ACT_COUNT; i++)
+        a[i] = -1;
     ir_region(md->p, "L%u/fwd/norm1", l);
     if (fsdp_gather(md, l, next) || layer_acts(md, l, a, md->needed, 1))
         return -1;
@@ -589,9 +632,18 @@ static int layer_bwd(model *md, unsigned l)
             return -1;
         ir_region(p, "L%u/bwd/mlp", l);
     }
-    int dact = tmp(md, "dact", M, F), dgu = tmp(md, "dgu", M, UW), dhn = tmp(md, "dhn", M, D);
+    int dhn = tmp(md, "dhn", M, D);
     int tf = ir_token_new(p), dh = md->dx;
     int in_mlp = md->par ? a[GEN_ACT_XN] : a[GEN_ACT_HN];
+    if (gen_moe_is_layer(md->o, l)) {
+        gen_moe_ctx c = moe_ctx(md, l);
+        dh = tmp(md, "dh", M, D);
+        if (gen_moe_bwd(&c, in_mlp, &md->msv[l], md->dx, dhn) || tp_allreduce(md, dhn, M * D) ||
+            layernorm_bwd(md, M * D, dhn, a[GEN_ACT_H], dh))
+            return -1;
+        goto attn;
+    }
+    int dact = tmp(md, "dact", M, F), dgu = tmp(md, "dgu", M, UW);
     if (mm(md, M, F, D, md->dx, weight(md, l, md->wdown, F, D, "wdown"), dact) ||
         mm(md, F, D, M, a[GEN_ACT_ACT], md->dx, grad(md, l, md->wdown, F, D, "wdown")) ||
         mlp_act_bwd(md, dact, a[GEN_ACT_UP], dgu) ||
@@ -608,6 +660,7 @@ static int layer_bwd(model *md, unsigned l)
             ir_wait(p, tf) < 0 || layernorm_bwd(md, M * D, dhn, a[GEN_ACT_H], dh))
             return -1;
     }
+attn:
     ir_region(p, "L%u/bwd/attn", l);
     uint64_t W3 = A + 2 * KA;
     int dao = tmp(md, "dao", M, A), dqkv = tmp(md, "dqkv", M, W3);
@@ -661,7 +714,7 @@ static int layer_bwd(model *md, unsigned l)
     return tp_allreduce_start(md, dxn, M * D, tf) ||
                    mm(md, D, W3, M, a[GEN_ACT_XN], dqkv, grad(md, l, md->wqkv, D, W3, "wqkv")) ||
                    ir_wait(p, tf) < 0 || vpass(md, M * D, in2, 2, md->dx, ops, 4) ||
-                   grad_reduce(md, gl, dst, md->layer_real, what, md->gf[l % 2])
+                   grad_reduce(md, gl, dst, lreal(md, l), what, md->gf[l % 2])
                ? -1
                : 0;
 }
@@ -674,14 +727,16 @@ static uint64_t wsize(const model *md, uint64_t rows, uint64_t cols)
 }
 
 static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int *kc, int *vc,
-                      int *sv)
+                      int *sv, gen_moe_saved *msv)
 {
     memset(md, 0, sizeof *md);
     md->p = p;
     md->o = o;
     md->dt = o->dtype;
     isa_dtype dt = md->dt;
-    md->bc = o->batch / (o->dp * o->fsdp);
+    /* a pipeline stage runs microbatches of batch / M sequences through layers / P layers */
+    int pipe = lm && o->pipeline > 1;
+    md->bc = o->batch / (o->dp * o->fsdp * (pipe ? o->microbatches : 1));
     md->S = o->seq;
     md->sp = o->sp;
     md->decode = lm && o->decode;
@@ -700,7 +755,7 @@ static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int 
     md->bias = o->bias;
     md->tied = lm && o->tied_embedding;
     md->V = lm ? gen_vocab_shard(o) : 0;
-    md->L = o->layers;
+    md->L = pipe ? o->layers / o->pipeline : o->layers;
     md->fsdp = o->fsdp > 1;
     md->xsave = xs;
     md->kcache = kc;
@@ -718,16 +773,27 @@ static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int 
     md->bias_n = md->bias ? (A + 2 * KA) + D + UW + D : 0;
     md->layer_n = md->wdown + wsize(md, F, D) + md->bias_n;
     md->layer_real = D * (A + 2 * KA) + A * D + D * UW + F * D + md->bias_n;
+    /* A MoE layer's block holds its router and experts where a dense layer's MLP is; every
+     * layer gets the larger block. */
+    md->msv = msv;
+    md->moe_n = gen_moe_weight_elems(p, o);
+    md->moe_real = gen_moe_weight_elems(NULL, o);
+    if (md->moe_n && md->wup + md->moe_n + md->bias_n > md->layer_n)
+        md->layer_n = md->wup + md->moe_n + md->bias_n;
     /* The LM head (D x V/T, its own or the embedding table's rows with --tied-embedding);
      * the embedding table (V x D, padded to T x V/T rows, replicated over tensor
      * parallelism). */
-    md->lm_n = lm && !md->tied ? wsize(md, D, md->V) : 0;
-    uint64_t emb = lm ? md->V * o->tp * D : 0;
+    int has_lm = lm && (!pipe || o->stage + 1 == o->pipeline), has_emb = lm && (!pipe || !o->stage);
+    md->lm_n = has_lm && !md->tied ? wsize(md, D, md->V) : 0;
+    uint64_t emb = has_emb ? md->V * o->tp * D : 0;
     /* Parameters this chip holds: layer weights, LM head and embedding, divided by the FSDP
      * degree. */
     uint64_t total = md->L * md->layer_n + md->lm_n + emb;
     md->nparams = total / o->fsdp;
-    md->nreal = (md->L * md->layer_real + (md->lm_n ? D * md->V : 0) + emb) / o->fsdp;
+    uint64_t lr = 0;
+    for (uint64_t l = 0; l < md->L; l++)
+        lr += lreal(md, l);
+    md->nreal = (lr + (md->lm_n ? D * md->V : 0) + emb) / o->fsdp;
     md->params = ir_param_new(p, "params", dt, 1, md->nparams);
     md->grads = md->train ? ir_param_new(p, "grads", dt, 1, md->nparams) : -1;
     md->gbufs = md->L > 2 ? 3 : md->L;
@@ -759,8 +825,9 @@ int gen_fe_transformer(ir *p, const gen_opts *o)
 {
     model md;
     int xs[2], sv[GEN_ACT_COUNT];
+    gen_moe_saved msv[1];
     ir_region(p, "L0/fwd/norm1");
-    if (model_init(&md, p, o, 0, xs, NULL, NULL, sv) || layer_fwd(&md, 0))
+    if (model_init(&md, p, o, 0, xs, NULL, NULL, sv, msv) || layer_fwd(&md, 0))
         return -1;
     if (!md.train)
         return 0;
@@ -813,11 +880,11 @@ static int adam(model *md)
     return ir_wait(p, IR_TOKEN_LATE) < 0 || ir_fusion(p, n, in, 4, out, 4, ops, 8) < 0 ? -1 : 0;
 }
 
-static int llm(ir *p, const gen_opts *o, int *x, int *kc, int *vc, int *sv)
+static int llm(ir *p, const gen_opts *o, int *x, int *kc, int *vc, int *sv, gen_moe_saved *msv)
 {
     model md;
     ir_region(p, "embed");
-    if (model_init(&md, p, o, 1, x, kc, vc, sv))
+    if (model_init(&md, p, o, 1, x, kc, vc, sv, msv))
         return -1;
     isa_dtype dt = md.dt;
     uint64_t M = md.M, D = md.D, V = md.V, fs = o->fsdp;
@@ -890,13 +957,183 @@ static int llm(ir *p, const gen_opts *o, int *x, int *kc, int *vc, int *sv)
 
 int gen_fe_llm(ir *p, const gen_opts *o)
 {
+    if (o->pipeline > 1)
+        return gen_fe_pipeline(p, o);
     int *x = calloc(o->layers + 1, sizeof *x), *kc = calloc(o->layers + 1, sizeof *kc),
         *vc = calloc(o->layers + 1, sizeof *vc),
         *sv = calloc(o->layers, GEN_ACT_COUNT * sizeof *sv);
-    int rc = !x || !kc || !vc || !sv ? -1 : llm(p, o, x, kc, vc, sv);
+    gen_moe_saved *msv = calloc(o->layers, sizeof *msv);
+    int rc = !x || !kc || !vc || !sv || !msv ? -1 : llm(p, o, x, kc, vc, sv, msv);
+    free(msv);
     free(sv);
     free(x);
     free(kc);
     free(vc);
     return rc;
+}
+
+/* ---- pipeline stages (the schedule: gen_pipeline.c) --------------------------------------- */
+
+struct gen_stage {
+    model md;
+    unsigned nmb, L, first, last;
+    int *x;  /* x[mb * (L + 1) + l]: microbatch mb's input of local layer l (l = L: output) */
+    int *sv; /* sv[mb * L * GEN_ACT_COUNT + ...]: its saved activations */
+    int *xf, *logits; /* last stage: per microbatch */
+    int table;        /* first stage: the embedding table */
+    int pend;         /* token of the latest send, waited for after the next microbatch's work */
+};
+
+void gen_stage_free(gen_stage *s)
+{
+    if (!s)
+        return;
+    free(s->x);
+    free(s->sv);
+    free(s->xf);
+    free(s->logits);
+    free(s);
+}
+
+gen_stage *gen_stage_new(ir *p, const gen_opts *o)
+{
+    gen_stage *s = calloc(1, sizeof *s);
+    unsigned L = (unsigned)(o->layers / o->pipeline), n = (unsigned)o->microbatches;
+    if (!s || !(s->x = calloc((size_t)n * (L + 1), sizeof *s->x)) ||
+        !(s->sv = calloc((size_t)n * L * GEN_ACT_COUNT, sizeof *s->sv)) ||
+        !(s->xf = calloc(n, sizeof *s->xf)) || !(s->logits = calloc(n, sizeof *s->logits))) {
+        gen_stage_free(s);
+        ir_tensor_new(p, "(out of memory: pipeline stage)", ISA_DT_BF16, 0, 0); /* an error in p */
+        return NULL;
+    }
+    s->nmb = n;
+    s->L = L;
+    s->first = o->stage == 0;
+    s->last = o->stage + 1 == o->pipeline;
+    s->pend = -1;
+    model *md = &s->md;
+    ir_region(p, "embed");
+    if (model_init(md, p, o, 1, s->x, NULL, NULL, s->sv, NULL)) { /* no MoE with a pipeline */
+        gen_stage_free(s);
+        return NULL;
+    }
+    /* model_init made one set of layer inputs: the other microbatches get their own */
+    for (unsigned mb = 1; mb < n; mb++)
+        for (unsigned l = 0; l <= L; l++)
+            s->x[mb * (L + 1) + l] = tmp(md, "x", md->M, md->D);
+    isa_dtype dt = md->dt;
+    uint64_t layers_n = md->L * md->layer_n;
+    if (s->last) {
+        md->lm_w = ir_view(p, md->params, "lm_head", B(dt, layers_n), md->D, md->V, 0);
+        md->glm = ir_view(p, md->grads, "lm_head.grad", B(dt, layers_n), md->D, md->V, 0);
+        for (unsigned mb = 0; mb < n; mb++) {
+            s->xf[mb] = tmp(md, "xf", md->M, md->D);
+            s->logits[mb] = tmp(md, "logits", md->M, md->V);
+        }
+    }
+    if (s->first)
+        s->table = ir_view(p, md->params, "embedding", B(dt, layers_n + md->lm_n), 1,
+                           md->V * o->tp * md->D, 0);
+    return ir_error(p, NULL) ? (gen_stage_free(s), NULL) : s;
+}
+
+/* Microbatch mb's tensors in the model's per-layer slots. */
+static void stage_bind(gen_stage *s, unsigned mb)
+{
+    s->md.xsave = s->x + (size_t)mb * (s->L + 1);
+    s->md.sv = s->sv + (size_t)mb * s->L * GEN_ACT_COUNT;
+}
+
+/* Point to point on the pipeline axis: a receive completes before its data is used; a send
+ * stays in flight through the next microbatch's work (its buffer lives until then). */
+static int stage_recv(gen_stage *s, int dir, int t)
+{
+    ir *p = s->md.p;
+    int tok = ir_token_new(p);
+    return ir_recv(p, s->md.o->pp_axes, dir, t, tok) < 0 || ir_wait(p, tok) < 0 ? -1 : 0;
+}
+
+static int stage_send(gen_stage *s, int dir, int t)
+{
+    ir *p = s->md.p;
+    if (s->pend >= 0 && ir_wait(p, s->pend) < 0)
+        return -1;
+    s->pend = ir_token_new(p);
+    return ir_send(p, s->md.o->pp_axes, dir, t, s->pend) < 0 ? -1 : 0;
+}
+
+int gen_stage_fwd(gen_stage *s, unsigned mb)
+{
+    model *md = &s->md;
+    ir *p = md->p;
+    uint64_t M = md->M, D = md->D;
+    stage_bind(s, mb);
+    ir_region(p, s->first ? "embed" : "pipe/recv");
+    if (s->first ? ir_gather(p, s->table, md->xsave[0], B(md->dt, D), 3 * B(md->dt, D)) < 0
+                 : stage_recv(s, -1, md->xsave[0]))
+        return -1;
+    for (unsigned l = 0; l < s->L; l++)
+        if (layer_fwd(md, l))
+            return -1;
+    if (!s->last) {
+        ir_region(p, "pipe/send");
+        return stage_send(s, +1, md->xsave[s->L]);
+    }
+    md->xf = s->xf[mb];
+    md->logits = s->logits[mb];
+    ir_region(p, "final_norm");
+    if (layernorm(md, M * D, md->xsave[s->L], md->xf))
+        return -1;
+    ir_region(p, "lm_head");
+    return mm(md, M, md->V, D, md->xf, md->lm_w, md->logits) || loss(md) ? -1 : 0;
+}
+
+int gen_stage_bwd(gen_stage *s, unsigned mb)
+{
+    model *md = &s->md;
+    ir *p = md->p;
+    uint64_t M = md->M, D = md->D, V = md->V;
+    stage_bind(s, mb);
+    md->no_reduce = mb + 1 != s->nmb;
+    md->dx = tmp(md, "dx", M, D);
+    if (s->last) {
+        ir_region(p, "lm_head/bwd");
+        int lg = s->logits[mb], xf = s->xf[mb];
+        if (mm(md, M, D, V, lg, md->lm_w, md->dx) || mm(md, D, V, M, xf, lg, md->glm) ||
+            tp_allreduce(md, md->dx, M * D) ||
+            grad_reduce(md, md->glm, md->glm, D * V, "lm_head/bwd", IR_TOKEN_LATE))
+            return -1;
+        ir_region(p, "final_norm/bwd");
+        if (layernorm_bwd(md, M * D, md->dx, md->xsave[s->L], md->dx))
+            return -1;
+    } else {
+        ir_region(p, "pipe/recv");
+        if (stage_recv(s, +1, md->dx))
+            return -1;
+    }
+    for (unsigned l = s->L; l-- > 0;)
+        if (layer_bwd(md, l))
+            return -1;
+    if (!s->first) {
+        ir_region(p, "pipe/send");
+        return stage_send(s, -1, md->dx);
+    }
+    const int in[2] = {md->dx, md->xsave[0]};
+    const ir_vop add = {ISA_OP_V_ADD, 0, 2, md->dt, 0, 0};
+    uint64_t emb_n = md->V * md->o->tp * D;
+    int demb = ir_view(p, md->grads, "embedding.grad", B(md->dt, md->L * md->layer_n + md->lm_n), 1,
+                       emb_n, 0);
+    ir_region(p, "embed/bwd");
+    return vpass(md, M * D, in, 2, tmp(md, "dx.embed", M, D), &add, 1) ||
+                   grad_reduce(md, demb, demb, emb_n, "embed/bwd", IR_TOKEN_LATE)
+               ? -1
+               : 0;
+}
+
+int gen_stage_finish(gen_stage *s)
+{
+    model *md = &s->md;
+    md->no_reduce = 0;
+    return (s->pend >= 0 && ir_wait(md->p, s->pend) < 0) || grad_tokens_wait(md) || adam(md) ? -1
+                                                                                             : 0;
 }

@@ -107,6 +107,9 @@ typedef struct hlo_shape {
 uint64_t hlo_shape_elems(const hlo_shape *s);
 /* Storage bytes of a shape, tuples summed; saturating. */
 uint64_t hlo_shape_bytes(const hlo_shape *s);
+/* The array shape of a result: s itself, or a tuple's largest element, recursively (the
+ * result of an async -start op). */
+const hlo_shape *hlo_shape_array(const hlo_shape *s);
 
 /* ---- attributes ------------------------------------------------------------------------ */
 

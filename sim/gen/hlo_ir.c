@@ -88,30 +88,17 @@ static int map_put(bld *b, const hlo_instr *ins, int idx, int id)
 
 /* ---- shapes ---------------------------------------------------------------------------- */
 
-/* The array shape of a result: a tuple's largest element (async -start results). */
-static const hlo_shape *array_of(const hlo_shape *sh)
-{
-    unsigned guard = 0;
-    while (sh->et == HLO_ET_TUPLE && sh->ntuple && guard++ < 64) {
-        const hlo_shape *best = &sh->tuple[0];
-        for (unsigned i = 1; i < sh->ntuple; i++)
-            if (hlo_shape_bytes(&sh->tuple[i]) > hlo_shape_bytes(best))
-                best = &sh->tuple[i];
-        sh = best;
-    }
-    return sh;
-}
 
 static uint64_t elems_of(const hlo_shape *s)
 {
-    uint64_t n = hlo_shape_elems(array_of(s));
+    uint64_t n = hlo_shape_elems(hlo_shape_array(s));
     return n ? n : 1;
 }
 
 /* rows x cols of an array shape: its minor-most dimension (by layout) as columns. */
 static void shape2d(const hlo_shape *s, uint64_t *rows, uint64_t *cols)
 {
-    s = array_of(s);
+    s = hlo_shape_array(s);
     uint64_t n = elems_of(s), c = n;
     if (s->et != HLO_ET_TUPLE && s->rank) {
         unsigned d = s->has_layout ? s->minor_to_major[0] : s->rank - 1;
@@ -126,7 +113,7 @@ static void shape2d(const hlo_shape *s, uint64_t *rows, uint64_t *cols)
 
 static isa_dtype tensor_dt(const hlo_shape *s)
 {
-    const hlo_shape *a = array_of(s);
+    const hlo_shape *a = hlo_shape_array(s);
     return a->et == HLO_ET_TUPLE || a->et == HLO_ET_TOKEN || a->et == HLO_ET_OPAQUE
                ? ISA_DT_INT8
                : hlo_isa_dtype(a->et);
@@ -410,8 +397,8 @@ static int do_matmul(bld *b, const hlo_item *it)
         core->window.n == 2 && xa && xw) {
         /* a plain 2-D convolution: the implicit GEMM of lower_tile, if its shapes are the
          * square-padded NHWC form */
-        const hlo_shape *a = array_of(&core->operands[0]->shape),
-                        *w = array_of(&core->operands[1]->shape), *o = array_of(&core->shape);
+        const hlo_shape *a = hlo_shape_array(&core->operands[0]->shape),
+                        *w = hlo_shape_array(&core->operands[1]->shape), *o = hlo_shape_array(&core->shape);
         const hlo_window_dim *w0 = &core->window.d[0], *w1 = &core->window.d[1];
         int64_t N = a->dims[dl->lhs_batch], H = a->dims[dl->lhs_spatial[0]],
                 W = a->dims[dl->lhs_spatial[1]], C = a->dims[dl->lhs_feature];

@@ -118,6 +118,19 @@ uint64_t hlo_shape_elems(const hlo_shape *s)
     return n;
 }
 
+const hlo_shape *hlo_shape_array(const hlo_shape *sh)
+{
+    unsigned guard = 0;
+    while (sh->et == HLO_ET_TUPLE && sh->ntuple && guard++ < 64) {
+        const hlo_shape *best = &sh->tuple[0];
+        for (unsigned i = 1; i < sh->ntuple; i++)
+            if (hlo_shape_bytes(&sh->tuple[i]) > hlo_shape_bytes(best))
+                best = &sh->tuple[i];
+        sh = best;
+    }
+    return sh;
+}
+
 uint64_t hlo_shape_bytes(const hlo_shape *s)
 {
     if (s->et == HLO_ET_TUPLE) {

@@ -108,19 +108,6 @@ isa_dtype hlo_isa_dtype(hlo_etype t)
     return dt_of(t);
 }
 
-/* The array shape of a result: a tuple's largest element (async -start results). */
-static const hlo_shape *array_of(const hlo_shape *sh)
-{
-    unsigned guard = 0;
-    while (sh->et == HLO_ET_TUPLE && sh->ntuple && guard++ < 64) {
-        const hlo_shape *best = &sh->tuple[0];
-        for (unsigned i = 1; i < sh->ntuple; i++)
-            if (hlo_shape_bytes(&sh->tuple[i]) > hlo_shape_bytes(best))
-                best = &sh->tuple[i];
-        sh = best;
-    }
-    return sh;
-}
 
 static uint64_t ops_bytes(const hlo_instr *in)
 {
@@ -134,7 +121,7 @@ static uint64_t max_operand_elems(const hlo_instr *in)
 {
     uint64_t n = 0;
     for (unsigned i = 0; i < in->nops; i++) {
-        uint64_t k = hlo_shape_elems(array_of(&in->operands[i]->shape));
+        uint64_t k = hlo_shape_elems(hlo_shape_array(&in->operands[i]->shape));
         n = k > n ? k : n;
     }
     return n;
@@ -182,10 +169,10 @@ static void item_init(hlo_item *it, const hlo_instr *in, hlo_cls cls)
     it->ins = in;
     it->cls = cls;
     it->region = in->meta.op_name;
-    it->dt = dt_of(array_of(&in->shape)->et);
+    it->dt = dt_of(hlo_shape_array(&in->shape)->et);
     it->bytes_in = ops_bytes(in);
     it->bytes_out = hlo_shape_bytes(&in->shape);
-    uint64_t r = hlo_shape_elems(array_of(&in->shape)), o = max_operand_elems(in);
+    uint64_t r = hlo_shape_elems(hlo_shape_array(&in->shape)), o = max_operand_elems(in);
     it->elems = r > o ? r : o;
 }
 
@@ -283,7 +270,7 @@ static void fused_work(sem *s, const hlo_comp *c, hlo_item *it, hlo_item *mm, in
         return;
     for (unsigned i = 0; i < c->ninstrs; i++) {
         const hlo_instr *x = c->instrs[i];
-        uint64_t r = hlo_shape_elems(array_of(&x->shape));
+        uint64_t r = hlo_shape_elems(hlo_shape_array(&x->shape));
         hlo_item t;
         switch (hlo_opcode_class(x->op)) {
         case HLO_OC_ELEM:
@@ -468,7 +455,7 @@ static int do_coll(sem *s, const hlo_instr *wrap, const hlo_instr *in, int async
     default: {
         /* collective-permute, send, recv: point to point along the axis of the first pair */
         it.coll_op = ISA_OP_ICI_SEND;
-        it.coll_bytes = in->op == HLO_OP_RECV ? hlo_shape_bytes(array_of(&in->shape)) : ob;
+        it.coll_bytes = in->op == HLO_OP_RECV ? hlo_shape_bytes(hlo_shape_array(&in->shape)) : ob;
         it.p2p = 1;
         it.axes = 0;
         it.group = 2;
@@ -642,7 +629,7 @@ static int do_custom(sem *s, const hlo_instr *in)
         hlo_item mm = it;
         if (d.lhs_contracting.present && dot_dims(&d, &mm) == 0) {
             mm.cls = HLO_CLS_MATMUL;
-            mm.bytes_out = hlo_shape_bytes(array_of(&in->shape));
+            mm.bytes_out = hlo_shape_bytes(hlo_shape_array(&in->shape));
             return record(s, &mm);
         }
     }
@@ -679,11 +666,11 @@ static int do_instr(sem *s, const hlo_instr *in, unsigned depth)
         return 0;
     case HLO_OC_ELEM:
         item_init(&it, in, HLO_CLS_VECTOR);
-        it.velem = hlo_shape_elems(array_of(&in->shape));
+        it.velem = hlo_shape_elems(hlo_shape_array(&in->shape));
         return record(s, &it);
     case HLO_OC_TRANS:
         item_init(&it, in, HLO_CLS_VECTOR);
-        it.vtrans = hlo_shape_elems(array_of(&in->shape));
+        it.vtrans = hlo_shape_elems(hlo_shape_array(&in->shape));
         return record(s, &it);
     case HLO_OC_REDUCE:
         item_init(&it, in, HLO_CLS_VECTOR);
@@ -698,7 +685,7 @@ static int do_instr(sem *s, const hlo_instr *in, unsigned depth)
         } else if (in->op == HLO_OP_DYNAMIC_SLICE || in->op == HLO_OP_SLICE ||
                    in->op == HLO_OP_GATHER) {
             it.bytes_in = it.bytes_out; /* reads what it keeps */
-            it.elems = hlo_shape_elems(array_of(&in->shape));
+            it.elems = hlo_shape_elems(hlo_shape_array(&in->shape));
         }
         return record(s, &it);
     case HLO_OC_DOT:

@@ -164,18 +164,6 @@ static int emit_p2p(emit *em, const ir_op *o)
     return gen_put(em->g, &in);
 }
 
-/* Chips on the torus axes of `mask` (the ring size of a collective on them). */
-static uint64_t axis_chips(const cfg *c, unsigned mask)
-{
-    unsigned d[3];
-    int n = cfg_parse_dims(c->ici_dims, d);
-    uint64_t p = 1;
-    for (int i = 0; i < n; i++)
-        if (mask & (1u << i))
-            p *= d[i];
-    return p;
-}
-
 /* A collective with HBM buffers moves them through the chip (gen_coll_chip); one without
  * (a few scalars: the loss statistics) is the ICI instruction alone. */
 static int emit_collective(emit *em, const ir_op *o)
@@ -186,8 +174,8 @@ static int emit_collective(emit *em, const ir_op *o)
         return gen_coll(em->g, o->isa_op, o->axes, o->bytes, o->dt, fence_of(em, o->token));
     const ir_tensor *r = ir_tensor_get(p, ir_root(p, t));
     gen_coll_buffer(em->g, addr_of(p, t), r->bytes - (addr_of(p, t) - r->addr));
-    return gen_coll_chip(em->g, o->isa_op, o->axes, o->bytes, o->dt, axis_chips(ir_cfg(p), o->axes),
-                         fence_of(em, o->token));
+    return gen_coll_chip(em->g, o->isa_op, o->axes, o->bytes, o->dt,
+                         cfg_axes_chips(ir_cfg(p), o->axes), fence_of(em, o->token));
 }
 
 static int emit_op(emit *em, const ir_op *o)

@@ -503,25 +503,8 @@ static int model_matches(const model_preset *m, const char *name)
 /* Edit distance between a and b (case-insensitive), capped at 99. */
 static unsigned model_distance(const char *a, const char *b)
 {
-    size_t la = strlen(a), lb = strlen(b);
-    if (la >= MODEL_NAME_MAX || lb >= MODEL_NAME_MAX)
-        return 99;
-    unsigned row[MODEL_NAME_MAX];
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = (unsigned)j;
-    for (size_t i = 1; i <= la; i++) {
-        unsigned diag = row[0];
-        row[0] = (unsigned)i;
-        for (size_t j = 1; j <= lb; j++) {
-            unsigned up = row[j];
-            unsigned sub =
-                diag + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
-            unsigned best = up + 1 < row[j - 1] + 1 ? up + 1 : row[j - 1] + 1;
-            row[j] = sub < best ? sub : best;
-            diag = up;
-        }
-    }
-    return row[lb];
+    unsigned d = isa_edit_distance(a, b, 1);
+    return d < 99 ? d : 99;
 }
 
 #define MODEL_CLOSE_MAX 5

@@ -1,6 +1,8 @@
-/* compare.c - side-by-side comparison of run reports (`tpusim report`), and the small JSON
- * reader it needs. The reader accepts RFC 8259 JSON (our writer's output is a subset);
- * nesting is limited to CMP_MAX_DEPTH so hostile input cannot exhaust the stack. */
+/* compare.c - side-by-side comparison of run and pod reports (`tpusim report`). Documents
+ * are parsed by libjansson (a tree is what a comparison needs; our own writer, json.c, stays
+ * a streaming one because reports are written once, key by key, and never edited). A metric
+ * is defined per document kind: a run's time is summary.time_ps, a pod's step_time_s, so
+ * the rows line up whatever the mix; a metric a kind does not have shows '-'. */
 #include "compare.h"
 
 #include <errno.h>
@@ -8,347 +10,48 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "fmt.h"
 #include "ofile.h"
 
-#define CMP_MAX_DEPTH 64
-#define CMP_MAX_FILE  (256u << 20) /* run reports are kilobytes; refuse absurd inputs */
+#define CMP_MAX_FILE (256u << 20) /* reports are kilobytes; refuse absurd inputs */
 
-/* ---- JSON reader ---- */
-
-typedef struct cmp_parser {
-    const char *s, *name;
-    size_t len, pos;
-    err *e;
-} cmp_parser;
-
-static int cmp_fail(cmp_parser *p, const char *what)
+json_t *compare_load(const char *path, err *e)
 {
-    if (p->pos >= p->len)
-        return err_set(p->e, "%s: byte %zu: unexpected end of input, expected %s", p->name, p->pos,
-                       what);
-    return err_set(p->e, "%s: byte %zu: expected %s", p->name, p->pos, what);
-}
-
-static void cmp_ws(cmp_parser *p)
-{
-    while (p->pos < p->len && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t' ||
-                               p->s[p->pos] == '\n' || p->s[p->pos] == '\r'))
-        p->pos++;
-}
-
-static void cmp_free_kids(cmp_json *v)
-{
-    for (size_t i = 0; i < v->n; i++)
-        cmp_free_kids(&v->kid[i]);
-    free(v->kid);
-    free(v->str);
-    free(v->key);
-}
-
-static int cmp_hex4(cmp_parser *p, unsigned *out)
-{
-    unsigned v = 0;
-    for (int i = 0; i < 4; i++) {
-        if (p->pos >= p->len)
-            return cmp_fail(p, "4 hex digits after \\u");
-        char c = p->s[p->pos++];
-        v <<= 4;
-        if (c >= '0' && c <= '9')
-            v |= (unsigned)(c - '0');
-        else if (c >= 'a' && c <= 'f')
-            v |= (unsigned)(c - 'a' + 10);
-        else if (c >= 'A' && c <= 'F')
-            v |= (unsigned)(c - 'A' + 10);
-        else {
-            p->pos--;
-            return cmp_fail(p, "a hex digit in \\u escape");
-        }
-    }
-    *out = v;
-    return 0;
-}
-
-/* Parse a string at p->pos (which holds '"'); *out is malloc'd. */
-static int cmp_string(cmp_parser *p, char **out)
-{
-    p->pos++;
-    size_t cap = 16, n = 0;
-    char *b = malloc(cap);
-    if (!b)
-        return err_setk(p->e, ERR_NOMEM, "%s: out of memory", p->name);
-    for (;;) {
-        if (p->pos >= p->len) {
-            free(b);
-            return cmp_fail(p, "closing '\"'");
-        }
-        unsigned char c = (unsigned char)p->s[p->pos];
-        if (n + 5 > cap) {
-            char *nb = realloc(b, cap *= 2);
-            if (!nb) {
-                free(b);
-                return err_setk(p->e, ERR_NOMEM, "%s: out of memory", p->name);
-            }
-            b = nb;
-        }
-        if (c == '"') {
-            p->pos++;
-            break;
-        }
-        if (c < 0x20) {
-            free(b);
-            return cmp_fail(p, "no control character inside a string");
-        }
-        if (c != '\\') {
-            b[n++] = (char)c;
-            p->pos++;
-            continue;
-        }
-        p->pos++;
-        if (p->pos >= p->len) {
-            free(b);
-            return cmp_fail(p, "an escape character");
-        }
-        char x = p->s[p->pos++];
-        const char *simple = strchr("\"\\/bfnrt", x);
-        if (simple && x) {
-            static const char map[] = "\"\\/\b\f\n\r\t";
-            b[n++] = map[simple - "\"\\/bfnrt"];
-        } else if (x == 'u') {
-            unsigned cp;
-            if (cmp_hex4(p, &cp)) {
-                free(b);
-                return -1;
-            }
-            if (cp >= 0xD800 && cp < 0xDC00 && p->pos + 6 <= p->len && p->s[p->pos] == '\\' &&
-                p->s[p->pos + 1] == 'u') {
-                unsigned lo;
-                p->pos += 2;
-                if (cmp_hex4(p, &lo)) {
-                    free(b);
-                    return -1;
-                }
-                if (lo >= 0xDC00 && lo < 0xE000)
-                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
-            }
-            if (cp < 0x80) {
-                b[n++] = (char)cp;
-            } else if (cp < 0x800) {
-                b[n++] = (char)(0xC0 | cp >> 6);
-                b[n++] = (char)(0x80 | (cp & 0x3F));
-            } else if (cp < 0x10000) {
-                b[n++] = (char)(0xE0 | cp >> 12);
-                b[n++] = (char)(0x80 | (cp >> 6 & 0x3F));
-                b[n++] = (char)(0x80 | (cp & 0x3F));
-            } else {
-                b[n++] = (char)(0xF0 | cp >> 18);
-                b[n++] = (char)(0x80 | (cp >> 12 & 0x3F));
-                b[n++] = (char)(0x80 | (cp >> 6 & 0x3F));
-                b[n++] = (char)(0x80 | (cp & 0x3F));
-            }
-        } else {
-            p->pos--;
-            free(b);
-            return cmp_fail(p, "a valid escape (\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u)");
-        }
-    }
-    b[n] = 0;
-    *out = b;
-    return 0;
-}
-
-static int cmp_value(cmp_parser *p, cmp_json *v, int depth);
-
-static int cmp_push(cmp_parser *p, cmp_json *parent, size_t *cap, const cmp_json *kid)
-{
-    if (parent->n == *cap) {
-        size_t nc = *cap ? 2 * *cap : 8;
-        cmp_json *k = realloc(parent->kid, nc * sizeof *k);
-        if (!k)
-            return err_setk(p->e, ERR_NOMEM, "%s: out of memory", p->name);
-        parent->kid = k;
-        *cap = nc;
-    }
-    parent->kid[parent->n++] = *kid;
-    return 0;
-}
-
-static int cmp_container(cmp_parser *p, cmp_json *v, int depth)
-{
-    int obj = p->s[p->pos] == '{';
-    char close = obj ? '}' : ']';
-    v->type = obj ? CMP_JOBJ : CMP_JARR;
-    size_t cap = 0;
-    p->pos++;
-    cmp_ws(p);
-    if (p->pos < p->len && p->s[p->pos] == close) {
-        p->pos++;
-        return 0;
-    }
-    for (;;) {
-        cmp_json kid = {0};
-        cmp_ws(p);
-        if (obj) {
-            if (p->pos >= p->len || p->s[p->pos] != '"')
-                return cmp_fail(p, "a '\"' starting a member name");
-            if (cmp_string(p, &kid.key))
-                return -1;
-            cmp_ws(p);
-            if (p->pos >= p->len || p->s[p->pos] != ':') {
-                free(kid.key);
-                return cmp_fail(p, "':' after a member name");
-            }
-            p->pos++;
-        }
-        if (cmp_value(p, &kid, depth + 1) || cmp_push(p, v, &cap, &kid)) {
-            cmp_free_kids(&kid);
-            return -1;
-        }
-        cmp_ws(p);
-        if (p->pos < p->len && p->s[p->pos] == ',') {
-            p->pos++;
-            continue;
-        }
-        if (p->pos < p->len && p->s[p->pos] == close) {
-            p->pos++;
-            return 0;
-        }
-        return cmp_fail(p, obj ? "',' or '}'" : "',' or ']'");
-    }
-}
-
-static int cmp_value(cmp_parser *p, cmp_json *v, int depth)
-{
-    if (depth > CMP_MAX_DEPTH)
-        return cmp_fail(p, "nesting of at most 64 levels");
-    cmp_ws(p);
-    if (p->pos >= p->len)
-        return cmp_fail(p, "a value");
-    char c = p->s[p->pos];
-    static const struct {
-        const char *word;
-        cmp_jtype type;
-        double num;
-    } words[] = {{"true", CMP_JBOOL, 1}, {"false", CMP_JBOOL, 0}, {"null", CMP_JNULL, 0}};
-    if (c == '{' || c == '[')
-        return cmp_container(p, v, depth);
-    if (c == '"') {
-        v->type = CMP_JSTR;
-        return cmp_string(p, &v->str);
-    }
-    for (size_t i = 0; i < 3; i++) {
-        size_t l = strlen(words[i].word);
-        if (p->len - p->pos >= l && !memcmp(p->s + p->pos, words[i].word, l)) {
-            v->type = words[i].type;
-            v->num = words[i].num;
-            p->pos += l;
-            return 0;
-        }
-    }
-    if (c == '-' || (c >= '0' && c <= '9')) {
-        /* strtod needs a NUL-terminated copy: numbers are short. */
-        char buf[64];
-        size_t l = 0;
-        while (p->pos + l < p->len && l < sizeof buf - 1 &&
-               strchr("+-0123456789.eE", p->s[p->pos + l]))
-            l++;
-        memcpy(buf, p->s + p->pos, l);
-        buf[l] = 0;
-        char *end;
-        v->num = strtod(buf, &end);
-        if (end == buf || (size_t)(end - buf) != l)
-            return cmp_fail(p, "a number");
-        v->type = CMP_JNUM;
-        p->pos += l;
-        return 0;
-    }
-    return cmp_fail(p, "a value (object, array, string, number, true, false or null)");
-}
-
-cmp_json *compare_json_parse(const char *text, size_t len, const char *name, err *e)
-{
-    cmp_parser p = {.s = text, .name = name, .len = len, .e = e};
-    cmp_json *v = calloc(1, sizeof *v);
-    if (!v) {
-        err_setk(e, ERR_NOMEM, "%s: out of memory", name);
-        return NULL;
-    }
-    if (cmp_value(&p, v, 0)) {
-        compare_json_free(v);
-        return NULL;
-    }
-    cmp_ws(&p);
-    if (p.pos != len) {
-        cmp_fail(&p, "end of input after the top-level value");
-        compare_json_free(v);
-        return NULL;
-    }
-    return v;
-}
-
-cmp_json *compare_json_load(const char *path, err *e)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    struct stat st;
+    if (stat(path, &st)) {
         err_set(e, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            char *nb = cap < CMP_MAX_FILE ? realloc(buf, cap * 2) : NULL;
-            if (!nb) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0)
-            break;
-    }
-    int bad = ferror(f), saved = errno;
-    fclose(f);
-    if (!buf) {
-        err_setk(e, ERR_NOMEM, "%s: too large or out of memory", path);
+    if (st.st_size > (off_t)CMP_MAX_FILE) {
+        err_set(e, "%s: %lld bytes: larger than any report (at most %u MiB)", path,
+                (long long)st.st_size, CMP_MAX_FILE >> 20);
         return NULL;
     }
-    if (bad) {
-        free(buf);
-        err_set(e, "%s: cannot read: %s", path, strerror(saved));
+    json_error_t je;
+    json_t *v = json_load_file(path, JSON_DECODE_INT_AS_REAL | JSON_REJECT_DUPLICATES, &je);
+    if (!v) {
+        if (je.line < 0)
+            err_set(e, "%s: %s", path, je.text);
+        else
+            err_set(e, "%s: line %d, column %d (byte %d): %s", path, je.line, je.column,
+                    je.position, je.text);
         return NULL;
     }
-    cmp_json *v = compare_json_parse(buf, n, path, e);
-    free(buf);
+    if (!json_is_object(v)) {
+        json_decref(v);
+        err_set(e, "%s: expected a JSON object at the top level", path);
+        return NULL;
+    }
     return v;
 }
 
-void compare_json_free(cmp_json *v)
+/* Follow a dotted path ("summary.tflops"); array elements by index ("units.0.util"). */
+static json_t *cmp_path(json_t *root, const char *path)
 {
-    if (!v)
-        return;
-    cmp_free_kids(v);
-    free(v);
-}
-
-const cmp_json *compare_json_get(const cmp_json *obj, const char *key)
-{
-    if (!obj || obj->type != CMP_JOBJ)
-        return NULL;
-    for (size_t i = 0; i < obj->n; i++)
-        if (!strcmp(obj->kid[i].key, key))
-            return &obj->kid[i];
-    return NULL;
-}
-
-const cmp_json *compare_json_path(const cmp_json *root, const char *path)
-{
-    const cmp_json *v = root;
+    json_t *v = root;
     char part[128];
     while (v && *path) {
         size_t l = strcspn(path, ".");
@@ -357,65 +60,356 @@ const cmp_json *compare_json_path(const cmp_json *root, const char *path)
         memcpy(part, path, l);
         part[l] = 0;
         path += l + (path[l] == '.');
-        if (v->type == CMP_JARR) {
+        if (json_is_array(v)) {
             char *end;
             unsigned long i = strtoul(part, &end, 10);
-            v = *part && !*end && i < v->n ? &v->kid[i] : NULL;
+            v = *part && !*end ? json_array_get(v, i) : NULL;
         } else {
-            v = compare_json_get(v, part);
+            v = json_object_get(v, part);
         }
     }
     return v;
 }
 
+static const char *cmp_str(json_t *root, const char *path)
+{
+    return json_string_value(cmp_path(root, path));
+}
+
 /* ---- the comparison table ---- */
+
+typedef enum cmp_kind { CMP_RUN, CMP_POD, CMP_NKINDS } cmp_kind;
+
+/* How one kind of document gives a metric: num / den x scale (den NULL: 1), or "-" when
+ * num is NULL. */
+typedef struct cmp_src {
+    const char *num, *den;
+    double scale;
+} cmp_src;
 
 typedef struct cmp_metric {
     const char *label;
-    const char *path;
-    double scale;          /* multiply the value by this */
-    const char *per_total; /* if set: value / this (a path) x scale, e.g. share of time */
-    int decimals;          /* digits after the point in the table; -1: 4 significant */
+    int decimals; /* digits after the point in the table; -1: 4 significant */
+    cmp_src src[CMP_NKINDS];
 } cmp_metric;
 
 static const cmp_metric cmp_metrics[] = {
-    {"time (us)", "summary.time_ps", 1e-6, NULL, 3},
-    {"cycles", "summary.cycles", 1, NULL, 0},
-    {"instructions", "summary.instructions", 1, NULL, 0},
-    {"TFLOP/s", "summary.tflops", 1, NULL, 2},
-    {"peak TFLOP/s (bf16)", "summary.peak_tflops_bf16", 1, NULL, 1},
-    {"MXU util (%)", "summary.mxu_util", 100, NULL, 1},
-    {"MAC util (%)", "summary.mac_util", 100, NULL, 1},
-    {"HBM GB/s", "summary.hbm_gbs", 1, NULL, 1},
-    {"HBM util (%)", "summary.hbm_util", 100, NULL, 1},
-    {"intensity (FLOP/B)", "roofline.intensity_flop_per_byte", 1, NULL, -1},
-    {"roofline fraction (%)", "roofline.fraction_of_bound", 100, NULL, 1},
-    {"compute time (%)", "time_split_ps.compute", 100, "summary.time_ps", 1},
-    {"memory-only time (%)", "time_split_ps.memory", 100, "summary.time_ps", 1},
-    {"exposed comm (%)", "time_split_ps.exposed_comm", 100, "summary.time_ps", 1},
-    {"idle time (%)", "time_split_ps.idle", 100, "summary.time_ps", 1},
+    {"time (us)", 3, {{"summary.time_ps", NULL, 1e-6}, {"step_time_s", NULL, 1e6}}},
+    {"chips", 0, {{NULL, NULL, 0}, {"chips", NULL, 1}}},
+    {"cycles", 0, {{"summary.cycles", NULL, 1}, {NULL, NULL, 0}}},
+    {"instructions", 0, {{"summary.instructions", NULL, 1}, {NULL, NULL, 0}}},
+    {"TFLOP/s per chip",
+     2,
+     {{"summary.tflops", NULL, 1}, {"flops_per_chip", "step_time_s", 1e-12}}},
+    {"peak TFLOP/s (bf16)",
+     1,
+     {{"summary.peak_tflops_bf16", NULL, 1}, {"peak_exaflops.bf16", "chips", 1e6}}},
+    {"sustained EFLOP/s", -1, {{NULL, NULL, 0}, {"sustained_exaflops", NULL, 1}}},
+    {"MXU util (%)", 1, {{"summary.mxu_util", NULL, 100}, {NULL, NULL, 0}}},
+    {"MAC util / MFU (%)", 1, {{"summary.mac_util", NULL, 100}, {"mfu", NULL, 100}}},
+    {"HBM GB/s", 1, {{"summary.hbm_gbs", NULL, 1}, {NULL, NULL, 0}}},
+    {"HBM util (%)", 1, {{"summary.hbm_util", NULL, 100}, {NULL, NULL, 0}}},
+    {"ICI bytes per chip", 0, {{"summary.ici_bytes", NULL, 1}, {"ici_bytes_per_chip", NULL, 1}}},
+    {"intensity (FLOP/B)", -1, {{"roofline.intensity_flop_per_byte", NULL, 1}, {NULL, NULL, 0}}},
+    {"roofline fraction (%)", 1, {{"roofline.fraction_of_bound", NULL, 100}, {NULL, NULL, 0}}},
+    {"compute time (%)",
+     1,
+     {{"time_split_ps.compute", "summary.time_ps", 100}, {"time_split.compute_share", NULL, 100}}},
+    {"memory-only time (%)",
+     1,
+     {{"time_split_ps.memory", "summary.time_ps", 100}, {"time_split.memory_share", NULL, 100}}},
+    {"exposed comm (%)",
+     1,
+     {{"time_split_ps.exposed_comm", "summary.time_ps", 100},
+      {"time_split.exposed_comm_share", NULL, 100}}},
+    {"idle time (%)",
+     1,
+     {{"time_split_ps.idle", "summary.time_ps", 100}, {"time_split.idle_share", NULL, 100}}},
 };
 #define CMP_NMETRICS (sizeof cmp_metrics / sizeof cmp_metrics[0])
 
 typedef struct cmp_row {
-    char label[64];
+    char label[96];
     int decimals;
-    double v[COMPARE_MAX_RUNS]; /* NaN = absent (null, or unit not in that run) */
-    const char *s[COMPARE_MAX_RUNS];
+    int text;                   /* a row of strings (s[]), else of numbers (v[]) */
+    double v[COMPARE_MAX_RUNS]; /* NaN = absent (null, or not in that document) */
+    char *s[COMPARE_MAX_RUNS];  /* owned; NULL = absent */
 } cmp_row;
 
-static int cmp_number(const cmp_json *doc, const char *file, const char *path, double *out, err *e)
+typedef struct cmp_table {
+    cmp_row *rows;
+    size_t n, cap;
+    size_t ndiff; /* the first ndiff rows are the "how they were made" differences */
+} cmp_table;
+
+static void cmp_table_free(cmp_table *t)
 {
-    const cmp_json *v = compare_json_path(doc, path);
+    for (size_t i = 0; i < t->n; i++)
+        for (unsigned j = 0; j < COMPARE_MAX_RUNS; j++)
+            free(t->rows[i].s[j]);
+    free(t->rows);
+}
+
+static cmp_row *cmp_add(cmp_table *t, const char *label, int decimals, int text, err *e)
+{
+    if (t->n == t->cap) {
+        size_t nc = t->cap ? 2 * t->cap : 64;
+        cmp_row *r = realloc(t->rows, nc * sizeof *r);
+        if (!r) {
+            err_setk(e, ERR_NOMEM, "report: out of memory");
+            return NULL;
+        }
+        t->rows = r;
+        t->cap = nc;
+    }
+    cmp_row *r = &t->rows[t->n++];
+    memset(r, 0, sizeof *r);
+    snprintf(r->label, sizeof r->label, "%s", label);
+    r->decimals = decimals;
+    r->text = text;
+    for (unsigned j = 0; j < COMPARE_MAX_RUNS; j++)
+        r->v[j] = NAN;
+    return r;
+}
+
+static int cmp_set_str(cmp_row *r, unsigned j, const char *s, err *e)
+{
+    free(r->s[j]);
+    r->s[j] = s ? strdup(s) : NULL;
+    if (s && !r->s[j])
+        return err_setk(e, ERR_NOMEM, "report: out of memory");
+    return 0;
+}
+
+static int cmp_number(json_t *doc, const char *file, const char *path, double *out, err *e)
+{
+    json_t *v = cmp_path(doc, path);
     if (!v)
-        return err_set(e, "%s: missing key '%s' (is it a 'tpusim run --json' report?)", file, path);
-    if (v->type == CMP_JNULL) {
+        return err_set(e,
+                       "%s: missing key '%s' (is it a 'tpusim run --json' or 'tpusim pod --json' "
+                       "report?)",
+                       file, path);
+    if (json_is_null(v)) {
         *out = NAN;
         return 0;
     }
-    if (v->type != CMP_JNUM)
+    if (!json_is_number(v))
         return err_set(e, "%s: key '%s' is not a number", file, path);
-    *out = v->num;
+    *out = json_number_value(v);
+    return 0;
+}
+
+/* A JSON value as table text: strings as they are, numbers %.10g, arrays joined by ' '. */
+static void cmp_value_text(json_t *v, char *buf, size_t cap)
+{
+    buf[0] = 0;
+    if (json_is_string(v))
+        snprintf(buf, cap, "%s", json_string_value(v));
+    else if (json_is_number(v))
+        snprintf(buf, cap, "%.10g", json_number_value(v));
+    else if (json_is_true(v) || json_is_false(v))
+        snprintf(buf, cap, "%s", json_is_true(v) ? "true" : "false");
+    else if (json_is_array(v)) {
+        size_t i, len = 0;
+        json_t *x;
+        json_array_foreach(v, i, x)
+        {
+            char one[256];
+            cmp_value_text(x, one, sizeof one);
+            if (len < cap)
+                len += (size_t)snprintf(buf + len, cap - len, "%s%s", i ? " " : "", one);
+        }
+        if (!len)
+            snprintf(buf, cap, "(none)");
+    }
+}
+
+/* The value at `path`, then member `key` of it when key is not NULL (config keys hold dots,
+ * so they cannot be part of a dotted path). */
+static json_t *cmp_lookup(json_t *doc, const char *path, const char *key)
+{
+    json_t *v = cmp_path(doc, path);
+    return key ? json_object_get(v, key) : v;
+}
+
+/* A row of strings for `path` (and `key`) when the documents disagree on it. */
+static int cmp_diff_row(cmp_table *t, json_t **docs, unsigned nf, const char *label,
+                        const char *path, const char *key, err *e)
+{
+    char first[1024] = "", cur[1024];
+    int differs = 0;
+    for (unsigned pass = 0; pass < 2; pass++) {
+        cmp_row *r = NULL;
+        if (pass == 1 && !(r = cmp_add(t, label, 0, 1, e)))
+            return -1;
+        for (unsigned j = 0; j < nf; j++) {
+            json_t *v = cmp_lookup(docs[j], path, key);
+            if (v)
+                cmp_value_text(v, cur, sizeof cur);
+            else
+                snprintf(cur, sizeof cur, "-");
+            if (pass == 1 && cmp_set_str(r, j, cur, e))
+                return -1;
+            if (pass == 0 && j == 0)
+                memcpy(first, cur, sizeof first);
+            else if (pass == 0)
+                differs |= strcmp(first, cur) != 0;
+        }
+        if (!differs)
+            return 0;
+    }
+    return 0;
+}
+
+/* What differs in how the documents were made: provenance fields, then every config key
+ * (provenance.config_values) whose value is not the same in all of them. */
+static int cmp_build_diffs(cmp_table *t, json_t **docs, unsigned nf, err *e)
+{
+    static const struct {
+        const char *label, *path;
+    } fields[] = {
+        {"kind", "schema"},
+        {"config", "provenance.config"},
+        {"-p overrides", "provenance.overrides"},
+        {"config hash", "provenance.config_hash"},
+        {"ici.dims", "provenance.topology.ici_dims"},
+        {"ici.wrap", "provenance.topology.ici_wrap"},
+        {"trace", "trace"},
+        {"trace made by", "provenance.trace_note"},
+        {"tpusim version", "provenance.version"},
+        {"tpusim revision", "provenance.revision"},
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++)
+        if (cmp_diff_row(t, docs, nf, fields[i].label, fields[i].path, NULL, e))
+            return -1;
+    /* Config keys in order of first appearance over the documents. */
+    for (unsigned j = 0; j < nf; j++) {
+        const char *key;
+        json_t *v;
+        json_object_foreach(cmp_path(docs[j], "provenance.config_values"), key, v)
+        {
+            int seen = 0;
+            for (unsigned k = 0; k < j && !seen; k++)
+                seen = cmp_lookup(docs[k], "provenance.config_values", key) != NULL;
+            char label[128];
+            snprintf(label, sizeof label, "  %s", key);
+            if (!seen && cmp_diff_row(t, docs, nf, label, "provenance.config_values", key, e))
+                return -1;
+        }
+    }
+    t->ndiff = t->n;
+    return 0;
+}
+
+/* Rows named by `name` in the arrays `arr` of the documents of kind `kind`, in order of
+ * first appearance, with value num[/den] x scale; name and the values are keys of each
+ * array element. `label_fmt` gets the name. */
+static int cmp_build_aligned(cmp_table *t, json_t **docs, const cmp_kind *kinds, unsigned nf,
+                             const char *const *files, cmp_kind kind, const char *arr,
+                             const char *name_key, const char *name_key2, const char *num,
+                             const char *den, double scale, const char *label_fmt, int decimals,
+                             err *e)
+{
+    size_t first = t->n;
+    for (unsigned j = 0; j < nf; j++) {
+        if (kinds[j] != kind)
+            continue;
+        json_t *a = json_object_get(docs[j], arr);
+        if (!json_is_array(a))
+            return err_set(e, "%s: missing key '%s' (an array)", files[j], arr);
+        size_t k;
+        json_t *el;
+        json_array_foreach(a, k, el)
+        {
+            const char *nm = json_string_value(json_object_get(el, name_key));
+            const char *nm2 = name_key2 ? json_string_value(json_object_get(el, name_key2)) : "";
+            if (!nm || !nm2)
+                return err_set(e, "%s: missing key '%s.%zu.%s'", files[j], arr, k,
+                               !nm ? name_key : name_key2);
+            char name[96], label[96];
+            snprintf(name, sizeof name, "%s%s%s", nm, *nm2 ? " " : "", nm2);
+            snprintf(label, sizeof label, label_fmt, name);
+            cmp_row *r = NULL;
+            for (size_t i = first; i < t->n && !r; i++)
+                if (!strcmp(t->rows[i].label, label))
+                    r = &t->rows[i];
+            if (!r && !(r = cmp_add(t, label, decimals, 0, e)))
+                return -1;
+            json_t *nv = json_object_get(el, num), *dv = den ? json_object_get(el, den) : NULL;
+            if (!nv || (!json_is_number(nv) && !json_is_null(nv)))
+                return err_set(e, "%s: missing key '%s.%zu.%s'", files[j], arr, k, num);
+            double v = json_is_number(nv) ? json_number_value(nv) : NAN;
+            if (den) {
+                double d = json_is_number(dv) ? json_number_value(dv) : NAN;
+                v = v - d; /* den is the start of a span: end - start */
+            }
+            r->v[j] = isnan(r->v[j]) ? v * scale : r->v[j] + v * scale;
+        }
+    }
+    return 0;
+}
+
+static int cmp_build(cmp_table *t, json_t **docs, const cmp_kind *kinds, unsigned nf,
+                     const char *const *files, err *e)
+{
+    if (cmp_build_diffs(t, docs, nf, e))
+        return -1;
+    int any[CMP_NKINDS] = {0};
+    for (unsigned j = 0; j < nf; j++)
+        any[kinds[j]] = 1;
+    for (size_t i = 0; i < CMP_NMETRICS; i++) {
+        const cmp_metric *m = &cmp_metrics[i];
+        int shown = 0;
+        for (int k = 0; k < CMP_NKINDS; k++)
+            shown |= any[k] && m->src[k].num;
+        if (!shown)
+            continue; /* e.g. "chips" when only runs are compared */
+        cmp_row *r = cmp_add(t, m->label, m->decimals, 0, e);
+        if (!r)
+            return -1;
+        for (unsigned j = 0; j < nf; j++) {
+            const cmp_src *s = &m->src[kinds[j]];
+            double v, d = 1;
+            if (!s->num)
+                continue;
+            if (cmp_number(docs[j], files[j], s->num, &v, e) ||
+                (s->den && cmp_number(docs[j], files[j], s->den, &d, e)))
+                return -1;
+            r->v[j] = s->den ? (d > 0 ? v / d : NAN) * s->scale : v * s->scale;
+        }
+    }
+    if (any[CMP_RUN]) {
+        cmp_row *r = cmp_add(t, "bound by", 0, 1, e);
+        if (!r)
+            return -1;
+        for (unsigned j = 0; j < nf; j++) {
+            if (kinds[j] != CMP_RUN)
+                continue;
+            const char *s = cmp_str(docs[j], "roofline.bound_by");
+            if (!s)
+                return err_set(e, "%s: missing key 'roofline.bound_by'", files[j]);
+            if (cmp_set_str(r, j, s, e))
+                return -1;
+        }
+    }
+    if (any[CMP_POD]) {
+        cmp_row *r = cmp_add(t, "topology", 0, 1, e);
+        if (!r)
+            return -1;
+        for (unsigned j = 0; j < nf; j++)
+            if (kinds[j] == CMP_POD && cmp_set_str(r, j, cmp_str(docs[j], "topology_desc"), e))
+                return -1;
+    }
+    /* Regions by name (a name repeated within a run adds up), then units, then collectives. */
+    if (any[CMP_RUN] &&
+        (cmp_build_aligned(t, docs, kinds, nf, files, CMP_RUN, "regions", "name", NULL, "end_ps",
+                           "start_ps", 1e-6, "region %s (us)", 3, e) ||
+         cmp_build_aligned(t, docs, kinds, nf, files, CMP_RUN, "units", "name", NULL, "util", NULL,
+                           100, "%s util (%%)", 1, e)))
+        return -1;
+    if (any[CMP_POD] && cmp_build_aligned(t, docs, kinds, nf, files, CMP_POD, "collectives", "kind",
+                                          "axes", "time_s", NULL, 1e6, "%s (us)", 3, e))
+        return -1;
     return 0;
 }
 
@@ -429,31 +423,21 @@ static void cmp_fmt(char *buf, size_t cap, double v, int decimals)
         snprintf(buf, cap, "%.*f", decimals, v);
 }
 
-static void cmp_ratio(char *buf, size_t cap, double a, double b)
+static void cmp_ratio(char *buf, size_t cap, const cmp_row *r, unsigned j)
 {
-    if (isnan(a) || isnan(b) || a == 0)
+    if (r->text)
+        snprintf(buf, cap, "%s",
+                 !r->s[0] || !r->s[j]       ? "-"
+                 : strcmp(r->s[0], r->s[j]) ? "differs"
+                                            : "same");
+    else if (isnan(r->v[0]) || isnan(r->v[j]) || r->v[0] == 0)
         snprintf(buf, cap, "-");
     else
-        snprintf(buf, cap, "%.3f", b / a);
-}
-
-static void cmp_csv_str(FILE *f, const char *s)
-{
-    if (!strpbrk(s, ",\"\r\n")) {
-        fputs(s, f);
-        return;
-    }
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"')
-            fputc('"', f);
-        fputc(*s, f);
-    }
-    fputc('"', f);
+        snprintf(buf, cap, "%.3f", r->v[j] / r->v[0]);
 }
 
 static int cmp_write_csv(const char *path, const char *const *files, unsigned nf,
-                         const cmp_row *rows, size_t nrows, err *e)
+                         const cmp_table *t, err *e)
 {
     ofile_ref out = {path, "--csv"}, in[COMPARE_MAX_RUNS];
     for (unsigned j = 0; j < nf; j++)
@@ -465,199 +449,142 @@ static int cmp_write_csv(const char *path, const char *const *files, unsigned nf
     fputs("metric", f);
     for (unsigned j = 0; j < nf; j++) {
         fputc(',', f);
-        cmp_csv_str(f, files[j]);
+        fmt_csv_field(f, files[j], 0);
     }
     for (unsigned j = 1; j < nf; j++)
         fprintf(f, ",%c/A", 'A' + j);
     fputc('\n', f);
-    for (size_t i = 0; i < nrows; i++) {
-        cmp_csv_str(f, rows[i].label);
+    for (size_t i = 0; i < t->n; i++) {
+        const cmp_row *r = &t->rows[i];
+        const char *label = r->label;
+        while (*label == ' ')
+            label++;
+        fmt_csv_field(f, label, 0);
         for (unsigned j = 0; j < nf; j++) {
             fputc(',', f);
-            if (rows[i].s[j])
-                cmp_csv_str(f, rows[i].s[j]);
-            else if (!isnan(rows[i].v[j]))
-                fprintf(f, "%.10g", rows[i].v[j]);
+            if (r->text)
+                fmt_csv_field(f, r->s[j] ? r->s[j] : "", 0);
+            else if (!isnan(r->v[j]))
+                fprintf(f, "%.10g", r->v[j]);
         }
         for (unsigned j = 1; j < nf; j++) {
             fputc(',', f);
-            if (!rows[i].s[0] && !isnan(rows[i].v[0]) && !isnan(rows[i].v[j]) && rows[i].v[0] != 0)
-                fprintf(f, "%.6g", rows[i].v[j] / rows[i].v[0]);
+            if (r->text) {
+                char b[16];
+                cmp_ratio(b, sizeof b, r, j);
+                fputs(b, f);
+            } else if (!isnan(r->v[0]) && !isnan(r->v[j]) && r->v[0] != 0)
+                fprintf(f, "%.6g", r->v[j] / r->v[0]);
         }
         fputc('\n', f);
     }
     return ofile_close(of, e);
 }
 
-/* Build every row of the table from the loaded documents. */
-static int cmp_build(cmp_json **docs, const char *const *files, unsigned nf, cmp_row **out_rows,
-                     size_t *out_n, err *e)
+static void cmp_print_rows(FILE *out, const cmp_table *t, size_t from, size_t to, unsigned nf,
+                           int lw, int cw, int ratios)
 {
-    /* Union of unit names in order of first appearance. */
-    size_t nunits = 0, cap_units = 0;
-    const char **units = NULL;
-    for (unsigned j = 0; j < nf; j++) {
-        const cmp_json *arr = compare_json_get(docs[j], "units");
-        if (!arr || arr->type != CMP_JARR) {
-            free(units);
-            return err_set(e, "%s: missing key 'units' (an array)", files[j]);
-        }
-        for (size_t k = 0; k < arr->n; k++) {
-            const cmp_json *nm = compare_json_get(&arr->kid[k], "name");
-            if (!nm || nm->type != CMP_JSTR) {
-                free(units);
-                return err_set(e, "%s: missing key 'units.%zu.name'", files[j], k);
-            }
-            size_t u = 0;
-            while (u < nunits && strcmp(units[u], nm->str))
-                u++;
-            if (u < nunits)
-                continue;
-            if (nunits == cap_units) {
-                cap_units = cap_units ? 2 * cap_units : 16;
-                const char **nu = realloc(units, cap_units * sizeof *nu);
-                if (!nu) {
-                    free(units);
-                    return err_setk(e, ERR_NOMEM, "out of memory");
-                }
-                units = nu;
-            }
-            units[nunits++] = nm->str;
-        }
-    }
-    size_t nrows = CMP_NMETRICS + 1 + nunits;
-    cmp_row *rows = calloc(nrows, sizeof *rows);
-    if (!rows) {
-        free(units);
-        return err_setk(e, ERR_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < CMP_NMETRICS; i++) {
-        const cmp_metric *m = &cmp_metrics[i];
-        snprintf(rows[i].label, sizeof rows[i].label, "%s", m->label);
-        rows[i].decimals = m->decimals;
+    for (size_t i = from; i < to; i++) {
+        const cmp_row *r = &t->rows[i];
+        char buf[48];
+        fprintf(out, "%-*s", lw, r->label);
         for (unsigned j = 0; j < nf; j++) {
-            double v, t = 1;
-            if (cmp_number(docs[j], files[j], m->path, &v, e) ||
-                (m->per_total && cmp_number(docs[j], files[j], m->per_total, &t, e)))
-                goto out_fail;
-            rows[i].v[j] = m->per_total ? (t > 0 ? v / t : NAN) * m->scale : v * m->scale;
-        }
-    }
-    cmp_row *bb = &rows[CMP_NMETRICS];
-    snprintf(bb->label, sizeof bb->label, "bound by");
-    for (unsigned j = 0; j < nf; j++) {
-        const cmp_json *v = compare_json_path(docs[j], "roofline.bound_by");
-        if (!v || v->type != CMP_JSTR) {
-            err_set(e, "%s: missing key 'roofline.bound_by'", files[j]);
-            goto out_fail;
-        }
-        bb->s[j] = v->str;
-    }
-    for (size_t u = 0; u < nunits; u++) {
-        cmp_row *r = &rows[CMP_NMETRICS + 1 + u];
-        snprintf(r->label, sizeof r->label, "%s util (%%)", units[u]);
-        r->decimals = 1;
-        for (unsigned j = 0; j < nf; j++) {
-            const cmp_json *arr = compare_json_get(docs[j], "units");
-            r->v[j] = NAN;
-            for (size_t k = 0; k < arr->n; k++) {
-                const cmp_json *nm = compare_json_get(&arr->kid[k], "name");
-                if (nm && nm->type == CMP_JSTR && !strcmp(nm->str, units[u])) {
-                    const cmp_json *ut = compare_json_get(&arr->kid[k], "util");
-                    if (!ut || (ut->type != CMP_JNUM && ut->type != CMP_JNULL)) {
-                        err_set(e, "%s: missing key 'units.%zu.util'", files[j], k);
-                        goto out_fail;
-                    }
-                    r->v[j] = ut->type == CMP_JNUM ? 100 * ut->num : NAN;
-                }
-            }
-        }
-    }
-    free(units);
-    *out_rows = rows;
-    *out_n = nrows;
-    return 0;
-out_fail:
-    free(units);
-    free(rows);
-    return -1;
-}
-
-static void cmp_print(FILE *out, cmp_json **docs, const char *const *files, unsigned nf,
-                      const cmp_row *rows, size_t nrows)
-{
-    fprintf(out, "runs:\n");
-    for (unsigned j = 0; j < nf; j++) {
-        const cmp_json *chip = compare_json_get(docs[j], "chip");
-        const cmp_json *trace = compare_json_get(docs[j], "trace");
-        const cmp_json *config = compare_json_get(docs[j], "config");
-        fprintf(out, "  %c  %s: %s on %s (%s)\n", 'A' + j, files[j],
-                trace && trace->type == CMP_JSTR ? trace->str : "?",
-                chip && chip->type == CMP_JSTR ? chip->str : "?",
-                config && config->type == CMP_JSTR && config->str[0] ? config->str : "defaults");
-    }
-    int lw = 24;
-    for (size_t i = 0; i < nrows; i++)
-        if ((int)strlen(rows[i].label) > lw)
-            lw = (int)strlen(rows[i].label);
-    fprintf(out, "\n%-*s", lw, "metric");
-    for (unsigned j = 0; j < nf; j++)
-        fprintf(out, " %12c", 'A' + j);
-    for (unsigned j = 1; j < nf; j++) {
-        char h[8];
-        snprintf(h, sizeof h, "%c/A", 'A' + j);
-        fprintf(out, " %8s", h);
-    }
-    fputc('\n', out);
-    for (size_t i = 0; i < nrows; i++) {
-        char buf[32];
-        fprintf(out, "%-*s", lw, rows[i].label);
-        for (unsigned j = 0; j < nf; j++) {
-            if (rows[i].s[j])
-                snprintf(buf, sizeof buf, "%s", rows[i].s[j]);
+            if (r->text)
+                snprintf(buf, sizeof buf, "%s", r->s[j] ? r->s[j] : "-");
             else
-                cmp_fmt(buf, sizeof buf, rows[i].v[j], rows[i].decimals);
-            fprintf(out, " %12s", buf);
+                cmp_fmt(buf, sizeof buf, r->v[j], r->decimals);
+            fprintf(out, " %*s", cw, buf);
         }
-        for (unsigned j = 1; j < nf; j++) {
-            if (rows[i].s[0])
-                snprintf(buf, sizeof buf, "%s",
-                         strcmp(rows[i].s[0], rows[i].s[j]) ? "differs" : "same");
-            else
-                cmp_ratio(buf, sizeof buf, rows[i].v[0], rows[i].v[j]);
+        for (unsigned j = 1; ratios && j < nf; j++) {
+            cmp_ratio(buf, sizeof buf, r, j);
             fprintf(out, " %8s", buf);
         }
         fputc('\n', out);
     }
 }
 
+static void cmp_print(FILE *out, json_t **docs, const cmp_kind *kinds, const char *const *files,
+                      unsigned nf, const cmp_table *t)
+{
+    fprintf(out, "reports:\n");
+    for (unsigned j = 0; j < nf; j++) {
+        const char *trace = cmp_str(docs[j], "trace"), *chip = cmp_str(docs[j], "chip");
+        const char *config = cmp_str(docs[j], "config");
+        fprintf(out, "  %c  %s: %s of %s on %s", 'A' + j, files[j],
+                kinds[j] == CMP_POD ? "pod" : "run", trace ? trace : "?", chip ? chip : "?");
+        if (kinds[j] == CMP_POD) {
+            const char *topo = cmp_str(docs[j], "topology_desc");
+            fprintf(out, ", %s", topo ? topo : "?");
+        }
+        fprintf(out, " (%s)\n", config && config[0] ? config : "defaults");
+    }
+    int lw = 24, cw = 12;
+    for (size_t i = 0; i < t->n; i++) {
+        if ((int)strlen(t->rows[i].label) > lw)
+            lw = (int)strlen(t->rows[i].label);
+        for (unsigned j = 0; j < nf && t->rows[i].text; j++)
+            if (t->rows[i].s[j] && (int)strlen(t->rows[i].s[j]) > cw)
+                cw = (int)strlen(t->rows[i].s[j]) < 40 ? (int)strlen(t->rows[i].s[j]) : 40;
+    }
+    fprintf(out, "\nhow they were made:");
+    if (!t->ndiff)
+        fprintf(out, " the same (config, overrides, topology, trace and tpusim)\n");
+    else {
+        fprintf(out, " what differs\n%-*s", lw, "");
+        for (unsigned j = 0; j < nf; j++)
+            fprintf(out, " %*c", cw, 'A' + j);
+        fputc('\n', out);
+        cmp_print_rows(out, t, 0, t->ndiff, nf, lw, cw, 0);
+    }
+    fprintf(out, "\n%-*s", lw, "metric");
+    for (unsigned j = 0; j < nf; j++)
+        fprintf(out, " %*c", cw, 'A' + j);
+    for (unsigned j = 1; j < nf; j++) {
+        char h[8];
+        snprintf(h, sizeof h, "%c/A", 'A' + j);
+        fprintf(out, " %8s", h);
+    }
+    fputc('\n', out);
+    cmp_print_rows(out, t, t->ndiff, t->n, nf, lw, cw, 1);
+}
+
+/* Which kind of report a document is: run (schema tpusim.run/N), pod (schema tpusim.pod/N,
+ * or "tool": "tpusim pod" as written before the pod report had a schema). */
+static int cmp_kind_of(json_t *doc, const char *file, cmp_kind *k, err *e)
+{
+    const char *sc = cmp_str(doc, "schema"), *tool = cmp_str(doc, "tool");
+    if (sc && !strncmp(sc, "tpusim.run/", 11))
+        *k = CMP_RUN;
+    else if ((sc && !strncmp(sc, "tpusim.pod/", 11)) || (tool && !strcmp(tool, "tpusim pod")))
+        *k = CMP_POD;
+    else
+        return err_set(e,
+                       "%s: not a 'tpusim run --json' or 'tpusim pod --json' report (key 'schema' "
+                       "is %s)",
+                       file, sc ? sc : "missing");
+    return 0;
+}
+
 int compare_reports(const char *const *files, unsigned nf, const char *csv, FILE *out, err *e)
 {
-    cmp_json *docs[COMPARE_MAX_RUNS] = {0};
+    json_t *docs[COMPARE_MAX_RUNS] = {0};
+    cmp_kind kinds[COMPARE_MAX_RUNS];
+    cmp_table t = {0};
     int rc = -1;
     if (!nf)
-        return err_set(e, "report: expected one or more run reports (A.json B.json ...)");
+        return err_set(e, "report: expected one or more run or pod reports (A.json B.json ...)");
     if (nf > COMPARE_MAX_RUNS)
         return err_set(e, "report: at most %d reports can be compared", COMPARE_MAX_RUNS);
-    for (unsigned j = 0; j < nf; j++) {
-        if (!(docs[j] = compare_json_load(files[j], e)))
-            goto out;
-        const cmp_json *sc = compare_json_get(docs[j], "schema");
-        if (!sc || sc->type != CMP_JSTR || strncmp(sc->str, "tpusim.run/", 11)) {
-            err_set(e, "%s: not a 'tpusim run --json' report (key 'schema' is %s)", files[j],
-                    sc && sc->type == CMP_JSTR ? sc->str : "missing");
-            goto out;
-        }
-    }
-    cmp_row *rows = NULL;
-    size_t nrows = 0;
-    if (cmp_build(docs, files, nf, &rows, &nrows, e))
-        goto out;
-    cmp_print(out, docs, files, nf, rows, nrows);
-    rc = csv ? cmp_write_csv(csv, files, nf, rows, nrows, e) : 0;
-    free(rows);
-out:
     for (unsigned j = 0; j < nf; j++)
-        compare_json_free(docs[j]);
+        if (!(docs[j] = compare_load(files[j], e)) || cmp_kind_of(docs[j], files[j], &kinds[j], e))
+            goto out;
+    if (cmp_build(&t, docs, kinds, nf, files, e))
+        goto out;
+    cmp_print(out, docs, kinds, files, nf, &t);
+    rc = csv ? cmp_write_csv(csv, files, nf, &t, e) : 0;
+out:
+    cmp_table_free(&t);
+    for (unsigned j = 0; j < nf; j++)
+        json_decref(docs[j]);
     return rc;
 }

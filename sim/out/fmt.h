@@ -32,7 +32,7 @@ void fmt_count(char *buf, size_t cap, double v);
 
 /* One CSV field per RFC 4180 to f: enclosed in double quotes, with each quote doubled, when it
  * holds a quote, a comma, CR or LF (or always, for `quote`); written as is otherwise. The one
- * CSV quoting of the outputs (out/compare.c still keeps a copy, to be replaced). */
+ * CSV quoting of the outputs (report.c's and compare.c's CSV). */
 void fmt_csv_field(FILE *f, const char *s, int quote);
 
 #endif

@@ -62,6 +62,18 @@ void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_resul
             "idle %.1f%%\n",
             share(r->t_compute, r->step_ps) * 100, share(r->t_memory, r->step_ps) * 100,
             share(r->t_comm, r->step_ps) * 100, share(r->t_idle, r->step_ps) * 100);
+    if (r->stages) {
+        fprintf(out, "stages          %u, each alone (receives never wait: no bubble); step",
+                r->stages);
+        for (unsigned i = 0; i < r->stages; i++)
+            fprintf(out, " %.3f", (double)r->stage_step_ps[i] * 1e-9);
+        fprintf(out, " ms; the slowest is reported\n");
+    }
+    if (r->wait_frac_max - r->wait_frac_min > 1e-3) /* chips differ: pipeline stages */
+        fprintf(out,
+                "waiting         %.1f%% of the step per chip (1 - busy/step; pipeline bubble), "
+                "%.1f%% to %.1f%%\n",
+                r->wait_frac * 100, r->wait_frac_min * 100, r->wait_frac_max * 100);
     fprintf(out,
             "energy          %.4g J per chip per step (static %.1f%%), %.4g W per chip; "
             "%.4g TFLOP/s per W\n",
@@ -139,15 +151,23 @@ int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod
     if (json_open(&w, path, e))
         return -1;
     json_obj_begin(&w, NULL);
+    json_str(&w, "schema", "tpusim.pod/1");
     json_str(&w, "tool", "tpusim pod");
     json_str(&w, "chip", c->chip_name);
-    json_str(&w, "config", c->source);
+    json_str(&w, "config", o->prov ? o->prov->config : c->source);
+    json_str(&w, "config_path", c->source);
     json_str(&w, "trace", r->trace);
     json_str(&w, "mode", o->mode == ICI_MODE_FULL ? "full" : "symmetric");
     json_bool(&w, "per_chip_traces", o->per_chip_traces);
     json_bool(&w, "weak_scaling", !o->strong);
     json_str(&w, "scaling_kind", o->strong ? "strong" : "weak");
     json_result_core(&w, r);
+    if (r->stages) {
+        json_arr_begin(&w, "stage_step_time_s");
+        for (unsigned i = 0; i < r->stages; i++)
+            json_num(&w, NULL, (double)r->stage_step_ps[i] * 1e-12);
+        json_arr_end(&w);
+    }
     json_str(&w, "topology_desc", r->desc);
     json_arr_begin(&w, "dims");
     for (unsigned a = 0; a < r->naxes; a++)
@@ -188,6 +208,11 @@ int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod
     json_num(&w, "memory_share", share(r->t_memory, r->step_ps));
     json_num(&w, "exposed_comm_share", share(r->t_comm, r->step_ps));
     json_num(&w, "idle_share", share(r->t_idle, r->step_ps));
+    if (r->wait_frac_max - r->wait_frac_min > 1e-3) {
+        json_num(&w, "wait_share", r->wait_frac);
+        json_num(&w, "wait_share_min", r->wait_frac_min);
+        json_num(&w, "wait_share_max", r->wait_frac_max);
+    }
     json_obj_end(&w);
     json_arr_begin(&w, "collectives");
     for (unsigned i = 0; i < r->nrows; i++) {
@@ -216,6 +241,8 @@ int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod
         json_obj_end(&w);
     }
     json_arr_end(&w);
+    if (o->prov)
+        prov_json(o->prov, &w, r->topo);
     json_obj_end(&w);
     return json_close(&w, e);
 }

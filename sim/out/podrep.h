@@ -7,14 +7,16 @@
 #include "err.h"
 #include "config.h"
 #include "pod.h"
+#include "prov.h"
 
 /* How the estimate was asked for, as the reports describe it. */
 typedef struct pod_view {
-    const char *trace;     /* the TRACE argument (a template for per-chip traces) */
-    int per_chip_traces;   /* one trace per chip (several TRACEs, or "{chip}" in the name) */
-    int strong;            /* scaling rows are strong scaling ("{chips}" in the name) */
-    ici_mode mode;         /* symmetric or full */
-    unsigned nscaling;     /* number of --scaling rows */
+    const char *trace;   /* the TRACE argument (a template for per-chip traces) */
+    int per_chip_traces; /* one trace per chip (several TRACEs, or "{chip}" in the name) */
+    int strong;          /* scaling rows are strong scaling ("{chips}" in the name) */
+    ici_mode mode;       /* symmetric or full */
+    unsigned nscaling;   /* number of --scaling rows */
+    const prov *prov;    /* how it was made (prov.h); NULL: no provenance written */
 } pod_view;
 
 /* The estimate r as text. */

@@ -108,6 +108,13 @@ void progress_finish(progress *p)
     p->drawn = 0;
 }
 
+void progress_complete(progress *p)
+{
+    if (p && p->total > p->done)
+        p->done = p->total;
+    progress_finish(p);
+}
+
 void progress_free(progress *p)
 {
     if (!p)

@@ -24,6 +24,10 @@ progress *progress_new(FILE *out, uint64_t total_insns, int enabled, err *e);
  * instructions done / total (percent), simulated time, instructions per wall-second, ETA. */
 void progress_observe(void *p, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
                       uint64_t end_ps, unsigned region);
+/* The replay finished: the final line counts every instruction of the trace (sync and mark
+ * instructions never complete on a unit, so the observer alone stops short of 100%). Then
+ * as progress_finish. */
+void progress_complete(progress *p);
 /* End the line (newline) if anything was drawn. Safe to call more than once. */
 void progress_finish(progress *p);
 /* progress_finish, then release. NULL is fine. */

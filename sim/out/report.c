@@ -18,6 +18,7 @@
 #include "core.h"
 #include "fmt.h"
 #include "json.h"
+#include "prov.h"
 #include "units.h"
 
 static double safe_div(double a, double b)
@@ -50,6 +51,8 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
     r->seconds = r->end_ps * 1e-12;
     r->tflops = safe_div(r->flops, r->seconds) * 1e-12;
     r->peak_tflops_bf16 = cfg_peak_flops(c, ISA_DT_BF16) * 1e-12;
+    for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++)
+        r->peak_tflops[dt] = cfg_peak_flops(c, (isa_dtype)dt) * 1e-12;
     r->mac_util = safe_div((double)r->mxu_ideal_ps, (double)r->end_ps);
     double hbm_peak = cfg_hbm_peak_bps(c);
     r->hbm_peak_gbs = hbm_peak * 1e-9;
@@ -234,8 +237,12 @@ void report_text(const report *r, FILE *out)
     fprintf(out, "  instructions    %" PRIu64 "\n", r->insns);
     fprintf(out, "  FLOPs           %.6g  (MXU %.6g, vector %.6g)\n", (double)r->flops,
             (double)r->mxu_flops, (double)r->vpu_flops);
-    fprintf(out, "  achieved        %.2f TFLOP/s  (peak bf16 %.1f TFLOP/s)\n", r->tflops,
-            r->peak_tflops_bf16);
+    /* The bf16 peak, or, on a machine without bf16 MXU work, the peaks it has. */
+    fprintf(out, "  achieved        %.2f TFLOP/s  (peak", r->tflops);
+    for (int dt = 0, n = 0; dt < ISA_DTYPE_COUNT; dt++)
+        if (r->peak_tflops[dt] > 0 && (r->peak_tflops_bf16 > 0 ? dt == ISA_DT_BF16 : 1))
+            fprintf(out, "%s %s %.1f", n++ ? "," : "", isa_dtype_name(dt), r->peak_tflops[dt]);
+    fprintf(out, " TFLOP/s)\n");
     fprintf(out, "  MXU utilisation %.1f%% busy, %.1f%% of peak MACs\n", 100 * r->mxu_util,
             100 * r->mac_util);
     if (r->model_flops > 0)
@@ -312,7 +319,8 @@ int report_json(const report *r, const char *path, err *e)
     json_obj_begin(&w, NULL);
     json_str(&w, "schema", "tpusim.run/1");
     json_str(&w, "trace", r->trace);
-    json_str(&w, "config", r->config);
+    json_str(&w, "config", r->prov ? r->prov->config : r->config);
+    json_str(&w, "config_path", r->config);
     json_str(&w, "chip", r->chip);
     json_num(&w, "clock_ghz", r->clock_ghz);
     json_obj_begin(&w, "summary");
@@ -325,6 +333,11 @@ int report_json(const report *r, const char *path, err *e)
     json_u64(&w, "vector_flops", r->vpu_flops);
     json_num(&w, "tflops", r->tflops);
     json_num(&w, "peak_tflops_bf16", r->peak_tflops_bf16);
+    json_obj_begin(&w, "peak_tflops");
+    for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++)
+        if (r->peak_tflops[dt] > 0)
+            json_num(&w, isa_dtype_name(dt), r->peak_tflops[dt]);
+    json_obj_end(&w);
     json_num(&w, "mxu_util", r->mxu_util);
     json_num(&w, "mac_util", r->mac_util);
     json_u64(&w, "hbm_bytes", r->hbm_bytes);
@@ -413,6 +426,8 @@ int report_json(const report *r, const char *path, err *e)
             json_num(&w, key, stats_value(s));
     }
     json_obj_end(&w);
+    if (r->prov)
+        prov_json(r->prov, &w, NULL);
     json_obj_end(&w);
     return json_close(&w, e);
 }
@@ -423,6 +438,8 @@ int report_csv(const report *r, const char *path, err *e)
     if (ofile_open(&of, path, e))
         return -1;
     FILE *f = ofile_stream(of);
+    if (r->prov)
+        prov_csv(r->prov, f);
     fprintf(f, "row,name,kind,instructions,start_ps,end_ps,busy_ps,util,flops,bytes,"
                "stall_sem_ps,stall_queue_ps,stall_vmem_ps,stall_hbm_ps,tflops\n");
     fputs("total,", f);

@@ -13,6 +13,8 @@
 #include "energy.h"
 #include "limiter.h"
 
+struct prov;
+
 typedef struct report_unit {
     char name[32];
     const char *kind;    /* the unit table's kind name */
@@ -39,6 +41,7 @@ typedef struct report {
     uint64_t end_ps, cycles, insns, flops, mxu_flops, vpu_flops, hbm_bytes, ici_bytes;
     uint64_t mxu_ideal_ps;
     double seconds, tflops, peak_tflops_bf16, mxu_util, mac_util;
+    double peak_tflops[ISA_DTYPE_COUNT]; /* chip peak per MXU datatype; 0 = unsupported */
     double hbm_gbs, hbm_peak_gbs, hbm_util;
     double intensity, ridge, roofline_tflops, bound_ps, bound_frac;
     /* model FLOPs the trace note states (tpusim gen; 0: none) and MFU / HFU against the
@@ -51,6 +54,7 @@ typedef struct report {
     unsigned nregions;
     report_region *regions; /* owned: free with report_fini */
     const stats_reg *stats;
+    const struct prov *prov;     /* how the run was made (prov.h); NULL: no provenance written */
     const energy_result *energy; /* the run's energy (run.c sets it), NULL: none shown */
     const limiter *lim;          /* the run's bottleneck attribution (run.c), NULL: none */
 } report;
@@ -62,8 +66,11 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
                  const char *config_path, err *e);
 void report_fini(report *r);
 void report_text(const report *r, FILE *out);
+/* JSON: `config` is the config as given (provenance) and `config_path` the file it resolved
+ * to; the "provenance" object when r->prov is set. */
 int report_json(const report *r, const char *path, err *e);
-/* CSV: one row per unit and one per region, tagged by the first column. */
+/* CSV: one row per unit and one per region, tagged by the first column; provenance as
+ * "# key: value" lines before the header row when r->prov is set. */
 int report_csv(const report *r, const char *path, err *e);
 
 #endif

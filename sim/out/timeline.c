@@ -23,7 +23,7 @@
 #include "stats.h"
 #include "units.h"
 
-#define TL_REGION_LANES    8    /* tids 0..7: region tracks; units start after them */
+#define TL_REGION_LANES    8    /* tids 1..8: region tracks; units start after them */
 #define TL_FIRST_BUCKET_PS 1000 /* 1 ns initial counter bucket; doubles as the run grows */
 
 enum { TL_KIND_OTHER, TL_KIND_DMA, TL_KIND_ICI };
@@ -107,6 +107,13 @@ static void tl_event_sep(timeline *tl)
     tl->nevents = 1;
 }
 
+/* Trace viewers reserve pid 0 and tid 0 (Perfetto treats 0 as "no process/thread"): chip N
+ * is pid N + 1, region lane L is tid L + 1, and unit tracks follow the region lanes. */
+static unsigned tl_pid(unsigned chip_id)
+{
+    return chip_id + 1;
+}
+
 static void tl_meta(timeline *tl, unsigned pid, long tid, const char *what, const char *name,
                     unsigned sort)
 {
@@ -159,7 +166,7 @@ static tl_chip *tl_chip_get(timeline *tl, unsigned id)
     tl->chips[tl->nchips++] = c;
     char name[32];
     snprintf(name, sizeof name, "chip %u", id);
-    tl_meta(tl, id, -1, "process_name", name, 0);
+    tl_meta(tl, tl_pid(id), -1, "process_name", name, 0);
     return c;
 }
 
@@ -195,7 +202,7 @@ static tl_track *tl_track_get(tl_chip *c, const unit *u)
 
 static unsigned tl_tid(const tl_chip *c, const tl_track *t, unsigned lane)
 {
-    return TL_REGION_LANES + (unsigned)(t - c->tracks) * TIMELINE_LANES + lane;
+    return 1 + TL_REGION_LANES + (unsigned)(t - c->tracks) * TIMELINE_LANES + lane;
 }
 
 /* ---- slices ---- */
@@ -218,12 +225,12 @@ static void tl_flush(tl_chip *c, tl_track *t, unsigned lane)
             snprintf(name, sizeof name, "%s #%u", t->u->name, lane + 1);
         else
             snprintf(name, sizeof name, "%s", t->u->name);
-        tl_meta(tl, c->id, tid, "thread_name", name, t->sort + lane);
+        tl_meta(tl, tl_pid(c->id), tid, "thread_name", name, t->sort + lane);
         t->named[lane] = 1;
     }
     const isa_info *info = isa_info_of(s->op);
     tl_event_sep(tl);
-    fprintf(tl->f, "{\"ph\":\"X\",\"pid\":%u,\"tid\":%u,\"ts\":", c->id, tid);
+    fprintf(tl->f, "{\"ph\":\"X\",\"pid\":%u,\"tid\":%u,\"ts\":", tl_pid(c->id), tid);
     tl_put_us(tl->f, s->start);
     fputs(",\"dur\":", tl->f);
     tl_put_us(tl->f, s->end - s->start);
@@ -534,12 +541,13 @@ void timeline_add_regions(timeline *tl, unsigned chip_id, const chip *ch)
         if (!lane_named[pick]) {
             char name[32];
             snprintf(name, sizeof name, pick ? "regions #%u" : "regions", pick + 1);
-            tl_meta(tl, c->id, pick, "thread_name", name, pick);
+            tl_meta(tl, tl_pid(c->id), pick + 1, "thread_name", name, pick);
             lane_named[pick] = 1;
         }
         tl_event_sep(tl);
-        fprintf(tl->f, "{\"ph\":\"X\",\"cat\":\"region\",\"pid\":%u,\"tid\":%u,\"ts\":", c->id,
-                pick);
+        fprintf(tl->f,
+                "{\"ph\":\"X\",\"cat\":\"region\",\"pid\":%u,\"tid\":%u,\"ts\":", tl_pid(c->id),
+                pick + 1);
         tl_put_us(tl->f, s);
         fputs(",\"dur\":", tl->f);
         tl_put_us(tl->f, e - s);
@@ -581,11 +589,11 @@ void timeline_add_power(timeline *tl, unsigned chip_id, const double *w, uint64_
         if (lo >= end_ps || (we && lo > we))
             break;
         if (lo + width_ps > ws)
-            tl_power_event(tl, c->id, lo < ws ? ws : lo, w[i], &prev);
+            tl_power_event(tl, tl_pid(c->id), lo < ws ? ws : lo, w[i], &prev);
     }
     uint64_t stop = we && we < end_ps ? we : end_ps; /* the run (or the timeline) ends */
     if (stop >= ws && prev >= 0)
-        tl_power_event(tl, c->id, stop, 0.0, &prev);
+        tl_power_event(tl, tl_pid(c->id), stop, 0.0, &prev);
 }
 
 static void tl_write_counter(timeline *tl, const tl_chip *c, const tl_counter *k, const char *name)
@@ -600,7 +608,7 @@ static void tl_write_counter(timeline *tl, const tl_chip *c, const tl_counter *k
             continue;
         prev = v;
         tl_event_sep(tl);
-        fprintf(tl->f, "{\"ph\":\"C\",\"pid\":%u,\"name\":\"%s\",\"ts\":", c->id, name);
+        fprintf(tl->f, "{\"ph\":\"C\",\"pid\":%u,\"name\":\"%s\",\"ts\":", tl_pid(c->id), name);
         tl_put_us(tl->f, tl->o.window_start_ps + (uint64_t)b * k->width_ps);
         fprintf(tl->f, ",\"args\":{\"GB/s\":%.6g}}", v);
     }
@@ -631,7 +639,7 @@ int timeline_close(timeline *tl, err *e)
     }
     if (tl->cnt.dropped) {
         tl_event_sep(tl);
-        fprintf(tl->f, "{\"ph\":\"i\",\"s\":\"g\",\"pid\":0,\"tid\":0,\"ts\":");
+        fprintf(tl->f, "{\"ph\":\"i\",\"s\":\"g\",\"pid\":1,\"tid\":1,\"ts\":");
         tl_put_us(tl->f, tl->last_ps);
         fprintf(tl->f,
                 ",\"name\":\"timeline truncated: %" PRIu64

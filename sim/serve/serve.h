@@ -36,7 +36,8 @@ int serve_model_preset(serve_model *m, const char *name, err *e);
  * keeps at least one: with fewer kv heads than chips they are replicated). */
 double serve_kv_bytes_per_token(const serve_model *m, unsigned tp, isa_dtype kv_dt);
 
-/* HBM budget of one chip (docs/serving.md, "KV capacity"): weights = params x bytes(w_dt) / tp,
+/* Analytic HBM budget of one chip (docs/serving.md, "KV capacity"; serve_steps_memory takes
+ * weights and activations from the memory plan instead): weights = params x bytes(w_dt) / tp,
  * activations of a step of `step_tokens` tokens = step_tokens x (4 d_model + 3 d_ff/tp +
  * (heads + 2 kv_heads) head_dim / tp) x bytes(w_dt) + logits of `max_batch` rows x vocab/tp x 4
  * (fp32). kv = hbm - weights - activations (negative: the model does not fit). */
@@ -44,6 +45,8 @@ typedef struct serve_memory {
     double hbm, weights, activations, kv;
     double kv_per_token; /* bytes per token per chip */
     uint64_t kv_tokens;  /* kv / kv_per_token */
+    int from_plan;       /* 1: weights and activations from the generator's memory plan
+                          * (serve_steps_memory), 0: the analytic estimate above */
 } serve_memory;
 void serve_memory_plan(serve_memory *mem, const serve_model *m, const cfg *c, unsigned tp,
                        isa_dtype w_dt, isa_dtype kv_dt, uint64_t step_tokens, unsigned max_batch);

@@ -1,7 +1,8 @@
 /* serve_model.c - the model a slice serves (a dense preset from configs/models) and the HBM
  * budget of one chip: weights, step activations, and what is left for the paged KV cache.
- * The activation term is analytic (docs/serving.md, "KV capacity"): the step's live tensors
- * at the widest point of a layer plus fp32 logits, not the generator's memory plan. */
+ * This is the analytic estimate (docs/serving.md, "KV capacity"): the step's live tensors at
+ * the widest point of a layer plus fp32 logits. The command replaces weights and activations
+ * by the generator's memory plan (serve_steps_memory) where it can make one. */
 #include "serve.h"
 
 #include <stdio.h>

@@ -30,6 +30,7 @@ struct serve_steps {
     unsigned seq; /* scratch trace counter */
     char tmpdir[512];
     memo dmemo, pmemo;
+    gen_result plan; /* memory plan of the latest generated step */
 };
 
 static double wall_now(void)
@@ -39,8 +40,9 @@ static double wall_now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* Generate o into a scratch trace and time it on the slice. Returns seconds, or < 0. */
-static double sim_opts(serve_steps *st, gen_opts *o, err *e)
+/* Generate o into a scratch trace (its memory plan into st->plan) and, if `timed`, time it on
+ * the slice. Returns seconds (0 untimed), or < 0. */
+static double gen_opts_run(serve_steps *st, gen_opts *o, int timed, err *e)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/tpusim-serve-%ld-%u.tpt", st->tmpdir, (long)getpid(),
@@ -54,17 +56,29 @@ static double sim_opts(serve_steps *st, gen_opts *o, err *e)
         o->tp_axes = (1u << (naxes > 0 ? naxes : 1)) - 1;
     }
     double t0 = wall_now(), t = -1;
-    if (gen_run(o, &st->c, "tpusim serve step", e))
+    if (gen_run_result(o, &st->c, "tpusim serve step", &st->plan, e))
         goto out;
+    if (!timed) {
+        t = 0;
+        goto out;
+    }
     if (pod_estimate(&st->c, path, st->g.topo, ICI_MODE_SYMMETRIC, st->res, e))
         goto out;
     t = (double)st->res->step_ps * 1e-12;
 out:
+    if (timed)
+        st->g.sims++;
     remove(path);
-    st->g.sims++;
     st->g.sim_wall_s += wall_now() - t0;
     return t;
 }
+
+static double sim_opts(serve_steps *st, gen_opts *o, err *e)
+{
+    return gen_opts_run(st, o, 1, e);
+}
+
+static serve_steps *steps_alloc(const serve_hw_opts *o, err *e);
 
 static void model_opts(const serve_steps *st, gen_opts *o, gen_kind kind)
 {
@@ -73,6 +87,11 @@ static void model_opts(const serve_steps *st, gen_opts *o, gen_kind kind)
     o->dtype = st->o.w_dt;
     o->d_model = m->d_model;
     o->heads = m->heads;
+    /* grouped-query attention: the KV cache and K/V projections. With fewer kv heads than
+     * chips each chip keeps one (replicated, as serve_kv_bytes_per_token counts them): the
+     * per-chip step is that of chips kv heads. */
+    o->kv_heads = m->kv_heads < st->o.chips ? st->o.chips : m->kv_heads;
+    o->head_dim = m->head_dim;
     o->d_ff = m->d_ff;
     o->vocab = m->vocab;
 }
@@ -90,10 +109,18 @@ static double decode_layers(serve_steps *st, uint32_t b, uint32_t ctx, uint64_t 
     return sim_opts(st, &o, e);
 }
 
+/* Layers of the two runs the decode step is extrapolated from. Four layers apart: the step
+ * time of a few layers jitters by a few microseconds with the exact sizes (HBM channel
+ * mapping, pipeline fill across layer boundaries), and extrapolating L - 1 layers from a
+ * 1-layer difference multiplied that jitter by L - 1 (+-2% on Llama-3-8B against all 32
+ * layers simulated; 1 and 5 layers: max 0.47%, docs/serving.md). */
+#define DECODE_LA 1u
+#define DECODE_LB 5u
+
 static double sim_decode(serve_steps *st, uint32_t b, uint32_t ctx, double *head, err *e)
 {
     uint64_t L = st->o.m->layers;
-    if (st->o.full_layers || L < 3) {
+    if (st->o.full_layers || L <= DECODE_LB) {
         double t = decode_layers(st, b, ctx, L, e);
         if (head && t >= 0) {
             double t1 = decode_layers(st, b, ctx, 1, e);
@@ -101,15 +128,16 @@ static double sim_decode(serve_steps *st, uint32_t b, uint32_t ctx, double *head
         }
         return t;
     }
-    double t1 = decode_layers(st, b, ctx, 1, e);
-    if (t1 < 0)
+    double ta = decode_layers(st, b, ctx, DECODE_LA, e);
+    if (ta < 0)
         return -1;
-    double t2 = decode_layers(st, b, ctx, 2, e);
-    if (t2 < 0)
+    double tb = decode_layers(st, b, ctx, DECODE_LB, e);
+    if (tb < 0)
         return -1;
+    double per = (tb - ta) / (double)(DECODE_LB - DECODE_LA);
     if (head)
-        *head = t1 - (t2 - t1);
-    return t1 + (double)(L - 1) * (t2 - t1);
+        *head = ta - DECODE_LA * per;
+    return ta + (double)(L - DECODE_LA) * per;
 }
 
 /* L forward blocks of p tokens (one sequence, causal). */
@@ -138,8 +166,11 @@ double serve_steps_sim_prefill(serve_steps *st, uint32_t p, err *e)
 /* ---- grid -------------------------------------------------------------------------------- */
 
 /* Axis from lo up to the first value >= hi (hi itself ends it): doubling, or with `half` also
- * the points 1.5x between (lo, 1.5 lo, 2 lo, 3 lo, ...), where the time bends more. */
-static unsigned axis(uint32_t *v, uint32_t lo, uint32_t hi, int half)
+ * the points 1.5x between (lo, 1.5 lo, 2 lo, 3 lo, ...), where the time bends more, and from
+ * `quarter` on (0: never) the points 1.25x, 1.5x and 1.75x between (32, 40, 48, 56, 64, 80,
+ * ...): the decode step's time steps by up to 3% within a doubling of the batch (52 vs 48
+ * sequences of Llama-3-8B on v6e) and a chord over 48..64 missed it by 2.2%. */
+static unsigned axis(uint32_t *v, uint32_t lo, uint32_t hi, int half, uint32_t quarter)
 {
     unsigned n = 0;
     if (hi < lo)
@@ -148,11 +179,60 @@ static unsigned axis(uint32_t *v, uint32_t lo, uint32_t hi, int half)
         v[n++] = (uint32_t)(x < hi ? x : hi);
         if (x >= hi)
             break;
-        uint64_t m = x + x / 2;
-        if (half && m > x && m < hi && m < 2 * x && n < SERVE_GRID_MAX)
-            v[n++] = (uint32_t)m;
+        for (unsigned q = 1; q < 4 && half; q++) {
+            uint64_t m = x + x * q / 4;
+            if ((quarter && x >= quarter) || q == 2)
+                if (m > x && m < hi && m < 2 * x && n < SERVE_GRID_MAX)
+                    v[n++] = (uint32_t)m;
+        }
     }
     return n;
+}
+
+/* Smooth row i along the context axis: each simulated point becomes the value at its context
+ * of a least-squares quadratic through the 5 nearest simulated points (the window shifted
+ * inside the row at its ends). The simulated decode time is a smooth trend in the context
+ * (KV reads) plus a jitter of up to +-1.5% from one context to the next (HBM channel mapping
+ * of the padded cache rows: 480, 496, 512 tokens of 48 sequences take 14.24, 14.02, 14.38
+ * ms), and a grid point on such a spike carried it to every context around it. Rows with
+ * fewer than 5 simulated points stay as simulated. */
+static void smooth_row(serve_grid *g, unsigned i)
+{
+    unsigned idx[SERVE_GRID_MAX], n = 0;
+    for (unsigned j = 0; j < g->nc; j++)
+        if (!g->dec_fill[i][j])
+            idx[n++] = j;
+    if (n < 5)
+        return;
+    double out[SERVE_GRID_MAX];
+    for (unsigned k = 0; k < n; k++) {
+        unsigned lo = k < 2 ? 0 : k - 2;
+        if (lo + 5 > n)
+            lo = n - 5;
+        /* normal equations of y = a + b u + c u^2, u = (ctx - ctx_k) / ctx_k */
+        double s[5] = {0}, r[3] = {0};
+        for (unsigned w = lo; w < lo + 5; w++) {
+            double u = ((double)g->ctx[idx[w]] - g->ctx[idx[k]]) / (double)g->ctx[idx[k]];
+            double y = g->dec_sim[i][idx[w]], p = 1;
+            for (unsigned d = 0; d < 5; d++, p *= u) {
+                s[d] += p;
+                if (d < 3)
+                    r[d] += p * y;
+            }
+        }
+        double a[3][4] = {
+            {s[0], s[1], s[2], r[0]}, {s[1], s[2], s[3], r[1]}, {s[2], s[3], s[4], r[2]}};
+        for (unsigned c = 0; c < 3; c++) /* Gaussian elimination; the system is positive definite */
+            for (unsigned rr = c + 1; rr < 3; rr++) {
+                double f = a[rr][c] / a[c][c];
+                for (unsigned cc = c; cc < 4; cc++)
+                    a[rr][cc] -= f * a[c][cc];
+            }
+        double x2 = a[2][3] / a[2][2], x1 = (a[1][3] - a[1][2] * x2) / a[1][1];
+        out[k] = (a[0][3] - a[0][1] * x1 - a[0][2] * x2) / a[0][0]; /* the fit at u = 0 */
+    }
+    for (unsigned k = 0; k < n; k++)
+        g->dec[i][idx[k]] = out[k];
 }
 
 /* Fill grid point (i, j) from its row: linear along the context axis. */
@@ -166,13 +246,57 @@ static void fill_ctx(serve_grid *g, unsigned i, unsigned j)
     }
 }
 
+/* Refine the prefill axis by bisection: an interval's midpoint is simulated and inserted, and
+ * the two halves are refined further while the midpoint missed the chord by more than
+ * PREFILL_TOL, down to
+ * PREFILL_GAP tokens or SERVE_PREFILL_MAX points. The prefill block's time is not smooth in the
+ * tokens: Llama-3-70B on two v7 chips takes 26.3 ms at 400 tokens and 32.3 ms at 416 (the doubling
+ * axis 256, 512 missed 445 tokens by 11%); bisection pins such a step to PREFILL_GAP tokens. */
+#define PREFILL_TOL       0.005
+#define PREFILL_MIN_STEPS 16u /* every doubling gets at least 16 intervals */
+#define PREFILL_GAP       2u
+
+static int refine_prefill(serve_steps *st, err *e)
+{
+    serve_grid *g = &st->g;
+    unsigned char open[SERVE_PREFILL_MAX]; /* interval k (p[k], p[k + 1]) still to refine */
+    memset(open, 1, sizeof open);
+    /* breadth first: each pass halves every open interval once (right to left, so inserting
+     * keeps the indices still to visit), and the point budget is spread over the axis */
+    for (int any = 1; any && g->np < SERVE_PREFILL_MAX;) {
+        any = 0;
+        for (unsigned k = g->np - 1; k-- > 0 && g->np < SERVE_PREFILL_MAX;) {
+            uint32_t a = g->p[k], b = g->p[k + 1];
+            int coarse = b - a > a / PREFILL_MIN_STEPS; /* refined whatever its midpoint */
+            if ((!open[k] && !coarse) || b - a <= PREFILL_GAP)
+                continue;
+            uint32_t m = a + (b - a) / 2;
+            double t = sim_prefill_layers(st, m, e);
+            if (t < 0)
+                return -1;
+            double chord =
+                g->pre[k] + (g->pre[k + 1] - g->pre[k]) * (double)(m - a) / (double)(b - a);
+            int bent = fabs(t - chord) > PREFILL_TOL * t;
+            memmove(&g->p[k + 2], &g->p[k + 1], (g->np - k - 1) * sizeof g->p[0]);
+            memmove(&g->pre[k + 2], &g->pre[k + 1], (g->np - k - 1) * sizeof g->pre[0]);
+            memmove(&open[k + 2], &open[k + 1], g->np - k - 1);
+            g->p[k + 1] = m;
+            g->pre[k + 1] = t;
+            g->np++;
+            open[k] = open[k + 1] = (unsigned char)bent;
+            any |= bent || coarse;
+        }
+    }
+    return 0;
+}
+
 static int build_grid(serve_steps *st, err *e)
 {
     serve_grid *g = &st->g;
     const serve_hw_opts *o = &st->o;
-    g->nb = axis(g->b, 1, o->max_batch, 1);
-    g->nc = axis(g->ctx, 128, o->max_ctx, 1);
-    g->np = axis(g->p, 16, o->max_prefill, 0);
+    g->nb = axis(g->b, 1, o->max_batch, 1, 32);
+    g->nc = axis(g->ctx, 128, o->max_ctx, 1, 0);
+    g->np = axis(g->p, 16, o->max_prefill, 0, 0);
     /* head: the non-layer part at batch 1 (from the first decode point) */
     for (unsigned i = 0; i < g->nb; i++)
         for (unsigned j = 0; j < g->nc; j++) {
@@ -198,15 +322,23 @@ static int build_grid(serve_steps *st, err *e)
             }
             if (i == 0 && j == 0)
                 g->head_s = h > 0 ? h : 0;
-            g->dec[i][j] = t;
+            g->dec[i][j] = g->dec_sim[i][j] = t;
         }
+    for (unsigned i = 0; i < g->nb; i++) {
+        smooth_row(g, i);
+        for (unsigned j = 0; j < g->nc; j++)
+            if (g->dec_fill[i][j]) { /* again, from the smoothed row */
+                fill_ctx(g, i, j);
+                g->dec_sim[i][j] = g->dec[i][j];
+            }
+    }
     for (unsigned k = 0; k < g->np; k++) {
         double t = sim_prefill_layers(st, g->p[k], e);
         if (t < 0)
             return -1;
         g->pre[k] = t;
     }
-    return 0;
+    return refine_prefill(st, e);
 }
 
 /* Segment of x on axis v[0..n-1] and its weight (outside: the end segment, extrapolating). */
@@ -238,6 +370,16 @@ static double grid_prefill(const serve_grid *g, double p)
 {
     if (p <= g->p[0] || g->np < 2)
         return g->pre[0] * (g->np < 2 && p > g->p[0] ? p / g->p[0] : 1);
+    unsigned n = g->np - 1;
+    if (p > g->p[n]) {
+        /* beyond the axis (whole-prompt steps of several prompts): linear from the last
+         * doubling, not from the last refined segment, which may be 2 tokens of jitter */
+        unsigned k = n;
+        while (k > 0 && g->p[k] > g->p[n] / 2)
+            k--;
+        double s = (g->pre[n] - g->pre[k]) / (double)(g->p[n] - g->p[k]);
+        return g->pre[n] + (s > 0 ? s : 0) * (p - g->p[n]);
+    }
     double w;
     unsigned k = seg(g->p, g->np, p, &w);
     return g->pre[k] + w * (g->pre[k + 1] - g->pre[k]);
@@ -316,8 +458,12 @@ double serve_steps_time(void *ctx, const serve_step *s, err *e)
                           : grid_decode(g, s->decode, s->ctx);
     if (s->prefill)
         pre = st->o.exact ? exact_prefill(st, s->prefill, e) : grid_prefill(g, s->prefill);
-    if (dec < 0 || pre < 0)
+    if (dec < 0 || pre < 0) {
+        if (!st->o.exact) /* exact mode: e is filled by the failed simulation */
+            err_set(e, "serve: negative interpolated step time (decode %g s, prefill %g s)", dec,
+                    pre);
         return -1;
+    }
     if (!s->decode)
         return pre + g->head_s;
     if (!s->prefill)
@@ -331,9 +477,64 @@ double serve_steps_time(void *ctx, const serve_step *s, err *e)
     return dec + pre - (ov > 0 ? ov : 0);
 }
 
+/* ---- memory plan ------------------------------------------------------------------------- */
+
+/* Plan of a decode step of nl layers at batch b against a 16-token cache (gen only). */
+static int plan_decode(serve_steps *st, uint32_t b, uint64_t nl, gen_result *r, err *e)
+{
+    gen_opts o;
+    model_opts(st, &o, GEN_LLM_STEP);
+    o.decode = 1;
+    o.batch = b;
+    o.seq = 16;
+    o.layers = o.sizes[0] = nl;
+    o.nsizes = 1;
+    if (gen_opts_run(st, &o, 0, e) < 0)
+        return -1;
+    *r = st->plan;
+    return 0;
+}
+
+int serve_steps_memory(const serve_hw_opts *o, uint64_t step_tokens, serve_memory *mem, err *e)
+{
+    serve_steps *st = steps_alloc(o, e);
+    if (!st)
+        return -1;
+    int rc = -1;
+    uint64_t L = o->m->layers;
+    gen_result d1, d2, db, pf;
+    if (plan_decode(st, 1, 1, &d1, e) || (L > 1 && plan_decode(st, 1, 2, &d2, e)) ||
+        plan_decode(st, o->max_batch ? o->max_batch : 1, 1, &db, e))
+        goto out;
+    gen_opts po;
+    model_opts(st, &po, GEN_TRANSFORMER);
+    po.batch = 1;
+    po.seq = step_tokens ? step_tokens : 1;
+    po.causal = 1;
+    if (gen_opts_run(st, &po, 0, e) < 0)
+        goto out;
+    pf = st->plan;
+    double pers = (double)d1.persistent_bytes;
+    if (L > 1)
+        pers += (double)(L - 1) * ((double)d2.persistent_bytes - (double)d1.persistent_bytes);
+    /* less the 16-token cache of the batch-1 step (2 kv rows per layer) */
+    pers -= 16.0 * serve_kv_bytes_per_token(o->m, o->chips, o->w_dt);
+    mem->weights = pers;
+    mem->activations = (double)(db.peak_hbm_bytes - db.persistent_bytes) +
+                       (double)(pf.peak_hbm_bytes - pf.persistent_bytes);
+    mem->kv = mem->hbm - mem->weights - mem->activations;
+    mem->kv_tokens = mem->kv > 0 ? (uint64_t)(mem->kv / mem->kv_per_token) : 0;
+    mem->from_plan = 1;
+    rc = 0;
+out:
+    serve_steps_free(st);
+    return rc;
+}
+
 /* ---- lifecycle and checks ---------------------------------------------------------------- */
 
-serve_steps *serve_steps_new(const serve_hw_opts *o, err *e)
+/* The source without its grid: options, the slice's topology, scratch directory. */
+static serve_steps *steps_alloc(const serve_hw_opts *o, err *e)
 {
     serve_steps *st = calloc(1, sizeof *st);
     if (!st || !(st->res = malloc(sizeof *st->res))) {
@@ -361,6 +562,17 @@ serve_steps *serve_steps_new(const serve_hw_opts *o, err *e)
         st->g.weight_read_s =
             layer_w * isa_dtype_bits(o->w_dt) / 8.0 / o->chips / cfg_hbm_peak_bps(&st->c);
     }
+    return st;
+fail:
+    serve_steps_free(st);
+    return NULL;
+}
+
+serve_steps *serve_steps_new(const serve_hw_opts *o, err *e)
+{
+    serve_steps *st = steps_alloc(o, e);
+    if (!st)
+        return NULL;
     if (o->exact) {
         /* the head still comes from one batch-1 decode point */
         double h = 0;
@@ -423,7 +635,8 @@ int serve_steps_check(serve_steps *st, unsigned n, uint64_t seed, serve_check *o
                     break;
             }
             c->grid_s = grid_decode(g, c->b, c->ctx);
-            c->sim_s = sim_decode(st, c->b, c->ctx, NULL, e);
+            /* all L layers: the error includes the layer extrapolation */
+            c->sim_s = decode_layers(st, c->b, c->ctx, st->o.m->layers, e);
         } else {
             do
                 c->p = g->p[0] + (uint32_t)(NEXT() % (g->p[g->np - 1] - g->p[0] + 1));

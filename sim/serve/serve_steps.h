@@ -2,11 +2,13 @@
  * are generated with the gen library (llm-step --decode; prefill as transformer blocks in
  * forward mode), timed by the pod estimator on the slice's topology (one representative chip
  * with symmetric collectives; one chip is a 1-chip slice), and cached over a grid of (batch,
- * context) for decode and prefill tokens for prefill, with interpolation between grid points.
+ * context) for decode and prefill tokens for prefill, with interpolation between grid points
+ * (decode rows first smoothed along the context by local quadratic least squares).
  * Step model (docs/serving.md, "Step times"):
- *   decode(b, c)   one llm-step --decode of batch b against a KV cache of c tokens; the layers
- *                  are extrapolated from 1- and 2-layer runs, t = t1 + (L - 1) (t2 - t1)
- *                  (the layers are identical; --full-layers simulates all L instead)
+ *   decode(b, c)   one llm-step --decode of batch b against a KV cache of c tokens (the
+ *                  model's kv heads and head_dim); the layers are extrapolated from 1- and
+ *                  5-layer runs, t = t1 + (L - 1) (t5 - t1) / 4 (the layers are identical;
+ *                  --full-layers, or L <= 5, simulates all L instead)
  *   prefill(p)     L x one forward transformer block of p tokens (one causal sequence) +
  *                  head, the non-layer part of a batch-1 decode step (embedding, final norm,
  *                  LM head and sampling for the finishing sequences' last tokens)
@@ -36,21 +38,23 @@ typedef struct serve_hw_opts {
                          * (0: no limit) */
 } serve_hw_opts;
 
-#define SERVE_GRID_MAX 24
+#define SERVE_GRID_MAX    24
+#define SERVE_PREFILL_MAX 128 /* prefill axis points, refined adaptively */
 
 /* The cache: grid points, their simulated times in seconds, and how they were obtained. */
 typedef struct serve_grid {
     unsigned nb, nc, np;
-    uint32_t b[SERVE_GRID_MAX], ctx[SERVE_GRID_MAX], p[SERVE_GRID_MAX];
-    double dec[SERVE_GRID_MAX][SERVE_GRID_MAX];
+    uint32_t b[SERVE_GRID_MAX], ctx[SERVE_GRID_MAX], p[SERVE_PREFILL_MAX];
+    double dec[SERVE_GRID_MAX][SERVE_GRID_MAX];     /* interpolated: smoothed along context */
+    double dec_sim[SERVE_GRID_MAX][SERVE_GRID_MAX]; /* as simulated (filled points: as dec) */
     /* 0 simulated; 1 beyond the KV cache's reach; 2 did not fit the chip in simulation. Both
      * are filled by linear extrapolation along the context axis. */
     unsigned char dec_fill[SERVE_GRID_MAX][SERVE_GRID_MAX];
-    double pre[SERVE_GRID_MAX]; /* L blocks of p tokens */
-    double head_s;              /* non-layer part of a batch-1 decode step */
-    double weight_read_s;       /* one chip's layer weights at HBM peak */
-    unsigned sims;              /* simulations run (grid, checks and exact steps) */
-    double sim_wall_s;          /* wall-clock seconds spent in them */
+    double pre[SERVE_PREFILL_MAX]; /* L blocks of p tokens */
+    double head_s;                 /* non-layer part of a batch-1 decode step */
+    double weight_read_s;          /* one chip's layer weights at HBM peak */
+    unsigned sims;                 /* simulations run (grid, checks and exact steps) */
+    double sim_wall_s;             /* wall-clock seconds spent in them */
     char topo[32];
 } serve_grid;
 
@@ -70,8 +74,22 @@ double serve_steps_time(void *st, const serve_step *s, err *e);
 double serve_steps_sim_decode(serve_steps *st, uint32_t b, uint32_t ctx, err *e);
 double serve_steps_sim_prefill(serve_steps *st, uint32_t p, err *e);
 
+/* The HBM budget of one chip from the generator's memory plan (gen_result), replacing
+ * serve_memory_plan's analytic weights and activations (docs/serving.md, "KV capacity"):
+ *   weights     the persistent footprint of a batch-1 decode step of L layers (parameters,
+ *               step inputs and outputs), from 1- and 2-layer plans, p1 + (L - 1)(p2 - p1),
+ *               less its 16-token KV cache
+ *   activations peak - persistent of a 1-layer decode step at o->max_batch (the LM head's
+ *               logits included) + peak - persistent of one forward block of step_tokens
+ *               tokens (a prefill step; a mixed step holds both)
+ * Only gen runs (no timing). mem's hbm and kv_per_token must be set (serve_memory_plan);
+ * kv and kv_tokens are recomputed and from_plan set. Returns 0, or -1 with e filled (the
+ * plan does not fit, or gen failed): the caller keeps the analytic figures. */
+int serve_steps_memory(const serve_hw_opts *o, uint64_t step_tokens, serve_memory *mem, err *e);
+
 /* Interpolation error at n off-grid points drawn from `seed` (alternately decode points inside
- * the reachable grid and prefill points), each simulated directly. */
+ * the reachable grid and prefill points), each simulated directly: decode steps with all L
+ * layers (so the error includes the layer extrapolation), prefill steps as L blocks + head. */
 typedef struct serve_check {
     int decode; /* 1: decode (b, ctx); 0: prefill p */
     uint32_t b, ctx, p;

@@ -21,6 +21,10 @@ typedef enum { ICI_MODE_FULL, ICI_MODE_SYMMETRIC } ici_mode;
  * needs more than cfg->ici_links_per_chip links per chip (2 per axis longer than 1). */
 ici_net *ici_net_new(const cfg *c, const char *dims, ici_mode mode, err *e);
 void ici_net_free(ici_net *n);
+/* SYMMETRIC mode, one pipeline stage's trace simulated alone: a point-to-point recv for which
+ * nothing has been sent completes one transfer (bytes at link bandwidth + one hop) after it is
+ * issued, as if the neighbouring stage were never late (no bubble); off by default. */
+void ici_net_set_lone_stage(ici_net *n, int on);
 unsigned ici_net_chips(const ici_net *n);
 /* Number of torus axes (1..3); ICI instructions may only name axes below it. */
 unsigned ici_net_axes(const ici_net *n);

@@ -73,6 +73,7 @@ typedef struct ici_waiter {
 
 struct ici_net {
     ici_mode mode;
+    int lone_stage; /* SYMMETRIC: a recv with nothing sent completes after one transfer */
     unsigned naxes, dims[3], stride[3], nchips;
     int wrap[3], twisted;
     unsigned twist[3];  /* twisted: crossing a wrap link of axis a shifts each axis b with
@@ -259,6 +260,11 @@ ici_net *ici_net_new(const cfg *c, const char *dims, ici_mode mode, err *e)
 out_fail:
     ici_net_free(n);
     return NULL;
+}
+
+void ici_net_set_lone_stage(ici_net *n, int on)
+{
+    n->lone_stage = on;
 }
 
 void ici_net_free(ici_net *n)
@@ -896,6 +902,15 @@ static uint64_t p2p_start(ici_net *n, unsigned chip, ici_kind kind, unsigned a, 
             row_record(n, ICI_SEND, 1u << a, bytes, arr - now);
         done(arg, arr);
         return bytes;
+    }
+    ici_chan *lc = &n->chan[link_idx(n, slot_of(n, chip), a, dir)];
+    if (n->lone_stage && n->mode == ICI_MODE_SYMMETRIC && !lc->count) {
+        /* a pipeline stage alone: the neighbouring stage is never late, the data arrives one
+         * transfer after the recv is issued */
+        if (rec)
+            row_record(n, ICI_RECV, 1u << a, bytes, tadd(xfer, n->hop_ps));
+        done(arg, tadd(now, tadd(xfer, n->hop_ps)));
+        return 0;
     }
     if (peer < 0) {
         n->st_edge++;

@@ -1,0 +1,206 @@
+#!/usr/bin/env python3
+"""validate.py - generate and run every row of the public validation reference
+(docs/validation.md): `tpusim gen llm-step` for one chip of the published run at two reduced
+depths, `tpusim pod` (symmetric) on the published slice, the step extrapolated linearly in the
+layer count to the published depth, and MFU (HFU) against the published figure. No parameter
+is tuned: the rows use the published shapes and the shipped presets.
+
+usage: tools/validate.py [--bin build/tpusim] [--dry-run] [--rows NAME,...] [--out FILE]
+  --out docs/validation.md writes the whole document (facts, method, table, explanations);
+  without it the table goes to stdout. --dry-run prints the commands without running them.
+"""
+import argparse, json, os, subprocess, sys, tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Each row: the published run (validation-public.md) as gen options; None = not runnable.
+ROWS = [
+    dict(name="palm-540b", chip="v4", dims="12x16x16", layers=118, depths=(2, 4, 6),
+         gen="--d-model 18432 --heads 48 --head-dim 256 --kv-heads 1 --d-ff 73728 --vocab 256000 "
+             "--seq 2048 --batch 1024 --mlp swiglu --parallel-block --tied-embedding "
+             "--remat full --tensor-parallel 12 --tp-axes x --fsdp 256 --fsdp-axes yz",
+         mfu=46.2, hfu=57.8,
+         why="Both MFU and HFU are over by the same factor (1.34x), and the predicted HFU/MFU "
+             "ratio (the recomputation volume of `--remat full` with a parallel block, multi-query "
+             "attention and the shared embedding) matches the published 57.8/46.2 = 1.251: the "
+             "FLOP accounting agrees, the step time does not. Known missing: the cross-pod "
+             "gradient all-reduce over the data-centre network (this branch has no DCN model; "
+             "another branch adds it), whose exposed part would lower the prediction. The rest "
+             "is **unexplained**; see the common cause below.",
+         note="one of the two 3,072-chip pods (global batch 2,048 / 2 pods = 1,024 sequences); "
+              "the cross-pod gradient all-reduce over DCN is not in this branch (multi-slice "
+              "DCN is another branch's work): its exposed time is missing from the step; "
+              "remat policy assumed `full` (the paper states rematerialisation, not which)"),
+    dict(name="maxtext-32b", chip="v5p", dims="4x4x4", layers=32, depths=(2, 4, 6),
+         gen="--d-model 8192 --heads 64 --head-dim 128 --d-ff 28672 --vocab 32000 --seq 2048 "
+             "--batch 448 --mlp swiglu --remat minimal --tensor-parallel 4 --tp-axes x "
+             "--fsdp 16 --fsdp-axes yz",
+         mfu=71.5, hfu=None, note="per-chip batch 7 (global 448), tensor 4 x FSDP 16",
+         why="Remat policy as published. In the model the step is MXU-bound (at 6 layers: "
+             "compute 92%, memory-bound 5%, exposed communication 3%), so a 20% miss means the "
+             "real step spends about a sixth of its time in something the model does not have. "
+             "**Unexplained**; see the common cause below."),
+    dict(name="maxtext-128b", chip="v5p", dims="4x4x8", layers=64, depths=(2, 4, 6),
+         gen="--d-model 8192 --heads 128 --head-dim 128 --d-ff 57344 --vocab 32000 --seq 2048 "
+             "--batch 128 --mlp swiglu --remat minimal --tensor-parallel 8 --tp-axes z "
+             "--fsdp 16 --fsdp-axes xy",
+         mfu=68.7, hfu=None,
+         note="remat policy 'see script' in the reference: `minimal` assumed; tensor 8 on the "
+              "z axis (8 chips), FSDP 16 on x,y",
+         why="The remat policy is not in the reference ('see script'); `minimal` (the 32B "
+             "row's) is assumed, not tuned. A policy that recomputes more would lower the "
+             "predicted MFU (more executed FLOPs per step) and is a possible part of the miss; "
+             "the rest is **unexplained**, as for the 32B row."),
+    dict(name="maxtext-1024b", mfu=64.8, note="no shape published in the reference: not generated",
+         why="Not run: the reference gives no dimensions ('scale-up of the same family'); "
+             "inventing them would be fitting."),
+    dict(name="maxtext-1160b", mfu=66.2,
+         note="no shape published; several slices over DCN: not generated",
+         why="Not run: no dimensions in the reference, and the run spans several slices over "
+             "the data-centre network (not modelled in this branch)."),
+]
+
+
+def run(cmd, env):
+    p = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    if p.returncode:
+        raise RuntimeError(" ".join(cmd) + ": " + (p.stderr or p.stdout).strip())
+    return p.stdout
+
+
+def one_depth(tp, row, L, work, env):
+    out = os.path.join(work, "%s.L%d.tpt" % (row["name"], L))
+    gen = [tp, "gen", "llm-step", "-c", row["chip"], "-p", "ici.dims=" + row["dims"],
+           "--layers", str(L)] + row["gen"].split() + ["-o", out]
+    pod = [tp, "pod", "-c", row["chip"], "--topology", row["dims"], out, "--json", "-", "-q"]
+    run(gen, env)
+    j = json.loads(run(pod, env))
+    return gen, pod, j
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", default=os.path.join(ROOT, "build", "tpusim"))
+    ap.add_argument("--dry-run", action="store_true", help="print the commands only")
+    ap.add_argument("--rows", default="")
+    ap.add_argument("--out", help="write the whole markdown document here")
+    a = ap.parse_args()
+    doc = open(a.out + ".tmp", "w") if a.out else sys.stdout
+    if a.out:
+        doc.write(PREAMBLE)
+    def emit(*args):  # the table goes to the document
+        print(*args, file=doc)
+        doc.flush()
+    env = dict(os.environ)
+    env.setdefault("TPUSIM_PRESETS", os.path.join(ROOT, "configs"))
+    want = set(filter(None, a.rows.split(",")))
+    errs = []
+    work = tempfile.mkdtemp(prefix="tpusim_validate")
+    emit("| row | command (depth L) | predicted MFU | HFU | published | error | per-layer step | note |")
+    emit("|---|---|---|---|---|---|---|---|")
+    for row in ROWS:
+        if want and row["name"] not in want:
+            continue
+        pub = "%.1f%%" % row["mfu"] + (" (HFU %.1f%%)" % row["hfu"] if row.get("hfu") else "")
+        if "gen" not in row:
+            emit("| %s | - | - | - | %s | - | - | %s |" % (row["name"], pub, row["note"]))
+            continue
+        cmd = "tpusim gen llm-step -c %s -p ici.dims=%s --layers L %s -o t.tpt; tpusim pod -c %s " \
+              "--topology %s t.tpt" % (row["chip"], row["dims"], row["gen"], row["chip"], row["dims"])
+        if a.dry_run:
+            emit("| %s | `%s` | | | %s | | | %s |" % (row["name"], cmd, pub, row["note"]))
+            continue
+        try:
+            r = [one_depth(a.bin, row, L, work, env)[2] for L in row["depths"]]
+        except RuntimeError as e:
+            emit("| %s | `%s` | error | | %s | | | %s; run failed: %s |"
+                  % (row["name"], cmd, pub, row["note"], str(e)[-300:].replace("|", "/")))
+            continue
+        (l1, l2, l3), Lf = row["depths"], row["layers"]
+        def lin(k):  # linear in the depth: value at L1, L2 -> published depth
+            v1, v2 = r[0][k], r[1][k]
+            return v1 + (v2 - v1) * (Lf - l1) / (l2 - l1), (v2 - v1) / (l2 - l1)
+        step, per = lin("step_time_s")
+        mf, _ = lin("model_flops_per_chip")
+        xf, _ = lin("mxu_flops_per_chip")
+        peak = r[0]["model_flops_per_chip"] / (r[0]["mfu"] * r[0]["step_time_s"])
+        mfu, hfu = mf / step / peak * 100, xf / step / peak * 100
+        err = (mfu - row["mfu"]) / row["mfu"] * 100
+        errs.append("%+.0f%%" % err)
+        # linearity: the step at the third depth against the line through the first two
+        s3 = r[0]["step_time_s"] + per * (l3 - l1)
+        lin_err = (r[2]["step_time_s"] - s3) / r[2]["step_time_s"] * 100
+        ts = r[2]["time_split"]
+        split = "compute %.0f%%, memory %.0f%%, exposed comm %.0f%%, idle %.0f%%" % (
+            ts["compute_share"] * 100, ts["memory_share"] * 100,
+            ts["exposed_comm_share"] * 100, ts["idle_share"] * 100)
+        emit("| %s | `%s` (L = %d, %d; %d checks linearity) | %.1f%% | %.1f%% | %s | %+.1f%% | "
+              "%.3f s/layer, step %.3f s at %d layers; L=%d off the line by %+.2f%%; at L=%d: %s | %s |"
+              % (row["name"], cmd, l1, l2, l3, mfu, hfu, pub, err, per, step, Lf, l3, lin_err,
+                 l3, split, row["note"]))
+
+    if a.out:
+        doc.write("\n## What explains each row\n\n")
+        for row in ROWS:
+            if want and row["name"] not in want:
+                continue
+            doc.write("* **%s**: %s\n" % (row["name"], row["why"]))
+        doc.write(COMMON.replace("%s", ", ".join(errs) if errs else "dry run"))
+        doc.close()
+        os.replace(a.out + ".tmp", a.out)
+
+
+PREAMBLE = """# Validation against published TPU training results
+
+Generated by `tools/validate.py --out docs/validation.md` (it generates and runs every row;
+about 3 minutes here). Do not edit the table by hand.
+
+## The published facts used (from ../shared/reference/validation-public.md)
+
+* **PaLM 540B** (Chowdhery et al., "PaLM: Scaling Language Modeling with Pathways", 2022):
+  6,144 TPU v4 chips as two pods of 3,072, data parallel across the two pods over the
+  data-centre network; within a pod 12-way tensor (model) parallel x 256-way data/FSDP.
+  118 layers, d_model 18,432, 48 query heads of 256, multi-query attention (one shared key/value
+  head), d_ff 73,728 with SwiGLU, vocab 256,000, shared input/output embedding, parallel
+  attention + MLP blocks, no biases, sequence 2,048, global batch 2,048 sequences.
+  Rematerialisation: yes. Result: **46.2% MFU, 57.8% HFU**.
+* **MaxText on TPU v5p** (MaxText repository README, "Runtime Performance Results"):
+  decoder-only, SwiGLU, head_dim 128, vocab 32,000, sequence 2,048, bf16.
+  32B: d_model 8,192, 64 heads, d_ff 28,672, 32 layers, v5p-128 (64 chips, 4x4x4), per-chip
+  batch 7 (global 448), tensor 4, FSDP 16, remat minimal: **71.5% MFU**.
+  128B: d_model 8,192, 128 heads x 128, d_ff 57,344, 64 layers, v5p-256 (128 chips, 4x4x8),
+  global batch 128, tensor 8, FSDP 16, remat "(see script)": **68.7% MFU**.
+  1,024B (v5p-4096, FSDP + tensor): **64.8%**; 1,160B (v5p-12288, several slices): **66.2%**;
+  shapes not given ("scale-up of the same family").
+* Peak bf16 used for MFU: v4 275 TFLOP/s, v5p 459 TFLOP/s per chip. MFU = model FLOPs (no
+  recomputation) / (chips x peak x step); HFU also counts recomputed FLOPs.
+
+## Method
+
+Each row is `tpusim gen llm-step` for one chip of the published run (the published shape,
+parallelism and remat policy; the shipped presets `v4`, `v5p` unchanged), replayed by `tpusim
+pod` in symmetric mode on the published slice. To keep runs short the model is generated at
+**reduced depth**: 2, 4 and 6 layers. The step time and the FLOPs are extrapolated linearly in
+the layer count from 2 and 4 layers to the published depth; the 6-layer run checks the
+linearity (its step against the line through 2 and 4 layers, column "per-layer step": within
+0.01% on every row), as every layer is the same program. MFU = extrapolated model FLOPs /
+(extrapolated step x peak); HFU the same with every MXU FLOP executed. Error = (predicted -
+published) / published. No parameter is changed to make a row match.
+
+"""
+
+COMMON = """
+**Common cause (unexplained).** Every runnable row is optimistic by a similar factor (%s), so the misses point at something systematic rather than at one row's setup. The
+model is MXU-bound on these steps and its GEMMs run near peak (98-99.8% of peak MACs at
+8192^3 in docs/generators.md); what the model leaves out, and which could account for it, is
+not measured here and is therefore listed, not applied: XLA's non-fused operations and layout
+copies (the model fuses every elementwise chain and reads transposed operands at no cost), a
+real step's host, input-pipeline and logging overheads, collectives reaching less than the
+modelled link bandwidth, and the chip's sustained clock below the nominal peak. Until one of
+these is measured, the simulator's MFU for large dense training steps should be read as an
+upper bound about 1.2-1.35x above measured.
+"""
+
+
+if __name__ == "__main__":
+    main()
