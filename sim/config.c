@@ -1028,6 +1028,14 @@ double cfg_static_w(const cfg *c)
     return c->energy_static_w / cfg_devices_per_chip(c);
 }
 
+/* A chip's devices send over the same links; when they run the same SPMD program each gets
+ * an equal share of every link direction, whether the chiplets own the ports or share them
+ * (docs/models-ici.md, "Devices"). */
+double cfg_ici_link_bps(const cfg *c)
+{
+    return c->ici_link_gbs * 1e9 / cfg_devices_per_chip(c);
+}
+
 double cfg_tdp_w(const cfg *c)
 {
     return c->chip_tdp_w / cfg_devices_per_chip(c);

@@ -111,6 +111,7 @@ uint64_t cfg_hbm_channels(const cfg *c);                /* hbm.channels / device
 uint64_t cfg_hbm_bytes(const cfg *c);                   /* hbm.bytes / devices per chip */
 double cfg_static_w(const cfg *c);                      /* energy.static_w / devices per chip */
 double cfg_tdp_w(const cfg *c);                         /* chip.tdp_w / devices per chip */
+double cfg_ici_link_bps(const cfg *c);                  /* link direction's B/s / devices */
 double cfg_vmem_total_bytes(const cfg *c);              /* device cores x vmem.bytes */
 unsigned cfg_mxu_total(const cfg *c);                   /* device cores x mxu.count */
 

@@ -289,8 +289,8 @@ static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_re
 static void pod_derive(const cfg *c, pod_result *res)
 {
     /* The simulated chip is one device; a chip runs devices_per_chip copies of its program
-     * (each on its own core and HBM share), so a chip's FLOPs and dynamic energy are theirs
-     * summed. */
+     * (each on its own core and HBM share, and over its share of the chip's links: icinet.c),
+     * so a chip's FLOPs, ICI bytes and dynamic energy are theirs summed. */
     unsigned dpc = cfg_devices_per_chip(c);
     res->devices_per_chip = dpc;
     res->devices = (uint64_t)res->chips * dpc;
@@ -298,6 +298,8 @@ static void pod_derive(const cfg *c, pod_result *res)
     res->flops_per_chip *= dpc;
     res->mxu_flops_per_chip *= dpc;
     res->model_flops_per_chip *= dpc;
+    res->ici_bytes_per_chip *= dpc;
+    res->ici_link_bytes_per_chip *= dpc;
     for (int i = 0; i < ENERGY_CAT_COUNT; i++)
         res->chip_j[i] *= dpc;
     for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++)

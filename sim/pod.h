@@ -15,8 +15,9 @@
 #define POD_FULL_MAX_CHIPS 1024 /* every chip is a full chip model: keep full mode to slices */
 
 /* Everything one estimate reports. Times in ps; per-chip figures are means over the chips
- * simulated (one in symmetric mode), times devices_per_chip for FLOPs and dynamic energy;
- * ICI bytes stay those of the simulated device (the network has one node per chip). */
+ * simulated (one in symmetric mode), each the program of one of its devices, times
+ * devices_per_chip for FLOPs, ICI bytes and dynamic energy (the chip's devices run it side by
+ * side over shares of the chip's links). */
 typedef struct pod_result {
     unsigned chips, naxes, dims[3];
     /* A trace is one device's program (docs/architecture.md, "Devices and megacore"): a chip

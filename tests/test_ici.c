@@ -139,6 +139,56 @@ static void test_ici_allreduce_is_reduce_scatter_then_all_gather_per_axis(void *
     check_allreduce("4x4x4", "", 3);
 }
 
+/* Two devices per chip (chip.cores 2, chip.megacore false, as v7): the simulated device and
+ * its sibling run the same program over the chip's links, so each gets half of every link
+ * direction. A collective then takes the ring closed form at bw / 2 (hop latency unchanged),
+ * in both modes: all-gather 1 pass per axis, all-reduce 2. The same chip as one megacore
+ * device keeps the whole link. */
+static void test_ici_two_devices_per_chip_take_the_closed_form_at_half_the_link(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *dims, *wrap;
+        unsigned naxes;
+    } topo[] = {{"4x4x4", "xyz", 3}, {"4x4x4", "", 3}, {"4x4", "xy", 2}};
+    for (size_t t = 0; t < sizeof topo / sizeof topo[0]; t++)
+        for (int mega = 0; mega < 2; mega++)
+            for (unsigned rings = 1; rings <= 2; rings++) {
+                cfg c;
+                test_cfg(&c, topo[t].wrap, 50, 1000);
+                c.chip_cores = 2;
+                c.chip_megacore = mega;
+                assert_int_equal(cfg_devices_per_chip(&c), mega ? 1 : 2);
+                double bw = mega ? BW : BW / 2, B = 48 * MiB, b = B, want = 0;
+                for (unsigned a = 0; a < topo[t].naxes; a++) {
+                    want += rings * ring_ps(4, strchr(topo[t].wrap, "xyz"[a]) != NULL, b, HOP, bw);
+                    b /= 4;
+                }
+                ici_kind kind = rings == 1 ? ICI_ALLGATHER : ICI_ALLREDUCE;
+                unsigned axes = (1u << topo[t].naxes) - 1;
+                for (int m = 0; m < 2; m++)
+                    assert_close((double)run_op(&c, topo[t].dims,
+                                                m ? ICI_MODE_SYMMETRIC : ICI_MODE_FULL, kind, axes,
+                                                0, (uint64_t)B, 1),
+                                 want, 0.01);
+            }
+}
+
+/* A point-to-point send of one device also takes bytes / (bw / 2) + hop. */
+static void test_ici_two_devices_per_chip_halve_a_send(void **state)
+{
+    (void)state;
+    cfg c;
+    test_cfg(&c, "xy", 50, 1000);
+    c.chip_cores = 2;
+    c.chip_megacore = 0;
+    for (int m = 0; m < 2; m++) {
+        uint64_t t =
+            run_op(&c, "4x4", m ? ICI_MODE_SYMMETRIC : ICI_MODE_FULL, ICI_SEND, 1, 0, 8 * MiB, 1);
+        assert_close((double)t, 8 * MiB / (BW / 2) + HOP, 1e-6);
+    }
+}
+
 static void test_ici_single_axis_allreduce_over_y_only(void **state)
 {
     (void)state;
@@ -683,6 +733,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ici_allgather_matches_ring_closed_form_on_torus_and_mesh),
         cmocka_unit_test(test_ici_allreduce_is_reduce_scatter_then_all_gather_per_axis),
+        cmocka_unit_test(test_ici_two_devices_per_chip_take_the_closed_form_at_half_the_link),
+        cmocka_unit_test(test_ici_two_devices_per_chip_halve_a_send),
         cmocka_unit_test(test_ici_single_axis_allreduce_over_y_only),
         cmocka_unit_test(test_ici_mesh_axis_has_half_the_ring_bandwidth),
         cmocka_unit_test(test_ici_alltoall_is_bisection_limited),

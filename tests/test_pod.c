@@ -164,6 +164,53 @@ static void test_pod_ironwood_pod_is_18432_devices(void **state)
     assert_true(mc.flops_per_chip == r.flops_per_device);
 }
 
+/* A step that is one all-reduce over the 4x4x4 torus: reduce-scatter then all-gather per axis,
+ * 2 (p-1) steps of B/(2p) bytes per axis, B shrinking p-fold per axis, each step
+ * hop + bytes / bw, where bw is the device's share of a link direction: link_gbs / devices per
+ * chip (icinet.c). On v7 the chip's two devices run the same step over its links, so each
+ * gets 50 of the 100 GB/s; as one megacore device, or on v4 (megacore), the whole link. */
+static double allreduce_444_ps(const cfg *c, double B, double dpc)
+{
+    double bw = c->ici_link_gbs * 1e-3 / dpc, hop = c->ici_hop_latency_ns * 1e3, t = 0;
+    for (unsigned a = 0; a < 3; a++, B /= 4)
+        t += 2 * 3 * (hop + B / 8 / bw);
+    return t;
+}
+
+static void test_pod_v7_device_allreduce_gets_half_of_each_link(void **state)
+{
+    (void)state;
+    char tr[128];
+    if (assemble("ici.allreduce axes=xyz bytes=64M dtype=bf16\n", "ar", tr, sizeof tr))
+        fail_msg("assemble");
+    static const struct {
+        const char *preset;
+        int megacore;
+        unsigned dpc;
+    } cases[] = {{"v7", 0, 2}, {"v7", 1, 1}, {"v4", 1, 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cfg c;
+        load(&c, cases[i].preset);
+        c.chip_megacore = cases[i].megacore;
+        assert_int_equal(cfg_devices_per_chip(&c), cases[i].dpc);
+        double want = allreduce_444_ps(&c, 64.0 * (1 << 20), cases[i].dpc);
+        for (int m = 0; m < 2; m++) {
+            pod_result r;
+            err e;
+            if (pod_estimate(&c, tr, "4x4x4", m ? ICI_MODE_SYMMETRIC : ICI_MODE_FULL, &r, &e))
+                fail_msg("%s", e.msg);
+            if (fabs((double)r.step_ps - want) > 0.01 * want)
+                fail_msg("%s megacore=%d %s: step %llu ps, closed form %.0f ps", cases[i].preset,
+                         cases[i].megacore, m ? "symmetric" : "full", (unsigned long long)r.step_ps,
+                         want);
+            /* a chip sends its devices' bytes: per axis RS and AG move (p-1)/p of that
+             * axis' payload each, B + B/4 + B/16, per device */
+            double sent = 2.0 * 3 / 4 * 64.0 * (1 << 20) * (1 + 1 / 4.0 + 1 / 16.0);
+            assert_true(fabs(r.ici_link_bytes_per_chip - cases[i].dpc * sent) <= 1e-6 * sent);
+        }
+    }
+}
+
 static void test_pod_sustained_below_peak_and_mfu_in_unit_interval(void **state)
 {
     (void)state;
@@ -480,6 +527,7 @@ int main(void)
         cmocka_unit_test(test_pod_peak_is_chips_times_chip_peak_exactly),
         cmocka_unit_test(test_pod_ironwood_pod_peaks_at_42_5_fp8_exaflops),
         cmocka_unit_test(test_pod_ironwood_pod_is_18432_devices),
+        cmocka_unit_test(test_pod_v7_device_allreduce_gets_half_of_each_link),
         cmocka_unit_test(test_pod_sustained_below_peak_and_mfu_in_unit_interval),
         cmocka_unit_test(test_pod_full_and_symmetric_modes_agree),
         cmocka_unit_test(test_pod_full_and_symmetric_agree_on_3d_slices),

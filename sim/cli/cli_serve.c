@@ -575,9 +575,10 @@ int cli_serve(int argc, char **argv, err *e)
                            .disaggregated = disagg,
                            .kv_bytes_per_token = serve_kv_bytes_per_token(&m, 1, o.kv_dt)};
     if (disagg) {
-        /* every chip of the smaller slice sends (or receives) its shard over one link */
+        /* every chip of the smaller slice sends (or receives) its shard over one link (a
+         * device over its share of one: cfg_ici_link_bps) */
         unsigned links = o.prefill_chips < o.decode_chips ? o.prefill_chips : o.decode_chips;
-        so.kv_transfer_bps = links * c.ici_link_gbs * 1e9;
+        so.kv_transfer_bps = links * cfg_ici_link_bps(&c);
         so.kv_transfer_latency_s = c.ici_hop_latency_ns * 1e-9;
     }
     serve_hw_opts ho = {.c = &c,

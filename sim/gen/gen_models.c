@@ -218,10 +218,11 @@ static int mm_allreduce(model *md, uint64_t m, uint64_t n, uint64_t k, int a, in
     isa_dtype dt = md->dt;
     /* Splitting costs a collective set-up per block and hides at most the GEMM's time: only
      * worth it when the GEMM (at peak) takes at least an eighth of the all-reduce (its bytes
-     * over one link). With wide tensor parallelism the GEMM is tiny and nothing can hide. */
+     * over the device's share of one link). With wide tensor parallelism the GEMM is tiny
+     * and nothing can hide. */
     const cfg *c = ir_cfg(md->p);
     double t_mm = 2.0 * (double)m * (double)n * (double)k / cfg_peak_flops(c, dt);
-    double t_ar = (double)B(dt, m * n) / (c->ici_link_gbs * 1e9);
+    double t_ar = (double)B(dt, m * n) / cfg_ici_link_bps(c);
     if (md->o->tp <= 1 || m < 2 * 256 || 8 * t_mm < t_ar)
         return mm(md, m, n, k, a, w, out) || tp_allreduce(md, out, m * n) ? -1 : 0;
     uint64_t rows = (m + TP_BLOCKS - 1) / TP_BLOCKS;

@@ -89,10 +89,11 @@ void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_resul
                 (unsigned long long)r->mismatches);
     fmt_bytes_fixed(b1, sizeof b1, r->ici_link_bytes_per_chip);
     fmt_bytes_fixed(b2, sizeof b2, r->ici_bytes_per_chip);
-    fprintf(out, "ICI             %s per chip sent on links (instruction bytes %s)%s\n", b1, b2,
-            r->devices_per_chip > 1 ? "; one device's: the links are not shared with the chip's "
-                                      "other devices (optimistic)"
-                                    : "");
+    fprintf(out, "ICI             %s per chip sent on links (instruction bytes %s)", b1, b2);
+    if (r->devices_per_chip > 1)
+        fprintf(out, "; its %u devices share the links, 1/%u of each per device",
+                r->devices_per_chip, r->devices_per_chip);
+    fprintf(out, "\n");
     if (r->nrows) {
         fprintf(out, "collectives (chip 0)\n");
         fprintf(out, "  %-14s %-4s %-56s %7s %12s %12s %12s\n", "kind", "axes", "algorithm",

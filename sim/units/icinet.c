@@ -7,7 +7,15 @@
  * (all rings of an axis are identical under symmetry). Twisted tori (k x k x 2k and
  * k x 2k x 2k, TPU v4) shift the wraparound links of the short axes by half of each long axis;
  * this changes neighbours, hop distances and all-to-all routing, not the logical rings of ring
- * collectives. Formulas and their derivations: docs/models-ici.md. */
+ * collectives.
+ *
+ * A node is a chip and its traffic is that of one device (a trace is one device's program).
+ * With chip.megacore false (v2, v3, v7) a chip holds dpc = chip.cores devices that run the
+ * same program over the same links; each device gets an equal share of every link direction
+ * (cfg_ici_link_bps), so every transfer of the simulated device takes
+ *     t_xfer = bytes x dpc / ici.link_gbs          (hop latency unchanged)
+ * in both modes: the siblings' identical transfers fill the rest of the link. dpc = 1 for
+ * megacore and one-core chips. Formulas and their derivations: docs/models-ici.md. */
 #include <assert.h>
 #include <math.h>
 #include <stdio.h>
@@ -218,7 +226,8 @@ ici_net *ici_net_new(const cfg *c, const char *dims, ici_mode mode, err *e)
     n->twisted = c->ici_twisted;
     if (n->twisted && twist_setup(n, dims, c->ici_wrap, e))
         goto out_fail;
-    n->ps_per_byte = 1e3 / c->ici_link_gbs; /* GB/s = 1e9 B/s = 1e-3 B/ps */
+    /* GB/s = 1e9 B/s = 1e-3 B/ps; the device's share of the link (cfg_ici_link_bps) */
+    n->ps_per_byte = 1e3 / c->ici_link_gbs * cfg_devices_per_chip(c);
     n->hop_ps = (uint64_t)llround(c->ici_hop_latency_ns * 1e3);
     n->nslots = mode == ICI_MODE_FULL ? n->nchips : 1;
     size_t nl = (size_t)n->nslots * n->naxes * 2;

@@ -933,13 +933,13 @@ static int sf_check_run(const sf_case *k, const run *r)
         else if (!strcmp(u->kind, "dma"))
             u_dma_bytes += u->bytes;
         else if (!strcmp(u->kind, "ici"))
-            /* what the chip transmits fits its links at their bandwidth */
-            SF_CHECK((double)u->bytes <= (double)c->ici_links_per_chip * c->ici_link_gbs * 1e9 *
-                                                 Td * 1e-12 * (1 + 1e-9) +
+            /* what the device transmits fits its share of the chip's links */
+            SF_CHECK((double)u->bytes <= (double)c->ici_links_per_chip * cfg_ici_link_bps(c) * Td *
+                                                 1e-12 * (1 + 1e-9) +
                                              1,
                      "%s sent %" PRIu64 " bytes in %" PRIu64 " ps, above %" PRIu64
                      " links x %g GB/s",
-                     u->name, u->bytes, T, c->ici_links_per_chip, c->ici_link_gbs);
+                     u->name, u->bytes, T, c->ici_links_per_chip, cfg_ici_link_bps(c) * 1e-9);
     }
     /* every unit is in the report (finding F2 of the first run, fixed by the unit table) */
     {
@@ -1011,9 +1011,9 @@ static int sf_check_pod(const sf_case *k, const pod_result *res, const run *sing
     SF_CHECK(sf_near(res->mxu_flops_per_chip, dpc * (double)k->mxu_flops),
              "pod: %g MXU FLOPs per chip, analytic %g", res->mxu_flops_per_chip,
              dpc * (double)k->mxu_flops);
-    SF_CHECK(sf_near(res->ici_bytes_per_chip, (double)k->ici_bytes),
-             "pod: %g ICI bytes per chip, analytic %" PRIu64, res->ici_bytes_per_chip,
-             k->ici_bytes);
+    SF_CHECK(sf_near(res->ici_bytes_per_chip, dpc * (double)k->ici_bytes),
+             "pod: %g ICI bytes per chip, analytic %g", res->ici_bytes_per_chip,
+             dpc * (double)k->ici_bytes);
     SF_CHECK(res->mismatches == 0, "pod: %" PRIu64 " mismatched collectives in an SPMD program",
              res->mismatches);
     double busy = res->t_compute + res->t_memory + res->t_comm;
