@@ -27,8 +27,8 @@ typedef struct limiter_src {
     double cap; /* instances (busy time) or bytes/ps (vmem) */
     double last;
     double carry; /* busy time charged ahead of the slice (at an instruction's start) */
-    /* Time the units' instructions were stretched by this resource (stall_hbm_ps,
-     * stall_vmem_ps of every unit): summed over units, per slice time. */
+    /* Time the units' instructions were stretched by this resource (stall_vmem_ps of every
+     * unit): summed over units, per slice time. */
     const uint64_t *w[LIMITER_MAX_SRC];
     unsigned nw;
     double wlast;
@@ -41,6 +41,8 @@ struct limiter {
     limiter_shares *reg;
     unsigned nreg, capreg;
     int oom, started;
+    double hbm_avg;      /* HBM level's moving average (LIMITER_HBM_TAU_PS); < 0: restart */
+    unsigned hbm_region; /* the region hbm_avg averages over */
     unsigned cur_region;
     uint64_t last_ps;
     double next_sample_ps;
@@ -80,7 +82,7 @@ void limiter_slice(const double util[LIMITER_COUNT], double w[LIMITER_COUNT])
         if (util[r] < LIMITER_SATURATED)
             continue;
         int m = util[LIMITER_HBM] >= util[LIMITER_VMEM] ? LIMITER_HBM : LIMITER_VMEM;
-        if (util[m] >= LIMITER_QUEUED) { /* co-limited: memory queued as well */
+        if (util[m] >= LIMITER_SATURATED) { /* co-limited: memory saturated as well */
             w[r] = w[m] = 0.5;
         } else {
             w[r] = 1;
@@ -129,6 +131,7 @@ limiter *limiter_new(const cfg *c, const stats_reg *r, const struct vmem *vm, er
     if (!l)
         return NULL;
     l->vm = vm;
+    l->hbm_avg = -1;
     unsigned nvec = 0;
     /* Units by their row of the unit table: matrix kinds feed mxu (streaming port) and
      * mxu_weight_load (load path), other compute kinds the vector unit. */
@@ -137,8 +140,6 @@ limiter *limiter_new(const cfg *c, const stats_reg *r, const struct vmem *vm, er
         const unit_kind *k = unit_kind_of_group(s->group);
         if (!k || !s->value)
             continue;
-        if (!strcmp(s->name, "stall_hbm_ps") && l->src[LIMITER_HBM].nw < LIMITER_MAX_SRC)
-            l->src[LIMITER_HBM].w[l->src[LIMITER_HBM].nw++] = s->value;
         if (!strcmp(s->name, "stall_vmem_ps") && l->src[LIMITER_VMEM].nw < LIMITER_MAX_SRC)
             l->src[LIMITER_VMEM].w[l->src[LIMITER_VMEM].nw++] = s->value;
         if (k->matrix && !strcmp(s->name, "busy_ps"))
@@ -156,7 +157,9 @@ limiter *limiter_new(const cfg *c, const stats_reg *r, const struct vmem *vm, er
     l->src[LIMITER_VPU].cap = nvec ? nvec : 1;
     l->src[LIMITER_VMEM].cap =
         (double)(cfg_device_cores(c) * c->vmem_bytes_per_cycle) / cfg_cycle_ps(c); /* bytes/ps */
-    const stats_entry *hbm = stats_find(r, "hbm", "busy_ps"); /* the entry dies with r */
+    /* HBM's level counts row, turnaround and refresh gaps with requests queued as busy, but not
+     * the queueing itself: transfers prefetched far ahead queue without limiting anything. */
+    const stats_entry *hbm = stats_find(r, "hbm", "busy_demand_ps"); /* dies with r */
     if (hbm && hbm->fn) {
         l->src[LIMITER_HBM].fn = hbm->fn;
         l->src[LIMITER_HBM].ctx = hbm->ctx;
@@ -231,6 +234,14 @@ static void limiter_charge(limiter *l, uint64_t t, unsigned region)
     l->last_ps = t;
     if (dt <= 0)
         return;
+    /* HBM over the span buffering covers: a = 1 - exp(-dt / tau), avg += (level - avg) a,
+     * restarted at each region (a phase of its own) */
+    if (region != l->hbm_region)
+        l->hbm_avg = -1;
+    l->hbm_region = region;
+    double a = l->hbm_avg < 0 ? 1 : 1 - exp(-dt / LIMITER_HBM_TAU_PS);
+    l->hbm_avg += (util[LIMITER_HBM] - l->hbm_avg) * a;
+    util[LIMITER_HBM] = l->hbm_avg;
     double w[LIMITER_COUNT];
     limiter_slice(util, w);
     limiter_shares *g = limiter_reg(l, region);

@@ -9,11 +9,15 @@
  *   mxu_weight_load  sum of the MXUs' weight-load-path busy time / (MXUs x slice)
  *   vpu              vector-unit busy time (union of its pipes) / (vector units x slice)
  *   vmem             bytes through VMEM / (VMEM bandwidth x slice)
- *   hbm              HBM data-bus occupancy (averaged over buses) / slice
+ *   hbm              HBM data bus busy or idle with a request queued (hbm.busy_demand_ps,
+ *                    averaged over buses) / slice, then its exponential moving average over
+ *                    the region's slices so far (time constant LIMITER_HBM_TAU_PS)
  *   ici              time with an ICI instruction in flight / slice
- * each clamped to 1. The slice is charged to the most utilised resource (ties: the order
- * above); when even that one is below LIMITER_BUSY (half used), nothing is saturated and the
- * slice waits on latency or semaphore chains: `dependency`. A region's and the run's shares
+ * each clamped to 1. A compute resource (mxu, mxu_weight_load, vpu) at LIMITER_SATURATED
+ * explains the slice, half and half with the more loaded memory when that one is saturated
+ * too. Otherwise the slice is charged to the most utilised resource (ties: the order above);
+ * when even that one is below LIMITER_BUSY (half used), nothing is saturated and the slice
+ * waits on latency or semaphore chains: `dependency`. A region's and the run's shares
  * are their slices' times per resource; their limiter is the resource with the largest share.
  * Counters are charged when the models charge them (an MXU stream and a weight load at their
  * start, HBM bus time when reserved), so a slice shorter than one instruction can borrow from
@@ -43,10 +47,15 @@ typedef enum limiter_res {
 
 /* Utilisation below which a slice's busiest resource does not explain it. */
 #define LIMITER_BUSY 0.5
-/* Busy share from which a compute resource is saturated: memory cannot be what limits it. */
+/* Level from which a resource is saturated: a saturated compute resource explains its slice,
+ * shared with memory only when that is saturated too. */
 #define LIMITER_SATURATED 0.95
-/* Memory level from which transfers queue on it all slice long (one waiting on average). */
-#define LIMITER_QUEUED 1.0
+/* Time constant of the HBM level's moving average. DMA loads are issued ahead of their use
+ * (double and triple buffering), so a burst that fills HBM for a few microseconds and is
+ * followed by an idle bus shows HBM keeping up, not limiting; HBM limits when its demand
+ * fills it over the span such buffering covers. 10 us: ten windows; the decode checks of
+ * docs/architecture.md name the same limiters from 5 to 20 us. */
+#define LIMITER_HBM_TAU_PS 10e6
 /* Longest slice: short against a step, long against one instruction. */
 #define LIMITER_WINDOW_PS 1000000.0
 

@@ -332,6 +332,34 @@ static void test_hbm_counters_are_exact(void **state)
     hbm_free(h);
 }
 
+/* hbm.busy_demand_ps (the limiter's HBM level) counts the bus idling while a request waits
+ * behind earlier data on bank timing, not an idle bus's latency. Defaults: tRCD = tCL = tRP
+ * = 14 ns, tRAS 33 ns, 10 ns per 256 B. */
+static void test_hbm_queued_request_counts_its_bank_gap_as_demand(void **state)
+{
+    (void)state;
+    cfg c;
+    cfg_norefresh(&c);
+    hbm *h = hbm_new(&c, NULL);
+    stats_reg *r = stats_new(NULL);
+    hbm_register_stats(h, r);
+    /* alone on an idle bus: act 0, data 28-38 ns; its 28 ns of latency is no gap */
+    assert_int_equal(hbm_access(h, 0, 256, 0, 0), 38000);
+    assert_int_equal(stats_get(r, "hbm", "bus_gap_sum_ps", -1), 0);
+    /* issued at 30 ns, queued behind that data: the row conflict precharges at act + tRAS =
+     * 33 ns, activates at 47, reads at 61, data 75-85 ns; the bus idles 38-75 ns with it
+     * waiting */
+    assert_int_equal(hbm_access(h, 1 * MiB, 256, 0, 30000), 85000);
+    assert_int_equal(stats_get(r, "hbm", "bus_gap_sum_ps", -1), 75000 - 38000);
+    /* issued on an idle bus again (a conflict: tRP + tRCD + tCL): latency only */
+    assert_int_equal(hbm_access(h, 0, 256, 0, 200000), 200000 + 3 * 14000 + 10000);
+    assert_int_equal(stats_get(r, "hbm", "bus_gap_sum_ps", -1), 75000 - 38000);
+    double nbus = 32 * 2;
+    assert_true(stats_get(r, "hbm", "busy_demand_ps", -1) == (3 * 10000 + 37000) / nbus);
+    stats_free(r);
+    hbm_free(h);
+}
+
 static void test_hbm_peak_matches_config_formula(void **state)
 {
     (void)state;
@@ -594,6 +622,7 @@ int main(void)
         cmocka_unit_test(test_hbm_write_after_read_pays_turnaround),
         cmocka_unit_test(test_hbm_simple_model_matches_closed_form),
         cmocka_unit_test(test_hbm_counters_are_exact),
+        cmocka_unit_test(test_hbm_queued_request_counts_its_bank_gap_as_demand),
         cmocka_unit_test(test_hbm_peak_matches_config_formula),
         cmocka_unit_test(test_hbm_long_access_equals_granule_by_granule),
         cmocka_unit_test(test_hbm_strided_access_equals_block_by_block),

@@ -59,6 +59,7 @@ struct hbm {
     uint64_t bytes_read, bytes_written;
     uint64_t row_hits, row_misses, row_conflicts, refreshes, turnarounds;
     uint64_t bus_busy_ps;  /* data-bus occupancy summed over buses */
+    uint64_t bus_gap_ps;   /* bus idle with a request queued behind its data, summed */
     uint64_t nbus;         /* buses bus_busy_ps is summed over (npc, or 1 for simple) */
     uint64_t nch, npseudo; /* channels, pseudo-channels per channel */
     int pseudo_shift;      /* log2(npseudo), or -1 if not 2^k */
@@ -177,6 +178,7 @@ static inline uint64_t banked_xfer(const hbm *h, uint64_t bytes, const int p2)
 /* Row-state counters, accumulated by a walk and added to the hbm's once at its end. */
 typedef struct hbm_tally {
     uint64_t hits, misses, conflicts, turnarounds;
+    uint64_t gap; /* bus idle while a request waited on bank timing or refresh (banked_open) */
 } hbm_tally;
 
 /* Add a walk on pseudo-channel p to the counters: its row tally, bus time and bytes. */
@@ -188,6 +190,7 @@ static inline void banked_account(hbm *h, uint64_t p, const hbm_tally *t, uint64
     h->row_conflicts += t->conflicts;
     h->turnarounds += t->turnarounds;
     h->bus_busy_ps += busy_ps;
+    h->bus_gap_ps += t->gap;
     h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)] += bytes;
 }
 
@@ -209,8 +212,9 @@ static inline __attribute__((always_inline)) uint64_t banked_open(hbm *h, uint64
 {
     uint64_t rowi = hbm_div(local, h->row_bytes, h->row_shift, p2);
     uint64_t row = hbm_div(rowi, h->nbanks, h->bank_shift, p2);
-    banked_refresh(h, p, now);
     hbm_pc *pc = &h->pcs[p];
+    uint64_t prev = pc->bus_free_ps; /* the bus end of the requests ahead of this one */
+    banked_refresh(h, p, now);
     hbm_bank *b = &h->banks[hbm_mul(p, h->nbanks, h->bank_shift, p2) +
                             hbm_mod(rowi, h->nbanks, h->bank_shift, p2)];
     *bank = b;
@@ -238,7 +242,13 @@ static inline __attribute__((always_inline)) uint64_t banked_open(hbm *h, uint64
         t->turnarounds++;
     }
     pc->dir = is_write;
-    return hbm_max(cas + h->tcl, bus);
+    uint64_t start = hbm_max(cas + h->tcl, bus);
+    /* Queued behind earlier data (issued before the bus freed): the bus then idles until
+     * this piece's data starts only for bank timing, a turnaround or a refresh; that gap is
+     * lost bandwidth with work waiting (hbm.busy_demand_ps), unlike an idle bus's latency. */
+    if (now < prev)
+        t->gap += start - prev;
+    return start;
 }
 
 /* The data side once a piece of a row (or a run of pieces) ends at `end` on pc's bus:
@@ -516,6 +526,7 @@ banked_granules(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t
     h->row_conflicts += t.conflicts;
     h->turnarounds += t.turnarounds;
     h->bus_busy_ps += count * nb * X;
+    h->bus_gap_ps += t.gap;
     return done;
 }
 
@@ -755,6 +766,12 @@ static double hbm_busy_ps(const void *ctx)
     return (double)h->bus_busy_ps / (double)h->nbus;
 }
 
+static double hbm_busy_demand_ps(const void *ctx)
+{
+    const hbm *h = ctx;
+    return (double)(h->bus_busy_ps + h->bus_gap_ps) / (double)h->nbus;
+}
+
 static double hbm_peak_gbs(const void *ctx)
 {
     const hbm *h = ctx;
@@ -777,7 +794,12 @@ void hbm_register_stats(hbm *h, stats_reg *r)
         STATS_U64(hbm, turnarounds, "turnarounds", "", "bus read/write direction changes (banked)"),
         STATS_U64(hbm, bus_busy_ps, "bus_busy_sum_ps", "ps",
                   "data-bus occupancy summed over all buses"),
+        STATS_U64(hbm, bus_gap_ps, "bus_gap_sum_ps", "ps",
+                  "data-bus idle time with a request queued (row timing, turnaround, refresh), "
+                  "summed over all buses (banked)"),
         STATS_FORMULA(hbm_busy_ps, "busy_ps", "ps", "data-bus occupancy averaged over the buses"),
+        STATS_FORMULA(hbm_busy_demand_ps, "busy_demand_ps", "ps",
+                      "data bus busy or idle with a request queued, averaged over the buses"),
         STATS_FORMULA(hbm_row_hit_rate, "row_hit_rate", "", "row hits / (row hits + row misses)"),
         STATS_FORMULA(hbm_peak_gbs, "peak_gbs", "GB/s", "peak bandwidth of the configured HBM"),
     };
