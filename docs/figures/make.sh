@@ -40,7 +40,7 @@ for m in "llama3-8b v5e 4" "llama3-8b v6e 1" "llama3-8b v7 1"; do
     run "$bin" serve -q -c "$2" --model "$1" --chips "$3" --rates 1,2,4,8,16,32,64 \
         --requests 300 --slo-tpot 50ms --json "$work/$1-$2.json"
 done
-for m in "llama3-70b v5e 16" "llama3-70b v6e 8" "llama3-70b v7 2"; do
+for m in "llama3-70b v5e 16" "llama3-70b v6e 8" "llama3-70b v7 4"; do
     set -- $m
     run "$bin" serve -q -c "$2" --model "$1" --chips "$3" --rates 0.5,1,2,4,8,16,32 \
         --requests 300 --slo-tpot 50ms --json "$work/$1-$2.json"

@@ -50,7 +50,8 @@ static void serve_usage(FILE *out)
             "  -c, --config CONFIG   machine config (YAML file or preset name such as v6e)\n"
             "  -p key=value          override one config key (repeatable)\n"
             "      --model NAME      dense model preset (tpusim gen --list-models) (required)\n"
-            "      --chips N         chips of one model replica, tensor parallel (default 1)\n"
+            "      --chips N         devices of one model replica, tensor parallel (default\n"
+            "                        1): chips, or TensorCores on v2, v3 and v7 (two per chip)\n"
             "      --dtype T         weights and step datatype: bf16, int8, fp8 (default bf16)\n"
             "      --kv-dtype T      KV-cache datatype (default: --dtype)\n"
             "      --prefill-chips N --decode-chips N\n"
@@ -505,6 +506,11 @@ int cli_serve(int argc, char **argv, err *e)
     int disagg = o.prefill_chips > 0;
     unsigned dchips = disagg ? o.decode_chips : o.chips;
     unsigned total_chips = disagg ? o.prefill_chips + o.decode_chips : o.chips;
+    /* --chips counts devices, as gen does (docs/architecture.md, "Devices and megacore"); a
+     * chip's other devices serve other replicas, so per-chip figures and the price use
+     * devices / devices per chip chips */
+    unsigned dpc = cfg_devices_per_chip(&c);
+    double chip_count = (double)total_chips / dpc;
     if (m.heads % dchips || m.d_ff % dchips || m.vocab % dchips ||
         (disagg &&
          (m.heads % o.prefill_chips || m.d_ff % o.prefill_chips || m.vocab % o.prefill_chips)))
@@ -561,10 +567,10 @@ int cli_serve(int argc, char **argv, err *e)
     uint64_t kv_tokens = o.kv_tokens ? o.kv_tokens : mem.kv_tokens;
     if (!kv_tokens) {
         err_set(e,
-                "serve: %s does not fit %u chip(s) of %s: %.2f GB of weights and %.2f GB of "
-                "activations per chip, %.2f GB of HBM (use more --chips)",
-                m.name, dchips, c.chip_name, mem.weights / 1e9, mem.activations / 1e9,
-                mem.hbm / 1e9);
+                "serve: %s does not fit %u %s(s) of %s: %.2f GB of weights and %.2f GB of "
+                "activations per %s, %.2f GB of HBM (use more --chips)",
+                m.name, dchips, dpc > 1 ? "device" : "chip", c.chip_name, mem.weights / 1e9,
+                mem.activations / 1e9, dpc > 1 ? "device" : "chip", mem.hbm / 1e9);
         goto out;
     }
     serve_sched_opts so = {.max_batch = o.max_batch,
@@ -606,7 +612,7 @@ int cli_serve(int argc, char **argv, err *e)
     for (unsigned i = 0; i < nruns; i++) {
         if (serve_schedule(&wl[i], &so, serve_steps_time, dst, disagg ? serve_steps_time : NULL,
                            pst, &runs[i].res, e) ||
-            serve_summarise(&runs[i].sum, &runs[i].res, total_chips, c.cost_usd_per_chip_hour,
+            serve_summarise(&runs[i].sum, &runs[i].res, chip_count, c.cost_usd_per_chip_hour,
                             o.slo_ttft, o.slo_tpot, e))
             goto out;
     }
@@ -620,8 +626,12 @@ int cli_serve(int argc, char **argv, err *e)
             max_err = fabs(chk[k].rel_err);
     }
     if (!o.quiet) {
-        printf("tpusim serve: %s on %s, %u chip(s)%s\n", m.name, c.chip_name, total_chips,
-               disagg ? " (disaggregated)" : "");
+        if (dpc > 1)
+            printf("tpusim serve: %s on %s, %u device(s) = %g chip(s)%s\n", m.name, c.chip_name,
+                   total_chips, chip_count, disagg ? " (disaggregated)" : "");
+        else
+            printf("tpusim serve: %s on %s, %u chip(s)%s\n", m.name, c.chip_name, total_chips,
+                   disagg ? " (disaggregated)" : "");
         if (disagg)
             printf("  slices: prefill %u chip(s), decode %u chip(s); KV %.3g MB/token over %.0f "
                    "GB/s\n",
@@ -633,9 +643,9 @@ int cli_serve(int argc, char **argv, err *e)
                (unsigned long long)m.heads, (unsigned long long)m.kv_heads,
                (unsigned long long)m.d_ff, (unsigned long long)m.vocab, isa_dtype_name(o.dt),
                isa_dtype_name(o.kv_dt));
-        printf("  HBM per chip: %.2f GB = weights %.2f + activations %.2f (%s) + KV cache %.2f GB; "
+        printf("  HBM per %s: %.2f GB = weights %.2f + activations %.2f (%s) + KV cache %.2f GB; "
                "KV %.1f KB/token -> %llu tokens per replica%s (%llu blocks of %u)\n",
-               mem.hbm / 1e9, mem.weights / 1e9, mem.activations / 1e9,
+               dpc > 1 ? "device" : "chip", mem.hbm / 1e9, mem.weights / 1e9, mem.activations / 1e9,
                mem.from_plan ? "memory plan" : "analytic", (mem.kv > 0 ? mem.kv : 0) / 1e9,
                mem.kv_per_token / 1e3, (unsigned long long)kv_tokens,
                o.kv_tokens ? " (--kv-tokens)" : "", (unsigned long long)so.kv_blocks,
@@ -685,8 +695,10 @@ int cli_serve(int argc, char **argv, err *e)
         json_str(&j, "model", m.name);
         json_num(&j, "params", m.params);
         json_u64(&j, "kv_heads", m.kv_heads);
-        json_u64(&j, "chips", total_chips);
-        json_u64(&j, "replica_chips", dchips);
+        json_num(&j, "chips", chip_count);
+        json_num(&j, "replica_chips", (double)dchips / dpc);
+        json_u64(&j, "devices", total_chips);
+        json_u64(&j, "devices_per_chip", dpc);
         if (disagg) {
             json_u64(&j, "prefill_chips", o.prefill_chips);
             json_u64(&j, "decode_chips", o.decode_chips);

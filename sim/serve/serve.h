@@ -173,13 +173,14 @@ typedef struct serve_summary {
     double tokens_per_s, tokens_per_s_chip, requests_per_s;
     double goodput_rps, goodput_frac; /* requests meeting both SLOs (0 SLO: not checked) */
     double usd_per_mtok;              /* 0 when the config has no price */
-    unsigned chips;
+    double chips; /* devices / devices per chip: 0.5 for one of a v7 chip's two devices */
 } serve_summary;
 
-/* Figures of a run on `chips` chips at `usd_per_chip_hour`, SLOs in seconds (0: none).
- * Returns 0, or -1 with e filled (out of memory). */
-int serve_summarise(serve_summary *s, const serve_result *r, unsigned chips,
-                    double usd_per_chip_hour, double slo_ttft_s, double slo_tpot_s, err *e);
+/* Figures of a run on `chips` chips at `usd_per_chip_hour`, SLOs in seconds (0: none). chips
+ * need not be whole: a slice of devices occupies devices / devices per chip chips (the rest of
+ * a chip serves another replica). Returns 0, or -1 with e filled (out of memory). */
+int serve_summarise(serve_summary *s, const serve_result *r, double chips, double usd_per_chip_hour,
+                    double slo_ttft_s, double slo_tpot_s, err *e);
 
 /* Per-request CSV (arrival_s, prompt_tokens, output_tokens, ttft_s, tpot_s, e2e_s,
  * preemptions), written to path.tmp and renamed. */

@@ -48,8 +48,8 @@ static double tpot(const serve_rec *r)
     return r->output > 1 ? (r->done_s - r->first_token_s) / (double)(r->output - 1) : 0;
 }
 
-int serve_summarise(serve_summary *s, const serve_result *r, unsigned chips,
-                    double usd_per_chip_hour, double slo_ttft_s, double slo_tpot_s, err *e)
+int serve_summarise(serve_summary *s, const serve_result *r, double chips, double usd_per_chip_hour,
+                    double slo_ttft_s, double slo_tpot_s, err *e)
 {
     memset(s, 0, sizeof *s);
     s->chips = chips;
