@@ -1375,8 +1375,11 @@ static int parse_module(parser *p)
         int64_t *dst = !strcmp(a->name, "num_partitions")  ? &m->num_partitions
                        : !strcmp(a->name, "replica_count") ? &m->replica_count
                                                            : NULL;
-        if (dst && (int_of(a->value, strlen(a->value), dst) || *dst < 1))
-            return perr_at(p, &p->t[b], "expected a positive count, found '%.40s'", a->value);
+        if (dst && (int_of(a->value, strlen(a->value), dst) || *dst < 1)) {
+            char found[64]; /* the value's first token, control bytes shown as '?' */
+            describe(p, &p->t[b], found, sizeof found);
+            return perr_at(p, &p->t[b], "expected a positive count, found %s", found);
+        }
     }
     while (peek(p, 0)->kind != HLO_TK_EOF)
         if (parse_comp(p))
