@@ -669,16 +669,29 @@ typedef struct gemm_state {
 
 /* Step s -> (n-group, m-block, k-chunk); k-chunk innermost so a C block stays in VMEM;
  * column groups outer, or row blocks outer (m_outer, with a resident A panel). */
-static void gemm_step(const gemm_state *st, uint64_t s, uint64_t *gi, uint64_t *mi, uint64_t *ki)
+/* Step s's block: column group gi, row block mi, k-chunk ki, and where each starts (m0, k0,
+ * n0) and how wide it is (mr, kcw, ngw; the last of each is cut to the matrix). */
+typedef struct {
+    uint64_t gi, mi, ki;
+    uint64_t m0, mr, k0, kcw, n0, ngw;
+} gemm_tile;
+
+static void gemm_at(const gemm_state *st, uint64_t s, gemm_tile *t)
 {
-    *ki = s % st->nkc;
+    t->ki = s % st->nkc;
     if (st->p.m_outer) {
-        *gi = (s / st->nkc) % st->nng;
-        *mi = s / (st->nkc * st->nng);
+        t->gi = (s / st->nkc) % st->nng;
+        t->mi = s / (st->nkc * st->nng);
     } else {
-        *mi = (s / st->nkc) % st->nmb;
-        *gi = s / (st->nkc * st->nmb);
+        t->mi = (s / st->nkc) % st->nmb;
+        t->gi = s / (st->nkc * st->nmb);
     }
+    t->m0 = t->mi * st->p.mt;
+    t->mr = tile_w(st->a.m, t->mi, st->p.mt);
+    t->k0 = t->ki * st->p.kc;
+    t->kcw = tile_w(st->a.k, t->ki, st->p.kc);
+    t->n0 = t->gi * st->p.ng;
+    t->ngw = tile_w(st->a.n, t->gi, st->p.ng);
 }
 
 /* VMEM of step s's A chunk and B chunk: the step's double buffer, or chunk ki of the
@@ -734,12 +747,11 @@ static int gemm_load(gen *g, uint64_t hbm, uint64_t vmem, uint64_t rows, uint64_
 
 static int gemm_inputs(gen *g, gemm_state *st, uint64_t s)
 {
-    uint64_t gi, mi, ki;
-    gemm_step(st, s, &gi, &mi, &ki);
+    gemm_tile tl;
+    gemm_at(st, s, &tl);
     const gen_gemm_args *a = &st->a;
-    uint64_t m0 = mi * st->p.mt, mr = tile_w(a->m, mi, st->p.mt);
-    uint64_t k0 = ki * st->p.kc, kcw = tile_w(a->k, ki, st->p.kc);
-    uint64_t n0 = gi * st->p.ng, ngw = tile_w(a->n, gi, st->p.ng);
+    uint64_t gi = tl.gi, mi = tl.mi, ki = tl.ki, m0 = tl.m0, mr = tl.mr, k0 = tl.k0;
+    uint64_t kcw = tl.kcw, n0 = tl.n0, ngw = tl.ngw;
     uint64_t ab = gen_dt_bytes(a->dt, 1);
     gen_fence *f = &st->ready[s % 2];
     /* One DMA per operand: whole row runs from HBM (long bursts), written into VMEM in the
@@ -773,12 +785,10 @@ static int gemm_inputs(gen *g, gemm_state *st, uint64_t s)
 static int gemm_compute(gen *g, gemm_state *st, uint64_t s)
 {
     const uint64_t R = g->c->mxu_rows, C = g->c->mxu_cols, P = cfg_mxu_total(g->c);
-    uint64_t gi, mi, ki;
-    gemm_step(st, s, &gi, &mi, &ki);
+    gemm_tile tl;
+    gemm_at(st, s, &tl);
     const gen_gemm_args *a = &st->a;
-    uint64_t mr = tile_w(a->m, mi, st->p.mt);
-    uint64_t kcw = tile_w(a->k, ki, st->p.kc);
-    uint64_t ngw = tile_w(a->n, gi, st->p.ng);
+    uint64_t gi = tl.gi, mi = tl.mi, ki = tl.ki, mr = tl.mr, kcw = tl.kcw, ngw = tl.ngw;
     uint64_t nsub = cdiv(ngw, C), msub = umin(st->p.msub, mr);
     uint64_t msz = cdiv(mr, msub);
     msub = cdiv(mr, msz);
@@ -807,11 +817,10 @@ static int gemm_compute(gen *g, gemm_state *st, uint64_t s)
 /* Write back the C block finished by step s (its last k-chunk). */
 static int gemm_writeback(gen *g, gemm_state *st, uint64_t s)
 {
-    uint64_t gi, mi, ki;
-    gemm_step(st, s, &gi, &mi, &ki);
+    gemm_tile tl;
+    gemm_at(st, s, &tl);
     const gen_gemm_args *a = &st->a;
-    uint64_t m0 = mi * st->p.mt, mr = tile_w(a->m, mi, st->p.mt);
-    uint64_t n0 = gi * st->p.ng, ngw = tile_w(a->n, gi, st->p.ng);
+    uint64_t m0 = tl.m0, mr = tl.mr, n0 = tl.n0, ngw = tl.ngw;
     uint64_t ob = gen_dt_bytes(a->out_dt, 1);
     uint64_t cb = (s / st->nkc) % 2; /* C buffers alternate per block */
     gen_fence *wb = &st->wb[cb];
@@ -908,11 +917,11 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
         return -1;
     uint64_t blocks = 0; /* C blocks started */
     for (uint64_t s = 0; s < st.steps; s++) {
-        uint64_t gi, mi, ki;
-        gemm_step(&st, s, &gi, &mi, &ki);
+        gemm_tile tl;
+        gemm_at(&st, s, &tl);
         if (gen_fence_wait(g, &st.ready[s % 2]))
             return -1;
-        if (ki == 0) {
+        if (tl.ki == 0) {
             /* This C buffer's previous block must be written back before acc=0 reuses it. */
             if (blocks >= 2 && gen_fence_wait(g, &st.wb[(s / st.nkc) % 2]))
                 return -1;
@@ -928,13 +937,13 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
         if (!p->loads_first && gemm_compute(g, &st, s))
             return -1;
         if (s >= 1) {
-            uint64_t pg, pm, pk;
-            gemm_step(&st, s - 1, &pg, &pm, &pk);
+            gemm_tile pt;
+            gemm_at(&st, s - 1, &pt);
             if (gen_fence_wait(g, &st.done[(s - 1) % 2]))
                 return -1;
             if (s + 1 < st.steps && gemm_inputs(g, &st, s + 1))
                 return -1;
-            if (pk == st.nkc - 1 && gemm_writeback(g, &st, s - 1))
+            if (pt.ki == st.nkc - 1 && gemm_writeback(g, &st, s - 1))
                 return -1;
         }
         if (p->loads_first && gemm_compute(g, &st, s))
