@@ -3,6 +3,7 @@
  * in issue order per pseudo-channel (FCFS, no reordering); timings are JEDEC-style ns values
  * from the config, converted to ps once at hbm_new. */
 #include "hbm.h"
+#include "umath.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -267,16 +268,6 @@ static inline uint64_t banked_followers(const hbm_pc *pc, uint64_t m, uint64_t e
     return m;
 }
 
-static uint64_t hbm_gcd(uint64_t a, uint64_t b)
-{
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 /* Rows of a regular walk in a bank cycle, in closed form. A walk of pieces `pitch` apart
  * (pitch a divisor or a multiple of the row) opens, from an aligned row on, rows rowi,
  * rowi + dr, rowi + 2 dr, ... (dr = 1 or pitch / R), each holding k pieces (R / pitch or 1),
@@ -360,7 +351,7 @@ static inline __attribute__((always_inline)) uint64_t banked_seq(hbm *h, uint64_
             k = 1;
             dr = pitch / R;
         }
-        Pb = k ? h->nbanks / hbm_gcd(dr % h->nbanks, h->nbanks) : 0;
+        Pb = k ? h->nbanks / um_gcd(dr % h->nbanks, h->nbanks) : 0;
     }
     while (cnt) {
         if (Pb > 1 && rows >= next_try && cnt >= 2 * Pb * k && pc->dir == is_write &&
@@ -539,7 +530,7 @@ banked_strided(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t 
             done = hbm_max(done, banked_access(h, addr, block, is_write, now, p2));
         return done;
     }
-    uint64_t S = hbm_div(stride, G, h->gran_shift, p2), d = hbm_gcd(S, h->npc);
+    uint64_t S = hbm_div(stride, G, h->gran_shift, p2), d = um_gcd(S, h->npc);
     uint64_t P = h->npc / d, L = S / d;
     uint64_t g0 = hbm_div(addr, G, h->gran_shift, p2);
     uint64_t p = hbm_mod(g0, h->npc, h->pc_shift, p2), q = hbm_div(g0, h->npc, h->pc_shift, p2);
