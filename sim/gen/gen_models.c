@@ -239,18 +239,59 @@ static int mm_allreduce(model *md, uint64_t m, uint64_t n, uint64_t k, int a, in
     return ir_wait(md->p, tok) < 0 ? -1 : 0;
 }
 
+/* Gradient reduction across slices (docs/models-ici.md, "DCN"), hierarchical: in the slice,
+ * FSDP's reduce-scatter into this chip's shard `dst` and a reduce-scatter over the data axes
+ * `axes` (when used); across the slices, an all-reduce of the chip's piece over the DCN;
+ * in the slice, an all-gather over the data axes back to what the optimizer reads (the FSDP
+ * shard, or the whole gradient). Each step needs the one before: the DCN all-reduce waits
+ * for the last reduce-scatter and the all-gather for the DCN all-reduce through chained
+ * semaphores, so dispatch never stalls on them. With FSDP alone, the reduce-scatter's token
+ * (which frees the gradient buffer) is signalled by its chip-side work and the DCN
+ * all-reduce: the gradient is reduced once both are done. */
+static int grad_reduce_slices(model *md, int g, int dst, uint64_t elems, unsigned axes, int token)
+{
+    const gen_opts *o = md->o;
+    ir *p = md->p;
+    int buf = g, prev = -1, dtok = IR_TOKEN_LATE;
+    if (o->fsdp > 1) {
+        prev = ir_collective(p, ISA_OP_ICI_REDUCESCATTER, o->fsdp_axes, B(md->dt, elems), g, dst,
+                             token);
+        elems /= o->fsdp;
+        buf = dst;
+        dtok = axes ? IR_TOKEN_LATE : token;
+        if (prev < 0)
+            return -1;
+    }
+    uint64_t pa = axes ? cfg_axes_chips(ir_cfg(p), axes) : 1;
+    if (axes && (prev = ir_collective(p, ISA_OP_ICI_REDUCESCATTER, axes, B(md->dt, elems), buf, buf,
+                                      IR_TOKEN_LATE)) < 0)
+        return -1;
+    if (prev >= 0 && ir_chain(p, prev, IR_CHAIN_OUT) < 0)
+        return -1;
+    int d = ir_collective(p, ISA_OP_DCN_ALLREDUCE, 0, B(md->dt, elems / pa), buf, buf, dtok);
+    if (d < 0 || (prev >= 0 && ir_chain(p, d, IR_CHAIN_IN) < 0))
+        return -1;
+    if (!axes)
+        return 0;
+    int a = ir_collective(p, ISA_OP_ICI_ALLGATHER, axes, B(md->dt, elems), buf, buf, IR_TOKEN_LATE);
+    return ir_chain(p, d, IR_CHAIN_OUT) < 0 || ir_chain(p, a, IR_CHAIN_IN) < 0 ? -1 : 0;
+}
+
 /* Gradient reduction of a weight gradient `g` (elems elements), left in flight until the
  * optimizer: FSDP reduce-scatters over the fsdp axes into this chip's shard `dst` (then
  * all-reduces the shard over the data axes when both are used); pure data parallelism
  * all-reduces. Sequence shards hold the same weights as data shards do: their gradients
- * are summed over the sequence axes as well. */
+ * are summed over the sequence axes as well. Across slices: grad_reduce_slices. */
 static int grad_reduce(model *md, int g, int dst, uint64_t elems, const char *what, int token)
 {
     const gen_opts *o = md->o;
     unsigned axes = (o->dp > 1 ? o->dp_axes : 0) | (o->sp > 1 ? o->sp_axes : 0);
-    if ((o->fsdp <= 1 && !axes) || md->no_reduce)
+    int slices = gen_slices(o) > 1;
+    if ((o->fsdp <= 1 && !axes && !slices) || md->no_reduce)
         return 0;
     ir_region(md->p, "%s/comm", what);
+    if (slices)
+        return grad_reduce_slices(md, g, dst, elems, axes, o->fsdp > 1 ? token : IR_TOKEN_LATE);
     if (o->fsdp > 1) {
         if (ir_collective(md->p, ISA_OP_ICI_REDUCESCATTER, o->fsdp_axes, B(md->dt, elems), g, dst,
                           token) < 0)
@@ -736,7 +777,7 @@ static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int 
     isa_dtype dt = md->dt;
     /* a pipeline stage runs microbatches of batch / M sequences through layers / P layers */
     int pipe = lm && o->pipeline > 1;
-    md->bc = o->batch / (o->dp * o->fsdp * (pipe ? o->microbatches : 1));
+    md->bc = o->batch / (o->dp * o->fsdp * gen_slices(o) * (pipe ? o->microbatches : 1));
     md->S = o->seq;
     md->sp = o->sp;
     md->decode = lm && o->decode;
