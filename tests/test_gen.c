@@ -75,6 +75,12 @@ static void check_trace(const char *path, const cfg *c, trace_facts *f)
     snprintf(f->note, sizeof f->note, "%s", trace_reader_header(r)->note);
     static int64_t sem[ISA_SEM_MAX];
     memset(sem, 0, sizeof sem);
+    /* per semaphore: the unit classes of the instructions that signal it, and whether a
+     * dcn.allreduce waits on it (a chain: only ICI collectives may signal those) */
+    static unsigned sig_units[ISA_SEM_MAX];
+    static int dcn_waits[ISA_SEM_MAX];
+    memset(sig_units, 0, sizeof sig_units);
+    memset(dcn_waits, 0, sizeof dcn_waits);
     uint32_t k[256] = {0}, n[256] = {0}, dtl[256] = {0};
     int loaded[256] = {0};
     uint64_t vmem = (uint64_t)cfg_vmem_total_bytes(c);
@@ -95,7 +101,10 @@ static void check_trace(const char *path, const cfg *c, trace_facts *f)
         if (in.signal) {
             f->signals++;
             sem[in.signal - 1]++;
+            sig_units[in.signal - 1] |= 1u << isa_info_of(in.op)->unit;
         }
+        if (in.wait && in.op == ISA_OP_DCN_ALLREDUCE)
+            dcn_waits[in.wait - 1] = 1;
         switch (in.op) {
         case ISA_OP_DMA_H2V:
         case ISA_OP_DMA_V2H:
@@ -159,9 +168,14 @@ static void check_trace(const char *path, const cfg *c, trace_facts *f)
         }
     }
     assert_int_equal(rc, 0);
-    for (int s = 0; s < ISA_SEM_MAX; s++)
+    for (int s = 0; s < ISA_SEM_MAX; s++) {
         if (sem[s] != 0)
             fail_msg("semaphore %d: %lld more signals than waits", s, (long long)sem[s]);
+        if (dcn_waits[s] && sig_units[s] != 1u << ISA_UNIT_ICI)
+            fail_msg("semaphore %d: a dcn.allreduce waits on it, but not only ICI signals it "
+                     "(unit classes 0x%x)",
+                     s, sig_units[s]);
+    }
     assert_int_equal(f->waits, f->signals);
     trace_reader_free(r);
 }

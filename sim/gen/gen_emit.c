@@ -20,9 +20,11 @@
 #define GEN_HBM_ALIGN  4096
 #define GEN_VMEM_ALIGN 512
 
-/* Dedicated chains (semaphores below GEN_SEM_FIXED). D2V: epilogue input DMA -> vector; I2N
- * and N2I: an ICI collective -> the DCN all-reduce of its result -> an ICI collective. */
-enum { SEM_V2D = 0, SEM_V2V = 1, SEM_I2N = 2, SEM_N2I = 3, SEM_D2V = 50 };
+/* Dedicated chains (semaphores below GEN_SEM_FIXED; 2..49 are the attention lanes' below, 8..55
+ * the embedding kind's, gen_embedding.c). D2V: epilogue input DMA -> vector; I2N and N2I: an
+ * ICI collective -> the DCN all-reduce of its result -> an ICI collective (gradients across
+ * slices, which share a trace with attention: above the lanes and D2V). */
+enum { SEM_V2D = 0, SEM_V2V = 1, SEM_D2V = 50, SEM_I2N = 51, SEM_N2I = 52 };
 
 struct gen {
     const cfg *c;
