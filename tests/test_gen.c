@@ -934,6 +934,7 @@ static void test_gen_slices_reduce_gradients_hierarchically(void **state)
     const uint64_t D = 256, F = 512, L = 4 * D * D + 3 * D * F;
     char cmd[512];
     trace_facts f, one;
+    err e;
     /* data parallel 2 over x: RS 2L bytes, DCN 2L / 2, AG 2L; no all-reduce */
     snprintf(cmd, sizeof cmd, "%s --data-parallel 2 --slices 2", b8);
     gen_and_check(cmd, &f, 0.01);
@@ -980,12 +981,31 @@ static void test_gen_slices_reduce_gradients_hierarchically(void **state)
     assert_int_equal(f.coll_bytes[ISA_OP_DCN_ALLREDUCE], L);
     assert_int_equal(f.dcn_chained, 0);
     assert_int_equal(f.coll[ISA_OP_ICI_REDUCESCATTER] + f.coll[ISA_OP_ICI_ALLGATHER], 0);
+    /* Each all-gather waits for its gradient's DCN all-reduce, so it is emitted after the next
+     * gradient's reduce-scatter: the ICI has that much work before it must wait. LM head, two
+     * layers, embedding: RS D | RS AG D | RS AG D | RS AG D | AG. */
+    snprintf(cmd, sizeof cmd,
+             "gen llm-step --layers 2 --d-model 256 --heads 4 --d-ff 512 --vocab 1000 --seq 128 "
+             "--batch 8 --data-parallel 2 --slices 2 -c v7 -p ici.dims=2x2x2 -o %s",
+             out_path);
+    assert_int_equal(run_gen(cmd, &e), 0);
+    char order[64] = "";
+    trace_reader *r;
+    isa_insn in;
+    assert_int_equal(trace_reader_open(&r, out_path, &e), 0);
+    while (trace_reader_next(r, &in, &e) == 1 && strlen(order) + 1 < sizeof order)
+        if (in.op == ISA_OP_ICI_REDUCESCATTER || in.op == ISA_OP_DCN_ALLREDUCE ||
+            in.op == ISA_OP_ICI_ALLGATHER)
+            strcat(order, in.op == ISA_OP_ICI_REDUCESCATTER ? "R"
+                          : in.op == ISA_OP_DCN_ALLREDUCE   ? "D"
+                                                            : "G");
+    trace_reader_free(r);
+    assert_string_equal(order, "RDRGDRGDRGDG");
     /* the batch must split over the slices; a library caller's slices must be the config's */
     snprintf(cmd, sizeof cmd, "%s --data-parallel 2 --slices 3 -o x.tpt", b8);
     expect_error(cmd, "--batch 8 is not divisible by data x fsdp x slices = 6");
     gen_opts o;
     cfg c;
-    err e;
     gen_opts_init(&o, GEN_TRANSFORMER);
     cfg_defaults(&c);
     o.batch = 4, o.seq = 128, o.d_model = 256, o.heads = 4, o.d_ff = 512, o.slices = 2;
