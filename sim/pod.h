@@ -17,7 +17,10 @@
 /* Everything one estimate reports. Times in ps; per-chip figures are means over the chips
  * simulated (one in symmetric mode). */
 typedef struct pod_result {
-    unsigned chips, naxes, dims[3];
+    unsigned chips, naxes, dims[3]; /* chips: of every slice; dims: one slice's topology */
+    /* several slices (dcn.slices > 1, docs/models-ici.md "DCN"): copies of the simulated
+     * slice of chips_slice chips, data parallel over the data-centre network */
+    unsigned slices, chips_slice;
     char topo[32];    /* "16x24x24" */
     char desc[64];    /* "16x24x24 torus(xyz)" */
     char trace[1024]; /* chip 0's trace path (templates expanded) */
@@ -55,6 +58,11 @@ typedef struct pod_result {
     double pod_mw;                   /* pod_j_per_step / step, MW */
     double tflops_per_w;             /* flops per joule / 1e12 */
     uint64_t mismatches; /* collectives whose kind or size differed within a group (full) */
+    /* DCN (slices > 1), per chip (mean over the chips simulated): all-reduces across the
+     * slices, their buffer bytes, bytes sent, time in flight (the DCN unit's busy time), the
+     * closed form 2 (S-1) (n lat + bytes / (S bw)) of that time, and the exposed part (only
+     * the DCN busy: core.t_comm_dcn_ps) */
+    double dcn_ops, dcn_bytes, dcn_sent, dcn_ps, dcn_closed_ps, dcn_exposed_ps;
     unsigned nrows;
     ici_row rows[POD_MAX_ROWS]; /* chip 0's collectives */
 } pod_result;

@@ -21,8 +21,11 @@
 #define GEN_HBM_ALIGN  4096
 #define GEN_VMEM_ALIGN 512
 
-/* Dedicated chains (semaphores below GEN_SEM_FIXED). */
-enum { SEM_V2D = 0, SEM_V2V = 1, SEM_D2V = 50 }; /* D2V: epilogue input DMA -> vector */
+/* Dedicated chains (semaphores below GEN_SEM_FIXED; 2..49 are the attention lanes' below, 8..55
+ * the embedding kind's, gen_embedding.c). D2V: epilogue input DMA -> vector; I2N and N2I: an
+ * ICI collective -> the DCN all-reduce of its result -> an ICI collective (gradients across
+ * slices, which share a trace with attention: above the lanes and D2V). */
+enum { SEM_V2D = 0, SEM_V2V = 1, SEM_D2V = 50, SEM_I2N = 51, SEM_N2I = 52 };
 
 struct gen {
     const cfg *c;
@@ -263,18 +266,41 @@ static int vchain_end(gen *g, unsigned signal)
     return gen_flush_vec(g);
 }
 
-int gen_coll(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, gen_fence *f)
+static int is_dcn(int op)
+{
+    return isa_info_of((unsigned)op)->unit == ISA_UNIT_DCN;
+}
+
+int gen_coll_chained(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, gen_fence *f,
+                     unsigned chain)
 {
     if (gen_flush_vec(g))
         return -1;
-    if (!axes || !bytes)
-        return 0;
+    int dcn = is_dcn(op);
+    if ((!axes && !dcn) || !bytes)
+        return chain ? gen_fail(g, "gen: an empty collective cannot chain (generator bug)") : 0;
     isa_insn in = {.op = (uint16_t)op};
-    in.arg[ISA_COLL_AXES] = axes;
-    in.arg[ISA_COLL_BYTES] = bytes;
-    in.arg[ISA_COLL_DTYPE] = dt;
-    in.signal = (uint16_t)gen_fence_sig(g, f ? f : &g->late);
+    if (dcn) {
+        in.arg[ISA_DCN_BYTES] = bytes;
+        in.arg[ISA_DCN_DTYPE] = dt;
+    } else {
+        in.arg[ISA_COLL_AXES] = axes;
+        in.arg[ISA_COLL_BYTES] = bytes;
+        in.arg[ISA_COLL_DTYPE] = dt;
+    }
+    /* both ends are in-order queues, so one semaphore per direction pairs them in order */
+    if (chain & GEN_CHAIN_IN)
+        in.wait = (uint16_t)((dcn ? SEM_I2N : SEM_N2I) + 1);
+    if (chain & GEN_CHAIN_OUT)
+        in.signal = (uint16_t)((dcn ? SEM_N2I : SEM_I2N) + 1);
+    else
+        in.signal = (uint16_t)gen_fence_sig(g, f ? f : &g->late);
     return gen_put(g, &in);
+}
+
+int gen_coll(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, gen_fence *f)
+{
+    return gen_coll_chained(g, op, axes, bytes, dt, f, 0);
 }
 
 /* Collective on the chip (docs/models-ici.md, "Collectives on the chip"): besides the ICI
@@ -287,16 +313,17 @@ int gen_coll(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, gen_fe
  * issued alongside the ICI instruction, contending for HBM, DMA engines, VMEM and the
  * vector unit, and every piece signals the collective's fence. */
 int gen_coll_chip(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, uint64_t p,
-                  gen_fence *f)
+                  gen_fence *f, unsigned chain)
 {
     if (gen_flush_vec(g))
         return -1;
-    if (!axes || !bytes)
-        return 0;
+    if ((!axes && !is_dcn(op)) || !bytes)
+        return chain ? gen_fail(g, "gen: an empty collective cannot chain (generator bug)") : 0;
     uint64_t rd = bytes, wr = bytes, red = 0;
     p = p ? p : 1;
     switch (op) {
     case ISA_OP_ICI_ALLREDUCE:
+    case ISA_OP_DCN_ALLREDUCE:
         red = bytes / p * (p - 1);
         break;
     case ISA_OP_ICI_REDUCESCATTER:
@@ -318,7 +345,7 @@ int gen_coll_chip(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, u
         if (gen_dma(g, 0, g->coll_hbm + o % g->coll_span, base, um_min(stage, rd - o), 0, 0, 0,
                     gen_fence_sig(g, ff)))
             return -1;
-    if (gen_coll(g, op, axes, bytes, dt, ff))
+    if (gen_coll_chained(g, op, axes, bytes, dt, ff, chain))
         return -1;
     for (uint64_t o = 0; o < red; o += stage) {
         uint64_t n = um_min(stage, red - o) / eb;
