@@ -118,6 +118,7 @@ enum { ISA_MM_MXU, ISA_MM_SRC, ISA_MM_DST, ISA_MM_M, ISA_MM_DTYPE, ISA_MM_ACC };
 enum { ISA_V_SRC, ISA_V_DST, ISA_V_N, ISA_V_DTYPE, ISA_V_EXTRA /* cast `to`, reduce `width` */ };
 enum { ISA_P2P_AXIS, ISA_P2P_DIR, ISA_P2P_BYTES, ISA_P2P_VMEM };
 enum { ISA_COLL_AXES, ISA_COLL_BYTES, ISA_COLL_DTYPE };
+enum { ISA_DCN_BYTES, ISA_DCN_DTYPE };
 
 /* Variable-length binary encoding of one instruction (see docs/trace-format.md):
  * LEB128 op, wait, signal, then each operand as LEB128 (strings: length then bytes).

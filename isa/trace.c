@@ -654,14 +654,20 @@ int trace_note_topology(const char *note, trace_topology *t)
     if (!line)
         return 0;
     char dims[sizeof t->ici_dims + 1], wrap[sizeof t->ici_wrap + 1];
-    unsigned long long chips;
-    int used = 0;
+    unsigned long long chips, slices = 1;
+    int used = 0, more = 0;
     if (sscanf(line, TRACE_TOPO_TAG " chips=%llu ici.dims=%64[0-9x] ici.wrap=%64[a-z]%n", &chips,
-               dims, wrap, &used) != 3 ||
-        (line[used] && line[used] != '\n') || !chips || strlen(dims) >= sizeof t->ici_dims ||
+               dims, wrap, &used) != 3)
+        return -1;
+    if (!strncmp(line + used, " dcn.slices=", 12) &&
+        (sscanf(line + used, " dcn.slices=%llu%n", &slices, &more) != 1 || slices < 1))
+        return -1;
+    used += more;
+    if ((line[used] && line[used] != '\n') || !chips || strlen(dims) >= sizeof t->ici_dims ||
         strlen(wrap) >= sizeof t->ici_wrap)
         return -1;
     t->chips = chips;
+    t->slices = slices;
     snprintf(t->ici_dims, sizeof t->ici_dims, "%s", dims);
     snprintf(t->ici_wrap, sizeof t->ici_wrap, "%s", strcmp(wrap, "none") ? wrap : "");
     return 1;
@@ -674,6 +680,9 @@ int trace_note_add_topology(char *note, size_t cap, const trace_topology *t)
         snprintf(note + len, cap - len, "%s" TRACE_TOPO_TAG " chips=%llu ici.dims=%s ici.wrap=%s",
                  len ? "\n" : "", (unsigned long long)t->chips, t->ici_dims,
                  t->ici_wrap[0] ? t->ici_wrap : "none");
+    if (n >= 0 && (size_t)n < cap - len && t->slices > 1)
+        n += snprintf(note + len + n, cap - len - (size_t)n, " dcn.slices=%llu",
+                      (unsigned long long)t->slices);
     if (n < 0 || (size_t)n >= cap - len) {
         note[len] = 0;
         return -1;

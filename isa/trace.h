@@ -35,14 +35,17 @@ typedef struct trace_header {
 /* The topology a trace was generated for, kept as the note's last line (a structured part
  * of the note, so the format is unchanged and older traces, which lack it, still read):
  *   topology: chips=N ici.dims=AxBxC ici.wrap=xyz        (ici.wrap=none for a mesh)
- * chips is the number of chips the workload is split over (its collectives' group); ici.dims
- * and ici.wrap are the slice it was generated on. `tpusim run` and `pod` compare it with the
- * topology they time collectives on. */
+ *   topology: chips=N ici.dims=AxBxC ici.wrap=xyz dcn.slices=S     (S > 1 slices)
+ * chips is the number of chips the workload is split over in one slice (its collectives'
+ * group); ici.dims and ici.wrap are the slice it was generated on; dcn.slices the number of
+ * slices joined over the data-centre network (written only when more than 1). `tpusim run`
+ * and `pod` compare it with the topology they time collectives on. */
 #define TRACE_TOPO_TAG "topology:"
 typedef struct trace_topology {
     uint64_t chips;
     char ici_dims[64];
     char ici_wrap[64]; /* "" = no wraparound */
+    uint64_t slices;   /* dcn.slices; 0 and 1 both mean one slice */
 } trace_topology;
 
 /* Find the topology line in `note`: returns 1 with *t filled, 0 when the note has none, -1

@@ -1036,6 +1036,12 @@ double cfg_ici_link_bps(const cfg *c)
     return c->ici_link_gbs * 1e9 / cfg_devices_per_chip(c);
 }
 
+/* The chip's DCN share (dcn.gbs) is split the same way among its devices. */
+double cfg_dcn_bps(const cfg *c)
+{
+    return c->dcn_gbs * 1e9 / cfg_devices_per_chip(c);
+}
+
 double cfg_tdp_w(const cfg *c)
 {
     return c->chip_tdp_w / cfg_devices_per_chip(c);

@@ -112,6 +112,7 @@ uint64_t cfg_hbm_bytes(const cfg *c);                   /* hbm.bytes / devices p
 double cfg_static_w(const cfg *c);                      /* energy.static_w / devices per chip */
 double cfg_tdp_w(const cfg *c);                         /* chip.tdp_w / devices per chip */
 double cfg_ici_link_bps(const cfg *c);                  /* link direction's B/s / devices */
+double cfg_dcn_bps(const cfg *c);                       /* dcn.gbs in B/s / devices */
 double cfg_vmem_total_bytes(const cfg *c);              /* device cores x vmem.bytes */
 unsigned cfg_mxu_total(const cfg *c);                   /* device cores x mxu.count */
 

@@ -115,6 +115,12 @@ struct core {
     unsigned cls_busy[UNIT_TIME_COUNT];
     uint64_t last_change_ps;
     uint64_t t_compute_ps, t_memory_ps, t_comm_ps, t_idle_ps, t_ici_busy_ps;
+    /* exposed communication by unit kind, when the chip has more than one kind of
+     * communication unit (ICI and DCN): busy instructions per ISA unit class, the classes of
+     * the communication kinds present, and the time with only class c's unit busy */
+    unsigned ucls_busy[ISA_UNIT_COUNT];
+    unsigned comm_cls[ISA_UNIT_COUNT], ncomm;
+    uint64_t t_comm_only_ps[ISA_UNIT_COUNT];
     int overflow;
     core_observer obs;
     void *obs_ctx;
@@ -154,9 +160,19 @@ static void core_account(core *co)
         co->t_compute_ps += dt;
     else if (co->cls_busy[UNIT_TIME_MEMORY])
         co->t_memory_ps += dt;
-    else if (co->cls_busy[UNIT_TIME_COMM])
+    else if (co->cls_busy[UNIT_TIME_COMM]) {
         co->t_comm_ps += dt;
-    else if (co->inflight || !co->eof || co->have_pending || co->blocked)
+        if (co->ncomm > 1) {
+            unsigned only = ISA_UNIT_COUNT, n = 0;
+            for (unsigned i = 0; i < co->ncomm; i++)
+                if (co->ucls_busy[co->comm_cls[i]]) {
+                    only = co->comm_cls[i];
+                    n++;
+                }
+            if (n == 1)
+                co->t_comm_only_ps[only] += dt;
+        }
+    } else if (co->inflight || !co->eof || co->have_pending || co->blocked)
         co->t_idle_ps += dt; /* waiting: on a unit, a semaphore, the trace or a barrier */
 }
 
@@ -209,6 +225,8 @@ static int core_route_init(core *co, err *e)
         while (s < co->nunits && co->units[s]->kind == k)
             s++;
         rt->count = s - rt->first;
+        if (rt->count && k->time == UNIT_TIME_COMM)
+            co->comm_cls[co->ncomm++] = k->serves;
     }
     if (s != co->nunits)
         return err_set(e, "core: unit %u (%s) is not in unit-table order", s, co->units[s]->name);
@@ -394,6 +412,7 @@ static int try_issue(core *co, unsigned slot)
         qu->count--;
         core_account(co);
         co->cls_busy[slot_class(co, slot)]++;
+        co->ucls_busy[u->kind->serves]++;
         co->inflight++;
         progress = 1;
         unit_start(u, &in, t);
@@ -456,6 +475,7 @@ void core_unit_done(void *host, unit *u, uint32_t token)
     unsigned ucls = isa_info_of(f->op)->unit;
     core_account(co);
     co->cls_busy[slot_class(co, f->slot)]--;
+    co->ucls_busy[u->kind->serves]--;
     co->inflight--;
     if (co->obs)
         co->obs(co->obs_ctx, f->idx, f->op, u, f->start_ps, now, f->region);
@@ -911,11 +931,21 @@ void core_register_stats(core *co, stats_reg *r)
                   "time with an MXU or the vector unit busy"),
         STATS_U64(core, t_memory_ps, "t_memory_ps", "ps", "time with only DMA busy"),
         STATS_U64(core, t_comm_ps, "t_comm_ps", "ps",
-                  "time with only ICI busy (exposed communication)"),
+                  "time with only ICI (or DCN) busy (exposed communication)"),
         STATS_U64(core, t_idle_ps, "t_idle_ps", "ps", "time with nothing busy"),
-        STATS_U64(core, t_ici_busy_ps, "t_ici_busy_ps", "ps", "time with ICI busy"),
+        STATS_U64(core, t_ici_busy_ps, "t_ici_busy_ps", "ps",
+                  "time with ICI (or, between slices, DCN) busy"),
     };
     stats_table(r, "core", co, core_defs, STATS_NDEFS(core_defs));
+    /* Exposed communication split by kind, only when there is more than one kind (a chip of
+     * one slice keeps t_comm_ps alone). t_comm_ps minus their sum: several kinds at once. */
+    for (unsigned i = 0; co->ncomm > 1 && i < co->ncomm; i++) {
+        char nm[48];
+        snprintf(nm, sizeof nm, "t_comm_%s_ps", co->route[co->comm_cls[i]].kind->name);
+        stats_u64(r, "core", nm, "ps",
+                  "time with only this kind of communication unit busy (its exposed time)",
+                  &co->t_comm_only_ps[co->comm_cls[i]]);
+    }
     for (unsigned s = 0; s < co->nunits; s++) {
         if (!co->units[s])
             continue;

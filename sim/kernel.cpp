@@ -255,6 +255,16 @@ kern_state *state()
 }
 } // namespace
 
+// A recycled object from pool, or a new one (new throws on out-of-memory, as before).
+template <class T> static T *pool_take(std::vector<T *> &pool)
+{
+    if (pool.empty())
+        return new T;
+    T *x = pool.back();
+    pool.pop_back();
+    return x;
+}
+
 extern "C" {
 
 void kern_begin(void)
@@ -286,13 +296,7 @@ void kern_begin(void)
 kern_event *kern_event_new(kern_fn fn, void *ctx)
 {
     kern_state *s = state();
-    kern_event *k;
-    if (!s->pool.empty()) {
-        k = s->pool.back();
-        s->pool.pop_back();
-    } else {
-        k = new kern_event;
-    }
+    kern_event *k = pool_take(s->pool);
     k->type = KERN_NONE;
     k->timed = nullptr;
     k->fn = fn;
@@ -341,13 +345,7 @@ void kern_notify(kern_event *k, uint64_t delay_ps)
             return;
         k->timed->ev = nullptr;
     }
-    kern_timed *e;
-    if (!s->tpool.empty()) {
-        e = s->tpool.back();
-        s->tpool.pop_back();
-    } else {
-        e = new kern_timed;
-    }
+    kern_timed *e = pool_take(s->tpool);
     e->t = t;
     e->ev = k;
     heap_insert(s, e);

@@ -93,6 +93,32 @@ static double st(const stats_reg *r, const char *group, const char *name)
     return stats_get(r, group, name, 0);
 }
 
+/* The chip's DCN figures (pod_result.dcn_*): the counters of the unit whose row in the unit
+ * table carries DCN traffic, and the core's exposed time of that kind, found by walking the
+ * registry; all 0 on a chip of one slice (no such unit). */
+static void pod_dcn_add(const stats_reg *r, pod_result *res)
+{
+    for (size_t i = 0, n = stats_count(r); i < n; i++) {
+        const stats_entry *s = stats_at(r, i);
+        const unit_kind *k = unit_kind_of_group(s->group);
+        if (!k || k->traffic != UNIT_TRAFFIC_DCN)
+            continue;
+        double v = stats_value(s);
+        if (!strcmp(s->name, "allreduce_count"))
+            res->dcn_ops += v;
+        else if (!strcmp(s->name, "allreduce_bytes"))
+            res->dcn_bytes += v;
+        else if (!strcmp(s->name, "bytes"))
+            res->dcn_sent += v;
+        else if (!strcmp(s->name, "busy_ps")) {
+            char nm[48];
+            snprintf(nm, sizeof nm, "t_comm_%s_ps", k->name);
+            res->dcn_ps += v;
+            res->dcn_exposed_ps += st(r, "core", nm);
+        }
+    }
+}
+
 /* Bytes the chip sent on its links: the "bytes" of every unit whose row in the unit table
  * carries ICI traffic (today the one ICI port), found by walking the registry. */
 static double pod_link_bytes(const stats_reg *r)
@@ -246,6 +272,7 @@ static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_re
         res->mxu_ideal_ps += st(r, "core", "mxu_ideal_ps");
         res->ici_bytes_per_chip += (double)s.ici_bytes;
         res->ici_link_bytes_per_chip += pod_link_bytes(r);
+        pod_dcn_add(r, res);
         double busy = st(r, "core", "t_compute_ps") + st(r, "core", "t_memory_ps");
         busy_min = busy < busy_min ? busy : busy_min;
         busy_max = busy > busy_max ? busy : busy_max;
@@ -271,6 +298,11 @@ static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_re
     res->t_compute *= k;
     res->t_memory *= k;
     res->t_comm *= k;
+    res->dcn_ops *= k;
+    res->dcn_bytes *= k;
+    res->dcn_sent *= k;
+    res->dcn_ps *= k;
+    res->dcn_exposed_ps *= k;
     for (int i = 0; i < ENERGY_CAT_COUNT; i++)
         res->chip_j[i] *= k;
     /* idle: the rest of the step, including the wait of early finishers (full mode) */
@@ -285,12 +317,23 @@ static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_re
     return 0;
 }
 
-/* Pod-level figures from the per-chip averages: exaflops (peak, sustained) and MFU. */
+/* Pod-level figures from the per-chip averages: exaflops (peak, sustained) and MFU. Every
+ * slice is a copy of the simulated one: the pod has slices x chips_slice chips. */
 static void pod_derive(const cfg *c, pod_result *res)
 {
+    res->slices = (unsigned)c->dcn_slices;
+    res->chips_slice = res->chips;
+    res->chips = res->slices * res->chips_slice;
+    /* the DCN unit's closed form (dcn.c) over the all-reduces it ran, one at a time, at the
+     * device's share of the chip's DCN bandwidth */
+    double S = res->slices, lat_ps = (double)llround(c->dcn_latency_us * 1e6);
+    res->dcn_closed_ps =
+        S > 1 ? 2 * (S - 1) * (res->dcn_ops * lat_ps + res->dcn_bytes / S * 1e12 / cfg_dcn_bps(c))
+              : 0;
     /* The simulated chip is one device; a chip runs devices_per_chip copies of its program
-     * (each on its own core and HBM share, and over its share of the chip's links: icinet.c),
-     * so a chip's FLOPs, ICI bytes and dynamic energy are theirs summed. */
+     * (each on its own core and HBM share, and over its share of the chip's ICI links and DCN
+     * bandwidth: icinet.c, dcn.c), so a chip's FLOPs, bytes and dynamic energy are theirs
+     * summed. */
     unsigned dpc = cfg_devices_per_chip(c);
     res->devices_per_chip = dpc;
     res->devices = (uint64_t)res->chips * dpc;
@@ -300,6 +343,7 @@ static void pod_derive(const cfg *c, pod_result *res)
     res->model_flops_per_chip *= dpc;
     res->ici_bytes_per_chip *= dpc;
     res->ici_link_bytes_per_chip *= dpc;
+    res->dcn_sent *= dpc; /* dcn_ops, dcn_bytes and the times stay the device's */
     for (int i = 0; i < ENERGY_CAT_COUNT; i++)
         res->chip_j[i] *= dpc;
     for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++)

@@ -19,7 +19,10 @@
  * devices_per_chip for FLOPs, ICI bytes and dynamic energy (the chip's devices run it side by
  * side over shares of the chip's links). */
 typedef struct pod_result {
-    unsigned chips, naxes, dims[3];
+    unsigned chips, naxes, dims[3]; /* chips: of every slice; dims: one slice's topology */
+    /* several slices (dcn.slices > 1, docs/models-ici.md "DCN"): copies of the simulated
+     * slice of chips_slice chips, data parallel over the data-centre network */
+    unsigned slices, chips_slice;
     /* A trace is one device's program (docs/architecture.md, "Devices and megacore"): a chip
      * is devices_per_chip devices running it side by side (1 with chip.megacore). */
     unsigned devices_per_chip;
@@ -62,6 +65,12 @@ typedef struct pod_result {
     double pod_mw;                   /* pod_j_per_step / step, MW */
     double tflops_per_w;             /* flops per joule / 1e12 */
     uint64_t mismatches; /* collectives whose kind or size differed within a group (full) */
+    /* DCN (slices > 1), per device (mean over the devices simulated): all-reduces across the
+     * slices, their buffer bytes, bytes sent (the chip's: devices_per_chip x the device's),
+     * time in flight (the DCN unit's busy time), the closed form 2 (S-1) (n lat + bytes /
+     * (S bw)) of that time, bw the device's share of dcn.gbs, and the exposed part (only the
+     * DCN busy: core.t_comm_dcn_ps) */
+    double dcn_ops, dcn_bytes, dcn_sent, dcn_ps, dcn_closed_ps, dcn_exposed_ps;
     unsigned nrows;
     ici_row rows[POD_MAX_ROWS]; /* chip 0's collectives */
 } pod_result;

@@ -62,5 +62,14 @@ else
     [ "$(wc -l <err.txt)" = 1 ] && grep -q 'bad.hlo:3:13: expected' err.txt && [ ! -e bad.tpt ] && ok ||
         bad "broken module: $(cat err.txt)"
 fi
+# A module attribute whose value spans lines (found by fuzz_hlo): still one line, the value's
+# first token quoted, no newline copied into the message.
+printf 'HloModule m, num_partitions={\n}\nENTRY e {\n  ROOT a = f32[2] parameter(0)\n}\n' >bad2.hlo
+if "$bin" import hlo bad2.hlo -c v7 -o bad2.tpt 2>err.txt; then
+    bad "module with num_partitions={} imported"
+else
+    [ "$(wc -l <err.txt)" = 1 ] && grep -q "bad2.hlo:1:29: expected a positive count, found '{'" err.txt &&
+        [ ! -e bad2.tpt ] && ok || bad "multi-line attribute value: $(cat err.txt)"
+fi
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -352,12 +352,17 @@ fi
 # ---- tpusim pod --json: docs/outputs.md documents exactly the keys it emits ----
 if "$bin" pod --help 2>/dev/null | grep -q -- '--json'; then
     "$bin" pod -q -c v7 --json podkeys.json --chips 16 --scaling 4,16 "$src/traces/llm-tiny-train.tpt"
-    if $py - "$src/docs/outputs.md" podkeys.json <<'PY'; then ok "docs/outputs.md matches the pod --json keys"; else bad "docs/outputs.md and the pod --json keys differ"; fi
+    # and a two-slice estimate, for the keys only several slices emit ("dcn")
+    "$bin" gen llm-step -c v7 --layers 1 --d-model 256 --heads 4 --d-ff 512 --vocab 1000 \
+        --seq 128 --batch 128 --chips 64 --slices 2 -o slices2.tpt >/dev/null
+    "$bin" pod -q -c v7 --topology 4x4x4 --slices 2 --json podkeys2.json slices2.tpt
+    if $py - "$src/docs/outputs.md" podkeys.json podkeys2.json <<'PY'; then ok "docs/outputs.md matches the pod --json keys (one slice and two)"; else bad "docs/outputs.md and the pod --json keys differ"; fi
 import json, re, sys
 doc, rep = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
 sec = doc[doc.index("## `tpusim pod --json`"):doc.index("## `tpusim report`")]
 contexts = {"Top level:": "", "`energy`:": "energy.", "`time_split`:": "time_split.",
-            "`collectives[]`:": "collectives[].", "`scaling[]`:": "scaling[]."}
+            "`dcn` (several": "dcn.", "`collectives[]`:": "collectives[].",
+            "`scaling[]`:": "scaling[]."}
 documented, prefix = set(), None
 for line in sec.splitlines():
     for start, p in contexts.items():
@@ -391,6 +396,11 @@ def walk(o, path):
         emitted.add(path[:-1])  # top-level objects themselves
 walk(rep, "")
 assert rep["collectives"] and len(rep["scaling"]) == 2, "nothing to check in the arrays"
+assert "dcn" not in rep, "one slice: no dcn object"
+two = json.load(open(sys.argv[3]))
+walk(two, "")
+assert two["dcn"]["slices"] == 2 and two["chips"] == 2 * two["dcn"]["chips_per_slice"]
+assert abs(two["dcn"]["time_s"] - two["dcn"]["closed_form_s"]) <= 1e-9 * two["dcn"]["time_s"]
 missing, undocumented = documented - emitted, emitted - documented
 assert not missing, "documented but not emitted: %s" % sorted(missing)
 assert not undocumented, "emitted but not documented: %s" % sorted(undocumented)

@@ -196,5 +196,47 @@ pod_fail "3D torus on 4-port chips" "needs 6 links per chip" -- \
 pod_fail "full mode too large" "full mode" -- \
     "$bin" pod -c v7 --chips 4096 --mode full spmd.tpt
 
+# Two slices over the data-centre network: a generated training step (data parallel in the
+# slice and across 2 slices) whose DCN all-reduce time is the closed form for the configured
+# bandwidth, 2 (S-1) (n lat + B / (S bw)); twice the bandwidth with no latency halves it; the
+# pod has twice the chips; a trace of one slice estimated on two is warned about.
+"$bin" gen llm-step -c v7 --layers 2 --d-model 512 --heads 8 --d-ff 1024 --vocab 4096 \
+    --seq 256 --batch 128 --chips 64 --slices 2 -o slices2.tpt >/dev/null 2>&1
+"$bin" pod -q -c v7 --topology 4x4x4 --slices 2 --json s2.json slices2.tpt 2>s2.err
+"$bin" pod -q -c v7 --topology 4x4x4 --slices 2 -p dcn.latency_us=0 --json s2a.json slices2.tpt
+"$bin" pod -q -c v7 --topology 4x4x4 --slices 2 -p dcn.latency_us=0 -p dcn.gbs=12.5 \
+    --json s2b.json slices2.tpt
+if $py - s2.json s2a.json s2b.json <<'PY'; then ok; else bad "two slices: DCN time against the closed form"; fi
+import json, sys
+r, a, b = (json.load(open(f)) for f in sys.argv[1:4])
+d = r["dcn"]
+assert d["slices"] == 2 and d["chips_per_slice"] == 64 and r["chips"] == 128, d
+assert d["allreduces_per_chip"] > 0 and d["bytes_per_chip"] > 0
+dpc = r["devices_per_chip"]  # a device has 1/dpc of the chip's 6.25 GB/s
+closed = 2 * (2 - 1) * (d["allreduces_per_chip"] * 10e-6 + d["bytes_per_chip"] / 2 / (6.25e9 / dpc))
+assert abs(d["time_s"] - closed) <= 1e-9 * closed, (d["time_s"], closed)
+assert abs(d["closed_form_s"] - closed) <= 1e-9 * closed
+assert d["sent_bytes_per_chip"] == dpc * d["bytes_per_chip"]  # 2 (S-1)/S = 1 for two slices
+assert 0 <= d["exposed_s"] <= d["time_s"]
+assert abs(d["share"] - d["time_s"] / r["step_time_s"]) <= 1e-9
+ta, tb = a["dcn"]["time_s"], b["dcn"]["time_s"]
+assert abs(ta - 2 * tb) <= 1e-9 * ta, (ta, tb)
+assert abs(ta - d["bytes_per_chip"] / (6.25e9 / dpc)) <= 1e-9 * ta
+assert r["energy"]["chip_dcn_j"] > 0
+PY
+[ ! -s s2.err ] && ok || bad "two slices: unexpected stderr: $(cat s2.err)"
+"$bin" gen llm-step -c v7 --layers 2 --d-model 512 --heads 8 --d-ff 1024 --vocab 4096 \
+    --seq 256 --batch 64 --chips 64 -o slices1.tpt >/dev/null 2>&1
+"$bin" pod -q -c v7 --topology 4x4x4 --slices 2 slices1.tpt 2>s1.err
+grep -q "generated for 1 slice but is timed with dcn.slices=2" s1.err && ok ||
+    bad "one-slice trace on two slices: no warning ($(cat s1.err))"
+# (with --strict the slice count alone is the error; without, the replay stops at the first
+# dcn.allreduce)
+pod_fail "two-slice trace on one slice, --strict" "generated for 2 slices.*--strict" -- \
+    "$bin" pod -c v7 --topology 4x4x4 --strict slices2.tpt
+"$bin" pod -c v7 --topology 4x4x4 slices2.tpt >out.txt 2>err.txt
+[ $? -ne 0 ] && grep -q "dcn.allreduce.*dcn.slices = 1" err.txt && ok ||
+    bad "two-slice trace on one slice: $(cat err.txt)"
+
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]

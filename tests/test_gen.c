@@ -60,6 +60,7 @@ typedef struct trace_facts {
     uint64_t coll_bytes[ISA_OP_COUNT];
     unsigned coll_axes[ISA_OP_COUNT]; /* union of the axis masks each collective used */
     uint64_t flops;                   /* sum of 2 m k n over the matmuls */
+    uint64_t dcn_chained;             /* dcn.allreduce waiting on a semaphore (a chain) */
     char marks[16384];
     char note[TRACE_NOTE_MAX];
 } trace_facts;
@@ -74,6 +75,12 @@ static void check_trace(const char *path, const cfg *c, trace_facts *f)
     snprintf(f->note, sizeof f->note, "%s", trace_reader_header(r)->note);
     static int64_t sem[ISA_SEM_MAX];
     memset(sem, 0, sizeof sem);
+    /* per semaphore: the unit classes of the instructions that signal it, and whether a
+     * dcn.allreduce waits on it (a chain: only ICI collectives may signal those) */
+    static unsigned sig_units[ISA_SEM_MAX];
+    static int dcn_waits[ISA_SEM_MAX];
+    memset(sig_units, 0, sizeof sig_units);
+    memset(dcn_waits, 0, sizeof dcn_waits);
     uint32_t k[256] = {0}, n[256] = {0}, dtl[256] = {0};
     int loaded[256] = {0};
     uint64_t vmem = (uint64_t)cfg_vmem_total_bytes(c);
@@ -94,7 +101,10 @@ static void check_trace(const char *path, const cfg *c, trace_facts *f)
         if (in.signal) {
             f->signals++;
             sem[in.signal - 1]++;
+            sig_units[in.signal - 1] |= 1u << isa_info_of(in.op)->unit;
         }
+        if (in.wait && in.op == ISA_OP_DCN_ALLREDUCE)
+            dcn_waits[in.wait - 1] = 1;
         switch (in.op) {
         case ISA_OP_DMA_H2V:
         case ISA_OP_DMA_V2H:
@@ -145,6 +155,10 @@ static void check_trace(const char *path, const cfg *c, trace_facts *f)
                           (a[ISA_V_EXTRA] ? a[ISA_V_EXTRA] : c->vpu_lanes);
                 assert_true(a[ISA_V_SRC] + isa_dtype_bytes((isa_dtype)dt, cnt) <= vmem);
                 assert_true(a[ISA_V_DST] + isa_dtype_bytes((isa_dtype)odt, out) <= vmem);
+            } else if (isa_info_of(in.op)->unit == ISA_UNIT_DCN) {
+                f->coll[in.op]++;
+                f->coll_bytes[in.op] += a[ISA_DCN_BYTES];
+                f->dcn_chained += in.wait != 0;
             } else if (isa_info_of(in.op)->unit == ISA_UNIT_ICI) {
                 f->coll[in.op]++;
                 f->coll_bytes[in.op] += a[ISA_COLL_BYTES];
@@ -154,9 +168,14 @@ static void check_trace(const char *path, const cfg *c, trace_facts *f)
         }
     }
     assert_int_equal(rc, 0);
-    for (int s = 0; s < ISA_SEM_MAX; s++)
+    for (int s = 0; s < ISA_SEM_MAX; s++) {
         if (sem[s] != 0)
             fail_msg("semaphore %d: %lld more signals than waits", s, (long long)sem[s]);
+        if (dcn_waits[s] && sig_units[s] != 1u << ISA_UNIT_ICI)
+            fail_msg("semaphore %d: a dcn.allreduce waits on it, but not only ICI signals it "
+                     "(unit classes 0x%x)",
+                     s, sig_units[s]);
+    }
     assert_int_equal(f->waits, f->signals);
     trace_reader_free(r);
 }
@@ -897,6 +916,103 @@ static void test_gen_tp_allreduce_split_behind_its_gemm(void **state)
     assert_int_equal(f.coll_bytes[ISA_OP_ICI_ALLREDUCE], 2 * (1024 * 1024 * 2));
 }
 
+/* Several slices (--slices 2): the batch is split over the slices too, so a step of 2 slices
+ * with a global batch of 8 does the per-chip work of one slice with a batch of 4 (same FLOPs,
+ * same model FLOPs). Each weight gradient (one layer: L = 4 D^2 + 3 D F elements, 2 bytes) is
+ * reduced hierarchically: reduce-scattered in the slice over ICI, its chip's 1/p piece
+ * all-reduced over the DCN (waiting for the reduce-scatter through a chain semaphore), and
+ * all-gathered in the slice; with FSDP the shard is what crosses the DCN and nothing is
+ * gathered back; without data axes in the slice (tensor parallelism only) the DCN all-reduce
+ * is the only reduction. The trace says it was made for 2 slices. */
+static void test_gen_slices_reduce_gradients_hierarchically(void **state)
+{
+    (void)state;
+    const char *b8 = "gen transformer --batch 8 --seq 128 --d-model 256 --heads 4 --d-ff 512 "
+                     "--training -c v7 -p ici.dims=2x2x2";
+    const char *b4 = "gen transformer --batch 4 --seq 128 --d-model 256 --heads 4 --d-ff 512 "
+                     "--training -c v7 -p ici.dims=2x2x2";
+    const uint64_t D = 256, F = 512, L = 4 * D * D + 3 * D * F;
+    char cmd[512];
+    trace_facts f, one;
+    err e;
+    /* data parallel 2 over x: RS 2L bytes, DCN 2L / 2, AG 2L; no all-reduce */
+    snprintf(cmd, sizeof cmd, "%s --data-parallel 2 --slices 2", b8);
+    gen_and_check(cmd, &f, 0.01);
+    assert_int_equal(f.coll[ISA_OP_ICI_ALLREDUCE], 0);
+    assert_int_equal(f.coll[ISA_OP_ICI_REDUCESCATTER], 1);
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_REDUCESCATTER], 2 * L);
+    assert_int_equal(f.coll[ISA_OP_DCN_ALLREDUCE], 1);
+    assert_int_equal(f.coll_bytes[ISA_OP_DCN_ALLREDUCE], 2 * L / 2);
+    assert_int_equal(f.dcn_chained, 1);
+    assert_int_equal(f.coll[ISA_OP_ICI_ALLGATHER], 1);
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_ALLGATHER], 2 * L);
+    trace_topology tt;
+    assert_int_equal(trace_note_topology(f.note, &tt), 1);
+    assert_int_equal(tt.slices, 2);
+    assert_int_equal(tt.chips, 2);
+    snprintf(cmd, sizeof cmd, "%s --data-parallel 2", b4);
+    gen_and_check(cmd, &one, 0.01);
+    assert_true(f.flops == one.flops);
+    assert_true(note_model_flops(&f) == note_model_flops(&one));
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_ALLREDUCE] + one.coll_bytes[ISA_OP_ICI_ALLREDUCE],
+                     2 * L); /* one slice: the same gradient all-reduced in the slice */
+    /* FSDP 2 over z: the FSDP reduce-scatter, then its shard (2L / 2) over the DCN */
+    snprintf(cmd, sizeof cmd, "%s --fsdp 2 --slices 2", b8);
+    gen_and_check(cmd, &f, 0.01);
+    assert_int_equal(f.coll[ISA_OP_ICI_REDUCESCATTER], 1);
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_REDUCESCATTER], 2 * L);
+    assert_int_equal(f.coll[ISA_OP_DCN_ALLREDUCE], 1);
+    assert_int_equal(f.coll_bytes[ISA_OP_DCN_ALLREDUCE], 2 * L / 2);
+    assert_int_equal(f.dcn_chained, 1);
+    assert_int_equal(f.coll[ISA_OP_ICI_ALLGATHER], 2); /* FSDP's weight gathers only */
+    assert_int_equal(f.coll[ISA_OP_ICI_ALLREDUCE], 0);
+    /* FSDP 2 over z and data 2 over x: FSDP's RS (2L), RS over x (L), DCN (L / 2), AG over x */
+    snprintf(cmd, sizeof cmd, "%s --fsdp 2 --data-parallel 2 --slices 2", b8);
+    gen_and_check(cmd, &f, 0.01);
+    assert_int_equal(f.coll[ISA_OP_ICI_REDUCESCATTER], 2);
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_REDUCESCATTER], 2 * L + L);
+    assert_int_equal(f.coll_bytes[ISA_OP_DCN_ALLREDUCE], L / 2);
+    assert_int_equal(f.coll[ISA_OP_ICI_ALLGATHER], 2 + 1);
+    assert_int_equal(f.coll_bytes[ISA_OP_ICI_ALLGATHER], 2 * 2 * L + L);
+    /* tensor parallel 2 only: each chip's half of the gradient (L bytes) over the DCN */
+    snprintf(cmd, sizeof cmd, "%s --tensor-parallel 2 --slices 2", b8);
+    gen_and_check(cmd, &f, 0.01);
+    assert_int_equal(f.coll[ISA_OP_DCN_ALLREDUCE], 1);
+    assert_int_equal(f.coll_bytes[ISA_OP_DCN_ALLREDUCE], L);
+    assert_int_equal(f.dcn_chained, 0);
+    assert_int_equal(f.coll[ISA_OP_ICI_REDUCESCATTER] + f.coll[ISA_OP_ICI_ALLGATHER], 0);
+    /* Each all-gather waits for its gradient's DCN all-reduce, so it is emitted after the next
+     * gradient's reduce-scatter: the ICI has that much work before it must wait. LM head, two
+     * layers, embedding: RS D | RS AG D | RS AG D | RS AG D | AG. */
+    snprintf(cmd, sizeof cmd,
+             "gen llm-step --layers 2 --d-model 256 --heads 4 --d-ff 512 --vocab 1000 --seq 128 "
+             "--batch 8 --data-parallel 2 --slices 2 -c v7 -p ici.dims=2x2x2 -o %s",
+             out_path);
+    assert_int_equal(run_gen(cmd, &e), 0);
+    char order[64] = "";
+    trace_reader *r;
+    isa_insn in;
+    assert_int_equal(trace_reader_open(&r, out_path, &e), 0);
+    while (trace_reader_next(r, &in, &e) == 1 && strlen(order) + 1 < sizeof order)
+        if (in.op == ISA_OP_ICI_REDUCESCATTER || in.op == ISA_OP_DCN_ALLREDUCE ||
+            in.op == ISA_OP_ICI_ALLGATHER)
+            strcat(order, in.op == ISA_OP_ICI_REDUCESCATTER ? "R"
+                          : in.op == ISA_OP_DCN_ALLREDUCE   ? "D"
+                                                            : "G");
+    trace_reader_free(r);
+    assert_string_equal(order, "RDRGDRGDRGDG");
+    /* the batch must split over the slices; a library caller's slices must be the config's */
+    snprintf(cmd, sizeof cmd, "%s --data-parallel 2 --slices 3 -o x.tpt", b8);
+    expect_error(cmd, "--batch 8 is not divisible by data x fsdp x slices = 6");
+    gen_opts o;
+    cfg c;
+    gen_opts_init(&o, GEN_TRANSFORMER);
+    cfg_defaults(&c);
+    o.batch = 4, o.seq = 128, o.d_model = 256, o.heads = 4, o.d_ff = 512, o.slices = 2;
+    assert_int_equal(gen_check(&o, &c, &e), -1);
+    assert_non_null(strstr(e.msg, "2 slices but the config's dcn.slices is 1"));
+}
+
 static void test_gen_sharding_errors_name_the_option(void **state)
 {
     (void)state;
@@ -949,6 +1065,7 @@ int main(void)
         cmocka_unit_test(test_gen_sharded_flops_times_chips_equal_global),
         cmocka_unit_test(test_gen_tp_allreduce_split_behind_its_gemm),
         cmocka_unit_test(test_gen_sharding_errors_name_the_option),
+        cmocka_unit_test(test_gen_slices_reduce_gradients_hierarchically),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -440,6 +440,10 @@ static void test_hbm_long_access_equals_granule_by_granule(void **state)
     cfg_v7like(&c);
     check_run_equals_granules(&c, 0, 256 * KiB, 60);
     check_run_equals_granules(&c, 96, 300 * KiB + 5, 40);
+    /* whole granules on every pc, each pc's run inside one row (banked_rowrun), with
+     * refreshes falling due inside runs */
+    check_run_equals_granules(&c, 0, 192 * KiB, 400);
+    check_run_equals_granules(&c, 256 * 77, 64 * KiB + 256 * 5, 400);
     cfg_defaults(&c);
     c.hbm_channels = 3; /* non-power-of-two geometry: divisions, not shifts */
     c.hbm_banks = 6;

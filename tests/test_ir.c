@@ -328,6 +328,90 @@ static void test_ir_emit_point_to_point_send_and_recv(void **state)
     free(c);
 }
 
+/* Across slices a gradient is reduce-scattered over ICI, all-reduced over the DCN and
+ * all-gathered over ICI, each step waiting for the one before through the two chain
+ * semaphores (ICI -> DCN, DCN -> ICI) rather than the dispatcher: the chained producer
+ * signals the chain, the consumer waits on it; the DCN all-reduce reduces over the slices
+ * (half its elements added with 2 slices). Unpaired chains are generator bugs. */
+static void test_ir_chained_collectives_wait_on_each_other_across_queues(void **state)
+{
+    (void)state;
+    cfg *c = load("v7");
+    err e;
+    assert_int_equal(cfg_set(c, "dcn.slices", "2", "-p", &e), 0);
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/test_ir_dcn_%d.tpt", (int)getpid());
+    ir *p = ir_new(c, &e);
+    int g = ir_param_new(p, "grads", ISA_DT_BF16, 1, 1 << 20);
+    ir_region(p, "comm");
+    int rs = ir_collective(p, ISA_OP_ICI_REDUCESCATTER, 1, 2 << 20, g, g, IR_TOKEN_LATE);
+    int d = ir_collective(p, ISA_OP_DCN_ALLREDUCE, 0, (2 << 20) / 4, g, g, IR_TOKEN_LATE);
+    int ag = ir_collective(p, ISA_OP_ICI_ALLGATHER, 1, 2 << 20, g, g, IR_TOKEN_LATE);
+    assert_true(ir_chain(p, rs, IR_CHAIN_OUT) >= 0 && ir_chain(p, d, IR_CHAIN_IN) >= 0 &&
+                ir_chain(p, d, IR_CHAIN_OUT) >= 0 && ir_chain(p, ag, IR_CHAIN_IN) >= 0);
+    assert_true(ir_wait(p, IR_TOKEN_LATE) >= 0);
+    assert_int_equal(ir_verify(p, &e), 0);
+    assert_int_equal(lower_tile(p, &e), 0);
+    assert_int_equal(lower_mem(p, c->hbm_bytes, &e), 0);
+    if (lower_emit(p, path, "chain", &e))
+        fail_msg("%s", e.msg);
+    trace_reader *r;
+    assert_int_equal(trace_reader_open(&r, path, &e), 0);
+    isa_insn in;
+    int64_t sem[ISA_SEM_MAX] = {0};
+    unsigned seen = 0, i2n = 0, n2i = 0;
+    uint64_t adds = 0;
+    while (trace_reader_next(r, &in, &e) == 1) {
+        if (in.wait) {
+            sem[in.wait - 1]--;
+            assert_true(sem[in.wait - 1] >= 0); /* never waits before its producer */
+        }
+        if (in.signal)
+            sem[in.signal - 1]++;
+        if (in.op == ISA_OP_ICI_REDUCESCATTER) {
+            assert_int_equal(seen++, 0);
+            i2n = in.signal;
+            assert_int_equal(in.wait, 0);
+        } else if (in.op == ISA_OP_DCN_ALLREDUCE) {
+            assert_int_equal(seen++, 1);
+            assert_int_equal(in.wait, i2n);
+            assert_int_equal(in.arg[ISA_DCN_BYTES], (2 << 20) / 4);
+            n2i = in.signal;
+            assert_true(n2i != 0 && n2i != i2n);
+        } else if (in.op == ISA_OP_ICI_ALLGATHER) {
+            assert_int_equal(seen++, 2);
+            assert_int_equal(in.wait, n2i);
+        } else if (in.op == ISA_OP_V_ADD) {
+            adds += in.arg[ISA_V_N];
+        }
+    }
+    trace_reader_free(r);
+    unlink(path);
+    assert_int_equal(seen, 3);
+    for (int s = 0; s < ISA_SEM_MAX; s++)
+        assert_int_equal(sem[s], 0);
+    /* reduce-scatter over x (4 chips): 3/4 of 1 Mi elements; DCN over 2 slices: 1/2 of its
+     * 256 Ki elements */
+    assert_int_equal(adds, (1u << 20) / 4 * 3 + (1u << 18) / 2);
+    ir_free(p);
+    /* a consumer without a producer, and a producer nobody waits for */
+    p = ir_new(c, &e);
+    g = ir_param_new(p, "grads", ISA_DT_BF16, 1, 1024);
+    d = ir_collective(p, ISA_OP_DCN_ALLREDUCE, 0, 2048, g, g, IR_TOKEN_LATE);
+    assert_true(ir_chain(p, d, IR_CHAIN_IN) >= 0);
+    assert_int_equal(ir_verify(p, &e), -1);
+    assert_non_null(strstr(e.msg, "chained to no earlier ICI collective"));
+    ir_free(p);
+    p = ir_new(c, &e);
+    g = ir_param_new(p, "grads", ISA_DT_BF16, 1, 1024);
+    rs = ir_collective(p, ISA_OP_ICI_REDUCESCATTER, 1, 2048, g, g, IR_TOKEN_LATE);
+    assert_true(ir_chain(p, rs, IR_CHAIN_OUT) >= 0);
+    assert_int_equal(ir_verify(p, &e), -1);
+    assert_non_null(strstr(e.msg, "nothing waiting"));
+    ir_free(p);
+    free(c);
+}
+
 static void test_ir_emit_without_tiling_is_refused(void **state)
 {
     (void)state;
@@ -352,6 +436,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ir_builders_reject_bad_ids_and_keep_the_first_error),
         cmocka_unit_test(test_ir_verify_rejects_a_matmul_larger_than_its_operands),
+        cmocka_unit_test(test_ir_chained_collectives_wait_on_each_other_across_queues),
         cmocka_unit_test(test_ir_mem_reuses_the_space_of_dead_tensors),
         cmocka_unit_test(test_ir_mem_keeps_async_collective_buffers_until_their_wait),
         cmocka_unit_test(test_ir_mem_pads_pitches_to_an_odd_number_of_granules),

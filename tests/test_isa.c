@@ -116,6 +116,11 @@ static void test_isa_slot_enums_match_the_table_for_every_family(void **state)
             assert_int_equal(isa_arg_index(op, "bytes"), ISA_COLL_BYTES);
             assert_int_equal(isa_arg_index(op, "dtype"), ISA_COLL_DTYPE);
             break;
+        case ISA_COST_DCN_COLL:
+            assert_int_equal(info->unit, ISA_UNIT_DCN);
+            assert_int_equal(isa_arg_index(op, "bytes"), ISA_DCN_BYTES);
+            assert_int_equal(isa_arg_index(op, "dtype"), ISA_DCN_DTYPE);
+            break;
         case ISA_COST_SC_GATHER:
         case ISA_COST_SC_SCATTER:
         case ISA_COST_SC_COPY:

@@ -2,6 +2,7 @@
  * peak exactly, sustained <= peak, MFU in (0, 1], the time split covers the step, full and
  * symmetric modes agree, topology choice, JSON output and command-line errors. */
 #define _POSIX_C_SOURCE 200809L
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -521,6 +522,101 @@ static void test_pod_rejects_bad_topology_chips_and_mode(void **state)
     expect_error(t10, 7, "axis");
 }
 
+/* Two slices (dcn.slices = 2): the pod is twice the simulated slice, and a device's DCN
+ * all-reduce of B bytes after its matmul takes the closed form 2 (S-1) (lat + B / (S bw)) =
+ * 2 lat + B / bw, all of it exposed, bw its share of the chip's dcn.gbs (v7: half, its sibling
+ * doing the same); the chip sends devices x B over the DCN (energy.dcn_pj_bit per bit).
+ * Twice the bandwidth (no latency): half the time. Full mode gives each chip the same. */
+static void test_pod_two_slices_dcn_allreduce_matches_the_closed_form(void **state)
+{
+    (void)state;
+    char trace[128];
+    assert_int_equal(assemble("dma.h2v hbm=0 vmem=0 bytes=1M signal=1\n"
+                              "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 wait=1\n"
+                              "mxu.matmul mxu=0 src=0 dst=2M m=65536 dtype=bf16 signal=2\n"
+                              "dcn.allreduce bytes=64M dtype=bf16 wait=2\n",
+                              "dcn2", trace, sizeof trace),
+                     0);
+    cfg c;
+    load(&c, "v7");
+    err e;
+    assert_int_equal(cfg_set(&c, "dcn.slices", "2", "-p", &e), 0);
+    assert_int_equal(cfg_set(&c, "dcn.gbs", "6.25", "-p", &e), 0);
+    assert_int_equal(cfg_set(&c, "dcn.latency_us", "10", "-p", &e), 0);
+    pod_result r, f, h;
+    if (pod_estimate(&c, trace, "4x4x4", ICI_MODE_SYMMETRIC, &r, &e) ||
+        pod_estimate(&c, trace, "2x2x2", ICI_MODE_FULL, &f, &e))
+        fail_msg("%s", e.msg);
+    const double d = cfg_devices_per_chip(&c), B = 64.0 * (1 << 20);
+    const double t = 2 * 10e6 + B * 160 * d; /* ps: 160 ps per byte at 6.25 GB/s, x d */
+    assert_true(d == 2);
+    assert_int_equal(r.slices, 2);
+    assert_int_equal(r.chips_slice, 64);
+    assert_int_equal(r.chips, 128);
+    assert_true(r.peak_ef[ISA_DT_BF16] == 128 * cfg_chip_peak_flops(&c, ISA_DT_BF16) * 1e-18);
+    assert_true(r.dcn_ops == 1 && r.dcn_bytes == B && r.dcn_sent == d * B);
+    assert_true(r.dcn_ps == t);
+    assert_true(r.dcn_closed_ps == t);
+    assert_true(r.dcn_exposed_ps == t); /* it starts when the matmul is done */
+    assert_true(r.step_ps > t && r.t_comm >= t);
+    assert_true(fabs(r.chip_j[ENERGY_DCN] - d * B * 8 * c.energy_dcn_pj_bit * 1e-12) < 1e-12);
+    assert_int_equal(f.chips, 16);
+    assert_true(f.dcn_ps == t && f.dcn_exposed_ps == t);
+    assert_int_equal(cfg_set(&c, "dcn.latency_us", "0", "-p", &e), 0);
+    if (pod_estimate(&c, trace, "4x4x4", ICI_MODE_SYMMETRIC, &r, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(cfg_set(&c, "dcn.gbs", "12.5", "-p", &e), 0);
+    if (pod_estimate(&c, trace, "4x4x4", ICI_MODE_SYMMETRIC, &h, &e))
+        fail_msg("%s", e.msg);
+    assert_true(r.dcn_ps == B * 160 * d && h.dcn_ps == B * 80 * d);
+    assert_true(r.step_ps - h.step_ps == (uint64_t)(B * 80 * d));
+}
+
+/* `--slices S` on the command line is -p dcn.slices=S: the JSON gains a "dcn" object (only
+ * then: a one-slice document is unchanged) and its chips are S x the topology's. */
+static void test_pod_slices_option_reports_the_dcn(void **state)
+{
+    (void)state;
+    char trace[128], json[160], json1[160], cfgp[256];
+    assert_int_equal(assemble("dcn.allreduce bytes=1M dtype=bf16\n", "dcnopt", trace, sizeof trace),
+                     0);
+    snprintf(json, sizeof json, "%s/dcn.json", g_dir);
+    snprintf(json1, sizeof json1, "%s/one.json", g_dir);
+    snprintf(cfgp, sizeof cfgp, "%s/configs/v7.yaml", TPUSIM_SOURCE_DIR);
+    const char *args[] = {"pod",      "-c", cfgp,     trace, "--topology", "4x4x4",
+                          "--slices", "3",  "--json", json,  "-q"};
+    err e;
+    if (run_main(args, sizeof args / sizeof args[0], &e))
+        fail_msg("%s", e.msg);
+    static char buf[1 << 16];
+    FILE *fp = fopen(json, "r");
+    assert_non_null(fp);
+    buf[fread(buf, 1, sizeof buf - 1, fp)] = 0;
+    fclose(fp);
+    const char *keys[] = {"\"chips\": 192,",
+                          "\"dcn\": {",
+                          "\"slices\": 3,",
+                          "\"chips_per_slice\": 64,",
+                          "\"allreduces_per_chip\": 1,",
+                          "\"closed_form_s\"",
+                          "\"exposed_share\": 1"};
+    for (unsigned i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (!strstr(buf, keys[i]))
+            fail_msg("JSON lacks %s", keys[i]);
+    const char *one[] = {"pod", "-c", cfgp, g_trace, "--topology", "4x4", "--json", json1, "-q"};
+    if (run_main(one, sizeof one / sizeof one[0], &e))
+        fail_msg("%s", e.msg);
+    fp = fopen(json1, "r");
+    assert_non_null(fp);
+    buf[fread(buf, 1, sizeof buf - 1, fp)] = 0;
+    fclose(fp);
+    assert_null(strstr(buf, "\"dcn\""));
+    const char *bad[] = {"pod", "-c", cfgp, trace, "--slices", "0"};
+    expect_error(bad, 6, "--slices '0'");
+    const char *none[] = {"pod", "-c", cfgp, trace, "--topology", "4x4x4", "-q"};
+    expect_error(none, 7, "dcn.slices = 1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -537,6 +633,8 @@ int main(void)
         cmocka_unit_test(test_pod_topology_factorises_near_cubic_or_square),
         cmocka_unit_test(test_pod_json_written_atomically_with_scaling_rows),
         cmocka_unit_test(test_pod_rejects_bad_topology_chips_and_mode),
+        cmocka_unit_test(test_pod_two_slices_dcn_allreduce_matches_the_closed_form),
+        cmocka_unit_test(test_pod_slices_option_reports_the_dcn),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

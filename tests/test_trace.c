@@ -535,6 +535,19 @@ static void test_trace_note_topology_line_round_trips_and_rejects_garbage(void *
     assert_string_equal(r.ici_wrap, "");
     assert_int_equal(trace_note_topology("topology: chips=64 ici.dims=4x4x4 ici.wrap=xyz", &r), 1);
     assert_string_equal(r.ici_wrap, "xyz");
+    assert_int_equal(r.slices, 1); /* one slice unless it says otherwise */
+    /* Several slices over the data-centre network: written only when more than one. */
+    char multi[TRACE_NOTE_MAX] = "";
+    trace_topology ts = {.chips = 64, .ici_dims = "4x4x4", .ici_wrap = "xyz", .slices = 2};
+    assert_int_equal(trace_note_add_topology(multi, sizeof multi, &ts), 0);
+    assert_string_equal(multi, "topology: chips=64 ici.dims=4x4x4 ici.wrap=xyz dcn.slices=2");
+    assert_int_equal(trace_note_topology(multi, &r), 1);
+    assert_int_equal(r.slices, 2);
+    assert_int_equal(r.chips, 64);
+    assert_int_equal(
+        trace_note_topology("topology: chips=2 ici.dims=2 ici.wrap=x dcn.slices=0", &r), -1);
+    assert_int_equal(
+        trace_note_topology("topology: chips=2 ici.dims=2 ici.wrap=x dcn.slices=2 junk", &r), -1);
     assert_int_equal(trace_note_topology("x\ntopology: chips=0 ici.dims=2 ici.wrap=x", &r), -1);
     assert_int_equal(trace_note_topology("topology: chips=2 ici.dims=2", &r), -1);
     assert_int_equal(trace_note_topology("topology: chips=2 ici.dims=2 ici.wrap=x junk", &r), -1);

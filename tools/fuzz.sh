@@ -121,6 +121,16 @@ for n in "${names[@]}"; do
         say "fuzz_$n: FAILED; last lines of $log:"
         grep -E 'ERROR|SUMMARY|deadly|Test unit written|timeout|leak|==[0-9]+==' "$log" | head -20 >&2 || true
         tail -5 "$log" >&2
+        # What the harness itself said just before the crash (its own checks print a line and
+        # abort, which libFuzzer reports only as a "deadly signal"), and the input, so a CI log
+        # is enough to reproduce: echo BASE64 | base64 -d >crash; build-fuzz/fuzz_NAME crash
+        grep -B4 -m1 -E '^==[0-9]+== ?ERROR|runtime error' "$log" | grep -vE '^#[0-9]+|^==' >&2 || true
+        art=$(grep -Eo 'Test unit written to [^ ]+' "$log" | tail -1 | cut -d' ' -f5)
+        if [ -n "$art" ] && [ -f "$art" ]; then
+            say "fuzz_$n: input ($(wc -c <"$art") bytes, first 4 KiB, base64):"
+            head -c 4096 "$art" | base64 -w 0 >&2
+            echo >&2
+        fi
     fi
 done
 echo "fuzz: $npass passed, $fail failed"

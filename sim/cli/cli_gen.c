@@ -223,6 +223,11 @@ static const gen_opt par_opts[] = {
     {"fsdp-axes", "AXES", OPT_AXES, F(fsdp_axes), 0, "torus axes of FSDP",
      "z; 2-D: data axes, or all"},
     {"sp-axes", "AXES", OPT_AXES, F(sp_axes), 0, "torus axes of sequence parallelism", "x"},
+    {"slices", "S", OPT_POS, F(slices), 0,
+     "S copies of this slice joined by the data-centre\nnetwork (-p dcn.slices=S), data parallel "
+     "across\nthem: --batch is split over them too; gradients\nare reduce-scattered in the slice "
+     "(ICI), all-\nreduced across slices (DCN), all-gathered in the\nslice",
+     "1"},
 };
 
 #undef F
@@ -565,6 +570,7 @@ typedef struct gen_args {
     const char *config;
     const char *ovr[CLI_MAX_OVERRIDES];
     unsigned novr;
+    char slices[32]; /* --slices S as the override it stands for: "dcn.slices=S" */
 } gen_args;
 
 static int parse_options(const gen_cli_kind *ck, const char *kname, int argc, char **args,
@@ -672,6 +678,11 @@ int cli_gen_parse(int argc, char **argv, gen_opts *o, cfg *c, int *help, err *e)
     }
     if (parse_options(ck, argv[1], argc - 1, av + 1, o, a, help, e))
         goto out;
+    if (o->slices) { /* after the -p overrides, so that it wins */
+        snprintf(a->slices, sizeof a->slices, "dcn.slices=%llu", (unsigned long long)o->slices);
+        if (cli_override_add(a->ovr, &a->novr, a->slices, "gen", e))
+            goto out;
+    }
     rc = *help ? 0 : load_config(a, c, e) || gen_check(o, c, e) ? -1 : 0;
 out:
     free(a);
@@ -848,6 +859,7 @@ int cli_gen(int argc, char **argv, err *e)
             (o.dp ? o.dp : 1) * (o.tp ? o.tp : 1) * (o.fsdp ? o.fsdp : 1) * (o.sp ? o.sp : 1);
     snprintf(tt.ici_dims, sizeof tt.ici_dims, "%s", c->ici_dims);
     snprintf(tt.ici_wrap, sizeof tt.ici_wrap, "%s", c->ici_wrap);
+    tt.slices = c->dcn_slices;
     if (trace_note_add_topology(note, sizeof note, &tt)) {
         rc = err_set(e, "gen: the command line is too long for the trace's note (%d bytes)",
                      TRACE_NOTE_MAX - 1);

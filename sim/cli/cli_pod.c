@@ -33,14 +33,16 @@ typedef struct pod_opts {
     unsigned novr;
     uint64_t scaling[POD_MAX_SCALING];
     unsigned nscaling;
+    char slices[32]; /* --slices S as the override it stands for: "dcn.slices=S" */
 } pod_opts;
 
 static void pod_usage(FILE *out)
 {
     fprintf(out,
             "usage: tpusim pod -c CONFIG TRACE... [--chips N] [--topology AxBxC]\n"
-            "                  [--mode symmetric|full] [--json FILE] [-p key=value]...\n"
-            "                  [--scaling N,N,...] [-j N] [--progress] [--strict]\n"
+            "                  [--slices S] [--mode symmetric|full] [--json FILE]\n"
+            "                  [-p key=value]... [--scaling N,N,...] [-j N] [--progress]\n"
+            "                  [--strict]\n"
             "\n"
             "Estimate TRACE (the work of one chip) at pod scale: peak and sustained exaflops,\n"
             "MFU, step time, the split into compute, memory-bound, exposed communication and\n"
@@ -60,6 +62,11 @@ static void pod_usage(FILE *out)
             "      --chips N         pod of N chips, near-cubic (2D generations: near-square)\n"
             "      --topology AxBxC  exact pod dimensions (default: the config's pod.dims);\n"
             "                        with --chips, N must equal the product\n"
+            "      --slices S        S copies of that topology joined by the data-centre\n"
+            "                        network, data parallel across them (-p dcn.slices=S):\n"
+            "                        the pod has S x its chips; traces generated with\n"
+            "                        'tpusim gen ... --slices S' reduce their gradients\n"
+            "                        across the slices (the DCN time and share are reported)\n"
             "      --mode MODE       symmetric (default): one representative chip, collectives\n"
             "                        timed on the whole topology; full: every chip simulated\n"
             "                        (slices of up to %d chips)\n"
@@ -126,6 +133,7 @@ static int parse_args(int argc, char **argv, pod_opts *o, int *help, err *e)
                                          {"strict", no_argument, 0, 'S'},
                                          {"jobs", required_argument, 0, 'j'},
                                          {"progress", no_argument, 0, 'P'},
+                                         {"slices", required_argument, 0, 'L'},
                                          {0, 0, 0, 0}};
     int c;
     memset(o, 0, sizeof *o);
@@ -168,6 +176,16 @@ static int parse_args(int argc, char **argv, pod_opts *o, int *help, err *e)
         case 'P':
             o->progress = 1;
             break;
+        case 'L': { /* an override, in order with the -p ones (the last one wins) */
+            uint64_t s;
+            if (parse_u64(optarg, &s) || s > 4096)
+                return err_set(e, "pod: --slices '%s': expected a number of slices in [1, 4096]",
+                               optarg);
+            snprintf(o->slices, sizeof o->slices, "dcn.slices=%llu", (unsigned long long)s);
+            if (cli_override_add(o->ovr, &o->novr, o->slices, "pod", e))
+                return -1;
+            break;
+        }
         case 's':
             if (parse_scaling(optarg, o, e))
                 return -1;
@@ -367,6 +385,10 @@ static int pod_check_topology(const pod_opts *o, const prov *pv, uint64_t chips,
     char msg[512];
     if (pv->has_trace_topo &&
         prov_topology_mismatch(&pv->trace_topo, chips, NULL, NULL, msg, sizeof msg) &&
+        pod_mismatch(o, pv->trace, msg, e))
+        return -1;
+    if (pv->has_trace_topo && pv->cfg &&
+        prov_slices_mismatch(&pv->trace_topo, pv->cfg->dcn_slices, msg, sizeof msg) &&
         pod_mismatch(o, pv->trace, msg, e))
         return -1;
     for (unsigned i = 0; o->per_count && i < o->nscaling; i++) {

@@ -113,8 +113,8 @@ static void run_usage(FILE *out)
 }
 
 /* The topology a trace was generated for (its note) against the one `run` times its
- * collectives on (the config's ici.dims and ici.wrap): a warning on stderr, or with strict
- * an error. Trace errors are left to the run, which reports them. */
+ * collectives on (the config's ici.dims, ici.wrap and dcn.slices): a warning on stderr, or
+ * with strict an error. Trace errors are left to the run, which reports them. */
 static int check_topology(const cfg *c, const char *trace, int strict, err *e)
 {
     trace_topology tt;
@@ -122,13 +122,14 @@ static int check_topology(const cfg *c, const char *trace, int strict, err *e)
     if (prov_trace_topology(trace, &tt, &ignored) == 1) {
         unsigned d[3];
         char msg[512];
-        if (cfg_parse_dims(c->ici_dims, d) > 0 &&
-            prov_topology_mismatch(&tt, (uint64_t)d[0] * d[1] * d[2], c->ici_dims, c->ici_wrap, msg,
-                                   sizeof msg)) {
-            if (strict)
-                return err_set(e, "run: %s: %s (--strict)", trace, msg);
+        int bad = (cfg_parse_dims(c->ici_dims, d) > 0 &&
+                   prov_topology_mismatch(&tt, (uint64_t)d[0] * d[1] * d[2], c->ici_dims,
+                                          c->ici_wrap, msg, sizeof msg)) ||
+                  prov_slices_mismatch(&tt, c->dcn_slices, msg, sizeof msg);
+        if (bad && strict)
+            return err_set(e, "run: %s: %s (--strict)", trace, msg);
+        if (bad)
             fprintf(stderr, "%s: warning: %s: %s\n", prog, trace, msg);
-        }
     }
     return 0;
 }

@@ -60,7 +60,10 @@ static int check_parallel(gen_opts *o, const cfg *c, int explicit_deg, unsigned 
                            (unsigned long long)cfg_axes_chips(c, ax[i].axes), c->ici_dims,
                            ax[i].name);
     }
-    uint64_t shards = o->dp * o->fsdp;
+    uint64_t shards = o->dp * o->fsdp * o->slices;
+    if (o->batch % shards && o->slices > 1)
+        return err_set(e, "gen: --batch %llu is not divisible by data x fsdp x slices = %llu",
+                       (unsigned long long)o->batch, (unsigned long long)shards);
     if (o->batch % shards)
         return err_set(e, "gen: --batch %llu is not divisible by data x fsdp = %llu",
                        (unsigned long long)o->batch, (unsigned long long)shards);
@@ -113,6 +116,11 @@ static int check_model(gen_opts *o, err *e)
 static uint64_t conv_out(uint64_t in, uint64_t pad, uint64_t k, uint64_t stride)
 {
     return (in + 2 * pad - k) / stride + 1;
+}
+
+uint64_t gen_slices(const gen_opts *o)
+{
+    return o->slices ? o->slices : 1;
 }
 
 uint64_t gen_kv_shard(const gen_opts *o)
@@ -202,7 +210,7 @@ static void llm_count(const gen_opts *o, const cfg *c, uint64_t vshard, int mode
     int dec = o->kind == GEN_LLM_STEP && o->decode;
     /* Sequence parallelism: seq/P tokens per chip through the GEMMs, heads/(T P) whole
      * sequences through attention. */
-    uint64_t bc = o->batch / (o->dp * o->fsdp), hl = o->heads / (o->tp * o->sp);
+    uint64_t bc = o->batch / (o->dp * o->fsdp * gen_slices(o)), hl = o->heads / (o->tp * o->sp);
     uint64_t tokens = dec ? bc : bc * o->seq / o->sp;
     /* A pipeline stage: layers/P layers (all microbatches' tokens), the LM head on the last. */
     uint64_t L = o->pipeline > 1 ? o->layers / o->pipeline : o->layers;
@@ -342,6 +350,10 @@ static int resolve_parallel(gen_opts *o, const cfg *c, err *e)
     o->tp_axes = o->tp_axes ? o->tp_axes : 2;
     o->fsdp_axes = o->fsdp_axes ? o->fsdp_axes : 4;
     o->sp_axes = o->sp_axes ? o->sp_axes : 1;
+    if (c && o->slices && o->slices != c->dcn_slices)
+        return err_set(e, "gen: %llu slices but the config's dcn.slices is %llu",
+                       (unsigned long long)o->slices, (unsigned long long)c->dcn_slices);
+    o->slices = c ? c->dcn_slices : gen_slices(o);
     return c ? check_parallel(o, c, explicit_deg, given_axes, e) : 0;
 }
 
@@ -615,7 +627,7 @@ static int run_ir(const struct gen_kind_info *k, const gen_opts *o, const cfg *c
      * tokens per joule reads this word (docs/models-energy.md). */
     if (o->kind == GEN_LLM_STEP && o->decode && n > 0 && (size_t)n < cap)
         n += snprintf(full + n, cap - (size_t)n, " # tokens=%llu",
-                      (unsigned long long)(o->batch / (o->dp * o->fsdp)));
+                      (unsigned long long)(o->batch / (o->dp * o->fsdp * gen_slices(o))));
     if (n > 0 && (size_t)n < cap)
         snprintf(full + n, cap - (size_t)n, "%s", nt + head);
     if (strlen(full) >= TRACE_NOTE_MAX)

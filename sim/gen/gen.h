@@ -81,6 +81,10 @@ typedef struct gen_opts {
      * (the sequence split across chips, attention re-sharded by heads through all-to-alls) */
     uint64_t chips, dp, tp, fsdp, sp;
     unsigned dp_axes, tp_axes, fsdp_axes, sp_axes;
+    /* slices joined over the data-centre network, data parallel across them: the config's
+     * dcn.slices, which gen_check copies here (a value given here must equal it). The batch is
+     * split over them too; chips, the degrees and the axes are those of one slice. */
+    uint64_t slices;
     /* embedding (with batch, chips, training, dtype) */
     uint64_t tables, rows, dim, lookups;
     /* mixture of experts (decoder kinds; gen_moe.c): experts per MoE layer (0: dense model),
@@ -149,6 +153,9 @@ uint64_t gen_flops_analytic(const gen_opts *o, const cfg *c);
  * (HFU's numerator). 0 for kinds other than transformer and llm-step. */
 uint64_t gen_flops_model(const gen_opts *o, const cfg *c);
 
+/* Slices the batch is split over (gen_opts.slices, 1 when not resolved). */
+uint64_t gen_slices(const gen_opts *o);
+
 /* Vocabulary rows per tensor-parallel shard: vocab / T rounded up (the table is padded to a
  * multiple of T, as Megatron and MaxText pad it). */
 uint64_t gen_vocab_shard(const gen_opts *o);
@@ -209,13 +216,21 @@ int gen_dma(gen *g, int to_hbm, uint64_t hbm, uint64_t vmem, uint64_t bytes, uin
             uint64_t stride, unsigned wait, unsigned signal);
 int gen_vec(gen *g, int op, uint64_t src, uint64_t dst, uint64_t n, isa_dtype dt, uint64_t extra,
             unsigned wait, unsigned signal);
+/* One collective instruction (ICI over `axes`, or dcn.allreduce, which ignores them) signalling
+ * f (NULL: the late fence). `chain`: GEN_CHAIN_IN waits for the previous GEN_CHAIN_OUT
+ * collective of the other queue (ICI <-> DCN), GEN_CHAIN_OUT signals the chain instead of f
+ * (ir_chain: producers and consumers pair up in program order). */
+enum { GEN_CHAIN_IN = 1, GEN_CHAIN_OUT = 2 };
 int gen_coll(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, gen_fence *f);
+int gen_coll_chained(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, gen_fence *f,
+                     unsigned chain);
 /* A collective that uses the chip: its HBM reads and writes through the DMA unit and its
- * reduction adds on the vector unit, issued alongside the ICI instruction (see gen_emit.c);
- * p is the number of chips on `axes`. The HBM traffic goes to the buffer set with
- * gen_coll_buffer (addresses wrap inside span bytes). */
+ * reduction adds on the vector unit, issued alongside the collective instruction (see
+ * gen_emit.c); p is the number of chips it reduces over (on `axes`, or the slices). The HBM
+ * traffic goes to the buffer set with gen_coll_buffer (addresses wrap inside span bytes).
+ * `chain` applies to the collective instruction (gen_coll_chained). */
 int gen_coll_chip(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, uint64_t p,
-                  gen_fence *f);
+                  gen_fence *f, unsigned chain);
 void gen_coll_buffer(gen *g, uint64_t hbm, uint64_t span);
 /* Wait for every outstanding DMA write and collective (end of an operator). */
 int gen_drain(gen *g);
@@ -381,7 +396,6 @@ typedef struct gen_moe_saved {
 int gen_moe_fwd(const gen_moe_ctx *c, int xn, int out, gen_moe_saved *sv);
 /* dxn [M, D] from dy [M, D]: the reverse, with the expert and router weight gradients. */
 int gen_moe_bwd(const gen_moe_ctx *c, int xn, const gen_moe_saved *sv, int dy, int dxn);
-
 
 /* Pipeline parallelism (gen_pipeline.c): option checks (called by the llm-step check after
  * the other parallel degrees are resolved), the frontend of stage o->stage (the schedule over

@@ -16,12 +16,16 @@
 #include <string.h>
 
 #include "gen.h"
+#include "umath.h"
 
 #define GEN_HBM_ALIGN  4096
 #define GEN_VMEM_ALIGN 512
 
-/* Dedicated chains (semaphores below GEN_SEM_FIXED). */
-enum { SEM_V2D = 0, SEM_V2V = 1, SEM_D2V = 50 }; /* D2V: epilogue input DMA -> vector */
+/* Dedicated chains (semaphores below GEN_SEM_FIXED; 2..49 are the attention lanes' below, 8..55
+ * the embedding kind's, gen_embedding.c). D2V: epilogue input DMA -> vector; I2N and N2I: an
+ * ICI collective -> the DCN all-reduce of its result -> an ICI collective (gradients across
+ * slices, which share a trace with attention: above the lanes and D2V). */
+enum { SEM_V2D = 0, SEM_V2V = 1, SEM_D2V = 50, SEM_I2N = 51, SEM_N2I = 52 };
 
 struct gen {
     const cfg *c;
@@ -45,7 +49,6 @@ uint64_t gen_dt_bytes(isa_dtype dt, uint64_t n)
     return (n * isa_dtype_bits(dt) + 7) / 8;
 }
 
-static uint64_t cdiv(uint64_t a, uint64_t b);
 
 uint64_t gen_pitch(const cfg *c, uint64_t cols, isa_dtype dt)
 {
@@ -58,37 +61,11 @@ uint64_t gen_pitch(const cfg *c, uint64_t cols, isa_dtype dt)
      * pitch that still rotates over 16 channels keeps its DRAM-row locality (v7, 4 KiB rows:
      * attention 4% faster unpadded), one that does not collapses onto a few (v3, 24 KiB
      * rows: 5.5% of HBM peak). An odd number of granules visits every pseudo-channel. */
-    uint64_t gr = cdiv(bytes, G), pcs = cfg_hbm_channels(c) * c->hbm_pseudo_channels;
-    uint64_t a = gr, b = pcs ? pcs : 1;
-    while (b) {
-        uint64_t r = a % b;
-        a = b;
-        b = r;
-    }
-    uint64_t distinct = (pcs ? pcs : 1) / a, want = pcs < 16 ? pcs : 16;
+    uint64_t gr = um_cdiv(bytes, G), pcs = cfg_hbm_channels(c) * c->hbm_pseudo_channels;
+    uint64_t distinct = (pcs ? pcs : 1) / um_gcd(gr, pcs ? pcs : 1), want = pcs < 16 ? pcs : 16;
     if (distinct < want && gr % 2 == 0)
         gr++;
     return gr * G / eb;
-}
-
-static uint64_t cdiv(uint64_t a, uint64_t b)
-{
-    return (a + b - 1) / b;
-}
-
-static uint64_t umin(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
-
-static uint64_t umax(uint64_t a, uint64_t b)
-{
-    return a > b ? a : b;
-}
-
-static uint64_t align_up(uint64_t a, uint64_t al)
-{
-    return (a + al - 1) / al * al;
 }
 
 gen *gen_new(const cfg *c, const char *path, const char *note, err *e)
@@ -208,7 +185,7 @@ int gen_dma(gen *g, int to_hbm, uint64_t hbm, uint64_t vmem, uint64_t bytes, uin
         return -1;
     if (block && (block == stride || block >= bytes))
         block = stride = 0; /* contiguous after all */
-    uint64_t extent = block ? (cdiv(bytes, block) - 1) * stride + block : bytes;
+    uint64_t extent = block ? (um_cdiv(bytes, block) - 1) * stride + block : bytes;
     if (hbm + extent > g->hbm_cap || vmem + bytes > g->vmem_cap)
         return gen_fail(g,
                         "gen: DMA outside memory: hbm %llu + %llu of %llu, vmem %llu + %llu of "
@@ -289,18 +266,41 @@ static int vchain_end(gen *g, unsigned signal)
     return gen_flush_vec(g);
 }
 
-int gen_coll(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, gen_fence *f)
+static int is_dcn(int op)
+{
+    return isa_info_of((unsigned)op)->unit == ISA_UNIT_DCN;
+}
+
+int gen_coll_chained(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, gen_fence *f,
+                     unsigned chain)
 {
     if (gen_flush_vec(g))
         return -1;
-    if (!axes || !bytes)
-        return 0;
+    int dcn = is_dcn(op);
+    if ((!axes && !dcn) || !bytes)
+        return chain ? gen_fail(g, "gen: an empty collective cannot chain (generator bug)") : 0;
     isa_insn in = {.op = (uint16_t)op};
-    in.arg[ISA_COLL_AXES] = axes;
-    in.arg[ISA_COLL_BYTES] = bytes;
-    in.arg[ISA_COLL_DTYPE] = dt;
-    in.signal = (uint16_t)gen_fence_sig(g, f ? f : &g->late);
+    if (dcn) {
+        in.arg[ISA_DCN_BYTES] = bytes;
+        in.arg[ISA_DCN_DTYPE] = dt;
+    } else {
+        in.arg[ISA_COLL_AXES] = axes;
+        in.arg[ISA_COLL_BYTES] = bytes;
+        in.arg[ISA_COLL_DTYPE] = dt;
+    }
+    /* both ends are in-order queues, so one semaphore per direction pairs them in order */
+    if (chain & GEN_CHAIN_IN)
+        in.wait = (uint16_t)((dcn ? SEM_I2N : SEM_N2I) + 1);
+    if (chain & GEN_CHAIN_OUT)
+        in.signal = (uint16_t)((dcn ? SEM_N2I : SEM_I2N) + 1);
+    else
+        in.signal = (uint16_t)gen_fence_sig(g, f ? f : &g->late);
     return gen_put(g, &in);
+}
+
+int gen_coll(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, gen_fence *f)
+{
+    return gen_coll_chained(g, op, axes, bytes, dt, f, 0);
 }
 
 /* Collective on the chip (docs/models-ici.md, "Collectives on the chip"): besides the ICI
@@ -313,16 +313,17 @@ int gen_coll(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, gen_fe
  * issued alongside the ICI instruction, contending for HBM, DMA engines, VMEM and the
  * vector unit, and every piece signals the collective's fence. */
 int gen_coll_chip(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, uint64_t p,
-                  gen_fence *f)
+                  gen_fence *f, unsigned chain)
 {
     if (gen_flush_vec(g))
         return -1;
-    if (!axes || !bytes)
-        return 0;
+    if ((!axes && !is_dcn(op)) || !bytes)
+        return chain ? gen_fail(g, "gen: an empty collective cannot chain (generator bug)") : 0;
     uint64_t rd = bytes, wr = bytes, red = 0;
     p = p ? p : 1;
     switch (op) {
     case ISA_OP_ICI_ALLREDUCE:
+    case ISA_OP_DCN_ALLREDUCE:
         red = bytes / p * (p - 1);
         break;
     case ISA_OP_ICI_REDUCESCATTER:
@@ -338,21 +339,21 @@ int gen_coll_chip(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, u
     gen_fence *ff = f ? f : &g->late;
     /* Staging: two chunks at the top of VMEM (a binary vector op reads its second operand
      * right after the first). */
-    uint64_t stage = umin(4u << 20, g->vmem_cap / 16), base = g->vmem_cap - 2 * stage;
+    uint64_t stage = um_min(4u << 20, g->vmem_cap / 16), base = g->vmem_cap - 2 * stage;
     uint64_t eb = gen_dt_bytes(dt, 8) / 8 ? gen_dt_bytes(dt, 8) / 8 : 1;
     for (uint64_t o = 0; o < rd; o += stage)
-        if (gen_dma(g, 0, g->coll_hbm + o % g->coll_span, base, umin(stage, rd - o), 0, 0, 0,
+        if (gen_dma(g, 0, g->coll_hbm + o % g->coll_span, base, um_min(stage, rd - o), 0, 0, 0,
                     gen_fence_sig(g, ff)))
             return -1;
-    if (gen_coll(g, op, axes, bytes, dt, ff))
+    if (gen_coll_chained(g, op, axes, bytes, dt, ff, chain))
         return -1;
     for (uint64_t o = 0; o < red; o += stage) {
-        uint64_t n = umin(stage, red - o) / eb;
+        uint64_t n = um_min(stage, red - o) / eb;
         if (gen_vec(g, ISA_OP_V_ADD, base, base, n ? n : 1, dt, 0, 0, gen_fence_sig(g, ff)))
             return -1;
     }
     for (uint64_t o = 0; o < wr; o += stage)
-        if (gen_dma(g, 1, g->coll_hbm + o % g->coll_span, base, umin(stage, wr - o), 0, 0, 0,
+        if (gen_dma(g, 1, g->coll_hbm + o % g->coll_span, base, um_min(stage, wr - o), 0, 0, 0,
                     gen_fence_sig(g, ff)))
             return -1;
     return 0;
@@ -380,7 +381,7 @@ int gen_gather(gen *g, uint64_t src, uint64_t src_bytes, uint64_t dst, uint64_t 
     if (g->failed)
         return -1;
     gen_vmem_reset(g);
-    uint64_t ch = umin(bytes, align_up(umin(g->vmem_cap / 4, 8u << 20), block) / block * block);
+    uint64_t ch = um_min(bytes, um_align_up(um_min(g->vmem_cap / 4, 8u << 20), block) / block * block);
     if (ch > g->vmem_cap / 2)
         ch = g->vmem_cap / 2 / block * block;
     if (!ch)
@@ -391,8 +392,8 @@ int gen_gather(gen *g, uint64_t src, uint64_t src_bytes, uint64_t dst, uint64_t 
     if (gen_vmem_alloc(g, ch, &buf[0]) || gen_vmem_alloc(g, ch, &buf[1]))
         return -1;
     for (uint64_t c = 0, off = 0; off < bytes; c++, off += ch) {
-        uint64_t n = umin(ch, bytes - off);
-        uint64_t extent = (cdiv(n, block) - 1) * stride + block;
+        uint64_t n = um_min(ch, bytes - off);
+        uint64_t extent = (um_cdiv(n, block) - 1) * stride + block;
         uint64_t s0 = src_bytes > extent ? (off / block * stride) % (src_bytes - extent + 1) : 0;
         if ((c >= 2 && gen_fence_wait(g, &wb[c % 2])) ||
             gen_dma(g, 0, src + s0, buf[c % 2], n, block, stride, 0, gen_fence_sig(g, &rd)) ||
@@ -403,28 +404,18 @@ int gen_gather(gen *g, uint64_t src, uint64_t src_bytes, uint64_t dst, uint64_t 
     return gen_fence_wait(g, &wb[0]) || gen_fence_wait(g, &wb[1]) ? -1 : 0;
 }
 
-static uint64_t ugcd(uint64_t a, uint64_t b)
-{
-    while (b) {
-        uint64_t r = a % b;
-        a = b;
-        b = r;
-    }
-    return a;
-}
-
 /* One side of a copy chunk, split by whole blocks over up to dma.engines DMAs: a strided
  * transfer of small blocks is latency-bound on one engine (each block is its own HBM
  * request), so its pieces run on several engines at once. */
 static int copy_part(gen *g, int to_hbm, uint64_t hbm, uint64_t vmem, uint64_t n, uint64_t block,
                      uint64_t stride, gen_fence *f)
 {
-    uint64_t nb = block ? cdiv(n, block) : 1;
-    uint64_t parts = umin(g->c->dma_engines, nb), per = cdiv(nb, parts);
+    uint64_t nb = block ? um_cdiv(n, block) : 1;
+    uint64_t parts = um_min(g->c->dma_engines, nb), per = um_cdiv(nb, parts);
     if (!block || parts <= 1)
         return gen_dma(g, to_hbm, hbm, vmem, n, block, stride, 0, gen_fence_sig(g, f));
     for (uint64_t b0 = 0; b0 < nb; b0 += per) {
-        uint64_t len = umin(per * block, n - b0 * block);
+        uint64_t len = um_min(per * block, n - b0 * block);
         if (gen_dma(g, to_hbm, hbm + b0 * stride, vmem + b0 * block, len, block, stride, 0,
                     gen_fence_sig(g, f)))
             return -1;
@@ -439,9 +430,9 @@ int gen_copy2d(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, uint64_t
     if (g->failed)
         return -1;
     uint64_t sb = sblock ? sblock : bytes, db = dblock ? dblock : bytes;
-    uint64_t unit = sb / ugcd(sb, db) * db;
+    uint64_t unit = sb / um_gcd(sb, db) * db;
     gen_vmem_reset(g);
-    uint64_t ch = umin(bytes, umax(unit, umin(g->vmem_cap / 4, 8u << 20) / unit * unit));
+    uint64_t ch = um_min(bytes, um_max(unit, um_min(g->vmem_cap / 4, 8u << 20) / unit * unit));
     if (2 * ch > g->vmem_cap)
         return gen_fail(g, "gen: VMEM too small for a copy of %llu-byte blocks",
                         (unsigned long long)unit);
@@ -450,7 +441,7 @@ int gen_copy2d(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, uint64_t
     if (gen_vmem_alloc(g, ch, &buf[0]) || gen_vmem_alloc(g, ch, &buf[1]))
         return -1;
     for (uint64_t c = 0, off = 0; off < bytes; c++, off += ch) {
-        uint64_t n = umin(ch, bytes - off);
+        uint64_t n = um_min(ch, bytes - off);
         uint64_t so = sblock ? off / sblock * sstride : off,
                  dof = dblock ? off / dblock * dstride : off;
         if ((c >= 2 && gen_fence_wait(g, &wb[c % 2])) ||
@@ -467,7 +458,7 @@ int gen_copy2d_async(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, ui
 {
     if (g->failed)
         return -1;
-    if (bytes > umin(g->vmem_cap / 4, 8u << 20))
+    if (bytes > um_min(g->vmem_cap / 4, 8u << 20))
         return gen_copy2d(g, src, sblock, sstride, dst, dblock, dstride, bytes);
     uint64_t buf;
     gen_fence rd = {.sem = -1};
@@ -510,7 +501,7 @@ static const char *gen_human_bytes(char *buf, size_t cap, uint64_t b)
 
 int gen_hbm_alloc(gen *g, uint64_t bytes, uint64_t *addr)
 {
-    uint64_t a = align_up(g->hbm_next, GEN_HBM_ALIGN);
+    uint64_t a = um_align_up(g->hbm_next, GEN_HBM_ALIGN);
     if (bytes > g->hbm_cap || a > g->hbm_cap - bytes) {
         char cap[32], req[32], used[32], one[32], top[128] = "";
         for (unsigned i = 0; i < 3 && i < g->hbm_nallocs; i++)
@@ -540,7 +531,7 @@ int gen_hbm_alloc(gen *g, uint64_t bytes, uint64_t *addr)
 
 int gen_vmem_alloc(gen *g, uint64_t bytes, uint64_t *addr)
 {
-    uint64_t a = align_up(g->vmem_next, GEN_VMEM_ALIGN);
+    uint64_t a = um_align_up(g->vmem_next, GEN_VMEM_ALIGN);
     if (bytes > g->vmem_cap || a > g->vmem_cap - bytes)
         return gen_fail(g, "gen: VMEM plan exceeds %llu bytes (generator bug)",
                         (unsigned long long)g->vmem_cap);
@@ -556,7 +547,7 @@ void gen_vmem_reset(gen *g)
 
 uint64_t gen_vmem_free_bytes(const gen *g)
 {
-    return g->vmem_cap - align_up(g->vmem_next, GEN_VMEM_ALIGN);
+    return g->vmem_cap - um_align_up(g->vmem_next, GEN_VMEM_ALIGN);
 }
 
 /* ---- MXU tiles ------------------------------------------------------------------------ */
@@ -591,7 +582,7 @@ static int put_mm(gen *g, unsigned mxu, uint64_t src, uint64_t dst, uint64_t m, 
  *   result   [m][N]  fp32, n-strip-major: strip j at j*C*m, a contiguous m x nw_j block */
 static uint64_t tile_w(uint64_t tot, uint64_t t, uint64_t size)
 {
-    return umin(size, tot - t * size);
+    return um_min(size, tot - t * size);
 }
 
 /* Lane GEMMs emitted interleaved: tile x of every lane before tile x+1 of any, so each MXU's
@@ -621,7 +612,7 @@ static void lb_add(lane_batch *lb, uint64_t lane, lane_spec sp)
 
 static uint64_t lb_tiles(const gen *g, const lane_spec *sp)
 {
-    return cdiv(sp->N, g->c->mxu_cols) * cdiv(sp->K, g->c->mxu_rows);
+    return um_cdiv(sp->N, g->c->mxu_cols) * um_cdiv(sp->K, g->c->mxu_rows);
 }
 
 static int lb_emit(gen *g, lane_batch *lb, uint64_t lanes)
@@ -640,7 +631,7 @@ static int lb_emit(gen *g, lane_batch *lb, uint64_t lanes)
                     break;
                 more = 1;
                 const lane_spec *sp = &lb->mm[i][cur[i]];
-                uint64_t kt = cdiv(sp->K, R), nt = cdiv(sp->N, C), x = pos[i]++;
+                uint64_t kt = um_cdiv(sp->K, R), nt = um_cdiv(sp->N, C), x = pos[i]++;
                 uint64_t j = x / kt, t = x % kt, nw = tile_w(sp->N, j, C), kw = tile_w(sp->K, t, R);
                 int last = j == nt - 1 && t == kt - 1;
                 if (put_ldw(g, (unsigned)i,
@@ -669,16 +660,31 @@ typedef struct gemm_state {
 
 /* Step s -> (n-group, m-block, k-chunk); k-chunk innermost so a C block stays in VMEM;
  * column groups outer, or row blocks outer (m_outer, with a resident A panel). */
-static void gemm_step(const gemm_state *st, uint64_t s, uint64_t *gi, uint64_t *mi, uint64_t *ki)
+/* Step s's block: column group gi, row block mi, k-chunk ki, and where each starts (m0, k0,
+ * n0) and how wide it is (mr, kcw, ngw; the last of each is cut to the matrix). */
+typedef struct {
+    uint64_t gi, mi, ki;
+    uint64_t m0, mr, k0, kcw, n0, ngw;
+} gemm_tile;
+
+static gemm_tile gemm_at(const gemm_state *st, uint64_t s)
 {
-    *ki = s % st->nkc;
+    gemm_tile b, *t = &b;
+    t->ki = s % st->nkc;
     if (st->p.m_outer) {
-        *gi = (s / st->nkc) % st->nng;
-        *mi = s / (st->nkc * st->nng);
+        t->gi = (s / st->nkc) % st->nng;
+        t->mi = s / (st->nkc * st->nng);
     } else {
-        *mi = (s / st->nkc) % st->nmb;
-        *gi = s / (st->nkc * st->nmb);
+        t->mi = (s / st->nkc) % st->nmb;
+        t->gi = s / (st->nkc * st->nmb);
     }
+    t->m0 = t->mi * st->p.mt;
+    t->mr = tile_w(st->a.m, t->mi, st->p.mt);
+    t->k0 = t->ki * st->p.kc;
+    t->kcw = tile_w(st->a.k, t->ki, st->p.kc);
+    t->n0 = t->gi * st->p.ng;
+    t->ngw = tile_w(st->a.n, t->gi, st->p.ng);
+    return b;
 }
 
 /* VMEM of step s's A chunk and B chunk: the step's double buffer, or chunk ki of the
@@ -721,10 +727,10 @@ static int gemm_load(gen *g, uint64_t hbm, uint64_t vmem, uint64_t rows, uint64_
         pitchb *= T;
     }
     uint64_t bytes = rows * rowb, minb = 4 * g->c->dma_chunk_bytes;
-    uint64_t parts = umin(umin(g->c->dma_engines, rows), umax(1, bytes / minb));
-    uint64_t per = cdiv(rows, parts);
+    uint64_t parts = um_min(um_min(g->c->dma_engines, rows), um_max(1, bytes / minb));
+    uint64_t per = um_cdiv(rows, parts);
     for (uint64_t r0 = 0; r0 < rows; r0 += per) {
-        uint64_t n = umin(per, rows - r0);
+        uint64_t n = um_min(per, rows - r0);
         if (gen_dma(g, 0, hbm + r0 * pitchb, vmem + r0 * rowb, n * rowb, rowb, pitchb, 0,
                     gen_fence_sig(g, f)))
             return -1;
@@ -732,14 +738,12 @@ static int gemm_load(gen *g, uint64_t hbm, uint64_t vmem, uint64_t rows, uint64_
     return 0;
 }
 
+/* Issue step s's operand loads (A and B chunks, unless resident), signalling its READY
+ * fence. */
 static int gemm_inputs(gen *g, gemm_state *st, uint64_t s)
 {
-    uint64_t gi, mi, ki;
-    gemm_step(st, s, &gi, &mi, &ki);
+    const gemm_tile tl = gemm_at(st, s);
     const gen_gemm_args *a = &st->a;
-    uint64_t m0 = mi * st->p.mt, mr = tile_w(a->m, mi, st->p.mt);
-    uint64_t k0 = ki * st->p.kc, kcw = tile_w(a->k, ki, st->p.kc);
-    uint64_t n0 = gi * st->p.ng, ngw = tile_w(a->n, gi, st->p.ng);
     uint64_t ab = gen_dt_bytes(a->dt, 1);
     gen_fence *f = &st->ready[s % 2];
     /* One DMA per operand: whole row runs from HBM (long bursts), written into VMEM in the
@@ -747,24 +751,24 @@ static int gemm_inputs(gen *g, gemm_state *st, uint64_t s)
     if (st->p.a_implicit) {
         /* Implicit GEMM: the chunk's patch rows straight from the input, one run of a_block
          * bytes per output pixel, a_stride apart (wrapping inside the input). */
-        uint64_t bytes = mr * kcw * ab, blk = st->p.a_block, str = st->p.a_stride;
-        uint64_t extent = (cdiv(bytes, blk) - 1) * str + blk;
+        uint64_t bytes = tl.mr * tl.kcw * ab, blk = st->p.a_block, str = st->p.a_stride;
+        uint64_t extent = (um_cdiv(bytes, blk) - 1) * str + blk;
         uint64_t room = a->a_span > extent ? a->a_span - extent + 1 : 1;
-        if (gen_dma(g, 0, a->a + (m0 * str + k0 * ab) % room, gemm_abuf(st, s, mi, ki), bytes, blk,
+        if (gen_dma(g, 0, a->a + (tl.m0 * str + tl.k0 * ab) % room, gemm_abuf(st, s, tl.mi, tl.ki), bytes, blk,
                     str, 0, gen_fence_sig(g, f)))
             return -1;
     }
     /* A resident panel is loaded by the first group (A) or block (B) that uses it. */
-    if (!st->p.a_implicit && !(st->p.a_resident && gi > 0) &&
-        gemm_load(g, a->a + (m0 * a->lda + k0) * ab, gemm_abuf(st, s, mi, ki), mr, kcw * ab,
+    if (!st->p.a_implicit && !(st->p.a_resident && tl.gi > 0) &&
+        gemm_load(g, a->a + (tl.m0 * a->lda + tl.k0) * ab, gemm_abuf(st, s, tl.mi, tl.ki), tl.mr, tl.kcw * ab,
                   a->lda * ab, a->dt, f))
         return -1;
-    if (st->p.w_resident && mi > 0)
+    if (st->p.w_resident && tl.mi > 0)
         return 0;
-    if (st->p.b_blocked) /* chunk (ki, gi) of a blocked weight: one contiguous run */
-        return gemm_load(g, a->b + (n0 * a->k + k0 * ngw) * ab, gemm_wbuf(st, s, gi, ki), kcw,
-                         ngw * ab, ngw * ab, a->dt, f);
-    if (gemm_load(g, a->b + (k0 * a->ldb + n0) * ab, gemm_wbuf(st, s, gi, ki), kcw, ngw * ab,
+    if (st->p.b_blocked) /* chunk (tl.ki, tl.gi) of a blocked weight: one contiguous run */
+        return gemm_load(g, a->b + (tl.n0 * a->k + tl.k0 * tl.ngw) * ab, gemm_wbuf(st, s, tl.gi, tl.ki), tl.kcw,
+                         tl.ngw * ab, tl.ngw * ab, a->dt, f);
+    if (gemm_load(g, a->b + (tl.k0 * a->ldb + tl.n0) * ab, gemm_wbuf(st, s, tl.gi, tl.ki), tl.kcw, tl.ngw * ab,
                   a->ldb * ab, a->dt, f))
         return -1;
     return 0;
@@ -773,30 +777,26 @@ static int gemm_inputs(gen *g, gemm_state *st, uint64_t s)
 static int gemm_compute(gen *g, gemm_state *st, uint64_t s)
 {
     const uint64_t R = g->c->mxu_rows, C = g->c->mxu_cols, P = cfg_mxu_total(g->c);
-    uint64_t gi, mi, ki;
-    gemm_step(st, s, &gi, &mi, &ki);
+    const gemm_tile tl = gemm_at(st, s);
     const gen_gemm_args *a = &st->a;
-    uint64_t mr = tile_w(a->m, mi, st->p.mt);
-    uint64_t kcw = tile_w(a->k, ki, st->p.kc);
-    uint64_t ngw = tile_w(a->n, gi, st->p.ng);
-    uint64_t nsub = cdiv(ngw, C), msub = umin(st->p.msub, mr);
-    uint64_t msz = cdiv(mr, msub);
-    msub = cdiv(mr, msz);
-    uint64_t units = nsub * msub, kts = cdiv(kcw, R);
+    uint64_t nsub = um_cdiv(tl.ngw, C), msub = um_min(st->p.msub, tl.mr);
+    uint64_t msz = um_cdiv(tl.mr, msub);
+    msub = um_cdiv(tl.mr, msz);
+    uint64_t units = nsub * msub, kts = um_cdiv(tl.kcw, R);
     uint64_t ab = gen_dt_bytes(a->dt, 1);
     for (uint64_t t = 0; t < kts; t++) {
-        uint64_t kw = tile_w(kcw, t, R);
+        uint64_t kw = tile_w(tl.kcw, t, R);
         for (uint64_t u = 0; u < units; u++) {
             uint64_t j = u % nsub, si = u / nsub;
-            uint64_t nw = tile_w(ngw, j, C);
-            uint64_t r0 = si * msz, rows = tile_w(mr, si, msz);
+            uint64_t nw = tile_w(tl.ngw, j, C);
+            uint64_t r0 = si * msz, rows = tile_w(tl.mr, si, msz);
             unsigned mxu = (unsigned)(u % P);
             int last = t == kts - 1 && u + P >= units;
-            uint64_t w = gemm_wbuf(st, s, gi, ki) + (j * C * kcw + t * R * nw) * ab;
-            uint64_t src = gemm_abuf(st, s, mi, ki) + (t * R * mr + r0 * kw) * ab;
-            uint64_t dst = st->cbuf[(s / st->nkc) % 2] + (j * C * mr + r0 * nw) * 4;
+            uint64_t w = gemm_wbuf(st, s, tl.gi, tl.ki) + (j * C * tl.kcw + t * R * nw) * ab;
+            uint64_t src = gemm_abuf(st, s, tl.mi, tl.ki) + (t * R * tl.mr + r0 * kw) * ab;
+            uint64_t dst = st->cbuf[(s / st->nkc) % 2] + (j * C * tl.mr + r0 * nw) * 4;
             if (put_ldw(g, mxu, w, kw, nw, a->dt) ||
-                put_mm(g, mxu, src, dst, rows, a->dt, ki > 0 || t > 0, 0,
+                put_mm(g, mxu, src, dst, rows, a->dt, tl.ki > 0 || t > 0, 0,
                        last ? gen_fence_sig(g, &st->done[s % 2]) : 0))
                 return -1;
         }
@@ -807,15 +807,12 @@ static int gemm_compute(gen *g, gemm_state *st, uint64_t s)
 /* Write back the C block finished by step s (its last k-chunk). */
 static int gemm_writeback(gen *g, gemm_state *st, uint64_t s)
 {
-    uint64_t gi, mi, ki;
-    gemm_step(st, s, &gi, &mi, &ki);
+    const gemm_tile tl = gemm_at(st, s);
     const gen_gemm_args *a = &st->a;
-    uint64_t m0 = mi * st->p.mt, mr = tile_w(a->m, mi, st->p.mt);
-    uint64_t n0 = gi * st->p.ng, ngw = tile_w(a->n, gi, st->p.ng);
     uint64_t ob = gen_dt_bytes(a->out_dt, 1);
     uint64_t cb = (s / st->nkc) % 2; /* C buffers alternate per block */
     gen_fence *wb = &st->wb[cb];
-    uint64_t cv = st->cbuf[cb], hbm = a->c + (m0 * a->ldc + n0) * ob, n = mr * ngw;
+    uint64_t cv = st->cbuf[cb], hbm = a->c + (tl.m0 * a->ldc + tl.n0) * ob, n = tl.mr * tl.ngw;
     if (a->nepi) {
         /* Fused epilogue: the block's tile of the extra input (bias, residual) arrives by
          * DMA into the buffer after the accumulator (where a binary op reads its second
@@ -823,7 +820,7 @@ static int gemm_writeback(gen *g, gemm_state *st, uint64_t s)
         unsigned w0 = 0;
         if (a->has_ex) {
             uint64_t xb = gen_dt_bytes(a->ex_dt, 1);
-            if (gen_dma(g, 0, a->ex + (m0 * a->ldx + n0) * xb, st->ebuf[cb], n * xb, ngw * xb,
+            if (gen_dma(g, 0, a->ex + (tl.m0 * a->ldx + tl.n0) * xb, st->ebuf[cb], n * xb, tl.ngw * xb,
                         a->ldx * xb, 0, SEM_D2V + 1))
                 return -1;
             w0 = SEM_D2V + 1;
@@ -837,20 +834,20 @@ static int gemm_writeback(gen *g, gemm_state *st, uint64_t s)
         if (a->out_dt == ISA_DT_FP32) {
             if (vchain_end(g, SEM_V2D + 1))
                 return -1;
-            return gen_dma(g, 1, hbm, cv, n * 4, ngw * 4, a->ldc * 4, SEM_V2D + 1,
+            return gen_dma(g, 1, hbm, cv, n * 4, tl.ngw * 4, a->ldc * 4, SEM_V2D + 1,
                            gen_fence_sig(g, wb));
         }
         if (vchain(g, 0, 0, ISA_OP_V_CAST, cv, st->obuf[cb], n, ISA_DT_FP32, a->out_dt) ||
             vchain_end(g, SEM_V2D + 1))
             return -1;
-        return gen_dma(g, 1, hbm, st->obuf[cb], n * ob, ngw * ob, a->ldc * ob, SEM_V2D + 1,
+        return gen_dma(g, 1, hbm, st->obuf[cb], n * ob, tl.ngw * ob, a->ldc * ob, SEM_V2D + 1,
                        gen_fence_sig(g, wb));
     }
     if (a->out_dt == ISA_DT_FP32)
-        return gen_dma(g, 1, hbm, cv, n * 4, ngw * 4, a->ldc * 4, 0, gen_fence_sig(g, wb));
+        return gen_dma(g, 1, hbm, cv, n * 4, tl.ngw * 4, a->ldc * 4, 0, gen_fence_sig(g, wb));
     uint64_t ov = st->obuf[cb];
     return gen_vec(g, ISA_OP_V_CAST, cv, ov, n, ISA_DT_FP32, a->out_dt, 0, SEM_V2D + 1) ||
-                   gen_dma(g, 1, hbm, ov, n * ob, ngw * ob, a->ldc * ob, SEM_V2D + 1,
+                   gen_dma(g, 1, hbm, ov, n * ob, tl.ngw * ob, a->ldc * ob, SEM_V2D + 1,
                            gen_fence_sig(g, wb))
                ? -1
                : 0;
@@ -897,9 +894,9 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
             return -1;
         st.ready[i].sem = st.done[i].sem = st.wb[i].sem = -1;
     }
-    st.nmb = cdiv(st.a.m, p->mt);
-    st.nkc = cdiv(st.a.k, p->kc);
-    st.nng = cdiv(st.a.n, p->ng);
+    st.nmb = um_cdiv(st.a.m, p->mt);
+    st.nkc = um_cdiv(st.a.k, p->kc);
+    st.nng = um_cdiv(st.a.n, p->ng);
     st.steps = st.nmb * st.nkc * st.nng;
     /* Software pipeline: inputs of step s+1 load while step s computes; the inputs of step
      * s+1 go into the buffers step s-1 used, once step s-1's DONE fence has passed, which is
@@ -908,11 +905,10 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
         return -1;
     uint64_t blocks = 0; /* C blocks started */
     for (uint64_t s = 0; s < st.steps; s++) {
-        uint64_t gi, mi, ki;
-        gemm_step(&st, s, &gi, &mi, &ki);
+        const gemm_tile tl = gemm_at(&st, s);
         if (gen_fence_wait(g, &st.ready[s % 2]))
             return -1;
-        if (ki == 0) {
+        if (tl.ki == 0) {
             /* This C buffer's previous block must be written back before acc=0 reuses it. */
             if (blocks >= 2 && gen_fence_wait(g, &st.wb[(s / st.nkc) % 2]))
                 return -1;
@@ -928,13 +924,12 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
         if (!p->loads_first && gemm_compute(g, &st, s))
             return -1;
         if (s >= 1) {
-            uint64_t pg, pm, pk;
-            gemm_step(&st, s - 1, &pg, &pm, &pk);
+            const gemm_tile pt = gemm_at(&st, s - 1);
             if (gen_fence_wait(g, &st.done[(s - 1) % 2]))
                 return -1;
             if (s + 1 < st.steps && gemm_inputs(g, &st, s + 1))
                 return -1;
-            if (pk == st.nkc - 1 && gemm_writeback(g, &st, s - 1))
+            if (pt.ki == st.nkc - 1 && gemm_writeback(g, &st, s - 1))
                 return -1;
         }
         if (p->loads_first && gemm_compute(g, &st, s))
@@ -1017,18 +1012,18 @@ int gen_stream(gen *g, const gen_stream_args *s)
     /* Chunks of n/8 (256 Ki..8 Mi elements): at least ~8 chunks keep the pipeline full, and
      * big DMAs amortise each transfer's set-up (dma.latency_ns): on v7 an add over 256 Mi
      * elements reaches 75% of HBM peak with 1 Mi-element chunks, 85% with 8 Mi. */
-    uint64_t want = umin(8u << 20, umax(256u << 10, align_up(cdiv(s->n, 8), 1024)));
-    st.ch = umin(s->n, umin(fit, want));
+    uint64_t want = um_min(8u << 20, um_max(256u << 10, um_align_up(um_cdiv(s->n, 8), 1024)));
+    st.ch = um_min(s->n, um_min(fit, want));
     if (st.ch == 0)
         return gen_fail(g, "gen: VMEM too small for a streamed vector pass");
-    st.nch = cdiv(s->n, st.ch);
+    st.nch = um_cdiv(s->n, st.ch);
     uint64_t o = 0;
     for (unsigned i = 0; i < nbuf + scratch; i++) {
         st.off[i] = o;
         uint64_t b = i < s->nin ? gen_dt_bytes(s->in_dt[i], st.ch)
                      : i < nbuf ? gen_dt_bytes(s->out_dt[i - s->nin], st.ch)
                                 : st.ch * 4;
-        o += align_up(b, GEN_VMEM_ALIGN);
+        o += um_align_up(b, GEN_VMEM_ALIGN);
     }
     for (int i = 0; i < GEN_STREAM_DEPTH; i++) {
         if (gen_vmem_alloc(g, o, &st.base[i]))
@@ -1107,13 +1102,13 @@ static uint64_t attn_lane_bytes(uint64_t m, uint64_t L, uint64_t hd, isa_dtype d
     uint64_t sz[AB_N], t = 0;
     attn_sizes(m, L, hd, dt, bwd, sz);
     for (int i = 0; i < AB_N; i++)
-        t += align_up(sz[i], GEN_VMEM_ALIGN);
+        t += um_align_up(sz[i], GEN_VMEM_ALIGN);
     return 2 * t;
 }
 
 static uint64_t attn_target_lanes(const cfg *c)
 {
-    return umin(cfg_mxu_total(c), GEN_ATTN_LANES);
+    return um_min(cfg_mxu_total(c), GEN_ATTN_LANES);
 }
 
 uint64_t gen_attn_block(const cfg *c, uint64_t seq, uint64_t kv_len, uint64_t head_dim,
@@ -1123,11 +1118,11 @@ uint64_t gen_attn_block(const cfg *c, uint64_t seq, uint64_t kv_len, uint64_t he
     uint64_t vmem = (uint64_t)cfg_vmem_total_bytes(c), target = attn_target_lanes(c);
     uint64_t best = 0, best_score = 0;
     for (unsigned i = 0; i < sizeof ms / sizeof ms[0]; i++) {
-        uint64_t m = umin(ms[i], seq);
-        if (i > 0 && m >= umin(ms[i - 1], seq))
+        uint64_t m = um_min(ms[i], seq);
+        if (i > 0 && m >= um_min(ms[i - 1], seq))
             continue;
         uint64_t fit = vmem / attn_lane_bytes(m, kv_len, head_dim, dt, backward);
-        uint64_t score = umin(fit, target) * umin(m, c->mxu_rows);
+        uint64_t score = um_min(fit, target) * um_min(m, c->mxu_rows);
         if (score > best_score) {
             best = m;
             best_score = score;
@@ -1138,7 +1133,7 @@ uint64_t gen_attn_block(const cfg *c, uint64_t seq, uint64_t kv_len, uint64_t he
 
 static uint64_t attn_kv(uint64_t kv_len, uint64_t seq, int causal, uint64_t q0, uint64_t m)
 {
-    return causal ? umin(kv_len, kv_len - seq + q0 + m) : kv_len;
+    return causal ? um_min(kv_len, kv_len - seq + q0 + m) : kv_len;
 }
 
 uint64_t gen_attn_flops(const cfg *c, uint64_t seq, uint64_t kv_len, uint64_t head_dim, int causal,
@@ -1148,7 +1143,7 @@ uint64_t gen_attn_flops(const cfg *c, uint64_t seq, uint64_t kv_len, uint64_t he
     if (!mq)
         return 0;
     for (uint64_t q0 = 0; q0 < seq; q0 += mq) {
-        uint64_t m = umin(mq, seq - q0);
+        uint64_t m = um_min(mq, seq - q0);
         f += m * attn_kv(kv_len, seq, causal, q0, m) * head_dim * (backward ? 10 : 4);
     }
     return f;
@@ -1183,7 +1178,7 @@ static int attn_inputs(gen *g, attn_state *st, uint64_t r)
         if (!attn_item(st, i, r, &p, &qi))
             continue;
         uint64_t b = p / a->heads, h = p % a->heads, q0 = qi * st->mq;
-        uint64_t m = umin(st->mq, a->seq - q0), L = attn_kv(a->kv_len, a->seq, a->causal, q0, m);
+        uint64_t m = um_min(st->mq, a->seq - q0), L = attn_kv(a->kv_len, a->seq, a->causal, q0, m);
         uint64_t *bf = st->buf[i][r % st->D];
         uint64_t qrow = (b * st->qbs + q0 * st->qrs + h * st->qhs) * ab;
         uint64_t krow = (b * st->kvbs + h / st->grp * st->kvhs) * ab;
@@ -1213,7 +1208,7 @@ static int attn_outputs(gen *g, attn_state *st, uint64_t r)
         if (!attn_item(st, i, r, &p, &qi))
             continue;
         uint64_t b = p / a->heads, h = p % a->heads, q0 = qi * st->mq;
-        uint64_t m = umin(st->mq, a->seq - q0);
+        uint64_t m = um_min(st->mq, a->seq - q0);
         uint64_t *bf = st->buf[i][r % st->D];
         uint64_t qrow = (b * st->qbs + q0 * st->qrs + h * st->qhs) * ab;
         if (!a->backward) {
@@ -1254,7 +1249,7 @@ static int attn_softmax(gen *g, const gen_attn_args *a, const uint64_t *bf, uint
         first = 0;                                                                                 \
     } while (0)
     if (diag)
-        VC(ISA_OP_V_SELECT, S, S, m * umin(m, L), F, 0);
+        VC(ISA_OP_V_SELECT, S, S, m * um_min(m, L), F, 0);
     if (!bwd) {
         VC(ISA_OP_V_REDUCE, S, st, n, F, L);
         VC(ISA_OP_V_SUB, S, S, n, F, 0);
@@ -1293,7 +1288,7 @@ static int attn_compute(gen *g, attn_state *st, uint64_t r, int parts)
         uint64_t p;
         live[i] = attn_item(st, i, r, &p, &qi[i]);
         uint64_t q0 = qi[i] * st->mq;
-        m[i] = live[i] ? umin(st->mq, a->seq - q0) : 0;
+        m[i] = live[i] ? um_min(st->mq, a->seq - q0) : 0;
         L[i] = live[i] ? attn_kv(a->kv_len, a->seq, a->causal, q0, m[i]) : 0;
         diag[i] = a->causal;
     }
@@ -1484,9 +1479,9 @@ int gen_attention(gen *g, const gen_attn_args *args)
                         (unsigned long long)a->kv_len, (unsigned long long)a->head_dim,
                         (unsigned long long)g->vmem_cap);
     st.pairs = a->batch * a->heads;
-    st.nq = cdiv(a->seq, st.mq);
-    st.lanes = umin(umin(attn_target_lanes(g->c), st.pairs), g->vmem_cap / per);
-    st.rounds = cdiv(st.pairs, st.lanes) * st.nq;
+    st.nq = um_cdiv(a->seq, st.mq);
+    st.lanes = um_min(um_min(attn_target_lanes(g->c), st.pairs), g->vmem_cap / per);
+    st.rounds = um_cdiv(st.pairs, st.lanes) * st.nq;
     /* Forward with room for a third buffer set per lane (per counts two): pipelined. */
     st.D = !a->backward && st.rounds > 2 && st.lanes * (per / 2 * 3) <= g->vmem_cap ? 3 : 2;
     gen_vmem_reset(g);

@@ -57,6 +57,11 @@ typedef struct model {
     uint64_t moe_n, moe_real;
     gen_moe_saved *msv;
     int no_reduce; /* pipeline: weight gradients still accumulating (not the last microbatch) */
+    /* across slices: the all-gather that completes the previous gradient's reduction, not yet
+     * emitted (grad_reduce_slices); buffer, axes, bytes */
+    int ag_buf;
+    unsigned ag_axes;
+    uint64_t ag_bytes;
 } model;
 
 static int tmp(model *md, const char *name, uint64_t rows, uint64_t cols)
@@ -240,18 +245,79 @@ static int mm_allreduce(model *md, uint64_t m, uint64_t n, uint64_t k, int a, in
     return ir_wait(md->p, tok) < 0 ? -1 : 0;
 }
 
+/* Gradient reduction across slices (docs/models-ici.md, "DCN"), hierarchical: in the slice,
+ * FSDP's reduce-scatter into this chip's shard `dst` and a reduce-scatter over the data axes
+ * `axes` (when used); across the slices, an all-reduce of the chip's piece over the DCN;
+ * in the slice, an all-gather over the data axes back to what the optimizer reads (the FSDP
+ * shard, or the whole gradient), emitted after the next gradient's reduce-scatter (ag_flush). Each
+ * step needs the one before: the DCN all-reduce waits for the last reduce-scatter and the
+ * all-gather for the DCN all-reduce through chained semaphores, so dispatch never stalls on
+ * them. With FSDP alone, the reduce-scatter's token
+ * (which frees the gradient buffer) is signalled by its chip-side work and the DCN
+ * all-reduce: the gradient is reduced once both are done. */
+/* The all-gather of the previous gradient across slices, if one is pending. It waits for that
+ * gradient's DCN all-reduce, and the ICI queue is in order, so it is emitted after the next
+ * gradient's reduce-scatter (or before the optimizer) rather than right after its own DCN
+ * all-reduce: there it would hold every later ICI collective of the backward
+ * (tensor-parallel all-reduces, FSDP gathers, the next reduce-scatter) behind the DCN, and
+ * the ICI would idle while the DCN runs. The DCN all-reduce then has the next
+ * reduce-scatter's time to finish before the ICI needs it. */
+static int ag_flush(model *md)
+{
+    if (md->ag_buf < 0)
+        return 0;
+    int a = ir_collective(md->p, ISA_OP_ICI_ALLGATHER, md->ag_axes, md->ag_bytes, md->ag_buf,
+                          md->ag_buf, IR_TOKEN_LATE);
+    md->ag_buf = -1;
+    return ir_chain(md->p, a, IR_CHAIN_IN) < 0 ? -1 : 0;
+}
+
+static int grad_reduce_slices(model *md, int g, int dst, uint64_t elems, unsigned axes, int token)
+{
+    const gen_opts *o = md->o;
+    ir *p = md->p;
+    int buf = g, prev = -1, dtok = IR_TOKEN_LATE;
+    if (o->fsdp > 1) {
+        prev = ir_collective(p, ISA_OP_ICI_REDUCESCATTER, o->fsdp_axes, B(md->dt, elems), g, dst,
+                             token);
+        elems /= o->fsdp;
+        buf = dst;
+        dtok = axes ? IR_TOKEN_LATE : token;
+        if (prev < 0)
+            return -1;
+    }
+    uint64_t pa = axes ? cfg_axes_chips(ir_cfg(p), axes) : 1;
+    if (axes && (prev = ir_collective(p, ISA_OP_ICI_REDUCESCATTER, axes, B(md->dt, elems), buf, buf,
+                                      IR_TOKEN_LATE)) < 0)
+        return -1;
+    if ((prev >= 0 && ir_chain(p, prev, IR_CHAIN_OUT) < 0) || ag_flush(md))
+        return -1;
+    int d = ir_collective(p, ISA_OP_DCN_ALLREDUCE, 0, B(md->dt, elems / pa), buf, buf, dtok);
+    if (d < 0 || (prev >= 0 && ir_chain(p, d, IR_CHAIN_IN) < 0))
+        return -1;
+    if (!axes)
+        return 0;
+    md->ag_buf = buf;
+    md->ag_axes = axes;
+    md->ag_bytes = B(md->dt, elems);
+    return ir_chain(p, d, IR_CHAIN_OUT) < 0 ? -1 : 0;
+}
+
 /* Gradient reduction of a weight gradient `g` (elems elements), left in flight until the
  * optimizer: FSDP reduce-scatters over the fsdp axes into this chip's shard `dst` (then
  * all-reduces the shard over the data axes when both are used); pure data parallelism
  * all-reduces. Sequence shards hold the same weights as data shards do: their gradients
- * are summed over the sequence axes as well. */
+ * are summed over the sequence axes as well. Across slices: grad_reduce_slices. */
 static int grad_reduce(model *md, int g, int dst, uint64_t elems, const char *what, int token)
 {
     const gen_opts *o = md->o;
     unsigned axes = (o->dp > 1 ? o->dp_axes : 0) | (o->sp > 1 ? o->sp_axes : 0);
-    if ((o->fsdp <= 1 && !axes) || md->no_reduce)
+    int slices = gen_slices(o) > 1;
+    if ((o->fsdp <= 1 && !axes && !slices) || md->no_reduce)
         return 0;
     ir_region(md->p, "%s/comm", what);
+    if (slices)
+        return grad_reduce_slices(md, g, dst, elems, axes, o->fsdp > 1 ? token : IR_TOKEN_LATE);
     if (o->fsdp > 1) {
         if (ir_collective(md->p, ISA_OP_ICI_REDUCESCATTER, o->fsdp_axes, B(md->dt, elems), g, dst,
                           token) < 0)
@@ -271,7 +337,7 @@ static int grad_reduce(model *md, int g, int dst, uint64_t elems, const char *wh
 
 static int grad_tokens_wait(model *md)
 {
-    return ir_wait(md->p, md->gf[0]) < 0 || ir_wait(md->p, md->gf[1]) < 0 ? -1 : 0;
+    return ag_flush(md) || ir_wait(md->p, md->gf[0]) < 0 || ir_wait(md->p, md->gf[1]) < 0 ? -1 : 0;
 }
 
 /* Sequence parallelism (DeepSpeed-Ulysses style): an all-to-all over the sequence axes
@@ -737,7 +803,7 @@ static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int 
     isa_dtype dt = md->dt;
     /* a pipeline stage runs microbatches of batch / M sequences through layers / P layers */
     int pipe = lm && o->pipeline > 1;
-    md->bc = o->batch / (o->dp * o->fsdp * (pipe ? o->microbatches : 1));
+    md->bc = o->batch / (o->dp * o->fsdp * gen_slices(o) * (pipe ? o->microbatches : 1));
     md->S = o->seq;
     md->sp = o->sp;
     md->decode = lm && o->decode;
@@ -799,6 +865,7 @@ static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int 
     md->grads = md->train ? ir_param_new(p, "grads", dt, 1, md->nparams) : -1;
     md->gbufs = md->L > 2 ? 3 : md->L;
     md->pre_layer = -1;
+    md->ag_buf = -1;
     md->gf[0] = ir_token_new(p);
     md->gf[1] = ir_token_new(p);
     if (md->fsdp) {

@@ -277,16 +277,19 @@ static int act_bwd(const gen_moe_ctx *c, int dact, int up, int dup, uint64_t n)
     return ir_fusion(c->p, n, in, 2, &dup, 1, ops, 7) < 0 ? -1 : 0;
 }
 
+/* What both passes work from: the capacity-sized dimensions and the weight layout. */
+static void moe_plan(const gen_moe_ctx *c, gen_moe_dims *d, moe_layout *w)
+{
+    gen_moe_dims_of(c->o, c->M, d);
+    layout(c->p, c->o, w);
+}
+
 int gen_moe_fwd(const gen_moe_ctx *c, int xn, int out, gen_moe_saved *sv)
 {
-    ir *p = c->p;
-    const gen_opts *o = c->o;
-    isa_dtype dt = c->dt;
-    uint64_t M = c->M, D = c->D, E = o->experts, k = o->top_k;
+    uint64_t M = c->M, D = c->D, E = c->o->experts, k = c->o->top_k;
     gen_moe_dims d;
     moe_layout w;
-    gen_moe_dims_of(o, M, &d);
-    layout(p, o, &w);
+    moe_plan(c, &d, &w);
     memset(sv, -1, sizeof *sv);
     /* Router: logits = xn Wr, then softmax (row max, subtract, exp, row sum, reciprocal as
      * rsqrt squared, scale) and top-k (k rounds of row max and select) on the vector unit. */
@@ -301,29 +304,29 @@ int gen_moe_fwd(const gen_moe_ctx *c, int xn, int out, gen_moe_saved *sv)
         {ISA_OP_V_REDUCE, 2, 3, ISA_DT_FP32, (unsigned)E, 0},
         {ISA_OP_V_RSQRT, 3, 3, ISA_DT_FP32, 0, (unsigned)E},
         {ISA_OP_V_MUL, 2, 2, ISA_DT_FP32, 0, 0},
-        {ISA_OP_V_CAST, 2, 1, ISA_DT_FP32, dt, 0},
+        {ISA_OP_V_CAST, 2, 1, ISA_DT_FP32, c->dt, 0},
     };
-    if (ir_fusion(p, M * E, &logits, 1, &sv->probs, 1, ops, 7) < 0)
+    if (ir_fusion(c->p, M * E, &logits, 1, &sv->probs, 1, ops, 7) < 0)
         return -1;
     /* top-k: per round a row max and a select, up to 6 rounds per fused pass */
     for (uint64_t j = 0; j < k;) {
         ir_vop top[IR_MAX_VOPS];
         unsigned n = 0;
         for (; j < k && n + 2 <= IR_MAX_VOPS; j++) {
-            top[n++] = (ir_vop){ISA_OP_V_REDUCE, 0, 2, dt, (unsigned)E, 0};
-            top[n++] = (ir_vop){ISA_OP_V_SELECT, 0, 1, dt, 0, 0};
+            top[n++] = (ir_vop){ISA_OP_V_REDUCE, 0, 2, c->dt, (unsigned)E, 0};
+            top[n++] = (ir_vop){ISA_OP_V_SELECT, 0, 1, c->dt, 0, 0};
         }
-        if (ir_fusion(p, M * E, &sv->probs, 1, &sv->probs, 1, top, n) < 0)
+        if (ir_fusion(c->p, M * E, &sv->probs, 1, &sv->probs, 1, top, n) < 0)
             return -1;
     }
     /* Dispatch: each token's row copied into its k experts' slots (a row gather), then
      * exchanged with the chips holding those experts. */
     uint64_t R = d.rows, rb = Bt(c, D), xp = Bt(c, pitch_of(c, M, D));
     int xe = tmp(c, "dispatch", R, D);
-    if (ir_gather(p, xn, xe, rb, xp) < 0)
+    if (ir_gather(c->p, xn, xe, rb, xp) < 0)
         return -1;
     sv->xr = xe;
-    if (o->ep > 1 && ((sv->xr = tmp(c, "expert_in", R, D)) < 0 || alltoall(c, xe, sv->xr, R)))
+    if (c->o->ep > 1 && ((sv->xr = tmp(c, "expert_in", R, D)) < 0 || alltoall(c, xe, sv->xr, R)))
         return -1;
     /* The local experts, each on its cap rows. */
     sv->up = tmp(c, "up", R, d.uwe);
@@ -347,7 +350,7 @@ int gen_moe_fwd(const gen_moe_ctx *c, int xn, int out, gen_moe_saved *sv)
     /* Combine: the outputs go back to their tokens' chips, and each token sums its top-k
      * outputs weighted by the gates. */
     sv->yr = ye;
-    if (o->ep > 1 && ((sv->yr = tmp(c, "combine_in", R, D)) < 0 || alltoall(c, ye, sv->yr, R)))
+    if (c->o->ep > 1 && ((sv->yr = tmp(c, "combine_in", R, D)) < 0 || alltoall(c, ye, sv->yr, R)))
         return -1;
     uint64_t slices = k < R / M ? k : (R / M ? R / M : 1);
     int routed = d.fs ? tmp(c, "routed", M, D) : out;
@@ -364,33 +367,29 @@ int gen_moe_fwd(const gen_moe_ctx *c, int xn, int out, gen_moe_saved *sv)
         return -1;
     const ir_vop add = {ISA_OP_V_ADD, 0, 0, ISA_DT_FP32, 0, 0};
     int i = mm(c, M, D, d.fs, sv->sact, wview(c, c->w, w.shared_down, d.fs, D, "shared.down"), out);
-    return i < 0 || ir_matmul_epilogue(p, i, &routed, 1, &add, 1) < 0 ? -1 : 0;
+    return i < 0 || ir_matmul_epilogue(c->p, i, &routed, 1, &add, 1) < 0 ? -1 : 0;
 }
 
 int gen_moe_bwd(const gen_moe_ctx *c, int xn, const gen_moe_saved *sv, int dy, int dxn)
 {
-    ir *p = c->p;
-    const gen_opts *o = c->o;
-    isa_dtype dt = c->dt;
-    uint64_t M = c->M, D = c->D, E = o->experts, k = o->top_k;
+    uint64_t M = c->M, D = c->D, E = c->o->experts, k = c->o->top_k;
     gen_moe_dims d;
     moe_layout w;
-    gen_moe_dims_of(o, M, &d);
-    layout(p, o, &w);
+    moe_plan(c, &d, &w);
     uint64_t R = d.rows, rb = Bt(c, D), yp = Bt(c, pitch_of(c, M, D));
     /* Combine backward: dy copied to each token's k slots, scaled by the gates (and the
      * gates' gradient, dy . y per slot), then sent back to the experts. */
     int dyr = tmp(c, "dcombine", R, D);
     const int gin[2] = {dyr, sv->yr};
     const ir_vop gops[] = {
-        {ISA_OP_V_MUL, 1, 3, dt, 0, 0},
+        {ISA_OP_V_MUL, 1, 3, c->dt, 0, 0},
         {ISA_OP_V_REDUCE, 3, 3, ISA_DT_FP32, (unsigned)D, 0},
-        {ISA_OP_V_MUL, 0, 2, dt, 0, 0},
+        {ISA_OP_V_MUL, 0, 2, c->dt, 0, 0},
     };
-    if (ir_gather(p, dy, dyr, rb, yp) < 0 || ir_fusion(p, R * D, gin, 2, &dyr, 1, gops, 3) < 0)
+    if (ir_gather(c->p, dy, dyr, rb, yp) < 0 || ir_fusion(c->p, R * D, gin, 2, &dyr, 1, gops, 3) < 0)
         return -1;
     int dye = dyr;
-    if (o->ep > 1 && ((dye = tmp(c, "dexpert_out", R, D)) < 0 || alltoall(c, dyr, dye, R)))
+    if (c->o->ep > 1 && ((dye = tmp(c, "dexpert_out", R, D)) < 0 || alltoall(c, dyr, dye, R)))
         return -1;
     /* Experts: dact = dye Wd^T, dWd = act^T dye; activation backward; dx = dup Wup^T,
      * dWup = x^T dup. */
@@ -419,7 +418,7 @@ int gen_moe_bwd(const gen_moe_ctx *c, int xn, const gen_moe_saved *sv, int dy, i
     /* Dispatch backward: the input gradients go back to their tokens' chips and each token
      * sums its k copies. */
     int dxd = dxe;
-    if (o->ep > 1 && ((dxd = tmp(c, "ddispatch", R, D)) < 0 || alltoall(c, dxe, dxd, R)))
+    if (c->o->ep > 1 && ((dxd = tmp(c, "ddispatch", R, D)) < 0 || alltoall(c, dxe, dxd, R)))
         return -1;
     int dsum = tmp(c, "dx_routed", M, D);
     uint64_t slices = k < R / M ? k : (R / M ? R / M : 1);
@@ -438,7 +437,7 @@ int gen_moe_bwd(const gen_moe_ctx *c, int xn, const gen_moe_saved *sv, int dy, i
             act_bwd(c, dsact, sv->sup, dsup, M * d.fs) ||
             (i = mm(c, M, D, d.uws, dsup, wview(c, c->w, w.shared_up, D, d.uws, "shared.up"),
                     dsx)) < 0 ||
-            ir_matmul_epilogue(p, i, &dsum, 1, &addf, 1) < 0 ||
+            ir_matmul_epilogue(c->p, i, &dsum, 1, &addf, 1) < 0 ||
             mm(c, D, d.uws, M, xn, dsup, wview(c, c->g, w.shared_up, D, d.uws, "shared.dup")) < 0)
             return -1;
         dsum = dsx;
@@ -450,12 +449,12 @@ int gen_moe_bwd(const gen_moe_ctx *c, int xn, const gen_moe_saved *sv, int dy, i
         {ISA_OP_V_MUL, 0, 2, ISA_DT_FP32, 0, 0},
         {ISA_OP_V_REDUCE, 2, 3, ISA_DT_FP32, (unsigned)E, 0},
         {ISA_OP_V_SUB, 0, 2, ISA_DT_FP32, 0, 0},
-        {ISA_OP_V_MUL, 2, 1, dt, 0, 0},
+        {ISA_OP_V_MUL, 2, 1, c->dt, 0, 0},
     };
-    if (ir_fusion(p, M * E, &sv->probs, 1, &dlog, 1, sops, 4) < 0)
+    if (ir_fusion(c->p, M * E, &sv->probs, 1, &dlog, 1, sops, 4) < 0)
         return -1;
     int i = mm(c, M, D, E, dlog, wview(c, c->w, w.router, D, E, "router"), dxn);
-    return i < 0 || ir_matmul_epilogue(p, i, &dsum, 1, &addf, 1) < 0 ||
+    return i < 0 || ir_matmul_epilogue(c->p, i, &dsum, 1, &addf, 1) < 0 ||
                    mm(c, D, E, M, xn, dlog, wview(c, c->g, w.router, D, E, "drouter")) < 0
                ? -1
                : 0;

@@ -59,9 +59,11 @@ int gen_pipeline_check(gen_opts *o, const cfg *c, err *e)
     if (o->layers % o->pipeline)
         return err_set(e, "gen: --pipeline %llu must divide --layers %llu",
                        (unsigned long long)o->pipeline, (unsigned long long)o->layers);
-    if (o->batch % (o->dp * o->microbatches))
-        return err_set(e, "gen: --batch %llu is not divisible by data x microbatches = %llu",
-                       (unsigned long long)o->batch, (unsigned long long)(o->dp * o->microbatches));
+    uint64_t mb = o->dp * gen_slices(o) * o->microbatches;
+    if (o->batch % mb)
+        return err_set(e, "gen: --batch %llu is not divisible by data x %smicrobatches = %llu",
+                       (unsigned long long)o->batch, gen_slices(o) > 1 ? "slices x " : "",
+                       (unsigned long long)mb);
     unsigned d[3];
     int n = dims_of(c, d);
     if (!o->pp_axes)

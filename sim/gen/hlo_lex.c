@@ -87,35 +87,14 @@ int hlo_lex(const char *s, size_t n, const char *file, hlo_tok **toks, size_t *n
         unsigned char c = (unsigned char)s[i];
         size_t j = i + 1;
         unsigned tl = t->line, tc = t->col; /* errors free v, and t with it */
-        switch (c) {
-        case '{':
-            t->kind = HLO_TK_LBRACE;
-            break;
-        case '}':
-            t->kind = HLO_TK_RBRACE;
-            break;
-        case '[':
-            t->kind = HLO_TK_LBRACK;
-            break;
-        case ']':
-            t->kind = HLO_TK_RBRACK;
-            break;
-        case '(':
-            t->kind = HLO_TK_LPAREN;
-            break;
-        case ')':
-            t->kind = HLO_TK_RPAREN;
-            break;
-        case ',':
-            t->kind = HLO_TK_COMMA;
-            break;
-        case '=':
-            t->kind = HLO_TK_EQ;
-            break;
-        case ':':
-            t->kind = HLO_TK_COLON;
-            break;
-        case '"':
+        static const char punct[] = "{}[](),=:";
+        static const hlo_tk punct_kind[] = {HLO_TK_LBRACE, HLO_TK_RBRACE, HLO_TK_LBRACK,
+                                            HLO_TK_RBRACK, HLO_TK_LPAREN, HLO_TK_RPAREN,
+                                            HLO_TK_COMMA,  HLO_TK_EQ,     HLO_TK_COLON};
+        const char *pc = c ? strchr(punct, c) : NULL;
+        if (pc) {
+            t->kind = punct_kind[pc - punct];
+        } else if (c == '"') {
             t->kind = HLO_TK_STRING;
             while (j < n && s[j] != '"') {
                 if (s[j] == '\\' && j + 1 < n)
@@ -131,28 +110,16 @@ int hlo_lex(const char *s, size_t n, const char *file, hlo_tok **toks, size_t *n
                 return err_set(e, "%s:%u:%u: unterminated string", file, tl, tc);
             }
             j++;
-            break;
-        case '<':
-            if (j < n && s[j] == '=') {
-                t->kind = HLO_TK_LE;
-                j++;
-                break;
-            }
-            free(v);
-            return lex_err(e, file, tl, tc, "unexpected character", c);
-        default:
-            if (c == '-' && j < n && s[j] == '>') {
-                t->kind = HLO_TK_ARROW;
-                j++;
-                break;
-            }
-            if (!word_char(s, i, n)) {
-                free(v);
-                return lex_err(e, file, tl, tc, "unexpected character", c);
-            }
+        } else if ((c == '<' && j < n && s[j] == '=') || (c == '-' && j < n && s[j] == '>')) {
+            t->kind = c == '<' ? HLO_TK_LE : HLO_TK_ARROW;
+            j++;
+        } else if (word_char(s, i, n)) {
             t->kind = HLO_TK_WORD;
             while (j < n && word_char(s, j, n))
                 j++;
+        } else {
+            free(v);
+            return lex_err(e, file, tl, tc, "unexpected character", c);
         }
         t->len = j - i;
         i = j;

@@ -287,6 +287,9 @@ static int perr_at(parser *p, const hlo_tok *t, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(what, sizeof what, fmt, ap);
     va_end(ap);
+    for (char *c = what; *c; c++) /* text quoted from the input stays on one line */
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     return err_set(p->e, "%s:%u:%u: %s", p->file, t->line, t->col, what);
 }
 
@@ -415,6 +418,24 @@ static char *unescape(parser *p, const hlo_tok *t)
     return o;
 }
 
+/* A list's opening `open`: 1 if an item follows, 0 if `close` follows at once (consumed),
+ * -1 with the error set if `open` is missing. */
+static int list_open(parser *p, hlo_tk open, hlo_tk close, const char *what)
+{
+    if (expect(p, open, what))
+        return -1;
+    return !accept(p, close);
+}
+
+/* After a list item: 1 after a ',' (another item follows), 0 at `close` (consumed), -1 with
+ * the error set on anything else. */
+static int list_more(parser *p, hlo_tk close, const char *what)
+{
+    if (accept(p, close))
+        return 0;
+    return expect(p, HLO_TK_COMMA, what) ? -1 : 1;
+}
+
 /* ---- shapes ---------------------------------------------------------------------------- */
 
 static int parse_shape(parser *p, hlo_shape *s, unsigned depth);
@@ -475,16 +496,14 @@ static int parse_shape(parser *p, hlo_shape *s, unsigned depth)
         unsigned cap = 0;
         if (accept(p, HLO_TK_RPAREN))
             return 0;
-        for (;;) {
+        int more;
+        do {
             if (grow(p, (void **)&s->tuple, &cap, s->ntuple, sizeof *s->tuple) ||
                 parse_shape(p, &s->tuple[s->ntuple], depth + 1))
                 return -1;
             s->ntuple++;
-            if (accept(p, HLO_TK_RPAREN))
-                return 0;
-            if (expect(p, HLO_TK_COMMA, "',' or ')' in the tuple shape"))
-                return -1;
-        }
+        } while ((more = list_more(p, HLO_TK_RPAREN, "',' or ')' in the tuple shape")) > 0);
+        return more; /* 0: closed, -1: error */
     }
     const hlo_tok *t = peek(p, 0);
     int et = t->kind == HLO_TK_WORD ? etype_lookup(p->src + t->off, t->len) : -1;
@@ -580,20 +599,15 @@ static int parse_int_list(parser *p, hlo_ints *l)
 {
     unsigned cap = 0;
     l->present = 1;
-    if (expect(p, HLO_TK_LBRACE, "'{' starting a list of integers"))
-        return -1;
-    if (accept(p, HLO_TK_RBRACE))
-        return 0;
-    for (;;) {
+    int more = list_open(p, HLO_TK_LBRACE, HLO_TK_RBRACE, "'{' starting a list of integers");
+    while (more > 0) {
         if (grow(p, (void **)&l->v, &cap, l->n, sizeof *l->v) ||
             expect_int(p, "an integer", &l->v[l->n]))
             return -1;
         l->n++;
-        if (accept(p, HLO_TK_RBRACE))
-            return 0;
-        if (expect(p, HLO_TK_COMMA, "',' or '}' in the list"))
-            return -1;
+        more = list_more(p, HLO_TK_RBRACE, "',' or '}' in the list");
     }
+    return more; /* 0: closed, -1: error */
 }
 
 /* Split word t into parts separated by `sep`, each an integer. Returns the count or -1. */
@@ -746,11 +760,8 @@ static int parse_slice(parser *p, hlo_instr *in)
 {
     unsigned cap = 0;
     in->has_slice = 1;
-    if (expect(p, HLO_TK_LBRACE, "'{' starting the slice"))
-        return -1;
-    if (accept(p, HLO_TK_RBRACE))
-        return 0;
-    for (;;) {
+    int more = list_open(p, HLO_TK_LBRACE, HLO_TK_RBRACE, "'{' starting the slice");
+    while (more > 0) {
         if (grow(p, (void **)&in->slice, &cap, in->nslice, sizeof *in->slice))
             return -1;
         hlo_slice_dim *d = &in->slice[in->nslice++];
@@ -764,11 +775,9 @@ static int parse_slice(parser *p, hlo_instr *in)
             return -1;
         if (expect(p, HLO_TK_RBRACK, "']' closing the slice dimension"))
             return -1;
-        if (accept(p, HLO_TK_RBRACE))
-            return 0;
-        if (expect(p, HLO_TK_COMMA, "',' or '}' in the slice"))
-            return -1;
+        more = list_more(p, HLO_TK_RBRACE, "',' or '}' in the slice");
     }
+    return more; /* 0: closed, -1: error */
 }
 
 /* pad op: padding=0_0x1_1 or with interior padding 0_0_1x... */
@@ -810,7 +819,8 @@ static int parse_groups(parser *p, hlo_groups *g)
         unsigned cap = 0, n = 0;
         if (accept(p, HLO_TK_RBRACE))
             return 0;
-        for (;;) {
+        int more;
+        do {
             const hlo_tok *at = peek(p, 0);
             hlo_ints l = {0};
             if (parse_int_list(p, &l))
@@ -826,11 +836,8 @@ static int parse_groups(parser *p, hlo_groups *g)
                 g->ids[n++] = l.v[i];
             }
             g->ngroups++;
-            if (accept(p, HLO_TK_RBRACE))
-                return 0;
-            if (expect(p, HLO_TK_COMMA, "',' or '}' in the replica groups"))
-                return -1;
-        }
+        } while ((more = list_more(p, HLO_TK_RBRACE, "',' or '}' in the replica groups")) > 0);
+        return more; /* 0: closed, -1: error */
     }
     /* iota form */
     g->iota = 1;
@@ -844,31 +851,29 @@ static int parse_groups(parser *p, hlo_groups *g)
         expect(p, HLO_TK_LE, "'<=' in the iota replica groups") ||
         expect(p, HLO_TK_LBRACK, "'[' starting the iota dimensions"))
         return -1;
-    for (;;) {
+    int more;
+    do {
         if (nr >= HLO_MAX_RANK)
             return perr_at(p, peek(p, 0), "more than %u iota dimensions", HLO_MAX_RANK);
         if (expect_int(p, "an iota dimension", &rd[nr]))
             return -1;
         nr++;
-        if (accept(p, HLO_TK_RBRACK))
-            break;
-        if (expect(p, HLO_TK_COMMA, "',' or ']' in the iota dimensions"))
-            return -1;
-    }
+    } while ((more = list_more(p, HLO_TK_RBRACK, "',' or ']' in the iota dimensions")) > 0);
+    if (more < 0)
+        return -1;
     const hlo_tok *tt = peek(p, 0);
     if (is_word(p, tt, "T")) {
         p->pos++;
         if (expect(p, HLO_TK_LPAREN, "'(' after T"))
             return -1;
-        for (;;) {
+        int more;
+        do {
             if (np >= HLO_MAX_RANK || expect_int(p, "a transpose dimension", &perm[np]))
                 return np >= HLO_MAX_RANK ? perr_at(p, tt, "transpose too long") : -1;
             np++;
-            if (accept(p, HLO_TK_RPAREN))
-                break;
-            if (expect(p, HLO_TK_COMMA, "',' or ')' in the transpose"))
-                return -1;
-        }
+        } while ((more = list_more(p, HLO_TK_RPAREN, "',' or ')' in the transpose")) > 0);
+        if (more < 0)
+            return -1;
         if (np != nr)
             return perr_at(p, tt, "transpose of %u dimensions for %u iota dimensions", np, nr);
     } else {
@@ -995,20 +1000,15 @@ static int add_ref(parser *p, hlo_comp **slot, const hlo_tok *t)
 static int parse_comp_list(parser *p, hlo_instr *in)
 {
     unsigned cap = 0;
-    if (expect(p, HLO_TK_LBRACE, "'{' starting the computations"))
-        return -1;
-    if (accept(p, HLO_TK_RBRACE))
-        return 0;
-    for (;;) {
+    int more = list_open(p, HLO_TK_LBRACE, HLO_TK_RBRACE, "'{' starting the computations");
+    while (more > 0) {
         if (grow(p, (void **)&in->branches, &cap, in->nbranches, sizeof *in->branches) ||
             add_ref(p, &in->branches[in->nbranches], next(p)))
             return -1;
         in->nbranches++;
-        if (accept(p, HLO_TK_RBRACE))
-            return 0;
-        if (expect(p, HLO_TK_COMMA, "',' or '}' in the computations"))
-            return -1;
+        more = list_more(p, HLO_TK_RBRACE, "',' or '}' in the computations");
     }
+    return more; /* 0: closed, -1: error */
 }
 
 /* Interpret the known attribute `a` of `in` from its tokens [b, e). */
@@ -1214,7 +1214,8 @@ static int parse_instr(parser *p, hlo_comp *c, const char ***opnames, unsigned c
         if (in->param_number < 0)
             return perr_at(p, lp, "negative parameter number");
     } else if (!accept(p, HLO_TK_RPAREN)) {
-        for (;;) {
+        int more;
+        do {
             const hlo_tok *u = peek(p, 0);
             /* older dumps type each operand: f32[8]{0} %x, (f32[], s32[]) %t */
             if (u->kind == HLO_TK_LPAREN ||
@@ -1228,11 +1229,9 @@ static int parse_instr(parser *p, hlo_comp *c, const char ***opnames, unsigned c
                 expect_name(p, "an operand name", &ops[in->nops]))
                 return -1;
             in->nops++;
-            if (accept(p, HLO_TK_RPAREN))
-                break;
-            if (expect(p, HLO_TK_COMMA, "',' or ')' after the operand"))
-                return -1;
-        }
+        } while ((more = list_more(p, HLO_TK_RPAREN, "',' or ')' after the operand")) > 0);
+        if (more < 0)
+            return -1;
     }
     /* attributes */
     unsigned acap = 0;
@@ -1287,7 +1286,8 @@ static int parse_comp(parser *p)
     if (accept(p, HLO_TK_LPAREN)) {
         unsigned cap = 0;
         if (!accept(p, HLO_TK_RPAREN)) {
-            for (;;) {
+            int more;
+            do {
                 const char *pn;
                 if (grow(p, (void **)&c->param_shapes, &cap, c->nparams, sizeof *c->param_shapes) ||
                     expect_name(p, "a parameter name", &pn) ||
@@ -1295,11 +1295,9 @@ static int parse_comp(parser *p)
                     parse_shape(p, &c->param_shapes[c->nparams], 0))
                     return -1;
                 c->nparams++;
-                if (accept(p, HLO_TK_RPAREN))
-                    break;
-                if (expect(p, HLO_TK_COMMA, "',' or ')' in the parameters"))
-                    return -1;
-            }
+            } while ((more = list_more(p, HLO_TK_RPAREN, "',' or ')' in the parameters")) > 0);
+            if (more < 0)
+                return -1;
         }
         if (expect(p, HLO_TK_ARROW, "'->' before the result shape") ||
             parse_shape(p, &c->result, 0))
@@ -1375,8 +1373,11 @@ static int parse_module(parser *p)
         int64_t *dst = !strcmp(a->name, "num_partitions")  ? &m->num_partitions
                        : !strcmp(a->name, "replica_count") ? &m->replica_count
                                                            : NULL;
-        if (dst && (int_of(a->value, strlen(a->value), dst) || *dst < 1))
-            return perr_at(p, &p->t[b], "expected a positive count, found '%.40s'", a->value);
+        if (dst && (int_of(a->value, strlen(a->value), dst) || *dst < 1)) {
+            char found[64]; /* the value's first token, control bytes shown as '?' */
+            describe(p, &p->t[b], found, sizeof found);
+            return perr_at(p, &p->t[b], "expected a positive count, found %s", found);
+        }
     }
     while (peek(p, 0)->kind != HLO_TK_EOF)
         if (parse_comp(p))

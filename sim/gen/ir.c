@@ -371,7 +371,7 @@ int ir_collective_n(ir *p, int isa_op, unsigned axes, uint64_t bytes, const int 
     if (i < 0)
         return -1;
     const isa_info *inf = isa_info_of((unsigned)isa_op);
-    if (!inf || inf->cost != ISA_COST_ICI_COLL)
+    if (!inf || (inf->cost != ISA_COST_ICI_COLL && inf->cost != ISA_COST_DCN_COLL))
         return ir_fail(p, "gen: op %d is not a collective (generator bug)", isa_op);
     ir_op *o = &p->op[i];
     o->isa_op = isa_op;
@@ -380,6 +380,16 @@ int ir_collective_n(ir *p, int isa_op, unsigned axes, uint64_t bytes, const int 
     o->token = token;
     if (nin)
         o->dt = p->t[ins[0]].dt;
+    return i;
+}
+
+int ir_chain(ir *p, int i, unsigned chain)
+{
+    if (i < 0)
+        return -1;
+    if (i >= p->nop || p->op[i].code != IR_COLLECTIVE)
+        return ir_fail(p, "gen: op %d: only collectives chain (generator bug)", i);
+    p->op[i].chain |= chain;
     return i;
 }
 
@@ -518,13 +528,36 @@ static uint64_t elems_of(const ir_tensor *t)
     return t->rows * t->cols;
 }
 
+/* Chains (ir_chain) run between the ICI and the DCN queue: an ICI producer's completion is
+ * awaited by the next DCN consumer and the other way round, in program order. Each op with a
+ * chain is checked against the producers still unmatched: -1 with e on a consumer without
+ * one, or a chain on another unit. */
+static int verify_chain(const ir_op *o, int i, uint64_t pend[2], err *e)
+{
+    if (!o->chain)
+        return 0;
+    int unit = isa_info_of((unsigned)o->isa_op)->unit;
+    if (unit != ISA_UNIT_ICI && unit != ISA_UNIT_DCN)
+        return err_set(e, "gen: op %d (%s): only ICI and DCN collectives chain", i, o->region);
+    int dcn = unit == ISA_UNIT_DCN; /* pend[0]: ICI -> DCN, pend[1]: DCN -> ICI */
+    if ((o->chain & IR_CHAIN_IN) && !pend[!dcn]--)
+        return err_set(e, "gen: op %d (%s): chained to no earlier %s collective", i, o->region,
+                       dcn ? "ICI" : "DCN");
+    if (o->chain & IR_CHAIN_OUT)
+        pend[dcn]++;
+    return 0;
+}
+
 int ir_verify(const ir *p, err *e)
 {
     if (ir_error(p, e))
         return -1;
+    uint64_t pend[2] = {0, 0};
     for (int i = 0; i < p->nop; i++) {
         const ir_op *o = &p->op[i];
         const char *nm = (unsigned)o->code < IR_OPCODE_COUNT ? opnames[o->code] : "?";
+        if (o->code == IR_COLLECTIVE && verify_chain(o, i, pend, e))
+            return -1;
         for (unsigned j = 0; j < o->nin; j++)
             if (!valid(p, o->in[j]))
                 return err_set(e, "gen: op %d (%s, %s): bad input", i, nm, o->region);
@@ -560,5 +593,8 @@ int ir_verify(const ir *p, err *e)
             (o->token < 0 || o->token > p->ntokens))
             return err_set(e, "gen: op %d (%s, %s): unknown token %d", i, nm, o->region, o->token);
     }
+    if (pend[0] || pend[1])
+        return err_set(e, "gen: %llu chained collective(s) with nothing waiting for them",
+                       (unsigned long long)(pend[0] + pend[1]));
     return 0;
 }

@@ -119,6 +119,7 @@ typedef struct ir_op {
     int dir;
     uint64_t bytes;
     int token;
+    unsigned chain; /* collectives: IR_CHAIN_* (ir_chain) */
     /* filled by lower_tile */
     ir_gemm_tile tile;
 } ir_op;
@@ -189,6 +190,15 @@ int ir_collective(ir *p, int isa_op, unsigned axes, uint64_t bytes, int in, int 
 /* The same with several buffers (an all-to-all of Q, K and V). */
 int ir_collective_n(ir *p, int isa_op, unsigned axes, uint64_t bytes, const int *in, unsigned nin,
                     const int *out, unsigned nout, int token);
+/* Chained collectives on two unit queues (an ICI reduce-scatter, then the DCN all-reduce of its
+ * result, then an ICI all-gather): collective op `i` starts only after the previous collective
+ * marked IR_CHAIN_OUT on the other queue completes (IR_CHAIN_IN), and/or lets the next one marked
+ * IR_CHAIN_IN start when it completes (IR_CHAIN_OUT), without stalling dispatch. A chained
+ * producer's own instruction signals the chain instead of its token (its chip-side work still
+ * signals the token). Producers and consumers pair up in program order, one queue to the other
+ * (checked by ir_check). Returns i, or -1 (an error in p). */
+enum { IR_CHAIN_IN = 1, IR_CHAIN_OUT = 2 };
+int ir_chain(ir *p, int i, unsigned chain);
 int ir_send(ir *p, unsigned axis, int dir, int in, int token);
 int ir_recv(ir *p, unsigned axis, int dir, int out, int token);
 int ir_wait(ir *p, int token);

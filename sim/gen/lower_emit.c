@@ -170,12 +170,20 @@ static int emit_collective(emit *em, const ir_op *o)
 {
     const ir *p = em->p;
     int t = o->nout ? o->out[0] : o->nin ? o->in[0] : -1;
+    unsigned chain = ((o->chain & IR_CHAIN_IN) ? GEN_CHAIN_IN : 0u) |
+                     ((o->chain & IR_CHAIN_OUT) ? GEN_CHAIN_OUT : 0u);
     if (t < 0)
-        return gen_coll(em->g, o->isa_op, o->axes, o->bytes, o->dt, fence_of(em, o->token));
+        return gen_coll_chained(em->g, o->isa_op, o->axes, o->bytes, o->dt, fence_of(em, o->token),
+                                chain);
     const ir_tensor *r = ir_tensor_get(p, ir_root(p, t));
+    const cfg *c = ir_cfg(p);
+    /* the chips it reduces over: those on its axes, or one per slice (dcn.allreduce) */
+    uint64_t group = isa_info_of((unsigned)o->isa_op)->unit == ISA_UNIT_DCN
+                         ? c->dcn_slices
+                         : cfg_axes_chips(c, o->axes);
     gen_coll_buffer(em->g, addr_of(p, t), r->bytes - (addr_of(p, t) - r->addr));
-    return gen_coll_chip(em->g, o->isa_op, o->axes, o->bytes, o->dt,
-                         cfg_axes_chips(ir_cfg(p), o->axes), fence_of(em, o->token));
+    return gen_coll_chip(em->g, o->isa_op, o->axes, o->bytes, o->dt, group, fence_of(em, o->token),
+                         chain);
 }
 
 static int emit_op(emit *em, const ir_op *o)

@@ -19,13 +19,9 @@
 
 #include "gen.h"
 #include "lower.h"
+#include "umath.h"
 
 #define MEM_ALIGN 4096
-
-static uint64_t align_up(uint64_t a, uint64_t al)
-{
-    return (a + al - 1) / al * al;
-}
 
 static int layout(ir *p, err *e)
 {
@@ -39,7 +35,7 @@ static int layout(ir *p, err *e)
                            t->name, (unsigned long long)t->pitch, (unsigned long long)t->cols);
         t->bytes = gen_dt_bytes(t->dt, (t->rows - 1) * t->pitch + t->cols);
         if (t->parent < 0)
-            t->bytes = align_up(t->bytes, 64);
+            t->bytes = um_align_up(t->bytes, 64);
     }
     for (int i = 0; i < nt; i++) {
         const ir_tensor *t = ir_tensor_get(p, i);
@@ -195,7 +191,7 @@ static int assign(ir *p, uint64_t hbm_bytes, err *e)
                 j++;
             }
         }
-        uint64_t size = align_up(t->bytes, MEM_ALIGN), at = 0;
+        uint64_t size = um_align_up(t->bytes, MEM_ALIGN), at = 0;
         int pos = 0;
         for (; pos < nlive; pos++) { /* lv sorted by address */
             if (lv[pos].lo >= at + size)

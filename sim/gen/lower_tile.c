@@ -7,23 +7,9 @@
 
 #include "gen.h"
 #include "lower.h"
+#include "umath.h"
 
 #define TILE_VMEM_ALIGN 512
-
-static uint64_t cdiv(uint64_t a, uint64_t b)
-{
-    return (a + b - 1) / b;
-}
-
-static uint64_t umin(uint64_t a, uint64_t b)
-{
-    return a < b ? a : b;
-}
-
-static uint64_t align_up(uint64_t a, uint64_t al)
-{
-    return (a + al - 1) / al * al;
-}
 
 /* VMEM of a plan: two sets (double buffering) of an A buffer (one mt x kc chunk, or the
  * whole mt x K panel when A stays resident), a B buffer (kc x ng, or the K x ng panel), the
@@ -36,7 +22,7 @@ static uint64_t plan_vmem(const ir_gemm_tile *t, uint64_t k, isa_dtype dt, isa_d
                  (1 + (uint64_t)nextra) * t->mt * t->ng * 4;
     if (odt != ISA_DT_FP32)
         b += gen_dt_bytes(odt, t->mt * t->ng);
-    return 2 * align_up(b, 4 * TILE_VMEM_ALIGN);
+    return 2 * um_align_up(b, 4 * TILE_VMEM_ALIGN);
 }
 
 /* HBM bytes a plan moves: A is read once per column group unless it stays resident (the
@@ -45,20 +31,10 @@ static uint64_t plan_vmem(const ir_gemm_tile *t, uint64_t k, isa_dtype dt, isa_d
 uint64_t lower_gemm_traffic(const ir_gemm_tile *t, uint64_t m, uint64_t n, uint64_t k, isa_dtype dt,
                             isa_dtype odt)
 {
-    uint64_t nmb = cdiv(m, t->mt), nng = cdiv(n, t->ng);
+    uint64_t nmb = um_cdiv(m, t->mt), nng = um_cdiv(n, t->ng);
     uint64_t A = gen_dt_bytes(dt, m * k), Bb = gen_dt_bytes(dt, k * n);
     return (t->a_resident ? A : nng * A) + (t->w_resident ? Bb : nmb * Bb) +
            gen_dt_bytes(odt, m * n);
-}
-
-static uint64_t gcd(uint64_t a, uint64_t b)
-{
-    while (b) {
-        uint64_t r = a % b;
-        a = b;
-        b = r;
-    }
-    return a;
 }
 
 /* Estimated time of a plan (seconds): the larger of the MXU time and the HBM time of its
@@ -73,10 +49,10 @@ static double plan_time(const cfg *c, const ir_gemm_tile *t, uint64_t m, uint64_
 {
     const uint64_t P = cfg_mxu_total(c);
     double bw = cfg_hbm_peak_bps(c), units = (double)(t->nsub * t->msub);
-    double slots = units < (double)P ? (double)P : (double)(cdiv(t->nsub * t->msub, P) * P);
+    double slots = units < (double)P ? (double)P : (double)(um_cdiv(t->nsub * t->msub, P) * P);
     double comp = 2.0 * (double)m * (double)n * (double)k / cfg_peak_flops(c, dt) * slots / units;
-    double rows = (double)cdiv(t->mt, t->msub);
-    double load = (double)cdiv(c->mxu_rows, c->mxu_weight_load_rows);
+    double rows = (double)um_cdiv(t->mt, t->msub);
+    double load = (double)um_cdiv(c->mxu_rows, c->mxu_weight_load_rows);
     if (rows < load) {
         comp *= load / rows;
         rows = load;
@@ -86,7 +62,7 @@ static double plan_time(const cfg *c, const ir_gemm_tile *t, uint64_t m, uint64_
      * 1024, 94.6% at 768), so longer streams are worth a little traffic. */
     comp *= (rows + (double)(c->mxu_rows + c->mxu_cols) / 16) / rows;
     /* Each step's loads are issued one step ahead and each pays dma.latency_ns first. */
-    double steps = (double)(cdiv(m, t->mt) * cdiv(n, t->ng) * cdiv(k, t->kc));
+    double steps = (double)(um_cdiv(m, t->mt) * um_cdiv(n, t->ng) * um_cdiv(k, t->kc));
     double mem =
         (double)lower_gemm_traffic(t, m, n, k, dt, odt) / bw + steps * c->dma_latency_ns * 1e-9;
     double tail = (double)(gen_dt_bytes(dt, t->mt * t->kc + t->kc * t->ng) +
@@ -113,7 +89,7 @@ int lower_gemm_tile_epi(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uin
                         isa_dtype dt, isa_dtype out_dt, unsigned nextra, ir_gemm_tile *p, err *e)
 {
     const uint64_t R = c->mxu_rows, C = c->mxu_cols, P = cfg_mxu_total(c);
-    const uint64_t NT = cdiv(n, C), KT = cdiv(k, R);
+    const uint64_t NT = um_cdiv(n, C), KT = um_cdiv(k, R);
     static const uint64_t mts[] = {0,   8192, 6144, 4096, 3072, 2048, 1536, 1024, 768,
                                    512, 384,  256,  128,  64,   32,   16,   8,    1};
     int found = 0;
@@ -128,7 +104,7 @@ int lower_gemm_tile_epi(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uin
         if (q < NT)
             nss[nns++] = q;
     for (unsigned i = 0; i < sizeof mts / sizeof mts[0]; i++) {
-        uint64_t mt = mts[i] ? umin(mts[i], m) : m;
+        uint64_t mt = mts[i] ? um_min(mts[i], m) : m;
         if (i > 0 && mts[i] >= m)
             continue; /* same as "all of M" */
         for (unsigned si = 0; si < nns; si++) {
@@ -136,20 +112,20 @@ int lower_gemm_tile_epi(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uin
             if (ns > NT)
                 continue;
             uint64_t mmax = mt / R ? mt / R : 1;
-            uint64_t ms = ns < P ? P / ns : P / gcd(ns, P);
+            uint64_t ms = ns < P ? P / ns : P / um_gcd(ns, P);
             if (ms > mmax)
                 ms = ns < P ? mmax : 1;
-            for (uint64_t kts = umin(KT, 16); kts >= 1; kts /= 2) {
+            for (uint64_t kts = um_min(KT, 16); kts >= 1; kts /= 2) {
                 for (int sched = 0; sched < 3; sched++) {
                     ir_gemm_tile t = {.mt = mt,
-                                      .kc = umin(k, kts * R),
-                                      .ng = umin(n, ns * C),
+                                      .kc = um_min(k, kts * R),
+                                      .ng = um_min(n, ns * C),
                                       .nsub = ns,
                                       .msub = ms,
                                       .a_resident = sched == 1,
                                       .w_resident = sched == 2,
                                       .m_outer = sched == 1};
-                    uint64_t nmb = cdiv(m, mt), nng = cdiv(n, t.ng);
+                    uint64_t nmb = um_cdiv(m, mt), nng = um_cdiv(n, t.ng);
                     if ((sched == 1 && (nng == 1 || t.kc == k)) ||
                         (sched == 2 && (nmb == 1 || t.kc == k)))
                         continue; /* resident or not, the same traffic */
@@ -158,11 +134,11 @@ int lower_gemm_tile_epi(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uin
                         continue;
                     double tt = plan_time(c, &t, m, n, k, dt, out_dt);
                     uint64_t tr = lower_gemm_traffic(&t, m, n, k, dt, out_dt);
-                    uint64_t steps = nmb * nng * cdiv(k, t.kc);
+                    uint64_t steps = nmb * nng * um_cdiv(k, t.kc);
                     /* Within 1% of the best time, less traffic wins (the estimate ignores
                      * DMA contention, which more traffic only adds to), then longer MXU
                      * streams, then fewer steps. */
-                    uint64_t rows = cdiv(t.mt, t.msub);
+                    uint64_t rows = um_cdiv(t.mt, t.msub);
                     int near = found && tt <= best_t * 1.01 && best_t <= tt * 1.01;
                     int tie_rows = rows > best_rows || (rows == best_rows && steps < best_steps);
                     int better = !found || (!near && tt < best_t) ||
@@ -187,7 +163,7 @@ int lower_gemm_tile_epi(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uin
          * MXU queues never drain between steps. */
         double comp = 2.0 * (double)m * (double)n * (double)k / cfg_peak_flops(c, dt);
         double mem = (double)lower_gemm_traffic(p, m, n, k, dt, out_dt) / cfg_hbm_peak_bps(c);
-        uint64_t per_mxu = 2 * cdiv(p->nsub * p->msub, P) * cdiv(p->kc, R);
+        uint64_t per_mxu = 2 * um_cdiv(p->nsub * p->msub, P) * um_cdiv(p->kc, R);
         p->loads_first = mem > comp && per_mxu > c->core_queue_depth;
         return 0;
     }

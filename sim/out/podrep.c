@@ -33,13 +33,21 @@ void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_resul
     else if (o->nscaling)
         fprintf(out, "note: weak scaling - every chip runs the trace's per-chip work unchanged; "
                      "use {chips} in the trace name for one trace per chip count.\n");
-    fprintf(out, "topology        %s, %u chips", r->desc, r->chips);
+    fprintf(out, "topology        %s, %u chips%s", r->desc,
+            r->slices > 1 ? r->chips_slice : r->chips, r->slices > 1 ? " per slice" : "");
     if (r->devices_per_chip > 1)
         fprintf(out, " = %llu devices (%u per chip; the trace is one device's program)",
-                (unsigned long long)r->devices, r->devices_per_chip);
+                (unsigned long long)(r->slices > 1 ? r->chips_slice : r->chips) *
+                    r->devices_per_chip,
+                r->devices_per_chip);
     fprintf(out, ", %s\n",
             o->mode == ICI_MODE_FULL ? "full mode (every chip simulated)"
                                      : "symmetric mode (one representative chip)");
+    if (r->slices > 1)
+        fprintf(out,
+                "slices          %u x %u chips = %u chips, data parallel over the data-centre "
+                "network (%.4g GB/s per chip each way, %.4g us per transfer)\n",
+                r->slices, r->chips_slice, r->chips, c->dcn_gbs, c->dcn_latency_us);
     fprintf(out, "peak            ");
     for (int dt = 0, first = 1; dt < ISA_DTYPE_COUNT; dt++)
         if (r->peak_ef[dt] > 0) {
@@ -94,6 +102,20 @@ void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_resul
         fprintf(out, "; its %u devices share the links, 1/%u of each per device",
                 r->devices_per_chip, r->devices_per_chip);
     fprintf(out, "\n");
+    if (r->slices > 1) {
+        char b3[32], b4[32];
+        fmt_bytes_fixed(b1, sizeof b1, r->dcn_bytes);
+        fmt_time_fixed(b2, sizeof b2, r->dcn_ps);
+        fmt_time_fixed(b3, sizeof b3, r->dcn_closed_ps);
+        fmt_time_fixed(b4, sizeof b4, r->dcn_exposed_ps);
+        fprintf(out,
+                "DCN             %.0f all-reduces of %s per %s across the slices: %s in flight "
+                "(%.1f%% of the step; closed form 2(S-1)(lat + B/(S bw)): %s), exposed %s "
+                "(%.1f%% of the step)\n",
+                r->dcn_ops, b1, r->devices_per_chip > 1 ? "device" : "chip", b2,
+                share(r->dcn_ps, r->step_ps) * 100, b3, b4,
+                share(r->dcn_exposed_ps, r->step_ps) * 100);
+    }
     if (r->nrows) {
         fprintf(out, "collectives (chip 0)\n");
         fprintf(out, "  %-14s %-4s %-56s %7s %12s %12s %12s\n", "kind", "axes", "algorithm",
@@ -188,6 +210,22 @@ int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod
     json_num(&w, "ici_bytes_per_chip", r->ici_bytes_per_chip);
     json_num(&w, "ici_link_bytes_per_chip", r->ici_link_bytes_per_chip);
     json_u64(&w, "collective_mismatches", r->mismatches);
+    if (r->slices > 1) { /* several slices only: one slice's document is unchanged */
+        json_obj_begin(&w, "dcn");
+        json_u64(&w, "slices", r->slices);
+        json_u64(&w, "chips_per_slice", r->chips_slice);
+        json_num(&w, "gbs_per_chip", c->dcn_gbs);
+        json_num(&w, "latency_s", c->dcn_latency_us * 1e-6);
+        json_num(&w, "allreduces_per_chip", r->dcn_ops);
+        json_num(&w, "bytes_per_chip", r->dcn_bytes);
+        json_num(&w, "sent_bytes_per_chip", r->dcn_sent);
+        json_num(&w, "time_s", r->dcn_ps * 1e-12);
+        json_num(&w, "closed_form_s", r->dcn_closed_ps * 1e-12);
+        json_num(&w, "share", share(r->dcn_ps, r->step_ps));
+        json_num(&w, "exposed_s", r->dcn_exposed_ps * 1e-12);
+        json_num(&w, "exposed_share", share(r->dcn_exposed_ps, r->step_ps));
+        json_obj_end(&w);
+    }
     json_obj_begin(&w, "energy");
     json_num(&w, "chip_j_per_step", r->chip_j_total);
     for (int i = 0; i < ENERGY_CAT_COUNT; i++) {

@@ -165,6 +165,8 @@ void prov_json(const prov *p, json_w *w, const char *topology)
         json_str(w, "pod", topology);
     json_str(w, "ici_dims", p->cfg ? p->cfg->ici_dims : "");
     json_str(w, "ici_wrap", p->cfg ? p->cfg->ici_wrap : "");
+    if (p->cfg && p->cfg->dcn_slices > 1)
+        json_u64(w, "dcn_slices", p->cfg->dcn_slices);
     json_obj_end(w);
     json_str(w, "trace_note", p->trace_note);
     if (p->has_trace_topo) {
@@ -172,6 +174,8 @@ void prov_json(const prov *p, json_w *w, const char *topology)
         json_u64(w, "chips", p->trace_topo.chips);
         json_str(w, "ici_dims", p->trace_topo.ici_dims);
         json_str(w, "ici_wrap", p->trace_topo.ici_wrap);
+        if (p->trace_topo.slices > 1)
+            json_u64(w, "dcn_slices", p->trace_topo.slices);
         json_obj_end(w);
     } else {
         json_num(w, "trace_topology", NAN); /* null: the trace does not say */
@@ -214,9 +218,12 @@ void prov_csv(const prov *p, FILE *f)
     prov_line(f, "ici_wrap", p->cfg ? p->cfg->ici_wrap : "");
     prov_line(f, "trace_note", p->trace_note);
     if (p->has_trace_topo) {
-        snprintf(b, sizeof b, "chips=%llu ici.dims=%s ici.wrap=%s",
-                 (unsigned long long)p->trace_topo.chips, p->trace_topo.ici_dims,
-                 p->trace_topo.ici_wrap[0] ? p->trace_topo.ici_wrap : "none");
+        int n = snprintf(b, sizeof b, "chips=%llu ici.dims=%s ici.wrap=%s",
+                         (unsigned long long)p->trace_topo.chips, p->trace_topo.ici_dims,
+                         p->trace_topo.ici_wrap[0] ? p->trace_topo.ici_wrap : "none");
+        if (p->trace_topo.slices > 1 && n > 0 && (size_t)n < sizeof b)
+            snprintf(b + n, sizeof b - (size_t)n, " dcn.slices=%llu",
+                     (unsigned long long)p->trace_topo.slices);
         prov_line(f, "trace_topology", b);
     }
     prov_line(f, "command", p->command ? p->command : "");
@@ -235,6 +242,19 @@ int prov_trace_topology(const char *trace_path, trace_topology *t, err *e)
     int rc = trace_note_topology(trace_reader_header(r)->note, t) == 1;
     trace_reader_free(r);
     return rc;
+}
+
+int prov_slices_mismatch(const trace_topology *t, uint64_t slices, char *msg, size_t cap)
+{
+    uint64_t ts = t->slices > 1 ? t->slices : 1;
+    if (ts == slices)
+        return 0;
+    snprintf(msg, cap,
+             "the trace was generated for %llu slice%s but is timed with dcn.slices=%llu: its "
+             "gradient reduction across slices %s; generate it with --slices %llu",
+             (unsigned long long)ts, ts > 1 ? "s" : "", (unsigned long long)slices,
+             ts > 1 ? "assumes the other count" : "is missing", (unsigned long long)slices);
+    return 1;
 }
 
 int prov_topology_mismatch(const trace_topology *t, uint64_t chips, const char *dims,

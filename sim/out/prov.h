@@ -60,6 +60,9 @@ int prov_trace_topology(const char *trace_path, trace_topology *t, err *e);
  * `dims` and wrap `wrap` (NULL: compare the chip count only, as a pod, whose shape is its
  * own). A single-chip trace (t->chips == 1) has no collectives and matches anything.
  * Returns 0 when they match, else 1 with a one-line explanation in msg. */
+/* Whether a trace generated for t->slices slices (trace_topology) is timed with dcn.slices =
+ * `slices`: 1 with msg filled when they differ, else 0. */
+int prov_slices_mismatch(const trace_topology *t, uint64_t slices, char *msg, size_t cap);
 int prov_topology_mismatch(const trace_topology *t, uint64_t chips, const char *dims,
                            const char *wrap, char *msg, size_t cap);
 

@@ -100,6 +100,7 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
         ru->traffic = !u->kind                               ? "?"
                       : u->kind->traffic == UNIT_TRAFFIC_HBM ? "hbm"
                       : u->kind->traffic == UNIT_TRAFFIC_ICI ? "ici"
+                      : u->kind->traffic == UNIT_TRAFFIC_DCN ? "dcn"
                                                              : "none";
         ru->insns = u->insns;
         ru->busy_ps = u->busy_ps;
@@ -166,9 +167,11 @@ static void report_energy_text(const report *r, FILE *out)
     if (!en)
         return;
     fprintf(out, "  energy          %.4g J: ", en->total_j);
-    for (int i = 0; i < ENERGY_CAT_COUNT; i++)
-        if (en->j[i] > 0 || i == ENERGY_STATIC)
-            fprintf(out, "%s%s %.4g", i ? ", " : "", energy_cat_name((energy_cat)i), en->j[i]);
+    for (int i = 0, first = 1; i < ENERGY_CAT_COUNT; i++)
+        if (en->j[i] > 0 || i == ENERGY_STATIC) {
+            fprintf(out, "%s%s %.4g", first ? "" : ", ", energy_cat_name((energy_cat)i), en->j[i]);
+            first = 0;
+        }
     fprintf(out,
             "\n  power           average %.4g W, peak %.4g W over %.3g us windows; %.4g "
             "TFLOP/s per W\n",

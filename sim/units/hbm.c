@@ -3,6 +3,7 @@
  * in issue order per pseudo-channel (FCFS, no reordering); timings are JEDEC-style ns values
  * from the config, converted to ps once at hbm_new. */
 #include "hbm.h"
+#include "umath.h"
 
 #include <assert.h>
 #include <stdio.h>
@@ -277,16 +278,6 @@ static inline uint64_t banked_followers(const hbm_pc *pc, uint64_t m, uint64_t e
     return m;
 }
 
-static uint64_t hbm_gcd(uint64_t a, uint64_t b)
-{
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 /* Rows of a regular walk in a bank cycle, in closed form. A walk of pieces `pitch` apart
  * (pitch a divisor or a multiple of the row) opens, from an aligned row on, rows rowi,
  * rowi + dr, rowi + 2 dr, ... (dr = 1 or pitch / R), each holding k pieces (R / pitch or 1),
@@ -315,7 +306,7 @@ static uint64_t banked_cycle(hbm *h, hbm_pc *pc, hbm_bank *banks, uint64_t rowi,
         return 0;
     uint64_t n = (rdue - E - mx - 1) / Y + 1;
     n = n < rows ? n : rows;
-    if (n < 2 * Pb)
+    if (n < Pb)
         return 0;
     for (uint64_t j = 0; j < Pb; j++) {
         uint64_t ri = rowi + j * dr;
@@ -362,7 +353,7 @@ static inline __attribute__((always_inline)) uint64_t banked_seq(hbm *h, uint64_
     /* A regular walk long enough for whole bank cycles (banked_cycle): k pieces per row,
      * rows dr apart, banks repeating every Pb rows; tried at an aligned row every Pb rows. */
     uint64_t R = h->row_bytes, k = 0, dr = 0, Pb = 0, rows = 0, next_try = 0;
-    if (pitch && cnt >= 2 * h->nbanks) {
+    if (pitch && cnt >= h->nbanks) {
         if (pitch < R && R % pitch == 0) {
             k = R / pitch;
             dr = 1;
@@ -370,10 +361,10 @@ static inline __attribute__((always_inline)) uint64_t banked_seq(hbm *h, uint64_
             k = 1;
             dr = pitch / R;
         }
-        Pb = k ? h->nbanks / hbm_gcd(dr % h->nbanks, h->nbanks) : 0;
+        Pb = k ? h->nbanks / um_gcd(dr % h->nbanks, h->nbanks) : 0;
     }
     while (cnt) {
-        if (Pb > 1 && rows >= next_try && cnt >= 2 * Pb * k && pc->dir == is_write &&
+        if (Pb > 1 && rows >= next_try && cnt >= Pb * k && pc->dir == is_write &&
             hbm_mod(ls, R, h->row_shift, p2) < (k > 1 ? pitch : R)) {
             uint64_t rowi = hbm_div(ls, R, h->row_shift, p2);
             hbm_bank *banks = &h->banks[hbm_mul(p, h->nbanks, h->bank_shift, p2)];
@@ -460,6 +451,33 @@ banked_run(hbm *h, uint64_t p, uint64_t ls, uint64_t le, int is_write, uint64_t 
     return end;
 }
 
+/* n (>= 1) whole granules of pseudo-channel p from the granule-aligned local offset ls on,
+ * all in one row, issued at `now`: banked_run's walk for that common case (a wide
+ * contiguous access gives every pc such a run), with no piece splitting. The first granule
+ * opens the row (banked_open), the n - 1 others follow it (banked_followers) unless a refresh
+ * falls due, after which the next granule opens the row again. Counters go to the caller's tally;
+ * returns the end of the last data. */
+static inline __attribute__((always_inline)) uint64_t banked_rowrun(hbm *h, uint64_t p, uint64_t ls,
+                                                                    uint64_t n, int is_write,
+                                                                    uint64_t now, hbm_tally *t,
+                                                                    const int p2)
+{
+    uint64_t X = h->granule_xfer_ps, end;
+    hbm_pc *pc = &h->pcs[p];
+    for (;;) { /* once, or again after the refresh that cut the followers short */
+        hbm_bank *bk;
+        uint64_t e0 = banked_open(h, p, ls, is_write, now, &bk, t, p2) + X;
+        uint64_t m = banked_followers(pc, n - 1, e0, X, now);
+        end = e0 + m * X;
+        banked_close(h, pc, bk, end);
+        t->hits += m;
+        n -= m + 1;
+        if (!n)
+            return end;
+        ls += (m + 1) * h->granule;
+    }
+}
+
 /* Split the access by pseudo-channel: granules g, g + npc, g + 2 npc, ... of the access all
  * land in one pc at consecutive local offsets, so each pc receives one contiguous local
  * range. Pseudo-channels share no state, so timing them one after another equals timing the
@@ -474,6 +492,40 @@ banked_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now,
     if (ng == 1) /* the common small request (a strided DMA's block): one piece */
         return banked_piece(h, p, q * G + (addr - g0 * G), bytes, is_write, now, p2);
     uint64_t done = now;
+    if (!hbm_mod(addr, G, h->gran_shift, p2) && !hbm_mod(end, G, h->gran_shift, p2) &&
+        ng >= h->npc) {
+        /* Whole granules on every pc: pcs p.. get c + 1 or c granules from local q (q + 1
+         * for those after the wrap to pc 0); when a pc's run stays in one row, it is one
+         * banked_rowrun. The pcs with c + 1 granules are the first ng % npc from p. */
+        uint64_t c = hbm_div(ng, h->npc, h->pc_shift, p2),
+                 extra = ng - hbm_mul(c, h->npc, h->pc_shift, p2);
+        uint64_t R = h->row_bytes, ls = q * G;
+        hbm_tally t = {0};
+        uint64_t grans = 0;
+        for (uint64_t j = 0; j < h->npc; j++) {
+            uint64_t n = c + (j < extra), le = ls + n * G;
+            uint64_t e;
+            if (hbm_div(ls, R, h->row_shift, p2) == hbm_div(le - 1, R, h->row_shift, p2)) {
+                e = banked_rowrun(h, p, ls, n, is_write, now, &t, p2);
+                h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)] += n * G;
+                grans += n;
+            } else {
+                e = banked_run(h, p, ls, le, is_write, now, p2);
+            }
+            done = hbm_max(done, e);
+            if (++p == h->npc) {
+                p = 0;
+                ls += G;
+            }
+        }
+        h->row_hits += t.hits;
+        h->row_misses += t.misses;
+        h->row_conflicts += t.conflicts;
+        h->turnarounds += t.turnarounds;
+        h->bus_busy_ps += grans * h->granule_xfer_ps;
+        h->bus_gap_ps += t.gap;
+        return done;
+    }
     for (uint64_t j = 0; j < npcs; j++) {
         uint64_t g = g0 + j;
         uint64_t cnt = ng > h->npc ? hbm_div(g1 - g, h->npc, h->pc_shift, p2) : 0;
@@ -550,7 +602,7 @@ banked_strided(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t 
             done = hbm_max(done, banked_access(h, addr, block, is_write, now, p2));
         return done;
     }
-    uint64_t S = hbm_div(stride, G, h->gran_shift, p2), d = hbm_gcd(S, h->npc);
+    uint64_t S = hbm_div(stride, G, h->gran_shift, p2), d = um_gcd(S, h->npc);
     uint64_t P = h->npc / d, L = S / d;
     uint64_t g0 = hbm_div(addr, G, h->gran_shift, p2);
     uint64_t p = hbm_mod(g0, h->npc, h->pc_shift, p2), q = hbm_div(g0, h->npc, h->pc_shift, p2);

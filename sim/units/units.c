@@ -23,6 +23,12 @@ static unsigned count_ici(const cfg *c, int has_net)
     return has_net ? 1 : 0;
 }
 
+static unsigned count_dcn(const cfg *c, int has_net)
+{
+    (void)has_net;
+    return c->dcn_slices > 1 ? 1 : 0; /* one slice: no data-centre network to use */
+}
+
 static unsigned count_sc(const cfg *c, int has_net)
 {
     (void)has_net;
@@ -78,6 +84,17 @@ const unit_kind unit_kinds[] = {
         .absent = "SparseCore instruction on a chip without SparseCores (sc.count = 0)",
         .time = UNIT_TIME_MEMORY,
         .traffic = UNIT_TRAFFIC_HBM,
+    },
+    {
+        .name = "dcn",
+        .title = "DCN share",
+        .ops = &dcn_ops,
+        .serves = ISA_UNIT_DCN,
+        .count = count_dcn,
+        .absent = "DCN instruction on a chip of one slice (dcn.slices = 1; give --slices or "
+                  "-p dcn.slices=S)",
+        .time = UNIT_TIME_COMM,
+        .traffic = UNIT_TRAFFIC_DCN,
     },
 };
 

@@ -23,8 +23,14 @@ typedef enum unit_time {
 } unit_time;
 
 /* Which chip total a unit's instruction bytes add to (core hbm_bytes or ici_bytes), and
- * which timeline bandwidth counter shows them. */
-typedef enum unit_traffic { UNIT_TRAFFIC_NONE, UNIT_TRAFFIC_HBM, UNIT_TRAFFIC_ICI } unit_traffic;
+ * which timeline bandwidth counter shows them. DCN bytes add to neither (the pod estimate
+ * reads the DCN unit's own counters). */
+typedef enum unit_traffic {
+    UNIT_TRAFFIC_NONE,
+    UNIT_TRAFFIC_HBM,
+    UNIT_TRAFFIC_ICI,
+    UNIT_TRAFFIC_DCN
+} unit_traffic;
 
 typedef struct unit_kind {
     const char *name;  /* instances are "<name><index>": stats groups, report "kind" */
@@ -64,6 +70,6 @@ int unit_kinds_check(const unit_kind *kinds, unsigned n, err *e);
 unsigned unit_kinds_total(const cfg *c, int has_net);
 
 /* The models. */
-extern const unit_ops mxu_ops, vpu_ops, dma_ops, ici_ops, sc_ops;
+extern const unit_ops mxu_ops, vpu_ops, dma_ops, ici_ops, sc_ops, dcn_ops;
 
 #endif

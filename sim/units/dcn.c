@@ -1,0 +1,135 @@
+/* dcn.c - the DCN unit: a chip's share of the data-centre network that joins dcn.slices
+ * copies of its slice (multi-slice data parallelism). It takes the chip's DCN queue in order
+ * and runs one all-reduce at a time among the S chips at this chip's position in every slice
+ * (one chip per slice), as a ring over the DCN: a reduce-scatter then an all-gather, 2 (S-1)
+ * steps, in each of which every member sends a 1/S piece of the buffer to the next slice and
+ * receives one from the previous (both directions of its share at once):
+ *
+ *     T = 2 (S-1) (lat + B / (S bw))     B = bytes per chip, bw = dcn.gbs (one direction),
+ *                                        lat = dcn.latency_us per step
+ *
+ * (on a chip of d devices, chip.megacore false, the unit is one device's and bw = dcn.gbs / d:
+ * its siblings run the same step over the chip's share; cfg_dcn_bps)
+ *
+ * and the chip sends 2 (S-1)/S x B bytes (counter `bytes`, the energy model's DCN bytes).
+ * S = 2: T = 2 lat + B / bw. Assumptions (docs/models-ici.md, "DCN"): the other slices are
+ * copies of this one running the same step at the same time, so the ring's other members are
+ * never late; each chip has its own share of the network, so chips do not contend with each
+ * other nor with the ICI; a chip's DCN all-reduces serialise on its share. */
+#include <assert.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "kernel.h"
+#include "unit.h"
+
+typedef struct dcn_unit {
+    unit u; /* first: the common unit state */
+    kern_event *ev;
+    unsigned slices;
+    double ps_per_byte; /* 1 / dcn.gbs */
+    double lat_ps;      /* dcn.latency_us */
+    int busy, refused;
+    uint32_t token;
+    uint64_t start_ps, bytes;
+    uint64_t ar_count, ar_bytes, ar_time_ps; /* all-reduces: count, instruction bytes, time */
+} dcn_unit;
+
+/* The closed form above, in ps (saturating). */
+static uint64_t dcn_allreduce_ps(const dcn_unit *d, uint64_t bytes)
+{
+    double steps = 2.0 * (d->slices - 1);
+    return stats_round_sat(steps * d->lat_ps + steps / d->slices * (double)bytes * d->ps_per_byte);
+}
+
+static void dcn_fire(void *ctx)
+{
+    dcn_unit *d = ctx;
+    uint64_t now = kern_now();
+    assert(d->busy);
+    d->busy = 0;
+    d->ar_count++;
+    d->ar_bytes = stats_add_sat(d->ar_bytes, d->bytes, NULL);
+    d->ar_time_ps = stats_add_sat(d->ar_time_ps, now - d->start_ps, NULL);
+    d->u.insns++;
+    d->u.busy_ps = stats_add_sat(d->u.busy_ps, now - d->start_ps, NULL);
+    unit_finish(&d->u, d->token);
+    if (d->refused) {
+        d->refused = 0;
+        unit_wake(&d->u);
+    }
+}
+
+static unit *dcn_create(const unit_env *env, unsigned index, err *e)
+{
+    (void)index;
+    const cfg *c = env->cfg;
+    dcn_unit *d = err_calloc(1, sizeof *d, "dcn", e);
+    if (!d)
+        return NULL;
+    d->slices = (unsigned)c->dcn_slices;
+    /* GB/s = 1e9 B/s = 1e-3 B/ps; a device gets its share of the chip's (cfg_dcn_bps) */
+    d->ps_per_byte = 1e3 / c->dcn_gbs * cfg_devices_per_chip(c);
+    d->lat_ps = (double)llround(c->dcn_latency_us * 1e6);
+    d->ev = kern_event_new(dcn_fire, d);
+    return &d->u;
+}
+
+/* Work: bytes = the instruction's buffer bytes (per chip). */
+static int dcn_check(unit *u, const isa_insn *in, unit_work *w, err *e)
+{
+    (void)u;
+    (void)e;
+    w->bytes = in->arg[ISA_DCN_BYTES];
+    return 0;
+}
+
+static int dcn_can_start(unit *u, const isa_insn *in)
+{
+    (void)in;
+    dcn_unit *d = (dcn_unit *)u;
+    if (d->busy)
+        d->refused = 1;
+    return !d->busy;
+}
+
+static void dcn_start(unit *u, const isa_insn *in, uint32_t token)
+{
+    dcn_unit *d = (dcn_unit *)u;
+    assert(!d->busy && in->op == ISA_OP_DCN_ALLREDUCE);
+    d->busy = 1;
+    d->token = token;
+    d->start_ps = kern_now();
+    d->bytes = in->arg[ISA_DCN_BYTES];
+    double sent = 2.0 * (d->slices - 1) / d->slices * (double)d->bytes;
+    u->bytes = stats_add_sat(u->bytes, stats_round_sat(sent), NULL);
+    kern_notify(d->ev, dcn_allreduce_ps(d, d->bytes));
+}
+
+static void dcn_stats(unit *u, stats_reg *r)
+{
+    dcn_unit *d = (dcn_unit *)u;
+    stats_u64(r, u->name, "allreduce_count", "insns", "all-reduces across the slices completed",
+              &d->ar_count);
+    stats_u64(r, u->name, "allreduce_bytes", "B", "all-reduce buffer bytes (per chip)",
+              &d->ar_bytes);
+    stats_u64(r, u->name, "allreduce_time_ps", "ps",
+              "all-reduce time, start to completion, summed: 2 (S-1) (lat + B / (S bw)) each",
+              &d->ar_time_ps);
+}
+
+static void dcn_free(unit *u)
+{
+    dcn_unit *d = (dcn_unit *)u;
+    kern_event_free(d->ev);
+    free(d);
+}
+
+const unit_ops dcn_ops = {
+    .create = dcn_create,
+    .check = dcn_check,
+    .can_start = dcn_can_start,
+    .start = dcn_start,
+    .stats = dcn_stats,
+    .free = dcn_free,
+};
