@@ -115,7 +115,7 @@ conv2d-small 3046303
 elementwise-7m 6494070
 elementwise-exp-4m 2467584
 gemm-1k 2535216
-llm-tiny-decode 34850471
+llm-tiny-decode 32174282
 llm-tiny-sharded 783530234
 llm-tiny-train 481588748
 mlp-small 8453151
