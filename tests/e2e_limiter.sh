@@ -4,10 +4,10 @@
 # mix; the full one names the same limiters) run as is and with each resource made 2x faster
 # by one -p override. On one v7 device (the preset) the run's limiter must be the one with the
 # largest time change, and so must each of the attention and MLP regions (summed over the
-# layers). On the same chip as one megacore (-p chip.megacore=true) the regions are checked:
-# attention is weight-load bound there too, but only just (2x weight loads -5.7%, 2x HBM
-# -2.8%), so the run, whose MLP gains most from HBM, is a case where the largest time share
-# (weight loads) and the largest 2x gain (HBM) differ (docs/architecture.md).
+# layers). On the same chip as one megacore (-p chip.megacore=true) the regions are checked
+# (attention weight-load bound, the MLP HBM bound); its run at 4 layers is a near tie (2x HBM
+# -7.6%, 2x weight loads -7.4%) named weight loads, a case where the largest time share and
+# the largest 2x gain differ (at 32 layers they agree; docs/architecture.md).
 # Usage: tests/e2e_limiter.sh SOURCE_DIR TPUSIM_BIN WORKDIR
 . "$(dirname "$0")/lib/e2e.sh" "$@"
 

@@ -49,6 +49,38 @@ PY
     "$bin" serve "${small[@]}" --rates 0.5,50 --requests 30 --prompt 64 --output uniform:4:16 \
         --seed 3 --csv sweep2.csv
     cmp -s sweep.csv sweep2.csv && ok || bad "same seed, different per-request results"
+    # The serve plot: a log throughput axis when the curves span more than 10x (the two
+    # rates, and a second report with 30x the tokens/s per chip), linear on request or when
+    # they do not (the runs set to 100 and 200 tokens/s per chip).
+    py=python3
+    [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+    MPLBACKEND=Agg $py - "$src/tools" sweep.json <<'PY'
+import json, sys
+sys.path.insert(0, sys.argv[1])
+import tpuplot
+try:
+    import matplotlib  # noqa: F401
+except ImportError:
+    sys.exit(3)
+j = json.load(open(sys.argv[2]))
+for r in j["runs"]:
+    r["output_tokens_per_s_per_chip"] *= 30
+json.dump(j, open("fast.json", "w"))
+for i, r in enumerate(j["runs"]):
+    r["output_tokens_per_s_per_chip"] = 100.0 * (i + 1)
+json.dump(j, open("narrow.json", "w"))
+scales = []
+tpuplot._save = lambda fig, args: scales.append(fig.axes[0].get_xscale())
+for extra in ([], ["--xscale", "linear"]):
+    assert tpuplot.main(["serve", "sweep.json", "fast.json", "-o", "s.png"] + extra) in (0, None)
+assert tpuplot.main(["serve", "narrow.json", "-o", "s.png"]) in (0, None)
+assert scales == ["log", "linear", "linear"], scales
+PY
+    case $? in
+    0) ok ;;
+    3) echo "skip: serve plot (no python3-matplotlib)" ;;
+    *) bad "serve plot: x axis scale (auto log above a 10x span, --xscale linear)" ;;
+    esac
 else
     bad "serve --rates failed"
 fi

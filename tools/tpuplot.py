@@ -20,8 +20,10 @@ follows the file extension: .png, .svg or .pdf).
   tpuplot.py sweep RESULTS.csv -o sweep.png [--x PARAM] [--y METRIC] [--logx] [--logy]
         from tools/sweep.py: y against x, one line per combination of the other parameters.
   tpuplot.py serve SERVE.json [SERVE.json ...] -o serve.png [--latency tpot|ttft|e2e]
+                   [--xscale auto|log|linear] [--logy]
         from `tpusim serve --rates ... --json`: latency (p50 solid, p90 dashed) against
-        output tokens/s per chip, one curve per file (slice and model).
+        output tokens/s per chip, one curve per file (slice and model); the x axis is log
+        when the throughputs span more than 10x (--xscale auto, the default).
 
 Inputs are described in docs/outputs.md. Needs python3-matplotlib (Debian); exits with
 status 3 and a message when it is missing, 1 on bad input, 0 on success."""
@@ -764,6 +766,7 @@ def cmd_serve(args):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(tpustyle.COLUMN, 2.6))
     key = args.latency
+    xs = []
     for i, path in enumerate(args.reports):
         doc = tpulib.load_json(path)
         runs = doc.get("runs") if isinstance(doc, dict) else None
@@ -777,9 +780,19 @@ def cmd_serve(args):
         (ln,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=m, label=label)
         ax.plot([p[0] for p in pts], [p[2] for p in pts], marker=m, linestyle="--",
                 color=ln.get_color(), alpha=0.6)
+        xs += [p[0] for p in pts]
     if args.target_ms:
         ax.axhline(args.target_ms, color="0.5", linewidth=0.8, linestyle=":")
-    ax.set_xlabel("output tokens/s per chip")
+    # Slices differ by 100x in tokens/s per chip (a 70B on 16 v5e chips against an 8B on one
+    # v7): on a linear axis the slow curves collapse onto the y axis.
+    pos = [x for x in xs if x > 0]
+    logx = args.xscale == "log" or (args.xscale == "auto" and pos and max(pos) > 10 * min(pos))
+    xlabel = "output tokens/s per chip"
+    if logx:
+        ax.set_xscale("log")
+        tpustyle.plain_log_axis(ax, "x", pos)
+        xlabel += ", log"
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("%s (ms; p50 solid, p90 dashed)" % key.upper())
     if args.logy:
         ax.set_yscale("log")
@@ -836,6 +849,9 @@ def main(argv=None):
     p.add_argument("reports", nargs="+", help="tpusim serve --json outputs (with --rates)")
     p.add_argument("--latency", choices=["tpot", "ttft", "e2e"], default="tpot")
     p.add_argument("--target-ms", type=float, help="draw a latency target line (ms)")
+    p.add_argument("--xscale", choices=["auto", "log", "linear"], default="auto",
+                   help="throughput axis: log, linear, or auto (log when the throughputs "
+                        "span more than 10x; the default)")
     p.add_argument("--logy", action="store_true")
     common(p)
     args = ap.parse_args(argv)

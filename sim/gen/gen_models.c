@@ -593,16 +593,15 @@ static int layer_acts(model *md, unsigned l, int *a, unsigned need, int fwd)
         int q = cols(md, qkv, 0, A, "q"), k = cols(md, qkv, A, KA, "k");
         int v = cols(md, qkv, A + KA, KA, "v");
         if (fwd && md->decode) {
-            /* The KV cache is laid out [batch][kv head][position][head_dim], one padded row
-             * per (batch, kv head) (a power-of-two row would put every head's slot S-1 on the
-             * same pseudo-channels), so attention reads each head's keys as one contiguous
-             * run. The new token's K and V are written into position S-1 of every (batch, kv
+            /* The KV cache (model_init) holds one padded row of keys and one of values per
+             * (batch, kv head), so attention reads each head's keys as one contiguous run.
+             * The new token's K and V are written into position S-1 of every (batch, kv
              * head) by a dynamic-update-slice left in flight: nothing later in the step reads
              * those rows from HBM (attention has the new token's K and V at hand; timed as
              * reading the whole cache), so the writes overlap attention and finish by the
              * end. */
             uint64_t hd = md->hd, pos = B(md->dt, (md->S - 1) * hd);
-            uint64_t rp = ir_pitch(p, md->S * hd, md->dt); /* padded: heads rotate channels */
+            uint64_t rp = ir_tensor_get(p, md->kcache[l])->pitch; /* K row to K row */
             int kw = ir_view(p, md->kcache[l], "k.slot", pos, md->bc * md->kvl, hd, rp);
             int vw = ir_view(p, md->vcache[l], "v.slot", pos, md->bc * md->kvl, hd, rp);
             if (ir_dus_async(p, k, kw, IR_TOKEN_LATE) < 0 ||
@@ -879,10 +878,21 @@ static int model_init(model *md, ir *p, const gen_opts *o, int lm, int *xs, int 
         snprintf(nm, sizeof nm, "x%llu", (unsigned long long)l);
         xs[l] = tmp(md, nm, M, D);
     }
+    /* Decode: each layer's KV cache is [batch][kv head][K, V][position][head_dim], one row
+     * of keys and one of values per (batch, kv head), padded rows (a power-of-two row would
+     * put every head's slot S-1 on the same pseudo-channels). K and V of a head are one row
+     * apart whatever the batch, as in a serving system's cache pool, whose size does not
+     * follow the step's batch. (Two caches of batch x kv heads rows each put V a multiple of
+     * the pseudo-channel period after K at some batches, every multiple of 16 or 32 of
+     * Llama-3-8B on v7: a head's K and V reads then met on the same pseudo-channels and
+     * banks, and the decode step took up to 8% longer than at the batches around it.) */
     if (md->decode)
         for (uint64_t l = 0; l < md->L; l++) {
-            kc[l] = ir_param_new(p, "kv_cache.k", dt, md->bc * md->kvl, md->S * md->hd);
-            vc[l] = ir_param_new(p, "kv_cache.v", dt, md->bc * md->kvl, md->S * md->hd);
+            uint64_t rows = md->bc * md->kvl, cols = md->S * md->hd;
+            uint64_t rp = ir_pitch(p, cols, dt);
+            int kv = ir_param_new(p, "kv_cache", dt, 2 * rows, cols);
+            kc[l] = ir_view(p, kv, "kv_cache.k", 0, rows, cols, 2 * rp);
+            vc[l] = ir_view(p, kv, "kv_cache.v", B(dt, rp), rows, cols, 2 * rp);
         }
     if (md->train)
         md->dx = tmp(md, "dx", M, D);
