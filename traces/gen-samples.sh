@@ -26,6 +26,10 @@ gen llm-step --layers 2 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 --seq 1
     --decode -c v7 -o traces/llm-tiny-decode.tpt
 gen llm-step --layers 2 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 --seq 1024 --batch 8 \
     --tensor-parallel 2 --fsdp 2 --seq-parallel 2 --sp-axes x -c v7 -o traces/llm-tiny-sharded.tpt
+# a mixture-of-experts training step: 8 experts, top-2, 4-way expert parallel on 4 chips
+gen llm-step --layers 2 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 --seq 256 --batch 8 \
+    --experts 8 --top-k 2 --expert-parallel 4 --ep-axes z --data-parallel 4 --dp-axes z \
+    -c v7 -p ici.dims=1x1x4 -o traces/moe-tiny-train.tpt
 # a pipelined step: one trace per stage in traces/pipeline/ (tests/e2e_pipeline.sh checks them)
 gen llm-step --layers 4 --d-model 512 --heads 8 --d-ff 1408 --vocab 8000 --seq 256 --batch 8 \
     --pipeline 4 --microbatches 4 --schedule 1f1b -c v7 -p ici.dims=1x1x4 \
