@@ -384,6 +384,29 @@ static void put_run(json_w *j, const run_out *r, int series)
     json_obj_end(j);
 }
 
+
+/* The step cache's axes and tables as JSON arrays (rows of a [batch][context] grid). */
+static void put_u32s(json_w *j, const char *key, const uint32_t *v, unsigned n)
+{
+    json_arr_begin(j, key);
+    for (unsigned i = 0; i < n; i++)
+        json_u64(j, NULL, v[i]);
+    json_arr_end(j);
+}
+
+static void put_table(json_w *j, const char *key, const double (*m)[SERVE_GRID_MAX], unsigned rows,
+                      unsigned cols)
+{
+    json_arr_begin(j, key);
+    for (unsigned i = 0; i < rows; i++) {
+        json_arr_begin(j, NULL);
+        for (unsigned k = 0; k < cols; k++)
+            json_num(j, NULL, m[i][k]);
+        json_arr_end(j);
+    }
+    json_arr_end(j);
+}
+
 static void put_grid(json_w *j, const char *key, const serve_grid *g, int exact)
 {
     json_obj_begin(j, key);
@@ -394,30 +417,10 @@ static void put_grid(json_w *j, const char *key, const serve_grid *g, int exact)
     json_u64(j, "simulations", g->sims);
     json_num(j, "simulation_wall_s", g->sim_wall_s);
     if (!exact) {
-        json_arr_begin(j, "batch");
-        for (unsigned i = 0; i < g->nb; i++)
-            json_u64(j, NULL, g->b[i]);
-        json_arr_end(j);
-        json_arr_begin(j, "context");
-        for (unsigned i = 0; i < g->nc; i++)
-            json_u64(j, NULL, g->ctx[i]);
-        json_arr_end(j);
-        json_arr_begin(j, "decode_s"); /* [batch][context] */
-        for (unsigned i = 0; i < g->nb; i++) {
-            json_arr_begin(j, NULL);
-            for (unsigned k = 0; k < g->nc; k++)
-                json_num(j, NULL, g->dec[i][k]);
-            json_arr_end(j);
-        }
-        json_arr_end(j);
-        json_arr_begin(j, "decode_sim_s"); /* as simulated, before smoothing */
-        for (unsigned i = 0; i < g->nb; i++) {
-            json_arr_begin(j, NULL);
-            for (unsigned k = 0; k < g->nc; k++)
-                json_num(j, NULL, g->dec_sim[i][k]);
-            json_arr_end(j);
-        }
-        json_arr_end(j);
+        put_u32s(j, "batch", g->b, g->nb);
+        put_u32s(j, "context", g->ctx, g->nc);
+        put_table(j, "decode_s", g->dec, g->nb, g->nc);         /* [batch][context] */
+        put_table(j, "decode_sim_s", g->dec_sim, g->nb, g->nc); /* before smoothing */
         json_arr_begin(j, "decode_filled"); /* 0 simulated, 1 unreachable, 2 did not fit */
         for (unsigned i = 0; i < g->nb; i++) {
             json_arr_begin(j, NULL);
@@ -426,10 +429,7 @@ static void put_grid(json_w *j, const char *key, const serve_grid *g, int exact)
             json_arr_end(j);
         }
         json_arr_end(j);
-        json_arr_begin(j, "prefill_tokens");
-        for (unsigned i = 0; i < g->np; i++)
-            json_u64(j, NULL, g->p[i]);
-        json_arr_end(j);
+        put_u32s(j, "prefill_tokens", g->p, g->np);
         json_arr_begin(j, "prefill_layers_s");
         for (unsigned i = 0; i < g->np; i++)
             json_num(j, NULL, g->pre[i]);
