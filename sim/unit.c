@@ -122,3 +122,12 @@ void unit_wake(unit *u)
 {
     u->env->wake(u->env->host, u);
 }
+
+void unit_finish_wake(unit *u, uint32_t token, int *refused)
+{
+    unit_finish(u, token);
+    if (*refused) {
+        *refused = 0;
+        unit_wake(u);
+    }
+}

@@ -98,6 +98,10 @@ void unit_free(unit *u);
 /* Called by models. */
 void unit_finish(unit *u, uint32_t token);
 void unit_wake(unit *u);
+/* unit_finish, then, if the unit refused an instruction since (*refused set by its
+ * can_start while every slot was busy), clear the flag and wake the core: the slot this
+ * completion frees is what the refused instruction waits for. */
+void unit_finish_wake(unit *u, uint32_t token, int *refused);
 
 /* Grow a full FIFO ring (count == *cap elements of `size` bytes, the oldest at *head) to twice
  * its capacity, or to `first` slots when it has none, the oldest moved to slot 0. Returns the

@@ -53,11 +53,7 @@ static void dcn_fire(void *ctx)
     d->ar_time_ps = stats_add_sat(d->ar_time_ps, now - d->start_ps, NULL);
     d->u.insns++;
     d->u.busy_ps = stats_add_sat(d->u.busy_ps, now - d->start_ps, NULL);
-    unit_finish(&d->u, d->token);
-    if (d->refused) {
-        d->refused = 0;
-        unit_wake(&d->u);
-    }
+    unit_finish_wake(&d->u, d->token, &d->refused);
 }
 
 static unit *dcn_create(const unit_env *env, unsigned index, err *e)

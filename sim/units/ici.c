@@ -53,11 +53,7 @@ static void slot_fire(void *ctx)
     iu->u.insns++;
     if (--iu->nbusy == 0)
         iu->u.busy_ps = stats_add_sat(iu->u.busy_ps, now - iu->busy_since, NULL);
-    unit_finish(&iu->u, s->token);
-    if (iu->refused) {
-        iu->refused = 0;
-        unit_wake(&iu->u);
-    }
+    unit_finish_wake(&iu->u, s->token, &iu->refused);
 }
 
 static void slot_done(void *arg, uint64_t end_ps)

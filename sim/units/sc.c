@@ -93,11 +93,7 @@ static void sc_core_event(void *ctx)
     s->u.insns++;
     if (--s->nactive == 0)
         s->u.busy_ps = stats_add_sat(s->u.busy_ps, kern_now() - s->busy_since_ps, NULL);
-    unit_finish(&s->u, k->token);
-    if (s->refused) {
-        s->refused = 0;
-        unit_wake(&s->u);
-    }
+    unit_finish_wake(&s->u, k->token, &s->refused);
 }
 
 static unit *sc_create(const unit_env *env, unsigned unit_index, err *e)
