@@ -288,7 +288,7 @@ struct energy_meter {
     int oom, started;
     unsigned cur_region;   /* region of the completions since the last sample */
     double next_sample_ps; /* end of the window of the last sample */
-    void (*next)(void *, uint64_t, unsigned, const unit *, uint64_t, uint64_t, unsigned);
+    core_observer next;
     void *next_ctx;
 };
 
@@ -312,10 +312,7 @@ void energy_meter_free(energy_meter *m)
     free(m);
 }
 
-void energy_meter_chain(energy_meter *m,
-                        void (*next)(void *, uint64_t, unsigned, const unit *, uint64_t, uint64_t,
-                                     unsigned),
-                        void *ctx)
+void energy_meter_chain(energy_meter *m, core_observer next, void *ctx)
 {
     m->next = next;
     m->next_ctx = ctx;

@@ -10,6 +10,7 @@
 
 #include "err.h"
 #include "config.h"
+#include "core.h"
 #include "stats.h"
 #include "unit.h"
 
@@ -82,10 +83,7 @@ typedef struct energy_meter energy_meter;
 energy_meter *energy_meter_new(const cfg *c, const energy_probe *p, err *e);
 void energy_meter_free(energy_meter *m);
 /* Forward each completion to another observer (timeline, progress) after metering. */
-void energy_meter_chain(energy_meter *m,
-                        void (*next)(void *, uint64_t, unsigned, const unit *, uint64_t, uint64_t,
-                                     unsigned),
-                        void *ctx);
+void energy_meter_chain(energy_meter *m, core_observer next, void *ctx);
 void energy_meter_observe(void *m, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
                           uint64_t end_ps, unsigned region);
 /* After the run: fill out (release with energy_result_fini). nregions: the core's region

@@ -46,7 +46,7 @@ struct limiter {
     unsigned cur_region;
     uint64_t last_ps;
     double next_sample_ps;
-    void (*next)(void *, uint64_t, unsigned, const unit *, uint64_t, uint64_t, unsigned);
+    core_observer next;
     void *next_ctx;
 };
 
@@ -184,10 +184,7 @@ void limiter_free(limiter *l)
     free(l);
 }
 
-void limiter_chain(limiter *l,
-                   void (*next)(void *, uint64_t, unsigned, const unit *, uint64_t, uint64_t,
-                                unsigned),
-                   void *ctx)
+void limiter_chain(limiter *l, core_observer next, void *ctx)
 {
     l->next = next;
     l->next_ctx = ctx;

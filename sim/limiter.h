@@ -30,6 +30,7 @@
 #include "config.h"
 #include "err.h"
 #include "stats.h"
+#include "core.h"
 #include "unit.h"
 
 struct vmem;
@@ -83,10 +84,7 @@ typedef struct limiter limiter;
 limiter *limiter_new(const cfg *c, const stats_reg *r, const struct vmem *vm, err *e);
 void limiter_free(limiter *l);
 /* Forward each completion to another observer (the energy meter) after attributing. */
-void limiter_chain(limiter *l,
-                   void (*next)(void *, uint64_t, unsigned, const unit *, uint64_t, uint64_t,
-                                unsigned),
-                   void *ctx);
+void limiter_chain(limiter *l, core_observer next, void *ctx);
 /* A core_observer: samples the counters at the first completion of a new region and the first
  * completion past a window boundary. */
 void limiter_observe(void *l, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
