@@ -694,6 +694,23 @@ static void sf_gen_coll(sf_case *k, sf_src *s, int fault)
     k->unit_insns++;
 }
 
+/* An all-reduce across slices over the DCN (dcn.slices > 1). On a chip of one slice there is
+ * no DCN unit: as the fault, the run must fail with an error; otherwise an ICI collective is
+ * emitted instead. */
+static void sf_gen_dcn(sf_case *k, sf_src *s, int fault)
+{
+    if (k->c.dcn_slices < 2 && !fault) {
+        sf_gen_coll(k, s, 0);
+        return;
+    }
+    isa_insn *in = sf_emit(k, ISA_OP_DCN_ALLREDUCE);
+    in->arg[ISA_DCN_BYTES] = sf_size(s, 1, SF_COLL_MAX);
+    in->arg[ISA_DCN_DTYPE] = sf_range(s, 1, ISA_DTYPE_COUNT - 1);
+    if (k->c.dcn_slices < 2)
+        k->why = "a DCN all-reduce on a chip of one slice";
+    k->unit_insns++;
+}
+
 /* A send and its matching receive, adjacent (either order): every chip of an SPMD program
  * receives from direction !d what its neighbour sent towards d. A deliberate deadlock is a
  * receive nothing sends to. */
@@ -784,8 +801,10 @@ static void sf_make_prog(sf_case *k, sf_src *s)
             sf_gen_matmul(k, s, err_fault);
         } else if (kind < 19) {
             sf_gen_vec(k, s, err_fault);
-        } else if (kind < 22) {
+        } else if (kind < 21) {
             sf_gen_coll(k, s, err_fault);
+        } else if (kind < 22) {
+            sf_gen_dcn(k, s, err_fault && k->c.dcn_slices < 2);
         } else if (kind < 24) {
             sf_gen_p2p(k, s, 0);
         } else if (kind < 25) {
