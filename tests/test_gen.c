@@ -576,7 +576,7 @@ static void test_gen_remat_flops_closed_form_and_peak(void **state)
     uint64_t model = 3 * (2 * (L * (pqkv + po + pup + pdown) + D * V) * T + af);
     uint64_t none = model + af / 2; /* flash attention recomputes QK^T in its backward */
     static const char *const policy[] = {"none", "minimal", "save-dots", "full"};
-    uint64_t want[4] = {none, none, none + L * 2 * pup * T,
+    uint64_t want[4] = {none, none + af, none + L * 2 * pup * T,
                         none + L * 2 * (pqkv + po + pup) * T + af};
     uint64_t peak[4];
     for (unsigned i = 0; i < 4; i++) {

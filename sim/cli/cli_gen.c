@@ -57,7 +57,7 @@ typedef struct gen_opt {
 #define ROW_MLP {"mlp", "KIND", OPT_MLP, F(mlp), 0, "swiglu (gate, up, down) or gelu (up, down)", "swiglu"}
 #define ROW_PARALLEL {"parallel-block", NULL, OPT_FLAG, F(parallel_block), 0, "attention and MLP read one normalised input,\noutputs summed (PaLM)", NULL}
 #define ROW_BIAS {"bias", NULL, OPT_FLAG, F(bias), 0, "biases on the projections (fused adds)", NULL}
-#define ROW_REMAT {"remat", "POLICY", OPT_REMAT, F(remat), 0, "training: none, full (recompute the layer forward),\nminimal (recompute the elementwise parts) or\nsave-dots (also the MLP up projection)", "none"}
+#define ROW_REMAT {"remat", "POLICY", OPT_REMAT, F(remat), 0, "training: none, full (recompute the layer forward),\nminimal (save the projections, recompute norms,\nattention, activation) or\nsave-dots (also the MLP up projection)", "none"}
 /* clang-format on */
 
 static const gen_opt gemm_opts[] = {

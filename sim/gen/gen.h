@@ -41,9 +41,11 @@ typedef enum gen_mlp { GEN_MLP_SWIGLU, GEN_MLP_GELU } gen_mlp;
 /* Rematerialisation policy of a training step (which forward activations the backward
  * reads from HBM, the rest recomputed in the backward; docs/generators.md): none saves
  * everything; full saves only each layer's input and recomputes the layer's forward;
- * minimal saves the matmul outputs and recomputes the elementwise parts (norms,
- * activation function); save-dots saves the dot outputs outside the MLP (Q|K|V, attention
- * output, output projection) and recomputes the MLP's up projection too. */
+ * minimal saves the outputs of dots without batch dimensions (the projections: JAX's
+ * checkpoint_dots_with_no_batch_dims) and recomputes the elementwise parts (norms,
+ * activation function) and attention, whose dots have batch dimensions; save-dots saves
+ * the dot outputs outside the MLP (Q|K|V, attention output, output projection) and
+ * recomputes the MLP's up projection too. */
 typedef enum gen_remat {
     GEN_REMAT_NONE,
     GEN_REMAT_FULL,
