@@ -79,6 +79,10 @@ typedef struct gen_opts {
      * input, outputs summed), LM head tied to the embedding table, biases on the projections,
      * rematerialisation policy (training) */
     int mlp, parallel_block, tied_embedding, bias, remat;
+    /* tensor parallelism: forward row-parallel GEMMs decomposed into row blocks whose
+     * all-reduces overlap the next block (collective matmul; 0: one GEMM, then its
+     * all-reduce, as XLA compiles it without windowed einsum) */
+    int collective_matmul;
     /* parallelism: degrees and torus-axis masks (x=1, y=2, z=4); sp is sequence parallelism
      * (the sequence split across chips, attention re-sharded by heads through all-to-alls) */
     uint64_t chips, dp, tp, fsdp, sp;
