@@ -576,7 +576,7 @@ static void test_gen_remat_flops_closed_form_and_peak(void **state)
     uint64_t model = 3 * (2 * (L * (pqkv + po + pup + pdown) + D * V) * T + af);
     uint64_t none = model + af / 2; /* flash attention recomputes QK^T in its backward */
     static const char *const policy[] = {"none", "minimal", "save-dots", "full"};
-    uint64_t want[4] = {none, none, none + L * 2 * pup * T,
+    uint64_t want[4] = {none, none + af, none + L * 2 * pup * T,
                         none + L * 2 * (pqkv + po + pup) * T + af};
     uint64_t peak[4];
     for (unsigned i = 0; i < 4; i++) {
@@ -901,19 +901,27 @@ static void test_gen_sharded_flops_times_chips_equal_global(void **state)
     }
 }
 
-/* A row-parallel GEMM whose compute is comparable to its tensor-parallel all-reduce is split
- * into row blocks, each block's all-reduce running behind the next block's GEMM: on v4, the
- * down projection (k = d_ff/2 = 2048) of M = 1024 rows goes in 4 blocks of 256 rows, while
- * the output projection (k = 512) stays whole. Bytes and FLOPs are unchanged. */
+/* With --collective-matmul a row-parallel GEMM whose compute is comparable to its
+ * tensor-parallel all-reduce is split into row blocks, each block's all-reduce running behind
+ * the next block's GEMM: on v4, the down projection (k = d_ff/2 = 2048) of M = 1024 rows goes
+ * in 4 blocks of 256 rows, while the output projection (k = 512) stays whole. Bytes and FLOPs
+ * are unchanged. Without it (XLA's default) both GEMMs run whole, each followed by its
+ * all-reduce. */
 static void test_gen_tp_allreduce_split_behind_its_gemm(void **state)
 {
     (void)state;
-    trace_facts f;
-    gen_and_check("gen transformer --batch 2 --seq 512 --d-model 1024 --heads 8 --d-ff 4096 "
-                  "--tensor-parallel 2 -c v4",
-                  &f, 0.01);
+    trace_facts f, whole;
+    const char *base = "gen transformer --batch 2 --seq 512 --d-model 1024 --heads 8 --d-ff 4096 "
+                       "--tensor-parallel 2 -c v4";
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s --collective-matmul", base);
+    gen_and_check(cmd, &f, 0.01);
     assert_int_equal(f.coll[ISA_OP_ICI_ALLREDUCE], 1 + 4);
     assert_int_equal(f.coll_bytes[ISA_OP_ICI_ALLREDUCE], 2 * (1024 * 1024 * 2));
+    gen_and_check(base, &whole, 0.01);
+    assert_int_equal(whole.coll[ISA_OP_ICI_ALLREDUCE], 1 + 1);
+    assert_int_equal(whole.coll_bytes[ISA_OP_ICI_ALLREDUCE], 2 * (1024 * 1024 * 2));
+    assert_true(whole.flops == f.flops);
 }
 
 /* Several slices (--slices 2): the batch is split over the slices too, so a step of 2 slices

@@ -57,7 +57,8 @@ typedef struct gen_opt {
 #define ROW_MLP {"mlp", "KIND", OPT_MLP, F(mlp), 0, "swiglu (gate, up, down) or gelu (up, down)", "swiglu"}
 #define ROW_PARALLEL {"parallel-block", NULL, OPT_FLAG, F(parallel_block), 0, "attention and MLP read one normalised input,\noutputs summed (PaLM)", NULL}
 #define ROW_BIAS {"bias", NULL, OPT_FLAG, F(bias), 0, "biases on the projections (fused adds)", NULL}
-#define ROW_REMAT {"remat", "POLICY", OPT_REMAT, F(remat), 0, "training: none, full (recompute the layer forward),\nminimal (recompute the elementwise parts) or\nsave-dots (also the MLP up projection)", "none"}
+#define ROW_CMM {"collective-matmul", NULL, OPT_FLAG, F(collective_matmul), 0, "tensor parallelism: split each forward row-parallel\nGEMM into row blocks whose all-reduces overlap the\nnext block (XLA: only when windowed einsum is on)", NULL}
+#define ROW_REMAT {"remat", "POLICY", OPT_REMAT, F(remat), 0, "training: none, full (recompute the layer forward),\nminimal (save the projections, recompute norms,\nattention, activation) or\nsave-dots (also the MLP up projection)", "none"}
 /* clang-format on */
 
 static const gen_opt gemm_opts[] = {
@@ -115,6 +116,7 @@ static const gen_opt transformer_opts[] = {
     ROW_MLP,
     ROW_PARALLEL,
     ROW_BIAS,
+    ROW_CMM,
     ROW_REMAT,
 #define ROWS_MOE                                                                                   \
     {"experts", "E", OPT_POS, F(experts), 0, "mixture of experts: experts per MoE layer", ""},     \
@@ -174,6 +176,7 @@ static const gen_opt llm_opts[] = {
     {"tied-embedding", NULL, OPT_FLAG, F(tied_embedding), 0,
      "the LM head is the embedding table (shared)", NULL},
     ROW_BIAS,
+    ROW_CMM,
     ROW_REMAT,
     ROWS_MOE ROW_DTYPE,
     {"pipeline", "P", OPT_POS, F(pipeline), 0,

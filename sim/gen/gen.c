@@ -168,7 +168,7 @@ unsigned gen_acts_saved(const gen_opts *o)
     static const unsigned saved[GEN_REMAT_COUNT] = {
         [GEN_REMAT_NONE] = (1u << GEN_ACT_COUNT) - 1,
         [GEN_REMAT_FULL] = 0,
-        [GEN_REMAT_MINIMAL] = ACT(QKV) | ACT(AO) | ACT(H) | ACT(UP),
+        [GEN_REMAT_MINIMAL] = ACT(QKV) | ACT(H) | ACT(UP),
         [GEN_REMAT_SAVE_DOTS] = ACT(QKV) | ACT(AO) | ACT(H),
     };
     unsigned r = (unsigned)o->remat < GEN_REMAT_COUNT ? (unsigned)o->remat : 0;

@@ -41,9 +41,11 @@ typedef enum gen_mlp { GEN_MLP_SWIGLU, GEN_MLP_GELU } gen_mlp;
 /* Rematerialisation policy of a training step (which forward activations the backward
  * reads from HBM, the rest recomputed in the backward; docs/generators.md): none saves
  * everything; full saves only each layer's input and recomputes the layer's forward;
- * minimal saves the matmul outputs and recomputes the elementwise parts (norms,
- * activation function); save-dots saves the dot outputs outside the MLP (Q|K|V, attention
- * output, output projection) and recomputes the MLP's up projection too. */
+ * minimal saves the outputs of dots without batch dimensions (the projections: JAX's
+ * checkpoint_dots_with_no_batch_dims) and recomputes the elementwise parts (norms,
+ * activation function) and attention, whose dots have batch dimensions; save-dots saves
+ * the dot outputs outside the MLP (Q|K|V, attention output, output projection) and
+ * recomputes the MLP's up projection too. */
 typedef enum gen_remat {
     GEN_REMAT_NONE,
     GEN_REMAT_FULL,
@@ -77,6 +79,10 @@ typedef struct gen_opts {
      * input, outputs summed), LM head tied to the embedding table, biases on the projections,
      * rematerialisation policy (training) */
     int mlp, parallel_block, tied_embedding, bias, remat;
+    /* tensor parallelism: forward row-parallel GEMMs decomposed into row blocks whose
+     * all-reduces overlap the next block (collective matmul; 0: one GEMM, then its
+     * all-reduce, as XLA compiles it without windowed einsum) */
+    int collective_matmul;
     /* parallelism: degrees and torus-axis masks (x=1, y=2, z=4); sp is sequence parallelism
      * (the sequence split across chips, attention re-sharded by heads through all-to-alls) */
     uint64_t chips, dp, tp, fsdp, sp;

@@ -214,9 +214,11 @@ static int tp_allreduce(model *md, int t, uint64_t elems)
 }
 
 /* Row-parallel GEMM out[M, n] = a[M, k] w[k, n] whose partial sums are all-reduced over the
- * tensor axes. Nothing after it is independent of the sum, so the GEMM is split into row
- * blocks (as collective-matmul decompositions do): block i's all-reduce runs on the ICI
- * while block i+1 computes; only the last block's all-reduce is exposed. */
+ * tensor axes. Nothing after it is independent of the sum, so XLA's async all-reduce cannot
+ * overlap anything: by default the GEMM runs whole and its all-reduce is exposed. With
+ * --collective-matmul the GEMM is split into row blocks (as collective-matmul or windowed
+ * einsum decompositions do, which XLA applies only when asked): block i's all-reduce runs on
+ * the ICI while block i+1 computes; only the last block's all-reduce is exposed. */
 #define TP_BLOCKS 4
 static int mm_allreduce(model *md, uint64_t m, uint64_t n, uint64_t k, int a, int w, int out)
 {
@@ -228,7 +230,7 @@ static int mm_allreduce(model *md, uint64_t m, uint64_t n, uint64_t k, int a, in
     const cfg *c = ir_cfg(md->p);
     double t_mm = 2.0 * (double)m * (double)n * (double)k / cfg_peak_flops(c, dt);
     double t_ar = (double)B(dt, m * n) / cfg_ici_link_bps(c);
-    if (md->o->tp <= 1 || m < 2 * 256 || 8 * t_mm < t_ar)
+    if (!md->o->collective_matmul || md->o->tp <= 1 || m < 2 * 256 || 8 * t_mm < t_ar)
         return mm(md, m, n, k, a, w, out) || tp_allreduce(md, out, m * n) ? -1 : 0;
     uint64_t rows = (m + TP_BLOCKS - 1) / TP_BLOCKS;
     rows = (rows + 255) / 256 * 256; /* whole MXU passes except at the edge */
