@@ -126,9 +126,10 @@ static double plan_time(const cfg *c, const ir_gemm_tile *t, uint64_t m, uint64_
                         isa_dtype dt, isa_dtype odt)
 {
     plan_step ps = plan_steps(c, t, m, n, k, dt, odt);
-    double tail = (double)(gen_dt_bytes(dt, t->mt * t->kc + t->kc * t->ng) +
-                           gen_dt_bytes(odt, t->mt * t->ng)) /
-                  cfg_hbm_peak_bps(c);
+    /* Exposed: the first step's loads (latency included) and first weight load before any
+     * matmul; after the last, its drain and the last block's write-back DMA. */
+    double tail = ps.load + ps.ldw + ps.drain + c->dma_latency_ns * 1e-9 +
+                  (double)gen_dt_bytes(odt, t->mt * t->ng) / cfg_hbm_peak_bps(c);
     return ps.steps * plan_period(&ps, t->nbuf) + tail;
 }
 
