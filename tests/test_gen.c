@@ -811,6 +811,32 @@ static void test_gen_gemm_plan_double_buffer_fits_every_preset(void **state)
     }
 }
 
+/* Near the roofline ridge a step's loads take about as long as its matmuls, and two
+ * operand buffers would serialise them (lower_tile.c, plan_nbuf): the 427-token
+ * up-projection on one v7 device gets a third buffer, whose VMEM the plan counts, and its
+ * trace (A resident) and a streamed-operand one keep every wait paired with its signals. A
+ * compute-heavy step (8192^3) stays double-buffered. */
+static void test_gen_gemm_near_ridge_plan_triple_buffers(void **state)
+{
+    (void)state;
+    cfg c;
+    err e;
+    gen_gemm_plan p;
+    cfg_defaults(&c);
+    assert_int_equal(cfg_load(&c, "v7", NULL, &e), 0);
+    uint64_t vmem = (uint64_t)cfg_vmem_total_bytes(&c);
+    assert_int_equal(
+        gen_gemm_plan_for(&c, vmem, 427, 28672, 4096, ISA_DT_BF16, ISA_DT_BF16, &p, &e), 0);
+    assert_int_equal(p.nbuf, 3);
+    assert_true(p.vmem_bytes <= vmem);
+    assert_int_equal(
+        gen_gemm_plan_for(&c, vmem, 8192, 8192, 8192, ISA_DT_BF16, ISA_DT_BF16, &p, &e), 0);
+    assert_int_equal(p.nbuf, 2);
+    trace_facts f;
+    gen_and_check("gen gemm --m 427 --n 28672 --k 4096 -c v7", &f, 0.0);
+    gen_and_check("gen gemm --m 2048 --n 8192 --k 8192 -c v7", &f, 0.0);
+}
+
 /* Each sharding option alone emits exactly the collectives it needs, with per-chip byte
  * counts from the shard shapes, on its named axes. Transformer block, training, v7 4x4x4:
  * batch 4, seq 128, d_model 256, 4 heads, d_ff 512, bf16. */
@@ -1069,6 +1095,7 @@ int main(void)
         cmocka_unit_test(test_gen_elementwise_streams_every_element),
         cmocka_unit_test(test_gen_every_kind_flops_within_1pct_on_every_preset),
         cmocka_unit_test(test_gen_gemm_plan_double_buffer_fits_every_preset),
+        cmocka_unit_test(test_gen_gemm_near_ridge_plan_triple_buffers),
         cmocka_unit_test(test_gen_each_sharding_emits_its_collectives),
         cmocka_unit_test(test_gen_sharded_flops_times_chips_equal_global),
         cmocka_unit_test(test_gen_tp_allreduce_split_behind_its_gemm),

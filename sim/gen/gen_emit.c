@@ -654,8 +654,9 @@ typedef struct gemm_state {
     gen_gemm_args a;
     gen_gemm_plan p;
     uint64_t nmb, nkc, nng, steps;
-    uint64_t abuf[2], wbuf[2], cbuf[2], obuf[2], ebuf[2];
-    gen_fence ready[2], done[2], wb[2];
+    uint64_t nbuf; /* streamed operand buffers: step s uses buffer s % nbuf */
+    uint64_t abuf[IR_GEMM_NBUF_MAX], wbuf[IR_GEMM_NBUF_MAX], cbuf[2], obuf[2], ebuf[2];
+    gen_fence ready[IR_GEMM_NBUF_MAX], done[IR_GEMM_NBUF_MAX], wb[2];
 } gemm_state;
 
 /* Step s -> (n-group, m-block, k-chunk); k-chunk innermost so a C block stays in VMEM;
@@ -687,20 +688,20 @@ static gemm_tile gemm_at(const gemm_state *st, uint64_t s)
     return b;
 }
 
-/* VMEM of step s's A chunk and B chunk: the step's double buffer, or chunk ki of the
- * resident panel of its row block (A) or column group (B). */
+/* VMEM of step s's A chunk and B chunk: buffer s % nbuf of the streamed operand, or chunk
+ * ki of the resident panel of its row block (A) or column group (B), double-buffered. */
 static uint64_t gemm_abuf(const gemm_state *st, uint64_t s, uint64_t mi, uint64_t ki)
 {
     if (st->p.a_resident)
         return st->abuf[mi % 2] + gen_dt_bytes(st->a.dt, ki * st->p.mt * st->p.kc);
-    return st->abuf[s % 2];
+    return st->abuf[s % st->nbuf];
 }
 
 static uint64_t gemm_wbuf(const gemm_state *st, uint64_t s, uint64_t gi, uint64_t ki)
 {
     if (st->p.w_resident)
         return st->wbuf[gi % 2] + gen_dt_bytes(st->a.dt, ki * st->p.kc * st->p.ng);
-    return st->wbuf[s % 2];
+    return st->wbuf[s % st->nbuf];
 }
 
 /* A strided operand load split by whole rows into up to dma.engines DMAs of at least
@@ -745,7 +746,7 @@ static int gemm_inputs(gen *g, gemm_state *st, uint64_t s)
     const gemm_tile tl = gemm_at(st, s);
     const gen_gemm_args *a = &st->a;
     uint64_t ab = gen_dt_bytes(a->dt, 1);
-    gen_fence *f = &st->ready[s % 2];
+    gen_fence *f = &st->ready[s % st->nbuf];
     /* One DMA per operand: whole row runs from HBM (long bursts), written into VMEM in the
      * MXU tile layout (TPU DMAs tile as they write). */
     if (st->p.a_implicit) {
@@ -797,7 +798,7 @@ static int gemm_compute(gen *g, gemm_state *st, uint64_t s)
             uint64_t dst = st->cbuf[(s / st->nkc) % 2] + (j * C * tl.mr + r0 * nw) * 4;
             if (put_ldw(g, mxu, w, kw, nw, a->dt) ||
                 put_mm(g, mxu, src, dst, rows, a->dt, tl.ki > 0 || t > 0, 0,
-                       last ? gen_fence_sig(g, &st->done[s % 2]) : 0))
+                       last ? gen_fence_sig(g, &st->done[s % st->nbuf]) : 0))
                 return -1;
         }
     }
@@ -882,31 +883,51 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
     int ebuf = st.a.has_ex;
     for (unsigned i = 0; i < st.a.nepi; i++)
         ebuf |= ir_vop_binary(st.a.epi[i].op);
+    st.nbuf = p->nbuf ? p->nbuf : 2;
+    if (st.nbuf < 2 || st.nbuf > IR_GEMM_NBUF_MAX)
+        return gen_fail(g, "gen: gemm plan with %llu operand buffers (generator bug)",
+                        (unsigned long long)st.nbuf);
+    uint64_t abytes = gen_dt_bytes(st.a.dt, p->mt * (p->a_resident ? st.a.k : p->kc));
+    uint64_t wbytes = gen_dt_bytes(st.a.dt, (p->w_resident ? st.a.k : p->kc) * p->ng);
     for (int i = 0; i < 2; i++) {
-        if (gen_vmem_alloc(g, gen_dt_bytes(st.a.dt, p->mt * (p->a_resident ? st.a.k : p->kc)),
-                           &st.abuf[i]) ||
-            gen_vmem_alloc(g, gen_dt_bytes(st.a.dt, (p->w_resident ? st.a.k : p->kc) * p->ng),
-                           &st.wbuf[i]) ||
+        if (gen_vmem_alloc(g, abytes, &st.abuf[i]) || gen_vmem_alloc(g, wbytes, &st.wbuf[i]) ||
             gen_vmem_alloc(g, p->mt * p->ng * 4, &st.cbuf[i]) ||
             (ebuf && gen_vmem_alloc(g, p->mt * p->ng * 4, &st.ebuf[i])) ||
             (st.a.out_dt != ISA_DT_FP32 &&
              gen_vmem_alloc(g, gen_dt_bytes(st.a.out_dt, p->mt * p->ng), &st.obuf[i])))
             return -1;
-        st.ready[i].sem = st.done[i].sem = st.wb[i].sem = -1;
+        st.wb[i].sem = -1;
     }
+    /* Buffers beyond the second, for the streamed operands only (a resident panel stays
+     * double-buffered: the next block's panel loads while this one is used). */
+    for (uint64_t i = 2; i < st.nbuf; i++)
+        if ((!p->a_resident && gen_vmem_alloc(g, abytes, &st.abuf[i])) ||
+            (!p->w_resident && gen_vmem_alloc(g, wbytes, &st.wbuf[i])))
+            return -1;
+    for (uint64_t i = 0; i < st.nbuf; i++)
+        st.ready[i].sem = st.done[i].sem = -1;
     st.nmb = um_cdiv(st.a.m, p->mt);
     st.nkc = um_cdiv(st.a.k, p->kc);
     st.nng = um_cdiv(st.a.n, p->ng);
     st.steps = st.nmb * st.nkc * st.nng;
-    /* Software pipeline: inputs of step s+1 load while step s computes; the inputs of step
-     * s+1 go into the buffers step s-1 used, once step s-1's DONE fence has passed, which is
-     * emitted after step s's matmuls so the dispatcher stalls with step s already queued. */
-    if (gemm_inputs(g, &st, 0) || (st.steps > 1 && gemm_inputs(g, &st, 1)))
-        return -1;
+    /* Software pipeline over B = nbuf operand buffers: the inputs of steps 0..B-1 are issued
+     * up front; step s + B - 1's inputs go into the buffers step s-1 used, once step s-1's
+     * DONE fence has passed, which is waited on after step s's matmuls are queued, so the
+     * dispatcher stalls with step s queued. A step's loads are thus issued when the step
+     * B steps before it finishes, and with steady period p (docs/generators.md, "GEMM
+     * tiling"):
+     *   B p >= MXU time of a step + its last matmul's fill/drain + its loads' latency and
+     *          transfer time,
+     * so B = 2 serialises loads and compute whenever a step's loads take about as long as
+     * its matmuls; deeper buffering keeps B - 1 steps of loads in flight. */
+    const uint64_t B = st.nbuf;
+    for (uint64_t s = 0; s < B && s < st.steps; s++)
+        if (gemm_inputs(g, &st, s))
+            return -1;
     uint64_t blocks = 0; /* C blocks started */
     for (uint64_t s = 0; s < st.steps; s++) {
         const gemm_tile tl = gemm_at(&st, s);
-        if (gen_fence_wait(g, &st.ready[s % 2]))
+        if (gen_fence_wait(g, &st.ready[s % B]))
             return -1;
         if (tl.ki == 0) {
             /* This C buffer's previous block must be written back before acc=0 reuses it. */
@@ -914,8 +935,8 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
                 return -1;
             blocks++;
         }
-        /* Memory-bound plans (loads_first) issue step s+1's loads (into step s-1's buffers)
-         * and step s-1's write-back before step s's matmuls: the MXU queues
+        /* Memory-bound plans (loads_first) issue step s+B-1's loads (into step s-1's
+         * buffers) and step s-1's write-back before step s's matmuls: the MXU queues
          * (core.queue_depth) are short next to a step's tiles, and the dispatcher would
          * otherwise reach the loads only when the MXUs had nearly finished step s,
          * serialising loads and compute. Compute-bound plans emit the matmuls first, so the
@@ -925,9 +946,9 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
             return -1;
         if (s >= 1) {
             const gemm_tile pt = gemm_at(&st, s - 1);
-            if (gen_fence_wait(g, &st.done[(s - 1) % 2]))
+            if (gen_fence_wait(g, &st.done[(s - 1) % B]))
                 return -1;
-            if (s + 1 < st.steps && gemm_inputs(g, &st, s + 1))
+            if (s + B - 1 < st.steps && gemm_inputs(g, &st, s + B - 1))
                 return -1;
             if (pt.ki == st.nkc - 1 && gemm_writeback(g, &st, s - 1))
                 return -1;
@@ -935,7 +956,7 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
         if (p->loads_first && gemm_compute(g, &st, s))
             return -1;
     }
-    if (gen_fence_wait(g, &st.done[(st.steps - 1) % 2]) || gemm_writeback(g, &st, st.steps - 1) ||
+    if (gen_fence_wait(g, &st.done[(st.steps - 1) % B]) || gemm_writeback(g, &st, st.steps - 1) ||
         gen_fence_wait(g, &st.wb[0]) || gen_fence_wait(g, &st.wb[1]))
         return -1;
     return 0;

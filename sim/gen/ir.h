@@ -76,6 +76,7 @@ typedef struct ir_tensor {
 } ir_tensor;
 
 /* Tiling chosen for a GEMM by lower_tile (see lower_tile.c for the search). */
+#define IR_GEMM_NBUF_MAX 3 /* operand buffers of a GEMM's software pipeline (lower_tile.c) */
 typedef struct ir_gemm_tile {
     uint64_t mt, kc, ng; /* rows per block, K per step, N per group (elements) */
     uint64_t msub, nsub; /* m-subblocks per block, n-tiles per group */
@@ -83,6 +84,8 @@ typedef struct ir_gemm_tile {
     int w_resident;      /* a group's K x ng panel of B stays in VMEM over the blocks */
     int m_outer;         /* loop order: row blocks outer (else column groups outer) */
     int loads_first;     /* memory-bound: issue a step's loads before its matmuls */
+    unsigned nbuf;       /* streamed operand buffers, 2..IR_GEMM_NBUF_MAX (0 means 2): step
+                          * s + nbuf - 1's chunks load while step s computes */
     int b_blocked;       /* B (a parameter) is stored in this tiling's order: each kc x ng
                           * chunk contiguous, chunks k-major within a column group */
     /* implicit GEMM (a convolution): A's rows are patches read straight from the input,

@@ -13,7 +13,8 @@
 
 /* VMEM of a plan: two sets (double buffering) of an A buffer (one mt x kc chunk, or the
  * whole mt x K panel when A stays resident), a B buffer (kc x ng, or the K x ng panel), the
- * fp32 accumulator block and, for a narrower output, its cast copy. */
+ * fp32 accumulator block and, for a narrower output, its cast copy; and nbuf - 2 more
+ * buffers of each streamed operand (deeper prefetch). */
 static uint64_t plan_vmem(const ir_gemm_tile *t, uint64_t k, isa_dtype dt, isa_dtype odt,
                           unsigned nextra)
 {
@@ -22,7 +23,10 @@ static uint64_t plan_vmem(const ir_gemm_tile *t, uint64_t k, isa_dtype dt, isa_d
                  (1 + (uint64_t)nextra) * t->mt * t->ng * 4;
     if (odt != ISA_DT_FP32)
         b += gen_dt_bytes(odt, t->mt * t->ng);
-    return 2 * um_align_up(b, 4 * TILE_VMEM_ALIGN);
+    uint64_t s = (t->a_resident ? 0 : gen_dt_bytes(dt, t->mt * t->kc)) +
+                 (t->w_resident ? 0 : gen_dt_bytes(dt, t->kc * t->ng));
+    uint64_t nb = t->nbuf ? t->nbuf : 2;
+    return 2 * um_align_up(b, 4 * TILE_VMEM_ALIGN) + (nb - 2) * um_align_up(s, 2 * TILE_VMEM_ALIGN);
 }
 
 /* HBM bytes a plan moves: A is read once per column group unless it stays resident (the
@@ -37,22 +41,32 @@ uint64_t lower_gemm_traffic(const ir_gemm_tile *t, uint64_t m, uint64_t n, uint6
            gen_dt_bytes(odt, m * n);
 }
 
-/* Estimated time of a plan (seconds): the larger of the MXU time and the HBM time of its
- * traffic, plus what cannot overlap: the first step's loads and the last block's
- * write-back. The HBM time includes dma.latency_ns per step (loads are issued one step
- * ahead, so a step shorter than its loads' latency stalls). The MXU time is the peak time stretched
- * when the work units of a step do not divide evenly over the MXUs, and when a matmul streams fewer
- * rows than a weight load takes (R / mxu.weight_load_rows cycles; docs/models-compute.md), which it
- * cannot hide. */
-static double plan_time(const cfg *c, const ir_gemm_tile *t, uint64_t m, uint64_t n, uint64_t k,
-                        isa_dtype dt, isa_dtype odt)
+/* Per-step figures of a plan (seconds):
+ *   comp   the MXU time of a step (the peak time stretched as below)
+ *   mem    its HBM time at peak bandwidth: the plan's traffic over its steps, plus one
+ *          dma.latency_ns (each step's loads pay it first)
+ *   load   the time the largest step's loads take on their own: dma.latency_ns plus an A
+ *          chunk and a B chunk at peak bandwidth
+ *   drain  the fill/drain skew of a step's last matmul, (R + C) cycles: the DONE fence
+ *          that frees the step's buffers fires when its result has drained
+ *          (docs/models-compute.md)
+ *   ldw    one weight load, R / mxu.weight_load_rows cycles: a step's first weight tile
+ *          cannot be loaded into the MXU before its chunk has arrived */
+typedef struct plan_step {
+    double comp, mem, load, drain, ldw, steps;
+} plan_step;
+
+static plan_step plan_steps(const cfg *c, const ir_gemm_tile *t, uint64_t m, uint64_t n, uint64_t k,
+                            isa_dtype dt, isa_dtype odt)
 {
     const uint64_t P = cfg_mxu_total(c);
+    plan_step ps;
     double bw = cfg_hbm_peak_bps(c), units = (double)(t->nsub * t->msub);
     double slots = units < (double)P ? (double)P : (double)(um_cdiv(t->nsub * t->msub, P) * P);
     double comp = 2.0 * (double)m * (double)n * (double)k / cfg_peak_flops(c, dt) * slots / units;
     double rows = (double)um_cdiv(t->mt, t->msub);
     double load = (double)um_cdiv(c->mxu_rows, c->mxu_weight_load_rows);
+    double cyc = cfg_cycle_ps(c) * 1e-12;
     if (rows < load) {
         comp *= load / rows;
         rows = load;
@@ -61,14 +75,62 @@ static double plan_time(const cfg *c, const ir_gemm_tile *t, uint64_t m, uint64_
      * model (measured on v7 8192^3: 98.9% of peak MACs at 2048 rows per matmul, 97.2% at
      * 1024, 94.6% at 768), so longer streams are worth a little traffic. */
     comp *= (rows + (double)(c->mxu_rows + c->mxu_cols) / 16) / rows;
-    /* Each step's loads are issued one step ahead and each pays dma.latency_ns first. */
-    double steps = (double)(um_cdiv(m, t->mt) * um_cdiv(n, t->ng) * um_cdiv(k, t->kc));
-    double mem =
-        (double)lower_gemm_traffic(t, m, n, k, dt, odt) / bw + steps * c->dma_latency_ns * 1e-9;
-    double tail = (double)(gen_dt_bytes(dt, t->mt * t->kc + t->kc * t->ng) +
-                           gen_dt_bytes(odt, t->mt * t->ng)) /
-                  bw;
-    return (comp > mem ? comp : mem) + tail;
+    ps.steps = (double)(um_cdiv(m, t->mt) * um_cdiv(n, t->ng) * um_cdiv(k, t->kc));
+    ps.comp = comp / ps.steps;
+    ps.mem =
+        (double)lower_gemm_traffic(t, m, n, k, dt, odt) / bw / ps.steps + c->dma_latency_ns * 1e-9;
+    ps.load =
+        (double)gen_dt_bytes(dt, t->mt * t->kc + t->kc * t->ng) / bw + c->dma_latency_ns * 1e-9;
+    ps.drain = (double)(c->mxu_rows + c->mxu_cols) * cyc;
+    ps.ldw = load * cyc;
+    return ps;
+}
+
+/* The software pipeline (gen_emit.c, gen_gemm) with B operand buffers issues step s's
+ * loads when step s - B finishes (its DONE fence), and step s's matmuls start once they
+ * have arrived and its first weight tile is loaded, so with steady period p
+ *   B p >= comp + drain + load + ldw                                      (plan_step)
+ * and the period is max(comp, mem, (comp + drain + load + ldw) / B). Two buffers serialise
+ * loads and compute whenever a step's loads take about as long as its matmuls (427 x 28672
+ * x 4096 on one v7 device: 157 us, MXUs and DMA each busy about 70% of the time). */
+static double plan_period(const plan_step *ps, unsigned nbuf)
+{
+    double p = ps->comp > ps->mem ? ps->comp : ps->mem;
+    double pipe = (ps->comp + ps->drain + ps->load + ps->ldw) / (double)(nbuf ? nbuf : 2);
+    return pipe > p ? pipe : p;
+}
+
+/* Operand buffers a plan asks for: the fewest B (2 or 3) whose loads arrive a whole step
+ * before they are needed,
+ *   (B - 1) max(comp, mem) >= comp + drain + load + ldw,
+ * so the write-back, the cast's VMEM share and HBM contention, which the estimate leaves
+ * out, do not stall the MXUs (measured on v7, 3 buffers instead of 2: 512 x 8192 x 8192
+ * 83.7 -> 68.0 us, 2048 x 8192 x 8192 255.6 -> 242.6 us). At most 3: a fourth adds
+ * concurrent DMAs whose VMEM shares slow the matmuls more than it gains (427 x 28672 x
+ * 4096: 110.0 us with 3, 111.2 with 4). */
+static unsigned plan_nbuf(const plan_step *ps)
+{
+    double p = ps->comp > ps->mem ? ps->comp : ps->mem;
+    unsigned b = 2;
+    while (b < IR_GEMM_NBUF_MAX && (double)(b - 1) * p < ps->comp + ps->drain + ps->load + ps->ldw)
+        b++;
+    return b;
+}
+
+/* Estimated time of a plan (seconds): the pipeline's period (plan_period) times the steps,
+ * plus what cannot overlap: the first step's loads and the last block's write-back. The
+ * MXU time is the peak time stretched when the work units of a step do not divide evenly
+ * over the MXUs, and when a matmul streams fewer rows than a weight load takes
+ * (R / mxu.weight_load_rows cycles; docs/models-compute.md), which it cannot hide. */
+static double plan_time(const cfg *c, const ir_gemm_tile *t, uint64_t m, uint64_t n, uint64_t k,
+                        isa_dtype dt, isa_dtype odt)
+{
+    plan_step ps = plan_steps(c, t, m, n, k, dt, odt);
+    /* Exposed: the first step's loads (latency included) and first weight load before any
+     * matmul; after the last, its drain and the last block's write-back DMA. */
+    double tail = ps.load + ps.ldw + ps.drain + c->dma_latency_ns * 1e-9 +
+                  (double)gen_dt_bytes(odt, t->mt * t->ng) / cfg_hbm_peak_bps(c);
+    return ps.steps * plan_period(&ps, t->nbuf) + tail;
 }
 
 /* The GEMM tiling search. Candidates: row blocks mt (all of M, or 8192 ... 1 rows), column
@@ -129,9 +191,21 @@ int lower_gemm_tile_epi(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uin
                     if ((sched == 1 && (nng == 1 || t.kc == k)) ||
                         (sched == 2 && (nmb == 1 || t.kc == k)))
                         continue; /* resident or not, the same traffic */
+                    t.nbuf = 2;
                     t.vmem_bytes = plan_vmem(&t, k, dt, out_dt, nextra);
                     if (t.vmem_bytes > vmem)
                         continue;
+                    /* Deeper buffering where the pipeline needs it and VMEM allows. */
+                    plan_step ps = plan_steps(c, &t, m, n, k, dt, out_dt);
+                    for (unsigned nb = plan_nbuf(&ps); nb > 2; nb--) {
+                        ir_gemm_tile d = t;
+                        d.nbuf = nb;
+                        d.vmem_bytes = plan_vmem(&d, k, dt, out_dt, nextra);
+                        if (d.vmem_bytes <= vmem) {
+                            t = d;
+                            break;
+                        }
+                    }
                     double tt = plan_time(c, &t, m, n, k, dt, out_dt);
                     uint64_t tr = lower_gemm_traffic(&t, m, n, k, dt, out_dt);
                     uint64_t steps = nmb * nng * um_cdiv(k, t.kc);
