@@ -40,9 +40,11 @@ static void test_busy_dominates_and_holds(void **state)
     (void)state;
     vmem *v = vm_new();
     /* Compute-bound client: busy 50000 ps > 7813 ps of transfer; it holds its share for
-     * the whole 50000 ps, so a client at 40000 sees two shares, one at 50000 only itself. */
+     * the whole 50000 ps at the rate it uses, 1000 B / 50000 ps = 0.02 B/ps, so a client at
+     * 40000 gets what it leaves of 0.128 B/ps: 1000 / 0.108 = 9259.3 -> 9260 ps (an equal
+     * split would have given 15625); one at 55625 is alone. */
     assert_int_equal(vmem_share(v, 1000, 50000, 0), 50000);
-    assert_int_equal(vmem_share(v, 1000, 0, 40000), 15625);
+    assert_int_equal(vmem_share(v, 1000, 0, 40000), 9260);
     assert_int_equal(vmem_share(v, 1000, 0, 55625), 7813); /* both ended by 55625 */
     vmem_free(v);
 }
@@ -69,10 +71,28 @@ static void test_many_clients(void **state)
     vmem *v = vm_new();
     for (uint64_t i = 1; i <= 100; i++)
         assert_int_equal(vmem_share(v, 128, 1000000, 0), 1000000);
-    /* 101st share while all 100 are held: 128 x 101 / 0.128 = 101000 ps. */
-    assert_int_equal(vmem_share(v, 128, 0, 10), 101000);
+    /* 101st share while all 100 are held, each using 128 B / 1e6 ps: it gets the rest,
+     * 0.128 - 100 x 1.28e-4 = 0.1152 B/ps: 128 / 0.1152 = 1111.1 -> 1112 ps. */
+    assert_int_equal(vmem_share(v, 128, 0, 10), 1112);
     /* After they all end, alone again. */
     assert_int_equal(vmem_share(v, 128, 0, 1000000), 1000);
+    vmem_free(v);
+}
+
+/* Clients that want all they can get split the bandwidth equally (the rest left by those
+ * already running is less than an equal share): 1000 B alone 7813 ps; a second starting at
+ * the same instant gets 0.128 / 2 (the first holds 0.128): 15625; a third 0.128 / 3: 23438.
+ * A paced client next to them still gets at least an equal share: with the three held, a
+ * fourth of 1000 B over at least 100000 ps gets max(0.128 / 4, 0.128 - 0.128 - 0.064 - ...)
+ * = 0.032 B/ps, 31250 ps < 100000: its busy time. */
+static void test_hungry_clients_split_equally(void **state)
+{
+    (void)state;
+    vmem *v = vm_new();
+    assert_int_equal(vmem_share(v, 1000, 0, 0), 7813);
+    assert_int_equal(vmem_share(v, 1000, 0, 0), 15625);
+    assert_int_equal(vmem_share(v, 1000, 0, 0), 23438);
+    assert_int_equal(vmem_share(v, 1000, 100000, 0), 100000);
     vmem_free(v);
 }
 
@@ -96,6 +116,7 @@ int main(void)
         cmocka_unit_test(test_busy_dominates_and_holds),
         cmocka_unit_test(test_expiry_at_same_time),
         cmocka_unit_test(test_many_clients),
+        cmocka_unit_test(test_hungry_clients_split_equally),
         cmocka_unit_test(test_capacity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

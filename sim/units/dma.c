@@ -160,8 +160,8 @@ static dma_due dma_due_pop(dma *d)
 
 /* Issue the next chunk into slot s at now:
  *   hbm_done  = hbm_access(...) (per block piece for strided transfers)
- *   vmem_end  = now + vmem_share(bytes)       (equal share of VMEM bandwidth, vmem.h)
- *   done      = max(hbm_done, vmem_end)
+ *   done      = now + vmem_share(bytes, hbm_done - now)   (vmem.h: at least the HBM time;
+ *               the chunk holds the VMEM rate bytes / (done - now), what HBM feeds it at)
  * The engine's frontier (latest completion so far) advances by max(0, done - frontier);
  * the part of that advance beyond max(frontier, hbm_done) is charged to VMEM. */
 static void dma_issue(dma_engine *e, dma_slot *s, uint64_t now)
@@ -171,7 +171,7 @@ static void dma_issue(dma_engine *e, dma_slot *s, uint64_t now)
     if (n > d->chunk_bytes)
         n = d->chunk_bytes;
     uint64_t hd = dma_hbm(e, e->issued, n, now);
-    s->done_ps = dma_max(hd, now + vmem_share(d->u.env->vmem, n, 0, now));
+    s->done_ps = now + vmem_share(d->u.env->vmem, n, hd > now ? hd - now : 0, now);
     s->bytes = n;
     s->busy = 1;
     if (e->is_write) /* HBM write: the chunk is read from VMEM (energy model counters) */

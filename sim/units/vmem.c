@@ -1,5 +1,6 @@
-/* vmem.c - on-chip vector memory: capacity check and an equal-share bandwidth arbiter whose
- * share is fixed when a client starts (see vmem.h for why that errs optimistic). */
+/* vmem.c - on-chip vector memory: capacity check and a bandwidth arbiter that gives a
+ * starting client what the running ones leave, at least an equal share; the share is fixed
+ * when a client starts (see vmem.h for why that errs optimistic). */
 #include "vmem.h"
 
 #include <assert.h>
@@ -12,6 +13,7 @@ struct vmem {
     uint64_t capacity;   /* bytes: chip.cores x vmem.bytes */
     double bytes_per_ps; /* chip.cores x vmem.bytes_per_cycle / ps per cycle */
     uint64_t *until;     /* end times of the shares held (unordered), `held` of them */
+    double *rate;        /* the bytes per ps each held share was granted (bytes / duration) */
     unsigned held, cap;  /* bounded by the clients that can overlap (units x pipes/slots) */
     uint64_t bytes;      /* bytes moved through vmem_share */
 };
@@ -25,7 +27,8 @@ vmem *vmem_new(const cfg *c, err *e)
     v->bytes_per_ps = (double)(cfg_device_cores(c) * c->vmem_bytes_per_cycle) / cfg_cycle_ps(c);
     v->cap = 32;
     v->until = malloc(v->cap * sizeof *v->until);
-    if (!v->until)
+    v->rate = malloc(v->cap * sizeof *v->rate);
+    if (!v->until || !v->rate)
         goto out_nomem;
     return v;
 out_nomem:
@@ -39,6 +42,7 @@ void vmem_free(vmem *v)
     if (!v)
         return;
     free(v->until);
+    free(v->rate);
     free(v);
 }
 
@@ -52,37 +56,53 @@ int vmem_contains(const vmem *v, uint64_t addr, uint64_t bytes)
     return addr <= v->capacity && bytes <= v->capacity - addr;
 }
 
-/* Drop the shares that ended by the instant `now`, then (shares = those held at start, this
- * one included):
- *   t = ceil(bytes x shares / (cores x bytes_per_cycle / cycle_ps));  d = max(busy_ps, t)
- * Rounded up so a client never moves data faster than its share. */
+/* Drop the shares that ended by the instant `now`; then, with B the bandwidth, n the shares
+ * held at start (this one included) and r_j the rates the other n - 1 were granted:
+ *   alloc = max(B / n, B - sum r_j)     what the running clients leave, at least an equal share
+ *   t = ceil(bytes / alloc);  d = max(busy_ps, t);  this share's rate = bytes / d
+ * Rounded up so a client never moves data faster than its allocation. A client that needs
+ * less than its share (a matmul stream paced by the array, a DMA chunk paced by HBM) holds
+ * only the rate it uses, and the rest goes to the next one to start, as a round-robin
+ * arbiter hands a requester's idle slots to the others (max-min fair at each start). */
 uint64_t vmem_share_at(vmem *v, uint64_t bytes, uint64_t busy_ps, uint64_t start, uint64_t now)
 {
     assert(start >= now);
     uint64_t shares = 1;
+    double used = 0;
     for (unsigned i = 0; i < v->held;)
         if (v->until[i] <= now) {
-            v->until[i] = v->until[--v->held];
+            --v->held;
+            v->until[i] = v->until[v->held];
+            v->rate[i] = v->rate[v->held];
         } else {
-            shares += v->until[i] > start;
+            if (v->until[i] > start) {
+                shares++;
+                used += v->rate[i];
+            }
             i++;
         }
     v->bytes = stats_add_sat(v->bytes, bytes, NULL); /* saturates, never wraps */
-    double ps = (double)bytes * (double)shares / v->bytes_per_ps;
+    double equal = v->bytes_per_ps / (double)shares, left = v->bytes_per_ps - used;
+    double ps = (double)bytes / (left > equal ? left : equal);
     uint64_t t = (uint64_t)ps;
     if ((double)t < ps)
         t++;
     uint64_t d = t > busy_ps ? t : busy_ps;
     if (v->held == v->cap) { /* grows while the overlapping clients are first seen */
         uint64_t *u = realloc(v->until, 2 * v->cap * sizeof *u);
-        if (!u) {
+        if (u)
+            v->until = u;
+        double *r = u ? realloc(v->rate, 2 * v->cap * sizeof *r) : NULL;
+        if (r)
+            v->rate = r;
+        if (!u || !r) {
             kern_fail_nomem(); /* the share goes untracked; the run is reported as failed */
             return d;
         }
-        v->until = u;
         v->cap *= 2;
     }
-    v->until[v->held++] = stats_add_sat(start, d, NULL);
+    v->until[v->held] = stats_add_sat(start, d, NULL);
+    v->rate[v->held++] = d ? (double)bytes / (double)d : 0;
     return d;
 }
 
