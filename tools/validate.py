@@ -331,7 +331,11 @@ COMMON = """
 corrected for every generation: `--remat minimal` kept the attention output that JAX's policy
 recomputes (-1.8 points each), and the forward tensor-parallel all-reduces were hidden behind a
 collective-matmul split that XLA makes only when asked (-3.1 points each). PaLM's row now uses
-the paper's MFU numerator (+0.3 points). The rows now miss by %s. What is left is not in the
+the paper's MFU numerator (+0.3 points). Two model corrections made for every generation after
+that moved the rows up again: the GEMM pipeline's third operand buffer (docs/generators.md)
+and the VMEM arbiter giving a starting client what the running ones leave instead of an
+equal split (docs/models-memory.md): +0.9 (PaLM), +1.0 and +1.0 points together (62.1% ->
+63.0%, 80.9% -> 81.9%, 79.3% -> 80.3%). The rows now miss by %s. What is left is not in the
 model's breakdown: it runs these steps' GEMMs at 90-97% of peak MACs and everything else it
 models (attention's vector-bound softmax, norms, SwiGLU, Adam, the loss, exposed collectives)
 is accounted above. Hypotheses not tested, with what each would need: (a) the v4 and v5p
@@ -346,7 +350,7 @@ settle it; (d) layout copies around the attention kernel (q, k, v, its output an
 gradients transposed to head-major): at most about 1% of the step as extra HBM passes; (e) a
 real step's host, input-pipeline and logging overheads and the chip's sustained clock below
 the nominal peak. Until one of these is measured, the simulator's MFU for large dense training
-steps should be read as an upper bound about 1.13-1.35x above measured.
+steps should be read as an upper bound about 1.15-1.36x above measured.
 """
 
 
