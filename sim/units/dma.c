@@ -111,6 +111,18 @@ static int dma_due_less(const dma_due *a, const dma_due *b)
     return a->t < b->t || (a->t == b->t && a->key < b->key);
 }
 
+/* Put x into the heap (room for it is there); returns its index (0: the earliest). */
+static unsigned dma_due_insert(dma *d, dma_due x)
+{
+    unsigned i = d->ndue++;
+    while (i && dma_due_less(&x, &d->due[(i - 1) / 2])) {
+        d->due[i] = d->due[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    d->due[i] = x;
+    return i;
+}
+
 /* Queue a step due at t (>= now); arm the unit's event when it becomes the earliest. */
 static void dma_due_push(dma *d, uint64_t t, uint64_t key)
 {
@@ -125,13 +137,7 @@ static void dma_due_push(dma *d, uint64_t t, uint64_t key)
         d->due_cap = cap;
     }
     dma_due x = {t, key};
-    unsigned i = d->ndue++;
-    while (i && dma_due_less(&x, &d->due[(i - 1) / 2])) {
-        d->due[i] = d->due[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    d->due[i] = x;
-    if (!i)
+    if (!dma_due_insert(d, x))
         kern_notify_at(d->ev, t);
 }
 
@@ -156,6 +162,30 @@ static dma_due dma_due_pop(dma *d)
     if (n)
         d->due[i] = x;
     return top;
+}
+
+/* The engine's last chunk was just issued: nothing but its finish, when its last chunk
+ * completes (the frontier), is observable from here on (its other chunks' completions only
+ * count bytes, which nobody reads during the run). So its chunk steps are replaced by one, at
+ * the frontier, keyed by the highest slot completing then: it runs where that slot's step ran
+ * (by engine, then slot), and dma_slot_done counts all the engine's bytes there. Saves a
+ * kernel event per distinct completion time of an engine's tail chunks. */
+static void dma_engine_tail(dma_engine *e)
+{
+    dma *d = e->d;
+    uint64_t ei = (uint64_t)(e - d->engines), base = ei * (d->outstanding + 1u);
+    unsigned last = 0, n = d->ndue;
+    for (unsigned i = 0; i < d->outstanding; i++)
+        if (e->slots[i].busy && e->slots[i].done_ps == e->frontier_ps)
+            last = i;
+    d->ndue = 0; /* rebuild the heap without the engine's chunk steps */
+    for (unsigned i = 0; i < n; i++)
+        if (d->due[i].key <= base || d->due[i].key > base + d->outstanding)
+            (void)dma_due_insert(d, d->due[i]);
+    /* It may be armed for a step just removed; dma_event, which this runs under, re-arms it
+     * for the earliest step when it is done. */
+    kern_cancel(d->ev);
+    dma_due_push(d, e->frontier_ps, base + 1 + last);
 }
 
 /* Issue the next chunk into slot s at now:
@@ -185,7 +215,10 @@ static void dma_issue(dma_engine *e, dma_slot *s, uint64_t now)
         e->vmem_ps += s->done_ps - floor;
     e->frontier_ps = dma_max(e->frontier_ps, s->done_ps);
     uint64_t ei = (uint64_t)(e - d->engines), si = (uint64_t)(s - e->slots);
-    dma_due_push(d, s->done_ps, ei * (d->outstanding + 1u) + 1 + si);
+    if (e->issued == e->bytes)
+        dma_engine_tail(e);
+    else
+        dma_due_push(d, s->done_ps, ei * (d->outstanding + 1u) + 1 + si);
 }
 
 /* The descriptor latency has elapsed: fill every slot. */
@@ -219,20 +252,31 @@ static void dma_engine_finish(dma_engine *e, uint64_t now)
     unit_wake(&d->u);
 }
 
+/* A chunk completed in slot s: count it and issue the next one; or, every chunk issued (the
+ * step dma_engine_tail left), count every chunk still in flight and finish the transfer. */
 static void dma_slot_done(dma_engine *e, dma_slot *s, uint64_t now)
 {
     dma *d = e->d;
-    s->busy = 0;
-    e->completed += s->bytes;
-    d->u.bytes += s->bytes;
-    if (e->is_write)
-        d->bytes_written += s->bytes;
-    else
-        d->bytes_read += s->bytes;
-    if (e->issued < e->bytes)
+    int tail = e->issued == e->bytes;
+    unsigned from = tail ? 0 : (unsigned)(s - e->slots), to = tail ? d->outstanding : from + 1;
+    for (unsigned i = from; i < to; i++) {
+        dma_slot *c = &e->slots[i];
+        if (!c->busy)
+            continue;
+        c->busy = 0;
+        e->completed += c->bytes;
+        d->u.bytes += c->bytes;
+        if (e->is_write)
+            d->bytes_written += c->bytes;
+        else
+            d->bytes_read += c->bytes;
+    }
+    if (!tail)
         dma_issue(e, s, now);
-    else if (e->completed == e->bytes)
+    else {
+        assert(e->completed == e->bytes);
         dma_engine_finish(e, now);
+    }
 }
 
 /* Every step due by now, in (time, engine, slot) order; a chunk issued here is due later. */
