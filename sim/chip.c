@@ -59,6 +59,7 @@ chip *chip_new(const cfg *c, unsigned chip_id, struct ici_net *net, const char *
         .chip_id = chip_id,
         .done = core_unit_done,
         .wake = core_unit_wake,
+        .wake_at = core_unit_wake_at,
     };
     unsigned s = 0;
     for (unsigned k = 0; k < unit_kind_count; k++) {

@@ -50,6 +50,7 @@ typedef struct core_queue {
     /* The unit refused the head (can_start) and has not woken since: it calls unit_wake at
      * the time the head can start, so its completions alone need no pump. */
     int refused;
+    uint64_t wake_at; /* unit_wake_at pending for this time (UINT64_MAX: none) */
 } core_queue;
 
 typedef struct core_flight {
@@ -98,6 +99,7 @@ struct core {
     uint64_t dispatch_stall_ps;
     int barrier_arrived, barrier_released;
     kern_event *pump_ev;
+    unsigned nwake_at; /* queues with a wake_at pending */
     err fail;
 
     /* regions: an array indexed by region number, and an open-addressing hash table of
@@ -272,6 +274,7 @@ core *core_new(const cfg *c, const char *trace_path, trace_reader *tr, unit **un
         co->q[i].cap = (unsigned)c->core_queue_depth;
         co->q[i].e = malloc(co->q[i].cap * sizeof(core_qent));
         co->q[i].blocked_since = UINT64_MAX;
+        co->q[i].wake_at = UINT64_MAX;
         if (!co->q[i].e)
             goto out_oom;
     }
@@ -520,6 +523,45 @@ void core_unit_wake(void *host, unit *u)
     core_pump_later(co);
 }
 
+/* The wake is kept with the unit's queue and the pump event armed for the first delta cycle
+ * of t_ps (the kernel keeps an earlier pending notification; the pump re-arms for the rest):
+ * the pump applies it there, after every timed callback of t_ps, where a pump requested by
+ * unit_wake in the timed phase would run. So a unit's wake costs the pump's event alone. */
+void core_unit_wake_at(void *host, unit *u, uint64_t t_ps)
+{
+    core *co = host;
+    for (unsigned s = 0; s < co->nunits; s++)
+        if (co->units[s] == u) {
+            core_queue *qu = &co->q[s];
+            if (qu->wake_at == UINT64_MAX)
+                co->nwake_at++;
+            if (t_ps < qu->wake_at)
+                qu->wake_at = t_ps;
+        }
+    kern_notify_at_delta(co->pump_ev, t_ps);
+}
+
+/* At a pump: apply the wakes due by now (as core_unit_wake); with `rearm`, arm the pump for
+ * the earliest one still pending (a pump requested meanwhile may have replaced it). */
+static void core_wakes(core *co, int rearm)
+{
+    uint64_t now = kern_now(), next = UINT64_MAX;
+    for (unsigned s = 0; s < co->nunits; s++) {
+        core_queue *qu = &co->q[s];
+        if (qu->wake_at == UINT64_MAX)
+            continue;
+        if (qu->wake_at <= now) {
+            qu->wake_at = UINT64_MAX;
+            co->nwake_at--;
+            qu->poll = 1;
+            qu->refused = 0;
+        } else if (qu->wake_at < next)
+            next = qu->wake_at;
+    }
+    if (rearm && next != UINT64_MAX)
+        kern_notify_at_delta(co->pump_ev, next);
+}
+
 /* ---- dispatch ---- */
 
 /* FNV-1a over the name's bytes up to its NUL. */
@@ -741,6 +783,8 @@ static void core_pump(core *co)
         return;
     }
     co->in_pump = 1;
+    if (co->nwake_at)
+        core_wakes(co, 0);
     do {
         co->pump_again = 0;
         for (unsigned s = 0; s < co->nunits; s++)
@@ -750,6 +794,8 @@ static void core_pump(core *co)
             co->pump_again = 1;
     } while (co->pump_again && !co->failed);
     co->in_pump = 0;
+    if (co->nwake_at)
+        core_wakes(co, 1);
 }
 
 int core_done(const core *co)

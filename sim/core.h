@@ -49,6 +49,7 @@ void core_start(core *co);
 /* Unit callbacks (wired into unit_env by the chip). */
 void core_unit_done(void *host, unit *u, uint32_t token);
 void core_unit_wake(void *host, unit *u);
+void core_unit_wake_at(void *host, unit *u, uint64_t t_ps);
 /* After the kernel ran: 0 if all instructions completed; else e says why (trace error,
  * invalid instruction, deadlock with instruction index and semaphore). */
 int core_finish(core *co, err *e);

@@ -7,8 +7,11 @@
 // binary heap of Cormen-Leiserson-Rivest ch. 7, cancelled entries left in place as dead ones),
 // triggered in extraction order; notifications with delay 0 in a list run in the next delta
 // cycle of the current time, triggered last-notified first (sc_simcontext::crunch); an event
-// pending at an earlier time keeps it. So SystemC sees one timed event per distinct time at
-// which something happens, not one per kern_event, and a kern_event costs no SystemC process:
+// pending at an earlier time keeps it. A timed notification made by kern_notify_at_delta
+// joins, at its time, the delta notifications of that time's first delta cycle instead of the
+// timed phase (an extension: it stands for a timed callback that only notifies with delay 0).
+// So SystemC sees one timed event per distinct time at which something happens, not one per
+// kern_event, and a kern_event costs no SystemC process:
 // creating one is a small pooled allocation, whatever number of slots a configuration
 // declares. kern_begin() records the current SystemC time as the new zero. Time resolution is
 // 1 ps.
@@ -43,6 +46,7 @@ namespace
 struct kern_timed {
     uint64_t t;     // absolute SystemC time, ps
     kern_event *ev; // nullptr: cancelled (a dead entry, dropped when it reaches the top)
+    bool delta;     // kern_notify_at_delta: at t, join the first delta cycle, not the timed phase
 };
 
 // Process-wide kernel state: the SystemC context, the queues, the pools and the time base.
@@ -215,7 +219,12 @@ void drain()
         drop_dead(s);
         while (heap_size(s) && s->heap[1]->t == s->sc_ps) {
             kern_timed *e = heap_extract_top(s);
-            if (e->ev)
+            if (e->ev && e->delta) { // pending for the first delta cycle from here on
+                e->ev->type = KERN_DELTA;
+                e->ev->timed = nullptr;
+                e->ev->delta_index = (uint32_t)s->deltas.size();
+                s->deltas.push_back(e->ev);
+            } else if (e->ev)
                 trigger(s, e->ev);
             timed_free(s, e);
         }
@@ -315,7 +324,20 @@ void kern_event_free(kern_event *k)
     s->pool.push_back(k);
 }
 
+static void notify(kern_event *k, uint64_t delay_ps, bool delta);
+
 void kern_notify(kern_event *k, uint64_t delay_ps)
+{
+    notify(k, delay_ps, false);
+}
+
+void kern_notify_at_delta(kern_event *k, uint64_t t_ps)
+{
+    uint64_t now = g_kern->now_ps;
+    notify(k, t_ps > now ? t_ps - now : 0, true);
+}
+
+static void notify(kern_event *k, uint64_t delay_ps, bool delta)
 {
     kern_state *s = g_kern;
     // SystemC's clock is a process-wide 64-bit ps count: a time past its end cannot be
@@ -348,6 +370,7 @@ void kern_notify(kern_event *k, uint64_t delay_ps)
     kern_timed *e = pool_take(s->tpool);
     e->t = t;
     e->ev = k;
+    e->delta = delta;
     heap_insert(s, e);
     k->timed = e;
     k->type = KERN_TIMED;

@@ -31,6 +31,12 @@ void kern_event_free(kern_event *ev);
 void kern_notify(kern_event *ev, uint64_t delay_ps);
 /* Trigger at absolute time t_ps (>= kern_now()). */
 void kern_notify_at(kern_event *ev, uint64_t t_ps);
+/* Trigger at absolute time t_ps (>= kern_now()) after that time's timed notifications: in
+ * its first delta cycle, with the delay-0 notifications the timed callbacks made (so the
+ * callback sees everything of the instant's timed phase, as one notified with delay 0 by a
+ * timed callback would). A pending notification keeps the earlier time, as kern_notify. One
+ * event in place of a timed callback whose only work is to notify a delta callback. */
+void kern_notify_at_delta(kern_event *ev, uint64_t t_ps);
 void kern_cancel(kern_event *ev);
 /* Current time in ps since kern_begin(). */
 uint64_t kern_now(void);

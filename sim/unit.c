@@ -123,6 +123,12 @@ void unit_wake(unit *u)
     u->env->wake(u->env->host, u);
 }
 
+void unit_wake_at(unit *u, uint64_t t_ps)
+{
+    assert(u->env->wake_at);
+    u->env->wake_at(u->env->host, u, t_ps);
+}
+
 void unit_finish_wake(unit *u, uint32_t token, int *refused)
 {
     unit_finish(u, token);

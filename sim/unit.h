@@ -42,6 +42,8 @@ typedef struct unit_env {
     void *host;          /* the core, passed back to the callbacks */
     void (*done)(void *host, unit *u, uint32_t token);
     void (*wake)(void *host, unit *u);
+    /* unit_wake_at (a host of units that call it must set it: the chip and the tests'). */
+    void (*wake_at)(void *host, unit *u, uint64_t t_ps);
 } unit_env;
 
 /* What one instruction amounts to, known at dispatch (filled by the unit's check op). */
@@ -98,6 +100,11 @@ void unit_free(unit *u);
 /* Called by models. */
 void unit_finish(unit *u, uint32_t token);
 void unit_wake(unit *u);
+/* unit_wake at the future time t_ps, for a unit that refused an instruction and knows when
+ * the resource it lacks frees: the host acts at t_ps as if unit_wake had been called in that
+ * instant's timed phase, so the unit need not arm an event of its own for it (the host folds
+ * the wake into the issue it runs then: one kernel event, not two). */
+void unit_wake_at(unit *u, uint64_t t_ps);
 /* unit_finish, then, if the unit refused an instruction since (*refused set by its
  * can_start while every slot was busy), clear the flag and wake the core: the slot this
  * completion frees is what the refused instruction waits for. */

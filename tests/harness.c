@@ -52,6 +52,19 @@ static void harness_wake(void *ctx, unit *u)
     harness_pump(h);
 }
 
+static void harness_wake_event(void *ctx)
+{
+    harness *h = ctx;
+    harness_wake(h, h->u);
+}
+
+static void harness_wake_at(void *ctx, unit *u, uint64_t t_ps)
+{
+    harness *h = ctx;
+    assert_ptr_equal(u, h->u);
+    kern_notify_at(h->wake_ev, t_ps);
+}
+
 void harness_init(harness *h, const cfg *c, const unit_ops *ops, unsigned flags)
 {
     memset(h, 0, sizeof *h);
@@ -65,7 +78,9 @@ void harness_init(harness *h, const cfg *c, const unit_ops *ops, unsigned flags)
         .host = h,
         .done = harness_done,
         .wake = harness_wake,
+        .wake_at = harness_wake_at,
     };
+    h->wake_ev = kern_event_new(harness_wake_event, h);
     assert_non_null(h->env.vmem);
     assert_true(!(flags & HARNESS_HBM) || h->env.hbm);
     err e;
@@ -77,6 +92,7 @@ void harness_init(harness *h, const cfg *c, const unit_ops *ops, unsigned flags)
 void harness_fini(harness *h)
 {
     unit_free(h->u);
+    kern_event_free(h->wake_ev);
     hbm_free(h->env.hbm);
     vmem_free(h->env.vmem);
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "kernel.h"
 #include "isa.h"
 #include "unit.h"
 
@@ -28,6 +29,7 @@ typedef struct harness {
     unsigned n, next;
     uint64_t start[HARNESS_MAXI], done[HARNESS_MAXI];
     unsigned ndone, wakes;
+    kern_event *wake_ev; /* unit_wake_at: calls the wake at its time */
 } harness;
 
 /* Set up h (caller's memory) on a fresh kernel: a copy of c, its VMEM (and HBM with

@@ -1,9 +1,9 @@
 /* mxu.c - one weight-stationary R x C systolic array (an MXU): weight tiles shift in over a
  * load path into one of mxu.weight_buffers buffers, operand rows stream through the array at a
  * datatype rate, results leave after the array's R+C-1 cycle fill/drain skew. Timing only: no
- * data is computed. One event per MXU, armed for its next step that someone observes (an
- * ldw or a matmul completing, or the resource a refused instruction waits for freeing), never
- * per row or cycle.
+ * data is computed. One event per MXU, armed for its next completion (an ldw's or a matmul's),
+ * never per row or cycle; a refused instruction is woken through the core (unit_wake_at) at the
+ * time its resources free, which the refusal already knows.
  *
  * Timing (R = mxu.rows, C = mxu.cols, cyc = ps per cycle, all times in ps):
  *
@@ -63,8 +63,8 @@ typedef struct mxu {
     uint64_t k, n;
     uint64_t buf_free_ps[2];
 
-    /* One event for every step below: armed for the earliest of the ldw's completion, the
-     * oldest matmul's completion and, while an instruction is refused, wake_ps. */
+    /* One event for both completions below: armed for the earlier of the ldw's and the oldest
+     * matmul's. */
     kern_event *ev;
 
     /* Load path: at most one ldw in flight. */
@@ -79,10 +79,8 @@ typedef struct mxu {
     /* Matmuls draining, FIFO in completion order. */
     unit_ring ring;
 
-    int waiting;      /* can_start refused: wake the core at wake_ps */
-    uint64_t wake_ps; /* when the refused instruction can start (its resources free) */
-    int asked;        /* the head instruction has been asked about since its predecessor */
-    uint64_t ask_ps;  /* first time it was asked */
+    int asked;       /* the head instruction has been asked about since its predecessor */
+    uint64_t ask_ps; /* first time it was asked */
 
     /* The latest ldw in dispatch order, for checks and FLOP counts (mxu_check). */
     uint64_t chk_k, chk_n;
@@ -118,16 +116,14 @@ static void mxu_arm(mxu *m)
     const unit_flight *f = unit_ring_first(&m->ring);
     if (f && f->done_ps < t)
         t = f->done_ps;
-    if (m->waiting && m->wake_ps < t)
-        t = m->wake_ps;
     if (t != UINT64_MAX)
         kern_notify_at(m->ev, t);
 }
 
 /* Every step due by now: the ldw's load time elapsed (reported done; the load path is idle
- * from here on), matmuls whose results drained (reported in order, each leaving the ring
- * before unit_finish), and the refused instruction's resources freed (the core is woken).
- * Each only records: the core issues in the delta cycle after the instant. */
+ * from here on) and matmuls whose results drained (reported in order, each leaving the ring
+ * before unit_finish). Each only records: the core issues in the delta cycle after the
+ * instant. */
 static void mxu_event(void *ctx)
 {
     mxu *m = ctx;
@@ -138,10 +134,6 @@ static void mxu_event(void *ctx)
         unit_finish(&m->u, m->load_token);
     }
     unit_ring_finish_due(&m->ring, &m->u, now);
-    if (m->waiting && now >= m->wake_ps) {
-        m->waiting = 0;
-        unit_wake(&m->u);
-    }
     mxu_arm(m);
 }
 
@@ -252,11 +244,10 @@ static int mxu_can_start(unit *u, const isa_insn *in)
     else
         at = mxu_max(m->port_free_ps, m->load_done_ps);
     ok = now >= at && !(in->op == ISA_OP_MXU_LDW && m->load_busy);
-    if (!ok) {
-        m->waiting = 1;
-        m->wake_ps = at > now ? at : now;
-        mxu_arm(m);
-    }
+    if (!ok) /* at == now: asked in the timed phase of the instant the load path frees,
+              * before this MXU's event for it ran (the core asks only in the delta cycles
+              * after; a host issuing from timed callbacks may not): woken after that phase */
+        unit_wake_at(u, at > now ? at : now);
     return ok;
 }
 

@@ -24,9 +24,9 @@
  *   select cast transpose 0.
  *   busy_ps = union of the pipes' occupancy intervals (overlapping pipes count once).
  *
- * Each pipe has one event, armed for its oldest completion and, only while the refused head
- * op waits for this pipe, the end of its occupancy; within a pipe completions are in start
- * order (constant latency). */
+ * Each pipe has one event, armed for its oldest completion; within a pipe completions are in
+ * start order (constant latency). A refused head op is woken through the core (unit_wake_at)
+ * at the end of its pipe's occupancy. */
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,8 +56,6 @@ struct vpu {
     uint64_t lane_elems; /* sublanes x lanes x cores: 32-bit elements per ganged vreg */
     unsigned max_pack;
     uint64_t busy_until_ps; /* latest end of any pipe's occupancy (for the union) */
-    int waiting;            /* can_start refused: wake the core when pipe wait_pipe frees */
-    unsigned wait_pipe;
     vpu_pipe pipe[VPU_PIPES];
 };
 
@@ -88,32 +86,19 @@ static vpu_pipe_id vpu_pipe_of(isa_cost cost)
     }
 }
 
-/* Arm the pipe's event for its next step something observes: the oldest completion, or the
- * end of its occupancy while the head op, refused, waits for this pipe. */
+/* Arm the pipe's event for its oldest completion. */
 static void vpu_arm(vpu_pipe *p)
 {
-    const vpu *v = p->v;
-    uint64_t t = UINT64_MAX;
-    if (v->waiting && &v->pipe[v->wait_pipe] == p)
-        t = p->free_ps;
     const unit_flight *f = unit_ring_first(&p->ring);
-    if (f && f->done_ps < t)
-        t = f->done_ps;
-    if (t != UINT64_MAX)
-        kern_notify_at(p->ev, t);
+    if (f)
+        kern_notify_at(p->ev, f->done_ps);
 }
 
 /* Each op leaves the ring before unit_finish, which may issue (and push) the next one. */
 static void vpu_pipe_event(void *ctx)
 {
     vpu_pipe *p = ctx;
-    vpu *v = p->v;
-    uint64_t now = kern_now();
-    unit_ring_finish_due(&p->ring, &v->u, now);
-    if (v->waiting && &v->pipe[v->wait_pipe] == p && now >= p->free_ps) {
-        v->waiting = 0;
-        unit_wake(&v->u);
-    }
+    unit_ring_finish_due(&p->ring, &p->v->u, kern_now());
     vpu_arm(p);
 }
 
@@ -154,9 +139,7 @@ static int vpu_can_start(unit *u, const isa_insn *in)
     vpu_pipe_id id = vpu_pipe_of(info->cost);
     if (kern_now() >= v->pipe[id].free_ps)
         return 1;
-    v->waiting = 1;
-    v->wait_pipe = id;
-    vpu_arm(&v->pipe[id]);
+    unit_wake_at(u, v->pipe[id].free_ps);
     return 0;
 }
 
