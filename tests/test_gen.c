@@ -268,14 +268,22 @@ static void test_gen_gemm_flops_exact_for_odd_shapes(void **state)
     }
 }
 
+/* A shipped preset, loaded or the test fails. */
+static void load_preset(cfg *c, const char *name)
+{
+    err e;
+    cfg_defaults(c);
+    if (cfg_load(c, name, NULL, &e))
+        fail_msg("preset %s: %s", name, e.msg);
+}
+
 static void test_gen_gemm_plan_fits_vmem_and_reuses_weights(void **state)
 {
     (void)state;
     cfg c;
     err e;
     gen_gemm_plan p;
-    cfg_defaults(&c);
-    assert_int_equal(cfg_load(&c, "v7", NULL, &e), 0);
+    load_preset(&c, "v7");
     uint64_t vmem = (uint64_t)cfg_vmem_total_bytes(&c);
     assert_int_equal(
         gen_gemm_plan_for(&c, vmem, 8192, 8192, 8192, ISA_DT_BF16, ISA_DT_FP32, &p, &e), 0);
@@ -309,8 +317,7 @@ static void test_gen_gemm_traffic_within_1_3x_of_the_blocked_bound(void **state)
         cfg c;
         err e;
         gen_gemm_plan p;
-        cfg_defaults(&c);
-        assert_int_equal(cfg_load(&c, presets[i], NULL, &e), 0);
+        load_preset(&c, presets[i]);
         double V = cfg_vmem_total_bytes(&c), N = 8192, b = sqrt(V / 12);
         assert_int_equal(
             gen_gemm_plan_for(&c, (uint64_t)V, 8192, 8192, 8192, ISA_DT_BF16, ISA_DT_BF16, &p, &e),
@@ -724,8 +731,7 @@ static void test_gen_elementwise_streams_every_element(void **state)
     err e;
     assert_int_equal(run_gen(cmd, &e), 0);
     cfg c;
-    cfg_defaults(&c);
-    assert_int_equal(cfg_load(&c, "v7", NULL, &e), 0);
+    load_preset(&c, "v7");
     trace_facts f;
     check_trace(out_path, &c, &f);
     /* Sum the v.add element counts and the DMA bytes each way. */
@@ -795,8 +801,7 @@ static void test_gen_gemm_plan_double_buffer_fits_every_preset(void **state)
     for (unsigned p = 0; p < sizeof presets / sizeof presets[0]; p++) {
         cfg c;
         err e;
-        cfg_defaults(&c);
-        assert_int_equal(cfg_load(&c, presets[p], NULL, &e), 0);
+        load_preset(&c, presets[p]);
         uint64_t vmem = (uint64_t)cfg_vmem_total_bytes(&c);
         for (unsigned d = 0; d < sizeof dts / sizeof dts[0]; d++) {
             if (cfg_mxu_rate(&c, dts[d]) <= 0)
@@ -822,8 +827,7 @@ static void test_gen_gemm_near_ridge_plan_triple_buffers(void **state)
     cfg c;
     err e;
     gen_gemm_plan p;
-    cfg_defaults(&c);
-    assert_int_equal(cfg_load(&c, "v7", NULL, &e), 0);
+    load_preset(&c, "v7");
     uint64_t vmem = (uint64_t)cfg_vmem_total_bytes(&c);
     assert_int_equal(
         gen_gemm_plan_for(&c, vmem, 427, 28672, 4096, ISA_DT_BF16, ISA_DT_BF16, &p, &e), 0);
