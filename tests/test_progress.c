@@ -24,91 +24,100 @@ static void feed(progress *p, uint64_t n)
         progress_observe(p, i, 0, NULL, i, i + 1000, 0);
 }
 
+/* A progress line writing to memory, on the fake clock t. */
+typedef struct {
+    char *buf;
+    size_t len;
+    FILE *out;
+    double t;
+    progress *p;
+} line;
+
+static void line_open(line *l, uint64_t total, int enabled)
+{
+    l->buf = NULL;
+    l->len = 0;
+    l->out = open_memstream(&l->buf, &l->len);
+    assert_non_null(l->out);
+    l->t = 0;
+    l->p = progress_new(l->out, total, enabled, NULL);
+    progress_set_clock(l->p, fake_now, &l->t);
+}
+
+/* Free the progress line (its finish) and close the stream; buf and len stay readable. */
+static void line_close(line *l)
+{
+    progress_free(l->p);
+    fclose(l->out);
+}
+
 static void test_progress_disabled_prints_nothing(void **state)
 {
     (void)state;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    double t = 0;
-    progress *p = progress_new(out, 1000000, 0, NULL);
-    progress_set_clock(p, fake_now, &t);
+    line l;
+    line_open(&l, 1000000, 0);
     for (int b = 0; b < 4; b++) {
-        t += 10;
-        feed(p, PROGRESS_CHECK_EVERY);
+        l.t += 10;
+        feed(l.p, PROGRESS_CHECK_EVERY);
     }
-    assert_int_equal(progress_done(p), 4 * PROGRESS_CHECK_EVERY);
-    progress_free(p);
-    fclose(out);
-    assert_int_equal(len, 0);
-    free(buf);
+    assert_int_equal(progress_done(l.p), 4 * PROGRESS_CHECK_EVERY);
+    line_close(&l);
+    assert_int_equal(l.len, 0);
+    free(l.buf);
 }
 
 static void test_progress_redraws_at_most_every_half_second(void **state)
 {
     (void)state;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    double t = 0;
-    progress *p = progress_new(out, 1000000, 1, NULL);
-    progress_set_clock(p, fake_now, &t);
+    line l;
+    line_open(&l, 1000000, 1);
     /* Clock reads at 0.3 s (too soon), 0.6 s (draw), 0.9 s (too soon), 1.2 s (draw). */
     const double at[] = {0.3, 0.6, 0.9, 1.2};
     for (int b = 0; b < 4; b++) {
-        t = at[b];
-        feed(p, PROGRESS_CHECK_EVERY);
-        assert_int_equal(progress_draws(p), (uint64_t)(b + 1) / 2);
+        l.t = at[b];
+        feed(l.p, PROGRESS_CHECK_EVERY);
+        assert_int_equal(progress_draws(l.p), (uint64_t)(b + 1) / 2);
     }
     /* Fewer than PROGRESS_CHECK_EVERY more completions never look at the clock. */
-    t = 100;
-    feed(p, PROGRESS_CHECK_EVERY - 1);
-    assert_int_equal(progress_draws(p), 2);
-    fflush(out);
-    assert_non_null(strstr(buf, "\rtpusim: 131.1k/1.00M insns (13.1%)"));
+    l.t = 100;
+    feed(l.p, PROGRESS_CHECK_EVERY - 1);
+    assert_int_equal(progress_draws(l.p), 2);
+    fflush(l.out);
+    assert_non_null(strstr(l.buf, "\rtpusim: 131.1k/1.00M insns (13.1%)"));
     /* 131072 insns in 0.6 s: 218k/s, 868928 left: ETA 4 s. */
-    assert_non_null(strstr(buf, "ETA 0:00:04"));
-    assert_null(strchr(buf, '\n'));
-    progress_finish(p);
-    fflush(out);
-    assert_int_equal(buf[len - 1], '\n');
-    progress_free(p); /* finish again: no second newline */
-    fclose(out);
-    assert_int_equal(strchr(buf, '\n') - buf, (long)len - 1);
-    free(buf);
+    assert_non_null(strstr(l.buf, "ETA 0:00:04"));
+    assert_null(strchr(l.buf, '\n'));
+    progress_finish(l.p);
+    fflush(l.out);
+    assert_int_equal(l.buf[l.len - 1], '\n');
+    line_close(&l); /* finish again: no second newline */
+    assert_int_equal(strchr(l.buf, '\n') - l.buf, (long)l.len - 1);
+    free(l.buf);
 }
 
 static void test_progress_unknown_total_has_no_percentage(void **state)
 {
     (void)state;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    double t = 0;
-    progress *p = progress_new(out, 0, 1, NULL);
-    progress_set_clock(p, fake_now, &t);
-    t = 1;
-    feed(p, PROGRESS_CHECK_EVERY);
-    progress_free(p);
-    fclose(out);
-    assert_non_null(strstr(buf, "65.5k insns"));
-    assert_null(strchr(buf, '%'));
-    assert_null(strstr(buf, "ETA"));
-    free(buf);
+    line l;
+    line_open(&l, 0, 1);
+    l.t = 1;
+    feed(l.p, PROGRESS_CHECK_EVERY);
+    line_close(&l);
+    assert_non_null(strstr(l.buf, "65.5k insns"));
+    assert_null(strchr(l.buf, '%'));
+    assert_null(strstr(l.buf, "ETA"));
+    free(l.buf);
 }
 
 static void test_progress_finish_without_draw_prints_nothing(void **state)
 {
     (void)state;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    progress *p = progress_new(out, 10, 1, NULL);
-    feed(p, 10);
-    progress_free(p);
-    fclose(out);
-    assert_int_equal(len, 0);
-    free(buf);
+    line l;
+    line_open(&l, 10, 1);
+    feed(l.p, 10);
+    line_close(&l);
+    assert_int_equal(l.len, 0);
+    free(l.buf);
 }
 
 static unsigned calls[2];
@@ -145,45 +154,35 @@ static void test_progress_fanout_calls_each_observer_with_its_ctx(void **state)
 static void test_progress_start_sets_the_total(void **state)
 {
     (void)state;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    double t = 0;
-    progress *p = progress_new(out, 0, 1, NULL);
-    progress_set_clock(p, fake_now, &t);
-    progress_start(p, 2 * PROGRESS_CHECK_EVERY);
-    t = 1;
-    feed(p, PROGRESS_CHECK_EVERY);
-    progress_start(p, UINT64_MAX); /* unknown: no percentage from here on */
-    t = 2;
-    feed(p, PROGRESS_CHECK_EVERY);
-    progress_free(p);
-    fclose(out);
-    assert_non_null(strstr(buf, "(50.0%)"));
-    assert_null(strstr(buf, "(100.0%)"));
-    free(buf);
+    line l;
+    line_open(&l, 0, 1);
+    progress_start(l.p, 2 * PROGRESS_CHECK_EVERY);
+    l.t = 1;
+    feed(l.p, PROGRESS_CHECK_EVERY);
+    progress_start(l.p, UINT64_MAX); /* unknown: no percentage from here on */
+    l.t = 2;
+    feed(l.p, PROGRESS_CHECK_EVERY);
+    line_close(&l);
+    assert_non_null(strstr(l.buf, "(50.0%)"));
+    assert_null(strstr(l.buf, "(100.0%)"));
+    free(l.buf);
 }
 
 static void test_progress_complete_ends_at_100_percent(void **state)
 {
     (void)state;
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *out = open_memstream(&buf, &len);
-    double t = 0;
-    progress *p = progress_new(out, 10 * PROGRESS_CHECK_EVERY, 1, NULL);
-    progress_set_clock(p, fake_now, &t);
+    line l;
+    line_open(&l, 10 * PROGRESS_CHECK_EVERY, 1);
     /* 9 of 10 parts complete on units (the rest are syncs and marks), drawn once at 10%. */
-    t = 1;
-    feed(p, 9 * PROGRESS_CHECK_EVERY);
-    progress_complete(p);
-    progress_free(p);
-    fclose(out);
-    const char *last = strrchr(buf, '\r');
+    l.t = 1;
+    feed(l.p, 9 * PROGRESS_CHECK_EVERY);
+    progress_complete(l.p);
+    line_close(&l);
+    const char *last = strrchr(l.buf, '\r');
     assert_non_null(last);
     assert_non_null(strstr(last, "(100.0%)"));
-    assert_non_null(strstr(buf, "(10.0%)")); /* the draw during the run */
-    free(buf);
+    assert_non_null(strstr(l.buf, "(10.0%)")); /* the draw during the run */
+    free(l.buf);
 }
 
 int main(void)
