@@ -17,6 +17,23 @@ skip() { skips=$((skips + 1)); echo "skip: $*"; }
 # may not (the tools re-run themselves under /usr/bin/python3 then, see tools/tpulib.py).
 py=python3
 [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+# The keys a section of docs/outputs.md documents: the backticked names in the first cell of
+# each table row, prefixed by the context the last matching line opened ("`summary`:" ...).
+cat >dockeys.py <<'PY'
+import re
+
+
+def doc_keys(sec, contexts):
+    documented, prefix = set(), None
+    for line in sec.splitlines():
+        for start, p in contexts.items():
+            if line.startswith(start):
+                prefix = p
+        m = re.match(r"\|\s*((?:`[^`]+`(?:,\s*)?)+)\s*\|", line)
+        if m and prefix is not None:
+            documented |= {prefix + k for k in re.findall(r"`([^`]+)`", m.group(1))}
+    return documented
+PY
 
 # ---- a small trace that fits the default config and whose time depends on the clock ----
 trace=$src/traces/elementwise-exp-4m.tpt
@@ -41,19 +58,13 @@ fi
 # docs/outputs.md documents exactly the keys --json emits (counters aside) and the CSV header.
 if $py - "$src/docs/outputs.md" a.json a.csv <<'PY'; then ok "docs/outputs.md matches the --json keys and the --csv header"; else bad "docs/outputs.md and the emitted keys differ"; fi
 import json, re, sys
+from dockeys import doc_keys
 doc, rep, csvf = open(sys.argv[1]).read(), json.load(open(sys.argv[2])), open(sys.argv[3])
 sec = doc[doc.index("## `tpusim run --json`"):doc.index("## `tpusim run --csv`")]
 contexts = {"Top level:": "", "`summary`:": "summary.", "`roofline`:": "roofline.",
             "`time_split_ps`": "time_split_ps.", "`units[]`": "units[].", "`regions[]`": "regions[].",
             "`provenance`:": "provenance."}
-documented, prefix = set(), None
-for line in sec.splitlines():
-    for start, p in contexts.items():
-        if line.startswith(start):
-            prefix = p
-    m = re.match(r"\|\s*((?:`[^`]+`(?:,\s*)?)+)\s*\|", line)
-    if m and prefix is not None:
-        documented |= {prefix + k for k in re.findall(r"`([^`]+)`", m.group(1))}
+documented = doc_keys(sec, contexts)
 emitted = set()
 def walk(o, path):
     if path.count(".") == 1 and not path.endswith("[]."):
@@ -358,19 +369,13 @@ if "$bin" pod --help 2>/dev/null | grep -q -- '--json'; then
     "$bin" pod -q -c v7 --topology 4x4x4 --slices 2 --json podkeys2.json slices2.tpt
     if $py - "$src/docs/outputs.md" podkeys.json podkeys2.json <<'PY'; then ok "docs/outputs.md matches the pod --json keys (one slice and two)"; else bad "docs/outputs.md and the pod --json keys differ"; fi
 import json, re, sys
+from dockeys import doc_keys
 doc, rep = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
 sec = doc[doc.index("## `tpusim pod --json`"):doc.index("## `tpusim report`")]
 contexts = {"Top level:": "", "`energy`:": "energy.", "`time_split`:": "time_split.",
             "`dcn` (several": "dcn.", "`collectives[]`:": "collectives[].",
             "`scaling[]`:": "scaling[]."}
-documented, prefix = set(), None
-for line in sec.splitlines():
-    for start, p in contexts.items():
-        if line.startswith(start):
-            prefix = p
-    m = re.match(r"\|\s*((?:`[^`]+`(?:,\s*)?)+)\s*\|", line)
-    if m and prefix is not None:
-        documented |= {prefix + k for k in re.findall(r"`([^`]+)`", m.group(1))}
+documented = doc_keys(sec, contexts)
 # The provenance object is the run report's (its table in the run section).
 run = doc[doc.index("## `tpusim run --json`"):doc.index("## `tpusim run --csv`")]
 prov = run[run.index("`provenance`: "):]
