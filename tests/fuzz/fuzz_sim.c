@@ -341,6 +341,19 @@ static void sf_vary(sf_case *k, sf_src *s, const cfg_key *key)
 
 /* Choose the config: a preset, a topology, a few keys varied. Returns 0, or -1 if cfg_check
  * refused the combination (the input then runs on the preset alone). */
+/* The case's torus: dims, wrap, untwisted, and enough links per chip for its axes. */
+static void sf_set_topology(sf_case *k, const char *topo, const char *wrap, int naxes)
+{
+    sf_set(k, "ici.dims", topo);
+    sf_set(k, "ici.wrap", wrap);
+    sf_set(k, "ici.twisted", "false");
+    if (k->c.ici_links_per_chip < 2u * (unsigned)naxes) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", 2 * naxes);
+        sf_set(k, "ici.links_per_chip", v);
+    }
+}
+
 static int sf_make_cfg(sf_case *k, sf_src *s)
 {
     unsigned pi = (unsigned)sf_range(s, 0, SF_NPRESETS - 1);
@@ -357,14 +370,7 @@ static int sf_make_cfg(sf_case *k, sf_src *s)
     for (int a = 0; a < naxes; a++)
         if (wbits >> a & 1)
             wrap[wl++] = "xyz"[a];
-    sf_set(k, "ici.dims", topo);
-    sf_set(k, "ici.wrap", wrap);
-    sf_set(k, "ici.twisted", "false");
-    if (k->c.ici_links_per_chip < 2u * (unsigned)naxes) {
-        char v[16];
-        snprintf(v, sizeof v, "%d", 2 * naxes);
-        sf_set(k, "ici.links_per_chip", v);
-    }
+    sf_set_topology(k, topo, wrap, naxes);
     memcpy(k->dims, dims, sizeof dims);
     k->wrap = wbits & ((1u << naxes) - 1);
 
@@ -390,14 +396,7 @@ static int sf_make_cfg(sf_case *k, sf_src *s)
     if (cfg_check(&k->c, &e) || nunits > 259 || k->c.core_queue_depth * nunits > (1u << 18)) {
         k->c = *sf_preset(pi);
         k->nsets = 0;
-        sf_set(k, "ici.dims", topo);
-        sf_set(k, "ici.wrap", wrap);
-        sf_set(k, "ici.twisted", "false");
-        if (k->c.ici_links_per_chip < 2u * (unsigned)naxes) {
-            char v[16];
-            snprintf(v, sizeof v, "%d", 2 * naxes);
-            sf_set(k, "ici.links_per_chip", v);
-        }
+        sf_set_topology(k, topo, wrap, naxes);
         if (cfg_check(&k->c, &e)) {
             fprintf(stderr, "fuzz_sim: preset %s with ici.dims=%s fails cfg_check: %s\n",
                     k->preset ? k->preset : "(defaults)", topo, e.msg);
