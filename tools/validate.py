@@ -28,13 +28,13 @@ ROWS = [
              "definitional alignment that widens the miss slightly. Neither lowering correction "
              "of this revision applies to it: remat is `full` (unchanged) and the parallel block's "
              "forward all-reduce was never split. Both MFU and HFU are over by about the same "
-             "factor (1.34x, HFU 77.1% against 57.8%), and the predicted HFU/MFU (1.24 by the "
+             "factor (1.36x and 1.35x, HFU 78.1% against 57.8%), and the predicted HFU/MFU (1.24 by the "
              "paper's numerator, 1.25 by tpusim's: the recomputation of `--remat full` with a "
              "parallel block, multi-query attention and the shared embedding) matches the published "
              "57.8/46.2 = 1.251: the FLOP accounting agrees, the step time does not. In the model "
              "the step is already far from MXU-bound (at 6 layers: compute 71%, exposed "
              "communication 23%): each layer's forward ends with an exposed all-reduce of the "
-             "8,192 x 18,432 bf16 activation over the 12-chip x ring (about 5 ms of a 109 ms "
+             "8,192 x 18,432 bf16 activation over the 12-chip x ring (about 5 ms of a 107 ms "
              "layer) and the backward's input-gradient all-reduce is only partly hidden behind "
              "the small QKV weight-gradient GEMM; the 9.4 GB embedding-gradient reduce-scatter at "
              "the end is a constant. The second pod runs over the "
@@ -50,7 +50,7 @@ ROWS = [
              "an order of magnitude. (For scale, recalled from the PaLM paper and not in the "
              "reference: about 1.3 GB exchanged per host of 4 chips per step, against about 1.6 GB "
              "per host here, where the embedding's gradient is reduced by all 12 tensor-parallel "
-             "ranks.) The remaining 1.34x is **unexplained**; see the common cause below.",
+             "ranks.) The remaining 1.36x is **unexplained**; see the common cause below.",
          note="both 3,072-chip pods, joined over the data-centre network (`--slices 2`: global "
               "batch 2,048, 4 sequences per chip as in one pod of 1,024); the per-chip DCN "
               "bandwidth is an assumption (configs/v4.yaml, `dcn.gbs`); remat policy assumed "
@@ -88,7 +88,7 @@ ROWS = [
              "MaxText's own calculation at the time (recalled, not in the reference: 6 x all "
              "parameters, embedding table included, plus half of 12LHQT) is within 0.4% of it "
              "on both MaxText rows, PaLM's (attention without causal halving) 1.5-2.1% larger. "
-             "The remaining +13% is **unexplained**; see the common cause below."),
+             "The remaining +15% is **unexplained**; see the common cause below."),
     dict(name="maxtext-128b", chip="v5p", dims="4x4x8", layers=64, depths=(2, 4, 6),
          gen="--d-model 8192 --heads 128 --head-dim 128 --d-ff 57344 --vocab 32000 --seq 2048 "
              "--batch 128 --mlp swiglu --remat minimal --tensor-parallel 8 --tp-axes z "
