@@ -15,15 +15,12 @@
 
 #include "cli.h"
 #include "compare.h"
+#include "harness.h"
 
-static json_t *load_text(const char *dir, const char *text, err *e)
+static json_t *load_text(const char *text, err *e)
 {
-    char path[128];
-    snprintf(path, sizeof path, "%s/x.json", dir);
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fputs(text, f);
-    fclose(f);
+    char path[256];
+    harness_write(harness_path("x.json", path, sizeof path), text);
     json_t *v = compare_load(path, e);
     unlink(path);
     return v;
@@ -32,18 +29,16 @@ static json_t *load_text(const char *dir, const char *text, err *e)
 static void test_compare_load_errors_name_file_line_and_column(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/tpusim_cmp_XXXXXX";
-    assert_non_null(mkdtemp(dir));
     err e = {0};
-    assert_null(load_text(dir, "{\"a\":1,}", &e));
+    assert_null(load_text("{\"a\":1,}", &e));
     assert_non_null(strstr(e.msg, "x.json: line 1, column 8 (byte 8): "));
-    assert_null(load_text(dir, "[1, 2", &e));
+    assert_null(load_text("[1, 2", &e));
     assert_non_null(strstr(e.msg, "x.json: line 1"));
-    assert_null(load_text(dir, "{\"a\": 1, \"a\": 2}", &e)); /* duplicate key */
+    assert_null(load_text("{\"a\": 1, \"a\": 2}", &e)); /* duplicate key */
     assert_non_null(strstr(e.msg, "x.json"));
-    assert_null(load_text(dir, "[1]", &e));
+    assert_null(load_text("[1]", &e));
     assert_non_null(strstr(e.msg, "x.json: expected a JSON object at the top level"));
-    json_t *v = load_text(dir, "{\"big\": 18446744073709551615, \"s\": \"\\u00e9\"}", &e);
+    json_t *v = load_text("{\"big\": 18446744073709551615, \"s\": \"\\u00e9\"}", &e);
     if (!v)
         fail_msg("%s", e.msg);
     assert_true(json_number_value(json_object_get(v, "big")) > 1.8e19);
@@ -51,14 +46,11 @@ static void test_compare_load_errors_name_file_line_and_column(void **state)
     json_decref(v);
     assert_null(compare_load("/nonexistent/r.json", &e));
     assert_non_null(strstr(e.msg, "/nonexistent/r.json: cannot open"));
-    rmdir(dir);
 }
 
 static void test_compare_load_refuses_deep_nesting_without_crashing(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/tpusim_cmp_XXXXXX";
-    assert_non_null(mkdtemp(dir));
     enum { DEPTH = 100000 };
     char *deep = malloc(2 * DEPTH + 1);
     assert_non_null(deep);
@@ -66,10 +58,9 @@ static void test_compare_load_refuses_deep_nesting_without_crashing(void **state
     memset(deep + DEPTH, ']', DEPTH);
     deep[2 * DEPTH] = 0;
     err e = {0};
-    assert_null(load_text(dir, deep, &e));
+    assert_null(load_text(deep, &e));
     assert_non_null(strstr(e.msg, "x.json"));
     free(deep);
-    rmdir(dir);
 }
 
 /* A minimal run report as 'tpusim run --json' writes it. */
@@ -106,12 +97,10 @@ __attribute__((noinline)) static char *run_compare(int argc, char **argv, int *r
 static void test_compare_table_shows_ratios_and_writes_csv(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/tpusim_cmp_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char a[64], b[64], csv[64];
-    snprintf(a, sizeof a, "%s/a.json", dir);
-    snprintf(b, sizeof b, "%s/b.json", dir);
-    snprintf(csv, sizeof csv, "%s/c.csv", dir);
+    char a[256], b[256], csv[256];
+    harness_path("a.json", a, sizeof a);
+    harness_path("b.json", b, sizeof b);
+    harness_path("c.csv", csv, sizeof csv);
     write_report(a, 2e6, 1, 0.4, 1);
     write_report(b, 1e6, 1, 0.8, 1);
     char *argv[] = {"report", a, b, "--csv", csv};
@@ -140,20 +129,14 @@ static void test_compare_table_shows_ratios_and_writes_csv(void **state)
     assert_non_null(fgets(line, sizeof line, f));
     assert_string_equal(line, "time (us),2,1,0.5\n");
     fclose(f);
-    unlink(csv);
-    unlink(a);
-    unlink(b);
-    rmdir(dir);
 }
 
 static void test_compare_missing_key_is_an_error_naming_file_and_key(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/tpusim_cmp_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char a[64], b[64];
-    snprintf(a, sizeof a, "%s/a.json", dir);
-    snprintf(b, sizeof b, "%s/b.json", dir);
+    char a[256], b[256];
+    harness_path("a.json", a, sizeof a);
+    harness_path("b.json", b, sizeof b);
     write_report(a, 2e6, 1, 0.4, 1);
     write_report(b, 1e6, 1, 0.8, 0);
     char *argv[] = {"report", a, b};
@@ -172,9 +155,6 @@ static void test_compare_missing_key_is_an_error_naming_file_and_key(void **stat
     free(run_compare(2, argv2, &rc, &e));
     assert_int_not_equal(rc, 0);
     assert_non_null(strstr(e.msg, "--bogus"));
-    unlink(a);
-    unlink(b);
-    rmdir(dir);
 }
 
 /* A run report with provenance and two regions, and a pod report, as the writers make them. */
@@ -221,12 +201,10 @@ static void write_pod(const char *path)
 static void test_compare_runs_and_pods_side_by_side_differences_first(void **state)
 {
     (void)state;
-    char dir[] = "/tmp/tpusim_cmp_XXXXXX";
-    assert_non_null(mkdtemp(dir));
-    char a[64], b[64], p[64];
-    snprintf(a, sizeof a, "%s/a.json", dir);
-    snprintf(b, sizeof b, "%s/b.json", dir);
-    snprintf(p, sizeof p, "%s/p.json", dir);
+    char a[256], b[256], p[256];
+    harness_path("a.json", a, sizeof a);
+    harness_path("b.json", b, sizeof b);
+    harness_path("p.json", p, sizeof p);
     write_prov_run(a, "1", "", 1e6);
     write_prov_run(b, "0.5", "\"chip.clock_ghz=0.5\"", 5e5);
     write_pod(p);
@@ -265,10 +243,6 @@ static void test_compare_runs_and_pods_side_by_side_differences_first(void **sta
     assert_non_null(coll);
     assert_non_null(strstr(metric, "MAC util / MFU (%)"));
     free(out);
-    unlink(a);
-    unlink(b);
-    unlink(p);
-    rmdir(dir);
 }
 
 int main(void)
@@ -280,5 +254,5 @@ int main(void)
         cmocka_unit_test(test_compare_missing_key_is_an_error_naming_file_and_key),
         cmocka_unit_test(test_compare_runs_and_pods_side_by_side_differences_first),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    return cmocka_run_group_tests(tests, harness_dir_setup, harness_dir_teardown);
 }
