@@ -512,14 +512,23 @@ void core_unit_done(void *host, unit *u, uint32_t token)
         core_pump_later(co);
 }
 
+/* The queue of unit u (each unit has one slot); NULL for a unit the core does not hold. */
+static core_queue *core_queue_of(core *co, const unit *u)
+{
+    for (unsigned s = 0; s < co->nunits; s++)
+        if (co->units[s] == u)
+            return &co->q[s];
+    return NULL;
+}
+
 void core_unit_wake(void *host, unit *u)
 {
     core *co = host;
-    for (unsigned s = 0; s < co->nunits; s++)
-        if (co->units[s] == u) {
-            co->q[s].poll = 1;
-            co->q[s].refused = 0;
-        }
+    core_queue *qu = core_queue_of(co, u);
+    if (qu) {
+        qu->poll = 1;
+        qu->refused = 0;
+    }
     core_pump_later(co);
 }
 
@@ -530,14 +539,13 @@ void core_unit_wake(void *host, unit *u)
 void core_unit_wake_at(void *host, unit *u, uint64_t t_ps)
 {
     core *co = host;
-    for (unsigned s = 0; s < co->nunits; s++)
-        if (co->units[s] == u) {
-            core_queue *qu = &co->q[s];
-            if (qu->wake_at == UINT64_MAX)
-                co->nwake_at++;
-            if (t_ps < qu->wake_at)
-                qu->wake_at = t_ps;
-        }
+    core_queue *qu = core_queue_of(co, u);
+    if (qu) {
+        if (qu->wake_at == UINT64_MAX)
+            co->nwake_at++;
+        if (t_ps < qu->wake_at)
+            qu->wake_at = t_ps;
+    }
     kern_notify_at_delta(co->pump_ev, t_ps);
 }
 
