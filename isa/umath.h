@@ -1,16 +1,15 @@
 /* umath.h - unsigned 64-bit integer helpers shared by every layer (the generators' tiling,
  * the memory planner, the HBM model): ceiling division, rounding up, min/max, gcd.
- * Header-only; no state. Callers keep their own overflow bounds (um_cdiv(a, b) needs
- * a + b - 1 to fit, um_align_up likewise). */
+ * Header-only; no state. um_align_up(a, al) needs a + al - 1 to fit. */
 #ifndef TPUSIM_UMATH_H
 #define TPUSIM_UMATH_H
 
 #include <stdint.h>
 
-/* ceil(a / b), b > 0 */
+/* ceil(a / b), b > 0; no overflow for any a */
 static inline uint64_t um_cdiv(uint64_t a, uint64_t b)
 {
-    return (a + b - 1) / b;
+    return a / b + (a % b != 0);
 }
 
 /* a rounded up to a multiple of al > 0 */

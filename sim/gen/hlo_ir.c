@@ -17,6 +17,7 @@
 #include "gen.h"
 #include "hlo.h"
 #include "lower.h"
+#include "umath.h"
 
 #define FOLD_BATCH  64 /* more problems than this fold into rows (same FLOPs, one GEMM) */
 #define MAX_RESOLVE 256
@@ -34,11 +35,6 @@ typedef struct bld {
     size_t cap, n;
     err *e;
 } bld;
-
-static uint64_t umax64(uint64_t a, uint64_t b)
-{
-    return a > b ? a : b;
-}
 
 static size_t hash(const hlo_instr *ins, int idx, size_t cap)
 {
@@ -87,7 +83,6 @@ static int map_put(bld *b, const hlo_instr *ins, int idx, int id)
 }
 
 /* ---- shapes ---------------------------------------------------------------------------- */
-
 
 static uint64_t elems_of(const hlo_shape *s)
 {
@@ -302,7 +297,7 @@ static void fused_mix(const hlo_comp *c, uint64_t elems, isa_dtype dt, unsigned 
         uint64_t r = elems_of(&x->shape), in = r;
         if (oc == HLO_OC_REDUCE)
             for (unsigned j = 0; j < x->nops; j++)
-                in = umax64(in, elems_of(&x->operands[j]->shape));
+                in = um_max(in, elems_of(&x->operands[j]->shape));
         if (in * 2 < elems)
             continue;
         if (mx->n == IR_MAX_VOPS) {

@@ -18,6 +18,7 @@
 #include "kernel.h"
 #include "unit.h"
 #include "vmem.h"
+#include "umath.h"
 
 typedef struct dma dma;
 typedef struct dma_engine dma_engine;
@@ -62,11 +63,6 @@ struct dma {
     uint64_t bytes_read, bytes_written, chunks, hbm_requests;
 };
 
-static uint64_t dma_max(uint64_t a, uint64_t b)
-{
-    return a > b ? a : b;
-}
-
 /* HBM side of logical bytes [off, off+n) of the transfer, all requests issued at now. A
  * strided transfer (block > 0, stride != block) is split at block boundaries: logical byte
  * o lives at hbm + (o / block) x stride + o % block. */
@@ -86,21 +82,21 @@ static uint64_t dma_hbm(dma_engine *e, uint64_t off, uint64_t n, uint64_t now)
     uint64_t addr = e->hbm + off / e->block * e->stride + in_blk;
     if (in_blk) {
         uint64_t piece = e->block - in_blk < n ? e->block - in_blk : n;
-        done = dma_max(done, hbm_access(h, addr, piece, e->is_write, now));
+        done = um_max(done, hbm_access(h, addr, piece, e->is_write, now));
         d->hbm_requests++;
         n -= piece;
         addr += e->stride - in_blk;
     }
     uint64_t whole = n / e->block;
     if (whole) {
-        done = dma_max(done,
+        done = um_max(done,
                        hbm_access_strided(h, addr, e->block, e->stride, whole, e->is_write, now));
         d->hbm_requests += whole;
         n -= whole * e->block;
         addr += whole * e->stride;
     }
     if (n) {
-        done = dma_max(done, hbm_access(h, addr, n, e->is_write, now));
+        done = um_max(done, hbm_access(h, addr, n, e->is_write, now));
         d->hbm_requests++;
     }
     return done;
@@ -210,10 +206,10 @@ static void dma_issue(dma_engine *e, dma_slot *s, uint64_t now)
         d->u.vmem_wr_bytes = stats_add_sat(d->u.vmem_wr_bytes, n, NULL);
     e->issued += n;
     d->chunks++;
-    uint64_t floor = dma_max(e->frontier_ps, hd);
+    uint64_t floor = um_max(e->frontier_ps, hd);
     if (s->done_ps > floor)
         e->vmem_ps += s->done_ps - floor;
-    e->frontier_ps = dma_max(e->frontier_ps, s->done_ps);
+    e->frontier_ps = um_max(e->frontier_ps, s->done_ps);
     uint64_t ei = (uint64_t)(e - d->engines), si = (uint64_t)(s - e->slots);
     if (e->issued == e->bytes)
         dma_engine_tail(e);

@@ -84,11 +84,6 @@ static int hbm_log2(uint64_t x)
     return s;
 }
 
-static uint64_t hbm_max(uint64_t a, uint64_t b)
-{
-    return a > b ? a : b;
-}
-
 /* ceil(bytes x ps_per_byte): rounding up keeps sustained bandwidth at or below peak. */
 static uint64_t hbm_xfer_ps(uint64_t bytes, double ps_per_byte)
 {
@@ -110,25 +105,25 @@ static uint64_t hbm_xfer_ps(uint64_t bytes, double ps_per_byte)
 static __attribute__((noinline)) void banked_refresh_due(hbm *h, uint64_t p, uint64_t now)
 {
     hbm_pc *pc = &h->pcs[p];
-    uint64_t re = hbm_max(pc->next_refresh_ps, pc->bus_free_ps) + h->trfc;
+    uint64_t re = um_max(pc->next_refresh_ps, pc->bus_free_ps) + h->trfc;
     uint64_t n = 1, next = pc->next_refresh_ps + h->trefi;
     if (now >= next) {
         /* k further refreshes due in [next, now], each starting at max(due, previous end):
          * with tREFI >= tRFC the chain ends at max(last due + tRFC, re + k x tRFC). */
         uint64_t k = (now - next) / h->trefi + 1;
         uint64_t last = next + (k - 1) * h->trefi;
-        re = hbm_max(last + h->trfc, re + k * h->trfc);
+        re = um_max(last + h->trfc, re + k * h->trfc);
         n += k;
         next += k * h->trefi;
     }
     pc->next_refresh_ps = next;
-    pc->bus_free_ps = hbm_max(pc->bus_free_ps, re);
+    pc->bus_free_ps = um_max(pc->bus_free_ps, re);
     h->refreshes += n;
     hbm_bank *b = &h->banks[p * h->nbanks];
     for (uint64_t i = 0; i < h->nbanks; i++) {
         b[i].open_row = HBM_ROW_NONE;
-        b[i].ready_ps = hbm_max(b[i].ready_ps, re);
-        b[i].pre_ps = hbm_max(b[i].pre_ps, re);
+        b[i].ready_ps = um_max(b[i].ready_ps, re);
+        b[i].pre_ps = um_max(b[i].pre_ps, re);
     }
 }
 
@@ -136,7 +131,7 @@ static __attribute__((noinline)) void banked_refresh_due(hbm *h, uint64_t p, uin
 static inline void banked_refresh(hbm *h, uint64_t p, uint64_t now)
 {
     const hbm_pc *pc = &h->pcs[p];
-    if (hbm_max(now, pc->bus_free_ps) >= pc->next_refresh_ps)
+    if (um_max(now, pc->bus_free_ps) >= pc->next_refresh_ps)
         banked_refresh_due(h, p, now);
 }
 
@@ -222,12 +217,12 @@ static inline __attribute__((always_inline)) uint64_t banked_open(hbm *h, uint64
 
     uint64_t cas;
     if (b->open_row == row) {
-        cas = hbm_max(now, b->ready_ps);
+        cas = um_max(now, b->ready_ps);
         t->hits++;
     } else {
-        uint64_t act = hbm_max(now, b->ready_ps);
+        uint64_t act = um_max(now, b->ready_ps);
         if (b->open_row != HBM_ROW_NONE) {
-            act = hbm_max(act, b->pre_ps) + h->trp;
+            act = um_max(act, b->pre_ps) + h->trp;
             t->conflicts++;
         }
         t->misses++;
@@ -243,7 +238,7 @@ static inline __attribute__((always_inline)) uint64_t banked_open(hbm *h, uint64
         t->turnarounds++;
     }
     pc->dir = is_write;
-    uint64_t start = hbm_max(cas + h->tcl, bus);
+    uint64_t start = um_max(cas + h->tcl, bus);
     /* Queued behind earlier data (issued before the bus freed): the bus then idles until
      * this piece's data starts only for bank timing, a turnaround or a refresh; that gap is
      * lost bandwidth with work waiting (hbm.busy_demand_ps), unlike an idle bus's latency. */
@@ -258,7 +253,7 @@ static inline __attribute__((always_inline)) uint64_t banked_open(hbm *h, uint64
 static inline void banked_close(hbm *h, hbm_pc *pc, hbm_bank *b, uint64_t end)
 {
     pc->bus_free_ps = end;
-    b->pre_ps = hbm_max(b->act_ps + h->tras, end - h->tcl);
+    b->pre_ps = um_max(b->act_ps + h->tras, end - h->tcl);
 }
 
 /* Of m pieces of transfer time x that could follow, in the open row, a piece whose data
@@ -271,7 +266,7 @@ static inline uint64_t banked_followers(const hbm_pc *pc, uint64_t m, uint64_t e
                                         uint64_t now)
 {
     uint64_t rdue = pc->next_refresh_ps;
-    if (m == 0 || rdue <= hbm_max(now, e0))
+    if (m == 0 || rdue <= um_max(now, e0))
         return 0;
     if (x && e0 + (m - 1) * x >= rdue)
         return (rdue - e0 + x - 1) / x;
@@ -324,7 +319,7 @@ static uint64_t banked_cycle(hbm *h, hbm_pc *pc, hbm_bank *banks, uint64_t rowi,
         b->open_row = ri / h->nbanks;
         b->act_ps = act;
         b->ready_ps = act + trcd;
-        b->pre_ps = hbm_max(act + tras, E + (last + 1) * Y - tcl);
+        b->pre_ps = um_max(act + tras, E + (last + 1) * Y - tcl);
     }
     pc->bus_free_ps = E + n * Y;
     t->misses += n;
@@ -512,7 +507,7 @@ banked_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now,
             } else {
                 e = banked_run(h, p, ls, le, is_write, now, p2);
             }
-            done = hbm_max(done, e);
+            done = um_max(done, e);
             if (++p == h->npc) {
                 p = 0;
                 ls += G;
@@ -532,9 +527,9 @@ banked_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now,
         uint64_t ls = q * G + (j == 0 ? addr - g0 * G : 0);
         uint64_t le = (q + cnt) * G + (g + cnt * h->npc == g1 ? end - g1 * G : G);
         if (cnt == 0) /* one piece inside one granule: nothing to run in closed form */
-            done = hbm_max(done, banked_piece(h, p, ls, le - ls, is_write, now, p2));
+            done = um_max(done, banked_piece(h, p, ls, le - ls, is_write, now, p2));
         else
-            done = hbm_max(done, banked_run(h, p, ls, le, is_write, now, p2));
+            done = um_max(done, banked_run(h, p, ls, le, is_write, now, p2));
         if (++p == h->npc) {
             p = 0;
             q++;
@@ -566,7 +561,7 @@ banked_granules(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t
             uint64_t end = banked_open(h, p, local, is_write, now, &bk, &t, p2) + X;
             banked_close(h, &h->pcs[p], bk, end);
             h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)] += G;
-            done = hbm_max(done, end);
+            done = um_max(done, end);
             if (++p == h->npc) {
                 p = 0;
                 local += G;
@@ -599,7 +594,7 @@ banked_strided(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t 
         return banked_granules(h, addr, block, stride, count, is_write, now, p2);
     if (stride < G || hbm_mod(stride, G, h->gran_shift, p2) || off + block > G) {
         for (uint64_t k = 0; k < count; k++, addr += stride)
-            done = hbm_max(done, banked_access(h, addr, block, is_write, now, p2));
+            done = um_max(done, banked_access(h, addr, block, is_write, now, p2));
         return done;
     }
     uint64_t S = hbm_div(stride, G, h->gran_shift, p2), d = um_gcd(S, h->npc);
@@ -610,7 +605,7 @@ banked_strided(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t 
     uint64_t nr = count < P ? count : P;
     for (uint64_t r = 0; r < nr; r++) {
         uint64_t cnt = (count - 1 - r) / P + 1;
-        done = hbm_max(done, banked_seq(h, p, q * G + off, block, L * G, cnt, is_write, now, p2));
+        done = um_max(done, banked_seq(h, p, q * G + off, block, L * G, cnt, is_write, now, p2));
         p += sp;
         q += sq;
         if (p >= h->npc) {
@@ -632,7 +627,7 @@ static uint64_t simple_access(hbm *h, uint64_t addr, uint64_t bytes, int is_writ
     (void)addr;
     (void)is_write;
     uint64_t xfer = hbm_xfer_ps(bytes, h->simple_ps_per_byte);
-    uint64_t start = hbm_max(now + h->latency_ps, h->simple_bus_free_ps);
+    uint64_t start = um_max(now + h->latency_ps, h->simple_bus_free_ps);
     h->simple_bus_free_ps = start + xfer;
     h->bus_busy_ps += xfer;
     for (uint64_t ch = 0; ch < h->nch; ch++) /* evenly; the remainder on the first channels */
@@ -649,7 +644,7 @@ static uint64_t simple_strided(hbm *h, uint64_t addr, uint64_t block, uint64_t s
     (void)stride;
     (void)is_write;
     uint64_t xfer = hbm_xfer_ps(block, h->simple_ps_per_byte);
-    uint64_t start = hbm_max(now + h->latency_ps, h->simple_bus_free_ps);
+    uint64_t start = um_max(now + h->latency_ps, h->simple_bus_free_ps);
     h->simple_bus_free_ps = start + count * xfer;
     h->bus_busy_ps += count * xfer;
     for (uint64_t ch = 0; ch < h->nch; ch++)

@@ -49,6 +49,7 @@
 #include "kernel.h"
 #include "unit.h"
 #include "vmem.h"
+#include "umath.h"
 
 /* A matmul streamed into the array, waiting for its last result to drain out. */
 typedef struct mxu {
@@ -93,11 +94,6 @@ typedef struct mxu {
         weight_wait_ps, buffer_wait_ps, util_cells_ps;
     uint64_t macs[ISA_DTYPE_COUNT]; /* MACs done per datatype (energy model) */
 } mxu;
-
-static uint64_t mxu_max(uint64_t a, uint64_t b)
-{
-    return a > b ? a : b;
-}
 
 /* ceil(x) that ignores floating-point noise just above an integer (m / 0.1 etc.). */
 static uint64_t mxu_ceil(double x)
@@ -240,9 +236,9 @@ static int mxu_can_start(unit *u, const isa_insn *in)
      * free and the latest ldw done. */
     uint64_t at;
     if (in->op == ISA_OP_MXU_LDW)
-        at = mxu_max(m->load_busy ? m->load_done_ps : now, m->buf_free_ps[mxu_target(m)]);
+        at = um_max(m->load_busy ? m->load_done_ps : now, m->buf_free_ps[mxu_target(m)]);
     else
-        at = mxu_max(m->port_free_ps, m->load_done_ps);
+        at = um_max(m->port_free_ps, m->load_done_ps);
     ok = now >= at && !(in->op == ISA_OP_MXU_LDW && m->load_busy);
     if (!ok) /* at == now: asked in the timed phase of the instant the load path frees,
               * before this MXU's event for it ran (the core asks only in the delta cycles
@@ -261,7 +257,7 @@ static void mxu_start_ldw(mxu *m, const isa_insn *in, uint32_t token, uint64_t n
     unsigned b = mxu_target(m);
     assert(now >= m->buf_free_ps[b]);
     /* Time this ldw waited for its buffer rather than for the load path. */
-    uint64_t ready = mxu_max(m->ask_ps, m->load_done_ps);
+    uint64_t ready = um_max(m->ask_ps, m->load_done_ps);
     if (m->buf_free_ps[b] > ready)
         m->buffer_wait_ps += m->buf_free_ps[b] - ready;
 
@@ -291,7 +287,7 @@ static void mxu_start_matmul(mxu *m, const isa_insn *in, uint32_t token, uint64_
     assert(rate > 0 && rows >= 1 && m->k >= 1);
     assert(now >= m->port_free_ps && now >= m->load_done_ps);
     /* Time this matmul waited for its weights rather than for the port. */
-    uint64_t ready = mxu_max(m->ask_ps, m->port_free_ps);
+    uint64_t ready = um_max(m->ask_ps, m->port_free_ps);
     if (m->load_done_ps > ready)
         m->weight_wait_ps += m->load_done_ps - ready;
 
@@ -306,7 +302,7 @@ static void mxu_start_matmul(mxu *m, const isa_insn *in, uint32_t token, uint64_
     m->macs[dt] = stats_add_sat(m->macs[dt], rows * m->k * m->n, NULL);
     uint64_t done = stats_add_sat(stats_add_sat(now, seff, NULL), m->drain_ps, NULL);
     /* Drain exposed = growth of the union of [start, done] intervals minus the stream. */
-    m->drain_exposed_ps += done - mxu_max(now, m->last_done_ps) - seff;
+    m->drain_exposed_ps += done - um_max(now, m->last_done_ps) - seff;
     m->u.stall_vmem_ps += seff - s_ps;
     m->u.busy_ps += seff;
     m->port_free_ps = stats_add_sat(now, seff, NULL);

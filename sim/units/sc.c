@@ -37,6 +37,7 @@
 #include "kernel.h"
 #include "unit.h"
 #include "vmem.h"
+#include "umath.h"
 
 /* Operand slots (isa_ops.def ISA_SC_ARGS and the copies), checked by tests/test_sc.c. */
 enum { SC_TABLE, SC_TROWS, SC_DIM, SC_DTYPE, SC_LOOKUPS, SC_SEGS, SC_SPMEM };
@@ -64,16 +65,6 @@ struct sc {
     /* Counters. */
     uint64_t gathers, scatters, copies, rows, hbm_read, hbm_written, copy_bytes, reduce_ps;
 };
-
-static uint64_t sc_max(uint64_t a, uint64_t b)
-{
-    return a > b ? a : b;
-}
-
-static uint64_t sc_div_up(uint64_t a, uint64_t b)
-{
-    return a / b + (a % b != 0);
-}
 
 /* splitmix64: the pseudo-random row sequence. */
 static uint64_t sc_next(sc *s)
@@ -200,9 +191,9 @@ static uint64_t sc_rows(sc *s, const isa_insn *in, uint64_t rows, uint64_t rb, i
     uint64_t table = in->arg[SC_TABLE], trows = in->arg[SC_TROWS], done = t0;
     for (uint64_t r = 0; r < rows; r++) {
         uint64_t addr = table + sc_next(s) % trows * rb;
-        done = sc_max(done, hbm_access(h, addr, rb, 0, t0));
+        done = um_max(done, hbm_access(h, addr, rb, 0, t0));
         if (scatter)
-            done = sc_max(done, hbm_access(h, addr, rb, 1, t0));
+            done = um_max(done, hbm_access(h, addr, rb, 1, t0));
     }
     return done - t0;
 }
@@ -221,7 +212,7 @@ static void sc_start(unit *u, const isa_insn *in, uint32_t token)
     uint64_t d;
     if (in->op == ISA_OP_SC_S2V || in->op == ISA_OP_SC_V2S) {
         uint64_t b = a[SC_CP_BYTES];
-        uint64_t port = unit_cycles_to_ps(u, (double)sc_div_up(b, s->bytes_per_cycle));
+        uint64_t port = unit_cycles_to_ps(u, (double)um_cdiv(b, s->bytes_per_cycle));
         d = vmem_share_at(u->env->vmem, b, port, t0, now);
         s->copies++;
         s->copy_bytes = stats_add_sat(s->copy_bytes, b, NULL);
@@ -232,14 +223,14 @@ static void sc_start(unit *u, const isa_insn *in, uint32_t token)
         uint64_t dim = a[SC_DIM], segs = a[SC_SEGS], rows = segs * a[SC_LOOKUPS];
         uint64_t rb = isa_dtype_bytes((isa_dtype)a[SC_DTYPE], dim);
         uint64_t bytes = stats_mul_sat(stats_mul_sat(rows, rb), scatter ? 2 : 1);
-        uint64_t port = unit_cycles_to_ps(u, (double)sc_div_up(bytes, s->bytes_per_cycle));
-        uint64_t cyc = sc_div_up(stats_mul_sat(rows, dim), s->lanes);
+        uint64_t port = unit_cycles_to_ps(u, (double)um_cdiv(bytes, s->bytes_per_cycle));
+        uint64_t cyc = um_cdiv(stats_mul_sat(rows, dim), s->lanes);
         if (mean)
-            cyc += sc_div_up(segs * dim, s->lanes);
+            cyc += um_cdiv(segs * dim, s->lanes);
         uint64_t reduce = unit_cycles_to_ps(u, (double)cyc);
         uint64_t hbm = sc_rows(s, in, rows, rb, scatter, t0);
-        d = sc_max(sc_max(hbm, port), reduce);
-        uint64_t own = sc_max(port, reduce);
+        d = um_max(um_max(hbm, port), reduce);
+        uint64_t own = um_max(port, reduce);
         u->stall_hbm_ps = stats_add_sat(u->stall_hbm_ps, hbm > own ? hbm - own : 0, NULL);
         u->bytes = stats_add_sat(u->bytes, bytes, NULL);
         s->rows = stats_add_sat(s->rows, rows, NULL);

@@ -34,6 +34,7 @@
 #include "kernel.h"
 #include "unit.h"
 #include "vmem.h"
+#include "umath.h"
 
 typedef enum vpu_pipe_id { VPU_VALU, VPU_TRANS, VPU_XLANE, VPU_PIPES } vpu_pipe_id;
 
@@ -58,11 +59,6 @@ struct vpu {
     uint64_t busy_until_ps; /* latest end of any pipe's occupancy (for the union) */
     vpu_pipe pipe[VPU_PIPES];
 };
-
-static uint64_t vpu_max(uint64_t a, uint64_t b)
-{
-    return a > b ? a : b;
-}
 
 static uint64_t vpu_pack(const vpu *v, isa_dtype dt)
 {
@@ -228,7 +224,7 @@ static void vpu_start(unit *u, const isa_insn *in, uint32_t token)
      * latest end so far is new. */
     uint64_t end = stats_add_sat(now, eff, NULL); /* overflow: kernel.h */
     if (end > v->busy_until_ps) {
-        u->busy_ps += end - vpu_max(now, v->busy_until_ps);
+        u->busy_ps += end - um_max(now, v->busy_until_ps);
         v->busy_until_ps = end;
     }
     p->busy_ps += eff;
