@@ -9,11 +9,16 @@
 #include "kernel.h"
 #include "stats.h"
 
+/* A share held: until when, at the rate it was granted (bytes per ps: bytes / duration). */
+typedef struct {
+    uint64_t until;
+    double rate;
+} vmem_held;
+
 struct vmem {
     uint64_t capacity;   /* bytes: chip.cores x vmem.bytes */
     double bytes_per_ps; /* chip.cores x vmem.bytes_per_cycle / ps per cycle */
-    uint64_t *until;     /* end times of the shares held (unordered), `held` of them */
-    double *rate;        /* the bytes per ps each held share was granted (bytes / duration) */
+    vmem_held *sh;       /* the shares held (unordered), `held` of them */
     unsigned held, cap;  /* bounded by the clients that can overlap (units x pipes/slots) */
     uint64_t bytes;      /* bytes moved through vmem_share */
 };
@@ -26,9 +31,8 @@ vmem *vmem_new(const cfg *c, err *e)
     v->capacity = cfg_device_cores(c) * c->vmem_bytes;
     v->bytes_per_ps = (double)(cfg_device_cores(c) * c->vmem_bytes_per_cycle) / cfg_cycle_ps(c);
     v->cap = 32;
-    v->until = malloc(v->cap * sizeof *v->until);
-    v->rate = malloc(v->cap * sizeof *v->rate);
-    if (!v->until || !v->rate)
+    v->sh = malloc(v->cap * sizeof *v->sh);
+    if (!v->sh)
         goto out_nomem;
     return v;
 out_nomem:
@@ -41,8 +45,7 @@ void vmem_free(vmem *v)
 {
     if (!v)
         return;
-    free(v->until);
-    free(v->rate);
+    free(v->sh);
     free(v);
 }
 
@@ -70,14 +73,12 @@ uint64_t vmem_share_at(vmem *v, uint64_t bytes, uint64_t busy_ps, uint64_t start
     uint64_t shares = 1;
     double used = 0;
     for (unsigned i = 0; i < v->held;)
-        if (v->until[i] <= now) {
-            --v->held;
-            v->until[i] = v->until[v->held];
-            v->rate[i] = v->rate[v->held];
+        if (v->sh[i].until <= now) {
+            v->sh[i] = v->sh[--v->held];
         } else {
-            if (v->until[i] > start) {
+            if (v->sh[i].until > start) {
                 shares++;
-                used += v->rate[i];
+                used += v->sh[i].rate;
             }
             i++;
         }
@@ -89,20 +90,16 @@ uint64_t vmem_share_at(vmem *v, uint64_t bytes, uint64_t busy_ps, uint64_t start
         t++;
     uint64_t d = t > busy_ps ? t : busy_ps;
     if (v->held == v->cap) { /* grows while the overlapping clients are first seen */
-        uint64_t *u = realloc(v->until, 2 * v->cap * sizeof *u);
-        if (u)
-            v->until = u;
-        double *r = u ? realloc(v->rate, 2 * v->cap * sizeof *r) : NULL;
-        if (r)
-            v->rate = r;
-        if (!u || !r) {
+        vmem_held *n = realloc(v->sh, 2 * v->cap * sizeof *n);
+        if (!n) {
             kern_fail_nomem(); /* the share goes untracked; the run is reported as failed */
             return d;
         }
+        v->sh = n;
         v->cap *= 2;
     }
-    v->until[v->held] = stats_add_sat(start, d, NULL);
-    v->rate[v->held++] = d ? (double)bytes / (double)d : 0;
+    double rate = d ? (double)bytes / (double)d : 0;
+    v->sh[v->held++] = (vmem_held){stats_add_sat(start, d, NULL), rate};
     return d;
 }
 
