@@ -64,8 +64,7 @@ static unit *dcn_create(const unit_env *env, unsigned index, err *e)
     if (!d)
         return NULL;
     d->slices = (unsigned)c->dcn_slices;
-    /* GB/s = 1e9 B/s = 1e-3 B/ps; a device gets its share of the chip's (cfg_dcn_bps) */
-    d->ps_per_byte = 1e3 / c->dcn_gbs * cfg_devices_per_chip(c);
+    d->ps_per_byte = 1e12 / cfg_dcn_bps(c); /* a device's share of the chip's dcn.gbs */
     d->lat_ps = (double)llround(c->dcn_latency_us * 1e6);
     d->ev = kern_event_new(dcn_fire, d);
     return &d->u;
