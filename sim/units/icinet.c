@@ -226,8 +226,7 @@ ici_net *ici_net_new(const cfg *c, const char *dims, ici_mode mode, err *e)
     n->twisted = c->ici_twisted;
     if (n->twisted && twist_setup(n, dims, c->ici_wrap, e))
         goto out_fail;
-    /* GB/s = 1e9 B/s = 1e-3 B/ps; the device's share of the link (cfg_ici_link_bps) */
-    n->ps_per_byte = 1e3 / c->ici_link_gbs * cfg_devices_per_chip(c);
+    n->ps_per_byte = 1e12 / cfg_ici_link_bps(c); /* the device's share of the link */
     n->hop_ps = (uint64_t)llround(c->ici_hop_latency_ns * 1e3);
     n->nslots = mode == ICI_MODE_FULL ? n->nchips : 1;
     size_t nl = (size_t)n->nslots * n->naxes * 2;
