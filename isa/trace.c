@@ -21,6 +21,7 @@
 #define TRACE_LEVEL        6 /* zlib's default: most of level 9's ratio at a fraction of the time */
 #define TRACE_PF_BATCH     512 /* prefetch: instructions decoded per batch */
 #define TRACE_PF_SLOTS     4   /* prefetch: batches in flight (about 230 KB in all) */
+#define TRACE_PF_SHORT     (4 * TRACE_PF_BATCH) /* prefetch: fewer instructions stay inline */
 
 static void put_le(uint8_t *p, uint64_t v, int n)
 {
@@ -371,7 +372,9 @@ static void *pf_main(void *arg)
 
 int trace_reader_prefetch(trace_reader *r, err *e)
 {
-    if (r->pf)
+    /* A short trace (its trailer counts fewer than a few batches) is decoded where it is
+     * read: starting and joining a thread would cost more than decoding it. */
+    if (r->pf || r->count < TRACE_PF_SHORT)
         return 0;
     trace_prefetch *pf = calloc(1, sizeof *pf);
     if (!pf)

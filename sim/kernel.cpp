@@ -21,11 +21,48 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <new>
 #include <vector>
+
+#include <sys/mman.h>
 
 #include "kernel.h"
 
 using namespace sc_core;
+
+// Start-up. libsystemc-2.3.4's static initialisers allocate and clear a 3 MiB buffer before
+// main (measured: 768 of the 977 page faults, about 0.6 ms, of an empty SystemC program on a
+// 2-core VM). The process's global operator new is replaced here so that blocks of 1 MiB and
+// more are 2 MiB-aligned and advised as huge pages: where transparent huge pages are enabled
+// ("madvise" or "always") the clear then costs two faults instead of 768; elsewhere nothing
+// changes. Otherwise it is the default: malloc, std::bad_alloc on failure, free to release
+// (every operator delete is free, so blocks from either path are released alike).
+void *operator new(std::size_t n)
+{
+    const std::size_t huge = std::size_t(2) << 20;
+    void *p;
+    if (n >= huge / 2) {
+        std::size_t r = (n + huge - 1) / huge * huge;
+        p = aligned_alloc(huge, r);
+        if (p)
+            (void)madvise(p, r, MADV_HUGEPAGE);
+    } else {
+        p = malloc(n ? n : 1);
+    }
+    if (!p)
+        throw std::bad_alloc();
+    return p;
+}
+
+void operator delete(void *p) noexcept
+{
+    free(p);
+}
+
+void operator delete(void *p, std::size_t) noexcept
+{
+    free(p);
+}
 
 namespace
 {

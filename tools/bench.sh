@@ -88,7 +88,10 @@ done
 "$build/kern_bench" 2000000
 # Start-up: the whole process (exec, loading, config, elaboration, replay, report) for the
 # 68-instruction sample, fastest of BENCH_STARTUP_REPEAT runs (default 50), against a process
-# doing nothing (/bin/true) and the same run at the DMA maximum (engines and slots made lazily).
+# doing nothing (/bin/true), a process that only loads libsystemc and starts the kernel
+# (kern_bench --startup: the floor of any run, set by Debian's shared SystemC: its loading,
+# relocations and static initialisers) and the same run at the DMA maximum (engines and slots
+# made lazily).
 cat >"$work/startup.py" <<'PY'
 import os, sys, time
 n = int(sys.argv[1])
@@ -104,13 +107,16 @@ def best(argv):
         b = t if b is None or t < b else b
     return b * 1e3
 true = best(["/bin/true"])
-run = best(sys.argv[2:])
-dmax = best(sys.argv[2:4] + ["-p", "dma.engines=256", "-p", "dma.outstanding=1024"] + sys.argv[4:])
-print("start-up: %.2f ms for `tpusim run -q -c v7 sample.tpt` (best of %d; /bin/true %.2f ms), "
-      "%.2f ms at the DMA maximum (dma.engines=256 dma.outstanding=1024); target < 2 ms: %s"
-      % (run, n, true, dmax, "PASS" if run < 2.0 else "FAIL"))
+floor = best([sys.argv[2], "--startup"])
+run = best(sys.argv[3:])
+dmax = best(sys.argv[3:5] + ["-p", "dma.engines=256", "-p", "dma.outstanding=1024"] + sys.argv[5:])
+print("start-up: %.2f ms for `tpusim run -q -c v7 sample.tpt` (best of %d; /bin/true %.2f ms, "
+      "libsystemc loaded and the kernel started %.2f ms), %.2f ms at the DMA maximum "
+      "(dma.engines=256 dma.outstanding=1024); target < 2 ms: %s"
+      % (run, n, true, floor, dmax, "PASS" if run < 2.0 else "FAIL"))
 PY
-python3 "$work/startup.py" "${BENCH_STARTUP_REPEAT:-50}" "$bin" run -q -c "$v7" "$root/traces/sample.tpt"
+python3 "$work/startup.py" "${BENCH_STARTUP_REPEAT:-50}" "$build/kern_bench" "$bin" run -q -c "$v7" \
+    "$root/traces/sample.tpt"
 
 # Verdicts. Speed: instructions over wall time summed over the instruction-dense traces
 # (process start-up included); the rate per CPU-second and the load average are printed too,

@@ -1,9 +1,12 @@
 /* kern_bench.c - the kernel's raw event rate: N events (1 and 64), each re-notifying itself
  * with a delay from its callback, nothing else done per event. tools/bench.sh prints it next to
  * tpusim's own events per wall-second, so the ratio to the kernel's limit is visible.
- * Usage: kern_bench [EVENTS_PER_RUN]   (default 4,000,000); prints one line per N. */
+ * Usage: kern_bench [EVENTS_PER_RUN]   (default 4,000,000); prints one line per N.
+ *        kern_bench --startup   starts the kernel and exits: the start-up floor of any process
+ *                               on libsystemc (loading, its static initialisers, elaboration). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "kernel.h"
@@ -29,6 +32,10 @@ static double kb_now(void)
 
 int main(int argc, char **argv)
 {
+    if (argc > 1 && !strcmp(argv[1], "--startup")) {
+        kern_begin();
+        return 0;
+    }
     uint64_t total = argc > 1 ? strtoull(argv[1], NULL, 10) : 4000000;
     static const unsigned ns[] = {1, 64};
     for (unsigned t = 0; t < sizeof ns / sizeof ns[0]; t++) {
