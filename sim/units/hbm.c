@@ -161,6 +161,12 @@ static inline uint64_t hbm_mul(uint64_t x, uint64_t d, int shift, const int p2)
     return p2 || shift >= 0 ? x << shift : x * d;
 }
 
+/* Bank b of pseudo-channel p (the array is pseudo-channel major). */
+static inline hbm_bank *banked_bank(const hbm *h, uint64_t p, uint64_t b, const int p2)
+{
+    return &h->banks[hbm_mul(p, h->nbanks, h->bank_shift, p2) + b];
+}
+
 /* Bus time of a piece of `bytes` (whole bursts) on one pseudo-channel. */
 static inline uint64_t banked_xfer(const hbm *h, uint64_t bytes, const int p2)
 {
@@ -200,19 +206,15 @@ static inline void banked_account(hbm *h, uint64_t p, const hbm_tally *t, uint64
  * The column latency of writes is taken as tCL too (no tCWL key). Activates on other banks
  * proceed while this bank's data occupies the bus, so bank-level parallelism emerges from
  * bank.ready being per bank and bus_free per pseudo-channel. Always inlined: it is the
- * per-row step of every walk. */
-static inline __attribute__((always_inline)) uint64_t banked_open(hbm *h, uint64_t p,
-                                                                  uint64_t local, int is_write,
-                                                                  uint64_t now, hbm_bank **bank,
-                                                                  hbm_tally *t, const int p2)
+ * per-row step of every walk. banked_open_row takes the bank and row already mapped. */
+static inline __attribute__((always_inline)) uint64_t
+banked_open_row(hbm *h, uint64_t p, uint64_t bank_index, uint64_t row, int is_write, uint64_t now,
+                hbm_bank **bank, hbm_tally *t, const int p2)
 {
-    uint64_t rowi = hbm_div(local, h->row_bytes, h->row_shift, p2);
-    uint64_t row = hbm_div(rowi, h->nbanks, h->bank_shift, p2);
     hbm_pc *pc = &h->pcs[p];
     uint64_t prev = pc->bus_free_ps; /* the bus end of the requests ahead of this one */
     banked_refresh(h, p, now);
-    hbm_bank *b = &h->banks[hbm_mul(p, h->nbanks, h->bank_shift, p2) +
-                            hbm_mod(rowi, h->nbanks, h->bank_shift, p2)];
+    hbm_bank *b = banked_bank(h, p, bank_index, p2);
     *bank = b;
 
     uint64_t cas;
@@ -245,6 +247,17 @@ static inline __attribute__((always_inline)) uint64_t banked_open(hbm *h, uint64
     if (now < prev)
         t->gap += start - prev;
     return start;
+}
+
+static inline __attribute__((always_inline)) uint64_t banked_open(hbm *h, uint64_t p,
+                                                                  uint64_t local, int is_write,
+                                                                  uint64_t now, hbm_bank **bank,
+                                                                  hbm_tally *t, const int p2)
+{
+    uint64_t rowi = hbm_div(local, h->row_bytes, h->row_shift, p2);
+    return banked_open_row(h, p, hbm_mod(rowi, h->nbanks, h->bank_shift, p2),
+                           hbm_div(rowi, h->nbanks, h->bank_shift, p2), is_write, now, bank, t,
+                           p2);
 }
 
 /* The data side once a piece of a row (or a run of pieces) ends at `end` on pc's bus:
@@ -290,10 +303,11 @@ static inline uint64_t banked_followers(const hbm_pc *pc, uint64_t m, uint64_t e
  * minus tCL plus tRP. N stops before the first row whose open or followers would see a
  * refresh due (E + j Y + (k-1) X_b >= next refresh) and at the last full row. The cost is
  * per bank of the cycle, not per row; returns N (0: the conditions do not hold, walk on). */
-static uint64_t banked_cycle(hbm *h, hbm_pc *pc, hbm_bank *banks, uint64_t rowi, uint64_t dr,
+static uint64_t banked_cycle(hbm *h, uint64_t p, uint64_t rowi, uint64_t dr,
                              uint64_t Pb, uint64_t k, uint64_t rows, uint64_t x, uint64_t now,
                              hbm_tally *t)
 {
+    hbm_pc *pc = &h->pcs[p];
     uint64_t E = pc->bus_free_ps, Y = k * x, mx = Y - x, rdue = pc->next_refresh_ps;
     uint64_t trp = h->trp, trcd = h->trcd, tcl = h->tcl, tras = h->tras;
     uint64_t slow = tras > trcd ? tras : trcd;
@@ -305,7 +319,7 @@ static uint64_t banked_cycle(hbm *h, hbm_pc *pc, hbm_bank *banks, uint64_t rowi,
         return 0;
     for (uint64_t j = 0; j < Pb; j++) {
         uint64_t ri = rowi + j * dr;
-        const hbm_bank *b = &banks[ri % h->nbanks];
+        const hbm_bank *b = banked_bank(h, p, ri % h->nbanks, 0);
         uint64_t pre = b->pre_ps;
         if (b->open_row == HBM_ROW_NONE || b->open_row == ri / h->nbanks || pre < now ||
             pre < b->ready_ps || pre + trp + trcd + tcl > E + j * Y ||
@@ -314,7 +328,7 @@ static uint64_t banked_cycle(hbm *h, hbm_pc *pc, hbm_bank *banks, uint64_t rowi,
     }
     for (uint64_t j = 0; j < Pb; j++) {
         uint64_t last = j + (n - 1 - j) / Pb * Pb, ri = rowi + last * dr;
-        hbm_bank *b = &banks[ri % h->nbanks];
+        hbm_bank *b = banked_bank(h, p, ri % h->nbanks, 0);
         uint64_t act = last == j ? b->pre_ps + trp : E + (last - Pb + 1) * Y - tcl + trp;
         b->open_row = ri / h->nbanks;
         b->act_ps = act;
@@ -362,8 +376,7 @@ static inline __attribute__((always_inline)) uint64_t banked_seq(hbm *h, uint64_
         if (Pb > 1 && rows >= next_try && cnt >= Pb * k && pc->dir == is_write &&
             hbm_mod(ls, R, h->row_shift, p2) < (k > 1 ? pitch : R)) {
             uint64_t rowi = hbm_div(ls, R, h->row_shift, p2);
-            hbm_bank *banks = &h->banks[hbm_mul(p, h->nbanks, h->bank_shift, p2)];
-            uint64_t n = banked_cycle(h, pc, banks, rowi, dr, Pb, k, cnt / k, x, now, &t);
+            uint64_t n = banked_cycle(h, p, rowi, dr, Pb, k, cnt / k, x, now, &t);
             if (n) {
                 end = pc->bus_free_ps;
                 pieces += n * k;
@@ -538,10 +551,34 @@ banked_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now,
     return done;
 }
 
+/* n whole granules, one on each of the pseudo-channels p .. p + n - 1 (no wrap), all at local
+ * offset `local`, issued at `now`, in pc order: per pc banked_open then banked_close (a piece
+ * of one granule, X = its transfer), with the address mapping done once (every pc sees the
+ * same bank and row). Returns the latest data end; row counters and the bus gap go to *t. */
+static inline __attribute__((always_inline)) uint64_t banked_sweep(hbm *h, uint64_t p, uint64_t n,
+                                                                   uint64_t local, int is_write,
+                                                                   uint64_t now, hbm_tally *t,
+                                                                   const int p2)
+{
+    uint64_t rowi = hbm_div(local, h->row_bytes, h->row_shift, p2);
+    uint64_t bank = hbm_mod(rowi, h->nbanks, h->bank_shift, p2);
+    uint64_t row = hbm_div(rowi, h->nbanks, h->bank_shift, p2), done = now;
+    for (uint64_t q = p; q < p + n; q++) {
+        hbm_bank *bk;
+        uint64_t end = banked_open_row(h, q, bank, row, is_write, now, &bk, t, p2) +
+                       h->granule_xfer_ps;
+        banked_close(h, &h->pcs[q], bk, end);
+        h->ch_bytes[hbm_div(q, h->npseudo, h->pseudo_shift, p2)] += h->granule;
+        done = um_max(done, end);
+    }
+    return done;
+}
+
 /* Strided blocks of whole, aligned granules (block, stride and addr multiples of G), walked
  * granule by granule in address order with index arithmetic only: each granule is one piece
- * (banked_open, then its data on the bus, banked_close). A granule that follows another of
- * its pc in the same row is a row hit whose data starts when the bus frees (its bank was
+ * (banked_open, then its data on the bus, banked_close), the granules of a block on
+ * consecutive pcs (banked_sweep per run of pcs up to the wrap). A granule that follows another
+ * of its pc in the same row is a row hit whose data starts when the bus frees (its bank was
  * ready before the previous piece's data started), which is exactly banked_seq's follower
  * rule, so this equals one banked_seq per run of granules in one row, refreshes included.
  * Counters are added once per request. */
@@ -550,19 +587,17 @@ banked_granules(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t
                 int is_write, uint64_t now, const int p2)
 {
     uint64_t G = h->granule, nb = hbm_div(block, G, h->gran_shift, p2), done = now;
-    uint64_t X = h->granule_xfer_ps;
     hbm_tally t = {0};
     for (uint64_t k = 0; k < count; k++, addr += stride) {
         uint64_t g = hbm_div(addr, G, h->gran_shift, p2);
         uint64_t p = hbm_mod(g, h->npc, h->pc_shift, p2);
         uint64_t local = hbm_mul(hbm_div(g, h->npc, h->pc_shift, p2), G, h->gran_shift, p2);
-        for (uint64_t j = 0; j < nb; j++) {
-            hbm_bank *bk;
-            uint64_t end = banked_open(h, p, local, is_write, now, &bk, &t, p2) + X;
-            banked_close(h, &h->pcs[p], bk, end);
-            h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)] += G;
-            done = um_max(done, end);
-            if (++p == h->npc) {
+        for (uint64_t left = nb; left;) {
+            uint64_t n = um_min(left, h->npc - p);
+            done = um_max(done, banked_sweep(h, p, n, local, is_write, now, &t, p2));
+            left -= n;
+            p += n;
+            if (p == h->npc) {
                 p = 0;
                 local += G;
             }
@@ -572,7 +607,7 @@ banked_granules(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t
     h->row_misses += t.misses;
     h->row_conflicts += t.conflicts;
     h->turnarounds += t.turnarounds;
-    h->bus_busy_ps += count * nb * X;
+    h->bus_busy_ps += count * nb * h->granule_xfer_ps;
     h->bus_gap_ps += t.gap;
     return done;
 }
