@@ -183,9 +183,8 @@ typedef struct hbm_tally {
     uint64_t gap; /* bus idle while a request waited on bank timing or refresh (banked_open) */
 } hbm_tally;
 
-/* Add a walk on pseudo-channel p to the counters: its row tally, bus time and bytes. */
-static inline void banked_account(hbm *h, uint64_t p, const hbm_tally *t, uint64_t busy_ps,
-                                  uint64_t bytes, const int p2)
+/* Add a walk's row tally and bus time to the counters. */
+static inline void banked_tally_add(hbm *h, const hbm_tally *t, uint64_t busy_ps)
 {
     h->row_hits += t->hits;
     h->row_misses += t->misses;
@@ -193,6 +192,13 @@ static inline void banked_account(hbm *h, uint64_t p, const hbm_tally *t, uint64
     h->turnarounds += t->turnarounds;
     h->bus_busy_ps += busy_ps;
     h->bus_gap_ps += t->gap;
+}
+
+/* Add a walk on pseudo-channel p to the counters: its row tally, bus time and bytes. */
+static inline void banked_account(hbm *h, uint64_t p, const hbm_tally *t, uint64_t busy_ps,
+                                  uint64_t bytes, const int p2)
+{
+    banked_tally_add(h, t, busy_ps);
     h->ch_bytes[hbm_div(p, h->npseudo, h->pseudo_shift, p2)] += bytes;
 }
 
@@ -526,12 +532,7 @@ banked_access(hbm *h, uint64_t addr, uint64_t bytes, int is_write, uint64_t now,
                 ls += G;
             }
         }
-        h->row_hits += t.hits;
-        h->row_misses += t.misses;
-        h->row_conflicts += t.conflicts;
-        h->turnarounds += t.turnarounds;
-        h->bus_busy_ps += grans * h->granule_xfer_ps;
-        h->bus_gap_ps += t.gap;
+        banked_tally_add(h, &t, grans * h->granule_xfer_ps);
         return done;
     }
     for (uint64_t j = 0; j < npcs; j++) {
@@ -603,12 +604,7 @@ banked_granules(hbm *h, uint64_t addr, uint64_t block, uint64_t stride, uint64_t
             }
         }
     }
-    h->row_hits += t.hits;
-    h->row_misses += t.misses;
-    h->row_conflicts += t.conflicts;
-    h->turnarounds += t.turnarounds;
-    h->bus_busy_ps += count * nb * h->granule_xfer_ps;
-    h->bus_gap_ps += t.gap;
+    banked_tally_add(h, &t, count * nb * h->granule_xfer_ps);
     return done;
 }
 
@@ -725,61 +721,65 @@ static const hbm_model hbm_banked_p2 = {
 hbm *hbm_new(const cfg *c, err *e)
 {
     assert(c->hbm_model >= 0 && (size_t)c->hbm_model < sizeof hbm_models / sizeof hbm_models[0]);
-    hbm *h = calloc(1, sizeof *h);
-    if (!h)
-        goto out_nomem;
+    /* The hbm and its arrays (pcs, banks, transfer times, channel bytes) in one block. */
+    uint64_t npc = cfg_hbm_channels(c) * c->hbm_pseudo_channels, nch = cfg_hbm_channels(c);
+    uint64_t burst = c->hbm_bus_bits / 8 * c->hbm_burst_length;
+    burst = burst ? burst : 1;
+    uint64_t bursts = (c->hbm_interleave_bytes + burst - 1) / burst;
+    uint64_t nxfer = bursts < 4096 ? bursts : 4096;
+    size_t n_banks = npc * c->hbm_banks;
+    hbm *h = calloc(1, sizeof *h + npc * sizeof *h->pcs + n_banks * sizeof *h->banks +
+                           (nxfer + 1 + nch) * sizeof(uint64_t));
+    if (!h) {
+        err_setk(e, ERR_NOMEM, "hbm: out of memory");
+        return NULL;
+    }
+    h->pcs = (hbm_pc *)(h + 1);
+    h->banks = (hbm_bank *)(h->pcs + npc);
+    h->xfer_ps = (uint64_t *)(h->banks + n_banks);
+    h->ch_bytes = h->xfer_ps + nxfer + 1;
     h->model = &hbm_models[c->hbm_model];
     h->capacity = cfg_hbm_bytes(c);
-    h->npc = cfg_hbm_channels(c) * c->hbm_pseudo_channels;
+    h->npc = npc;
     h->nbanks = c->hbm_banks;
     h->granule = c->hbm_interleave_bytes;
     h->row_bytes = c->hbm_row_bytes;
-    h->burst_bytes = c->hbm_bus_bits / 8 * c->hbm_burst_length;
-    if (h->burst_bytes == 0)
-        h->burst_bytes = 1;
+    h->burst_bytes = burst;
     /* bus_bits x gbps_per_pin Gb/s = bus_bits x gbps / 8 bytes/ns */
     double pc_bytes_per_ps = (double)c->hbm_bus_bits * c->hbm_gbps_per_pin / 8.0 / 1000.0;
     h->bus_ps_per_byte = 1.0 / pc_bytes_per_ps;
     h->peak_bytes_per_ps = pc_bytes_per_ps * (double)h->npc;
-    h->tcl = hbm_ns_to_ps(c->hbm_tcl_ns);
-    h->trcd = hbm_ns_to_ps(c->hbm_trcd_ns);
-    h->trp = hbm_ns_to_ps(c->hbm_trp_ns);
-    h->tras = hbm_ns_to_ps(c->hbm_tras_ns);
-    h->trfc = hbm_ns_to_ps(c->hbm_trfc_ns);
-    h->trefi = hbm_ns_to_ps(c->hbm_trefi_ns);
+    /* JEDEC-style timings: ns in the config, ps here */
+    const double ns[] = {c->hbm_tcl_ns,  c->hbm_trcd_ns,  c->hbm_trp_ns,  c->hbm_tras_ns,
+                         c->hbm_trfc_ns, c->hbm_trefi_ns, c->hbm_twtr_ns, c->hbm_trtw_ns};
+    uint64_t *const ps[] = {&h->tcl,  &h->trcd,  &h->trp,  &h->tras,
+                            &h->trfc, &h->trefi, &h->twtr, &h->trtw};
+    for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+        *ps[i] = hbm_ns_to_ps(ns[i]);
     if (h->trefi == 0)
         h->trefi = 1;
-    h->twtr = hbm_ns_to_ps(c->hbm_twtr_ns);
-    h->trtw = hbm_ns_to_ps(c->hbm_trtw_ns);
-    h->pc_shift = hbm_log2(h->npc);
-    h->bank_shift = hbm_log2(h->nbanks);
-    h->gran_shift = hbm_log2(h->granule);
-    h->row_shift = hbm_log2(h->row_bytes);
-    h->burst_shift = hbm_log2(h->burst_bytes);
-    h->pseudo_shift = hbm_log2(c->hbm_pseudo_channels);
-    if (h->model == &hbm_models[CFG_HBM_BANKED] && h->pc_shift >= 0 && h->bank_shift >= 0 &&
-        h->gran_shift >= 0 && h->row_shift >= 0 && h->burst_shift >= 0 && h->pseudo_shift >= 0)
+    /* log2 of the geometry, for the shift-and-mask copy of the banked model */
+    const uint64_t geom[] = {h->npc,       h->nbanks,       h->granule,
+                             h->row_bytes, h->burst_bytes,  c->hbm_pseudo_channels};
+    int *const shift[] = {&h->pc_shift,  &h->bank_shift,  &h->gran_shift,
+                          &h->row_shift, &h->burst_shift, &h->pseudo_shift};
+    int all_p2 = 1;
+    for (size_t i = 0; i < sizeof geom / sizeof geom[0]; i++) {
+        *shift[i] = hbm_log2(geom[i]);
+        all_p2 &= *shift[i] >= 0;
+    }
+    if (h->model == &hbm_models[CFG_HBM_BANKED] && all_p2)
         h->model = &hbm_banked_p2;
-    h->granule_xfer_ps = hbm_xfer_ps(
-        (h->granule + h->burst_bytes - 1) / h->burst_bytes * h->burst_bytes, h->bus_ps_per_byte);
-    h->granule_bursts = (h->granule + h->burst_bytes - 1) / h->burst_bytes;
-    h->nxfer = h->granule_bursts < 4096 ? h->granule_bursts : 4096;
-    h->xfer_ps = malloc((h->nxfer + 1) * sizeof *h->xfer_ps);
-    if (!h->xfer_ps)
-        goto out_nomem;
+    h->granule_xfer_ps = hbm_xfer_ps(bursts * burst, h->bus_ps_per_byte);
+    h->granule_bursts = bursts;
+    h->nxfer = nxfer;
     for (uint64_t k = 0; k <= h->nxfer; k++)
         h->xfer_ps[k] = hbm_xfer_ps(k * h->burst_bytes, h->bus_ps_per_byte);
     h->simple_ps_per_byte = 1.0 / (h->peak_bytes_per_ps * c->hbm_efficiency);
     h->latency_ps = hbm_ns_to_ps(c->hbm_latency_ns);
     h->nbus = c->hbm_model == CFG_HBM_SIMPLE ? 1 : h->npc;
-
-    h->pcs = calloc(h->npc, sizeof *h->pcs);
-    h->banks = calloc(h->npc * h->nbanks, sizeof *h->banks);
-    h->nch = cfg_hbm_channels(c);
+    h->nch = nch;
     h->npseudo = c->hbm_pseudo_channels;
-    h->ch_bytes = calloc(h->nch, sizeof *h->ch_bytes);
-    if (!h->pcs || !h->banks || !h->ch_bytes)
-        goto out_nomem;
     for (uint64_t p = 0; p < h->npc; p++) {
         h->pcs[p].dir = -1;
         /* All pseudo-channels are first due at tREFI, not staggered: accesses are
@@ -788,23 +788,13 @@ hbm *hbm_new(const cfg *c, err *e)
          * In step, the memory as a whole loses about tRFC / tREFI. */
         h->pcs[p].next_refresh_ps = h->trefi;
     }
-    for (uint64_t i = 0; i < h->npc * h->nbanks; i++)
+    for (uint64_t i = 0; i < n_banks; i++)
         h->banks[i].open_row = HBM_ROW_NONE;
     return h;
-out_nomem:
-    hbm_free(h);
-    err_setk(e, ERR_NOMEM, "hbm: out of memory");
-    return NULL;
 }
 
 void hbm_free(hbm *h)
 {
-    if (!h)
-        return;
-    free(h->pcs);
-    free(h->banks);
-    free(h->xfer_ps);
-    free(h->ch_bytes);
     free(h);
 }
 
