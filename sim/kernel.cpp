@@ -36,7 +36,9 @@ using namespace sc_core;
 // more are 2 MiB-aligned and advised as huge pages: where transparent huge pages are enabled
 // ("madvise" or "always") the clear then costs two faults instead of 768; elsewhere nothing
 // changes. Otherwise it is the default: malloc, std::bad_alloc on failure, free to release
-// (every operator delete is free, so blocks from either path are released alike).
+// (every operator delete is free, so blocks from either path are released alike). Not in
+// sanitizer builds, whose runtime brings its own operator new and delete.
+#if !defined(__SANITIZE_ADDRESS__)
 void *operator new(std::size_t n)
 {
     const std::size_t huge = std::size_t(2) << 20;
@@ -63,6 +65,7 @@ void operator delete(void *p, std::size_t) noexcept
 {
     free(p);
 }
+#endif
 
 namespace
 {
