@@ -2,9 +2,9 @@
 # bench.sh - simulation speed of the chip model: trace instructions per wall-second and
 # simulated cycles per wall-second on the sample traces, and peak memory (RSS) as traces
 # grow (1x, 4x, 16x the instructions), the kernel's raw event rate (kern_bench) and the start-up
-# time of a tiny run. Ends with three verdict lines: instructions/s on the instruction-dense
-# traces against the 4,000,000/s target (issue 19), kernel events per instruction on them
-# against 1.5, and whether RSS stays flat.
+# time of a tiny run, and the README's 7B pod estimate. Ends with three verdict lines:
+# instructions/s on the instruction-dense traces against the 4,000,000/s target (issue 19),
+# kernel events per instruction on them against 1.5, and whether RSS stays flat.
 # Usage: tools/bench.sh [BUILD_DIR]   (default: build)
 # Each trace runs BENCH_REPEAT times (default 3) and the fastest run is kept: on a shared VM
 # other work only ever adds time, so the best of a few runs is the least disturbed one.
@@ -29,8 +29,10 @@ import os, sys, time
 n, out, cmd = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
 tm = os.path.exists("/usr/bin/time")
 best, rss = None, 0
-# stderr goes to OUT.err: with TPUSIM_BENCH_KERNEL=1 tpusim prints its kernel event count there
-fa = [(os.POSIX_SPAWN_OPEN, 2, out + ".err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)]
+# stderr goes to OUT.err: with TPUSIM_BENCH_KERNEL=1 tpusim prints its kernel event count there;
+# stdout (a pod report) to /dev/null
+fa = [(os.POSIX_SPAWN_OPEN, 2, out + ".err", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644),
+      (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0)]
 for _ in range(n):
     argv = (["/usr/bin/time", "-f", "%M", "-o", out] if tm else []) + cmd
     t0 = time.time()
@@ -117,6 +119,26 @@ print("start-up: %.2f ms for `tpusim run -q -c v7 sample.tpt` (best of %d; /bin/
 PY
 python3 "$work/startup.py" "${BENCH_STARTUP_REPEAT:-50}" "$build/kern_bench" "$bin" run -q -c "$v7" \
     "$root/traces/sample.tpt"
+
+# The README's pod estimate: the 7B training step on a 9,216-chip Ironwood pod (issue 19's
+# target: under 4 s and 64 MB). BENCH_POD=0 skips it (about 20 s with the default repeats).
+if [ "${BENCH_POD:-1}" != 0 ]; then
+    "$bin" gen llm-step -c "$v7" -p ici.dims=16x24x24 -o "$work/l7b.tpt" --layers 32 \
+        --d-model 4096 --heads 32 --d-ff 11008 --vocab 32000 --seq 4096 --batch 9216 \
+        --fsdp 384 --fsdp-axes xy --data-parallel 24 --dp-axes z >/dev/null
+    out=$(python3 "$work/measure.py" "$repeat" "$work/rss" "$bin" pod -c "$v7" "$work/l7b.tpt" \
+        --chips 9216 --json "$work/pod.json")
+    read -r t0 t1 cpu rss <<<"$out"
+    python3 - "$t0" "$t1" "$cpu" "$rss" "$repeat" <<'PY'
+import sys
+t0, t1, cpu, rss, n = sys.argv[1:]
+wall = float(t1) - float(t0)
+ok = wall < 4.0 and rss != "-" and int(rss) < 64
+print("pod: 7B training step on a 9,216-chip v7 pod (README command): %.2f s wall (best of %s), "
+      "%.2f s CPU, %s MiB peak RSS; target < 4 s and < 64 MB: %s"
+      % (wall, n, float(cpu), rss, "PASS" if ok else "FAIL"))
+PY
+fi
 
 # Verdicts. Speed: instructions over wall time summed over the instruction-dense traces
 # (process start-up included); the rate per CPU-second and the load average are printed too,
