@@ -12,15 +12,21 @@
 
 unit *unit_new(const unit_ops *ops, const unit_env *env, unsigned index, err *e)
 {
-    assert(ops && ops->create && env);
-    unit *u = ops->create(env, index, e);
+    assert(ops && ops->init && ops->size >= sizeof(unit) && env);
+    const unit_kind *kind = unit_kind_of_ops(ops);
+    const char *kind_name = kind ? kind->name : "unit";
+    unit *u = err_calloc(1, ops->size, kind_name, e);
     if (!u)
         return NULL;
     u->ops = ops;
+    u->kind = kind;
     u->env = env;
     u->index = index;
-    u->kind = unit_kind_of_ops(ops);
-    snprintf(u->name, sizeof u->name, "%s%u", u->kind ? u->kind->name : "unit", index);
+    snprintf(u->name, sizeof u->name, "%s%u", kind_name, index);
+    if (ops->init(u, e)) {
+        free(u);
+        return NULL;
+    }
     return u;
 }
 
@@ -109,8 +115,11 @@ void unit_register_stats(unit *u, stats_reg *r)
 
 void unit_free(unit *u)
 {
-    if (u)
-        u->ops->free(u);
+    if (!u)
+        return;
+    if (u->ops->fini)
+        u->ops->fini(u);
+    free(u);
 }
 
 void unit_finish(unit *u, uint32_t token)

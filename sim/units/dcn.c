@@ -56,18 +56,21 @@ static void dcn_fire(void *ctx)
     unit_finish_wake(&d->u, d->token, &d->refused);
 }
 
-static unit *dcn_create(const unit_env *env, unsigned index, err *e)
+static void dcn_fini(unit *u)
 {
-    (void)index;
-    const cfg *c = env->cfg;
-    dcn_unit *d = err_calloc(1, sizeof *d, "dcn", e);
-    if (!d)
-        return NULL;
+    kern_event_free(((dcn_unit *)u)->ev);
+}
+
+static int dcn_init(unit *u, err *e)
+{
+    (void)e;
+    dcn_unit *d = (dcn_unit *)u;
+    const cfg *c = u->env->cfg;
     d->slices = (unsigned)c->dcn_slices;
     d->ps_per_byte = 1e12 / cfg_dcn_bps(c); /* a device's share of the chip's dcn.gbs */
     d->lat_ps = (double)llround(c->dcn_latency_us * 1e6);
     d->ev = kern_event_new(dcn_fire, d);
-    return &d->u;
+    return 0;
 }
 
 /* Work: bytes = the instruction's buffer bytes (per chip). */
@@ -113,18 +116,4 @@ static void dcn_stats(unit *u, stats_reg *r)
               &d->ar_time_ps);
 }
 
-static void dcn_free(unit *u)
-{
-    dcn_unit *d = (dcn_unit *)u;
-    kern_event_free(d->ev);
-    free(d);
-}
-
-const unit_ops dcn_ops = {
-    .create = dcn_create,
-    .check = dcn_check,
-    .can_start = dcn_can_start,
-    .start = dcn_start,
-    .stats = dcn_stats,
-    .free = dcn_free,
-};
+const unit_ops dcn_ops = UNIT_OPS(dcn, dcn_unit);

@@ -140,34 +140,33 @@ static void mxu_push(mxu *m, uint64_t done_ps, uint32_t token)
     (void)unit_ring_push(&m->ring, done_ps, token); /* on -1 the run is reported as failed */
 }
 
-static unit *mxu_create(const unit_env *env, unsigned unit_index, err *e)
+static void mxu_fini(unit *u)
 {
-    (void)unit_index;
-    const cfg *c = env->cfg;
-    mxu *m = err_calloc(1, sizeof *m, "mxu", e);
-    if (!m)
-        return NULL;
+    mxu *m = (mxu *)u;
+    kern_event_free(m->ev);
+    unit_ring_fini(&m->ring);
+}
+
+static int mxu_init(unit *u, err *e)
+{
+    mxu *m = (mxu *)u;
+    const cfg *c = u->env->cfg;
     m->rows = c->mxu_rows;
     m->cols = c->mxu_cols;
     m->nbuf = (unsigned)c->mxu_weight_buffers;
     assert(m->nbuf == 1 || m->nbuf == 2);
     assert(m->rows > 0 && m->cols > 0 && c->mxu_weight_load_rows > 0);
     m->load_rows = c->mxu_weight_load_rows;
-    if (unit_ring_init(&m->ring, (unsigned)(m->rows + m->cols + 2))) {
-        free(m);
-        err_setk(e, ERR_NOMEM, "mxu: out of memory");
-        return NULL;
-    }
+    if (unit_ring_init(&m->ring, (unsigned)(m->rows + m->cols + 2)))
+        return err_setk(e, ERR_NOMEM, "mxu: out of memory");
     m->cur_buf = m->nbuf - 1; /* the first ldw goes to buffer 0 */
     m->ev = kern_event_new(mxu_event, m);
-    /* unit_new sets u.env only after create returns, hence env here. */
-    m->u.env = env;
     m->drain_ps = unit_cycles_to_ps(&m->u, (double)(m->rows + m->cols - 1));
     for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++) {
         double peak = cfg_peak_flops(c, dt);
         m->peak_ps_per_flop[dt] = peak > 0 ? 1e12 / peak : 0;
     }
-    return &m->u;
+    return 0;
 }
 
 static int mxu_check_dtype(const mxu *m, unsigned dt, err *e)
@@ -373,19 +372,4 @@ static void mxu_stats(unit *u, stats_reg *r)
                   mxu_cell_util, m);
 }
 
-static void mxu_free(unit *u)
-{
-    mxu *m = (mxu *)u;
-    kern_event_free(m->ev);
-    unit_ring_fini(&m->ring);
-    free(m);
-}
-
-const unit_ops mxu_ops = {
-    .create = mxu_create,
-    .check = mxu_check,
-    .can_start = mxu_can_start,
-    .start = mxu_start,
-    .stats = mxu_stats,
-    .free = mxu_free,
-};
+const unit_ops mxu_ops = UNIT_OPS(mxu, mxu);
