@@ -68,19 +68,22 @@ typedef struct unit_ops {
     int (*can_start)(unit *u, const isa_insn *in);
     /* Begin `in` now; call unit_finish(u, token) when it completes. */
     void (*start)(unit *u, const isa_insn *in, uint32_t token);
-    /* Register the unit's counters (in addition to the common ones below). */
+    /* The model's counters, rows over its struct (stats_table), registered after the common
+     * ones below; then stats, if set, registers what a table cannot say (NULL: nothing). */
+    const stats_def *defs;
+    size_t ndefs;
     void (*stats)(unit *u, stats_reg *r);
     /* Release what init took (unit_free then frees u). */
     void (*fini)(unit *u);
 } unit_ops;
 
 /* The ops table of the model whose unit struct is `type` and whose functions are <p>_init,
- * <p>_check, <p>_can_start, <p>_start, <p>_stats and <p>_fini:
- * `const unit_ops dcn_ops = UNIT_OPS(dcn, dcn_unit);`. */
-#define UNIT_OPS(p, type)                                                                          \
+ * <p>_check, <p>_can_start, <p>_start and <p>_fini, then its counters (.defs, .stats):
+ * `const unit_ops sc_ops = UNIT_OPS(sc, sc, .defs = sc_defs, .ndefs = STATS_NDEFS(sc_defs));`. */
+#define UNIT_OPS(p, type, ...)                                                                     \
     {                                                                                              \
         .size = sizeof(type), .init = p##_init, .check = p##_check, .can_start = p##_can_start,    \
-        .start = p##_start, .stats = p##_stats, .fini = p##_fini                                   \
+        .start = p##_start, .fini = p##_fini, __VA_ARGS__                                          \
     }
 
 /* Common state, the first member of every unit struct. */

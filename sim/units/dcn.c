@@ -35,6 +35,14 @@ typedef struct dcn_unit {
     uint64_t ar_count, ar_bytes, ar_time_ps; /* all-reduces: count, instruction bytes, time */
 } dcn_unit;
 
+static const stats_def dcn_defs[] = {
+    STATS_U64(dcn_unit, ar_count, "allreduce_count", "insns",
+              "all-reduces across the slices completed"),
+    STATS_U64(dcn_unit, ar_bytes, "allreduce_bytes", "B", "all-reduce buffer bytes (per chip)"),
+    STATS_U64(dcn_unit, ar_time_ps, "allreduce_time_ps", "ps",
+              "all-reduce time, start to completion, summed: 2 (S-1) (lat + B / (S bw)) each"),
+};
+
 /* The closed form above, in ps (saturating). */
 static uint64_t dcn_allreduce_ps(const dcn_unit *d, uint64_t bytes)
 {
@@ -104,16 +112,4 @@ static void dcn_start(unit *u, const isa_insn *in, uint32_t token)
     kern_notify(d->ev, dcn_allreduce_ps(d, d->bytes));
 }
 
-static void dcn_stats(unit *u, stats_reg *r)
-{
-    dcn_unit *d = (dcn_unit *)u;
-    stats_u64(r, u->name, "allreduce_count", "insns", "all-reduces across the slices completed",
-              &d->ar_count);
-    stats_u64(r, u->name, "allreduce_bytes", "B", "all-reduce buffer bytes (per chip)",
-              &d->ar_bytes);
-    stats_u64(r, u->name, "allreduce_time_ps", "ps",
-              "all-reduce time, start to completion, summed: 2 (S-1) (lat + B / (S bw)) each",
-              &d->ar_time_ps);
-}
-
-const unit_ops dcn_ops = UNIT_OPS(dcn, dcn_unit);
+const unit_ops dcn_ops = UNIT_OPS(dcn, dcn_unit, .defs = dcn_defs, .ndefs = STATS_NDEFS(dcn_defs));

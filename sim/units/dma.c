@@ -63,6 +63,13 @@ struct dma {
     uint64_t bytes_read, bytes_written, chunks, hbm_requests;
 };
 
+static const stats_def dma_defs[] = {
+    STATS_COUNTER(dma, bytes_read, "B", "bytes read from HBM (dma.h2v)"),
+    STATS_COUNTER(dma, bytes_written, "B", "bytes written to HBM (dma.v2h)"),
+    STATS_COUNTER(dma, chunks, "", "chunks issued"),
+    STATS_COUNTER(dma, hbm_requests, "", "hbm_access calls (one per chunk or block)"),
+};
+
 /* HBM side of logical bytes [off, off+n) of the transfer, all requests issued at now. A
  * strided transfer (block > 0, stride != block) is split at block boundaries: logical byte
  * o lives at hbm + (o / block) x stride + o % block. */
@@ -89,8 +96,8 @@ static uint64_t dma_hbm(dma_engine *e, uint64_t off, uint64_t n, uint64_t now)
     }
     uint64_t whole = n / e->block;
     if (whole) {
-        done = um_max(done,
-                       hbm_access_strided(h, addr, e->block, e->stride, whole, e->is_write, now));
+        done =
+            um_max(done, hbm_access_strided(h, addr, e->block, e->stride, whole, e->is_write, now));
         d->hbm_requests += whole;
         n -= whole * e->block;
         addr += whole * e->stride;
@@ -391,16 +398,4 @@ static void dma_start(unit *u, const isa_insn *in, uint32_t token)
                  (uint64_t)(e - d->engines) * (d->outstanding + 1u));
 }
 
-static void dma_stats(unit *u, stats_reg *r)
-{
-    static const stats_def dma_defs[] = {
-        STATS_U64(dma, bytes_read, "bytes_read", "B", "bytes read from HBM (dma.h2v)"),
-        STATS_U64(dma, bytes_written, "bytes_written", "B", "bytes written to HBM (dma.v2h)"),
-        STATS_U64(dma, chunks, "chunks", "", "chunks issued"),
-        STATS_U64(dma, hbm_requests, "hbm_requests", "",
-                  "hbm_access calls (one per chunk or block)"),
-    };
-    stats_table(r, u->name, u, dma_defs, STATS_NDEFS(dma_defs));
-}
-
-const unit_ops dma_ops = UNIT_OPS(dma, dma);
+const unit_ops dma_ops = UNIT_OPS(dma, dma, .defs = dma_defs, .ndefs = STATS_NDEFS(dma_defs));

@@ -152,4 +152,4 @@ static void ici_stats(unit *u, stats_reg *r)
     }
 }
 
-const unit_ops ici_ops = UNIT_OPS(ici, ici_unit);
+const unit_ops ici_ops = UNIT_OPS(ici, ici_unit, .stats = ici_stats);

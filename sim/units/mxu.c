@@ -95,6 +95,21 @@ typedef struct mxu {
     uint64_t macs[ISA_DTYPE_COUNT]; /* MACs done per datatype (energy model) */
 } mxu;
 
+static const stats_def mxu_defs[] = {
+    STATS_U64(mxu, loads, "weight_loads", "insns", "mxu.ldw instructions"),
+    STATS_COUNTER(mxu, matmuls, "insns", "mxu.matmul instructions"),
+    STATS_COUNTER(mxu, stream_cycles, "cycles", "ceil(m / rate) summed over matmuls"),
+    STATS_COUNTER(mxu, load_busy_ps, "ps", "time the weight-load path was busy"),
+    STATS_COUNTER(mxu, load_stall_vmem_ps, "ps",
+                  "part of load_busy_ps added by limited VMEM bandwidth (weight loads)"),
+    STATS_COUNTER(mxu, drain_exposed_ps, "ps",
+                  "fill/drain skew not hidden behind a following stream"),
+    STATS_COUNTER(mxu, weight_wait_ps, "ps",
+                  "time matmuls waited for their weights after the port was free"),
+    STATS_COUNTER(mxu, buffer_wait_ps, "ps", "time weight loads waited for a free weight buffer"),
+    STATS_COUNTER(mxu, util_cells_ps, "cell.ps", "useful MAC cells x streaming time"),
+};
+
 /* ceil(x) that ignores floating-point noise just above an integer (m / 0.1 etc.). */
 static uint64_t mxu_ceil(double x)
 {
@@ -344,24 +359,6 @@ static double mxu_cell_util(const void *ctx)
 static void mxu_stats(unit *u, stats_reg *r)
 {
     mxu *m = (mxu *)u;
-    static const stats_def mxu_defs[] = {
-        STATS_U64(mxu, loads, "weight_loads", "insns", "mxu.ldw instructions"),
-        STATS_U64(mxu, matmuls, "matmuls", "insns", "mxu.matmul instructions"),
-        STATS_U64(mxu, stream_cycles, "stream_cycles", "cycles",
-                  "ceil(m / rate) summed over matmuls"),
-        STATS_U64(mxu, load_busy_ps, "load_busy_ps", "ps", "time the weight-load path was busy"),
-        STATS_U64(mxu, load_stall_vmem_ps, "load_stall_vmem_ps", "ps",
-                  "part of load_busy_ps added by limited VMEM bandwidth (weight loads)"),
-        STATS_U64(mxu, drain_exposed_ps, "drain_exposed_ps", "ps",
-                  "fill/drain skew not hidden behind a following stream"),
-        STATS_U64(mxu, weight_wait_ps, "weight_wait_ps", "ps",
-                  "time matmuls waited for their weights after the port was free"),
-        STATS_U64(mxu, buffer_wait_ps, "buffer_wait_ps", "ps",
-                  "time weight loads waited for a free weight buffer"),
-        STATS_U64(mxu, util_cells_ps, "util_cells_ps", "cell.ps",
-                  "useful MAC cells x streaming time"),
-    };
-    stats_table(r, u->name, m, mxu_defs, STATS_NDEFS(mxu_defs));
     for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++) {
         char nm[40]; /* the registry copies names */
         snprintf(nm, sizeof nm, "macs_%s", isa_dtype_name((isa_dtype)dt));
@@ -372,4 +369,5 @@ static void mxu_stats(unit *u, stats_reg *r)
                   mxu_cell_util, m);
 }
 
-const unit_ops mxu_ops = UNIT_OPS(mxu, mxu);
+const unit_ops mxu_ops =
+    UNIT_OPS(mxu, mxu, .defs = mxu_defs, .ndefs = STATS_NDEFS(mxu_defs), .stats = mxu_stats);

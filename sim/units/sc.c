@@ -66,6 +66,17 @@ struct sc {
     uint64_t gathers, scatters, copies, rows, hbm_read, hbm_written, copy_bytes, reduce_ps;
 };
 
+static const stats_def sc_defs[] = {
+    STATS_COUNTER(sc, gathers, "insns", "sc.gather and sc.gather.mean instructions"),
+    STATS_COUNTER(sc, scatters, "insns", "sc.scatter instructions"),
+    STATS_COUNTER(sc, copies, "insns", "sc.s2v and sc.v2s instructions"),
+    STATS_COUNTER(sc, rows, "rows", "embedding rows gathered or scatter-added"),
+    STATS_COUNTER(sc, hbm_read, "B", "bytes read from HBM"),
+    STATS_COUNTER(sc, hbm_written, "B", "bytes written to HBM (scatter-add)"),
+    STATS_COUNTER(sc, copy_bytes, "B", "bytes copied between spmem and VMEM"),
+    STATS_COUNTER(sc, reduce_ps, "ps", "lane-limited reduce time, summed"),
+};
+
 /* splitmix64: the pseudo-random row sequence. */
 static uint64_t sc_next(sc *s)
 {
@@ -253,19 +264,4 @@ static void sc_start(unit *u, const isa_insn *in, uint32_t token)
     kern_notify_at(k->ev, stats_add_sat(t0, d, NULL)); /* overflow: kernel.h */
 }
 
-static void sc_stats(unit *u, stats_reg *r)
-{
-    static const stats_def sc_defs[] = {
-        STATS_U64(sc, gathers, "gathers", "insns", "sc.gather and sc.gather.mean instructions"),
-        STATS_U64(sc, scatters, "scatters", "insns", "sc.scatter instructions"),
-        STATS_U64(sc, copies, "copies", "insns", "sc.s2v and sc.v2s instructions"),
-        STATS_U64(sc, rows, "rows", "rows", "embedding rows gathered or scatter-added"),
-        STATS_U64(sc, hbm_read, "hbm_read", "B", "bytes read from HBM"),
-        STATS_U64(sc, hbm_written, "hbm_written", "B", "bytes written to HBM (scatter-add)"),
-        STATS_U64(sc, copy_bytes, "copy_bytes", "B", "bytes copied between spmem and VMEM"),
-        STATS_U64(sc, reduce_ps, "reduce_ps", "ps", "lane-limited reduce time, summed"),
-    };
-    stats_table(r, u->name, u, sc_defs, STATS_NDEFS(sc_defs));
-}
-
-const unit_ops sc_ops = UNIT_OPS(sc, sc);
+const unit_ops sc_ops = UNIT_OPS(sc, sc, .defs = sc_defs, .ndefs = STATS_NDEFS(sc_defs));

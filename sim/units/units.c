@@ -86,14 +86,6 @@ const unit_kind *unit_kind_of_group(const char *group)
     return NULL;
 }
 
-const unit_kind *unit_kind_find(const char *name)
-{
-    for (unsigned i = 0; i < unit_kind_count; i++)
-        if (!strcmp(unit_kinds[i].name, name))
-            return &unit_kinds[i];
-    return NULL;
-}
-
 unsigned unit_kind_rank(const unit_kind *k)
 {
     if (k && k >= unit_kinds && k < unit_kinds + unit_kind_count)

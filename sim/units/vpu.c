@@ -291,4 +291,4 @@ static int vpu_check(unit *u, const isa_insn *in, unit_work *w, err *e)
     return 0;
 }
 
-const unit_ops vpu_ops = UNIT_OPS(vpu, vpu);
+const unit_ops vpu_ops = UNIT_OPS(vpu, vpu, .stats = vpu_stats);
