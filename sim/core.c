@@ -28,6 +28,7 @@
 
 #include "ici.h"
 #include "kernel.h"
+#include "mem.h"
 #include "units.h"
 
 typedef struct core_qent {
@@ -243,11 +244,9 @@ static int core_route_init(core *co, err *e)
 core *core_new(const cfg *c, const char *trace_path, trace_reader *tr, unit **units,
                unsigned nunits, struct ici_net *net, unsigned chip_id, err *e)
 {
-    core *co = calloc(1, sizeof *co);
-    if (!co) {
-        err_setk(e, ERR_NOMEM, "out of memory");
+    core *co = err_calloc(1, sizeof *co, NULL, e);
+    if (!co)
         return NULL;
-    }
     co->cfg = c;
     snprintf(co->path, sizeof co->path, "%s", trace_path);
     co->tr = tr;
@@ -297,18 +296,11 @@ void core_free(core *co)
 {
     if (!co)
         return;
-    if (co->pump_ev)
-        kern_event_free(co->pump_ev);
+    kern_event_free(co->pump_ev);
     if (co->q)
         for (unsigned i = 0; i < co->nunits; i++)
             free(co->q[i].e);
-    free(co->q);
-    free(co->ust);
-    free(co->sem);
-    free(co->fl);
-    free(co->regions);
-    free(co->rhash);
-    free(co);
+    MEM_FREE_ALL(co->q, co->ust, co->sem, co->fl, co->regions, co->rhash, co);
 }
 
 void core_start(core *co)
