@@ -42,12 +42,13 @@ chip *chip_new(const cfg *c, unsigned chip_id, struct ici_net *net, const char *
         goto out_fail;
     if (!(ch->vm = vmem_new(c, e)) || !(ch->hb = hbm_new(c, e)))
         goto out_fail;
-    ch->nunits = unit_kinds_total(c, net != NULL);
-    ch->units = calloc(ch->nunits ? ch->nunits : 1, sizeof *ch->units);
+    unsigned nunits = unit_kinds_total(c, net != NULL);
+    ch->units = calloc(nunits ? nunits : 1, sizeof *ch->units);
     if (!ch->units) {
         err_setk(e, ERR_NOMEM, "out of memory");
         goto out_fail;
     }
+    ch->nunits = nunits; /* slots of units, NULL until made */
     ch->env = (unit_env){
         .cfg = c,
         .cycle_ps = cfg_cycle_ps(c),
@@ -137,14 +138,11 @@ void chip_free(chip *ch)
     if (!ch)
         return;
     core_free(ch->co);
-    if (ch->units)
-        for (unsigned i = 0; i < ch->nunits; i++)
-            unit_free(ch->units[i]);
+    for (unsigned i = 0; i < ch->nunits; i++)
+        unit_free(ch->units[i]);
     free(ch->units);
-    if (ch->hb)
-        hbm_free(ch->hb);
-    if (ch->vm)
-        vmem_free(ch->vm);
+    hbm_free(ch->hb);
+    vmem_free(ch->vm);
     trace_reader_free(ch->tr);
     free(ch);
 }

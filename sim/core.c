@@ -28,6 +28,7 @@
 
 #include "ici.h"
 #include "kernel.h"
+#include "mem.h"
 #include "units.h"
 
 typedef struct core_qent {
@@ -243,11 +244,9 @@ static int core_route_init(core *co, err *e)
 core *core_new(const cfg *c, const char *trace_path, trace_reader *tr, unit **units,
                unsigned nunits, struct ici_net *net, unsigned chip_id, err *e)
 {
-    core *co = calloc(1, sizeof *co);
-    if (!co) {
-        err_setk(e, ERR_NOMEM, "out of memory");
+    core *co = err_calloc(1, sizeof *co, NULL, e);
+    if (!co)
         return NULL;
-    }
     co->cfg = c;
     snprintf(co->path, sizeof co->path, "%s", trace_path);
     co->tr = tr;
@@ -297,18 +296,11 @@ void core_free(core *co)
 {
     if (!co)
         return;
-    if (co->pump_ev)
-        kern_event_free(co->pump_ev);
+    kern_event_free(co->pump_ev);
     if (co->q)
         for (unsigned i = 0; i < co->nunits; i++)
             free(co->q[i].e);
-    free(co->q);
-    free(co->ust);
-    free(co->sem);
-    free(co->fl);
-    free(co->regions);
-    free(co->rhash);
-    free(co);
+    MEM_FREE_ALL(co->q, co->ust, co->sem, co->fl, co->regions, co->rhash, co);
 }
 
 void core_start(core *co)
@@ -971,7 +963,7 @@ uint64_t core_ici_busy_ps(const core *co)
 void core_register_stats(core *co, stats_reg *r)
 {
     static const stats_def core_defs[] = {
-        STATS_U64(core, end_ps, "end_ps", "ps", "completion time of the last instruction"),
+        STATS_COUNTER(core, end_ps, "ps", "completion time of the last instruction"),
         STATS_U64(core, total.insns, "insns", "insns", "instructions replayed"),
         STATS_U64(core, total.flops, "flops", "FLOP", "MXU and vector FLOPs"),
         STATS_U64(core, total.mxu_flops, "mxu_flops", "FLOP", "MXU FLOPs"),
@@ -979,16 +971,13 @@ void core_register_stats(core *co, stats_reg *r)
                   "MXU FLOPs at the peak rate of their datatype"),
         STATS_U64(core, total.hbm_bytes, "hbm_bytes", "B", "bytes moved by DMA"),
         STATS_U64(core, total.ici_bytes, "ici_bytes", "B", "bytes sent over ICI"),
-        STATS_U64(core, dispatch_stall_ps, "dispatch_stall_ps", "ps",
-                  "dispatcher stalled on sync.wait or barrier"),
-        STATS_U64(core, t_compute_ps, "t_compute_ps", "ps",
-                  "time with an MXU or the vector unit busy"),
-        STATS_U64(core, t_memory_ps, "t_memory_ps", "ps", "time with only DMA busy"),
-        STATS_U64(core, t_comm_ps, "t_comm_ps", "ps",
-                  "time with only ICI (or DCN) busy (exposed communication)"),
-        STATS_U64(core, t_idle_ps, "t_idle_ps", "ps", "time with nothing busy"),
-        STATS_U64(core, t_ici_busy_ps, "t_ici_busy_ps", "ps",
-                  "time with ICI (or, between slices, DCN) busy"),
+        STATS_COUNTER(core, dispatch_stall_ps, "ps", "dispatcher stalled on sync.wait or barrier"),
+        STATS_COUNTER(core, t_compute_ps, "ps", "time with an MXU or the vector unit busy"),
+        STATS_COUNTER(core, t_memory_ps, "ps", "time with only DMA busy"),
+        STATS_COUNTER(core, t_comm_ps, "ps",
+                      "time with only ICI (or DCN) busy (exposed communication)"),
+        STATS_COUNTER(core, t_idle_ps, "ps", "time with nothing busy"),
+        STATS_COUNTER(core, t_ici_busy_ps, "ps", "time with ICI (or, between slices, DCN) busy"),
     };
     stats_table(r, "core", co, core_defs, STATS_NDEFS(core_defs));
     /* Exposed communication split by kind, only when there is more than one kind (a chip of

@@ -5,6 +5,7 @@
 #ifndef TPU_CORE_H
 #define TPU_CORE_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -89,6 +90,32 @@ static inline unsigned core_slice_owner(unsigned cur, unsigned region, uint64_t 
         return cur;
     uint64_t from = start_ps > last_ps ? start_ps : last_ps;
     return end_ps > from && 2 * (end_ps - from) > end_ps - last_ps ? region : cur;
+}
+/* Such an observer's sampling state: it closes a slice at the completion that changes the
+ * region or passes the end of the window of the last sample. */
+typedef struct core_sampler {
+    int started;
+    unsigned cur_region;   /* region of the completions since the last sample */
+    double next_sample_ps; /* end of the window of the last sample */
+} core_sampler;
+/* Nonzero if the completion of `region` ending at end_ps closes a slice (the first completion
+ * only sets the current region); the caller then charges the slice and calls
+ * core_sampler_next. */
+static inline int core_sampler_due(core_sampler *s, unsigned region, uint64_t end_ps)
+{
+    if (!s->started) {
+        s->started = 1;
+        s->cur_region = region;
+    }
+    return region != s->cur_region || (double)end_ps >= s->next_sample_ps;
+}
+/* After the slice is charged: `region` is current, and the next slice closes at the end of
+ * end_ps's window of win_ps (windows [k win_ps, (k+1) win_ps)). */
+static inline void core_sampler_next(core_sampler *s, unsigned region, uint64_t end_ps,
+                                     double win_ps)
+{
+    s->cur_region = region;
+    s->next_sample_ps = (floor((double)end_ps / win_ps) + 1) * win_ps;
 }
 void core_set_observer(core *co, core_observer fn, void *ctx);
 /* Instructions read from the trace so far (for progress reporting). */

@@ -133,8 +133,8 @@ typedef struct energy_term {
 } energy_term;
 
 struct energy_probe {
-    energy_term *t;
     unsigned n;
+    energy_term t[]; /* room for one per registered counter */
 };
 
 static int group_matches(const char *kind, const char *group)
@@ -158,13 +158,10 @@ static int group_matches(const char *kind, const char *group)
 
 energy_probe *energy_probe_new(const cfg *c, const stats_reg *r, err *e)
 {
-    energy_probe *p = calloc(1, sizeof *p);
     size_t n = stats_count(r);
-    if (!p || !(p->t = calloc(n ? n : 1, sizeof *p->t))) {
-        free(p);
-        err_setk(e, ERR_NOMEM, "energy: out of memory");
+    energy_probe *p = err_calloc(1, sizeof *p + n * sizeof *p->t, "energy", e);
+    if (!p)
         return NULL;
-    }
     for (size_t i = 0; i < n; i++) {
         const stats_entry *s = stats_at(r, i);
         if (!s->value)
@@ -182,15 +179,7 @@ energy_probe *energy_probe_new(const cfg *c, const stats_reg *r, err *e)
 
 void energy_probe_free(energy_probe *p)
 {
-    if (!p)
-        return;
-    free(p->t);
     free(p);
-}
-
-unsigned energy_probe_terms(const energy_probe *p)
-{
-    return p->n;
 }
 
 void energy_probe_sample(const energy_probe *p, double pj[ENERGY_CAT_COUNT])
@@ -285,9 +274,8 @@ struct energy_meter {
     uint64_t nwin, capwin;
     double (*reg)[ENERGY_CAT_COUNT]; /* pJ per region */
     unsigned nreg, capreg;
-    int oom, started;
-    unsigned cur_region;   /* region of the completions since the last sample */
-    double next_sample_ps; /* end of the window of the last sample */
+    int oom;
+    core_sampler smp;
     core_observer next;
     void *next_ctx;
 };
@@ -429,19 +417,15 @@ void energy_meter_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, u
     energy_meter *m = ctx;
     /* Sample (a pass over every counter of the probe) only when the region changes or a window
      * boundary is passed: per-completion cost stays a compare. */
-    if (!m->started) {
-        m->started = 1;
-        m->cur_region = region;
-    }
-    if (region != m->cur_region) /* the new region's first instruction ran [start_ps, end_ps) */
-        meter_charge_split(m, end_ps,
-                           core_slice_owner(m->cur_region, region, m->last_ps, start_ps, end_ps),
-                           start_ps, region);
-    else if ((double)end_ps >= m->next_sample_ps)
-        meter_charge(m, end_ps, m->cur_region);
-    if (region != m->cur_region || (double)end_ps >= m->next_sample_ps) {
-        m->cur_region = region;
-        m->next_sample_ps = (floor((double)end_ps / m->win_ps) + 1) * m->win_ps;
+    if (core_sampler_due(&m->smp, region, end_ps)) {
+        unsigned cur = m->smp.cur_region;
+        if (region != cur) /* the new region's first instruction ran [start_ps, end_ps) */
+            meter_charge_split(m, end_ps,
+                               core_slice_owner(cur, region, m->last_ps, start_ps, end_ps),
+                               start_ps, region);
+        else
+            meter_charge(m, end_ps, cur);
+        core_sampler_next(&m->smp, region, end_ps, m->win_ps);
     }
     if (m->next)
         m->next(m->next_ctx, idx, op, u, start_ps, end_ps, region);
@@ -493,8 +477,8 @@ int energy_meter_result(energy_meter *m, uint64_t end_ps, double flops, unsigned
 {
     memset(out, 0, sizeof *out);
     /* Work begun after the last completion (none in a finished run) goes to the last region. */
-    if (m->started)
-        meter_charge(m, end_ps, m->cur_region);
+    if (m->smp.started)
+        meter_charge(m, end_ps, m->smp.cur_region);
     if (m->oom)
         return err_setk(e, ERR_NOMEM, "energy: out of memory while metering");
     double pj[ENERGY_CAT_COUNT];

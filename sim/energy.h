@@ -38,8 +38,6 @@ energy_probe *energy_probe_new(const cfg *c, const stats_reg *r, err *e);
 void energy_probe_free(energy_probe *p);
 /* Dynamic energy so far per category, pJ (pj[ENERGY_STATIC] = 0). */
 void energy_probe_sample(const energy_probe *p, double pj[ENERGY_CAT_COUNT]);
-/* Number of counters the probe reads (for tests). */
-unsigned energy_probe_terms(const energy_probe *p);
 
 /* Energy figures of one chip's run. */
 typedef struct energy_result {

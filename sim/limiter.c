@@ -40,12 +40,11 @@ struct limiter {
     limiter_shares total;
     limiter_shares *reg;
     unsigned nreg, capreg;
-    int oom, started;
+    int oom;
     double hbm_avg;      /* HBM level's moving average (LIMITER_HBM_TAU_PS); < 0: restart */
     unsigned hbm_region; /* the region hbm_avg averages over */
-    unsigned cur_region;
+    core_sampler smp;
     uint64_t last_ps;
-    double next_sample_ps;
     core_observer next;
     void *next_ctx;
 };
@@ -253,15 +252,10 @@ void limiter_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64
                      uint64_t end_ps, unsigned region)
 {
     limiter *l = ctx;
-    if (!l->started) {
-        l->started = 1;
-        l->cur_region = region;
-    }
-    if (region != l->cur_region || (double)end_ps >= l->next_sample_ps) {
-        unsigned owner = core_slice_owner(l->cur_region, region, l->last_ps, start_ps, end_ps);
+    if (core_sampler_due(&l->smp, region, end_ps)) {
+        unsigned owner = core_slice_owner(l->smp.cur_region, region, l->last_ps, start_ps, end_ps);
         limiter_charge(l, end_ps, owner);
-        l->cur_region = region;
-        l->next_sample_ps = (floor((double)end_ps / LIMITER_WINDOW_PS) + 1) * LIMITER_WINDOW_PS;
+        core_sampler_next(&l->smp, region, end_ps, LIMITER_WINDOW_PS);
     }
     if (l->next)
         l->next(l->next_ctx, idx, op, u, start_ps, end_ps, region);
@@ -270,7 +264,7 @@ void limiter_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64
 int limiter_finish(limiter *l, uint64_t end_ps, err *e)
 {
     if (end_ps > l->last_ps)
-        limiter_charge(l, end_ps, l->cur_region);
+        limiter_charge(l, end_ps, l->smp.cur_region);
     if (l->oom)
         return err_setk(e, ERR_NOMEM, "limiter: out of memory");
     return 0;

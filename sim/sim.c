@@ -124,7 +124,6 @@ void sim_run_fini(sim_run *s)
     limiter_free(s->lim);
     energy_probe_free(s->eprobe);
     chip_free(s->chip);
-    if (s->net)
-        ici_net_free(s->net);
+    ici_net_free(s->net);
     memset(s, 0, sizeof *s);
 }

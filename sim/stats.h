@@ -46,6 +46,9 @@ typedef struct stats_def {
     {                                                                                              \
         (name), (unit), (desc), offsetof(type, field), NULL                                        \
     }
+/* A counter named as its field: STATS_COUNTER(dma, chunks, "", "chunks issued") is
+ * STATS_U64(dma, chunks, "chunks", "", "chunks issued"). */
+#define STATS_COUNTER(type, field, unit, desc) STATS_U64(type, field, #field, unit, desc)
 #define STATS_FORMULA(fn, name, unit, desc)                                                        \
     {                                                                                              \
         (name), (unit), (desc), 0, (fn)                                                            \

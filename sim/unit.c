@@ -12,15 +12,21 @@
 
 unit *unit_new(const unit_ops *ops, const unit_env *env, unsigned index, err *e)
 {
-    assert(ops && ops->create && env);
-    unit *u = ops->create(env, index, e);
+    assert(ops && ops->init && ops->size >= sizeof(unit) && env);
+    const unit_kind *kind = unit_kind_of_ops(ops);
+    const char *kind_name = kind ? kind->name : "unit";
+    unit *u = err_calloc(1, ops->size, kind_name, e);
     if (!u)
         return NULL;
     u->ops = ops;
+    u->kind = kind;
     u->env = env;
     u->index = index;
-    u->kind = unit_kind_of_ops(ops);
-    snprintf(u->name, sizeof u->name, "%s%u", u->kind ? u->kind->name : "unit", index);
+    snprintf(u->name, sizeof u->name, "%s%u", kind_name, index);
+    if (ops->init(u, e)) {
+        free(u);
+        return NULL;
+    }
     return u;
 }
 
@@ -93,24 +99,28 @@ void unit_start(unit *u, const isa_insn *in, uint32_t token)
 void unit_register_stats(unit *u, stats_reg *r)
 {
     static const stats_def unit_defs[] = {
-        STATS_U64(unit, insns, "insns", "insns", "instructions completed"),
-        STATS_U64(unit, busy_ps, "busy_ps", "ps", "time doing work"),
-        STATS_U64(unit, stall_vmem_ps, "stall_vmem_ps", "ps", "time added by VMEM bandwidth"),
-        STATS_U64(unit, stall_hbm_ps, "stall_hbm_ps", "ps", "time added by HBM bandwidth"),
-        STATS_U64(unit, flops, "flops", "FLOP", "operations done"),
-        STATS_U64(unit, bytes, "bytes", "B", "bytes moved"),
-        STATS_U64(unit, vmem_rd_bytes, "vmem_rd_bytes", "B", "bytes read from VMEM"),
-        STATS_U64(unit, vmem_wr_bytes, "vmem_wr_bytes", "B", "bytes written to VMEM"),
+        STATS_COUNTER(unit, insns, "insns", "instructions completed"),
+        STATS_COUNTER(unit, busy_ps, "ps", "time doing work"),
+        STATS_COUNTER(unit, stall_vmem_ps, "ps", "time added by VMEM bandwidth"),
+        STATS_COUNTER(unit, stall_hbm_ps, "ps", "time added by HBM bandwidth"),
+        STATS_COUNTER(unit, flops, "FLOP", "operations done"),
+        STATS_COUNTER(unit, bytes, "B", "bytes moved"),
+        STATS_COUNTER(unit, vmem_rd_bytes, "B", "bytes read from VMEM"),
+        STATS_COUNTER(unit, vmem_wr_bytes, "B", "bytes written to VMEM"),
     };
     stats_table(r, u->name, u, unit_defs, STATS_NDEFS(unit_defs));
+    stats_table(r, u->name, u, u->ops->defs, u->ops->ndefs);
     if (u->ops->stats)
         u->ops->stats(u, r);
 }
 
 void unit_free(unit *u)
 {
-    if (u)
-        u->ops->free(u);
+    if (!u)
+        return;
+    if (u->ops->fini)
+        u->ops->fini(u);
+    free(u);
 }
 
 void unit_finish(unit *u, uint32_t token)

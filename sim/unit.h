@@ -54,8 +54,10 @@ typedef struct unit_work {
 } unit_work;
 
 typedef struct unit_ops {
-    /* Allocate and initialise the unit_index'th unit of this kind; NULL with e on failure. */
-    unit *(*create)(const unit_env *env, unsigned unit_index, err *e);
+    size_t size; /* bytes of the model's unit struct (struct unit first) */
+    /* Initialise u, which unit_new allocated zeroed (size bytes) and whose common fields it
+     * filled. 0; or -1 with e, having released what it took (unit_new then frees u). */
+    int (*init)(unit *u, err *e);
     /* At dispatch, in trace order: check `in` beyond the decoder's ranges (VMEM/HBM bounds,
      * datatype supported, state such as weights loaded, which the unit keeps in dispatch
      * order apart from its timing state) and fill w (zeroed by the caller). 0 if valid; else
@@ -66,10 +68,23 @@ typedef struct unit_ops {
     int (*can_start)(unit *u, const isa_insn *in);
     /* Begin `in` now; call unit_finish(u, token) when it completes. */
     void (*start)(unit *u, const isa_insn *in, uint32_t token);
-    /* Register the unit's counters (in addition to the common ones below). */
+    /* The model's counters, rows over its struct (stats_table), registered after the common
+     * ones below; then stats, if set, registers what a table cannot say (NULL: nothing). */
+    const stats_def *defs;
+    size_t ndefs;
     void (*stats)(unit *u, stats_reg *r);
-    void (*free)(unit *u);
+    /* Release what init took (unit_free then frees u). */
+    void (*fini)(unit *u);
 } unit_ops;
+
+/* The ops table of the model whose unit struct is `type` and whose functions are <p>_init,
+ * <p>_check, <p>_can_start, <p>_start and <p>_fini, then its counters (.defs, .stats):
+ * `const unit_ops sc_ops = UNIT_OPS(sc, sc, .defs = sc_defs, .ndefs = STATS_NDEFS(sc_defs));`. */
+#define UNIT_OPS(p, type, ...)                                                                     \
+    {                                                                                              \
+        .size = sizeof(type), .init = p##_init, .check = p##_check, .can_start = p##_can_start,    \
+        .start = p##_start, .fini = p##_fini, __VA_ARGS__                                          \
+    }
 
 /* Common state, the first member of every unit struct. */
 struct unit {
@@ -89,8 +104,9 @@ struct unit {
     uint64_t vmem_wr_bytes; /* bytes this unit wrote to VMEM (energy model) */
 };
 
-/* Wrappers (unit.c). unit_new also fills the common fields, finds the ops' row of the unit
- * table and sets name "<kind name><index>". */
+/* Wrappers (unit.c). unit_new allocates the unit (ops->size bytes), fills the common fields
+ * (its row of the unit table, name "<kind name><index>") and calls ops->init; NULL with e on
+ * failure. unit_free calls ops->fini and frees the unit. */
 unit *unit_new(const unit_ops *ops, const unit_env *env, unsigned index, err *e);
 int unit_check(unit *u, const isa_insn *in, unit_work *w, err *e);
 int unit_can_start(unit *u, const isa_insn *in);

@@ -35,10 +35,10 @@ static int setup(void **state)
     assert_non_null(mkdtemp(f->dir));
     snprintf(f->path, sizeof f->path, "%s/t.json", f->dir);
     f->mxu.ops = &fake_mxu_ops;
-    f->mxu.kind = unit_kind_find("mxu");
+    f->mxu.kind = unit_kind_of_ops(&mxu_ops);
     snprintf(f->mxu.name, sizeof f->mxu.name, "mxu0");
     f->dma.ops = &fake_dma_ops;
-    f->dma.kind = unit_kind_find("dma");
+    f->dma.kind = unit_kind_of_ops(&dma_ops);
     snprintf(f->dma.name, sizeof f->dma.name, "dma0");
     *state = f;
     return 0;

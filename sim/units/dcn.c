@@ -35,6 +35,14 @@ typedef struct dcn_unit {
     uint64_t ar_count, ar_bytes, ar_time_ps; /* all-reduces: count, instruction bytes, time */
 } dcn_unit;
 
+static const stats_def dcn_defs[] = {
+    STATS_U64(dcn_unit, ar_count, "allreduce_count", "insns",
+              "all-reduces across the slices completed"),
+    STATS_U64(dcn_unit, ar_bytes, "allreduce_bytes", "B", "all-reduce buffer bytes (per chip)"),
+    STATS_U64(dcn_unit, ar_time_ps, "allreduce_time_ps", "ps",
+              "all-reduce time, start to completion, summed: 2 (S-1) (lat + B / (S bw)) each"),
+};
+
 /* The closed form above, in ps (saturating). */
 static uint64_t dcn_allreduce_ps(const dcn_unit *d, uint64_t bytes)
 {
@@ -56,18 +64,21 @@ static void dcn_fire(void *ctx)
     unit_finish_wake(&d->u, d->token, &d->refused);
 }
 
-static unit *dcn_create(const unit_env *env, unsigned index, err *e)
+static void dcn_fini(unit *u)
 {
-    (void)index;
-    const cfg *c = env->cfg;
-    dcn_unit *d = err_calloc(1, sizeof *d, "dcn", e);
-    if (!d)
-        return NULL;
+    kern_event_free(((dcn_unit *)u)->ev);
+}
+
+static int dcn_init(unit *u, err *e)
+{
+    (void)e;
+    dcn_unit *d = (dcn_unit *)u;
+    const cfg *c = u->env->cfg;
     d->slices = (unsigned)c->dcn_slices;
     d->ps_per_byte = 1e12 / cfg_dcn_bps(c); /* a device's share of the chip's dcn.gbs */
     d->lat_ps = (double)llround(c->dcn_latency_us * 1e6);
     d->ev = kern_event_new(dcn_fire, d);
-    return &d->u;
+    return 0;
 }
 
 /* Work: bytes = the instruction's buffer bytes (per chip). */
@@ -101,30 +112,4 @@ static void dcn_start(unit *u, const isa_insn *in, uint32_t token)
     kern_notify(d->ev, dcn_allreduce_ps(d, d->bytes));
 }
 
-static void dcn_stats(unit *u, stats_reg *r)
-{
-    dcn_unit *d = (dcn_unit *)u;
-    stats_u64(r, u->name, "allreduce_count", "insns", "all-reduces across the slices completed",
-              &d->ar_count);
-    stats_u64(r, u->name, "allreduce_bytes", "B", "all-reduce buffer bytes (per chip)",
-              &d->ar_bytes);
-    stats_u64(r, u->name, "allreduce_time_ps", "ps",
-              "all-reduce time, start to completion, summed: 2 (S-1) (lat + B / (S bw)) each",
-              &d->ar_time_ps);
-}
-
-static void dcn_free(unit *u)
-{
-    dcn_unit *d = (dcn_unit *)u;
-    kern_event_free(d->ev);
-    free(d);
-}
-
-const unit_ops dcn_ops = {
-    .create = dcn_create,
-    .check = dcn_check,
-    .can_start = dcn_can_start,
-    .start = dcn_start,
-    .stats = dcn_stats,
-    .free = dcn_free,
-};
+const unit_ops dcn_ops = UNIT_OPS(dcn, dcn_unit, .defs = dcn_defs, .ndefs = STATS_NDEFS(dcn_defs));

@@ -63,6 +63,13 @@ struct dma {
     uint64_t bytes_read, bytes_written, chunks, hbm_requests;
 };
 
+static const stats_def dma_defs[] = {
+    STATS_COUNTER(dma, bytes_read, "B", "bytes read from HBM (dma.h2v)"),
+    STATS_COUNTER(dma, bytes_written, "B", "bytes written to HBM (dma.v2h)"),
+    STATS_COUNTER(dma, chunks, "", "chunks issued"),
+    STATS_COUNTER(dma, hbm_requests, "", "hbm_access calls (one per chunk or block)"),
+};
+
 /* HBM side of logical bytes [off, off+n) of the transfer, all requests issued at now. A
  * strided transfer (block > 0, stride != block) is split at block boundaries: logical byte
  * o lives at hbm + (o / block) x stride + o % block. */
@@ -89,8 +96,8 @@ static uint64_t dma_hbm(dma_engine *e, uint64_t off, uint64_t n, uint64_t now)
     }
     uint64_t whole = n / e->block;
     if (whole) {
-        done = um_max(done,
-                       hbm_access_strided(h, addr, e->block, e->stride, whole, e->is_write, now));
+        done =
+            um_max(done, hbm_access_strided(h, addr, e->block, e->stride, whole, e->is_write, now));
         d->hbm_requests += whole;
         n -= whole * e->block;
         addr += whole * e->stride;
@@ -293,29 +300,33 @@ static void dma_event(void *ctx)
         kern_notify_at(d->ev, d->due[0].t);
 }
 
-static unit *dma_create(const unit_env *env, unsigned unit_index, err *e)
+static void dma_fini(unit *u)
 {
-    (void)unit_index;
-    const cfg *c = env->cfg;
-    dma *d = err_calloc(1, sizeof *d, "dma", e);
-    if (!d)
-        return NULL;
+    dma *d = (dma *)u;
+    for (unsigned i = 0; i < d->nengines; i++)
+        free(d->engines[i].slots);
+    kern_event_free(d->ev);
+    free(d->due);
+    free(d->engines);
+}
+
+static int dma_init(unit *u, err *e)
+{
+    dma *d = (dma *)u;
+    const cfg *c = u->env->cfg;
     d->nengines = (unsigned)c->dma_engines;
     d->outstanding = (unsigned)c->dma_outstanding;
     d->chunk_bytes = c->dma_chunk_bytes;
     d->latency_ps = (uint64_t)(c->dma_latency_ns * 1000.0 + 0.5);
     d->engines = calloc(d->nengines, sizeof *d->engines);
-    if (!d->engines) {
-        free(d);
-        err_setk(e, ERR_NOMEM, "dma: out of memory");
-        return NULL;
-    }
-    d->hbm_ps_per_byte = env->hbm ? 1.0 / hbm_peak_bytes_per_ps(env->hbm) : 0.0;
+    if (!d->engines)
+        return err_setk(e, ERR_NOMEM, "dma: out of memory");
+    d->hbm_ps_per_byte = u->env->hbm ? 1.0 / hbm_peak_bytes_per_ps(u->env->hbm) : 0.0;
     for (unsigned i = 0; i < d->nengines; i++) {
         d->engines[i].d = d;
     }
     d->ev = kern_event_new(dma_event, d);
-    return &d->u;
+    return 0;
 }
 
 /* Checks at dispatch: a strided transfer's stride is at least its block; the HBM extent
@@ -387,35 +398,4 @@ static void dma_start(unit *u, const isa_insn *in, uint32_t token)
                  (uint64_t)(e - d->engines) * (d->outstanding + 1u));
 }
 
-static void dma_stats(unit *u, stats_reg *r)
-{
-    dma *d = (dma *)u;
-    static const stats_def dma_defs[] = {
-        STATS_U64(dma, bytes_read, "bytes_read", "B", "bytes read from HBM (dma.h2v)"),
-        STATS_U64(dma, bytes_written, "bytes_written", "B", "bytes written to HBM (dma.v2h)"),
-        STATS_U64(dma, chunks, "chunks", "", "chunks issued"),
-        STATS_U64(dma, hbm_requests, "hbm_requests", "",
-                  "hbm_access calls (one per chunk or block)"),
-    };
-    stats_table(r, u->name, d, dma_defs, STATS_NDEFS(dma_defs));
-}
-
-static void dma_free(unit *u)
-{
-    dma *d = (dma *)u;
-    for (unsigned i = 0; i < d->nengines; i++)
-        free(d->engines[i].slots);
-    kern_event_free(d->ev);
-    free(d->due);
-    free(d->engines);
-    free(d);
-}
-
-const unit_ops dma_ops = {
-    .create = dma_create,
-    .check = dma_check,
-    .can_start = dma_can_start,
-    .start = dma_start,
-    .stats = dma_stats,
-    .free = dma_free,
-};
+const unit_ops dma_ops = UNIT_OPS(dma, dma, .defs = dma_defs, .ndefs = STATS_NDEFS(dma_defs));

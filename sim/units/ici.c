@@ -63,28 +63,29 @@ static void slot_done(void *arg, uint64_t end_ps)
     kern_notify_at(s->ev, end_ps);
 }
 
-static unit *ici_create(const unit_env *env, unsigned index, err *e)
+static void ici_fini(unit *u)
 {
-    (void)index;
-    if (!env->net) {
-        err_set(e, "ici: unit created without a network");
-        return NULL;
-    }
-    if (env->chip_id >= ici_net_chips(env->net)) {
-        err_set(e, "ici: chip %u outside the %u-chip network", env->chip_id,
-                ici_net_chips(env->net));
-        return NULL;
-    }
-    ici_unit *iu = err_calloc(1, sizeof *iu, "ici", e);
-    if (!iu)
-        return NULL;
+    ici_unit *iu = (ici_unit *)u;
+    for (unsigned i = 0; i < SLOT_N; i++)
+        kern_event_free(iu->slot[i].ev);
+}
+
+static int ici_init(unit *u, err *e)
+{
+    ici_unit *iu = (ici_unit *)u;
+    const unit_env *env = u->env;
+    if (!env->net)
+        return err_set(e, "ici: unit created without a network");
+    if (env->chip_id >= ici_net_chips(env->net))
+        return err_set(e, "ici: chip %u outside the %u-chip network", env->chip_id,
+                       ici_net_chips(env->net));
     iu->net = env->net;
     iu->chip = env->chip_id;
     for (unsigned i = 0; i < SLOT_N; i++) {
         iu->slot[i].iu = iu;
         iu->slot[i].ev = kern_event_new(slot_fire, &iu->slot[i]);
     }
-    return &iu->u;
+    return 0;
 }
 
 /* Checks at dispatch: the axes exist in the network's topology. Work: bytes = the
@@ -151,19 +152,4 @@ static void ici_stats(unit *u, stats_reg *r)
     }
 }
 
-static void ici_free(unit *u)
-{
-    ici_unit *iu = (ici_unit *)u;
-    for (unsigned i = 0; i < SLOT_N; i++)
-        kern_event_free(iu->slot[i].ev);
-    free(iu);
-}
-
-const unit_ops ici_ops = {
-    .create = ici_create,
-    .check = ici_check,
-    .can_start = ici_can_start,
-    .start = ici_start,
-    .stats = ici_stats,
-    .free = ici_free,
-};
+const unit_ops ici_ops = UNIT_OPS(ici, ici_unit, .stats = ici_stats);

@@ -24,6 +24,7 @@
 
 #include "ici.h"
 #include "kernel.h"
+#include "mem.h"
 #include "unit.h"
 
 #define ICI_MAX_PHASES  6 /* reduce-scatter over 3 axes, then all-gather over 3 */
@@ -281,28 +282,14 @@ void ici_net_free(ici_net *n)
         return;
     for (ici_inst *g = n->all_inst, *nx; g; g = nx) {
         nx = g->next_all;
-        if (g->ev)
-            kern_event_free(g->ev);
-        free(g->ready);
-        free(g->nready);
-        free(g->start);
-        free(g->done);
-        free(g->arg);
-        free(g->rec);
-        free(g);
+        kern_event_free(g->ev);
+        MEM_FREE_ALL(g->ready, g->nready, g->start, g->done, g->arg, g->rec, g);
     }
     if (n->chan)
         for (size_t i = 0; i < (size_t)n->nslots * n->naxes * 2; i++)
             free(n->chan[i].arr);
-    if (n->bar_ev)
-        kern_event_free(n->bar_ev);
-    free(n->bar_wait);
-    free(n->bar_run);
-    free(n->link_free);
-    free(n->chan);
-    free(n->coll_seq);
-    free(n->pending);
-    free(n);
+    kern_event_free(n->bar_ev);
+    MEM_FREE_ALL(n->bar_wait, n->bar_run, n->link_free, n->chan, n->coll_seq, n->pending, n);
 }
 
 unsigned ici_net_chips(const ici_net *n)

@@ -95,6 +95,21 @@ typedef struct mxu {
     uint64_t macs[ISA_DTYPE_COUNT]; /* MACs done per datatype (energy model) */
 } mxu;
 
+static const stats_def mxu_defs[] = {
+    STATS_U64(mxu, loads, "weight_loads", "insns", "mxu.ldw instructions"),
+    STATS_COUNTER(mxu, matmuls, "insns", "mxu.matmul instructions"),
+    STATS_COUNTER(mxu, stream_cycles, "cycles", "ceil(m / rate) summed over matmuls"),
+    STATS_COUNTER(mxu, load_busy_ps, "ps", "time the weight-load path was busy"),
+    STATS_COUNTER(mxu, load_stall_vmem_ps, "ps",
+                  "part of load_busy_ps added by limited VMEM bandwidth (weight loads)"),
+    STATS_COUNTER(mxu, drain_exposed_ps, "ps",
+                  "fill/drain skew not hidden behind a following stream"),
+    STATS_COUNTER(mxu, weight_wait_ps, "ps",
+                  "time matmuls waited for their weights after the port was free"),
+    STATS_COUNTER(mxu, buffer_wait_ps, "ps", "time weight loads waited for a free weight buffer"),
+    STATS_COUNTER(mxu, util_cells_ps, "cell.ps", "useful MAC cells x streaming time"),
+};
+
 /* ceil(x) that ignores floating-point noise just above an integer (m / 0.1 etc.). */
 static uint64_t mxu_ceil(double x)
 {
@@ -140,34 +155,33 @@ static void mxu_push(mxu *m, uint64_t done_ps, uint32_t token)
     (void)unit_ring_push(&m->ring, done_ps, token); /* on -1 the run is reported as failed */
 }
 
-static unit *mxu_create(const unit_env *env, unsigned unit_index, err *e)
+static void mxu_fini(unit *u)
 {
-    (void)unit_index;
-    const cfg *c = env->cfg;
-    mxu *m = err_calloc(1, sizeof *m, "mxu", e);
-    if (!m)
-        return NULL;
+    mxu *m = (mxu *)u;
+    kern_event_free(m->ev);
+    unit_ring_fini(&m->ring);
+}
+
+static int mxu_init(unit *u, err *e)
+{
+    mxu *m = (mxu *)u;
+    const cfg *c = u->env->cfg;
     m->rows = c->mxu_rows;
     m->cols = c->mxu_cols;
     m->nbuf = (unsigned)c->mxu_weight_buffers;
     assert(m->nbuf == 1 || m->nbuf == 2);
     assert(m->rows > 0 && m->cols > 0 && c->mxu_weight_load_rows > 0);
     m->load_rows = c->mxu_weight_load_rows;
-    if (unit_ring_init(&m->ring, (unsigned)(m->rows + m->cols + 2))) {
-        free(m);
-        err_setk(e, ERR_NOMEM, "mxu: out of memory");
-        return NULL;
-    }
+    if (unit_ring_init(&m->ring, (unsigned)(m->rows + m->cols + 2)))
+        return err_setk(e, ERR_NOMEM, "mxu: out of memory");
     m->cur_buf = m->nbuf - 1; /* the first ldw goes to buffer 0 */
     m->ev = kern_event_new(mxu_event, m);
-    /* unit_new sets u.env only after create returns, hence env here. */
-    m->u.env = env;
     m->drain_ps = unit_cycles_to_ps(&m->u, (double)(m->rows + m->cols - 1));
     for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++) {
         double peak = cfg_peak_flops(c, dt);
         m->peak_ps_per_flop[dt] = peak > 0 ? 1e12 / peak : 0;
     }
-    return &m->u;
+    return 0;
 }
 
 static int mxu_check_dtype(const mxu *m, unsigned dt, err *e)
@@ -345,24 +359,6 @@ static double mxu_cell_util(const void *ctx)
 static void mxu_stats(unit *u, stats_reg *r)
 {
     mxu *m = (mxu *)u;
-    static const stats_def mxu_defs[] = {
-        STATS_U64(mxu, loads, "weight_loads", "insns", "mxu.ldw instructions"),
-        STATS_U64(mxu, matmuls, "matmuls", "insns", "mxu.matmul instructions"),
-        STATS_U64(mxu, stream_cycles, "stream_cycles", "cycles",
-                  "ceil(m / rate) summed over matmuls"),
-        STATS_U64(mxu, load_busy_ps, "load_busy_ps", "ps", "time the weight-load path was busy"),
-        STATS_U64(mxu, load_stall_vmem_ps, "load_stall_vmem_ps", "ps",
-                  "part of load_busy_ps added by limited VMEM bandwidth (weight loads)"),
-        STATS_U64(mxu, drain_exposed_ps, "drain_exposed_ps", "ps",
-                  "fill/drain skew not hidden behind a following stream"),
-        STATS_U64(mxu, weight_wait_ps, "weight_wait_ps", "ps",
-                  "time matmuls waited for their weights after the port was free"),
-        STATS_U64(mxu, buffer_wait_ps, "buffer_wait_ps", "ps",
-                  "time weight loads waited for a free weight buffer"),
-        STATS_U64(mxu, util_cells_ps, "util_cells_ps", "cell.ps",
-                  "useful MAC cells x streaming time"),
-    };
-    stats_table(r, u->name, m, mxu_defs, STATS_NDEFS(mxu_defs));
     for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++) {
         char nm[40]; /* the registry copies names */
         snprintf(nm, sizeof nm, "macs_%s", isa_dtype_name((isa_dtype)dt));
@@ -373,19 +369,5 @@ static void mxu_stats(unit *u, stats_reg *r)
                   mxu_cell_util, m);
 }
 
-static void mxu_free(unit *u)
-{
-    mxu *m = (mxu *)u;
-    kern_event_free(m->ev);
-    unit_ring_fini(&m->ring);
-    free(m);
-}
-
-const unit_ops mxu_ops = {
-    .create = mxu_create,
-    .check = mxu_check,
-    .can_start = mxu_can_start,
-    .start = mxu_start,
-    .stats = mxu_stats,
-    .free = mxu_free,
-};
+const unit_ops mxu_ops =
+    UNIT_OPS(mxu, mxu, .defs = mxu_defs, .ndefs = STATS_NDEFS(mxu_defs), .stats = mxu_stats);

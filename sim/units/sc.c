@@ -66,6 +66,17 @@ struct sc {
     uint64_t gathers, scatters, copies, rows, hbm_read, hbm_written, copy_bytes, reduce_ps;
 };
 
+static const stats_def sc_defs[] = {
+    STATS_COUNTER(sc, gathers, "insns", "sc.gather and sc.gather.mean instructions"),
+    STATS_COUNTER(sc, scatters, "insns", "sc.scatter instructions"),
+    STATS_COUNTER(sc, copies, "insns", "sc.s2v and sc.v2s instructions"),
+    STATS_COUNTER(sc, rows, "rows", "embedding rows gathered or scatter-added"),
+    STATS_COUNTER(sc, hbm_read, "B", "bytes read from HBM"),
+    STATS_COUNTER(sc, hbm_written, "B", "bytes written to HBM (scatter-add)"),
+    STATS_COUNTER(sc, copy_bytes, "B", "bytes copied between spmem and VMEM"),
+    STATS_COUNTER(sc, reduce_ps, "ps", "lane-limited reduce time, summed"),
+};
+
 /* splitmix64: the pseudo-random row sequence. */
 static uint64_t sc_next(sc *s)
 {
@@ -87,34 +98,33 @@ static void sc_core_event(void *ctx)
     unit_finish_wake(&s->u, k->token, &s->refused);
 }
 
-static unit *sc_create(const unit_env *env, unsigned unit_index, err *e)
+static void sc_fini(unit *u)
 {
-    (void)unit_index;
-    const cfg *c = env->cfg;
-    if (!c->sc_count) {
-        err_set(e, "sc: unit created on a chip with sc.count = 0");
-        return NULL;
-    }
-    sc *s = err_calloc(1, sizeof *s, "sc", e);
-    if (!s)
-        return NULL;
+    sc *s = (sc *)u;
+    for (unsigned i = 0; i < s->ncores; i++)
+        kern_event_free(s->cores[i].ev);
+    free(s->cores);
+}
+
+static int sc_init(unit *u, err *e)
+{
+    sc *s = (sc *)u;
+    const cfg *c = u->env->cfg;
+    if (!c->sc_count)
+        return err_set(e, "sc: unit created on a chip with sc.count = 0");
     s->ncores = (unsigned)c->sc_count;
     s->lanes = c->sc_lanes;
     s->bytes_per_cycle = c->sc_bytes_per_cycle;
     s->spmem_total = c->sc_count * c->sc_spmem_bytes;
     s->overhead_ps = (uint64_t)(c->sc_overhead_ns * 1000.0 + 0.5);
     s->cores = calloc(s->ncores, sizeof *s->cores);
-    if (!s->cores) {
-        free(s);
-        err_set(e, "sc: out of memory");
-        return NULL;
-    }
+    if (!s->cores)
+        return err_set(e, "sc: out of memory");
     for (unsigned i = 0; i < s->ncores; i++) {
         s->cores[i].s = s;
         s->cores[i].ev = kern_event_new(sc_core_event, &s->cores[i]);
     }
-    s->u.env = env; /* unit_new sets it only after create returns */
-    return &s->u;
+    return 0;
 }
 
 static int sc_check_spmem(const sc *s, uint64_t addr, uint64_t bytes, err *e)
@@ -254,36 +264,4 @@ static void sc_start(unit *u, const isa_insn *in, uint32_t token)
     kern_notify_at(k->ev, stats_add_sat(t0, d, NULL)); /* overflow: kernel.h */
 }
 
-static void sc_stats(unit *u, stats_reg *r)
-{
-    sc *s = (sc *)u;
-    static const stats_def sc_defs[] = {
-        STATS_U64(sc, gathers, "gathers", "insns", "sc.gather and sc.gather.mean instructions"),
-        STATS_U64(sc, scatters, "scatters", "insns", "sc.scatter instructions"),
-        STATS_U64(sc, copies, "copies", "insns", "sc.s2v and sc.v2s instructions"),
-        STATS_U64(sc, rows, "rows", "rows", "embedding rows gathered or scatter-added"),
-        STATS_U64(sc, hbm_read, "hbm_read", "B", "bytes read from HBM"),
-        STATS_U64(sc, hbm_written, "hbm_written", "B", "bytes written to HBM (scatter-add)"),
-        STATS_U64(sc, copy_bytes, "copy_bytes", "B", "bytes copied between spmem and VMEM"),
-        STATS_U64(sc, reduce_ps, "reduce_ps", "ps", "lane-limited reduce time, summed"),
-    };
-    stats_table(r, u->name, s, sc_defs, STATS_NDEFS(sc_defs));
-}
-
-static void sc_free(unit *u)
-{
-    sc *s = (sc *)u;
-    for (unsigned i = 0; i < s->ncores; i++)
-        kern_event_free(s->cores[i].ev);
-    free(s->cores);
-    free(s);
-}
-
-const unit_ops sc_ops = {
-    .create = sc_create,
-    .check = sc_check,
-    .can_start = sc_can_start,
-    .start = sc_start,
-    .stats = sc_stats,
-    .free = sc_free,
-};
+const unit_ops sc_ops = UNIT_OPS(sc, sc, .defs = sc_defs, .ndefs = STATS_NDEFS(sc_defs));

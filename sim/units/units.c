@@ -35,67 +35,30 @@ static unsigned count_sc(const cfg *c, int has_net)
     return c->sc_count ? 1 : 0; /* one unit: the chip's SparseCores run from one queue */
 }
 
+/* A row: the kind's name (its ops are <name>_ops), title, the ISA unit class it serves
+ * (ISA_UNIT_<cls>), its instances per chip, the operand selecting an instance (NULL: always
+ * instance 0), the error for its opcodes on a chip without one, its time-split class
+ * (UNIT_TIME_<tm>), its traffic (UNIT_TRAFFIC_<trf>) and whether its FLOPs are matrix FLOPs. */
+#define UNIT_KIND(id, what, cls, n, sel, none, tm, trf, mat)                                       \
+    {                                                                                              \
+        .name = #id, .title = what, .ops = &id##_ops, .serves = ISA_UNIT_##cls, .count = n,        \
+        .select = sel, .absent = none, .time = UNIT_TIME_##tm, .traffic = UNIT_TRAFFIC_##trf,      \
+        .matrix = mat                                                                              \
+    }
+
 const unit_kind unit_kinds[] = {
-    {
-        .name = "mxu",
-        .title = "MXU",
-        .ops = &mxu_ops,
-        .serves = ISA_UNIT_MXU,
-        .count = count_mxu,
-        .select = "mxu",
-        .time = UNIT_TIME_COMPUTE,
-        .traffic = UNIT_TRAFFIC_NONE,
-        .matrix = 1,
-    },
-    {
-        .name = "vpu",
-        .title = "vector unit",
-        .ops = &vpu_ops,
-        .serves = ISA_UNIT_VPU,
-        .count = count_one,
-        .time = UNIT_TIME_COMPUTE,
-        .traffic = UNIT_TRAFFIC_NONE,
-    },
-    {
-        .name = "dma",
-        .title = "DMA",
-        .ops = &dma_ops,
-        .serves = ISA_UNIT_DMA,
-        .count = count_one,
-        .time = UNIT_TIME_MEMORY,
-        .traffic = UNIT_TRAFFIC_HBM,
-    },
-    {
-        .name = "ici",
-        .title = "ICI port",
-        .ops = &ici_ops,
-        .serves = ISA_UNIT_ICI,
-        .count = count_ici,
-        .absent = "ICI instruction on a chip without an interconnect",
-        .time = UNIT_TIME_COMM,
-        .traffic = UNIT_TRAFFIC_ICI,
-    },
-    {
-        .name = "sc",
-        .title = "SparseCores",
-        .ops = &sc_ops,
-        .serves = ISA_UNIT_SC,
-        .count = count_sc,
-        .absent = "SparseCore instruction on a chip without SparseCores (sc.count = 0)",
-        .time = UNIT_TIME_MEMORY,
-        .traffic = UNIT_TRAFFIC_HBM,
-    },
-    {
-        .name = "dcn",
-        .title = "DCN share",
-        .ops = &dcn_ops,
-        .serves = ISA_UNIT_DCN,
-        .count = count_dcn,
-        .absent = "DCN instruction on a chip of one slice (dcn.slices = 1; give --slices or "
-                  "-p dcn.slices=S)",
-        .time = UNIT_TIME_COMM,
-        .traffic = UNIT_TRAFFIC_DCN,
-    },
+    UNIT_KIND(mxu, "MXU", MXU, count_mxu, "mxu", NULL, COMPUTE, NONE, 1),
+    UNIT_KIND(vpu, "vector unit", VPU, count_one, NULL, NULL, COMPUTE, NONE, 0),
+    UNIT_KIND(dma, "DMA", DMA, count_one, NULL, NULL, MEMORY, HBM, 0),
+    UNIT_KIND(ici, "ICI port", ICI, count_ici, NULL,
+              "ICI instruction on a chip without an interconnect", COMM, ICI, 0),
+    UNIT_KIND(sc, "SparseCores", SC, count_sc, NULL,
+              "SparseCore instruction on a chip without SparseCores (sc.count = 0)", MEMORY, HBM,
+              0),
+    UNIT_KIND(dcn, "DCN share", DCN, count_dcn, NULL,
+              "DCN instruction on a chip of one slice (dcn.slices = 1; give --slices or "
+              "-p dcn.slices=S)",
+              COMM, DCN, 0),
 };
 
 const unsigned unit_kind_count = sizeof unit_kinds / sizeof unit_kinds[0];
@@ -120,14 +83,6 @@ const unit_kind *unit_kind_of_group(const char *group)
         if (!*p)
             return &unit_kinds[i];
     }
-    return NULL;
-}
-
-const unit_kind *unit_kind_find(const char *name)
-{
-    for (unsigned i = 0; i < unit_kind_count; i++)
-        if (!strcmp(unit_kinds[i].name, name))
-            return &unit_kinds[i];
     return NULL;
 }
 

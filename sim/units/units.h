@@ -51,8 +51,6 @@ extern const unsigned unit_kind_count;
 
 /* The row whose ops are `ops`, or NULL (a model outside the table, e.g. a test fake). */
 const unit_kind *unit_kind_of_ops(const unit_ops *ops);
-/* The row named `name`, or NULL. For set-up code and tests, never per instruction. */
-const unit_kind *unit_kind_find(const char *name);
 /* The row whose instances are named like `group` ("ici0": the ici row; the name followed by
  * one or more digits), or NULL ("core", "hbm", the network's "ici"). For dump-time walks of
  * the stats registry, never per instruction. */

@@ -18,27 +18,19 @@ typedef struct {
 struct vmem {
     uint64_t capacity;   /* bytes: chip.cores x vmem.bytes */
     double bytes_per_ps; /* chip.cores x vmem.bytes_per_cycle / ps per cycle */
-    vmem_held *sh;       /* the shares held (unordered), `held` of them */
+    vmem_held *sh;       /* the shares held (unordered), `held` of them; NULL until the first */
     unsigned held, cap;  /* bounded by the clients that can overlap (units x pipes/slots) */
     uint64_t bytes;      /* bytes moved through vmem_share */
 };
 
 vmem *vmem_new(const cfg *c, err *e)
 {
-    vmem *v = calloc(1, sizeof *v);
+    vmem *v = err_calloc(1, sizeof *v, "vmem", e);
     if (!v)
-        goto out_nomem;
+        return NULL;
     v->capacity = cfg_device_cores(c) * c->vmem_bytes;
     v->bytes_per_ps = (double)(cfg_device_cores(c) * c->vmem_bytes_per_cycle) / cfg_cycle_ps(c);
-    v->cap = 32;
-    v->sh = malloc(v->cap * sizeof *v->sh);
-    if (!v->sh)
-        goto out_nomem;
     return v;
-out_nomem:
-    vmem_free(v);
-    err_setk(e, ERR_NOMEM, "vmem: out of memory");
-    return NULL;
 }
 
 void vmem_free(vmem *v)
@@ -90,13 +82,14 @@ uint64_t vmem_share_at(vmem *v, uint64_t bytes, uint64_t busy_ps, uint64_t start
         t++;
     uint64_t d = t > busy_ps ? t : busy_ps;
     if (v->held == v->cap) { /* grows while the overlapping clients are first seen */
-        vmem_held *n = realloc(v->sh, 2 * v->cap * sizeof *n);
+        unsigned cap = v->cap ? 2 * v->cap : 32;
+        vmem_held *n = realloc(v->sh, cap * sizeof *n);
         if (!n) {
             kern_fail_nomem(); /* the share goes untracked; the run is reported as failed */
             return d;
         }
         v->sh = n;
-        v->cap *= 2;
+        v->cap = cap;
     }
     double rate = d ? (double)bytes / (double)d : 0;
     v->sh[v->held++] = (vmem_held){stats_add_sat(start, d, NULL), rate};

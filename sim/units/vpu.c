@@ -98,16 +98,19 @@ static void vpu_pipe_event(void *ctx)
     vpu_arm(p);
 }
 
-static void vpu_free(unit *u);
-
-static unit *vpu_create(const unit_env *env, unsigned unit_index, err *e)
+static void vpu_fini(unit *u)
 {
-    (void)unit_index;
-    const cfg *c = env->cfg;
-    vpu *v = err_calloc(1, sizeof *v, "vpu", e);
-    if (!v)
-        return NULL;
-    v->u.env = env; /* unit_new sets it only after create returns */
+    vpu *v = (vpu *)u;
+    for (int i = 0; i < VPU_PIPES; i++) {
+        kern_event_free(v->pipe[i].ev);
+        unit_ring_fini(&v->pipe[i].ring);
+    }
+}
+
+static int vpu_init(unit *u, err *e)
+{
+    vpu *v = (vpu *)u;
+    const cfg *c = u->env->cfg;
     v->lane_elems = c->vpu_sublanes * c->vpu_lanes * cfg_device_cores(c);
     v->max_pack = (unsigned)c->vpu_max_pack;
     assert(v->lane_elems > 0 && v->max_pack > 0);
@@ -119,12 +122,11 @@ static unit *vpu_create(const unit_env *env, unsigned unit_index, err *e)
         int nomem = unit_ring_init(&p->ring, 64);
         p->ev = kern_event_new(vpu_pipe_event, p);
         if (nomem) {
-            vpu_free(&v->u);
-            err_setk(e, ERR_NOMEM, "vpu: out of memory");
-            return NULL;
+            vpu_fini(u);
+            return err_setk(e, ERR_NOMEM, "vpu: out of memory");
         }
     }
-    return &v->u;
+    return 0;
 }
 
 static int vpu_can_start(unit *u, const isa_insn *in)
@@ -253,16 +255,6 @@ static void vpu_stats(unit *u, stats_reg *r)
     }
 }
 
-static void vpu_free(unit *u)
-{
-    vpu *v = (vpu *)u;
-    for (int i = 0; i < VPU_PIPES; i++) {
-        kern_event_free(v->pipe[i].ev);
-        unit_ring_fini(&v->pipe[i].ring);
-    }
-    free(v);
-}
-
 /* Checks at dispatch: source n x bytes(dt) and destination (cast: `to`; reduce: ceil(n /
  * width) elements, width 0 = vpu.lanes) inside VMEM. Work: the flops of the block above. */
 static int vpu_check(unit *u, const isa_insn *in, unit_work *w, err *e)
@@ -299,11 +291,4 @@ static int vpu_check(unit *u, const isa_insn *in, unit_work *w, err *e)
     return 0;
 }
 
-const unit_ops vpu_ops = {
-    .create = vpu_create,
-    .check = vpu_check,
-    .can_start = vpu_can_start,
-    .start = vpu_start,
-    .stats = vpu_stats,
-    .free = vpu_free,
-};
+const unit_ops vpu_ops = UNIT_OPS(vpu, vpu, .stats = vpu_stats);
