@@ -48,16 +48,21 @@ static void summary_json(json_w *w, const hlo_module *m, const hlo_plan *p,
         if (k == HLO_CLS_MATMUL || k == HLO_CLS_CONV || k == HLO_CLS_VECTOR)
             json_u64(w, hlo_cls_name((hlo_cls)k), p->flops_by_cls[k]);
     json_obj_end(w);
-    json_u64(w, "mxu_flops", p->mxu_flops);
-    json_u64(w, "vector_ops", p->vec_ops);
-    json_u64(w, "transcendental_ops", p->trans_ops);
-    json_u64(w, "hbm_bytes", p->hbm_bytes);
-    json_u64(w, "collective_bytes", p->coll_bytes);
-    json_u64(w, "unknown_ops", p->unknown_ops);
-    json_u64(w, "ir_ops", ir->ir_ops);
-    json_u64(w, "ir_tensors", ir->ir_tensors);
-    json_u64(w, "peak_hbm_bytes", ir->peak_hbm_bytes);
-    json_u64(w, "persistent_bytes", ir->persistent_bytes);
+    const struct {
+        const char *key;
+        uint64_t v;
+    } counts[] = {{"mxu_flops", p->mxu_flops},
+                  {"vector_ops", p->vec_ops},
+                  {"transcendental_ops", p->trans_ops},
+                  {"hbm_bytes", p->hbm_bytes},
+                  {"collective_bytes", p->coll_bytes},
+                  {"unknown_ops", p->unknown_ops},
+                  {"ir_ops", ir->ir_ops},
+                  {"ir_tensors", ir->ir_tensors},
+                  {"peak_hbm_bytes", ir->peak_hbm_bytes},
+                  {"persistent_bytes", ir->persistent_bytes}};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        json_u64(w, counts[i].key, counts[i].v);
     json_arr_begin(w, "warnings");
     for (unsigned i = 0; i < p->nwarn; i++)
         json_str(w, NULL, p->warn[i]);

@@ -74,22 +74,11 @@ static uint64_t lay_pitch(const model *md, uint64_t rows, uint64_t cols)
     return rows > 1 ? ir_pitch(md->p, cols, md->dt) : cols;
 }
 
-/* Tensor t reinterpreted as rows x cols (same bytes; a transposed operand or a flat vector
- * pass): at the layout pitch if that stays inside t's extent, else packed. */
+/* Tensor t reinterpreted as rows x cols (a transposed operand or a flat vector pass), laid
+ * out for the model's datatype (ir_reshape). */
 static int reshape(model *md, int t, uint64_t rows, uint64_t cols)
 {
-    const ir_tensor *x = ir_tensor_get(md->p, t);
-    if (!x)
-        return -1;
-    if (x->rows == rows && x->cols == cols)
-        return t;
-    uint64_t xp = x->pitch ? x->pitch : lay_pitch(md, x->rows, x->cols);
-    uint64_t avail = (x->rows - 1) * xp + x->cols, pt = lay_pitch(md, rows, cols);
-    if ((rows - 1) * pt + cols > avail)
-        pt = cols;
-    char nm[IR_NAME_MAX];
-    snprintf(nm, sizeof nm, "%.24s'", x->name);
-    return ir_view(md->p, t, nm, 0, rows, cols, pt);
+    return ir_reshape(md->p, t, NULL, rows, cols, md->dt);
 }
 
 /* Layer l's weight at element offset `off` of its block (rows x cols as stored). */

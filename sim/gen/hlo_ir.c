@@ -182,25 +182,16 @@ static int resolve(bld *b, const hlo_instr *x)
     return id;
 }
 
-/* t reinterpreted as rows x cols (same bytes: a transposed or reshaped operand): at the
- * layout pitch if that stays inside t's extent, else packed. */
+/* t reinterpreted as rows x cols (a transposed or reshaped operand: ir_reshape), or a fresh
+ * tensor when t has fewer elements than the op reads. */
 static int as_shape(bld *b, int t, uint64_t rows, uint64_t cols)
 {
     const ir_tensor *x = ir_tensor_get(b->p, t);
     if (!x)
         return -1;
-    if (x->rows == rows && x->cols == cols)
-        return t;
-    uint64_t xp = x->pitch ? x->pitch : x->rows > 1 ? ir_pitch(b->p, x->cols, x->dt) : x->cols;
-    uint64_t avail = (x->rows - 1) * xp + x->cols;
-    uint64_t pt = rows > 1 ? ir_pitch(b->p, cols, x->dt) : cols;
-    if ((rows - 1) * pt + cols > avail)
-        pt = cols;
-    if ((rows - 1) * pt + cols > avail) /* fewer elements than the op reads: a fresh tensor */
+    if (rows * cols > ir_span(b->p, t, x->dt)) /* fewer elements than the op reads */
         return ir_param_new(b->p, x->name, x->dt, rows, cols);
-    char nm[IR_NAME_MAX];
-    snprintf(nm, sizeof nm, "%.24s'", x->name);
-    return ir_view(b->p, t, nm, 0, rows, cols, pt);
+    return ir_reshape(b->p, t, NULL, rows, cols, x->dt);
 }
 
 /* An item's result tensor (recorded as the value of ins). */

@@ -226,6 +226,14 @@ int ir_insert(ir *p, int at, const ir_op *op);
 /* Layout rule (lower_mem): pitch of a cols-wide tensor of dt, and the bytes of a rows x cols
  * tensor laid out with it. Frontends size packed regions (the parameter block) with it. */
 uint64_t ir_pitch(const ir *p, uint64_t cols, isa_dtype dt);
+/* Elements from tensor t's first to past its last: its rows at its pitch, or at the layout
+ * pitch of dt when it has none; 0 when t is not a tensor. */
+uint64_t ir_span(const ir *p, int t, isa_dtype dt);
+/* Tensor t seen as rows x cols (same bytes: a transposed or reshaped operand): a view named
+ * name (NULL: t's name and a prime) with its rows at the layout pitch of cols elements of dt
+ * if that stays inside ir_span(t, dt), else packed. t itself when it is rows x cols already;
+ * -1 when t is not a tensor (no message) or the view fails. */
+int ir_reshape(ir *p, int t, const char *name, uint64_t rows, uint64_t cols, isa_dtype dt);
 uint64_t ir_bytes2(const ir *p, isa_dtype dt, uint64_t rows, uint64_t cols);
 
 /* Checks every op's tensor ids, counts and shape agreement (a frontend bug is ERR_INPUT
