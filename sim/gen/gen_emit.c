@@ -70,11 +70,9 @@ uint64_t gen_pitch(const cfg *c, uint64_t cols, isa_dtype dt)
 
 gen *gen_new(const cfg *c, const char *path, const char *note, err *e)
 {
-    gen *g = calloc(1, sizeof *g);
-    if (!g) {
-        err_setk(e, ERR_NOMEM, "gen: out of memory");
+    gen *g = err_calloc(1, sizeof *g, "gen", e);
+    if (!g)
         return NULL;
-    }
     g->c = c;
     if (trace_writer_open(&g->w, path, note, e)) {
         free(g);
@@ -90,10 +88,8 @@ gen *gen_new(const cfg *c, const char *path, const char *note, err *e)
 
 void gen_free(gen *g)
 {
-    if (!g)
-        return;
-    if (g->w)
-        trace_writer_abort(g->w);
+    if (g)
+        trace_writer_abort(g->w); /* NULL once closed */
     free(g);
 }
 

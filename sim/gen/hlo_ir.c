@@ -544,6 +544,12 @@ static int do_coll(bld *b, const hlo_item *it)
     return it->token ? 0 : (ir_wait(b->p, tok) < 0 ? -1 : 0);
 }
 
+/* The IR builder of each plan class with work (HLO_CLS_WAIT is an IR wait on its token). */
+static int (*const builders[HLO_CLS_COUNT])(bld *, const hlo_item *) = {
+    [HLO_CLS_MATMUL] = do_matmul, [HLO_CLS_CONV] = do_matmul, [HLO_CLS_VECTOR] = do_vector,
+    [HLO_CLS_DATA] = do_data,     [HLO_CLS_CUSTOM] = do_data, [HLO_CLS_COLL] = do_coll,
+};
+
 int hlo_build_ir(ir *p, const hlo_module *m, const hlo_plan *pl, err *e)
 {
     bld b = {.p = p, .m = m, .e = e};
@@ -557,27 +563,11 @@ int hlo_build_ir(ir *p, const hlo_module *m, const hlo_plan *pl, err *e)
     for (size_t i = 0; i < pl->nitems && !rc; i++) {
         const hlo_item *it = &pl->items[i];
         set_region(&b, it);
-        switch (it->cls) {
-        case HLO_CLS_MATMUL:
-        case HLO_CLS_CONV:
-            rc = do_matmul(&b, it);
-            break;
-        case HLO_CLS_VECTOR:
-            rc = do_vector(&b, it);
-            break;
-        case HLO_CLS_DATA:
-        case HLO_CLS_CUSTOM:
-            rc = do_data(&b, it);
-            break;
-        case HLO_CLS_COLL:
-            rc = do_coll(&b, it);
-            break;
-        case HLO_CLS_WAIT:
+        if (it->cls == HLO_CLS_WAIT) {
             if (it->token > 0 && it->token <= pl->ntokens)
                 rc = ir_wait(p, it->token) < 0 ? -1 : 0;
-            break;
-        default:
-            break;
+        } else if ((unsigned)it->cls < HLO_CLS_COUNT && builders[it->cls]) {
+            rc = builders[it->cls](&b, it);
         }
         if (rc || ir_error(p, NULL))
             rc = -1;

@@ -37,11 +37,9 @@ static int ir_fail(ir *p, const char *fmt, ...)
 
 ir *ir_new(const cfg *c, err *e)
 {
-    ir *p = calloc(1, sizeof *p);
-    if (!p) {
-        err_setk(e, ERR_NOMEM, "gen: out of memory");
+    ir *p = err_calloc(1, sizeof *p, "gen", e);
+    if (!p)
         return NULL;
-    }
     p->c = c;
     p->mem.peak_op = -1;
     for (int i = 0; i < 3; i++)
