@@ -162,6 +162,11 @@ int ir_token_new(ir *p)
     return ++p->ntokens;
 }
 
+int ir_ntokens(const ir *p)
+{
+    return p->ntokens;
+}
+
 static int op_add(ir *p, ir_opcode code, const int *in, unsigned nin, const int *out, unsigned nout)
 {
     if (p->failed)
@@ -444,16 +449,6 @@ int ir_ntensors(const ir *p)
     return p->nt;
 }
 
-int ir_nops(const ir *p)
-{
-    return p->nop;
-}
-
-int ir_ntokens(const ir *p)
-{
-    return p->ntokens;
-}
-
 ir_tensor *ir_tensor_at(ir *p, int id)
 {
     return valid(p, id) ? &p->t[id] : NULL;
@@ -462,6 +457,11 @@ ir_tensor *ir_tensor_at(ir *p, int id)
 const ir_tensor *ir_tensor_get(const ir *p, int id)
 {
     return valid(p, id) ? &p->t[id] : NULL;
+}
+
+int ir_nops(const ir *p)
+{
+    return p->nop;
 }
 
 ir_op *ir_op_at(ir *p, int i)
@@ -527,18 +527,9 @@ uint64_t ir_bytes2(const ir *p, isa_dtype dt, uint64_t rows, uint64_t cols)
 /* ---- verifier ------------------------------------------------------------------------- */
 
 static const char *const opnames[IR_OPCODE_COUNT] = {
-    [IR_MATMUL] = "matmul",
-    [IR_CONV2D] = "conv2d",
-    [IR_FUSION] = "fusion",
-    [IR_ATTENTION] = "attention",
-    [IR_GATHER] = "gather",
-    [IR_TRANSPOSE] = "transpose",
-    [IR_DSLICE] = "dynamic-slice",
-    [IR_DUS] = "dynamic-update-slice",
-    [IR_COLLECTIVE] = "collective",
-    [IR_SEND] = "send",
-    [IR_RECV] = "recv",
-    [IR_WAIT] = "wait",
+#define IR_OPCODE_NAME(op, name) [op] = name,
+    IR_OPCODES(IR_OPCODE_NAME)
+#undef IR_OPCODE_NAME
 };
 
 static uint64_t elems_of(const ir_tensor *t)
