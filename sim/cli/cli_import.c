@@ -31,9 +31,13 @@ static void import_usage(FILE *out)
             "  -h, --help            this help\n");
 }
 
-static void summary_json(json_w *w, const hlo_module *m, const hlo_plan *p,
-                         const hlo_import_result *ir)
+/* The import summary as a JSON document at path (as report_json writes a run's). */
+static int summary_json(const char *path, const hlo_module *m, const hlo_plan *p,
+                        const hlo_import_result *ir, err *e)
 {
+    json_w jw, *w = &jw;
+    if (json_open(w, path, e))
+        return -1;
     json_obj_begin(w, NULL);
     json_str(w, "schema", "tpusim.import/1");
     json_str(w, "module", m->name);
@@ -68,6 +72,7 @@ static void summary_json(json_w *w, const hlo_module *m, const hlo_plan *p,
         json_str(w, NULL, p->warn[i]);
     json_arr_end(w);
     json_obj_end(w);
+    return json_close(w, e);
 }
 
 int cli_import(int argc, char **argv, err *e)
@@ -184,14 +189,8 @@ int cli_import(int argc, char **argv, err *e)
             (unsigned long long)p.ops_by_cls[HLO_CLS_COLL], (double)p.mxu_flops / 1e9,
             (double)p.coll_bytes / 1e6, (unsigned long long)ir.ir_ops,
             (double)ir.peak_hbm_bytes / 1e6);
-    if (json) {
-        json_w w;
-        if (json_open(&w, json, e))
-            goto out;
-        summary_json(&w, m, &p, &ir);
-        if (json_close(&w, e))
-            goto out;
-    }
+    if (json && summary_json(json, m, &p, &ir, e))
+        goto out;
     rc = 0;
 out:
     if (have_plan)
