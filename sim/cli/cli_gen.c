@@ -725,12 +725,10 @@ int cli_gen_expand_model(int argc, char **argv, int *eargc, char ***eargv, char 
     if (!*name)
         return err_set(e, "gen %s: missing value for --model", argv[1]);
     const gen_cli_kind *ck = &gen_cli_kinds[kind];
-    model_preset *m = malloc(sizeof *m);
+    model_preset *m = model_find_new(name, NULL, "gen", e);
     if (!m)
-        return err_setk(e, ERR_NOMEM, "gen: out of memory");
+        return -1;
     int rc = -1;
-    if (model_find(m, name, NULL, e))
-        goto out;
     /* One block: the new argv, then "--key" and value strings. */
     size_t strs = 0;
     for (unsigned i = 0; i < m->nflags; i++)

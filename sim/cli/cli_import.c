@@ -31,9 +31,13 @@ static void import_usage(FILE *out)
             "  -h, --help            this help\n");
 }
 
-static void summary_json(json_w *w, const hlo_module *m, const hlo_plan *p,
-                         const hlo_import_result *ir)
+/* The import summary as a JSON document at path (as report_json writes a run's). */
+static int summary_json(const char *path, const hlo_module *m, const hlo_plan *p,
+                        const hlo_import_result *ir, err *e)
 {
+    json_w jw, *w = &jw;
+    if (json_open(w, path, e))
+        return -1;
     json_obj_begin(w, NULL);
     json_str(w, "schema", "tpusim.import/1");
     json_str(w, "module", m->name);
@@ -48,21 +52,27 @@ static void summary_json(json_w *w, const hlo_module *m, const hlo_plan *p,
         if (k == HLO_CLS_MATMUL || k == HLO_CLS_CONV || k == HLO_CLS_VECTOR)
             json_u64(w, hlo_cls_name((hlo_cls)k), p->flops_by_cls[k]);
     json_obj_end(w);
-    json_u64(w, "mxu_flops", p->mxu_flops);
-    json_u64(w, "vector_ops", p->vec_ops);
-    json_u64(w, "transcendental_ops", p->trans_ops);
-    json_u64(w, "hbm_bytes", p->hbm_bytes);
-    json_u64(w, "collective_bytes", p->coll_bytes);
-    json_u64(w, "unknown_ops", p->unknown_ops);
-    json_u64(w, "ir_ops", ir->ir_ops);
-    json_u64(w, "ir_tensors", ir->ir_tensors);
-    json_u64(w, "peak_hbm_bytes", ir->peak_hbm_bytes);
-    json_u64(w, "persistent_bytes", ir->persistent_bytes);
+    const struct {
+        const char *key;
+        uint64_t v;
+    } counts[] = {{"mxu_flops", p->mxu_flops},
+                  {"vector_ops", p->vec_ops},
+                  {"transcendental_ops", p->trans_ops},
+                  {"hbm_bytes", p->hbm_bytes},
+                  {"collective_bytes", p->coll_bytes},
+                  {"unknown_ops", p->unknown_ops},
+                  {"ir_ops", ir->ir_ops},
+                  {"ir_tensors", ir->ir_tensors},
+                  {"peak_hbm_bytes", ir->peak_hbm_bytes},
+                  {"persistent_bytes", ir->persistent_bytes}};
+    for (size_t i = 0; i < sizeof counts / sizeof counts[0]; i++)
+        json_u64(w, counts[i].key, counts[i].v);
     json_arr_begin(w, "warnings");
     for (unsigned i = 0; i < p->nwarn; i++)
         json_str(w, NULL, p->warn[i]);
     json_arr_end(w);
     json_obj_end(w);
+    return json_close(w, e);
 }
 
 int cli_import(int argc, char **argv, err *e)
@@ -179,14 +189,8 @@ int cli_import(int argc, char **argv, err *e)
             (unsigned long long)p.ops_by_cls[HLO_CLS_COLL], (double)p.mxu_flops / 1e9,
             (double)p.coll_bytes / 1e6, (unsigned long long)ir.ir_ops,
             (double)ir.peak_hbm_bytes / 1e6);
-    if (json) {
-        json_w w;
-        if (json_open(&w, json, e))
-            goto out;
-        summary_json(&w, m, &p, &ir);
-        if (json_close(&w, e))
-            goto out;
-    }
+    if (json && summary_json(json, m, &p, &ir, e))
+        goto out;
     rc = 0;
 out:
     if (have_plan)

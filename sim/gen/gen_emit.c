@@ -70,11 +70,9 @@ uint64_t gen_pitch(const cfg *c, uint64_t cols, isa_dtype dt)
 
 gen *gen_new(const cfg *c, const char *path, const char *note, err *e)
 {
-    gen *g = calloc(1, sizeof *g);
-    if (!g) {
-        err_setk(e, ERR_NOMEM, "gen: out of memory");
+    gen *g = err_calloc(1, sizeof *g, "gen", e);
+    if (!g)
         return NULL;
-    }
     g->c = c;
     if (trace_writer_open(&g->w, path, note, e)) {
         free(g);
@@ -90,10 +88,8 @@ gen *gen_new(const cfg *c, const char *path, const char *note, err *e)
 
 void gen_free(gen *g)
 {
-    if (!g)
-        return;
-    if (g->w)
-        trace_writer_abort(g->w);
+    if (g)
+        trace_writer_abort(g->w); /* NULL once closed */
     free(g);
 }
 
@@ -195,23 +191,17 @@ int gen_dma(gen *g, int to_hbm, uint64_t hbm, uint64_t vmem, uint64_t bytes, uin
                         (unsigned long long)bytes, (unsigned long long)g->vmem_cap);
     isa_insn in = {.op = to_hbm ? ISA_OP_DMA_V2H : ISA_OP_DMA_H2V,
                    .wait = (uint16_t)wait,
-                   .signal = (uint16_t)signal};
-    in.arg[ISA_DMA_HBM] = hbm;
-    in.arg[ISA_DMA_VMEM] = vmem;
-    in.arg[ISA_DMA_BYTES] = bytes;
-    in.arg[ISA_DMA_STRIDE] = stride;
-    in.arg[ISA_DMA_BLOCK] = block;
+                   .signal = (uint16_t)signal,
+                   .arg = {[ISA_DMA_HBM] = hbm, [ISA_DMA_VMEM] = vmem, [ISA_DMA_BYTES] = bytes,
+                           [ISA_DMA_STRIDE] = stride, [ISA_DMA_BLOCK] = block}};
     return gen_put(g, &in);
 }
 
 static isa_insn vec_insn(int op, uint64_t src, uint64_t dst, uint64_t n, isa_dtype dt,
                          uint64_t extra)
 {
-    isa_insn in = {.op = (uint16_t)op};
-    in.arg[ISA_V_SRC] = src;
-    in.arg[ISA_V_DST] = dst;
-    in.arg[ISA_V_N] = n;
-    in.arg[ISA_V_DTYPE] = dt;
+    isa_insn in = {.op = (uint16_t)op,
+                   .arg = {[ISA_V_SRC] = src, [ISA_V_DST] = dst, [ISA_V_N] = n, [ISA_V_DTYPE] = dt}};
     if (op == ISA_OP_V_CAST || op == ISA_OP_V_REDUCE || op == ISA_OP_V_TRANSPOSE)
         in.arg[ISA_V_EXTRA] = extra;
     return in;
@@ -375,43 +365,14 @@ int gen_wait_late(gen *g)
     return gen_fence_wait(g, &g->late);
 }
 
-int gen_gather(gen *g, uint64_t src, uint64_t src_bytes, uint64_t dst, uint64_t bytes,
-               uint64_t block, uint64_t stride)
-{
-    if (g->failed)
-        return -1;
-    gen_vmem_reset(g);
-    uint64_t ch = um_min(bytes, um_align_up(um_min(g->vmem_cap / 4, 8u << 20), block) / block * block);
-    if (ch > g->vmem_cap / 2)
-        ch = g->vmem_cap / 2 / block * block;
-    if (!ch)
-        return gen_fail(g, "gen: VMEM too small for a gather of %llu-byte rows",
-                        (unsigned long long)block);
-    uint64_t buf[2];
-    gen_fence rd = {.sem = -1}, wb[2] = {{.sem = -1}, {.sem = -1}};
-    if (gen_vmem_alloc(g, ch, &buf[0]) || gen_vmem_alloc(g, ch, &buf[1]))
-        return -1;
-    for (uint64_t c = 0, off = 0; off < bytes; c++, off += ch) {
-        uint64_t n = um_min(ch, bytes - off);
-        uint64_t extent = (um_cdiv(n, block) - 1) * stride + block;
-        uint64_t s0 = src_bytes > extent ? (off / block * stride) % (src_bytes - extent + 1) : 0;
-        if ((c >= 2 && gen_fence_wait(g, &wb[c % 2])) ||
-            gen_dma(g, 0, src + s0, buf[c % 2], n, block, stride, 0, gen_fence_sig(g, &rd)) ||
-            gen_fence_wait(g, &rd) ||
-            gen_dma(g, 1, dst + off, buf[c % 2], n, 0, 0, 0, gen_fence_sig(g, &wb[c % 2])))
-            return -1;
-    }
-    return gen_fence_wait(g, &wb[0]) || gen_fence_wait(g, &wb[1]) ? -1 : 0;
-}
-
-/* One side of a copy chunk, split by whole blocks over up to dma.engines DMAs: a strided
+/* One side of a chunk's transfer, split by whole blocks over up to engines DMAs: a strided
  * transfer of small blocks is latency-bound on one engine (each block is its own HBM
  * request), so its pieces run on several engines at once. */
 static int copy_part(gen *g, int to_hbm, uint64_t hbm, uint64_t vmem, uint64_t n, uint64_t block,
-                     uint64_t stride, gen_fence *f)
+                     uint64_t stride, uint64_t engines, gen_fence *f)
 {
     uint64_t nb = block ? um_cdiv(n, block) : 1;
-    uint64_t parts = um_min(g->c->dma_engines, nb), per = um_cdiv(nb, parts);
+    uint64_t parts = um_min(engines, nb), per = um_cdiv(nb, parts);
     if (!block || parts <= 1)
         return gen_dma(g, to_hbm, hbm, vmem, n, block, stride, 0, gen_fence_sig(g, f));
     for (uint64_t b0 = 0; b0 < nb; b0 += per) {
@@ -423,7 +384,68 @@ static int copy_part(gen *g, int to_hbm, uint64_t hbm, uint64_t vmem, uint64_t n
     return 0;
 }
 
-/* Chunks hold whole blocks of both sides (a multiple of their lcm), double-buffered. */
+/* One side of a staged copy in HBM: blocks of block bytes stride apart (block 0: contiguous);
+ * wrap (a gather's source of span bytes): a chunk's offset wraps so that it stays inside. */
+typedef struct {
+    uint64_t hbm, block, stride, span;
+    int wrap;
+} copy_side;
+
+/* HBM address of the n-byte chunk at byte off of the copy on side sd. */
+static uint64_t copy_at(const copy_side *sd, uint64_t off, uint64_t n)
+{
+    if (!sd->block)
+        return sd->hbm + off;
+    uint64_t o = off / sd->block * sd->stride;
+    if (sd->wrap) {
+        uint64_t extent = (um_cdiv(n, sd->block) - 1) * sd->stride + sd->block;
+        o = sd->span > extent ? o % (sd->span - extent + 1) : 0;
+    }
+    return sd->hbm + o;
+}
+
+/* Copy bytes from one side to the other through two VMEM buffers of ch bytes: chunk c is read
+ * into buffer c % 2 once that buffer's last write-back has passed, then written out; each
+ * side's transfer on up to engines DMAs (copy_part). */
+static int copy_staged(gen *g, const copy_side *from, const copy_side *to, uint64_t bytes,
+                       uint64_t ch, uint64_t engines)
+{
+    uint64_t buf[2];
+    gen_fence rd = {.sem = -1}, wb[2] = {{.sem = -1}, {.sem = -1}};
+    if (gen_vmem_alloc(g, ch, &buf[0]) || gen_vmem_alloc(g, ch, &buf[1]))
+        return -1;
+    for (uint64_t c = 0, off = 0; off < bytes; c++, off += ch) {
+        uint64_t n = um_min(ch, bytes - off), v = buf[c % 2];
+        if ((c >= 2 && gen_fence_wait(g, &wb[c % 2])) ||
+            copy_part(g, 0, copy_at(from, off, n), v, n, from->block, from->stride, engines, &rd) ||
+            gen_fence_wait(g, &rd) ||
+            copy_part(g, 1, copy_at(to, off, n), v, n, to->block, to->stride, engines, &wb[c % 2]))
+            return -1;
+    }
+    return gen_fence_wait(g, &wb[0]) || gen_fence_wait(g, &wb[1]) ? -1 : 0;
+}
+
+int gen_gather(gen *g, uint64_t src, uint64_t src_bytes, uint64_t dst, uint64_t bytes,
+               uint64_t block, uint64_t stride)
+{
+    if (g->failed)
+        return -1;
+    gen_vmem_reset(g);
+    uint64_t ch =
+        um_min(bytes, um_align_up(um_min(g->vmem_cap / 4, 8u << 20), block) / block * block);
+    if (ch > g->vmem_cap / 2)
+        ch = g->vmem_cap / 2 / block * block;
+    if (!ch)
+        return gen_fail(g, "gen: VMEM too small for a gather of %llu-byte rows",
+                        (unsigned long long)block);
+    const copy_side from = {
+        .hbm = src, .block = block, .stride = stride, .span = src_bytes, .wrap = 1};
+    const copy_side to = {.hbm = dst};
+    return copy_staged(g, &from, &to, bytes, ch, 1);
+}
+
+/* Chunks hold whole blocks of both sides (a multiple of their lcm), double-buffered; each
+ * side's transfer split over the DMA engines. */
 int gen_copy2d(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, uint64_t dst,
                uint64_t dblock, uint64_t dstride, uint64_t bytes)
 {
@@ -436,21 +458,9 @@ int gen_copy2d(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, uint64_t
     if (2 * ch > g->vmem_cap)
         return gen_fail(g, "gen: VMEM too small for a copy of %llu-byte blocks",
                         (unsigned long long)unit);
-    uint64_t buf[2];
-    gen_fence rd = {.sem = -1}, wb[2] = {{.sem = -1}, {.sem = -1}};
-    if (gen_vmem_alloc(g, ch, &buf[0]) || gen_vmem_alloc(g, ch, &buf[1]))
-        return -1;
-    for (uint64_t c = 0, off = 0; off < bytes; c++, off += ch) {
-        uint64_t n = um_min(ch, bytes - off);
-        uint64_t so = sblock ? off / sblock * sstride : off,
-                 dof = dblock ? off / dblock * dstride : off;
-        if ((c >= 2 && gen_fence_wait(g, &wb[c % 2])) ||
-            copy_part(g, 0, src + so, buf[c % 2], n, sblock, sstride, &rd) ||
-            gen_fence_wait(g, &rd) ||
-            copy_part(g, 1, dst + dof, buf[c % 2], n, dblock, dstride, &wb[c % 2]))
-            return -1;
-    }
-    return gen_fence_wait(g, &wb[0]) || gen_fence_wait(g, &wb[1]) ? -1 : 0;
+    const copy_side from = {.hbm = src, .block = sblock, .stride = sstride};
+    const copy_side to = {.hbm = dst, .block = dblock, .stride = dstride};
+    return copy_staged(g, &from, &to, bytes, ch, g->c->dma_engines);
 }
 
 int gen_copy2d_async(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, uint64_t dst,
@@ -464,9 +474,10 @@ int gen_copy2d_async(gen *g, uint64_t src, uint64_t sblock, uint64_t sstride, ui
     gen_fence rd = {.sem = -1};
     gen_vmem_reset(g);
     return gen_vmem_alloc(g, bytes, &buf) ||
-                   copy_part(g, 0, src, buf, bytes, sblock, sstride, &rd) ||
+                   copy_part(g, 0, src, buf, bytes, sblock, sstride, g->c->dma_engines, &rd) ||
                    gen_fence_wait(g, &rd) ||
-                   copy_part(g, 1, dst, buf, bytes, dblock, dstride, done ? done : &g->late)
+                   copy_part(g, 1, dst, buf, bytes, dblock, dstride, g->c->dma_engines,
+                             done ? done : &g->late)
                ? -1
                : 0;
 }
@@ -554,25 +565,20 @@ uint64_t gen_vmem_free_bytes(const gen *g)
 
 static int put_ldw(gen *g, unsigned mxu, uint64_t vmem, uint64_t k, uint64_t n, isa_dtype dt)
 {
-    isa_insn in = {.op = ISA_OP_MXU_LDW};
-    in.arg[ISA_LDW_MXU] = mxu;
-    in.arg[ISA_LDW_VMEM] = vmem;
-    in.arg[ISA_LDW_K] = k;
-    in.arg[ISA_LDW_N] = n;
-    in.arg[ISA_LDW_DTYPE] = dt;
+    isa_insn in = {.op = ISA_OP_MXU_LDW,
+                   .arg = {[ISA_LDW_MXU] = mxu, [ISA_LDW_VMEM] = vmem, [ISA_LDW_K] = k,
+                           [ISA_LDW_N] = n, [ISA_LDW_DTYPE] = dt}};
     return gen_put(g, &in);
 }
 
 static int put_mm(gen *g, unsigned mxu, uint64_t src, uint64_t dst, uint64_t m, isa_dtype dt,
                   int acc, unsigned wait, unsigned signal)
 {
-    isa_insn in = {.op = ISA_OP_MXU_MATMUL, .wait = (uint16_t)wait, .signal = (uint16_t)signal};
-    in.arg[ISA_MM_MXU] = mxu;
-    in.arg[ISA_MM_SRC] = src;
-    in.arg[ISA_MM_DST] = dst;
-    in.arg[ISA_MM_M] = m;
-    in.arg[ISA_MM_DTYPE] = dt;
-    in.arg[ISA_MM_ACC] = acc ? 1 : 0;
+    isa_insn in = {.op = ISA_OP_MXU_MATMUL,
+                   .wait = (uint16_t)wait,
+                   .signal = (uint16_t)signal,
+                   .arg = {[ISA_MM_MXU] = mxu, [ISA_MM_SRC] = src, [ISA_MM_DST] = dst, [ISA_MM_M] = m,
+                           [ISA_MM_DTYPE] = dt, [ISA_MM_ACC] = acc ? 1 : 0}};
     return gen_put(g, &in);
 }
 
@@ -775,10 +781,9 @@ static int gemm_inputs(gen *g, gemm_state *st, uint64_t s)
     return 0;
 }
 
-static int gemm_compute(gen *g, gemm_state *st, uint64_t s)
+static int gemm_compute(gen *g, gemm_state *st, uint64_t s, gemm_tile tl)
 {
     const uint64_t R = g->c->mxu_rows, C = g->c->mxu_cols, P = cfg_mxu_total(g->c);
-    const gemm_tile tl = gemm_at(st, s);
     const gen_gemm_args *a = &st->a;
     uint64_t nsub = um_cdiv(tl.ngw, C), msub = um_min(st->p.msub, tl.mr);
     uint64_t msz = um_cdiv(tl.mr, msub);
@@ -805,10 +810,9 @@ static int gemm_compute(gen *g, gemm_state *st, uint64_t s)
     return 0;
 }
 
-/* Write back the C block finished by step s (its last k-chunk). */
-static int gemm_writeback(gen *g, gemm_state *st, uint64_t s)
+/* Write back the C block finished by step s (its last k-chunk), whose tile is tl. */
+static int gemm_writeback(gen *g, gemm_state *st, uint64_t s, gemm_tile tl)
 {
-    const gemm_tile tl = gemm_at(st, s);
     const gen_gemm_args *a = &st->a;
     uint64_t ob = gen_dt_bytes(a->out_dt, 1);
     uint64_t cb = (s / st->nkc) % 2; /* C buffers alternate per block */
@@ -942,7 +946,7 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
          * serialising loads and compute. Compute-bound plans emit the matmuls first, so the
          * MXUs never drain between steps. The loads go to the DMA queue before the
          * write-back, whose DMA waits for the vector unit's cast. */
-        if (!p->loads_first && gemm_compute(g, &st, s))
+        if (!p->loads_first && gemm_compute(g, &st, s, tl))
             return -1;
         if (s >= 1) {
             const gemm_tile pt = gemm_at(&st, s - 1);
@@ -950,13 +954,14 @@ int gen_gemm(gen *g, const gen_gemm_args *args)
                 return -1;
             if (s + B - 1 < st.steps && gemm_inputs(g, &st, s + B - 1))
                 return -1;
-            if (pt.ki == st.nkc - 1 && gemm_writeback(g, &st, s - 1))
+            if (pt.ki == st.nkc - 1 && gemm_writeback(g, &st, s - 1, pt))
                 return -1;
         }
-        if (p->loads_first && gemm_compute(g, &st, s))
+        if (p->loads_first && gemm_compute(g, &st, s, tl))
             return -1;
     }
-    if (gen_fence_wait(g, &st.done[(st.steps - 1) % B]) || gemm_writeback(g, &st, st.steps - 1) ||
+    if (gen_fence_wait(g, &st.done[(st.steps - 1) % B]) ||
+        gemm_writeback(g, &st, st.steps - 1, gemm_at(&st, st.steps - 1)) ||
         gen_fence_wait(g, &st.wb[0]) || gen_fence_wait(g, &st.wb[1]))
         return -1;
     return 0;
@@ -1181,75 +1186,66 @@ typedef struct attn_state {
     gen_fence ready[3], done[3], wb[3];
 } attn_state;
 
-/* Item of lane i in round r; 0 if the lane has none. */
-static int attn_item(const attn_state *st, uint64_t i, uint64_t r, uint64_t *pair, uint64_t *qi)
-{
-    *pair = i + st->lanes * (r / st->nq);
-    *qi = r % st->nq;
-    return *pair < st->pairs;
-}
+/* Lane i's item in round r: query block qi (rows q0.., m of them, against L keys) of one
+ * (batch, head) pair, and the byte offsets of its query rows and its key/value head. */
+typedef struct {
+    uint64_t qi, q0, m, L, qrow, krow;
+} attn_lane;
 
-static int attn_inputs(gen *g, attn_state *st, uint64_t r)
+/* Fill lane i's item in round r; 0 if the lane has none (qi, q0, m and L are set anyway). */
+static int attn_lane_at(const attn_state *st, uint64_t i, uint64_t r, attn_lane *l)
 {
     const gen_attn_args *a = st->a;
-    uint64_t ab = gen_dt_bytes(a->dt, 1), hdb = a->head_dim * ab;
-    gen_fence *f = &st->ready[r % st->D];
-    for (uint64_t i = 0; i < st->lanes; i++) {
-        uint64_t p, qi;
-        if (!attn_item(st, i, r, &p, &qi))
-            continue;
-        uint64_t b = p / a->heads, h = p % a->heads, q0 = qi * st->mq;
-        uint64_t m = um_min(st->mq, a->seq - q0), L = attn_kv(a->kv_len, a->seq, a->causal, q0, m);
-        uint64_t *bf = st->buf[i][r % st->D];
-        uint64_t qrow = (b * st->qbs + q0 * st->qrs + h * st->qhs) * ab;
-        uint64_t krow = (b * st->kvbs + h / st->grp * st->kvhs) * ab;
-        if (gen_dma(g, 0, a->q + qrow, bf[AB_Q], m * hdb, hdb, st->qrs * ab, 0,
-                    gen_fence_sig(g, f)) ||
-            gen_dma(g, 0, a->k + krow, bf[AB_K], L * hdb, hdb, st->kvrs * ab, 0,
-                    gen_fence_sig(g, f)) ||
-            gen_dma(g, 0, a->v + krow, bf[AB_V], L * hdb, hdb, st->kvrs * ab, 0,
-                    gen_fence_sig(g, f)))
-            return -1;
-        if (a->backward && (gen_dma(g, 0, a->dout + qrow, bf[AB_DOO], m * hdb, hdb, st->qrs * ab, 0,
-                                    gen_fence_sig(g, f)) ||
-                            gen_dma(g, 0, a->o + qrow, bf[AB_DOO] + m * hdb, m * hdb, hdb,
-                                    st->qrs * ab, 0, gen_fence_sig(g, f))))
-            return -1;
-    }
-    return 0;
+    uint64_t p = i + st->lanes * (r / st->nq), ab = gen_dt_bytes(a->dt, 1);
+    l->qi = r % st->nq;
+    l->q0 = l->qi * st->mq;
+    l->m = um_min(st->mq, a->seq - l->q0);
+    l->L = attn_kv(a->kv_len, a->seq, a->causal, l->q0, l->m);
+    if (p >= st->pairs)
+        return 0;
+    uint64_t b = p / a->heads, h = p % a->heads;
+    l->qrow = (b * st->qbs + l->q0 * st->qrs + h * st->qhs) * ab;
+    l->krow = (b * st->kvbs + h / st->grp * st->kvhs) * ab;
+    return 1;
 }
 
-static int attn_outputs(gen *g, attn_state *st, uint64_t r)
+/* rows x head_dim elements between HBM at hbm (query rows, or key rows with kv) and VMEM. */
+static int attn_dma(gen *g, const attn_state *st, int out, uint64_t hbm, uint64_t vmem,
+                    uint64_t rows, int kv, gen_fence *f)
+{
+    uint64_t ab = gen_dt_bytes(st->a->dt, 1), hdb = st->a->head_dim * ab;
+    return gen_dma(g, out, hbm, vmem, rows * hdb, hdb, (kv ? st->kvrs : st->qrs) * ab, 0,
+                   gen_fence_sig(g, f));
+}
+
+/* Round r's loads (q, k, v; backward also dout and o, back to back in one buffer) signalling
+ * its READY fence, or its write-backs (o; backward dq, and dk, dv after a pair's last query
+ * block) signalling its WB fence. */
+static int attn_io(gen *g, attn_state *st, uint64_t r, int out)
 {
     const gen_attn_args *a = st->a;
-    uint64_t ab = gen_dt_bytes(a->dt, 1), hdb = a->head_dim * ab;
-    gen_fence *f = &st->wb[r % st->D];
+    gen_fence *f = out ? &st->wb[r % st->D] : &st->ready[r % st->D];
     for (uint64_t i = 0; i < st->lanes; i++) {
-        uint64_t p, qi;
-        if (!attn_item(st, i, r, &p, &qi))
+        attn_lane l;
+        if (!attn_lane_at(st, i, r, &l))
             continue;
-        uint64_t b = p / a->heads, h = p % a->heads, q0 = qi * st->mq;
-        uint64_t m = um_min(st->mq, a->seq - q0);
-        uint64_t *bf = st->buf[i][r % st->D];
-        uint64_t qrow = (b * st->qbs + q0 * st->qrs + h * st->qhs) * ab;
-        if (!a->backward) {
-            if (gen_dma(g, 1, a->o + qrow, bf[AB_O], m * hdb, hdb, st->qrs * ab, 0,
-                        gen_fence_sig(g, f)))
+        uint64_t *bf = st->buf[i][r % st->D], *pb = st->buf[i][(r / st->nq) % 2];
+        uint64_t mb = l.m * a->head_dim * gen_dt_bytes(a->dt, 1);
+        if (!out) {
+            if (attn_dma(g, st, 0, a->q + l.qrow, bf[AB_Q], l.m, 0, f) ||
+                attn_dma(g, st, 0, a->k + l.krow, bf[AB_K], l.L, 1, f) ||
+                attn_dma(g, st, 0, a->v + l.krow, bf[AB_V], l.L, 1, f) ||
+                (a->backward && (attn_dma(g, st, 0, a->dout + l.qrow, bf[AB_DOO], l.m, 0, f) ||
+                                 attn_dma(g, st, 0, a->o + l.qrow, bf[AB_DOO] + mb, l.m, 0, f))))
                 return -1;
-            continue;
-        }
-        if (gen_dma(g, 1, a->dq + qrow, bf[AB_DQ], m * hdb, hdb, st->qrs * ab, 0,
-                    gen_fence_sig(g, f)))
+        } else if (!a->backward) {
+            if (attn_dma(g, st, 1, a->o + l.qrow, bf[AB_O], l.m, 0, f))
+                return -1;
+        } else if (attn_dma(g, st, 1, a->dq + l.qrow, bf[AB_DQ], l.m, 0, f) ||
+                   (l.qi == st->nq - 1 &&
+                    (attn_dma(g, st, 1, a->dk + l.krow, pb[AB_DK], a->kv_len, 1, f) ||
+                     attn_dma(g, st, 1, a->dv + l.krow, pb[AB_DV], a->kv_len, 1, f))))
             return -1;
-        if (qi == st->nq - 1) {
-            uint64_t *pb = st->buf[i][(r / st->nq) % 2];
-            uint64_t krow = (b * st->kvbs + h / st->grp * st->kvhs) * ab;
-            if (gen_dma(g, 1, a->dk + krow, pb[AB_DK], a->kv_len * hdb, hdb, st->kvrs * ab, 0,
-                        gen_fence_sig(g, f)) ||
-                gen_dma(g, 1, a->dv + krow, pb[AB_DV], a->kv_len * hdb, hdb, st->kvrs * ab, 0,
-                        gen_fence_sig(g, f)))
-                return -1;
-        }
     }
     return 0;
 }
@@ -1306,11 +1302,11 @@ static int attn_compute(gen *g, attn_state *st, uint64_t r, int parts)
     lane_batch lb;
     memset(lb.n, 0, sizeof lb.n);
     for (uint64_t i = 0; i < st->lanes; i++) {
-        uint64_t p;
-        live[i] = attn_item(st, i, r, &p, &qi[i]);
-        uint64_t q0 = qi[i] * st->mq;
-        m[i] = live[i] ? um_min(st->mq, a->seq - q0) : 0;
-        L[i] = live[i] ? attn_kv(a->kv_len, a->seq, a->causal, q0, m[i]) : 0;
+        attn_lane l;
+        live[i] = attn_lane_at(st, i, r, &l);
+        qi[i] = l.qi;
+        m[i] = live[i] ? l.m : 0;
+        L[i] = live[i] ? l.L : 0;
         diag[i] = a->causal;
     }
 #define LANES                                                                                      \
@@ -1432,7 +1428,7 @@ static int attn_pipelined(gen *g, attn_state *st)
 {
     const uint64_t R = st->rounds;
     for (uint64_t r = 0; r < 3 && r < R; r++)
-        if (attn_inputs(g, st, r))
+        if (attn_io(g, st, r, 0))
             return -1;
     if (gen_fence_wait(g, &st->ready[0]) || attn_compute(g, st, 0, ATT_QK | ATT_SM))
         return -1;
@@ -1440,8 +1436,8 @@ static int attn_pipelined(gen *g, attn_state *st)
      * vector unit (dispatching the softmax first would block on the short vector queue
      * until QK^T(r+1) finishes, holding back PV(r)). */
     for (uint64_t r = 0; r < R; r++) {
-        if (r >= 1 && (gen_fence_wait(g, &st->done[(r - 1) % 3]) || attn_outputs(g, st, r - 1) ||
-                       (r + 2 < R && attn_inputs(g, st, r + 2))))
+        if (r >= 1 && (gen_fence_wait(g, &st->done[(r - 1) % 3]) || attn_io(g, st, r - 1, 1) ||
+                       (r + 2 < R && attn_io(g, st, r + 2, 0))))
             return -1;
         if (r + 1 < R &&
             (gen_fence_wait(g, &st->ready[(r + 1) % 3]) || attn_compute(g, st, r + 1, ATT_QK)))
@@ -1450,7 +1446,7 @@ static int attn_pipelined(gen *g, attn_state *st)
             (r + 1 < R && attn_compute(g, st, r + 1, ATT_SM)) || attn_compute(g, st, r, ATT_CAST))
             return -1;
     }
-    return gen_fence_wait(g, &st->done[(R - 1) % 3]) || attn_outputs(g, st, R - 1) ||
+    return gen_fence_wait(g, &st->done[(R - 1) % 3]) || attn_io(g, st, R - 1, 1) ||
                    gen_fence_wait(g, &st->wb[0]) || gen_fence_wait(g, &st->wb[1]) ||
                    gen_fence_wait(g, &st->wb[2])
                ? -1
@@ -1520,18 +1516,18 @@ int gen_attention(gen *g, const gen_attn_args *args)
         st.ready[x].sem = st.done[x].sem = st.wb[x].sem = -1;
     if (st.D == 3)
         return attn_pipelined(g, &st);
-    if (attn_inputs(g, &st, 0) || (st.rounds > 1 && attn_inputs(g, &st, 1)))
+    if (attn_io(g, &st, 0, 0) || (st.rounds > 1 && attn_io(g, &st, 1, 0)))
         return -1;
     for (uint64_t r = 0; r < st.rounds; r++) {
         if (gen_fence_wait(g, &st.ready[r % 2]) || (r >= 2 && gen_fence_wait(g, &st.wb[r % 2])) ||
             attn_compute(g, &st, r, ATT_ALL))
             return -1;
-        if (r >= 1 && (gen_fence_wait(g, &st.done[(r - 1) % 2]) || attn_outputs(g, &st, r - 1) ||
-                       (r + 1 < st.rounds && attn_inputs(g, &st, r + 1))))
+        if (r >= 1 && (gen_fence_wait(g, &st.done[(r - 1) % 2]) || attn_io(g, &st, r - 1, 1) ||
+                       (r + 1 < st.rounds && attn_io(g, &st, r + 1, 0))))
             return -1;
     }
     return gen_fence_wait(g, &st.done[(st.rounds - 1) % 2]) ||
-                   attn_outputs(g, &st, st.rounds - 1) || gen_fence_wait(g, &st.wb[0]) ||
+                   attn_io(g, &st, st.rounds - 1, 1) || gen_fence_wait(g, &st.wb[0]) ||
                    gen_fence_wait(g, &st.wb[1])
                ? -1
                : 0;

@@ -74,22 +74,11 @@ static uint64_t lay_pitch(const model *md, uint64_t rows, uint64_t cols)
     return rows > 1 ? ir_pitch(md->p, cols, md->dt) : cols;
 }
 
-/* Tensor t reinterpreted as rows x cols (same bytes; a transposed operand or a flat vector
- * pass): at the layout pitch if that stays inside t's extent, else packed. */
+/* Tensor t reinterpreted as rows x cols (a transposed operand or a flat vector pass), laid
+ * out for the model's datatype (ir_reshape). */
 static int reshape(model *md, int t, uint64_t rows, uint64_t cols)
 {
-    const ir_tensor *x = ir_tensor_get(md->p, t);
-    if (!x)
-        return -1;
-    if (x->rows == rows && x->cols == cols)
-        return t;
-    uint64_t xp = x->pitch ? x->pitch : lay_pitch(md, x->rows, x->cols);
-    uint64_t avail = (x->rows - 1) * xp + x->cols, pt = lay_pitch(md, rows, cols);
-    if ((rows - 1) * pt + cols > avail)
-        pt = cols;
-    char nm[IR_NAME_MAX];
-    snprintf(nm, sizeof nm, "%.24s'", x->name);
-    return ir_view(md->p, t, nm, 0, rows, cols, pt);
+    return ir_reshape(md->p, t, NULL, rows, cols, md->dt);
 }
 
 /* Layer l's weight at element offset `off` of its block (rows x cols as stored). */
@@ -389,30 +378,38 @@ static int layernorm_bwd(const model *md, uint64_t n, int dy, int x, int out)
     return vpass(md, n, in, 2, out, ops, sizeof ops / sizeof ops[0]);
 }
 
-/* SwiGLU: act = silu(gate) * up, silu(x) = x / (1 + exp(-x)), reciprocal as rsqrt squared. */
-static int swiglu(const model *md, uint64_t n, int gate, int up, int out)
+/* A two-input pass: sigmoid(buffer x) into buffer 3, 1 / (1 + exp(-x)) with the reciprocal
+ * as rsqrt squared, then the nrest ops rest. */
+static int sigmoid_pass(const model *md, uint64_t n, int a, int b, unsigned x, int out,
+                        const ir_vop *rest, unsigned nrest)
 {
     isa_dtype dt = md->dt;
-    const int in[2] = {gate, up};
-    const ir_vop ops[] = {
-        {ISA_OP_V_EXP, 0, 3, dt, 0, 0},   {ISA_OP_V_ADD, 3, 3, dt, 0, 0},
-        {ISA_OP_V_RSQRT, 3, 3, dt, 0, 0}, {ISA_OP_V_MUL, 3, 3, dt, 0, 0},
-        {ISA_OP_V_MUL, 0, 3, dt, 0, 0},   {ISA_OP_V_MUL, 3, 2, dt, 0, 0},
+    const int in[2] = {a, b};
+    ir_vop ops[8] = {
+        {ISA_OP_V_EXP, x, 3, dt, 0, 0},
+        {ISA_OP_V_ADD, 3, 3, dt, 0, 0},
+        {ISA_OP_V_RSQRT, 3, 3, dt, 0, 0},
+        {ISA_OP_V_MUL, 3, 3, dt, 0, 0},
     };
-    return vpass(md, n, in, 2, out, ops, sizeof ops / sizeof ops[0]);
+    memcpy(ops + 4, rest, nrest * sizeof *rest);
+    return vpass(md, n, in, 2, out, ops, 4 + nrest);
 }
 
+/* SwiGLU: act = silu(gate) * up, silu(x) = x sigmoid(x). */
+static int swiglu(const model *md, uint64_t n, int gate, int up, int out)
+{
+    const ir_vop rest[] = {{ISA_OP_V_MUL, 0, 3, md->dt, 0, 0}, {ISA_OP_V_MUL, 3, 2, md->dt, 0, 0}};
+    return sigmoid_pass(md, n, gate, up, 0, out, rest, 2);
+}
+
+/* Its backward from dact and gate, sigmoid(gate) recomputed. */
 static int swiglu_bwd(const model *md, uint64_t n, int dact, int gate, int out)
 {
     isa_dtype dt = md->dt;
-    const int in[2] = {dact, gate};
-    const ir_vop ops[] = {
-        {ISA_OP_V_EXP, 1, 3, dt, 0, 0},   {ISA_OP_V_ADD, 3, 3, dt, 0, 0},
-        {ISA_OP_V_RSQRT, 3, 3, dt, 0, 0}, {ISA_OP_V_MUL, 3, 3, dt, 0, 0},
-        {ISA_OP_V_FMA, 1, 4, dt, 0, 0},   {ISA_OP_V_MUL, 0, 4, dt, 0, 0},
-        {ISA_OP_V_MUL, 0, 2, dt, 0, 0},
-    };
-    return vpass(md, n, in, 2, out, ops, sizeof ops / sizeof ops[0]);
+    const ir_vop rest[] = {{ISA_OP_V_FMA, 1, 4, dt, 0, 0},
+                           {ISA_OP_V_MUL, 0, 4, dt, 0, 0},
+                           {ISA_OP_V_MUL, 0, 2, dt, 0, 0}};
+    return sigmoid_pass(md, n, dact, gate, 1, out, rest, 3);
 }
 
 static int residual(const model *md, uint64_t n, int a, int b, int out)
@@ -1057,6 +1054,7 @@ int gen_fe_llm(ir *p, const gen_opts *o)
 struct gen_stage {
     model md;
     unsigned nmb, L, first, last;
+    /* tensor ids, in one block that x starts: */
     int *x;  /* x[mb * (L + 1) + l]: microbatch mb's input of local layer l (l = L: output) */
     int *sv; /* sv[mb * L * GEN_ACT_COUNT + ...]: its saved activations */
     int *xf, *logits; /* last stage: per microbatch */
@@ -1066,12 +1064,8 @@ struct gen_stage {
 
 void gen_stage_free(gen_stage *s)
 {
-    if (!s)
-        return;
-    free(s->x);
-    free(s->sv);
-    free(s->xf);
-    free(s->logits);
+    if (s)
+        free(s->x); /* the block of every tensor-id array */
     free(s);
 }
 
@@ -1079,13 +1073,15 @@ gen_stage *gen_stage_new(ir *p, const gen_opts *o)
 {
     gen_stage *s = calloc(1, sizeof *s);
     unsigned L = (unsigned)(o->layers / o->pipeline), n = (unsigned)o->microbatches;
-    if (!s || !(s->x = calloc((size_t)n * (L + 1), sizeof *s->x)) ||
-        !(s->sv = calloc((size_t)n * L * GEN_ACT_COUNT, sizeof *s->sv)) ||
-        !(s->xf = calloc(n, sizeof *s->xf)) || !(s->logits = calloc(n, sizeof *s->logits))) {
+    size_t nx = (size_t)n * (L + 1), nsv = (size_t)n * L * GEN_ACT_COUNT;
+    if (!s || !(s->x = calloc(nx + nsv + 2 * (size_t)n, sizeof *s->x))) {
         gen_stage_free(s);
         ir_tensor_new(p, "(out of memory: pipeline stage)", ISA_DT_BF16, 0, 0); /* an error in p */
         return NULL;
     }
+    s->sv = s->x + nx;
+    s->xf = s->sv + nsv;
+    s->logits = s->xf + n;
     s->nmb = n;
     s->L = L;
     s->first = o->stage == 0;

@@ -167,20 +167,11 @@ static int wview(const gen_moe_ctx *c, int root, uint64_t off, uint64_t rows, ui
     return ir_view(c->p, root, nm, Bt(c, off), rows, cols, 0);
 }
 
-/* t reinterpreted as rows x cols (a transposed operand): same bytes, at the layout pitch if
- * that stays inside t's extent, else packed (as gen_models.c does). */
+/* t reinterpreted as rows x cols (a transposed operand), laid out for the layer's datatype
+ * (ir_reshape, as gen_models.c does). */
 static int as(const gen_moe_ctx *c, int t, uint64_t rows, uint64_t cols)
 {
-    const ir_tensor *x = ir_tensor_get(c->p, t);
-    if (!x)
-        return -1;
-    if (x->rows == rows && x->cols == cols)
-        return t;
-    uint64_t xp = x->pitch ? x->pitch : pitch_of(c, x->rows, x->cols);
-    uint64_t avail = (x->rows - 1) * xp + x->cols, pt = pitch_of(c, rows, cols);
-    if ((rows - 1) * pt + cols > avail)
-        pt = cols;
-    return ir_view(c->p, t, "T", 0, rows, cols, pt);
+    return ir_reshape(c->p, t, "T", rows, cols, c->dt);
 }
 
 /* Rows [r0, r0 + n) of t (t's columns and pitch). */

@@ -182,25 +182,16 @@ static int resolve(bld *b, const hlo_instr *x)
     return id;
 }
 
-/* t reinterpreted as rows x cols (same bytes: a transposed or reshaped operand): at the
- * layout pitch if that stays inside t's extent, else packed. */
+/* t reinterpreted as rows x cols (a transposed or reshaped operand: ir_reshape), or a fresh
+ * tensor when t has fewer elements than the op reads. */
 static int as_shape(bld *b, int t, uint64_t rows, uint64_t cols)
 {
     const ir_tensor *x = ir_tensor_get(b->p, t);
     if (!x)
         return -1;
-    if (x->rows == rows && x->cols == cols)
-        return t;
-    uint64_t xp = x->pitch ? x->pitch : x->rows > 1 ? ir_pitch(b->p, x->cols, x->dt) : x->cols;
-    uint64_t avail = (x->rows - 1) * xp + x->cols;
-    uint64_t pt = rows > 1 ? ir_pitch(b->p, cols, x->dt) : cols;
-    if ((rows - 1) * pt + cols > avail)
-        pt = cols;
-    if ((rows - 1) * pt + cols > avail) /* fewer elements than the op reads: a fresh tensor */
+    if (rows * cols > ir_span(b->p, t, x->dt)) /* fewer elements than the op reads */
         return ir_param_new(b->p, x->name, x->dt, rows, cols);
-    char nm[IR_NAME_MAX];
-    snprintf(nm, sizeof nm, "%.24s'", x->name);
-    return ir_view(b->p, t, nm, 0, rows, cols, pt);
+    return ir_reshape(b->p, t, NULL, rows, cols, x->dt);
 }
 
 /* An item's result tensor (recorded as the value of ins). */
@@ -553,6 +544,12 @@ static int do_coll(bld *b, const hlo_item *it)
     return it->token ? 0 : (ir_wait(b->p, tok) < 0 ? -1 : 0);
 }
 
+/* The IR builder of each plan class with work (HLO_CLS_WAIT is an IR wait on its token). */
+static int (*const builders[HLO_CLS_COUNT])(bld *, const hlo_item *) = {
+    [HLO_CLS_MATMUL] = do_matmul, [HLO_CLS_CONV] = do_matmul, [HLO_CLS_VECTOR] = do_vector,
+    [HLO_CLS_DATA] = do_data,     [HLO_CLS_CUSTOM] = do_data, [HLO_CLS_COLL] = do_coll,
+};
+
 int hlo_build_ir(ir *p, const hlo_module *m, const hlo_plan *pl, err *e)
 {
     bld b = {.p = p, .m = m, .e = e};
@@ -566,27 +563,11 @@ int hlo_build_ir(ir *p, const hlo_module *m, const hlo_plan *pl, err *e)
     for (size_t i = 0; i < pl->nitems && !rc; i++) {
         const hlo_item *it = &pl->items[i];
         set_region(&b, it);
-        switch (it->cls) {
-        case HLO_CLS_MATMUL:
-        case HLO_CLS_CONV:
-            rc = do_matmul(&b, it);
-            break;
-        case HLO_CLS_VECTOR:
-            rc = do_vector(&b, it);
-            break;
-        case HLO_CLS_DATA:
-        case HLO_CLS_CUSTOM:
-            rc = do_data(&b, it);
-            break;
-        case HLO_CLS_COLL:
-            rc = do_coll(&b, it);
-            break;
-        case HLO_CLS_WAIT:
+        if (it->cls == HLO_CLS_WAIT) {
             if (it->token > 0 && it->token <= pl->ntokens)
                 rc = ir_wait(p, it->token) < 0 ? -1 : 0;
-            break;
-        default:
-            break;
+        } else if ((unsigned)it->cls < HLO_CLS_COUNT && builders[it->cls]) {
+            rc = builders[it->cls](&b, it);
         }
         if (rc || ir_error(p, NULL))
             rc = -1;

@@ -1020,45 +1020,36 @@ static int typed_attr(parser *p, hlo_instr *in, const hlo_attr *a, size_t b, siz
     const char *n = a->name;
     const hlo_tok *t0 = peek(p, 0);
     int r = 0, known = 1;
-    struct {
+    /* attributes stored as they parse: an integer list, an integer, or a computation */
+    const struct {
         const char *name;
         hlo_ints *l;
-    } lists[] = {{"dimensions", &in->dimensions},
-                 {"lhs_contracting_dims", &in->lhs_contracting},
-                 {"rhs_contracting_dims", &in->rhs_contracting},
-                 {"lhs_batch_dims", &in->lhs_batch},
-                 {"rhs_batch_dims", &in->rhs_batch},
-                 {"slice_sizes", &in->slice_sizes},
-                 {"dynamic_slice_sizes", &in->dynamic_slice_sizes}};
-    struct {
-        const char *name;
         int64_t *v;
-    } ints[] = {{"index", &in->index},
-                {"channel_id", &in->channel_id},
-                {"feature_group_count", &in->feature_group_count},
-                {"batch_group_count", &in->batch_group_count},
-                {"iota_dimension", &in->iota_dimension}};
-    struct {
-        const char *name;
         hlo_comp **slot;
-    } comps[] = {{"to_apply", &in->to_apply},
-                 {"calls", &in->calls},
-                 {"condition", &in->condition},
-                 {"body", &in->body}};
-    unsigned i;
-    for (i = 0; i < sizeof lists / sizeof *lists; i++)
-        if (!strcmp(n, lists[i].name)) {
-            r = parse_int_list(p, lists[i].l);
-            goto out;
-        }
-    for (i = 0; i < sizeof ints / sizeof *ints; i++)
-        if (!strcmp(n, ints[i].name)) {
-            r = expect_int(p, "an integer", ints[i].v);
-            goto out;
-        }
-    for (i = 0; i < sizeof comps / sizeof *comps; i++)
-        if (!strcmp(n, comps[i].name)) {
-            r = add_ref(p, comps[i].slot, next(p));
+    } fields[] = {{"dimensions", .l = &in->dimensions},
+                  {"lhs_contracting_dims", .l = &in->lhs_contracting},
+                  {"rhs_contracting_dims", .l = &in->rhs_contracting},
+                  {"lhs_batch_dims", .l = &in->lhs_batch},
+                  {"rhs_batch_dims", .l = &in->rhs_batch},
+                  {"slice_sizes", .l = &in->slice_sizes},
+                  {"dynamic_slice_sizes", .l = &in->dynamic_slice_sizes},
+                  {"index", .v = &in->index},
+                  {"channel_id", .v = &in->channel_id},
+                  {"feature_group_count", .v = &in->feature_group_count},
+                  {"batch_group_count", .v = &in->batch_group_count},
+                  {"iota_dimension", .v = &in->iota_dimension},
+                  {"to_apply", .slot = &in->to_apply},
+                  {"calls", .slot = &in->calls},
+                  {"condition", .slot = &in->condition},
+                  {"body", .slot = &in->body}};
+    for (size_t i = 0; i < sizeof fields / sizeof *fields; i++)
+        if (!strcmp(n, fields[i].name)) {
+            if (fields[i].l)
+                r = parse_int_list(p, fields[i].l);
+            else if (fields[i].v)
+                r = expect_int(p, "an integer", fields[i].v);
+            else
+                r = add_ref(p, fields[i].slot, next(p));
             goto out;
         }
     if (!strcmp(n, "window")) {

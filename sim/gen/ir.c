@@ -37,11 +37,9 @@ static int ir_fail(ir *p, const char *fmt, ...)
 
 ir *ir_new(const cfg *c, err *e)
 {
-    ir *p = calloc(1, sizeof *p);
-    if (!p) {
-        err_setk(e, ERR_NOMEM, "gen: out of memory");
+    ir *p = err_calloc(1, sizeof *p, "gen", e);
+    if (!p)
         return NULL;
-    }
     p->c = c;
     p->mem.peak_op = -1;
     for (int i = 0; i < 3; i++)
@@ -75,7 +73,9 @@ void ir_region(ir *p, const char *fmt, ...)
     va_end(ap);
 }
 
-static int grow(void **arr, int *cap, int need, size_t size)
+/* Make room for need elements of size bytes in *arr (capacity *cap); -1 with p failed (out
+ * of memory) when there is none. */
+static int grow(ir *p, void **arr, int *cap, int need, size_t size)
 {
     if (need <= *cap)
         return 0;
@@ -83,8 +83,11 @@ static int grow(void **arr, int *cap, int need, size_t size)
     while (nc < need)
         nc *= 2;
     void *n = realloc(*arr, (size_t)nc * size);
-    if (!n)
+    if (!n) {
+        err_setk(&p->e, ERR_NOMEM, "gen: out of memory");
+        p->failed = 1;
         return -1;
+    }
     *arr = n;
     *cap = nc;
     return 0;
@@ -97,11 +100,8 @@ static int tensor_add(ir *p, const char *name, isa_dtype dt, uint64_t rows, uint
     if (!rows || !cols)
         return ir_fail(p, "gen: tensor '%s' with a zero dimension (%llux%llu)", name,
                        (unsigned long long)rows, (unsigned long long)cols);
-    if (grow((void **)&p->t, &p->capt, p->nt + 1, sizeof *p->t)) {
-        ir_fail(p, "gen: out of memory");
-        p->e.kind = ERR_NOMEM;
+    if (grow(p, (void **)&p->t, &p->capt, p->nt + 1, sizeof *p->t))
         return -1;
-    }
     ir_tensor *t = &p->t[p->nt];
     memset(t, 0, sizeof *t);
     snprintf(t->name, sizeof t->name, "%s", name);
@@ -162,6 +162,11 @@ int ir_token_new(ir *p)
     return ++p->ntokens;
 }
 
+int ir_ntokens(const ir *p)
+{
+    return p->ntokens;
+}
+
 static int op_add(ir *p, ir_opcode code, const int *in, unsigned nin, const int *out, unsigned nout)
 {
     if (p->failed)
@@ -176,11 +181,8 @@ static int op_add(ir *p, ir_opcode code, const int *in, unsigned nin, const int 
         if (!valid(p, out[i]))
             return ir_fail(p, "gen: %s: op output %d is not a tensor (generator bug)", p->region,
                            out[i]);
-    if (grow((void **)&p->op, &p->capop, p->nop + 1, sizeof *p->op)) {
-        ir_fail(p, "gen: out of memory");
-        p->e.kind = ERR_NOMEM;
+    if (grow(p, (void **)&p->op, &p->capop, p->nop + 1, sizeof *p->op))
         return -1;
-    }
     ir_op *o = &p->op[p->nop];
     memset(o, 0, sizeof *o);
     o->code = code;
@@ -434,11 +436,8 @@ int ir_insert(ir *p, int at, const ir_op *op)
         return -1;
     if (at < 0 || at > p->nop)
         return ir_fail(p, "gen: insert at %d of %d ops (generator bug)", at, p->nop);
-    if (grow((void **)&p->op, &p->capop, p->nop + 1, sizeof *p->op)) {
-        ir_fail(p, "gen: out of memory");
-        p->e.kind = ERR_NOMEM;
+    if (grow(p, (void **)&p->op, &p->capop, p->nop + 1, sizeof *p->op))
         return -1;
-    }
     memmove(p->op + at + 1, p->op + at, (size_t)(p->nop - at) * sizeof *p->op);
     p->op[at] = *op;
     p->nop++;
@@ -450,16 +449,6 @@ int ir_ntensors(const ir *p)
     return p->nt;
 }
 
-int ir_nops(const ir *p)
-{
-    return p->nop;
-}
-
-int ir_ntokens(const ir *p)
-{
-    return p->ntokens;
-}
-
 ir_tensor *ir_tensor_at(ir *p, int id)
 {
     return valid(p, id) ? &p->t[id] : NULL;
@@ -468,6 +457,11 @@ ir_tensor *ir_tensor_at(ir *p, int id)
 const ir_tensor *ir_tensor_get(const ir *p, int id)
 {
     return valid(p, id) ? &p->t[id] : NULL;
+}
+
+int ir_nops(const ir *p)
+{
+    return p->nop;
 }
 
 ir_op *ir_op_at(ir *p, int i)
@@ -500,6 +494,30 @@ uint64_t ir_pitch(const ir *p, uint64_t cols, isa_dtype dt)
     return gen_pitch(p->c, cols, dt);
 }
 
+uint64_t ir_span(const ir *p, int t, isa_dtype dt)
+{
+    if (!valid(p, t))
+        return 0;
+    const ir_tensor *x = &p->t[t];
+    uint64_t pitch = x->pitch ? x->pitch : x->rows > 1 ? ir_pitch(p, x->cols, dt) : x->cols;
+    return (x->rows - 1) * pitch + x->cols;
+}
+
+int ir_reshape(ir *p, int t, const char *name, uint64_t rows, uint64_t cols, isa_dtype dt)
+{
+    if (!valid(p, t))
+        return -1;
+    const ir_tensor *x = &p->t[t];
+    if (x->rows == rows && x->cols == cols)
+        return t;
+    uint64_t pitch = rows > 1 ? ir_pitch(p, cols, dt) : cols;
+    if ((rows - 1) * pitch + cols > ir_span(p, t, dt))
+        pitch = cols;
+    char nm[IR_NAME_MAX];
+    snprintf(nm, sizeof nm, "%.24s'", x->name);
+    return ir_view(p, t, name ? name : nm, 0, rows, cols, pitch);
+}
+
 uint64_t ir_bytes2(const ir *p, isa_dtype dt, uint64_t rows, uint64_t cols)
 {
     uint64_t pitch = rows > 1 ? ir_pitch(p, cols, dt) : cols;
@@ -509,18 +527,9 @@ uint64_t ir_bytes2(const ir *p, isa_dtype dt, uint64_t rows, uint64_t cols)
 /* ---- verifier ------------------------------------------------------------------------- */
 
 static const char *const opnames[IR_OPCODE_COUNT] = {
-    [IR_MATMUL] = "matmul",
-    [IR_CONV2D] = "conv2d",
-    [IR_FUSION] = "fusion",
-    [IR_ATTENTION] = "attention",
-    [IR_GATHER] = "gather",
-    [IR_TRANSPOSE] = "transpose",
-    [IR_DSLICE] = "dynamic-slice",
-    [IR_DUS] = "dynamic-update-slice",
-    [IR_COLLECTIVE] = "collective",
-    [IR_SEND] = "send",
-    [IR_RECV] = "recv",
-    [IR_WAIT] = "wait",
+#define IR_OPCODE_NAME(op, name) [op] = name,
+    IR_OPCODES(IR_OPCODE_NAME)
+#undef IR_OPCODE_NAME
 };
 
 static uint64_t elems_of(const ir_tensor *t)

@@ -28,20 +28,40 @@
 #define IR_REGION_MAX 48
 #define IR_TOKEN_LATE 0 /* collectives nobody waits for before an IR_WAIT on it (or the end) */
 
+/* The opcodes, declared once: X(enum name, the name dumps print), each under what it does. */
+/* clang-format off */
+#define IR_OPCODES(X) \
+    /* out[b][m][n] (+)= a[b][m][k] w[b][k][n]; batch problems stacked in rows */ \
+    X(IR_MATMUL, "matmul") \
+    /* NHWC convolution: in [N*H*W, C], w [R*S*C, K], out [N*P*Q, K] */ \
+    X(IR_CONV2D, "conv2d") \
+    /* fused elementwise chain over n elements (reductions, transcendentals) */ \
+    X(IR_FUSION, "fusion") \
+    /* flash attention: QK^T, softmax (vector), PV; backward recomputes P */ \
+    X(IR_ATTENTION, "attention") \
+    /* copy rows of `block` bytes `stride` apart (embedding lookup) */ \
+    X(IR_GATHER, "gather") \
+    /* out [cols, rows] = in^T (transposing DMA through VMEM) */ \
+    X(IR_TRANSPOSE, "transpose") \
+    /* dynamic slice: out = rows [row0, row0 + out.rows) of in */ \
+    X(IR_DSLICE, "dynamic-slice") \
+    /* dynamic update slice: the elements of in, row-major, into the rows of out (a window \
+     * view of a bigger tensor: the new token of a KV cache) */ \
+    X(IR_DUS, "dynamic-update-slice") \
+    /* isa_op (ici.allreduce ...) over mesh axes, async: signals `token` */ \
+    X(IR_COLLECTIVE, "collective") \
+    /* point-to-point send of `bytes` along an axis (pipeline stages) */ \
+    X(IR_SEND, "send") \
+    /* point-to-point receive */ \
+    X(IR_RECV, "recv") \
+    /* wait for every op that signalled `token` */ \
+    X(IR_WAIT, "wait")
+/* clang-format on */
+
 typedef enum ir_opcode {
-    IR_MATMUL,     /* out[b][m][n] (+)= a[b][m][k] w[b][k][n]; batch problems stacked in rows */
-    IR_CONV2D,     /* NHWC convolution: in [N*H*W, C], w [R*S*C, K], out [N*P*Q, K] */
-    IR_FUSION,     /* fused elementwise chain over n elements (reductions, transcendentals) */
-    IR_ATTENTION,  /* flash attention: QK^T, softmax (vector), PV; backward recomputes P */
-    IR_GATHER,     /* copy rows of `block` bytes `stride` apart (embedding lookup) */
-    IR_TRANSPOSE,  /* out [cols, rows] = in^T (transposing DMA through VMEM) */
-    IR_DSLICE,     /* dynamic slice: out = rows [row0, row0 + out.rows) of in */
-    IR_DUS,        /* dynamic update slice: the elements of in, row-major, into the rows of out
-                    * (a window view of a bigger tensor: the new token of a KV cache) */
-    IR_COLLECTIVE, /* isa_op (ici.allreduce ...) over mesh axes, async: signals `token` */
-    IR_SEND,       /* point-to-point send of `bytes` along an axis (pipeline stages) */
-    IR_RECV,       /* point-to-point receive */
-    IR_WAIT,       /* wait for every op that signalled `token` */
+#define IR_OPCODE_ENUM(op, name) op,
+    IR_OPCODES(IR_OPCODE_ENUM)
+#undef IR_OPCODE_ENUM
     IR_OPCODE_COUNT
 } ir_opcode;
 
@@ -226,6 +246,14 @@ int ir_insert(ir *p, int at, const ir_op *op);
 /* Layout rule (lower_mem): pitch of a cols-wide tensor of dt, and the bytes of a rows x cols
  * tensor laid out with it. Frontends size packed regions (the parameter block) with it. */
 uint64_t ir_pitch(const ir *p, uint64_t cols, isa_dtype dt);
+/* Elements from tensor t's first to past its last: its rows at its pitch, or at the layout
+ * pitch of dt when it has none; 0 when t is not a tensor. */
+uint64_t ir_span(const ir *p, int t, isa_dtype dt);
+/* Tensor t seen as rows x cols (same bytes: a transposed or reshaped operand): a view named
+ * name (NULL: t's name and a prime) with its rows at the layout pitch of cols elements of dt
+ * if that stays inside ir_span(t, dt), else packed. t itself when it is rows x cols already;
+ * -1 when t is not a tensor (no message) or the view fails. */
+int ir_reshape(ir *p, int t, const char *name, uint64_t rows, uint64_t cols, isa_dtype dt);
 uint64_t ir_bytes2(const ir *p, isa_dtype dt, uint64_t rows, uint64_t cols);
 
 /* Checks every op's tensor ids, counts and shape agreement (a frontend bug is ERR_INPUT

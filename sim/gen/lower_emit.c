@@ -186,32 +186,32 @@ static int emit_collective(emit *em, const ir_op *o)
                          chain);
 }
 
+static int emit_wait(emit *em, const ir_op *o)
+{
+    return o->token == IR_TOKEN_LATE ? gen_wait_late(em->g)
+                                     : gen_fence_wait(em->g, &em->fence[o->token]);
+}
+
+/* The emitter of each opcode that lower_tile leaves in the IR. */
+static int (*const emitters[IR_OPCODE_COUNT])(emit *, const ir_op *) = {
+    [IR_MATMUL] = emit_matmul,
+    [IR_FUSION] = emit_fusion,
+    [IR_ATTENTION] = emit_attention,
+    [IR_GATHER] = emit_copy,
+    [IR_TRANSPOSE] = emit_copy,
+    [IR_DSLICE] = emit_copy,
+    [IR_DUS] = emit_dus,
+    [IR_COLLECTIVE] = emit_collective,
+    [IR_SEND] = emit_p2p,
+    [IR_RECV] = emit_p2p,
+    [IR_WAIT] = emit_wait,
+};
+
 static int emit_op(emit *em, const ir_op *o)
 {
-    switch (o->code) {
-    case IR_MATMUL:
-        return emit_matmul(em, o);
-    case IR_FUSION:
-        return emit_fusion(em, o);
-    case IR_ATTENTION:
-        return emit_attention(em, o);
-    case IR_GATHER:
-    case IR_TRANSPOSE:
-    case IR_DSLICE:
-        return emit_copy(em, o);
-    case IR_DUS:
-        return emit_dus(em, o);
-    case IR_COLLECTIVE:
-        return emit_collective(em, o);
-    case IR_SEND:
-    case IR_RECV:
-        return emit_p2p(em, o);
-    case IR_WAIT:
-        return o->token == IR_TOKEN_LATE ? gen_wait_late(em->g)
-                                         : gen_fence_wait(em->g, &em->fence[o->token]);
-    default:
+    if ((unsigned)o->code >= IR_OPCODE_COUNT || !emitters[o->code])
         return -2; /* not lowered: lower_tile was not run */
-    }
+    return emitters[o->code](em, o);
 }
 
 int lower_emit(const ir *p, const char *path, const char *note, err *e)

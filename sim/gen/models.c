@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include <yaml.h>
 
@@ -101,6 +102,18 @@ static int model_next(model_parse *p, yaml_event_t *ev)
                    p->parser.problem ? p->parser.problem : "unknown problem");
 }
 
+/* The next event of a sequence or mapping into ev: 1, or 0 at its end event (deleted), or -1
+ * on a parse error. */
+static int model_next_in(model_parse *p, yaml_event_t *ev, yaml_event_type_t end)
+{
+    if (model_next(p, ev))
+        return -1;
+    if (ev->type != end)
+        return 1;
+    yaml_event_delete(ev);
+    return 0;
+}
+
 static int model_is_name(const char *s)
 {
     if (!*s)
@@ -131,12 +144,9 @@ static int model_aliases(model_parse *p)
 {
     for (;;) {
         yaml_event_t ev;
-        if (model_next(p, &ev))
-            return -1;
-        if (ev.type == YAML_SEQUENCE_END_EVENT) {
-            yaml_event_delete(&ev);
-            return 0;
-        }
+        int more = model_next_in(p, &ev, YAML_SEQUENCE_END_EVENT);
+        if (more <= 0)
+            return more;
         unsigned l = model_line(&ev);
         int rc = 0;
         if (ev.type != YAML_SCALAR_EVENT)
@@ -290,12 +300,11 @@ static int model_stream(model_parse *p)
             maps++;
             for (;;) {
                 yaml_event_t kev;
-                if (model_next(p, &kev))
+                int more = model_next_in(p, &kev, YAML_MAPPING_END_EVENT);
+                if (more < 0)
                     return -1;
-                if (kev.type == YAML_MAPPING_END_EVENT) {
-                    yaml_event_delete(&kev);
+                if (!more)
                     break;
-                }
                 int rc = model_pair(p, &kev);
                 yaml_event_delete(&kev);
                 if (rc)
@@ -402,15 +411,6 @@ static int model_dir(const char *presets_dir, unsigned i, char *out, size_t n)
         return 0;
     if ((size_t)snprintf(out, n, "%s/models", dir) >= n)
         out[0] = 0;
-    return 1;
-}
-
-static int model_readable(const char *path)
-{
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return 0;
-    fclose(fp);
     return 1;
 }
 
@@ -573,14 +573,14 @@ int model_find(model_preset *m, const char *name, const char *presets_dir, err *
     if (!*name)
         return err_set(e, "--model: empty model name");
     /* A path: the file itself. */
-    if (strchr(name, '/') || model_readable(name))
+    if (strchr(name, '/') || access(name, R_OK) == 0)
         return model_load_file(m, name, e);
     /* NAME.yaml in the first directory that has it. */
     char dir[PATH_MAX], path[PATH_MAX];
     for (unsigned i = 0; model_dir(presets_dir, i, dir, sizeof dir); i++) {
         if (!*dir || (size_t)snprintf(path, sizeof path, "%s/%s.yaml", dir, name) >= sizeof path)
             continue;
-        if (model_readable(path))
+        if (access(path, R_OK) == 0)
             return model_load_file(m, path, e);
     }
     /* Otherwise a name in another case, or an alias. */
@@ -684,4 +684,14 @@ void model_params(const model_preset *m, double *total, double *active)
     double embed = (double)d->vocab * dm * (d->tied_embedding ? 1.0 : 2.0) + dm;
     *total = embed + (layers - moe_layers) * dense + moe_layers * moe;
     *active = embed + (layers - moe_layers) * dense + moe_layers * moe_active;
+}
+
+model_preset *model_find_new(const char *name, const char *presets_dir, const char *who, err *e)
+{
+    model_preset *m = err_calloc(1, sizeof *m, who, e);
+    if (m && model_find(m, name, presets_dir, e)) {
+        free(m);
+        return NULL;
+    }
+    return m;
 }

@@ -59,6 +59,9 @@ int model_load_file(model_preset *m, const char *path, err *e);
  * for cfg_load (NULL: the built-in search path). An unknown name is an error listing the
  * closest names, or every name when none is close. */
 int model_find(model_preset *m, const char *name, const char *presets_dir, err *e);
+/* The same into a new preset, which the caller frees with free(); NULL with e filled on an
+ * error (out of memory: "WHO: out of memory"). */
+model_preset *model_find_new(const char *name, const char *presets_dir, const char *who, err *e);
 
 /* Every preset of the search path, sorted by name (a name found in an earlier directory
  * hides the same name later). On success *out is an array of *n presets the caller frees

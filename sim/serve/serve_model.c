@@ -14,12 +14,10 @@
 int serve_model_preset(serve_model *m, const char *name, err *e)
 {
     memset(m, 0, sizeof *m);
-    model_preset *p = malloc(sizeof *p);
+    model_preset *p = model_find_new(name, NULL, "serve", e);
     if (!p)
-        return err_setk(e, ERR_NOMEM, "serve: out of memory");
+        return -1;
     int rc = -1;
-    if (model_find(p, name, NULL, e))
-        goto out;
     const model_dims *d = &p->dims;
     if (d->experts) {
         err_set(e, "serve: --model %s: mixture-of-experts presets are not served yet (dense only)",
