@@ -30,6 +30,18 @@ int err_set(err *e, const char *fmt, ...)
     return -1;
 }
 
+int err_first(err *e, int *failed, const char *fmt, ...)
+{
+    if (!*failed) {
+        va_list ap;
+        va_start(ap, fmt);
+        err_vsetk(e, ERR_INPUT, fmt, ap);
+        va_end(ap);
+        *failed = 1;
+    }
+    return -1;
+}
+
 int err_setk(err *e, err_kind kind, const char *fmt, ...)
 {
     va_list ap;

@@ -35,6 +35,10 @@ int err_vsetk(err *e, err_kind kind, const char *fmt, va_list ap);
  * middle ("/very/lo...e/x.json") so that the reason always fits. Returns -1. */
 int err_path(err *e, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 int err_vpath(err *e, const char *path, const char *fmt, va_list ap);
+/* A sticky failure of a builder that goes on being called after it failed (the IR, the
+ * generator): the first failure's message stays in e, later ones are dropped; sets *failed.
+ * Returns -1. */
+int err_first(err *e, int *failed, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* calloc(n, size) for a constructor: NULL with e filled (ERR_NOMEM, "WHO: out of memory", or
  * "out of memory" when who is NULL) when there is no memory. Caller frees with free(). */
 void *err_calloc(size_t n, size_t size, const char *who, err *e);

@@ -116,15 +116,8 @@ int gen_put(gen *g, const isa_insn *in)
     return 0;
 }
 
-static int gen_fail(gen *g, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    err_vset(&g->e, fmt, ap);
-    va_end(ap);
-    g->failed = 1;
-    return -1;
-}
+/* The generator's first failure stays (err_first). */
+#define gen_fail(g, ...) err_first(&(g)->e, &(g)->failed, __VA_ARGS__)
 
 int gen_mark(gen *g, const char *fmt, ...)
 {

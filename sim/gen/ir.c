@@ -22,18 +22,8 @@ struct ir {
     ir_mem_plan mem;
 };
 
-static int ir_fail(ir *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int ir_fail(ir *p, const char *fmt, ...)
-{
-    if (p->failed)
-        return -1;
-    va_list ap;
-    va_start(ap, fmt);
-    err_vset(&p->e, fmt, ap);
-    va_end(ap);
-    p->failed = 1;
-    return -1;
-}
+/* The IR's first failure stays (err_first). */
+#define ir_fail(p, ...) err_first(&(p)->e, &(p)->failed, __VA_ARGS__)
 
 ir *ir_new(const cfg *c, err *e)
 {
