@@ -595,19 +595,33 @@ static int capture_value(parser *p, size_t *b, size_t *e)
     return 0;
 }
 
-static int parse_int_list(parser *p, hlo_ints *l)
+/* A braced list into a growable array: '{' '}' or '{' item (',' item)* '}'. Each item is
+ * parsed by item() into the slot grow() made for it, counted in *n once parsed; open and more
+ * name what the list's '{' and its separators were expected as. 0 when closed, -1 on error. */
+static int parse_braced(parser *p, void **arr, unsigned *n, size_t size, const char *open,
+                        const char *more_what, int (*item)(parser *p, void *slot))
 {
     unsigned cap = 0;
-    l->present = 1;
-    int more = list_open(p, HLO_TK_LBRACE, HLO_TK_RBRACE, "'{' starting a list of integers");
+    int more = list_open(p, HLO_TK_LBRACE, HLO_TK_RBRACE, open);
     while (more > 0) {
-        if (grow(p, (void **)&l->v, &cap, l->n, sizeof *l->v) ||
-            expect_int(p, "an integer", &l->v[l->n]))
+        if (grow(p, arr, &cap, *n, size) || item(p, (char *)*arr + (size_t)*n * size))
             return -1;
-        l->n++;
-        more = list_more(p, HLO_TK_RBRACE, "',' or '}' in the list");
+        (*n)++;
+        more = list_more(p, HLO_TK_RBRACE, more_what);
     }
-    return more; /* 0: closed, -1: error */
+    return more;
+}
+
+static int int_item(parser *p, void *slot)
+{
+    return expect_int(p, "an integer", slot);
+}
+
+static int parse_int_list(parser *p, hlo_ints *l)
+{
+    l->present = 1;
+    return parse_braced(p, (void **)&l->v, &l->n, sizeof *l->v, "'{' starting a list of integers",
+                        "',' or '}' in the list", int_item);
 }
 
 /* Split word t into parts separated by `sep`, each an integer. Returns the count or -1. */
@@ -679,24 +693,13 @@ static int parse_window(parser *p, hlo_window *w)
                     return perr_at(p, v, "expected window %s such as 3x3", keys[key]);
                 if (parts[nd] < 0 || parts[nd] > (1ll << 40))
                     return perr_at(p, v, "window %s out of range", keys[key]);
-                int64_t x = parts[nd];
-                switch (key) {
-                case 0:
-                    w->d[nd].size = x;
-                    break;
-                case 1:
-                    w->d[nd].stride = x;
-                    break;
-                case 3:
-                    w->d[nd].lhs_dilate = x;
-                    break;
-                case 4:
-                    w->d[nd].rhs_dilate = x;
-                    break;
-                default:
-                    w->d[nd].reversal = x != 0;
-                    break;
-                }
+                /* the field of each key but pad (2) and rhs_reversal (5, a flag) */
+                int64_t *const field[] = {&w->d[nd].size, &w->d[nd].stride, NULL,
+                                          &w->d[nd].lhs_dilate, &w->d[nd].rhs_dilate};
+                if (key == 5)
+                    w->d[nd].reversal = parts[nd] != 0;
+                else
+                    *field[key] = parts[nd];
             }
             nd++;
             i = j + 1;
@@ -755,29 +758,27 @@ static int parse_dim_labels(parser *p, const hlo_tok *at, const char *s, hlo_dim
     return 0;
 }
 
+/* One dimension of a slice: [start:limit] or [start:limit:stride]. */
+static int slice_item(parser *p, void *slot)
+{
+    hlo_slice_dim *d = slot;
+    d->stride = 1;
+    if (expect(p, HLO_TK_LBRACK, "'[' starting a slice dimension") ||
+        expect_int(p, "the slice start", &d->start) ||
+        expect(p, HLO_TK_COLON, "':' after the slice start") ||
+        expect_int(p, "the slice limit", &d->limit))
+        return -1;
+    if (accept(p, HLO_TK_COLON) && expect_int(p, "the slice stride", &d->stride))
+        return -1;
+    return expect(p, HLO_TK_RBRACK, "']' closing the slice dimension");
+}
+
 /* slice={[0:4:1], [0:8]} */
 static int parse_slice(parser *p, hlo_instr *in)
 {
-    unsigned cap = 0;
     in->has_slice = 1;
-    int more = list_open(p, HLO_TK_LBRACE, HLO_TK_RBRACE, "'{' starting the slice");
-    while (more > 0) {
-        if (grow(p, (void **)&in->slice, &cap, in->nslice, sizeof *in->slice))
-            return -1;
-        hlo_slice_dim *d = &in->slice[in->nslice++];
-        d->stride = 1;
-        if (expect(p, HLO_TK_LBRACK, "'[' starting a slice dimension") ||
-            expect_int(p, "the slice start", &d->start) ||
-            expect(p, HLO_TK_COLON, "':' after the slice start") ||
-            expect_int(p, "the slice limit", &d->limit))
-            return -1;
-        if (accept(p, HLO_TK_COLON) && expect_int(p, "the slice stride", &d->stride))
-            return -1;
-        if (expect(p, HLO_TK_RBRACK, "']' closing the slice dimension"))
-            return -1;
-        more = list_more(p, HLO_TK_RBRACE, "',' or '}' in the slice");
-    }
-    return more; /* 0: closed, -1: error */
+    return parse_braced(p, (void **)&in->slice, &in->nslice, sizeof *in->slice,
+                        "'{' starting the slice", "',' or '}' in the slice", slice_item);
 }
 
 /* pad op: padding=0_0x1_1 or with interior padding 0_0_1x... */
@@ -997,18 +998,16 @@ static int add_ref(parser *p, hlo_comp **slot, const hlo_tok *t)
     return 0;
 }
 
+static int comp_item(parser *p, void *slot)
+{
+    return add_ref(p, slot, next(p));
+}
+
 static int parse_comp_list(parser *p, hlo_instr *in)
 {
-    unsigned cap = 0;
-    int more = list_open(p, HLO_TK_LBRACE, HLO_TK_RBRACE, "'{' starting the computations");
-    while (more > 0) {
-        if (grow(p, (void **)&in->branches, &cap, in->nbranches, sizeof *in->branches) ||
-            add_ref(p, &in->branches[in->nbranches], next(p)))
-            return -1;
-        in->nbranches++;
-        more = list_more(p, HLO_TK_RBRACE, "',' or '}' in the computations");
-    }
-    return more; /* 0: closed, -1: error */
+    return parse_braced(p, (void **)&in->branches, &in->nbranches, sizeof *in->branches,
+                        "'{' starting the computations", "',' or '}' in the computations",
+                        comp_item);
 }
 
 /* Interpret the known attribute `a` of `in` from its tokens [b, e). */
