@@ -3,6 +3,7 @@
  * whose top level is a mapping; nested maps flatten to dotted key names. */
 #define _XOPEN_SOURCE 700
 #include "config.h"
+#include "yamlin.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -358,8 +359,9 @@ typedef struct cfg_loader {
 
 /* One file being read: its parser, name for messages and the line each key was set on. */
 typedef struct cfg_file {
-    yaml_parser_t parser;
-    const char *path;
+    yin y;            /* its parser; y.path names it in messages */
+    const char *path; /* = y.path */
+    cfg_loader *ld;
     uint8_t id; /* 1 + its index in c->files */
     unsigned set_line[CFG_NKEYS];
     int nkeys_seen; /* top-level keys so far, for the `include` first-key rule */
@@ -367,38 +369,6 @@ typedef struct cfg_file {
 
 static int cfg_load_file(cfg_loader *ld, const char *path);
 
-static unsigned cfg_line(const yaml_event_t *ev)
-{
-    return (unsigned)ev->start_mark.line + 1;
-}
-
-static int cfg_next(cfg_loader *ld, cfg_file *f, yaml_event_t *ev)
-{
-    if (yaml_parser_parse(&f->parser, ev))
-        return 0;
-    const char *ctx = f->parser.context;
-    if (ctx)
-        return err_set(ld->e, "%s:%u: YAML syntax error: %s %s", f->path,
-                       (unsigned)f->parser.problem_mark.line + 1,
-                       f->parser.problem ? f->parser.problem : "unknown problem", ctx);
-    return err_set(ld->e, "%s:%u: YAML syntax error: %s", f->path,
-                   (unsigned)f->parser.problem_mark.line + 1,
-                   f->parser.problem ? f->parser.problem : "unknown problem");
-}
-
-static const char *cfg_event_kind(yaml_event_type_t t)
-{
-    switch (t) {
-    case YAML_SEQUENCE_START_EVENT:
-        return "a sequence";
-    case YAML_MAPPING_START_EVENT:
-        return "a mapping";
-    case YAML_ALIAS_EVENT:
-        return "an alias";
-    default:
-        return "a scalar";
-    }
-}
 
 static int cfg_file_readable(const char *path)
 {
@@ -525,14 +495,14 @@ static int cfg_include(cfg_loader *ld, cfg_file *f, const char *name, unsigned l
 static int cfg_leaf(cfg_loader *ld, cfg_file *f, const char *name, const yaml_event_t *val)
 {
     char where[CFG_PATH_MAX + 16];
-    unsigned line = cfg_line(val);
+    unsigned line = yin_line(val);
     snprintf(where, sizeof where, "%s:%u", f->path, line);
     const cfg_key *k = cfg_key_find(name);
     if (!k)
         return cfg_unknown_key(name, where, ld->e);
     if (val->type != YAML_SCALAR_EVENT)
         return err_set(ld->e, "%s: key '%s': expected a scalar value, got %s", where, name,
-                       cfg_event_kind(val->type));
+                       yin_kind(val->type));
     size_t idx = (size_t)(k - cfg_table);
     if (f->set_line[idx])
         return err_set(ld->e, "%s: duplicate key '%s' (first set on line %u)", where, name,
@@ -549,17 +519,17 @@ static int cfg_mapping(cfg_loader *ld, cfg_file *f, const char *prefix)
 {
     for (;;) {
         yaml_event_t kev, vev;
-        if (cfg_next(ld, f, &kev))
+        if (yin_next(&f->y, &kev))
             return -1;
         if (kev.type == YAML_MAPPING_END_EVENT) {
             yaml_event_delete(&kev);
             return 0;
         }
-        unsigned line = cfg_line(&kev);
+        unsigned line = yin_line(&kev);
         if (kev.type != YAML_SCALAR_EVENT) {
             yaml_event_delete(&kev);
             return err_set(ld->e, "%s:%u: expected a key name, got %s", f->path, line,
-                           cfg_event_kind(kev.type));
+                           yin_kind(kev.type));
         }
         char name[CFG_NAME_MAX];
         const char *kname = (const char *)kev.data.scalar.value;
@@ -570,7 +540,7 @@ static int cfg_mapping(cfg_loader *ld, cfg_file *f, const char *prefix)
         int top = !*prefix;
         int first = top && f->nkeys_seen++ == 0;
 
-        if (cfg_next(ld, f, &vev))
+        if (yin_next(&f->y, &vev))
             return -1;
         int rc;
         if (top && !strcmp(name, "include")) {
@@ -579,7 +549,7 @@ static int cfg_mapping(cfg_loader *ld, cfg_file *f, const char *prefix)
                              line);
             else if (vev.type != YAML_SCALAR_EVENT)
                 rc = err_set(ld->e, "%s:%u: include: expected a file or preset name, got %s",
-                             f->path, line, cfg_event_kind(vev.type));
+                             f->path, line, yin_kind(vev.type));
             else
                 rc = cfg_include(ld, f, (const char *)vev.data.scalar.value, line);
         } else if (vev.type == YAML_MAPPING_START_EVENT && !cfg_key_find(name)) {
@@ -593,77 +563,38 @@ static int cfg_mapping(cfg_loader *ld, cfg_file *f, const char *prefix)
     }
 }
 
-/* Stream: at most one document whose root is a mapping (or empty). */
-static int cfg_stream(cfg_loader *ld, cfg_file *f)
+/* The file's top-level mapping (yin_document calls it at its start event). */
+static int cfg_top(void *ctx)
 {
-    int docs = 0;
-    for (;;) {
-        yaml_event_t ev;
-        if (cfg_next(ld, f, &ev))
-            return -1;
-        yaml_event_type_t t = ev.type;
-        unsigned line = cfg_line(&ev);
-        int empty_scalar =
-            t == YAML_SCALAR_EVENT && ev.data.scalar.length == 0 && ev.data.scalar.plain_implicit;
-        yaml_event_delete(&ev);
-        switch (t) {
-        case YAML_STREAM_END_EVENT:
-            return 0;
-        case YAML_DOCUMENT_START_EVENT:
-            if (docs++)
-                return err_set(ld->e, "%s:%u: expected one YAML document, found another", f->path,
-                               line);
-            break;
-        case YAML_MAPPING_START_EVENT:
-            if (cfg_mapping(ld, f, ""))
-                return -1;
-            break;
-        case YAML_SCALAR_EVENT:
-            if (empty_scalar) /* `---` with nothing after it */
-                break;
-            /* fall through */
-        case YAML_SEQUENCE_START_EVENT:
-        case YAML_ALIAS_EVENT:
-            return err_set(ld->e, "%s:%u: expected a mapping of keys at the top level, got %s",
-                           f->path, line, cfg_event_kind(t));
-        default:
-            break;
-        }
-    }
+    cfg_file *f = ctx;
+    return cfg_mapping(f->ld, f, "");
 }
 
 static int cfg_load_file(cfg_loader *ld, const char *path)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return err_set(ld->e, "%s: cannot open: %s", path, strerror(errno));
     cfg_file *f = calloc(1, sizeof *f);
-    if (!f) {
-        fclose(fp);
+    if (!f)
         return err_setk(ld->e, ERR_NOMEM, "%s: out of memory", path);
+    if (yin_open(&f->y, path, ld->e)) {
+        free(f);
+        return -1;
     }
-    int rc = -1;
     f->path = path;
+    f->ld = ld;
     /* One include per file, nested at most CFG_INCLUDE_MAX deep: at most CFG_FILES_MAX
      * files, and each path fits (the include path is built in CFG_PATH_MAX bytes, the top
      * one in c->source). */
     assert(ld->nfiles < CFG_FILES_MAX && strlen(path) < sizeof ld->c->files[0]);
     memcpy(ld->c->files[ld->nfiles], path, strlen(path) + 1);
     f->id = (uint8_t)++ld->nfiles;
-    if (!yaml_parser_initialize(&f->parser)) {
-        err_set(ld->e, "%s: cannot initialise the YAML parser", path);
-        goto out_file;
-    }
-    yaml_parser_set_input_file(&f->parser, fp);
     ld->depth++;
     if (!realpath(path, ld->chain[ld->depth]))
         snprintf(ld->chain[ld->depth], CFG_PATH_MAX, "%s", path);
-    rc = cfg_stream(ld, f);
+    unsigned maps;
+    int rc = yin_document(&f->y, cfg_top, f, &maps);
     ld->depth--;
-    yaml_parser_delete(&f->parser);
-out_file:
+    yin_close(&f->y);
     free(f);
-    fclose(fp);
     return rc;
 }
 

@@ -17,6 +17,7 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "yamlin.h"
 
 /* How a key's value is read. INFO_* keys are not flags; the others become model_flag. */
 typedef enum model_vtype {
@@ -81,38 +82,12 @@ static const model_key *model_key_find(const char *name)
 /* ---- one file ------------------------------------------------------------------------------ */
 
 typedef struct model_parse {
-    yaml_parser_t parser;
+    yin y; /* the file's parser */
     const char *path;
     model_preset *m;
     unsigned line[MODEL_NKEYS]; /* where each key was set, 0 = not set */
     err *e;
 } model_parse;
-
-static unsigned model_line(const yaml_event_t *ev)
-{
-    return (unsigned)ev->start_mark.line + 1;
-}
-
-static int model_next(model_parse *p, yaml_event_t *ev)
-{
-    if (yaml_parser_parse(&p->parser, ev))
-        return 0;
-    return err_set(p->e, "%s:%u: YAML syntax error: %s", p->path,
-                   (unsigned)p->parser.problem_mark.line + 1,
-                   p->parser.problem ? p->parser.problem : "unknown problem");
-}
-
-/* The next event of a sequence or mapping into ev: 1, or 0 at its end event (deleted), or -1
- * on a parse error. */
-static int model_next_in(model_parse *p, yaml_event_t *ev, yaml_event_type_t end)
-{
-    if (model_next(p, ev))
-        return -1;
-    if (ev->type != end)
-        return 1;
-    yaml_event_delete(ev);
-    return 0;
-}
 
 static int model_is_name(const char *s)
 {
@@ -144,10 +119,10 @@ static int model_aliases(model_parse *p)
 {
     for (;;) {
         yaml_event_t ev;
-        int more = model_next_in(p, &ev, YAML_SEQUENCE_END_EVENT);
+        int more = yin_next_in(&p->y, &ev, YAML_SEQUENCE_END_EVENT);
         if (more <= 0)
             return more;
-        unsigned l = model_line(&ev);
+        unsigned l = yin_line(&ev);
         int rc = 0;
         if (ev.type != YAML_SCALAR_EVENT)
             rc = err_set(p->e, "%s:%u: key 'aliases': expected a list of names", p->path, l);
@@ -240,7 +215,7 @@ static int model_scalar(model_parse *p, const model_key *k, const char *v, unsig
 /* One key and its value; the key event is `kev`. */
 static int model_pair(model_parse *p, const yaml_event_t *kev)
 {
-    unsigned line = model_line(kev);
+    unsigned line = yin_line(kev);
     if (kev->type != YAML_SCALAR_EVENT)
         return err_set(p->e, "%s:%u: expected a key name", p->path, line);
     const char *name = (const char *)kev->data.scalar.value;
@@ -260,10 +235,10 @@ static int model_pair(model_parse *p, const yaml_event_t *kev)
                        name, p->line[idx]);
     p->line[idx] = line;
     yaml_event_t vev;
-    if (model_next(p, &vev))
+    if (yin_next(&p->y, &vev))
         return -1;
     int rc;
-    unsigned vline = model_line(&vev);
+    unsigned vline = yin_line(&vev);
     if (vev.type == YAML_SEQUENCE_START_EVENT && k->type == MV_LIST)
         rc = model_aliases(p);
     else if (vev.type != YAML_SCALAR_EVENT)
@@ -275,51 +250,31 @@ static int model_pair(model_parse *p, const yaml_event_t *kev)
     return rc;
 }
 
+/* The file's mapping, flat (yin_document calls it at its start event). */
+static int model_mapping(void *ctx)
+{
+    model_parse *p = ctx;
+    for (;;) {
+        yaml_event_t kev;
+        int more = yin_next_in(&p->y, &kev, YAML_MAPPING_END_EVENT);
+        if (more <= 0)
+            return more;
+        int rc = model_pair(p, &kev);
+        yaml_event_delete(&kev);
+        if (rc)
+            return -1;
+    }
+}
+
 /* The events of the file: one document holding one flat mapping. */
 static int model_stream(model_parse *p)
 {
-    int docs = 0, maps = 0;
-    for (;;) {
-        yaml_event_t ev;
-        if (model_next(p, &ev))
-            return -1;
-        yaml_event_type_t t = ev.type;
-        unsigned line = model_line(&ev);
-        yaml_event_delete(&ev);
-        switch (t) {
-        case YAML_STREAM_END_EVENT:
-            if (!maps)
-                return err_set(p->e, "%s: empty file (expected a mapping of keys)", p->path);
-            return 0;
-        case YAML_DOCUMENT_START_EVENT:
-            if (docs++)
-                return err_set(p->e, "%s:%u: expected one YAML document, found another", p->path,
-                               line);
-            break;
-        case YAML_MAPPING_START_EVENT:
-            maps++;
-            for (;;) {
-                yaml_event_t kev;
-                int more = model_next_in(p, &kev, YAML_MAPPING_END_EVENT);
-                if (more < 0)
-                    return -1;
-                if (!more)
-                    break;
-                int rc = model_pair(p, &kev);
-                yaml_event_delete(&kev);
-                if (rc)
-                    return -1;
-            }
-            break;
-        case YAML_SCALAR_EVENT:
-        case YAML_SEQUENCE_START_EVENT:
-        case YAML_ALIAS_EVENT:
-            return err_set(p->e, "%s:%u: expected a mapping of keys at the top level", p->path,
-                           line);
-        default:
-            break;
-        }
-    }
+    unsigned maps;
+    if (yin_document(&p->y, model_mapping, p, &maps))
+        return -1;
+    if (!maps)
+        return err_set(p->e, "%s: empty file (expected a mapping of keys)", p->path);
+    return 0;
 }
 
 /* Cross-key checks once the whole file is read; errors point at the key's line. */
@@ -375,29 +330,11 @@ int model_load_file(model_preset *m, const char *path, err *e)
         return err_set(e, "%.64s...: path too long", path);
     memcpy(m->path, path, strlen(path) + 1);
     m->dims.gated = 1; /* mlp: swiglu unless the file says gelu */
-    FILE *fp = fopen(path, "rb");
-    if (!fp)
-        return err_set(e, "%s: cannot open: %s", path, strerror(errno));
-    model_parse *p = calloc(1, sizeof *p);
-    int rc = -1;
-    if (!p) {
-        err_setk(e, ERR_NOMEM, "%s: out of memory", path);
-        goto out_file;
-    }
-    p->path = path;
-    p->m = m;
-    p->e = e;
-    if (!yaml_parser_initialize(&p->parser)) {
-        err_setk(e, ERR_NOMEM, "%s: cannot initialise the YAML parser", path);
-        goto out_parse;
-    }
-    yaml_parser_set_input_file(&p->parser, fp);
-    rc = model_stream(p) || model_check(p) ? -1 : 0;
-    yaml_parser_delete(&p->parser);
-out_parse:
-    free(p);
-out_file:
-    fclose(fp);
+    model_parse p = {.path = path, .m = m, .e = e}; /* about 1 KB: the parser and key lines */
+    if (yin_open(&p.y, path, e))
+        return -1;
+    int rc = model_stream(&p) || model_check(&p) ? -1 : 0;
+    yin_close(&p.y);
     return rc;
 }
 
