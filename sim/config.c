@@ -369,7 +369,6 @@ typedef struct cfg_file {
 
 static int cfg_load_file(cfg_loader *ld, const char *path);
 
-
 static int cfg_file_readable(const char *path)
 {
     FILE *fp = fopen(path, "r");

@@ -117,7 +117,11 @@ struct core {
     /* time breakdown */
     unsigned cls_busy[UNIT_TIME_COUNT];
     uint64_t last_change_ps;
-    uint64_t t_compute_ps, t_memory_ps, t_comm_ps, t_idle_ps, t_ici_busy_ps;
+    /* the time split: by the first time class with a unit busy (compute, memory,
+     * communication: UNIT_TIME_*), else waiting (CORE_IDLE) */
+    uint64_t t_split_ps[UNIT_TIME_COUNT + 1];
+#define CORE_IDLE UNIT_TIME_COUNT
+    uint64_t t_ici_busy_ps;
     /* exposed communication by unit kind, when the chip has more than one kind of
      * communication unit (ICI and DCN): busy instructions per ISA unit class, the classes of
      * the communication kinds present, and the time with only class c's unit busy */
@@ -159,12 +163,12 @@ static void core_account(core *co)
         return;
     if (co->cls_busy[UNIT_TIME_COMM])
         co->t_ici_busy_ps += dt;
-    if (co->cls_busy[UNIT_TIME_COMPUTE])
-        co->t_compute_ps += dt;
-    else if (co->cls_busy[UNIT_TIME_MEMORY])
-        co->t_memory_ps += dt;
-    else if (co->cls_busy[UNIT_TIME_COMM]) {
-        co->t_comm_ps += dt;
+    unsigned k = 0;
+    while (k < UNIT_TIME_COUNT && !co->cls_busy[k])
+        k++;
+    if (k < CORE_IDLE || co->inflight || !co->eof || co->have_pending || co->blocked)
+        co->t_split_ps[k] += dt; /* idle: waiting on a unit, a semaphore, the trace or a barrier */
+    if (k == UNIT_TIME_COMM) {
         if (co->ncomm > 1) {
             unsigned only = ISA_UNIT_COUNT, n = 0;
             for (unsigned i = 0; i < co->ncomm; i++)
@@ -175,8 +179,7 @@ static void core_account(core *co)
             if (n == 1)
                 co->t_comm_only_ps[only] += dt;
         }
-    } else if (co->inflight || !co->eof || co->have_pending || co->blocked)
-        co->t_idle_ps += dt; /* waiting: on a unit, a semaphore, the trace or a barrier */
+    }
 }
 
 static void pump_cb(void *ctx)
@@ -952,7 +955,7 @@ uint64_t core_dispatch_stall_ps(const core *co)
 
 uint64_t core_ici_exposed_ps(const core *co)
 {
-    return co->t_comm_ps;
+    return co->t_split_ps[UNIT_TIME_COMM];
 }
 
 uint64_t core_ici_busy_ps(const core *co)
@@ -972,11 +975,13 @@ void core_register_stats(core *co, stats_reg *r)
         STATS_U64(core, total.hbm_bytes, "hbm_bytes", "B", "bytes moved by DMA"),
         STATS_U64(core, total.ici_bytes, "ici_bytes", "B", "bytes sent over ICI"),
         STATS_COUNTER(core, dispatch_stall_ps, "ps", "dispatcher stalled on sync.wait or barrier"),
-        STATS_COUNTER(core, t_compute_ps, "ps", "time with an MXU or the vector unit busy"),
-        STATS_COUNTER(core, t_memory_ps, "ps", "time with only DMA busy"),
-        STATS_COUNTER(core, t_comm_ps, "ps",
-                      "time with only ICI (or DCN) busy (exposed communication)"),
-        STATS_COUNTER(core, t_idle_ps, "ps", "time with nothing busy"),
+        STATS_U64(core, t_split_ps[UNIT_TIME_COMPUTE], "t_compute_ps", "ps",
+                  "time with an MXU or the vector unit busy"),
+        STATS_U64(core, t_split_ps[UNIT_TIME_MEMORY], "t_memory_ps", "ps",
+                  "time with only DMA busy"),
+        STATS_U64(core, t_split_ps[UNIT_TIME_COMM], "t_comm_ps", "ps",
+                  "time with only ICI (or DCN) busy (exposed communication)"),
+        STATS_U64(core, t_split_ps[CORE_IDLE], "t_idle_ps", "ps", "time with nothing busy"),
         STATS_COUNTER(core, t_ici_busy_ps, "ps", "time with ICI (or, between slices, DCN) busy"),
     };
     stats_table(r, "core", co, core_defs, STATS_NDEFS(core_defs));

@@ -98,16 +98,9 @@ void unit_start(unit *u, const isa_insn *in, uint32_t token)
 
 void unit_register_stats(unit *u, stats_reg *r)
 {
-    static const stats_def unit_defs[] = {
-        STATS_COUNTER(unit, insns, "insns", "instructions completed"),
-        STATS_COUNTER(unit, busy_ps, "ps", "time doing work"),
-        STATS_COUNTER(unit, stall_vmem_ps, "ps", "time added by VMEM bandwidth"),
-        STATS_COUNTER(unit, stall_hbm_ps, "ps", "time added by HBM bandwidth"),
-        STATS_COUNTER(unit, flops, "FLOP", "operations done"),
-        STATS_COUNTER(unit, bytes, "B", "bytes moved"),
-        STATS_COUNTER(unit, vmem_rd_bytes, "B", "bytes read from VMEM"),
-        STATS_COUNTER(unit, vmem_wr_bytes, "B", "bytes written to VMEM"),
-    };
+#define UNIT_STAT(field, unit_, desc) STATS_COUNTER(unit, field, unit_, desc),
+    static const stats_def unit_defs[] = {UNIT_COUNTERS(UNIT_STAT)};
+#undef UNIT_STAT
     stats_table(r, u->name, u, unit_defs, STATS_NDEFS(unit_defs));
     stats_table(r, u->name, u, u->ops->defs, u->ops->ndefs);
     if (u->ops->stats)

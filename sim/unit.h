@@ -86,6 +86,23 @@ typedef struct unit_ops {
         .start = p##_start, .fini = p##_fini, __VA_ARGS__                                          \
     }
 
+/* The counters every unit keeps, in registration order: struct unit's fields and their
+ * stats rows (unit_register_stats) come from this one list. X(field, unit, description). */
+#define UNIT_COUNTERS(X)                                                                           \
+    X(insns, "insns", "instructions completed")                                                    \
+    /* busy: the union of the unit's pipes, not a sum */                                           \
+    X(busy_ps, "ps", "time doing work")                                                            \
+    X(stall_vmem_ps, "ps", "time added by VMEM bandwidth")                                         \
+    /* limited or contended HBM bandwidth */                                                       \
+    X(stall_hbm_ps, "ps", "time added by HBM bandwidth")                                           \
+    /* floating-point (or integer MAC x2) operations */                                            \
+    X(flops, "FLOP", "operations done")                                                            \
+    /* DMA: HBM<->VMEM, ICI: bytes sent */                                                         \
+    X(bytes, "B", "bytes moved")                                                                   \
+    /* the energy model charges VMEM traffic per unit */                                           \
+    X(vmem_rd_bytes, "B", "bytes read from VMEM")                                                  \
+    X(vmem_wr_bytes, "B", "bytes written to VMEM")
+
 /* Common state, the first member of every unit struct. */
 struct unit {
     const unit_ops *ops;
@@ -94,14 +111,9 @@ struct unit {
     char name[32]; /* stats group, e.g. "mxu3" */
     unsigned index;
     /* Counters kept by the model (the core keeps queue and semaphore stalls). */
-    uint64_t insns;         /* instructions completed */
-    uint64_t busy_ps;       /* time doing work (union of the unit's pipes, not a sum) */
-    uint64_t stall_vmem_ps; /* time added by limited VMEM bandwidth */
-    uint64_t stall_hbm_ps;  /* time added by limited or contended HBM bandwidth */
-    uint64_t flops;         /* floating-point (or integer MAC x2) operations done */
-    uint64_t bytes;         /* bytes moved (DMA: HBM<->VMEM, ICI: bytes sent) */
-    uint64_t vmem_rd_bytes; /* bytes this unit read from VMEM (energy model) */
-    uint64_t vmem_wr_bytes; /* bytes this unit wrote to VMEM (energy model) */
+#define UNIT_FIELD(field, unit, desc) uint64_t field;
+    UNIT_COUNTERS(UNIT_FIELD)
+#undef UNIT_FIELD
 };
 
 /* Wrappers (unit.c). unit_new allocates the unit (ops->size bytes), fills the common fields

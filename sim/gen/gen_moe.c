@@ -377,7 +377,8 @@ int gen_moe_bwd(const gen_moe_ctx *c, int xn, const gen_moe_saved *sv, int dy, i
         {ISA_OP_V_REDUCE, 3, 3, ISA_DT_FP32, (unsigned)D, 0},
         {ISA_OP_V_MUL, 0, 2, c->dt, 0, 0},
     };
-    if (ir_gather(c->p, dy, dyr, rb, yp) < 0 || ir_fusion(c->p, R * D, gin, 2, &dyr, 1, gops, 3) < 0)
+    if (ir_gather(c->p, dy, dyr, rb, yp) < 0 ||
+        ir_fusion(c->p, R * D, gin, 2, &dyr, 1, gops, 3) < 0)
         return -1;
     int dye = dyr;
     if (c->o->ep > 1 && ((dye = tmp(c, "dexpert_out", R, D)) < 0 || alltoall(c, dyr, dye, R)))

@@ -384,7 +384,8 @@ static int do_matmul(bld *b, const hlo_item *it)
         /* a plain 2-D convolution: the implicit GEMM of lower_tile, if its shapes are the
          * square-padded NHWC form */
         const hlo_shape *a = hlo_shape_array(&core->operands[0]->shape),
-                        *w = hlo_shape_array(&core->operands[1]->shape), *o = hlo_shape_array(&core->shape);
+                        *w = hlo_shape_array(&core->operands[1]->shape),
+                        *o = hlo_shape_array(&core->shape);
         const hlo_window_dim *w0 = &core->window.d[0], *w1 = &core->window.d[1];
         int64_t N = a->dims[dl->lhs_batch], H = a->dims[dl->lhs_spatial[0]],
                 W = a->dims[dl->lhs_spatial[1]], C = a->dims[dl->lhs_feature];

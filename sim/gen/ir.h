@@ -62,7 +62,7 @@ typedef enum ir_opcode {
 #define IR_OPCODE_ENUM(op, name) op,
     IR_OPCODES(IR_OPCODE_ENUM)
 #undef IR_OPCODE_ENUM
-    IR_OPCODE_COUNT
+        IR_OPCODE_COUNT
 } ir_opcode;
 
 /* One vector op of a fused chain: reads chunk buffer `src`, writes `dst` (indices into the

@@ -329,7 +329,7 @@ int model_load_file(model_preset *m, const char *path, err *e)
     if (strlen(path) >= sizeof m->path)
         return err_set(e, "%.64s...: path too long", path);
     memcpy(m->path, path, strlen(path) + 1);
-    m->dims.gated = 1; /* mlp: swiglu unless the file says gelu */
+    m->dims.gated = 1;                              /* mlp: swiglu unless the file says gelu */
     model_parse p = {.path = path, .m = m, .e = e}; /* about 1 KB: the parser and key lines */
     if (yin_open(&p.y, path, e))
         return -1;

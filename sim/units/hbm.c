@@ -262,8 +262,7 @@ static inline __attribute__((always_inline)) uint64_t banked_open(hbm *h, uint64
 {
     uint64_t rowi = hbm_div(local, h->row_bytes, h->row_shift, p2);
     return banked_open_row(h, p, hbm_mod(rowi, h->nbanks, h->bank_shift, p2),
-                           hbm_div(rowi, h->nbanks, h->bank_shift, p2), is_write, now, bank, t,
-                           p2);
+                           hbm_div(rowi, h->nbanks, h->bank_shift, p2), is_write, now, bank, t, p2);
 }
 
 /* The data side once a piece of a row (or a run of pieces) ends at `end` on pc's bus:
@@ -309,9 +308,8 @@ static inline uint64_t banked_followers(const hbm_pc *pc, uint64_t m, uint64_t e
  * minus tCL plus tRP. N stops before the first row whose open or followers would see a
  * refresh due (E + j Y + (k-1) X_b >= next refresh) and at the last full row. The cost is
  * per bank of the cycle, not per row; returns N (0: the conditions do not hold, walk on). */
-static uint64_t banked_cycle(hbm *h, uint64_t p, uint64_t rowi, uint64_t dr,
-                             uint64_t Pb, uint64_t k, uint64_t rows, uint64_t x, uint64_t now,
-                             hbm_tally *t)
+static uint64_t banked_cycle(hbm *h, uint64_t p, uint64_t rowi, uint64_t dr, uint64_t Pb,
+                             uint64_t k, uint64_t rows, uint64_t x, uint64_t now, hbm_tally *t)
 {
     hbm_pc *pc = &h->pcs[p];
     uint64_t E = pc->bus_free_ps, Y = k * x, mx = Y - x, rdue = pc->next_refresh_ps;
@@ -566,8 +564,8 @@ static inline __attribute__((always_inline)) uint64_t banked_sweep(hbm *h, uint6
     uint64_t row = hbm_div(rowi, h->nbanks, h->bank_shift, p2), done = now;
     for (uint64_t q = p; q < p + n; q++) {
         hbm_bank *bk;
-        uint64_t end = banked_open_row(h, q, bank, row, is_write, now, &bk, t, p2) +
-                       h->granule_xfer_ps;
+        uint64_t end =
+            banked_open_row(h, q, bank, row, is_write, now, &bk, t, p2) + h->granule_xfer_ps;
         banked_close(h, &h->pcs[q], bk, end);
         h->ch_bytes[hbm_div(q, h->npseudo, h->pseudo_shift, p2)] += h->granule;
         done = um_max(done, end);
@@ -759,8 +757,8 @@ hbm *hbm_new(const cfg *c, err *e)
     if (h->trefi == 0)
         h->trefi = 1;
     /* log2 of the geometry, for the shift-and-mask copy of the banked model */
-    const uint64_t geom[] = {h->npc,       h->nbanks,       h->granule,
-                             h->row_bytes, h->burst_bytes,  c->hbm_pseudo_channels};
+    const uint64_t geom[] = {h->npc,       h->nbanks,      h->granule,
+                             h->row_bytes, h->burst_bytes, c->hbm_pseudo_channels};
     int *const shift[] = {&h->pc_shift,  &h->bank_shift,  &h->gran_shift,
                           &h->row_shift, &h->burst_shift, &h->pseudo_shift};
     int all_p2 = 1;
