@@ -49,6 +49,7 @@ uint64_t gen_dt_bytes(isa_dtype dt, uint64_t n)
     return (n * isa_dtype_bits(dt) + 7) / 8;
 }
 
+
 uint64_t gen_pitch(const cfg *c, uint64_t cols, isa_dtype dt)
 {
     uint64_t G = c->hbm_interleave_bytes, eb = gen_dt_bytes(dt, 8) / 8;
@@ -184,20 +185,16 @@ int gen_dma(gen *g, int to_hbm, uint64_t hbm, uint64_t vmem, uint64_t bytes, uin
     isa_insn in = {.op = to_hbm ? ISA_OP_DMA_V2H : ISA_OP_DMA_H2V,
                    .wait = (uint16_t)wait,
                    .signal = (uint16_t)signal,
-                   .arg = {[ISA_DMA_HBM] = hbm,
-                           [ISA_DMA_VMEM] = vmem,
-                           [ISA_DMA_BYTES] = bytes,
-                           [ISA_DMA_STRIDE] = stride,
-                           [ISA_DMA_BLOCK] = block}};
+                   .arg = {[ISA_DMA_HBM] = hbm, [ISA_DMA_VMEM] = vmem, [ISA_DMA_BYTES] = bytes,
+                           [ISA_DMA_STRIDE] = stride, [ISA_DMA_BLOCK] = block}};
     return gen_put(g, &in);
 }
 
 static isa_insn vec_insn(int op, uint64_t src, uint64_t dst, uint64_t n, isa_dtype dt,
                          uint64_t extra)
 {
-    isa_insn in = {
-        .op = (uint16_t)op,
-        .arg = {[ISA_V_SRC] = src, [ISA_V_DST] = dst, [ISA_V_N] = n, [ISA_V_DTYPE] = dt}};
+    isa_insn in = {.op = (uint16_t)op,
+                   .arg = {[ISA_V_SRC] = src, [ISA_V_DST] = dst, [ISA_V_N] = n, [ISA_V_DTYPE] = dt}};
     if (op == ISA_OP_V_CAST || op == ISA_OP_V_REDUCE || op == ISA_OP_V_TRANSPOSE)
         in.arg[ISA_V_EXTRA] = extra;
     return in;
@@ -562,11 +559,8 @@ uint64_t gen_vmem_free_bytes(const gen *g)
 static int put_ldw(gen *g, unsigned mxu, uint64_t vmem, uint64_t k, uint64_t n, isa_dtype dt)
 {
     isa_insn in = {.op = ISA_OP_MXU_LDW,
-                   .arg = {[ISA_LDW_MXU] = mxu,
-                           [ISA_LDW_VMEM] = vmem,
-                           [ISA_LDW_K] = k,
-                           [ISA_LDW_N] = n,
-                           [ISA_LDW_DTYPE] = dt}};
+                   .arg = {[ISA_LDW_MXU] = mxu, [ISA_LDW_VMEM] = vmem, [ISA_LDW_K] = k,
+                           [ISA_LDW_N] = n, [ISA_LDW_DTYPE] = dt}};
     return gen_put(g, &in);
 }
 
@@ -576,12 +570,8 @@ static int put_mm(gen *g, unsigned mxu, uint64_t src, uint64_t dst, uint64_t m, 
     isa_insn in = {.op = ISA_OP_MXU_MATMUL,
                    .wait = (uint16_t)wait,
                    .signal = (uint16_t)signal,
-                   .arg = {[ISA_MM_MXU] = mxu,
-                           [ISA_MM_SRC] = src,
-                           [ISA_MM_DST] = dst,
-                           [ISA_MM_M] = m,
-                           [ISA_MM_DTYPE] = dt,
-                           [ISA_MM_ACC] = acc ? 1 : 0}};
+                   .arg = {[ISA_MM_MXU] = mxu, [ISA_MM_SRC] = src, [ISA_MM_DST] = dst, [ISA_MM_M] = m,
+                           [ISA_MM_DTYPE] = dt, [ISA_MM_ACC] = acc ? 1 : 0}};
     return gen_put(g, &in);
 }
 
@@ -764,23 +754,22 @@ static int gemm_inputs(gen *g, gemm_state *st, uint64_t s)
         uint64_t bytes = tl.mr * tl.kcw * ab, blk = st->p.a_block, str = st->p.a_stride;
         uint64_t extent = (um_cdiv(bytes, blk) - 1) * str + blk;
         uint64_t room = a->a_span > extent ? a->a_span - extent + 1 : 1;
-        if (gen_dma(g, 0, a->a + (tl.m0 * str + tl.k0 * ab) % room, gemm_abuf(st, s, tl.mi, tl.ki),
-                    bytes, blk, str, 0, gen_fence_sig(g, f)))
+        if (gen_dma(g, 0, a->a + (tl.m0 * str + tl.k0 * ab) % room, gemm_abuf(st, s, tl.mi, tl.ki), bytes, blk,
+                    str, 0, gen_fence_sig(g, f)))
             return -1;
     }
     /* A resident panel is loaded by the first group (A) or block (B) that uses it. */
     if (!st->p.a_implicit && !(st->p.a_resident && tl.gi > 0) &&
-        gemm_load(g, a->a + (tl.m0 * a->lda + tl.k0) * ab, gemm_abuf(st, s, tl.mi, tl.ki), tl.mr,
-                  tl.kcw * ab, a->lda * ab, a->dt, f))
+        gemm_load(g, a->a + (tl.m0 * a->lda + tl.k0) * ab, gemm_abuf(st, s, tl.mi, tl.ki), tl.mr, tl.kcw * ab,
+                  a->lda * ab, a->dt, f))
         return -1;
     if (st->p.w_resident && tl.mi > 0)
         return 0;
     if (st->p.b_blocked) /* chunk (tl.ki, tl.gi) of a blocked weight: one contiguous run */
-        return gemm_load(g, a->b + (tl.n0 * a->k + tl.k0 * tl.ngw) * ab,
-                         gemm_wbuf(st, s, tl.gi, tl.ki), tl.kcw, tl.ngw * ab, tl.ngw * ab, a->dt,
-                         f);
-    if (gemm_load(g, a->b + (tl.k0 * a->ldb + tl.n0) * ab, gemm_wbuf(st, s, tl.gi, tl.ki), tl.kcw,
-                  tl.ngw * ab, a->ldb * ab, a->dt, f))
+        return gemm_load(g, a->b + (tl.n0 * a->k + tl.k0 * tl.ngw) * ab, gemm_wbuf(st, s, tl.gi, tl.ki), tl.kcw,
+                         tl.ngw * ab, tl.ngw * ab, a->dt, f);
+    if (gemm_load(g, a->b + (tl.k0 * a->ldb + tl.n0) * ab, gemm_wbuf(st, s, tl.gi, tl.ki), tl.kcw, tl.ngw * ab,
+                  a->ldb * ab, a->dt, f))
         return -1;
     return 0;
 }
@@ -829,8 +818,8 @@ static int gemm_writeback(gen *g, gemm_state *st, uint64_t s, gemm_tile tl)
         unsigned w0 = 0;
         if (a->has_ex) {
             uint64_t xb = gen_dt_bytes(a->ex_dt, 1);
-            if (gen_dma(g, 0, a->ex + (tl.m0 * a->ldx + tl.n0) * xb, st->ebuf[cb], n * xb,
-                        tl.ngw * xb, a->ldx * xb, 0, SEM_D2V + 1))
+            if (gen_dma(g, 0, a->ex + (tl.m0 * a->ldx + tl.n0) * xb, st->ebuf[cb], n * xb, tl.ngw * xb,
+                        a->ldx * xb, 0, SEM_D2V + 1))
                 return -1;
             w0 = SEM_D2V + 1;
         }
@@ -1530,8 +1519,9 @@ int gen_attention(gen *g, const gen_attn_args *args)
                        (r + 1 < st.rounds && attn_io(g, &st, r + 1, 0))))
             return -1;
     }
-    return gen_fence_wait(g, &st.done[(st.rounds - 1) % 2]) || attn_io(g, &st, st.rounds - 1, 1) ||
-                   gen_fence_wait(g, &st.wb[0]) || gen_fence_wait(g, &st.wb[1])
+    return gen_fence_wait(g, &st.done[(st.rounds - 1) % 2]) ||
+                   attn_io(g, &st, st.rounds - 1, 1) || gen_fence_wait(g, &st.wb[0]) ||
+                   gen_fence_wait(g, &st.wb[1])
                ? -1
                : 0;
 }
