@@ -117,10 +117,7 @@ struct core {
     /* time breakdown */
     unsigned cls_busy[UNIT_TIME_COUNT];
     uint64_t last_change_ps;
-    /* the time split: by the first time class with a unit busy (compute, memory,
-     * communication: UNIT_TIME_*), else waiting (CORE_IDLE) */
-    uint64_t t_split_ps[UNIT_TIME_COUNT + 1];
-#define CORE_IDLE UNIT_TIME_COUNT
+    uint64_t t_split_ps[UNIT_SPLIT_COUNT]; /* the time split (units.h) */
     uint64_t t_ici_busy_ps;
     /* exposed communication by unit kind, when the chip has more than one kind of
      * communication unit (ICI and DCN): busy instructions per ISA unit class, the classes of
@@ -166,7 +163,7 @@ static void core_account(core *co)
     unsigned k = 0;
     while (k < UNIT_TIME_COUNT && !co->cls_busy[k])
         k++;
-    if (k < CORE_IDLE || co->inflight || !co->eof || co->have_pending || co->blocked)
+    if (k < UNIT_SPLIT_IDLE || co->inflight || !co->eof || co->have_pending || co->blocked)
         co->t_split_ps[k] += dt; /* idle: waiting on a unit, a semaphore, the trace or a barrier */
     if (k == UNIT_TIME_COMM) {
         if (co->ncomm > 1) {
@@ -975,16 +972,12 @@ void core_register_stats(core *co, stats_reg *r)
         STATS_U64(core, total.hbm_bytes, "hbm_bytes", "B", "bytes moved by DMA"),
         STATS_U64(core, total.ici_bytes, "ici_bytes", "B", "bytes sent over ICI"),
         STATS_COUNTER(core, dispatch_stall_ps, "ps", "dispatcher stalled on sync.wait or barrier"),
-        STATS_U64(core, t_split_ps[UNIT_TIME_COMPUTE], "t_compute_ps", "ps",
-                  "time with an MXU or the vector unit busy"),
-        STATS_U64(core, t_split_ps[UNIT_TIME_MEMORY], "t_memory_ps", "ps",
-                  "time with only DMA busy"),
-        STATS_U64(core, t_split_ps[UNIT_TIME_COMM], "t_comm_ps", "ps",
-                  "time with only ICI (or DCN) busy (exposed communication)"),
-        STATS_U64(core, t_split_ps[CORE_IDLE], "t_idle_ps", "ps", "time with nothing busy"),
-        STATS_COUNTER(core, t_ici_busy_ps, "ps", "time with ICI (or, between slices, DCN) busy"),
     };
     stats_table(r, "core", co, core_defs, STATS_NDEFS(core_defs));
+    for (unsigned k = 0; k < UNIT_SPLIT_COUNT; k++)
+        stats_u64(r, "core", unit_split_stat(k), "ps", unit_split_desc(k), &co->t_split_ps[k]);
+    stats_u64(r, "core", "t_ici_busy_ps", "ps", "time with ICI (or, between slices, DCN) busy",
+              &co->t_ici_busy_ps);
     /* Exposed communication split by kind, only when there is more than one kind (a chip of
      * one slice keeps t_comm_ps alone). t_comm_ps minus their sum: several kinds at once. */
     for (unsigned i = 0; co->ncomm > 1 && i < co->ncomm; i++) {

@@ -273,12 +273,12 @@ static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_re
         res->ici_bytes_per_chip += (double)s.ici_bytes;
         res->ici_link_bytes_per_chip += pod_link_bytes(r);
         pod_dcn_add(r, res);
-        double busy = st(r, "core", "t_compute_ps") + st(r, "core", "t_memory_ps");
+        double busy = st(r, "core", unit_split_stat(UNIT_TIME_COMPUTE)) +
+                      st(r, "core", unit_split_stat(UNIT_TIME_MEMORY));
         busy_min = busy < busy_min ? busy : busy_min;
         busy_max = busy > busy_max ? busy : busy_max;
-        res->t_compute += st(r, "core", "t_compute_ps");
-        res->t_memory += st(r, "core", "t_memory_ps");
-        res->t_comm += st(r, "core", "t_comm_ps");
+        for (unsigned p = 0; p < UNIT_SPLIT_IDLE; p++) /* idle: the rest of the step, below */
+            res->t_split[p] += st(r, "core", unit_split_stat(p));
         energy_result en;
         int rc = energy_eval(c, r, 0, 0, &en, e); /* dynamic only: static follows the step */
         stats_free(r);
@@ -295,9 +295,8 @@ static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_re
     res->mxu_ideal_ps *= k;
     res->ici_bytes_per_chip *= k;
     res->ici_link_bytes_per_chip *= k;
-    res->t_compute *= k;
-    res->t_memory *= k;
-    res->t_comm *= k;
+    for (unsigned p = 0; p < UNIT_SPLIT_IDLE; p++)
+        res->t_split[p] *= k;
     res->dcn_ops *= k;
     res->dcn_bytes *= k;
     res->dcn_sent *= k;
@@ -306,11 +305,12 @@ static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_re
     for (int i = 0; i < ENERGY_CAT_COUNT; i++)
         res->chip_j[i] *= k;
     /* idle: the rest of the step, including the wait of early finishers (full mode) */
-    double busy = res->t_compute + res->t_memory + res->t_comm;
-    res->t_idle = (double)res->step_ps > busy ? (double)res->step_ps - busy : 0;
+    double *split = res->t_split;
+    double busy = split[UNIT_TIME_COMPUTE] + split[UNIT_TIME_MEMORY] + split[UNIT_TIME_COMM];
+    split[UNIT_SPLIT_IDLE] = (double)res->step_ps > busy ? (double)res->step_ps - busy : 0;
     double step = (double)res->step_ps;
     if (step > 0) {
-        res->wait_frac = 1 - (res->t_compute + res->t_memory) / step;
+        res->wait_frac = 1 - (split[UNIT_TIME_COMPUTE] + split[UNIT_TIME_MEMORY]) / step;
         res->wait_frac_min = 1 - busy_max / step;
         res->wait_frac_max = 1 - busy_min / step;
     }

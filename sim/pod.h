@@ -10,6 +10,7 @@
 #include "config.h"
 #include "ici.h"
 #include "energy.h"
+#include "units.h"
 
 #define POD_MAX_ROWS       (ICI_KIND_COUNT * 8)
 #define POD_FULL_MAX_CHIPS 1024 /* every chip is a full chip model: keep full mode to slices */
@@ -35,7 +36,7 @@ typedef struct pod_result {
     double mxu_ideal_ps; /* MXU FLOPs at the peak rate of their datatype, per chip */
     /* split of the step: compute (an MXU or the vector unit busy), memory-bound (only DMA
      * busy), exposed communication (only ICI busy), idle (the rest of step_ps) */
-    double t_compute, t_memory, t_comm, t_idle;
+    double t_split[UNIT_SPLIT_COUNT]; /* ps, by part of the time split (units.h) */
     /* waiting fraction of the step, 1 - (compute + memory-bound) / step, per chip: the mean
      * and the extremes over the chips simulated (a pipeline stage's bubble, full mode) */
     double wait_frac, wait_frac_min, wait_frac_max;

@@ -155,7 +155,7 @@ static void test_fuzz_sim_checker_catches_broken_results(void **state)
     assert_string_equal(caught, "");
 
     report saved = r.rep;
-    r.rep.t_idle_ps++;
+    r.rep.t_split_ps[UNIT_SPLIT_IDLE]++;
     expect_caught(&k, &r, "time split");
     r.rep = saved;
     r.rep.flops++;

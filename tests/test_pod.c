@@ -226,9 +226,10 @@ static void test_pod_sustained_below_peak_and_mfu_in_unit_interval(void **state)
     assert_true(r.mfu > 0 && r.mfu <= 1);
     assert_int_equal(r.mfu_dtype, ISA_DT_BF16);
     /* the split covers the step exactly */
-    double sum = r.t_compute + r.t_memory + r.t_comm + r.t_idle;
+    double sum = r.t_split[UNIT_TIME_COMPUTE] + r.t_split[UNIT_TIME_MEMORY] +
+                 r.t_split[UNIT_TIME_COMM] + r.t_split[UNIT_SPLIT_IDLE];
     assert_true(sum > 0.999 * (double)r.step_ps && sum < 1.001 * (double)r.step_ps);
-    assert_true(r.t_comm > 0 && r.t_compute > 0);
+    assert_true(r.t_split[UNIT_TIME_COMM] > 0 && r.t_split[UNIT_TIME_COMPUTE] > 0);
     /* rows: allreduce, allgather, send, recv of chip 0 */
     assert_int_equal(r.nrows, 4);
     int seen_ar = 0;
@@ -284,7 +285,7 @@ static void test_pod_full_and_symmetric_agree_on_3d_slices(void **state)
                 fail_msg("%s wrap '%s': full %llu ps, symmetric %llu ps (%.2f%%)", topos[t],
                          wraps[w], (unsigned long long)f.step_ps, (unsigned long long)s.step_ps,
                          rel * 100);
-            assert_true(f.t_comm > 0 && s.t_comm > 0);
+            assert_true(f.t_split[UNIT_TIME_COMM] > 0 && s.t_split[UNIT_TIME_COMM] > 0);
             assert_true(f.flops_per_chip == s.flops_per_chip);
             assert_int_equal(f.nrows, s.nrows);
             for (unsigned i = 0; i < f.nrows; i++) {
@@ -331,7 +332,8 @@ static void test_pod_full_mode_runs_per_chip_traces(void **state)
         fail_msg("%s", e.msg);
     assert_true(slow.step_ps > spmd.step_ps);
     assert_true(slow.flops_per_chip > spmd.flops_per_chip); /* mean over the chips */
-    assert_true(slow.t_comm > spmd.t_comm); /* the others wait for chip 5 in the all-reduce */
+    assert_true(slow.t_split[UNIT_TIME_COMM] >
+                spmd.t_split[UNIT_TIME_COMM]); /* the others wait for chip 5 in the all-reduce */
     assert_int_equal(slow.mismatches, 0);
     /* chip 2 all-reduces a different size: counted, first chip's operands used */
     char odd2[128];
@@ -558,7 +560,7 @@ static void test_pod_two_slices_dcn_allreduce_matches_the_closed_form(void **sta
     assert_true(r.dcn_ps == t);
     assert_true(r.dcn_closed_ps == t);
     assert_true(r.dcn_exposed_ps == t); /* it starts when the matmul is done */
-    assert_true(r.step_ps > t && r.t_comm >= t);
+    assert_true(r.step_ps > t && r.t_split[UNIT_TIME_COMM] >= t);
     assert_true(fabs(r.chip_j[ENERGY_DCN] - d * B * 8 * c.energy_dcn_pj_bit * 1e-12) < 1e-12);
     assert_int_equal(f.chips, 16);
     assert_true(f.dcn_ps == t && f.dcn_exposed_ps == t);

@@ -30,8 +30,8 @@ static void test_report_time_split_is_right_above_51_hours(void **state)
     r.bound_by = "compute";
     r.cycle_ps = 1000;
     r.end_ps = 100ULL * 3600 * 1000000000000ULL;
-    r.t_compute_ps = r.end_ps / 4 * 3;
-    r.t_memory_ps = r.end_ps / 4;
+    r.t_split_ps[UNIT_TIME_COMPUTE] = r.end_ps / 4 * 3;
+    r.t_split_ps[UNIT_TIME_MEMORY] = r.end_ps / 4;
     char *text = NULL;
     size_t len = 0;
     FILE *f = open_memstream(&text, &len);

@@ -68,8 +68,10 @@ void pod_report_text(FILE *out, const cfg *c, const pod_view *o, const pod_resul
     fprintf(out,
             "time split      compute %.1f%%  memory-bound %.1f%%  exposed comm %.1f%%  "
             "idle %.1f%%\n",
-            share(r->t_compute, r->step_ps) * 100, share(r->t_memory, r->step_ps) * 100,
-            share(r->t_comm, r->step_ps) * 100, share(r->t_idle, r->step_ps) * 100);
+            share(r->t_split[UNIT_TIME_COMPUTE], r->step_ps) * 100,
+            share(r->t_split[UNIT_TIME_MEMORY], r->step_ps) * 100,
+            share(r->t_split[UNIT_TIME_COMM], r->step_ps) * 100,
+            share(r->t_split[UNIT_SPLIT_IDLE], r->step_ps) * 100);
     if (r->stages) {
         fprintf(out, "stages          %u, each alone (receives never wait: no bubble); step",
                 r->stages);
@@ -150,7 +152,8 @@ void pod_report_scaling_text(FILE *out, const pod_result *s, unsigned n, int str
         char b[32];
         fmt_time_fixed(b, sizeof b, (double)s[i].step_ps);
         fprintf(out, "  %8u %-12s %12s %14.4g %7.1f%% %10.1f%% %10.1f%%\n", s[i].chips, s[i].topo,
-                b, s[i].sustained_ef, s[i].mfu * 100, share(s[i].t_comm, s[i].step_ps) * 100,
+                b, s[i].sustained_ef, s[i].mfu * 100,
+                share(s[i].t_split[UNIT_TIME_COMM], s[i].step_ps) * 100,
                 efficiency(s, i, strong) * 100);
     }
 }
@@ -164,7 +167,7 @@ static void json_result_core(json_w *w, const pod_result *r)
     json_num(w, "step_time_s", (double)r->step_ps * 1e-12);
     json_num(w, "sustained_exaflops", r->sustained_ef);
     json_num(w, "mfu", r->mfu);
-    json_num(w, "comm_share", share(r->t_comm, r->step_ps));
+    json_num(w, "comm_share", share(r->t_split[UNIT_TIME_COMM], r->step_ps));
 }
 
 int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod_result *r,
@@ -239,14 +242,15 @@ int pod_report_json(const char *path, const cfg *c, const pod_view *o, const pod
     json_num(&w, "tflops_per_w", r->tflops_per_w);
     json_obj_end(&w);
     json_obj_begin(&w, "time_split");
-    json_num(&w, "compute_s", r->t_compute * 1e-12);
-    json_num(&w, "memory_s", r->t_memory * 1e-12);
-    json_num(&w, "exposed_comm_s", r->t_comm * 1e-12);
-    json_num(&w, "idle_s", r->t_idle * 1e-12);
-    json_num(&w, "compute_share", share(r->t_compute, r->step_ps));
-    json_num(&w, "memory_share", share(r->t_memory, r->step_ps));
-    json_num(&w, "exposed_comm_share", share(r->t_comm, r->step_ps));
-    json_num(&w, "idle_share", share(r->t_idle, r->step_ps));
+    char key[32];
+    for (unsigned k = 0; k < UNIT_SPLIT_COUNT; k++) {
+        snprintf(key, sizeof key, "%s_s", unit_split_name(k));
+        json_num(&w, key, r->t_split[k] * 1e-12);
+    }
+    for (unsigned k = 0; k < UNIT_SPLIT_COUNT; k++) {
+        snprintf(key, sizeof key, "%s_share", unit_split_name(k));
+        json_num(&w, key, share(r->t_split[k], r->step_ps));
+    }
     if (r->wait_frac_max - r->wait_frac_min > 1e-3) {
         json_num(&w, "wait_share", r->wait_frac);
         json_num(&w, "wait_share_min", r->wait_frac_min);

@@ -77,10 +77,8 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
             ? (r->intensity * hbm_peak < eff_peak ? r->intensity * hbm_peak : eff_peak) * 1e-12
             : eff_peak * 1e-12;
     r->bound_frac = safe_div(r->bound_ps, (double)r->end_ps);
-    r->t_compute_ps = (uint64_t)stats_get(stats, "core", "t_compute_ps", 0);
-    r->t_memory_ps = (uint64_t)stats_get(stats, "core", "t_memory_ps", 0);
-    r->t_comm_ps = (uint64_t)stats_get(stats, "core", "t_comm_ps", 0);
-    r->t_idle_ps = (uint64_t)stats_get(stats, "core", "t_idle_ps", 0);
+    for (unsigned k = 0; k < UNIT_SPLIT_COUNT; k++)
+        r->t_split_ps[k] = (uint64_t)stats_get(stats, "core", unit_split_stat(k), 0);
     r->dispatch_stall_ps = core_dispatch_stall_ps(co);
 
     unsigned nmxu = 0;
@@ -275,8 +273,10 @@ void report_text(const report *r, FILE *out)
     fprintf(out,
             "  time split      compute %.1f%%, memory-only %.1f%%, exposed comm %.1f%%, "
             "idle %.1f%%\n",
-            pct(r->t_compute_ps, r->end_ps), pct(r->t_memory_ps, r->end_ps),
-            pct(r->t_comm_ps, r->end_ps), pct(r->t_idle_ps, r->end_ps));
+            pct(r->t_split_ps[UNIT_TIME_COMPUTE], r->end_ps),
+            pct(r->t_split_ps[UNIT_TIME_MEMORY], r->end_ps),
+            pct(r->t_split_ps[UNIT_TIME_COMM], r->end_ps),
+            pct(r->t_split_ps[UNIT_SPLIT_IDLE], r->end_ps));
     if (r->lim) {
         const limiter_shares *ls = limiter_total(r->lim);
         fprintf(out, "  limiter         %s (time by limiter: ", limiter_name(limiter_pick(ls)));
@@ -360,10 +360,8 @@ int report_json(const report *r, const char *path, err *e)
     json_str(&w, "bound_by", r->bound_by);
     json_obj_end(&w);
     json_obj_begin(&w, "time_split_ps");
-    json_u64(&w, "compute", r->t_compute_ps);
-    json_u64(&w, "memory", r->t_memory_ps);
-    json_u64(&w, "exposed_comm", r->t_comm_ps);
-    json_u64(&w, "idle", r->t_idle_ps);
+    for (unsigned k = 0; k < UNIT_SPLIT_COUNT; k++)
+        json_u64(&w, unit_split_name(k), r->t_split_ps[k]);
     json_u64(&w, "dispatch_stall", r->dispatch_stall_ps);
     json_obj_end(&w);
     json_arr_begin(&w, "units");

@@ -12,6 +12,7 @@
 #include "stats.h"
 #include "energy.h"
 #include "limiter.h"
+#include "units.h"
 
 struct prov;
 
@@ -47,8 +48,9 @@ typedef struct report {
     /* model FLOPs the trace note states (tpusim gen; 0: none) and MFU / HFU against the
      * effective MXU peak: model FLOPs or every MXU FLOP executed, over the run time */
     double model_flops, mfu, hfu;
-    const char *bound_by; /* "compute" or "memory" */
-    uint64_t t_compute_ps, t_memory_ps, t_comm_ps, t_idle_ps, dispatch_stall_ps;
+    const char *bound_by;                  /* "compute" or "memory" */
+    uint64_t t_split_ps[UNIT_SPLIT_COUNT]; /* the time split (units.h) */
+    uint64_t dispatch_stall_ps;
     unsigned nunits;
     report_unit *units; /* every unit of the chip, in unit-table order; owned (report_fini) */
     unsigned nregions;

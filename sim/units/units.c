@@ -99,6 +99,30 @@ const char *unit_time_name(unit_time t)
     return (unsigned)t < UNIT_TIME_COUNT ? names[t] : "?";
 }
 
+static const struct {
+    const char *stat, *name, *desc;
+} unit_splits[UNIT_SPLIT_COUNT] = {
+    {"t_compute_ps", "compute", "time with an MXU or the vector unit busy"},
+    {"t_memory_ps", "memory", "time with only DMA busy"},
+    {"t_comm_ps", "exposed_comm", "time with only ICI (or DCN) busy (exposed communication)"},
+    {"t_idle_ps", "idle", "time with nothing busy"},
+};
+
+const char *unit_split_stat(unsigned k)
+{
+    return k < UNIT_SPLIT_COUNT ? unit_splits[k].stat : "?";
+}
+
+const char *unit_split_name(unsigned k)
+{
+    return k < UNIT_SPLIT_COUNT ? unit_splits[k].name : "?";
+}
+
+const char *unit_split_desc(unsigned k)
+{
+    return k < UNIT_SPLIT_COUNT ? unit_splits[k].desc : "?";
+}
+
 int unit_kinds_check(const unit_kind *kinds, unsigned n, err *e)
 {
     for (unsigned cls = 0; cls < ISA_UNIT_COUNT; cls++) {

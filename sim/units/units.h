@@ -57,6 +57,16 @@ const unit_kind *unit_kind_of_ops(const unit_ops *ops);
 const unit_kind *unit_kind_of_group(const char *group);
 /* A row's position in unit_kinds (display order), unit_kind_count for NULL. */
 unsigned unit_kind_rank(const unit_kind *k);
+/* The time split of a run: the chip's time goes to the first time class with a unit busy
+ * (compute, then memory, then communication), else, while work remains, to idle. Index: a
+ * unit_time, or UNIT_SPLIT_IDLE. The core's counter of part k is unit_split_stat(k)
+ * ("t_compute_ps", "t_memory_ps", "t_comm_ps", "t_idle_ps", described by unit_split_desc),
+ * reports name it unit_split_name(k) ("compute", "memory", "exposed_comm", "idle"). */
+#define UNIT_SPLIT_IDLE  UNIT_TIME_COUNT
+#define UNIT_SPLIT_COUNT (UNIT_TIME_COUNT + 1)
+const char *unit_split_stat(unsigned k);
+const char *unit_split_name(unsigned k);
+const char *unit_split_desc(unsigned k);
 /* "compute", "memory", "communication". */
 const char *unit_time_name(unit_time t);
 
