@@ -108,7 +108,8 @@ struct core {
      * scan. Both grow by doubling without a cap: memory is bounded by the number of distinct
      * names in the trace (about 160 bytes each), which the trace's length bounds. */
     core_region *regions;
-    unsigned nregions, regions_cap, cur_region;
+    unsigned nregions, cur_region;
+    size_t regions_cap;
     uint32_t *rhash;
     uint32_t rhash_cap; /* a power of two, kept at least twice nregions */
     core_region total;
@@ -595,13 +596,9 @@ static int region_intern(core *co, const char *name, unsigned *out)
         }
     if (co->nregions >= UINT32_MAX / 4)
         return -1; /* the table could not double again */
-    if (co->nregions == co->regions_cap) {
-        core_region *r = realloc(co->regions, 2 * (size_t)co->regions_cap * sizeof *r);
-        if (!r)
-            return -1;
-        co->regions = r;
-        co->regions_cap *= 2;
-    }
+    if (mem_grow(&co->regions, &co->regions_cap, (size_t)co->nregions + 1, sizeof *co->regions,
+                 16))
+        return -1;
     if (2 * (co->nregions + 1) > co->rhash_cap) {
         uint32_t cap = co->rhash_cap * 2;
         uint32_t *tab = calloc(cap, sizeof *tab);

@@ -21,6 +21,7 @@
 #include "energy.h"
 
 #include "core.h"
+#include "mem.h"
 
 #include <ctype.h>
 #include <math.h>
@@ -271,9 +272,11 @@ struct energy_meter {
     uint64_t last_ps;
     double win_ps;  /* window width */
     double *win_pj; /* dynamic energy per window */
-    uint64_t nwin, capwin;
+    uint64_t nwin;
+    size_t capwin;
     double (*reg)[ENERGY_CAT_COUNT]; /* pJ per region */
-    unsigned nreg, capreg;
+    unsigned nreg;
+    size_t capreg;
     int oom;
     core_sampler smp;
     core_observer next;
@@ -321,14 +324,8 @@ static int64_t meter_window(energy_meter *m, double t_ps)
             return (int64_t)w;
         }
         if (w < ENERGY_MAX_WINDOWS) {
-            uint64_t cap = m->capwin ? m->capwin : 64;
-            while (cap <= w)
-                cap *= 2;
-            double *a = realloc(m->win_pj, cap * sizeof *a);
-            if (!a)
+            if (mem_grow(&m->win_pj, &m->capwin, w + 1, sizeof *m->win_pj, 64))
                 return -1;
-            m->win_pj = a;
-            m->capwin = cap;
             continue;
         }
         for (uint64_t i = 0; i < m->nwin; i++)
@@ -375,18 +372,9 @@ static void meter_charge_split(energy_meter *m, uint64_t end_ps, unsigned region
     double cur[ENERGY_CAT_COUNT], dyn = 0;
     energy_probe_sample(m->p, cur);
     unsigned top = region > after ? region : after;
-    if (top >= m->capreg) {
-        unsigned cap = m->capreg ? m->capreg : 16;
-        while (cap <= top)
-            cap *= 2;
-        double(*a)[ENERGY_CAT_COUNT] = realloc(m->reg, cap * sizeof *a);
-        if (!a) {
-            m->oom = 1;
-            return;
-        }
-        memset(a + m->capreg, 0, (cap - m->capreg) * sizeof *a);
-        m->reg = a;
-        m->capreg = cap;
+    if (mem_grow(&m->reg, &m->capreg, (size_t)top + 1, sizeof *m->reg, 16)) {
+        m->oom = 1;
+        return;
     }
     if (top >= m->nreg)
         m->nreg = top + 1;

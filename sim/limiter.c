@@ -4,6 +4,7 @@
 #include "limiter.h"
 
 #include "core.h"
+#include "mem.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -39,7 +40,8 @@ struct limiter {
     const struct vmem *vm;
     limiter_shares total;
     limiter_shares *reg;
-    unsigned nreg, capreg;
+    unsigned nreg;
+    size_t capreg;
     int oom;
     double hbm_avg;      /* HBM level's moving average (LIMITER_HBM_TAU_PS); < 0: restart */
     unsigned hbm_region; /* the region hbm_avg averages over */
@@ -192,18 +194,9 @@ void limiter_chain(limiter *l, core_observer next, void *ctx)
 /* Region i's shares, growing the array; NULL on out-of-memory (remembered). */
 static limiter_shares *limiter_reg(limiter *l, unsigned i)
 {
-    if (i >= l->capreg) {
-        unsigned cap = l->capreg ? l->capreg : 16;
-        while (cap <= i)
-            cap *= 2;
-        limiter_shares *g = realloc(l->reg, cap * sizeof *g);
-        if (!g) {
-            l->oom = 1;
-            return NULL;
-        }
-        memset(g + l->capreg, 0, (cap - l->capreg) * sizeof *g);
-        l->reg = g;
-        l->capreg = cap;
+    if (mem_grow(&l->reg, &l->capreg, (size_t)i + 1, sizeof *l->reg, 16)) {
+        l->oom = 1;
+        return NULL;
     }
     if (i >= l->nreg)
         l->nreg = i + 1;

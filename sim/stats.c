@@ -1,5 +1,6 @@
 /* stats.c - the statistics registry: a growable array of named counters and formulas. */
 #include "stats.h"
+#include "mem.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,15 +48,9 @@ static void stats_copy(char *dst, size_t n, const char *src)
 static stats_entry *stats_push(stats_reg *r, const char *group, const char *name, const char *unit,
                                const char *desc)
 {
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 64;
-        stats_entry *v = realloc(r->v, cap * sizeof *v);
-        if (!v) {
-            r->nomem = 1;
-            return NULL;
-        }
-        r->v = v;
-        r->cap = cap;
+    if (mem_grow(&r->v, &r->cap, r->n + 1, sizeof *r->v, 64)) {
+        r->nomem = 1;
+        return NULL;
     }
     stats_entry *e = &r->v[r->n++];
     memset(e, 0, sizeof *e);

@@ -11,6 +11,7 @@
 
 #include "hlo.h"
 #include "hlo_int.h"
+#include "mem.h"
 
 #define MAX_TUPLE_DEPTH 32
 #define MAX_GROUP_IDS   (1u << 22) /* replica-group ids after expanding the iota form */
@@ -981,14 +982,8 @@ static int add_ref(parser *p, hlo_comp **slot, const hlo_tok *t)
 {
     if (t->kind != HLO_TK_WORD)
         return perr_at(p, t, "expected a computation name");
-    if (p->nrefs == p->caprefs) {
-        size_t nc = p->caprefs ? p->caprefs * 2 : 64;
-        comp_ref *nr = realloc(p->refs, nc * sizeof *nr);
-        if (!nr)
-            return nomem(p);
-        p->refs = nr;
-        p->caprefs = nc;
-    }
+    if (mem_grow(&p->refs, &p->caprefs, p->nrefs + 1, sizeof *p->refs, 64))
+        return nomem(p);
     comp_ref *r = &p->refs[p->nrefs++];
     r->slot = slot;
     r->line = t->line;

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "hlo.h"
+#include "mem.h"
 
 #define MAX_DEPTH     32 /* nested calls, loops, fusions */
 #define MAX_NOTES     64
@@ -142,12 +143,8 @@ static int record(sem *s, const hlo_item *it)
                            "%s: the program unrolls to more than %zu ops (while loops times "
                            "their trip counts); too large to import",
                            s->m->file, s->o.max_items);
-        size_t nc = p->cap ? p->cap * 2 : 256;
-        hlo_item *ni = realloc(p->items, nc * sizeof *ni);
-        if (!ni)
+        if (mem_grow(&p->items, &p->cap, p->nitems + 1, sizeof *p->items, 256))
             return err_setk(s->e, ERR_NOMEM, "%s: out of memory", s->m->file);
-        p->items = ni;
-        p->cap = nc;
     }
     p->items[p->nitems++] = *it;
     p->ops_by_cls[it->cls]++;
@@ -378,18 +375,10 @@ static void groups_text(const hlo_groups *g, char *buf, size_t n)
 
 static int new_token(sem *s, const hlo_instr *start)
 {
-    if (s->ntok == s->captok) {
-        size_t nc = s->captok ? s->captok * 2 : 64;
-        const hlo_instr **ni = realloc(s->tok_ins, nc * sizeof *ni);
-        if (!ni)
-            return -1;
-        s->tok_ins = ni;
-        int *nt = realloc(s->tok_id, nc * sizeof *nt);
-        if (!nt)
-            return -1;
-        s->tok_id = nt;
-        s->captok = nc;
-    }
+    size_t cap_ins = s->captok; /* the two arrays grow in step */
+    if (mem_grow(&s->tok_ins, &cap_ins, s->ntok + 1, sizeof *s->tok_ins, 64) ||
+        mem_grow(&s->tok_id, &s->captok, s->ntok + 1, sizeof *s->tok_id, 64))
+        return -1;
     s->tok_ins[s->ntok] = start;
     s->tok_id[s->ntok] = ++s->p->ntokens;
     return s->tok_id[s->ntok++];

@@ -8,13 +8,16 @@
 
 #include "ir.h"
 #include "gen.h"
+#include "mem.h"
 
 struct ir {
     const cfg *c;
     ir_tensor *t;
-    int nt, capt;
+    int nt;
+    size_t capt;
     ir_op *op;
-    int nop, capop;
+    int nop;
+    size_t capop;
     int ntokens; /* token ids 1..ntokens; 0 is IR_TOKEN_LATE */
     char region[IR_REGION_MAX];
     err e;
@@ -65,22 +68,13 @@ void ir_region(ir *p, const char *fmt, ...)
 
 /* Make room for need elements of size bytes in *arr (capacity *cap); -1 with p failed (out
  * of memory) when there is none. */
-static int grow(ir *p, void **arr, int *cap, int need, size_t size)
+static int grow(ir *p, void *arr, size_t *cap, int need, size_t size)
 {
-    if (need <= *cap)
+    if (!mem_grow(arr, cap, (size_t)need, size, 64))
         return 0;
-    int nc = *cap ? *cap * 2 : 64;
-    while (nc < need)
-        nc *= 2;
-    void *n = realloc(*arr, (size_t)nc * size);
-    if (!n) {
-        err_setk(&p->e, ERR_NOMEM, "gen: out of memory");
-        p->failed = 1;
-        return -1;
-    }
-    *arr = n;
-    *cap = nc;
-    return 0;
+    err_setk(&p->e, ERR_NOMEM, "gen: out of memory");
+    p->failed = 1;
+    return -1;
 }
 
 static int tensor_add(ir *p, const char *name, isa_dtype dt, uint64_t rows, uint64_t cols)
@@ -90,7 +84,7 @@ static int tensor_add(ir *p, const char *name, isa_dtype dt, uint64_t rows, uint
     if (!rows || !cols)
         return ir_fail(p, "gen: tensor '%s' with a zero dimension (%llux%llu)", name,
                        (unsigned long long)rows, (unsigned long long)cols);
-    if (grow(p, (void **)&p->t, &p->capt, p->nt + 1, sizeof *p->t))
+    if (grow(p, &p->t, &p->capt, p->nt + 1, sizeof *p->t))
         return -1;
     ir_tensor *t = &p->t[p->nt];
     memset(t, 0, sizeof *t);
@@ -171,7 +165,7 @@ static int op_add(ir *p, ir_opcode code, const int *in, unsigned nin, const int 
         if (!valid(p, out[i]))
             return ir_fail(p, "gen: %s: op output %d is not a tensor (generator bug)", p->region,
                            out[i]);
-    if (grow(p, (void **)&p->op, &p->capop, p->nop + 1, sizeof *p->op))
+    if (grow(p, &p->op, &p->capop, p->nop + 1, sizeof *p->op))
         return -1;
     ir_op *o = &p->op[p->nop];
     memset(o, 0, sizeof *o);
@@ -426,7 +420,7 @@ int ir_insert(ir *p, int at, const ir_op *op)
         return -1;
     if (at < 0 || at > p->nop)
         return ir_fail(p, "gen: insert at %d of %d ops (generator bug)", at, p->nop);
-    if (grow(p, (void **)&p->op, &p->capop, p->nop + 1, sizeof *p->op))
+    if (grow(p, &p->op, &p->capop, p->nop + 1, sizeof *p->op))
         return -1;
     memmove(p->op + at + 1, p->op + at, (size_t)(p->nop - at) * sizeof *p->op);
     p->op[at] = *op;

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "yamlin.h"
+#include "mem.h"
 
 /* How a key's value is read. INFO_* keys are not flags; the others become model_flag. */
 typedef enum model_vtype {
@@ -555,7 +556,8 @@ int model_find(model_preset *m, const char *name, const char *presets_dir, err *
 
 typedef struct model_collect {
     model_preset *v;
-    unsigned n, cap;
+    unsigned n;
+    size_t cap;
 } model_collect;
 
 static int model_visit_collect(const model_preset *m, void *ctx, err *e)
@@ -564,14 +566,8 @@ static int model_visit_collect(const model_preset *m, void *ctx, err *e)
     for (unsigned i = 0; i < c->n; i++)
         if (!strcmp(c->v[i].name, m->name))
             return 0; /* hidden by an earlier directory */
-    if (c->n == c->cap) {
-        unsigned cap = c->cap ? 2 * c->cap : 16;
-        model_preset *v = realloc(c->v, cap * sizeof *v);
-        if (!v)
-            return err_setk(e, ERR_NOMEM, "model presets: out of memory");
-        c->v = v;
-        c->cap = cap;
-    }
+    if (mem_grow(&c->v, &c->cap, (size_t)c->n + 1, sizeof *c->v, 16))
+        return err_setk(e, ERR_NOMEM, "model presets: out of memory");
     c->v[c->n++] = *m;
     return 0;
 }

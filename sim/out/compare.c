@@ -15,6 +15,7 @@
 
 #include "fmt.h"
 #include "ofile.h"
+#include "mem.h"
 
 #define CMP_MAX_FILE (256u << 20) /* reports are kilobytes; refuse absurd inputs */
 
@@ -152,15 +153,9 @@ static void cmp_table_free(cmp_table *t)
 
 static cmp_row *cmp_add(cmp_table *t, const char *label, int decimals, int text, err *e)
 {
-    if (t->n == t->cap) {
-        size_t nc = t->cap ? 2 * t->cap : 64;
-        cmp_row *r = realloc(t->rows, nc * sizeof *r);
-        if (!r) {
-            err_setk(e, ERR_NOMEM, "report: out of memory");
-            return NULL;
-        }
-        t->rows = r;
-        t->cap = nc;
+    if (mem_grow(&t->rows, &t->cap, t->n + 1, sizeof *t->rows, 64)) {
+        err_setk(e, ERR_NOMEM, "report: out of memory");
+        return NULL;
     }
     cmp_row *r = &t->rows[t->n++];
     memset(r, 0, sizeof *r);

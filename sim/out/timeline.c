@@ -22,6 +22,7 @@
 #include "json.h"
 #include "stats.h"
 #include "units.h"
+#include "mem.h"
 
 #define TL_REGION_LANES    8    /* tids 1..8: region tracks; units start after them */
 #define TL_FIRST_BUCKET_PS 1000 /* 1 ns initial counter bucket; doubles as the run grows */
@@ -66,7 +67,8 @@ typedef struct tl_chip {
     timeline *tl;
     unsigned id;
     tl_track *tracks;
-    unsigned ntracks, cap, last_hit;
+    unsigned ntracks, last_hit;
+    size_t cap;
     tl_counter hbm, ici;
     tl_sub *subs[2]; /* [0] HBM channels, [1] ICI links */
     unsigned nsubs[2];
@@ -179,14 +181,8 @@ static tl_track *tl_track_get(tl_chip *c, const unit *u)
             c->last_hit = i;
             return &c->tracks[i];
         }
-    if (c->ntracks == c->cap) {
-        unsigned cap = c->cap ? 2 * c->cap : 16;
-        tl_track *t = realloc(c->tracks, cap * sizeof *t);
-        if (!t)
-            return NULL;
-        c->tracks = t;
-        c->cap = cap;
-    }
+    if (mem_grow(&c->tracks, &c->cap, (size_t)c->ntracks + 1, sizeof *c->tracks, 16))
+        return NULL;
     tl_track *t = &c->tracks[c->ntracks];
     memset(t, 0, sizeof *t);
     t->u = u;

@@ -10,6 +10,7 @@
  * KV transfer. The end of a prefill emits a token (the first one, or after a recomputation
  * the next one); every decode step emits one token per decoding sequence. */
 #include "serve.h"
+#include "mem.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -164,14 +165,9 @@ static void record_point(sched *s, inst *in, uint32_t batch, uint32_t prefill)
         r->max_batch_seen = batch;
     if (occ > r->max_kv_occupancy)
         r->max_kv_occupancy = occ;
-    if (r->nseries == s->series_cap) {
-        size_t nc = s->series_cap ? 2 * s->series_cap : 4096;
-        serve_point *p = realloc(r->series, nc * sizeof *p);
-        if (!p)
-            return; /* the series is a sample: a failed growth only shortens it */
-        r->series = p;
-        s->series_cap = nc;
-    }
+    /* the series is a sample: a failed growth only shortens it */
+    if (mem_grow(&r->series, &s->series_cap, (size_t)r->nseries + 1, sizeof *r->series, 4096))
+        return;
     r->series[r->nseries++] = (serve_point){in->t, batch, prefill, occ};
 }
 

@@ -19,6 +19,7 @@
 #include "unit.h"
 #include "vmem.h"
 #include "umath.h"
+#include "mem.h"
 
 typedef struct dma dma;
 typedef struct dma_engine dma_engine;
@@ -58,7 +59,8 @@ struct dma {
     unsigned nactive;
     kern_event *ev;         /* armed for the earliest due step */
     dma_due *due;           /* binary min-heap on (t, key), ndue of them */
-    unsigned ndue, due_cap; /* at most engines x (outstanding + 1) */
+    unsigned ndue; /* at most engines x (outstanding + 1) */
+    size_t due_cap;
     uint64_t busy_since_ps;
     uint64_t bytes_read, bytes_written, chunks, hbm_requests;
 };
@@ -129,15 +131,9 @@ static unsigned dma_due_insert(dma *d, dma_due x)
 /* Queue a step due at t (>= now); arm the unit's event when it becomes the earliest. */
 static void dma_due_push(dma *d, uint64_t t, uint64_t key)
 {
-    if (d->ndue == d->due_cap) {
-        unsigned cap = d->due_cap ? 2 * d->due_cap : 16;
-        dma_due *q = realloc(d->due, cap * sizeof *q);
-        if (!q) {
-            kern_fail_nomem(); /* the step is dropped; the run is reported as failed */
-            return;
-        }
-        d->due = q;
-        d->due_cap = cap;
+    if (mem_grow(&d->due, &d->due_cap, (size_t)d->ndue + 1, sizeof *d->due, 16)) {
+        kern_fail_nomem(); /* the step is dropped; the run is reported as failed */
+        return;
     }
     dma_due x = {t, key};
     if (!dma_due_insert(d, x))

@@ -8,6 +8,7 @@
 
 #include "kernel.h"
 #include "stats.h"
+#include "mem.h"
 
 /* A share held: until when, at the rate it was granted (bytes per ps: bytes / duration). */
 typedef struct {
@@ -19,7 +20,8 @@ struct vmem {
     uint64_t capacity;   /* bytes: chip.cores x vmem.bytes */
     double bytes_per_ps; /* chip.cores x vmem.bytes_per_cycle / ps per cycle */
     vmem_held *sh;       /* the shares held (unordered), `held` of them; NULL until the first */
-    unsigned held, cap;  /* bounded by the clients that can overlap (units x pipes/slots) */
+    unsigned held; /* bounded by the clients that can overlap (units x pipes/slots) */
+    size_t cap;
     uint64_t bytes;      /* bytes moved through vmem_share */
 };
 
@@ -81,15 +83,10 @@ uint64_t vmem_share_at(vmem *v, uint64_t bytes, uint64_t busy_ps, uint64_t start
     if ((double)t < ps)
         t++;
     uint64_t d = t > busy_ps ? t : busy_ps;
-    if (v->held == v->cap) { /* grows while the overlapping clients are first seen */
-        unsigned cap = v->cap ? 2 * v->cap : 32;
-        vmem_held *n = realloc(v->sh, cap * sizeof *n);
-        if (!n) {
-            kern_fail_nomem(); /* the share goes untracked; the run is reported as failed */
-            return d;
-        }
-        v->sh = n;
-        v->cap = cap;
+    /* grows while the overlapping clients are first seen */
+    if (mem_grow(&v->sh, &v->cap, (size_t)v->held + 1, sizeof *v->sh, 32)) {
+        kern_fail_nomem(); /* the share goes untracked; the run is reported as failed */
+        return d;
     }
     double rate = d ? (double)bytes / (double)d : 0;
     v->sh[v->held++] = (vmem_held){stats_add_sat(start, d, NULL), rate};
