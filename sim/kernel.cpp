@@ -37,8 +37,16 @@ using namespace sc_core;
 // ("madvise" or "always") the clear then costs two faults instead of 768; elsewhere nothing
 // changes. Otherwise it is the default: malloc, std::bad_alloc on failure, free to release
 // (every operator delete is free, so blocks from either path are released alike). Not in
-// sanitizer builds, whose runtime brings its own operator new and delete.
-#if !defined(__SANITIZE_ADDRESS__)
+// sanitizer builds, whose runtime brings its own operator new and delete (GCC says so with
+// __SANITIZE_ADDRESS__, clang with __has_feature).
+#if defined(__SANITIZE_ADDRESS__)
+#define KERN_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define KERN_ASAN 1
+#endif
+#endif
+#if !defined(KERN_ASAN)
 void *operator new(std::size_t n)
 {
     const std::size_t huge = std::size_t(2) << 20;
