@@ -288,20 +288,17 @@ static int pod_average_chips(const cfg *c, chip **chips, unsigned nchips, pod_re
             res->chip_j[k] += en.j[k];
         energy_result_fini(&en);
     }
+    /* the sums over the chips simulated become per-chip means */
     double k = 1.0 / nchips;
-    res->flops_per_chip *= k;
-    res->mxu_flops_per_chip *= k;
-    res->model_flops_per_chip *= k;
-    res->mxu_ideal_ps *= k;
-    res->ici_bytes_per_chip *= k;
-    res->ici_link_bytes_per_chip *= k;
+    double *const sums[] = {
+        &res->flops_per_chip, &res->mxu_flops_per_chip, &res->model_flops_per_chip,
+        &res->mxu_ideal_ps,   &res->ici_bytes_per_chip, &res->ici_link_bytes_per_chip,
+        &res->dcn_ops,        &res->dcn_bytes,          &res->dcn_sent,
+        &res->dcn_ps,         &res->dcn_exposed_ps};
+    for (size_t i = 0; i < sizeof sums / sizeof sums[0]; i++)
+        *sums[i] *= k;
     for (unsigned p = 0; p < UNIT_SPLIT_IDLE; p++)
         res->t_split[p] *= k;
-    res->dcn_ops *= k;
-    res->dcn_bytes *= k;
-    res->dcn_sent *= k;
-    res->dcn_ps *= k;
-    res->dcn_exposed_ps *= k;
     for (int i = 0; i < ENERGY_CAT_COUNT; i++)
         res->chip_j[i] *= k;
     /* idle: the rest of the step, including the wait of early finishers (full mode) */
