@@ -1,4 +1,5 @@
-/* test_isa.c - the opcode table, operand validation and the LEB128 instruction encoding. */
+/* test_isa.c - the opcode table, operand validation and the LEB128 instruction encoding; the
+ * isa/ helpers every layer uses (mem_grow, err_first). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 
 #include "err.h"
 #include "isa.h"
+#include "mem.h"
 
 /* Deterministic xorshift64* so failures reproduce. */
 static uint64_t rng_next(uint64_t *s)
@@ -349,6 +351,49 @@ static void test_isa_doc_lists_every_opcode_and_operand(void **state)
     free(text);
 }
 
+/* mem_grow: capacity doubles from `first` to the first that holds need, the added elements
+ * are zero, what was there stays, and an impossible size changes nothing. */
+static void test_mem_grow_doubles_zeroes_and_refuses_overflow(void **state)
+{
+    (void)state;
+    uint32_t *a = NULL;
+    size_t cap = 0;
+    assert_int_equal(mem_grow(&a, &cap, 0, sizeof *a, 16), 0);
+    assert_null(a); /* nothing needed: nothing allocated */
+    assert_int_equal(mem_grow(&a, &cap, 5, sizeof *a, 16), 0);
+    assert_int_equal(cap, 16);
+    for (size_t i = 0; i < cap; i++) {
+        assert_int_equal(a[i], 0);
+        a[i] = (uint32_t)(i + 1);
+    }
+    assert_int_equal(mem_grow(&a, &cap, 16, sizeof *a, 16), 0);
+    assert_int_equal(cap, 16); /* already holds 16 */
+    assert_int_equal(mem_grow(&a, &cap, 17, sizeof *a, 16), 0);
+    assert_int_equal(cap, 32);
+    assert_int_equal(mem_grow(&a, &cap, 100, sizeof *a, 16), 0);
+    assert_int_equal(cap, 128); /* 32 -> 64 -> 128 */
+    for (size_t i = 0; i < cap; i++)
+        assert_int_equal(a[i], i < 16 ? i + 1 : 0);
+    uint32_t *keep = a;
+    assert_int_equal(mem_grow(&a, &cap, SIZE_MAX / 2, sizeof *a, 16), -1);
+    assert_ptr_equal(a, keep);
+    assert_int_equal(cap, 128);
+    MEM_FREE_ALL(a);
+}
+
+/* err_first: the first failure's message stays, later ones are dropped, the flag is set. */
+static void test_err_first_keeps_the_first_message(void **state)
+{
+    (void)state;
+    err e = {0};
+    int failed = 0;
+    assert_int_equal(err_first(&e, &failed, "first: %d", 1), -1);
+    assert_int_equal(failed, 1);
+    assert_int_equal(e.kind, ERR_INPUT);
+    assert_int_equal(err_first(&e, &failed, "second: %d", 2), -1);
+    assert_string_equal(e.msg, "first: 1");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +409,8 @@ int main(void)
         cmocka_unit_test(test_isa_decode_rejects_overlong_varints),
         cmocka_unit_test(test_isa_validate_rejects_bad_instructions),
         cmocka_unit_test(test_isa_doc_lists_every_opcode_and_operand),
+        cmocka_unit_test(test_mem_grow_doubles_zeroes_and_refuses_overflow),
+        cmocka_unit_test(test_err_first_keeps_the_first_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -224,6 +224,13 @@ static void test_models_bad_file_errors_name_file_and_line(void **state)
     expect_file_error("nest.yaml", "name: nest\n" GOOD "seq: {a: 1}\n",
                       ":7:", "expected a scalar value");
     expect_file_error("syntax.yaml", "name: syntax\nlayers: \"2\n", ":", "YAML syntax error");
+    /* the document rules come from the reader configs use too (sim/yamlin.c) */
+    expect_file_error("seq.yaml", "- name\n- layers\n",
+                      ":1:", "expected a mapping of keys at the top level, got a sequence");
+    expect_file_error("two.yaml", "name: two\n" GOOD "---\nname: two\n",
+                      ":7:", "expected one YAML document, found another");
+    expect_file_error("empty.yaml", "", "", "empty file (expected a mapping of keys)");
+    expect_file_error("dashes.yaml", "---\n", "", "empty file (expected a mapping of keys)");
 }
 
 /* Split a command line into argv (static storage). */
