@@ -20,7 +20,7 @@
 #define TRACE_TRAILER_SIZE 24
 #define TRACE_LEVEL        6 /* zlib's default: most of level 9's ratio at a fraction of the time */
 #define TRACE_PF_BATCH     512 /* prefetch: instructions decoded per batch */
-#define TRACE_PF_SLOTS     4   /* prefetch: batches in flight (about 230 KB in all) */
+#define TRACE_PF_SLOTS     8   /* prefetch: batches in flight (about 460 KB in all) */
 #define TRACE_PF_SHORT     (4 * TRACE_PF_BATCH) /* prefetch: fewer instructions stay inline */
 
 static void put_le(uint8_t *p, uint64_t v, int n)
@@ -344,8 +344,11 @@ static void *pf_main(void *arg)
     trace_prefetch *pf = r->pf;
     for (unsigned tail = 0;; tail = (tail + 1) % TRACE_PF_SLOTS) {
         pthread_mutex_lock(&pf->mu);
-        while (pf->ready == TRACE_PF_SLOTS && !pf->stop)
-            pthread_cond_wait(&pf->cv, &pf->mu);
+        /* Ring full: sleep until the consumer has freed half of it (it signals at that
+         * crossing), so that one wake-up refills several batches. */
+        if (pf->ready == TRACE_PF_SLOTS)
+            while (pf->ready > TRACE_PF_SLOTS / 2 && !pf->stop)
+                pthread_cond_wait(&pf->cv, &pf->mu);
         int stop = pf->stop;
         pthread_mutex_unlock(&pf->mu);
         if (stop)
@@ -422,7 +425,8 @@ static int pf_next(trace_prefetch *pf, isa_insn *in, err *e)
         if (pf->started) {
             pf->ready--;
             pf->head = (pf->head + 1) % TRACE_PF_SLOTS;
-            pthread_cond_signal(&pf->cv);
+            if (pf->ready == TRACE_PF_SLOTS / 2) /* the producer waits for this crossing */
+                pthread_cond_signal(&pf->cv);
         }
         while (pf->ready == 0)
             pthread_cond_wait(&pf->cv, &pf->mu);

@@ -66,7 +66,7 @@ int trace_reader_open(trace_reader **out, const char *path, err *e);
  * the instruction index ("f.tpt: byte 1234 (instruction 56): truncated zlib stream"). */
 int trace_reader_next(trace_reader *r, isa_insn *in, err *e);
 /* Decode ahead on a second thread from here on: trace_reader_next then hands out
- * instructions decoded in batches of 512 (up to 4 batches ahead), the same instructions,
+ * instructions decoded in batches of 512 (up to 8 batches ahead), the same instructions,
  * end and errors as without. For one long replay on a multi-core host; a reader freed early
  * stops the thread. Not with rewind. A trace whose trailer counts fewer than 2,048
  * instructions stays on the calling thread (no thread is started; returns 0). */
