@@ -359,8 +359,7 @@ typedef struct cfg_loader {
 
 /* One file being read: its parser, name for messages and the line each key was set on. */
 typedef struct cfg_file {
-    yin y;            /* its parser; y.path names it in messages */
-    const char *path; /* = y.path */
+    yin y; /* its parser; y.path names it in messages */
     cfg_loader *ld;
     uint8_t id; /* 1 + its index in c->files */
     unsigned set_line[CFG_NKEYS];
@@ -462,30 +461,30 @@ static int cfg_include(cfg_loader *ld, cfg_file *f, const char *name, unsigned l
 {
     char path[CFG_PATH_MAX];
     if (!*name)
-        return err_set(ld->e, "%s:%u: include: expected a file or preset name", f->path, line);
+        return err_set(ld->e, "%s:%u: include: expected a file or preset name", f->y.path, line);
     if (name[0] == '/') {
         snprintf(path, sizeof path, "%s", name);
     } else {
-        const char *slash = strrchr(f->path, '/');
-        int dirlen = slash ? (int)(slash - f->path) : 1;
-        if ((size_t)snprintf(path, sizeof path, "%.*s/%s", dirlen, slash ? f->path : ".", name) >=
+        const char *slash = strrchr(f->y.path, '/');
+        int dirlen = slash ? (int)(slash - f->y.path) : 1;
+        if ((size_t)snprintf(path, sizeof path, "%.*s/%s", dirlen, slash ? f->y.path : ".", name) >=
             sizeof path)
-            return err_set(ld->e, "%s:%u: include '%s': path too long", f->path, line, name);
+            return err_set(ld->e, "%s:%u: include '%s': path too long", f->y.path, line, name);
     }
     if (!cfg_file_readable(path) && !cfg_find_preset(ld->presets_dir, name, path, sizeof path))
         return err_set(ld->e,
                        "%s:%u: include '%s': not found relative to the file nor as a preset "
                        "(presets dir, $TPUSIM_PRESETS, ./configs, BINDIR/../share/tpusim/configs, "
                        "%s)",
-                       f->path, line, name, TPUSIM_PRESETS_INSTALL_DIR);
+                       f->y.path, line, name, TPUSIM_PRESETS_INSTALL_DIR);
     if (ld->depth >= CFG_INCLUDE_MAX)
-        return err_set(ld->e, "%s:%u: include '%s': includes nested deeper than %d", f->path, line,
-                       name, CFG_INCLUDE_MAX);
+        return err_set(ld->e, "%s:%u: include '%s': includes nested deeper than %d", f->y.path,
+                       line, name, CFG_INCLUDE_MAX);
     char real[CFG_PATH_MAX];
     if (realpath(path, real)) {
         for (int i = 0; i <= ld->depth; i++)
             if (!strcmp(ld->chain[i], real))
-                return err_set(ld->e, "%s:%u: include '%s': include cycle", f->path, line, name);
+                return err_set(ld->e, "%s:%u: include '%s': include cycle", f->y.path, line, name);
     }
     return cfg_load_file(ld, path);
 }
@@ -495,7 +494,7 @@ static int cfg_leaf(cfg_loader *ld, cfg_file *f, const char *name, const yaml_ev
 {
     char where[CFG_PATH_MAX + 16];
     unsigned line = yin_line(val);
-    snprintf(where, sizeof where, "%s:%u", f->path, line);
+    snprintf(where, sizeof where, "%s:%u", f->y.path, line);
     const cfg_key *k = cfg_key_find(name);
     if (!k)
         return cfg_unknown_key(name, where, ld->e);
@@ -527,7 +526,7 @@ static int cfg_mapping(cfg_loader *ld, cfg_file *f, const char *prefix)
         unsigned line = yin_line(&kev);
         if (kev.type != YAML_SCALAR_EVENT) {
             yaml_event_delete(&kev);
-            return err_set(ld->e, "%s:%u: expected a key name, got %s", f->path, line,
+            return err_set(ld->e, "%s:%u: expected a key name, got %s", f->y.path, line,
                            yin_kind(kev.type));
         }
         char name[CFG_NAME_MAX];
@@ -535,7 +534,7 @@ static int cfg_mapping(cfg_loader *ld, cfg_file *f, const char *prefix)
         int len = snprintf(name, sizeof name, "%s%s%s", prefix, *prefix ? "." : "", kname);
         yaml_event_delete(&kev);
         if (len < 0 || (size_t)len >= sizeof name)
-            return err_set(ld->e, "%s:%u: key name too long", f->path, line);
+            return err_set(ld->e, "%s:%u: key name too long", f->y.path, line);
         int top = !*prefix;
         int first = top && f->nkeys_seen++ == 0;
 
@@ -544,11 +543,11 @@ static int cfg_mapping(cfg_loader *ld, cfg_file *f, const char *prefix)
         int rc;
         if (top && !strcmp(name, "include")) {
             if (!first)
-                rc = err_set(ld->e, "%s:%u: 'include' must be the first key of the file", f->path,
+                rc = err_set(ld->e, "%s:%u: 'include' must be the first key of the file", f->y.path,
                              line);
             else if (vev.type != YAML_SCALAR_EVENT)
                 rc = err_set(ld->e, "%s:%u: include: expected a file or preset name, got %s",
-                             f->path, line, yin_kind(vev.type));
+                             f->y.path, line, yin_kind(vev.type));
             else
                 rc = cfg_include(ld, f, (const char *)vev.data.scalar.value, line);
         } else if (vev.type == YAML_MAPPING_START_EVENT && !cfg_key_find(name)) {
@@ -578,7 +577,6 @@ static int cfg_load_file(cfg_loader *ld, const char *path)
         free(f);
         return -1;
     }
-    f->path = path;
     f->ld = ld;
     /* One include per file, nested at most CFG_INCLUDE_MAX deep: at most CFG_FILES_MAX
      * files, and each path fits (the include path is built in CFG_PATH_MAX bytes, the top

@@ -83,11 +83,9 @@ static const model_key *model_key_find(const char *name)
 /* ---- one file ------------------------------------------------------------------------------ */
 
 typedef struct model_parse {
-    yin y; /* the file's parser */
-    const char *path;
+    yin y; /* the file's parser; y.path names it in messages, y.e takes its errors */
     model_preset *m;
     unsigned line[MODEL_NKEYS]; /* where each key was set, 0 = not set */
-    err *e;
 } model_parse;
 
 static int model_is_name(const char *s)
@@ -104,13 +102,13 @@ static int model_is_name(const char *s)
 static int model_set_name(model_parse *p, char *dst, const char *key, const char *v, unsigned line)
 {
     if (!model_is_name(v))
-        return err_set(p->e,
+        return err_set(p->y.e,
                        "%s:%u: key '%s': '%s' is not a name (lower-case letters, digits, '.', "
                        "'_', '-')",
-                       p->path, line, key, v);
+                       p->y.path, line, key, v);
     if (strlen(v) >= MODEL_NAME_MAX)
-        return err_set(p->e, "%s:%u: key '%s': '%s' is longer than %d characters", p->path, line,
-                       key, v, MODEL_NAME_MAX - 1);
+        return err_set(p->y.e, "%s:%u: key '%s': '%s' is longer than %d characters", p->y.path,
+                       line, key, v, MODEL_NAME_MAX - 1);
     memcpy(dst, v, strlen(v) + 1);
     return 0;
 }
@@ -126,9 +124,9 @@ static int model_aliases(model_parse *p)
         unsigned l = yin_line(&ev);
         int rc = 0;
         if (ev.type != YAML_SCALAR_EVENT)
-            rc = err_set(p->e, "%s:%u: key 'aliases': expected a list of names", p->path, l);
+            rc = err_set(p->y.e, "%s:%u: key 'aliases': expected a list of names", p->y.path, l);
         else if (p->m->naliases == MODEL_ALIASES_MAX)
-            rc = err_set(p->e, "%s:%u: key 'aliases': more than %d aliases", p->path, l,
+            rc = err_set(p->y.e, "%s:%u: key 'aliases': more than %d aliases", p->y.path, l,
                          MODEL_ALIASES_MAX);
         else
             rc = model_set_name(p, p->m->aliases[p->m->naliases++], "aliases",
@@ -163,14 +161,14 @@ static int model_scalar(model_parse *p, const model_key *k, const char *v, unsig
         return model_set_name(p, pbase + k->off, k->name, v, line);
     case MV_TEXT:
         if (strlen(v) >= MODEL_SOURCE_MAX)
-            return err_set(p->e, "%s:%u: key '%s': longer than %d characters", p->path, line,
+            return err_set(p->y.e, "%s:%u: key '%s': longer than %d characters", p->y.path, line,
                            k->name, MODEL_SOURCE_MAX - 1);
         memcpy(pbase + k->off, v, strlen(v) + 1);
         return 0;
     case MV_LIST:
         /* One alias written as a scalar. */
         if (m->naliases == MODEL_ALIASES_MAX)
-            return err_set(p->e, "%s:%u: key 'aliases': more than %d aliases", p->path, line,
+            return err_set(p->y.e, "%s:%u: key 'aliases': more than %d aliases", p->y.path, line,
                            MODEL_ALIASES_MAX);
         return model_set_name(p, m->aliases[m->naliases++], k->name, v, line);
     case MV_NUMBER: {
@@ -178,15 +176,15 @@ static int model_scalar(model_parse *p, const model_key *k, const char *v, unsig
         errno = 0;
         double x = strtod(v, &end);
         if (end == v || *end || errno == ERANGE || !(x > 0))
-            return err_set(p->e, "%s:%u: key '%s': '%s' is not a positive number (billions)",
-                           p->path, line, k->name, v);
+            return err_set(p->y.e, "%s:%u: key '%s': '%s' is not a positive number (billions)",
+                           p->y.path, line, k->name, v);
         *(double *)(void *)(pbase + k->off) = x;
         return 0;
     }
     case MV_INT:
         if (model_parse_int(v, (uint64_t *)(void *)(dbase + k->off)))
-            return err_set(p->e, "%s:%u: key '%s': '%s' is not a positive integer", p->path, line,
-                           k->name, v);
+            return err_set(p->y.e, "%s:%u: key '%s': '%s' is not a positive integer", p->y.path,
+                           line, k->name, v);
         break;
     case MV_BOOL:
         if (!strcmp(v, "true"))
@@ -194,17 +192,18 @@ static int model_scalar(model_parse *p, const model_key *k, const char *v, unsig
         else if (!strcmp(v, "false"))
             *(int *)(void *)(dbase + k->off) = 0;
         else
-            return err_set(p->e, "%s:%u: key '%s': '%s' is not true or false", p->path, line,
+            return err_set(p->y.e, "%s:%u: key '%s': '%s' is not true or false", p->y.path, line,
                            k->name, v);
         break;
     case MV_MLP:
         if (strcmp(v, "swiglu") && strcmp(v, "gelu"))
-            return err_set(p->e, "%s:%u: key 'mlp': '%s' is not swiglu or gelu", p->path, line, v);
+            return err_set(p->y.e, "%s:%u: key 'mlp': '%s' is not swiglu or gelu", p->y.path, line,
+                           v);
         m->dims.gated = !strcmp(v, "swiglu");
         break;
     }
     if (strlen(norm) >= sizeof m->flags[0].value)
-        return err_set(p->e, "%s:%u: key '%s': value '%s' too long", p->path, line, k->name, v);
+        return err_set(p->y.e, "%s:%u: key '%s': value '%s' too long", p->y.path, line, k->name, v);
     /* MODEL_FLAGS_MAX exceeds the number of flag keys, and keys are unique. */
     model_flag *f = &m->flags[m->nflags++];
     snprintf(f->key, sizeof f->key, "%s", k->name);
@@ -218,7 +217,7 @@ static int model_pair(model_parse *p, const yaml_event_t *kev)
 {
     unsigned line = yin_line(kev);
     if (kev->type != YAML_SCALAR_EVENT)
-        return err_set(p->e, "%s:%u: expected a key name", p->path, line);
+        return err_set(p->y.e, "%s:%u: expected a key name", p->y.path, line);
     const char *name = (const char *)kev->data.scalar.value;
     const model_key *k = model_key_find(name);
     if (!k) {
@@ -228,11 +227,11 @@ static int model_pair(model_parse *p, const yaml_event_t *kev)
         for (size_t i = 0; i < MODEL_NKEYS && len < sizeof known; i++)
             len += (size_t)snprintf(known + len, sizeof known - len, "%s%s", i ? " " : "",
                                     model_keys[i].name);
-        return err_set(p->e, "%s:%u: unknown key '%s' (known: %s)", p->path, line, name, known);
+        return err_set(p->y.e, "%s:%u: unknown key '%s' (known: %s)", p->y.path, line, name, known);
     }
     size_t idx = (size_t)(k - model_keys);
     if (p->line[idx])
-        return err_set(p->e, "%s:%u: duplicate key '%s' (first set on line %u)", p->path, line,
+        return err_set(p->y.e, "%s:%u: duplicate key '%s' (first set on line %u)", p->y.path, line,
                        name, p->line[idx]);
     p->line[idx] = line;
     yaml_event_t vev;
@@ -243,7 +242,7 @@ static int model_pair(model_parse *p, const yaml_event_t *kev)
     if (vev.type == YAML_SEQUENCE_START_EVENT && k->type == MV_LIST)
         rc = model_aliases(p);
     else if (vev.type != YAML_SCALAR_EVENT)
-        rc = err_set(p->e, "%s:%u: key '%s': expected a %s", p->path, vline, name,
+        rc = err_set(p->y.e, "%s:%u: key '%s': expected a %s", p->y.path, vline, name,
                      k->type == MV_LIST ? "list of names" : "scalar value");
     else
         rc = model_scalar(p, k, (const char *)vev.data.scalar.value, vline);
@@ -274,7 +273,7 @@ static int model_stream(model_parse *p)
     if (yin_document(&p->y, model_mapping, p, &maps))
         return -1;
     if (!maps)
-        return err_set(p->e, "%s: empty file (expected a mapping of keys)", p->path);
+        return err_set(p->y.e, "%s: empty file (expected a mapping of keys)", p->y.path);
     return 0;
 }
 
@@ -285,40 +284,41 @@ static int model_check(model_parse *p)
     const model_dims *d = &m->dims;
     for (size_t i = 0; i < MODEL_NKEYS; i++)
         if (model_keys[i].required && !p->line[i])
-            return err_set(p->e, "%s: missing key '%s'", p->path, model_keys[i].name);
+            return err_set(p->y.e, "%s: missing key '%s'", p->y.path, model_keys[i].name);
 #define LINE(k) p->line[model_key_find(k) - model_keys]
     /* The name is the file name: `--model NAME` then finds NAME.yaml without a scan. */
-    const char *base = strrchr(p->path, '/');
-    base = base ? base + 1 : p->path;
+    const char *base = strrchr(p->y.path, '/');
+    base = base ? base + 1 : p->y.path;
     size_t blen = strlen(base);
     if (blen > 5 && !strcmp(base + blen - 5, ".yaml"))
         blen -= 5;
     if (strlen(m->name) != blen || strncmp(m->name, base, blen))
-        return err_set(p->e, "%s:%u: name '%s' differs from the file name '%.*s'", p->path,
+        return err_set(p->y.e, "%s:%u: name '%s' differs from the file name '%.*s'", p->y.path,
                        LINE("name"), m->name, (int)blen, base);
     uint64_t kv = d->kv_heads ? d->kv_heads : d->heads;
     if (d->kv_heads && (d->kv_heads > d->heads || d->heads % d->kv_heads))
-        return err_set(p->e, "%s:%u: key 'kv-heads': %llu does not divide heads (%llu)", p->path,
-                       LINE("kv-heads"), (unsigned long long)kv, (unsigned long long)d->heads);
+        return err_set(p->y.e, "%s:%u: key 'kv-heads': %llu does not divide heads (%llu)",
+                       p->y.path, LINE("kv-heads"), (unsigned long long)kv,
+                       (unsigned long long)d->heads);
     if (!d->head_dim && d->d_model % d->heads)
         return err_set(
-            p->e, "%s:%u: key 'heads': %llu does not divide d-model (%llu); give head-dim", p->path,
-            LINE("heads"), (unsigned long long)d->heads, (unsigned long long)d->d_model);
+            p->y.e, "%s:%u: key 'heads': %llu does not divide d-model (%llu); give head-dim",
+            p->y.path, LINE("heads"), (unsigned long long)d->heads, (unsigned long long)d->d_model);
     int moe = d->experts != 0;
     static const char *const moe_keys[] = {"top-k", "moe-every", "expert-d-ff", "shared-experts",
                                            "first-dense"};
     for (size_t i = 0; i < sizeof moe_keys / sizeof moe_keys[0]; i++)
         if (!moe && LINE(moe_keys[i]))
-            return err_set(p->e, "%s:%u: key '%s' needs 'experts'", p->path, LINE(moe_keys[i]),
+            return err_set(p->y.e, "%s:%u: key '%s' needs 'experts'", p->y.path, LINE(moe_keys[i]),
                            moe_keys[i]);
     if (moe && !d->top_k)
-        return err_set(p->e, "%s:%u: key 'experts' needs 'top-k'", p->path, LINE("experts"));
+        return err_set(p->y.e, "%s:%u: key 'experts' needs 'top-k'", p->y.path, LINE("experts"));
     if (moe && d->top_k > d->experts)
-        return err_set(p->e, "%s:%u: key 'top-k': %llu is more than experts (%llu)", p->path,
+        return err_set(p->y.e, "%s:%u: key 'top-k': %llu is more than experts (%llu)", p->y.path,
                        LINE("top-k"), (unsigned long long)d->top_k, (unsigned long long)d->experts);
     if (moe && d->first_dense >= d->layers)
-        return err_set(p->e, "%s:%u: key 'first-dense': %llu leaves no MoE layer of %llu", p->path,
-                       LINE("first-dense"), (unsigned long long)d->first_dense,
+        return err_set(p->y.e, "%s:%u: key 'first-dense': %llu leaves no MoE layer of %llu",
+                       p->y.path, LINE("first-dense"), (unsigned long long)d->first_dense,
                        (unsigned long long)d->layers);
 #undef LINE
     return 0;
@@ -330,8 +330,8 @@ int model_load_file(model_preset *m, const char *path, err *e)
     if (strlen(path) >= sizeof m->path)
         return err_set(e, "%.64s...: path too long", path);
     memcpy(m->path, path, strlen(path) + 1);
-    m->dims.gated = 1;                              /* mlp: swiglu unless the file says gelu */
-    model_parse p = {.path = path, .m = m, .e = e}; /* about 1 KB: the parser and key lines */
+    m->dims.gated = 1;        /* mlp: swiglu unless the file says gelu */
+    model_parse p = {.m = m}; /* about 1 KB: the parser and key lines */
     if (yin_open(&p.y, path, e))
         return -1;
     int rc = model_stream(&p) || model_check(&p) ? -1 : 0;
