@@ -277,6 +277,18 @@ static void load_preset(cfg *c, const char *name)
         fail_msg("preset %s: %s", name, e.msg);
 }
 
+/* The GEMM plan of m x n x k on c with vmem bytes of VMEM: found (or the test fails with
+ * the planner's message) and within that VMEM. */
+static void plan_fits(const cfg *c, uint64_t vmem, uint64_t m, uint64_t n, uint64_t k, isa_dtype in,
+                      isa_dtype out, gen_gemm_plan *p)
+{
+    err e;
+    if (gen_gemm_plan_for(c, vmem, m, n, k, in, out, p, &e))
+        fail_msg("plan %llux%llux%llu: %s", (unsigned long long)m, (unsigned long long)n,
+                 (unsigned long long)k, e.msg);
+    assert_true(p->vmem_bytes <= vmem);
+}
+
 static void test_gen_gemm_plan_fits_vmem_and_reuses_weights(void **state)
 {
     (void)state;
@@ -285,9 +297,7 @@ static void test_gen_gemm_plan_fits_vmem_and_reuses_weights(void **state)
     gen_gemm_plan p;
     load_preset(&c, "v7");
     uint64_t vmem = (uint64_t)cfg_vmem_total_bytes(&c);
-    assert_int_equal(
-        gen_gemm_plan_for(&c, vmem, 8192, 8192, 8192, ISA_DT_BF16, ISA_DT_FP32, &p, &e), 0);
-    assert_true(p.vmem_bytes <= vmem);
+    plan_fits(&c, vmem, 8192, 8192, 8192, ISA_DT_BF16, ISA_DT_FP32, &p);
     assert_true(p.mt / p.msub >= 512); /* one weight tile serves >= 512 rows */
     assert_int_equal(p.nsub * p.msub % cfg_mxu_total(&c), 0); /* every MXU busy each step */
     /* A 4 KiB VMEM cannot hold even one 128 x 128 bf16 weight tile twice. */
@@ -800,16 +810,13 @@ static void test_gen_gemm_plan_double_buffer_fits_every_preset(void **state)
     static const isa_dtype dts[] = {ISA_DT_BF16, ISA_DT_INT8, ISA_DT_FP8, ISA_DT_FP32};
     for (unsigned p = 0; p < sizeof presets / sizeof presets[0]; p++) {
         cfg c;
-        err e;
         load_preset(&c, presets[p]);
         uint64_t vmem = (uint64_t)cfg_vmem_total_bytes(&c);
         for (unsigned d = 0; d < sizeof dts / sizeof dts[0]; d++) {
             if (cfg_mxu_rate(&c, dts[d]) <= 0)
                 continue;
             gen_gemm_plan pl;
-            assert_int_equal(
-                gen_gemm_plan_for(&c, vmem, 8192, 8192, 8192, dts[d], ISA_DT_FP32, &pl, &e), 0);
-            assert_true(pl.vmem_bytes <= vmem);
+            plan_fits(&c, vmem, 8192, 8192, 8192, dts[d], ISA_DT_FP32, &pl);
             assert_true(pl.mt >= c.mxu_rows);
             assert_true(pl.kc % c.mxu_rows == 0 && pl.ng % c.mxu_cols == 0);
         }
@@ -825,16 +832,12 @@ static void test_gen_gemm_near_ridge_plan_triple_buffers(void **state)
 {
     (void)state;
     cfg c;
-    err e;
     gen_gemm_plan p;
     load_preset(&c, "v7");
     uint64_t vmem = (uint64_t)cfg_vmem_total_bytes(&c);
-    assert_int_equal(
-        gen_gemm_plan_for(&c, vmem, 427, 28672, 4096, ISA_DT_BF16, ISA_DT_BF16, &p, &e), 0);
+    plan_fits(&c, vmem, 427, 28672, 4096, ISA_DT_BF16, ISA_DT_BF16, &p);
     assert_int_equal(p.nbuf, 3);
-    assert_true(p.vmem_bytes <= vmem);
-    assert_int_equal(
-        gen_gemm_plan_for(&c, vmem, 8192, 8192, 8192, ISA_DT_BF16, ISA_DT_BF16, &p, &e), 0);
+    plan_fits(&c, vmem, 8192, 8192, 8192, ISA_DT_BF16, ISA_DT_BF16, &p);
     assert_int_equal(p.nbuf, 2);
     trace_facts f;
     gen_and_check("gen gemm --m 427 --n 28672 --k 4096 -c v7", &f, 0.0);

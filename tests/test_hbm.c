@@ -21,6 +21,18 @@ static void cfg_norefresh(cfg *c)
     c->hbm_trefi_ns = 1e6;
 }
 
+/* An HBM model for c with its counters registered in a new registry *r (the caller frees
+ * both). */
+static hbm *hbm_counted(const cfg *c, stats_reg **r)
+{
+    hbm *h = hbm_new(c, NULL);
+    *r = stats_new(NULL);
+    assert_non_null(h);
+    assert_non_null(*r);
+    hbm_register_stats(h, *r);
+    return h;
+}
+
 /* v7-like HBM3: 128 channels x 2 pseudo-channels x 32 bits at 7.2 Gb/s, BL8. */
 static void cfg_v7like(cfg *c)
 {
@@ -238,9 +250,8 @@ static void test_hbm_refresh_is_counted_in_closed_form_after_idle(void **state)
     cfg_defaults(&c);
     c.hbm_channels = 1;
     c.hbm_pseudo_channels = 1;
-    hbm *h = hbm_new(&c, NULL);
-    stats_reg *r = stats_new(NULL);
-    hbm_register_stats(h, r);
+    stats_reg *r;
+    hbm *h = hbm_counted(&c, &r);
     /* 1 ms idle: refreshes due at 3.9, 7.8, ... us all ran while idle (256 of them); the
      * last (due 998.4 us) is over by 1 ms, so the access sees a closed bank only. */
     uint64_t t = 1000000000ULL;
@@ -309,9 +320,8 @@ static void test_hbm_counters_are_exact(void **state)
     (void)state;
     cfg c;
     cfg_norefresh(&c);
-    hbm *h = hbm_new(&c, NULL);
-    stats_reg *r = stats_new(NULL);
-    hbm_register_stats(h, r);
+    stats_reg *r;
+    hbm *h = hbm_counted(&c, &r);
     uint64_t chunk = 64 * KiB, n = 8 * MiB / chunk;
     drive(h, seq_addr, &chunk, n, chunk, 4, 0);
     hbm_access(h, 100, 1000, 1, 0);
@@ -340,9 +350,8 @@ static void test_hbm_queued_request_counts_its_bank_gap_as_demand(void **state)
     (void)state;
     cfg c;
     cfg_norefresh(&c);
-    hbm *h = hbm_new(&c, NULL);
-    stats_reg *r = stats_new(NULL);
-    hbm_register_stats(h, r);
+    stats_reg *r;
+    hbm *h = hbm_counted(&c, &r);
     /* alone on an idle bus: act 0, data 28-38 ns; its 28 ns of latency is no gap */
     assert_int_equal(hbm_access(h, 0, 256, 0, 0), 38000);
     assert_int_equal(stats_get(r, "hbm", "bus_gap_sum_ps", -1), 0);

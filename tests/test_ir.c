@@ -328,6 +328,23 @@ static void test_ir_emit_point_to_point_send_and_recv(void **state)
     free(c);
 }
 
+/* One collective of `op` on `axes`, chained `chain` (IR_CHAIN_IN or _OUT) with no partner:
+ * ir_verify refuses it with a message containing want. */
+static void expect_lone_chain_refused(const cfg *c, int op, unsigned axes, unsigned chain,
+                                      const char *want)
+{
+    err e;
+    ir *p = ir_new(c, &e);
+    assert_non_null(p);
+    int g = ir_param_new(p, "grads", ISA_DT_BF16, 1, 1024);
+    int x = ir_collective(p, op, axes, 2048, g, g, IR_TOKEN_LATE);
+    assert_true(ir_chain(p, x, chain) >= 0);
+    assert_int_equal(ir_verify(p, &e), -1);
+    if (!strstr(e.msg, want))
+        fail_msg("got '%s', want '%s'", e.msg, want);
+    ir_free(p);
+}
+
 /* Across slices a gradient is reduce-scattered over ICI, all-reduced over the DCN and
  * all-gathered over ICI, each step waiting for the one before through the two chain
  * semaphores (ICI -> DCN, DCN -> ICI) rather than the dispatcher: the chained producer
@@ -395,20 +412,9 @@ static void test_ir_chained_collectives_wait_on_each_other_across_queues(void **
     assert_int_equal(adds, (1u << 20) / 4 * 3 + (1u << 18) / 2);
     ir_free(p);
     /* a consumer without a producer, and a producer nobody waits for */
-    p = ir_new(c, &e);
-    g = ir_param_new(p, "grads", ISA_DT_BF16, 1, 1024);
-    d = ir_collective(p, ISA_OP_DCN_ALLREDUCE, 0, 2048, g, g, IR_TOKEN_LATE);
-    assert_true(ir_chain(p, d, IR_CHAIN_IN) >= 0);
-    assert_int_equal(ir_verify(p, &e), -1);
-    assert_non_null(strstr(e.msg, "chained to no earlier ICI collective"));
-    ir_free(p);
-    p = ir_new(c, &e);
-    g = ir_param_new(p, "grads", ISA_DT_BF16, 1, 1024);
-    rs = ir_collective(p, ISA_OP_ICI_REDUCESCATTER, 1, 2048, g, g, IR_TOKEN_LATE);
-    assert_true(ir_chain(p, rs, IR_CHAIN_OUT) >= 0);
-    assert_int_equal(ir_verify(p, &e), -1);
-    assert_non_null(strstr(e.msg, "nothing waiting"));
-    ir_free(p);
+    expect_lone_chain_refused(c, ISA_OP_DCN_ALLREDUCE, 0, IR_CHAIN_IN,
+                              "chained to no earlier ICI collective");
+    expect_lone_chain_refused(c, ISA_OP_ICI_REDUCESCATTER, 1, IR_CHAIN_OUT, "nothing waiting");
     free(c);
 }
 

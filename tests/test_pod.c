@@ -429,6 +429,14 @@ static int run_main(const char *const *args, unsigned n, err *e)
     return cli_pod((int)n, argv, e);
 }
 
+/* Every one of the n strings occurs in the JSON text buf. */
+static void expect_keys(const char *buf, const char *const *keys, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strstr(buf, keys[i]))
+            fail_msg("JSON lacks %s", keys[i]);
+}
+
 static void test_pod_json_written_atomically_with_scaling_rows(void **state)
 {
     (void)state;
@@ -464,9 +472,7 @@ static void test_pod_json_written_atomically_with_scaling_rows(void **state)
                           "\"scaling\"",
                           "\"weak_scaling\": true",
                           "\"comm_share\""};
-    for (unsigned i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        if (!strstr(buf, keys[i]))
-            fail_msg("JSON lacks %s", keys[i]);
+    expect_keys(buf, keys, sizeof keys / sizeof keys[0]);
     /* three scaling rows, in order */
     const char *sc = strstr(buf, "\"scaling\"");
     const char *a = strstr(sc, "\"chips\": 16,"), *b = strstr(sc, "\"chips\": 64,"),
@@ -602,9 +608,7 @@ static void test_pod_slices_option_reports_the_dcn(void **state)
                           "\"allreduces_per_chip\": 1,",
                           "\"closed_form_s\"",
                           "\"exposed_share\": 1"};
-    for (unsigned i = 0; i < sizeof keys / sizeof keys[0]; i++)
-        if (!strstr(buf, keys[i]))
-            fail_msg("JSON lacks %s", keys[i]);
+    expect_keys(buf, keys, sizeof keys / sizeof keys[0]);
     const char *one[] = {"pod", "-c", cfgp, g_trace, "--topology", "4x4", "--json", json1, "-q"};
     if (run_main(one, sizeof one / sizeof one[0], &e))
         fail_msg("%s", e.msg);
