@@ -296,11 +296,8 @@ energy_meter *energy_meter_new(const cfg *c, const energy_probe *p, err *e)
 
 void energy_meter_free(energy_meter *m)
 {
-    if (!m)
-        return;
-    free(m->win_pj);
-    free(m->reg);
-    free(m);
+    if (m)
+        MEM_FREE_ALL(m->win_pj, m->reg, m);
 }
 
 void energy_meter_chain(energy_meter *m, core_observer next, void *ctx)

@@ -179,10 +179,8 @@ limiter *limiter_new(const cfg *c, const stats_reg *r, const struct vmem *vm, er
 
 void limiter_free(limiter *l)
 {
-    if (!l)
-        return;
-    free(l->reg);
-    free(l);
+    if (l)
+        MEM_FREE_ALL(l->reg, l);
 }
 
 void limiter_chain(limiter *l, core_observer next, void *ctx)

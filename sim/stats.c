@@ -29,10 +29,8 @@ int stats_check(const stats_reg *r, err *e)
 
 void stats_free(stats_reg *r)
 {
-    if (!r)
-        return;
-    free(r->v);
-    free(r);
+    if (r)
+        MEM_FREE_ALL(r->v, r);
 }
 
 /* Copy src into dst[n] (n > 0), truncated and NUL-terminated, as snprintf("%s") would, at

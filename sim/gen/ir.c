@@ -42,11 +42,8 @@ ir *ir_new(const cfg *c, err *e)
 
 void ir_free(ir *p)
 {
-    if (!p)
-        return;
-    free(p->t);
-    free(p->op);
-    free(p);
+    if (p)
+        MEM_FREE_ALL(p->t, p->op, p);
 }
 
 int ir_error(const ir *p, err *e)

@@ -167,3 +167,31 @@ void json_bool(json_w *w, const char *key, int v)
     json_key(w, key);
     fputs(v ? "true" : "false", w->f);
 }
+
+void json_fields(json_w *w, const void *base, const json_field *f, size_t n)
+{
+    const char *b = base;
+    for (size_t i = 0; i < n; i++) {
+        const void *m = b + f[i].off;
+        switch (f[i].type) {
+        case JSON_F_U64:
+            json_u64(w, f[i].key, *(const uint64_t *)m);
+            break;
+        case JSON_F_NUM:
+            json_num(w, f[i].key, *(const double *)m);
+            break;
+        case JSON_F_STR:
+            json_str(w, f[i].key, *(const char *const *)m);
+            break;
+        case JSON_F_CHARS:
+            json_str(w, f[i].key, (const char *)m);
+            break;
+        case JSON_F_OBJ:
+            json_obj_begin(w, f[i].key);
+            break;
+        case JSON_F_END:
+            json_obj_end(w);
+            break;
+        }
+    }
+}

@@ -4,6 +4,7 @@
 #ifndef TPU_JSON_H
 #define TPU_JSON_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -38,5 +39,27 @@ void json_str(json_w *w, const char *key, const char *v);
 void json_u64(json_w *w, const char *key, uint64_t v);
 void json_num(json_w *w, const char *key, double v); /* %.10g; non-finite -> null */
 void json_bool(json_w *w, const char *key, int v);
+
+/* A struct member written as one JSON field, so a writer lists what it writes as data: the
+ * key, the member's offset and how it is read (uint64_t, double, const char *, char array);
+ * JSON_F_OBJ opens a nested object named key (offset unused) and JSON_F_END closes it. */
+typedef enum json_ftype {
+    JSON_F_U64,
+    JSON_F_NUM,
+    JSON_F_STR,
+    JSON_F_CHARS,
+    JSON_F_OBJ,
+    JSON_F_END
+} json_ftype;
+typedef struct json_field {
+    const char *key;
+    size_t off;
+    json_ftype type;
+} json_field;
+#define JSON_FIELD(type, member, key, ftype) {key, offsetof(type, member), ftype}
+#define JSON_FIELD_OBJ(key)                  {key, 0, JSON_F_OBJ}
+#define JSON_FIELD_END                       {NULL, 0, JSON_F_END}
+/* Write the n fields f[] of the struct at base, in order, into the open object. */
+void json_fields(json_w *w, const void *base, const json_field *f, size_t n);
 
 #endif

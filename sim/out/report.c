@@ -102,6 +102,7 @@ int report_build(report *r, chip *ch, const stats_reg *stats, const char *trace_
                                                              : "none";
         ru->insns = u->insns;
         ru->busy_ps = u->busy_ps;
+        ru->busy_cycles = u->busy_ps / r->cycle_ps;
         ru->flops = u->flops;
         ru->bytes = u->bytes;
         ru->stall_sem_ps = cs->stall_sem_ps;
@@ -288,7 +289,7 @@ void report_text(const report *r, FILE *out)
     for (unsigned i = 0; i < r->nunits; i++) {
         const report_unit *u = &r->units[i];
         fprintf(out, "  %-8s %10" PRIu64 " %14.0f %5.1f%% %10.0f %10.0f %10.0f %10.0f\n", u->name,
-                u->insns, u->busy_ps / r->cycle_ps, 100 * u->util, u->stall_sem_ps / r->cycle_ps,
+                u->insns, u->busy_cycles, 100 * u->util, u->stall_sem_ps / r->cycle_ps,
                 u->stall_qfull_ps / r->cycle_ps, u->stall_vmem_ps / r->cycle_ps,
                 u->stall_hbm_ps / r->cycle_ps);
     }
@@ -314,6 +315,49 @@ void report_text(const report *r, FILE *out)
     }
 }
 
+/* What report_json writes of the report, a unit and a region, in order (json_fields): the
+ * member, its JSON key, and how it is read (U uint64_t, N double, S const char *). */
+#define U(T, m, k)                  JSON_FIELD(T, m, k, JSON_F_U64)
+#define N(T, m, k)                  JSON_FIELD(T, m, k, JSON_F_NUM)
+#define S(T, m, k)                  JSON_FIELD(T, m, k, JSON_F_STR)
+#define JSON_FIELDS(w, base, table) json_fields(w, base, table, sizeof table / sizeof table[0])
+// clang-format off
+static const json_field summary_fields[] = {
+    U(report, end_ps, "time_ps"), N(report, seconds, "time_s"), U(report, cycles, "cycles"),
+    U(report, insns, "instructions"), U(report, flops, "flops"), U(report, mxu_flops, "mxu_flops"),
+    U(report, vpu_flops, "vector_flops"), N(report, tflops, "tflops"),
+    N(report, peak_tflops_bf16, "peak_tflops_bf16")};
+static const json_field summary_util_fields[] = {
+    N(report, mxu_util, "mxu_util"), N(report, mac_util, "mac_util"),
+    U(report, hbm_bytes, "hbm_bytes"), N(report, hbm_gbs, "hbm_gbs"),
+    N(report, hbm_peak_gbs, "hbm_peak_gbs"), N(report, hbm_util, "hbm_util"),
+    U(report, ici_bytes, "ici_bytes")};
+static const json_field roofline_fields[] = {
+    N(report, intensity, "intensity_flop_per_byte"), N(report, ridge, "ridge_flop_per_byte"),
+    N(report, roofline_tflops, "bound_tflops"), N(report, bound_ps, "bound_time_ps"),
+    N(report, bound_frac, "fraction_of_bound"), S(report, bound_by, "bound_by")};
+static const json_field unit_fields[] = {
+    JSON_FIELD(report_unit, name, "name", JSON_F_CHARS), S(report_unit, kind, "kind"),
+    S(report_unit, time, "time_class"), S(report_unit, traffic, "traffic"),
+    U(report_unit, insns, "instructions"), U(report_unit, busy_ps, "busy_ps"),
+    N(report_unit, busy_cycles, "busy_cycles"), N(report_unit, util, "util"),
+    U(report_unit, flops, "flops"), U(report_unit, bytes, "bytes"),
+    JSON_FIELD_OBJ("stall_ps"),
+    U(report_unit, stall_sem_ps, "semaphore"), U(report_unit, stall_qfull_ps, "queue_full"),
+    U(report_unit, stall_vmem_ps, "vmem_bandwidth"), U(report_unit, stall_hbm_ps, "hbm_bandwidth"),
+    JSON_FIELD_END};
+static const json_field region_fields[] = {
+    S(report_region, name, "name"), U(report_region, insns, "instructions"),
+    U(report_region, start_ps, "start_ps"), U(report_region, end_ps, "end_ps"),
+    U(report_region, flops, "flops"), U(report_region, mxu_flops, "mxu_flops"),
+    U(report_region, hbm_bytes, "hbm_bytes"), U(report_region, ici_bytes, "ici_bytes"),
+    N(report_region, tflops, "tflops"), N(report_region, intensity, "intensity_flop_per_byte"),
+    N(report_region, bound_ps, "bound_time_ps")};
+// clang-format on
+#undef U
+#undef N
+#undef S
+
 int report_json(const report *r, const char *path, err *e)
 {
     json_w w;
@@ -327,37 +371,18 @@ int report_json(const report *r, const char *path, err *e)
     json_str(&w, "chip", r->chip);
     json_num(&w, "clock_ghz", r->clock_ghz);
     json_obj_begin(&w, "summary");
-    json_u64(&w, "time_ps", r->end_ps);
-    json_num(&w, "time_s", r->seconds);
-    json_u64(&w, "cycles", r->cycles);
-    json_u64(&w, "instructions", r->insns);
-    json_u64(&w, "flops", r->flops);
-    json_u64(&w, "mxu_flops", r->mxu_flops);
-    json_u64(&w, "vector_flops", r->vpu_flops);
-    json_num(&w, "tflops", r->tflops);
-    json_num(&w, "peak_tflops_bf16", r->peak_tflops_bf16);
+    JSON_FIELDS(&w, r, summary_fields);
     json_obj_begin(&w, "peak_tflops");
     for (int dt = 0; dt < ISA_DTYPE_COUNT; dt++)
         if (r->peak_tflops[dt] > 0)
             json_num(&w, isa_dtype_name(dt), r->peak_tflops[dt]);
     json_obj_end(&w);
-    json_num(&w, "mxu_util", r->mxu_util);
-    json_num(&w, "mac_util", r->mac_util);
-    json_u64(&w, "hbm_bytes", r->hbm_bytes);
-    json_num(&w, "hbm_gbs", r->hbm_gbs);
-    json_num(&w, "hbm_peak_gbs", r->hbm_peak_gbs);
-    json_num(&w, "hbm_util", r->hbm_util);
-    json_u64(&w, "ici_bytes", r->ici_bytes);
+    JSON_FIELDS(&w, r, summary_util_fields);
     if (r->lim)
         report_shares_json(&w, limiter_total(r->lim));
     json_obj_end(&w);
     json_obj_begin(&w, "roofline");
-    json_num(&w, "intensity_flop_per_byte", r->intensity);
-    json_num(&w, "ridge_flop_per_byte", r->ridge);
-    json_num(&w, "bound_tflops", r->roofline_tflops);
-    json_num(&w, "bound_time_ps", r->bound_ps);
-    json_num(&w, "fraction_of_bound", r->bound_frac);
-    json_str(&w, "bound_by", r->bound_by);
+    JSON_FIELDS(&w, r, roofline_fields);
     json_obj_end(&w);
     json_obj_begin(&w, "time_split_ps");
     for (unsigned k = 0; k < UNIT_SPLIT_COUNT; k++)
@@ -366,24 +391,8 @@ int report_json(const report *r, const char *path, err *e)
     json_obj_end(&w);
     json_arr_begin(&w, "units");
     for (unsigned i = 0; i < r->nunits; i++) {
-        const report_unit *u = &r->units[i];
         json_obj_begin(&w, NULL);
-        json_str(&w, "name", u->name);
-        json_str(&w, "kind", u->kind);
-        json_str(&w, "time_class", u->time);
-        json_str(&w, "traffic", u->traffic);
-        json_u64(&w, "instructions", u->insns);
-        json_u64(&w, "busy_ps", u->busy_ps);
-        json_num(&w, "busy_cycles", u->busy_ps / r->cycle_ps);
-        json_num(&w, "util", u->util);
-        json_u64(&w, "flops", u->flops);
-        json_u64(&w, "bytes", u->bytes);
-        json_obj_begin(&w, "stall_ps");
-        json_u64(&w, "semaphore", u->stall_sem_ps);
-        json_u64(&w, "queue_full", u->stall_qfull_ps);
-        json_u64(&w, "vmem_bandwidth", u->stall_vmem_ps);
-        json_u64(&w, "hbm_bandwidth", u->stall_hbm_ps);
-        json_obj_end(&w);
+        JSON_FIELDS(&w, &r->units[i], unit_fields);
         json_obj_end(&w);
     }
     json_arr_end(&w);
@@ -391,17 +400,7 @@ int report_json(const report *r, const char *path, err *e)
     for (unsigned i = 0; i < r->nregions; i++) {
         const report_region *g = &r->regions[i];
         json_obj_begin(&w, NULL);
-        json_str(&w, "name", g->name);
-        json_u64(&w, "instructions", g->insns);
-        json_u64(&w, "start_ps", g->start_ps);
-        json_u64(&w, "end_ps", g->end_ps);
-        json_u64(&w, "flops", g->flops);
-        json_u64(&w, "mxu_flops", g->mxu_flops);
-        json_u64(&w, "hbm_bytes", g->hbm_bytes);
-        json_u64(&w, "ici_bytes", g->ici_bytes);
-        json_num(&w, "tflops", g->tflops);
-        json_num(&w, "intensity_flop_per_byte", g->intensity);
-        json_num(&w, "bound_time_ps", g->bound_ps);
+        JSON_FIELDS(&w, g, region_fields);
         if (r->lim)
             report_shares_json(&w, limiter_region(r->lim, g->index));
         if (r->energy && g->index < r->energy->nregions) {

@@ -23,7 +23,8 @@ typedef struct report_unit {
     const char *traffic; /* where its bytes go: "hbm", "ici" or "none" */
     uint64_t insns, busy_ps, flops, bytes;
     uint64_t stall_sem_ps, stall_qfull_ps, stall_vmem_ps, stall_hbm_ps;
-    double util; /* busy / total time */
+    double util;        /* busy / total time */
+    double busy_cycles; /* busy_ps in clock cycles */
 } report_unit;
 
 typedef struct report_region {

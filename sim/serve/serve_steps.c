@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "gen.h"
+#include "mem.h"
 #include "pod.h"
 
 /* Memo of exactly simulated steps (exact mode): open addressing on a 64-bit key. */
@@ -591,14 +592,8 @@ fail:
 
 void serve_steps_free(serve_steps *st)
 {
-    if (!st)
-        return;
-    free(st->dmemo.key);
-    free(st->dmemo.val);
-    free(st->pmemo.key);
-    free(st->pmemo.val);
-    free(st->res);
-    free(st);
+    if (st)
+        MEM_FREE_ALL(st->dmemo.key, st->dmemo.val, st->pmemo.key, st->pmemo.val, st->res, st);
 }
 
 const serve_grid *serve_steps_grid(const serve_steps *st)

@@ -37,10 +37,8 @@ vmem *vmem_new(const cfg *c, err *e)
 
 void vmem_free(vmem *v)
 {
-    if (!v)
-        return;
-    free(v->sh);
-    free(v);
+    if (v)
+        MEM_FREE_ALL(v->sh, v);
 }
 
 uint64_t vmem_capacity(const vmem *v)
