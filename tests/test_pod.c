@@ -22,6 +22,14 @@
 
 static char g_dir[64], g_trace[128];
 
+/* Relative closeness of two figures that are sums of exact counts x coefficients. */
+#define assert_close(a, b, rel)                                                                    \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (fabs(a_ - b_) > (rel)*fmax(fabs(a_), fabs(b_)) + 1e-30)                                \
+            fail_msg("%s = %.17g, expected %.17g", #a, a_, b_);                                    \
+    } while (0)
+
 static const char *const TRACE_TEXT = "dma.h2v hbm=0 vmem=0 bytes=1M signal=1\n"
                                       "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 wait=1\n"
                                       "mxu.matmul mxu=0 src=0 dst=2M m=65536 dtype=bf16 signal=2\n"
@@ -163,6 +171,46 @@ static void test_pod_ironwood_pod_is_18432_devices(void **state)
     assert_int_equal(mc.devices, 9216);
     assert_true(mc.peak_ef[ISA_DT_FP8] == r.peak_ef[ISA_DT_FP8]);
     assert_true(mc.flops_per_chip == r.flops_per_device);
+}
+
+/* Energy per step on v7 (two devices per chip), each term by its closed form: a chip's dynamic
+ * energy is its two devices' (the representative's counters x 2: 65536 x 128 x 128 MACs and
+ * an all-gather of 1 MiB over a ring of 4, 3/4 MiB on links, each), static power is the
+ * chip's over the whole step, and the pod is chips x that: W = J / step, MW = chips x W. */
+static void test_pod_energy_per_step_is_chips_times_devices_dynamic_plus_static(void **state)
+{
+    (void)state;
+    char trace[128];
+    assert_int_equal(assemble("mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16\n"
+                              "mxu.matmul mxu=0 src=0 dst=2M m=65536 dtype=bf16\n"
+                              "ici.allgather axes=x bytes=1M dtype=bf16\n",
+                              "energy", trace, sizeof trace),
+                     0);
+    cfg c;
+    load(&c, "v7");
+    err e;
+    const char *const set[][2] = {
+        {"energy.static_w", "300"},     {"energy.mac_bf16_pj", "1"},    {"energy.ici_pj_bit", "5"},
+        {"energy.vmem_rd_pj_bit", "0"}, {"energy.vmem_wr_pj_bit", "0"}, {"energy.hbm_pj_bit", "0"},
+        {"energy.hbm_act_pj", "0"},     {"energy.valu_vreg_pj", "0"},
+    };
+    for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
+        assert_int_equal(cfg_set(&c, set[i][0], set[i][1], "-p", &e), 0);
+    pod_result r;
+    if (pod_estimate(&c, trace, "4x4x4", ICI_MODE_SYMMETRIC, &r, &e))
+        fail_msg("%s", e.msg);
+    const double d = 2, step_s = (double)r.step_ps * 1e-12;
+    assert_int_equal(r.devices_per_chip, 2);
+    assert_close(r.chip_j[ENERGY_MXU], d * 65536.0 * 128 * 128 * 1e-12, 1e-12);
+    assert_close(r.chip_j[ENERGY_ICI], d * 0.75 * (1 << 20) * 8 * 5e-12, 1e-12);
+    assert_close(r.chip_j[ENERGY_STATIC], 300 * step_s, 1e-12);
+    assert_true(r.chip_j[ENERGY_VMEM] == 0 && r.chip_j[ENERGY_HBM] == 0);
+    double tot = r.chip_j[ENERGY_MXU] + r.chip_j[ENERGY_ICI] + r.chip_j[ENERGY_STATIC];
+    assert_close(r.chip_j_total, tot, 1e-12);
+    assert_close(r.chip_w, tot / step_s, 1e-12);
+    assert_close(r.pod_j_per_step, 64 * tot, 1e-12);
+    assert_close(r.pod_mw, 64 * tot / step_s * 1e-6, 1e-12);
+    assert_close(r.tflops_per_w, r.flops_per_chip / tot * 1e-12, 1e-12);
 }
 
 /* A step that is one all-reduce over the 4x4x4 torus: reduce-scatter then all-gather per axis,
@@ -629,6 +677,7 @@ int main(void)
         cmocka_unit_test(test_pod_peak_is_chips_times_chip_peak_exactly),
         cmocka_unit_test(test_pod_ironwood_pod_peaks_at_42_5_fp8_exaflops),
         cmocka_unit_test(test_pod_ironwood_pod_is_18432_devices),
+        cmocka_unit_test(test_pod_energy_per_step_is_chips_times_devices_dynamic_plus_static),
         cmocka_unit_test(test_pod_v7_device_allreduce_gets_half_of_each_link),
         cmocka_unit_test(test_pod_sustained_below_peak_and_mfu_in_unit_interval),
         cmocka_unit_test(test_pod_full_and_symmetric_modes_agree),

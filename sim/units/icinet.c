@@ -36,7 +36,9 @@
  * lat_ps after the transfer ends. */
 typedef struct ici_phase {
     unsigned axes, steps;
-    double bytes[3];
+    double bytes[3]; /* per step, per link direction of each axis: the timing load */
+    double sent;     /* bytes a member transmits over the whole phase, each link crossed counted
+                      * (bytes x hops), averaged over the members: the energy counter */
     uint64_t xfer_ps[3], lat_ps;
 } ici_phase;
 
@@ -526,12 +528,17 @@ static size_t link_idx(const ici_net *n, unsigned slot, unsigned a, unsigned dir
 /* Phase of a ring reduce-scatter (or all-gather) on axis a moving B bytes (RS input / AG
  * output per chip): p-1 steps. With wraparound the data is split in halves that go both ways
  * round the ring, B/(2p) per step per direction; on a mesh line, the bidirectional line
- * algorithm forwards shards both ways, B/p per step per direction (half the bandwidth). */
+ * algorithm forwards shards both ways, B/p per step per direction (half the bandwidth).
+ * Sent per member, either way: each of the p shards of B/p crosses p-1 links once (a ring
+ * half goes p-1 steps round; a line forwards each shard across every link between its owner
+ * and the ends, p-1 of them), (p-1) B/p. On the line the timing load B/p per direction is the
+ * interior's; the end chips send less, so 2 (p-1) B/p would overcount. */
 static ici_phase ring_phase(const ici_net *n, unsigned a, double B)
 {
     unsigned p = n->dims[a];
     double chunk = B / (p * (n->wrap[a] ? 2.0 : 1.0));
     ici_phase ph = {.axes = 1u << a, .steps = p - 1, .lat_ps = n->hop_ps};
+    ph.sent = (p - 1) * (B / p);
     ph.bytes[a] = chunk;
     ph.xfer_ps[a] = xfer_ps(n, chunk);
     return ph;
@@ -546,7 +553,11 @@ static ici_phase ring_phase(const ici_net *n, unsigned a, double B)
  * axis in the group) balances the load over all 2 x naxes link directions of a chip:
  *   B * mean_distance / (2 naxes).
  * Latency: the farthest destination, sum of floor(p/2) (torus) or p-1 (mesh) hops per axis, or
- * the twisted torus' diameter. */
+ * the twisted torus' diameter.
+ * Sent per member (bytes x hops, mean over the members): B/G to each of the G-1 others along
+ * its route, i.e. per axis (B/p) x the mean distance sum along it: torus S (= 2 x the load),
+ * mesh (p^2 - 1)/3 (sum of |i - j| over i, j = p (p^2 - 1)/3, over p sources; the middle
+ * link's load is not every link's); twisted torus B x mean distance (= 2 naxes x the load). */
 static ici_phase a2a_phase(const ici_net *n, const unsigned *ax, unsigned na, double B)
 {
     ici_phase ph = {.steps = na ? 1 : 0};
@@ -561,17 +572,21 @@ static ici_phase a2a_phase(const ici_net *n, const unsigned *ax, unsigned na, do
             for (unsigned d = 1; d < p; d++)
                 S += d < p - d ? d : p - d;
             load = B / p * S / 2;
+            ph.sent += B / p * S;
             far += p / 2;
         } else {
             load = B / p * (double)(p / 2) * (double)((p + 1) / 2);
+            ph.sent += B / p * ((double)p * p - 1) / 3;
             far += p - 1;
         }
         ph.axes |= 1u << a;
         ph.bytes[a] = load;
         ph.xfer_ps[a] = xfer_ps(n, load);
     }
-    if (n->twisted && all)
+    if (n->twisted && all) {
         far = n->twist_far;
+        ph.sent = B * n->twist_dist;
+    }
     ph.lat_ps = n->hop_ps * far;
     return ph;
 }
@@ -627,8 +642,7 @@ static uint64_t plan_sent_bytes(const ici_inst *g)
 {
     double s = 0;
     for (unsigned i = 0; i < g->nph; i++)
-        for (unsigned a = 0; a < 3; a++)
-            s += 2.0 * g->ph[i].steps * g->ph[i].bytes[a];
+        s += g->ph[i].sent;
     return stats_round_sat(s);
 }
 
