@@ -173,47 +173,90 @@ static void test_hlo_errors_name_line_and_column(void **state)
         "HloModule m\nENTRY e {\n  a = f32[2] all-reduce(a), replica_groups=[2,3]<=[8]\n}\n",
         "t.hlo:3:44: iota replica groups [2,3] do not cover 8 devices");
     expect_error("HloModule m\nENTRY e {\n  a = f32[2] parameter(0), metadata={op_name=\"x}\n}\n",
-                 "t.hlo:3:46: unterminated string");
+                 "t.hlo:3:46: expected '\"' closing the string opened here, found end of input");
     expect_error("HloModule m\nENTRY e {\n  a = f32[2] call(), to_apply=nowhere\n}\n",
                  "t.hlo:3:31: no computation named 'nowhere'");
     expect_error("", "t.hlo:1:1: expected 'HloModule', found end of input");
 }
 
-/* Every prefix of a real module, and each byte replaced by a character that breaks the
- * grammar, gives one line naming line:column (or parses), never a crash. */
+/* 1 if msg is one line "t.hlo:LINE:COL: WHAT" with LINE and COL within the n bytes of text
+ * (a column may point one past a line's last byte: the end of input). */
+static int located(const char *msg, const char *text, size_t n)
+{
+    unsigned long line, col;
+    char *end;
+    if (strchr(msg, '\n') || strncmp(msg, "t.hlo:", 6))
+        return 0;
+    line = strtoul(msg + 6, &end, 10);
+    if (end == msg + 6 || *end != ':')
+        return 0;
+    const char *c = end + 1;
+    col = strtoul(c, &end, 10);
+    if (end == c || strncmp(end, ": ", 2) || !end[2] || line < 1 || col < 1)
+        return 0;
+    unsigned long nl = 1, len = 0, cur = 0; /* lines of the text; length of line `line` */
+    for (size_t i = 0; i < n; i++) {
+        if (nl == line)
+            cur++;
+        if (text[i] == '\n' && nl++ == line)
+            len = cur;
+    }
+    if (nl == line)
+        len = cur;
+    return line <= nl && col <= len + 1;
+}
+
+/* A byte of an HLO word (hlo_lex.c: names, numbers, opcodes, `3x3`, `1e-05`). */
+static int word_byte(char c)
+{
+    return isalnum((unsigned char)c) || (c && strchr("_.$%+*?#-", c));
+}
+
+/* Every test module cut before and after each of its tokens (and inside every run of
+ * punctuation): each syntactic element the modules hold truncated - header attributes,
+ * comments, signatures, shapes, layouts, tiling, tuples, operands, every attribute kind,
+ * strings, braces; and every 17th byte replaced by a character that breaks the grammar: one
+ * line naming file:line:column within the text (or the module parses), never a crash. */
 static void test_hlo_truncated_and_corrupted_modules_fail_cleanly(void **state)
 {
     (void)state;
-    static const char *files[] = {MOD("mlp_fwd.hlo"), MOD("spmd_fsdp_tp.hlo")};
-    for (unsigned f = 0; f < 2; f++) {
+    static const char *files[] = {MOD("mlp_fwd.hlo"), MOD("mlp_train.hlo"),
+                                  MOD("transformer_layer.hlo"), MOD("spmd_fsdp_tp.hlo"),
+                                  MOD("convnet.hlo")};
+    for (unsigned f = 0; f < sizeof files / sizeof *files; f++) {
         FILE *fp = fopen(files[f], "rb");
         assert_non_null(fp);
         static char buf[1 << 17];
         size_t n = fread(buf, 1, sizeof buf, fp);
         fclose(fp);
-        unsigned fails = 0;
-        for (size_t cut = 0; cut < n; cut += (f ? 97 : 7)) {
+        unsigned fails = 0, parsed = 0;
+        for (size_t cut = 0; cut < n; cut++) {
+            if (cut && word_byte(buf[cut - 1]) && word_byte(buf[cut]))
+                continue; /* inside a word: the cut at its end truncates the same token */
             err e;
             hlo_module *m = hlo_parse(buf, cut, "t.hlo", &e);
             if (m) {
+                parsed++;
                 hlo_module_free(m);
                 continue;
             }
             fails++;
-            assert_null(strchr(e.msg, '\n'));
-            assert_int_equal(strncmp(e.msg, "t.hlo:", 6), 0);
+            if (!located(e.msg, buf, cut))
+                fail_msg("%s cut at %zu: '%s'", files[f], cut, e.msg);
         }
+        /* only cuts between computations (or in trailing blanks) leave a whole module */
         assert_true(fails > 0);
+        assert_true(parsed < n / 100 + 10);
         static char mod[1 << 17];
-        for (size_t i = 0; i < n; i += (f ? 53 : 3)) {
+        for (size_t i = 0; i < n; i += 17) {
             memcpy(mod, buf, n);
             mod[i] = "{)=,\"["[i % 6];
             err e;
             hlo_module *m = hlo_parse(mod, n, "t.hlo", &e);
             if (m)
                 hlo_module_free(m);
-            else
-                assert_int_equal(strncmp(e.msg, "t.hlo:", 6), 0);
+            else if (!located(e.msg, mod, n))
+                fail_msg("%s byte %zu corrupted: '%s'", files[f], i, e.msg);
         }
     }
 }
