@@ -112,6 +112,7 @@ static void test_hlo_typed_attributes(void **state)
         "to_apply=main, backend_config=\"{\\\"known_trip_count\\\":{\\\"n\\\":\\\"7\\\"}}\"\n"
         "  p = s8[<=4,?]{1,0} parameter(2), sharding={devices=[2,1]0,1}, "
         "frontend_attributes={_xla=\"y\"}\n"
+        "  q = (s16[1], s64[2], u32[3], f16[4], f64[5]) parameter(3)\n"
         "  ROOT t = (f32[2,3,8,16], (s4[], u8[1], f8e4m3fn[2], f8e5m2[3], pred[])) tuple(c, s)\n"
         "}\n";
     hlo_module *m = parse_str(s);
@@ -153,6 +154,10 @@ static void test_hlo_typed_attributes(void **state)
     assert_int_equal(p->shape.dynamic, 3);
     assert_string_equal(p->sharding, "{devices=[2,1]0,1}");
     assert_string_equal(p->frontend_attributes, "{_xla=\"y\"}");
+    const hlo_instr *q = hlo_find_instr(c, "q");
+    static const hlo_etype qt[5] = {HLO_ET_S16, HLO_ET_S64, HLO_ET_U32, HLO_ET_F16, HLO_ET_F64};
+    for (unsigned i = 0; i < 5; i++)
+        assert_int_equal(q->shape.tuple[i].et, qt[i]);
     const hlo_instr *t = c->root;
     assert_int_equal(t->shape.et, HLO_ET_TUPLE);
     assert_int_equal(t->shape.tuple[1].tuple[2].et, HLO_ET_F8E4M3FN);
@@ -449,14 +454,71 @@ static void test_hlo_non_axis_groups_and_custom_calls_warn_once(void **state)
     err e;
     assert_int_equal(hlo_analyze(m, &o, &p, &e), 0);
     assert_true(p.items[0].p2p);
+    assert_int_equal(p.items[0].axes, 1); /* {0,3},{1,2} on 4x1: both span x */
     int custom = 0, groups = 0;
     for (unsigned i = 0; i < p.nwarn; i++) {
         custom += strstr(p.warn[i], "'my_kernel' (2x)") != NULL;
-        groups += strstr(p.warn[i], "not whole torus axes") != NULL;
+        groups += strstr(p.warn[i], "not whole torus axes; run as the collective over every "
+                                    "axis they span") != NULL;
     }
     assert_int_equal(custom, 1);
     assert_int_equal(groups, 1);
     assert_int_equal(p.ops_by_cls[HLO_CLS_CUSTOM], 2);
+    hlo_plan_fini(&p);
+    hlo_module_free(m);
+}
+
+/* A conditional costs its largest branch (by FLOPs + element-ops + bytes) and says so once
+ * per instruction with its count; both spellings of the branches are read. */
+static void test_hlo_conditional_costs_the_largest_branch(void **state)
+{
+    (void)state;
+    const char *s =
+        "HloModule m\n"
+        "small { p = f32[64,64] parameter(0)\n"
+        " ROOT d = f32[64,64] dot(p, p), lhs_contracting_dims={1}, rhs_contracting_dims={0} }\n"
+        "big { p = f32[64,64] parameter(0)\n"
+        " w = f32[64,256] iota(), iota_dimension=1\n"
+        " ROOT d = f32[64,256] dot(p, w), lhs_contracting_dims={1}, rhs_contracting_dims={0} }\n"
+        "none { ROOT p = f32[64,64] parameter(0) }\n"
+        "ENTRY e { i = s32[] parameter(0)\n b = pred[] parameter(1)\n"
+        " x = f32[64,64] parameter(2)\n"
+        " c1 = f32[64,64] conditional(i, x, x, x), branch_computations={small, big, none}\n"
+        " c2 = f32[64,64] conditional(b, c1, c1), true_computation=none, "
+        "false_computation=small\n"
+        " ROOT c3 = f32[64,64] conditional(i, c2, c2, c2), branch_computations={none, big, small} "
+        "}\n";
+    hlo_module *m = parse_str(s);
+    assert_non_null(m);
+    hlo_plan p;
+    hlo_sem_opts o = {.dims = {1, 1, 1}};
+    err e;
+    assert_int_equal(hlo_analyze(m, &o, &p, &e), 0);
+    /* big twice (c1, c3), small once (c2): 2 x 64 x 64 x 256 and 2 x 64^3 */
+    assert_int_equal(p.mxu_flops, 2 * (2ull * 64 * 64 * 256) + 2ull * 64 * 64 * 64);
+    int cond = 0;
+    for (unsigned i = 0; i < p.nwarn; i++)
+        cond += strstr(p.warn[i], "(1x): the largest branch is costed") != NULL;
+    assert_int_equal(cond, 3);
+    hlo_plan_fini(&p);
+    hlo_module_free(m);
+}
+
+/* A module with no computation marked ENTRY runs its last one (XLA's rule), with a warning:
+ * a module cut between two computations is otherwise a valid, smaller program. */
+static void test_hlo_module_without_entry_runs_the_last_computation_and_warns(void **state)
+{
+    (void)state;
+    hlo_module *m = parse_str("HloModule m\nfirst { ROOT a = f32[8] parameter(0) }\n"
+                              "second { ROOT b = f32[8] parameter(0) }\n");
+    assert_non_null(m);
+    assert_string_equal(m->entry->name, "second");
+    hlo_plan p;
+    hlo_sem_opts o = {.dims = {1, 1, 1}};
+    err e;
+    assert_int_equal(hlo_analyze(m, &o, &p, &e), 0);
+    assert_int_equal(p.nwarn, 1);
+    assert_non_null(strstr(p.warn[0], "no computation is marked ENTRY: the last one, 'second'"));
     hlo_plan_fini(&p);
     hlo_module_free(m);
 }
@@ -610,6 +672,8 @@ int main(void)
         cmocka_unit_test(test_hlo_spmd_step_flops_collectives_and_axes),
         cmocka_unit_test(test_hlo_trip_count_from_counter_and_constant),
         cmocka_unit_test(test_hlo_non_axis_groups_and_custom_calls_warn_once),
+        cmocka_unit_test(test_hlo_conditional_costs_the_largest_branch),
+        cmocka_unit_test(test_hlo_module_without_entry_runs_the_last_computation_and_warns),
         cmocka_unit_test(test_hlo_self_calling_computation_is_an_error),
         cmocka_unit_test(test_hlo_ir_mlp_is_two_matmuls_with_a_fused_tanh),
         cmocka_unit_test(test_hlo_ir_flops_equal_the_plan),
