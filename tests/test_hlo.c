@@ -112,6 +112,7 @@ static void test_hlo_typed_attributes(void **state)
         "to_apply=main, backend_config=\"{\\\"known_trip_count\\\":{\\\"n\\\":\\\"7\\\"}}\"\n"
         "  p = s8[<=4,?]{1,0} parameter(2), sharding={devices=[2,1]0,1}, "
         "frontend_attributes={_xla=\"y\"}\n"
+        "  q = (s16[1], s64[2], u32[3], f16[4], f64[5]) parameter(3)\n"
         "  ROOT t = (f32[2,3,8,16], (s4[], u8[1], f8e4m3fn[2], f8e5m2[3], pred[])) tuple(c, s)\n"
         "}\n";
     hlo_module *m = parse_str(s);
@@ -153,6 +154,10 @@ static void test_hlo_typed_attributes(void **state)
     assert_int_equal(p->shape.dynamic, 3);
     assert_string_equal(p->sharding, "{devices=[2,1]0,1}");
     assert_string_equal(p->frontend_attributes, "{_xla=\"y\"}");
+    const hlo_instr *q = hlo_find_instr(c, "q");
+    static const hlo_etype qt[5] = {HLO_ET_S16, HLO_ET_S64, HLO_ET_U32, HLO_ET_F16, HLO_ET_F64};
+    for (unsigned i = 0; i < 5; i++)
+        assert_int_equal(q->shape.tuple[i].et, qt[i]);
     const hlo_instr *t = c->root;
     assert_int_equal(t->shape.et, HLO_ET_TUPLE);
     assert_int_equal(t->shape.tuple[1].tuple[2].et, HLO_ET_F8E4M3FN);
@@ -173,47 +178,90 @@ static void test_hlo_errors_name_line_and_column(void **state)
         "HloModule m\nENTRY e {\n  a = f32[2] all-reduce(a), replica_groups=[2,3]<=[8]\n}\n",
         "t.hlo:3:44: iota replica groups [2,3] do not cover 8 devices");
     expect_error("HloModule m\nENTRY e {\n  a = f32[2] parameter(0), metadata={op_name=\"x}\n}\n",
-                 "t.hlo:3:46: unterminated string");
+                 "t.hlo:3:46: expected '\"' closing the string opened here, found end of input");
     expect_error("HloModule m\nENTRY e {\n  a = f32[2] call(), to_apply=nowhere\n}\n",
                  "t.hlo:3:31: no computation named 'nowhere'");
     expect_error("", "t.hlo:1:1: expected 'HloModule', found end of input");
 }
 
-/* Every prefix of a real module, and each byte replaced by a character that breaks the
- * grammar, gives one line naming line:column (or parses), never a crash. */
+/* 1 if msg is one line "t.hlo:LINE:COL: WHAT" with LINE and COL within the n bytes of text
+ * (a column may point one past a line's last byte: the end of input). */
+static int located(const char *msg, const char *text, size_t n)
+{
+    unsigned long line, col;
+    char *end;
+    if (strchr(msg, '\n') || strncmp(msg, "t.hlo:", 6))
+        return 0;
+    line = strtoul(msg + 6, &end, 10);
+    if (end == msg + 6 || *end != ':')
+        return 0;
+    const char *c = end + 1;
+    col = strtoul(c, &end, 10);
+    if (end == c || strncmp(end, ": ", 2) || !end[2] || line < 1 || col < 1)
+        return 0;
+    unsigned long nl = 1, len = 0, cur = 0; /* lines of the text; length of line `line` */
+    for (size_t i = 0; i < n; i++) {
+        if (nl == line)
+            cur++;
+        if (text[i] == '\n' && nl++ == line)
+            len = cur;
+    }
+    if (nl == line)
+        len = cur;
+    return line <= nl && col <= len + 1;
+}
+
+/* A byte of an HLO word (hlo_lex.c: names, numbers, opcodes, `3x3`, `1e-05`). */
+static int word_byte(char c)
+{
+    return isalnum((unsigned char)c) || (c && strchr("_.$%+*?#-", c));
+}
+
+/* Every test module cut before and after each of its tokens (and inside every run of
+ * punctuation): each syntactic element the modules hold truncated - header attributes,
+ * comments, signatures, shapes, layouts, tiling, tuples, operands, every attribute kind,
+ * strings, braces; and every 17th byte replaced by a character that breaks the grammar: one
+ * line naming file:line:column within the text (or the module parses), never a crash. */
 static void test_hlo_truncated_and_corrupted_modules_fail_cleanly(void **state)
 {
     (void)state;
-    static const char *files[] = {MOD("mlp_fwd.hlo"), MOD("spmd_fsdp_tp.hlo")};
-    for (unsigned f = 0; f < 2; f++) {
+    static const char *files[] = {MOD("mlp_fwd.hlo"), MOD("mlp_train.hlo"),
+                                  MOD("transformer_layer.hlo"), MOD("spmd_fsdp_tp.hlo"),
+                                  MOD("convnet.hlo")};
+    for (unsigned f = 0; f < sizeof files / sizeof *files; f++) {
         FILE *fp = fopen(files[f], "rb");
         assert_non_null(fp);
         static char buf[1 << 17];
         size_t n = fread(buf, 1, sizeof buf, fp);
         fclose(fp);
-        unsigned fails = 0;
-        for (size_t cut = 0; cut < n; cut += (f ? 97 : 7)) {
+        unsigned fails = 0, parsed = 0;
+        for (size_t cut = 0; cut < n; cut++) {
+            if (cut && word_byte(buf[cut - 1]) && word_byte(buf[cut]))
+                continue; /* inside a word: the cut at its end truncates the same token */
             err e;
             hlo_module *m = hlo_parse(buf, cut, "t.hlo", &e);
             if (m) {
+                parsed++;
                 hlo_module_free(m);
                 continue;
             }
             fails++;
-            assert_null(strchr(e.msg, '\n'));
-            assert_int_equal(strncmp(e.msg, "t.hlo:", 6), 0);
+            if (!located(e.msg, buf, cut))
+                fail_msg("%s cut at %zu: '%s'", files[f], cut, e.msg);
         }
+        /* only cuts between computations (or in trailing blanks) leave a whole module */
         assert_true(fails > 0);
+        assert_true(parsed < n / 100 + 10);
         static char mod[1 << 17];
-        for (size_t i = 0; i < n; i += (f ? 53 : 3)) {
+        for (size_t i = 0; i < n; i += 17) {
             memcpy(mod, buf, n);
             mod[i] = "{)=,\"["[i % 6];
             err e;
             hlo_module *m = hlo_parse(mod, n, "t.hlo", &e);
             if (m)
                 hlo_module_free(m);
-            else
-                assert_int_equal(strncmp(e.msg, "t.hlo:", 6), 0);
+            else if (!located(e.msg, mod, n))
+                fail_msg("%s byte %zu corrupted: '%s'", files[f], i, e.msg);
         }
     }
 }
@@ -406,14 +454,71 @@ static void test_hlo_non_axis_groups_and_custom_calls_warn_once(void **state)
     err e;
     assert_int_equal(hlo_analyze(m, &o, &p, &e), 0);
     assert_true(p.items[0].p2p);
+    assert_int_equal(p.items[0].axes, 1); /* {0,3},{1,2} on 4x1: both span x */
     int custom = 0, groups = 0;
     for (unsigned i = 0; i < p.nwarn; i++) {
         custom += strstr(p.warn[i], "'my_kernel' (2x)") != NULL;
-        groups += strstr(p.warn[i], "not whole torus axes") != NULL;
+        groups += strstr(p.warn[i], "not whole torus axes; run as the collective over every "
+                                    "axis they span") != NULL;
     }
     assert_int_equal(custom, 1);
     assert_int_equal(groups, 1);
     assert_int_equal(p.ops_by_cls[HLO_CLS_CUSTOM], 2);
+    hlo_plan_fini(&p);
+    hlo_module_free(m);
+}
+
+/* A conditional costs its largest branch (by FLOPs + element-ops + bytes) and says so once
+ * per instruction with its count; both spellings of the branches are read. */
+static void test_hlo_conditional_costs_the_largest_branch(void **state)
+{
+    (void)state;
+    const char *s =
+        "HloModule m\n"
+        "small { p = f32[64,64] parameter(0)\n"
+        " ROOT d = f32[64,64] dot(p, p), lhs_contracting_dims={1}, rhs_contracting_dims={0} }\n"
+        "big { p = f32[64,64] parameter(0)\n"
+        " w = f32[64,256] iota(), iota_dimension=1\n"
+        " ROOT d = f32[64,256] dot(p, w), lhs_contracting_dims={1}, rhs_contracting_dims={0} }\n"
+        "none { ROOT p = f32[64,64] parameter(0) }\n"
+        "ENTRY e { i = s32[] parameter(0)\n b = pred[] parameter(1)\n"
+        " x = f32[64,64] parameter(2)\n"
+        " c1 = f32[64,64] conditional(i, x, x, x), branch_computations={small, big, none}\n"
+        " c2 = f32[64,64] conditional(b, c1, c1), true_computation=none, "
+        "false_computation=small\n"
+        " ROOT c3 = f32[64,64] conditional(i, c2, c2, c2), branch_computations={none, big, small} "
+        "}\n";
+    hlo_module *m = parse_str(s);
+    assert_non_null(m);
+    hlo_plan p;
+    hlo_sem_opts o = {.dims = {1, 1, 1}};
+    err e;
+    assert_int_equal(hlo_analyze(m, &o, &p, &e), 0);
+    /* big twice (c1, c3), small once (c2): 2 x 64 x 64 x 256 and 2 x 64^3 */
+    assert_int_equal(p.mxu_flops, 2 * (2ull * 64 * 64 * 256) + 2ull * 64 * 64 * 64);
+    int cond = 0;
+    for (unsigned i = 0; i < p.nwarn; i++)
+        cond += strstr(p.warn[i], "(1x): the largest branch is costed") != NULL;
+    assert_int_equal(cond, 3);
+    hlo_plan_fini(&p);
+    hlo_module_free(m);
+}
+
+/* A module with no computation marked ENTRY runs its last one (XLA's rule), with a warning:
+ * a module cut between two computations is otherwise a valid, smaller program. */
+static void test_hlo_module_without_entry_runs_the_last_computation_and_warns(void **state)
+{
+    (void)state;
+    hlo_module *m = parse_str("HloModule m\nfirst { ROOT a = f32[8] parameter(0) }\n"
+                              "second { ROOT b = f32[8] parameter(0) }\n");
+    assert_non_null(m);
+    assert_string_equal(m->entry->name, "second");
+    hlo_plan p;
+    hlo_sem_opts o = {.dims = {1, 1, 1}};
+    err e;
+    assert_int_equal(hlo_analyze(m, &o, &p, &e), 0);
+    assert_int_equal(p.nwarn, 1);
+    assert_non_null(strstr(p.warn[0], "no computation is marked ENTRY: the last one, 'second'"));
     hlo_plan_fini(&p);
     hlo_module_free(m);
 }
@@ -567,6 +672,8 @@ int main(void)
         cmocka_unit_test(test_hlo_spmd_step_flops_collectives_and_axes),
         cmocka_unit_test(test_hlo_trip_count_from_counter_and_constant),
         cmocka_unit_test(test_hlo_non_axis_groups_and_custom_calls_warn_once),
+        cmocka_unit_test(test_hlo_conditional_costs_the_largest_branch),
+        cmocka_unit_test(test_hlo_module_without_entry_runs_the_last_computation_and_warns),
         cmocka_unit_test(test_hlo_self_calling_computation_is_an_error),
         cmocka_unit_test(test_hlo_ir_mlp_is_two_matmuls_with_a_fused_tanh),
         cmocka_unit_test(test_hlo_ir_flops_equal_the_plan),

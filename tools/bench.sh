@@ -2,7 +2,8 @@
 # bench.sh - simulation speed of the chip model: trace instructions per wall-second and
 # simulated cycles per wall-second on the sample traces, and peak memory (RSS) as traces
 # grow (1x, 4x, 16x the instructions), the kernel's raw event rate (kern_bench) and the start-up
-# time of a tiny run, and the README's 7B pod estimate. Ends with three verdict lines:
+# time of a tiny run, the import time of a 2 MB HLO module (tools/hlo_big.sh) and the README's
+# 7B pod estimate. Ends with three verdict lines:
 # instructions/s on the instruction-dense traces against the 4,000,000/s target (issue 19),
 # kernel events per instruction on them against 1.5, and whether RSS stays flat.
 # Usage: tools/bench.sh [BUILD_DIR]   (default: build)
@@ -119,6 +120,21 @@ print("start-up: %.2f ms for `tpusim run -q -c v7 sample.tpt` (best of %d; /bin/
 PY
 python3 "$work/startup.py" "${BENCH_STARTUP_REPEAT:-50}" "$build/kern_bench" "$bin" run -q -c "$v7" \
     "$root/traces/sample.tpt"
+
+# HLO import speed (issue 16's target: a 2 MB module in under a second): the unrolled 420-layer
+# MLP training step tools/hlo_big.sh writes, imported on v7 (parse, cost, IR, lowering, trace).
+bash "$root/tools/hlo_big.sh" >"$work/big.hlo"
+out=$(python3 "$work/measure.py" "$repeat" "$work/rss" "$bin" import hlo "$work/big.hlo" -c "$v7" \
+    -q -o "$work/big.tpt")
+read -r t0 t1 cpu rss <<<"$out"
+python3 - "$t0" "$t1" "$cpu" "$rss" "$repeat" "$(wc -c <"$work/big.hlo")" <<'PY'
+import sys
+t0, t1, cpu, rss, n, size = sys.argv[1:]
+wall = float(t1) - float(t0)
+print("hlo import: %d-byte module (tools/hlo_big.sh) in %.3f s wall (best of %s), %.3f s CPU, "
+      "%s MiB peak RSS; target < 1 s for 2 MB: %s"
+      % (int(size), wall, n, float(cpu), rss, "PASS" if wall < 1.0 and int(size) >= 2e6 else "FAIL"))
+PY
 
 # The README's pod estimate: the 7B training step on a 9,216-chip Ironwood pod (issue 19's
 # target: under 4 s and 64 MB). BENCH_POD=0 skips it (about 20 s with the default repeats).

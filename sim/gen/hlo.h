@@ -275,8 +275,9 @@ typedef struct hlo_item {
     uint64_t bytes_in, bytes_out;
     /* collectives: isa opcode (ICI_ALLREDUCE ...; ICI_SEND for point-to-point), bytes per
      * chip in the ISA's convention, torus axes mask (x=1, y=2, z=4), group size, and whether
-     * the groups are not whole axes (routed as a point-to-point pattern). token pairs a
-     * -start with its -done (0: synchronous) */
+     * the groups are not whole axes (then run over every axis they span: their point-to-point
+     * pattern is not modelled, a warning says so). token pairs a -start with its -done (0:
+     * synchronous) */
     int coll_op;
     uint64_t coll_bytes;
     unsigned axes, group;

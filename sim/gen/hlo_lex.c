@@ -23,7 +23,7 @@ static int lex_err(err *e, const char *file, unsigned line, unsigned col, const 
 {
     if (c >= 0x21 && c < 0x7f)
         return err_set(e, "%s:%u:%u: %s '%c'", file, line, col, what, c);
-    return err_set(e, "%s:%u:%u: %s (byte 0x%02x)", file, line, col, what, c);
+    return err_set(e, "%s:%u:%u: %s byte 0x%02x", file, line, col, what, c);
 }
 
 int hlo_lex(const char *s, size_t n, const char *file, hlo_tok **toks, size_t *ntoks, err *e)
@@ -54,7 +54,10 @@ int hlo_lex(const char *s, size_t n, const char *file, hlo_tok **toks, size_t *n
                 }
                 if (i + 1 >= n) {
                     free(v);
-                    return err_set(e, "%s:%u:%u: unterminated comment", file, l0, c0);
+                    return err_set(e,
+                                   "%s:%u:%u: expected '*/' closing the comment opened here, found "
+                                   "end of input",
+                                   file, l0, c0);
                 }
                 i += 2;
             } else if (c == '/' && i + 1 < n && s[i + 1] == '/') {
@@ -107,7 +110,9 @@ int hlo_lex(const char *s, size_t n, const char *file, hlo_tok **toks, size_t *n
             }
             if (j >= n) {
                 free(v);
-                return err_set(e, "%s:%u:%u: unterminated string", file, tl, tc);
+                return err_set(
+                    e, "%s:%u:%u: expected '\"' closing the string opened here, found end of input",
+                    file, tl, tc);
             }
             j++;
         } else if ((c == '<' && j < n && s[j] == '=') || (c == '-' && j < n && s[j] == '>')) {
@@ -119,7 +124,8 @@ int hlo_lex(const char *s, size_t n, const char *file, hlo_tok **toks, size_t *n
                 j++;
         } else {
             free(v);
-            return lex_err(e, file, tl, tc, "unexpected character", c);
+            return lex_err(e, file, tl, tc, "expected a name, number, string or punctuation, found",
+                           c);
         }
         t->len = j - i;
         i = j;

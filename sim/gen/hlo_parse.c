@@ -303,6 +303,12 @@ static int expected(parser *p, const char *what)
     return perr_at(p, t, "expected %s, found %s", what, found);
 }
 
+/* The bracket closing an opening one. */
+static char closer(char open)
+{
+    return open == '{' ? '}' : open == '[' ? ']' : ')';
+}
+
 static int nomem(parser *p)
 {
     return err_setk(p->e, ERR_NOMEM, "%s: out of memory", p->file);
@@ -459,7 +465,7 @@ static int parse_layout(parser *p, hlo_shape *s)
             break;
     }
     if (n != s->rank && n != 0)
-        return perr_at(p, peek(p, 0), "layout lists %u of %u dimensions", n, s->rank);
+        return perr_at(p, peek(p, 0), "expected a layout of %u dimensions, found %u", s->rank, n);
     if (accept(p, HLO_TK_COLON)) {
         size_t start = peek(p, 0)->off, end = start;
         unsigned depth = 0;
@@ -577,7 +583,10 @@ static int capture_value(parser *p, size_t *b, size_t *e)
             while (depth) {
                 const hlo_tok *u = next(p);
                 if (u->kind == HLO_TK_EOF)
-                    return perr_at(p, t, "unbalanced '%c' in the attribute value", p->src[t->off]);
+                    return perr_at(p, t,
+                                   "expected the '%c' closing the attribute value's '%c' here, "
+                                   "found end of input",
+                                   closer(p->src[t->off]), p->src[t->off]);
                 if (u->kind == HLO_TK_LBRACE || u->kind == HLO_TK_LBRACK ||
                     u->kind == HLO_TK_LPAREN)
                     depth++;
@@ -686,7 +695,8 @@ static int parse_window(parser *p, hlo_window *w)
                 sub.off = v->off + i;
                 sub.len = j - i;
                 if (split_ints(p, &sub, '_', lh, 2) != 2)
-                    return perr_at(p, v, "expected window padding such as 1_1x1_1");
+                    return perr_at(p, v, "expected window padding such as 1_1x1_1, found '%.*s'",
+                                   (int)v->len, p->src + v->off);
                 w->d[nd].pad_lo = lh[0];
                 w->d[nd].pad_hi = lh[1];
             } else {
@@ -730,7 +740,8 @@ static int parse_dim_labels(parser *p, const hlo_tok *at, const char *s, hlo_dim
     for (int k = 0; k < 3; k++) {
         size_t n = (size_t)(part[k].e - part[k].b);
         if (n < 2 || n > HLO_MAX_RANK)
-            return perr_at(p, at, "dim_labels '%.40s': bad number of dimensions", s);
+            return perr_at(p, at, "expected dim_labels of 2 to %d dimensions a part, found '%.40s'",
+                           HLO_MAX_RANK, s);
         *part[k].x0 = *part[k].x1 = -1;
         unsigned seen = 0, nsp = 0;
         for (size_t i = 0; i < n; i++) {
@@ -1177,7 +1188,8 @@ static int parse_instr(parser *p, hlo_comp *c, const char ***opnames, unsigned c
         for (;;) {
             const hlo_tok *u = next(p);
             if (u->kind == HLO_TK_EOF)
-                return perr_at(p, lp, "unbalanced '(' of the constant");
+                return perr_at(
+                    p, lp, "expected the ')' closing the constant's '(' here, found end of input");
             if (u->kind == HLO_TK_LPAREN || u->kind == HLO_TK_LBRACE || u->kind == HLO_TK_LBRACK)
                 depth++;
             else if (u->kind == HLO_TK_RPAREN || u->kind == HLO_TK_RBRACE ||
@@ -1185,7 +1197,8 @@ static int parse_instr(parser *p, hlo_comp *c, const char ***opnames, unsigned c
                 depth--;
             if (!depth) {
                 if (u->kind != HLO_TK_RPAREN)
-                    return perr_at(p, u, "unbalanced brackets in the constant");
+                    return perr_at(p, u, "expected ')' closing the constant, found '%c'",
+                                   p->src[u->off]);
                 size_t end = u->off > start ? u->off : start;
                 if (!(in->literal = hlo_arena_strndup(p->a, p->src + start, end - start)))
                     return nomem(p);

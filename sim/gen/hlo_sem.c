@@ -109,7 +109,6 @@ isa_dtype hlo_isa_dtype(hlo_etype t)
     return dt_of(t);
 }
 
-
 static uint64_t ops_bytes(const hlo_instr *in)
 {
     uint64_t b = 0;
@@ -832,6 +831,8 @@ int hlo_analyze(const hlo_module *m, const hlo_sem_opts *o, hlo_plan *p, err *e)
                        (unsigned long long)s.chips);
     if (!s.o.max_items)
         s.o.max_items = DEF_MAX_ITEMS;
+    if (m->entry && !m->entry->is_entry)
+        notef(&s, 'e', m->entry->name); /* XLA's rule too; a real dump always marks it */
     int r = walk(&s, m->entry, 0);
     uint64_t parts = (uint64_t)m->num_partitions * (uint64_t)m->replica_count;
     if (!r && parts > 1 && parts != s.chips) {
@@ -857,9 +858,16 @@ int hlo_analyze(const hlo_module *m, const hlo_sem_opts *o, hlo_plan *p, err *e)
             break;
         case 'g':
             snprintf(w, ws,
-                     "%s (%llux): replica groups are not whole torus axes; routed as a "
-                     "point-to-point ring",
+                     "%s (%llux): replica groups are not whole torus axes; run as the "
+                     "collective over every axis they span (their point-to-point pattern is not "
+                     "modelled)",
                      n->key, cnt);
+            break;
+        case 'e':
+            snprintf(w, ws,
+                     "no computation is marked ENTRY: the last one, '%s', is run (a truncated "
+                     "module?)",
+                     n->key);
             break;
         case 't':
             snprintf(w, ws,
