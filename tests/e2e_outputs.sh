@@ -477,5 +477,30 @@ if [ $no_mpl = 0 ]; then
     fi
 fi
 
+# ---- figures quoted in the docs match a fresh run at this revision ----
+# README's demo output (each line the start of a line of a fresh run), and
+# docs/outputs.md's time and exposed-communication share of llm-tiny-train on v7.
+(cd "$src" && TPUSIM_PRESETS=configs "$bin" run -c v7 traces/sample.tpt) >demo.txt 2>&1 || true
+TPUSIM_PRESETS=$src/configs "$bin" run -q -c v7 --json tiny-train.json \
+    "$src/traces/llm-tiny-train.tpt" 2>/dev/null || true
+if $py - "$src/README.md" demo.txt "$src/docs/outputs.md" tiny-train.json <<'PY'; then ok "README demo output and docs/outputs.md's llm-tiny-train figures match a fresh run"; else bad "figures quoted in README.md or docs/outputs.md are stale"; fi
+import json, re, sys
+readme, out, outputs = open(sys.argv[1]).read(), open(sys.argv[2]).read().splitlines(), open(sys.argv[3]).read()
+i = readme.index("```", readme.index("The demo prints:")) + 4
+block = readme[i:readme.index("```", i)].splitlines()
+for line in block:  # the README shortens lines (drops the last columns, ends with "...")
+    line = line.rstrip()
+    if line.endswith("..."):
+        line = line[:-3]
+    if line.strip():
+        assert any(o.startswith(line) for o in out), "README demo line not in a fresh run: %r" % line
+d = json.load(open(sys.argv[4]))
+s, split = d["summary"], d["time_split_ps"]
+m = re.search(r"on v7 it runs\s+([0-9.]+) us, (\d+)% of it exposed communication", outputs)
+assert m, "docs/outputs.md: no 'on v7 it runs X us, N% of it exposed communication'"
+got = ("%.1f" % (s["time_s"] * 1e6), "%.0f" % (100 * split["exposed_comm"] / s["time_ps"]))
+assert (m.group(1), m.group(2)) == got, "docs/outputs.md says %s us, %s%%; a fresh run %s us, %s%%" % (m.group(1), m.group(2)) + got
+PY
+
 echo "$passes passed, $fails failed, $skips skipped"
 [ $fails -eq 0 ]
