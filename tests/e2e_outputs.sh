@@ -477,6 +477,39 @@ if [ $no_mpl = 0 ]; then
     fi
 fi
 
+# Paper output: --dpi scales a PNG, .pdf and .svg are vectors with text kept as text, a
+# truncated timeline says so on the figure, a log scaling plot labels its decades.
+if [ $no_mpl = 0 ] && [ -s tl_small.json ] && [ -s pod.json ]; then
+    if MPLBACKEND=Agg $py - "$src/tools" a.json tl_small.json pod.json <<'PY' 2>paper.err; then ok "plots: --dpi, PDF and SVG output, truncated timeline stated, labelled log axes"; else bad "plots for papers: $(tail -n 2 paper.err)"; fi
+import struct, sys
+sys.path.insert(0, sys.argv[1])
+import tpuplot
+def width(path):
+    return struct.unpack(">I", open(path, "rb").read(24)[16:20])[0]
+for dpi in (100, 300):
+    assert tpuplot.main(["units", sys.argv[2], "--dpi", str(dpi), "-o", "u%d.png" % dpi]) in (0, None)
+assert abs(width("u300.png") / width("u100.png") - 3) < 0.05, (width("u100.png"), width("u300.png"))
+assert tpuplot.main(["units", sys.argv[2], "-o", "u.pdf"]) in (0, None)
+assert open("u.pdf", "rb").read(5) == b"%PDF-"
+assert tpuplot.main(["units", sys.argv[2], "-o", "u.svg"]) in (0, None)
+svg = open("u.svg").read()
+assert "<svg" in svg and "mxu0" in svg, "SVG without its text"
+texts = []
+save = tpuplot._save
+tpuplot._save = lambda fig, args: texts.extend(
+    [t.get_text() for t in fig.texts] + [a.get_title() for a in fig.axes]
+    + [t.get_text() for a in fig.axes for t in a.texts])
+assert tpuplot.main(["timeline", sys.argv[3], "-o", "t.png"]) in (0, None)
+assert any(t.endswith("(truncated)") for t in texts), texts
+assert any(t.startswith("Truncated timeline") for t in texts), texts
+labels = []
+tpuplot._save = lambda fig, args: (fig.canvas.draw(), labels.extend(
+    t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_text()))
+assert tpuplot.main(["scaling", sys.argv[4], "--log", "-o", "s.png"]) in (0, None)
+assert len(labels) >= 2, "log axis labels: %s" % labels
+PY
+fi
+
 # ---- figures quoted in the docs match a fresh run at this revision ----
 # README's demo output (each line the start of a line of a fresh run), and
 # docs/outputs.md's time and exposed-communication share of llm-tiny-train on v7.
