@@ -473,10 +473,11 @@ void core_unit_done(void *host, unit *u, uint32_t token)
     co->cls_busy[slot_class(co, f->slot)]--;
     co->ucls_busy[u->kind->serves]--;
     co->inflight--;
-    if (co->obs)
-        co->obs(co->obs_ctx, f->idx, f->op, u, f->start_ps, now, f->region);
-    int ovf = 0;
     const unit_kind *k = co->units[f->slot]->kind;
+    if (co->obs)
+        co->obs(co->obs_ctx, f->idx, f->op, u, f->start_ps, now, f->region,
+                k->traffic == UNIT_TRAFFIC_HBM || k->traffic == UNIT_TRAFFIC_ICI ? f->bytes : 0);
+    int ovf = 0;
     region_charge(&co->regions[f->region], f, k, ucls, now, &ovf);
     region_charge(&co->total, f, k, ucls, now, &ovf);
     if (ovf && !co->failed)

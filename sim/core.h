@@ -75,9 +75,12 @@ void core_register_stats(core *co, stats_reg *r);
 
 /* Observer of completed instructions (timelines, progress). Called once per instruction
  * that ran on a unit, at its completion, with the trace index, opcode, unit, start and end
- * (ps) and region index. Not called for sync/mark instructions. */
+ * (ps), region index and the HBM or ICI bytes the instruction moved (the bytes its unit's
+ * traffic class charges to the region: 0 for compute). Not called for sync/mark
+ * instructions. */
 typedef void (*core_observer)(void *ctx, uint64_t idx, unsigned op, const unit *u,
-                              uint64_t start_ps, uint64_t end_ps, unsigned region);
+                              uint64_t start_ps, uint64_t end_ps, unsigned region,
+                              uint64_t bytes);
 /* For observers that attribute time slices to regions at completions (energy meter, limiter):
  * the owner of the slice [last_ps, end_ps) closed by a completion of `region` while `cur` was
  * the current region: the region that ran most of it. The completing instruction ran

@@ -397,7 +397,7 @@ static void meter_charge(energy_meter *m, uint64_t end_ps, unsigned region)
 }
 
 void energy_meter_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
-                          uint64_t end_ps, unsigned region)
+                          uint64_t end_ps, unsigned region, uint64_t bytes)
 {
     energy_meter *m = ctx;
     /* Sample (a pass over every counter of the probe) only when the region changes or a window
@@ -413,7 +413,7 @@ void energy_meter_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, u
         core_sampler_next(&m->smp, region, end_ps, m->win_ps);
     }
     if (m->next)
-        m->next(m->next_ctx, idx, op, u, start_ps, end_ps, region);
+        m->next(m->next_ctx, idx, op, u, start_ps, end_ps, region, bytes);
 }
 
 /* Power per window, peak power, cap and throttle over the windows of [0, end_ps). 0, or -1 on

@@ -83,7 +83,7 @@ void energy_meter_free(energy_meter *m);
 /* Forward each completion to another observer (timeline, progress) after metering. */
 void energy_meter_chain(energy_meter *m, core_observer next, void *ctx);
 void energy_meter_observe(void *m, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
-                          uint64_t end_ps, unsigned region);
+                          uint64_t end_ps, unsigned region, uint64_t bytes);
 /* After the run: fill out (release with energy_result_fini). nregions: the core's region
  * count; note: the trace note (a "tokens=N" word gives tokens per joule), may be NULL.
  * 0, or -1 with e (ERR_NOMEM, or a failure the meter hit while observing). */

@@ -240,7 +240,7 @@ static void limiter_charge(limiter *l, uint64_t t, unsigned region)
 }
 
 void limiter_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
-                     uint64_t end_ps, unsigned region)
+                     uint64_t end_ps, unsigned region, uint64_t bytes)
 {
     limiter *l = ctx;
     if (core_sampler_due(&l->smp, region, end_ps)) {
@@ -249,7 +249,7 @@ void limiter_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64
         core_sampler_next(&l->smp, region, end_ps, LIMITER_WINDOW_PS);
     }
     if (l->next)
-        l->next(l->next_ctx, idx, op, u, start_ps, end_ps, region);
+        l->next(l->next_ctx, idx, op, u, start_ps, end_ps, region, bytes);
 }
 
 int limiter_finish(limiter *l, uint64_t end_ps, err *e)

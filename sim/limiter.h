@@ -88,7 +88,7 @@ void limiter_chain(limiter *l, core_observer next, void *ctx);
 /* A core_observer: samples the counters at the first completion of a new region and the first
  * completion past a window boundary. */
 void limiter_observe(void *l, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
-                     uint64_t end_ps, unsigned region);
+                     uint64_t end_ps, unsigned region, uint64_t bytes);
 /* After the run: attribute the last slice, up to end_ps. 0, or -1 with e (ERR_NOMEM, also for
  * a failure while observing). */
 int limiter_finish(limiter *l, uint64_t end_ps, err *e);

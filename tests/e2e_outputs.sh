@@ -233,6 +233,17 @@ o = d["otherData"]
 for k in ("label", "window_start_ps", "window_end_ps", "merge_gap_ps", "max_events", "slices",
           "merged_instructions", "dropped_slices", "outside_window"):
     assert k in o, "otherData has no '%s'" % k
+# The HBM curve stays within the device's peak (v7: 3686.4 GB/s) over 4 us: each DMA's bytes
+# are spread over its own time, not piled where the DMA model counts its chunks (which read
+# as 3x the peak in 512 ns buckets and 1.1x over 4 us; docs/outputs.md, "Counters").
+hbm = sorted((e["ts"], e["args"]["GB/s"]) for e in ev if e["name"] == "HBM bandwidth")
+t_end, W, worst = hbm[-1][0], 4.0, 0.0
+for k in range(int(t_end / W) + 1):
+    lo, hi, acc = k * W, (k + 1) * W, 0.0
+    for (a, v), (b, _) in zip(hbm, hbm[1:] + [(t_end, 0)]):
+        acc += v * max(0.0, min(b, hi) - max(a, lo))
+    worst = max(worst, acc / W)
+assert 2000 < worst <= 3686.4, "HBM bandwidth peaks at %.0f GB/s over 4 us" % worst
 _, _, _, xs_off = check(sys.argv[2])
 off = json.load(open(sys.argv[2]))["otherData"]
 assert off["merged_instructions"] == 0 and off["slices"] > o["slices"], (off, o)
@@ -465,6 +476,64 @@ if [ $no_mpl = 0 ]; then
         skip "'tpusim pod --json' is not built in"
     fi
 fi
+
+# Paper output: --dpi scales a PNG, .pdf and .svg are vectors with text kept as text, a
+# truncated timeline says so on the figure, a log scaling plot labels its decades.
+if [ $no_mpl = 0 ] && [ -s tl_small.json ] && [ -s pod.json ]; then
+    if MPLBACKEND=Agg $py - "$src/tools" a.json tl_small.json pod.json <<'PY' 2>paper.err; then ok "plots: --dpi, PDF and SVG output, truncated timeline stated, labelled log axes"; else bad "plots for papers: $(tail -n 2 paper.err)"; fi
+import struct, sys
+sys.path.insert(0, sys.argv[1])
+import tpuplot
+def width(path):
+    return struct.unpack(">I", open(path, "rb").read(24)[16:20])[0]
+for dpi in (100, 300):
+    assert tpuplot.main(["units", sys.argv[2], "--dpi", str(dpi), "-o", "u%d.png" % dpi]) in (0, None)
+assert abs(width("u300.png") / width("u100.png") - 3) < 0.05, (width("u100.png"), width("u300.png"))
+assert tpuplot.main(["units", sys.argv[2], "-o", "u.pdf"]) in (0, None)
+assert open("u.pdf", "rb").read(5) == b"%PDF-"
+assert tpuplot.main(["units", sys.argv[2], "-o", "u.svg"]) in (0, None)
+svg = open("u.svg").read()
+assert "<svg" in svg and "mxu0" in svg, "SVG without its text"
+texts = []
+save = tpuplot._save
+tpuplot._save = lambda fig, args: texts.extend(
+    [t.get_text() for t in fig.texts] + [a.get_title() for a in fig.axes]
+    + [t.get_text() for a in fig.axes for t in a.texts])
+assert tpuplot.main(["timeline", sys.argv[3], "-o", "t.png"]) in (0, None)
+assert any(t.endswith("(truncated)") for t in texts), texts
+assert any(t.startswith("Truncated timeline") for t in texts), texts
+labels = []
+tpuplot._save = lambda fig, args: (fig.canvas.draw(), labels.extend(
+    t.get_text() for t in fig.axes[0].get_yticklabels() if t.get_text()))
+assert tpuplot.main(["scaling", sys.argv[4], "--log", "-o", "s.png"]) in (0, None)
+assert len(labels) >= 2, "log axis labels: %s" % labels
+PY
+fi
+
+# ---- figures quoted in the docs match a fresh run at this revision ----
+# README's demo output (each line the start of a line of a fresh run), and
+# docs/outputs.md's time and exposed-communication share of llm-tiny-train on v7.
+(cd "$src" && TPUSIM_PRESETS=configs "$bin" run -c v7 traces/sample.tpt) >demo.txt 2>&1 || true
+TPUSIM_PRESETS=$src/configs "$bin" run -q -c v7 --json tiny-train.json \
+    "$src/traces/llm-tiny-train.tpt" 2>/dev/null || true
+if $py - "$src/README.md" demo.txt "$src/docs/outputs.md" tiny-train.json <<'PY'; then ok "README demo output and docs/outputs.md's llm-tiny-train figures match a fresh run"; else bad "figures quoted in README.md or docs/outputs.md are stale"; fi
+import json, re, sys
+readme, out, outputs = open(sys.argv[1]).read(), open(sys.argv[2]).read().splitlines(), open(sys.argv[3]).read()
+i = readme.index("```", readme.index("The demo prints:")) + 4
+block = readme[i:readme.index("```", i)].splitlines()
+for line in block:  # the README shortens lines (drops the last columns, ends with "...")
+    line = line.rstrip()
+    if line.endswith("..."):
+        line = line[:-3]
+    if line.strip():
+        assert any(o.startswith(line) for o in out), "README demo line not in a fresh run: %r" % line
+d = json.load(open(sys.argv[4]))
+s, split = d["summary"], d["time_split_ps"]
+m = re.search(r"on v7 it runs\s+([0-9.]+) us, (\d+)% of it exposed communication", outputs)
+assert m, "docs/outputs.md: no 'on v7 it runs X us, N% of it exposed communication'"
+got = ("%.1f" % (s["time_s"] * 1e6), "%.0f" % (100 * split["exposed_comm"] / s["time_ps"]))
+assert (m.group(1), m.group(2)) == got, "docs/outputs.md says %s us, %s%%; a fresh run %s us, %s%%" % (m.group(1), m.group(2)) + got
+PY
 
 echo "$passes passed, $fails failed, $skips skipped"
 [ $fails -eq 0 ]

@@ -75,11 +75,21 @@ for extra in ([], ["--xscale", "linear"]):
     assert tpuplot.main(["serve", "sweep.json", "fast.json", "-o", "s.png"] + extra) in (0, None)
 assert tpuplot.main(["serve", "narrow.json", "-o", "s.png"]) in (0, None)
 assert scales == ["log", "linear", "linear"], scales
+# Two devices per chip (v7: --chips counts TensorCores): the legend gives both counts, not
+# "x0.5" alone.
+for dev, chips, want in ((1, 0.5, "x1 device (0.5 chip)"), (4, 2, "x4 devices (2 chips)")):
+    j.update(devices=dev, chips=chips, devices_per_chip=2)
+    json.dump(j, open("dev.json", "w"))
+    labels = []
+    tpuplot._save = lambda fig, args: labels.extend(
+        t.get_text() for t in fig.axes[0].get_legend().get_texts())
+    assert tpuplot.main(["serve", "dev.json", "-o", "s.png"]) in (0, None)
+    assert len(labels) == 1 and labels[0].endswith(want), (labels, want)
 PY
     case $? in
     0) ok ;;
     3) echo "skip: serve plot (no python3-matplotlib)" ;;
-    *) bad "serve plot: x axis scale (auto log above a 10x span, --xscale linear)" ;;
+    *) bad "serve plot: x axis scale (auto log above a 10x span, --xscale linear), device labels" ;;
     esac
 else
     bad "serve --rates failed"

@@ -213,9 +213,9 @@ const char *harness_assemble(const char *name, const char *text, char *out, size
 }
 
 void harness_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64_t start,
-                     uint64_t end, unsigned region)
+                     uint64_t end, unsigned region, uint64_t bytes)
 {
-    (void)op, (void)u, (void)region;
+    (void)op, (void)u, (void)region, (void)bytes;
     harness_obs *l = ctx;
     if (l->n < HARNESS_OBS_MAX) {
         l->idx[l->n] = idx;

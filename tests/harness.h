@@ -81,6 +81,6 @@ typedef struct harness_obs {
 
 /* sim_hooks.observer with ctx = a harness_obs. */
 void harness_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64_t start,
-                     uint64_t end, unsigned region);
+                     uint64_t end, unsigned region, uint64_t bytes);
 
 #endif

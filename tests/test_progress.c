@@ -21,7 +21,7 @@ static double fake_now(void *ctx)
 static void feed(progress *p, uint64_t n)
 {
     for (uint64_t i = 0; i < n; i++)
-        progress_observe(p, i, 0, NULL, i, i + 1000, 0);
+        progress_observe(p, i, 0, NULL, i, i + 1000, 0, 0);
 }
 
 /* A progress line writing to memory, on the fake clock t. */
@@ -122,15 +122,15 @@ static void test_progress_finish_without_draw_prints_nothing(void **state)
 
 static unsigned calls[2];
 static void count0(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64_t s, uint64_t e,
-                   unsigned r)
+                   unsigned r, uint64_t b)
 {
-    (void)ctx, (void)idx, (void)op, (void)u, (void)s, (void)e, (void)r;
+    (void)ctx, (void)idx, (void)op, (void)u, (void)s, (void)e, (void)r, (void)b;
     calls[0]++;
 }
 static void count1(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64_t s, uint64_t e,
-                   unsigned r)
+                   unsigned r, uint64_t b)
 {
-    (void)ctx, (void)op, (void)u, (void)s, (void)e, (void)r;
+    (void)ctx, (void)op, (void)u, (void)s, (void)e, (void)r, (void)b;
     calls[1] += (unsigned)idx;
     assert_ptr_equal(ctx, calls);
 }
@@ -141,8 +141,8 @@ static void test_progress_fanout_calls_each_observer_with_its_ctx(void **state)
     progress_fanout f = {0};
     assert_int_equal(progress_fanout_add(&f, count0, NULL), 0);
     assert_int_equal(progress_fanout_add(&f, count1, calls), 0);
-    progress_fanout_observe(&f, 5, 0, NULL, 0, 1, 0);
-    progress_fanout_observe(&f, 7, 0, NULL, 0, 1, 0);
+    progress_fanout_observe(&f, 5, 0, NULL, 0, 1, 0, 0);
+    progress_fanout_observe(&f, 7, 0, NULL, 0, 1, 0, 0);
     assert_int_equal(calls[0], 2);
     assert_int_equal(calls[1], 12);
     assert_int_equal(progress_fanout_add(&f, count0, NULL), 0);

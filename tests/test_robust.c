@@ -202,9 +202,9 @@ typedef struct rss_probe {
 } rss_probe;
 
 static void rss_observer(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
-                         uint64_t end_ps, unsigned region)
+                         uint64_t end_ps, unsigned region, uint64_t bytes)
 {
-    (void)idx, (void)op, (void)u, (void)start_ps, (void)end_ps, (void)region;
+    (void)idx, (void)op, (void)u, (void)start_ps, (void)end_ps, (void)region, (void)bytes;
     rss_probe *p = ctx;
     if ((p->calls++ & 0x3ffff) == 0) {
         long r = rss_bytes();

@@ -147,7 +147,7 @@ static void test_timeline_writes_one_slice_per_instruction_without_merging(void 
     fixture *f = *state;
     timeline *tl = open_tl(f, TIMELINE_NO_MERGE, 0, 0, 0);
     for (uint64_t i = 0; i < 10; i++)
-        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 1000, i * 1000 + 1000, 0);
+        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 1000, i * 1000 + 1000, 0, 0);
     timeline_counts c;
     timeline_get_counts(tl, &c);
     assert_int_equal(c.merged, 0);
@@ -169,7 +169,7 @@ static void test_timeline_merges_touching_same_mnemonic_slices(void **state)
     fixture *f = *state;
     timeline *tl = open_tl(f, 0, 0, 0, 0);
     for (uint64_t i = 0; i < 100; i++)
-        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 1000, i * 1000 + 1000, 0);
+        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 1000, i * 1000 + 1000, 0, 0);
     close_tl(tl);
     json_t *doc = load(f);
     assert_int_equal(count_ph(doc, "X", NULL), 1);
@@ -186,11 +186,11 @@ static void test_timeline_does_not_merge_across_gaps_or_mnemonics(void **state)
     timeline *tl = open_tl(f, 500, 0, 0, 0);
     /* Gap of 400 ps (merged), then 600 ps (not), then a different mnemonic (not), then the
      * same mnemonic touching but in another region (not). */
-    timeline_observe(tl, 0, ISA_OP_MXU_MATMUL, &f->mxu, 0, 1000, 0);
-    timeline_observe(tl, 1, ISA_OP_MXU_MATMUL, &f->mxu, 1400, 2000, 0);
-    timeline_observe(tl, 2, ISA_OP_MXU_MATMUL, &f->mxu, 2600, 3000, 0);
-    timeline_observe(tl, 3, ISA_OP_MXU_LDW, &f->mxu, 3000, 3500, 0);
-    timeline_observe(tl, 4, ISA_OP_MXU_LDW, &f->mxu, 3500, 4000, 1);
+    timeline_observe(tl, 0, ISA_OP_MXU_MATMUL, &f->mxu, 0, 1000, 0, 0);
+    timeline_observe(tl, 1, ISA_OP_MXU_MATMUL, &f->mxu, 1400, 2000, 0, 0);
+    timeline_observe(tl, 2, ISA_OP_MXU_MATMUL, &f->mxu, 2600, 3000, 0, 0);
+    timeline_observe(tl, 3, ISA_OP_MXU_LDW, &f->mxu, 3000, 3500, 0, 0);
+    timeline_observe(tl, 4, ISA_OP_MXU_LDW, &f->mxu, 3500, 4000, 1, 0);
     close_tl(tl);
     json_t *doc = load(f);
     assert_int_equal(count_ph(doc, "X", "mxu.matmul"), 2);
@@ -204,7 +204,7 @@ static void test_timeline_window_drops_slices_outside(void **state)
     /* Window [10 ns, 20 ns]: instructions of 1 ns every 1 ns from 0 to 30 ns. */
     timeline *tl = open_tl(f, TIMELINE_NO_MERGE, 10000, 20000, 0);
     for (uint64_t i = 0; i < 30; i++)
-        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 1000 + 100, i * 1000 + 900, 0);
+        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 1000 + 100, i * 1000 + 900, 0, 0);
     timeline_counts c;
     timeline_get_counts(tl, &c);
     assert_int_equal(c.outside, 20); /* 0..9 end before 10 ns, 20..29 start after 20 ns */
@@ -221,7 +221,7 @@ static void test_timeline_cap_stops_growth_and_says_so(void **state)
     fixture *f = *state;
     timeline *tl = open_tl(f, TIMELINE_NO_MERGE, 0, 0, 5);
     for (uint64_t i = 0; i < 100; i++)
-        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 2000, i * 2000 + 1000, 0);
+        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 2000, i * 2000 + 1000, 0, 0);
     close_tl(tl);
     long small = 0;
     FILE *fp = fopen(f->path, "r");
@@ -238,7 +238,7 @@ static void test_timeline_cap_stops_growth_and_says_so(void **state)
     /* Ten times more instructions: the file does not grow by more than the counts' digits. */
     tl = open_tl(f, TIMELINE_NO_MERGE, 0, 0, 5);
     for (uint64_t i = 0; i < 1000; i++)
-        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 2000, i * 2000 + 1000, 0);
+        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 2000, i * 2000 + 1000, 0, 0);
     close_tl(tl);
     fp = fopen(f->path, "r");
     fseek(fp, 0, SEEK_END);
@@ -252,7 +252,7 @@ static void test_timeline_flush_makes_counts_final_before_close(void **state)
     fixture *f = *state;
     timeline *tl = open_tl(f, TIMELINE_NO_MERGE, 0, 0, 2);
     for (uint64_t i = 0; i < 10; i++)
-        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 2000, i * 2000 + 1000, 0);
+        timeline_observe(tl, i, ISA_OP_MXU_MATMUL, &f->mxu, i * 2000, i * 2000 + 1000, 0, 0);
     timeline_counts c;
     timeline_get_counts(tl, &c);
     assert_int_equal(c.slices + c.dropped, 9); /* the last slice is still pending */
@@ -273,8 +273,8 @@ static void test_timeline_overlapping_instructions_use_extra_lanes(void **state)
     fixture *f = *state;
     timeline *tl = open_tl(f, 0, 0, 0, 0);
     /* Two DMAs in flight at once, different directions: must not share a track. */
-    timeline_observe(tl, 0, ISA_OP_DMA_H2V, &f->dma, 0, 1000, 0);
-    timeline_observe(tl, 1, ISA_OP_DMA_V2H, &f->dma, 500, 1500, 0);
+    timeline_observe(tl, 0, ISA_OP_DMA_H2V, &f->dma, 0, 1000, 0, 0);
+    timeline_observe(tl, 1, ISA_OP_DMA_V2H, &f->dma, 500, 1500, 0, 0);
     close_tl(tl);
     json_t *doc = load(f);
     json_t *a = find_ph(doc, "X", 0), *b = find_ph(doc, "X", 1);
@@ -291,13 +291,37 @@ static void test_timeline_hbm_counter_reports_bandwidth(void **state)
     timeline *tl = open_tl(f, 0, 0, 0, 0);
     /* 1000 bytes in 1 ns = 1000 GB/s, then 500 bytes over the next 1 ns = 500 GB/s. */
     f->dma.bytes = 1000;
-    timeline_observe(tl, 0, ISA_OP_DMA_H2V, &f->dma, 0, 1000, 0);
+    timeline_observe(tl, 0, ISA_OP_DMA_H2V, &f->dma, 0, 1000, 0, 1000);
     f->dma.bytes = 1500;
-    timeline_observe(tl, 1, ISA_OP_DMA_H2V, &f->dma, 1000, 2000, 0);
+    timeline_observe(tl, 1, ISA_OP_DMA_H2V, &f->dma, 1000, 2000, 0, 500);
     close_tl(tl);
     json_t *doc = load(f);
     assert_int_equal(count_ph(doc, "C", "HBM bandwidth"), 3); /* 1000, 500, then 0 */
     assert_true(fabs(jnum(find_ph(doc, "C", 0), "args.GB/s") - 1000) < 1e-6);
+    json_decref(doc);
+}
+
+/* The HBM counter spreads each DMA's own bytes over its own time, not the growth of the
+ * unit's byte counter between completions: the DMA model counts a transfer's in-flight tail
+ * only at its end, so a counter sampled at completions piles bytes moved earlier into the
+ * short gap after the previous completion (3x the HBM peak in a v7 training step). */
+static void test_timeline_hbm_counter_spreads_each_dma_over_its_own_time(void **state)
+{
+    fixture *f = *state;
+    timeline *tl = open_tl(f, 0, 0, 0, 0);
+    /* A: 1000 bytes over [0, 1 ns); B: 2000 bytes over [0, 2 ns), all counted by the unit
+     * at B's end. Both run at 1000 GB/s: 2000 GB/s while they overlap, then 1000. */
+    f->dma.bytes = 1000;
+    timeline_observe(tl, 0, ISA_OP_DMA_H2V, &f->dma, 0, 1000, 0, 1000);
+    f->dma.bytes = 3000;
+    timeline_observe(tl, 1, ISA_OP_DMA_H2V, &f->dma, 0, 2000, 0, 2000);
+    close_tl(tl);
+    json_t *doc = load(f);
+    assert_int_equal(count_ph(doc, "C", "HBM bandwidth"), 3); /* 2000, 1000, then 0 */
+    json_t *first = find_ph(doc, "C", 0), *second = find_ph(doc, "C", 1);
+    assert_true(fabs(jnum(first, "args.GB/s") - 2000) < 1e-6);
+    assert_true(fabs(jnum(second, "ts") - 0.001) < 1e-9);
+    assert_true(fabs(jnum(second, "args.GB/s") - 1000) < 1e-6);
     json_decref(doc);
 }
 
@@ -311,7 +335,8 @@ static void test_timeline_counter_buckets_stay_bounded(void **state)
     for (uint64_t i = 0; i < 20000; i++) {
         bytes += (i & 1) ? 100 : 300;
         f->dma.bytes = bytes;
-        timeline_observe(tl, i, ISA_OP_DMA_H2V, &f->dma, i * 50000, i * 50000 + 1000, 0);
+        timeline_observe(tl, i, ISA_OP_DMA_H2V, &f->dma, i * 50000, i * 50000 + 1000, 0,
+                         (i & 1) ? 100 : 300);
     }
     close_tl(tl);
     json_t *doc = load(f);
@@ -427,7 +452,7 @@ static void test_timeline_abort_leaves_no_files(void **state)
 {
     fixture *f = *state;
     timeline *tl = open_tl(f, 0, 0, 0, 0);
-    timeline_observe(tl, 0, ISA_OP_MXU_MATMUL, &f->mxu, 0, 1000, 0);
+    timeline_observe(tl, 0, ISA_OP_MXU_MATMUL, &f->mxu, 0, 1000, 0, 0);
     timeline_abort(tl);
     assert_int_equal(tmp_left(f->path), 0);
     assert_int_not_equal(access(f->path, F_OK), 0);
@@ -442,7 +467,7 @@ static void test_timeline_output_is_deterministic(void **state)
         for (uint64_t i = 0; i < 50; i++) {
             f->dma.bytes = (i + 1) * 64;
             timeline_observe(tl, i, i % 3 ? ISA_OP_DMA_H2V : ISA_OP_DMA_V2H, &f->dma, i * 700,
-                             i * 700 + 1100, (unsigned)(i / 10));
+                             i * 700 + 1100, (unsigned)(i / 10), 64);
         }
         close_tl(tl);
         FILE *fp = fopen(f->path, "r");
@@ -476,6 +501,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeline_hbm_counter_reports_bandwidth, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_timeline_hbm_counter_spreads_each_dma_over_its_own_time,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_timeline_counter_buckets_stay_bounded, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_timeline_power_track_has_one_event_per_change, setup,

@@ -30,6 +30,7 @@ status 3 and a message when it is missing, 1 on bad input, 0 on success."""
 
 import argparse
 import csv
+import math
 import os
 import re
 import sys
@@ -362,6 +363,22 @@ def _lanes(intervals):
     return len(ends)
 
 
+def _bucket_means(pts, t0, w, n):
+    """Time-weighted means over n buckets of width w from t0 of a step curve: pts sorted
+    (time, value) pairs, each value holding until the next time (and after the last)."""
+    out = [0.0] * n
+    for k, (a, v) in enumerate(pts):
+        b = pts[k + 1][0] if k + 1 < len(pts) else t0 + n * w
+        a, b = max(a, t0), min(b, t0 + n * w)
+        i = int((a - t0) / w) if b > a else n
+        while i < n and b > a:
+            hi = min(b, t0 + (i + 1) * w)
+            out[i] += v * (hi - a) / w
+            a = hi
+            i += 1
+    return out
+
+
 def cmd_timeline(args):
     plt = _plt()
     doc = tpulib.load_json(args.timeline)
@@ -506,8 +523,13 @@ def cmd_timeline(args):
         cax = ax_of["counters"]
         lines = []
         twin = None
+        # The counter files' buckets (down to 512 ns) are shorter than a DMA: averaged over the
+        # heat map's buckets, as its busy fractions are (docs/outputs.md, "Counters").
+        nc = max(1, int(math.ceil((t_end - t0) / w - 1e-9)))
         for key, pts in sorted(counters.items()):
             pts.sort()
+            means = _bucket_means(pts, t0, w, nc)
+            pts = [(t0 + i * w, m) for i, m in enumerate(means)] + [(t0 + nc * w, means[-1])]
             on = cax
             if key.startswith("ICI"):
                 twin = twin or cax.twinx()
@@ -518,7 +540,7 @@ def cmd_timeline(args):
             lines += on.step([p[0] for p in pts], [p[1] for p in pts], where="post",
                              label=key, color=color, lw=0.8 if link else 1,
                              ls="--" if link else "-")
-        cax.set_ylabel("HBM (GB/s)")
+        cax.set_ylabel("HBM (GB/s, %s mean)" % tpustyle.fmt_time(w * 1e-6, 3))
         if twin:
             twin.set_ylabel("ICI (GB/s)")
             twin.grid(False)
@@ -776,6 +798,11 @@ def cmd_serve(args):
                       _num(r, key + ".p50_s", path) * 1e3,
                       _num(r, key + ".p90_s", path) * 1e3) for r in runs)
         label = "%s, %s x%s" % (doc.get("model", "?"), doc.get("chip", "?"), doc.get("chips", "?"))
+        if (doc.get("devices_per_chip") or 1) > 1:  # v7: --chips counts TensorCores
+            dev, chips = doc.get("devices", 0), doc.get("chips", 0)
+            label = "%s, %s x%s device%s (%s chip%s)" % (
+                doc.get("model", "?"), doc.get("chip", "?"), dev, "" if dev == 1 else "s",
+                tpustyle.fmt_num(chips), "" if chips <= 1 else "s")
         m = tpustyle.MARKERS[i % len(tpustyle.MARKERS)]
         (ln,) = ax.plot([p[0] for p in pts], [p[1] for p in pts], marker=m, label=label)
         ax.plot([p[0] for p in pts], [p[2] for p in pts], marker=m, linestyle="--",

@@ -84,9 +84,9 @@ static void progress_draw(progress *p, double now)
 }
 
 void progress_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
-                      uint64_t end_ps, unsigned region)
+                      uint64_t end_ps, unsigned region, uint64_t bytes)
 {
-    (void)idx, (void)op, (void)u, (void)start_ps, (void)region;
+    (void)idx, (void)op, (void)u, (void)start_ps, (void)region, (void)bytes;
     progress *p = ctx;
     p->done++;
     if (end_ps > p->sim_ps)
@@ -150,9 +150,9 @@ int progress_fanout_add(progress_fanout *f, core_observer fn, void *ctx)
 }
 
 void progress_fanout_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
-                             uint64_t end_ps, unsigned region)
+                             uint64_t end_ps, unsigned region, uint64_t bytes)
 {
     const progress_fanout *f = ctx;
     for (unsigned i = 0; i < f->n; i++)
-        f->fn[i](f->ctx[i], idx, op, u, start_ps, end_ps, region);
+        f->fn[i](f->ctx[i], idx, op, u, start_ps, end_ps, region, bytes);
 }

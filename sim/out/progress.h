@@ -23,7 +23,7 @@ progress *progress_new(FILE *out, uint64_t total_insns, int enabled, err *e);
  * wall clock and, at most every PROGRESS_MIN_INTERVAL s, rewrites the status line with '\r':
  * instructions done / total (percent), simulated time, instructions per wall-second, ETA. */
 void progress_observe(void *p, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
-                      uint64_t end_ps, unsigned region);
+                      uint64_t end_ps, unsigned region, uint64_t bytes);
 /* The replay finished: the final line counts every instruction of the trace (sync and mark
  * instructions never complete on a unit, so the observer alone stops short of 100%). Then
  * as progress_finish. */
@@ -53,6 +53,6 @@ typedef struct progress_fanout {
 } progress_fanout;
 int progress_fanout_add(progress_fanout *f, core_observer fn, void *ctx);
 void progress_fanout_observe(void *f, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
-                             uint64_t end_ps, unsigned region);
+                             uint64_t end_ps, unsigned region, uint64_t bytes);
 
 #endif

@@ -2,9 +2,14 @@
  *
  * Assumptions: the observer is attached before the run starts (unit byte counters start
  * at zero) and is called in completion order, so end times never decrease. The bandwidth
- * counters take, at each DMA or ICI completion, the growth of the unit's `bytes` counter since
- * its previous completion and spread it evenly from that previous completion (or from this
- * instruction's start, if later: the unit was idle in between) to now. */
+ * counters spread each DMA instruction's bytes evenly over its own [start, end). (Not the
+ * growth of the unit's `bytes` counter between completions: the DMA model counts a chunk
+ * when it completes and a transfer's in-flight tail at its end, so chunks issued together
+ * land together, and a v7 training step's optimizer read as bursts of 3x the HBM peak in
+ * 512 ns buckets.) ICI counts the link bytes of a collective as it starts: the growth since
+ * the previous ICI completion is spread from that completion (or from this instruction's
+ * start, if later) to now. The per-channel and per-link counters have no per-instruction
+ * share: their growth since the previous completion is spread the same way. */
 #include "timeline.h"
 
 #include <errno.h>
@@ -40,8 +45,8 @@ typedef struct tl_track {
     const unit *u;
     int kind;
     unsigned sort; /* display order: unit-table order, then unit index */
-    uint64_t last_bytes;
-    uint64_t last_end; /* previous completion on this unit */
+    uint64_t last_bytes; /* the unit's byte counter at its previous completion */
+    uint64_t last_end;   /* previous completion on this unit */
     tl_slice lane[TIMELINE_LANES];
     uint8_t named[TIMELINE_LANES];
 } tl_track;
@@ -323,8 +328,20 @@ static void tl_probe(tl_chip *c, int which, const unit *u)
     stats_free(r);
 }
 
+/* Add `bytes` moved over [from, end) (absolute ps) to k, clipped to the timeline window. */
+static void tl_spread(const timeline *tl, tl_counter *k, uint64_t from, uint64_t end,
+                      uint64_t bytes)
+{
+    uint64_t ws = tl->o.window_start_ps, we = tl->o.window_end_ps;
+    uint64_t s = from < ws ? ws : from, e = we && end > we ? we : end;
+    if (!bytes || e < s || (we && s > we) || end < ws)
+        return;
+    double frac = end > from ? (double)(e - s) / (double)(end - from) : 1.0;
+    tl_counter_add(k, s - ws, e - ws, frac * (double)bytes);
+}
+
 static void tl_observe(tl_chip *c, uint64_t idx, unsigned op, const unit *u, uint64_t start,
-                       uint64_t end, unsigned region)
+                       uint64_t end, unsigned region, uint64_t bytes)
 {
     timeline *tl = c->tl;
     tl_track *t = tl_track_get(c, u);
@@ -337,29 +354,27 @@ static void tl_observe(tl_chip *c, uint64_t idx, unsigned op, const unit *u, uin
     uint64_t ws = tl->o.window_start_ps, we = tl->o.window_end_ps;
     int outside = end < ws || (we && start > we);
     if (t->kind != TL_KIND_OTHER) {
-        /* The bytes the unit completed since its previous completion moved after that
-         * completion if instructions overlapped (start before it), else after this start. */
-        uint64_t delta = u->bytes - t->last_bytes;
-        uint64_t from = start < t->last_end ? t->last_end : start;
-        t->last_bytes = u->bytes;
-        t->last_end = end;
-        uint64_t s = from < ws ? ws : from, e = we && end > we ? we : end;
         int which = t->kind == TL_KIND_DMA ? 0 : 1;
         if (!c->probed[which])
             tl_probe(c, which, u);
-        int in = e >= s && !(we && s > we) && end >= ws;
-        double frac = end > from ? (double)(e - s) / (double)(end - from) : 1.0;
-        if (delta && in)
-            tl_counter_add(which == 0 ? &c->hbm : &c->ici, s - ws, e - ws, frac * (double)delta);
-        /* Channel and link counters: their growth since the previous DMA (ICI) completion
-         * on this chip, spread over the same interval. One read per channel or link per
-         * completion; several DMA units would share the interval (there is one per chip). */
+        /* Sampled counters (the ICI unit's link bytes, counted as collectives start; the
+         * channel and link counters): their growth since the unit's previous completion,
+         * spread from that completion if instructions overlapped, else from this start. One
+         * read per counter per completion; several DMA units would share the interval (there
+         * is one per chip). */
+        uint64_t since = start < t->last_end ? t->last_end : start;
+        uint64_t grown = u->bytes - t->last_bytes;
+        t->last_bytes = u->bytes;
+        t->last_end = end;
+        if (which == 0) /* DMA: this instruction's own bytes over its own [start, end) */
+            tl_spread(tl, &c->hbm, start, end, bytes);
+        else
+            tl_spread(tl, &c->ici, since, end, grown);
         for (unsigned i = 0; i < c->nsubs[which]; i++) {
             tl_sub *sb = &c->subs[which][i];
-            uint64_t v = *sb->value, d = v - sb->last;
+            uint64_t v = *sb->value;
+            tl_spread(tl, &sb->k, since, end, v - sb->last);
             sb->last = v;
-            if (d && in)
-                tl_counter_add(&sb->k, s - ws, e - ws, frac * (double)d);
         }
     }
     if (outside) {
@@ -411,7 +426,7 @@ static void tl_observe(tl_chip *c, uint64_t idx, unsigned op, const unit *u, uin
 }
 
 void timeline_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
-                      uint64_t end_ps, unsigned region)
+                      uint64_t end_ps, unsigned region, uint64_t bytes)
 {
     timeline *tl = ctx;
     tl_chip *c = tl->nchips && tl->chips[0]->id == 0 ? tl->chips[0] : tl_chip_get(tl, 0);
@@ -419,7 +434,7 @@ void timeline_observe(void *ctx, uint64_t idx, unsigned op, const unit *u, uint6
         tl->oom = 1;
         return;
     }
-    tl_observe(c, idx, op, u, start_ps, end_ps, region);
+    tl_observe(c, idx, op, u, start_ps, end_ps, region, bytes);
 }
 
 void *timeline_chip_ctx(timeline *tl, unsigned chip_id)
@@ -428,9 +443,9 @@ void *timeline_chip_ctx(timeline *tl, unsigned chip_id)
 }
 
 void timeline_observe_chip(void *ctx, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
-                           uint64_t end_ps, unsigned region)
+                           uint64_t end_ps, unsigned region, uint64_t bytes)
 {
-    tl_observe(ctx, idx, op, u, start_ps, end_ps, region);
+    tl_observe(ctx, idx, op, u, start_ps, end_ps, region, bytes);
 }
 
 /* ---- lifecycle ---- */

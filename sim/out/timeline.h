@@ -56,12 +56,12 @@ timeline *timeline_new(const char *path, const timeline_opts *opts, err *e);
 
 /* core_observer for chip 0 (ctx = the timeline). */
 void timeline_observe(void *tl, uint64_t idx, unsigned op, const unit *u, uint64_t start_ps,
-                      uint64_t end_ps, unsigned region);
+                      uint64_t end_ps, unsigned region, uint64_t bytes);
 /* Multi-chip runs: the observer context for chip `chip_id`, to be used with
  * timeline_observe_chip. Owned by the timeline; NULL on out-of-memory. */
 void *timeline_chip_ctx(timeline *tl, unsigned chip_id);
 void timeline_observe_chip(void *chip_ctx, uint64_t idx, unsigned op, const unit *u,
-                           uint64_t start_ps, uint64_t end_ps, unsigned region);
+                           uint64_t start_ps, uint64_t end_ps, unsigned region, uint64_t bytes);
 
 /* After the run, before the chip is freed: write chip_id's region markers (from the core's
  * region table, first start to last end of each region). ch may be NULL (no-op). */
