@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # e2e_serve.sh - `tpusim serve` end to end on a small grid (Llama-3-8B on one v6e chip, batch
 # at most 4): the closed forms on the simulated steps (one request alone: TTFT = its prefill
-# step, end-to-end = TTFT + (output - 1) decode steps, read back from the JSON grid), a rate
-# sweep, the per-request CSV, determinism under a seed, and one-line errors naming the line of
-# a bad workload file.
+# step, end-to-end = TTFT + (output - 1) decode steps, read back from the JSON grid; its energy
+# = those grid steps' dynamic energy + static power x the run; an idle stretch adds exactly
+# static power x its length), a rate sweep, the per-request CSV, determinism under a seed, and
+# one-line errors naming the line of a bad workload file.
 # Usage: tests/e2e_serve.sh SOURCE_DIR TPUSIM_BIN WORKDIR
 . "$(dirname "$0")/lib/e2e.sh" "$@"
 
@@ -27,10 +28,41 @@ mem = j["memory"]
 assert mem["memory_source"] == "memory_plan", mem
 assert abs(mem["weights_bytes"] / (2 * 8.03e9) - 1) < 0.03, mem["weights_bytes"]
 assert abs(mem["kv_bytes"] - (mem["hbm_bytes"] - mem["weights_bytes"] - mem["activations_bytes"])) < 1e3
+# energy: the same grid points' dynamic energy + static power of the chip over the run
+dyn = g["prefill_layers_dynamic_j"][g["prefill_tokens"].index(64)] + g["head_dynamic_j"] \
+    + 8 * g["decode_dynamic_j"][0][0]
+stat = j["static_w_per_chip"] * j["chips"] * r["makespan_s"]
+assert dyn > 0 and j["static_w_per_chip"] > 0
+assert abs(r["dynamic_j"] - dyn) < 1e-9 * dyn, (r["dynamic_j"], dyn)
+assert abs(r["static_j"] - stat) < 1e-9 * stat, (r["static_j"], stat)
+assert abs(r["energy_j"] - (dyn + stat)) < 1e-9 * r["energy_j"]
+assert abs(r["output_tokens_per_j"] - 9 / r["energy_j"]) < 1e-9 * r["output_tokens_per_j"]
+assert abs(r["mj_per_output_token"] - 1e3 * r["energy_j"] / 9) < 1e-9 * r["mj_per_output_token"]
+assert abs(r["avg_power_w"] - r["energy_j"] / r["makespan_s"]) < 1e-9 * r["avg_power_w"]
 PY
     [ "$(wc -l <one_req.csv)" = 2 ] && ok || bad "one request: CSV rows"
 else
     bad "serve --workload one.csv failed"
+fi
+
+# An idle stretch costs static power x its length: two requests 20 s apart and 120 s apart run
+# the same steps (same grid), and the second run's energy is 100 s of static power more.
+printf 'arrival_s,prompt_tokens,output_tokens\n0.5,64,9\n20.5,64,9\n' >gap20.csv
+printf 'arrival_s,prompt_tokens,output_tokens\n0.5,64,9\n120.5,64,9\n' >gap120.csv
+if "$bin" serve "${small[@]}" --workload gap20.csv --json gap20.json &&
+    "$bin" serve "${small[@]}" --workload gap120.csv --json gap120.json; then
+    python3 - gap20.json gap120.json <<'PY' && ok || bad "idle stretch: static power x its length"
+import json, sys
+a, b = (json.load(open(f)) for f in sys.argv[1:])
+ra, rb = a["runs"][0], b["runs"][0]
+idle = a["static_w_per_chip"] * a["chips"] * 100
+assert abs(rb["makespan_s"] - ra["makespan_s"] - 100) < 1e-9 * rb["makespan_s"]
+assert abs(rb["dynamic_j"] - ra["dynamic_j"]) < 1e-9 * ra["dynamic_j"]
+assert abs(rb["energy_j"] - ra["energy_j"] - idle) < 1e-9 * rb["energy_j"], (ra, rb, idle)
+assert abs(rb["output_tokens_per_j"] * rb["energy_j"] - 18) < 1e-9
+PY
+else
+    bad "serve --workload gap*.csv failed"
 fi
 
 # A sweep of two rates; requests per run and their CSV.

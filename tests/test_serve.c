@@ -2,8 +2,9 @@
  * figure has a closed form: one request alone (TTFT = its prefill step, end-to-end = prefill +
  * (output - 1) decode steps), a stream far below capacity (p50 TTFT = the prefill time),
  * saturation at the batch limit or the KV capacity, chunked prefill, preemption by
- * recomputation, disaggregated serving with a KV transfer; percentiles; the PRNG streams;
- * CSV request traces and their one-line errors naming the line. */
+ * recomputation, disaggregated serving with a KV transfer; energy (the steps' dynamic energy
+ * summed, static power over the whole run, idle gaps included, tokens per joule); percentiles;
+ * the PRNG streams; CSV request traces and their one-line errors naming the line. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,14 +21,20 @@
 #include "harness.h"
 
 /* Fake slice: prefill p tokens = PA + PB p seconds, decode of batch b = DA + DB b (context
- * ignored), a mixed step the sum. Counts its calls. */
-#define PA 0.010
-#define PB 0.0001
-#define DA 0.020
-#define DB 0.001
+ * ignored), a mixed step the sum; dynamic energy prefill EPA + EPB p J, decode EDA + EDB b J.
+ * Counts its calls and sums the energy it returned. */
+#define PA  0.010
+#define PB  0.0001
+#define DA  0.020
+#define DB  0.001
+#define EPA 0.5
+#define EPB 0.002
+#define EDA 3.0
+#define EDB 0.25
 typedef struct fake {
     unsigned calls;
     double ctx_seen;
+    double j; /* energy returned, summed */
 } fake;
 
 static double pre_t(double p)
@@ -38,13 +45,23 @@ static double dec_t(double b)
 {
     return DA + DB * b;
 }
+static double pre_j(double p)
+{
+    return EPA + EPB * p;
+}
+static double dec_j(double b)
+{
+    return EDA + EDB * b;
+}
 
-static double fake_fn(void *ctx, const serve_step *s, err *e)
+static double fake_fn(void *ctx, const serve_step *s, double *dyn_j, err *e)
 {
     (void)e;
     fake *f = ctx;
     f->calls++;
     f->ctx_seen = s->ctx;
+    *dyn_j = (s->prefill ? pre_j(s->prefill) : 0) + (s->decode ? dec_j(s->decode) : 0);
+    f->j += *dyn_j;
     return (s->prefill ? pre_t(s->prefill) : 0) + (s->decode ? dec_t(s->decode) : 0);
 }
 
@@ -80,7 +97,7 @@ static void test_serve_one_request_ttft_is_its_prefill_and_e2e_adds_decodes(void
     assert_int_equal(r.prefill_steps, 1);
     assert_int_equal(r.decode_steps, 49);
     serve_summary s;
-    assert_int_equal(serve_summarise(&s, &r, 4, 2.0, 0, 0, &e), 0);
+    assert_int_equal(serve_summarise(&s, &r, 4, 2.0, 0, 0, 0, &e), 0);
     assert_true(fabs(s.tpot.p50 - dec_t(1)) < 1e-9);
     assert_true(fabs(s.tokens_per_s_chip - 50 / e2e / 4) < 1e-9);
     /* cost: 4 chips x $2/h over the run, per million output tokens */
@@ -118,7 +135,7 @@ static void test_serve_low_rate_p50_ttft_is_the_prefill_time(void **state)
     fake f = {0};
     assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, &r, &e), 0);
     serve_summary s;
-    assert_int_equal(serve_summarise(&s, &r, 1, 0, 0, 0, &e), 0);
+    assert_int_equal(serve_summarise(&s, &r, 1, 0, 0, 0, 0, &e), 0);
     assert_true(fabs(s.ttft.p50 - pre_t(256)) < 1e-12);
     assert_true(fabs(s.e2e.p50 - (pre_t(256) + 19 * dec_t(1))) < 1e-9);
     assert_true(s.usd_per_mtok == 0); /* no price */
@@ -142,7 +159,7 @@ static void saturate(unsigned max_batch, uint64_t kv_blocks, uint32_t prompt, ui
     err e;
     assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, &r, &e), 0);
     serve_summary s;
-    assert_int_equal(serve_summarise(&s, &r, 1, 0, 0, 0, &e), 0);
+    assert_int_equal(serve_summarise(&s, &r, 1, 0, 0, 0, 0, &e), 0);
     *rate = s.tokens_per_s;
     *max_seen = r.max_batch_seen;
     *preempt = r.preemptions;
@@ -257,10 +274,11 @@ static void test_serve_chunked_prefill_mixes_with_decode(void **state)
     serve_workload_fini(&w);
 }
 
-static double pre_only(void *ctx, const serve_step *s, err *e)
+static double pre_only(void *ctx, const serve_step *s, double *dyn_j, err *e)
 {
     (void)ctx;
     (void)e;
+    *dyn_j = 3 * pre_j(s->prefill);
     return s->decode ? -1 : 2 * pre_t(s->prefill); /* a slower prefill slice */
 }
 
@@ -282,6 +300,129 @@ static void test_serve_disaggregated_adds_the_kv_transfer(void **state)
     assert_true(fabs(r.rec[0].first_token_s - 1.0 - ttft) < 1e-12);
     assert_true(fabs(r.rec[0].done_s - 1.0 - (ttft + xfer + 10 * dec_t(1))) < 1e-9);
     assert_int_equal(r.decode_steps, 10);
+    serve_result_fini(&r);
+    serve_workload_fini(&w);
+}
+
+/* ---- energy ------------------------------------------------------------------------------- */
+
+#define STATIC_W 90.0
+
+static void close_to(double x, double want)
+{
+    if (!(fabs(x - want) <= 1e-9 * fabs(want) + 1e-12))
+        fail_msg("%.17g, expected %.17g", x, want);
+}
+
+static void test_serve_energy_of_one_request_is_its_steps_plus_static_over_the_run(void **state)
+{
+    (void)state;
+    serve_workload w;
+    one(&w, 2.0, 300, 50);
+    serve_sched_opts o = opts();
+    serve_result r;
+    fake f = {0};
+    err e;
+    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, &r, &e), 0);
+    serve_summary s;
+    assert_int_equal(serve_summarise(&s, &r, 4, 0, STATIC_W, 0, 0, &e), 0);
+    /* one prefill step, 49 decode steps at batch 1; 4 chips powered from arrival to the end */
+    double dyn = pre_j(300) + 49 * dec_j(1), span = pre_t(300) + 49 * dec_t(1);
+    close_to(r.makespan_s, span);
+    close_to(r.dyn_j, f.j);
+    close_to(s.dynamic_j, dyn);
+    close_to(s.static_j, STATIC_W * 4 * span);
+    close_to(s.energy_j, dyn + STATIC_W * 4 * span);
+    close_to(s.avg_w, s.energy_j / span);
+    close_to(s.avg_w_chip, s.energy_j / span / 4);
+    close_to(s.tokens_per_j, 50 / s.energy_j); /* output tokens, the first included */
+    close_to(s.j_per_token, s.energy_j / 50);
+    serve_result_fini(&r);
+    serve_workload_fini(&w);
+}
+
+/* Two requests apart: the first finishes before the second arrives. */
+static void two_apart(double gap, serve_summary *s, serve_result *r)
+{
+    serve_workload w = {calloc(2, sizeof(serve_req)), 2};
+    w.req[0] = (serve_req){0.25, 128, 20};
+    w.req[1] = (serve_req){0.25 + gap, 128, 20};
+    serve_sched_opts o = opts();
+    fake f = {0};
+    err e;
+    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, r, &e), 0);
+    assert_int_equal(serve_summarise(s, r, 0.5, 0, STATIC_W, 0, 0, &e), 0);
+    serve_workload_fini(&w);
+}
+
+static void test_serve_idle_stretch_adds_exactly_static_power_times_its_length(void **state)
+{
+    (void)state;
+    serve_summary a, b;
+    serve_result ra, rb;
+    two_apart(10, &a, &ra);
+    two_apart(110, &b, &rb);
+    /* same steps, 100 s more idle between them: 100 s of static power on half a chip */
+    double one = pre_t(128) + 19 * dec_t(1);
+    close_to(ra.makespan_s, 10 + one);
+    close_to(b.dynamic_j, a.dynamic_j);
+    close_to(a.dynamic_j, 2 * (pre_j(128) + 19 * dec_j(1)));
+    close_to(b.energy_j - a.energy_j, STATIC_W * 0.5 * 100);
+    close_to(b.tokens_per_j, 40 / b.energy_j);
+    assert_true(b.tokens_per_j < a.tokens_per_j);
+    /* a whole run of idle power: the static part is static_w x chips x makespan */
+    close_to(a.static_j, STATIC_W * 0.5 * (10 + one));
+    serve_result_fini(&ra);
+    serve_result_fini(&rb);
+}
+
+static void test_serve_energy_of_mixed_steps_is_what_the_step_function_returns(void **state)
+{
+    (void)state;
+    /* chunked prefill with decode riding along: every step's energy is summed once */
+    serve_workload w = {calloc(30, sizeof(serve_req)), 30};
+    for (size_t i = 0; i < w.n; i++)
+        w.req[i] = (serve_req){0.01 * (double)i, 300, 40};
+    serve_sched_opts o = opts();
+    o.token_budget = 128;
+    serve_result r;
+    fake f = {0};
+    err e;
+    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, &r, &e), 0);
+    assert_true(r.mixed_steps > 0);
+    assert_int_equal(f.calls, r.steps);
+    close_to(r.dyn_j, f.j);
+    serve_summary s;
+    assert_int_equal(serve_summarise(&s, &r, 2, 0, STATIC_W, 0, 0, &e), 0);
+    close_to(s.energy_j, f.j + STATIC_W * 2 * r.makespan_s);
+    close_to(s.tokens_per_j, 30 * 40 / s.energy_j);
+    serve_result_fini(&r);
+    serve_workload_fini(&w);
+}
+
+static void test_serve_disaggregated_energy_adds_the_prefill_slice_and_the_transfer(void **state)
+{
+    (void)state;
+    serve_workload w;
+    one(&w, 1.0, 1000, 11);
+    serve_sched_opts o = opts();
+    o.disaggregated = 1;
+    o.kv_bytes_per_token = 1e5;
+    o.kv_transfer_bps = 1e9;
+    o.kv_transfer_latency_s = 1e-6;
+    o.kv_transfer_j_per_byte = 8 * 5e-12; /* 5 pJ/bit */
+    serve_result r;
+    fake f = {0};
+    err e;
+    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, pre_only, NULL, &r, &e), 0);
+    close_to(r.prefill_dyn_j, 3 * pre_j(1000));
+    close_to(r.dyn_j, 10 * dec_j(1));
+    close_to(r.xfer_dyn_j, 1000 * 1e5 * 8 * 5e-12);
+    serve_summary s;
+    /* 1 + 1 chips, both powered for the whole run */
+    assert_int_equal(serve_summarise(&s, &r, 2, 0, STATIC_W, 0, 0, &e), 0);
+    close_to(s.energy_j, 3 * pre_j(1000) + 10 * dec_j(1) + 1000 * 1e5 * 8 * 5e-12 +
+                             STATIC_W * 2 * r.makespan_s);
     serve_result_fini(&r);
     serve_workload_fini(&w);
 }
@@ -450,6 +591,10 @@ int main(void)
         cmocka_unit_test(test_serve_chunked_prefill_splits_a_prompt_by_the_budget),
         cmocka_unit_test(test_serve_chunked_prefill_mixes_with_decode),
         cmocka_unit_test(test_serve_disaggregated_adds_the_kv_transfer),
+        cmocka_unit_test(test_serve_energy_of_one_request_is_its_steps_plus_static_over_the_run),
+        cmocka_unit_test(test_serve_idle_stretch_adds_exactly_static_power_times_its_length),
+        cmocka_unit_test(test_serve_energy_of_mixed_steps_is_what_the_step_function_returns),
+        cmocka_unit_test(test_serve_disaggregated_energy_adds_the_prefill_slice_and_the_transfer),
         cmocka_unit_test(test_serve_percentiles_interpolate_between_ranks),
         cmocka_unit_test(test_serve_poisson_stream_is_seeded_and_has_its_rate),
         cmocka_unit_test(test_serve_length_option_errors),

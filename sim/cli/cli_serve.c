@@ -43,7 +43,8 @@ static void serve_usage(FILE *out)
             "Serve a request stream with an LLM on a slice: continuous batching, chunked\n"
             "prefill, a paged KV cache in HBM, step times from the simulator (decode and\n"
             "prefill steps generated and timed on the slice, cached over a grid). Reports\n"
-            "TTFT, TPOT and end-to-end latency, tokens/s per chip, goodput and cost.\n"
+            "TTFT, TPOT and end-to-end latency, tokens/s per chip, goodput, cost, energy,\n"
+            "average power and output tokens per joule.\n"
             "See docs/serving.md.\n"
             "\n"
             "model and slice:\n"
@@ -368,6 +369,19 @@ static void put_run(json_w *j, const run_out *r, int series)
     json_u64(j, "max_batch", x->max_batch_seen);
     json_num(j, "mean_kv_occupancy", x->mean_kv_occupancy);
     json_num(j, "max_kv_occupancy", x->max_kv_occupancy);
+    /* energy (docs/serving.md, "Energy") */
+    json_num(j, "energy_j", s->energy_j);
+    json_num(j, "dynamic_j", s->dynamic_j);
+    json_num(j, "static_j", s->static_j);
+    json_num(j, "steps_dynamic_j", x->dyn_j);
+    if (x->prefill_dyn_j > 0 || x->xfer_dyn_j > 0) {
+        json_num(j, "prefill_slice_dynamic_j", x->prefill_dyn_j);
+        json_num(j, "kv_transfer_dynamic_j", x->xfer_dyn_j);
+    }
+    json_num(j, "avg_power_w", s->avg_w);
+    json_num(j, "avg_power_w_per_chip", s->avg_w_chip);
+    json_num(j, "output_tokens_per_j", s->tokens_per_j);
+    json_num(j, "mj_per_output_token", s->j_per_token * 1e3);
     if (series) {
         json_arr_begin(j, "series");
         for (size_t i = 0; i < x->nseries; i++) {
@@ -414,6 +428,9 @@ static void put_grid(json_w *j, const char *key, const serve_grid *g, int exact)
     json_bool(j, "exact", exact);
     json_num(j, "head_s", g->head_s);
     json_num(j, "weight_read_s", g->weight_read_s);
+    /* dynamic energy of the same steps, J of the replica (all its devices) */
+    json_num(j, "head_dynamic_j", g->head_j);
+    json_num(j, "weight_read_dynamic_j", g->weight_read_j);
     json_u64(j, "simulations", g->sims);
     json_num(j, "simulation_wall_s", g->sim_wall_s);
     if (!exact) {
@@ -421,6 +438,8 @@ static void put_grid(json_w *j, const char *key, const serve_grid *g, int exact)
         put_u32s(j, "context", g->ctx, g->nc);
         put_table(j, "decode_s", g->dec, g->nb, g->nc);         /* [batch][context] */
         put_table(j, "decode_sim_s", g->dec_sim, g->nb, g->nc); /* before smoothing */
+        put_table(j, "decode_dynamic_j", g->dec_j, g->nb, g->nc);
+        put_table(j, "decode_sim_dynamic_j", g->dec_j_sim, g->nb, g->nc);
         json_arr_begin(j, "decode_filled"); /* 0 simulated, 1 unreachable, 2 did not fit */
         for (unsigned i = 0; i < g->nb; i++) {
             json_arr_begin(j, NULL);
@@ -434,6 +453,10 @@ static void put_grid(json_w *j, const char *key, const serve_grid *g, int exact)
         for (unsigned i = 0; i < g->np; i++)
             json_num(j, NULL, g->pre[i]);
         json_arr_end(j);
+        json_arr_begin(j, "prefill_layers_dynamic_j");
+        for (unsigned i = 0; i < g->np; i++)
+            json_num(j, NULL, g->pre_j[i]);
+        json_arr_end(j);
     }
     json_obj_end(j);
 }
@@ -442,6 +465,12 @@ static void print_grid(const char *what, const serve_grid *g, int exact)
 {
     printf("  %s steps: topology %s, head %.3f ms, %u simulations in %.1f s\n", what, g->topo,
            g->head_s * 1e3, g->sims, g->sim_wall_s);
+    if (!exact && g->nb && g->nc && g->np)
+        printf("    dynamic energy per step (replica): decode b=%u ctx=%u %.2f mJ, b=%u ctx=%u "
+               "%.2f mJ; prefill %u tokens %.2f mJ (all layers + head)\n",
+               g->b[0], g->ctx[0], g->dec_j[0][0] * 1e3, g->b[g->nb - 1], g->ctx[g->nc - 1],
+               g->dec_j[g->nb - 1][g->nc - 1] * 1e3, g->p[g->np - 1],
+               (g->pre_j[g->np - 1] + g->head_j) * 1e3);
     if (exact)
         return;
     printf("    decode step (ms), batch x context:\n      %6s", "b\\ctx");
@@ -461,6 +490,27 @@ static void print_grid(const char *what, const serve_grid *g, int exact)
     printf("\n");
 }
 
+static void run_label(const run_out *r, char *buf, size_t cap)
+{
+    if (r->rate > 0)
+        snprintf(buf, cap, "%.3g", r->rate);
+    else
+        snprintf(buf, cap, "trace");
+}
+
+/* Energy of a run: total, its static part, average power, tokens per joule, mJ per token. */
+static void print_energy(const run_out *r, int header)
+{
+    const serve_summary *s = &r->sum;
+    if (header)
+        printf("  %8s %11s %11s %11s %9s %9s %9s %9s\n", "rate/s", "energy J", "dynamic J",
+               "static J", "W/chip", "W total", "tok/J", "mJ/tok");
+    char rate[16];
+    run_label(r, rate, sizeof rate);
+    printf("  %8s %11.4g %11.4g %11.4g %9.1f %9.1f %9.3f %9.3f\n", rate, s->energy_j, s->dynamic_j,
+           s->static_j, s->avg_w_chip, s->avg_w, s->tokens_per_j, s->j_per_token * 1e3);
+}
+
 static void print_run(const run_out *r, int header)
 {
     const serve_summary *s = &r->sum;
@@ -469,10 +519,7 @@ static void print_run(const run_out *r, int header)
                "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99", "E2E p50", "E2E p99", "tok/s/chip",
                "goodput", "batch", "KV max", "$/Mtok");
     char rate[16];
-    if (r->rate > 0)
-        snprintf(rate, sizeof rate, "%.3g", r->rate);
-    else
-        snprintf(rate, sizeof rate, "trace");
+    run_label(r, rate, sizeof rate);
     printf("  %8s %8.3g %7.1fms %7.1fms %7.2fms %7.2fms %8.2fs %8.2fs %10.1f %8.1f%% %8.1f %7.1f%% "
            "%7.3g\n",
            rate, s->requests_per_s, s->ttft.p50 * 1e3, s->ttft.p99 * 1e3, s->tpot.p50 * 1e3,
@@ -586,6 +633,7 @@ int cli_serve(int argc, char **argv, err *e)
         unsigned links = o.prefill_chips < o.decode_chips ? o.prefill_chips : o.decode_chips;
         so.kv_transfer_bps = links * cfg_ici_link_bps(&c);
         so.kv_transfer_latency_s = c.ici_hop_latency_ns * 1e-9;
+        so.kv_transfer_j_per_byte = 8.0 * c.energy_ici_pj_bit * 1e-12; /* one hop */
     }
     serve_hw_opts ho = {.c = &c,
                         .m = &m,
@@ -613,17 +661,20 @@ int cli_serve(int argc, char **argv, err *e)
         if (serve_schedule(&wl[i], &so, serve_steps_time, dst, disagg ? serve_steps_time : NULL,
                            pst, &runs[i].res, e) ||
             serve_summarise(&runs[i].sum, &runs[i].res, chip_count, c.cost_usd_per_chip_hour,
-                            o.slo_ttft, o.slo_tpot, e))
+                            c.energy_static_w, o.slo_ttft, o.slo_tpot, e))
             goto out;
     }
     if (o.csv && serve_write_csv(&runs[nruns - 1].res, o.csv, e))
         goto out;
 
-    double max_err = 0, sum_err = 0;
+    double max_err = 0, sum_err = 0, max_err_j = 0, sum_err_j = 0;
     for (unsigned k = 0; k < o.check; k++) {
         sum_err += fabs(chk[k].rel_err);
         if (fabs(chk[k].rel_err) > max_err)
             max_err = fabs(chk[k].rel_err);
+        sum_err_j += fabs(chk[k].rel_err_j);
+        if (fabs(chk[k].rel_err_j) > max_err_j)
+            max_err_j = fabs(chk[k].rel_err_j);
     }
     if (!o.quiet) {
         if (dpc > 1)
@@ -656,14 +707,16 @@ int cli_serve(int argc, char **argv, err *e)
         if (o.check) {
             printf("  interpolation error at %u off-grid points: mean %.2f%%, max %.2f%%\n",
                    o.check, 100 * sum_err / o.check, 100 * max_err);
+            printf("  dynamic energy, the same points: mean %.2f%%, max %.2f%%\n",
+                   100 * sum_err_j / o.check, 100 * max_err_j);
             for (unsigned k = 0; k < o.check; k++) {
                 const serve_check *x = &chk[k];
                 if (x->decode)
                     printf("    decode  b=%-4u ctx=%-6u", x->b, x->ctx);
                 else
                     printf("    prefill p=%-12u", x->p);
-                printf(" grid %9.3f ms  sim %9.3f ms  %+6.2f%%\n", x->grid_s * 1e3, x->sim_s * 1e3,
-                       100 * x->rel_err);
+                printf(" grid %9.3f ms  sim %9.3f ms  %+6.2f%%;  energy %+6.2f%%\n",
+                       x->grid_s * 1e3, x->sim_s * 1e3, 100 * x->rel_err, 100 * x->rel_err_j);
             }
         }
         printf("  scheduler: max batch %u, %s, %llu requests per run%s\n", o.max_batch,
@@ -684,6 +737,11 @@ int cli_serve(int argc, char **argv, err *e)
         if (o.slo_ttft > 0 || o.slo_tpot > 0)
             printf("  goodput: requests meeting TTFT <= %g ms and TPOT <= %g ms (0 = none)\n",
                    o.slo_ttft * 1e3, o.slo_tpot * 1e3);
+        printf("  energy: the steps' dynamic energy + static %g W/chip x %g chip(s) x makespan "
+               "(idle included); tok/J counts output tokens\n",
+               c.energy_static_w, chip_count);
+        for (unsigned i = 0; i < nruns; i++)
+            print_energy(&runs[i], i == 0);
     }
     if (o.json) {
         if (json_open(&j, o.json, e))
@@ -707,6 +765,7 @@ int cli_serve(int argc, char **argv, err *e)
         json_str(&j, "dtype", isa_dtype_name(o.dt));
         json_str(&j, "kv_dtype", isa_dtype_name(o.kv_dt));
         json_num(&j, "usd_per_chip_hour", c.cost_usd_per_chip_hour);
+        json_num(&j, "static_w_per_chip", c.energy_static_w);
         json_obj_begin(&j, "memory");
         json_num(&j, "hbm_bytes", mem.hbm);
         json_num(&j, "weights_bytes", mem.weights);
@@ -732,6 +791,8 @@ int cli_serve(int argc, char **argv, err *e)
             json_obj_begin(&j, "interpolation_check");
             json_num(&j, "mean_abs_rel_err", sum_err / o.check);
             json_num(&j, "max_abs_rel_err", max_err);
+            json_num(&j, "mean_abs_rel_err_dynamic_j", sum_err_j / o.check);
+            json_num(&j, "max_abs_rel_err_dynamic_j", max_err_j);
             json_arr_begin(&j, "points");
             for (unsigned k = 0; k < o.check; k++) {
                 json_obj_begin(&j, NULL);
@@ -745,6 +806,9 @@ int cli_serve(int argc, char **argv, err *e)
                 json_num(&j, "grid_s", chk[k].grid_s);
                 json_num(&j, "sim_s", chk[k].sim_s);
                 json_num(&j, "rel_err", chk[k].rel_err);
+                json_num(&j, "grid_dynamic_j", chk[k].grid_j);
+                json_num(&j, "sim_dynamic_j", chk[k].sim_j);
+                json_num(&j, "rel_err_dynamic_j", chk[k].rel_err_j);
                 json_obj_end(&j);
             }
             json_arr_end(&j);

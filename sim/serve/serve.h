@@ -100,8 +100,10 @@ typedef struct serve_step {
     double ctx;
 } serve_step;
 
-/* Seconds one step takes on one model replica; returns < 0 with e filled on failure. */
-typedef double (*serve_step_fn)(void *ctx, const serve_step *s, err *e);
+/* Seconds one step takes on one model replica, and in *dyn_j (never NULL) its dynamic energy
+ * on the replica, J summed over its devices (0 when not modelled); returns < 0 with e filled
+ * on failure. */
+typedef double (*serve_step_fn)(void *ctx, const serve_step *s, double *dyn_j, err *e);
 
 /* ---- scheduler ---------------------------------------------------------------------------- */
 
@@ -116,7 +118,8 @@ typedef struct serve_sched_opts {
      * slice in kv_bytes_per_token / link_bps + latency seconds per request */
     int disaggregated;
     double kv_transfer_bps, kv_transfer_latency_s, kv_bytes_per_token;
-    unsigned series_max; /* time-series points kept (downsampled); 0: 512 */
+    double kv_transfer_j_per_byte; /* dynamic energy of a transferred byte (one ICI hop) */
+    unsigned series_max;           /* time-series points kept (downsampled); 0: 512 */
 } serve_sched_opts;
 
 /* Per-request outcome. */
@@ -141,6 +144,9 @@ typedef struct serve_result {
     uint64_t steps, prefill_steps, decode_steps, mixed_steps, preemptions;
     double makespan_s; /* first arrival to last completion */
     double busy_s;     /* time with a step running (decode slice when disaggregated) */
+    /* dynamic energy, J: the sum of the executed steps' (step function) on the serving (or
+     * decode) slice and on the prefill slice, and of the KV transfers between them */
+    double dyn_j, prefill_dyn_j, xfer_dyn_j;
     double mean_batch, max_kv_occupancy, mean_kv_occupancy;
     unsigned max_batch_seen;
 } serve_result;
@@ -174,13 +180,23 @@ typedef struct serve_summary {
     double goodput_rps, goodput_frac; /* requests meeting both SLOs (0 SLO: not checked) */
     double usd_per_mtok;              /* 0 when the config has no price */
     double chips; /* devices / devices per chip: 0.5 for one of a v7 chip's two devices */
+    /* Energy (docs/serving.md, "Energy"): dynamic = the result's dyn_j + prefill_dyn_j +
+     * xfer_dyn_j; static = static_w x chips x makespan (every chip powered for the whole run,
+     * idle gaps included); energy = dynamic + static. Power = energy / makespan (total, and
+     * per chip). Tokens per joule = output tokens / energy (every emitted token, the first
+     * included; prompt tokens and tokens recomputed after a preemption do not count); energy
+     * per output token = energy / output tokens. 0 when undefined. */
+    double energy_j, dynamic_j, static_j;
+    double avg_w, avg_w_chip;
+    double tokens_per_j, j_per_token;
 } serve_summary;
 
-/* Figures of a run on `chips` chips at `usd_per_chip_hour`, SLOs in seconds (0: none). chips
- * need not be whole: a slice of devices occupies devices / devices per chip chips (the rest of
- * a chip serves another replica). Returns 0, or -1 with e filled (out of memory). */
+/* Figures of a run on `chips` chips at `usd_per_chip_hour` and `static_w` static power per
+ * chip (energy.static_w), SLOs in seconds (0: none). chips need not be whole: a slice of
+ * devices occupies devices / devices per chip chips (the rest of a chip serves another
+ * replica). Returns 0, or -1 with e filled (out of memory). */
 int serve_summarise(serve_summary *s, const serve_result *r, double chips, double usd_per_chip_hour,
-                    double slo_ttft_s, double slo_tpot_s, err *e);
+                    double static_w, double slo_ttft_s, double slo_tpot_s, err *e);
 
 /* Per-request CSV (arrival_s, prompt_tokens, output_tokens, ttft_s, tpot_s, e2e_s,
  * preemptions), written to path.tmp and renamed. */

@@ -8,7 +8,9 @@
  * default without chunking). Disaggregated serving runs a prefill slice and a decode slice as
  * two instances with their own clocks; a finished prefill reaches the decode slice after its
  * KV transfer. The end of a prefill emits a token (the first one, or after a recomputation
- * the next one); every decode step emits one token per decoding sequence. */
+ * the next one); every decode step emits one token per decoding sequence. The dynamic energy
+ * the step function returns is summed per slice, with the KV transfers' (static power is
+ * serve_summarise's: it needs only the run's span). */
 #include "serve.h"
 #include "mem.h"
 
@@ -303,11 +305,16 @@ static int step(sched *s, inst *in, err *e)
         return 1;
     st.ctx = st.decode ? ctx_sum / st.decode : 0;
 
-    double dt = in->fn(in->ctx, &st, e);
+    double dj = 0;
+    double dt = in->fn(in->ctx, &st, &dj, e);
     if (dt < 0)
         return -1;
     in->t += dt;
     serve_result *r = s->res;
+    if (in->role == ROLE_PREFILL)
+        r->prefill_dyn_j += dj;
+    else
+        r->dyn_j += dj;
     if (in->role != ROLE_PREFILL) {
         r->steps++;
         r->busy_s += dt;
@@ -353,10 +360,10 @@ static int step(sched *s, inst *in, err *e)
             release(in, q);
             run_remove(in, k);
             q->state = RQ_XFER;
+            double bytes = (double)q->target * o->kv_bytes_per_token;
             q->ready_s = in->t + o->kv_transfer_latency_s +
-                         (o->kv_transfer_bps > 0
-                              ? (double)q->target * o->kv_bytes_per_token / o->kv_transfer_bps
-                              : 0);
+                         (o->kv_transfer_bps > 0 ? bytes / o->kv_transfer_bps : 0);
+            r->xfer_dyn_j += bytes * o->kv_transfer_j_per_byte;
             size_t at = s->nxfer;
             while (at > 0 && s->r[s->xfer[at - 1]].ready_s > q->ready_s)
                 at--;

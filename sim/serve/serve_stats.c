@@ -1,6 +1,7 @@
 /* serve_stats.c - the figures of a serving run: latency percentiles (TTFT, TPOT, end-to-end),
- * throughput per chip, goodput under SLOs, cost per million output tokens, and the
- * per-request CSV. Definitions: docs/serving.md, "Figures". */
+ * throughput per chip, goodput under SLOs, cost per million output tokens, energy (the steps'
+ * dynamic energy + static power over the run), tokens per joule, and the per-request CSV.
+ * Definitions: docs/serving.md, "Figures" and "Energy". */
 #include "serve.h"
 
 #include <errno.h>
@@ -49,7 +50,7 @@ static double tpot(const serve_rec *r)
 }
 
 int serve_summarise(serve_summary *s, const serve_result *r, double chips, double usd_per_chip_hour,
-                    double slo_ttft_s, double slo_tpot_s, err *e)
+                    double static_w, double slo_ttft_s, double slo_tpot_s, err *e)
 {
     memset(s, 0, sizeof *s);
     s->chips = chips;
@@ -91,6 +92,18 @@ int serve_summarise(serve_summary *s, const serve_result *r, double chips, doubl
     if (usd_per_chip_hour > 0 && s->out_tokens > 0)
         s->usd_per_mtok =
             usd_per_chip_hour * chips * (r->makespan_s / 3600.0) / (s->out_tokens / 1e6);
+    /* energy: the executed steps' dynamic joules + every chip's static power over the run */
+    s->dynamic_j = r->dyn_j + r->prefill_dyn_j + r->xfer_dyn_j;
+    s->static_j = static_w * chips * r->makespan_s;
+    s->energy_j = s->dynamic_j + s->static_j;
+    if (r->makespan_s > 0) {
+        s->avg_w = s->energy_j / r->makespan_s;
+        s->avg_w_chip = chips > 0 ? s->avg_w / chips : 0;
+    }
+    if (s->energy_j > 0)
+        s->tokens_per_j = s->out_tokens / s->energy_j;
+    if (s->out_tokens > 0)
+        s->j_per_token = s->energy_j / s->out_tokens;
     return 0;
 }
 

@@ -1,7 +1,9 @@
-/* serve_steps.c - step times of a serving slice: decode and prefill steps generated with the
- * gen library into scratch traces, timed by the pod estimator, cached over a grid and
- * interpolated (bilinear in batch and context for decode, linear in tokens for prefill; linear
- * extrapolation beyond the ends). The step model is stated in serve_steps.h. */
+/* serve_steps.c - step times and dynamic energy of a serving slice: decode and prefill steps
+ * generated with the gen library into scratch traces, timed by the pod estimator (which also
+ * gives each step's dynamic energy from the same run), cached over a grid and interpolated
+ * (bilinear in batch and context for decode, linear in tokens for prefill; linear
+ * extrapolation beyond the ends; energy with the time's weights). The step model is stated in
+ * serve_steps.h. */
 #define _POSIX_C_SOURCE 200809L
 #include "serve_steps.h"
 
@@ -16,10 +18,18 @@
 #include "mem.h"
 #include "pod.h"
 
+/* One simulated step (or part of one): seconds (< 0: failed, e filled) and the dynamic
+ * energy of the replica, J summed over its devices. */
+typedef struct cost {
+    double s, j;
+} cost;
+
+static const cost COST_FAIL = {-1, 0};
+
 /* Memo of exactly simulated steps (exact mode): open addressing on a 64-bit key. */
 typedef struct memo {
     uint64_t *key;
-    double *val;
+    cost *val;
     size_t cap, n;
 } memo;
 
@@ -42,8 +52,10 @@ static double wall_now(void)
 }
 
 /* Generate o into a scratch trace (its memory plan into st->plan) and, if `timed`, time it on
- * the slice. Returns seconds (0 untimed), or < 0. */
-static double gen_opts_run(serve_steps *st, gen_opts *o, int timed, err *e)
+ * the slice. Returns seconds (0 untimed), or < 0; *dyn_j (if not NULL) the step's dynamic
+ * energy on the replica: the representative device's (pod_result: the chip's dynamic joules /
+ * devices per chip) x the replica's devices, each running the same program in symmetric mode. */
+static double gen_opts_run(serve_steps *st, gen_opts *o, int timed, double *dyn_j, err *e)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/tpusim-serve-%ld-%u.tpt", st->tmpdir, (long)getpid(),
@@ -66,6 +78,11 @@ static double gen_opts_run(serve_steps *st, gen_opts *o, int timed, err *e)
     if (pod_estimate(&st->c, path, st->g.topo, ICI_MODE_SYMMETRIC, st->res, e))
         goto out;
     t = (double)st->res->step_ps * 1e-12;
+    if (dyn_j) {
+        const pod_result *r = st->res;
+        double chip = r->chip_j_total - r->chip_j[ENERGY_STATIC];
+        *dyn_j = chip / (r->devices_per_chip ? r->devices_per_chip : 1) * st->o.chips;
+    }
 out:
     if (timed)
         st->g.sims++;
@@ -74,9 +91,11 @@ out:
     return t;
 }
 
-static double sim_opts(serve_steps *st, gen_opts *o, err *e)
+static cost sim_opts(serve_steps *st, gen_opts *o, err *e)
 {
-    return gen_opts_run(st, o, 1, e);
+    cost c = {0, 0};
+    c.s = gen_opts_run(st, o, 1, &c.j, e);
+    return c.s < 0 ? COST_FAIL : c;
 }
 
 static serve_steps *steps_alloc(const serve_hw_opts *o, err *e);
@@ -97,8 +116,8 @@ static void model_opts(const serve_steps *st, gen_opts *o, gen_kind kind)
     o->vocab = m->vocab;
 }
 
-/* Decode step of L layers from runs of nl layers. *head gets the non-layer part. */
-static double decode_layers(serve_steps *st, uint32_t b, uint32_t ctx, uint64_t nl, err *e)
+/* Decode step of nl layers. */
+static cost decode_layers(serve_steps *st, uint32_t b, uint32_t ctx, uint64_t nl, err *e)
 {
     gen_opts o;
     model_opts(st, &o, GEN_LLM_STEP);
@@ -118,50 +137,61 @@ static double decode_layers(serve_steps *st, uint32_t b, uint32_t ctx, uint64_t 
 #define DECODE_LA 1u
 #define DECODE_LB 5u
 
-static double sim_decode(serve_steps *st, uint32_t b, uint32_t ctx, double *head, err *e)
+/* Decode step of L layers, extrapolated from runs of DECODE_LA and DECODE_LB layers (time and
+ * energy alike: the layers are identical). *head gets the non-layer part. */
+static cost sim_decode(serve_steps *st, uint32_t b, uint32_t ctx, cost *head, err *e)
 {
     uint64_t L = st->o.m->layers;
     if (st->o.full_layers || L <= DECODE_LB) {
-        double t = decode_layers(st, b, ctx, L, e);
-        if (head && t >= 0) {
-            double t1 = decode_layers(st, b, ctx, 1, e);
-            *head = t1 < 0 ? -1 : t1 - (t - t1) / (double)(L > 1 ? L - 1 : 1);
+        cost t = decode_layers(st, b, ctx, L, e);
+        if (head && t.s >= 0) {
+            cost t1 = decode_layers(st, b, ctx, 1, e);
+            double k = (double)(L > 1 ? L - 1 : 1);
+            *head = t1.s < 0 ? COST_FAIL : (cost){t1.s - (t.s - t1.s) / k, t1.j - (t.j - t1.j) / k};
         }
         return t;
     }
-    double ta = decode_layers(st, b, ctx, DECODE_LA, e);
-    if (ta < 0)
-        return -1;
-    double tb = decode_layers(st, b, ctx, DECODE_LB, e);
-    if (tb < 0)
-        return -1;
-    double per = (tb - ta) / (double)(DECODE_LB - DECODE_LA);
+    cost ta = decode_layers(st, b, ctx, DECODE_LA, e);
+    if (ta.s < 0)
+        return COST_FAIL;
+    cost tb = decode_layers(st, b, ctx, DECODE_LB, e);
+    if (tb.s < 0)
+        return COST_FAIL;
+    double per = (tb.s - ta.s) / (double)(DECODE_LB - DECODE_LA);
+    double per_j = (tb.j - ta.j) / (double)(DECODE_LB - DECODE_LA);
     if (head)
-        *head = ta - DECODE_LA * per;
-    return ta + (double)(L - DECODE_LA) * per;
+        *head = (cost){ta.s - DECODE_LA * per, ta.j - DECODE_LA * per_j};
+    return (cost){ta.s + (double)(L - DECODE_LA) * per, ta.j + (double)(L - DECODE_LA) * per_j};
 }
 
 /* L forward blocks of p tokens (one sequence, causal). */
-static double sim_prefill_layers(serve_steps *st, uint32_t p, err *e)
+static cost sim_prefill_layers(serve_steps *st, uint32_t p, err *e)
 {
     gen_opts o;
     model_opts(st, &o, GEN_TRANSFORMER);
     o.batch = 1;
     o.seq = p;
     o.causal = 1;
-    double t = sim_opts(st, &o, e);
-    return t < 0 ? -1 : t * (double)st->o.m->layers;
+    cost t = sim_opts(st, &o, e);
+    double L = (double)st->o.m->layers;
+    return t.s < 0 ? COST_FAIL : (cost){t.s * L, t.j * L};
+}
+
+/* A prefill-only step: L blocks + head. */
+static cost sim_prefill(serve_steps *st, uint32_t p, err *e)
+{
+    cost t = sim_prefill_layers(st, p, e);
+    return t.s < 0 ? COST_FAIL : (cost){t.s + st->g.head_s, t.j + st->g.head_j};
 }
 
 double serve_steps_sim_decode(serve_steps *st, uint32_t b, uint32_t ctx, err *e)
 {
-    return sim_decode(st, b, ctx, NULL, e);
+    return sim_decode(st, b, ctx, NULL, e).s;
 }
 
 double serve_steps_sim_prefill(serve_steps *st, uint32_t p, err *e)
 {
-    double t = sim_prefill_layers(st, p, e);
-    return t < 0 ? -1 : t + st->g.head_s;
+    return sim_prefill(st, p, e).s;
 }
 
 /* ---- grid -------------------------------------------------------------------------------- */
@@ -197,8 +227,12 @@ static unsigned axis(uint32_t *v, uint32_t lo, uint32_t hi, int half, uint32_t q
  * (KV reads) plus a jitter of up to +-1.5% from one context to the next (HBM channel mapping
  * of the padded cache rows: 480, 496, 512 tokens of 48 sequences take 14.24, 14.02, 14.38
  * ms), and a grid point on such a spike carried it to every context around it. Rows with
- * fewer than 5 simulated points stay as simulated. */
-static void smooth_row(serve_grid *g, unsigned i)
+ * fewer than 5 simulated points stay as simulated. The dynamic energy rows get the same fit
+ * (sim: as simulated, out: smoothed): its HBM part moves with the same channel mapping (row
+ * activations in the banked model), and a step's time and energy stay one point. */
+typedef double grid_table[SERVE_GRID_MAX][SERVE_GRID_MAX];
+
+static void smooth_row(serve_grid *g, unsigned i, const grid_table sim, grid_table out_tab)
 {
     unsigned idx[SERVE_GRID_MAX], n = 0;
     for (unsigned j = 0; j < g->nc; j++)
@@ -215,7 +249,7 @@ static void smooth_row(serve_grid *g, unsigned i)
         double s[5] = {0}, r[3] = {0};
         for (unsigned w = lo; w < lo + 5; w++) {
             double u = ((double)g->ctx[idx[w]] - g->ctx[idx[k]]) / (double)g->ctx[idx[k]];
-            double y = g->dec_sim[i][idx[w]], p = 1;
+            double y = sim[i][idx[w]], p = 1;
             for (unsigned d = 0; d < 5; d++, p *= u) {
                 s[d] += p;
                 if (d < 3)
@@ -234,18 +268,25 @@ static void smooth_row(serve_grid *g, unsigned i)
         out[k] = (a[0][3] - a[0][1] * x1 - a[0][2] * x2) / a[0][0]; /* the fit at u = 0 */
     }
     for (unsigned k = 0; k < n; k++)
-        g->dec[i][idx[k]] = out[k];
+        out_tab[i][idx[k]] = out[k];
 }
 
-/* Fill grid point (i, j) from its row: linear along the context axis. */
-static void fill_ctx(serve_grid *g, unsigned i, unsigned j)
+/* Fill grid point (i, j) of table d from its row: linear along the context axis. */
+static void fill_tab(const serve_grid *g, grid_table d, unsigned i, unsigned j)
 {
     if (j >= 2) {
-        double s = (g->dec[i][j - 1] - g->dec[i][j - 2]) / (double)(g->ctx[j - 1] - g->ctx[j - 2]);
-        g->dec[i][j] = g->dec[i][j - 1] + s * (double)(g->ctx[j] - g->ctx[j - 1]);
+        double s = (d[i][j - 1] - d[i][j - 2]) / (double)(g->ctx[j - 1] - g->ctx[j - 2]);
+        d[i][j] = d[i][j - 1] + s * (double)(g->ctx[j] - g->ctx[j - 1]);
     } else if (j == 1) {
-        g->dec[i][j] = g->dec[i][0] * (double)g->ctx[1] / (double)g->ctx[0];
+        d[i][j] = d[i][0] * (double)g->ctx[1] / (double)g->ctx[0];
     }
+}
+
+/* Fill grid point (i, j): time and energy alike. */
+static void fill_ctx(serve_grid *g, unsigned i, unsigned j)
+{
+    fill_tab(g, g->dec, i, j);
+    fill_tab(g, g->dec_j, i, j);
 }
 
 /* Refine the prefill axis by bisection: an interval's midpoint is simulated and inserted, and
@@ -273,17 +314,20 @@ static int refine_prefill(serve_steps *st, err *e)
             if ((!open[k] && !coarse) || b - a <= PREFILL_GAP)
                 continue;
             uint32_t m = a + (b - a) / 2;
-            double t = sim_prefill_layers(st, m, e);
-            if (t < 0)
+            cost c = sim_prefill_layers(st, m, e);
+            if (c.s < 0)
                 return -1;
+            double t = c.s;
             double chord =
                 g->pre[k] + (g->pre[k + 1] - g->pre[k]) * (double)(m - a) / (double)(b - a);
             int bent = fabs(t - chord) > PREFILL_TOL * t;
             memmove(&g->p[k + 2], &g->p[k + 1], (g->np - k - 1) * sizeof g->p[0]);
             memmove(&g->pre[k + 2], &g->pre[k + 1], (g->np - k - 1) * sizeof g->pre[0]);
+            memmove(&g->pre_j[k + 2], &g->pre_j[k + 1], (g->np - k - 1) * sizeof g->pre_j[0]);
             memmove(&open[k + 2], &open[k + 1], g->np - k - 1);
             g->p[k + 1] = m;
             g->pre[k + 1] = t;
+            g->pre_j[k + 1] = c.j;
             g->np++;
             open[k] = open[k + 1] = (unsigned char)bent;
             any |= bent || coarse;
@@ -310,9 +354,9 @@ static int build_grid(serve_steps *st, err *e)
                 continue;
             }
             err tmp;
-            double h = 0;
-            double t = sim_decode(st, g->b[i], g->ctx[j], i == 0 && j == 0 ? &h : NULL, &tmp);
-            if (t < 0) {
+            cost h = {0, 0};
+            cost t = sim_decode(st, g->b[i], g->ctx[j], i == 0 && j == 0 ? &h : NULL, &tmp);
+            if (t.s < 0) {
                 if (j < 2) {
                     if (e)
                         *e = tmp;
@@ -322,23 +366,29 @@ static int build_grid(serve_steps *st, err *e)
                 fill_ctx(g, i, j);
                 continue;
             }
-            if (i == 0 && j == 0)
-                g->head_s = h > 0 ? h : 0;
-            g->dec[i][j] = g->dec_sim[i][j] = t;
+            if (i == 0 && j == 0) {
+                g->head_s = h.s > 0 ? h.s : 0;
+                g->head_j = h.j > 0 ? h.j : 0;
+            }
+            g->dec[i][j] = g->dec_sim[i][j] = t.s;
+            g->dec_j[i][j] = g->dec_j_sim[i][j] = t.j;
         }
     for (unsigned i = 0; i < g->nb; i++) {
-        smooth_row(g, i);
+        smooth_row(g, i, g->dec_sim, g->dec);
+        smooth_row(g, i, g->dec_j_sim, g->dec_j);
         for (unsigned j = 0; j < g->nc; j++)
             if (g->dec_fill[i][j]) { /* again, from the smoothed row */
                 fill_ctx(g, i, j);
                 g->dec_sim[i][j] = g->dec[i][j];
+                g->dec_j_sim[i][j] = g->dec_j[i][j];
             }
     }
     for (unsigned k = 0; k < g->np; k++) {
-        double t = sim_prefill_layers(st, g->p[k], e);
-        if (t < 0)
+        cost t = sim_prefill_layers(st, g->p[k], e);
+        if (t.s < 0)
             return -1;
-        g->pre[k] = t;
+        g->pre[k] = t.s;
+        g->pre_j[k] = t.j;
     }
     return refine_prefill(st, e);
 }
@@ -357,21 +407,30 @@ static unsigned seg(const uint32_t *v, unsigned n, double x, double *w)
     return i;
 }
 
-static double grid_decode(const serve_grid *g, double b, double ctx)
+/* Bilinear in table d at the cell (i..i1, j..j1) with weights wb, wc; at least 0. */
+static double bilinear(const grid_table d, unsigned i, unsigned i1, unsigned j, unsigned j1,
+                       double wb, double wc)
 {
-    double wb, wc;
-    unsigned i = seg(g->b, g->nb, b, &wb), j = seg(g->ctx, g->nc, ctx, &wc);
-    unsigned i1 = g->nb > 1 ? i + 1 : i, j1 = g->nc > 1 ? j + 1 : j;
-    double lo = g->dec[i][j] + wc * (g->dec[i][j1] - g->dec[i][j]);
-    double hi = g->dec[i1][j] + wc * (g->dec[i1][j1] - g->dec[i1][j]);
+    double lo = d[i][j] + wc * (d[i][j1] - d[i][j]);
+    double hi = d[i1][j] + wc * (d[i1][j1] - d[i1][j]);
     double t = lo + wb * (hi - lo);
     return t > 0 ? t : 0;
 }
 
-static double grid_prefill(const serve_grid *g, double p)
+/* Decode step (b, ctx): time and dynamic energy, the same cell and weights. */
+static cost grid_decode(const serve_grid *g, double b, double ctx)
+{
+    double wb, wc;
+    unsigned i = seg(g->b, g->nb, b, &wb), j = seg(g->ctx, g->nc, ctx, &wc);
+    unsigned i1 = g->nb > 1 ? i + 1 : i, j1 = g->nc > 1 ? j + 1 : j;
+    return (cost){bilinear(g->dec, i, i1, j, j1, wb, wc), bilinear(g->dec_j, i, i1, j, j1, wb, wc)};
+}
+
+/* L prefill blocks of p tokens from axis values v (times or energies) */
+static double prefill_at(const serve_grid *g, const double *v, double p)
 {
     if (p <= g->p[0] || g->np < 2)
-        return g->pre[0] * (g->np < 2 && p > g->p[0] ? p / g->p[0] : 1);
+        return v[0] * (g->np < 2 && p > g->p[0] ? p / g->p[0] : 1);
     unsigned n = g->np - 1;
     if (p > g->p[n]) {
         /* beyond the axis (whole-prompt steps of several prompts): linear from the last
@@ -379,22 +438,27 @@ static double grid_prefill(const serve_grid *g, double p)
         unsigned k = n;
         while (k > 0 && g->p[k] > g->p[n] / 2)
             k--;
-        double s = (g->pre[n] - g->pre[k]) / (double)(g->p[n] - g->p[k]);
-        return g->pre[n] + (s > 0 ? s : 0) * (p - g->p[n]);
+        double s = (v[n] - v[k]) / (double)(g->p[n] - g->p[k]);
+        return v[n] + (s > 0 ? s : 0) * (p - g->p[n]);
     }
     double w;
     unsigned k = seg(g->p, g->np, p, &w);
-    return g->pre[k] + w * (g->pre[k + 1] - g->pre[k]);
+    return v[k] + w * (v[k + 1] - v[k]);
+}
+
+static cost grid_prefill(const serve_grid *g, double p)
+{
+    return (cost){prefill_at(g, g->pre, p), prefill_at(g, g->pre_j, p)};
 }
 
 /* ---- exact memo -------------------------------------------------------------------------- */
 
-static double *memo_find(memo *m, uint64_t key, int *found)
+static cost *memo_find(memo *m, uint64_t key, int *found)
 {
     if (m->n * 2 >= m->cap) {
         size_t nc = m->cap ? 2 * m->cap : 256;
         uint64_t *nk = calloc(nc, sizeof *nk);
-        double *nv = calloc(nc, sizeof *nv);
+        cost *nv = calloc(nc, sizeof *nv);
         if (!nk || !nv) {
             free(nk);
             free(nv);
@@ -426,57 +490,66 @@ static double *memo_find(memo *m, uint64_t key, int *found)
     return &m->val[h];
 }
 
-static double exact_decode(serve_steps *st, uint32_t b, uint32_t ctx, err *e)
+static cost exact_decode(serve_steps *st, uint32_t b, uint32_t ctx, err *e)
 {
     int found;
-    double *v = memo_find(&st->dmemo, (uint64_t)b << 32 | ctx, &found);
+    cost *v = memo_find(&st->dmemo, (uint64_t)b << 32 | ctx, &found);
     if (!v)
-        return err_setk(e, ERR_NOMEM, "serve: out of memory for the step memo"), -1;
-    if (!found && (*v = sim_decode(st, b, ctx, NULL, e)) < 0)
-        return -1; /* the failed key stays, with a negative value: the run stops anyway */
+        return err_setk(e, ERR_NOMEM, "serve: out of memory for the step memo"), COST_FAIL;
+    if (!found && (*v = sim_decode(st, b, ctx, NULL, e)).s < 0)
+        return COST_FAIL; /* the failed key stays, with a negative time: the run stops anyway */
     return *v;
 }
 
-static double exact_prefill(serve_steps *st, uint32_t p, err *e)
+static cost exact_prefill(serve_steps *st, uint32_t p, err *e)
 {
     int found;
-    double *v = memo_find(&st->pmemo, p, &found);
+    cost *v = memo_find(&st->pmemo, p, &found);
     if (!v)
-        return err_setk(e, ERR_NOMEM, "serve: out of memory for the step memo"), -1;
-    if (!found && (*v = sim_prefill_layers(st, p, e)) < 0)
-        return -1;
+        return err_setk(e, ERR_NOMEM, "serve: out of memory for the step memo"), COST_FAIL;
+    if (!found && (*v = sim_prefill_layers(st, p, e)).s < 0)
+        return COST_FAIL;
     return *v;
 }
 
 /* ---- the step function ------------------------------------------------------------------- */
 
-double serve_steps_time(void *ctx, const serve_step *s, err *e)
+double serve_steps_time(void *ctx, const serve_step *s, double *dyn_j, err *e)
 {
     serve_steps *st = ctx;
     const serve_grid *g = &st->g;
-    double dec = 0, pre = 0;
+    cost dc = {0, 0}, pc = {0, 0};
     if (s->decode)
-        dec = st->o.exact ? exact_decode(st, s->decode, (uint32_t)lround(s->ctx), e)
-                          : grid_decode(g, s->decode, s->ctx);
+        dc = st->o.exact ? exact_decode(st, s->decode, (uint32_t)lround(s->ctx), e)
+                         : grid_decode(g, s->decode, s->ctx);
     if (s->prefill)
-        pre = st->o.exact ? exact_prefill(st, s->prefill, e) : grid_prefill(g, s->prefill);
+        pc = st->o.exact ? exact_prefill(st, s->prefill, e) : grid_prefill(g, s->prefill);
+    double dec = dc.s, pre = pc.s;
     if (dec < 0 || pre < 0) {
         if (!st->o.exact) /* exact mode: e is filled by the failed simulation */
             err_set(e, "serve: negative interpolated step time (decode %g s, prefill %g s)", dec,
                     pre);
         return -1;
     }
-    if (!s->decode)
+    if (!s->decode) {
+        *dyn_j = pc.j + g->head_j;
         return pre + g->head_s;
-    if (!s->prefill)
+    }
+    if (!s->prefill) {
+        *dyn_j = dc.j;
         return dec;
-    /* fused step: the layer weights are read once */
+    }
+    /* fused step: the layer weights are read once; the read saved is charged back as its
+     * energy, in proportion when less than a whole read overlaps */
     double ov = g->weight_read_s;
     if (ov > pre)
         ov = pre;
     if (ov > dec - g->head_s)
         ov = dec - g->head_s;
-    return dec + pre - (ov > 0 ? ov : 0);
+    if (ov < 0)
+        ov = 0;
+    *dyn_j = dc.j + pc.j - (g->weight_read_s > 0 ? g->weight_read_j * ov / g->weight_read_s : 0);
+    return dec + pre - ov;
 }
 
 /* ---- memory plan ------------------------------------------------------------------------- */
@@ -491,7 +564,7 @@ static int plan_decode(serve_steps *st, uint32_t b, uint64_t nl, gen_result *r, 
     o.seq = 16;
     o.layers = o.sizes[0] = nl;
     o.nsizes = 1;
-    if (gen_opts_run(st, &o, 0, e) < 0)
+    if (gen_opts_run(st, &o, 0, NULL, e) < 0)
         return -1;
     *r = st->plan;
     return 0;
@@ -513,7 +586,7 @@ int serve_steps_memory(const serve_hw_opts *o, uint64_t step_tokens, serve_memor
     po.batch = 1;
     po.seq = step_tokens ? step_tokens : 1;
     po.causal = 1;
-    if (gen_opts_run(st, &po, 0, e) < 0)
+    if (gen_opts_run(st, &po, 0, NULL, e) < 0)
         goto out;
     pf = st->plan;
     double pers = (double)d1.persistent_bytes;
@@ -561,8 +634,12 @@ static serve_steps *steps_alloc(const serve_hw_opts *o, err *e)
             (double)m->layers * (2.0 * (double)m->d_model * (double)(m->heads * m->head_dim) +
                                  2.0 * (double)m->d_model * (double)(m->kv_heads * m->head_dim) +
                                  3.0 * (double)m->d_model * (double)m->d_ff);
-        st->g.weight_read_s =
-            layer_w * isa_dtype_bits(o->w_dt) / 8.0 / o->chips / cfg_hbm_peak_bps(&st->c);
+        double bytes = layer_w * isa_dtype_bits(o->w_dt) / 8.0; /* the replica's */
+        st->g.weight_read_s = bytes / o->chips / cfg_hbm_peak_bps(&st->c);
+        /* its energy: read from HBM and written into VMEM by the DMA (the MXUs' reads of the
+         * weights from VMEM are not subtracted) */
+        st->g.weight_read_j =
+            bytes * 8.0 * (st->c.energy_hbm_pj_bit + st->c.energy_vmem_wr_pj_bit) * 1e-12;
     }
     return st;
 fail:
@@ -577,10 +654,11 @@ serve_steps *serve_steps_new(const serve_hw_opts *o, err *e)
         return NULL;
     if (o->exact) {
         /* the head still comes from one batch-1 decode point */
-        double h = 0;
-        if (sim_decode(st, 1, 128, &h, e) < 0)
+        cost h = {0, 0};
+        if (sim_decode(st, 1, 128, &h, e).s < 0)
             goto fail;
-        st->g.head_s = h > 0 ? h : 0;
+        st->g.head_s = h.s > 0 ? h.s : 0;
+        st->g.head_j = h.j > 0 ? h.j : 0;
     } else if (build_grid(st, e)) {
         goto fail;
     }
@@ -630,19 +708,28 @@ int serve_steps_check(serve_steps *st, unsigned n, uint64_t seed, serve_check *o
                     (!st->o.kv_tokens || (uint64_t)c->b * c->ctx <= st->o.kv_tokens))
                     break;
             }
-            c->grid_s = grid_decode(g, c->b, c->ctx);
+            cost gc = grid_decode(g, c->b, c->ctx);
             /* all L layers: the error includes the layer extrapolation */
-            c->sim_s = decode_layers(st, c->b, c->ctx, st->o.m->layers, e);
+            cost sc = decode_layers(st, c->b, c->ctx, st->o.m->layers, e);
+            c->grid_s = gc.s;
+            c->grid_j = gc.j;
+            c->sim_s = sc.s;
+            c->sim_j = sc.j;
         } else {
             do
                 c->p = g->p[0] + (uint32_t)(NEXT() % (g->p[g->np - 1] - g->p[0] + 1));
             while (on_grid(g->p, g->np, c->p));
-            c->grid_s = grid_prefill(g, c->p) + g->head_s;
-            c->sim_s = serve_steps_sim_prefill(st, c->p, e);
+            cost gc = grid_prefill(g, c->p);
+            cost sc = sim_prefill(st, c->p, e);
+            c->grid_s = gc.s + g->head_s;
+            c->grid_j = gc.j + g->head_j;
+            c->sim_s = sc.s;
+            c->sim_j = sc.j;
         }
         if (c->sim_s < 0)
             return -1;
         c->rel_err = (c->grid_s - c->sim_s) / c->sim_s;
+        c->rel_err_j = c->sim_j > 0 ? (c->grid_j - c->sim_j) / c->sim_j : 0;
     }
 #undef NEXT
     return 0;

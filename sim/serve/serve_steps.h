@@ -3,7 +3,10 @@
  * forward mode), timed by the pod estimator on the slice's topology (one representative chip
  * with symmetric collectives; one chip is a 1-chip slice), and cached over a grid of (batch,
  * context) for decode and prefill tokens for prefill, with interpolation between grid points
- * (decode rows first smoothed along the context by local quadratic least squares).
+ * (decode rows first smoothed along the context by local quadratic least squares). Each step's
+ * dynamic energy comes from the same simulation (the pod estimate's counters; J of the whole
+ * replica, every device of it) and goes through the same extrapolation, smoothing and
+ * interpolation, with the same weights (docs/serving.md, "Energy").
  * Step model (docs/serving.md, "Step times"):
  *   decode(b, c)   one llm-step --decode of batch b against a KV cache of c tokens (the
  *                  model's kv heads and head_dim); the layers are extrapolated from 1- and
@@ -13,7 +16,9 @@
  *                  head, the non-layer part of a batch-1 decode step (embedding, final norm,
  *                  LM head and sampling for the finishing sequences' last tokens)
  *   mixed(b, c, p) decode(b, c) + L x block(p) - min(layer weights / HBM peak, either part's
- *                  layers): a fused step reads the layer weights once. */
+ *                  layers): a fused step reads the layer weights once. Its energy: both parts'
+ *                  less the energy of that read (HBM read + VMEM write of the layer weights)
+ *                  in proportion to the time taken off. */
 #ifndef TPU_SERVE_STEPS_H
 #define TPU_SERVE_STEPS_H
 
@@ -53,8 +58,14 @@ typedef struct serve_grid {
     double pre[SERVE_PREFILL_MAX]; /* L blocks of p tokens */
     double head_s;                 /* non-layer part of a batch-1 decode step */
     double weight_read_s;          /* one chip's layer weights at HBM peak */
-    unsigned sims;                 /* simulations run (grid, checks and exact steps) */
-    double sim_wall_s;             /* wall-clock seconds spent in them */
+    /* Dynamic energy of the same steps, J of the replica (all its devices; static power is
+     * the run's, serve_summarise): as dec, dec_sim, pre, head_s, and the energy of one read of
+     * the replica's layer weights (HBM read + VMEM write), which a fused step saves. */
+    double dec_j[SERVE_GRID_MAX][SERVE_GRID_MAX], dec_j_sim[SERVE_GRID_MAX][SERVE_GRID_MAX];
+    double pre_j[SERVE_PREFILL_MAX];
+    double head_j, weight_read_j;
+    unsigned sims;     /* simulations run (grid, checks and exact steps) */
+    double sim_wall_s; /* wall-clock seconds spent in them */
     char topo[32];
 } serve_grid;
 
@@ -66,8 +77,9 @@ serve_steps *serve_steps_new(const serve_hw_opts *o, err *e);
 void serve_steps_free(serve_steps *st);
 const serve_grid *serve_steps_grid(const serve_steps *st);
 
-/* serve_step_fn over a serve_steps: interpolated (or, exact, simulated) step seconds. */
-double serve_steps_time(void *st, const serve_step *s, err *e);
+/* serve_step_fn over a serve_steps: interpolated (or, exact, simulated) step seconds, and in
+ * *dyn_j the step's dynamic energy on the replica (J), interpolated with the same weights. */
+double serve_steps_time(void *st, const serve_step *s, double *dyn_j, err *e);
 
 /* Direct simulation of a decode step (b, c) or a prefill-only step of p tokens, with the same
  * layer model as the grid. Returns seconds, or < 0 with e filled. */
@@ -93,7 +105,8 @@ int serve_steps_memory(const serve_hw_opts *o, uint64_t step_tokens, serve_memor
 typedef struct serve_check {
     int decode; /* 1: decode (b, ctx); 0: prefill p */
     uint32_t b, ctx, p;
-    double grid_s, sim_s, rel_err; /* rel_err = (grid - sim) / sim */
+    double grid_s, sim_s, rel_err;   /* rel_err = (grid - sim) / sim */
+    double grid_j, sim_j, rel_err_j; /* the step's dynamic energy (J, replica), the same way */
 } serve_check;
 int serve_steps_check(serve_steps *st, unsigned n, uint64_t seed, serve_check *out, err *e);
 
