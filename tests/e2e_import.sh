@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # e2e_import.sh SOURCE_DIR TPUSIM_BIN WORKDIR - `tpusim import hlo` end to end: each test
 # module under tests/hlo/ imports and replays on every preset in configs/ (the SPMD one with
-# ici.dims 4x2, its FSDP x TP mesh); the replay carries the module's closed-form MXU FLOPs and
-# ICI bytes; the importer's --json summary holds the closed forms; the forward MLP written as
-# HLO and `gen mlp` of the same shapes give the same FLOPs and simulated times within 10% on
-# every preset; the 2 MB module of tools/hlo_big.sh imports with its closed-form FLOPs; broken
+# ici.dims 4x2, its FSDP x TP mesh; strided_groups on a ring of 8); the replay carries the
+# module's closed-form MXU FLOPs and ICI bytes; the importer's --json summary holds the
+# closed forms; the forward MLP written as HLO and `gen mlp` of the same shapes give the same
+# FLOPs and simulated times within 10% on every preset; the 2 MB module of tools/hlo_big.sh imports with its closed-form FLOPs; broken
 # and truncated modules give one stderr line with file:line:column and no output. Prints
 # "N passed, N failed".
 set -u
@@ -27,27 +27,32 @@ declare -A want=(
     [mlp_train]=$((2 * 128 * (784 * 512 * 2 + 512 * 512 * 3 + 512 * 10 * 3)))
     [transformer_layer]=$((3 * 2 * 512 * (512 * 1536 + 512 * 512 + 512 * 2048 + 2048 * 512) + 6 * 2 * 16 * 256 * 256 * 64))
     [spmd_fsdp_tp]=$((4 * 6 * 2 * 1024 * 1024 * 1024))
+    [strided_groups]=$((2 * 256 * 1024 * 1024))
     [convnet]=$((2 * 32 * 32 * 32 * 32 * 27 + 2 * 32 * 16 * 16 * 64 * 288 + 2 * 32 * 16 * 16 * 64 * 9 + 2 * 32 * 16 * 16 * 128 * 64 + 3 * 2 * 32 * 8192 * 10 + 2 * 64 * 128 * 16 * 16 * 32 + 2 * 32 * 16 * 16 * 64 * 128))
 )
 # ICI bytes: the SPMD step's 16 all-gathers of 2 MiB (a 1 MiB shard gathered over 2), 8
 # all-reduces of 2 MiB and the 4-byte loss, 8 reduce-scatters of a 2 MiB operand; no
-# collective in the others
+# collective in the others but strided_groups, whose collectives are routed point to point:
+# its bytes are the sends, hops x chunk, on a ring of 8: all-gather 4 x 1 MiB, all-reduce 12,
+# reduce-scatter 6, all-to-all 8 and the permute 1 x 256 KiB
 MiB2=$((2 << 20))
 declare -A want_ici=([mlp_fwd]=0 [mlp_train]=0 [transformer_layer]=0 [convnet]=0
-    [spmd_fsdp_tp]=$((16 * MiB2 + 8 * MiB2 + 4 + 8 * MiB2)))
+    [spmd_fsdp_tp]=$((16 * MiB2 + 8 * MiB2 + 4 + 8 * MiB2))
+    [strided_groups]=$((4 * (1 << 20) + 27 * (256 << 10))))
+declare -A dims=([spmd_fsdp_tp]=4x2x1 [strided_groups]=8x1x1)
 for cfgf in "$src"/configs/*.yaml; do
     p=$(basename "$cfgf" .yaml)
     for m in "${!want[@]}"; do
         extra=()
-        [ "$m" = spmd_fsdp_tp ] && extra=(-p ici.dims=4x2x1)
+        [ -n "${dims[$m]:-}" ] && extra=(-p "ici.dims=${dims[$m]}")
         if ! "$bin" import hlo "$src/tests/hlo/$m.hlo" -c "$p" "${extra[@]}" -o "$m-$p.tpt" -q 2>err.txt; then
             bad "import $m -c $p: $(cat err.txt)"
             continue
         fi
         cfg=$p
-        if [ "$m" = spmd_fsdp_tp ]; then
-            printf 'include: %s\nici.dims: 4x2x1\n' "$p" >"$p-4x2.yaml"
-            cfg=$p-4x2.yaml
+        if [ -n "${dims[$m]:-}" ]; then
+            printf 'include: %s\nici.dims: %s\n' "$p" "${dims[$m]}" >"$p-${dims[$m]}.yaml"
+            cfg=$p-${dims[$m]}.yaml
         fi
         f=$(flops "$m-$p.tpt" "$cfg")
         if [ "$f" = "${want[$m]}" ]; then ok; else bad "$m on $p: MXU FLOPs '$f', closed form ${want[$m]}"; fi

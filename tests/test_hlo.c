@@ -14,8 +14,11 @@
 
 #include <cmocka.h>
 
+#include <unistd.h>
+
 #include "hlo.h"
 #include "lower.h"
+#include "sim.h"
 
 #define MOD(name) TPUSIM_SOURCE_DIR "/tests/hlo/" name
 
@@ -225,9 +228,9 @@ static int word_byte(char c)
 static void test_hlo_truncated_and_corrupted_modules_fail_cleanly(void **state)
 {
     (void)state;
-    static const char *files[] = {MOD("mlp_fwd.hlo"), MOD("mlp_train.hlo"),
+    static const char *files[] = {MOD("mlp_fwd.hlo"),           MOD("mlp_train.hlo"),
                                   MOD("transformer_layer.hlo"), MOD("spmd_fsdp_tp.hlo"),
-                                  MOD("convnet.hlo")};
+                                  MOD("convnet.hlo"),           MOD("strided_groups.hlo")};
     for (unsigned f = 0; f < sizeof files / sizeof *files; f++) {
         FILE *fp = fopen(files[f], "rb");
         assert_non_null(fp);
@@ -657,6 +660,237 @@ static void test_hlo_ir_spmd_collectives_tokens_and_memory_plan(void **state)
     hlo_plan_fini(&pl);
 }
 
+/* ---- replica groups routed point to point ---------------------------------------------- */
+
+/* The plan of a one-collective module: `op` of f32[n] with attribute text `attr`, on dims. */
+static void analyze_coll(const char *op, uint64_t n, uint64_t rn, const char *attr, unsigned x,
+                         unsigned y, hlo_plan *p)
+{
+    char s[1024];
+    snprintf(s, sizeof s,
+             "HloModule m\nadd { a = f32[] parameter(0)\n b = f32[] parameter(1)\n"
+             " ROOT c = f32[] add(a, b) }\nENTRY e {\n a = f32[%llu]{0} parameter(0)\n"
+             " ROOT b = f32[%llu]{0} %s(a), channel_id=1, %s\n}\n",
+             (unsigned long long)n, (unsigned long long)rn, op, attr);
+    hlo_module_free(analyzed);
+    analyzed = parse_str(s);
+    assert_non_null(analyzed);
+    hlo_sem_opts o = {.dims = {x, y, 1}};
+    err e;
+    if (hlo_analyze(analyzed, &o, p, &e))
+        fail_msg("%s", e.msg);
+    assert_int_equal(p->ops_by_cls[HLO_CLS_COLL], 1);
+}
+
+static int warned(const hlo_plan *p, const char *what)
+{
+    for (unsigned i = 0; i < p->nwarn; i++)
+        if (strstr(p->warn[i], what))
+            return 1;
+    return 0;
+}
+
+static void expect_ring(const char *op, const char *groups, unsigned x, unsigned y, unsigned axis,
+                        unsigned stride, unsigned group)
+{
+    hlo_plan p;
+    char attr[128];
+    snprintf(attr, sizeof attr, "replica_groups=%s, dimensions={0}, to_apply=add", groups);
+    analyze_coll(op, 1024, 1024, attr, x, y, &p);
+    const hlo_item *it = &p.items[0];
+    assert_true(it->p2p);
+    assert_int_equal(it->route.axis, axis);
+    assert_int_equal(it->route.stride, stride);
+    assert_int_equal(it->route.group, group);
+    assert_int_equal(it->route.shift, 0);
+    assert_int_equal(it->axes, 1u << axis);
+    assert_true(warned(&p, "routed point to point as one-hop ici.send/ici.recv steps"));
+    assert_false(warned(&p, "run as the collective over every axis"));
+    hlo_plan_fini(&p);
+}
+
+static void expect_not_routed(const char *groups, unsigned x, unsigned y)
+{
+    hlo_plan p;
+    char attr[128];
+    snprintf(attr, sizeof attr, "replica_groups=%s, to_apply=add", groups);
+    analyze_coll("all-reduce", 1024, 1024, attr, x, y, &p);
+    assert_true(p.items[0].p2p);
+    assert_int_equal(p.items[0].route.stride, 0);
+    assert_true(warned(&p, "run as the collective over every axis they span (only strided rings"));
+    hlo_plan_fini(&p);
+}
+
+/* Groups that are arithmetic progressions along one axis covering every chip are rings routed
+ * point to point, in the explicit and the iota form alike; whole axes are not, and other
+ * groups keep the collective over the axes they span with the warning that says which are. */
+static void test_hlo_strided_ring_groups_are_routed_point_to_point(void **state)
+{
+    (void)state;
+    expect_ring("all-gather", "{{0,2},{1,3}}", 4, 1, 0, 2, 2);
+    expect_ring("all-gather", "[2,2]<=[2,2]T(1,0)", 4, 1, 0, 2, 2);
+    expect_ring("all-gather", "{{2,0},{3,1}}", 4, 1, 0, 2, 2); /* any member order */
+    expect_ring("all-gather", "{{0,1},{2,3}}", 4, 1, 0, 1, 2);
+    expect_ring("reduce-scatter", "[2,4]<=[4,2]T(1,0)", 8, 1, 0, 2, 4);
+    expect_ring("all-to-all", "{{0,4},{1,5},{2,6},{3,7}}", 2, 4, 1, 2, 2); /* y: (0,0),(0,2) */
+    expect_ring("all-reduce", "{{0,2},{1,3},{4,6},{5,7}}", 4, 2, 0, 2, 2);
+    expect_not_routed("{{0,3},{1,2}}", 4, 1);             /* strides 3 and 1 */
+    expect_not_routed("{{0,2}}", 4, 1);                   /* not every chip */
+    expect_not_routed("{{0,5},{1,4},{2,7},{3,6}}", 4, 2); /* two axes */
+    expect_not_routed("{{0,1},{1,2},{2,3},{3,0}}", 4, 1); /* a chip in two groups */
+    /* whole axes keep the collective */
+    hlo_plan p;
+    analyze_coll("all-gather", 1024, 2048, "replica_groups={{0,4},{1,5},{2,6},{3,7}}", 4, 2, &p);
+    assert_false(p.items[0].p2p);
+    assert_int_equal(p.items[0].route.stride, 0);
+    assert_int_equal(p.items[0].axes, 2);
+    hlo_plan_fini(&p);
+}
+
+/* A collective-permute that moves every source the same number of places along one axis is
+ * routed as that shift; others keep the all-to-all. */
+static void test_hlo_uniform_shift_permute_is_routed(void **state)
+{
+    (void)state;
+    hlo_plan p;
+    analyze_coll("collective-permute", 1024, 1024, "source_target_pairs={{0,1},{1,2},{2,3},{3,0}}",
+                 4, 1, &p);
+    assert_int_equal(p.items[0].route.shift, 1);
+    assert_int_equal(p.items[0].route.pairs, IR_SHIFT_FWD | IR_SHIFT_WRAP);
+    assert_true(warned(&p, "collective-permute: a shift by 1 along x (1x): routed point to point"));
+    hlo_plan_fini(&p);
+    analyze_coll("collective-permute", 1024, 1024, "source_target_pairs={{0,2},{1,3}}", 2, 4, &p);
+    assert_int_equal(p.items[0].route.axis, 1);
+    assert_int_equal(p.items[0].route.shift, 1);
+    assert_int_equal(p.items[0].route.pairs, IR_SHIFT_FWD);
+    hlo_plan_fini(&p);
+    analyze_coll("collective-permute", 1024, 1024, "source_target_pairs={{0,1},{1,3}}", 4, 1, &p);
+    assert_int_equal(p.items[0].route.shift, 0);
+    assert_int_equal(p.items[0].coll_op, ISA_OP_ICI_SEND);
+    hlo_plan_fini(&p);
+}
+
+typedef struct replay {
+    uint64_t end_ps, busy_ps, ici_bytes, send_bytes, allgathers;
+    double hop_ps, byte_ps; /* the one-hop transfer's terms on this config */
+} replay;
+
+static uint64_t stat_of(const sim_run *s, const char *group, const char *name)
+{
+    const stats_entry *x = stats_find(s->stats, group, name);
+    if (!x)
+        fail_msg("no counter %s.%s", group, name);
+    return (uint64_t)stats_value(x);
+}
+
+/* Import module text m on preset/dims/wrap and replay the trace on one chip (symmetric). */
+static void import_replay(const char *text, const char *preset, const char *dims, const char *wrap,
+                          replay *r)
+{
+    err e;
+    hlo_module *m = strncmp(text, "HloModule", 9) ? hlo_parse_file(text, &e) : parse_str(text);
+    assert_non_null(m);
+    cfg *c = load_cfg(preset, dims);
+    if (cfg_set(c, "ici.wrap", wrap, "-p", &e) || cfg_check(c, &e))
+        fail_msg("%s", e.msg);
+    hlo_sem_opts o;
+    hlo_plan pl;
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/tpusim_hlo_%d.tpt", (int)getpid());
+    if (hlo_sem_opts_from_cfg(&o, c, &e) || hlo_analyze(m, &o, &pl, &e) ||
+        hlo_import_trace(m, &pl, c, path, "test", NULL, &e))
+        fail_msg("%s", e.msg);
+    sim_run s;
+    memset(&s, 0, sizeof s);
+    if (sim_run_cfg(&s, c, path, NULL, &e))
+        fail_msg("%s", e.msg);
+    r->end_ps = stat_of(&s, "core", "end_ps");
+    r->busy_ps = stat_of(&s, "ici0", "busy_ps");
+    r->ici_bytes = stat_of(&s, "ici0", "bytes");
+    r->send_bytes = stat_of(&s, "ici0", "send_bytes");
+    r->allgathers = stat_of(&s, "ici0", "allgather_count");
+    r->hop_ps = c->ici_hop_latency_ns * 1000.0;
+    r->byte_ps = 1e12 / cfg_ici_link_bps(c);
+    sim_run_fini(&s);
+    unlink(path);
+    free(c);
+    hlo_plan_fini(&pl);
+    hlo_module_free(m);
+}
+
+/* An all-gather of a 1 MiB shard over two chips on v7 (1000 ns a hop, 100 GB/s a link, half
+ * of it a device's): the routed steps take hops x (hop latency + chunk / bandwidth), chunk =
+ * the 1 MiB shard, and send hops x chunk bytes. {0,2},{1,3} on a 4-chip ring: one step of 2
+ * hops round the closed ring; on a line the ring does not close: 2 hops along +x, then 2
+ * along -x. {0,1},{2,3}: a line on either (1 hop each way). Whole axes: the collective. */
+static void check_ag(const char *groups, const char *wrap, unsigned hops)
+{
+    char s[1024];
+    snprintf(s, sizeof s,
+             "HloModule m, num_partitions=4\nENTRY e {\n a = f32[262144]{0} parameter(0)\n"
+             " ROOT b = f32[524288]{0} all-gather(a), channel_id=1, replica_groups=%s, "
+             "dimensions={0}, use_global_device_ids=true\n}\n",
+             groups);
+    replay r;
+    import_replay(s, "v7", "4", wrap, &r);
+    const uint64_t chunk = 1u << 20;
+    assert_true(r.byte_ps == 20.0 && r.hop_ps == 1e6); /* v7: 2 devices share 100 GB/s */
+    assert_int_equal(r.ici_bytes, hops * chunk);
+    assert_int_equal(r.send_bytes, hops * chunk);
+    assert_int_equal(r.allgathers, 0);
+    assert_int_equal(r.end_ps, (uint64_t)(hops * (r.hop_ps + chunk * r.byte_ps)));
+    assert_int_equal(r.busy_ps, r.end_ps); /* the HBM and vector work hides under the hops */
+}
+
+static void test_hlo_routed_all_gather_takes_steps_times_hops_of_one_transfer(void **state)
+{
+    (void)state;
+    check_ag("{{0,2},{1,3}}", "x", 2);
+    check_ag("[2,2]<=[2,2]T(1,0)", "x", 2);
+    check_ag("{{0,2},{1,3}}", "none", 4);
+    check_ag("[2,2]<=[2,2]T(1,0)", "none", 4);
+    check_ag("{{0,1},{2,3}}", "x", 2);
+    check_ag("{{0,1},{2,3}}", "none", 2);
+    /* 43.94 us for {0,2},{1,3} on the torus: 2 x (1 us + 1 MiB x 20 ps) */
+    replay r;
+    import_replay("HloModule m\nENTRY e {\n a = f32[262144]{0} parameter(0)\n"
+                  " ROOT b = f32[1048576]{0} all-gather(a), replica_groups={{0,1,2,3}}, "
+                  "dimensions={0}\n}\n",
+                  "v7", "4", "x", &r);
+    assert_int_equal(r.allgathers, 1);
+    assert_int_equal(r.send_bytes, 0);
+    /* T_ring(4, 4 MiB) = 3 (h + 4 MiB / 8 t_B) */
+    assert_int_equal(r.end_ps, (uint64_t)(3 * (r.hop_ps + (4u << 20) / 8 * r.byte_ps)));
+}
+
+/* tests/hlo/strided_groups.hlo on one ring of 8 v5p chips (10 ps a byte): all-gather over
+ * {0,4},.. (1 step x 4 hops x 1 MiB), all-reduce over {0,2,4,6},{1,3,5,7} (2 x 3 steps x 2
+ * hops x 256 KiB), reduce-scatter over {0,1,2,3},{4,5,6,7} (a line: 3 hops each way x 256
+ * KiB), all-to-all over {0,2,4,6},.. (chunks 1, 2, 1 members on: 2 + 4 + 2 hops x 256 KiB),
+ * permute by one chip (1 hop x 256 KiB): 31 hops, 10.75 MiB. On a line of 8: 8 + 24 + 6 + 24
+ * + 8 = 70 hops, 8 MiB + 62 x 256 KiB. The ICI is busy for exactly hops x h + bytes x t_B. */
+static void test_hlo_strided_groups_module_routes_every_collective(void **state)
+{
+    (void)state;
+    hlo_plan p;
+    analyze(MOD("strided_groups.hlo"), 8, 1, &p);
+    assert_int_equal(p.mxu_flops, 2ull * 256 * 1024 * 1024);
+    assert_int_equal(p.coll_bytes, (2u << 20) + (1u << 20) * 3 + (256u << 10));
+    for (size_t i = 0; i < p.nitems; i++)
+        if (p.items[i].cls == HLO_CLS_COLL)
+            assert_true(p.items[i].route.stride || p.items[i].route.shift);
+    hlo_plan_fini(&p);
+    const uint64_t K256 = 256u << 10;
+    replay r;
+    import_replay(MOD("strided_groups.hlo"), "v5p", "8x1x1", "x", &r);
+    assert_true(r.byte_ps == 10.0);
+    assert_int_equal(r.ici_bytes, 4 * (1u << 20) + (12 + 6 + 8 + 1) * K256);
+    assert_int_equal(r.busy_ps, (uint64_t)(31 * r.hop_ps + r.ici_bytes * r.byte_ps));
+    import_replay(MOD("strided_groups.hlo"), "v5p", "8x1x1", "none", &r);
+    assert_int_equal(r.ici_bytes, 8 * (1u << 20) + (24 + 6 + 24 + 8) * K256);
+    assert_int_equal(r.busy_ps, (uint64_t)(70 * r.hop_ps + r.ici_bytes * r.byte_ps));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -678,6 +912,10 @@ int main(void)
         cmocka_unit_test(test_hlo_ir_mlp_is_two_matmuls_with_a_fused_tanh),
         cmocka_unit_test(test_hlo_ir_flops_equal_the_plan),
         cmocka_unit_test(test_hlo_ir_spmd_collectives_tokens_and_memory_plan),
+        cmocka_unit_test(test_hlo_strided_ring_groups_are_routed_point_to_point),
+        cmocka_unit_test(test_hlo_uniform_shift_permute_is_routed),
+        cmocka_unit_test(test_hlo_routed_all_gather_takes_steps_times_hops_of_one_transfer),
+        cmocka_unit_test(test_hlo_strided_groups_module_routes_every_collective),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     hlo_module_free(analyzed);

@@ -238,6 +238,19 @@ int gen_coll_chained(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt
 int gen_coll_chip(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, uint64_t p,
                   gen_fence *f, unsigned chain);
 void gen_coll_buffer(gen *g, uint64_t hbm, uint64_t span);
+/* One hop of a collective routed point to point: `bytes` to the neighbour along `axes` (one
+ * axis) in direction dir (+1 or -1), received from the other side. */
+typedef struct gen_hop {
+    int dir;
+    uint64_t bytes;
+} gen_hop;
+/* A collective routed point to point (docs/hlo.md): the chip work of gen_coll_chip for op
+ * over p chips (chip: 1 when it has an HBM buffer, gen_coll_buffer), around the hops in
+ * order, each an ici.send and an ici.recv (a ring shift). Store and forward: every send after
+ * the first waits for the previous hop's recv (a dedicated semaphore on the ICI queue, which
+ * does not stall dispatch); the last recv signals f (NULL: the late fence). */
+int gen_coll_routed(gen *g, int op, unsigned axes, const gen_hop *hops, size_t nhops,
+                    uint64_t bytes, isa_dtype dt, uint64_t p, int chip, gen_fence *f);
 /* Wait for every outstanding DMA write and collective (end of an operator). */
 int gen_drain(gen *g);
 

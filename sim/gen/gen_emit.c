@@ -24,8 +24,9 @@
 /* Dedicated chains (semaphores below GEN_SEM_FIXED; 2..49 are the attention lanes' below, 8..55
  * the embedding kind's, gen_embedding.c). D2V: epilogue input DMA -> vector; I2N and N2I: an
  * ICI collective -> the DCN all-reduce of its result -> an ICI collective (gradients across
- * slices, which share a trace with attention: above the lanes and D2V). */
-enum { SEM_V2D = 0, SEM_V2V = 1, SEM_D2V = 50, SEM_I2N = 51, SEM_N2I = 52 };
+ * slices, which share a trace with attention: above the lanes and D2V); HOP: a routed
+ * collective's recv -> its next send on the ICI queue (above the embedding kind's). */
+enum { SEM_V2D = 0, SEM_V2V = 1, SEM_D2V = 50, SEM_I2N = 51, SEM_N2I = 52, SEM_HOP = 56 };
 
 struct gen {
     const cfg *c;
@@ -295,13 +296,12 @@ int gen_coll(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, gen_fe
  * B. The collective is pipelined in chunks, so this work overlaps its link time: it is
  * issued alongside the ICI instruction, contending for HBM, DMA engines, VMEM and the
  * vector unit, and every piece signals the collective's fence. */
-int gen_coll_chip(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, uint64_t p,
-                  gen_fence *f, unsigned chain)
+/* The chip's part of a ring collective of `bytes` over p chips (above): phase 0 the HBM reads
+ * of what it sends, phase 1 the reduction adds and the HBM writes of what it receives, each
+ * signalling ff. */
+static int coll_work(gen *g, int op, uint64_t bytes, isa_dtype dt, uint64_t p, gen_fence *ff,
+                     int phase)
 {
-    if (gen_flush_vec(g))
-        return -1;
-    if ((!axes && !is_dcn(op)) || !bytes)
-        return chain ? gen_fail(g, "gen: an empty collective cannot chain (generator bug)") : 0;
     uint64_t rd = bytes, wr = bytes, red = 0;
     p = p ? p : 1;
     switch (op) {
@@ -319,17 +319,17 @@ int gen_coll_chip(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, u
     default:
         break;
     }
-    gen_fence *ff = f ? f : &g->late;
     /* Staging: two chunks at the top of VMEM (a binary vector op reads its second operand
      * right after the first). */
     uint64_t stage = um_min(4u << 20, g->vmem_cap / 16), base = g->vmem_cap - 2 * stage;
     uint64_t eb = gen_dt_bytes(dt, 8) / 8 ? gen_dt_bytes(dt, 8) / 8 : 1;
-    for (uint64_t o = 0; o < rd; o += stage)
-        if (gen_dma(g, 0, g->coll_hbm + o % g->coll_span, base, um_min(stage, rd - o), 0, 0, 0,
-                    gen_fence_sig(g, ff)))
-            return -1;
-    if (gen_coll_chained(g, op, axes, bytes, dt, ff, chain))
-        return -1;
+    if (phase == 0) {
+        for (uint64_t o = 0; o < rd; o += stage)
+            if (gen_dma(g, 0, g->coll_hbm + o % g->coll_span, base, um_min(stage, rd - o), 0, 0, 0,
+                        gen_fence_sig(g, ff)))
+                return -1;
+        return 0;
+    }
     for (uint64_t o = 0; o < red; o += stage) {
         uint64_t n = um_min(stage, red - o) / eb;
         if (gen_vec(g, ISA_OP_V_ADD, base, base, n ? n : 1, dt, 0, 0, gen_fence_sig(g, ff)))
@@ -340,6 +340,50 @@ int gen_coll_chip(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, u
                     gen_fence_sig(g, ff)))
             return -1;
     return 0;
+}
+
+int gen_coll_chip(gen *g, int op, unsigned axes, uint64_t bytes, isa_dtype dt, uint64_t p,
+                  gen_fence *f, unsigned chain)
+{
+    if (gen_flush_vec(g))
+        return -1;
+    if ((!axes && !is_dcn(op)) || !bytes)
+        return chain ? gen_fail(g, "gen: an empty collective cannot chain (generator bug)") : 0;
+    gen_fence *ff = f ? f : &g->late;
+    if (coll_work(g, op, bytes, dt, p, ff, 0) ||
+        gen_coll_chained(g, op, axes, bytes, dt, ff, chain))
+        return -1;
+    return coll_work(g, op, bytes, dt, p, ff, 1);
+}
+
+int gen_coll_routed(gen *g, int op, unsigned axes, const gen_hop *hops, size_t nhops,
+                    uint64_t bytes, isa_dtype dt, uint64_t p, int chip, gen_fence *f)
+{
+    if (gen_flush_vec(g))
+        return -1;
+    if (!axes || !bytes || !nhops)
+        return 0;
+    gen_fence *ff = f ? f : &g->late;
+    /* a shift (ici.send) moves its operand: read and written once, like an all-to-all */
+    int work_op = op == ISA_OP_ICI_SEND ? ISA_OP_ICI_ALLTOALL : op;
+    if (chip && coll_work(g, work_op, bytes, dt, p, ff, 0))
+        return -1;
+    for (size_t i = 0; i < nhops; i++) {
+        isa_insn in = {.op = ISA_OP_ICI_SEND};
+        in.arg[ISA_P2P_AXIS] = axes;
+        in.arg[ISA_P2P_DIR] = hops[i].dir < 0 ? 1 : 0;
+        in.arg[ISA_P2P_BYTES] = hops[i].bytes ? hops[i].bytes : 1;
+        in.wait = (uint16_t)(i ? SEM_HOP + 1 : 0);
+        if (gen_put(g, &in))
+            return -1;
+        in.op = ISA_OP_ICI_RECV;
+        in.arg[ISA_P2P_DIR] = hops[i].dir < 0 ? 0 : 1; /* from the other side */
+        in.wait = 0;
+        in.signal = (uint16_t)(i + 1 < nhops ? SEM_HOP + 1 : gen_fence_sig(g, ff));
+        if (gen_put(g, &in))
+            return -1;
+    }
+    return chip ? coll_work(g, work_op, bytes, dt, p, ff, 1) : 0;
 }
 
 void gen_coll_buffer(gen *g, uint64_t hbm, uint64_t span)

@@ -275,13 +275,16 @@ typedef struct hlo_item {
     uint64_t bytes_in, bytes_out;
     /* collectives: isa opcode (ICI_ALLREDUCE ...; ICI_SEND for point-to-point), bytes per
      * chip in the ISA's convention, torus axes mask (x=1, y=2, z=4), group size, and whether
-     * the groups are not whole axes (then run over every axis they span: their point-to-point
-     * pattern is not modelled, a warning says so). token pairs a -start with its -done (0:
+     * the groups are not whole axes (p2p). Such groups that are strided rings along one axis,
+     * and a collective-permute that is a uniform shift along one axis, are routed point to
+     * point (route.stride or route.shift set; axes is that axis); other ones run over every
+     * axis they span (a warning says so). token pairs a -start with its -done (0:
      * synchronous) */
     int coll_op;
     uint64_t coll_bytes;
     unsigned axes, group;
     int p2p;
+    ir_route route;
     int token;
 } hlo_item;
 
@@ -297,7 +300,7 @@ typedef struct hlo_plan {
     uint64_t mxu_flops, vec_ops, trans_ops, hbm_bytes, coll_bytes;
     uint64_t unknown_ops;
     unsigned nwarn;
-    char warn[HLO_MAX_WARN][160]; /* one line each; custom-call targets listed once */
+    char warn[HLO_MAX_WARN][256]; /* one line each; custom-call targets listed once */
     int ntokens;
 } hlo_plan;
 

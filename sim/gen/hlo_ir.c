@@ -540,7 +540,9 @@ static int do_coll(bld *b, const hlo_item *it)
     if (ins->nops >= 1 && (in = resolve(b, ins->operands[0])) < 0)
         return -1;
     int tok = it->token ? it->token : ir_token_new(b->p);
-    if (ir_collective(b->p, op, it->axes, it->coll_bytes, in, out, tok) < 0)
+    int routed = it->route.stride || it->route.shift; /* a strided ring, a uniform shift */
+    if ((routed ? ir_collective_routed(b->p, it->coll_op, &it->route, it->coll_bytes, in, out, tok)
+                : ir_collective(b->p, op, it->axes, it->coll_bytes, in, out, tok)) < 0)
         return -1;
     return it->token ? 0 : (ir_wait(b->p, tok) < 0 ? -1 : 0);
 }

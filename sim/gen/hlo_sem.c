@@ -29,9 +29,10 @@ const char *hlo_cls_name(hlo_cls c)
 
 /* A warning counted by key (a custom-call target, an unknown opcode) and shown once. */
 typedef struct note {
-    char kind; /* 'c' custom-call target, 'u' unknown opcode, 'g' non-axis groups,
-                  't' trip count, 'b' conditional, 'x' other */
-    char key[96];
+    char kind; /* 'c' custom-call target, 'u' unknown opcode, 'g' non-axis groups, 'r' groups
+                  or a permute routed point to point, 't' trip count, 'b' conditional,
+                  'x' other */
+    char key[128];
     uint64_t count;
 } note;
 
@@ -356,6 +357,101 @@ static unsigned groups_axes(const sem *s, const hlo_groups *g, int *whole)
     return axes;
 }
 
+/* Whether the replica groups are strided rings: every group `size` chips along one axis a (the
+ * same for all), at positions c, c+st, ..., c+(size-1)st on a for one hop stride st >= 1 (the
+ * same for all) with every other coordinate equal, and the groups together hold every chip
+ * once. Fills r (axis, stride, group) and returns 1; 0 if not; -1 out of memory. */
+static int groups_ring(const sem *s, const hlo_groups *g, ir_route *r)
+{
+    if (!g->present || g->ngroups == 0 || g->size < 2 || (uint64_t)g->ngroups * g->size != s->chips)
+        return 0;
+    unsigned axis = 3;
+    for (unsigned a = 0; a < 3 && axis == 3; a++)
+        if (g->ids[0] >= 0 && (uint64_t)g->ids[0] < s->chips && g->ids[1] >= 0 &&
+            (uint64_t)g->ids[1] < s->chips &&
+            coord(s, (uint64_t)g->ids[0], a) != coord(s, (uint64_t)g->ids[1], a))
+            axis = a;
+    if (axis == 3)
+        return 0;
+    unsigned char *seen = calloc(s->chips, 1), *at = calloc(g->size, 1);
+    if (!seen || !at) {
+        free(seen);
+        free(at);
+        return -1;
+    }
+    unsigned stride = 0;
+    int ok = 1;
+    for (unsigned gi = 0; gi < g->ngroups && ok; gi++) {
+        const int64_t *ids = g->ids + (size_t)gi * g->size;
+        unsigned lo = UINT32_MAX, hi = 0;
+        for (unsigned i = 0; i < g->size && ok; i++) {
+            if (ids[i] < 0 || (uint64_t)ids[i] >= s->chips || seen[ids[i]]) {
+                ok = 0;
+                break;
+            }
+            seen[ids[i]] = 1;
+            for (unsigned a = 0; a < 3; a++)
+                if (a != axis && coord(s, (uint64_t)ids[i], a) != coord(s, (uint64_t)ids[0], a))
+                    ok = 0;
+            unsigned c = coord(s, (uint64_t)ids[i], axis);
+            lo = c < lo ? c : lo;
+            hi = c > hi ? c : hi;
+        }
+        if (!ok || (hi - lo) % (g->size - 1) || (stride && (hi - lo) / (g->size - 1) != stride)) {
+            ok = 0;
+            break;
+        }
+        stride = (hi - lo) / (g->size - 1);
+        /* distinct members on the progression: each of its `size` places taken once */
+        memset(at, 0, g->size);
+        for (unsigned i = 0; i < g->size && ok; i++) {
+            unsigned c = coord(s, (uint64_t)ids[i], axis) - lo;
+            if (!stride || c % stride || at[c / stride])
+                ok = 0;
+            else
+                at[c / stride] = 1;
+        }
+    }
+    free(seen);
+    free(at);
+    if (!ok)
+        return 0;
+    *r = (ir_route){.axis = axis, .stride = stride, .group = g->size};
+    return 1;
+}
+
+/* Whether a collective-permute's source-target pairs are one uniform shift along one axis a:
+ * every target is its source moved d places along +a modulo the axis length (the same d, other
+ * coordinates equal). Fills r (axis, shift, pairs: which pairs wrap) and returns 1; else 0. */
+static int pairs_shift(const sem *s, const hlo_instr *in, ir_route *r)
+{
+    if (!in->npairs)
+        return 0;
+    unsigned axis = 3, d = 0, pairs = 0;
+    for (unsigned i = 0; i < in->npairs; i++) {
+        int64_t a = in->pairs[2 * i], b = in->pairs[2 * i + 1];
+        if (a < 0 || b < 0 || (uint64_t)a >= s->chips || (uint64_t)b >= s->chips)
+            return 0;
+        unsigned differ = 0, ax = 3;
+        for (unsigned k = 0; k < 3; k++)
+            if (coord(s, (uint64_t)a, k) != coord(s, (uint64_t)b, k)) {
+                differ++;
+                ax = k;
+            }
+        if (differ != 1 || (axis != 3 && ax != axis))
+            return 0;
+        axis = ax;
+        unsigned L = s->o.dims[ax], ca = coord(s, (uint64_t)a, ax), cb = coord(s, (uint64_t)b, ax);
+        unsigned k = (cb + L - ca) % L;
+        if (d && k != d)
+            return 0;
+        d = k;
+        pairs |= cb > ca ? IR_SHIFT_FWD : IR_SHIFT_WRAP;
+    }
+    *r = (ir_route){.axis = axis, .shift = d, .pairs = pairs};
+    return 1;
+}
+
 static void groups_text(const hlo_groups *g, char *buf, size_t n)
 {
     size_t j = 0;
@@ -441,7 +537,8 @@ static int do_coll(sem *s, const hlo_instr *wrap, const hlo_instr *in, int async
         it.coll_bytes = ob;
         break;
     default: {
-        /* collective-permute, send, recv: point to point along the axis of the first pair */
+        /* collective-permute, send, recv: point to point along the axis of the first pair; a
+         * permute that is one uniform shift along one axis is routed as that shift */
         it.coll_op = ISA_OP_ICI_SEND;
         it.coll_bytes = in->op == HLO_OP_RECV ? hlo_shape_bytes(hlo_shape_array(&in->shape)) : ob;
         it.p2p = 1;
@@ -461,14 +558,36 @@ static int do_coll(sem *s, const hlo_instr *wrap, const hlo_instr *in, int async
                     it.axes = 1u << a;
         if (!it.axes)
             it.coll_bytes = 0; /* one chip: nothing moves */
+        if (it.coll_bytes &&
+            (in->op == HLO_OP_COLLECTIVE_PERMUTE || in->op == HLO_OP_COLLECTIVE_PERMUTE_START) &&
+            pairs_shift(s, in, &it.route)) {
+            it.axes = 1u << it.route.axis;
+            if (!s->dry) {
+                char key[96];
+                snprintf(key, sizeof key, "%s: a shift by %u along %c", in->opname, it.route.shift,
+                         "xyz"[it.route.axis]);
+                notef(s, 'r', key);
+            }
+        }
         break;
     }
     }
     if (it.p2p && it.coll_op != ISA_OP_ICI_SEND) {
-        char gt[64], key[96];
+        char gt[64], key[128];
         groups_text(&in->replica_groups, gt, sizeof gt);
-        snprintf(key, sizeof key, "%s %.40s", in->opname, gt);
-        notef(s, 'g', key);
+        int ring = groups_ring(s, &in->replica_groups, &it.route);
+        if (ring < 0)
+            return err_setk(s->e, ERR_NOMEM, "%s: out of memory", s->m->file);
+        if (ring) {
+            it.axes = 1u << it.route.axis;
+            snprintf(key, sizeof key,
+                     "%s %.40s: not whole axes but rings of %u chips, stride %u, along %c",
+                     in->opname, gt, it.route.group, it.route.stride, "xyz"[it.route.axis]);
+        } else {
+            snprintf(key, sizeof key, "%s %.40s", in->opname, gt);
+        }
+        if (!s->dry)
+            notef(s, ring ? 'r' : 'g', key);
     }
     it.bytes_in = it.bytes_out = 0; /* collectives move HBM data by DMA inside the ICI model */
     if (async && !s->dry && !(it.token = new_token(s, wrap)))
@@ -859,8 +978,14 @@ int hlo_analyze(const hlo_module *m, const hlo_sem_opts *o, hlo_plan *p, err *e)
         case 'g':
             snprintf(w, ws,
                      "%s (%llux): replica groups are not whole torus axes; run as the "
-                     "collective over every axis they span (their point-to-point pattern is not "
-                     "modelled)",
+                     "collective over every axis they span (only strided rings along one axis "
+                     "that cover every chip are routed point to point)",
+                     n->key, cnt);
+            break;
+        case 'r':
+            snprintf(w, ws,
+                     "%s (%llux): routed point to point as one-hop ici.send/ici.recv steps "
+                     "(docs/hlo.md)",
                      n->key, cnt);
             break;
         case 'e':

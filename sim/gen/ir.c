@@ -366,6 +366,23 @@ int ir_collective_n(ir *p, int isa_op, unsigned axes, uint64_t bytes, const int 
     return i;
 }
 
+int ir_collective_routed(ir *p, int isa_op, const ir_route *r, uint64_t bytes, int in, int out,
+                         int token)
+{
+    int ring = isa_op == ISA_OP_ICI_ALLREDUCE || isa_op == ISA_OP_ICI_ALLGATHER ||
+               isa_op == ISA_OP_ICI_REDUCESCATTER || isa_op == ISA_OP_ICI_ALLTOALL;
+    if (!r || r->axis > 2 || (ring && (r->stride < 1 || r->group < 2)) ||
+        (!ring && (isa_op != ISA_OP_ICI_SEND || r->shift < 1 || !r->pairs || r->stride)))
+        return ir_fail(p, "gen: %s: not a point-to-point route (generator bug)", p->region);
+    int i =
+        ir_collective(p, ring ? isa_op : ISA_OP_ICI_ALLTOALL, 1u << r->axis, bytes, in, out, token);
+    if (i < 0)
+        return -1;
+    p->op[i].isa_op = isa_op;
+    p->op[i].route = *r;
+    return i;
+}
+
 int ir_chain(ir *p, int i, unsigned chain)
 {
     if (i < 0)

@@ -115,6 +115,21 @@ typedef struct ir_gemm_tile {
     uint64_t vmem_bytes; /* planned VMEM footprint */
 } ir_gemm_tile;
 
+/* A collective routed point to point instead of over whole axes (HLO replica groups that are
+ * strided rings, a collective-permute that is a uniform shift; docs/hlo.md): the lowering
+ * turns it into one-hop ici.send/ici.recv steps along `axis` (lower_emit.c chooses the
+ * schedule from the topology). Ring: `group` members `stride` hops apart (stride 0: not
+ * routed). Shift: every chip sends to the chip `shift` positions further along +axis, modulo
+ * the axis length; `pairs` says which pairs exist: IR_SHIFT_FWD some do not wrap past the end,
+ * IR_SHIFT_WRAP some do (on a torus both move the shorter way; on a mesh a wrapping pair
+ * travels back over the whole line). */
+enum { IR_SHIFT_FWD = 1, IR_SHIFT_WRAP = 2 };
+typedef struct ir_route {
+    unsigned axis;          /* 0 = x, 1 = y, 2 = z */
+    unsigned stride, group; /* ring */
+    unsigned shift, pairs;  /* uniform shift (isa_op ICI_SEND) */
+} ir_route;
+
 typedef struct ir_op {
     ir_opcode code;
     char region[IR_REGION_MAX]; /* trace marker of the region the op belongs to */
@@ -143,6 +158,7 @@ typedef struct ir_op {
     uint64_t bytes;
     int token;
     unsigned chain; /* collectives: IR_CHAIN_* (ir_chain) */
+    ir_route route; /* collectives routed point to point (ir_collective_routed) */
     /* filled by lower_tile */
     ir_gemm_tile tile;
 } ir_op;
@@ -213,6 +229,12 @@ int ir_collective(ir *p, int isa_op, unsigned axes, uint64_t bytes, int in, int 
 /* The same with several buffers (an all-to-all of Q, K and V). */
 int ir_collective_n(ir *p, int isa_op, unsigned axes, uint64_t bytes, const int *in, unsigned nin,
                     const int *out, unsigned nout, int token);
+/* A collective routed point to point (ir_route): isa_op ICI_ALLREDUCE, ICI_ALLGATHER,
+ * ICI_REDUCESCATTER or ICI_ALLTOALL over a ring (r->stride >= 1, r->group >= 2), or ICI_SEND
+ * for a uniform shift (r->shift >= 1, r->pairs != 0); bytes per chip in the ISA convention
+ * (a shift: the bytes each chip sends); in/out and token as ir_collective. */
+int ir_collective_routed(ir *p, int isa_op, const ir_route *r, uint64_t bytes, int in, int out,
+                         int token);
 /* Chained collectives on two unit queues (an ICI reduce-scatter, then the DCN all-reduce of its
  * result, then an ICI all-gather): collective op `i` starts only after the previous collective
  * marked IR_CHAIN_OUT on the other queue completes (IR_CHAIN_IN), and/or lets the next one marked

@@ -164,11 +164,111 @@ static int emit_p2p(emit *em, const ir_op *o)
     return gen_put(em->g, &in);
 }
 
+/* Append `n` hops of `bytes` in direction dir to the schedule (grown as needed). */
+static int hops_add(gen_hop **h, size_t *nh, size_t *cap, int dir, uint64_t n, uint64_t bytes)
+{
+    for (uint64_t i = 0; i < n; i++) {
+        if (*nh == *cap) {
+            size_t nc = *cap ? *cap * 2 : 64;
+            gen_hop *x = realloc(*h, nc * sizeof *x);
+            if (!x)
+                return -1;
+            *h = x;
+            *cap = nc;
+        }
+        (*h)[(*nh)++] = (gen_hop){.dir = dir, .bytes = bytes};
+    }
+    return 0;
+}
+
+/* The hop schedule of a routed collective (ir_route; docs/hlo.md, "Replica groups -> torus
+ * axes"). L chips on the axis; a ring of g members s hops apart is closed when the axis wraps
+ * and g s = L (the last member's next is s hops on, round the wrap), else it is a line.
+ * Store and forward: moving a chunk to the next member is s one-hop shifts, every chip
+ * forwarding what it received, so each link carries one chunk per hop.
+ *   closed ring: all-gather, reduce-scatter: g-1 steps of s hops along +a, chunk B/g;
+ *                all-reduce: the two in turn, 2(g-1) steps; all-to-all: for k = 1..g-1 the
+ *                chunk for the member k on, min(k, g-k) s hops the shorter way.
+ *   line:        the same steps along +a and then along -a (every member needs the shards of
+ *                both sides; the ICI unit has one send in flight, so the two directions run
+ *                one after the other: twice the closed ring); all-to-all: for d = 1..g-1, d s
+ *                hops along +a and d s hops along -a.
+ *   shift by d:  torus: min(d, L-d) hops the shorter way; mesh: d hops along +a for pairs
+ *                that do not wrap, then L-d hops along -a for those that do. */
+static int route_hops(const ir *p, const ir_op *o, gen_hop **h, size_t *nh, uint64_t *group)
+{
+    const cfg *c = ir_cfg(p);
+    const ir_route *r = &o->route;
+    uint64_t L = cfg_axes_chips(c, 1u << r->axis);
+    L = L ? L : 1;
+    int torus = strchr(c->ici_wrap, "xyz"[r->axis]) != NULL;
+    size_t cap = 0;
+    *nh = 0;
+    *h = NULL;
+    if (o->isa_op == ISA_OP_ICI_SEND) {
+        uint64_t d = r->shift % L;
+        *group = 2;
+        if (!d)
+            return 0;
+        if (torus)
+            return hops_add(h, nh, &cap, d <= L - d ? 1 : -1, d <= L - d ? d : L - d, o->bytes);
+        if ((r->pairs & IR_SHIFT_FWD) && hops_add(h, nh, &cap, 1, d, o->bytes))
+            return -1;
+        return (r->pairs & IR_SHIFT_WRAP) ? hops_add(h, nh, &cap, -1, L - d, o->bytes) : 0;
+    }
+    uint64_t g = r->group, s = r->stride, chunk = (o->bytes + g - 1) / g;
+    int closed = torus && g * s == L;
+    *group = g;
+    if (o->isa_op == ISA_OP_ICI_ALLTOALL) {
+        for (uint64_t k = 1; k < g; k++) {
+            if (closed) {
+                if (hops_add(h, nh, &cap, k <= g - k ? 1 : -1, (k <= g - k ? k : g - k) * s, chunk))
+                    return -1;
+            } else if (hops_add(h, nh, &cap, 1, k * s, chunk) ||
+                       hops_add(h, nh, &cap, -1, k * s, chunk)) {
+                return -1;
+            }
+        }
+        return 0;
+    }
+    unsigned phases = o->isa_op == ISA_OP_ICI_ALLREDUCE ? 2 : 1;
+    for (unsigned ph = 0; ph < phases; ph++) {
+        if (hops_add(h, nh, &cap, 1, (g - 1) * s, chunk) ||
+            (!closed && hops_add(h, nh, &cap, -1, (g - 1) * s, chunk)))
+            return -1;
+    }
+    return 0;
+}
+
+static int emit_routed(emit *em, const ir_op *o)
+{
+    const ir *p = em->p;
+    int t = o->nout ? o->out[0] : o->nin ? o->in[0] : -1;
+    gen_hop *h;
+    size_t nh;
+    uint64_t group;
+    if (route_hops(p, o, &h, &nh, &group)) {
+        free(h);
+        return err_setk(gen_err(em->g), ERR_NOMEM, "gen: out of memory");
+    }
+    if (t >= 0) {
+        const ir_tensor *r = ir_tensor_get(p, ir_root(p, t));
+        gen_coll_buffer(em->g, addr_of(p, t), r->bytes - (addr_of(p, t) - r->addr));
+    }
+    int rc = gen_coll_routed(em->g, o->isa_op, 1u << o->route.axis, h, nh, o->bytes, o->dt, group,
+                             t >= 0, fence_of(em, o->token));
+    free(h);
+    return rc;
+}
+
 /* A collective with HBM buffers moves them through the chip (gen_coll_chip); one without
- * (a few scalars: the loss statistics) is the ICI instruction alone. */
+ * (a few scalars: the loss statistics) is the ICI instruction alone. A routed one is its hops
+ * (emit_routed). */
 static int emit_collective(emit *em, const ir_op *o)
 {
     const ir *p = em->p;
+    if (o->route.stride || o->route.shift)
+        return emit_routed(em, o);
     int t = o->nout ? o->out[0] : o->nin ? o->in[0] : -1;
     unsigned chain = ((o->chain & IR_CHAIN_IN) ? GEN_CHAIN_IN : 0u) |
                      ((o->chain & IR_CHAIN_OUT) ? GEN_CHAIN_OUT : 0u);
