@@ -287,6 +287,15 @@ interrupt() { # SIG OUTPUT COMMAND... (a program, not a shell function)
 }
 interrupt INT tl.json "$bin" run -q -c v7 --timeline tl.json big.tpt
 interrupt TERM tl.json "$bin" run -q -c v7 --timeline tl.json big.tpt
+# asm reading a FIFO whose writer stalls: the trace's temporary is open while it waits
+mkfifo asm_in
+for sig in INT TERM; do
+    (printf 'nop\nnop\n'; sleep 30) >asm_in &
+    writer=$!
+    interrupt $sig a.tpt "$bin" asm asm_in -o a.tpt
+    kill -- -$writer 2>/dev/null # the subshell and its sleep (job control: its own group)
+    wait $writer 2>/dev/null
+done
 interrupt INT g.tpt "$bin" gen llm-step --layers 1400 --d-model 1024 --heads 16 --d-ff 4096 \
     --vocab 32000 --seq 2048 --batch 4 --decode -c v7 -o g.tpt
 set +m
