@@ -189,6 +189,7 @@ stdout_full() { # NAME COMMAND...
 stdout_full "run" "$bin" run -c v7 t.tpt
 stdout_full "disasm" "$bin" disasm t.tpt
 stdout_full "config" "$bin" config v7
+stdout_full "config --help" "$bin" config --help # one 12 KB write: stdio keeps no errno for it
 stdout_full "isa" "$bin" isa
 stdout_full "run --json -" run --json - t.tpt
 stdout_full "pod --json -" "$bin" pod -q -c v7 --json - t.tpt
