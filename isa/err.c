@@ -7,12 +7,27 @@
 
 #define ERR_PATH_MIN 64 /* a path echo keeps at least this many bytes, however long the reason */
 
+/* A message longer than ERR_MSG_MAX (a long path echoed in it) is shortened in the middle,
+ * as err_shorten does a path: messages read "PATH: where: what", so the head of the path and
+ * the tail of the message (the end of the path and the reason) stay. Without the memory to
+ * format it whole, it is cut at the end as before. */
 int err_vsetk(err *e, err_kind kind, const char *fmt, va_list ap)
 {
-    if (e) {
-        e->kind = kind;
-        vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    if (!e)
+        return -1;
+    e->kind = kind;
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(e->msg, sizeof e->msg, fmt, ap);
+    if (n >= (int)sizeof e->msg) {
+        char *whole = malloc((size_t)n + 1);
+        if (whole) {
+            vsnprintf(whole, (size_t)n + 1, fmt, again);
+            err_shorten(e->msg, sizeof e->msg, whole);
+            free(whole);
+        }
     }
+    va_end(again);
     return -1;
 }
 

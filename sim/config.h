@@ -45,7 +45,7 @@ typedef struct cfg {
 #define CFG_KEY(f, name, T, ...) CFG_FIELD_##T(f)
 #include "config_keys.def"
 #undef CFG_KEY
-    char source[512]; /* file the config was loaded from ("" for defaults) */
+    char source[PATH_MAX]; /* file the config was loaded from ("" for defaults) */
     cfg_origin origin[CFG_KEY_COUNT];
     char files[CFG_FILES_MAX][PATH_MAX]; /* the files the load read, in the order opened */
 } cfg;

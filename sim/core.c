@@ -22,6 +22,7 @@
 
 #include <assert.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +75,7 @@ typedef struct core_route {
 
 struct core {
     const cfg *cfg;
-    char path[512];
+    char path[PATH_MAX]; /* the trace's, for messages (any path that opens fits) */
     trace_reader *tr;
     unit **units;
     unsigned nunits;

@@ -4,6 +4,7 @@
 #ifndef TPU_POD_H
 #define TPU_POD_H
 
+#include <limits.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -27,11 +28,11 @@ typedef struct pod_result {
     /* A trace is one device's program (docs/architecture.md, "Devices and megacore"): a chip
      * is devices_per_chip devices running it side by side (1 with chip.megacore). */
     unsigned devices_per_chip;
-    uint64_t devices; /* chips x devices_per_chip */
-    char topo[32];    /* "16x24x24" */
-    char desc[64];    /* "16x24x24 torus(xyz)" */
-    char trace[1024]; /* chip 0's trace path (templates expanded) */
-    uint64_t step_ps; /* latest chip's end */
+    uint64_t devices;     /* chips x devices_per_chip */
+    char topo[32];        /* "16x24x24" */
+    char desc[64];        /* "16x24x24 torus(xyz)" */
+    char trace[PATH_MAX]; /* chip 0's trace path (templates expanded) */
+    uint64_t step_ps;     /* latest chip's end */
     double flops_per_chip, mxu_flops_per_chip;
     double mxu_ideal_ps; /* MXU FLOPs at the peak rate of their datatype, per chip */
     /* split of the step: compute (an MXU or the vector unit busy), memory-bound (only DMA

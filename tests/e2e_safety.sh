@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # e2e_safety.sh SOURCE_DIR TPUSIM_BIN WORKDIR - outputs never destroy anything, and inputs are
-# read the way they come (issue 13, defects 1-5, 8, 14, 18, 21): a device, FIFO or symlink
+# read the way they come (issue 13, defects 1-5, 8, 14, 18, 21; every command that writes): a device, FIFO or symlink
 # given as an output stays one; an output that is an input or another output is refused before
 # any work, the input intact; temporaries are unique and removed on SIGINT/SIGTERM; long paths
 # are written under their full name; the trace is read once (pipes, FIFOs); a write error on
@@ -34,6 +34,10 @@ fi
 check "run --json/--csv/--timeline to a char device" run --json "$null" --csv "$null" t.tpt
 check "run --timeline to a char device" run --timeline "$null" t.tpt
 check "gen -o to a char device" "$bin" gen gemm --m 64 --n 64 --k 64 -c v7 -o "$null"
+printf 'arrival_s,prompt_tokens,output_tokens\n0.5,64,9\n' >one.csv
+serve=(serve -c v6e --model llama3-8b --max-batch 4 -q)
+check "serve --json/--csv to a char device" "$bin" "${serve[@]}" --workload one.csv --json "$null" \
+    --csv "$null"
 check "char device is still a char device" test -c "$null"
 check "/dev/null is still a char device" test -c /dev/null
 mkfifo fifo
@@ -49,6 +53,11 @@ ln -s real.json link.json
 check "run --json through a symlink" run --json link.json t.tpt
 check "the symlink is still a symlink" test -L link.json
 check "the symlink's target was written" is_json real.json
+echo old >real.csv
+ln -s real.csv link.csv
+check "serve --csv through a symlink" "$bin" "${serve[@]}" --workload one.csv --csv link.csv
+check "the symlink is still a symlink, its target the CSV" \
+    test -L link.csv -a "$(head -c 10 real.csv)" = arrival_s,
 
 # ---- 2: an output equal to an input or to another output is refused; nothing is touched.
 # refused NAME FILE COMMAND...: one-line error saying why, exit 1..127, FILE unchanged.
@@ -83,6 +92,16 @@ refused "gen -o = config" my.yaml "$bin" gen gemm --m 64 --n 64 --k 64 -c my.yam
 refused "pod --json = trace" t.tpt "$bin" pod -q -c v7 --json t.tpt t.tpt
 run --json a.json t.tpt
 refused "report --csv = report input" a.json "$bin" report a.json --csv a.json
+cp "$src/tests/hlo/mlp_fwd.hlo" m.hlo
+refused "import -o = HLO module" m.hlo "$bin" import hlo m.hlo -c v7 -o m.hlo -q
+refused "import --json = -o" m.hlo "$bin" import hlo m.hlo -c v7 -o imp.tpt --json ./imp.tpt -q
+check "refused import wrote no trace" test ! -e imp.tpt
+refused "serve --csv = workload" one.csv "$bin" "${serve[@]}" --workload one.csv --csv one.csv
+refused "serve --json = config" my.yaml "$bin" serve -c my.yaml --model llama3-8b --rate 1 \
+    --json my.yaml -q
+refused "serve --csv = --json" one.csv "$bin" "${serve[@]}" --workload one.csv --json s.json \
+    --csv s.json
+check "refused serve wrote no JSON" test ! -e s.json
 
 # ---- 3: two writers of one output never share a temporary.
 mkdir out.json.tmp # the old fixed temporary name, taken
@@ -107,6 +126,32 @@ check "written under the full name" is_json "$long/r.json"
 run --json "$long/missing/r.json" t.tpt 2>err.txt
 check "long path error keeps its reason" grep -q 'No such file or directory$' err.txt
 check "long path error is one line, shortened" test "$(wc -l <err.txt)" -eq 1 -a "$(wc -c <err.txt)" -lt 530
+# long input paths: kept whole in the report, and every error about them keeps its reason
+cp t.tpt "$long/t.tpt"
+cp my.yaml "$long/c.yaml"
+run --json lp.json "$long/t.tpt"
+check "a ${#long}-byte trace path is whole in the JSON" python3 -c \
+    'import json,sys; assert json.load(open("lp.json"))["trace"] == sys.argv[1]' "$long/t.tpt"
+check "a config at a ${#long}-byte path loads" "$bin" run -q -c "$long/c.yaml" t.tpt
+head -c 100 t.tpt >"$long/bad.tpt"
+printf 'nop\nfoo\n' >"$long/bad.s"
+printf 'include: v7\nhbm.bogus: 1\n' >"$long/bad.yaml"
+printf 'nop\nsync.wait wait=3\n' >dl.s
+"$bin" asm dl.s -o "$long/dl.tpt"
+for c in "truncated header;run -q -c v7 $long/bad.tpt" "truncated header;disasm $long/bad.tpt" \
+    "bad.s:2: unknown opcode 'foo';asm $long/bad.s -o x.tpt" \
+    "bad.yaml:2: unknown key 'hbm.bogus';run -q -c $long/bad.yaml t.tpt" \
+    "dl.tpt: deadlock: instruction 1 (sync.wait) waits on semaphore 3;run -q -c v7 $long/dl.tpt" \
+    "missing.json: cannot open: No such file or directory;report $long/missing.json"; do
+    want=${c%%;*}
+    read -r -a args <<<"${c#*;}"
+    "$bin" "${args[@]}" >/dev/null 2>err.txt
+    if [ "$(wc -l <err.txt)" -eq 1 ] && [ "$(wc -c <err.txt)" -lt 530 ] && grep -qF "$want" err.txt; then
+        ok
+    else
+        bad "${args[0]} with a long path: the reason '$want' lost: $(cat err.txt)"
+    fi
+done
 
 # ---- 5: the trace is read once: a pipe and a FIFO work.
 run --json direct.json t.tpt
@@ -144,6 +189,7 @@ stdout_full() { # NAME COMMAND...
 stdout_full "run" "$bin" run -c v7 t.tpt
 stdout_full "disasm" "$bin" disasm t.tpt
 stdout_full "config" "$bin" config v7
+stdout_full "config --help" "$bin" config --help # one 12 KB write: stdio keeps no errno for it
 stdout_full "isa" "$bin" isa
 stdout_full "run --json -" run --json - t.tpt
 stdout_full "pod --json -" "$bin" pod -q -c v7 --json - t.tpt
@@ -155,6 +201,17 @@ check "run --json -: the text report is on stderr" grep -q '^tpusim report:' std
 "$bin" pod -c v7 --json - t.tpt >stdout.json 2>stderr.txt
 check "pod --json -: stdout is JSON" is_json stdout.json
 check "pod --json -: the text report is on stderr" test -s stderr.txt
+"$bin" serve -c v6e --model llama3-8b --max-batch 4 --workload one.csv --json - >stdout.json \
+    2>stderr.txt
+check "serve --json -: stdout is JSON" is_json stdout.json
+check "serve --json -: the text report is on stderr" grep -q '^tpusim serve:' stderr.txt
+"$bin" serve -c v6e --model llama3-8b --max-batch 4 --workload one.csv --csv - >stdout.csv \
+    2>stderr.txt
+check "serve --csv -: stdout is the CSV alone" test "$(head -c 10 stdout.csv)" = arrival_s, -a \
+    "$(wc -l <stdout.csv)" -eq 2 -a ! -e ./-
+"$bin" import hlo m.hlo -c v7 -o imp.tpt --json - >stdout.json 2>stderr.txt
+check "import --json -: stdout is JSON" is_json stdout.json
+check "import --json -: the summary line is on stderr" grep -q '^imported ' stderr.txt
 
 # ---- 18: a full disk names the output and the reason.
 "$bin" gen gemm --m 64 --n 64 --k 64 -c v7 -o "$full" 2>err.txt
@@ -162,6 +219,9 @@ check "gen -o /dev/full names the output and errno" \
     grep -qx "tpusim: $full: cannot write: No space left on device" err.txt
 run --json "$full" t.tpt 2>err.txt
 check "run --json /dev/full names the output and errno" \
+    grep -qx "tpusim: $full: cannot write: No space left on device" err.txt
+"$bin" "${serve[@]}" --workload one.csv --csv "$full" 2>err.txt
+check "serve --csv /dev/full names the output and errno" \
     grep -qx "tpusim: $full: cannot write: No space left on device" err.txt
 check "/dev/full is still a char device" test -c "$full" -a -c /dev/full
 # a regular file on a full disk: a 4 KB file-size limit stands in (SIGXFSZ ignored: EFBIG)
@@ -194,6 +254,15 @@ for opt in --json --csv --timeline; do
     fi
 done
 
+# serve and import check theirs before the step grid and the import
+"$bin" serve -c v6e --model llama3-8b --max-batch 4 --workload one.csv -q \
+    --json /nonexistent-dir/x 2>err.txt
+check "serve --json /nonexistent-dir/x fails at once" \
+    grep -q "cannot create the --json output: No such file" err.txt
+"$bin" import hlo m.hlo -c v7 -o imp2.tpt --json /nonexistent-dir/x -q 2>err.txt
+check "import --json /nonexistent-dir/x fails before writing the trace" \
+    test ! -e imp2.tpt -a "$(grep -c 'cannot create the --json output' err.txt)" -eq 1
+
 # 14: SIGINT/SIGTERM remove the temporaries and end the process by that signal.
 set -m # job control: background jobs get SIGINT (without it they ignore it)
 interrupt() { # SIG OUTPUT COMMAND... (a program, not a shell function)
@@ -219,6 +288,15 @@ interrupt() { # SIG OUTPUT COMMAND... (a program, not a shell function)
 }
 interrupt INT tl.json "$bin" run -q -c v7 --timeline tl.json big.tpt
 interrupt TERM tl.json "$bin" run -q -c v7 --timeline tl.json big.tpt
+# asm reading a FIFO whose writer stalls: the trace's temporary is open while it waits
+mkfifo asm_in
+for sig in INT TERM; do
+    (printf 'nop\nnop\n'; sleep 30) >asm_in &
+    writer=$!
+    interrupt $sig a.tpt "$bin" asm asm_in -o a.tpt
+    kill -- -$writer 2>/dev/null # the subshell and its sleep (job control: its own group)
+    wait $writer 2>/dev/null
+done
 interrupt INT g.tpt "$bin" gen llm-step --layers 1400 --d-model 1024 --heads 16 --d-ff 4096 \
     --vocab 32000 --seq 2048 --batch 4 --decode -c v7 -o g.tpt
 set +m

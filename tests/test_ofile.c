@@ -200,6 +200,29 @@ static void test_ofile_long_paths_are_not_cut(void **state)
     assert_non_null(strstr(e.msg, "/no/such/dir/x.json: cannot create: Not a directory"));
 }
 
+/* Defect 4 for every message, not only the output module's: any error echoing a path too
+ * long for ERR_MSG_MAX is shortened in the middle, so the path's head and the reason stay
+ * (it used to be cut at the end, "trace.tpt: byte 20: truncated header" losing all after the
+ * path). A message that fits is left as it is. */
+static void test_err_long_message_keeps_its_reason(void **state)
+{
+    (void)state;
+    char path[901];
+    memset(path, 'd', 900);
+    path[0] = '/';
+    path[900] = '\0';
+    err e;
+    assert_int_equal(err_set(&e, "%s: byte %d: truncated header", path, 20), -1);
+    assert_int_equal(strlen(e.msg), ERR_MSG_MAX - 1);
+    assert_int_equal(strncmp(e.msg, "/ddd", 4), 0);
+    assert_non_null(strstr(e.msg, "ddd...ddd"));
+    const char *tail = ": byte 20: truncated header";
+    assert_string_equal(e.msg + strlen(e.msg) - strlen(tail), tail);
+    assert_int_equal(err_setk(&e, ERR_DEADLOCK, "%s: %s", "t.tpt", "deadlock"), -1);
+    assert_string_equal(e.msg, "t.tpt: deadlock");
+    assert_int_equal(e.kind, ERR_DEADLOCK);
+}
+
 /* Defect 18: a full disk names the output and the reason. */
 static void test_ofile_full_device_names_the_output_and_errno(void **state)
 {
@@ -293,6 +316,7 @@ int main(void)
         cmocka_unit_test(test_ofile_two_writers_of_one_path_never_share_a_temporary),
         cmocka_unit_test(test_ofile_unlink_temps_removes_open_temporaries),
         cmocka_unit_test(test_ofile_long_paths_are_not_cut),
+        cmocka_unit_test(test_err_long_message_keeps_its_reason),
         cmocka_unit_test(test_ofile_full_device_names_the_output_and_errno),
         cmocka_unit_test(test_ofile_refuses_a_directory),
         cmocka_unit_test(test_ofile_check_refuses_an_input_as_output),

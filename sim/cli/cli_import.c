@@ -10,6 +10,8 @@
 #include "cli.h"
 #include "hlo.h"
 #include "json.h"
+#include "ofile.h"
+#include "sim.h"
 
 static void import_usage(FILE *out)
 {
@@ -137,6 +139,8 @@ int cli_import(int argc, char **argv, err *e)
         return err_set(e, "import hlo: missing -c/--config (a YAML file or preset name)");
     if (!output)
         return err_set(e, "import hlo: missing -o/--output");
+    if (!strcmp(output, "-") && json && !strcmp(json, "-"))
+        return err_set(e, "import hlo: only one of -o and --json can be '-'");
 
     int rc = -1;
     hlo_module *m = NULL;
@@ -145,22 +149,13 @@ int cli_import(int argc, char **argv, err *e)
     cfg *c = malloc(sizeof *c);
     if (!c)
         return err_setk(e, ERR_NOMEM, "import: out of memory");
-    cfg_defaults(c);
-    if (cfg_load(c, config, NULL, e))
+    /* the config as run, gen and pod load it (overrides, then the one cross-key check) */
+    if (sim_load_cfg(c, config, ovr, novr, e))
         goto out;
-    for (unsigned i = 0; i < novr; i++) {
-        char kv[256];
-        snprintf(kv, sizeof kv, "%s", ovr[i]);
-        char *eq = strchr(kv, '=');
-        if (!eq) {
-            err_set(e, "import: -p '%s': expected key=value", ovr[i]);
-            goto out;
-        }
-        *eq = 0;
-        if (cfg_set(c, kv, eq + 1, "-p", e))
-            goto out;
-    }
-    if (cfg_check(c, e) || !(m = hlo_parse_file(path, e)))
+    /* before any work: outputs creatable, neither an input nor the other output */
+    const ofile_ref outs[] = {{output, "-o"}, {json, "--json"}};
+    const ofile_ref ins[] = {{path, "HLO module"}, {config, "config"}, {c->source, "config"}};
+    if (ofile_check(outs, 2, ins, 3, e) || !(m = hlo_parse_file(path, e)))
         goto out;
     hlo_sem_opts so;
     if (hlo_sem_opts_from_cfg(&so, c, e))

@@ -392,7 +392,7 @@ static int pod_check_topology(const pod_opts *o, const prov *pv, uint64_t chips,
         pod_mismatch(o, pv->trace, msg, e))
         return -1;
     for (unsigned i = 0; o->per_count && i < o->nscaling; i++) {
-        char path[1024];
+        char path[PATH_MAX];
         trace_topology tt;
         err ignored;
         if (pod_trace_path(o->trace, 0, (unsigned)o->scaling[i], path, sizeof path, &ignored) ||

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "json.h"
+#include "ofile.h"
 #include "serve.h"
 #include "serve_steps.h"
 #include "sim.h"
@@ -461,33 +462,35 @@ static void put_grid(json_w *j, const char *key, const serve_grid *g, int exact)
     json_obj_end(j);
 }
 
-static void print_grid(const char *what, const serve_grid *g, int exact)
+static void print_grid(FILE *out, const char *what, const serve_grid *g, int exact)
 {
-    printf("  %s steps: topology %s, head %.3f ms, %u simulations in %.1f s\n", what, g->topo,
-           g->head_s * 1e3, g->sims, g->sim_wall_s);
+    fprintf(out, "  %s steps: topology %s, head %.3f ms, %u simulations in %.1f s\n", what, g->topo,
+            g->head_s * 1e3, g->sims, g->sim_wall_s);
     if (!exact && g->nb && g->nc && g->np)
-        printf("    dynamic energy per step (replica): decode b=%u ctx=%u %.2f mJ, b=%u ctx=%u "
-               "%.2f mJ; prefill %u tokens %.2f mJ (all layers + head)\n",
-               g->b[0], g->ctx[0], g->dec_j[0][0] * 1e3, g->b[g->nb - 1], g->ctx[g->nc - 1],
-               g->dec_j[g->nb - 1][g->nc - 1] * 1e3, g->p[g->np - 1],
-               (g->pre_j[g->np - 1] + g->head_j) * 1e3);
+        fprintf(out,
+                "    dynamic energy per step (replica): decode b=%u ctx=%u %.2f mJ, b=%u ctx=%u "
+                "%.2f mJ; prefill %u tokens %.2f mJ (all layers + head)\n",
+                g->b[0], g->ctx[0], g->dec_j[0][0] * 1e3, g->b[g->nb - 1], g->ctx[g->nc - 1],
+                g->dec_j[g->nb - 1][g->nc - 1] * 1e3, g->p[g->np - 1],
+                (g->pre_j[g->np - 1] + g->head_j) * 1e3);
     if (exact)
         return;
-    printf("    decode step (ms), batch x context:\n      %6s", "b\\ctx");
+    fprintf(out, "    decode step (ms), batch x context:\n      %6s", "b\\ctx");
     for (unsigned k = 0; k < g->nc; k++)
-        printf(" %8u", g->ctx[k]);
-    printf("\n");
+        fprintf(out, " %8u", g->ctx[k]);
+    fprintf(out, "\n");
     for (unsigned i = 0; i < g->nb; i++) {
-        printf("      %6u", g->b[i]);
+        fprintf(out, "      %6u", g->b[i]);
         for (unsigned k = 0; k < g->nc; k++)
-            printf(" %7.2f%c", g->dec[i][k] * 1e3, " ~!"[g->dec_fill[i][k]]);
-        printf("\n");
+            fprintf(out, " %7.2f%c", g->dec[i][k] * 1e3, " ~!"[g->dec_fill[i][k]]);
+        fprintf(out, "\n");
     }
-    printf("      (~ beyond the KV cache's reach, ! did not fit in simulation: extrapolated)\n");
-    printf("    prefill (ms, all layers), tokens (axis refined where the time bends):");
+    fprintf(out,
+            "      (~ beyond the KV cache's reach, ! did not fit in simulation: extrapolated)\n");
+    fprintf(out, "    prefill (ms, all layers), tokens (axis refined where the time bends):");
     for (unsigned k = 0; k < g->np; k++)
-        printf("%s%u:%.2f", k % 10 ? " " : "\n      ", g->p[k], g->pre[k] * 1e3);
-    printf("\n");
+        fprintf(out, "%s%u:%.2f", k % 10 ? " " : "\n      ", g->p[k], g->pre[k] * 1e3);
+    fprintf(out, "\n");
 }
 
 static void run_label(const run_out *r, char *buf, size_t cap)
@@ -499,32 +502,35 @@ static void run_label(const run_out *r, char *buf, size_t cap)
 }
 
 /* Energy of a run: total, its static part, average power, tokens per joule, mJ per token. */
-static void print_energy(const run_out *r, int header)
+static void print_energy(FILE *out, const run_out *r, int header)
 {
     const serve_summary *s = &r->sum;
     if (header)
-        printf("  %8s %11s %11s %11s %9s %9s %9s %9s\n", "rate/s", "energy J", "dynamic J",
-               "static J", "W/chip", "W total", "tok/J", "mJ/tok");
+        fprintf(out, "  %8s %11s %11s %11s %9s %9s %9s %9s\n", "rate/s", "energy J", "dynamic J",
+                "static J", "W/chip", "W total", "tok/J", "mJ/tok");
     char rate[16];
     run_label(r, rate, sizeof rate);
-    printf("  %8s %11.4g %11.4g %11.4g %9.1f %9.1f %9.3f %9.3f\n", rate, s->energy_j, s->dynamic_j,
-           s->static_j, s->avg_w_chip, s->avg_w, s->tokens_per_j, s->j_per_token * 1e3);
+    fprintf(out, "  %8s %11.4g %11.4g %11.4g %9.1f %9.1f %9.3f %9.3f\n", rate, s->energy_j,
+            s->dynamic_j, s->static_j, s->avg_w_chip, s->avg_w, s->tokens_per_j,
+            s->j_per_token * 1e3);
 }
 
-static void print_run(const run_out *r, int header)
+static void print_run(FILE *out, const run_out *r, int header)
 {
     const serve_summary *s = &r->sum;
     if (header)
-        printf("  %8s %8s %9s %9s %9s %9s %9s %9s %10s %9s %8s %8s %7s\n", "rate/s", "req/s",
-               "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99", "E2E p50", "E2E p99", "tok/s/chip",
-               "goodput", "batch", "KV max", "$/Mtok");
+        fprintf(out, "  %8s %8s %9s %9s %9s %9s %9s %9s %10s %9s %8s %8s %7s\n", "rate/s", "req/s",
+                "TTFT p50", "TTFT p99", "TPOT p50", "TPOT p99", "E2E p50", "E2E p99", "tok/s/chip",
+                "goodput", "batch", "KV max", "$/Mtok");
     char rate[16];
     run_label(r, rate, sizeof rate);
-    printf("  %8s %8.3g %7.1fms %7.1fms %7.2fms %7.2fms %8.2fs %8.2fs %10.1f %8.1f%% %8.1f %7.1f%% "
-           "%7.3g\n",
-           rate, s->requests_per_s, s->ttft.p50 * 1e3, s->ttft.p99 * 1e3, s->tpot.p50 * 1e3,
-           s->tpot.p99 * 1e3, s->e2e.p50, s->e2e.p99, s->tokens_per_s_chip, 100 * s->goodput_frac,
-           r->res.mean_batch, 100 * r->res.max_kv_occupancy, s->usd_per_mtok);
+    fprintf(
+        out,
+        "  %8s %8.3g %7.1fms %7.1fms %7.2fms %7.2fms %8.2fs %8.2fs %10.1f %8.1f%% %8.1f %7.1f%% "
+        "%7.3g\n",
+        rate, s->requests_per_s, s->ttft.p50 * 1e3, s->ttft.p99 * 1e3, s->tpot.p50 * 1e3,
+        s->tpot.p99 * 1e3, s->e2e.p50, s->e2e.p99, s->tokens_per_s_chip, 100 * s->goodput_frac,
+        r->res.mean_batch, 100 * r->res.max_kv_occupancy, s->usd_per_mtok);
 }
 
 static uint32_t max_len(const serve_len *l)
@@ -549,6 +555,16 @@ int cli_serve(int argc, char **argv, err *e)
     cfg c;
     serve_model m;
     if (sim_load_cfg(&c, o.config, o.ovr, o.novr, e) || serve_model_preset(&m, o.model, e))
+        return -1;
+    /* before any work (the step grid takes seconds to minutes): outputs creatable, neither
+     * an input nor the other output */
+    int json_stdout = o.json && !strcmp(o.json, "-"), csv_stdout = o.csv && !strcmp(o.csv, "-");
+    if (json_stdout && csv_stdout)
+        return err_set(e, "serve: only one of --json and --csv can be '-'");
+    FILE *out = json_stdout || csv_stdout ? stderr : stdout; /* stdout carries the file then */
+    const ofile_ref outs[] = {{o.json, "--json"}, {o.csv, "--csv"}};
+    const ofile_ref ins[] = {{o.workload, "workload"}, {o.config, "config"}, {c.source, "config"}};
+    if (ofile_check(outs, 2, ins, 3, e))
         return -1;
     int disagg = o.prefill_chips > 0;
     unsigned dchips = disagg ? o.decode_chips : o.chips;
@@ -678,70 +694,75 @@ int cli_serve(int argc, char **argv, err *e)
     }
     if (!o.quiet) {
         if (dpc > 1)
-            printf("tpusim serve: %s on %s, %u device(s) = %g chip(s)%s\n", m.name, c.chip_name,
-                   total_chips, chip_count, disagg ? " (disaggregated)" : "");
+            fprintf(out, "tpusim serve: %s on %s, %u device(s) = %g chip(s)%s\n", m.name,
+                    c.chip_name, total_chips, chip_count, disagg ? " (disaggregated)" : "");
         else
-            printf("tpusim serve: %s on %s, %u chip(s)%s\n", m.name, c.chip_name, total_chips,
-                   disagg ? " (disaggregated)" : "");
+            fprintf(out, "tpusim serve: %s on %s, %u chip(s)%s\n", m.name, c.chip_name, total_chips,
+                    disagg ? " (disaggregated)" : "");
         if (disagg)
-            printf("  slices: prefill %u chip(s), decode %u chip(s); KV %.3g MB/token over %.0f "
-                   "GB/s\n",
-                   o.prefill_chips, o.decode_chips, so.kv_bytes_per_token / 1e6,
-                   so.kv_transfer_bps / 1e9);
-        printf("  model: %.2fB parameters, %llu layers, d_model %llu, %llu heads (%llu kv), "
-               "d_ff %llu, vocab %llu; weights %s, KV %s\n",
-               m.params / 1e9, (unsigned long long)m.layers, (unsigned long long)m.d_model,
-               (unsigned long long)m.heads, (unsigned long long)m.kv_heads,
-               (unsigned long long)m.d_ff, (unsigned long long)m.vocab, isa_dtype_name(o.dt),
-               isa_dtype_name(o.kv_dt));
-        printf("  HBM per %s: %.2f GB = weights %.2f + activations %.2f (%s) + KV cache %.2f GB; "
-               "KV %.1f KB/token -> %llu tokens per replica%s (%llu blocks of %u)\n",
-               dpc > 1 ? "device" : "chip", mem.hbm / 1e9, mem.weights / 1e9, mem.activations / 1e9,
-               mem.from_plan ? "memory plan" : "analytic", (mem.kv > 0 ? mem.kv : 0) / 1e9,
-               mem.kv_per_token / 1e3, (unsigned long long)kv_tokens,
-               o.kv_tokens ? " (--kv-tokens)" : "", (unsigned long long)so.kv_blocks,
-               o.block_tokens);
-        print_grid(disagg ? "decode-slice" : "serving", serve_steps_grid(dst), o.exact);
+            fprintf(out,
+                    "  slices: prefill %u chip(s), decode %u chip(s); KV %.3g MB/token over %.0f "
+                    "GB/s\n",
+                    o.prefill_chips, o.decode_chips, so.kv_bytes_per_token / 1e6,
+                    so.kv_transfer_bps / 1e9);
+        fprintf(out,
+                "  model: %.2fB parameters, %llu layers, d_model %llu, %llu heads (%llu kv), "
+                "d_ff %llu, vocab %llu; weights %s, KV %s\n",
+                m.params / 1e9, (unsigned long long)m.layers, (unsigned long long)m.d_model,
+                (unsigned long long)m.heads, (unsigned long long)m.kv_heads,
+                (unsigned long long)m.d_ff, (unsigned long long)m.vocab, isa_dtype_name(o.dt),
+                isa_dtype_name(o.kv_dt));
+        fprintf(out,
+                "  HBM per %s: %.2f GB = weights %.2f + activations %.2f (%s) + KV cache %.2f GB; "
+                "KV %.1f KB/token -> %llu tokens per replica%s (%llu blocks of %u)\n",
+                dpc > 1 ? "device" : "chip", mem.hbm / 1e9, mem.weights / 1e9,
+                mem.activations / 1e9, mem.from_plan ? "memory plan" : "analytic",
+                (mem.kv > 0 ? mem.kv : 0) / 1e9, mem.kv_per_token / 1e3,
+                (unsigned long long)kv_tokens, o.kv_tokens ? " (--kv-tokens)" : "",
+                (unsigned long long)so.kv_blocks, o.block_tokens);
+        print_grid(out, disagg ? "decode-slice" : "serving", serve_steps_grid(dst), o.exact);
         if (pst)
-            print_grid("prefill-slice", serve_steps_grid(pst), o.exact);
+            print_grid(out, "prefill-slice", serve_steps_grid(pst), o.exact);
         if (o.check) {
-            printf("  interpolation error at %u off-grid points: mean %.2f%%, max %.2f%%\n",
-                   o.check, 100 * sum_err / o.check, 100 * max_err);
-            printf("  dynamic energy, the same points: mean %.2f%%, max %.2f%%\n",
-                   100 * sum_err_j / o.check, 100 * max_err_j);
+            fprintf(out, "  interpolation error at %u off-grid points: mean %.2f%%, max %.2f%%\n",
+                    o.check, 100 * sum_err / o.check, 100 * max_err);
+            fprintf(out, "  dynamic energy, the same points: mean %.2f%%, max %.2f%%\n",
+                    100 * sum_err_j / o.check, 100 * max_err_j);
             for (unsigned k = 0; k < o.check; k++) {
                 const serve_check *x = &chk[k];
                 if (x->decode)
-                    printf("    decode  b=%-4u ctx=%-6u", x->b, x->ctx);
+                    fprintf(out, "    decode  b=%-4u ctx=%-6u", x->b, x->ctx);
                 else
-                    printf("    prefill p=%-12u", x->p);
-                printf(" grid %9.3f ms  sim %9.3f ms  %+6.2f%%;  energy %+6.2f%%\n",
-                       x->grid_s * 1e3, x->sim_s * 1e3, 100 * x->rel_err, 100 * x->rel_err_j);
+                    fprintf(out, "    prefill p=%-12u", x->p);
+                fprintf(out, " grid %9.3f ms  sim %9.3f ms  %+6.2f%%;  energy %+6.2f%%\n",
+                        x->grid_s * 1e3, x->sim_s * 1e3, 100 * x->rel_err, 100 * x->rel_err_j);
             }
         }
-        printf("  scheduler: max batch %u, %s, %llu requests per run%s\n", o.max_batch,
-               o.token_budget ? "chunked prefill" : "whole-prompt prefill steps",
-               (unsigned long long)wl[0].n, o.workload ? " (trace)" : " (Poisson)");
+        fprintf(out, "  scheduler: max batch %u, %s, %llu requests per run%s\n", o.max_batch,
+                o.token_budget ? "chunked prefill" : "whole-prompt prefill steps",
+                (unsigned long long)wl[0].n, o.workload ? " (trace)" : " (Poisson)");
         if (o.token_budget)
-            printf("  token budget %u per step\n", o.token_budget);
+            fprintf(out, "  token budget %u per step\n", o.token_budget);
         for (unsigned i = 0; i < nruns; i++)
-            print_run(&runs[i], i == 0);
+            print_run(out, &runs[i], i == 0);
         const run_out *l = &runs[nruns - 1];
-        printf("  last run: %llu steps (%llu prefill, %llu decode, %llu mixed), %llu "
-               "preemptions, makespan %.2f s, mean TTFT %.1f ms, mean TPOT %.2f ms, mean E2E "
-               "%.3f s, %.1f output tok/s\n",
-               (unsigned long long)l->res.steps, (unsigned long long)l->res.prefill_steps,
-               (unsigned long long)l->res.decode_steps, (unsigned long long)l->res.mixed_steps,
-               (unsigned long long)l->res.preemptions, l->res.makespan_s, l->sum.ttft.mean * 1e3,
-               l->sum.tpot.mean * 1e3, l->sum.e2e.mean, l->sum.tokens_per_s);
+        fprintf(out,
+                "  last run: %llu steps (%llu prefill, %llu decode, %llu mixed), %llu "
+                "preemptions, makespan %.2f s, mean TTFT %.1f ms, mean TPOT %.2f ms, mean E2E "
+                "%.3f s, %.1f output tok/s\n",
+                (unsigned long long)l->res.steps, (unsigned long long)l->res.prefill_steps,
+                (unsigned long long)l->res.decode_steps, (unsigned long long)l->res.mixed_steps,
+                (unsigned long long)l->res.preemptions, l->res.makespan_s, l->sum.ttft.mean * 1e3,
+                l->sum.tpot.mean * 1e3, l->sum.e2e.mean, l->sum.tokens_per_s);
         if (o.slo_ttft > 0 || o.slo_tpot > 0)
-            printf("  goodput: requests meeting TTFT <= %g ms and TPOT <= %g ms (0 = none)\n",
-                   o.slo_ttft * 1e3, o.slo_tpot * 1e3);
-        printf("  energy: the steps' dynamic energy + static %g W/chip x %g chip(s) x makespan "
-               "(idle included); tok/J counts output tokens\n",
-               c.energy_static_w, chip_count);
+            fprintf(out, "  goodput: requests meeting TTFT <= %g ms and TPOT <= %g ms (0 = none)\n",
+                    o.slo_ttft * 1e3, o.slo_tpot * 1e3);
+        fprintf(out,
+                "  energy: the steps' dynamic energy + static %g W/chip x %g chip(s) x makespan "
+                "(idle included); tok/J counts output tokens\n",
+                c.energy_static_w, chip_count);
         for (unsigned i = 0; i < nruns; i++)
-            print_energy(&runs[i], i == 0);
+            print_energy(out, &runs[i], i == 0);
     }
     if (o.json) {
         if (json_open(&j, o.json, e))

@@ -389,6 +389,54 @@ static void catch_signals(void)
     }
 }
 
+/* The first failed write's errno on standard output. stdio does not keep it: when one large
+ * write fails (config --help's 12 KB in one fputs), nothing is buffered after it, so the
+ * final fflush succeeds and cannot say why (it said "write error" on a full disk). */
+static int stdout_errno;
+
+static ssize_t stdout_write(void *cookie, const char *buf, size_t n)
+{
+    (void)cookie;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(STDOUT_FILENO, buf + done, n - done);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            if (!stdout_errno)
+                stdout_errno = w < 0 ? errno : EIO;
+            return 0; /* glibc: 0 = error */
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)n;
+}
+
+static int stdout_close(void *cookie)
+{
+    (void)cookie;
+    int rc = close(STDOUT_FILENO);
+    if (rc && !stdout_errno)
+        stdout_errno = errno;
+    return rc;
+}
+
+/* Replace stdout (before anything is written) by a stream over the same descriptor that keeps
+ * stdout_errno, buffered as stdio buffers it (by line on a terminal). Left as it is if the
+ * stream cannot be made. */
+static void stdout_keep_errno(void)
+{
+    cookie_io_functions_t io = {.write = stdout_write, .close = stdout_close};
+    FILE *f = fopencookie(NULL, "w", io);
+    if (!f)
+        return;
+    if (setvbuf(f, NULL, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, BUFSIZ)) {
+        fclose(f);
+        return;
+    }
+    stdout = f;
+}
+
 /* Standard output is written through stdio: a full disk or a closed pipe shows up only at
  * the flush. A command that succeeded fails if its output did not make it; one that failed
  * already said why (maybe this very write error), so its status stands. */
@@ -396,9 +444,9 @@ static int finish_stdout(int rc)
 {
     errno = 0;
     int bad = fflush(stdout) != 0 || ferror(stdout);
-    int en = errno;
+    int en = stdout_errno ? stdout_errno : errno;
     if (fclose(stdout) && !bad)
-        bad = 1, en = errno;
+        bad = 1, en = stdout_errno ? stdout_errno : errno;
     if (bad && !rc) {
         fprintf(stderr, "%s: standard output: cannot write: %s\n", prog,
                 en ? strerror(en) : "write error");
@@ -424,6 +472,7 @@ static void kern_order_from_env(void)
 
 int main(int argc, char **argv)
 {
+    stdout_keep_errno();
     catch_signals();
     kern_order_from_env();
     return finish_stdout(dispatch(argc, argv));

@@ -8,6 +8,7 @@
 #ifndef TPU_PROV_H
 #define TPU_PROV_H
 
+#include <limits.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -17,13 +18,13 @@
 #include "trace.h"
 
 typedef struct prov {
-    char config[512];      /* as given: preset name or path; "" = built-in defaults */
-    char config_path[512]; /* the file it resolved to */
-    char config_hash[32];  /* "fnv1a64:<16 hex digits>" of the resolved values */
-    const cfg *cfg;        /* the resolved config (not owned; outlives the prov) */
-    char **overrides;      /* owned copies of the -p key=value texts */
+    char config[PATH_MAX];      /* as given: preset name or path; "" = built-in defaults */
+    char config_path[PATH_MAX]; /* the file it resolved to */
+    char config_hash[32];       /* "fnv1a64:<16 hex digits>" of the resolved values */
+    const cfg *cfg;             /* the resolved config (not owned; outlives the prov) */
+    char **overrides;           /* owned copies of the -p key=value texts */
     unsigned noverrides;
-    char trace[512];
+    char trace[PATH_MAX];
     char trace_note[TRACE_NOTE_MAX]; /* the trace's note without its topology line */
     int has_trace_topo;
     trace_topology trace_topo; /* the topology the trace was generated for */

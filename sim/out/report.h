@@ -5,6 +5,7 @@
 #define TPU_REPORT_H
 
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h>
 
 #include "err.h"
@@ -38,7 +39,7 @@ typedef struct report_region {
 } report_region;
 
 typedef struct report {
-    char chip[64], trace[512], config[512];
+    char chip[64], trace[PATH_MAX], config[PATH_MAX]; /* any path that opens fits */
     double clock_ghz, cycle_ps;
     uint64_t end_ps, cycles, insns, flops, mxu_flops, vpu_flops, hbm_bytes, ici_bytes;
     uint64_t mxu_ideal_ps;

@@ -199,7 +199,8 @@ int serve_summarise(serve_summary *s, const serve_result *r, double chips, doubl
                     double static_w, double slo_ttft_s, double slo_tpot_s, err *e);
 
 /* Per-request CSV (arrival_s, prompt_tokens, output_tokens, ttft_s, tpot_s, e2e_s,
- * preemptions), written to path.tmp and renamed. */
+ * preemptions), written as every output is (ofile.h: a unique temporary renamed into place,
+ * devices and FIFOs in place, "-" for standard output). */
 int serve_write_csv(const serve_result *r, const char *path, err *e);
 
 #endif

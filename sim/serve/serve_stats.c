@@ -4,10 +4,11 @@
  * Definitions: docs/serving.md, "Figures" and "Energy". */
 #include "serve.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "ofile.h"
 
 double serve_percentile(const double *v, size_t n, double q)
 {
@@ -109,27 +110,15 @@ int serve_summarise(serve_summary *s, const serve_result *r, double chips, doubl
 
 int serve_write_csv(const serve_result *r, const char *path, err *e)
 {
-    char tmp[1100];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp)
-        return err_set(e, "%s: path too long", path);
-    FILE *f = fopen(tmp, "w");
-    if (!f)
-        return err_set(e, "%s: cannot write: %s", tmp, strerror(errno));
+    ofile *of;
+    if (ofile_open(&of, path, e))
+        return -1;
+    FILE *f = ofile_stream(of);
     fprintf(f, "arrival_s,prompt_tokens,output_tokens,ttft_s,tpot_s,e2e_s,preemptions\n");
     for (size_t i = 0; i < r->n; i++) {
         const serve_rec *q = &r->rec[i];
         fprintf(f, "%.9g,%u,%u,%.9g,%.9g,%.9g,%u\n", q->arrival_s, q->prompt, q->output,
                 q->first_token_s - q->arrival_s, tpot(q), q->done_s - q->arrival_s, q->preemptions);
     }
-    int bad = ferror(f);
-    if (fclose(f) || bad) {
-        remove(tmp);
-        return err_set(e, "%s: write error", tmp);
-    }
-    if (rename(tmp, path)) {
-        int er = errno;
-        remove(tmp);
-        return err_set(e, "%s: cannot rename into place: %s", path, strerror(er));
-    }
-    return 0;
+    return ofile_close(of, e);
 }

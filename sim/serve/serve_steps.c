@@ -39,7 +39,7 @@ struct serve_steps {
     serve_grid g;
     pod_result *res;
     unsigned seq; /* scratch trace counter */
-    char tmpdir[512];
+    char tmpdir[PATH_MAX];
     memo dmemo, pmemo;
     gen_result plan; /* memory plan of the latest generated step */
 };
@@ -57,9 +57,10 @@ static double wall_now(void)
  * devices per chip) x the replica's devices, each running the same program in symmetric mode. */
 static double gen_opts_run(serve_steps *st, gen_opts *o, int timed, double *dyn_j, err *e)
 {
-    char path[600];
-    snprintf(path, sizeof path, "%s/tpusim-serve-%ld-%u.tpt", st->tmpdir, (long)getpid(),
-             st->seq++);
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/tpusim-serve-%ld-%u.tpt", st->tmpdir,
+                         (long)getpid(), st->seq++) >= sizeof path)
+        return err_path(e, st->tmpdir, "scratch directory: path too long"), -1.0;
     o->output = path;
     if (st->o.chips > 1) {
         unsigned d[3];
@@ -624,7 +625,11 @@ static serve_steps *steps_alloc(const serve_hw_opts *o, err *e)
     const char *td = o->tmpdir ? o->tmpdir : getenv("TMPDIR");
     if (!td || !*td)
         td = access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
-    snprintf(st->tmpdir, sizeof st->tmpdir, "%s", td);
+    if (strlen(td) >= sizeof st->tmpdir) {
+        err_path(e, td, "scratch directory: path too long");
+        goto fail;
+    }
+    memcpy(st->tmpdir, td, strlen(td) + 1);
     if (pod_topology(&st->c, o->chips, st->g.topo, sizeof st->g.topo, e))
         goto fail;
     snprintf(st->c.ici_dims, sizeof st->c.ici_dims, "%s", st->g.topo);
