@@ -12,6 +12,7 @@
 
 #include "gen.h"
 #include "lower.h"
+#include "mem.h"
 
 typedef struct emit {
     const ir *p;
@@ -167,17 +168,10 @@ static int emit_p2p(emit *em, const ir_op *o)
 /* Append `n` hops of `bytes` in direction dir to the schedule (grown as needed). */
 static int hops_add(gen_hop **h, size_t *nh, size_t *cap, int dir, uint64_t n, uint64_t bytes)
 {
-    for (uint64_t i = 0; i < n; i++) {
-        if (*nh == *cap) {
-            size_t nc = *cap ? *cap * 2 : 64;
-            gen_hop *x = realloc(*h, nc * sizeof *x);
-            if (!x)
-                return -1;
-            *h = x;
-            *cap = nc;
-        }
+    if (n > SIZE_MAX - *nh || mem_grow(h, cap, *nh + n, sizeof **h, 64))
+        return -1;
+    for (uint64_t i = 0; i < n; i++)
         (*h)[(*nh)++] = (gen_hop){.dir = dir, .bytes = bytes};
-    }
     return 0;
 }
 
