@@ -374,6 +374,8 @@ int ir_collective_routed(ir *p, int isa_op, const ir_route *r, uint64_t bytes, i
     if (!r || r->axis > 2 || (ring && (r->stride < 1 || r->group < 2)) ||
         (!ring && (isa_op != ISA_OP_ICI_SEND || r->shift < 1 || !r->pairs || r->stride)))
         return ir_fail(p, "gen: %s: not a point-to-point route (generator bug)", p->region);
+    /* ir_collective takes collective opcodes only: a shift enters as an all-to-all (which moves
+     * its operand once, as a shift does) and then gets its own opcode */
     int i =
         ir_collective(p, ring ? isa_op : ISA_OP_ICI_ALLTOALL, 1u << r->axis, bytes, in, out, token);
     if (i < 0)

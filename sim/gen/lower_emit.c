@@ -234,23 +234,30 @@ static int route_hops(const ir *p, const ir_op *o, gen_hop **h, size_t *nh, uint
     return 0;
 }
 
-static int emit_routed(emit *em, const ir_op *o)
+/* The collective's HBM buffer (its output, else its input) given to the generator's chip work
+ * (gen_coll_buffer); 1, or 0 when it has none (a few scalars: no chip work). */
+static int coll_buffer(emit *em, const ir_op *o)
 {
     const ir *p = em->p;
     int t = o->nout ? o->out[0] : o->nin ? o->in[0] : -1;
+    if (t < 0)
+        return 0;
+    const ir_tensor *r = ir_tensor_get(p, ir_root(p, t));
+    gen_coll_buffer(em->g, addr_of(p, t), r->bytes - (addr_of(p, t) - r->addr));
+    return 1;
+}
+
+static int emit_routed(emit *em, const ir_op *o)
+{
     gen_hop *h;
     size_t nh;
     uint64_t group;
-    if (route_hops(p, o, &h, &nh, &group)) {
+    if (route_hops(em->p, o, &h, &nh, &group)) {
         free(h);
         return err_setk(gen_err(em->g), ERR_NOMEM, "gen: out of memory");
     }
-    if (t >= 0) {
-        const ir_tensor *r = ir_tensor_get(p, ir_root(p, t));
-        gen_coll_buffer(em->g, addr_of(p, t), r->bytes - (addr_of(p, t) - r->addr));
-    }
     int rc = gen_coll_routed(em->g, o->isa_op, 1u << o->route.axis, h, nh, o->bytes, o->dt, group,
-                             t >= 0, fence_of(em, o->token));
+                             coll_buffer(em, o), fence_of(em, o->token));
     free(h);
     return rc;
 }
@@ -263,19 +270,16 @@ static int emit_collective(emit *em, const ir_op *o)
     const ir *p = em->p;
     if (o->route.stride || o->route.shift)
         return emit_routed(em, o);
-    int t = o->nout ? o->out[0] : o->nin ? o->in[0] : -1;
     unsigned chain = ((o->chain & IR_CHAIN_IN) ? GEN_CHAIN_IN : 0u) |
                      ((o->chain & IR_CHAIN_OUT) ? GEN_CHAIN_OUT : 0u);
-    if (t < 0)
+    if (!coll_buffer(em, o))
         return gen_coll_chained(em->g, o->isa_op, o->axes, o->bytes, o->dt, fence_of(em, o->token),
                                 chain);
-    const ir_tensor *r = ir_tensor_get(p, ir_root(p, t));
     const cfg *c = ir_cfg(p);
     /* the chips it reduces over: those on its axes, or one per slice (dcn.allreduce) */
     uint64_t group = isa_info_of((unsigned)o->isa_op)->unit == ISA_UNIT_DCN
                          ? c->dcn_slices
                          : cfg_axes_chips(c, o->axes);
-    gen_coll_buffer(em->g, addr_of(p, t), r->bytes - (addr_of(p, t) - r->addr));
     return gen_coll_chip(em->g, o->isa_op, o->axes, o->bytes, o->dt, group, fence_of(em, o->token),
                          chain);
 }
