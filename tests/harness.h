@@ -13,6 +13,15 @@
 #include "isa.h"
 #include "unit.h"
 
+/* Relative closeness of two doubles (figures that are sums of exact counts x coefficients):
+ * |a - b| <= rel x max(|a|, |b|); the message names the expression. Needs <math.h>. */
+#define assert_close(a, b, rel)                                                                    \
+    do {                                                                                           \
+        double a_ = (a), b_ = (b);                                                                 \
+        if (fabs(a_ - b_) > (rel)*fmax(fabs(a_), fabs(b_)) + 1e-30)                                \
+            fail_msg("%s = %.17g, expected %.17g", #a, a_, b_);                                    \
+    } while (0)
+
 /* ---- fake core ---- */
 
 #define HARNESS_MAXI 1024

@@ -20,14 +20,6 @@
 
 #include "harness.h"
 
-/* Relative closeness; the figures are sums of exact integer counts x coefficients. */
-#define assert_close(a, b, rel)                                                                    \
-    do {                                                                                           \
-        double a_ = (a), b_ = (b);                                                                 \
-        if (fabs(a_ - b_) > (rel)*fmax(fabs(a_), fabs(b_)) + 1e-30)                                \
-            fail_msg("%s = %.17g, expected %.17g", #a, a_, b_);                                    \
-    } while (0)
-
 /* Run `text` on the default config with overrides; the caller frees with run_fini. */
 static void run_text(run *r, const char *name, const char *text, const char *const *ov,
                      unsigned nov)

@@ -6,7 +6,6 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,16 +18,9 @@
 #include "cli.h"
 #include "pod.h"
 #include "tmpleft.h"
+#include "harness.h"
 
 static char g_dir[64], g_trace[128];
-
-/* Relative closeness of two figures that are sums of exact counts x coefficients. */
-#define assert_close(a, b, rel)                                                                    \
-    do {                                                                                           \
-        double a_ = (a), b_ = (b);                                                                 \
-        if (fabs(a_ - b_) > (rel)*fmax(fabs(a_), fabs(b_)) + 1e-30)                                \
-            fail_msg("%s = %.17g, expected %.17g", #a, a_, b_);                                    \
-    } while (0)
 
 static const char *const TRACE_TEXT = "dma.h2v hbm=0 vmem=0 bytes=1M signal=1\n"
                                       "mxu.ldw mxu=0 vmem=0 k=128 n=128 dtype=bf16 wait=1\n"
