@@ -71,6 +71,16 @@ static serve_sched_opts opts(void)
         .max_batch = 64, .max_prefill = 8192, .kv_blocks = 1 << 20, .block_tokens = 16};
 }
 
+/* Schedule w under o on the fake step function (decode and mixed steps; pre_fn the prefill
+ * slice's, NULL when not disaggregated) into r, which the caller finalises; must succeed. */
+static void schedule(const serve_workload *w, const serve_sched_opts *o, fake *f,
+                     serve_step_fn pre_fn, serve_result *r)
+{
+    err e;
+    if (serve_schedule(w, o, fake_fn, f, pre_fn, NULL, r, &e))
+        fail_msg("serve_schedule: %s", e.msg);
+}
+
 static void one(serve_workload *w, double arrival, uint32_t prompt, uint32_t output)
 {
     w->req = calloc(1, sizeof *w->req);
@@ -87,7 +97,7 @@ static void test_serve_one_request_ttft_is_its_prefill_and_e2e_adds_decodes(void
     serve_result r;
     fake f = {0};
     err e;
-    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, &r, &e), 0);
+    schedule(&w, &o, &f, NULL, &r);
     double ttft = r.rec[0].first_token_s - r.rec[0].arrival_s;
     double e2e = r.rec[0].done_s - r.rec[0].arrival_s;
     assert_true(fabs(ttft - pre_t(300)) < 1e-12);
@@ -114,8 +124,7 @@ static void test_serve_single_output_token_finishes_at_prefill(void **state)
     serve_sched_opts o = opts();
     serve_result r;
     fake f = {0};
-    err e;
-    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, &r, &e), 0);
+    schedule(&w, &o, &f, NULL, &r);
     assert_true(fabs(r.rec[0].done_s - pre_t(64)) < 1e-12);
     assert_int_equal(f.calls, 1);
     serve_result_fini(&r);
@@ -133,7 +142,7 @@ static void test_serve_low_rate_p50_ttft_is_the_prefill_time(void **state)
     serve_sched_opts o = opts();
     serve_result r;
     fake f = {0};
-    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, &r, &e), 0);
+    schedule(&w, &o, &f, NULL, &r);
     serve_summary s;
     assert_int_equal(serve_summarise(&s, &r, 1, 0, 0, 0, 0, &e), 0);
     assert_true(fabs(s.ttft.p50 - pre_t(256)) < 1e-12);
@@ -157,7 +166,7 @@ static void saturate(unsigned max_batch, uint64_t kv_blocks, uint32_t prompt, ui
     serve_result r;
     fake f = {0};
     err e;
-    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, &r, &e), 0);
+    schedule(&w, &o, &f, NULL, &r);
     serve_summary s;
     assert_int_equal(serve_summarise(&s, &r, 1, 0, 0, 0, 0, &e), 0);
     *rate = s.tokens_per_s;
@@ -209,8 +218,7 @@ static void test_serve_preemption_recomputes_and_everything_finishes(void **stat
     o.kv_blocks = 60; /* 4 + 13 blocks per finished request: 3 fit, 15 prompts do */
     serve_result r;
     fake f = {0};
-    err e;
-    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, &r, &e), 0);
+    schedule(&w, &o, &f, NULL, &r);
     assert_true(r.preemptions > 0);
     assert_true(r.max_kv_occupancy <= 1.0);
     for (size_t i = 0; i < w.n; i++) {
@@ -246,8 +254,7 @@ static void test_serve_chunked_prefill_splits_a_prompt_by_the_budget(void **stat
     o.token_budget = 64;
     serve_result r;
     fake f = {0};
-    err e;
-    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, &r, &e), 0);
+    schedule(&w, &o, &f, NULL, &r);
     /* 64 + 64 + 64 + 8 tokens: four steps before the first token */
     double ttft = 3 * pre_t(64) + pre_t(8);
     assert_true(fabs(r.rec[0].first_token_s - ttft) < 1e-12);
@@ -267,8 +274,7 @@ static void test_serve_chunked_prefill_mixes_with_decode(void **state)
     o.token_budget = 256;
     serve_result r;
     fake f = {0};
-    err e;
-    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, &r, &e), 0);
+    schedule(&w, &o, &f, NULL, &r);
     assert_true(r.mixed_steps >= 1); /* the second prompt rides along a decode step */
     serve_result_fini(&r);
     serve_workload_fini(&w);
@@ -294,8 +300,7 @@ static void test_serve_disaggregated_adds_the_kv_transfer(void **state)
     o.kv_transfer_latency_s = 1e-6;
     serve_result r;
     fake f = {0};
-    err e;
-    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, pre_only, NULL, &r, &e), 0);
+    schedule(&w, &o, &f, pre_only, &r);
     double ttft = 2 * pre_t(1000), xfer = 1e-6 + 1000 * 1e5 / 1e9;
     assert_true(fabs(r.rec[0].first_token_s - 1.0 - ttft) < 1e-12);
     assert_true(fabs(r.rec[0].done_s - 1.0 - (ttft + xfer + 10 * dec_t(1))) < 1e-9);
@@ -323,7 +328,7 @@ static void test_serve_energy_of_one_request_is_its_steps_plus_static_over_the_r
     serve_result r;
     fake f = {0};
     err e;
-    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, &r, &e), 0);
+    schedule(&w, &o, &f, NULL, &r);
     serve_summary s;
     assert_int_equal(serve_summarise(&s, &r, 4, 0, STATIC_W, 0, 0, &e), 0);
     /* one prefill step, 49 decode steps at batch 1; 4 chips powered from arrival to the end */
@@ -350,7 +355,7 @@ static void two_apart(double gap, serve_summary *s, serve_result *r)
     serve_sched_opts o = opts();
     fake f = {0};
     err e;
-    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, r, &e), 0);
+    schedule(&w, &o, &f, NULL, r);
     assert_int_equal(serve_summarise(s, r, 0.5, 0, STATIC_W, 0, 0, &e), 0);
     serve_workload_fini(&w);
 }
@@ -388,7 +393,7 @@ static void test_serve_energy_of_mixed_steps_is_what_the_step_function_returns(v
     serve_result r;
     fake f = {0};
     err e;
-    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, &r, &e), 0);
+    schedule(&w, &o, &f, NULL, &r);
     assert_true(r.mixed_steps > 0);
     assert_int_equal(f.calls, r.steps);
     close_to(r.dyn_j, f.j);
@@ -414,7 +419,7 @@ static void test_serve_disaggregated_energy_adds_the_prefill_slice_and_the_trans
     serve_result r;
     fake f = {0};
     err e;
-    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, pre_only, NULL, &r, &e), 0);
+    schedule(&w, &o, &f, pre_only, &r);
     close_to(r.prefill_dyn_j, 3 * pre_j(1000));
     close_to(r.dyn_j, 10 * dec_j(1));
     close_to(r.xfer_dyn_j, 1000 * 1e5 * 8 * 5e-12);
@@ -558,7 +563,7 @@ static void test_serve_per_request_csv_round_trips(void **state)
     serve_result r;
     fake f = {0};
     err e;
-    assert_int_equal(serve_schedule(&w, &o, fake_fn, &f, NULL, NULL, &r, &e), 0);
+    schedule(&w, &o, &f, NULL, &r);
     char path[512], line[256];
     harness_path("req.csv", path, sizeof path);
     assert_int_equal(serve_write_csv(&r, path, &e), 0);
